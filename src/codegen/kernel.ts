@@ -1,0 +1,39 @@
+// The per-kernel codegen pipeline: AST -> (opts) -> decompositions -> linearize -> source.
+import { DEBUG } from '../helpers.js'
+import { Ops, type RangeArg, type UOp } from '../uop/ops.js'
+import { graphRewrite, type PatternMatcher, toposort } from '../uop/rewrite.js'
+import { symbolic } from '../uop/symbolic.js'
+import type { Renderer } from '../renderer/renderer.js'
+import { decompositions } from './decompose.js'
+import { linearize } from './linearize.js'
+
+export interface RenderedKernel {
+  name: string
+  src: string
+  /** number of buffer parameters */
+  nbufs: number
+}
+
+const decompCache = new WeakMap<Renderer, PatternMatcher<unknown>>()
+
+/** Kernel name: E_ (elementwise) or r_ (has a reduce), then the loop sizes. */
+export function kernelName(ast: UOp): string {
+  const topo = toposort([ast])
+  const ranges = topo.filter((u) => u.op === Ops.RANGE)
+  ranges.sort((a, b) => (a.arg as RangeArg).id - (b.arg as RangeArg).id)
+  const hasReduce = topo.some((u) => u.op === Ops.REDUCE)
+  const dims = ranges.map((r) => String(r.src[0]!.constValue))
+  return `${hasReduce ? 'r' : 'E'}_${dims.length ? dims.join('_') : '1'}`
+}
+
+export function renderKernel(ast: UOp, renderer: Renderer): RenderedKernel {
+  let pm = decompCache.get(renderer)
+  if (!pm) decompCache.set(renderer, (pm = decompositions(renderer.supports).concat(symbolic)))
+  const lowered = graphRewrite(ast, pm, undefined, `decompose_${renderer.name}`)
+  const prog = linearize(lowered)
+  const name = kernelName(ast)
+  const src = renderer.render(name, prog)
+  if (DEBUG() >= 5) for (const u of prog.uops) console.log(`  ${u.toString()}`)
+  const nbufs = new Set(prog.uops.filter((u) => u.op === Ops.DEFINE_GLOBAL).map((u) => u.arg)).size
+  return { name, src, nbufs }
+}

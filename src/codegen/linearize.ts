@@ -1,0 +1,186 @@
+// Linearizer: kernel IR (a DAG with RANGEs and REDUCEs) -> an ordered instruction list with loops.
+//
+// Each node is placed in the innermost loop among the ranges it depends on, so loop-invariant work
+// is hoisted. Global ranges nest in axis order; a REDUCE becomes an accumulator (DEFINE_ACC) in its
+// own scope, a loop nest over its reduce ranges holding ACC_UPDATE, and the REDUCE node itself
+// then names the finished accumulator. Items inside each loop body are ordered topologically.
+import { dtypes } from '../dtype.js'
+import { Ops, type RangeArg, type ReduceOp, UOp } from '../uop/ops.js'
+import { toposort } from '../uop/rewrite.js'
+
+interface Block {
+  range: UOp | null
+  parent: Block | null
+  items: (UOp | Block)[]
+  depth: number
+}
+
+export interface LinearProgram {
+  /** instructions in order: DEFINE_GLOBAL, RANGE ... ENDRANGE, DEFINE_ACC, ACC_UPDATE, ALU, LOAD, STORE, REDUCE */
+  uops: UOp[]
+  /** for each REDUCE node: its accumulator */
+  accOf: Map<UOp, UOp>
+}
+
+export function reduceIdentity(op: ReduceOp, dt: UOp['dtype']): number {
+  if (op === 'ADD') return 0
+  if (op === 'MUL') return 1
+  if (dt.isFloat) return Number.NEGATIVE_INFINITY
+  if (dt.isBool || dt.isUnsigned) return 0
+  return dt.bits >= 53 ? Number.MIN_SAFE_INTEGER : -(2 ** (dt.bits - 1))
+}
+
+export function linearize(sink: UOp): LinearProgram {
+  const topo = toposort([sink])
+  // 1. the set of open ranges each node depends on
+  const deps = new Map<UOp, Set<UOp>>()
+  for (const u of topo) {
+    let d: Set<UOp>
+    if (u.op === Ops.RANGE) d = new Set([u])
+    else {
+      d = new Set()
+      for (const s of u.src) for (const r of deps.get(s)!) d.add(r)
+      if (u.op === Ops.REDUCE) for (const r of u.src.slice(1)) d.delete(r)
+    }
+    deps.set(u, d)
+  }
+  // 2. the loop tree: global ranges nest in id order, each REDUCE's ranges nest under its scope
+  const root: Block = { range: null, parent: null, items: [], depth: 0 }
+  const blockOf = new Map<UOp, Block>()
+  const globals = topo.filter((u) => u.op === Ops.RANGE && (u.arg as RangeArg).kind !== 'reduce')
+  globals.sort((a, b) => (a.arg as RangeArg).id - (b.arg as RangeArg).id)
+  let parent = root
+  for (const g of globals) {
+    const b: Block = { range: g, parent, items: [], depth: parent.depth + 1 }
+    parent.items.push(b)
+    blockOf.set(g, b)
+    parent = b
+  }
+  const deepest = (d: Set<UOp>): Block => {
+    let best = root
+    for (const r of d) {
+      const b = blockOf.get(r)!
+      if (b.depth > best.depth) best = b
+    }
+    return best
+  }
+  const reduces = topo.filter((u) => u.op === Ops.REDUCE).reverse() // outermost first
+  const accOf = new Map<UOp, UOp>()
+  const loopOf = new Map<UOp, Block>() // REDUCE -> its outermost loop block
+  let accId = 0
+  for (const red of reduces) {
+    const scope = deepest(deps.get(red)!)
+    let p = scope
+    for (const r of red.src.slice(1)) {
+      const b: Block = { range: r, parent: p, items: [], depth: p.depth + 1 }
+      blockOf.set(r, b)
+      if (p === scope) loopOf.set(red, b)
+      else p.items.push(b)
+      p = b
+    }
+    const op = red.arg as ReduceOp
+    accOf.set(red, UOp.new(Ops.DEFINE_ACC, red.dtype, [], { id: accId++, init: reduceIdentity(op, red.dtype) }))
+  }
+  // 3. place nodes; child loops of a block are items of that block, ordered below
+  const home = new Map<UOp, Block>()
+  const place = (u: UOp, b: Block): void => {
+    home.set(u, b)
+    b.items.push(u)
+  }
+  for (const u of topo) {
+    if (u.op === Ops.RANGE || u.op === Ops.CONST || u.op === Ops.SINK) continue
+    if (u.op === Ops.DEFINE_GLOBAL) {
+      place(u, root)
+      continue
+    }
+    if (u.op === Ops.REDUCE) {
+      const scope = deepest(deps.get(u)!)
+      const acc = accOf.get(u)!
+      const loop = loopOf.get(u)!
+      const inner = blockOf.get(u.src[u.src.length - 1]!)!
+      place(acc, scope)
+      scope.items.push(loop)
+      const upd = UOp.new(Ops.ACC_UPDATE, dtypes.void, [acc, u.src[0]!], u.arg)
+      place(upd, inner)
+      place(u, scope)
+      continue
+    }
+    place(u, deepest(deps.get(u)!))
+  }
+  // 4. order each block's items topologically (stable by first appearance)
+  const order = new Map<UOp, number>()
+  topo.forEach((u, i) => order.set(u, i))
+  const containerIn = (u: UOp, b: Block): UOp | Block | undefined => {
+    let h = home.get(u)
+    if (!h) return undefined
+    if (h === b) return u
+    while (h.parent && h.parent !== b) h = h.parent
+    return h.parent === b ? h : undefined
+  }
+  const sortBlock = (b: Block): void => {
+    const items = b.items
+    const index = new Map<UOp | Block, number>(items.map((it, i) => [it, i]))
+    const before = items.map(() => new Set<number>())
+    const visit = (it: UOp | Block, i: number): void => {
+      const nodes = it instanceof UOp ? [it] : collect(it)
+      for (const n of nodes) {
+        const srcs = n.op === Ops.REDUCE ? [accOf.get(n)!] : n.src
+        for (const s of srcs) {
+          const c = containerIn(s, b)
+          if (c !== undefined && c !== it) before[i]!.add(index.get(c)!)
+        }
+        // the accumulator is read after its loop finishes
+        if (n.op === Ops.REDUCE && home.get(n) === b) before[i]!.add(index.get(loopOf.get(n)!)!)
+      }
+    }
+    items.forEach((it, i) => visit(it, i))
+    const out: (UOp | Block)[] = []
+    const done = new Set<number>()
+    while (out.length < items.length) {
+      let pick = -1
+      for (let i = 0; i < items.length; i++) {
+        if (done.has(i) || ![...before[i]!].every((d) => done.has(d))) continue
+        if (pick < 0 || firstOrder(items[i]!) < firstOrder(items[pick]!)) pick = i
+      }
+      if (pick < 0) throw new Error('linearize: cyclic dependencies inside a loop body')
+      done.add(pick)
+      out.push(items[pick]!)
+    }
+    b.items = out
+    for (const it of out) if (!(it instanceof UOp)) sortBlock(it)
+  }
+  const firstCache = new Map<Block, number>()
+  const firstOrder = (it: UOp | Block): number => {
+    if (it instanceof UOp) return order.get(it) ?? -1
+    let f = firstCache.get(it)
+    if (f === undefined) {
+      f = Math.min(...collect(it).map((n) => order.get(n) ?? Number.POSITIVE_INFINITY))
+      firstCache.set(it, f)
+    }
+    return f
+  }
+  const collectCache = new Map<Block, UOp[]>()
+  function collect(b: Block): UOp[] {
+    let c = collectCache.get(b)
+    if (!c) {
+      c = []
+      for (const it of b.items) if (it instanceof UOp) c.push(it)
+      for (const it of b.items) if (!(it instanceof UOp)) c.push(...collect(it))
+      collectCache.set(b, c)
+    }
+    return c
+  }
+  sortBlock(root)
+  // 5. flatten
+  const uops: UOp[] = []
+  const emit = (b: Block): void => {
+    if (b.range) uops.push(b.range)
+    for (const it of b.items) {
+      if (it instanceof UOp) uops.push(it)
+      else emit(it)
+    }
+    if (b.range) uops.push(UOp.new(Ops.ENDRANGE, dtypes.void, [b.range]))
+  }
+  emit(root)
+  return { uops, accOf }
+}

@@ -1,0 +1,121 @@
+// Running schedules: allocate buffers, compile kernels (cached by AST key), launch, and report.
+import { DEBUG, now } from '../helpers.js'
+import { estimateCost } from '../codegen/cost.js'
+import { renderKernel } from '../codegen/kernel.js'
+import { Buffer } from '../runtime/buffer.js'
+import { Device, type Program } from '../runtime/device.js'
+import { planMemory } from '../schedule/memory.js'
+import { createSchedule, type SchedBuf, type ScheduleItem } from '../schedule/schedule.js'
+import { Ops, type UOp } from '../uop/ops.js'
+import { substitute, toposort } from '../uop/rewrite.js'
+
+export interface CompiledKernel {
+  name: string
+  src: string
+  program: Program
+}
+
+const programCache = new Map<string, CompiledKernel>()
+/** lazy node -> the buffer view holding its value, for nodes realized earlier */
+const realizedViews = new WeakMap<UOp, UOp>()
+
+export const stats = { kernelsRun: 0, kernelsCompiled: 0, schedules: 0 }
+
+export function getKernel(device: string, ast: UOp): CompiledKernel {
+  const key = `${device}|${ast.key}`
+  let k = programCache.get(key)
+  if (!k) {
+    const dev = Device.get(device)
+    const r = renderKernel(ast, dev.renderer)
+    if (DEBUG() >= 4) console.log(`// ${device} ${r.name}\n${r.src}`)
+    const program = dev.runtime(dev.compiler.compile(r.src, r.name), r.name)
+    k = { name: r.name, src: r.src, program }
+    programCache.set(key, k)
+    stats.kernelsCompiled++
+  }
+  return k
+}
+
+/** Replace nodes realized earlier by their buffer views. */
+function withRealized(roots: readonly UOp[]): UOp[] {
+  const map = new Map<UOp, UOp>()
+  for (const u of toposort(roots, (u) => u.op === Ops.BUFFER || realizedViews.has(u))) {
+    const v = realizedViews.get(u)
+    if (v) map.set(u, v)
+  }
+  return map.size ? roots.map((r) => substitute(r, map)) : [...roots]
+}
+
+export interface RealizeResult {
+  /** buffer view (BUFFER, reshaped to the node's shape) for each root */
+  views: UOp[]
+  items: ScheduleItem[]
+}
+
+/** The schedule that realizing `roots` would run (no buffers allocated, nothing launched). */
+export function scheduleFor(roots: readonly UOp[]): { items: ScheduleItem[]; realized: Map<UOp, SchedBuf>; roots: UOp[] } {
+  const rs = withRealized(roots)
+  const sched = createSchedule(rs)
+  const keep = new Set(rs.map((r) => sched.realized.get(r)).filter((b): b is SchedBuf => b !== undefined))
+  return { items: planMemory(sched.items, keep), realized: sched.realized, roots: rs }
+}
+
+export function realize(roots: readonly UOp[], viewOf: (buf: Buffer, like: UOp) => UOp): RealizeResult {
+  const t0 = now()
+  const { items, realized, roots: rs } = scheduleFor(roots)
+  const bufs = new Map<SchedBuf, Buffer>()
+  const bufFor = (s: SchedBuf): Buffer => {
+    if (s.existing) return s.existing as Buffer
+    let b = bufs.get(s)
+    if (!b) bufs.set(s, (b = new Buffer(s.device, s.size, s.dtype)))
+    return b
+  }
+  const debug = DEBUG()
+  for (const it of items) runItem(it, bufFor, debug)
+  stats.schedules++
+  const views = rs.map((r, i) => {
+    const sb = realized.get(r)
+    if (!sb) return r // already a buffer view
+    const view = viewOf(bufFor(sb), r)
+    realizedViews.set(roots[i]!, view)
+    if (r !== roots[i]) realizedViews.set(r, view)
+    return view
+  })
+  if (debug >= 1 && items.length)
+    console.log(
+      `realize: ${items.filter((i) => i.kind === 'kernel').length} kernels, ${(now() - t0).toFixed(2)} ms`,
+    )
+  return { views, items }
+}
+
+function runItem(it: ScheduleItem, bufFor: (s: SchedBuf) => Buffer, debug: number): void {
+  if (it.kind === 'copy') {
+    const [dst, src] = it.bufs.map(bufFor) as [Buffer, Buffer]
+    const data = src.copyout()
+    if (data instanceof Promise) throw new Error('COPY from an async device needs an async realize')
+    dst.copyin(data)
+    if (debug >= 2) console.log(`  copy ${src.device} -> ${dst.device} ${dst.nbytes} bytes`)
+    return
+  }
+  const k = getKernel(it.device, it.ast)
+  const raws = it.bufs.map((b) => bufFor(b).raw)
+  const t0 = debug >= 2 ? now() : 0
+  k.program(raws)
+  stats.kernelsRun++
+  if (debug >= 2) {
+    const ms = now() - t0
+    const cost = estimateCost(
+      it.ast,
+      it.bufs.map((b) => b.size * b.dtype.itemsize),
+    )
+    const s = ms / 1e3
+    console.log(
+      `  ${k.name.padEnd(24)} ${it.device.padEnd(5)} global ${`[${cost.globalSize.join(',')}]`.padEnd(14)} ${ms.toFixed(3).padStart(8)} ms ${(cost.flops / s / 1e9).toFixed(2).padStart(8)} GFLOP/s ${(cost.bytes / s / 1e9).toFixed(2).padStart(7)} GB/s`,
+    )
+  }
+}
+
+/** The buffer view a lazy node was realized into, if any. */
+export function realizedViewOf(u: UOp): UOp | undefined {
+  return realizedViews.get(u)
+}

@@ -1,0 +1,145 @@
+// Autograd: per-op gradient rules over the tensor graph. Gradients are lazy UOps, so the backward
+// pass is scheduled and fused like any other graph. Walks are iterative (deep graphs are fine).
+import { dtypes } from './dtype.js'
+import { range } from './helpers.js'
+import {
+  aluNode,
+  castNode,
+  constLikeNode,
+  expand,
+  flip,
+  pad,
+  permute,
+  reduce,
+  reshape,
+  shrink,
+  sumTo,
+} from './uop/graph.js'
+import { Ops, type PadArg, type ReduceOp, type UOp } from './uop/ops.js'
+import { toposort } from './uop/rewrite.js'
+
+const add = (a: UOp, b: UOp): UOp => aluNode(Ops.ADD, a, b)
+const mul = (a: UOp, b: UOp): UOp => aluNode(Ops.MUL, a, b)
+const div = (a: UOp, b: UOp): UOp => aluNode(Ops.FDIV, a, b)
+const neg = (a: UOp): UOp => aluNode(Ops.NEG, a)
+const c = (like: UOp, v: number): UOp => constLikeNode(like, v)
+const where = (cond: UOp, a: UOp, b: UOp): UOp => aluNode(Ops.WHERE, cond, a, b)
+
+/** Gradients of `u`'s sources given the gradient `g` of u (undefined: no gradient). */
+function gradRule(u: UOp, g: UOp): (UOp | undefined)[] {
+  const [a, b] = u.src as [UOp, UOp]
+  switch (u.op) {
+    case Ops.ADD:
+      return [g, g]
+    case Ops.SUB:
+      return [g, neg(g)]
+    case Ops.MUL:
+      return [mul(g, b), mul(g, a)]
+    case Ops.FDIV:
+      return [div(g, b), neg(div(mul(g, a), mul(b, b)))]
+    case Ops.NEG:
+      return [neg(g)]
+    case Ops.EXP:
+      return [mul(g, u)]
+    case Ops.EXP2:
+      return [mul(g, mul(u, c(u, Math.LN2)))]
+    case Ops.LOG:
+      return [div(g, a)]
+    case Ops.LOG2:
+      return [div(g, mul(a, c(a, Math.LN2)))]
+    case Ops.SIN:
+      return [mul(g, aluNode(Ops.COS, a))]
+    case Ops.COS:
+      return [neg(mul(g, aluNode(Ops.SIN, a)))]
+    case Ops.TANH:
+      return [mul(g, aluNode(Ops.SUB, c(u, 1), mul(u, u)))]
+    case Ops.ERF:
+      return [mul(g, mul(c(a, 2 / Math.sqrt(Math.PI)), aluNode(Ops.EXP, neg(mul(a, a)))))]
+    case Ops.SQRT:
+      return [div(g, mul(u, c(u, 2)))]
+    case Ops.RECIP:
+      return [neg(mul(g, mul(u, u)))]
+    case Ops.POW: {
+      // d/da a^b = b a^(b-1) (0 where b == 0); d/db a^b = a^b ln a
+      const da = where(aluNode(Ops.CMPEQ, b, c(b, 0)), c(a, 0), mul(b, aluNode(Ops.POW, a, aluNode(Ops.SUB, b, c(b, 1)))))
+      return [mul(g, da), mul(g, mul(u, aluNode(Ops.LOG, a)))]
+    }
+    case Ops.MAX: {
+      // ties split the gradient evenly
+      const gt = castNode(aluNode(Ops.CMPLT, b, a), g.dtype)
+      const eq = mul(castNode(aluNode(Ops.CMPEQ, a, b), g.dtype), c(g, 0.5))
+      return [mul(g, add(gt, eq)), mul(g, aluNode(Ops.SUB, aluNode(Ops.SUB, c(g, 1), gt), eq))]
+    }
+    case Ops.WHERE:
+      return [undefined, where(a, g, c(g, 0)), where(a, c(g, 0), g)]
+    case Ops.CAST:
+      return [a.dtype.isFloat ? castNode(g, a.dtype) : undefined]
+    case Ops.CONTIGUOUS:
+      return [g]
+    case Ops.RESHAPE:
+      return [reshape(g, a.shape!)]
+    case Ops.PERMUTE: {
+      const order = u.arg as number[]
+      const inv = range(order.length)
+      order.forEach((o, i) => {
+        inv[o] = i
+      })
+      return [permute(g, inv)]
+    }
+    case Ops.EXPAND:
+      return [sumTo(g, a.shape!)]
+    case Ops.PAD: {
+      const { pads } = u.arg as PadArg
+      return [shrink(g, pads.map(([bf], i) => [bf, bf + a.shape![i]!] as [number, number]))]
+    }
+    case Ops.SHRINK: {
+      const arg = u.arg as [number, number][]
+      return [pad(g, arg.map(([s, e], i) => [s, a.shape![i]! - e] as [number, number]))]
+    }
+    case Ops.FLIP:
+      return [flip(g, u.arg as boolean[])]
+    case Ops.REDUCE_AXIS: {
+      const [op, axes] = u.arg as [ReduceOp, number[]]
+      const ge = expand(g, a.shape!)
+      if (op === 'ADD') return [ge]
+      const ue = expand(u, a.shape!)
+      if (op === 'MUL') return [div(mul(ge, ue), a)]
+      // MAX: split among the positions equal to the max
+      const mask = castNode(aluNode(Ops.CMPEQ, a, ue), g.dtype)
+      const count = expand(reduce(mask, 'ADD', axes), a.shape!)
+      return [div(mul(ge, mask), count)]
+    }
+  }
+  return u.src.map(() => undefined)
+}
+
+/**
+ * Gradients of `root` (seeded with `seed`) for each node in `targets` that `root` depends on.
+ * Nodes on no path to a target are skipped.
+ */
+export function computeGradients(root: UOp, seed: UOp, targets: ReadonlySet<UOp>): Map<UOp, UOp> {
+  const topo = toposort([root], (u) => u.op === Ops.BUFFER || u.op === Ops.DETACH)
+  const needs = new Set<UOp>()
+  for (const u of topo) {
+    if (u.op === Ops.DETACH) continue
+    if (targets.has(u) || u.src.some((s) => needs.has(s))) needs.add(u)
+  }
+  const grads = new Map<UOp, UOp>([[root, seed]])
+  const out = new Map<UOp, UOp>()
+  for (let i = topo.length - 1; i >= 0; i--) {
+    const u = topo[i]!
+    const g = grads.get(u)
+    if (!g || !needs.has(u)) continue
+    if (targets.has(u)) out.set(u, g)
+    if (!u.src.some((s) => needs.has(s))) continue
+    const gs = gradRule(u, g)
+    u.src.forEach((s, j) => {
+      const gj = gs[j]
+      if (!gj || !needs.has(s) || !(s.dtype.isFloat || s.dtype === dtypes.void)) return
+      const prev = grads.get(s)
+      grads.set(s, prev ? add(prev, gj) : gj)
+    })
+    grads.delete(u)
+  }
+  return out
+}

@@ -1,0 +1,9 @@
+// tsgrad public entry point.
+import './runtime/js.js'
+import './runtime/null.js'
+
+export { DType, dtypes } from './dtype.js'
+export { TsgradError } from './helpers.js'
+export { Device } from './runtime/device.js'
+export { Tensor } from './tensor/index.js'
+export type { IndexItem, NestedArray, Operand, TensorData, TensorOptions } from './tensor/index.js'

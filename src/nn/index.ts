@@ -1,0 +1,43 @@
+// The `nn` package: layers, state (state dicts, safetensors) and optimizers, on the public
+// Tensor API only. `src/index.ts` re-exports this module as the `nn` namespace and its `optim`
+// member as `optim`, so both `nn.Linear` / `nn.getParameters` and `optim.SGD` (also reachable as
+// `nn.optim.SGD`, like tinygrad) work:
+//   import { nn, optim } from 'tsgrad'
+export {
+  BatchNorm,
+  BatchNorm2d,
+  type BatchNormOptions,
+  Conv2d,
+  type Conv2dOptions,
+  ConvTranspose2d,
+  type ConvTranspose2dOptions,
+  Embedding,
+  GroupNorm,
+  type GroupNormOptions,
+  LayerNorm,
+  type LayerNormOptions,
+  Linear,
+  type LinearOptions,
+  RMSNorm,
+  type RMSNormOptions,
+} from './layers.js'
+export * as optim from './optim.js'
+export {
+  bf16ToF32,
+  f16ToF32,
+  f32ToBF16,
+  f32ToF16,
+  getParameters,
+  getStateDict,
+  type LoadStateDictOptions,
+  type LoadStateDictResult,
+  loadStateDict,
+  type SafeDeserializeOptions,
+  type SafetensorsEntry,
+  type SafetensorsHeader,
+  safeDeserialize,
+  safeLoad,
+  safeParseHeader,
+  safeSave,
+  safeSerialize,
+} from './state.js'

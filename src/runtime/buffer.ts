@@ -1,0 +1,75 @@
+// Device buffers: allocated lazily, freed when unreachable (FinalizationRegistry) or on dispose().
+import type { DType, TypedArray } from '../dtype.js'
+import type { BufferRef } from '../uop/ops.js'
+import { Device } from './device.js'
+
+interface Held {
+  device: string
+  raw: unknown
+  nbytes: number
+}
+const registry = new FinalizationRegistry<Held>((h) => {
+  Device.get(h.device).allocator.free(h.raw)
+  memory.inUse -= h.nbytes
+})
+
+/** Bytes currently allocated per device (explicit dispose and GC both decrement). */
+export const memory = { inUse: 0, peak: 0 }
+
+let nextId = 0
+
+export class Buffer implements BufferRef {
+  readonly id = nextId++
+  private _raw: unknown = undefined
+  private held: Held | undefined
+  private disposed = false
+
+  constructor(
+    readonly device: string,
+    readonly size: number,
+    readonly dtype: DType,
+  ) {}
+
+  get isAllocated(): boolean {
+    return this._raw !== undefined
+  }
+  get nbytes(): number {
+    return this.size * this.dtype.itemsize
+  }
+
+  /** the device allocation, allocated on first use */
+  get raw(): unknown {
+    if (this.disposed) throw new Error(`buffer ${this.id} was disposed`)
+    if (this._raw === undefined) {
+      this._raw = Device.get(this.device).allocator.alloc(this.size, this.dtype)
+      this.held = { device: this.device, raw: this._raw, nbytes: this.nbytes }
+      registry.register(this, this.held, this)
+      memory.inUse += this.nbytes
+      memory.peak = Math.max(memory.peak, memory.inUse)
+    }
+    return this._raw
+  }
+
+  copyin(src: TypedArray): this {
+    Device.get(this.device).allocator.copyin(this.raw, src)
+    return this
+  }
+  copyout(): TypedArray | Promise<TypedArray> {
+    return Device.get(this.device).allocator.copyout(this.raw, this.size, this.dtype)
+  }
+  hostView(): TypedArray | undefined {
+    return Device.get(this.device).allocator.hostView?.(this.raw)
+  }
+
+  /** free now (deterministic release); the buffer must not be used afterwards */
+  dispose(): void {
+    if (this.disposed) return
+    this.disposed = true
+    if (this._raw !== undefined) {
+      registry.unregister(this)
+      Device.get(this.device).allocator.free(this._raw)
+      memory.inUse -= this.nbytes
+      this._raw = undefined
+    }
+  }
+}

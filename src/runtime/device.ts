@@ -1,0 +1,81 @@
+// The device interface: { allocator, renderer, compiler, runtime }, and the registry of devices.
+// A new backend adds a renderer, one file implementing this interface, and a register() call.
+import type { DType, TypedArray } from '../dtype.js'
+import { getEnv, TsgradError } from '../helpers.js'
+import type { Renderer } from '../renderer/renderer.js'
+
+export interface Allocator<B = unknown> {
+  alloc(size: number, dtype: DType): B
+  free(buf: B): void
+  /** host -> device; `src` is in the storage format of the dtype */
+  copyin(buf: B, src: TypedArray): void
+  /** device -> host (a copy, in the storage format of the dtype) */
+  copyout(buf: B, size: number, dtype: DType): TypedArray | Promise<TypedArray>
+  /** direct host view, for devices whose memory is host memory (enables dataSync) */
+  hostView?(buf: B): TypedArray
+}
+
+export interface Compiler<A = unknown> {
+  /** identifies compiler + flags, part of on-disk cache keys */
+  readonly key: string
+  compile(src: string, name: string): A
+}
+
+/** A compiled kernel bound to a device. */
+export type Program<B = unknown> = (bufs: B[]) => void | Promise<void>
+
+export interface CompiledDevice<B = unknown, A = unknown> {
+  readonly name: string
+  readonly allocator: Allocator<B>
+  readonly renderer: Renderer
+  readonly compiler: Compiler<A>
+  runtime(artifact: A, name: string): Program<B>
+  /** wait for queued work (no-op for synchronous devices) */
+  synchronize(): void | Promise<void>
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: each device has its own buffer and artifact types
+type Factory = (name: string) => CompiledDevice<any, any>
+const factories = new Map<string, Factory>()
+const instances = new Map<string, CompiledDevice>()
+let defaultName: string | undefined
+
+/** Canonical device name: upper-case base, ':0' dropped ('js' -> 'JS', 'CPU:0' -> 'CPU'). */
+export function canonicalDevice(name: string): string {
+  const [base, idx] = name.toUpperCase().split(':')
+  return idx === undefined || idx === '0' ? base! : `${base}:${idx}`
+}
+
+export const Device = {
+  register(base: string, factory: Factory): void {
+    factories.set(base.toUpperCase(), factory)
+  },
+  get(name: string): CompiledDevice {
+    const n = canonicalDevice(name)
+    let d = instances.get(n)
+    if (!d) {
+      const f = factories.get(n.split(':')[0]!)
+      if (!f)
+        throw new TsgradError(`unknown device '${name}' (available: ${[...factories.keys()].join(', ')})`)
+      instances.set(n, (d = f(n)))
+    }
+    return d
+  },
+  /** names of registered device kinds */
+  get available(): string[] {
+    return [...factories.keys()]
+  },
+  /** the default device: DEVICE env, else the first registered in preference order */
+  get DEFAULT(): string {
+    if (defaultName === undefined) {
+      const env = getEnv('DEVICE')
+      defaultName = env ? canonicalDevice(env) : (['JS'].find((d) => factories.has(d)) ?? 'JS')
+      Device.get(defaultName)
+    }
+    return defaultName
+  },
+  set DEFAULT(name: string) {
+    Device.get(name)
+    defaultName = canonicalDevice(name)
+  },
+}

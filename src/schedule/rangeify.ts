@@ -1,0 +1,195 @@
+// Rangeify: lower one kernel's region of the tensor graph into kernel IR.
+//
+// The output gets one RANGE per dimension; each node is then evaluated at an index (one int
+// expression per dimension of its shape). Movement ops never copy: they turn into index math on
+// the way down (reshape -> flatten/unflatten with // and %, permute -> reorder, expand -> 0,
+// pad -> shifted index plus a validity gate, shrink -> offset, flip -> n-1-i). A REDUCE_AXIS opens
+// fresh 'reduce' ranges. Nodes at the region's boundary (realized buffers) become LOADs.
+import { dtypes } from '../dtype.js'
+import { prod, stridesFor } from '../helpers.js'
+import { ALU, type BufferRef, Ops, type PadArg, type ReduceOp, UOp } from '../uop/ops.js'
+
+export interface BoundaryInput {
+  /** the boundary node (a BUFFER, or a node realized earlier in this schedule) */
+  node: UOp
+}
+
+export interface LoweringContext {
+  /** is this node read from a buffer (not computed in this kernel)? */
+  isBoundary(u: UOp): boolean
+  /** DEFINE_GLOBAL index for a boundary node (registers it as a kernel input) */
+  paramFor(u: UOp): number
+}
+
+interface Task {
+  n: UOp
+  idx: readonly UOp[]
+  gate: UOp | undefined
+}
+
+const i32 = (v: number): UOp => UOp.const(dtypes.int32, v)
+
+function flatIndex(idx: readonly UOp[], shape: readonly number[]): UOp {
+  const st = stridesFor(shape)
+  let acc: UOp = i32(0)
+  idx.forEach((ix, i) => {
+    if (shape[i] !== 1) acc = acc.add(ix.mul(st[i]!))
+  })
+  return acc
+}
+
+function unflatIndex(flat: UOp, shape: readonly number[]): UOp[] {
+  const st = stridesFor(shape)
+  return shape.map((d, i) => (d === 1 ? i32(0) : flat.idiv(st[i]!).mod(d)))
+}
+
+/** idx for `inShape` from idx for `outShape` of a reshape. */
+function reshapeIndex(idx: readonly UOp[], outShape: readonly number[], inShape: readonly number[]): UOp[] {
+  // fast path: the shapes only differ by size-1 axes
+  const outNon1 = outShape.map((d, i) => [d, i] as const).filter(([d]) => d !== 1)
+  const inNon1 = inShape.map((d, i) => [d, i] as const).filter(([d]) => d !== 1)
+  if (outNon1.length === inNon1.length && outNon1.every(([d], k) => d === inNon1[k]![0])) {
+    const res = inShape.map(() => i32(0))
+    inNon1.forEach(([, i], k) => {
+      res[i] = idx[outNon1[k]![1]]!
+    })
+    return res
+  }
+  return unflatIndex(flatIndex(idx, outShape), inShape)
+}
+
+export class KernelLowering {
+  private rangeId = 0
+  private readonly memo = new Map<string, UOp>()
+
+  constructor(private readonly ctx: LoweringContext) {}
+
+  newRange(size: number, kind: 'global' | 'reduce'): UOp {
+    return UOp.range(size, this.rangeId++, kind)
+  }
+
+  /** Output ranges for a kernel producing `shape` (size-1 axes get index 0). */
+  outputIndex(shape: readonly number[]): UOp[] {
+    return shape.map((d) => (d === 1 ? i32(0) : this.newRange(d, 'global')))
+  }
+
+  static flatIndex = flatIndex
+
+  /** Value of tensor node `root` at index `idx` as kernel IR (iterative, memoized). */
+  lower(root: UOp, idx: readonly UOp[]): UOp {
+    const key = (t: Task): string => `${t.n.id}:${t.idx.map((u) => u.id).join(',')}:${t.gate?.id ?? ''}`
+    const stack: [Task, number][] = [[{ n: root, idx, gate: undefined }, 0]]
+    const plans = new Map<string, { children: Task[]; combine: (v: UOp[]) => UOp }>()
+    const rootKey = key(stack[0]![0])
+    while (stack.length) {
+      const [t, stage] = stack.pop()!
+      const k = key(t)
+      if (this.memo.has(k)) continue
+      if (stage === 0) {
+        const plan = this.plan(t)
+        plans.set(k, plan)
+        stack.push([t, 1])
+        for (const c of plan.children) if (!this.memo.has(key(c))) stack.push([c, 0])
+      } else {
+        const plan = plans.get(k)!
+        this.memo.set(k, plan.combine(plan.children.map((c) => this.memo.get(key(c))!)))
+        plans.delete(k)
+      }
+    }
+    return this.memo.get(rootKey)!
+  }
+
+  private plan(t: Task): { children: Task[]; combine: (v: UOp[]) => UOp } {
+    const { n, idx, gate } = t
+    const leaf = (u: UOp) => ({ children: [], combine: () => u })
+    const same = (src: UOp, f: (v: UOp) => UOp = (v) => v) => ({
+      children: [{ n: src, idx, gate }],
+      combine: (v: UOp[]) => f(v[0]!),
+    })
+    if (this.ctx.isBoundary(n)) {
+      const param = this.ctx.paramFor(n)
+      const shape = n.op === Ops.BUFFER ? [(n.arg as BufferRef).size] : n.shape!
+      const dg = UOp.new(Ops.DEFINE_GLOBAL, n.dtype, [], param)
+      const flat = flatIndex(idx, shape)
+      return leaf(UOp.new(Ops.LOAD, n.dtype, gate ? [dg, flat, gate] : [dg, flat]))
+    }
+    const inShape = n.src[0]?.shape ?? []
+    switch (n.op) {
+      case Ops.CONST:
+        return leaf(UOp.const(n.dtype, n.arg as number))
+      case Ops.IOTA:
+        return leaf(idx[0]!.cast(n.dtype))
+      case Ops.CONTIGUOUS:
+      case Ops.DETACH:
+        return same(n.src[0]!)
+      case Ops.RESHAPE:
+        return { children: [{ n: n.src[0]!, idx: reshapeIndex(idx, n.shape!, inShape), gate }], combine: (v) => v[0]! }
+      case Ops.PERMUTE: {
+        const order = n.arg as number[]
+        const ci = new Array<UOp>(order.length)
+        order.forEach((o, i) => {
+          ci[o] = idx[i]!
+        })
+        return { children: [{ n: n.src[0]!, idx: ci, gate }], combine: (v) => v[0]! }
+      }
+      case Ops.EXPAND: {
+        const ci = inShape.map((d, i) => (d === 1 ? i32(0) : idx[i]!))
+        return { children: [{ n: n.src[0]!, idx: ci, gate }], combine: (v) => v[0]! }
+      }
+      case Ops.SHRINK: {
+        const ci = (n.arg as [number, number][]).map(([s], i) => (s === 0 ? idx[i]! : idx[i]!.add(s)))
+        return { children: [{ n: n.src[0]!, idx: ci, gate }], combine: (v) => v[0]! }
+      }
+      case Ops.FLIP: {
+        const ci = (n.arg as boolean[]).map((f, i) => (f ? i32(inShape[i]! - 1).sub(idx[i]!) : idx[i]!))
+        return { children: [{ n: n.src[0]!, idx: ci, gate }], combine: (v) => v[0]! }
+      }
+      case Ops.PAD: {
+        const { pads, value } = n.arg as PadArg
+        let valid: UOp | undefined
+        const ci = pads.map(([b], i) => {
+          const ix = idx[i]!
+          if (pads[i]![0] === 0 && pads[i]![1] === 0) return ix
+          const ok = i32(b - 1)
+            .lt(ix)
+            .and(ix.lt(b + inShape[i]!))
+          valid = valid ? valid.and(ok) : ok
+          return b === 0 ? ix : ix.sub(b)
+        })
+        if (!valid) return { children: [{ n: n.src[0]!, idx: ci, gate }], combine: (v) => v[0]! }
+        const v = valid
+        const g = gate ? gate.and(v) : v
+        return {
+          children: [{ n: n.src[0]!, idx: ci, gate: g }],
+          combine: (c) => v.where(c[0]!, UOp.const(n.dtype, value)),
+        }
+      }
+      case Ops.REDUCE_AXIS: {
+        const [op, axes] = n.arg as [ReduceOp, number[]]
+        const ranges: UOp[] = []
+        const ci = inShape.map((d, i) => {
+          if (!axes.includes(i)) return idx[i]!
+          if (d === 1) return i32(0)
+          const r = this.newRange(d, 'reduce')
+          ranges.push(r)
+          return r
+        })
+        return {
+          children: [{ n: n.src[0]!, idx: ci, gate }],
+          combine: (v) => (ranges.length ? UOp.new(Ops.REDUCE, n.dtype, [v[0]!, ...ranges], op) : v[0]!),
+        }
+      }
+    }
+    if (ALU.has(n.op)) {
+      return {
+        children: n.src.map((s) => ({ n: s, idx, gate })),
+        combine: (v) => UOp.new(n.op, n.dtype, v, n.arg),
+      }
+    }
+    throw new Error(`rangeify: cannot lower ${n.op} inside a kernel`)
+  }
+}
+
+export function numelOf(u: UOp): number {
+  return prod(u.shape!)
+}

@@ -1,0 +1,167 @@
+// Tensor creation: constants, ranges, identity, and counter-based random numbers.
+//
+// Random numbers: each call takes a fresh block of counters; element i of the block gets
+// hash(seed, counter + i) with a two-round integer mixer computed by kernels (uint32 math), so
+// the same seed gives the same numbers on every device. Seed and counter travel in a small
+// buffer, so the kernels are identical from call to call and compile once.
+import { type DType, defaultFloat, defaultInt, dtypes, toDType } from '../dtype.js'
+import { fmtShape, prod, TsgradError } from '../helpers.js'
+import { Device, canonicalDevice } from '../runtime/device.js'
+import { constNode } from '../uop/graph.js'
+import { Tensor } from './tensor.js'
+
+export interface CreateOptions {
+  dtype?: DType | string
+  device?: string
+  requiresGrad?: boolean
+}
+
+declare module './tensor.js' {
+  namespace Tensor {
+    let zeros: (shape: readonly number[], opts?: CreateOptions) => Tensor
+    let ones: (shape: readonly number[], opts?: CreateOptions) => Tensor
+    let full: (shape: readonly number[], value: number | boolean, opts?: CreateOptions) => Tensor
+    let empty: (shape: readonly number[], opts?: CreateOptions) => Tensor
+    let arange: (start: number, stop?: number, step?: number, opts?: CreateOptions) => Tensor
+    let linspace: (start: number, stop: number, steps: number, opts?: CreateOptions) => Tensor
+    let eye: (n: number, m?: number, opts?: CreateOptions) => Tensor
+    let manualSeed: (seed: number) => void
+    let rand: (shape: readonly number[], opts?: CreateOptions) => Tensor
+    let randn: (shape: readonly number[], opts?: CreateOptions) => Tensor
+    let randint: (low: number, high: number, shape: readonly number[], opts?: CreateOptions) => Tensor
+    let uniform: (shape: readonly number[], low?: number, high?: number, opts?: CreateOptions) => Tensor
+    let normal: (shape: readonly number[], mean?: number, std?: number, opts?: CreateOptions) => Tensor
+  }
+}
+
+function checkShape(op: string, shape: readonly number[]): number[] {
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0))
+    throw new TsgradError(`${op}: shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`)
+  return [...shape]
+}
+
+const dev = (o?: CreateOptions): string => canonicalDevice(o?.device ?? Device.DEFAULT)
+const finish = (t: Tensor, o?: CreateOptions): Tensor => {
+  if (o?.requiresGrad) t.requiresGrad = true
+  return t
+}
+
+Tensor.full = (shape, value, opts) => {
+  const s = checkShape('full', shape)
+  const dt = opts?.dtype
+    ? toDType(opts.dtype)
+    : typeof value === 'boolean'
+      ? dtypes.bool
+      : Number.isInteger(value)
+        ? defaultInt
+        : defaultFloat
+  return finish(new Tensor(constNode(Number(value), dt, dev(opts), s)), opts)
+}
+Tensor.zeros = (shape, opts) => Tensor.full(shape, 0, { dtype: defaultFloat, ...opts })
+Tensor.ones = (shape, opts) => Tensor.full(shape, 1, { dtype: defaultFloat, ...opts })
+Tensor.empty = (shape, opts) => {
+  // a fresh buffer; contents are zeros on the JS device
+  const s = checkShape('empty', shape)
+  const dt = opts?.dtype ? toDType(opts.dtype) : defaultFloat
+  return finish(Tensor.zeros(s, { ...opts, dtype: dt }).contiguous().realize(), opts)
+}
+
+Tensor.arange = (start, stop, step = 1, opts) => {
+  if (stop === undefined) [start, stop] = [0, start]
+  if (![start, stop, step].every((v) => typeof v === 'number' && Number.isFinite(v)) || step === 0)
+    throw new TsgradError(`arange: expected finite numbers and a non-zero step, got (${start}, ${stop}, ${step})`)
+  const n = Math.max(0, Math.ceil((stop - start) / step))
+  const dt = opts?.dtype
+    ? toDType(opts.dtype)
+    : [start, stop, step].every(Number.isInteger)
+      ? defaultInt
+      : defaultFloat
+  const idx = Tensor.iota(n, dev(opts))
+  const t = start === 0 && step === 1 ? idx.cast(dt) : idx.cast(dt.isFloat ? dt : defaultInt).mul(step).add(start).cast(dt)
+  return finish(t, opts)
+}
+
+Tensor.linspace = (start, stop, steps, opts) => {
+  if (!Number.isInteger(steps) || steps < 0) throw new TsgradError(`linspace: steps must be a non-negative integer, got ${steps}`)
+  const dt = opts?.dtype ? toDType(opts.dtype) : defaultFloat
+  if (steps === 1) return Tensor.full([1], start, { ...opts, dtype: dt })
+  const delta = (stop - start) / (steps - 1)
+  return finish(Tensor.iota(steps, dev(opts)).cast(dtypes.float32).mul(delta).add(start).cast(dt), opts)
+}
+
+Tensor.eye = (n, m, opts) => {
+  const cols = m ?? n
+  const d = dev(opts)
+  const r = Tensor.iota(n, d).reshape([n, 1])
+  const c = Tensor.iota(cols, d).reshape([1, cols])
+  return finish(r.eq(c).cast(opts?.dtype ? toDType(opts.dtype) : defaultFloat), opts)
+}
+
+// ---- random ----
+
+const rng = { seed: 0, counter: 0 }
+
+Tensor.manualSeed = (seed: number) => {
+  rng.seed = seed >>> 0
+  rng.counter = 0
+}
+
+/** uint32 hash of (key, counter): two rounds of the lowbias32 mixer. */
+function mix(x: Tensor): Tensor {
+  x = x.bitwiseXor(x.rshift(16)).mul(0x7feb352d)
+  x = x.bitwiseXor(x.rshift(15)).mul(0x846ca68b)
+  return x.bitwiseXor(x.rshift(16))
+}
+
+/** `n` uniform random uint32 values as a lazy tensor of shape [n]. */
+function randomBits(n: number, device: string): Tensor {
+  if (n >= 2 ** 31) throw new TsgradError(`rand: ${n} elements is too many for one call`)
+  const state = new Tensor(new Uint32Array([rng.seed, rng.counter >>> 0]), { device })
+  rng.counter += n
+  const key = state.shrink([[0, 1]]).expand([n])
+  const base = state.shrink([[1, 2]]).expand([n])
+  const ctr = Tensor.iota(n, device).cast(dtypes.uint32).add(base)
+  const k2 = mix(key.bitwiseXor(0x9e3779b9))
+  return mix(mix(ctr.bitwiseXor(key)).bitwiseXor(k2))
+}
+
+Tensor.rand = (shape, opts) => {
+  const s = checkShape('rand', shape)
+  const dt = opts?.dtype ? toDType(opts.dtype) : defaultFloat
+  if (!dt.isFloat) throw new TsgradError(`rand: dtype must be floating point, got ${dt.name}`)
+  const n = prod(s)
+  // top 24 bits -> [0, 1) exactly representable in float32
+  const u = randomBits(n, dev(opts)).rshift(8).cast(dtypes.float32).mul(2 ** -24)
+  return finish(u.reshape(s).cast(dt), opts)
+}
+
+Tensor.uniform = (shape, low = 0, high = 1, opts) =>
+  finish(Tensor.rand(shape, { ...opts, requiresGrad: false }).mul(high - low).add(low), opts)
+
+Tensor.randn = (shape, opts) => {
+  const s = checkShape('randn', shape)
+  const dt = opts?.dtype ? toDType(opts.dtype) : defaultFloat
+  const n = prod(s)
+  // Box-Muller from two uniform blocks
+  const u = Tensor.rand([2, n], { device: opts?.device, dtype: dtypes.float32 })
+  const u1 = u.shrink([[0, 1], null]).reshape([n])
+  const u2 = u.shrink([[1, 2], null]).reshape([n])
+  const r = u1.mul(-1).add(1).log().mul(-2).sqrt()
+  const z = r.mul(u2.mul(2 * Math.PI).cos())
+  return finish(z.reshape(s).cast(dt), opts)
+}
+
+Tensor.normal = (shape, mean = 0, std = 1, opts) =>
+  finish(Tensor.randn(shape, { ...opts, requiresGrad: false }).mul(std).add(mean), opts)
+
+Tensor.randint = (low, high, shape, opts) => {
+  if (!Number.isInteger(low) || !Number.isInteger(high) || high <= low)
+    throw new TsgradError(`randint: need integers low < high, got ${low}, ${high} (shape ${fmtShape(shape)})`)
+  const dt = opts?.dtype ? toDType(opts.dtype) : defaultInt
+  return Tensor.rand(shape, { device: opts?.device, dtype: dtypes.float32 })
+    .mul(high - low)
+    .floor()
+    .add(low)
+    .cast(dt)
+}
+

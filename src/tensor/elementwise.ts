@@ -1,0 +1,309 @@
+// Elementwise ops: arithmetic with broadcasting, math functions, activations, comparisons, bitwise.
+// Composite functions are built from the IR's ALU ops, so they fuse and differentiate for free.
+import { type DType, defaultFloat, dtypes } from '../dtype.js'
+import { TsgradError } from '../helpers.js'
+import { Ops } from '../uop/ops.js'
+import { broadcastShapes, type Operand, Tensor } from './tensor.js'
+
+declare module './tensor.js' {
+  interface Tensor {
+    add(x: Operand): Tensor
+    sub(x: Operand): Tensor
+    mul(x: Operand): Tensor
+    div(x: Operand): Tensor
+    idiv(x: Operand): Tensor
+    mod(x: Operand): Tensor
+    pow(x: Operand): Tensor
+    maximum(x: Operand): Tensor
+    minimum(x: Operand): Tensor
+    neg(): Tensor
+    exp(): Tensor
+    exp2(): Tensor
+    log(): Tensor
+    log2(): Tensor
+    sqrt(): Tensor
+    rsqrt(): Tensor
+    reciprocal(): Tensor
+    sin(): Tensor
+    cos(): Tensor
+    tan(): Tensor
+    abs(): Tensor
+    sign(): Tensor
+    square(): Tensor
+    floor(): Tensor
+    ceil(): Tensor
+    round(): Tensor
+    trunc(): Tensor
+    relu(): Tensor
+    relu6(): Tensor
+    sigmoid(): Tensor
+    tanh(): Tensor
+    gelu(): Tensor
+    silu(): Tensor
+    swish(): Tensor
+    leakyRelu(slope?: number): Tensor
+    elu(alpha?: number): Tensor
+    softplus(beta?: number): Tensor
+    mish(): Tensor
+    hardswish(): Tensor
+    hardsigmoid(): Tensor
+    hardtanh(min?: number, max?: number): Tensor
+    erf(): Tensor
+    clip(min?: number | Tensor, max?: number | Tensor): Tensor
+    clamp(min?: number | Tensor, max?: number | Tensor): Tensor
+    where(a: Operand, b: Operand): Tensor
+    lerp(end: Operand, weight: Operand): Tensor
+    lt(x: Operand): Tensor
+    le(x: Operand): Tensor
+    gt(x: Operand): Tensor
+    ge(x: Operand): Tensor
+    eq(x: Operand): Tensor
+    ne(x: Operand): Tensor
+    logicalNot(): Tensor
+    logicalAnd(x: Operand): Tensor
+    logicalOr(x: Operand): Tensor
+    bitwiseAnd(x: Operand): Tensor
+    bitwiseOr(x: Operand): Tensor
+    bitwiseXor(x: Operand): Tensor
+    bitwiseNot(): Tensor
+    lshift(n: number): Tensor
+    rshift(n: number): Tensor
+  }
+}
+
+const P = Tensor.prototype
+const bin = (op: string, a: Tensor, b: Operand, dtype?: DType): [Tensor, Tensor] =>
+  Tensor.broadcast(op, [a, b], dtype) as [Tensor, Tensor]
+/** float version of an int/bool tensor for math functions */
+const fl = (t: Tensor): Tensor => (t.dtype.isFloat ? t : t.cast(defaultFloat))
+const unary = (op: (typeof Ops)[keyof typeof Ops]) =>
+  function (this: Tensor): Tensor {
+    return Tensor.alu(op, fl(this))
+  }
+
+P.add = function (x) {
+  const [a, b] = bin('add', this, x)
+  return Tensor.alu(Ops.ADD, a, b)
+}
+P.sub = function (x) {
+  const [a, b] = bin('sub', this, x)
+  if (a.dtype.isBool) throw new TsgradError('sub: subtracting bool tensors is not supported; use bitwiseXor or logicalNot')
+  return Tensor.alu(Ops.SUB, a, b)
+}
+P.mul = function (x) {
+  const [a, b] = bin('mul', this, x)
+  return Tensor.alu(Ops.MUL, a, b)
+}
+P.div = function (x) {
+  let [a, b] = bin('div', this, x)
+  if (!a.dtype.isFloat) [a, b] = [a.cast(defaultFloat), b.cast(defaultFloat)]
+  return Tensor.alu(Ops.FDIV, a, b)
+}
+P.idiv = function (x) {
+  const [a, b] = bin('idiv', this, x)
+  if (a.dtype.isFloat) return a.div(b).floor()
+  // floor division from truncating division: step down when signs differ and there is a remainder
+  const q = Tensor.alu(Ops.IDIV, a, b)
+  const r = Tensor.alu(Ops.MOD, a, b)
+  const fix = r.ne(0).logicalAnd(r.lt(0).ne(b.lt(0)))
+  return q.sub(fix.cast(q.dtype))
+}
+P.mod = function (x) {
+  const [a, b] = bin('mod', this, x)
+  // Python/PyTorch: the result takes the sign of the divisor
+  const r = Tensor.alu(Ops.MOD, a, b)
+  const fix = r.ne(0).logicalAnd(r.lt(0).ne(b.lt(0)))
+  return fix.where(r.add(b), r)
+}
+P.pow = function (x) {
+  if (typeof x === 'number' && this.dtype.isFloat) {
+    if (x === 0) return this.onesLike()
+    if (x === 1) return this
+    if (x === 2) return this.mul(this)
+    if (x === 0.5) return this.sqrt()
+    if (x === -1) return this.reciprocal()
+  }
+  let [a, b] = bin('pow', this, x)
+  if (!a.dtype.isFloat && !(b.dtype.isInt || b.dtype.isBool)) [a, b] = [a.cast(defaultFloat), b.cast(defaultFloat)]
+  return Tensor.alu(Ops.POW, a, b)
+}
+P.maximum = function (x) {
+  const [a, b] = bin('maximum', this, x)
+  return Tensor.alu(Ops.MAX, a, b)
+}
+P.minimum = function (x) {
+  const [a, b] = bin('minimum', this, x)
+  if (a.dtype.isBool) return a.logicalAnd(b)
+  if (a.dtype.isUnsigned) return a.lt(b).where(a, b)
+  return a.neg().maximum(b.neg()).neg()
+}
+P.neg = function () {
+  if (this.dtype.isBool) return this.logicalNot()
+  return Tensor.alu(Ops.NEG, this)
+}
+P.exp = unary(Ops.EXP)
+P.exp2 = unary(Ops.EXP2)
+P.log = unary(Ops.LOG)
+P.log2 = unary(Ops.LOG2)
+P.sqrt = unary(Ops.SQRT)
+P.sin = unary(Ops.SIN)
+P.cos = unary(Ops.COS)
+P.erf = unary(Ops.ERF)
+P.tanh = unary(Ops.TANH)
+P.reciprocal = unary(Ops.RECIP)
+P.rsqrt = function () {
+  return this.sqrt().reciprocal()
+}
+P.tan = function () {
+  return this.sin().div(this.cos())
+}
+P.abs = function () {
+  if (this.dtype.isBool || this.dtype.isUnsigned) return this
+  return this.lt(0).where(this.neg(), this)
+}
+P.sign = function () {
+  if (this.dtype.isBool) return this
+  return this.gt(0).cast(this.dtype).sub(this.lt(0).cast(this.dtype)).detach()
+}
+P.square = function () {
+  return this.mul(this)
+}
+P.trunc = function () {
+  return this.dtype.isFloat ? Tensor.alu(Ops.TRUNC, this) : this
+}
+P.floor = function () {
+  if (!this.dtype.isFloat) return this
+  const t = this.trunc()
+  return this.lt(t).where(t.sub(1), t)
+}
+P.ceil = function () {
+  if (!this.dtype.isFloat) return this
+  const t = this.trunc()
+  return this.gt(t).where(t.add(1), t)
+}
+P.round = function () {
+  // round half to even (as numpy and PyTorch)
+  if (!this.dtype.isFloat) return this
+  const r = this.add(0.5).floor()
+  const tie = r.sub(this).eq(0.5)
+  const odd = r.mod(2).ne(0)
+  return tie.logicalAnd(odd).where(r.sub(1), r)
+}
+P.relu = function () {
+  return this.gt(0).where(this, 0)
+}
+P.relu6 = function () {
+  return this.relu().minimum(6)
+}
+P.sigmoid = function () {
+  const x = fl(this)
+  return x.neg().exp().add(1).reciprocal()
+}
+P.gelu = function () {
+  const x = fl(this)
+  const inner = x.add(x.mul(x).mul(x).mul(0.044715)).mul(Math.sqrt(2 / Math.PI))
+  return x.mul(0.5).mul(inner.tanh().add(1))
+}
+P.silu = function () {
+  return this.mul(this.sigmoid())
+}
+P.swish = P.silu
+P.leakyRelu = function (slope = 0.01) {
+  return this.gt(0).where(this, this.mul(slope))
+}
+P.elu = function (alpha = 1) {
+  return this.gt(0).where(this, this.exp().sub(1).mul(alpha))
+}
+P.softplus = function (beta = 1) {
+  // log(1 + exp(bx)) / b, computed stably: max(bx, 0) + log(1 + exp(-|bx|))
+  const bx = fl(this).mul(beta)
+  return bx.relu().add(bx.abs().neg().exp().add(1).log()).div(beta)
+}
+P.mish = function () {
+  return this.mul(this.softplus().tanh())
+}
+P.hardsigmoid = function () {
+  return this.add(3).relu6().div(6)
+}
+P.hardswish = function () {
+  return this.mul(this.hardsigmoid())
+}
+P.hardtanh = function (min = -1, max = 1) {
+  return this.clip(min, max)
+}
+P.clip = function (min, max) {
+  if (min === undefined && max === undefined) throw new TsgradError('clip: give at least one of min and max')
+  let x: Tensor = this
+  if (min !== undefined) x = x.lt(min).where(min, x)
+  if (max !== undefined) x = x.gt(max).where(max, x)
+  return x
+}
+P.clamp = P.clip
+P.where = function (a, b) {
+  let x: Tensor
+  let y: Tensor
+  if (a instanceof Tensor || b instanceof Tensor) [x, y] = Tensor.broadcast('where', [a, b]) as [Tensor, Tensor]
+  else {
+    const dt: DType = [a, b].every((v) => typeof v === 'boolean')
+      ? dtypes.bool
+      : [a, b].every((v) => Number.isInteger(v))
+        ? dtypes.int32
+        : defaultFloat
+    x = this.fullLike(Number(a), { dtype: dt })
+    y = this.fullLike(Number(b), { dtype: dt })
+  }
+  const shape = broadcastShapes('where', this.shape, x.shape, y.shape)
+  return Tensor.alu(Ops.WHERE, this.cast(dtypes.bool)._broadcastTo(shape), x._broadcastTo(shape), y._broadcastTo(shape))
+}
+P.lerp = function (end, weight) {
+  return this.add(Tensor.broadcast('lerp', [end, this])[0]!.sub(this).mul(weight))
+}
+const cmp = (name: string, op: (typeof Ops)[keyof typeof Ops], swap = false) =>
+  function (this: Tensor, x: Operand): Tensor {
+    const [a, b] = bin(name, this, x)
+    return swap ? Tensor.alu(op, b, a) : Tensor.alu(op, a, b)
+  }
+P.lt = cmp('lt', Ops.CMPLT)
+P.gt = cmp('gt', Ops.CMPLT, true)
+P.eq = cmp('eq', Ops.CMPEQ)
+P.ne = cmp('ne', Ops.CMPNE)
+P.le = function (x) {
+  return this.gt(x).logicalNot()
+}
+P.ge = function (x) {
+  return this.lt(x).logicalNot()
+}
+P.logicalNot = function () {
+  return Tensor.alu(Ops.CMPNE, ...bin('logicalNot', this.cast(dtypes.bool), true))
+}
+P.logicalAnd = function (x) {
+  const [a, b] = bin('logicalAnd', this.cast(dtypes.bool), x instanceof Tensor ? x.cast(dtypes.bool) : x, dtypes.bool)
+  return Tensor.alu(Ops.AND, a, b)
+}
+P.logicalOr = function (x) {
+  const [a, b] = bin('logicalOr', this.cast(dtypes.bool), x instanceof Tensor ? x.cast(dtypes.bool) : x, dtypes.bool)
+  return Tensor.alu(Ops.OR, a, b)
+}
+const bitwise = (name: string, op: (typeof Ops)[keyof typeof Ops]) =>
+  function (this: Tensor, x: Operand): Tensor {
+    const [a, b] = bin(name, this, x)
+    if (a.dtype.isFloat)
+      throw new TsgradError(`${name}: needs integer or bool tensors, got ${a.dtype.name} (shape [${a.shape.join(', ')}])`)
+    return Tensor.alu(op, a, b)
+  }
+P.bitwiseAnd = bitwise('bitwiseAnd', Ops.AND)
+P.bitwiseOr = bitwise('bitwiseOr', Ops.OR)
+P.bitwiseXor = bitwise('bitwiseXor', Ops.XOR)
+P.bitwiseNot = function () {
+  if (this.dtype.isFloat) throw new TsgradError(`bitwiseNot: needs integer or bool tensors, got ${this.dtype.name}`)
+  return this.dtype.isBool ? this.logicalNot() : this.bitwiseXor(this.dtype.isUnsigned ? 2 ** this.dtype.bits - 1 : -1)
+}
+const shift = (name: string, op: (typeof Ops)[keyof typeof Ops]) =>
+  function (this: Tensor, n: number): Tensor {
+    if (!this.dtype.isInt) throw new TsgradError(`${name}: needs an integer tensor, got ${this.dtype.name}`)
+    if (!Number.isInteger(n) || n < 0 || n >= this.dtype.bits)
+      throw new TsgradError(`${name}: shift must be an integer in [0, ${this.dtype.bits}), got ${n}`)
+    return Tensor.alu(op, ...bin(name, this, n))
+  }
+P.lshift = shift('lshift', Ops.SHL)
+P.rshift = shift('rshift', Ops.SHR)

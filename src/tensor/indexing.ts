@@ -1,0 +1,238 @@
+// Combining and selecting: cat, stack, split, chunk, repeat, gather, tril/triu and `get` indexing.
+// All of these are movement ops plus masks; nothing is copied until a kernel reads the result.
+import { dtypes, promoteTypes } from '../dtype.js'
+import { fmtShape, normAxis, prod, range, shapeEq, TsgradError } from '../helpers.js'
+import { broadcastShapes, Tensor } from './tensor.js'
+
+/** One item of `get(...)`: index, 'start:stop:step' slice, '...', null (new axis) or an int tensor. */
+export type IndexItem = number | string | null | Tensor
+
+declare module './tensor.js' {
+  interface Tensor {
+    split(sizes: number | readonly number[], dim?: number): Tensor[]
+    chunk(n: number, dim?: number): Tensor[]
+    repeat(repeats: readonly number[]): Tensor
+    gather(dim: number, index: Tensor): Tensor
+    tril(k?: number): Tensor
+    triu(k?: number): Tensor
+    get(...items: IndexItem[]): Tensor
+  }
+  namespace Tensor {
+    let cat: (tensors: readonly Tensor[], dim?: number) => Tensor
+    let stack: (tensors: readonly Tensor[], dim?: number) => Tensor
+  }
+}
+
+const P = Tensor.prototype
+
+Tensor.cat = (tensors, dim = 0) => {
+  if (!Array.isArray(tensors) || tensors.length === 0 || !tensors.every((t) => t instanceof Tensor))
+    throw new TsgradError('cat: expected a non-empty array of tensors')
+  const first = tensors[0]!
+  const d = normAxis('cat', dim, first.ndim, first.shape)
+  for (const t of tensors)
+    if (t.ndim !== first.ndim || !t.shape.every((s, i) => i === d || s === first.shape[i]))
+      throw new TsgradError(
+        `cat: shapes ${tensors.map((x) => fmtShape(x.shape)).join(', ')} differ outside dimension ${d}`,
+      )
+  if (tensors.length === 1) return first
+  const dt = tensors.map((t) => t.dtype).reduce(promoteTypes)
+  const total = tensors.reduce((a, t) => a + t.shape[d]!, 0)
+  let off = 0
+  let out: Tensor | undefined
+  for (const t of tensors) {
+    const pads = t.shape.map((_, i) => (i === d ? ([off, total - off - t.shape[d]!] as [number, number]) : ([0, 0] as [number, number])))
+    off += t.shape[d]!
+    const p = t.cast(dt).pad(pads)
+    out = out ? (dt.isBool ? out.logicalOr(p) : out.add(p)) : p
+  }
+  return out!
+}
+
+Tensor.stack = (tensors, dim = 0) => {
+  if (!Array.isArray(tensors) || tensors.length === 0) throw new TsgradError('stack: expected a non-empty array of tensors')
+  const first = tensors[0]!
+  for (const t of tensors)
+    if (!shapeEq(t.shape, first.shape))
+      throw new TsgradError(`stack: all tensors need the same shape, got ${tensors.map((x) => fmtShape(x.shape)).join(', ')}`)
+  const d = normAxis('stack', dim, first.ndim + 1, first.shape)
+  return Tensor.cat(
+    tensors.map((t) => t.unsqueeze(d)),
+    d,
+  )
+}
+
+P.split = function (sizes, dim = 0) {
+  const d = normAxis('split', dim, this.ndim, this.shape)
+  const n = this.shape[d]!
+  let list: number[]
+  if (typeof sizes === 'number') {
+    if (!Number.isInteger(sizes) || sizes <= 0) throw new TsgradError(`split: size must be a positive integer, got ${sizes}`)
+    list = range(Math.ceil(n / sizes)).map((i) => Math.min(sizes, n - i * sizes))
+  } else list = [...sizes]
+  if (list.reduce((a, b) => a + b, 0) !== n)
+    throw new TsgradError(`split: sizes ${fmtShape(list)} do not add up to ${n} (dimension ${d} of ${fmtShape(this.shape)})`)
+  let off = 0
+  return list.map((s) => {
+    const arg = this.shape.map((sz, i) => (i === d ? ([off, off + s] as [number, number]) : ([0, sz] as [number, number])))
+    off += s
+    return this.shrink(arg)
+  })
+}
+P.chunk = function (n, dim = 0) {
+  const d = normAxis('chunk', dim, this.ndim, this.shape)
+  if (!Number.isInteger(n) || n <= 0) throw new TsgradError(`chunk: number of chunks must be a positive integer, got ${n}`)
+  return this.split(Math.max(1, Math.ceil(this.shape[d]! / n)), d)
+}
+P.repeat = function (repeats) {
+  if (!Array.isArray(repeats) || repeats.length < this.ndim || !repeats.every((r) => Number.isInteger(r) && r >= 0))
+    throw new TsgradError(`repeat: need at least ${this.ndim} non-negative integer repeats for shape ${fmtShape(this.shape)}, got ${JSON.stringify(repeats)}`)
+  const base = [...Array(repeats.length - this.ndim).fill(1), ...this.shape]
+  const x = this.reshape(base.flatMap((s) => [1, s]))
+  return x.expand(base.flatMap((s, i) => [repeats[i]!, s])).reshape(base.map((s, i) => s * repeats[i]!))
+}
+
+P.gather = function (dim, index) {
+  const d = normAxis('gather', dim, this.ndim, this.shape)
+  if (!(index instanceof Tensor) || !index.dtype.isInt)
+    throw new TsgradError('gather: index must be an integer Tensor')
+  if (index.ndim !== this.ndim || !index.shape.every((s, i) => i === d || s <= this.shape[i]!))
+    throw new TsgradError(`gather: index shape ${fmtShape(index.shape)} does not fit input ${fmtShape(this.shape)} at dimension ${d}`)
+  const n = this.shape[d]!
+  // x restricted to the index's extent, the gathered axis moved to a new last axis
+  const x = this.shrink(this.shape.map((s, i) => (i === d ? [0, s] : [0, index.shape[i]!]) as [number, number]))
+    .unsqueeze(-1)
+    .transpose(d, -1)
+  const hit = index.unsqueeze(-1).eq(Tensor.iota(n, this.device).cast(index.dtype).reshape([...index.shape.map(() => 1), n]))
+  return hit.where(x, 0).sum(-1)
+}
+
+function triMask(t: Tensor, k: number, lower: boolean): Tensor {
+  if (t.ndim < 2) throw new TsgradError(`${lower ? 'tril' : 'triu'}: needs at least 2 dimensions, got ${fmtShape(t.shape)}`)
+  const [r, c] = t.shape.slice(-2) as [number, number]
+  const rows = Tensor.iota(r, t.device).reshape([r, 1])
+  const cols = Tensor.iota(c, t.device).reshape([1, c])
+  const m = lower ? cols.le(rows.add(k)) : cols.ge(rows.add(k))
+  return m.where(t, 0).cast(t.dtype)
+}
+P.tril = function (k = 0) {
+  return triMask(this, k, true)
+}
+P.triu = function (k = 0) {
+  return triMask(this, k, false)
+}
+
+function parseSlice(s: string, n: number): [number, number, number] {
+  const parts = s.split(':')
+  if (parts.length < 2 || parts.length > 3) throw new TsgradError(`get: invalid slice '${s}' (expected 'start:stop:step')`)
+  const num = (p: string | undefined): number | undefined => {
+    if (p === undefined || p.trim() === '') return undefined
+    const v = Number(p)
+    if (!Number.isInteger(v)) throw new TsgradError(`get: invalid slice '${s}'`)
+    return v
+  }
+  const step = num(parts[2]) ?? 1
+  if (step === 0) throw new TsgradError(`get: slice step cannot be zero ('${s}')`)
+  const norm = (v: number | undefined, dflt: number, lo: number, hi: number): number =>
+    v === undefined ? dflt : Math.min(hi, Math.max(lo, v < 0 ? v + n : v))
+  if (step > 0) return [norm(num(parts[0]), 0, 0, n), norm(num(parts[1]), n, 0, n), step]
+  return [norm(num(parts[0]), n - 1, -1, n - 1), norm(num(parts[1]), -1, -1, n - 1), step]
+}
+
+/** basic slice of one axis: [start, stop) with a step (negative steps flip) */
+function sliceAxis(t: Tensor, ax: number, [start, stop, step]: [number, number, number]): Tensor {
+  const n = t.shape[ax]!
+  let x = t
+  let s = start
+  let e = stop
+  if (step < 0) {
+    x = x.flip(ax)
+    s = n - 1 - start
+    e = n - 1 - stop
+  }
+  const st = Math.abs(step)
+  const len = Math.max(0, Math.ceil((e - s) / st))
+  const shrinkArg = x.shape.map((d, i) => (i === ax ? [s, s + Math.min(len * st, n - s)] : [0, d]) as [number, number])
+  x = x.shrink(len === 0 ? shrinkArg.map((a, i) => (i === ax ? [0, 0] : a) as [number, number]) : shrinkArg)
+  if (st === 1 || len === 0) return x
+  // strided: pad to len*st, view as (len, st), keep column 0
+  const cur = x.shape[ax]!
+  x = x.pad(x.shape.map((_, i) => (i === ax ? [0, len * st - cur] : [0, 0]) as [number, number]))
+  const sh = x.shape
+  x = x.reshape([...sh.slice(0, ax), len, st, ...sh.slice(ax + 1)])
+  x = x.shrink(x.shape.map((d, i) => (i === ax + 1 ? [0, 1] : [0, d]) as [number, number]))
+  return x.reshape([...sh.slice(0, ax), len, ...sh.slice(ax + 1)])
+}
+
+P.get = function (...items) {
+  const ell = items.filter((it) => it === '...').length
+  if (ell > 1) throw new TsgradError("get: at most one '...' allowed")
+  const consumes = (it: IndexItem) => it !== null && it !== '...'
+  const used = items.filter(consumes).length
+  if (used > this.ndim)
+    throw new TsgradError(`get: too many indices (${used}) for a tensor of shape ${fmtShape(this.shape)}`)
+  const full: IndexItem[] = []
+  for (const it of items) {
+    if (it === '...') for (let i = 0; i < this.ndim - used; i++) full.push(':')
+    else full.push(it)
+  }
+  while (full.filter(consumes).length < this.ndim) full.push(':')
+  let x: Tensor = this
+  let ax = 0 // axis of x the next item applies to
+  const tensorAxes: { axis: number; index: Tensor }[] = []
+  for (const it of full) {
+    if (it === null) {
+      x = x.unsqueeze(ax)
+      ax++
+    } else if (typeof it === 'number') {
+      const n = x.shape[ax]!
+      if (!Number.isInteger(it) || it < -n || it >= n)
+        throw new TsgradError(`get: index ${it} out of range for dimension ${ax} of size ${n} (shape ${fmtShape(this.shape)})`)
+      const i = it < 0 ? it + n : it
+      x = x.shrink(x.shape.map((d, j) => (j === ax ? [i, i + 1] : [0, d]) as [number, number])).squeeze(ax)
+    } else if (typeof it === 'string') {
+      x = sliceAxis(x, ax, parseSlice(it, x.shape[ax]!))
+      ax++
+    } else if (it instanceof Tensor) {
+      if (!it.dtype.isInt && !it.dtype.isBool) throw new TsgradError(`get: tensor indices must be integers, got ${it.dtype.name}`)
+      tensorAxes.push({ axis: ax, index: it.cast(dtypes.int32) })
+      ax++
+    } else throw new TsgradError(`get: unsupported index item ${JSON.stringify(it)}`)
+  }
+  if (tensorAxes.length === 0) return x
+  return advancedIndex(x, tensorAxes)
+}
+
+/** numpy advanced indexing with int tensors on some axes (masks + a sum, one kernel). */
+function advancedIndex(x: Tensor, idx: { axis: number; index: Tensor }[]): Tensor {
+  const bshape = broadcastShapes('get', ...idx.map((i) => i.index.shape))
+  const axes = idx.map((i) => i.axis)
+  const rest = range(x.ndim).filter((a) => !axes.includes(a))
+  // x with the indexed axes last: (rest..., n1..nk), viewed with the broadcast dims in front
+  const xp = x.permute([...rest, ...axes])
+  const restShape = rest.map((a) => x.shape[a]!)
+  const nShape = axes.map((a) => x.shape[a]!)
+  let v = xp.reshape([...bshape.map(() => 1), ...restShape, ...nShape])
+  let mask: Tensor | undefined
+  idx.forEach(({ axis, index }, j) => {
+    const n = x.shape[axis]!
+    const i = index.lt(0).where(index.add(n), index)._broadcastTo(bshape)
+    const shape = [...bshape, ...restShape.map(() => 1), ...nShape.map((d, k) => (k === j ? d : 1))]
+    const ar = Tensor.iota(n, x.device).reshape([...bshape.map(() => 1), ...restShape.map(() => 1), ...nShape.map((d, k) => (k === j ? d : 1))])
+    const m = i.reshape([...bshape, ...restShape.map(() => 1), ...nShape.map(() => 1)]).expand(shape).eq(ar)
+    mask = mask ? mask.logicalAnd(m) : m
+  })
+  v = mask!.where(v, 0).cast(x.dtype)
+  const red = range(nShape.length).map((k) => bshape.length + restShape.length + k)
+  let out = x.dtype.isBool ? v.any(red) : v.sum(red).cast(x.dtype)
+  // numpy: adjacent tensor axes keep their place, otherwise the broadcast dims go first
+  const adjacent = axes.every((a, i) => i === 0 || a === axes[i - 1]! + 1)
+  if (adjacent && axes[0]! > 0) {
+    const pos = rest.filter((a) => a < axes[0]!).length
+    const bn = bshape.length
+    const order = [...range(pos).map((i) => bn + i), ...range(bn), ...range(restShape.length - pos).map((i) => bn + pos + i)]
+    out = out.permute(order)
+  }
+  if (prod(out.shape) !== prod([...bshape, ...restShape])) throw new Error('get: internal shape error')
+  return out
+}

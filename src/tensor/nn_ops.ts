@@ -1,0 +1,287 @@
+// Processing ops: matmul (broadcast multiply + sum, no special op), convolution and pooling
+// (pad + sliding-window view + multiply/reduce), normalization, dropout, attention and losses.
+import { defaultFloat, dtypes } from '../dtype.js'
+import { fmtShape, normAxis, prod, range, TsgradError } from '../helpers.js'
+import { broadcastShapes, Tensor } from './tensor.js'
+
+type Pair = number | readonly [number, number]
+export interface ConvOptions {
+  bias?: Tensor
+  stride?: Pair
+  padding?: Pair | readonly [number, number, number, number]
+  dilation?: Pair
+  groups?: number
+}
+export type Reduction = 'mean' | 'sum' | 'none'
+
+declare module './tensor.js' {
+  interface Tensor {
+    matmul(x: Tensor): Tensor
+    dot(x: Tensor): Tensor
+    linear(weight: Tensor, bias?: Tensor): Tensor
+    conv2d(weight: Tensor, opts?: ConvOptions): Tensor
+    convTranspose2d(weight: Tensor, opts?: ConvOptions & { outputPadding?: Pair }): Tensor
+    maxPool2d(kernel: Pair, opts?: { stride?: Pair; padding?: Pair; dilation?: Pair }): Tensor
+    avgPool2d(kernel: Pair, opts?: { stride?: Pair; padding?: Pair; countIncludePad?: boolean }): Tensor
+    layernorm(axis?: number | number[], eps?: number): Tensor
+    batchnorm(weight: Tensor | null, bias: Tensor | null, mean: Tensor, invstd: Tensor): Tensor
+    dropout(p?: number): Tensor
+    oneHot(numClasses: number): Tensor
+    scaledDotProductAttention(key: Tensor, value: Tensor, opts?: { attnMask?: Tensor; isCausal?: boolean }): Tensor
+    sparseCategoricalCrossentropy(
+      target: Tensor,
+      opts?: { labelSmoothing?: number; reduction?: Reduction; ignoreIndex?: number },
+    ): Tensor
+    crossEntropy(target: Tensor, opts?: { labelSmoothing?: number; reduction?: Reduction }): Tensor
+    binaryCrossentropy(target: Tensor, opts?: { reduction?: Reduction }): Tensor
+    binaryCrossentropyLogits(target: Tensor, opts?: { reduction?: Reduction }): Tensor
+  }
+}
+
+const P = Tensor.prototype
+const pair = (op: string, v: Pair, name: string): [number, number] => {
+  const r = (typeof v === 'number' ? [v, v] : [...v]) as [number, number]
+  if (r.length !== 2 || !r.every((x) => Number.isInteger(x) && x >= 0))
+    throw new TsgradError(`${op}: ${name} must be a non-negative integer or a pair, got ${JSON.stringify(v)}`)
+  return r
+}
+
+P.matmul = function (x) {
+  if (!(x instanceof Tensor)) throw new TsgradError('matmul: argument must be a Tensor')
+  if (this.ndim === 0 || x.ndim === 0)
+    throw new TsgradError(`matmul: both operands need at least 1 dimension, got ${fmtShape(this.shape)} and ${fmtShape(x.shape)}`)
+  const a = this.ndim === 1 ? this.unsqueeze(0) : this
+  const b = x.ndim === 1 ? x.unsqueeze(1) : x
+  const k = a.shape[a.ndim - 1]!
+  if (b.shape[b.ndim - 2] !== k)
+    throw new TsgradError(`matmul: shapes ${fmtShape(this.shape)} and ${fmtShape(x.shape)} are not aligned (${k} vs ${b.shape[b.ndim - 2]})`)
+  const batch = broadcastShapes('matmul', a.shape.slice(0, -2), b.shape.slice(0, -2))
+  const n = b.shape[b.ndim - 1]!
+  // (..., m, 1, k) * (..., 1, n, k) summed over k
+  const aa = a.reshape([...a.shape.slice(0, -1), 1, k])
+  const bb = b.transpose(-1, -2).reshape([...b.shape.slice(0, -2), 1, n, k])
+  const [p, q] = Tensor.broadcast('matmul', [aa, bb])
+  let out = p!.mul(q!).sum(-1)
+  if (out.shape.length !== batch.length + 2) throw new Error('matmul: internal shape error')
+  if (this.ndim === 1) out = out.squeeze(-2)
+  if (x.ndim === 1) out = out.squeeze(-1)
+  return out
+}
+P.dot = P.matmul
+P.linear = function (weight, bias) {
+  const out = this.matmul(weight)
+  return bias ? out.add(bias) : out
+}
+
+/** Windows over the last axis: (..., L) -> (..., O, K) with out[o, j] = x[o*s + j*d], as a view. */
+function window1d(y: Tensor, k: number, s: number, d: number): Tensor {
+  const L = y.shape[y.ndim - 1]!
+  const o = Math.floor((L - d * (k - 1) - 1) / s) + 1
+  if (o <= 0) throw new TsgradError(`conv/pool: window ${k} (dilation ${d}) is larger than the padded input ${L}`)
+  const pre = y.shape.slice(0, -1)
+  const keep = pre.map((v) => [0, v] as [number, number])
+  const Lp = Math.max(L, o * s)
+  // repeat the axis k times, then re-stride rows by Lp + d so row j starts at x[j*d]
+  let t = y.pad([...keep.map(() => [0, 0] as [number, number]), [0, Lp - L]])
+  t = t.unsqueeze(-2).expand([...pre, k, Lp]).reshape([...pre, k * Lp])
+  t = t.pad([...keep.map(() => [0, 0] as [number, number]), [0, k * d]]).reshape([...pre, k, Lp + d])
+  // keep columns o*s apart by s
+  t = t.shrink([...keep, [0, k], [0, o * s]]).reshape([...pre, k, o, s])
+  t = t.shrink([...keep, [0, k], [0, o], [0, 1]]).reshape([...pre, k, o])
+  return t.transpose(-1, -2)
+}
+
+/** Sliding windows over the last two axes: (..., H, W) -> (..., OH, OW, KH, KW), a pure view. */
+function windows(x: Tensor, k: [number, number], s: [number, number], d: [number, number]): Tensor {
+  const n = x.ndim
+  const w = window1d(x, k[1], s[1], d[1]) // (..., H, OW, KW)
+  const h = window1d(w.permute([...range(n - 2), n - 1, n, n - 2]), k[0], s[0], d[0]) // (..., OW, KW, OH, KH)
+  return h.permute([...range(n - 2), n, n - 2, n + 1, n - 1])
+}
+
+function conv2dImpl(x: Tensor, w: Tensor, opts: ConvOptions): Tensor {
+  if (x.ndim !== 4 || w.ndim !== 4)
+    throw new TsgradError(`conv2d: expected input (N, C, H, W) and weight (O, C/groups, KH, KW), got ${fmtShape(x.shape)} and ${fmtShape(w.shape)}`)
+  const groups = opts.groups ?? 1
+  const [N, C] = x.shape as [number, number]
+  const [O, Cg, KH, KW] = w.shape as [number, number, number, number]
+  if (!Number.isInteger(groups) || groups < 1 || C % groups !== 0 || O % groups !== 0 || Cg !== C / groups)
+    throw new TsgradError(`conv2d: input ${fmtShape(x.shape)} and weight ${fmtShape(w.shape)} do not match with groups=${groups}`)
+  const s = pair('conv2d', opts.stride ?? 1, 'stride')
+  const d = pair('conv2d', opts.dilation ?? 1, 'dilation')
+  const p = opts.padding ?? 0
+  const pads: [number, number, number, number] =
+    typeof p === 'number' ? [p, p, p, p] : p.length === 2 ? [p[0]!, p[0]!, p[1]!, p[1]!] : ([...p] as [number, number, number, number])
+  const xp = x.pad([null, null, [pads[0], pads[1]], [pads[2], pads[3]]])
+  const win = windows(xp, [KH, KW], s, d) // (N, C, OH, OW, KH, KW)
+  const OH = win.shape[2]!
+  const OW = win.shape[3]!
+  const xg = win.reshape([N, groups, 1, Cg, OH, OW, KH, KW])
+  const wg = w.reshape([1, groups, O / groups, Cg, 1, 1, KH, KW])
+  let out = xg.mul(wg).sum([3, 6, 7]).reshape([N, O, OH, OW])
+  if (opts.bias) out = out.add(opts.bias.reshape([1, O, 1, 1]))
+  return out
+}
+P.conv2d = function (weight, opts = {}) {
+  return conv2dImpl(this, weight, opts)
+}
+
+P.convTranspose2d = function (weight, opts = {}) {
+  if (this.ndim !== 4 || weight.ndim !== 4)
+    throw new TsgradError(`convTranspose2d: expected input (N, C, H, W) and weight (C, O/groups, KH, KW), got ${fmtShape(this.shape)} and ${fmtShape(weight.shape)}`)
+  const groups = opts.groups ?? 1
+  const [N, C, H, W] = this.shape as [number, number, number, number]
+  const [Cw, Og, KH, KW] = weight.shape as [number, number, number, number]
+  if (Cw !== C || C % groups !== 0)
+    throw new TsgradError(`convTranspose2d: input ${fmtShape(this.shape)} and weight ${fmtShape(weight.shape)} do not match with groups=${groups}`)
+  const s = pair('convTranspose2d', opts.stride ?? 1, 'stride')
+  const d = pair('convTranspose2d', opts.dilation ?? 1, 'dilation')
+  const p = pair('convTranspose2d', (opts.padding ?? 0) as Pair, 'padding')
+  const op = pair('convTranspose2d', opts.outputPadding ?? 0, 'outputPadding')
+  // insert (stride-1) zeros between input pixels
+  let x: Tensor = this
+  if (s[0] > 1 || s[1] > 1) {
+    x = x
+      .reshape([N, C, H, 1, W, 1])
+      .pad([null, null, null, [0, s[0] - 1], null, [0, s[1] - 1]])
+      .reshape([N, C, H * s[0], W * s[1]])
+      .shrink([null, null, [0, (H - 1) * s[0] + 1], [0, (W - 1) * s[1] + 1]])
+  }
+  // weight (C, O/g, KH, KW) -> (O, C/g, KH, KW), flipped spatially
+  const w = weight
+    .reshape([groups, C / groups, Og, KH, KW])
+    .transpose(1, 2)
+    .reshape([groups * Og, C / groups, KH, KW])
+    .flip([2, 3])
+  const ph = d[0] * (KH - 1) - p[0]
+  const pw = d[1] * (KW - 1) - p[1]
+  return conv2dImpl(x, w, {
+    bias: opts.bias,
+    dilation: d,
+    groups,
+    padding: [ph, ph + op[0], pw, pw + op[1]],
+  })
+}
+
+function pool(x: Tensor, op: string, kernel: Pair, stride: Pair | undefined, padding: Pair, dilation: Pair, value: number) {
+  if (x.ndim < 2) throw new TsgradError(`${op}: needs at least 2 dimensions, got ${fmtShape(x.shape)}`)
+  const k = pair(op, kernel, 'kernel')
+  const s = pair(op, stride ?? k, 'stride')
+  const p = pair(op, padding, 'padding')
+  const d = pair(op, dilation, 'dilation')
+  const lead = x.shape.slice(0, -2).map(() => null)
+  const xp = x.pad([...lead, [p[0], p[0]], [p[1], p[1]]], { value })
+  return { win: windows(xp, k, s, d), k, s, p, d }
+}
+P.maxPool2d = function (kernel, opts = {}) {
+  const { win } = pool(this, 'maxPool2d', kernel, opts.stride, opts.padding ?? 0, opts.dilation ?? 1, Number.NEGATIVE_INFINITY)
+  return win.max([-2, -1])
+}
+P.avgPool2d = function (kernel, opts = {}) {
+  const x = this.dtype.isFloat ? this : this.cast(defaultFloat)
+  const { win, k } = pool(x, 'avgPool2d', kernel, opts.stride, opts.padding ?? 0, 1, 0)
+  const sum = win.sum([-2, -1])
+  if (opts.countIncludePad ?? true) return sum.div(k[0] * k[1])
+  const ones = x.onesLike().shrink(x.shape.map((d, i) => [0, i < x.ndim - 2 ? 1 : d] as [number, number]))
+  const cnt = pool(ones, 'avgPool2d', kernel, opts.stride, opts.padding ?? 0, 1, 0).win.sum([-2, -1])
+  return sum.div(cnt)
+}
+
+P.layernorm = function (axis = -1, eps = 1e-5) {
+  const axes = typeof axis === 'number' ? [axis] : axis
+  const y = this.sub(this.mean(axes, { keepdim: true }))
+  return y.mul(y.square().mean(axes, { keepdim: true }).add(eps).rsqrt())
+}
+P.batchnorm = function (weight, bias, mean, invstd) {
+  const shape = this.shape.map((d, i) => (i === 1 ? d : 1))
+  let x = this.sub(mean.reshape(shape))
+  if (weight) x = x.mul(weight.reshape(shape))
+  x = x.mul(invstd.ndim === 1 ? invstd.reshape(shape) : invstd)
+  return bias ? x.add(bias.reshape(shape)) : x
+}
+P.dropout = function (p = 0.5) {
+  if (p < 0 || p > 1) throw new TsgradError(`dropout: p must be in [0, 1], got ${p}`)
+  if (!Tensor.training || p === 0) return this
+  if (p === 1) return this.zerosLike()
+  const keep = Tensor.rand(this.shape, { device: this.device }).ge(p)
+  return keep.where(this.div(1 - p), 0).cast(this.dtype)
+}
+P.oneHot = function (numClasses) {
+  if (!this.dtype.isInt) throw new TsgradError(`oneHot: needs an integer tensor, got ${this.dtype.name}`)
+  if (!Number.isInteger(numClasses) || numClasses <= 0) throw new TsgradError(`oneHot: numClasses must be a positive integer, got ${numClasses}`)
+  const ar = Tensor.iota(numClasses, this.device).reshape([...this.shape.map(() => 1), numClasses])
+  return this.unsqueeze(-1).eq(ar).cast(dtypes.int32)
+}
+
+P.scaledDotProductAttention = function (key, value, opts = {}) {
+  const d = this.shape[this.ndim - 1]!
+  let s = this.matmul(key.transpose(-1, -2)).mul(1 / Math.sqrt(d))
+  if (opts.isCausal) {
+    const [L, S] = s.shape.slice(-2) as [number, number]
+    const causal = Tensor.ones([L, S], { device: this.device, dtype: dtypes.bool }).tril()
+    s = causal.where(s, Number.NEGATIVE_INFINITY)
+  }
+  if (opts.attnMask) s = opts.attnMask.dtype.isBool ? opts.attnMask.where(s, Number.NEGATIVE_INFINITY) : s.add(opts.attnMask)
+  return s.softmax(-1).matmul(value)
+}
+
+function reduceLoss(loss: Tensor, reduction: Reduction | undefined, op: string): Tensor {
+  const r = reduction ?? 'mean'
+  if (r === 'none') return loss
+  if (r === 'sum') return loss.sum()
+  if (r === 'mean') return loss.mean()
+  throw new TsgradError(`${op}: reduction must be 'mean', 'sum' or 'none', got '${String(r)}'`)
+}
+
+P.sparseCategoricalCrossentropy = function (target, opts = {}) {
+  if (!target.dtype.isInt) throw new TsgradError(`sparseCategoricalCrossentropy: target must be integer class indices, got ${target.dtype.name}`)
+  const C = this.shape[this.ndim - 1]!
+  if (target.ndim !== this.ndim - 1 || !target.shape.every((d, i) => d === this.shape[i]))
+    throw new TsgradError(`sparseCategoricalCrossentropy: target shape ${fmtShape(target.shape)} does not match logits ${fmtShape(this.shape)} (expected ${fmtShape(this.shape.slice(0, -1))})`)
+  const ls = opts.labelSmoothing ?? 0
+  const ignore = opts.ignoreIndex ?? -1
+  const logp = this.logSoftmax(-1)
+  const mask = target.ne(ignore)
+  const hit = target.unsqueeze(-1).eq(Tensor.iota(C, this.device).reshape([...target.shape.map(() => 1), C]))
+  const nll = hit.where(logp, 0).sum(-1).neg()
+  const smooth = logp.mean(-1).neg()
+  const loss = mask.where(nll.mul(1 - ls).add(smooth.mul(ls)), 0)
+  const r = opts.reduction ?? 'mean'
+  if (r === 'mean') return loss.sum().div(mask.sum().cast(loss.dtype).maximum(1))
+  return reduceLoss(loss, r, 'sparseCategoricalCrossentropy')
+}
+
+P.crossEntropy = function (target, opts = {}) {
+  const ax = normAxis('crossEntropy', 1, this.ndim, this.shape)
+  const C = this.shape[ax]!
+  const logp = this.logSoftmax(ax)
+  let t: Tensor
+  if (target.dtype.isInt) {
+    const expect = this.shape.filter((_, i) => i !== ax)
+    if (target.ndim !== expect.length || !target.shape.every((d, i) => d === expect[i]))
+      throw new TsgradError(`crossEntropy: class-index target shape ${fmtShape(target.shape)} does not match input ${fmtShape(this.shape)} (expected ${fmtShape(expect)})`)
+    t = target.unsqueeze(ax).eq(Tensor.iota(C, this.device).reshape(this.shape.map((d, i) => (i === ax ? d : 1)))).cast(logp.dtype)
+  } else {
+    if (prod(target.shape) !== prod(this.shape) || target.ndim !== this.ndim)
+      throw new TsgradError(`crossEntropy: probability target shape ${fmtShape(target.shape)} does not match input ${fmtShape(this.shape)}`)
+    t = target.cast(logp.dtype)
+  }
+  const ls = opts.labelSmoothing ?? 0
+  if (ls > 0) t = t.mul(1 - ls).add(ls / C)
+  const loss = t.mul(logp).sum(ax).neg()
+  return reduceLoss(loss, opts.reduction, 'crossEntropy')
+}
+
+P.binaryCrossentropy = function (target, opts = {}) {
+  const t = target.cast(this.dtype)
+  // PyTorch clamps the logs at -100
+  const lp = this.log().maximum(-100)
+  const lq = this.mul(-1).add(1).log().maximum(-100)
+  const loss = t.mul(lp).add(t.mul(-1).add(1).mul(lq)).neg()
+  return reduceLoss(loss, opts.reduction, 'binaryCrossentropy')
+}
+P.binaryCrossentropyLogits = function (target, opts = {}) {
+  const t = target.cast(this.dtype)
+  const loss = this.relu().sub(this.mul(t)).add(this.abs().neg().exp().add(1).log())
+  return reduceLoss(loss, opts.reduction, 'binaryCrossentropyLogits')
+}

@@ -1,0 +1,161 @@
+// Reductions: sum/max/prod over axes (one REDUCE_AXIS node each), and what is built from them:
+// mean, var, std, min, argmax, any/all, logsumexp, softmax, cumsum.
+import { type DType, defaultFloat, dtypes } from '../dtype.js'
+import { normAxis, range } from '../helpers.js'
+import { reduce } from '../uop/graph.js'
+import type { ReduceOp } from '../uop/ops.js'
+import { Tensor } from './tensor.js'
+
+export type Axis = number | readonly number[] | undefined | null
+export interface ReduceOptions {
+  keepdim?: boolean
+}
+
+declare module './tensor.js' {
+  interface Tensor {
+    sum(axis?: Axis, opts?: ReduceOptions & { dtype?: DType }): Tensor
+    mean(axis?: Axis, opts?: ReduceOptions): Tensor
+    max(axis?: Axis, opts?: ReduceOptions): Tensor
+    min(axis?: Axis, opts?: ReduceOptions): Tensor
+    prod(axis?: Axis, opts?: ReduceOptions): Tensor
+    var(axis?: Axis, opts?: ReduceOptions & { correction?: number }): Tensor
+    std(axis?: Axis, opts?: ReduceOptions & { correction?: number }): Tensor
+    argmax(axis?: number | null, opts?: ReduceOptions): Tensor
+    argmin(axis?: number | null, opts?: ReduceOptions): Tensor
+    any(axis?: Axis, opts?: ReduceOptions): Tensor
+    all(axis?: Axis, opts?: ReduceOptions): Tensor
+    logsumexp(axis?: Axis, opts?: ReduceOptions): Tensor
+    softmax(axis?: number): Tensor
+    logSoftmax(axis?: number): Tensor
+    cumsum(axis?: number): Tensor
+  }
+}
+
+const P = Tensor.prototype
+
+function axesOf(op: string, t: Tensor, axis: Axis): number[] {
+  if (axis === undefined || axis === null) return range(t.ndim)
+  const list = typeof axis === 'number' ? [axis] : [...axis]
+  return [...new Set(list.map((a) => normAxis(op, a, t.ndim, t.shape)))]
+}
+
+/** reduce over axes; keepdim keeps the reduced axes as size 1 */
+function reduceOp(t: Tensor, op: ReduceOp, opName: string, axis: Axis, keepdim = false): Tensor {
+  const axes = axesOf(opName, t, axis)
+  const r = Tensor.fromUOp(reduce(t.uop, op, axes), t)
+  if (keepdim) return r
+  return r.reshape(t.shape.filter((_, i) => !axes.includes(i)))
+}
+
+/** the dtype sums accumulate in: small ints and bools widen to int32, half floats to float32 */
+function sumDType(dt: DType): DType {
+  if (dt.isBool || (dt.isInt && dt.bits < 32)) return dt.isUnsigned ? dtypes.uint32 : dtypes.int32
+  if (dt === dtypes.float16 || dt === dtypes.bfloat16) return dtypes.float32
+  return dt
+}
+
+P.sum = function (axis, opts = {}) {
+  const acc = opts.dtype ?? sumDType(this.dtype)
+  const r = reduceOp(this.cast(acc), 'ADD', 'sum', axis, opts.keepdim)
+  return this.dtype.isFloat && !opts.dtype ? r.cast(this.dtype) : r
+}
+P.prod = function (axis, opts = {}) {
+  const acc = sumDType(this.dtype)
+  const r = reduceOp(this.cast(acc), 'MUL', 'prod', axis, opts.keepdim)
+  return this.dtype.isFloat ? r.cast(this.dtype) : r
+}
+P.max = function (axis, opts = {}) {
+  return reduceOp(this, 'MAX', 'max', axis, opts.keepdim)
+}
+P.min = function (axis, opts = {}) {
+  if (this.dtype.isBool) return this.logicalNot().max(axis, opts).logicalNot()
+  if (this.dtype.isUnsigned) {
+    const top = 2 ** this.dtype.bits - 1
+    return this.mul(-1).add(top).max(axis, opts).mul(-1).add(top)
+  }
+  return this.neg().max(axis, opts).neg()
+}
+P.mean = function (axis, opts = {}) {
+  const axes = axesOf('mean', this, axis)
+  const n = axes.reduce((a, i) => a * this.shape[i]!, 1)
+  const x = this.dtype.isFloat ? this : this.cast(defaultFloat)
+  return x.sum(axes, opts).div(n)
+}
+P.var = function (axis, opts = {}) {
+  const axes = axesOf('var', this, axis)
+  const n = axes.reduce((a, i) => a * this.shape[i]!, 1)
+  const x = this.dtype.isFloat ? this : this.cast(defaultFloat)
+  const d = x.sub(x.mean(axes, { keepdim: true }))
+  return d
+    .square()
+    .sum(axes, opts)
+    .div(Math.max(0, n - (opts.correction ?? 1)))
+}
+P.std = function (axis, opts = {}) {
+  return this.var(axis, opts).sqrt()
+}
+P.any = function (axis, opts = {}) {
+  return reduceOp(this.cast(dtypes.bool), 'MAX', 'any', axis, opts.keepdim)
+}
+P.all = function (axis, opts = {}) {
+  return this.logicalNot().any(axis, opts).logicalNot()
+}
+
+function argExtreme(t: Tensor, name: string, axis: number | null | undefined, keepdim: boolean): Tensor {
+  if (axis === undefined || axis === null) {
+    const r = argExtreme(t.flatten(), name, 0, false)
+    return keepdim ? r.reshape(t.shape.map(() => 1)) : r
+  }
+  const ax = normAxis(name, axis, t.ndim, t.shape)
+  const n = t.shape[ax]!
+  const isMax = t.max(ax, { keepdim: true }).eq(t)
+  // first occurrence: the largest (n - index) among the maxima
+  const shape = t.shape.map((d, i) => (i === ax ? d : 1))
+  const rev = Tensor.iota(n, t.device).mul(-1).add(n).reshape(shape)
+  const r = isMax.where(rev, 0).max(ax, { keepdim })
+  return r.mul(-1).add(n).cast(dtypes.int32)
+}
+P.argmax = function (axis, opts = {}) {
+  return argExtreme(this.detach(), 'argmax', axis, opts.keepdim ?? false)
+}
+P.argmin = function (axis, opts = {}) {
+  const x = this.dtype.isBool ? this.logicalNot() : this.dtype.isUnsigned ? this.cast(dtypes.int64).neg() : this.neg()
+  return argExtreme(x.detach(), 'argmin', axis, opts.keepdim ?? false)
+}
+P.logsumexp = function (axis, opts = {}) {
+  const axes = axesOf('logsumexp', this, axis)
+  const m = this.max(axes, { keepdim: true }).detach()
+  // guard against all -inf rows: use 0 as the shift there
+  const mm = m.eq(Number.NEGATIVE_INFINITY).where(0, m)
+  const r = this.sub(mm).exp().sum(axes, { keepdim: true }).log().add(mm)
+  return opts.keepdim ? r : r.reshape(this.shape.filter((_, i) => !axes.includes(i)))
+}
+P.softmax = function (axis = -1) {
+  const x = this.dtype.isFloat ? this : this.cast(defaultFloat)
+  const e = x.sub(x.max(axis, { keepdim: true }).detach()).exp()
+  return e.div(e.sum(axis, { keepdim: true }))
+}
+P.logSoftmax = function (axis = -1) {
+  const x = this.dtype.isFloat ? this : this.cast(defaultFloat)
+  const s = x.sub(x.max(axis, { keepdim: true }).detach())
+  return s.sub(s.exp().sum(axis, { keepdim: true }).log())
+}
+P.cumsum = function (axis = 0) {
+  if (this.ndim === 0) return this
+  const ax = normAxis('cumsum', axis, this.ndim, this.shape)
+  const x = this.transpose(ax, -1)
+  const n = x.shape[x.ndim - 1]!
+  if (n <= 1) return this.sum(ax, { keepdim: true }).cast(sumDType(this.dtype))
+  // windows of length n over x padded with n-1 zeros in front: out[i] = sum(xp[i .. i+n-1])
+  const lead = x.shape.slice(0, -1)
+  const L = 2 * n - 1
+  const xp = x.pad([...lead.map(() => [0, 0] as [number, number]), [n - 1, 0]])
+  const win = xp
+    .unsqueeze(-2)
+    .expand([...lead, n, L])
+    .reshape([...lead, n * L])
+    .pad([...lead.map(() => [0, 0] as [number, number]), [0, n]])
+    .reshape([...lead, n, L + 1])
+    .shrink([...lead.map((d) => [0, d] as [number, number]), [0, n], [0, n]])
+  return win.sum(-1).transpose(ax, -1)
+}

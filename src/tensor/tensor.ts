@@ -1,0 +1,543 @@
+// The front end: Tensor, a thin mutable handle on a lazy UOp graph (plus grad and requiresGrad).
+// Nothing runs until a value is needed; realize() swaps the handle's UOp for a buffer view.
+// This file holds the core (construction, reading, dtype/device, movement ops, broadcasting,
+// autograd entry points); the op families live beside it in tensor/*.ts and are attached to the
+// prototype there.
+import { type DType, defaultFloat, defaultInt, dtypes, f32ToBf16Bits, f32ToF16Bits, bf16BitsToF32, f16BitsToF32, promoteTypes, scalarDType, storageArray, toDType, type TypedArray } from '../dtype.js'
+import { realize as realizeUOps, realizedViewOf } from '../engine/realize.js'
+import { computeGradients } from '../gradient.js'
+import { fmtShape, normAxis, prod, range, shapeEq, TsgradError } from '../helpers.js'
+import { Buffer } from '../runtime/buffer.js'
+import { canonicalDevice, Device } from '../runtime/device.js'
+import * as G from '../uop/graph.js'
+import { type BufferRef, type Op, Ops, UOp } from '../uop/ops.js'
+import { substitute, toposort } from '../uop/rewrite.js'
+
+export type Shape = number[]
+export type NestedArray = number | boolean | NestedArray[]
+export type TensorData = NestedArray | TypedArray
+export interface TensorOptions {
+  shape?: readonly number[]
+  dtype?: DType | string
+  device?: string
+  requiresGrad?: boolean
+}
+export type Operand = Tensor | number | boolean
+
+let noGradDepth = 0
+let uniqueTag = 0
+/** tensors with requiresGrad, found by backward() (weak: parameters can be collected) */
+const gradTensors = new Set<WeakRef<Tensor>>()
+
+function typedDType(d: TypedArray): DType {
+  if (d instanceof Float32Array) return dtypes.float32
+  if (d instanceof Float64Array) return dtypes.float64
+  if (d instanceof Int32Array) return dtypes.int32
+  if (d instanceof Int16Array) return dtypes.int16
+  if (d instanceof Int8Array) return dtypes.int8
+  if (d instanceof Uint8Array) return dtypes.uint8
+  if (d instanceof Uint16Array) return dtypes.uint16
+  if (d instanceof Uint32Array) return dtypes.uint32
+  return dtypes.int64
+}
+
+function flattenNested(data: NestedArray): { values: (number | boolean)[]; shape: number[] } {
+  const shape: number[] = []
+  let probe: NestedArray = data
+  while (Array.isArray(probe)) {
+    shape.push(probe.length)
+    probe = probe[0] as NestedArray
+    if (probe === undefined) break
+  }
+  const values: (number | boolean)[] = []
+  const stack: [NestedArray, number][] = [[data, 0]]
+  while (stack.length) {
+    const [x, depth] = stack.pop()!
+    if (Array.isArray(x)) {
+      if (depth >= shape.length || x.length !== shape[depth])
+        throw new TsgradError(`Tensor: ragged nested array (expected length ${shape[depth]} at depth ${depth})`)
+      for (let i = x.length - 1; i >= 0; i--) stack.push([x[i]!, depth + 1])
+    } else {
+      if (depth !== shape.length) throw new TsgradError('Tensor: ragged nested array')
+      if (typeof x !== 'number' && typeof x !== 'boolean')
+        throw new TsgradError(`Tensor: expected numbers or booleans, got ${typeof x}`)
+      values.push(x)
+    }
+  }
+  return { values, shape }
+}
+
+/** Convert JS values into the storage array of `dt`. */
+export function toStorage(values: ArrayLike<number | boolean | bigint>, dt: DType): TypedArray {
+  const out = storageArray(dt, values.length)
+  const n = values.length
+  if (dt === dtypes.float16) for (let i = 0; i < n; i++) out[i] = f32ToF16Bits(Number(values[i]))
+  else if (dt === dtypes.bfloat16) for (let i = 0; i < n; i++) out[i] = f32ToBf16Bits(Number(values[i]))
+  else if (dt === dtypes.int64)
+    for (let i = 0; i < n; i++) {
+      const v = values[i]!
+      out[i] = typeof v === 'bigint' ? v : BigInt(Math.trunc(Number(v)))
+    }
+  else for (let i = 0; i < n; i++) out[i] = Number(values[i])
+  return out
+}
+
+/** Storage array -> user-facing array (float16/bfloat16 decoded to Float32Array). */
+export function fromStorage(raw: TypedArray, dt: DType): TypedArray {
+  if (dt === dtypes.float16) return Float32Array.from(raw as Uint16Array, f16BitsToF32)
+  if (dt === dtypes.bfloat16) return Float32Array.from(raw as Uint16Array, bf16BitsToF32)
+  return raw
+}
+
+export function broadcastShapes(op: string, ...shapes: (readonly number[])[]): number[] {
+  const nd = Math.max(...shapes.map((s) => s.length))
+  const out: number[] = []
+  for (let i = 0; i < nd; i++) {
+    let d = 1
+    for (const s of shapes) {
+      const x = s[s.length - nd + i] ?? 1
+      if (x === d || x === 1) continue
+      if (d !== 1)
+        throw new TsgradError(
+          `${op}: shapes ${shapes.map(fmtShape).join(' and ')} cannot be broadcast together (dimension ${i}: ${d} vs ${x})`,
+        )
+      d = x
+    }
+    out.push(d)
+  }
+  return out
+}
+
+function checkShape(op: string, shape: readonly number[]): number[] {
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0))
+    throw new TsgradError(`${op}: shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`)
+  return [...shape]
+}
+
+export class Tensor {
+  /** the lazy graph node this tensor currently stands for */
+  uop: UOp
+  grad: Tensor | undefined
+  private _requiresGrad = false
+  /** dropout and BatchNorm statistics depend on this */
+  static training = false
+
+  constructor(data: TensorData | UOp, opts: TensorOptions = {}) {
+    if (data instanceof UOp) {
+      this.uop = data
+    } else {
+      const device = canonicalDevice(opts.device ?? Device.DEFAULT)
+      let values: ArrayLike<number | boolean | bigint>
+      let shape: number[]
+      let dt: DType
+      if (ArrayBuffer.isView(data)) {
+        const ta = data as TypedArray
+        values = ta
+        shape = opts.shape ? checkShape('Tensor', opts.shape) : [ta.length]
+        dt = opts.dtype ? toDType(opts.dtype) : typedDType(ta)
+      } else if (typeof data === 'number' || typeof data === 'boolean' || Array.isArray(data)) {
+        const f = flattenNested(data)
+        values = f.values
+        shape = opts.shape ? checkShape('Tensor', opts.shape) : f.shape
+        dt = opts.dtype
+          ? toDType(opts.dtype)
+          : f.values.length > 0 && f.values.every((v) => typeof v === 'boolean')
+            ? dtypes.bool
+            : f.values.every((v) => Number.isInteger(v) || typeof v === 'boolean')
+              ? f.values.length
+                ? defaultInt
+                : defaultFloat
+              : defaultFloat
+      } else {
+        throw new TsgradError(`Tensor: unsupported data of type ${typeof data}`)
+      }
+      if (prod(shape) !== values.length)
+        throw new TsgradError(`Tensor: ${values.length} values do not fill shape ${fmtShape(shape)}`)
+      const buf = new Buffer(device, values.length, dt)
+      buf.copyin(toStorage(values, dt))
+      this.uop = G.reshape(UOp.new(Ops.BUFFER, dt, [], buf), shape)
+    }
+    if (opts.requiresGrad) this.requiresGrad = true
+  }
+
+  // ---- properties ----
+  get shape(): Shape {
+    return [...this.uop.shape!]
+  }
+  get dtype(): DType {
+    return this.uop.dtype
+  }
+  get device(): string {
+    return this.uop.device
+  }
+  get ndim(): number {
+    return this.uop.shape!.length
+  }
+  numel(): number {
+    return prod(this.uop.shape!)
+  }
+  get requiresGrad(): boolean {
+    return this._requiresGrad
+  }
+  set requiresGrad(v: boolean) {
+    if (v && !this.dtype.isFloat)
+      throw new TsgradError(`requiresGrad: only floating point tensors can require gradients, got ${this.dtype.name}`)
+    if (v && !this._requiresGrad) {
+      // a parameter must be its own node: two equal constant graphs would otherwise be one UOp
+      if (!this.uop.contiguousBase)
+        this.uop = UOp.new(Ops.CONTIGUOUS, this.dtype, [this.uop], { tag: uniqueTag++ })
+      gradTensors.add(new WeakRef(this))
+    }
+    this._requiresGrad = v
+  }
+  toString(): string {
+    return `<Tensor ${fmtShape(this.shape)} ${this.dtype.name} on ${this.device}${this.requiresGrad ? ' requiresGrad' : ''}>`
+  }
+
+  /** Wrap a node in a new Tensor; gradient tracking follows the inputs. */
+  static fromUOp(u: UOp, ...inputs: Tensor[]): Tensor {
+    const t = new Tensor(u)
+    if (inputs.some((x) => x._requiresGrad || x._tracks)) {
+      if (noGradDepth > 0) t.uop = UOp.new(Ops.DETACH, u.dtype, [u])
+      else t._tracks = true
+    }
+    return t
+  }
+  /** true when this tensor was computed from tensors that require gradients */
+  private _tracks = false
+
+  // ---- realization and reading ----
+  /** Compute this tensor's value (and the others') now. Returns this. */
+  realize(...others: Tensor[]): this {
+    Tensor.realize(this, ...others)
+    return this
+  }
+
+  static realize(...tensors: Tensor[]): void {
+    const todo = tensors.filter((t) => !t.uop.contiguousBase)
+    if (!todo.length) return
+    const { views } = realizeUOps(
+      todo.map((t) => t.uop),
+      (buf, like) => G.reshape(UOp.new(Ops.BUFFER, buf.dtype, [], buf), like.shape!),
+    )
+    todo.forEach((t, i) => {
+      t.uop = views[i]!
+    })
+  }
+
+  /** The realized buffer holding this tensor's elements in order. */
+  private buffer(): Buffer {
+    const base = this.contiguous().realize().uop.contiguousBase
+    return base!.arg as Buffer
+  }
+
+  async data(): Promise<TypedArray> {
+    return fromStorage(await this.buffer().copyout(), this.dtype)
+  }
+  dataSync(): TypedArray {
+    const out = this.buffer().copyout()
+    if (out instanceof Promise) throw new TsgradError(`dataSync: device ${this.device} is asynchronous; use await data()`)
+    return fromStorage(out, this.dtype)
+  }
+  async tolist(): Promise<NestedArray> {
+    return this.toNested(await this.data())
+  }
+  tolistSync(): NestedArray {
+    return this.toNested(this.dataSync())
+  }
+  private toNested(d: TypedArray): NestedArray {
+    const vals = Array.from(d as ArrayLike<number | bigint>, (v) =>
+      this.dtype.isBool ? v !== 0 : typeof v === 'bigint' ? Number(v) : v,
+    ) as (number | boolean)[]
+    const shape = this.shape
+    if (shape.length === 0) return vals[0]!
+    const build = (dim: number, off: number): NestedArray => {
+      const stride = prod(shape.slice(dim + 1))
+      return range(shape[dim]!).map((i) =>
+        dim === shape.length - 1 ? vals[off + i]! : build(dim + 1, off + i * stride),
+      )
+    }
+    return build(0, 0)
+  }
+  async item(): Promise<number | boolean> {
+    if (this.numel() !== 1) throw new TsgradError(`item: tensor of shape ${fmtShape(this.shape)} has ${this.numel()} elements, expected 1`)
+    const v = (await this.data())[0]!
+    return this.dtype.isBool ? v !== 0 : Number(v)
+  }
+  itemSync(): number | boolean {
+    const v = this.dataSync()[0]!
+    return this.dtype.isBool ? v !== 0 : Number(v)
+  }
+
+  /** Release this tensor's buffer now (when it holds one); the tensor must not be used after. */
+  dispose(): void {
+    const base = this.uop.contiguousBase
+    if (base) (base.arg as Buffer).dispose()
+    this.grad?.dispose()
+  }
+
+  // ---- dtype, device, identity ----
+  cast(dtype: DType | string): Tensor {
+    const dt = toDType(dtype)
+    return dt === this.dtype ? this : Tensor.fromUOp(G.castNode(this.uop, dt), this)
+  }
+  float(): Tensor {
+    return this.cast(dtypes.float32)
+  }
+  half(): Tensor {
+    return this.cast(dtypes.float16)
+  }
+  int(): Tensor {
+    return this.cast(dtypes.int32)
+  }
+  bool(): Tensor {
+    return this.cast(dtypes.bool)
+  }
+  double(): Tensor {
+    return this.cast(dtypes.float64)
+  }
+  to(device: string): Tensor {
+    const d = canonicalDevice(device)
+    Device.get(d)
+    if (d === this.device) return this
+    return Tensor.fromUOp(UOp.new(Ops.COPY, this.dtype, [this.uop], d), this)
+  }
+  contiguous(): Tensor {
+    if (this.uop.contiguousBase) return this
+    return Tensor.fromUOp(UOp.new(Ops.CONTIGUOUS, this.dtype, [this.uop]), this)
+  }
+  detach(): Tensor {
+    return new Tensor(UOp.new(Ops.DETACH, this.dtype, [this.uop]))
+  }
+  clone(): Tensor {
+    return Tensor.fromUOp(UOp.new(Ops.CONTIGUOUS, this.dtype, [this.uop], { tag: uniqueTag++ }), this)
+  }
+
+  /** Lazy in-place write: this tensor's buffer receives `x` when realized. */
+  assign(x: Tensor | number): this {
+    const v = typeof x === 'number' ? this.fullLike(x) : x
+    if (!shapeEq(v.shape, this.shape))
+      throw new TsgradError(`assign: value shape ${fmtShape(v.shape)} does not match target ${fmtShape(this.shape)}`)
+    if (v.dtype !== this.dtype)
+      throw new TsgradError(`assign: value dtype ${v.dtype.name} does not match target ${this.dtype.name}`)
+    if (v.device !== this.device)
+      throw new TsgradError(`assign: value on ${v.device}, target on ${this.device}`)
+    if (this.uop.contiguousBase) this.uop = UOp.new(Ops.ASSIGN, this.dtype, [this.uop, v.uop.op === Ops.DETACH ? v.uop.src[0]! : v.uop])
+    else this.uop = v.uop
+    return this
+  }
+
+  // ---- autograd ----
+  static noGrad<T>(fn: () => T): T {
+    noGradDepth++
+    try {
+      return fn()
+    } finally {
+      noGradDepth--
+    }
+  }
+
+  backward(gradient?: Tensor): void {
+    if (!gradient && this.numel() !== 1)
+      throw new TsgradError(
+        `backward: gradient can be implicitly created only for scalar outputs; this tensor has shape ${fmtShape(this.shape)} (pass a gradient)`,
+      )
+    if (gradient && !shapeEq(gradient.shape, this.shape))
+      throw new TsgradError(`backward: gradient shape ${fmtShape(gradient.shape)} does not match ${fmtShape(this.shape)}`)
+    // use current (possibly realized) nodes so parameters match their handles
+    const root = this.uop
+    const nodes = new Set(toposort([root], (u) => u.op === Ops.BUFFER))
+    const params: Tensor[] = []
+    for (const ref of gradTensors) {
+      const t = ref.deref()
+      if (!t) gradTensors.delete(ref)
+      else if (t._requiresGrad) params.push(t)
+    }
+    // a parameter realized after the graph was built: match its old lazy node through the engine
+    const realizedMap = new Map<UOp, UOp>()
+    for (const n of nodes) {
+      const v = realizedViewOf(n)
+      if (v) realizedMap.set(n, v)
+    }
+    const graph = realizedMap.size ? substitute(root, realizedMap) : root
+    const targets = new Set(params.map((p) => p.uop))
+    const seed = gradient ? gradient.cast(this.dtype).uop : G.constNode(1, this.dtype, this.device, this.shape)
+    const grads = computeGradients(graph, seed, targets)
+    if (grads.size === 0)
+      throw new TsgradError('backward: no tensor in this graph requires a gradient (set requiresGrad: true)')
+    for (const p of params) {
+      const g = grads.get(p.uop)
+      if (!g) continue
+      const gt = new Tensor(g)
+      p.grad = p.grad ? new Tensor(G.aluNode(Ops.ADD, p.grad.uop, g)) : gt
+    }
+  }
+
+  // ---- broadcasting and elementwise core ----
+  /** Make a tensor of `v` like this one (same device; dtype by the promotion rules). */
+  private scalar(v: number | boolean, dt?: DType): Tensor {
+    const d = dt ?? scalarDType(v, this.dtype)
+    return new Tensor(G.constNode(typeof v === 'boolean' ? Number(v) : v, d, this.device))
+  }
+
+  /** Broadcast and promote operands of an elementwise op. */
+  static broadcast(op: string, xs: Operand[], dtype?: DType): Tensor[] {
+    const first = xs.find((x): x is Tensor => x instanceof Tensor)
+    if (!first) throw new TsgradError(`${op}: at least one operand must be a Tensor`)
+    for (const x of xs)
+      if (!(x instanceof Tensor) && typeof x !== 'number' && typeof x !== 'boolean')
+        throw new TsgradError(`${op}: expected a Tensor or a number, got ${x === null ? 'null' : typeof x}`)
+    const tensors = xs.filter((x): x is Tensor => x instanceof Tensor)
+    const device = first.device
+    for (const t of tensors)
+      if (t.device !== device) throw new TsgradError(`${op}: tensors on different devices (${device} and ${t.device})`)
+    let dt = dtype
+    if (!dt) {
+      dt = tensors.map((t) => t.dtype).reduce(promoteTypes)
+      for (const x of xs) if (!(x instanceof Tensor)) dt = promoteTypes(dt, scalarDType(x, dt))
+    }
+    const ts = xs.map((x) => (x instanceof Tensor ? x : first.scalar(x, dt)))
+    const shape = broadcastShapes(op, ...ts.map((t) => t.shape))
+    return ts.map((t) => t.cast(dt!)._broadcastTo(shape))
+  }
+
+  _broadcastTo(shape: readonly number[]): Tensor {
+    if (shapeEq(this.shape, shape)) return this
+    const padded = [...Array(shape.length - this.ndim).fill(1), ...this.shape]
+    return this.reshape(padded).expand([...shape])
+  }
+
+  /** Apply an ALU op to already-broadcast tensors. */
+  static alu(op: Op, ...xs: Tensor[]): Tensor {
+    return Tensor.fromUOp(
+      G.aluNode(
+        op,
+        ...xs.map((x) => x.uop),
+      ),
+      ...xs,
+    )
+  }
+
+  // ---- movement (views; no data is copied) ----
+  reshape(shape: readonly number[] | number, ...rest: number[]): Tensor {
+    const s0 = typeof shape === 'number' ? [shape, ...rest] : [...shape]
+    if (!s0.every((d) => Number.isInteger(d) && d >= -1))
+      throw new TsgradError(`reshape: invalid shape ${fmtShape(s0)}`)
+    const neg = s0.filter((d) => d === -1).length
+    if (neg > 1) throw new TsgradError(`reshape: only one -1 allowed, got ${fmtShape(s0)}`)
+    const known = prod(s0.filter((d) => d !== -1))
+    const s = s0.map((d) => (d === -1 ? (known === 0 ? 0 : this.numel() / known) : d))
+    if (prod(s) !== this.numel() || !s.every(Number.isInteger))
+      throw new TsgradError(
+        `reshape: cannot reshape tensor of shape ${fmtShape(this.shape)} (${this.numel()} elements) into ${fmtShape(s0)}`,
+      )
+    return Tensor.fromUOp(G.reshape(this.uop, s), this)
+  }
+  permute(order: readonly number[] | number, ...rest: number[]): Tensor {
+    const o0 = typeof order === 'number' ? [order, ...rest] : [...order]
+    const o = o0.map((a) => normAxis('permute', a, this.ndim, this.shape))
+    if (o.length !== this.ndim || new Set(o).size !== o.length)
+      throw new TsgradError(`permute: order ${fmtShape(o0)} is not a permutation of ${this.ndim} axes (shape ${fmtShape(this.shape)})`)
+    return Tensor.fromUOp(G.permute(this.uop, o), this)
+  }
+  expand(shape: readonly number[] | number, ...rest: number[]): Tensor {
+    const s0 = typeof shape === 'number' ? [shape, ...rest] : [...shape]
+    if (s0.length < this.ndim)
+      throw new TsgradError(`expand: target ${fmtShape(s0)} has fewer dimensions than ${fmtShape(this.shape)}`)
+    const src = [...Array(s0.length - this.ndim).fill(1), ...this.shape]
+    const s = s0.map((d, i) => (d === -1 ? src[i]! : d))
+    s.forEach((d, i) => {
+      if (src[i] !== d && src[i] !== 1)
+        throw new TsgradError(`expand: cannot expand shape ${fmtShape(this.shape)} to ${fmtShape(s0)} (dimension ${i}: ${src[i]} vs ${d})`)
+    })
+    return Tensor.fromUOp(G.expand(G.reshape(this.uop, src), s), this)
+  }
+  pad(pads: readonly (readonly [number, number] | null)[], opts: { value?: number } = {}): Tensor {
+    if (!Array.isArray(pads) || pads.length > this.ndim)
+      throw new TsgradError(`pad: expected at most ${this.ndim} [before, after] pairs for shape ${fmtShape(this.shape)}`)
+    const p = range(this.ndim).map((i) => pads[i] ?? [0, 0])
+    for (const pr of p)
+      if (!Array.isArray(pr) || pr.length !== 2 || !pr.every(Number.isInteger))
+        throw new TsgradError(`pad: each axis needs [before, after] integers, got ${JSON.stringify(pr)}`)
+    // negative padding shrinks
+    const shrinkArg = p.map(([b, a], i) => [Math.max(0, -b), this.shape[i]! - Math.max(0, -a)] as [number, number])
+    if (shrinkArg.some(([s, e]) => e < s)) throw new TsgradError(`pad: negative padding larger than shape ${fmtShape(this.shape)}`)
+    const base = G.shrink(this.uop, shrinkArg)
+    const pp = p.map(([b, a]) => [Math.max(0, b), Math.max(0, a)] as [number, number])
+    return Tensor.fromUOp(G.pad(base, pp, opts.value ?? 0), this)
+  }
+  shrink(arg: readonly (readonly [number, number] | null)[]): Tensor {
+    if (!Array.isArray(arg) || arg.length > this.ndim)
+      throw new TsgradError(`shrink: expected at most ${this.ndim} [start, end] pairs for shape ${fmtShape(this.shape)}`)
+    const a = range(this.ndim).map((i) => arg[i] ?? [0, this.shape[i]!])
+    a.forEach(([s, e], i) => {
+      if (!Number.isInteger(s) || !Number.isInteger(e) || s < 0 || e > this.shape[i]! || s > e)
+        throw new TsgradError(`shrink: invalid range [${s}, ${e}] for dimension ${i} of shape ${fmtShape(this.shape)}`)
+    })
+    return Tensor.fromUOp(G.shrink(this.uop, a), this)
+  }
+  flip(axis: number | readonly number[]): Tensor {
+    const axes = (typeof axis === 'number' ? [axis] : axis).map((a) => normAxis('flip', a, this.ndim, this.shape))
+    return Tensor.fromUOp(
+      G.flip(
+        this.uop,
+        range(this.ndim).map((i) => axes.includes(i)),
+      ),
+      this,
+    )
+  }
+  transpose(d0 = 1, d1 = 0): Tensor {
+    const a = normAxis('transpose', d0, this.ndim, this.shape)
+    const b = normAxis('transpose', d1, this.ndim, this.shape)
+    const order = range(this.ndim)
+    order[a] = b
+    order[b] = a
+    return this.permute(order)
+  }
+  get T(): Tensor {
+    return this.ndim < 2 ? this : this.permute(range(this.ndim).reverse())
+  }
+  flatten(start = 0, end = -1): Tensor {
+    if (this.ndim === 0) return this.reshape([1])
+    const s = normAxis('flatten', start, this.ndim, this.shape)
+    const e = normAxis('flatten', end, this.ndim, this.shape)
+    if (e < s) return this
+    const sh = this.shape
+    return this.reshape([...sh.slice(0, s), prod(sh.slice(s, e + 1)), ...sh.slice(e + 1)])
+  }
+  unflatten(dim: number, sizes: readonly number[]): Tensor {
+    const d = normAxis('unflatten', dim, this.ndim, this.shape)
+    const sh = this.shape
+    return this.reshape([...sh.slice(0, d), ...sizes, ...sh.slice(d + 1)])
+  }
+  squeeze(dim?: number | readonly number[]): Tensor {
+    const sh = this.shape
+    if (dim === undefined) return this.reshape(sh.filter((d) => d !== 1))
+    const dims = (typeof dim === 'number' ? [dim] : dim).map((d) => normAxis('squeeze', d, this.ndim, sh))
+    return this.reshape(sh.filter((d, i) => !(dims.includes(i) && d === 1)))
+  }
+  unsqueeze(dim: number): Tensor {
+    const d = normAxis('unsqueeze', dim, this.ndim + 1, this.shape)
+    const sh = this.shape
+    return this.reshape([...sh.slice(0, d), 1, ...sh.slice(d)])
+  }
+
+  // ---- small creation helpers used by the op families ----
+  fullLike(value: number | boolean, opts: { dtype?: DType | string } = {}): Tensor {
+    const dt = opts.dtype ? toDType(opts.dtype) : this.dtype
+    return new Tensor(G.constNode(Number(value), dt, this.device, this.shape))
+  }
+  zerosLike(opts: { dtype?: DType | string } = {}): Tensor {
+    return this.fullLike(0, opts)
+  }
+  onesLike(opts: { dtype?: DType | string } = {}): Tensor {
+    return this.fullLike(1, opts)
+  }
+  /** arange over an axis of this tensor's device (int32) */
+  static iota(n: number, device: string): Tensor {
+    return new Tensor(G.iotaNode(n, device))
+  }
+  static bufferRef(t: Tensor): BufferRef | undefined {
+    return t.uop.contiguousBase?.arg as BufferRef | undefined
+  }
+}

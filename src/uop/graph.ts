@@ -1,0 +1,87 @@
+// Builders for tensor-graph nodes (shape-carrying UOps), shared by the front end and autograd.
+// They assume valid input (the front end validates and throws readable errors) and skip no-ops.
+import { type DType, dtypes } from '../dtype.js'
+import { prod, shapeEq } from '../helpers.js'
+import { type Op, Ops, type PadArg, type ReduceOp, UOp } from './ops.js'
+
+export type Shape = readonly number[]
+
+export function constNode(value: number, dtype: DType, device: string, shape: Shape = []): UOp {
+  const c = UOp.new(Ops.CONST, dtype, [UOp.new(Ops.DEVICE, dtypes.void, [], device)], UOp.const(dtype, value).arg)
+  if (shape.length === 0) return c
+  return expand(reshape(c, shape.map(() => 1)), shape)
+}
+
+export function constLikeNode(u: UOp, value: number, dtype: DType = u.dtype): UOp {
+  return constNode(value, dtype, u.device, u.shape!)
+}
+
+export function iotaNode(n: number, device: string): UOp {
+  return UOp.new(Ops.IOTA, dtypes.int32, [UOp.new(Ops.DEVICE, dtypes.void, [], device)], n)
+}
+
+export function aluNode(op: Op, ...src: UOp[]): UOp {
+  const dt = op === Ops.CMPLT || op === Ops.CMPNE || op === Ops.CMPEQ ? dtypes.bool : src[op === Ops.WHERE ? 1 : 0]!.dtype
+  return UOp.new(op, dt, src)
+}
+
+export function castNode(u: UOp, dt: DType): UOp {
+  return u.dtype === dt ? u : UOp.new(Ops.CAST, dt, [u])
+}
+
+export function reshape(u: UOp, shape: Shape): UOp {
+  if (shapeEq(u.shape!, shape)) return u
+  // reshape of a reshape: keep one
+  const base = u.op === Ops.RESHAPE ? u.src[0]! : u
+  if (shapeEq(base.shape!, shape)) return base
+  return UOp.new(Ops.RESHAPE, u.dtype, [base], [...shape])
+}
+
+export function permute(u: UOp, order: readonly number[]): UOp {
+  if (order.every((o, i) => o === i)) return u
+  return UOp.new(Ops.PERMUTE, u.dtype, [u], [...order])
+}
+
+export function expand(u: UOp, shape: Shape): UOp {
+  if (shapeEq(u.shape!, shape)) return u
+  return UOp.new(Ops.EXPAND, u.dtype, [u], [...shape])
+}
+
+export function pad(u: UOp, pads: readonly (readonly [number, number])[], value = 0): UOp {
+  if (pads.every(([b, a]) => b === 0 && a === 0)) return u
+  const arg: PadArg = { pads: pads.map(([b, a]) => [b, a] as [number, number]), value }
+  return UOp.new(Ops.PAD, u.dtype, [u], arg)
+}
+
+export function shrink(u: UOp, arg: readonly (readonly [number, number])[]): UOp {
+  const s = u.shape!
+  if (arg.every(([b, e], i) => b === 0 && e === s[i])) return u
+  return UOp.new(
+    Ops.SHRINK,
+    u.dtype,
+    [u],
+    arg.map(([b, e]) => [b, e]),
+  )
+}
+
+export function flip(u: UOp, axes: readonly boolean[]): UOp {
+  if (!axes.some((a) => a)) return u
+  return UOp.new(Ops.FLIP, u.dtype, [u], [...axes])
+}
+
+export function reduce(u: UOp, op: ReduceOp, axes: readonly number[]): UOp {
+  const real = [...new Set(axes)].sort((a, b) => a - b)
+  if (real.length === 0) return u
+  return UOp.new(Ops.REDUCE_AXIS, u.dtype, [u], [op, real])
+}
+
+/** Sum `u` down to `shape` (undoing a broadcast); shapes have equal rank. */
+export function sumTo(u: UOp, shape: Shape): UOp {
+  const s = u.shape!
+  const axes = s.map((d, i) => (d !== shape[i] ? i : -1)).filter((i) => i >= 0)
+  return reshape(reduce(u, 'ADD', axes), shape)
+}
+
+export function numel(u: UOp): number {
+  return prod(u.shape!)
+}

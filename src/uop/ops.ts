@@ -1,0 +1,403 @@
+// The one IR: interned, immutable UOp nodes (op, dtype, src, arg).
+//
+// The same node type describes the lazy tensor graph (BUFFER, CONST, ALU ops, REDUCE_AXIS, movement
+// ops), kernel bodies (RANGE, LOAD, STORE, REDUCE, index math) and the linear program a renderer
+// reads (DEFINE_ACC, ENDRANGE, ...). Nodes are hash-consed: building the same node twice gives the
+// same object, so `===` is structural equality. Each node has a stable structural `key` (a hash over
+// op, dtype, arg and the keys of its sources) usable for on-disk caches.
+import { DType, dtypes } from '../dtype.js'
+import { hash53 } from '../helpers.js'
+import { inferShape } from './shape.js'
+
+export const Ops = {
+  // tensor graph leaves
+  BUFFER: 'BUFFER',
+  DEVICE: 'DEVICE',
+  CONST: 'CONST',
+  IOTA: 'IOTA',
+  // movement (tensor graph only)
+  RESHAPE: 'RESHAPE',
+  PERMUTE: 'PERMUTE',
+  EXPAND: 'EXPAND',
+  PAD: 'PAD',
+  SHRINK: 'SHRINK',
+  FLIP: 'FLIP',
+  // tensor graph structure
+  REDUCE_AXIS: 'REDUCE_AXIS',
+  CONTIGUOUS: 'CONTIGUOUS',
+  DETACH: 'DETACH',
+  COPY: 'COPY',
+  ASSIGN: 'ASSIGN',
+  // unary ALU
+  NEG: 'NEG',
+  EXP: 'EXP',
+  EXP2: 'EXP2',
+  LOG: 'LOG',
+  LOG2: 'LOG2',
+  SIN: 'SIN',
+  COS: 'COS',
+  TANH: 'TANH',
+  ERF: 'ERF',
+  SQRT: 'SQRT',
+  RECIP: 'RECIP',
+  TRUNC: 'TRUNC',
+  CAST: 'CAST',
+  BITCAST: 'BITCAST',
+  // binary ALU
+  ADD: 'ADD',
+  SUB: 'SUB',
+  MUL: 'MUL',
+  FDIV: 'FDIV',
+  IDIV: 'IDIV',
+  MOD: 'MOD',
+  MAX: 'MAX',
+  POW: 'POW',
+  CMPLT: 'CMPLT',
+  CMPNE: 'CMPNE',
+  CMPEQ: 'CMPEQ',
+  AND: 'AND',
+  OR: 'OR',
+  XOR: 'XOR',
+  SHL: 'SHL',
+  SHR: 'SHR',
+  // ternary ALU
+  WHERE: 'WHERE',
+  // kernel IR
+  SINK: 'SINK',
+  DEFINE_GLOBAL: 'DEFINE_GLOBAL',
+  RANGE: 'RANGE',
+  LOAD: 'LOAD',
+  STORE: 'STORE',
+  REDUCE: 'REDUCE',
+  // linear program only
+  DEFINE_ACC: 'DEFINE_ACC',
+  ACC_UPDATE: 'ACC_UPDATE',
+  ENDRANGE: 'ENDRANGE',
+} as const
+export type Op = (typeof Ops)[keyof typeof Ops]
+
+export const UNARY: ReadonlySet<Op> = new Set<Op>([
+  Ops.NEG,
+  Ops.EXP,
+  Ops.EXP2,
+  Ops.LOG,
+  Ops.LOG2,
+  Ops.SIN,
+  Ops.COS,
+  Ops.TANH,
+  Ops.ERF,
+  Ops.SQRT,
+  Ops.RECIP,
+  Ops.TRUNC,
+])
+export const BINARY: ReadonlySet<Op> = new Set<Op>([
+  Ops.ADD,
+  Ops.SUB,
+  Ops.MUL,
+  Ops.FDIV,
+  Ops.IDIV,
+  Ops.MOD,
+  Ops.MAX,
+  Ops.POW,
+  Ops.CMPLT,
+  Ops.CMPNE,
+  Ops.CMPEQ,
+  Ops.AND,
+  Ops.OR,
+  Ops.XOR,
+  Ops.SHL,
+  Ops.SHR,
+])
+export const COMPARISON: ReadonlySet<Op> = new Set<Op>([Ops.CMPLT, Ops.CMPNE, Ops.CMPEQ])
+export const COMMUTATIVE: ReadonlySet<Op> = new Set<Op>([
+  Ops.ADD,
+  Ops.MUL,
+  Ops.MAX,
+  Ops.CMPNE,
+  Ops.CMPEQ,
+  Ops.AND,
+  Ops.OR,
+  Ops.XOR,
+])
+/** Every elementwise op (including casts and WHERE). */
+export const ALU: ReadonlySet<Op> = new Set<Op>([...UNARY, ...BINARY, Ops.WHERE, Ops.CAST, Ops.BITCAST])
+export const MOVEMENT: ReadonlySet<Op> = new Set<Op>([
+  Ops.RESHAPE,
+  Ops.PERMUTE,
+  Ops.EXPAND,
+  Ops.PAD,
+  Ops.SHRINK,
+  Ops.FLIP,
+])
+
+export type ReduceOp = 'ADD' | 'MAX' | 'MUL'
+
+/** What a BUFFER node's arg points at: owned by the runtime, seen by the IR only through this. */
+export interface BufferRef {
+  readonly id: number
+  readonly size: number
+  readonly dtype: DType
+  readonly device: string
+}
+
+export interface RangeArg {
+  readonly id: number
+  /** 'global' ranges index the output; 'reduce' ranges are summed over; 'loop' are plain loops */
+  readonly kind: 'global' | 'reduce' | 'loop'
+}
+
+export type PadArg = { readonly pads: readonly (readonly [number, number])[]; readonly value: number }
+
+// ---- interning ----
+
+let nextId = 0
+const interned = new Map<string, WeakRef<UOp>>()
+const cleanup = new FinalizationRegistry<string>((k) => {
+  const r = interned.get(k)
+  if (r && r.deref() === undefined) interned.delete(k)
+})
+
+function argKey(arg: unknown): string {
+  if (arg === undefined) return ''
+  if (arg === null) return 'null'
+  if (typeof arg === 'number') return Object.is(arg, -0) ? '-0' : String(arg)
+  if (typeof arg === 'string' || typeof arg === 'boolean' || typeof arg === 'bigint') return String(arg)
+  if (Array.isArray(arg)) return `[${arg.map(argKey).join(',')}]`
+  if (arg instanceof DType) return arg.name
+  if (typeof arg === 'object') {
+    const o = arg as Record<string, unknown>
+    // BufferRef: identity is its id
+    if (typeof o.id === 'number' && 'device' in o && 'size' in o) return `buf${o.id}`
+    return `{${Object.keys(o)
+      .sort()
+      .map((k) => `${k}:${argKey(o[k])}`)
+      .join(',')}}`
+  }
+  throw new Error(`cannot intern arg ${String(arg)}`)
+}
+
+export class UOp {
+  /** process-local unique id (interning order) */
+  readonly id: number
+  /** stable structural hash, the same across processes for the same graph */
+  readonly key: string
+  /** shape for tensor-graph nodes (undefined for kernel-IR nodes) */
+  readonly shape: readonly number[] | undefined
+  private _vrange: [number, number] | undefined
+
+  private constructor(
+    readonly op: Op,
+    readonly dtype: DType,
+    readonly src: readonly UOp[],
+    readonly arg: unknown,
+    ak: string,
+    shape: readonly number[] | undefined,
+  ) {
+    this.id = nextId++
+    let s = `${op}|${dtype.name}|${ak}`
+    for (const x of src) s += `|${x.key}`
+    this.key = hash53(s).toString(36)
+    this.shape = shape
+  }
+
+  static new(op: Op, dtype: DType, src: readonly UOp[] = [], arg?: unknown): UOp {
+    const ak = argKey(arg)
+    let k = `${op}|${dtype.name}|${ak}`
+    for (const x of src) k += `|${x.id}`
+    const hit = interned.get(k)?.deref()
+    if (hit) return hit
+    const u = new UOp(op, dtype, src, arg, ak, inferShape(op, src, arg))
+    interned.set(k, new WeakRef(u))
+    cleanup.register(u, k)
+    return u
+  }
+
+  replace(p: { op?: Op; dtype?: DType; src?: readonly UOp[]; arg?: unknown }): UOp {
+    return UOp.new(
+      p.op ?? this.op,
+      p.dtype ?? this.dtype,
+      p.src ?? this.src,
+      'arg' in p ? p.arg : this.arg,
+    )
+  }
+
+  // ---- constructors ----
+  static const(dtype: DType, v: number): UOp {
+    return UOp.new(Ops.CONST, dtype, [], normConst(v, dtype))
+  }
+  constLike(v: number): UOp {
+    return UOp.const(this.dtype, v)
+  }
+  static range(end: number | UOp, id: number, kind: RangeArg['kind']): UOp {
+    const e = typeof end === 'number' ? UOp.const(dtypes.int32, end) : end
+    return UOp.new(Ops.RANGE, dtypes.int32, [e], { id, kind })
+  }
+
+  // ---- ALU builders (kernel IR and index math) ----
+  alu(op: Op, ...others: UOp[]): UOp {
+    const dt = COMPARISON.has(op) ? dtypes.bool : op === Ops.WHERE ? others[0]!.dtype : this.dtype
+    return UOp.new(op, dt, [this, ...others])
+  }
+  private c(x: UOp | number): UOp {
+    return typeof x === 'number' ? this.constLike(x) : x
+  }
+  add(x: UOp | number): UOp {
+    return this.alu(Ops.ADD, this.c(x))
+  }
+  sub(x: UOp | number): UOp {
+    return this.alu(Ops.SUB, this.c(x))
+  }
+  mul(x: UOp | number): UOp {
+    return this.alu(Ops.MUL, this.c(x))
+  }
+  idiv(x: UOp | number): UOp {
+    return this.alu(Ops.IDIV, this.c(x))
+  }
+  mod(x: UOp | number): UOp {
+    return this.alu(Ops.MOD, this.c(x))
+  }
+  fdiv(x: UOp | number): UOp {
+    return this.alu(Ops.FDIV, this.c(x))
+  }
+  max(x: UOp | number): UOp {
+    return this.alu(Ops.MAX, this.c(x))
+  }
+  neg(): UOp {
+    return this.alu(Ops.NEG)
+  }
+  lt(x: UOp | number): UOp {
+    return this.alu(Ops.CMPLT, this.c(x))
+  }
+  ne(x: UOp | number): UOp {
+    return this.alu(Ops.CMPNE, this.c(x))
+  }
+  eq(x: UOp | number): UOp {
+    return this.alu(Ops.CMPEQ, this.c(x))
+  }
+  and(x: UOp): UOp {
+    return this.alu(Ops.AND, x)
+  }
+  where(a: UOp, b: UOp): UOp {
+    return UOp.new(Ops.WHERE, a.dtype, [this, a, b])
+  }
+  cast(dt: DType): UOp {
+    return dt === this.dtype ? this : UOp.new(Ops.CAST, dt, [this])
+  }
+
+  /** Device name of a tensor-graph node (walks first sources to a BUFFER/CONST/IOTA/COPY). */
+  get device(): string {
+    let u: UOp = this
+    for (;;) {
+      if (u.op === Ops.BUFFER) return (u.arg as BufferRef).device
+      if (u.op === Ops.COPY) return u.arg as string
+      if ((u.op === Ops.CONST || u.op === Ops.IOTA) && u.src.length) return u.src[0]!.arg as string
+      if (u.src.length === 0) throw new Error(`no device for ${u.op}`)
+      u = u.src[u.op === Ops.WHERE ? 1 : 0]!
+    }
+  }
+
+  /** The BUFFER under a chain of RESHAPEs, if this node is a contiguous view of a whole buffer. */
+  get contiguousBase(): UOp | undefined {
+    let u: UOp = this
+    while (u.op === Ops.RESHAPE) u = u.src[0]!
+    return u.op === Ops.BUFFER ? u : undefined
+  }
+
+  get isConst(): boolean {
+    return this.op === Ops.CONST
+  }
+  get constValue(): number {
+    return this.arg as number
+  }
+
+  /** Value range [vmin, vmax] of an integer/bool expression (for symbolic folding). */
+  get vrange(): [number, number] {
+    if (this._vrange === undefined) this._vrange = computeVRange(this)
+    return this._vrange
+  }
+  get vmin(): number {
+    return this.vrange[0]
+  }
+  get vmax(): number {
+    return this.vrange[1]
+  }
+
+  toString(): string {
+    return `UOp(${this.op}, ${this.dtype.name}${this.arg !== undefined ? `, arg=${argKey(this.arg)}` : ''}, src=[${this.src.map((s) => `#${s.id}`).join(',')}])`
+  }
+}
+
+function normConst(v: number, dt: DType): number {
+  if (dt.isBool) return v ? 1 : 0
+  if (dt.isInt && Number.isFinite(v)) return Math.trunc(v)
+  return v
+}
+
+// ---- value ranges (for index math) ----
+
+function computeVRange(u: UOp): [number, number] {
+  const dt = u.dtype
+  const full: [number, number] = dt.isBool
+    ? [0, 1]
+    : dt.isInt
+      ? [dt.isUnsigned ? 0 : -(2 ** (dt.bits - 1)), 2 ** (dt.isUnsigned ? dt.bits : dt.bits - 1) - 1]
+      : [Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY]
+  if (u.op === Ops.CONST) return [u.constValue, u.constValue]
+  if (u.op === Ops.RANGE) return [0, u.src[0]!.vmax - 1]
+  if (u.op === Ops.IOTA) return [0, (u.arg as number) - 1]
+  if (!dt.isInt && !dt.isBool) return full
+  const s = u.src
+  const [a0, a1] = s[0] ? s[0].vrange : [0, 0]
+  const [b0, b1] = s[1] ? s[1].vrange : [0, 0]
+  let r: [number, number] | undefined
+  switch (u.op) {
+    case Ops.ADD:
+      r = [a0 + b0, a1 + b1]
+      break
+    case Ops.SUB:
+      r = [a0 - b1, a1 - b0]
+      break
+    case Ops.NEG:
+      r = [-a1, -a0]
+      break
+    case Ops.MUL: {
+      const c = [a0 * b0, a0 * b1, a1 * b0, a1 * b1]
+      r = [Math.min(...c), Math.max(...c)]
+      break
+    }
+    case Ops.IDIV:
+      if (b0 === b1 && b0 > 0) r = [Math.trunc(a0 / b0), Math.trunc(a1 / b0)]
+      break
+    case Ops.MOD:
+      if (b0 === b1 && b0 > 0) r = a0 >= 0 ? [0, Math.min(a1, b0 - 1)] : [-(b0 - 1), b0 - 1]
+      break
+    case Ops.MAX:
+      r = [Math.max(a0, b0), Math.max(a1, b1)]
+      break
+    case Ops.CMPLT:
+      r = a1 < b0 ? [1, 1] : a0 >= b1 ? [0, 0] : [0, 1]
+      break
+    case Ops.CMPNE:
+      r = a1 < b0 || a0 > b1 ? [1, 1] : a0 === a1 && b0 === b1 && a0 === b0 ? [0, 0] : [0, 1]
+      break
+    case Ops.CMPEQ:
+      r = a1 < b0 || a0 > b1 ? [0, 0] : a0 === a1 && b0 === b1 && a0 === b0 ? [1, 1] : [0, 1]
+      break
+    case Ops.AND:
+      if (dt.isBool) r = [Math.min(a0, b0), Math.min(a1, b1)]
+      break
+    case Ops.OR:
+      if (dt.isBool) r = [Math.max(a0, b0), Math.max(a1, b1)]
+      break
+    case Ops.WHERE: {
+      const [c0, c1] = s[2]!.vrange
+      r = a0 === 1 ? [b0, b1] : a1 === 0 ? [c0, c1] : [Math.min(b0, c0), Math.max(b1, c1)]
+      break
+    }
+    case Ops.CAST:
+      if (s[0]!.dtype.isInt || s[0]!.dtype.isBool) r = [a0, a1]
+      break
+  }
+  if (!r || !(r[0] >= full[0] && r[1] <= full[1])) return full
+  return r
+}

@@ -1,0 +1,235 @@
+// Symbolic simplification of kernel IR: constant folding, algebraic identities, and integer index
+// math folding with value ranges (vmin/vmax), so that e.g. a reshape/permute round trip of a
+// contiguous tensor renders as a plain index.
+import { dtypes } from '../dtype.js'
+import { execAlu } from './exec.js'
+import { ALU, COMMUTATIVE, type Op, Ops, UOp } from './ops.js'
+import { PatternMatcher, type Rule, rule, UPat } from './rewrite.js'
+
+const x = UPat.var('x')
+const c1 = UPat.cvar('c1')
+const c2 = UPat.cvar('c2')
+const isIntLike = (u: UOp): boolean => u.dtype.isInt || u.dtype.isBool
+
+// ---- sums of terms: x = sum(term_i * coef_i) + const ----
+
+interface Sum {
+  terms: Map<UOp, number>
+  konst: number
+}
+
+function splitSum(u: UOp): Sum {
+  const s: Sum = { terms: new Map(), konst: 0 }
+  const stack: [UOp, number][] = [[u, 1]]
+  while (stack.length) {
+    const [n, k] = stack.pop()!
+    if (n.op === Ops.ADD) {
+      stack.push([n.src[0]!, k], [n.src[1]!, k])
+    } else if (n.op === Ops.SUB) {
+      stack.push([n.src[0]!, k], [n.src[1]!, -k])
+    } else if (n.op === Ops.CONST) {
+      s.konst += n.constValue * k
+    } else if (n.op === Ops.MUL && n.src[1]!.op === Ops.CONST) {
+      stack.push([n.src[0]!, k * n.src[1]!.constValue])
+    } else {
+      s.terms.set(n, (s.terms.get(n) ?? 0) + k)
+    }
+  }
+  for (const [t, k] of s.terms) if (k === 0) s.terms.delete(t)
+  return s
+}
+
+function buildSum(like: UOp, terms: Iterable<[UOp, number]>, konst: number): UOp {
+  // deterministic order: by interning id, so equal sums build equal nodes
+  const list = [...terms].filter(([, k]) => k !== 0).sort((a, b) => a[0].id - b[0].id)
+  let acc: UOp | undefined
+  for (const [t, k] of list) {
+    const term = k === 1 ? t : t.mul(UOp.const(like.dtype, k))
+    acc = acc ? acc.add(term) : term
+  }
+  if (!acc) return UOp.const(like.dtype, konst)
+  return konst !== 0 ? acc.add(UOp.const(like.dtype, konst)) : acc
+}
+
+function termCount(u: UOp): number {
+  let n = 0
+  const stack = [u]
+  while (stack.length) {
+    const t = stack.pop()!
+    if (t.op === Ops.ADD) stack.push(t.src[0]!, t.src[1]!)
+    else n++
+  }
+  return n
+}
+
+function gcd(a: number, b: number): number {
+  a = Math.abs(a)
+  b = Math.abs(b)
+  while (b) [a, b] = [b, a % b]
+  return a
+}
+
+/** Fold x // d and x % d when x's terms split into multiples of d plus a remainder in [0, d). */
+function foldDivMod(op: Op, xv: UOp, d: number): UOp | undefined {
+  if (d <= 0 || xv.vmin < 0) return undefined
+  if (op === Ops.MOD && xv.vmax < d) return xv
+  if (op === Ops.IDIV && xv.vmax < d) return xv.constLike(0)
+  const s = splitSum(xv)
+  const quot = new Map<UOp, number>()
+  const rem = new Map<UOp, number>()
+  let g = d
+  for (const [t, k] of s.terms) {
+    if (k % d === 0) quot.set(t, k / d)
+    else {
+      rem.set(t, k)
+      g = gcd(g, k)
+    }
+  }
+  const qk = Math.floor(s.konst / d)
+  const rk = s.konst - qk * d
+  if (quot.size === 0 && qk === 0) {
+    // nothing divides out; try removing a common factor g of all remainder coefficients and d
+    if (g > 1 && rk % g === 0 && rem.size > 0) {
+      const inner = buildSum(
+        xv,
+        [...rem].map(([t, k]) => [t, k / g] as [UOp, number]),
+        rk / g,
+      )
+      if (inner.vmin < 0) return undefined
+      if (op === Ops.IDIV) return inner.idiv(d / g)
+      return inner.mod(d / g).mul(g)
+    }
+    return undefined
+  }
+  const r = buildSum(xv, rem, rk)
+  if (r.vmin < 0) return undefined
+  if (r.vmax < d) {
+    return op === Ops.IDIV ? buildSum(xv, quot, qk) : r
+  }
+  if (op === Ops.MOD) return r.mod(d)
+  // x // d = q + r // d when r >= 0
+  return buildSum(xv, quot, qk).add(r.idiv(d))
+}
+
+const rules: Rule<unknown>[] = [
+  // constant folding
+  rule(UPat.op([...ALU].filter((o) => o !== Ops.BITCAST) as Op[], undefined, { name: 'a' }), ({ a }) => {
+    if (a!.src.length === 0 || !a!.src.every((s) => s.op === Ops.CONST)) return undefined
+    return UOp.const(
+      a!.dtype,
+      execAlu(
+        a!.op,
+        a!.op === Ops.CAST ? a!.dtype : a!.src[a!.op === Ops.WHERE ? 1 : 0]!.dtype,
+        a!.src.map((s) => s.constValue),
+      ),
+    )
+  }),
+  // comparisons decided by value ranges
+  rule(UPat.op([Ops.CMPLT, Ops.CMPNE, Ops.CMPEQ], undefined, { name: 'a' }), ({ a }) => {
+    if (!a!.src.every(isIntLike)) return undefined
+    const [lo, hi] = a!.vrange
+    return lo === hi ? UOp.const(dtypes.bool, lo) : undefined
+  }),
+  // canonical order: constants on the right of commutative ops
+  rule(UPat.op([...COMMUTATIVE], [UPat.cvar('c'), x], { name: 'a' }), ({ a, c, x }) =>
+    x!.op === Ops.CONST ? undefined : a!.replace({ src: [x!, c!] }),
+  ),
+  // identities
+  rule(UPat.op(Ops.ADD, [x, UPat.const(0)]), ({ x }) => x),
+  rule(UPat.op(Ops.SUB, [x, UPat.const(0)]), ({ x }) => x),
+  rule(UPat.op(Ops.MUL, [x, UPat.const(1)]), ({ x }) => x),
+  rule(UPat.op(Ops.FDIV, [x, UPat.const(1)]), ({ x }) => x),
+  rule(UPat.op(Ops.MUL, [x, UPat.const(0, 'z')]), ({ x, z }) => (isIntLike(x!) ? z : undefined)),
+  rule(UPat.op(Ops.IDIV, [x, UPat.const(1)]), ({ x }) => x),
+  rule(UPat.op(Ops.MOD, [x, UPat.const(1)]), ({ x }) => (isIntLike(x!) ? x!.constLike(0) : undefined)),
+  rule(UPat.op(Ops.SUB, [x, x]), ({ x }) => (isIntLike(x!) ? x!.constLike(0) : undefined)),
+  rule(UPat.op(Ops.AND, [x, x]), ({ x }) => x),
+  rule(UPat.op(Ops.OR, [x, x]), ({ x }) => x),
+  rule(UPat.op(Ops.MAX, [x, x]), ({ x }) => x),
+  rule(UPat.op(Ops.AND, [x, UPat.cvar('c', dtypes.bool)]), ({ x, c }) => (c!.constValue ? x : c)),
+  rule(UPat.op(Ops.OR, [x, UPat.cvar('c', dtypes.bool)]), ({ x, c }) => (c!.constValue ? c : x)),
+  rule(UPat.op(Ops.WHERE, [UPat.var('c'), x, x]), ({ x }) => x),
+  rule(UPat.op(Ops.WHERE, [UPat.cvar('c'), UPat.var('a'), UPat.var('b')]), ({ c, a, b }) =>
+    c!.constValue ? a : b,
+  ),
+  rule(UPat.op(Ops.CAST, [x], { name: 'a' }), ({ a, x }) => (a!.dtype === x!.dtype ? x : undefined)),
+  // max folded by ranges
+  rule(UPat.op(Ops.MAX, [x, UPat.var('y')]), ({ x, y }) => {
+    if (!isIntLike(x!)) return undefined
+    if (x!.vmin >= y!.vmax) return x
+    if (y!.vmin >= x!.vmax) return y
+    return undefined
+  }),
+  // reassociate constants
+  rule(UPat.op(Ops.MUL, [UPat.op(Ops.MUL, [x, c1]), c2]), ({ x, c1, c2 }) =>
+    isIntLike(x!) ? x!.mul(c1!.constValue * c2!.constValue) : undefined,
+  ),
+  // integer sums: merge like terms and constants, distribute constants over sums
+  rule(UPat.op([Ops.ADD, Ops.SUB], undefined, { name: 'a' }), ({ a }) => {
+    if (!a!.dtype.isInt) return undefined
+    const s = splitSum(a!)
+    let n = s.terms.size + (s.konst !== 0 ? 1 : 0)
+    if (n === 0) n = 1
+    if (a!.op === Ops.ADD && n >= termCount(a!) && !hasSubOrScaledSum(a!)) return undefined
+    const out = buildSum(a!, s.terms, s.konst)
+    return out === a ? undefined : out
+  }),
+  rule(UPat.op(Ops.MUL, [UPat.op([Ops.ADD, Ops.SUB], undefined, { name: 's' }), c1]), ({ s, c1 }) =>
+    s!.dtype.isInt ? buildSum(s!, [...splitSum(s!).terms].map(([t, k]) => [t, k * c1!.constValue]), splitSum(s!).konst * c1!.constValue) : undefined,
+  ),
+  // div/mod folding with value ranges
+  rule(UPat.op([Ops.IDIV, Ops.MOD], [x, c1], { name: 'a' }), ({ a, x, c1 }) =>
+    isIntLike(x!) ? foldDivMod(a!.op, x!, c1!.constValue) : undefined,
+  ),
+  // (x // a) // b -> x // (a*b) and (x % (k*c)) % c -> x % c, for nonnegative x
+  rule(UPat.op(Ops.IDIV, [UPat.op(Ops.IDIV, [x, c1]), c2]), ({ x, c1, c2 }) =>
+    x!.vmin >= 0 && c1!.constValue > 0 && c2!.constValue > 0 ? x!.idiv(c1!.constValue * c2!.constValue) : undefined,
+  ),
+  rule(UPat.op(Ops.MOD, [UPat.op(Ops.MOD, [x, c1]), c2]), ({ x, c1, c2 }) =>
+    x!.vmin >= 0 && c2!.constValue > 0 && c1!.constValue % c2!.constValue === 0 ? x!.mod(c2!.constValue) : undefined,
+  ),
+  // (x % m) // c -> (x // c) % (m / c) when c divides m
+  rule(UPat.op(Ops.IDIV, [UPat.op(Ops.MOD, [x, c1]), c2]), ({ x, c1, c2 }) =>
+    x!.vmin >= 0 && c2!.constValue > 0 && c1!.constValue % c2!.constValue === 0
+      ? x!.idiv(c2!.constValue).mod(c1!.constValue / c2!.constValue)
+      : undefined,
+  ),
+  // x*k < c  ->  x < ceil(c/k) for k > 0 (keeps pad gates simple)
+  rule(UPat.op(Ops.CMPLT, [UPat.op(Ops.MUL, [x, c1]), c2]), ({ x, c1, c2 }) =>
+    x!.dtype.isInt && c1!.constValue > 0 ? x!.lt(Math.ceil(c2!.constValue / c1!.constValue)) : undefined,
+  ),
+  // x + c < d  ->  x < d - c
+  rule(UPat.op(Ops.CMPLT, [UPat.op(Ops.ADD, [x, c1]), c2]), ({ x, c1, c2 }) =>
+    x!.dtype.isInt ? x!.lt(c2!.constValue - c1!.constValue) : undefined,
+  ),
+]
+
+function hasSubOrScaledSum(u: UOp): boolean {
+  // a SUB anywhere in the sum, or a (sum)*c term, means the canonical form differs
+  const stack = [u]
+  while (stack.length) {
+    const t = stack.pop()!
+    if (t.op === Ops.SUB) return true
+    if (t.op === Ops.ADD) {
+      stack.push(t.src[0]!, t.src[1]!)
+      if (t.src[0]!.op === Ops.CONST) return true
+    } else if (t.op === Ops.MUL && (t.src[0]!.op === Ops.ADD || t.src[0]!.op === Ops.SUB)) return true
+  }
+  // constant not at the very end
+  return u.op === Ops.ADD && u.src[0]!.op === Ops.ADD && hasInnerConst(u.src[0]!)
+}
+
+function hasInnerConst(u: UOp): boolean {
+  const stack = [u]
+  while (stack.length) {
+    const t = stack.pop()!
+    if (t.op === Ops.CONST) return true
+    if (t.op === Ops.ADD) stack.push(t.src[0]!, t.src[1]!)
+  }
+  return false
+}
+
+export const symbolic = new PatternMatcher<unknown>(rules)
+
+/** Simplify an expression with the symbolic rules (a named pass). */
+export { graphRewrite } from './rewrite.js'

@@ -1,0 +1,94 @@
+// Creation ops against numpy reference fixtures (test/fixtures/ops/creation.json), plus the random
+// creation ops checked statistically (range, moments, seeding).
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { dtypes, Tensor } from '../../src/index.ts'
+import { groupByOp, loadFixtures, readData, runCase } from '../helpers.ts'
+
+for (const [op, cases] of groupByOp(loadFixtures('creation'))) {
+  describe(op, () => {
+    for (const c of cases) test(c.name, () => runCase(c))
+  })
+}
+
+function moments(v: number[]): { mean: number; std: number; min: number; max: number } {
+  const mean = v.reduce((a, b) => a + b, 0) / v.length
+  const std = Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / (v.length - 1))
+  return { mean, std, min: Math.min(...v), max: Math.max(...v) }
+}
+
+describe('random creation', () => {
+  test('rand/shape_dtype_range_moments', async () => {
+    Tensor.manualSeed(1)
+    const t = Tensor.rand([65, 33])
+    assert.deepEqual(t.shape, [65, 33])
+    assert.ok(t.dtype === dtypes.float32)
+    const m = moments(await readData(t))
+    assert.ok(m.min >= 0 && m.max < 1, `range [${m.min}, ${m.max}]`)
+    assert.ok(Math.abs(m.mean - 0.5) < 0.03, `mean ${m.mean}`)
+    assert.ok(Math.abs(m.std - Math.sqrt(1 / 12)) < 0.03, `std ${m.std}`)
+  })
+  test('randn/moments', async () => {
+    Tensor.manualSeed(2)
+    const t = Tensor.randn([4000])
+    assert.ok(t.dtype === dtypes.float32)
+    const m = moments(await readData(t))
+    assert.ok(Math.abs(m.mean) < 0.06, `mean ${m.mean}`)
+    assert.ok(Math.abs(m.std - 1) < 0.06, `std ${m.std}`)
+    assert.ok(m.min < -2 && m.max > 2, `range [${m.min}, ${m.max}] too narrow for a normal`)
+  })
+  test('randint/range_dtype_all_values', async () => {
+    Tensor.manualSeed(3)
+    const t = Tensor.randint(-3, 4, [7, 33])
+    assert.deepEqual(t.shape, [7, 33])
+    assert.ok(t.dtype === dtypes.int32, `dtype ${t.dtype.name}`)
+    const v = await readData(t)
+    assert.ok(
+      v.every((a) => Number.isInteger(a) && a >= -3 && a < 4),
+      'values in [-3, 4)',
+    )
+    assert.deepEqual(
+      [...new Set(v)].sort((a, b) => a - b),
+      [-3, -2, -1, 0, 1, 2, 3],
+    )
+  })
+  test('uniform/range_moments', async () => {
+    Tensor.manualSeed(4)
+    const t = Tensor.uniform([2000], -2, 5)
+    const m = moments(await readData(t))
+    assert.ok(m.min >= -2 && m.max < 5, `range [${m.min}, ${m.max}]`)
+    assert.ok(Math.abs(m.mean - 1.5) < 0.2, `mean ${m.mean}`)
+  })
+  test('normal/moments', async () => {
+    Tensor.manualSeed(5)
+    const t = Tensor.normal([4000], 3, 0.5)
+    const m = moments(await readData(t))
+    assert.ok(Math.abs(m.mean - 3) < 0.05, `mean ${m.mean}`)
+    assert.ok(Math.abs(m.std - 0.5) < 0.05, `std ${m.std}`)
+  })
+  test('manualSeed/reproducible_and_advancing', async () => {
+    Tensor.manualSeed(42)
+    const a1 = await readData(Tensor.rand([33]))
+    const a2 = await readData(Tensor.rand([33]))
+    Tensor.manualSeed(42)
+    const b1 = await readData(Tensor.rand([33]))
+    const b2 = await readData(Tensor.rand([33]))
+    assert.deepEqual(b1, a1, 'same seed, same first draw')
+    assert.deepEqual(b2, a2, 'same seed, same second draw')
+    assert.notDeepEqual(a1, a2, 'successive draws differ')
+    Tensor.manualSeed(43)
+    assert.notDeepEqual(await readData(Tensor.rand([33])), a1, 'different seeds differ')
+  })
+  test('randn/odd_sizes', async () => {
+    for (const shape of [[1], [7], [33], [65], [3, 1, 5]]) {
+      const t = Tensor.randn(shape)
+      assert.deepEqual(t.shape, shape)
+      const v = await readData(t)
+      assert.equal(
+        v.length,
+        shape.reduce((a, b) => a * b, 1),
+      )
+      assert.ok(v.every(Number.isFinite), `finite values for shape [${shape}]`)
+    }
+  })
+})

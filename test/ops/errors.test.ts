@@ -1,0 +1,220 @@
+// Invalid calls must throw synchronously, at the call that builds the graph, with a message that
+// names the op and the offending shapes / dtypes / arguments.
+import { describe, test } from 'node:test'
+import { dtypes, Tensor } from '../../src/index.ts'
+import { expectThrows } from '../helpers.ts'
+
+const ones = (shape: number[]) => Tensor.ones(shape)
+const iones = (shape: number[]) => Tensor.ones(shape, { dtype: dtypes.int32 })
+const A = /\[2, 3\]/
+
+describe('errors: broadcasting', () => {
+  test('add with mismatched shapes', () => {
+    expectThrows(() => ones([2, 3]).add(ones([4])), /add/, A, /\[4\]/)
+  })
+  test('mul with mismatched shapes', () => {
+    expectThrows(() => ones([2, 3]).mul(ones([3, 2])), /mul/, A, /\[3, 2\]/)
+  })
+  test('maximum with mismatched shapes', () => {
+    expectThrows(() => ones([2, 3]).maximum(ones([2, 2])), /maximum/, A, /\[2, 2\]/)
+  })
+  test('lt with mismatched shapes', () => {
+    expectThrows(() => ones([2, 3]).lt(ones([5])), /lt/, A, /\[5\]/)
+  })
+  test('where with mismatched shapes', () => {
+    expectThrows(
+      () =>
+        ones([2, 3])
+          .bool()
+          .where(ones([4]), 0),
+      /where/,
+      A,
+      /\[4\]/,
+    )
+  })
+  test('expand to an incompatible shape', () => {
+    expectThrows(() => ones([2, 3]).expand([4, 3]), /expand/, A, /\[4, 3\]/)
+  })
+})
+
+describe('errors: shapes of processing ops', () => {
+  test('matmul inner dimensions differ', () => {
+    expectThrows(() => ones([2, 3]).matmul(ones([4, 5])), /matmul/, A, /\[4, 5\]/)
+  })
+  test('matmul of a 0-d tensor', () => {
+    expectThrows(() => ones([]).matmul(ones([3])), /matmul/, /\[\]/)
+  })
+  test('dot inner dimensions differ', () => {
+    expectThrows(() => ones([2, 3]).dot(ones([2, 3])), /dot|matmul/, A)
+  })
+  test('linear weight does not match the input', () => {
+    expectThrows(() => ones([2, 3]).linear(ones([4, 5])), /linear|matmul/, A, /\[4, 5\]/)
+  })
+  test('conv2d channel mismatch', () => {
+    expectThrows(
+      () => ones([1, 3, 5, 5]).conv2d(ones([4, 2, 3, 3])),
+      /conv2d/,
+      /\[1, 3, 5, 5\]/,
+      /\[4, 2, 3, 3\]/,
+    )
+  })
+  test('conv2d on a 2-d input', () => {
+    expectThrows(() => ones([2, 3]).conv2d(ones([4, 2, 3, 3])), /conv2d/, A)
+  })
+  test('cat with mismatched non-cat dims', () => {
+    expectThrows(() => Tensor.cat([ones([2, 3]), ones([2, 4])], 0), /cat/, A, /\[2, 4\]/)
+  })
+  test('stack with different shapes', () => {
+    expectThrows(() => Tensor.stack([ones([2, 3]), ones([3, 2])]), /stack/, A, /\[3, 2\]/)
+  })
+  test('split sizes that do not sum to the dim', () => {
+    expectThrows(() => ones([5, 2]).split([2, 2], 0), /split/, /\[5, 2\]/)
+  })
+  test('gather index of wrong rank', () => {
+    expectThrows(() => ones([2, 3]).gather(1, iones([2])), /gather/, A, /\[2\]/)
+  })
+  test('scaledDotProductAttention head dims differ', () => {
+    expectThrows(
+      () => ones([2, 4, 8]).scaledDotProductAttention(ones([2, 4, 6]), ones([2, 4, 6])),
+      /scaledDotProductAttention|matmul/,
+      /\[2, 4, 8\]/,
+    )
+  })
+})
+
+describe('errors: reshape and movement', () => {
+  test('reshape to a different element count', () => {
+    expectThrows(() => ones([2, 3]).reshape([4, 2]), /reshape/, A, /\[4, 2\]/)
+  })
+  test('reshape with two -1', () => {
+    expectThrows(() => ones([2, 3]).reshape([-1, -1]), /reshape/, A)
+  })
+  test('reshape with -1 that does not divide', () => {
+    expectThrows(() => ones([2, 3]).reshape([4, -1]), /reshape/, A)
+  })
+  test('permute that is not a permutation', () => {
+    expectThrows(() => ones([2, 3]).permute([0, 0]), /permute/, A)
+  })
+  test('permute with the wrong length', () => {
+    expectThrows(() => ones([2, 3]).permute([1, 0, 2]), /permute/, A)
+  })
+  test('pad with the wrong number of pairs', () => {
+    expectThrows(
+      () =>
+        ones([2, 3]).pad([
+          [1, 1],
+          [1, 1],
+          [1, 1],
+        ]),
+      /pad/,
+      A,
+    )
+  })
+  test('shrink out of bounds', () => {
+    expectThrows(() => ones([2, 3]).shrink([[0, 5], null]), /shrink/, A)
+  })
+  test('unflatten sizes that do not multiply to the dim', () => {
+    expectThrows(() => ones([2, 6]).unflatten(1, [4, 2]), /unflatten/, /\[2, 6\]/)
+  })
+  test('repeat with too few repeats', () => {
+    expectThrows(() => ones([2, 3]).repeat([2]), /repeat/, A)
+  })
+  test('get with an out-of-range integer index', () => {
+    expectThrows(() => ones([2, 3]).get(5), /get|index/, A)
+  })
+  test('get with too many indices', () => {
+    expectThrows(() => ones([2, 3]).get(0, 0, 0), /get|index/, A)
+  })
+})
+
+describe('errors: axis out of range', () => {
+  test('sum axis 2 of a 2-d tensor', () => {
+    expectThrows(() => ones([2, 3]).sum(2), /sum/, A)
+  })
+  test('sum axis -3 of a 2-d tensor', () => {
+    expectThrows(() => ones([2, 3]).sum(-3), /sum/, A)
+  })
+  test('max axis out of range', () => {
+    expectThrows(() => ones([2, 3]).max(5), /max/, A)
+  })
+  test('argmax axis out of range', () => {
+    expectThrows(() => ones([2, 3]).argmax(2), /argmax/, A)
+  })
+  test('softmax axis out of range', () => {
+    expectThrows(() => ones([2, 3]).softmax(3), /softmax/, A)
+  })
+  test('cumsum axis out of range', () => {
+    expectThrows(() => ones([2, 3]).cumsum(2), /cumsum/, A)
+  })
+  test('flip axis out of range', () => {
+    expectThrows(() => ones([2, 3]).flip(2), /flip/, A)
+  })
+  test('transpose axis out of range', () => {
+    expectThrows(() => ones([2, 3]).transpose(0, 2), /transpose/, A)
+  })
+  test('squeeze dim out of range', () => {
+    expectThrows(() => ones([2, 3]).squeeze(4), /squeeze/, A)
+  })
+  test('unsqueeze dim out of range', () => {
+    expectThrows(() => ones([2, 3]).unsqueeze(4), /unsqueeze/, A)
+  })
+  test('cat dim out of range', () => {
+    expectThrows(() => Tensor.cat([ones([2, 3]), ones([2, 3])], 2), /cat/, A)
+  })
+})
+
+describe('errors: argument types', () => {
+  test('add with a string', () => {
+    expectThrows(() => ones([2, 3]).add('1' as any), /add/)
+  })
+  test('reshape with a non-integer size', () => {
+    expectThrows(() => ones([2, 3]).reshape([2.5, 2] as any), /reshape/)
+  })
+  test('sum with a non-integer axis', () => {
+    expectThrows(() => ones([2, 3]).sum(0.5 as any), /sum/)
+  })
+  test('cast to an unknown dtype', () => {
+    expectThrows(() => ones([2, 3]).cast('float128' as any), /float128/)
+  })
+  test('zeros with a negative size', () => {
+    expectThrows(() => Tensor.zeros([2, -3]), /zeros|shape/, /-3/)
+  })
+  test('conv2d with a non-tensor weight', () => {
+    expectThrows(() => ones([1, 1, 3, 3]).conv2d([1, 2] as any), /conv2d/)
+  })
+})
+
+describe('errors: autograd', () => {
+  test('backward() on a non-scalar without a gradient', () => {
+    const x = Tensor.ones([2, 3], { requiresGrad: true })
+    expectThrows(() => x.mul(2).backward(), /backward/, A)
+  })
+  test('backward(grad) with a gradient of the wrong shape', () => {
+    const x = Tensor.ones([2, 3], { requiresGrad: true })
+    expectThrows(() => x.mul(2).backward(Tensor.ones([3, 2])), /backward/, A, /\[3, 2\]/)
+  })
+})
+
+describe('errors: unsupported dtypes', () => {
+  test('bitwiseAnd on floats', () => {
+    expectThrows(() => ones([2, 3]).bitwiseAnd(ones([2, 3])), /bitwiseAnd/, /float32/)
+  })
+  test('bitwiseXor on floats', () => {
+    expectThrows(() => ones([2, 3]).bitwiseXor(1), /bitwiseXor/, /float32/)
+  })
+  test('bitwiseNot on floats', () => {
+    expectThrows(() => ones([2, 3]).bitwiseNot(), /bitwiseNot/, /float32/)
+  })
+  test('lshift on floats', () => {
+    expectThrows(() => ones([2, 3]).lshift(1), /lshift/, /float32/)
+  })
+  test('rshift on floats', () => {
+    expectThrows(() => ones([2, 3]).rshift(1), /rshift/, /float32/)
+  })
+  test('oneHot on floats', () => {
+    expectThrows(() => ones([3]).oneHot(4), /oneHot/, /float32/)
+  })
+  test('gather with a float index', () => {
+    expectThrows(() => ones([2, 3]).gather(1, ones([2, 3])), /gather/, /float32/)
+  })
+})
