@@ -771,6 +771,7 @@ getcase("3d_tensor_middle", (3, 7, 5), [":", T(1), "1:3"], [np.array([6, 0, 2])]
 case(M, "get/i32_tensor_index", "get", [i32(ri((7, 5), -9, 9)), i32(np.array([4, 0, 4]))], args=[T(1)],
      ref=lambda x, i: x[i])
 
+
 # ============================================================================= processing
 P = "processing"
 case(P, "matmul/7x33@33x5", "matmul", [f32(rn((7, 33))), f32(rn((33, 5)))], args=[T(1)], ref=np.matmul)
@@ -783,6 +784,10 @@ case(P, "matmul/batched_broadcast_rhs", "matmul", [f32(rn((2, 3, 7, 5))), f32(rn
 case(P, "matmul/batched_broadcast_both", "matmul", [f32(rn((2, 1, 4, 5))), f32(rn((3, 5, 6)))], args=[T(1)],
      ref=np.matmul)
 case(P, "matmul/batched_vec", "matmul", [f32(rn((5,))), f32(rn((2, 5, 3)))], args=[T(1)], ref=np.matmul)
+case(P, "matmul/65x65@65x65", "matmul", [f32(rn((65, 65))), f32(rn((65, 65)))], args=[T(1)], ref=np.matmul,
+     grad=False)
+case(P, "matmul/f64", "matmul", [(rn((7, 33)), "float64"), (rn((33, 5)), "float64")], args=[T(1)], ref=np.matmul,
+     tol={"rtol": 1e-12, "atol": 1e-12}, gtol={"rtol": 1e-8, "atol": 1e-8})
 case(P, "matmul/i32", "matmul", [i32(ri((3, 4), -5, 5)), i32(ri((4, 2), -5, 5))], args=[T(1)], ref=np.matmul)
 case(P, "dot/7x33@33x5", "dot", [f32(rn((7, 33))), f32(rn((33, 5)))], args=[T(1)], ref=np.matmul)
 case(P, "dot/33@33", "dot", [f32(rn((33,))), f32(rn((33,)))], args=[T(1)], ref=np.matmul)
@@ -1095,6 +1100,150 @@ case(P, "binaryCrossentropyLogits/sum_large_logits", "binaryCrossentropyLogits",
      args=[T(1), {"reduction": "sum"}], ref=lambda x, y: bce_logits_ref(x, y, "sum"), grad=[0])
 case(P, "binaryCrossentropyLogits/none", "binaryCrossentropyLogits", [f32(rn((33,), 2)), f32(ru((33,), 0, 1))],
      args=[T(1), {"reduction": "none"}], ref=lambda x, y: bce_logits_ref(x, y, "none"), grad=[0])
+
+# ---- chains: ops applied to views (permuted / flipped / padded / strided inputs), so the index math of
+# movement ops feeding compute ops is checked too. kind 'chain': args is a list of steps applied in order
+# to inputs[self]; a step is {"call", "args"} (method) or {"call", "getter": true} (property).
+
+
+def st(call, *args):
+    return {"call": call, "args": list(args)}
+
+
+TSTEP = {"call": "T", "getter": True}
+case(M, "chain/permute_then_add_broadcast", "chain", [f32(rn((3, 7, 5))), f32(rn((5, 1, 7)))],
+     args=[st("permute", [2, 0, 1]), st("add", T(1))], kind="chain", ref=lambda x, y: x.transpose(2, 0, 1) + y)
+case(M, "chain/T_then_matmul", "chain", [f32(rn((33, 7))), f32(rn((33, 5)))], args=[TSTEP, st("matmul", T(1))],
+     kind="chain", ref=lambda a, b: a.T @ b)
+case(M, "chain/flip_then_cumsum", "chain", [f32(rn((7, 33)))], args=[st("flip", 1), st("cumsum", 1)], kind="chain",
+     ref=lambda x: np.cumsum(x[:, ::-1], 1))
+case(M, "chain/pad_then_sum0", "chain", [f32(rn((7, 5)))], args=[st("pad", [[1, 2], [3, 0]]), st("sum", 0)],
+     kind="chain", ref=lambda x: np.pad(x, ((1, 2), (3, 0))).sum(0))
+case(M, "chain/shrink_exp_sum1", "chain", [f32(rn((7, 33)))], args=[st("shrink", [[1, 6], [2, 30]]), st("exp"),
+                                                                      st("sum", 1)],
+     kind="chain", ref=lambda x: np.exp(x[1:6, 2:30]).sum(1))
+case(M, "chain/expand_mul_sum0", "chain", [f32(rn((7, 1))), f32(rn((7, 33)))],
+     args=[st("expand", [7, 33]), st("mul", T(1)), st("sum", 0)], kind="chain", ref=lambda x, y: (x * y).sum(0))
+case(M, "chain/T_then_reshape", "chain", [f32(rn((4, 6)))], args=[TSTEP, st("reshape", [3, 8])], kind="chain",
+     ref=lambda x: x.T.reshape(3, 8))
+case(M, "chain/permute_reshape_permute", "chain", [f32(rn((2, 3, 4)))],
+     args=[st("permute", [1, 2, 0]), st("reshape", [12, 2]), st("permute", [1, 0]), st("reshape", [4, 6])],
+     kind="chain", ref=lambda x: x.transpose(1, 2, 0).reshape(12, 2).T.reshape(4, 6))
+case(M, "chain/T_strided_get", "chain", [f32(rn((7, 33)))], args=[TSTEP, st("get", "::3", "1:")], kind="chain",
+     ref=lambda x: x.T[::3, 1:])
+case(M, "chain/strided_then_max", "chain", [f32(distinct((65,)))], args=[st("get", "::2"), st("max")], kind="chain",
+     ref=lambda x: x[::2].max())
+case(M, "chain/T_softmax", "chain", [f32(rn((7, 33)))], args=[TSTEP, st("softmax", -1)], kind="chain",
+     ref=lambda x: special.softmax(x.T, -1))
+case(M, "chain/flip_matmul_padded", "chain", [f32(rn((5, 6))), f32(rn((6, 3)))],
+     args=[st("flip", 0), st("matmul", T(1)), st("pad", [[0, 0], [1, 1]])], kind="chain",
+     ref=lambda x, w: np.pad(x[::-1] @ w, ((0, 0), (1, 1))))
+case(M, "chain/sum_then_max", "chain", [f32(rn((3, 7, 5)))], args=[st("sum", 2), st("max", 0)], kind="chain",
+     ref=lambda x: x.sum(2).max(0))
+case(M, "chain/outer_then_sum_all", "chain", [f32(rn((7, 1))), f32(rn((1, 33)))], args=[st("mul", T(1)), st("sum")],
+     kind="chain", ref=lambda x, y: (x * y).sum())
+case(M, "chain/repeat_flip_conv", "chain", [f32(rn((1, 1, 3, 4))), f32(rn((2, 2, 2, 2)))],
+     args=[st("repeat", [1, 2, 2, 1]), st("flip", 3), st("conv2d", T(1))], kind="chain",
+     ref=lambda x, w: conv2d_ref(np.tile(x, (1, 2, 2, 1))[..., ::-1], w))
+case(M, "chain/unsqueeze_expand_var", "chain", [f32(rn((7,))), f32(rn((3, 7)))], args=[st("unsqueeze", 0), st("expand", [3, 7]),
+                                                                     st("mul", T(1)), st("var", 1)],
+     kind="chain", ref=lambda x, y: (x[None] * y).var(1, ddof=1))
+case(M, "chain/exp_log_roundtrip", "chain", [f32(ru((65,), 0.5, 3))], args=[st("log"), st("exp")], kind="chain",
+     ref=lambda x: x)
+case(M, "chain/gather_after_T", "chain", [f32(rn((33, 7))), i32(ri((7, 4), 0, 33))], args=[TSTEP, st("gather", 1, T(1))],
+     kind="chain", ref=lambda x, i: np.take_along_axis(x.T, i, 1))
+
+# ---- empty tensors (a zero-size axis)
+case(M, "reshape/empty", "reshape", [f32(np.zeros((0, 3)))], args=[[3, 0]], ref=lambda x: x.reshape(3, 0), grad=False)
+case(M, "cat/with_empty", "cat", [f32(rn((2, 3))), f32(np.zeros((0, 3)))], args=[[T(0), T(1)], 0], kind="static",
+     ref=lambda a, b: np.concatenate([a, b]), odt=F32, grad=[0])
+case(E, "add/empty", "add", [f32(np.zeros((0, 3))), f32(rn((3,)))], args=[T(1)], ref=lambda a, b: a + b, grad=False)
+case(R, "sum/empty_axis0", "sum", [f32(np.zeros((0, 3)))], args=[0], ref=lambda x: x.sum(0), grad=False)
+
+# ---- larger reductions / other integer widths
+case(R, "sum/f32_4097", "sum", [f32(rn((4097,)))], ref=lambda x: x.sum(), grad=False, tol={"rtol": 1e-4, "atol": 1e-4})
+case(R, "max/f32_65x65_axis0", "max", [f32(distinct((65, 65), -5, 5))], args=[0], ref=lambda x: x.max(0), grad=False)
+case(R, "sum/f16_accumulates", "sum", [(ru((257,), 0, 1), "float16")], ref=lambda x: x.sum(), odt="float16",
+     tol={"rtol": 2e-3, "atol": 0})
+case(E, "add/i64_large", "add", [(np.array([3 * 10**9, -(2**40), 2**31, 7]), "int64"),
+                                 (np.array([3 * 10**9, 5, 2**31, -8]), "int64")], args=[T(1)],
+     ref=lambda a, b: a + b, odt="int64")
+case(E, "mul/i64_large", "mul", [(np.array([100000, -(2**20), 3]), "int64"), (np.array([100000, 2**20, -5]), "int64")],
+     args=[T(1)], ref=lambda a, b: a * b, odt="int64")
+case(E, "add/u32_wraparound", "add", [(np.array([4294967295, 2**31, 5]), "uint32"), (np.array([1, 2**31, 7]), "uint32")],
+     args=[T(1)], ref=lambda a, b: a + b, odt="uint32")
+case(E, "sub/u32_wraparound", "sub", [(np.array([0, 5, 2**32 - 1]), "uint32"), (np.array([1, 7, 1]), "uint32")],
+     args=[T(1)], ref=lambda a, b: a - b, odt="uint32")
+case(E, "mul/i16_wraparound", "mul", [(np.array([300, -300, 32767, 2]), "int16"), (np.array([300, 300, 2, -16384]), "int16")],
+     args=[T(1)], ref=lambda a, b: a * b, odt="int16")
+case(E, "idiv/i64", "idiv", [(np.array([-7, 7, -(2**40), 2**40 + 1]), "int64"), (np.array([2, -2, 3, -3]), "int64")],
+     args=[T(1)], ref=lambda a, b: a // b, odt="int64")
+
+# ---- numerically hard inputs: extreme values must not produce NaN/inf in values or gradients
+EXT = np.array([-100.0, -50.0, -20.0, -1.0, 0.5, 20.0, 50.0, 100.0])
+for name, ref in [("sigmoid", sigmoid), ("tanh", np.tanh), ("softplus", softplus), ("silu", lambda x: x * sigmoid(x)),
+                  ("gelu", gelu), ("mish", lambda x: x * np.tanh(softplus(x))), ("erf", special.erf),
+                  ("elu", lambda x: np.where(x > 0, x, np.expm1(x))), ("exp", np.exp)]:
+    xs = EXT if name != "exp" else np.array([-100.0, -87.0, -20.0, 0.0, 20.0, 80.0])
+    case(E, f"{name}/f32_extreme_values", name, [f32(xs)], ref=ref, ew=True, tol={"rtol": 1e-4, "atol": 1e-6},
+         gtol={"rtol": 1e-4, "atol": 1e-6}, h=1e-7)
+case(R, "logSoftmax/f32_extreme_spread", "logSoftmax", [f32(np.array([[1000.0, 0.0, -1000.0], [-5.0, 80.0, 79.0]]))],
+     ref=lambda x: special.log_softmax(x, -1), h=1e-6)
+case(R, "softmax/f32_neg_inf_masked", "softmax", [f32(np.array([[-np.inf, 0.0, 1.0], [2.0, -np.inf, -np.inf]]))],
+     ref=lambda x: special.softmax(x, -1), grad=False)
+case(R, "logsumexp/f32_neg_inf_entries", "logsumexp", [f32(np.array([[-np.inf, 0.0, 1.0], [2.0, -np.inf, 3.0]]))],
+     args=[1], ref=lambda x: special.logsumexp(x, 1), grad=False)
+case(R, "prod/f32_with_zero_grad", "prod", [f32(np.array([[0.0, 2.0, 3.0, -1.5], [1.5, -2.0, 0.5, 4.0]]))], args=[1],
+     ref=lambda x: x.prod(1))
+case(R, "prod/f32_two_zeros_grad", "prod", [f32(np.array([0.0, 2.0, 0.0, 3.0]))], ref=lambda x: x.prod())
+case(P, "sparseCategoricalCrossentropy/large_logits", "sparseCategoricalCrossentropy",
+     [f32(np.array([[200.0, -200.0, 0.0], [-150.0, 150.0, 100.0]])), i32(np.array([1, 2]))], args=[T(1)],
+     ref=sparse_ce_ref, grad=[0], h=1e-6)
+case(P, "binaryCrossentropyLogits/extreme_logits", "binaryCrossentropyLogits",
+     [f32(np.array([-100.0, 100.0, -100.0, 100.0])), f32(np.array([0.0, 1.0, 1.0, 0.0]))], args=[T(1), {"reduction": "none"}],
+     ref=lambda x, y: bce_logits_ref(x, y, "none"), grad=[0], h=1e-6)
+# IEEE special values (forward only)
+case(E, "div/f32_by_zero_ieee", "div", [f32(np.array([1.0, -1.0, 0.0, 2.0])), f32(np.array([0.0, 0.0, 0.0, -0.0]))],
+     args=[T(1)], ref=lambda a, b: np.array([np.inf, -np.inf, np.nan, -np.inf]), grad=False)
+case(E, "log/f32_zero_and_negative", "log", [f32(np.array([0.0, -1.0, 1.0]))], ref=lambda x: np.array([-np.inf, np.nan, 0.0]),
+     grad=False)
+case(E, "sqrt/f32_negative_nan", "sqrt", [f32(np.array([-1.0, 0.0, 4.0]))], ref=lambda x: np.array([np.nan, 0.0, 2.0]),
+     grad=False)
+case(E, "exp/f32_overflow_inf", "exp", [f32(np.array([100.0, 89.0, -200.0]))], ref=lambda x: np.array([np.inf, np.inf, 0.0]),
+     grad=False)
+case(E, "ne/f32_nan", "ne", [f32(np.array([np.nan, 1.0, np.nan]))], args=[T(0)], ref=lambda a: np.isnan(a), odt="bool")
+case(E, "lt/f32_nan", "lt", [f32(np.array([np.nan, 1.0, -np.inf]))], args=[2.0], ref=lambda a: np.array([False, True, True]),
+     odt="bool")
+case(E, "pow/f32_negative_base_integer_tensor_exponent", "pow", [f32(np.array([-2.0, -3.0, -1.5, 2.0, 0.0])),
+                                                                  f32(np.array([3.0, 2.0, 2.0, -1.0, 2.0]))],
+     args=[T(1)], ref=lambda a, b: a ** b, grad=False)
+case(E, "pow/f32_zero_pow_zero", "pow", [f32(np.array([0.0, 0.0, 2.0])), f32(np.array([0.0, 2.0, 0.0]))], args=[T(1)],
+     ref=lambda a, b: np.array([1.0, 0.0, 1.0]), grad=False)
+# more dtype promotion
+case(E, "mul/f16+i32_is_f16", "mul", [(np.array([0.5, -1.5, 2.0, 3.25]), "float16"), i32(np.array([2, 3, -4, 5]))],
+     args=[T(1)], ref=lambda a, b: a * b, odt="float16", tol={"rtol": 0, "atol": 0})
+case(E, "add/u8+i32_is_i32", "add", [(np.array([200, 255, 0]), "uint8"), i32(np.array([100, -300, -1]))], args=[T(1)],
+     ref=lambda a, b: a + b, odt=I32)
+case(E, "mul/bool+f32", "mul", [bl(np.array([True, False, True])), f32(np.array([1.5, 2.5, -3.0]))], args=[T(1)],
+     ref=lambda a, b: a * b, odt=F32, grad=[1])
+case(E, "add/bf16+bf16", "add", [(rn((33,)), "bfloat16"), (rn((33,)), "bfloat16")], args=[T(1)],
+     ref=lambda a, b: a + b, odt="bfloat16", tol={"rtol": 0, "atol": 0})
+case(E, "exp/f16", "exp", [(ru((33,), -3, 3), "float16")], ref=np.exp, odt="float16", tol={"rtol": 1e-3, "atol": 1e-3})
+case(P, "matmul/f16", "matmul", [(ru((4, 33), -1, 1), "float16"), (ru((33, 3), -1, 1), "float16")], args=[T(1)],
+     ref=np.matmul, odt="float16", tol={"rtol": 2e-3, "atol": 2e-3})
+# 0-d tensors
+case(E, "add/scalar+scalar", "add", [f32(rn(())), f32(rn(()))], args=[T(1)], ref=lambda a, b: a + b, ew=True)
+case(R, "sum/scalar", "sum", [f32(rn(()))], ref=lambda x: x.sum())
+case(M, "expand/scalar_to_3", "expand", [f32(rn(()))], args=[[3]], ref=lambda x: np.broadcast_to(x, (3,)))
+# more indexing edge cases (numpy semantics)
+getcase("slice_past_end_clamps", (7, 33), ["0:100", "30:40"])
+getcase("empty_slice", (7, 33), ["5:2"])
+getcase("neg_start_neg_step", (65,), ["-2::-5"])
+getcase("ellipsis_then_none", (3, 7, 5), ["...", None])
+getcase("int_then_ellipsis", (3, 7, 5), [-1, "..."])
+getcase("none_on_1d", (7,), [None])
+getcase("adjacent_tensors_middle", (3, 7, 5), [":", T(1), T(2)], [np.array([0, 6, 3]), np.array([4, 0, 4])])
+getcase("tensors_separated_by_slice", (3, 7, 5), [T(1), ":", T(2)], [np.array([2, 0]), np.array([1, 4])])
 
 # ============================================================================= creation
 C = "creation"

@@ -61,7 +61,11 @@ function gradRule(u: UOp, g: UOp): (UOp | undefined)[] {
       return [neg(mul(g, mul(u, u)))]
     case Ops.POW: {
       // d/da a^b = b a^(b-1) (0 where b == 0); d/db a^b = a^b ln a
-      const da = where(aluNode(Ops.CMPEQ, b, c(b, 0)), c(a, 0), mul(b, aluNode(Ops.POW, a, aluNode(Ops.SUB, b, c(b, 1)))))
+      const da = where(
+        aluNode(Ops.CMPEQ, b, c(b, 0)),
+        c(a, 0),
+        mul(b, aluNode(Ops.POW, a, aluNode(Ops.SUB, b, c(b, 1)))),
+      )
       return [mul(g, da), mul(g, mul(u, aluNode(Ops.LOG, a)))]
     }
     case Ops.MAX: {
@@ -90,11 +94,21 @@ function gradRule(u: UOp, g: UOp): (UOp | undefined)[] {
       return [sumTo(g, a.shape!)]
     case Ops.PAD: {
       const { pads } = u.arg as PadArg
-      return [shrink(g, pads.map(([bf], i) => [bf, bf + a.shape![i]!] as [number, number]))]
+      return [
+        shrink(
+          g,
+          pads.map(([bf], i) => [bf, bf + a.shape![i]!] as [number, number]),
+        ),
+      ]
     }
     case Ops.SHRINK: {
       const arg = u.arg as [number, number][]
-      return [pad(g, arg.map(([s, e], i) => [s, a.shape![i]! - e] as [number, number]))]
+      return [
+        pad(
+          g,
+          arg.map(([s, e], i) => [s, a.shape![i]! - e] as [number, number]),
+        ),
+      ]
     }
     case Ops.FLIP:
       return [flip(g, u.arg as boolean[])]

@@ -24,7 +24,7 @@ export interface Tol {
 }
 export interface FixCase {
   name: string
-  kind: 'method' | 'static' | 'getter'
+  kind: 'method' | 'static' | 'getter' | 'chain'
   call: string
   self?: number
   args: unknown[]
@@ -241,20 +241,44 @@ export function resolveArg(a: unknown, inputs: Tensor[]): unknown {
 
 /** Call the op a fixture case describes on already-built input tensors. */
 export function callOp(c: FixCase, inputs: Tensor[]): unknown {
-  const args = c.args.map((a) => resolveArg(a, inputs))
   if (c.kind === 'static') {
     const fn = (Tensor as any)[c.call]
     if (typeof fn !== 'function') throw new Error(`missing op: static Tensor.${c.call} is not a function`)
-    return fn.apply(Tensor, args)
+    return fn.apply(
+      Tensor,
+      c.args.map((a) => resolveArg(a, inputs)),
+    )
   }
   const self = inputs[c.self ?? 0] as any
+  if (c.kind === 'chain') {
+    // args are steps applied in order: {call, args} (method) or {call, getter: true} (property)
+    let cur = self
+    for (const step of c.args as { call: string; args?: unknown[]; getter?: boolean }[]) {
+      if (step.getter) {
+        if (!(step.call in cur)) throw new Error(`missing op: Tensor.prototype.${step.call} getter`)
+        cur = cur[step.call]
+        continue
+      }
+      const fn = cur[step.call]
+      if (typeof fn !== 'function')
+        throw new Error(`missing op: Tensor.prototype.${step.call} is not a function`)
+      cur = fn.apply(
+        cur,
+        (step.args ?? []).map((a) => resolveArg(a, inputs)),
+      )
+    }
+    return cur
+  }
   if (c.kind === 'getter') {
     if (!(c.call in self)) throw new Error(`missing op: Tensor.prototype.${c.call} getter`)
     return self[c.call]
   }
   const fn = self[c.call]
   if (typeof fn !== 'function') throw new Error(`missing op: Tensor.prototype.${c.call} is not a function`)
-  return fn.apply(self, args)
+  return fn.apply(
+    self,
+    c.args.map((a) => resolveArg(a, inputs)),
+  )
 }
 
 /** Run one fixture case: forward values/shape/dtype, then gradients of sum(out * upstream). */
@@ -297,7 +321,7 @@ export async function runCase(c: FixCase): Promise<void> {
     if (!g) continue
     const grad = inputs[i]!.grad
     assert.ok(grad, `${c.name}: input ${i} has no .grad after backward()`)
-    await expectTensor(grad, g, c.gtol ?? c.tol, `${c.name} grad[${i}]`)
+    await expectTensor(grad, g, c.gtol, `${c.name} grad[${i}]`)
   }
 }
 

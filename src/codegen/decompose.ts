@@ -28,7 +28,13 @@ export function decompositions(supported: ReadonlySet<Op>): PatternMatcher<unkno
   if (lacks(Ops.LOG)) rules.push(rule(UPat.op(Ops.LOG, [x]), ({ x }) => x!.alu(Ops.LOG2).mul(Math.LN2)))
   if (lacks(Ops.LOG2)) rules.push(rule(UPat.op(Ops.LOG2, [x]), ({ x }) => x!.alu(Ops.LOG).mul(Math.LOG2E)))
   if (lacks(Ops.COS))
-    rules.push(rule(UPat.op(Ops.COS, [x]), ({ x }) => fl(x!, Math.PI / 2).sub(x!).alu(Ops.SIN)))
+    rules.push(
+      rule(UPat.op(Ops.COS, [x]), ({ x }) =>
+        fl(x!, Math.PI / 2)
+          .sub(x!)
+          .alu(Ops.SIN),
+      ),
+    )
   if (lacks(Ops.TANH))
     rules.push(
       rule(UPat.op(Ops.TANH, [x]), ({ x }) =>

@@ -79,7 +79,10 @@ export function linearize(sink: UOp): LinearProgram {
       p = b
     }
     const op = red.arg as ReduceOp
-    accOf.set(red, UOp.new(Ops.DEFINE_ACC, red.dtype, [], { id: accId++, init: reduceIdentity(op, red.dtype) }))
+    accOf.set(
+      red,
+      UOp.new(Ops.DEFINE_ACC, red.dtype, [], { id: accId++, init: reduceIdentity(op, red.dtype) }),
+    )
   }
   // 3. place nodes; child loops of a block are items of that block, ordered below
   const home = new Map<UOp, Block>()
@@ -109,7 +112,9 @@ export function linearize(sink: UOp): LinearProgram {
   }
   // 4. order each block's items topologically (stable by first appearance)
   const order = new Map<UOp, number>()
-  topo.forEach((u, i) => order.set(u, i))
+  topo.forEach((u, i) => {
+    order.set(u, i)
+  })
   const containerIn = (u: UOp, b: Block): UOp | Block | undefined => {
     let h = home.get(u)
     if (!h) return undefined
@@ -133,7 +138,9 @@ export function linearize(sink: UOp): LinearProgram {
         if (n.op === Ops.REDUCE && home.get(n) === b) before[i]!.add(index.get(loopOf.get(n)!)!)
       }
     }
-    items.forEach((it, i) => visit(it, i))
+    items.forEach((it, i) => {
+      visit(it, i)
+    })
     const out: (UOp | Block)[] = []
     const done = new Set<number>()
     while (out.length < items.length) {

@@ -53,7 +53,11 @@ export interface RealizeResult {
 }
 
 /** The schedule that realizing `roots` would run (no buffers allocated, nothing launched). */
-export function scheduleFor(roots: readonly UOp[]): { items: ScheduleItem[]; realized: Map<UOp, SchedBuf>; roots: UOp[] } {
+export function scheduleFor(roots: readonly UOp[]): {
+  items: ScheduleItem[]
+  realized: Map<UOp, SchedBuf>
+  roots: UOp[]
+} {
   const rs = withRealized(roots)
   const sched = createSchedule(rs)
   const keep = new Set(rs.map((r) => sched.realized.get(r)).filter((b): b is SchedBuf => b !== undefined))

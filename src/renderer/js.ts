@@ -173,11 +173,23 @@ function aluExpr(u: UOp, a: string[]): string {
     case Ops.CMPEQ:
       return `(${x} === ${y})`
     case Ops.AND:
-      return dt.isBool ? `(${x} && ${y})` : dt.name === 'int64' ? `H.and64(${x}, ${y})` : wrapInt(`${x} & ${y}`, dt)
+      return dt.isBool
+        ? `(${x} && ${y})`
+        : dt.name === 'int64'
+          ? `H.and64(${x}, ${y})`
+          : wrapInt(`${x} & ${y}`, dt)
     case Ops.OR:
-      return dt.isBool ? `(${x} || ${y})` : dt.name === 'int64' ? `H.or64(${x}, ${y})` : wrapInt(`${x} | ${y}`, dt)
+      return dt.isBool
+        ? `(${x} || ${y})`
+        : dt.name === 'int64'
+          ? `H.or64(${x}, ${y})`
+          : wrapInt(`${x} | ${y}`, dt)
     case Ops.XOR:
-      return dt.isBool ? `(${x} !== ${y})` : dt.name === 'int64' ? `H.xor64(${x}, ${y})` : wrapInt(`${x} ^ ${y}`, dt)
+      return dt.isBool
+        ? `(${x} !== ${y})`
+        : dt.name === 'int64'
+          ? `H.xor64(${x}, ${y})`
+          : wrapInt(`${x} ^ ${y}`, dt)
     case Ops.SHL:
       return dt.name === 'int64' ? `(${x} * 2 ** ${y})` : wrapInt(`${x} << ${y}`, dt)
     case Ops.SHR:
@@ -190,8 +202,14 @@ function aluExpr(u: UOp, a: string[]): string {
 }
 
 function accUpdate(op: string, acc: string, v: string, dt: DType): string {
-  if (op === 'ADD') return dt.isBool ? `${acc} = ${acc} || ${v}` : `${acc} = ${dt.isInt ? wrapInt(`${acc} + ${v}`, dt) : `${acc} + ${v}`}`
-  if (op === 'MUL') return dt.isBool ? `${acc} = ${acc} && ${v}` : `${acc} = ${dt.isInt ? wrapInt(`${acc} * ${v}`, dt) : `${acc} * ${v}`}`
+  if (op === 'ADD')
+    return dt.isBool
+      ? `${acc} = ${acc} || ${v}`
+      : `${acc} = ${dt.isInt ? wrapInt(`${acc} + ${v}`, dt) : `${acc} + ${v}`}`
+  if (op === 'MUL')
+    return dt.isBool
+      ? `${acc} = ${acc} && ${v}`
+      : `${acc} = ${dt.isInt ? wrapInt(`${acc} * ${v}`, dt) : `${acc} * ${v}`}`
   return dt.isBool ? `${acc} = ${acc} || ${v}` : `${acc} = Math.max(${acc}, ${v})`
 }
 

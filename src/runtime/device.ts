@@ -34,7 +34,7 @@ export interface CompiledDevice<B = unknown, A = unknown> {
   synchronize(): void | Promise<void>
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: each device has its own buffer and artifact types
+// each device has its own buffer and artifact types
 type Factory = (name: string) => CompiledDevice<any, any>
 const factories = new Map<string, Factory>()
 const instances = new Map<string, CompiledDevice>()

@@ -65,9 +65,11 @@ export function createJSDevice(name: string): CompiledDevice<TypedArray, KernelF
       compile: (src: string, kname: string) =>
         new Function('H', `"use strict";\n${src}\nreturn ${kname};`)(kernelHelpers) as KernelFn,
     },
-    runtime: (fn: KernelFn): Program<TypedArray> => (bufs) => {
-      fn(...bufs)
-    },
+    runtime:
+      (fn: KernelFn): Program<TypedArray> =>
+      (bufs) => {
+        fn(...bufs)
+      },
     synchronize: () => {},
   }
 }

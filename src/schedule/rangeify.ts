@@ -123,7 +123,10 @@ export class KernelLowering {
       case Ops.DETACH:
         return same(n.src[0]!)
       case Ops.RESHAPE:
-        return { children: [{ n: n.src[0]!, idx: reshapeIndex(idx, n.shape!, inShape), gate }], combine: (v) => v[0]! }
+        return {
+          children: [{ n: n.src[0]!, idx: reshapeIndex(idx, n.shape!, inShape), gate }],
+          combine: (v) => v[0]!,
+        }
       case Ops.PERMUTE: {
         const order = n.arg as number[]
         const ci = new Array<UOp>(order.length)

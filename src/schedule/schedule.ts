@@ -203,7 +203,8 @@ function orderAssigns(items: ScheduleItem[], inputs: UOp[][]): ScheduleItem[] {
   const done = new Set<number>()
   while (out.length < items.length) {
     const i = items.findIndex((_, j) => !done.has(j) && [...before[j]!].every((d) => done.has(d)))
-    if (i < 0) throw new Error('schedule: cyclic ASSIGN dependencies (a buffer is read and assigned in a loop)')
+    if (i < 0)
+      throw new Error('schedule: cyclic ASSIGN dependencies (a buffer is read and assigned in a loop)')
     done.add(i)
     out.push(items[i]!)
   }

@@ -36,7 +36,9 @@ declare module './tensor.js' {
 
 function checkShape(op: string, shape: readonly number[]): number[] {
   if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0))
-    throw new TsgradError(`${op}: shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`)
+    throw new TsgradError(
+      `${op}: shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`,
+    )
   return [...shape]
 }
 
@@ -63,13 +65,20 @@ Tensor.empty = (shape, opts) => {
   // a fresh buffer; contents are zeros on the JS device
   const s = checkShape('empty', shape)
   const dt = opts?.dtype ? toDType(opts.dtype) : defaultFloat
-  return finish(Tensor.zeros(s, { ...opts, dtype: dt }).contiguous().realize(), opts)
+  return finish(
+    Tensor.zeros(s, { ...opts, dtype: dt })
+      .contiguous()
+      .realize(),
+    opts,
+  )
 }
 
 Tensor.arange = (start, stop, step = 1, opts) => {
   if (stop === undefined) [start, stop] = [0, start]
   if (![start, stop, step].every((v) => typeof v === 'number' && Number.isFinite(v)) || step === 0)
-    throw new TsgradError(`arange: expected finite numbers and a non-zero step, got (${start}, ${stop}, ${step})`)
+    throw new TsgradError(
+      `arange: expected finite numbers and a non-zero step, got (${start}, ${stop}, ${step})`,
+    )
   const n = Math.max(0, Math.ceil((stop - start) / step))
   const dt = opts?.dtype
     ? toDType(opts.dtype)
@@ -77,12 +86,20 @@ Tensor.arange = (start, stop, step = 1, opts) => {
       ? defaultInt
       : defaultFloat
   const idx = Tensor.iota(n, dev(opts))
-  const t = start === 0 && step === 1 ? idx.cast(dt) : idx.cast(dt.isFloat ? dt : defaultInt).mul(step).add(start).cast(dt)
+  const t =
+    start === 0 && step === 1
+      ? idx.cast(dt)
+      : idx
+          .cast(dt.isFloat ? dt : defaultInt)
+          .mul(step)
+          .add(start)
+          .cast(dt)
   return finish(t, opts)
 }
 
 Tensor.linspace = (start, stop, steps, opts) => {
-  if (!Number.isInteger(steps) || steps < 0) throw new TsgradError(`linspace: steps must be a non-negative integer, got ${steps}`)
+  if (!Number.isInteger(steps) || steps < 0)
+    throw new TsgradError(`linspace: steps must be a non-negative integer, got ${steps}`)
   const dt = opts?.dtype ? toDType(opts.dtype) : defaultFloat
   if (steps === 1) return Tensor.full([1], start, { ...opts, dtype: dt })
   const delta = (stop - start) / (steps - 1)
@@ -131,12 +148,20 @@ Tensor.rand = (shape, opts) => {
   if (!dt.isFloat) throw new TsgradError(`rand: dtype must be floating point, got ${dt.name}`)
   const n = prod(s)
   // top 24 bits -> [0, 1) exactly representable in float32
-  const u = randomBits(n, dev(opts)).rshift(8).cast(dtypes.float32).mul(2 ** -24)
+  const u = randomBits(n, dev(opts))
+    .rshift(8)
+    .cast(dtypes.float32)
+    .mul(2 ** -24)
   return finish(u.reshape(s).cast(dt), opts)
 }
 
 Tensor.uniform = (shape, low = 0, high = 1, opts) =>
-  finish(Tensor.rand(shape, { ...opts, requiresGrad: false }).mul(high - low).add(low), opts)
+  finish(
+    Tensor.rand(shape, { ...opts, requiresGrad: false })
+      .mul(high - low)
+      .add(low),
+    opts,
+  )
 
 Tensor.randn = (shape, opts) => {
   const s = checkShape('randn', shape)
@@ -152,7 +177,12 @@ Tensor.randn = (shape, opts) => {
 }
 
 Tensor.normal = (shape, mean = 0, std = 1, opts) =>
-  finish(Tensor.randn(shape, { ...opts, requiresGrad: false }).mul(std).add(mean), opts)
+  finish(
+    Tensor.randn(shape, { ...opts, requiresGrad: false })
+      .mul(std)
+      .add(mean),
+    opts,
+  )
 
 Tensor.randint = (low, high, shape, opts) => {
   if (!Number.isInteger(low) || !Number.isInteger(high) || high <= low)
@@ -164,4 +194,3 @@ Tensor.randint = (low, high, shape, opts) => {
     .add(low)
     .cast(dt)
 }
-

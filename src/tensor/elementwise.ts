@@ -87,7 +87,8 @@ P.add = function (x) {
 }
 P.sub = function (x) {
   const [a, b] = bin('sub', this, x)
-  if (a.dtype.isBool) throw new TsgradError('sub: subtracting bool tensors is not supported; use bitwiseXor or logicalNot')
+  if (a.dtype.isBool)
+    throw new TsgradError('sub: subtracting bool tensors is not supported; use bitwiseXor or logicalNot')
   return Tensor.alu(Ops.SUB, a, b)
 }
 P.mul = function (x) {
@@ -124,7 +125,8 @@ P.pow = function (x) {
     if (x === -1) return this.reciprocal()
   }
   let [a, b] = bin('pow', this, x)
-  if (!a.dtype.isFloat && !(b.dtype.isInt || b.dtype.isBool)) [a, b] = [a.cast(defaultFloat), b.cast(defaultFloat)]
+  if (!a.dtype.isFloat && !(b.dtype.isInt || b.dtype.isBool))
+    [a, b] = [a.cast(defaultFloat), b.cast(defaultFloat)]
   return Tensor.alu(Ops.POW, a, b)
 }
 P.maximum = function (x) {
@@ -242,7 +244,8 @@ P.clamp = P.clip
 P.where = function (a, b) {
   let x: Tensor
   let y: Tensor
-  if (a instanceof Tensor || b instanceof Tensor) [x, y] = Tensor.broadcast('where', [a, b]) as [Tensor, Tensor]
+  if (a instanceof Tensor || b instanceof Tensor)
+    [x, y] = Tensor.broadcast('where', [a, b]) as [Tensor, Tensor]
   else {
     const dt: DType = [a, b].every((v) => typeof v === 'boolean')
       ? dtypes.bool
@@ -253,7 +256,12 @@ P.where = function (a, b) {
     y = this.fullLike(Number(b), { dtype: dt })
   }
   const shape = broadcastShapes('where', this.shape, x.shape, y.shape)
-  return Tensor.alu(Ops.WHERE, this.cast(dtypes.bool)._broadcastTo(shape), x._broadcastTo(shape), y._broadcastTo(shape))
+  return Tensor.alu(
+    Ops.WHERE,
+    this.cast(dtypes.bool)._broadcastTo(shape),
+    x._broadcastTo(shape),
+    y._broadcastTo(shape),
+  )
 }
 P.lerp = function (end, weight) {
   return this.add(Tensor.broadcast('lerp', [end, this])[0]!.sub(this).mul(weight))
@@ -277,26 +285,41 @@ P.logicalNot = function () {
   return Tensor.alu(Ops.CMPNE, ...bin('logicalNot', this.cast(dtypes.bool), true))
 }
 P.logicalAnd = function (x) {
-  const [a, b] = bin('logicalAnd', this.cast(dtypes.bool), x instanceof Tensor ? x.cast(dtypes.bool) : x, dtypes.bool)
+  const [a, b] = bin(
+    'logicalAnd',
+    this.cast(dtypes.bool),
+    x instanceof Tensor ? x.cast(dtypes.bool) : x,
+    dtypes.bool,
+  )
   return Tensor.alu(Ops.AND, a, b)
 }
 P.logicalOr = function (x) {
-  const [a, b] = bin('logicalOr', this.cast(dtypes.bool), x instanceof Tensor ? x.cast(dtypes.bool) : x, dtypes.bool)
+  const [a, b] = bin(
+    'logicalOr',
+    this.cast(dtypes.bool),
+    x instanceof Tensor ? x.cast(dtypes.bool) : x,
+    dtypes.bool,
+  )
   return Tensor.alu(Ops.OR, a, b)
 }
 const bitwise = (name: string, op: (typeof Ops)[keyof typeof Ops]) =>
   function (this: Tensor, x: Operand): Tensor {
     const [a, b] = bin(name, this, x)
     if (a.dtype.isFloat)
-      throw new TsgradError(`${name}: needs integer or bool tensors, got ${a.dtype.name} (shape [${a.shape.join(', ')}])`)
+      throw new TsgradError(
+        `${name}: needs integer or bool tensors, got ${a.dtype.name} (shape [${a.shape.join(', ')}])`,
+      )
     return Tensor.alu(op, a, b)
   }
 P.bitwiseAnd = bitwise('bitwiseAnd', Ops.AND)
 P.bitwiseOr = bitwise('bitwiseOr', Ops.OR)
 P.bitwiseXor = bitwise('bitwiseXor', Ops.XOR)
 P.bitwiseNot = function () {
-  if (this.dtype.isFloat) throw new TsgradError(`bitwiseNot: needs integer or bool tensors, got ${this.dtype.name}`)
-  return this.dtype.isBool ? this.logicalNot() : this.bitwiseXor(this.dtype.isUnsigned ? 2 ** this.dtype.bits - 1 : -1)
+  if (this.dtype.isFloat)
+    throw new TsgradError(`bitwiseNot: needs integer or bool tensors, got ${this.dtype.name}`)
+  return this.dtype.isBool
+    ? this.logicalNot()
+    : this.bitwiseXor(this.dtype.isUnsigned ? 2 ** this.dtype.bits - 1 : -1)
 }
 const shift = (name: string, op: (typeof Ops)[keyof typeof Ops]) =>
   function (this: Tensor, n: number): Tensor {

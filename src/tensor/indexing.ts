@@ -41,7 +41,9 @@ Tensor.cat = (tensors, dim = 0) => {
   let off = 0
   let out: Tensor | undefined
   for (const t of tensors) {
-    const pads = t.shape.map((_, i) => (i === d ? ([off, total - off - t.shape[d]!] as [number, number]) : ([0, 0] as [number, number])))
+    const pads = t.shape.map((_, i) =>
+      i === d ? ([off, total - off - t.shape[d]!] as [number, number]) : ([0, 0] as [number, number]),
+    )
     off += t.shape[d]!
     const p = t.cast(dt).pad(pads)
     out = out ? (dt.isBool ? out.logicalOr(p) : out.add(p)) : p
@@ -50,11 +52,14 @@ Tensor.cat = (tensors, dim = 0) => {
 }
 
 Tensor.stack = (tensors, dim = 0) => {
-  if (!Array.isArray(tensors) || tensors.length === 0) throw new TsgradError('stack: expected a non-empty array of tensors')
+  if (!Array.isArray(tensors) || tensors.length === 0)
+    throw new TsgradError('stack: expected a non-empty array of tensors')
   const first = tensors[0]!
   for (const t of tensors)
     if (!shapeEq(t.shape, first.shape))
-      throw new TsgradError(`stack: all tensors need the same shape, got ${tensors.map((x) => fmtShape(x.shape)).join(', ')}`)
+      throw new TsgradError(
+        `stack: all tensors need the same shape, got ${tensors.map((x) => fmtShape(x.shape)).join(', ')}`,
+      )
   const d = normAxis('stack', dim, first.ndim + 1, first.shape)
   return Tensor.cat(
     tensors.map((t) => t.unsqueeze(d)),
@@ -67,26 +72,38 @@ P.split = function (sizes, dim = 0) {
   const n = this.shape[d]!
   let list: number[]
   if (typeof sizes === 'number') {
-    if (!Number.isInteger(sizes) || sizes <= 0) throw new TsgradError(`split: size must be a positive integer, got ${sizes}`)
+    if (!Number.isInteger(sizes) || sizes <= 0)
+      throw new TsgradError(`split: size must be a positive integer, got ${sizes}`)
     list = range(Math.ceil(n / sizes)).map((i) => Math.min(sizes, n - i * sizes))
   } else list = [...sizes]
   if (list.reduce((a, b) => a + b, 0) !== n)
-    throw new TsgradError(`split: sizes ${fmtShape(list)} do not add up to ${n} (dimension ${d} of ${fmtShape(this.shape)})`)
+    throw new TsgradError(
+      `split: sizes ${fmtShape(list)} do not add up to ${n} (dimension ${d} of ${fmtShape(this.shape)})`,
+    )
   let off = 0
   return list.map((s) => {
-    const arg = this.shape.map((sz, i) => (i === d ? ([off, off + s] as [number, number]) : ([0, sz] as [number, number])))
+    const arg = this.shape.map((sz, i) =>
+      i === d ? ([off, off + s] as [number, number]) : ([0, sz] as [number, number]),
+    )
     off += s
     return this.shrink(arg)
   })
 }
 P.chunk = function (n, dim = 0) {
   const d = normAxis('chunk', dim, this.ndim, this.shape)
-  if (!Number.isInteger(n) || n <= 0) throw new TsgradError(`chunk: number of chunks must be a positive integer, got ${n}`)
+  if (!Number.isInteger(n) || n <= 0)
+    throw new TsgradError(`chunk: number of chunks must be a positive integer, got ${n}`)
   return this.split(Math.max(1, Math.ceil(this.shape[d]! / n)), d)
 }
 P.repeat = function (repeats) {
-  if (!Array.isArray(repeats) || repeats.length < this.ndim || !repeats.every((r) => Number.isInteger(r) && r >= 0))
-    throw new TsgradError(`repeat: need at least ${this.ndim} non-negative integer repeats for shape ${fmtShape(this.shape)}, got ${JSON.stringify(repeats)}`)
+  if (
+    !Array.isArray(repeats) ||
+    repeats.length < this.ndim ||
+    !repeats.every((r) => Number.isInteger(r) && r >= 0)
+  )
+    throw new TsgradError(
+      `repeat: need at least ${this.ndim} non-negative integer repeats for shape ${fmtShape(this.shape)}, got ${JSON.stringify(repeats)}`,
+    )
   const base = [...Array(repeats.length - this.ndim).fill(1), ...this.shape]
   const x = this.reshape(base.flatMap((s) => [1, s]))
   return x.expand(base.flatMap((s, i) => [repeats[i]!, s])).reshape(base.map((s, i) => s * repeats[i]!))
@@ -97,18 +114,27 @@ P.gather = function (dim, index) {
   if (!(index instanceof Tensor) || !index.dtype.isInt)
     throw new TsgradError('gather: index must be an integer Tensor')
   if (index.ndim !== this.ndim || !index.shape.every((s, i) => i === d || s <= this.shape[i]!))
-    throw new TsgradError(`gather: index shape ${fmtShape(index.shape)} does not fit input ${fmtShape(this.shape)} at dimension ${d}`)
+    throw new TsgradError(
+      `gather: index shape ${fmtShape(index.shape)} does not fit input ${fmtShape(this.shape)} at dimension ${d}`,
+    )
   const n = this.shape[d]!
   // x restricted to the index's extent, the gathered axis moved to a new last axis
-  const x = this.shrink(this.shape.map((s, i) => (i === d ? [0, s] : [0, index.shape[i]!]) as [number, number]))
+  const x = this.shrink(
+    this.shape.map((s, i) => (i === d ? [0, s] : [0, index.shape[i]!]) as [number, number]),
+  )
     .unsqueeze(-1)
     .transpose(d, -1)
-  const hit = index.unsqueeze(-1).eq(Tensor.iota(n, this.device).cast(index.dtype).reshape([...index.shape.map(() => 1), n]))
+  const hit = index.unsqueeze(-1).eq(
+    Tensor.iota(n, this.device)
+      .cast(index.dtype)
+      .reshape([...index.shape.map(() => 1), n]),
+  )
   return hit.where(x, 0).sum(-1)
 }
 
 function triMask(t: Tensor, k: number, lower: boolean): Tensor {
-  if (t.ndim < 2) throw new TsgradError(`${lower ? 'tril' : 'triu'}: needs at least 2 dimensions, got ${fmtShape(t.shape)}`)
+  if (t.ndim < 2)
+    throw new TsgradError(`${lower ? 'tril' : 'triu'}: needs at least 2 dimensions, got ${fmtShape(t.shape)}`)
   const [r, c] = t.shape.slice(-2) as [number, number]
   const rows = Tensor.iota(r, t.device).reshape([r, 1])
   const cols = Tensor.iota(c, t.device).reshape([1, c])
@@ -124,7 +150,8 @@ P.triu = function (k = 0) {
 
 function parseSlice(s: string, n: number): [number, number, number] {
   const parts = s.split(':')
-  if (parts.length < 2 || parts.length > 3) throw new TsgradError(`get: invalid slice '${s}' (expected 'start:stop:step')`)
+  if (parts.length < 2 || parts.length > 3)
+    throw new TsgradError(`get: invalid slice '${s}' (expected 'start:stop:step')`)
   const num = (p: string | undefined): number | undefined => {
     if (p === undefined || p.trim() === '') return undefined
     const v = Number(p)
@@ -152,7 +179,9 @@ function sliceAxis(t: Tensor, ax: number, [start, stop, step]: [number, number, 
   }
   const st = Math.abs(step)
   const len = Math.max(0, Math.ceil((e - s) / st))
-  const shrinkArg = x.shape.map((d, i) => (i === ax ? [s, s + Math.min(len * st, n - s)] : [0, d]) as [number, number])
+  const shrinkArg = x.shape.map(
+    (d, i) => (i === ax ? [s, s + Math.min(len * st, n - s)] : [0, d]) as [number, number],
+  )
   x = x.shrink(len === 0 ? shrinkArg.map((a, i) => (i === ax ? [0, 0] : a) as [number, number]) : shrinkArg)
   if (st === 1 || len === 0) return x
   // strided: pad to len*st, view as (len, st), keep column 0
@@ -187,14 +216,17 @@ P.get = function (...items) {
     } else if (typeof it === 'number') {
       const n = x.shape[ax]!
       if (!Number.isInteger(it) || it < -n || it >= n)
-        throw new TsgradError(`get: index ${it} out of range for dimension ${ax} of size ${n} (shape ${fmtShape(this.shape)})`)
+        throw new TsgradError(
+          `get: index ${it} out of range for dimension ${ax} of size ${n} (shape ${fmtShape(this.shape)})`,
+        )
       const i = it < 0 ? it + n : it
       x = x.shrink(x.shape.map((d, j) => (j === ax ? [i, i + 1] : [0, d]) as [number, number])).squeeze(ax)
     } else if (typeof it === 'string') {
       x = sliceAxis(x, ax, parseSlice(it, x.shape[ax]!))
       ax++
     } else if (it instanceof Tensor) {
-      if (!it.dtype.isInt && !it.dtype.isBool) throw new TsgradError(`get: tensor indices must be integers, got ${it.dtype.name}`)
+      if (!it.dtype.isInt && !it.dtype.isBool)
+        throw new TsgradError(`get: tensor indices must be integers, got ${it.dtype.name}`)
       tensorAxes.push({ axis: ax, index: it.cast(dtypes.int32) })
       ax++
     } else throw new TsgradError(`get: unsupported index item ${JSON.stringify(it)}`)
@@ -218,8 +250,15 @@ function advancedIndex(x: Tensor, idx: { axis: number; index: Tensor }[]): Tenso
     const n = x.shape[axis]!
     const i = index.lt(0).where(index.add(n), index)._broadcastTo(bshape)
     const shape = [...bshape, ...restShape.map(() => 1), ...nShape.map((d, k) => (k === j ? d : 1))]
-    const ar = Tensor.iota(n, x.device).reshape([...bshape.map(() => 1), ...restShape.map(() => 1), ...nShape.map((d, k) => (k === j ? d : 1))])
-    const m = i.reshape([...bshape, ...restShape.map(() => 1), ...nShape.map(() => 1)]).expand(shape).eq(ar)
+    const ar = Tensor.iota(n, x.device).reshape([
+      ...bshape.map(() => 1),
+      ...restShape.map(() => 1),
+      ...nShape.map((d, k) => (k === j ? d : 1)),
+    ])
+    const m = i
+      .reshape([...bshape, ...restShape.map(() => 1), ...nShape.map(() => 1)])
+      .expand(shape)
+      .eq(ar)
     mask = mask ? mask.logicalAnd(m) : m
   })
   v = mask!.where(v, 0).cast(x.dtype)
@@ -230,7 +269,11 @@ function advancedIndex(x: Tensor, idx: { axis: number; index: Tensor }[]): Tenso
   if (adjacent && axes[0]! > 0) {
     const pos = rest.filter((a) => a < axes[0]!).length
     const bn = bshape.length
-    const order = [...range(pos).map((i) => bn + i), ...range(bn), ...range(restShape.length - pos).map((i) => bn + pos + i)]
+    const order = [
+      ...range(pos).map((i) => bn + i),
+      ...range(bn),
+      ...range(restShape.length - pos).map((i) => bn + pos + i),
+    ]
     out = out.permute(order)
   }
   if (prod(out.shape) !== prod([...bshape, ...restShape])) throw new Error('get: internal shape error')

@@ -27,7 +27,11 @@ declare module './tensor.js' {
     batchnorm(weight: Tensor | null, bias: Tensor | null, mean: Tensor, invstd: Tensor): Tensor
     dropout(p?: number): Tensor
     oneHot(numClasses: number): Tensor
-    scaledDotProductAttention(key: Tensor, value: Tensor, opts?: { attnMask?: Tensor; isCausal?: boolean }): Tensor
+    scaledDotProductAttention(
+      key: Tensor,
+      value: Tensor,
+      opts?: { attnMask?: Tensor; isCausal?: boolean },
+    ): Tensor
     sparseCategoricalCrossentropy(
       target: Tensor,
       opts?: { labelSmoothing?: number; reduction?: Reduction; ignoreIndex?: number },
@@ -49,12 +53,16 @@ const pair = (op: string, v: Pair, name: string): [number, number] => {
 P.matmul = function (x) {
   if (!(x instanceof Tensor)) throw new TsgradError('matmul: argument must be a Tensor')
   if (this.ndim === 0 || x.ndim === 0)
-    throw new TsgradError(`matmul: both operands need at least 1 dimension, got ${fmtShape(this.shape)} and ${fmtShape(x.shape)}`)
+    throw new TsgradError(
+      `matmul: both operands need at least 1 dimension, got ${fmtShape(this.shape)} and ${fmtShape(x.shape)}`,
+    )
   const a = this.ndim === 1 ? this.unsqueeze(0) : this
   const b = x.ndim === 1 ? x.unsqueeze(1) : x
   const k = a.shape[a.ndim - 1]!
   if (b.shape[b.ndim - 2] !== k)
-    throw new TsgradError(`matmul: shapes ${fmtShape(this.shape)} and ${fmtShape(x.shape)} are not aligned (${k} vs ${b.shape[b.ndim - 2]})`)
+    throw new TsgradError(
+      `matmul: shapes ${fmtShape(this.shape)} and ${fmtShape(x.shape)} are not aligned (${k} vs ${b.shape[b.ndim - 2]})`,
+    )
   const batch = broadcastShapes('matmul', a.shape.slice(0, -2), b.shape.slice(0, -2))
   const n = b.shape[b.ndim - 1]!
   // (..., m, 1, k) * (..., 1, n, k) summed over k
@@ -77,13 +85,17 @@ P.linear = function (weight, bias) {
 function window1d(y: Tensor, k: number, s: number, d: number): Tensor {
   const L = y.shape[y.ndim - 1]!
   const o = Math.floor((L - d * (k - 1) - 1) / s) + 1
-  if (o <= 0) throw new TsgradError(`conv/pool: window ${k} (dilation ${d}) is larger than the padded input ${L}`)
+  if (o <= 0)
+    throw new TsgradError(`conv/pool: window ${k} (dilation ${d}) is larger than the padded input ${L}`)
   const pre = y.shape.slice(0, -1)
   const keep = pre.map((v) => [0, v] as [number, number])
   const Lp = Math.max(L, o * s)
   // repeat the axis k times, then re-stride rows by Lp + d so row j starts at x[j*d]
   let t = y.pad([...keep.map(() => [0, 0] as [number, number]), [0, Lp - L]])
-  t = t.unsqueeze(-2).expand([...pre, k, Lp]).reshape([...pre, k * Lp])
+  t = t
+    .unsqueeze(-2)
+    .expand([...pre, k, Lp])
+    .reshape([...pre, k * Lp])
   t = t.pad([...keep.map(() => [0, 0] as [number, number]), [0, k * d]]).reshape([...pre, k, Lp + d])
   // keep columns o*s apart by s
   t = t.shrink([...keep, [0, k], [0, o * s]]).reshape([...pre, k, o, s])
@@ -101,17 +113,25 @@ function windows(x: Tensor, k: [number, number], s: [number, number], d: [number
 
 function conv2dImpl(x: Tensor, w: Tensor, opts: ConvOptions): Tensor {
   if (x.ndim !== 4 || w.ndim !== 4)
-    throw new TsgradError(`conv2d: expected input (N, C, H, W) and weight (O, C/groups, KH, KW), got ${fmtShape(x.shape)} and ${fmtShape(w.shape)}`)
+    throw new TsgradError(
+      `conv2d: expected input (N, C, H, W) and weight (O, C/groups, KH, KW), got ${fmtShape(x.shape)} and ${fmtShape(w.shape)}`,
+    )
   const groups = opts.groups ?? 1
   const [N, C] = x.shape as [number, number]
   const [O, Cg, KH, KW] = w.shape as [number, number, number, number]
   if (!Number.isInteger(groups) || groups < 1 || C % groups !== 0 || O % groups !== 0 || Cg !== C / groups)
-    throw new TsgradError(`conv2d: input ${fmtShape(x.shape)} and weight ${fmtShape(w.shape)} do not match with groups=${groups}`)
+    throw new TsgradError(
+      `conv2d: input ${fmtShape(x.shape)} and weight ${fmtShape(w.shape)} do not match with groups=${groups}`,
+    )
   const s = pair('conv2d', opts.stride ?? 1, 'stride')
   const d = pair('conv2d', opts.dilation ?? 1, 'dilation')
   const p = opts.padding ?? 0
   const pads: [number, number, number, number] =
-    typeof p === 'number' ? [p, p, p, p] : p.length === 2 ? [p[0]!, p[0]!, p[1]!, p[1]!] : ([...p] as [number, number, number, number])
+    typeof p === 'number'
+      ? [p, p, p, p]
+      : p.length === 2
+        ? [p[0]!, p[0]!, p[1]!, p[1]!]
+        : ([...p] as [number, number, number, number])
   const xp = x.pad([null, null, [pads[0], pads[1]], [pads[2], pads[3]]])
   const win = windows(xp, [KH, KW], s, d) // (N, C, OH, OW, KH, KW)
   const OH = win.shape[2]!
@@ -128,12 +148,16 @@ P.conv2d = function (weight, opts = {}) {
 
 P.convTranspose2d = function (weight, opts = {}) {
   if (this.ndim !== 4 || weight.ndim !== 4)
-    throw new TsgradError(`convTranspose2d: expected input (N, C, H, W) and weight (C, O/groups, KH, KW), got ${fmtShape(this.shape)} and ${fmtShape(weight.shape)}`)
+    throw new TsgradError(
+      `convTranspose2d: expected input (N, C, H, W) and weight (C, O/groups, KH, KW), got ${fmtShape(this.shape)} and ${fmtShape(weight.shape)}`,
+    )
   const groups = opts.groups ?? 1
   const [N, C, H, W] = this.shape as [number, number, number, number]
   const [Cw, Og, KH, KW] = weight.shape as [number, number, number, number]
   if (Cw !== C || C % groups !== 0)
-    throw new TsgradError(`convTranspose2d: input ${fmtShape(this.shape)} and weight ${fmtShape(weight.shape)} do not match with groups=${groups}`)
+    throw new TsgradError(
+      `convTranspose2d: input ${fmtShape(this.shape)} and weight ${fmtShape(weight.shape)} do not match with groups=${groups}`,
+    )
   const s = pair('convTranspose2d', opts.stride ?? 1, 'stride')
   const d = pair('convTranspose2d', opts.dilation ?? 1, 'dilation')
   const p = pair('convTranspose2d', (opts.padding ?? 0) as Pair, 'padding')
@@ -163,7 +187,15 @@ P.convTranspose2d = function (weight, opts = {}) {
   })
 }
 
-function pool(x: Tensor, op: string, kernel: Pair, stride: Pair | undefined, padding: Pair, dilation: Pair, value: number) {
+function pool(
+  x: Tensor,
+  op: string,
+  kernel: Pair,
+  stride: Pair | undefined,
+  padding: Pair,
+  dilation: Pair,
+  value: number,
+) {
   if (x.ndim < 2) throw new TsgradError(`${op}: needs at least 2 dimensions, got ${fmtShape(x.shape)}`)
   const k = pair(op, kernel, 'kernel')
   const s = pair(op, stride ?? k, 'stride')
@@ -174,7 +206,15 @@ function pool(x: Tensor, op: string, kernel: Pair, stride: Pair | undefined, pad
   return { win: windows(xp, k, s, d), k, s, p, d }
 }
 P.maxPool2d = function (kernel, opts = {}) {
-  const { win } = pool(this, 'maxPool2d', kernel, opts.stride, opts.padding ?? 0, opts.dilation ?? 1, Number.NEGATIVE_INFINITY)
+  const { win } = pool(
+    this,
+    'maxPool2d',
+    kernel,
+    opts.stride,
+    opts.padding ?? 0,
+    opts.dilation ?? 1,
+    Number.NEGATIVE_INFINITY,
+  )
   return win.max([-2, -1])
 }
 P.avgPool2d = function (kernel, opts = {}) {
@@ -208,7 +248,8 @@ P.dropout = function (p = 0.5) {
 }
 P.oneHot = function (numClasses) {
   if (!this.dtype.isInt) throw new TsgradError(`oneHot: needs an integer tensor, got ${this.dtype.name}`)
-  if (!Number.isInteger(numClasses) || numClasses <= 0) throw new TsgradError(`oneHot: numClasses must be a positive integer, got ${numClasses}`)
+  if (!Number.isInteger(numClasses) || numClasses <= 0)
+    throw new TsgradError(`oneHot: numClasses must be a positive integer, got ${numClasses}`)
   const ar = Tensor.iota(numClasses, this.device).reshape([...this.shape.map(() => 1), numClasses])
   return this.unsqueeze(-1).eq(ar).cast(dtypes.int32)
 }
@@ -221,7 +262,8 @@ P.scaledDotProductAttention = function (key, value, opts = {}) {
     const causal = Tensor.ones([L, S], { device: this.device, dtype: dtypes.bool }).tril()
     s = causal.where(s, Number.NEGATIVE_INFINITY)
   }
-  if (opts.attnMask) s = opts.attnMask.dtype.isBool ? opts.attnMask.where(s, Number.NEGATIVE_INFINITY) : s.add(opts.attnMask)
+  if (opts.attnMask)
+    s = opts.attnMask.dtype.isBool ? opts.attnMask.where(s, Number.NEGATIVE_INFINITY) : s.add(opts.attnMask)
   return s.softmax(-1).matmul(value)
 }
 
@@ -234,10 +276,15 @@ function reduceLoss(loss: Tensor, reduction: Reduction | undefined, op: string):
 }
 
 P.sparseCategoricalCrossentropy = function (target, opts = {}) {
-  if (!target.dtype.isInt) throw new TsgradError(`sparseCategoricalCrossentropy: target must be integer class indices, got ${target.dtype.name}`)
+  if (!target.dtype.isInt)
+    throw new TsgradError(
+      `sparseCategoricalCrossentropy: target must be integer class indices, got ${target.dtype.name}`,
+    )
   const C = this.shape[this.ndim - 1]!
   if (target.ndim !== this.ndim - 1 || !target.shape.every((d, i) => d === this.shape[i]))
-    throw new TsgradError(`sparseCategoricalCrossentropy: target shape ${fmtShape(target.shape)} does not match logits ${fmtShape(this.shape)} (expected ${fmtShape(this.shape.slice(0, -1))})`)
+    throw new TsgradError(
+      `sparseCategoricalCrossentropy: target shape ${fmtShape(target.shape)} does not match logits ${fmtShape(this.shape)} (expected ${fmtShape(this.shape.slice(0, -1))})`,
+    )
   const ls = opts.labelSmoothing ?? 0
   const ignore = opts.ignoreIndex ?? -1
   const logp = this.logSoftmax(-1)
@@ -259,11 +306,18 @@ P.crossEntropy = function (target, opts = {}) {
   if (target.dtype.isInt) {
     const expect = this.shape.filter((_, i) => i !== ax)
     if (target.ndim !== expect.length || !target.shape.every((d, i) => d === expect[i]))
-      throw new TsgradError(`crossEntropy: class-index target shape ${fmtShape(target.shape)} does not match input ${fmtShape(this.shape)} (expected ${fmtShape(expect)})`)
-    t = target.unsqueeze(ax).eq(Tensor.iota(C, this.device).reshape(this.shape.map((d, i) => (i === ax ? d : 1)))).cast(logp.dtype)
+      throw new TsgradError(
+        `crossEntropy: class-index target shape ${fmtShape(target.shape)} does not match input ${fmtShape(this.shape)} (expected ${fmtShape(expect)})`,
+      )
+    t = target
+      .unsqueeze(ax)
+      .eq(Tensor.iota(C, this.device).reshape(this.shape.map((d, i) => (i === ax ? d : 1))))
+      .cast(logp.dtype)
   } else {
     if (prod(target.shape) !== prod(this.shape) || target.ndim !== this.ndim)
-      throw new TsgradError(`crossEntropy: probability target shape ${fmtShape(target.shape)} does not match input ${fmtShape(this.shape)}`)
+      throw new TsgradError(
+        `crossEntropy: probability target shape ${fmtShape(target.shape)} does not match input ${fmtShape(this.shape)}`,
+      )
     t = target.cast(logp.dtype)
   }
   const ls = opts.labelSmoothing ?? 0

@@ -119,7 +119,11 @@ P.argmax = function (axis, opts = {}) {
   return argExtreme(this.detach(), 'argmax', axis, opts.keepdim ?? false)
 }
 P.argmin = function (axis, opts = {}) {
-  const x = this.dtype.isBool ? this.logicalNot() : this.dtype.isUnsigned ? this.cast(dtypes.int64).neg() : this.neg()
+  const x = this.dtype.isBool
+    ? this.logicalNot()
+    : this.dtype.isUnsigned
+      ? this.cast(dtypes.int64).neg()
+      : this.neg()
   return argExtreme(x.detach(), 'argmin', axis, opts.keepdim ?? false)
 }
 P.logsumexp = function (axis, opts = {}) {

@@ -3,7 +3,21 @@
 // This file holds the core (construction, reading, dtype/device, movement ops, broadcasting,
 // autograd entry points); the op families live beside it in tensor/*.ts and are attached to the
 // prototype there.
-import { type DType, defaultFloat, defaultInt, dtypes, f32ToBf16Bits, f32ToF16Bits, bf16BitsToF32, f16BitsToF32, promoteTypes, scalarDType, storageArray, toDType, type TypedArray } from '../dtype.js'
+import {
+  type DType,
+  defaultFloat,
+  defaultInt,
+  dtypes,
+  f32ToBf16Bits,
+  f32ToF16Bits,
+  bf16BitsToF32,
+  f16BitsToF32,
+  promoteTypes,
+  scalarDType,
+  storageArray,
+  toDType,
+  type TypedArray,
+} from '../dtype.js'
 import { realize as realizeUOps, realizedViewOf } from '../engine/realize.js'
 import { computeGradients } from '../gradient.js'
 import { fmtShape, normAxis, prod, range, shapeEq, TsgradError } from '../helpers.js'
@@ -55,7 +69,9 @@ function flattenNested(data: NestedArray): { values: (number | boolean)[]; shape
     const [x, depth] = stack.pop()!
     if (Array.isArray(x)) {
       if (depth >= shape.length || x.length !== shape[depth])
-        throw new TsgradError(`Tensor: ragged nested array (expected length ${shape[depth]} at depth ${depth})`)
+        throw new TsgradError(
+          `Tensor: ragged nested array (expected length ${shape[depth]} at depth ${depth})`,
+        )
       for (let i = x.length - 1; i >= 0; i--) stack.push([x[i]!, depth + 1])
     } else {
       if (depth !== shape.length) throw new TsgradError('Tensor: ragged nested array')
@@ -110,7 +126,9 @@ export function broadcastShapes(op: string, ...shapes: (readonly number[])[]): n
 
 function checkShape(op: string, shape: readonly number[]): number[] {
   if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0))
-    throw new TsgradError(`${op}: shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`)
+    throw new TsgradError(
+      `${op}: shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`,
+    )
   return [...shape]
 }
 
@@ -181,7 +199,9 @@ export class Tensor {
   }
   set requiresGrad(v: boolean) {
     if (v && !this.dtype.isFloat)
-      throw new TsgradError(`requiresGrad: only floating point tensors can require gradients, got ${this.dtype.name}`)
+      throw new TsgradError(
+        `requiresGrad: only floating point tensors can require gradients, got ${this.dtype.name}`,
+      )
     if (v && !this._requiresGrad) {
       // a parameter must be its own node: two equal constant graphs would otherwise be one UOp
       if (!this.uop.contiguousBase)
@@ -236,7 +256,8 @@ export class Tensor {
   }
   dataSync(): TypedArray {
     const out = this.buffer().copyout()
-    if (out instanceof Promise) throw new TsgradError(`dataSync: device ${this.device} is asynchronous; use await data()`)
+    if (out instanceof Promise)
+      throw new TsgradError(`dataSync: device ${this.device} is asynchronous; use await data()`)
     return fromStorage(out, this.dtype)
   }
   async tolist(): Promise<NestedArray> {
@@ -260,7 +281,10 @@ export class Tensor {
     return build(0, 0)
   }
   async item(): Promise<number | boolean> {
-    if (this.numel() !== 1) throw new TsgradError(`item: tensor of shape ${fmtShape(this.shape)} has ${this.numel()} elements, expected 1`)
+    if (this.numel() !== 1)
+      throw new TsgradError(
+        `item: tensor of shape ${fmtShape(this.shape)} has ${this.numel()} elements, expected 1`,
+      )
     const v = (await this.data())[0]!
     return this.dtype.isBool ? v !== 0 : Number(v)
   }
@@ -317,12 +341,15 @@ export class Tensor {
   assign(x: Tensor | number): this {
     const v = typeof x === 'number' ? this.fullLike(x) : x
     if (!shapeEq(v.shape, this.shape))
-      throw new TsgradError(`assign: value shape ${fmtShape(v.shape)} does not match target ${fmtShape(this.shape)}`)
+      throw new TsgradError(
+        `assign: value shape ${fmtShape(v.shape)} does not match target ${fmtShape(this.shape)}`,
+      )
     if (v.dtype !== this.dtype)
       throw new TsgradError(`assign: value dtype ${v.dtype.name} does not match target ${this.dtype.name}`)
     if (v.device !== this.device)
       throw new TsgradError(`assign: value on ${v.device}, target on ${this.device}`)
-    if (this.uop.contiguousBase) this.uop = UOp.new(Ops.ASSIGN, this.dtype, [this.uop, v.uop.op === Ops.DETACH ? v.uop.src[0]! : v.uop])
+    if (this.uop.contiguousBase)
+      this.uop = UOp.new(Ops.ASSIGN, this.dtype, [this.uop, v.uop.op === Ops.DETACH ? v.uop.src[0]! : v.uop])
     else this.uop = v.uop
     return this
   }
@@ -343,7 +370,9 @@ export class Tensor {
         `backward: gradient can be implicitly created only for scalar outputs; this tensor has shape ${fmtShape(this.shape)} (pass a gradient)`,
       )
     if (gradient && !shapeEq(gradient.shape, this.shape))
-      throw new TsgradError(`backward: gradient shape ${fmtShape(gradient.shape)} does not match ${fmtShape(this.shape)}`)
+      throw new TsgradError(
+        `backward: gradient shape ${fmtShape(gradient.shape)} does not match ${fmtShape(this.shape)}`,
+      )
     // use current (possibly realized) nodes so parameters match their handles
     const root = this.uop
     const nodes = new Set(toposort([root], (u) => u.op === Ops.BUFFER))
@@ -361,7 +390,9 @@ export class Tensor {
     }
     const graph = realizedMap.size ? substitute(root, realizedMap) : root
     const targets = new Set(params.map((p) => p.uop))
-    const seed = gradient ? gradient.cast(this.dtype).uop : G.constNode(1, this.dtype, this.device, this.shape)
+    const seed = gradient
+      ? gradient.cast(this.dtype).uop
+      : G.constNode(1, this.dtype, this.device, this.shape)
     const grads = computeGradients(graph, seed, targets)
     if (grads.size === 0)
       throw new TsgradError('backward: no tensor in this graph requires a gradient (set requiresGrad: true)')
@@ -390,7 +421,8 @@ export class Tensor {
     const tensors = xs.filter((x): x is Tensor => x instanceof Tensor)
     const device = first.device
     for (const t of tensors)
-      if (t.device !== device) throw new TsgradError(`${op}: tensors on different devices (${device} and ${t.device})`)
+      if (t.device !== device)
+        throw new TsgradError(`${op}: tensors on different devices (${device} and ${t.device})`)
     let dt = dtype
     if (!dt) {
       dt = tensors.map((t) => t.dtype).reduce(promoteTypes)
@@ -409,13 +441,7 @@ export class Tensor {
 
   /** Apply an ALU op to already-broadcast tensors. */
   static alu(op: Op, ...xs: Tensor[]): Tensor {
-    return Tensor.fromUOp(
-      G.aluNode(
-        op,
-        ...xs.map((x) => x.uop),
-      ),
-      ...xs,
-    )
+    return Tensor.fromUOp(G.aluNode(op, ...xs.map((x) => x.uop)), ...xs)
   }
 
   // ---- movement (views; no data is copied) ----
@@ -437,47 +463,64 @@ export class Tensor {
     const o0 = typeof order === 'number' ? [order, ...rest] : [...order]
     const o = o0.map((a) => normAxis('permute', a, this.ndim, this.shape))
     if (o.length !== this.ndim || new Set(o).size !== o.length)
-      throw new TsgradError(`permute: order ${fmtShape(o0)} is not a permutation of ${this.ndim} axes (shape ${fmtShape(this.shape)})`)
+      throw new TsgradError(
+        `permute: order ${fmtShape(o0)} is not a permutation of ${this.ndim} axes (shape ${fmtShape(this.shape)})`,
+      )
     return Tensor.fromUOp(G.permute(this.uop, o), this)
   }
   expand(shape: readonly number[] | number, ...rest: number[]): Tensor {
     const s0 = typeof shape === 'number' ? [shape, ...rest] : [...shape]
     if (s0.length < this.ndim)
-      throw new TsgradError(`expand: target ${fmtShape(s0)} has fewer dimensions than ${fmtShape(this.shape)}`)
+      throw new TsgradError(
+        `expand: target ${fmtShape(s0)} has fewer dimensions than ${fmtShape(this.shape)}`,
+      )
     const src = [...Array(s0.length - this.ndim).fill(1), ...this.shape]
     const s = s0.map((d, i) => (d === -1 ? src[i]! : d))
     s.forEach((d, i) => {
       if (src[i] !== d && src[i] !== 1)
-        throw new TsgradError(`expand: cannot expand shape ${fmtShape(this.shape)} to ${fmtShape(s0)} (dimension ${i}: ${src[i]} vs ${d})`)
+        throw new TsgradError(
+          `expand: cannot expand shape ${fmtShape(this.shape)} to ${fmtShape(s0)} (dimension ${i}: ${src[i]} vs ${d})`,
+        )
     })
     return Tensor.fromUOp(G.expand(G.reshape(this.uop, src), s), this)
   }
   pad(pads: readonly (readonly [number, number] | null)[], opts: { value?: number } = {}): Tensor {
     if (!Array.isArray(pads) || pads.length > this.ndim)
-      throw new TsgradError(`pad: expected at most ${this.ndim} [before, after] pairs for shape ${fmtShape(this.shape)}`)
+      throw new TsgradError(
+        `pad: expected at most ${this.ndim} [before, after] pairs for shape ${fmtShape(this.shape)}`,
+      )
     const p = range(this.ndim).map((i) => pads[i] ?? [0, 0])
     for (const pr of p)
       if (!Array.isArray(pr) || pr.length !== 2 || !pr.every(Number.isInteger))
         throw new TsgradError(`pad: each axis needs [before, after] integers, got ${JSON.stringify(pr)}`)
     // negative padding shrinks
-    const shrinkArg = p.map(([b, a], i) => [Math.max(0, -b), this.shape[i]! - Math.max(0, -a)] as [number, number])
-    if (shrinkArg.some(([s, e]) => e < s)) throw new TsgradError(`pad: negative padding larger than shape ${fmtShape(this.shape)}`)
+    const shrinkArg = p.map(
+      ([b, a], i) => [Math.max(0, -b), this.shape[i]! - Math.max(0, -a)] as [number, number],
+    )
+    if (shrinkArg.some(([s, e]) => e < s))
+      throw new TsgradError(`pad: negative padding larger than shape ${fmtShape(this.shape)}`)
     const base = G.shrink(this.uop, shrinkArg)
     const pp = p.map(([b, a]) => [Math.max(0, b), Math.max(0, a)] as [number, number])
     return Tensor.fromUOp(G.pad(base, pp, opts.value ?? 0), this)
   }
   shrink(arg: readonly (readonly [number, number] | null)[]): Tensor {
     if (!Array.isArray(arg) || arg.length > this.ndim)
-      throw new TsgradError(`shrink: expected at most ${this.ndim} [start, end] pairs for shape ${fmtShape(this.shape)}`)
+      throw new TsgradError(
+        `shrink: expected at most ${this.ndim} [start, end] pairs for shape ${fmtShape(this.shape)}`,
+      )
     const a = range(this.ndim).map((i) => arg[i] ?? [0, this.shape[i]!])
     a.forEach(([s, e], i) => {
       if (!Number.isInteger(s) || !Number.isInteger(e) || s < 0 || e > this.shape[i]! || s > e)
-        throw new TsgradError(`shrink: invalid range [${s}, ${e}] for dimension ${i} of shape ${fmtShape(this.shape)}`)
+        throw new TsgradError(
+          `shrink: invalid range [${s}, ${e}] for dimension ${i} of shape ${fmtShape(this.shape)}`,
+        )
     })
     return Tensor.fromUOp(G.shrink(this.uop, a), this)
   }
   flip(axis: number | readonly number[]): Tensor {
-    const axes = (typeof axis === 'number' ? [axis] : axis).map((a) => normAxis('flip', a, this.ndim, this.shape))
+    const axes = (typeof axis === 'number' ? [axis] : axis).map((a) =>
+      normAxis('flip', a, this.ndim, this.shape),
+    )
     return Tensor.fromUOp(
       G.flip(
         this.uop,

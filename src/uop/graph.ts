@@ -7,9 +7,20 @@ import { type Op, Ops, type PadArg, type ReduceOp, UOp } from './ops.js'
 export type Shape = readonly number[]
 
 export function constNode(value: number, dtype: DType, device: string, shape: Shape = []): UOp {
-  const c = UOp.new(Ops.CONST, dtype, [UOp.new(Ops.DEVICE, dtypes.void, [], device)], UOp.const(dtype, value).arg)
+  const c = UOp.new(
+    Ops.CONST,
+    dtype,
+    [UOp.new(Ops.DEVICE, dtypes.void, [], device)],
+    UOp.const(dtype, value).arg,
+  )
   if (shape.length === 0) return c
-  return expand(reshape(c, shape.map(() => 1)), shape)
+  return expand(
+    reshape(
+      c,
+      shape.map(() => 1),
+    ),
+    shape,
+  )
 }
 
 export function constLikeNode(u: UOp, value: number, dtype: DType = u.dtype): UOp {
@@ -21,7 +32,10 @@ export function iotaNode(n: number, device: string): UOp {
 }
 
 export function aluNode(op: Op, ...src: UOp[]): UOp {
-  const dt = op === Ops.CMPLT || op === Ops.CMPNE || op === Ops.CMPEQ ? dtypes.bool : src[op === Ops.WHERE ? 1 : 0]!.dtype
+  const dt =
+    op === Ops.CMPLT || op === Ops.CMPNE || op === Ops.CMPEQ
+      ? dtypes.bool
+      : src[op === Ops.WHERE ? 1 : 0]!.dtype
   return UOp.new(op, dt, src)
 }
 
@@ -31,10 +45,8 @@ export function castNode(u: UOp, dt: DType): UOp {
 
 export function reshape(u: UOp, shape: Shape): UOp {
   if (shapeEq(u.shape!, shape)) return u
-  // reshape of a reshape: keep one
-  const base = u.op === Ops.RESHAPE ? u.src[0]! : u
-  if (shapeEq(base.shape!, shape)) return base
-  return UOp.new(Ops.RESHAPE, u.dtype, [base], [...shape])
+  // (chains are not collapsed: a parameter's own node must stay in the graph for autograd)
+  return UOp.new(Ops.RESHAPE, u.dtype, [u], [...shape])
 }
 
 export function permute(u: UOp, order: readonly number[]): UOp {

@@ -213,12 +213,7 @@ export class UOp {
   }
 
   replace(p: { op?: Op; dtype?: DType; src?: readonly UOp[]; arg?: unknown }): UOp {
-    return UOp.new(
-      p.op ?? this.op,
-      p.dtype ?? this.dtype,
-      p.src ?? this.src,
-      'arg' in p ? p.arg : this.arg,
-    )
+    return UOp.new(p.op ?? this.op, p.dtype ?? this.dtype, p.src ?? this.src, 'arg' in p ? p.arg : this.arg)
   }
 
   // ---- constructors ----

@@ -4,7 +4,7 @@
 // a pass over a big graph stays near-linear. `graphRewrite` applies a matcher bottom-up to a fixed
 // point with an explicit stack (no recursion: 10,000-deep graphs must not overflow).
 import type { DType } from '../dtype.js'
-import { type Op, Ops, UOp } from './ops.js'
+import { type Op, Ops, type UOp } from './ops.js'
 
 export type Bindings = Record<string, UOp>
 
@@ -24,7 +24,8 @@ export class UPat {
     src?: readonly UPat[],
     opts: { name?: string; dtype?: DType | readonly DType[]; arg?: unknown; commutative?: boolean } = {},
   ): UPat {
-    const dt = opts.dtype === undefined ? undefined : Array.isArray(opts.dtype) ? opts.dtype : [opts.dtype as DType]
+    const dt =
+      opts.dtype === undefined ? undefined : Array.isArray(opts.dtype) ? opts.dtype : [opts.dtype as DType]
     return new UPat(
       typeof op === 'string' ? [op] : op,
       src,

@@ -36,7 +36,29 @@ function splitSum(u: UOp): Sum {
     }
   }
   for (const [t, k] of s.terms) if (k === 0) s.terms.delete(t)
+  recombineDivMod(s)
   return s
+}
+
+/** (x // c) * c * k + (x % c) * k  ->  x * k  (undoes an unflatten/flatten pair). */
+function recombineDivMod(s: Sum): void {
+  for (let changed = true; changed; ) {
+    changed = false
+    for (const [t, k] of s.terms) {
+      if (t.op !== Ops.MOD || t.src[1]!.op !== Ops.CONST) continue
+      const [x, c] = [t.src[0]!, t.src[1]!]
+      const q = UOp.new(Ops.IDIV, t.dtype, [x, c])
+      if (s.terms.get(q) !== k * c.constValue) continue
+      s.terms.delete(t)
+      s.terms.delete(q)
+      const inner = splitSum(x)
+      for (const [u, m] of inner.terms) s.terms.set(u, (s.terms.get(u) ?? 0) + m * k)
+      s.konst += inner.konst * k
+      for (const [u, m] of s.terms) if (m === 0) s.terms.delete(u)
+      changed = true
+      break
+    }
+  }
 }
 
 function buildSum(like: UOp, terms: Iterable<[UOp, number]>, konst: number): UOp {
@@ -170,12 +192,19 @@ const rules: Rule<unknown>[] = [
     const s = splitSum(a!)
     let n = s.terms.size + (s.konst !== 0 ? 1 : 0)
     if (n === 0) n = 1
-    if (a!.op === Ops.ADD && n >= termCount(a!) && !hasSubOrScaledSum(a!)) return undefined
+    if (a!.op === Ops.ADD && n >= termCount(a!) && !hasSubOrScaledSum(a!) && !hasDivModPair(a!))
+      return undefined
     const out = buildSum(a!, s.terms, s.konst)
     return out === a ? undefined : out
   }),
   rule(UPat.op(Ops.MUL, [UPat.op([Ops.ADD, Ops.SUB], undefined, { name: 's' }), c1]), ({ s, c1 }) =>
-    s!.dtype.isInt ? buildSum(s!, [...splitSum(s!).terms].map(([t, k]) => [t, k * c1!.constValue]), splitSum(s!).konst * c1!.constValue) : undefined,
+    s!.dtype.isInt
+      ? buildSum(
+          s!,
+          [...splitSum(s!).terms].map(([t, k]) => [t, k * c1!.constValue]),
+          splitSum(s!).konst * c1!.constValue,
+        )
+      : undefined,
   ),
   // div/mod folding with value ranges
   rule(UPat.op([Ops.IDIV, Ops.MOD], [x, c1], { name: 'a' }), ({ a, x, c1 }) =>
@@ -183,10 +212,14 @@ const rules: Rule<unknown>[] = [
   ),
   // (x // a) // b -> x // (a*b) and (x % (k*c)) % c -> x % c, for nonnegative x
   rule(UPat.op(Ops.IDIV, [UPat.op(Ops.IDIV, [x, c1]), c2]), ({ x, c1, c2 }) =>
-    x!.vmin >= 0 && c1!.constValue > 0 && c2!.constValue > 0 ? x!.idiv(c1!.constValue * c2!.constValue) : undefined,
+    x!.vmin >= 0 && c1!.constValue > 0 && c2!.constValue > 0
+      ? x!.idiv(c1!.constValue * c2!.constValue)
+      : undefined,
   ),
   rule(UPat.op(Ops.MOD, [UPat.op(Ops.MOD, [x, c1]), c2]), ({ x, c1, c2 }) =>
-    x!.vmin >= 0 && c2!.constValue > 0 && c1!.constValue % c2!.constValue === 0 ? x!.mod(c2!.constValue) : undefined,
+    x!.vmin >= 0 && c2!.constValue > 0 && c1!.constValue % c2!.constValue === 0
+      ? x!.mod(c2!.constValue)
+      : undefined,
   ),
   // (x % m) // c -> (x // c) % (m / c) when c divides m
   rule(UPat.op(Ops.IDIV, [UPat.op(Ops.MOD, [x, c1]), c2]), ({ x, c1, c2 }) =>
@@ -203,6 +236,20 @@ const rules: Rule<unknown>[] = [
     x!.dtype.isInt ? x!.lt(c2!.constValue - c1!.constValue) : undefined,
   ),
 ]
+
+function hasDivModPair(u: UOp): boolean {
+  let div = false
+  let mod = false
+  const stack = [u]
+  while (stack.length) {
+    const t = stack.pop()!
+    if (t.op === Ops.ADD) stack.push(t.src[0]!, t.src[1]!)
+    else if (t.op === Ops.MUL && t.src[1]!.op === Ops.CONST) stack.push(t.src[0]!)
+    else if (t.op === Ops.IDIV) div = true
+    else if (t.op === Ops.MOD) mod = true
+  }
+  return div && mod
+}
 
 function hasSubOrScaledSum(u: UOp): boolean {
   // a SUB anywhere in the sum, or a (sum)*c term, means the canonical form differs

@@ -1,0 +1,126 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { scheduleFor, stats } from '../../src/engine/realize.ts'
+import { nn, optim, Tensor } from '../../src/index.ts'
+
+const kernels = (...ts: Tensor[]) =>
+  scheduleFor(ts.map((t) => t.uop)).items.filter((i) => i.kind === 'kernel')
+function expectKernels(fn: () => Tensor | Tensor[], n: number): void {
+  const out = fn()
+  const got = kernels(...(Array.isArray(out) ? out : [out])).length
+  assert.equal(got, n, `expected ${n} kernels, scheduled ${got}`)
+}
+
+describe('fusion contracts (kernel counts)', () => {
+  const a = Tensor.rand([33, 65]).realize()
+  const b = Tensor.rand([33, 65]).realize()
+  const c = Tensor.rand([33, 65]).realize()
+  test('a 10-op elementwise chain over 3 inputs is 1 kernel', () => {
+    expectKernels(() => {
+      let x = a
+      for (let i = 0; i < 10; i++) x = i % 3 === 0 ? x.add(b) : i % 3 === 1 ? x.mul(c) : x.sub(a).relu()
+      return x
+    }, 1)
+  })
+  test('a.mul(b).sum(1) is 1 kernel', () => expectKernels(() => a.mul(b).sum(1), 1))
+  test('matmul is 1 kernel', () => expectKernels(() => a.matmul(Tensor.rand([65, 7]).realize()), 1))
+  test('Tensor.arange(n).sum() is 1 kernel', () => expectKernels(() => Tensor.arange(1000).sum(), 1))
+  test('x.sum(0).add(1).relu() is 1 kernel', () => expectKernels(() => a.sum(0).add(1).relu(), 1))
+  test('softmax is at most 3 kernels', () => expectKernels(() => a.softmax(-1), 3))
+  test('views need no copy kernel', () => {
+    expectKernels(() => a.T.reshape([65, 33]).flip(0).add(1), 1)
+    expectKernels(
+      () =>
+        a
+          .pad([
+            [1, 1],
+            [2, 0],
+          ])
+          .shrink([
+            [1, 30],
+            [0, 60],
+          ])
+          .mul(2),
+      1,
+    )
+  })
+  test('conv2d is 1 kernel', () => {
+    const x = Tensor.rand([2, 3, 9, 9]).realize()
+    const w = Tensor.rand([4, 3, 3, 3]).realize()
+    expectKernels(() => x.conv2d(w, { padding: 1 }), 1)
+  })
+  test('one MLP forward + backward + SGD step is 14 kernels', () => {
+    Tensor.manualSeed(1)
+    const l1 = new nn.Linear(16, 32)
+    const l2 = new nn.Linear(32, 4)
+    const params = nn.getParameters([l1, l2])
+    Tensor.realize(...params)
+    const x = Tensor.rand([8, 16]).realize()
+    const y = new Tensor([0, 1, 2, 3, 0, 1, 2, 3])
+    const loss = l2.call(l1.call(x).relu()).sparseCategoricalCrossentropy(y)
+    loss.backward()
+    const upd = params.map((p) => p.detach().sub(p.grad!.mul(0.1)))
+    void optim
+    assert.equal(kernels(loss, ...upd).length, 14)
+  })
+  test('realizing a tensor twice runs nothing the second time', () => {
+    const t = a.add(b).mul(c)
+    t.realize()
+    const before = stats.kernelsRun
+    t.realize()
+    assert.equal(stats.kernelsRun, before)
+    // a second tensor built on the same lazy node reuses the realized buffer
+    const u = a.add(b).mul(c)
+    u.realize()
+    assert.equal(stats.kernelsRun, before)
+  })
+})
+
+describe('memory planning', () => {
+  test('intermediate buffers of a schedule are reused', () => {
+    const x = Tensor.rand([64, 64]).realize()
+    // each step is realized (contiguous) and only read by the next one
+    let y = x
+    for (let i = 0; i < 6; i++) y = y.add(i).contiguous()
+    const { items } = scheduleFor([y.uop])
+    const outs = items.map((it) => it.bufs[0])
+    assert.equal(items.length, 6)
+    // the final output is kept; 5 temporaries fit in 2 alternating buffers
+    assert.equal(new Set(outs.slice(0, -1)).size, 2)
+  })
+})
+
+describe('codegen', () => {
+  test('a reshape/permute round trip of a contiguous tensor renders as a plain index', async () => {
+    const { getKernel } = await import('../../src/engine/realize.ts')
+    const a = Tensor.rand([4, 6]).realize()
+    const y = a.reshape([2, 12]).permute([1, 0]).permute([1, 0]).reshape([3, 8]).reshape([24]).add(1)
+    const [it] = scheduleFor([y.uop]).items
+    assert.ok(it && it.kind === 'kernel')
+    const src = getKernel('JS', it.ast).src
+    assert.match(src, /const v0 = b1\[r0\];/)
+    assert.doesNotMatch(src, /[%/] \d/)
+    assert.deepEqual(Array.from(await y.data()), Array.from(await a.add(1).reshape([24]).data()))
+  })
+  test('int32 arithmetic wraps and float to int truncates', async () => {
+    const big = new Tensor([2147483647, -2147483648, 65536], { dtype: 'int32' })
+    assert.deepEqual(Array.from(await big.add(1).data()), [-2147483648, -2147483647, 65537])
+    assert.deepEqual(Array.from(await big.mul(65536).data()), [-65536, 0, 0])
+    const f = new Tensor([2.7, -2.7, 0.5, -0.5])
+    assert.deepEqual(Array.from(await f.int().data()), [2, -2, 0, 0])
+    assert.deepEqual(
+      Array.from(await new Tensor([300, -1], { dtype: 'int32' }).cast('uint8').data()),
+      [44, 255],
+    )
+  })
+  test('a 10,000-op chain builds, differentiates and realizes', async () => {
+    const x = new Tensor([0.5, 1.5], { requiresGrad: true })
+    let y = x
+    for (let i = 0; i < 10000; i++) y = y.mul(1.0001).add(-0.0001)
+    y.sum().backward()
+    const v = await y.data()
+    assert.ok(Number.isFinite(v[0]!))
+    const g = await x.grad!.data()
+    assert.ok(Math.abs(g[0]! - 1.0001 ** 10000) < 1e-2 * 1.0001 ** 10000)
+  })
+})

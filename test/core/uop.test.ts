@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { dtypes } from '../../src/dtype.ts'
+import { Ops, UOp } from '../../src/uop/ops.ts'
+import { graphRewrite, PatternMatcher, rule, toposort, UPat } from '../../src/uop/rewrite.ts'
+import { symbolic } from '../../src/uop/symbolic.ts'
+
+const i32 = (v: number) => UOp.const(dtypes.int32, v)
+const simplify = (u: UOp) => graphRewrite(u, symbolic, undefined, 'symbolic')
+
+describe('interning', () => {
+  test('the same node built twice is the same object', () => {
+    const r = UOp.range(10, 0, 'global')
+    const a = r.mul(4).add(3)
+    const b = UOp.range(10, 0, 'global').mul(4).add(3)
+    assert.equal(a, b)
+    assert.equal(a.key, b.key)
+  })
+  test('different structure gives different nodes and keys', () => {
+    const r = UOp.range(10, 0, 'global')
+    assert.notEqual(r.add(1), r.add(2))
+    assert.notEqual(r.add(1).key, r.add(2).key)
+    assert.notEqual(i32(0), UOp.const(dtypes.float32, 0))
+  })
+  test('keys are structural (stable hash of op, dtype, arg, sources)', () => {
+    const k = UOp.range(7, 3, 'reduce').mul(2).key
+    assert.match(k, /^[0-9a-z]+$/)
+    assert.equal(UOp.range(7, 3, 'reduce').mul(2).key, k)
+  })
+})
+
+describe('graphRewrite', () => {
+  test('rules fire to a fixed point, indexed by op', () => {
+    const pm = new PatternMatcher([
+      rule(UPat.op(Ops.ADD, [UPat.var('x'), UPat.const(0)]), ({ x }) => x),
+      rule(UPat.op(Ops.MUL, [UPat.var('x'), UPat.const(1)]), ({ x }) => x),
+    ])
+    const r = UOp.range(5, 0, 'global')
+    const e = r.add(0).mul(1).add(0).mul(1)
+    assert.equal(graphRewrite(e, pm, undefined, 'test'), r)
+  })
+  test('rules record where they were written', () => {
+    const rl = rule(UPat.var('x'), () => undefined)
+    assert.match(rl.location, /uop\.test\.ts:\d+/)
+  })
+  test('a 10,000-deep chain rewrites without overflowing the stack', () => {
+    let e: UOp = UOp.range(3, 0, 'global')
+    for (let i = 0; i < 10000; i++) e = e.add(0)
+    const pm = new PatternMatcher([rule(UPat.op(Ops.ADD, [UPat.var('x'), UPat.const(0)]), ({ x }) => x)])
+    assert.equal(graphRewrite(e, pm, undefined, 'deep'), UOp.range(3, 0, 'global'))
+    assert.equal(toposort([e]).length, 10000 + 3)
+  })
+  test('commutative patterns match either order', () => {
+    const pm = new PatternMatcher([
+      rule(UPat.op(Ops.MUL, [UPat.var('x'), UPat.const(0)], { commutative: true }), ({ x }) =>
+        x!.constLike(0),
+      ),
+    ])
+    const r = UOp.range(5, 0, 'global')
+    assert.equal(graphRewrite(UOp.new(Ops.MUL, dtypes.int32, [i32(0), r]), pm, undefined, 't'), i32(0))
+  })
+})
+
+describe('symbolic', () => {
+  const r0 = UOp.range(4, 0, 'global')
+  const r1 = UOp.range(6, 1, 'global')
+  test('constant folding and identities', () => {
+    assert.equal(simplify(i32(3).add(4).mul(2)), i32(14))
+    assert.equal(simplify(r0.add(0).mul(1)), r0)
+    assert.equal(simplify(r0.mul(0)), i32(0))
+  })
+  test('value ranges', () => {
+    assert.deepEqual(r0.mul(6).add(r1).vrange, [0, 23])
+    assert.deepEqual(r0.mod(3).vrange, [0, 2])
+  })
+  test('div and mod fold when the remainder stays in range', () => {
+    const flat = r0.mul(6).add(r1)
+    assert.equal(simplify(flat.idiv(6)), r0)
+    assert.equal(simplify(flat.mod(6)), r1)
+    assert.equal(simplify(r1.idiv(6)), i32(0))
+    assert.equal(simplify(r1.mod(6)), r1)
+  })
+  test('nested div/mod of a reshape round trip fold back to the ranges', () => {
+    // (4, 6) -> flat -> (2, 12) -> flat -> (4, 6)
+    const flat = r0.mul(6).add(r1)
+    const a = flat.idiv(12).mod(2)
+    const b = flat.mod(12)
+    const flat2 = a.mul(12).add(b)
+    assert.equal(simplify(flat2.idiv(6).mod(4)), r0)
+    assert.equal(simplify(flat2.mod(6)), r1)
+    assert.equal(simplify(flat2), simplify(flat))
+  })
+  test('comparisons decided by ranges fold', () => {
+    assert.equal(simplify(r0.lt(4)), UOp.const(dtypes.bool, 1))
+    assert.equal(simplify(r0.lt(0)), UOp.const(dtypes.bool, 0))
+  })
+})
