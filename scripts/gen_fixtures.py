@@ -1245,6 +1245,33 @@ getcase("none_on_1d", (7,), [None])
 getcase("adjacent_tensors_middle", (3, 7, 5), [":", T(1), T(2)], [np.array([0, 6, 3]), np.array([4, 0, 4])])
 getcase("tensors_separated_by_slice", (3, 7, 5), [T(1), ":", T(2)], [np.array([2, 0]), np.array([1, 4])])
 
+# ---- larger shapes (forward only) for accumulation and loop structure
+case(R, "cumsum/f32_1025", "cumsum", [f32(rn((1025,)))], ref=lambda x: np.cumsum(x), grad=False,
+     tol={"rtol": 1e-4, "atol": 1e-4})
+case(R, "argmax/f32_3x7x5_axis1", "argmax", [f32(distinct((3, 7, 5)))], args=[1], ref=lambda x: x.argmax(1), odt=I32)
+case(R, "mean/f32_3x7x5_axes0,2_keepdim", "mean", [f32(rn((3, 7, 5)))], args=[[0, -1], {"keepdim": True}],
+     ref=lambda x: x.mean((0, 2), keepdims=True))
+case(P, "conv2d/larger_forward", "conv2d", [f32(rn((2, 8, 17, 17))), f32(rn((16, 8, 3, 3), 0.3)), f32(rn((16,)))],
+     args=[T(1), {"bias": T(2), "padding": 1}], ref=lambda x, w, b: conv2d_ref(x, w, b, padding=1), grad=False)
+case(P, "maxPool2d/larger_forward", "maxPool2d", [f32(rn((2, 4, 33, 33)))], args=[3, {"stride": 2}],
+     ref=lambda x: pool_ref(x, 3, stride=2), grad=False)
+
+# ---- small semantic edge cases (torch/numpy semantics)
+case(M, "chunk/4_of_6_gives_3", "chunk", [f32(rn((6,)))], args=[4], ref=lambda x: [x[0:2], x[2:4], x[4:6]])
+case(M, "split/size_larger_than_dim", "split", [f32(rn((3, 2)))], args=[5], ref=lambda x: [x])
+case(M, "cat/single", "cat", [f32(rn((2, 3)))], args=[[T(0)], 1], kind="static", ref=lambda a: a, odt=F32)
+case(M, "flatten/scalar_to_1", "flatten", [f32(rn(()))], ref=lambda x: x.reshape(1))
+case(M, "squeeze/scalar", "squeeze", [f32(rn(()))], ref=lambda x: x)
+case(M, "unsqueeze/scalar_-1", "unsqueeze", [f32(rn(()))], args=[-1], ref=lambda x: x.reshape(1))
+case(E, "where/number_branches", "where", [bl(rb((7,)))], args=[1.5, -2], ref=lambda c: np.where(c, 1.5, -2.0), odt=F32)
+case(E, "where/int_number_branches", "where", [bl(rb((7,)))], args=[3, -2], ref=lambda c: np.where(c, 3, -2), odt=I32)
+case(R, "mean/bool_to_f32", "mean", [bl(rb((7, 33)))], args=[1], ref=lambda x: x.mean(1), odt=F32)
+case(R, "argmax/f32_all_equal_first", "argmax", [f32(np.full((7,), 2.0))], ref=lambda x: x.argmax(), odt=I32)
+case("creation", "eye/1", "eye", [], args=[1], kind="static", ref=lambda: np.eye(1), odt=F32)
+case("creation", "arange/float_inexact_step", "arange", [], args=[0, 0.3, 0.1], kind="static", ref=lambda: np.arange(0, 0.3, 0.1),
+     odt=F32)
+case("creation", "full/scalar_shape", "full", [], args=[[], 2.5], kind="static", ref=lambda: np.full((), 2.5), odt=F32)
+
 # ============================================================================= creation
 C = "creation"
 case(C, "zeros/2x3", "zeros", [], args=[[2, 3]], kind="static", ref=lambda: np.zeros((2, 3)), odt=F32)

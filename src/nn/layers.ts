@@ -33,7 +33,8 @@ function checkPositiveInt(v: number, what: string, layer: string): void {
 
 /** Make `t` a trainable parameter: its own realized buffer, requiresGrad = true. */
 function parameter(t: Tensor): Tensor {
-  const p = t.contiguous()
+  // clone, not contiguous: identical lazy graphs (two Tensor.zeros([n])) must not share a buffer
+  const p = t.clone()
   p.realize()
   p.requiresGrad = true
   return p
@@ -41,7 +42,7 @@ function parameter(t: Tensor): Tensor {
 
 /** A non-trainable state tensor (running statistics): own realized buffer, requiresGrad = false. */
 function buffer(t: Tensor): Tensor {
-  const b = t.contiguous()
+  const b = t.clone()
   b.realize()
   b.requiresGrad = false
   markBuffer(b)

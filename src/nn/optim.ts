@@ -10,14 +10,16 @@
 import { Tensor } from '../index.js'
 import { takePending } from './state.js'
 
+// State tensors are made with clone() (a fresh buffer each): two identical lazy graphs such as
+// Tensor.zeros([n]).contiguous() would otherwise realize into one shared buffer.
 function scalarState(v: number, like: Tensor): Tensor {
-  const t = Tensor.full([], v, { device: like.device }).contiguous()
+  const t = Tensor.full([], v, { dtype: 'float32', device: like.device }).clone()
   t.realize()
   return t
 }
 
 function zerosState(p: Tensor): Tensor {
-  const t = Tensor.zeros(p.shape, { dtype: p.dtype, device: p.device }).contiguous()
+  const t = Tensor.zeros(p.shape, { dtype: p.dtype, device: p.device }).clone()
   t.realize()
   return t
 }
@@ -54,7 +56,7 @@ export abstract class Optimizer {
   set lr(v: number) {
     if (typeof v !== 'number' || !(v >= 0)) throw new Error(`Optimizer: invalid learning rate ${v}`)
     this.lrValue = v
-    this.lrTensor.assign(Tensor.full([], v, { device: this.lrTensor.device }))
+    this.lrTensor.assign(Tensor.full([], v, { dtype: 'float32', device: this.lrTensor.device }))
     this.lrTensor.realize()
   }
 
@@ -135,13 +137,14 @@ export class SGD extends Optimizer {
       if (g === undefined) return
       if (this.weightDecay !== 0) g = g.add(p.mul(this.weightDecay))
       if (this.momentum !== 0) {
+        // read the new momentum through the assigned tensor, so the parameter update is ordered
+        // after the buffer write
         const buf = this.buffers[i]!
-        const newBuf = buf.mul(this.momentum).add(g)
-        buf.assign(newBuf)
+        buf.assign(buf.mul(this.momentum).add(g))
         written.push(buf)
-        g = this.nesterov ? g.add(newBuf.mul(this.momentum)) : newBuf
+        g = this.nesterov ? g.add(buf.mul(this.momentum)) : buf
       }
-      p.assign(p.sub(g.mul(this.lrT)))
+      p.assign(p.sub(g.mul(this.lrT)).cast(p.dtype))
       written.push(p)
     })
     return written
@@ -196,10 +199,8 @@ class AdamBase extends Optimizer {
   }
 
   protected update(): Tensor[] {
-    const b1t = this.b1t.mul(this.b1)
-    const b2t = this.b2t.mul(this.b2)
-    this.b1t.assign(b1t)
-    this.b2t.assign(b2t)
+    const b1t = this.b1t.assign(this.b1t.mul(this.b1))
+    const b2t = this.b2t.assign(this.b2t.mul(this.b2))
     const written: Tensor[] = [this.b1t, this.b2t]
     const lr = this.lrT
     // step size and denominator scale, shared by every parameter
@@ -215,12 +216,11 @@ class AdamBase extends Optimizer {
       }
       const m = this.m[i]!
       const v = this.v[i]!
-      const mNew = m.mul(this.b1).add(g.mul(1 - this.b1))
-      const vNew = v.mul(this.b2).add(g.square().mul(1 - this.b2))
-      m.assign(mNew)
-      v.assign(vNew)
+      // new moments read back through the assigned tensors (ordered after their writes)
+      const mNew = m.assign(m.mul(this.b1).add(g.mul(1 - this.b1)))
+      const vNew = v.assign(v.mul(this.b2).add(g.square().mul(1 - this.b2)))
       const denom = vNew.sqrt().div(bc2Sqrt).add(this.eps)
-      p.assign(base.sub(mNew.div(denom).mul(stepSize)))
+      p.assign(base.sub(mNew.div(denom).mul(stepSize)).cast(p.dtype))
       written.push(m, v, p)
     })
     return written

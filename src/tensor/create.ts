@@ -42,7 +42,7 @@ function checkShape(op: string, shape: readonly number[]): number[] {
   return [...shape]
 }
 
-const dev = (o?: CreateOptions): string => canonicalDevice(o?.device ?? Device.DEFAULT)
+const dev = (o?: CreateOptions): string => Device.get(canonicalDevice(o?.device ?? Device.DEFAULT)).name
 const finish = (t: Tensor, o?: CreateOptions): Tensor => {
   if (o?.requiresGrad) t.requiresGrad = true
   return t

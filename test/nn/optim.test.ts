@@ -13,7 +13,7 @@ const B0 = [0.3, -0.7]
 function makeParams(): { w: Tensor; b: Tensor } {
   return {
     w: new Tensor(W0, { shape: [2, 2], requiresGrad: true }),
-    b: new Tensor(B0, { requiresGrad: true }),
+    b: new Tensor(B0, { dtype: 'float32', requiresGrad: true }),
   }
 }
 function loss(w: Tensor, b: Tensor): Tensor {
@@ -104,7 +104,7 @@ async function run(make: (ps: Tensor[]) => optim.Optimizer, ref: number[][][], w
 
 describe('optim.SGD', () => {
   test('plain SGD, literal values: p <- p - lr * grad', async () => {
-    const p = new Tensor([1, -2, 4], { requiresGrad: true })
+    const p = new Tensor([1, -2, 4], { dtype: 'float32', requiresGrad: true })
     const opt = new optim.SGD([p], { lr: 0.1 })
     for (let i = 0; i < 3; i++) {
       opt.zeroGrad()
@@ -128,7 +128,7 @@ describe('optim.SGD', () => {
   }
 
   test('nesterov needs momentum; empty parameter list rejected', () => {
-    const p = new Tensor([1], { requiresGrad: true })
+    const p = new Tensor([1], { dtype: 'float32', requiresGrad: true })
     assert.throws(() => new optim.SGD([p], { lr: 0.1, nesterov: true }), /nesterov/)
     assert.throws(() => new optim.SGD([], { lr: 0.1 }), /empty parameter list/)
   })
@@ -136,7 +136,7 @@ describe('optim.SGD', () => {
 
 describe('optim.Adam / AdamW', () => {
   test('Adam first step, literal: p - lr * g / (|g| + eps)', async () => {
-    const p = new Tensor([1, -2, 4], { requiresGrad: true })
+    const p = new Tensor([1, -2, 4], { dtype: 'float32', requiresGrad: true })
     const opt = new optim.Adam([p], { lr: 0.1 })
     p.square().mul(0.5).sum().backward()
     opt.step()
@@ -171,8 +171,8 @@ describe('optim.Adam / AdamW', () => {
 
 describe('Optimizer behaviour', () => {
   test('zeroGrad drops gradients; params without a gradient are left alone', async () => {
-    const p = new Tensor([1, 2], { requiresGrad: true })
-    const q = new Tensor([5, 6], { requiresGrad: true })
+    const p = new Tensor([1, 2], { dtype: 'float32', requiresGrad: true })
+    const q = new Tensor([5, 6], { dtype: 'float32', requiresGrad: true })
     const opt = new optim.SGD([p, q, p], { lr: 0.5 })
     assert.equal(opt.params.length, 2, 'duplicates removed')
     p.sum().backward()
@@ -186,7 +186,7 @@ describe('Optimizer behaviour', () => {
   })
 
   test('gradients accumulate without zeroGrad (PyTorch semantics)', async () => {
-    const p = new Tensor([1, 2], { requiresGrad: true })
+    const p = new Tensor([1, 2], { dtype: 'float32', requiresGrad: true })
     const opt = new optim.SGD([p], { lr: 1 })
     p.sum().backward()
     p.sum().backward()
@@ -195,7 +195,7 @@ describe('Optimizer behaviour', () => {
   })
 
   test('changing lr between steps', async () => {
-    const p = new Tensor([1, 2], { requiresGrad: true })
+    const p = new Tensor([1, 2], { dtype: 'float32', requiresGrad: true })
     const opt = new optim.SGD([p], { lr: 0.1 })
     assert.equal(opt.lr, 0.1)
     for (const lr of [0.1, 0.5, 1]) {
@@ -208,7 +208,7 @@ describe('Optimizer behaviour', () => {
   })
 
   test('scheduleStep returns the tensors to realize; parameters keep their identity', async () => {
-    const p = new Tensor([1, 2], { requiresGrad: true })
+    const p = new Tensor([1, 2], { dtype: 'float32', requiresGrad: true })
     const opt = new optim.Adam([p], { lr: 0.1 })
     p.sum().backward()
     const ts = opt.scheduleStep()
@@ -238,7 +238,7 @@ describe('Optimizer behaviour', () => {
   })
 
   test('step keeps parameters trainable and does not record gradients', async () => {
-    const p = new Tensor([1, 2], { requiresGrad: true })
+    const p = new Tensor([1, 2], { dtype: 'float32', requiresGrad: true })
     const opt = new optim.SGD([p], { lr: 0.1, momentum: 0.9 })
     p.square().sum().backward()
     opt.step()

@@ -134,7 +134,7 @@ describe('safetensors round trip', () => {
 
   test('many tensors of mixed dtypes with metadata; exact on-disk layout', async () => {
     const dict = {
-      a: new Tensor([1, 2]),
+      a: new Tensor([1, 2], { dtype: dtypes.float32 }),
       'layers.0.weight': new Tensor([1, 0.5], { dtype: dtypes.float16 }),
       c: new Tensor([3], { dtype: dtypes.int32 }),
     }

@@ -92,3 +92,35 @@ describe('random creation', () => {
     }
   })
 })
+
+describe('reading values', () => {
+  test('tolist/nested_numbers', async () => {
+    const t = Tensor.arange(6).reshape([2, 3])
+    assert.deepEqual(await t.tolist(), [
+      [0, 1, 2],
+      [3, 4, 5],
+    ])
+  })
+  test('tolist/bool_gives_booleans', async () => {
+    assert.deepEqual(await Tensor.arange(3).lt(1).tolist(), [true, false, false])
+  })
+  test('item/scalar', async () => {
+    assert.equal(await Tensor.arange(5).sum().item(), 10)
+    assert.equal(await Tensor.full([], 2.5).item(), 2.5)
+  })
+  test('data/typed_array_per_dtype', async () => {
+    assert.ok((await Tensor.ones([2]).data()) instanceof Float32Array)
+    assert.ok((await Tensor.ones([2], { dtype: dtypes.int32 }).data()) instanceof Int32Array)
+    assert.ok((await Tensor.ones([2], { dtype: dtypes.bool }).data()) instanceof Uint8Array)
+    assert.ok((await Tensor.ones([2], { dtype: dtypes.float64 }).data()) instanceof Float64Array)
+    assert.ok((await Tensor.ones([2], { dtype: dtypes.int64 }).data()) instanceof BigInt64Array)
+    assert.ok((await Tensor.ones([2], { dtype: dtypes.float16 }).data()) instanceof Float32Array)
+  })
+  test('shape/ndim/numel', () => {
+    const t = Tensor.zeros([3, 1, 5])
+    assert.deepEqual(t.shape, [3, 1, 5])
+    assert.equal(t.ndim, 3)
+    assert.equal(t.numel(), 15)
+    assert.deepEqual(Tensor.zeros([]).shape, [])
+  })
+})
