@@ -1,4 +1,5 @@
 // Data types and the promotion lattice.
+import { TsgradError } from './helpers.js'
 //
 // Promotion (documented in docs/architecture.md): bool < integers < floats by category. Within a
 // category the wider type wins; signed/unsigned mixes go to the next signed type wide enough
@@ -71,7 +72,10 @@ const byName = new Map<string, DType>(Object.values(dtypes).map((d) => [d.name, 
 export function toDType(d: DType | string): DType {
   if (d instanceof DType) return d
   const r = byName.get(d)
-  if (!r || r === dtypes.ptr || r === dtypes.void) throw new Error(`unknown dtype '${String(d)}'`)
+  if (!r || r === dtypes.ptr || r === dtypes.void)
+    throw new TsgradError(
+      `unknown dtype '${String(d)}' (expected one of ${[...byName.keys()].filter((k) => k !== 'ptr' && k !== 'void').join(', ')})`,
+    )
   return r
 }
 

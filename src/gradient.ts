@@ -116,9 +116,20 @@ function gradRule(u: UOp, g: UOp): (UOp | undefined)[] {
       const [op, axes] = u.arg as [ReduceOp, number[]]
       const ge = expand(g, a.shape!)
       if (op === 'ADD') return [ge]
-      const ue = expand(u, a.shape!)
-      if (op === 'MUL') return [div(mul(ge, ue), a)]
+      if (op === 'MUL') {
+        // product of the other elements, exact with zeros: with z zeros along the axes and p the
+        // product of the non-zero elements, d/dx_i = z == 0 ? p / x_i : (x_i == 0 && z == 1 ? p : 0)
+        const isZero = aluNode(Ops.CMPEQ, a, c(a, 0))
+        const nz = expand(reduce(castNode(isZero, a.dtype), 'ADD', axes), a.shape!)
+        const p = expand(reduce(where(isZero, c(a, 1), a), 'MUL', axes), a.shape!)
+        const none = aluNode(Ops.CMPEQ, nz, c(nz, 0))
+        const one = aluNode(Ops.CMPEQ, nz, c(nz, 1))
+        const safeX = where(isZero, c(a, 1), a)
+        const d = where(none, div(p, safeX), where(aluNode(Ops.AND, isZero, one), p, c(a, 0)))
+        return [mul(ge, d)]
+      }
       // MAX: split among the positions equal to the max
+      const ue = expand(u, a.shape!)
       const mask = castNode(aluNode(Ops.CMPEQ, a, ue), g.dtype)
       const count = expand(reduce(mask, 'ADD', axes), a.shape!)
       return [div(mul(ge, mask), count)]

@@ -6,7 +6,10 @@
 // `Tensor.realize(...)` so the whole update fuses into few kernels. All state lives in tensors
 // (the learning rate and the step counters too), so the update graph is the same every step and
 // its compiled kernels are reused; changing `lr` writes into the lr tensor.
-// Pending lazy buffer updates (BatchNorm running statistics) are realized in the same call.
+// Pending lazy buffer updates (BatchNorm running statistics) and the gradients are realized in the
+// same call. Anything else lazy that reads the parameters (typically the loss) must be realized
+// before or together with the step, or it will see the updated weights:
+//   Tensor.realize(loss, ...opt.scheduleStep())   // or: loss.realize(); opt.step()
 import { Tensor } from '../index.js'
 import { takePending } from './state.js'
 
@@ -77,7 +80,10 @@ export abstract class Optimizer {
    */
   scheduleStep(): Tensor[] {
     const out = Tensor.noGrad(() => this.update())
-    return [...out, ...takePending()]
+    // the gradients are realized too: they read the pre-update parameters, so `p.grad` keeps the
+    // value the step used (as in PyTorch) instead of being recomputed from the new weights later
+    const grads = this.params.map((p) => p.grad).filter((g): g is Tensor => g instanceof Tensor)
+    return [...out, ...grads, ...takePending()]
   }
 
   /** One optimization step, realized in a single `Tensor.realize`. */

@@ -72,6 +72,8 @@ declare module './tensor.js' {
 }
 
 const P = Tensor.prototype
+/** -|x| with the subgradient at 0 that keeps relu(x) + f(-|x|) smooth (as softplus needs) */
+export const negAbs = (x: Tensor): Tensor => x.gt(0).where(x.neg(), x)
 const bin = (op: string, a: Tensor, b: Operand, dtype?: DType): [Tensor, Tensor] =>
   Tensor.broadcast(op, [a, b], dtype) as [Tensor, Tensor]
 /** float version of an int/bool tensor for math functions */
@@ -118,7 +120,6 @@ P.mod = function (x) {
 }
 P.pow = function (x) {
   if (typeof x === 'number' && this.dtype.isFloat) {
-    if (x === 0) return this.onesLike()
     if (x === 1) return this
     if (x === 2) return this.mul(this)
     if (x === 0.5) return this.sqrt()
@@ -219,7 +220,7 @@ P.elu = function (alpha = 1) {
 P.softplus = function (beta = 1) {
   // log(1 + exp(bx)) / b, computed stably: max(bx, 0) + log(1 + exp(-|bx|))
   const bx = fl(this).mul(beta)
-  return bx.relu().add(bx.abs().neg().exp().add(1).log()).div(beta)
+  return bx.relu().add(negAbs(bx).exp().add(1).log()).div(beta)
 }
 P.mish = function () {
   return this.mul(this.softplus().tanh())

@@ -112,7 +112,9 @@ P.repeat = function (repeats) {
 P.gather = function (dim, index) {
   const d = normAxis('gather', dim, this.ndim, this.shape)
   if (!(index instanceof Tensor) || !index.dtype.isInt)
-    throw new TsgradError('gather: index must be an integer Tensor')
+    throw new TsgradError(
+      `gather: index must be an integer Tensor, got ${index instanceof Tensor ? `${index.dtype.name} of shape ${fmtShape(index.shape)}` : typeof index}`,
+    )
   if (index.ndim !== this.ndim || !index.shape.every((s, i) => i === d || s <= this.shape[i]!))
     throw new TsgradError(
       `gather: index shape ${fmtShape(index.shape)} does not fit input ${fmtShape(this.shape)} at dimension ${d}`,

@@ -2,6 +2,7 @@
 // (pad + sliding-window view + multiply/reduce), normalization, dropout, attention and losses.
 import { defaultFloat, dtypes } from '../dtype.js'
 import { fmtShape, normAxis, prod, range, TsgradError } from '../helpers.js'
+import { negAbs } from './elementwise.js'
 import { broadcastShapes, Tensor } from './tensor.js'
 
 type Pair = number | readonly [number, number]
@@ -112,6 +113,7 @@ function windows(x: Tensor, k: [number, number], s: [number, number], d: [number
 }
 
 function conv2dImpl(x: Tensor, w: Tensor, opts: ConvOptions): Tensor {
+  if (!(w instanceof Tensor)) throw new TsgradError(`conv2d: weight must be a Tensor, got ${typeof w}`)
   if (x.ndim !== 4 || w.ndim !== 4)
     throw new TsgradError(
       `conv2d: expected input (N, C, H, W) and weight (O, C/groups, KH, KW), got ${fmtShape(x.shape)} and ${fmtShape(w.shape)}`,
@@ -147,6 +149,8 @@ P.conv2d = function (weight, opts = {}) {
 }
 
 P.convTranspose2d = function (weight, opts = {}) {
+  if (!(weight instanceof Tensor))
+    throw new TsgradError(`convTranspose2d: weight must be a Tensor, got ${typeof weight}`)
   if (this.ndim !== 4 || weight.ndim !== 4)
     throw new TsgradError(
       `convTranspose2d: expected input (N, C, H, W) and weight (C, O/groups, KH, KW), got ${fmtShape(this.shape)} and ${fmtShape(weight.shape)}`,
@@ -336,6 +340,6 @@ P.binaryCrossentropy = function (target, opts = {}) {
 }
 P.binaryCrossentropyLogits = function (target, opts = {}) {
   const t = target.cast(this.dtype)
-  const loss = this.relu().sub(this.mul(t)).add(this.abs().neg().exp().add(1).log())
+  const loss = this.relu().sub(this.mul(t)).add(negAbs(this).exp().add(1).log())
   return reduceLoss(loss, opts.reduction, 'binaryCrossentropyLogits')
 }

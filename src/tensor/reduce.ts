@@ -135,11 +135,13 @@ P.logsumexp = function (axis, opts = {}) {
   return opts.keepdim ? r : r.reshape(this.shape.filter((_, i) => !axes.includes(i)))
 }
 P.softmax = function (axis = -1) {
+  axis = normAxis('softmax', axis, this.ndim, this.shape)
   const x = this.dtype.isFloat ? this : this.cast(defaultFloat)
   const e = x.sub(x.max(axis, { keepdim: true }).detach()).exp()
   return e.div(e.sum(axis, { keepdim: true }))
 }
 P.logSoftmax = function (axis = -1) {
+  axis = normAxis('logSoftmax', axis, this.ndim, this.shape)
   const x = this.dtype.isFloat ? this : this.cast(defaultFloat)
   const s = x.sub(x.max(axis, { keepdim: true }).detach())
   return s.sub(s.exp().sum(axis, { keepdim: true }).log())

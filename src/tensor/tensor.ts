@@ -194,8 +194,9 @@ export class Tensor {
   numel(): number {
     return prod(this.uop.shape!)
   }
+  /** true for parameters and for tensors computed from them (outside noGrad) */
   get requiresGrad(): boolean {
-    return this._requiresGrad
+    return this._requiresGrad || this._tracks
   }
   set requiresGrad(v: boolean) {
     if (v && !this.dtype.isFloat)
@@ -450,7 +451,10 @@ export class Tensor {
     if (!s0.every((d) => Number.isInteger(d) && d >= -1))
       throw new TsgradError(`reshape: invalid shape ${fmtShape(s0)}`)
     const neg = s0.filter((d) => d === -1).length
-    if (neg > 1) throw new TsgradError(`reshape: only one -1 allowed, got ${fmtShape(s0)}`)
+    if (neg > 1)
+      throw new TsgradError(
+        `reshape: only one -1 allowed, got ${fmtShape(s0)} for a tensor of shape ${fmtShape(this.shape)}`,
+      )
     const known = prod(s0.filter((d) => d !== -1))
     const s = s0.map((d) => (d === -1 ? (known === 0 ? 0 : this.numel() / known) : d))
     if (prod(s) !== this.numel() || !s.every(Number.isInteger))
@@ -551,6 +555,14 @@ export class Tensor {
   unflatten(dim: number, sizes: readonly number[]): Tensor {
     const d = normAxis('unflatten', dim, this.ndim, this.shape)
     const sh = this.shape
+    const known = prod(sizes.filter((x) => x !== -1))
+    if (
+      sizes.filter((x) => x === -1).length > 1 ||
+      (sizes.includes(-1) ? sh[d]! % known !== 0 : known !== sh[d])
+    )
+      throw new TsgradError(
+        `unflatten: sizes ${fmtShape(sizes)} do not multiply to ${sh[d]} (dimension ${d} of ${fmtShape(sh)})`,
+      )
     return this.reshape([...sh.slice(0, d), ...sizes, ...sh.slice(d + 1)])
   }
   squeeze(dim?: number | readonly number[]): Tensor {
