@@ -7,7 +7,6 @@ import { Device, type Program } from '../runtime/device.js'
 import { planMemory } from '../schedule/memory.js'
 import { createSchedule, type SchedBuf, type ScheduleItem } from '../schedule/schedule.js'
 import { Ops, type UOp } from '../uop/ops.js'
-import { substitute, toposort } from '../uop/rewrite.js'
 
 export interface CompiledKernel {
   name: string
@@ -16,8 +15,6 @@ export interface CompiledKernel {
 }
 
 const programCache = new Map<string, CompiledKernel>()
-/** lazy node -> the buffer view holding its value, for nodes realized earlier */
-const realizedViews = new WeakMap<UOp, UOp>()
 
 export const stats = { kernelsRun: 0, kernelsCompiled: 0, schedules: 0 }
 
@@ -36,16 +33,6 @@ export function getKernel(device: string, ast: UOp): CompiledKernel {
   return k
 }
 
-/** Replace nodes realized earlier by their buffer views. */
-function withRealized(roots: readonly UOp[]): UOp[] {
-  const map = new Map<UOp, UOp>()
-  for (const u of toposort(roots, (u) => u.op === Ops.BUFFER || realizedViews.has(u))) {
-    const v = realizedViews.get(u)
-    if (v) map.set(u, v)
-  }
-  return map.size ? roots.map((r) => substitute(r, map)) : [...roots]
-}
-
 export interface RealizeResult {
   /** buffer view (BUFFER, reshaped to the node's shape) for each root */
   views: UOp[]
@@ -58,7 +45,9 @@ export function scheduleFor(roots: readonly UOp[]): {
   realized: Map<UOp, SchedBuf>
   roots: UOp[]
 } {
-  const rs = withRealized(roots)
+  // note: there is no global cache of realized lazy nodes: buffers change under ASSIGN, so an
+  // equal graph built later may stand for different values. Tensors swap their own node instead.
+  const rs = [...roots]
   const sched = createSchedule(rs)
   const keep = new Set(rs.map((r) => sched.realized.get(r)).filter((b): b is SchedBuf => b !== undefined))
   return { items: planMemory(sched.items, keep), realized: sched.realized, roots: rs }
@@ -77,13 +66,10 @@ export function realize(roots: readonly UOp[], viewOf: (buf: Buffer, like: UOp) 
   const debug = DEBUG()
   for (const it of items) runItem(it, bufFor, debug)
   stats.schedules++
-  const views = rs.map((r, i) => {
+  const views = rs.map((r) => {
     const sb = realized.get(r)
     if (!sb) return r // already a buffer view
-    const view = viewOf(bufFor(sb), r)
-    realizedViews.set(roots[i]!, view)
-    if (r !== roots[i]) realizedViews.set(r, view)
-    return view
+    return viewOf(bufFor(sb), r)
   })
   if (debug >= 1 && items.length)
     console.log(
@@ -117,9 +103,4 @@ function runItem(it: ScheduleItem, bufFor: (s: SchedBuf) => Buffer, debug: numbe
       `  ${k.name.padEnd(24)} ${it.device.padEnd(5)} global ${`[${cost.globalSize.join(',')}]`.padEnd(14)} ${ms.toFixed(3).padStart(8)} ms ${(cost.flops / s / 1e9).toFixed(2).padStart(8)} GFLOP/s ${(cost.bytes / s / 1e9).toFixed(2).padStart(7)} GB/s`,
     )
   }
-}
-
-/** The buffer view a lazy node was realized into, if any. */
-export function realizedViewOf(u: UOp): UOp | undefined {
-  return realizedViews.get(u)
 }

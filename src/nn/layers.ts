@@ -28,7 +28,8 @@ function pair(v: Pair, what: string, layer: string): [number, number] {
 }
 
 function checkPositiveInt(v: number, what: string, layer: string): void {
-  if (!Number.isInteger(v) || v <= 0) throw new Error(`${layer}: ${what} must be a positive integer, got ${v}`)
+  if (!Number.isInteger(v) || v <= 0)
+    throw new Error(`${layer}: ${what} must be a positive integer, got ${v}`)
 }
 
 /** Make `t` a trainable parameter: its own realized buffer, requiresGrad = true. */
@@ -220,7 +221,9 @@ export class ConvTranspose2d {
 
   call(x: Tensor): Tensor {
     if (x.ndim !== 4 || x.shape[1] !== this.inChannels) {
-      throw new Error(`ConvTranspose2d: expected NCHW input with C=${this.inChannels}, got shape [${x.shape}]`)
+      throw new Error(
+        `ConvTranspose2d: expected NCHW input with C=${this.inChannels}, got shape [${x.shape}]`,
+      )
     }
     return x.convTranspose2d(this.weight, {
       bias: this.bias,
@@ -373,9 +376,7 @@ export class LayerNorm {
     const k = this.normalizedShape.length
     const tail = x.shape.slice(x.ndim - k)
     if (x.ndim < k || tail.some((d, i) => d !== this.normalizedShape[i])) {
-      throw new Error(
-        `LayerNorm: expected input ending in [${this.normalizedShape}], got shape [${x.shape}]`,
-      )
+      throw new Error(`LayerNorm: expected input ending in [${this.normalizedShape}], got shape [${x.shape}]`)
     }
     const axes = range(x.ndim - k, x.ndim)
     const mean = x.mean(axes, { keepdim: true })

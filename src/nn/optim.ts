@@ -125,7 +125,10 @@ export class SGD extends Optimizer {
   readonly weightDecay: number
   readonly buffers: (Tensor | undefined)[]
 
-  constructor(params: Tensor[], { lr = 1e-3, momentum = 0, nesterov = false, weightDecay = 0 }: SGDOptions = {}) {
+  constructor(
+    params: Tensor[],
+    { lr = 1e-3, momentum = 0, nesterov = false, weightDecay = 0 }: SGDOptions = {},
+  ) {
     super(params, lr)
     if (!(momentum >= 0)) throw new Error(`SGD: invalid momentum ${momentum}`)
     if (!(weightDecay >= 0)) throw new Error(`SGD: invalid weightDecay ${weightDecay}`)
@@ -186,7 +189,13 @@ class AdamBase extends Optimizer {
   readonly b2t: Tensor
   private readonly decoupled: boolean
 
-  constructor(params: Tensor[], opts: AdamOptions, defaultWeightDecay: number, decoupled: boolean, name: string) {
+  constructor(
+    params: Tensor[],
+    opts: AdamOptions,
+    defaultWeightDecay: number,
+    decoupled: boolean,
+    name: string,
+  ) {
     const { lr = 1e-3, b1 = 0.9, b2 = 0.999, eps = 1e-8, weightDecay = defaultWeightDecay } = opts
     super(params, lr)
     if (!(b1 >= 0 && b1 < 1)) throw new Error(`${name}: invalid b1 ${b1}`)

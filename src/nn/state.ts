@@ -56,7 +56,10 @@ export function realizePendingOf(ts: Tensor[]): void {
 // ---- walking modules -----------------------------------------------------------------------
 
 function snake(name: string): string {
-  return name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/([A-Z])([A-Z][a-z])/g, '$1_$2').toLowerCase()
+  return name
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .replace(/([A-Z])([A-Z][a-z])/g, '$1_$2')
+    .toLowerCase()
 }
 
 function isWalkable(v: unknown): v is object {
@@ -69,7 +72,8 @@ function isWalkable(v: unknown): v is object {
 
 function walk(obj: unknown, prefix: string, out: Map<string, Tensor>, stack: Set<object>): void {
   if (obj instanceof Tensor) {
-    if (prefix === '') throw new Error('getStateDict: the model itself is a Tensor; pass an object holding it')
+    if (prefix === '')
+      throw new Error('getStateDict: the model itself is a Tensor; pass an object holding it')
     const prev = out.get(prefix)
     if (prev !== undefined && prev !== obj) {
       throw new Error(`getStateDict: two different tensors map to the state-dict key '${prefix}'`)
@@ -99,7 +103,8 @@ function walk(obj: unknown, prefix: string, out: Map<string, Tensor>, stack: Set
 export function getStateDict(model: unknown, prefix = ''): Record<string, Tensor> {
   const out = new Map<string, Tensor>()
   if (model instanceof Tensor) {
-    if (prefix === '') throw new Error('getStateDict: the model itself is a Tensor; pass an object holding it')
+    if (prefix === '')
+      throw new Error('getStateDict: the model itself is a Tensor; pass an object holding it')
     out.set(prefix, model)
   } else {
     walk(model, prefix, out, new Set())
@@ -157,7 +162,8 @@ export function loadStateDict(
     }
   }
   const problems: string[] = []
-  if (strict && missingKeys.length > 0) problems.push(`missing keys: ${missingKeys.map((k) => `'${k}'`).join(', ')}`)
+  if (strict && missingKeys.length > 0)
+    problems.push(`missing keys: ${missingKeys.map((k) => `'${k}'`).join(', ')}`)
   if (strict && unexpectedKeys.length > 0) {
     problems.push(`unexpected keys: ${unexpectedKeys.map((k) => `'${k}'`).join(', ')}`)
   }
@@ -321,7 +327,8 @@ export async function safeSerialize(
   const parts: Uint8Array[] = []
   let offset = 0
   for (const [name, t] of Object.entries(dict)) {
-    if (name === '__metadata__') throw new Error(`safetensors: '__metadata__' is reserved and cannot name a tensor`)
+    if (name === '__metadata__')
+      throw new Error(`safetensors: '__metadata__' is reserved and cannot name a tensor`)
     if (!(t instanceof Tensor)) throw new Error(`safetensors: value for '${name}' is not a Tensor`)
     const { code, bytes } = await tensorBytes(name, t)
     header[name] = { dtype: code, shape: [...t.shape], data_offsets: [offset, offset + bytes.length] }
@@ -386,7 +393,8 @@ export function safeParseHeader(bytes: Uint8Array): SafetensorsHeader {
   } catch (e) {
     return fail(`header is not valid JSON (${(e as Error).message})`)
   }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) fail('header JSON is not an object')
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
+    fail('header JSON is not an object')
   const obj = parsed as Record<string, unknown>
   const dataStart = 8 + n
   const dataLen = bytes.length - dataStart
@@ -394,7 +402,8 @@ export function safeParseHeader(bytes: Uint8Array): SafetensorsHeader {
   const tensors: SafetensorsEntry[] = []
   for (const [name, info] of Object.entries(obj)) {
     if (name === '__metadata__') {
-      if (info === null || typeof info !== 'object' || Array.isArray(info)) fail('__metadata__ is not an object')
+      if (info === null || typeof info !== 'object' || Array.isArray(info))
+        fail('__metadata__ is not an object')
       for (const [k, v] of Object.entries(info as object)) {
         if (typeof v !== 'string') fail(`__metadata__ value for '${k}' is not a string`)
       }
@@ -402,12 +411,15 @@ export function safeParseHeader(bytes: Uint8Array): SafetensorsHeader {
       continue
     }
     const where = `tensor '${name}'`
-    if (info === null || typeof info !== 'object' || Array.isArray(info)) fail(`${where}: entry is not an object`)
+    if (info === null || typeof info !== 'object' || Array.isArray(info))
+      fail(`${where}: entry is not an object`)
     const { dtype, shape, data_offsets: offs } = info as Record<string, unknown>
     if (typeof dtype !== 'string') fail(`${where}: missing or non-string dtype`)
     const code = dtype as string
     if (!(code in SAFE_DTYPES)) {
-      fail(`${where}: unknown or unsupported dtype '${code}' (supported: ${Object.keys(SAFE_DTYPES).join(', ')})`)
+      fail(
+        `${where}: unknown or unsupported dtype '${code}' (supported: ${Object.keys(SAFE_DTYPES).join(', ')})`,
+      )
     }
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       fail(`${where}: shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`)
@@ -421,15 +433,20 @@ export function safeParseHeader(bytes: Uint8Array): SafetensorsHeader {
       fail(`${where}: data_offsets must be [begin, end] with 0 <= begin <= end, got ${JSON.stringify(offs)}`)
     }
     const [b, e] = offs as [number, number]
-    if (e > dataLen) fail(`${where}: data_offsets [${b}, ${e}] go past the end of the ${dataLen}-byte data section`)
+    if (e > dataLen)
+      fail(`${where}: data_offsets [${b}, ${e}] go past the end of the ${dataLen}-byte data section`)
     const numel = (shape as number[]).reduce((a, d) => a * d, 1)
     const want = numel * ITEMSIZE[code]!
     if (!Number.isSafeInteger(want) || want !== e - b) {
-      fail(`${where}: data_offsets [${b}, ${e}] hold ${e - b} bytes but ${code} shape [${shape}] needs ${want}`)
+      fail(
+        `${where}: data_offsets [${b}, ${e}] hold ${e - b} bytes but ${code} shape [${shape}] needs ${want}`,
+      )
     }
     tensors.push({ name, dtype: code, shape: shape as number[], dataOffsets: [b, e] })
   }
-  const sorted = [...tensors].sort((x, y) => x.dataOffsets[0] - y.dataOffsets[0] || x.dataOffsets[1] - y.dataOffsets[1])
+  const sorted = [...tensors].sort(
+    (x, y) => x.dataOffsets[0] - y.dataOffsets[0] || x.dataOffsets[1] - y.dataOffsets[1],
+  )
   let pos = 0
   let prev: SafetensorsEntry | undefined
   for (const t of sorted) {
@@ -440,7 +457,9 @@ export function safeParseHeader(bytes: Uint8Array): SafetensorsHeader {
       )
     }
     if (b > pos) {
-      fail(`tensor '${t.name}' data_offsets [${b}, ${e}] leave a gap: the previous tensor ends at byte ${pos}`)
+      fail(
+        `tensor '${t.name}' data_offsets [${b}, ${e}] leave a gap: the previous tensor ends at byte ${pos}`,
+      )
     }
     pos = e
     prev = t
@@ -498,14 +517,21 @@ export interface SafeDeserializeOptions {
 }
 
 /** Parse safetensors bytes into name -> Tensor (validating the whole header first). */
-export function safeDeserialize(bytes: Uint8Array, { device }: SafeDeserializeOptions = {}): Record<string, Tensor> {
+export function safeDeserialize(
+  bytes: Uint8Array,
+  { device }: SafeDeserializeOptions = {},
+): Record<string, Tensor> {
   const { tensors, dataStart } = safeParseHeader(bytes)
   const out: Record<string, Tensor> = {}
   for (const t of tensors) {
     const [b, e] = t.dataOffsets
     const data = typedFromBytes(t.dtype, bytes.slice(dataStart + b, dataStart + e))
     const dtype = (dtypes as Record<string, DType>)[SAFE_DTYPES[t.dtype]!]!
-    out[t.name] = new Tensor(data as any, { shape: t.shape, dtype, ...(device !== undefined ? { device } : {}) })
+    out[t.name] = new Tensor(data as any, {
+      shape: t.shape,
+      dtype,
+      ...(device !== undefined ? { device } : {}),
+    })
   }
   return out
 }
@@ -522,7 +548,10 @@ export async function safeSave(
 }
 
 /** Read a .safetensors file into name -> Tensor (Node only; fs is loaded lazily). */
-export async function safeLoad(path: string, opts: SafeDeserializeOptions = {}): Promise<Record<string, Tensor>> {
+export async function safeLoad(
+  path: string,
+  opts: SafeDeserializeOptions = {},
+): Promise<Record<string, Tensor>> {
   const fs = await import('node:fs/promises')
   const buf = await fs.readFile(path)
   return safeDeserialize(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength), opts)

@@ -18,7 +18,7 @@ import {
   toDType,
   type TypedArray,
 } from '../dtype.js'
-import { realize as realizeUOps, realizedViewOf } from '../engine/realize.js'
+import { realize as realizeUOps } from '../engine/realize.js'
 import { computeGradients } from '../gradient.js'
 import { fmtShape, normAxis, prod, range, shapeEq, TsgradError } from '../helpers.js'
 import { Buffer } from '../runtime/buffer.js'
@@ -42,6 +42,8 @@ let noGradDepth = 0
 let uniqueTag = 0
 /** tensors with requiresGrad, found by backward() (weak: parameters can be collected) */
 const gradTensors = new Set<WeakRef<Tensor>>()
+/** a parameter's node before it was realized -> its buffer view (graphs built earlier use the old node) */
+const paramViews = new WeakMap<UOp, UOp>()
 
 function typedDType(d: TypedArray): DType {
   if (d instanceof Float32Array) return dtypes.float32
@@ -242,6 +244,7 @@ export class Tensor {
       (buf, like) => G.reshape(UOp.new(Ops.BUFFER, buf.dtype, [], buf), like.shape!),
     )
     todo.forEach((t, i) => {
+      if (t._requiresGrad) paramViews.set(t.uop, views[i]!)
       t.uop = views[i]!
     })
   }
@@ -386,7 +389,7 @@ export class Tensor {
     // a parameter realized after the graph was built: match its old lazy node through the engine
     const realizedMap = new Map<UOp, UOp>()
     for (const n of nodes) {
-      const v = realizedViewOf(n)
+      const v = paramViews.get(n)
       if (v) realizedMap.set(n, v)
     }
     const graph = realizedMap.size ? substitute(root, realizedMap) : root

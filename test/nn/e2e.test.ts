@@ -85,7 +85,7 @@ async function train(
       loss.backward()
       // realize the loss together with the update (the loss reads the pre-update weights)
       Tensor.realize(loss, ...opt.scheduleStep())
-      losses.push(await loss.item())
+      losses.push(Number(await loss.item()))
     }
   })
   return losses

@@ -55,7 +55,9 @@ describe('getStateDict / getParameters', () => {
       net.headScale,
     ]
     assert.equal(ps.length, expected.length)
-    ps.forEach((p, i) => assert.equal(p, expected[i], `param ${i}`))
+    ps.forEach((p, i) => {
+      assert.equal(p, expected[i], `param ${i}`)
+    })
     // shared module appears under both names in the state dict
     const keys = Object.keys(nn.getStateDict(m))
     assert.ok(keys.includes('a.weight') && keys.includes('b.weight') && keys.includes('extra.0'))
