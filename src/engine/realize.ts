@@ -6,7 +6,7 @@ import { Buffer } from '../runtime/buffer.js'
 import { Device, type Program } from '../runtime/device.js'
 import { planMemory } from '../schedule/memory.js'
 import { createSchedule, type SchedBuf, type ScheduleItem } from '../schedule/schedule.js'
-import { Ops, type UOp } from '../uop/ops.js'
+import type { UOp } from '../uop/ops.js'
 
 export interface CompiledKernel {
   name: string

@@ -70,6 +70,14 @@ function wrapInt(e: string, dt: DType): string {
   return e // int64: exact in double within 2^53
 }
 
+/** Round a float expression to its dtype, so values recomputed in a kernel equal stored ones. */
+function roundFloat(e: string, dt: DType): string {
+  if (dt.name === 'float32') return `Math.fround(${e})`
+  if (dt.name === 'float16') return `H.r16(${e})`
+  if (dt.name === 'bfloat16') return `H.rbf16(${e})`
+  return e
+}
+
 function castExpr(a: string, from: DType, to: DType): string {
   if (from === to) return a
   if (to.isBool) return from.isBool ? a : `(${a} !== 0)`
@@ -205,11 +213,11 @@ function accUpdate(op: string, acc: string, v: string, dt: DType): string {
   if (op === 'ADD')
     return dt.isBool
       ? `${acc} = ${acc} || ${v}`
-      : `${acc} = ${dt.isInt ? wrapInt(`${acc} + ${v}`, dt) : `${acc} + ${v}`}`
+      : `${acc} = ${dt.isInt ? wrapInt(`${acc} + ${v}`, dt) : roundFloat(`${acc} + ${v}`, dt)}`
   if (op === 'MUL')
     return dt.isBool
       ? `${acc} = ${acc} && ${v}`
-      : `${acc} = ${dt.isInt ? wrapInt(`${acc} * ${v}`, dt) : `${acc} * ${v}`}`
+      : `${acc} = ${dt.isInt ? wrapInt(`${acc} * ${v}`, dt) : roundFloat(`${acc} * ${v}`, dt)}`
   return dt.isBool ? `${acc} = ${acc} || ${v}` : `${acc} = Math.max(${acc}, ${v})`
 }
 
@@ -278,7 +286,14 @@ export class JSRenderer implements Renderer {
         default: {
           const n = `v${v++}`
           names.set(u, n)
-          line(`const ${n} = ${aluExpr(u, u.src.map(ref))};`)
+          const e = aluExpr(u, u.src.map(ref))
+          const exact =
+            u.op === Ops.CAST ||
+            u.op === Ops.WHERE ||
+            u.op === Ops.MAX ||
+            u.op === Ops.NEG ||
+            u.op === Ops.TRUNC
+          line(`const ${n} = ${u.dtype.isFloat && !exact ? roundFloat(e, u.dtype) : e};`)
         }
       }
     }

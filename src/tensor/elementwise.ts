@@ -199,8 +199,12 @@ P.relu6 = function () {
   return this.relu().minimum(6)
 }
 P.sigmoid = function () {
+  // with e = exp(-|x|) in (0, 1]: x >= 0 -> 1/(1+e), x < 0 -> e/(1+e); finite values and
+  // gradients everywhere (no inf * 0 in either branch)
   const x = fl(this)
-  return x.neg().exp().add(1).reciprocal()
+  const e = negAbs(x).exp()
+  const r = e.add(1).reciprocal()
+  return x.ge(0).where(r, e.mul(r))
 }
 P.gelu = function () {
   const x = fl(this)
@@ -215,7 +219,7 @@ P.leakyRelu = function (slope = 0.01) {
   return this.gt(0).where(this, this.mul(slope))
 }
 P.elu = function (alpha = 1) {
-  return this.gt(0).where(this, this.exp().sub(1).mul(alpha))
+  return this.gt(0).where(this, this.minimum(0).exp().sub(1).mul(alpha))
 }
 P.softplus = function (beta = 1) {
   // log(1 + exp(bx)) / b, computed stably: max(bx, 0) + log(1 + exp(-|bx|))

@@ -251,6 +251,8 @@ export class Tensor {
 
   /** The realized buffer holding this tensor's elements in order. */
   private buffer(): Buffer {
+    // a pending in-place write is committed by reading (it must not run again on the next read)
+    if (this.uop.op === Ops.ASSIGN) this.realize()
     const base = this.contiguous().realize().uop.contiguousBase
     return base!.arg as Buffer
   }
@@ -330,13 +332,15 @@ export class Tensor {
     if (d === this.device) return this
     return Tensor.fromUOp(UOp.new(Ops.COPY, this.dtype, [this.uop], d), this)
   }
+  /** Materialize into a fresh buffer when realized (each call gets its own storage). */
   contiguous(): Tensor {
     if (this.uop.contiguousBase) return this
-    return Tensor.fromUOp(UOp.new(Ops.CONTIGUOUS, this.dtype, [this.uop]), this)
+    return Tensor.fromUOp(UOp.new(Ops.CONTIGUOUS, this.dtype, [this.uop], { tag: uniqueTag++ }), this)
   }
   detach(): Tensor {
     return new Tensor(UOp.new(Ops.DETACH, this.dtype, [this.uop]))
   }
+  /** A copy with its own storage (also for tensors that already are a buffer). */
   clone(): Tensor {
     return Tensor.fromUOp(UOp.new(Ops.CONTIGUOUS, this.dtype, [this.uop], { tag: uniqueTag++ }), this)
   }
