@@ -2,7 +2,7 @@
 import './runtime/js.js'
 import './runtime/null.js'
 
-export { DType, dtypes } from './dtype.js'
+export { bf16BitsToF32, DType, dtypes, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from './dtype.js'
 export { TsgradError } from './helpers.js'
 export { Device } from './runtime/device.js'
 export { Tensor } from './tensor/index.js'

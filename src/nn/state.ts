@@ -14,7 +14,15 @@
 // contiguously in the dict's order and pads the header with spaces to a multiple of 8. The
 // reader validates every field and every offset before reading any tensor data and throws an
 // Error naming the problem (and the tensor) instead of reading out of bounds.
-import { type DType, dtypes, Tensor } from '../index.js'
+import {
+  bf16BitsToF32,
+  type DType,
+  dtypes,
+  f16BitsToF32,
+  f32ToBf16Bits,
+  f32ToF16Bits,
+  Tensor,
+} from '../index.js'
 
 // ---- buffers and pending lazy updates (used by layers and optimizers) ------------------------
 
@@ -188,59 +196,12 @@ export function loadStateDict(
   return { missingKeys, unexpectedKeys }
 }
 
-// ---- float16 / bfloat16 bit conversions (round to nearest even) -------------------------------
-
-const cvtF32 = new Float32Array(1)
-const cvtU32 = new Uint32Array(cvtF32.buffer)
-
-/** float32 value -> IEEE half bits, round to nearest even; NaN stays NaN, overflow -> inf. */
-export function f32ToF16(v: number): number {
-  cvtF32[0] = v
-  const x = cvtU32[0]!
-  const sign = (x >>> 16) & 0x8000
-  const exp = (x >>> 23) & 0xff
-  const mant = x & 0x7fffff
-  if (exp === 0xff) return sign | 0x7c00 | (mant !== 0 ? 0x200 | (mant >>> 13) : 0)
-  const e = exp - 127 + 15
-  if (e >= 0x1f) return sign | 0x7c00
-  if (e <= 0) {
-    if (e < -10) return sign
-    const m = mant | 0x800000
-    const shift = 14 - e
-    let h = m >>> shift
-    const rem = m & ((1 << shift) - 1)
-    const half = 1 << (shift - 1)
-    if (rem > half || (rem === half && (h & 1) === 1)) h++
-    return sign | h
-  }
-  let h = (e << 10) | (mant >>> 13)
-  const rem = mant & 0x1fff
-  if (rem > 0x1000 || (rem === 0x1000 && (h & 1) === 1)) h++
-  return sign | h
-}
-
-/** IEEE half bits -> number (exact). */
-export function f16ToF32(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1
-  const exp = (h >>> 10) & 0x1f
-  const mant = h & 0x3ff
-  if (exp === 0) return sign * mant * 2 ** -24
-  if (exp === 0x1f) return mant !== 0 ? Number.NaN : sign * Number.POSITIVE_INFINITY
-  return sign * (1 + mant / 1024) * 2 ** (exp - 15)
-}
-
-/** float32 value -> bfloat16 bits, round to nearest even; NaN stays NaN. */
-export function f32ToBF16(v: number): number {
-  cvtF32[0] = v
-  const x = cvtU32[0]!
-  if ((x & 0x7f800000) === 0x7f800000 && (x & 0x7fffff) !== 0) return (x >>> 16) | 0x40
-  return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff
-}
-
-/** bfloat16 bits -> number (exact). */
-export function bf16ToF32(b: number): number {
-  cvtU32[0] = (b & 0xffff) << 16
-  return cvtF32[0]!
+// float16 / bfloat16 bit conversions come from the core (round to nearest even)
+export {
+  bf16BitsToF32 as bf16ToF32,
+  f16BitsToF32 as f16ToF32,
+  f32ToBf16Bits as f32ToBF16,
+  f32ToF16Bits as f32ToF16,
 }
 
 // ---- safetensors -----------------------------------------------------------------------------
@@ -300,7 +261,7 @@ async function tensorBytes(name: string, t: Tensor): Promise<{ code: string; byt
   }
   if (code === 'F16' || code === 'BF16') {
     const bits = new Uint16Array(n)
-    const conv = code === 'F16' ? f32ToF16 : f32ToBF16
+    const conv = code === 'F16' ? f32ToF16Bits : f32ToBf16Bits
     for (let i = 0; i < n; i++) bits[i] = conv(data[i] as number)
     return { code, bytes: leBytes(bits, 2) }
   }
@@ -504,7 +465,7 @@ function typedFromBytes(code: string, b: Uint8Array): ArrayBufferView {
     case 'BF16': {
       const bits = new Uint16Array(buf, 0, n)
       const f = new Float32Array(n)
-      const conv = code === 'F16' ? f16ToF32 : bf16ToF32
+      const conv = code === 'F16' ? f16BitsToF32 : bf16BitsToF32
       for (let i = 0; i < n; i++) f[i] = conv(bits[i]!)
       return f
     }

@@ -6,41 +6,11 @@
 // booleans. float16/bfloat16 live as raw 16-bit patterns in Uint16Array; int64 in BigInt64Array.
 import type { DType } from '../dtype.js'
 import type { LinearProgram } from '../codegen/linearize.js'
-import { type Op, Ops, type RangeArg, type UOp } from '../uop/ops.js'
+import { ALU, type Op, Ops, type RangeArg, type UOp } from '../uop/ops.js'
 import type { Renderer } from './renderer.js'
 
-const NATIVE: ReadonlySet<Op> = new Set<Op>([
-  Ops.NEG,
-  Ops.EXP,
-  Ops.EXP2,
-  Ops.LOG,
-  Ops.LOG2,
-  Ops.SIN,
-  Ops.COS,
-  Ops.TANH,
-  Ops.SQRT,
-  Ops.RECIP,
-  Ops.TRUNC,
-  Ops.CAST,
-  Ops.BITCAST,
-  Ops.ADD,
-  Ops.SUB,
-  Ops.MUL,
-  Ops.FDIV,
-  Ops.IDIV,
-  Ops.MOD,
-  Ops.MAX,
-  Ops.POW,
-  Ops.CMPLT,
-  Ops.CMPNE,
-  Ops.CMPEQ,
-  Ops.AND,
-  Ops.OR,
-  Ops.XOR,
-  Ops.SHL,
-  Ops.SHR,
-  Ops.WHERE,
-])
+/** JavaScript has every ALU op but erf (decomposed to a polynomial before rendering). */
+const NATIVE: ReadonlySet<Op> = new Set<Op>([...ALU].filter((op) => op !== Ops.ERF))
 
 function literal(v: number, dt: DType): string {
   if (dt.isBool) return v ? 'true' : 'false'
