@@ -56,9 +56,9 @@ export function takePending(): Tensor[] {
 
 /** Realize the pending updates of these tensors now. */
 export function realizePendingOf(ts: Tensor[]): void {
-  const todo = ts.filter((t) => pending.has(t))
-  for (const t of todo) pending.delete(t)
-  if (todo.length > 0) Tensor.realize(...todo)
+  const due = ts.filter((t) => pending.has(t))
+  for (const t of due) pending.delete(t)
+  if (due.length > 0) Tensor.realize(...due)
 }
 
 // ---- walking modules -----------------------------------------------------------------------

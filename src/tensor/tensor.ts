@@ -237,13 +237,13 @@ export class Tensor {
   }
 
   static realize(...tensors: Tensor[]): void {
-    const todo = tensors.filter((t) => !t.uop.contiguousBase)
-    if (!todo.length) return
+    const unrealized = tensors.filter((t) => !t.uop.contiguousBase)
+    if (!unrealized.length) return
     const { views } = realizeUOps(
-      todo.map((t) => t.uop),
+      unrealized.map((t) => t.uop),
       (buf, like) => G.reshape(UOp.new(Ops.BUFFER, buf.dtype, [], buf), like.shape!),
     )
-    todo.forEach((t, i) => {
+    unrealized.forEach((t, i) => {
       if (t._requiresGrad) paramViews.set(t.uop, views[i]!)
       t.uop = views[i]!
     })
