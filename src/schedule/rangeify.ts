@@ -6,13 +6,8 @@
 // pad -> shifted index plus a validity gate, shrink -> offset, flip -> n-1-i). A REDUCE_AXIS opens
 // fresh 'reduce' ranges. Nodes at the region's boundary (realized buffers) become LOADs.
 import { dtypes } from '../dtype.js'
-import { prod, stridesFor } from '../helpers.js'
+import { stridesFor } from '../helpers.js'
 import { ALU, type BufferRef, Ops, type PadArg, type ReduceOp, UOp } from '../uop/ops.js'
-
-export interface BoundaryInput {
-  /** the boundary node (a BUFFER, or a node realized earlier in this schedule) */
-  node: UOp
-}
 
 export interface LoweringContext {
   /** is this node read from a buffer (not computed in this kernel)? */
@@ -191,8 +186,4 @@ export class KernelLowering {
     }
     throw new Error(`rangeify: cannot lower ${n.op} inside a kernel`)
   }
-}
-
-export function numelOf(u: UOp): number {
-  return prod(u.shape!)
 }

@@ -1,7 +1,7 @@
 // Builders for tensor-graph nodes (shape-carrying UOps), shared by the front end and autograd.
 // They assume valid input (the front end validates and throws readable errors) and skip no-ops.
 import { type DType, dtypes } from '../dtype.js'
-import { prod, shapeEq } from '../helpers.js'
+import { shapeEq } from '../helpers.js'
 import { type Op, Ops, type PadArg, type ReduceOp, UOp } from './ops.js'
 
 export type Shape = readonly number[]
@@ -92,8 +92,4 @@ export function sumTo(u: UOp, shape: Shape): UOp {
   const s = u.shape!
   const axes = s.map((d, i) => (d !== shape[i] ? i : -1)).filter((i) => i >= 0)
   return reshape(reduce(u, 'ADD', axes), shape)
-}
-
-export function numel(u: UOp): number {
-  return prod(u.shape!)
 }

@@ -277,6 +277,3 @@ function hasInnerConst(u: UOp): boolean {
 }
 
 export const symbolic = new PatternMatcher<unknown>(rules)
-
-/** Simplify an expression with the symbolic rules (a named pass). */
-export { graphRewrite } from './rewrite.js'
