@@ -121,10 +121,10 @@ function gradRule(u: UOp, g: UOp): (UOp | undefined)[] {
         // product of the non-zero elements, d/dx_i = z == 0 ? p / x_i : (x_i == 0 && z == 1 ? p : 0)
         const isZero = aluNode(Ops.CMPEQ, a, c(a, 0))
         const nz = expand(reduce(castNode(isZero, a.dtype), 'ADD', axes), a.shape!)
-        const p = expand(reduce(where(isZero, c(a, 1), a), 'MUL', axes), a.shape!)
+        const safeX = where(isZero, c(a, 1), a)
+        const p = expand(reduce(safeX, 'MUL', axes), a.shape!)
         const none = aluNode(Ops.CMPEQ, nz, c(nz, 0))
         const one = aluNode(Ops.CMPEQ, nz, c(nz, 1))
-        const safeX = where(isZero, c(a, 1), a)
         const d = where(none, div(p, safeX), where(aluNode(Ops.AND, isZero, one), p, c(a, 0)))
         return [mul(ge, d)]
       }

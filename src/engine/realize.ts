@@ -40,22 +40,17 @@ export interface RealizeResult {
 }
 
 /** The schedule that realizing `roots` would run (no buffers allocated, nothing launched). */
-export function scheduleFor(roots: readonly UOp[]): {
-  items: ScheduleItem[]
-  realized: Map<UOp, SchedBuf>
-  roots: UOp[]
-} {
-  // note: there is no global cache of realized lazy nodes: buffers change under ASSIGN, so an
-  // equal graph built later may stand for different values. Tensors swap their own node instead.
-  const rs = [...roots]
-  const sched = createSchedule(rs)
-  const keep = new Set(rs.map((r) => sched.realized.get(r)).filter((b): b is SchedBuf => b !== undefined))
-  return { items: planMemory(sched.items, keep), realized: sched.realized, roots: rs }
+// There is no global cache of realized lazy nodes: buffers change under ASSIGN, so an equal graph
+// built later may stand for different values. Tensors swap their own node instead.
+export function scheduleFor(roots: readonly UOp[]): { items: ScheduleItem[]; realized: Map<UOp, SchedBuf> } {
+  const sched = createSchedule(roots)
+  const keep = new Set(roots.map((r) => sched.realized.get(r)).filter((b): b is SchedBuf => b !== undefined))
+  return { items: planMemory(sched.items, keep), realized: sched.realized }
 }
 
 export function realize(roots: readonly UOp[], viewOf: (buf: Buffer, like: UOp) => UOp): RealizeResult {
   const t0 = now()
-  const { items, realized, roots: rs } = scheduleFor(roots)
+  const { items, realized } = scheduleFor(roots)
   const bufs = new Map<SchedBuf, Buffer>()
   const bufFor = (s: SchedBuf): Buffer => {
     if (s.existing) return s.existing as Buffer
@@ -66,7 +61,7 @@ export function realize(roots: readonly UOp[], viewOf: (buf: Buffer, like: UOp) 
   const debug = DEBUG()
   for (const it of items) runItem(it, bufFor, debug)
   stats.schedules++
-  const views = rs.map((r) => {
+  const views = roots.map((r) => {
     const sb = realized.get(r)
     if (!sb) return r // already a buffer view
     return viewOf(bufFor(sb), r)

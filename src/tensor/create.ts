@@ -8,7 +8,7 @@ import { type DType, defaultFloat, defaultInt, dtypes, toDType } from '../dtype.
 import { fmtShape, prod, TsgradError } from '../helpers.js'
 import { Device, canonicalDevice } from '../runtime/device.js'
 import { constNode } from '../uop/graph.js'
-import { Tensor } from './tensor.js'
+import { checkShape, Tensor } from './tensor.js'
 
 export interface CreateOptions {
   dtype?: DType | string
@@ -32,14 +32,6 @@ declare module './tensor.js' {
     let uniform: (shape: readonly number[], low?: number, high?: number, opts?: CreateOptions) => Tensor
     let normal: (shape: readonly number[], mean?: number, std?: number, opts?: CreateOptions) => Tensor
   }
-}
-
-function checkShape(op: string, shape: readonly number[]): number[] {
-  if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0))
-    throw new TsgradError(
-      `${op}: shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`,
-    )
-  return [...shape]
 }
 
 const dev = (o?: CreateOptions): string => Device.get(canonicalDevice(o?.device ?? Device.DEFAULT)).name

@@ -207,7 +207,7 @@ function pool(
   const d = pair(op, dilation, 'dilation')
   const lead = x.shape.slice(0, -2).map(() => null)
   const xp = x.pad([...lead, [p[0], p[0]], [p[1], p[1]]], { value })
-  return { win: windows(xp, k, s, d), k, s, p, d }
+  return { win: windows(xp, k, s, d), k }
 }
 P.maxPool2d = function (kernel, opts = {}) {
   const { win } = pool(

@@ -24,7 +24,7 @@ import { fmtShape, normAxis, prod, range, shapeEq, TsgradError } from '../helper
 import { Buffer } from '../runtime/buffer.js'
 import { canonicalDevice, Device } from '../runtime/device.js'
 import * as G from '../uop/graph.js'
-import { type BufferRef, type Op, Ops, UOp } from '../uop/ops.js'
+import { type Op, Ops, UOp } from '../uop/ops.js'
 import { substitute, toposort } from '../uop/rewrite.js'
 
 export type Shape = number[]
@@ -126,7 +126,7 @@ export function broadcastShapes(op: string, ...shapes: (readonly number[])[]): n
   return out
 }
 
-function checkShape(op: string, shape: readonly number[]): number[] {
+export function checkShape(op: string, shape: readonly number[]): number[] {
   if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0))
     throw new TsgradError(
       `${op}: shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`,
@@ -598,8 +598,5 @@ export class Tensor {
   /** arange over an axis of this tensor's device (int32) */
   static iota(n: number, device: string): Tensor {
     return new Tensor(G.iotaNode(n, device))
-  }
-  static bufferRef(t: Tensor): BufferRef | undefined {
-    return t.uop.contiguousBase?.arg as BufferRef | undefined
   }
 }

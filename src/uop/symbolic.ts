@@ -73,17 +73,6 @@ function buildSum(like: UOp, terms: Iterable<[UOp, number]>, konst: number): UOp
   return konst !== 0 ? acc.add(UOp.const(like.dtype, konst)) : acc
 }
 
-function termCount(u: UOp): number {
-  let n = 0
-  const stack = [u]
-  while (stack.length) {
-    const t = stack.pop()!
-    if (t.op === Ops.ADD) stack.push(t.src[0]!, t.src[1]!)
-    else n++
-  }
-  return n
-}
-
 function gcd(a: number, b: number): number {
   a = Math.abs(a)
   b = Math.abs(b)
@@ -189,23 +178,21 @@ const rules: Rule<unknown>[] = [
   // integer sums: merge like terms and constants, distribute constants over sums
   rule(UPat.op([Ops.ADD, Ops.SUB], undefined, { name: 'a' }), ({ a }) => {
     if (!a!.dtype.isInt) return undefined
+    // the canonical form (terms ordered by id, constant last) is a fixed point of this rule
     const s = splitSum(a!)
-    let n = s.terms.size + (s.konst !== 0 ? 1 : 0)
-    if (n === 0) n = 1
-    if (a!.op === Ops.ADD && n >= termCount(a!) && !hasSubOrScaledSum(a!) && !hasDivModPair(a!))
-      return undefined
     const out = buildSum(a!, s.terms, s.konst)
     return out === a ? undefined : out
   }),
-  rule(UPat.op(Ops.MUL, [UPat.op([Ops.ADD, Ops.SUB], undefined, { name: 's' }), c1]), ({ s, c1 }) =>
-    s!.dtype.isInt
-      ? buildSum(
-          s!,
-          [...splitSum(s!).terms].map(([t, k]) => [t, k * c1!.constValue]),
-          splitSum(s!).konst * c1!.constValue,
-        )
-      : undefined,
-  ),
+  rule(UPat.op(Ops.MUL, [UPat.op([Ops.ADD, Ops.SUB], undefined, { name: 's' }), c1]), ({ s, c1 }) => {
+    if (!s!.dtype.isInt) return undefined
+    const sum = splitSum(s!)
+    const k = c1!.constValue
+    return buildSum(
+      s!,
+      [...sum.terms].map(([t, m]) => [t, m * k]),
+      sum.konst * k,
+    )
+  }),
   // div/mod folding with value ranges
   rule(UPat.op([Ops.IDIV, Ops.MOD], [x, c1], { name: 'a' }), ({ a, x, c1 }) =>
     isIntLike(x!) ? foldDivMod(a!.op, x!, c1!.constValue) : undefined,
@@ -236,44 +223,5 @@ const rules: Rule<unknown>[] = [
     x!.dtype.isInt ? x!.lt(c2!.constValue - c1!.constValue) : undefined,
   ),
 ]
-
-function hasDivModPair(u: UOp): boolean {
-  let div = false
-  let mod = false
-  const stack = [u]
-  while (stack.length) {
-    const t = stack.pop()!
-    if (t.op === Ops.ADD) stack.push(t.src[0]!, t.src[1]!)
-    else if (t.op === Ops.MUL && t.src[1]!.op === Ops.CONST) stack.push(t.src[0]!)
-    else if (t.op === Ops.IDIV) div = true
-    else if (t.op === Ops.MOD) mod = true
-  }
-  return div && mod
-}
-
-function hasSubOrScaledSum(u: UOp): boolean {
-  // a SUB anywhere in the sum, or a (sum)*c term, means the canonical form differs
-  const stack = [u]
-  while (stack.length) {
-    const t = stack.pop()!
-    if (t.op === Ops.SUB) return true
-    if (t.op === Ops.ADD) {
-      stack.push(t.src[0]!, t.src[1]!)
-      if (t.src[0]!.op === Ops.CONST) return true
-    } else if (t.op === Ops.MUL && (t.src[0]!.op === Ops.ADD || t.src[0]!.op === Ops.SUB)) return true
-  }
-  // constant not at the very end
-  return u.op === Ops.ADD && u.src[0]!.op === Ops.ADD && hasInnerConst(u.src[0]!)
-}
-
-function hasInnerConst(u: UOp): boolean {
-  const stack = [u]
-  while (stack.length) {
-    const t = stack.pop()!
-    if (t.op === Ops.CONST) return true
-    if (t.op === Ops.ADD) stack.push(t.src[0]!, t.src[1]!)
-  }
-  return false
-}
 
 export const symbolic = new PatternMatcher<unknown>(rules)
