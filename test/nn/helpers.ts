@@ -1,10 +1,9 @@
 // Shared helpers for the nn tests (not a test file itself).
 import assert from 'node:assert/strict'
 import type { Tensor } from '../../src/index.ts'
+import { readData as values } from '../helpers.ts'
 
-export async function values(t: Tensor): Promise<number[]> {
-  return Array.from((await t.data()) as ArrayLike<number>, Number)
-}
+export { values }
 
 export function assertClose(
   actual: ArrayLike<number>,
