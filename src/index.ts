@@ -1,6 +1,7 @@
 // tsgrad public entry point.
 import './runtime/js.js'
 import './runtime/null.js'
+import './runtime/cpu.js'
 
 export { bf16BitsToF32, DType, dtypes, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from './dtype.js'
 export { TsgradError } from './helpers.js'

@@ -493,3 +493,6 @@ export function expectThrows(fn: () => unknown, ...patterns: RegExp[]): Error {
   }
   return err
 }
+
+/** Whether the native CPU device (C compiler + FFI) works on this machine. */
+export const hasCPU = tsgrad.Device.unavailableReason('CPU') === undefined

@@ -1,7 +1,7 @@
 // The device interface: { allocator, renderer, compiler, runtime }, and the registry of devices.
 // A new backend adds a renderer, one file implementing this interface, and a register() call.
 import type { DType, TypedArray } from '../dtype.js'
-import { getEnv, TsgradError } from '../helpers.js'
+import { getEnv, getEnvNum, TsgradError } from '../helpers.js'
 import type { Renderer } from '../renderer/renderer.js'
 
 export interface Allocator<B = unknown> {
@@ -37,6 +37,10 @@ export interface CompiledDevice<B = unknown, A = unknown> {
 // each device has its own buffer and artifact types
 type Factory = (name: string) => CompiledDevice<any, any>
 const factories = new Map<string, Factory>()
+/** per device kind: why it cannot run on this machine (undefined = it can) */
+const probes = new Map<string, () => string | undefined>()
+/** default device preference: the first that can run here */
+const PREFERENCE = ['CPU', 'JS']
 const instances = new Map<string, CompiledDevice>()
 let defaultName: string | undefined
 
@@ -47,8 +51,15 @@ export function canonicalDevice(name: string): string {
 }
 
 export const Device = {
-  register(base: string, factory: Factory): void {
+  register(base: string, factory: Factory, unavailableReason?: () => string | undefined): void {
     factories.set(base.toUpperCase(), factory)
+    if (unavailableReason) probes.set(base.toUpperCase(), unavailableReason)
+  },
+  /** why a device kind cannot run here, or undefined if it can */
+  unavailableReason(base: string): string | undefined {
+    const b = canonicalDevice(base).split(':')[0]!
+    if (!factories.has(b)) return 'not registered'
+    return probes.get(b)?.()
   },
   get(name: string): CompiledDevice {
     const n = canonicalDevice(name)
@@ -69,8 +80,16 @@ export const Device = {
   get DEFAULT(): string {
     if (defaultName === undefined) {
       const env = getEnv('DEVICE')
-      defaultName = env ? canonicalDevice(env) : (['JS'].find((d) => factories.has(d)) ?? 'JS')
+      defaultName = env
+        ? canonicalDevice(env)
+        : (PREFERENCE.find((d) => factories.has(d) && Device.unavailableReason(d) === undefined) ?? 'JS')
       Device.get(defaultName)
+      if (getEnvNum('DEBUG') >= 1) {
+        const skipped = PREFERENCE.slice(0, PREFERENCE.indexOf(defaultName))
+          .map((d) => `${d}: ${Device.unavailableReason(d)}`)
+          .join('; ')
+        console.log(`default device: ${defaultName}${env ? ' (DEVICE env)' : ''}${skipped ? ` (skipped ${skipped})` : ''}`)
+      }
     }
     return defaultName
   },

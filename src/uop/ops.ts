@@ -142,8 +142,12 @@ export interface BufferRef {
 
 export interface RangeArg {
   readonly id: number
-  /** 'global' ranges index the output; 'reduce' ranges are summed over; 'loop' are plain loops */
-  readonly kind: 'global' | 'reduce' | 'loop'
+  /**
+   * 'global' ranges index the output; 'reduce' ranges are summed over; 'loop' are plain loops;
+   * 'thread' is a global range split across cores; 'upcast' (global) and 'unroll' (reduce) ranges
+   * are expanded into straight-line code by the optimizer before linearizing.
+   */
+  readonly kind: 'global' | 'reduce' | 'loop' | 'thread' | 'upcast' | 'unroll'
 }
 
 export type PadArg = { readonly pads: readonly (readonly [number, number])[]; readonly value: number }

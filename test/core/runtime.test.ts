@@ -4,6 +4,7 @@ import { describe, test } from 'node:test'
 import { stats } from '../../src/engine/realize.ts'
 import { Device, dtypes, Tensor } from '../../src/index.ts'
 import { memory } from '../../src/runtime/buffer.ts'
+import { hasCPU } from '../helpers.ts'
 
 describe('devices', () => {
   test('JS and NULL are registered; JS is the default here', () => {
@@ -72,7 +73,7 @@ describe('dtypes', () => {
 })
 
 describe('DEBUG output', () => {
-  const run = (level: number) =>
+  const run = (level: number, device = 'JS') =>
     spawnSync(
       process.execPath,
       [
@@ -81,7 +82,7 @@ describe('DEBUG output', () => {
         '-e',
         "import('./src/index.ts').then(async ({ Tensor }) => { await new Tensor(new Float32Array(32), { shape: [4, 8] }).add(1).sum(1).data() })",
       ],
-      { env: { ...process.env, DEBUG: String(level) }, encoding: 'utf8' },
+      { env: { ...process.env, DEBUG: String(level), DEVICE: device }, encoding: 'utf8' },
     ).stdout
   test('DEBUG=1 prints kernel count and time per realize', () => {
     assert.match(run(1), /realize: 1 kernels, [\d.]+ ms/)
@@ -93,6 +94,12 @@ describe('DEBUG output', () => {
     const out = run(4)
     assert.match(out, /function r_4_8\(b0, b1\) \{/)
     assert.match(out, /for \(let r0 = 0; r0 < 4; r0\+\+\) \{/)
+  })
+  test('DEBUG=4 on CPU prints the C source; DEBUG=1 names the default device', { skip: !hasCPU }, () => {
+    const out = run(4, 'CPU')
+    assert.match(out, /void r_4_8\(float\* restrict b0, const float\* restrict b1\) \{/)
+    assert.match(out, /for \(int r0 = 0; r0 < 4; r0\+\+\) \{/)
+    assert.match(run(1, ''), /default device: (CPU|JS)/)
   })
 })
 

@@ -1,0 +1,73 @@
+// C renderer for the CPU device (gcc or clang): the C-style renderer plus a prelude of helpers
+// that give JS-reference semantics, OpenMP `parallel for` on thread ranges, and declarations that
+// let the compiler call the vector math library (libmvec) from vectorized loops.
+import type { RangeArg, UOp } from '../uop/ops.js'
+import { CStyleRenderer } from './cstyle.js'
+
+const INTS: [string, string][] = [
+  ['i8', 'signed char'],
+  ['i16', 'short'],
+  ['i32', 'int'],
+  ['i64', 'long long'],
+  ['u8', 'unsigned char'],
+  ['u16', 'unsigned short'],
+  ['u32', 'unsigned int'],
+]
+
+// Integer division and modulo: by 0 -> 0 and by -1 without the INT_MIN trap (JS semantics).
+const intHelpers = INTS.map(([s, t]) => {
+  const signed = s.startsWith('i')
+  const neg1 = signed ? `if (y == -1) return (${t})(0ull - (unsigned long long)x);\n  ` : ''
+  const mneg1 = signed ? ' || y == -1' : ''
+  const f2i =
+    s === 'i64'
+      ? 'return (x == x && x > -9.2e18 && x < 9.2e18) ? (long long)x : 0;'
+      : `return (${t})toint32(x);`
+  return [
+    `static inline ${t} idiv_${s}(${t} x, ${t} y) {\n  if (y == 0) return 0;\n  ${neg1}return x / y;\n}`,
+    `static inline ${t} imod_${s}(${t} x, ${t} y) { return (y == 0${mneg1}) ? 0 : x % y; }`,
+    `static inline ${t} f2${s}(double x) { ${f2i} }`,
+  ].join('\n')
+}).join('\n')
+
+const PRELUDE = `#include <math.h>
+#include <string.h>
+// ToInt32 of JS: truncate, wrap modulo 2^32, non-finite -> 0
+static inline int toint32(double x) {
+  if (x > -2147483649.0 && x < 2147483648.0) return (int)x;
+  if (x != x || x == __builtin_inf() || x == -__builtin_inf()) return 0;
+  double t = fmod(trunc(x), 4294967296.0);
+  if (t < 0) t += 4294967296.0;
+  return (int)(unsigned int)(long long)t;
+}
+${intHelpers}
+static inline float fmax_nanf(float a, float b) { return (a > b || a != a) ? a : b; }
+static inline double fmax_nan(double a, double b) { return (a > b || a != a) ? a : b; }
+#define BITCAST(T, x) ({ __typeof__(x) s_ = (x); T d_; memcpy(&d_, &s_, sizeof(T)); d_; })
+static inline float bf2f(unsigned short h) { unsigned int u = (unsigned int)h << 16; float f; memcpy(&f, &u, 4); return f; }
+static inline unsigned short f2bf(float f) {
+  unsigned int x; memcpy(&x, &f, 4);
+  if ((x & 0x7f800000u) == 0x7f800000u && (x & 0x7fffffu)) return (unsigned short)((x >> 16) | 0x40);
+  return (unsigned short)((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
+}
+static inline float rbf(float f) { return bf2f(f2bf(f)); }
+${['expf', 'exp2f', 'logf', 'log2f', 'sinf', 'cosf', 'tanhf', 'erff'].map((f) => `#pragma omp declare simd notinbranch\nfloat ${f}(float);`).join('\n')}
+#pragma omp declare simd notinbranch
+float powf(float, float);
+`
+
+export class CRenderer extends CStyleRenderer {
+  readonly name = 'c'
+
+  protected prelude(): string {
+    return PRELUDE
+  }
+
+  protected signature(name: string, params: string[]): string {
+    return `void ${name}(${params.join(', ')})`
+  }
+
+  protected override loopPrefix(range: UOp): string[] {
+    return (range.arg as RangeArg).kind === 'thread' ? ['#pragma omp parallel for schedule(static)'] : []
+  }
+}

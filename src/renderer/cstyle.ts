@@ -1,0 +1,269 @@
+// C-style renderer: a linear program -> a C function body. Shared by the CPU (gcc/clang) backend
+// and, later, CUDA C; subclasses supply the prelude, the function signature and loop pragmas.
+//
+// Semantics match the JS reference device: integers wrap (compile with -fwrapv), integer division
+// and modulo by zero give 0, float->int casts truncate and wrap (non-finite -> 0), shift counts are
+// masked to the width, MAX propagates NaN. float16 computes in _Float16 (rounded at every
+// assignment), bfloat16 is stored as uint16 and computes in float rounded after every op.
+import type { DType } from '../dtype.js'
+import type { LinearProgram } from '../codegen/linearize.js'
+import { ALU, type Op, Ops, type RangeArg, type UOp } from '../uop/ops.js'
+import type { Renderer } from './renderer.js'
+
+const STORAGE: Record<string, string> = {
+  bool: 'unsigned char',
+  float16: '_Float16',
+  bfloat16: 'unsigned short',
+  float32: 'float',
+  float64: 'double',
+  int8: 'signed char',
+  int16: 'short',
+  int32: 'int',
+  int64: 'long long',
+  uint8: 'unsigned char',
+  uint16: 'unsigned short',
+  uint32: 'unsigned int',
+}
+
+/** C type of a value inside the kernel. */
+export function valueType(dt: DType): string {
+  if (dt.isBool) return '_Bool'
+  if (dt.name === 'bfloat16') return 'float'
+  return STORAGE[dt.name] ?? 'void'
+}
+
+export function storageType(dt: DType): string {
+  const t = STORAGE[dt.name]
+  if (!t) throw new Error(`C renderer: no storage type for ${dt.name}`)
+  return t
+}
+
+/** The math-library type a float op computes in (float for 16-bit floats). */
+const mathIsDouble = (dt: DType): boolean => dt.name === 'float64'
+
+export function cLiteral(v: number, dt: DType): string {
+  if (dt.isBool) return v ? '1' : '0'
+  if (dt.isFloat) {
+    const d = mathIsDouble(dt)
+    if (Number.isNaN(v)) return d ? '__builtin_nan("")' : '__builtin_nanf("")'
+    if (v === Number.POSITIVE_INFINITY) return d ? '__builtin_inf()' : '__builtin_inff()'
+    if (v === Number.NEGATIVE_INFINITY) return d ? '(-__builtin_inf())' : '(-__builtin_inff())'
+    let s = Object.is(v, -0) ? '-0.0' : String(v)
+    if (!/[.eE]/.test(s)) s += '.0'
+    return d ? s : `${s}f`
+  }
+  if (dt.name === 'int64') return v === Number.MIN_SAFE_INTEGER ? '(-9007199254740991LL)' : `${v}LL`
+  if (dt.name === 'uint32') return `${v}u`
+  if (dt.name === 'int32' && v === -2147483648) return '(-2147483647-1)'
+  return String(v)
+}
+
+const MATH1: Partial<Record<Op, string>> = {
+  [Ops.EXP]: 'exp',
+  [Ops.EXP2]: 'exp2',
+  [Ops.LOG]: 'log',
+  [Ops.LOG2]: 'log2',
+  [Ops.SIN]: 'sin',
+  [Ops.COS]: 'cos',
+  [Ops.TANH]: 'tanh',
+  [Ops.ERF]: 'erf',
+  [Ops.SQRT]: 'sqrt',
+  [Ops.TRUNC]: 'trunc',
+}
+
+/** Suffix of the integer helpers in the prelude (i32, u8, ...). */
+const intSuffix = (dt: DType): string => (dt.isUnsigned ? 'u' : 'i') + dt.bits
+
+function castExpr(a: string, from: DType, to: DType): string {
+  if (from === to) return a
+  if (to.isBool) return `(${a} != 0)`
+  if (to.isInt && from.isFloat) return `f2${intSuffix(to)}(${a})`
+  if (to.name === 'bfloat16') return `rbf(${a})`
+  return `((${valueType(to)})(${a}))`
+}
+
+export abstract class CStyleRenderer implements Renderer {
+  abstract readonly name: string
+  readonly supports: ReadonlySet<Op> = new Set<Op>(ALU)
+
+  /** Helpers and declarations placed before every kernel. */
+  protected abstract prelude(): string
+  /** `void name(params)` with the qualifiers this target needs. */
+  protected abstract signature(name: string, params: string[]): string
+  /** Lines emitted before a loop (e.g. an OpenMP pragma for thread ranges). */
+  protected loopPrefix(_range: UOp): string[] {
+    return []
+  }
+
+  protected aluExpr(u: UOp, a: string[]): string {
+    const dt = u.dtype
+    const sdt = u.src[0]!.dtype
+    const [x = '', y = '', z = ''] = a
+    const fsuf = sdt.isFloat && !mathIsDouble(sdt) ? 'f' : ''
+    const m = MATH1[u.op]
+    if (m) return `${m}${fsuf}(${x})`
+    if (dt.isBool && u.op !== Ops.CAST && u.op !== Ops.WHERE && u.op !== Ops.BITCAST) {
+      const b = BOOL_OPS[u.op]
+      if (b) return b(x, y)
+    }
+    switch (u.op) {
+      case Ops.NEG:
+        return `(-${x})`
+      case Ops.RECIP:
+        return `(${cLiteral(1, sdt)} / ${x})`
+      case Ops.CAST:
+        return castExpr(x, sdt, dt)
+      case Ops.BITCAST:
+        if (dt.name === 'bfloat16' || sdt.name === 'bfloat16') throw new Error('C renderer: bitcast of bfloat16')
+        return `BITCAST(${valueType(dt)}, ${x})`
+      case Ops.ADD:
+        return `(${x} + ${y})`
+      case Ops.SUB:
+        return `(${x} - ${y})`
+      case Ops.MUL:
+        return `(${x} * ${y})`
+      case Ops.FDIV:
+        return `(${x} / ${y})`
+      case Ops.IDIV:
+        return dt.isInt ? `idiv_${intSuffix(dt)}(${x}, ${y})` : `trunc${fsuf}(${x} / ${y})`
+      case Ops.MOD:
+        return dt.isInt ? `imod_${intSuffix(dt)}(${x}, ${y})` : `fmod${fsuf}(${x}, ${y})`
+      case Ops.MAX:
+        return dt.isInt ? `(${x} > ${y} ? ${x} : ${y})` : `fmax_nan${fsuf}(${x}, ${y})`
+      case Ops.POW:
+        return dt.isInt ? `f2${intSuffix(dt)}(pow((double)${x}, (double)${y}))` : `pow${fsuf}(${x}, ${y})`
+      case Ops.CMPLT:
+        return `(${x} < ${y})`
+      case Ops.CMPNE:
+        return `(${x} != ${y})`
+      case Ops.CMPEQ:
+        return `(${x} == ${y})`
+      case Ops.AND:
+        return `(${x} & ${y})`
+      case Ops.OR:
+        return `(${x} | ${y})`
+      case Ops.XOR:
+        return `(${x} ^ ${y})`
+      case Ops.SHL:
+        return `((${valueType(dt)})((${wideUnsigned(dt)})${x} << (${y} & ${dt.bits >= 64 ? 63 : 31})))`
+      case Ops.SHR:
+        return `((${valueType(dt)})(${x} >> (${y} & ${dt.bits >= 64 ? 63 : 31})))`
+      case Ops.WHERE:
+        return `(${x} ? ${y} : ${z})`
+    }
+    throw new Error(`C renderer: no rendering for ${u.op}`)
+  }
+
+  render(name: string, prog: LinearProgram): string {
+    const names = new Map<UOp, string>()
+    const lines: string[] = []
+    const params: string[] = []
+    const loaded = new Set<number>()
+    const stored = new Set<number>()
+    let indent = 1
+    let v = 0
+    const ref = (u: UOp): string => {
+      if (u.op === Ops.CONST) return cLiteral(u.constValue, u.dtype)
+      const n = names.get(u)
+      if (n === undefined) throw new Error(`C renderer: ${u.op} used before it was defined`)
+      return n
+    }
+    const line = (s: string): void => {
+      lines.push(`${'  '.repeat(indent)}${s}`)
+    }
+    const define = (u: UOp, e: string): void => {
+      const n = `v${v++}`
+      names.set(u, n)
+      line(`${valueType(u.dtype)} ${n} = ${e};`)
+    }
+    for (const u of prog.uops) {
+      switch (u.op) {
+        case Ops.DEFINE_GLOBAL: {
+          const i = u.arg as number
+          names.set(u, `b${i}`)
+          params[i] = storageType(u.dtype)
+          break
+        }
+        case Ops.RANGE: {
+          const r = `r${(u.arg as RangeArg).id}`
+          names.set(u, r)
+          for (const p of this.loopPrefix(u)) line(p)
+          line(`for (int ${r} = 0; ${r} < ${ref(u.src[0]!)}; ${r}++) {`)
+          indent++
+          break
+        }
+        case Ops.ENDRANGE:
+          indent--
+          line('}')
+          break
+        case Ops.DEFINE_ACC: {
+          const a = `acc${(u.arg as { id: number }).id}`
+          names.set(u, a)
+          line(`${valueType(u.dtype)} ${a} = ${cLiteral((u.arg as { init: number }).init, u.dtype)};`)
+          break
+        }
+        case Ops.ACC_UPDATE: {
+          const acc = ref(u.src[0]!)
+          const dt = u.src[0]!.dtype
+          const val = ref(u.src[1]!)
+          const op = u.arg as string
+          let e: string
+          if (dt.isBool) e = op === 'MUL' ? `${acc} && ${val}` : `${acc} || ${val}`
+          else if (op === 'ADD') e = `${acc} + ${val}`
+          else if (op === 'MUL') e = `${acc} * ${val}`
+          else e = dt.isInt ? `(${acc} > ${val} ? ${acc} : ${val})` : `fmax_nan${mathIsDouble(dt) ? '' : 'f'}(${acc}, ${val})`
+          line(`${acc} = ${dt.name === 'bfloat16' ? `rbf(${e})` : e};`)
+          break
+        }
+        case Ops.REDUCE:
+          names.set(u, ref(prog.accOf.get(u)!))
+          break
+        case Ops.LOAD: {
+          const bi = u.src[0]!.arg as number
+          loaded.add(bi)
+          const raw = `${ref(u.src[0]!)}[${ref(u.src[1]!)}]`
+          const ld = u.dtype.isBool ? `(${raw} != 0)` : u.dtype.name === 'bfloat16' ? `bf2f(${raw})` : raw
+          define(u, u.src[2] ? `${ref(u.src[2])} ? ${ld} : ${cLiteral(0, u.dtype)}` : ld)
+          break
+        }
+        case Ops.STORE: {
+          stored.add(u.src[0]!.arg as number)
+          const val = ref(u.src[2]!)
+          const dt = u.src[2]!.dtype
+          const sv = dt.name === 'bfloat16' ? `f2bf(${val})` : dt.isBool ? `(unsigned char)${val}` : val
+          line(`${ref(u.src[0]!)}[${ref(u.src[1]!)}] = ${sv};`)
+          break
+        }
+        default: {
+          const e = this.aluExpr(
+            u,
+            u.src.map((s) => ref(s)),
+          )
+          const rounded = u.dtype.name === 'bfloat16' && u.op !== Ops.CAST && u.op !== Ops.WHERE ? `rbf(${e})` : e
+          define(u, rounded)
+        }
+      }
+    }
+    // a buffer only read gets const; restrict is safe because distinct params are distinct memory
+    const decls = Array.from(params, (t, i) => {
+      if (t === undefined) return `void* restrict b${i}`
+      const cq = loaded.has(i) && !stored.has(i) ? 'const ' : ''
+      return `${cq}${t}* restrict b${i}`
+    })
+    return `${this.prelude()}\n${this.signature(name, decls)} {\n${lines.join('\n')}\n}\n`
+  }
+}
+
+function wideUnsigned(dt: DType): string {
+  return dt.bits >= 64 ? 'unsigned long long' : 'unsigned int'
+}
+
+const BOOL_OPS: Partial<Record<Op, (x: string, y: string) => string>> = {
+  [Ops.NEG]: (x) => `(!${x})`,
+  [Ops.ADD]: (x, y) => `(${x} || ${y})`,
+  [Ops.MUL]: (x, y) => `(${x} && ${y})`,
+  [Ops.MAX]: (x, y) => `(${x} || ${y})`,
+  [Ops.AND]: (x, y) => `(${x} && ${y})`,
+  [Ops.OR]: (x, y) => `(${x} || ${y})`,
+  [Ops.XOR]: (x, y) => `(${x} != ${y})`,
+}

@@ -1,0 +1,148 @@
+// The CPU device: kernels rendered to C, compiled by the system compiler (CC, else gcc, clang, cc)
+// into shared libraries, loaded through koffi and called with the TypedArrays themselves (zero
+// copy). Libraries are cached on disk by (source, compiler, flags, CPU), so a second process does
+// not recompile. Buffers are host memory, like the JS device.
+import { type DType, storageArray, type TypedArray } from '../dtype.js'
+import { DEBUG, getEnv, TsgradError } from '../helpers.js'
+import { CRenderer } from '../renderer/c.js'
+import type { CompiledDevice, Program } from './device.js'
+import { Device } from './device.js'
+import { cacheEnabled, cacheKey, cachePath, commitFile } from './diskcache.js'
+import { nodeBuiltins } from './node.js'
+
+interface Toolchain {
+  cc: string
+  version: string
+  flags: string[]
+  /** identifies compiler, flags and the CPU (code uses -march=native) */
+  key: string
+}
+
+type KoffiLib = { func(decl: string): (...args: unknown[]) => unknown }
+type Koffi = { load(path: string): KoffiLib }
+
+const BASE_FLAGS = ['-shared', '-fPIC', '-O3', '-march=native', '-fwrapv', '-fno-math-errno', '-w']
+
+let toolchain: Toolchain | string | undefined
+let koffi: Koffi | undefined
+
+function loadKoffi(): Koffi {
+  if (!koffi) {
+    const n = nodeBuiltins()
+    if (!n) throw new TsgradError('CPU device: needs Node.js (no FFI in this runtime)')
+    koffi = n.module.createRequire(import.meta.url)('koffi') as Koffi
+  }
+  return koffi
+}
+
+function run(cmd: string, args: string[], input?: string): { ok: boolean; out: string } {
+  const r = nodeBuiltins()!.childProcess.spawnSync(cmd, args, { encoding: 'utf8', input })
+  return { ok: r.status === 0 && !r.error, out: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error?.message ?? ''}` }
+}
+
+/** Find a working C compiler (and whether it has OpenMP), or a message saying why there is none. */
+function findToolchain(): Toolchain | string {
+  if (toolchain !== undefined) return toolchain
+  const n = nodeBuiltins()
+  if (!n) return (toolchain = 'not running in Node.js')
+  try {
+    loadKoffi()
+  } catch (e) {
+    return (toolchain = `the koffi FFI package could not be loaded (${(e as Error).message})`)
+  }
+  const env = getEnv('CC')
+  const candidates = env ? [env] : ['gcc', 'clang', 'cc']
+  for (const cc of candidates) {
+    const v = run(cc, ['--version'])
+    if (!v.ok) continue
+    const version = v.out.split('\n')[0]!.trim()
+    // OpenMP and libmvec are optional: probe by compiling a tiny library
+    const probe = (flags: string[]): boolean => {
+      const tmp = n.path.join(n.os.tmpdir(), `tsgrad-probe-${process.pid}-${Math.random().toString(36).slice(2)}`)
+      const ok = run(cc, [...flags, '-x', 'c', '-o', `${tmp}.so`, '-'], '#include <math.h>\nvoid f(float* a) { a[0] = expf(a[0]); }\n').ok
+      n.fs.rmSync(`${tmp}.so`, { force: true })
+      return ok
+    }
+    let flags = [...BASE_FLAGS, '-fopenmp']
+    const libs = ['-lmvec', '-lm']
+    if (!probe([...flags, ...libs])) flags = BASE_FLAGS
+    if (!probe([...flags, ...libs])) libs.splice(0, 1)
+    if (!probe([...flags, ...libs])) continue
+    flags = [...flags, ...libs]
+    const cpu = n.os.cpus()[0]?.model ?? 'unknown-cpu'
+    return (toolchain = { cc, version, flags, key: `${version}|${flags.join(' ')}|${cpu}|${n.os.arch()}` })
+  }
+  return (toolchain = env
+    ? `the C compiler CC=${env} does not work`
+    : 'no C compiler found (tried gcc, clang, cc); install one or set CC')
+}
+
+/** Why the CPU device cannot run here, or undefined when it can. */
+export function cpuUnavailableReason(): string | undefined {
+  const t = findToolchain()
+  return typeof t === 'string' ? t : undefined
+}
+
+function requireToolchain(): Toolchain {
+  const t = findToolchain()
+  if (typeof t === 'string') throw new TsgradError(`CPU device unavailable: ${t}. Use DEVICE=JS.`)
+  return t
+}
+
+/** Compile C source to a shared library; returns its path (from the disk cache when present). */
+function compileC(src: string, name: string): string {
+  const t = requireToolchain()
+  const { fs, path, os } = nodeBuiltins()!
+  const key = cacheKey(t.key, src)
+  const final = cacheEnabled()
+    ? cachePath('cpu', key, '.so')
+    : path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tsgrad-')), `${key}.so`)
+  if (fs.existsSync(final)) return final
+  const stem = `${final}.${process.pid}`
+  fs.writeFileSync(`${stem}.c`, src)
+  const r = run(t.cc, [...t.flags.filter((f) => !f.startsWith('-l')), '-o', `${stem}.tmp`, `${stem}.c`, ...t.flags.filter((f) => f.startsWith('-l'))])
+  fs.rmSync(`${stem}.c`, { force: true })
+  if (!r.ok) {
+    fs.rmSync(`${stem}.tmp`, { force: true })
+    throw new TsgradError(`CPU device: ${t.cc} failed to compile kernel ${name}:\n${r.out.slice(0, 2000)}`)
+  }
+  commitFile(`${stem}.tmp`, final)
+  return final
+}
+
+const libs = new Map<string, KoffiLib>()
+
+function loadKernel(file: string, name: string): Program<TypedArray> {
+  let lib = libs.get(file)
+  if (!lib) libs.set(file, (lib = loadKoffi().load(file)))
+  const l = lib
+  const fns: ((...a: unknown[]) => unknown)[] = []
+  return (bufs) => {
+    let fn = fns[bufs.length]
+    if (!fn) fn = fns[bufs.length] = l.func(`void ${name}(${bufs.map(() => 'void*').join(', ') || 'void'})`)
+    fn(...bufs)
+  }
+}
+
+export function createCPUDevice(name: string): CompiledDevice<TypedArray, string> {
+  const t = requireToolchain()
+  if (DEBUG() >= 1) console.log(`CPU device: ${t.cc} (${t.version}) ${t.flags.join(' ')}`)
+  return {
+    name,
+    allocator: {
+      alloc: (size: number, dtype: DType) => storageArray(dtype, size),
+      free: () => {},
+      copyin: (buf, src) => {
+        buf.set(src as never)
+      },
+      copyout: (buf) => buf.slice(),
+      hostView: (buf) => buf,
+    },
+    renderer: new CRenderer(),
+    compiler: { key: t.key, compile: compileC },
+    runtime: loadKernel,
+    synchronize: () => {},
+  }
+}
+
+Device.register('CPU', createCPUDevice, cpuUnavailableReason)
