@@ -5,7 +5,9 @@ import { graphRewrite, type PatternMatcher, toposort } from '../uop/rewrite.js'
 import { symbolic } from '../uop/symbolic.js'
 import type { Renderer } from '../renderer/renderer.js'
 import { decompositions } from './decompose.js'
+import { expandRanges } from './expand.js'
 import { linearize } from './linearize.js'
+import { applyOpts, type Opt } from './opts.js'
 
 export interface RenderedKernel {
   name: string
@@ -26,10 +28,11 @@ export function kernelName(ast: UOp): string {
   return `${hasReduce ? 'r' : 'E'}_${dims.length ? dims.join('_') : '1'}`
 }
 
-export function renderKernel(ast: UOp, renderer: Renderer): RenderedKernel {
+export function renderKernel(ast: UOp, renderer: Renderer, opts: readonly Opt[] = []): RenderedKernel {
   let pm = decompCache.get(renderer)
   if (!pm) decompCache.set(renderer, (pm = decompositions(renderer.supports).concat(symbolic)))
-  const lowered = graphRewrite(ast, pm, undefined, `decompose_${renderer.name}`)
+  const expanded = expandRanges(applyOpts(ast, opts))
+  const lowered = graphRewrite(expanded, pm, undefined, `decompose_${renderer.name}`)
   const prog = linearize(lowered)
   const name = kernelName(ast)
   const src = renderer.render(name, prog)

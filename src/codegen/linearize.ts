@@ -59,7 +59,8 @@ export function linearize(sink: UOp): LinearProgram {
   const deepest = (d: Set<UOp>): Block => {
     let best = root
     for (const r of d) {
-      const b = blockOf.get(r)!
+      const b = blockOf.get(r)
+      if (!b) throw new Error(`linearize: range ${r.toString()} used outside its loop`)
       if (b.depth > best.depth) best = b
     }
     return best
@@ -67,22 +68,44 @@ export function linearize(sink: UOp): LinearProgram {
   const reduces = topo.filter((u) => u.op === Ops.REDUCE).reverse() // outermost first
   const accOf = new Map<UOp, UOp>()
   const loopOf = new Map<UOp, Block>() // REDUCE -> its outermost loop block
-  let accId = 0
+  const scopeOf = new Map<UOp, Block>() // REDUCE -> the block holding its accumulator
+  // REDUCEs over the same ranges (copies made by UPCAST/UNROLL) share one loop nest, placed in the
+  // deepest of their scopes (the output loops form one chain, so that scope encloses the others).
+  const groups = new Map<string, UOp[]>()
   for (const red of reduces) {
-    const scope = deepest(deps.get(red)!)
+    const k = red.src
+      .slice(1)
+      .map((r) => r.id)
+      .join(',')
+    const g = groups.get(k)
+    if (g) g.push(red)
+    else groups.set(k, [red])
+  }
+  let accId = 0
+  for (const group of groups.values()) {
+    let scope = root
+    for (const red of group) {
+      const s = deepest(deps.get(red)!)
+      if (s.depth > scope.depth) scope = s
+    }
     let p = scope
-    for (const r of red.src.slice(1)) {
+    let outer: Block | undefined
+    for (const r of group[0]!.src.slice(1)) {
       const b: Block = { range: r, parent: p, items: [], depth: p.depth + 1 }
       blockOf.set(r, b)
-      if (p === scope) loopOf.set(red, b)
+      if (p === scope) outer = b
       else p.items.push(b)
       p = b
     }
-    const op = red.arg as ReduceOp
-    accOf.set(
-      red,
-      UOp.new(Ops.DEFINE_ACC, red.dtype, [], { id: accId++, init: reduceIdentity(op, red.dtype) }),
-    )
+    for (const red of group) {
+      loopOf.set(red, outer!)
+      scopeOf.set(red, scope)
+      const op = red.arg as ReduceOp
+      accOf.set(
+        red,
+        UOp.new(Ops.DEFINE_ACC, red.dtype, [], { id: accId++, init: reduceIdentity(op, red.dtype) }),
+      )
+    }
   }
   // 3. place nodes; child loops of a block are items of that block, ordered below
   const home = new Map<UOp, Block>()
@@ -97,12 +120,12 @@ export function linearize(sink: UOp): LinearProgram {
       continue
     }
     if (u.op === Ops.REDUCE) {
-      const scope = deepest(deps.get(u)!)
+      const scope = scopeOf.get(u)!
       const acc = accOf.get(u)!
       const loop = loopOf.get(u)!
       const inner = blockOf.get(u.src[u.src.length - 1]!)!
       place(acc, scope)
-      scope.items.push(loop)
+      if (!scope.items.includes(loop)) scope.items.push(loop)
       const upd = UOp.new(Ops.ACC_UPDATE, dtypes.void, [acc, u.src[0]!], u.arg)
       place(upd, inner)
       place(u, scope)

@@ -1,7 +1,8 @@
 // C renderer for the CPU device (gcc or clang): the C-style renderer plus a prelude of helpers
 // that give JS-reference semantics, OpenMP `parallel for` on thread ranges, and declarations that
 // let the compiler call the vector math library (libmvec) from vectorized loops.
-import type { RangeArg, UOp } from '../uop/ops.js'
+import type { LinearProgram } from '../codegen/linearize.js'
+import { Ops, type RangeArg, type UOp } from '../uop/ops.js'
 import { CStyleRenderer } from './cstyle.js'
 
 const INTS: [string, string][] = [
@@ -58,13 +59,20 @@ float powf(float, float);
 
 export class CRenderer extends CStyleRenderer {
   readonly name = 'c'
+  // AVX-512 class machines: 32 vector registers of 16 floats (gcc picks the real width)
+  readonly target = { threads: true, vectorWidth: 16, registers: 24 }
 
   protected prelude(): string {
     return PRELUDE
   }
 
-  protected signature(name: string, params: string[]): string {
-    return `void ${name}(${params.join(', ')})`
+  protected signature(name: string, params: string[], prog: LinearProgram): string {
+    // Several accumulators means an UPCAST/UNROLL register tile, written for the SLP vectorizer;
+    // gcc's loop vectorizer then rewrites the reduce loop with wide unaligned loads that can run
+    // 50x slower (matmul at N=512), so it is turned off for such kernels.
+    const accs = prog.uops.filter((u) => u.op === Ops.DEFINE_ACC).length
+    const attr = accs > 1 ? '__attribute__((optimize("no-tree-loop-vectorize"))) ' : ''
+    return `${attr}void ${name}(${params.join(', ')})`
   }
 
   protected override loopPrefix(range: UOp): string[] {

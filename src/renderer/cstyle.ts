@@ -1,11 +1,12 @@
 // C-style renderer: a linear program -> a C function body. Shared by the CPU (gcc/clang) backend
 // and, later, CUDA C; subclasses supply the prelude, the function signature and loop pragmas.
 //
-// Semantics match the JS reference device: integers wrap (compile with -fwrapv), integer division
+// Semantics match the JS reference device: integers wrap (through unsigned math), integer division
 // and modulo by zero give 0, float->int casts truncate and wrap (non-finite -> 0), shift counts are
 // masked to the width, MAX propagates NaN. float16 computes in _Float16 (rounded at every
 // assignment), bfloat16 is stored as uint16 and computes in float rounded after every op.
 import type { DType } from '../dtype.js'
+import type { OptTarget } from '../codegen/heuristics.js'
 import type { LinearProgram } from '../codegen/linearize.js'
 import { ALU, type Op, Ops, type RangeArg, type UOp } from '../uop/ops.js'
 import type { Renderer } from './renderer.js'
@@ -84,12 +85,13 @@ function castExpr(a: string, from: DType, to: DType): string {
 
 export abstract class CStyleRenderer implements Renderer {
   abstract readonly name: string
+  abstract readonly target: OptTarget
   readonly supports: ReadonlySet<Op> = new Set<Op>(ALU)
 
   /** Helpers and declarations placed before every kernel. */
   protected abstract prelude(): string
   /** `void name(params)` with the qualifiers this target needs. */
-  protected abstract signature(name: string, params: string[]): string
+  protected abstract signature(name: string, params: string[], prog: LinearProgram): string
   /** Lines emitted before a loop (e.g. an OpenMP pragma for thread ranges). */
   protected loopPrefix(_range: UOp): string[] {
     return []
@@ -105,6 +107,13 @@ export abstract class CStyleRenderer implements Renderer {
     if (dt.isBool && u.op !== Ops.CAST && u.op !== Ops.WHERE && u.op !== Ops.BITCAST) {
       const b = BOOL_OPS[u.op]
       if (b) return b(x, y)
+    }
+    if (mayOverflow(u)) {
+      // signed overflow is undefined in C: wrap through unsigned (JS semantics). Index math, whose
+      // value range is known to fit, stays plain so the compiler can vectorize contiguous accesses.
+      const ut = `unsigned ${dt.bits === 64 ? 'long long' : 'int'}`
+      const op = u.op === Ops.ADD ? '+' : u.op === Ops.SUB ? '-' : '*'
+      return u.op === Ops.NEG ? `((${valueType(dt)})(0u - (${ut})${x}))` : `((${valueType(dt)})((${ut})${x} ${op} (${ut})${y}))`
     }
     switch (u.op) {
       case Ops.NEG:
@@ -250,8 +259,17 @@ export abstract class CStyleRenderer implements Renderer {
       const cq = loaded.has(i) && !stored.has(i) ? 'const ' : ''
       return `${cq}${t}* restrict b${i}`
     })
-    return `${this.prelude()}\n${this.signature(name, decls)} {\n${lines.join('\n')}\n}\n`
+    return `${this.prelude()}\n${this.signature(name, decls, prog)} {\n${lines.join('\n')}\n}\n`
   }
+}
+
+/** A signed 32/64-bit ADD/SUB/MUL/NEG whose value range is not known to fit its type. */
+function mayOverflow(u: UOp): boolean {
+  const dt = u.dtype
+  if (!dt.isInt || dt.isUnsigned || dt.bits < 32) return false
+  if (u.op !== Ops.ADD && u.op !== Ops.SUB && u.op !== Ops.MUL && u.op !== Ops.NEG) return false
+  const lim = 2 ** (dt.bits - 1)
+  return !(u.vmin > -lim && u.vmax < lim - 1)
 }
 
 function wideUnsigned(dt: DType): string {

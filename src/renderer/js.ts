@@ -194,6 +194,7 @@ function accUpdate(op: string, acc: string, v: string, dt: DType): string {
 export class JSRenderer implements Renderer {
   readonly name = 'js'
   readonly supports = NATIVE
+  readonly target = { threads: false, vectorWidth: 1, registers: 16 }
 
   render(name: string, prog: LinearProgram): string {
     const names = new Map<UOp, string>()

@@ -19,9 +19,11 @@ interface Toolchain {
 }
 
 type KoffiLib = { func(decl: string): (...args: unknown[]) => unknown }
-type Koffi = { load(path: string): KoffiLib }
+type Koffi = { load(path: string): KoffiLib; address(v: unknown): bigint }
 
-const BASE_FLAGS = ['-shared', '-fPIC', '-O3', '-march=native', '-fwrapv', '-fno-math-errno', '-w']
+// -z nodelete: the FFI unloads libraries at exit while OpenMP workers may still be spinning in
+// libgomp (a crash at exit); a kernel library is never unloaded anyway.
+const BASE_FLAGS = ['-shared', '-fPIC', '-O3', '-march=native', '-fno-math-errno', '-w', '-Wl,-z,nodelete']
 
 let toolchain: Toolchain | string | undefined
 let koffi: Koffi | undefined
@@ -124,13 +126,24 @@ function loadKernel(file: string, name: string): Program<TypedArray> {
   }
 }
 
+/** Cache-line (64-byte) aligned storage: vector loads that straddle lines run at half speed. */
+function alignedAlloc(size: number, dtype: DType): TypedArray {
+  const like = storageArray(dtype, 0)
+  const ab = new ArrayBuffer(size * dtype.itemsize + ALIGN)
+  const off = (ALIGN - Number(loadKoffi().address(ab) % BigInt(ALIGN))) % ALIGN
+  const Ctor = like.constructor as new (b: ArrayBuffer, off: number, n: number) => TypedArray
+  return new Ctor(ab, off, size)
+}
+
+const ALIGN = 64
+
 export function createCPUDevice(name: string): CompiledDevice<TypedArray, string> {
   const t = requireToolchain()
   if (DEBUG() >= 1) console.log(`CPU device: ${t.cc} (${t.version}) ${t.flags.join(' ')}`)
   return {
     name,
     allocator: {
-      alloc: (size: number, dtype: DType) => storageArray(dtype, size),
+      alloc: alignedAlloc,
       free: () => {},
       copyin: (buf, src) => {
         buf.set(src as never)

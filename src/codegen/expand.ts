@@ -1,0 +1,84 @@
+// Expansion (a named pass): remove 'upcast' and 'unroll' ranges by substituting each of their
+// values, turning them into straight-line code the C compiler can keep in registers and vectorize.
+//   UNROLL: REDUCE(x, rs..., u) -> REDUCE(x[u=0], rs...) op REDUCE(x[u=1], rs...) op ...
+//           (k independent accumulators sharing one loop nest, combined after it)
+//   UPCAST: a STORE that depends on u becomes one STORE per value of u; the REDUCEs under it are
+//           copied with it, and loads that do not depend on u stay shared.
+import { Ops, type RangeArg, type ReduceOp, UOp } from '../uop/ops.js'
+import { graphRewrite, PatternMatcher, rule, substitute, toposort, UPat } from '../uop/rewrite.js'
+import { dtypes } from '../dtype.js'
+
+const isKind = (k: RangeArg['kind']) => (u: UOp): boolean => u.op === Ops.RANGE && (u.arg as RangeArg).kind === k
+
+/** Every assignment of values to `ranges` (last range fastest). */
+function combos(ranges: readonly UOp[]): Map<UOp, UOp>[] {
+  let out: Map<UOp, UOp>[] = [new Map()]
+  for (const r of ranges) {
+    const next: Map<UOp, UOp>[] = []
+    for (const m of out)
+      for (let v = 0; v < r.src[0]!.constValue; v++) next.push(new Map([...m, [r, UOp.const(dtypes.int32, v)]]))
+    out = next
+  }
+  return out
+}
+
+function combine(op: ReduceOp, parts: UOp[]): UOp {
+  // pairwise tree: shorter dependency chains and better float accuracy than a left fold
+  let level = parts
+  while (level.length > 1) {
+    const next: UOp[] = []
+    for (let i = 0; i < level.length; i += 2) {
+      const [a, b] = [level[i]!, level[i + 1]]
+      next.push(b === undefined ? a : a.alu(op === 'ADD' ? Ops.ADD : op === 'MUL' ? Ops.MUL : Ops.MAX, b))
+    }
+    level = next
+  }
+  return level[0]!
+}
+
+const unrollReduce = new PatternMatcher<unknown>([
+  rule(UPat.op(Ops.REDUCE, undefined, { name: 'red' }), ({ red }) => {
+    const rs = red!.src.slice(1)
+    const unrolled = rs.filter(isKind('unroll'))
+    if (!unrolled.length) return undefined
+    const rest = rs.filter((r) => !isKind('unroll')(r))
+    const parts = combos(unrolled).map((m) => {
+      const v = substitute(red!.src[0]!, m)
+      return rest.length ? UOp.new(Ops.REDUCE, red!.dtype, [v, ...rest], red!.arg) : v
+    })
+    return combine(red!.arg as ReduceOp, parts)
+  }),
+])
+
+/** Ranges of size 1 (left by splits that use a whole axis) become index 0. */
+function dropUnitRanges(ast: UOp): UOp {
+  const units = toposort([ast]).filter((u) => u.op === Ops.RANGE && u.src[0]!.constValue === 1)
+  if (!units.length) return ast
+  const zero = UOp.const(dtypes.int32, 0)
+  const dropped = graphRewrite(
+    ast,
+    new PatternMatcher<unknown>([
+      rule(UPat.op(Ops.REDUCE, undefined, { name: 'red' }), ({ red }) => {
+        const keep = red!.src.slice(1).filter((r) => !units.includes(r))
+        if (keep.length === red!.src.length - 1) return undefined
+        return keep.length ? red!.replace({ src: [red!.src[0]!, ...keep] }) : red!.src[0]!
+      }),
+    ]),
+    undefined,
+    'drop_unit_ranges',
+  )
+  return substitute(dropped, new Map(units.map((u) => [u, zero])))
+}
+
+export function expandRanges(ast: UOp): UOp {
+  const all = toposort([ast])
+  if (!all.some((u) => isKind('upcast')(u) || isKind('unroll')(u))) return ast
+  const unrolled = graphRewrite(dropUnitRanges(ast), unrollReduce, undefined, 'expand_unroll')
+  const stores: UOp[] = []
+  for (const st of unrolled.src) {
+    const ups = toposort([st]).filter(isKind('upcast'))
+    if (!ups.length) stores.push(st)
+    else for (const m of combos(ups)) stores.push(substitute(st, m))
+  }
+  return unrolled.replace({ src: stores })
+}

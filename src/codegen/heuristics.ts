@@ -1,0 +1,120 @@
+// Hand-written optimization heuristics: the Opt list a kernel gets when BEAM search is off.
+//
+// The kernel is classified by how its buffers are indexed along each axis (strides measured by
+// evaluating index expressions):
+//   matmul-like  two output axes m, n and a reduce, one input broadcast along n (A) and one along
+//                m (B): a register tile UPCAST n x m (n contiguous in the output, so the n copies
+//                vectorize), panel order (n outer, so a K x n strip of B stays in cache), threads
+//   reduce       contiguous reduce axis: UNROLL into independent (vector) accumulators; strided
+//                reduce with a contiguous output axis: UPCAST that axis instead
+//   elementwise  left to the C compiler's vectorizer; only threaded when big
+import { ALU, Ops, type RangeArg, type UOp } from '../uop/ops.js'
+import { execAlu } from '../uop/exec.js'
+import { toposort } from '../uop/rewrite.js'
+import { type Opt, OptState } from './opts.js'
+
+/** What a target's heuristics need to know. */
+export interface OptTarget {
+  /** can split the outermost loop across cores */
+  readonly threads: boolean
+  /** float lanes per vector register (1: no SIMD) */
+  readonly vectorWidth: number
+  /** accumulators worth keeping in registers */
+  readonly registers: number
+}
+
+/** Minimum work (loop iterations) before a kernel is worth threading. */
+const THREAD_MIN_WORK = 1 << 15
+
+function evalIndex(u: UOp, env: Map<UOp, number>, memo: Map<UOp, number>): number {
+  const m = memo.get(u)
+  if (m !== undefined) return m
+  let v: number
+  if (u.op === Ops.CONST) v = u.constValue
+  else if (u.op === Ops.RANGE) v = env.get(u) ?? 0
+  else if (ALU.has(u.op))
+    v = execAlu(
+      u.op,
+      u.dtype,
+      u.src.map((s) => evalIndex(s, env, memo)),
+    )
+  else v = 0
+  memo.set(u, v)
+  return v
+}
+
+interface Access {
+  kind: 'load' | 'store'
+  /** element stride of each axis (0: broadcast along it) */
+  strides: number[]
+}
+
+/** Strides of every buffer access along each axis of `s`. */
+export function accessStrides(s: OptState): Access[] {
+  const out: Access[] = []
+  for (const u of toposort([s.ast])) {
+    if (u.op !== Ops.LOAD && u.op !== Ops.STORE) continue
+    const idx = u.src[1]!
+    const base = evalIndex(idx, new Map(), new Map())
+    const strides = s.axes.map((r) => {
+      if (r.src[0]!.constValue < 2) return 0
+      return evalIndex(idx, new Map([[r, 1]]), new Map()) - base
+    })
+    out.push({ kind: u.op === Ops.LOAD ? 'load' : 'store', strides })
+  }
+  return out
+}
+
+const largestDivisor = (n: number, choices: readonly number[]): number => choices.find((c) => n % c === 0) ?? 1
+
+export function handOpts(ast: UOp, target: OptTarget): Opt[] {
+  const s = new OptState(ast)
+  const nOut = s.outputAxes
+  const sizes = s.sizes()
+  const reduceAxes = sizes.map((_, i) => i).filter((i) => i >= nOut)
+  const acc = accessStrides(s)
+  const loads = acc.filter((a) => a.kind === 'load')
+  const store = acc.find((a) => a.kind === 'store')
+  const work = sizes.reduce((a, b) => a * b, 1)
+  const try_ = (o: Opt): boolean => {
+    if (s.check(o) !== undefined) return false
+    s.apply(o)
+    return true
+  }
+  const vec = Math.max(1, target.vectorWidth)
+  if (reduceAxes.length && store) {
+    // matmul-like: output axes n (contiguous in the output) and m, inputs broadcast along one each
+    const n = store.strides.findIndex((st, i) => i < nOut && st === 1 && sizes[i]! > 1)
+    const m = n < 0 ? -1 : store.strides.findIndex((st, i) => i < nOut && i !== n && st !== 0 && sizes[i]! > 1)
+    const isA = (l: Access) => l.strides[n] === 0 && l.strides[m] !== 0
+    const isB = (l: Access) => l.strides[m] === 0 && l.strides[n] !== 0
+    const kSize = reduceAxes.reduce((a, i) => a * sizes[i]!, 1)
+    if (n >= 0 && m >= 0 && loads.some(isA) && loads.some(isB) && kSize >= 8) {
+      const nu = largestDivisor(sizes[n]!, [2 * vec, vec, 8, 4, 2].filter((c) => c <= 2 * vec))
+      const regsLeft = Math.max(1, Math.floor(target.registers / Math.max(1, nu / vec)) - 2)
+      const mu = largestDivisor(sizes[m]!, [8, 6, 4, 3, 2].filter((c) => c <= regsLeft))
+      if (nu > 1) try_({ op: 'UPCAST', axis: n, arg: nu })
+      if (mu > 1) try_({ op: 'UPCAST', axis: m, arg: mu })
+      if (n > 0) try_({ op: 'SWAP', axis: 0, arg: n })
+    } else {
+      const r = reduceAxes.find((i) => loads.some((l) => l.strides[i] === 1))
+      const outContig = store.strides.findIndex((st, i) => i < nOut && st === 1 && sizes[i]! > 1)
+      if (r !== undefined) {
+        const k = largestDivisor(sizes[r]!, [vec, 8, 4, 2].filter((c) => c <= Math.max(vec, 1)))
+        if (k > 1) try_({ op: 'UNROLL', axis: r, arg: k })
+      } else if (outContig >= 0 && vec > 1) {
+        const k = largestDivisor(sizes[outContig]!, [vec, 8, 4, 2].filter((c) => c <= vec))
+        if (k > 1) try_({ op: 'UPCAST', axis: outContig, arg: k })
+      }
+    }
+  }
+  if (target.threads && nOut > 0 && work >= THREAD_MIN_WORK && s.sizes()[0]! > 1) try_({ op: 'THREAD', axis: 0, arg: 0 })
+  return s.applied
+}
+
+/** Kind of every range in an optimized AST (for tests and DEBUG output). */
+export function rangeKinds(ast: UOp): string[] {
+  return toposort([ast])
+    .filter((u) => u.op === Ops.RANGE)
+    .map((r) => (r.arg as RangeArg).kind)
+}

@@ -1,0 +1,148 @@
+// Kernel optimizations as data: an Opt list applied to a kernel's ranges. The same list on the same
+// AST always gives the same kernel, so Opt lists can be searched (BEAM), cached and replayed.
+//
+// Axes are the kernel's loop ranges in order: output (global/thread) ranges first, in nesting
+// order, then reduce ranges. Opts:
+//   UPCAST a k  split output axis a by k; the inner k copies become straight-line code (a register
+//               tile: k accumulators / k stores that share their loads)
+//   UNROLL a k  split reduce axis a by k into k independent accumulators (vectorizable, more ILP)
+//   THREAD a    run output axis a (must be the outermost) across cores
+//   SWAP a b    exchange the nesting order of output axes a and b (e.g. panel order for matmul)
+import { TsgradError } from '../helpers.js'
+import { Ops, type RangeArg, UOp } from '../uop/ops.js'
+import { substitute, toposort } from '../uop/rewrite.js'
+
+export type OptOp = 'UPCAST' | 'UNROLL' | 'THREAD' | 'SWAP'
+
+export interface Opt {
+  readonly op: OptOp
+  readonly axis: number
+  /** split factor (UPCAST/UNROLL), other axis (SWAP), unused (THREAD) */
+  readonly arg: number
+}
+
+export const fmtOpts = (opts: readonly Opt[]): string =>
+  opts.length ? opts.map((o) => `${o.op}(${o.axis},${o.arg})`).join(' ') : '(none)'
+
+const kindOf = (r: UOp): RangeArg['kind'] => (r.arg as RangeArg).kind
+const sizeOf = (r: UOp): number => r.src[0]!.constValue
+const isOutput = (r: UOp): boolean => kindOf(r) === 'global' || kindOf(r) === 'thread'
+const isExpanded = (r: UOp): boolean => kindOf(r) === 'upcast' || kindOf(r) === 'unroll'
+
+/** A kernel AST with its axes, as opts are applied one by one. */
+export class OptState {
+  /** splittable ranges: output axes in nesting order, then reduce axes */
+  axes: UOp[]
+  /** ranges that will be expanded into straight-line code */
+  expanded: UOp[]
+  readonly applied: Opt[] = []
+  private nextId: number
+
+  constructor(public ast: UOp) {
+    const ranges = toposort([ast]).filter((u) => u.op === Ops.RANGE)
+    const byId = (a: UOp, b: UOp) => (a.arg as RangeArg).id - (b.arg as RangeArg).id
+    this.axes = [...ranges.filter(isOutput).sort(byId), ...ranges.filter((r) => kindOf(r) === 'reduce').sort(byId)]
+    this.expanded = ranges.filter(isExpanded).sort(byId)
+    this.nextId = ranges.reduce((m, r) => Math.max(m, (r.arg as RangeArg).id), 0) + 1
+  }
+
+  get outputAxes(): number {
+    return this.axes.filter(isOutput).length
+  }
+
+  sizes(): number[] {
+    return this.axes.map(sizeOf)
+  }
+
+  /** Straight-line copies the expanded ranges make of the loop body. */
+  get expansion(): number {
+    return this.expanded.reduce((a, r) => a * sizeOf(r), 1)
+  }
+
+  /** Why `opt` cannot apply here, or undefined if it can. */
+  check(opt: Opt): string | undefined {
+    const r = this.axes[opt.axis]
+    if (!r) return `axis ${opt.axis} out of range (${this.axes.length} axes)`
+    if (opt.op === 'UPCAST' || opt.op === 'UNROLL') {
+      if (opt.op === 'UPCAST' && !isOutput(r)) return 'UPCAST needs an output axis'
+      if (opt.op === 'UNROLL' && kindOf(r) !== 'reduce') return 'UNROLL needs a reduce axis'
+      if (!Number.isInteger(opt.arg) || opt.arg < 2) return 'split amount must be an integer >= 2'
+      if (sizeOf(r) % opt.arg !== 0) return `axis size ${sizeOf(r)} is not divisible by ${opt.arg}`
+      return undefined
+    }
+    if (opt.op === 'THREAD') {
+      if (opt.axis !== 0 || !isOutput(r)) return 'THREAD applies to the outermost output axis'
+      if (kindOf(r) === 'thread') return 'axis already threaded'
+      return undefined
+    }
+    const o = this.axes[opt.arg]
+    if (!o || !isOutput(r) || !isOutput(o) || opt.arg === opt.axis) return 'SWAP needs two distinct output axes'
+    if (kindOf(r) === 'thread' || kindOf(o) === 'thread') return 'SWAP after THREAD'
+    return undefined
+  }
+
+  apply(opt: Opt): this {
+    const why = this.check(opt)
+    if (why) throw new TsgradError(`opt ${fmtOpts([opt])}: ${why}`)
+    const r = this.axes[opt.axis]!
+    if (opt.op === 'UPCAST' || opt.op === 'UNROLL') {
+      const k = opt.arg
+      const outer = UOp.range(sizeOf(r) / k, this.nextId++, kindOf(r))
+      const inner = UOp.range(k, this.nextId++, opt.op === 'UPCAST' ? 'upcast' : 'unroll')
+      this.replaceRange(r, outer.mul(k).add(inner), [outer, inner])
+      this.axes[opt.axis] = outer
+      this.expanded.push(inner)
+    } else if (opt.op === 'THREAD') {
+      const t = UOp.range(sizeOf(r), this.nextId++, 'thread')
+      this.replaceRange(r, t)
+      this.axes[opt.axis] = t
+    } else {
+      const tmp = this.axes[opt.axis]!
+      this.axes[opt.axis] = this.axes[opt.arg]!
+      this.axes[opt.arg] = tmp
+    }
+    this.applied.push(opt)
+    return this
+  }
+
+  /** Substitute range `r` by `by`; a REDUCE over `r` then reduces over `ranges` instead. */
+  private replaceRange(r: UOp, by: UOp, ranges: UOp[] = [by]): void {
+    const sub = substitute(this.ast, new Map([[r, by]]))
+    const fixes = new Map<UOp, UOp>()
+    for (const u of toposort([sub])) {
+      if (u.op !== Ops.REDUCE || !u.src.slice(1).includes(by)) continue
+      const rs = u.src.slice(1).flatMap((x) => (x === by ? ranges : [x]))
+      fixes.set(u, u.replace({ src: [u.src[0]!, ...rs] }))
+    }
+    // REDUCEs are fixed innermost first so an outer REDUCE sees its fixed sources
+    this.ast = fixes.size ? substituteReduces(sub, fixes) : sub
+  }
+
+  /** The optimized AST: ranges renumbered so ids follow the axis (nesting) order. */
+  finish(): UOp {
+    const all = [...this.axes, ...this.expanded]
+    const map = new Map<UOp, UOp>()
+    all.forEach((r, i) => {
+      map.set(r, UOp.range(sizeOf(r), i, kindOf(r)))
+    })
+    return substitute(this.ast, map)
+  }
+}
+
+function substituteReduces(root: UOp, fixes: Map<UOp, UOp>): UOp {
+  const done = new Map<UOp, UOp>()
+  for (const n of toposort([root])) {
+    const src = n.src.map((s) => done.get(s) ?? s)
+    let m = src.some((s, i) => s !== n.src[i]) ? n.replace({ src }) : n
+    const f = fixes.get(n)
+    if (f) m = f.replace({ src: [src[0]!, ...f.src.slice(1)] })
+    done.set(n, m)
+  }
+  return done.get(root)!
+}
+
+export function applyOpts(ast: UOp, opts: readonly Opt[]): UOp {
+  const s = new OptState(ast)
+  for (const o of opts) s.apply(o)
+  return s.finish()
+}
