@@ -16,11 +16,19 @@ const filter = process.argv.slice(2)
 const files = find('test')
   .filter((f) => filter.length === 0 || filter.some((s) => f.includes(s)))
   .sort()
-const r = spawnSync(
-  process.execPath,
-  ['--expose-gc', '--import', 'tsx', '--test', '--test-concurrency=2', ...files],
-  {
+const runOn = (list, env) =>
+  spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', '--test', '--test-concurrency=2', ...list], {
     stdio: 'inherit',
-  },
-)
-process.exit(r.status ?? 1)
+    env: { ...process.env, ...env },
+  }).status ?? 1
+// everything on the default device (CPU where a C compiler works), then the op suite again on the
+// JS reference device so both backends pass the same fixtures
+let status = runOn(files, {})
+if (filter.length === 0 && !process.env.DEVICE) {
+  console.log('# op suite on the JS device')
+  status ||= runOn(
+    files.filter((f) => f.includes('test/ops')),
+    { DEVICE: 'JS' },
+  )
+}
+process.exit(status)

@@ -8,7 +8,10 @@ import { Ops, type RangeArg, type ReduceOp, UOp } from '../uop/ops.js'
 import { graphRewrite, PatternMatcher, rule, substitute, toposort, UPat } from '../uop/rewrite.js'
 import { dtypes } from '../dtype.js'
 
-const isKind = (k: RangeArg['kind']) => (u: UOp): boolean => u.op === Ops.RANGE && (u.arg as RangeArg).kind === k
+const isKind =
+  (k: RangeArg['kind']) =>
+  (u: UOp): boolean =>
+    u.op === Ops.RANGE && (u.arg as RangeArg).kind === k
 
 /** Every assignment of values to `ranges` (last range fastest). */
 function combos(ranges: readonly UOp[]): Map<UOp, UOp>[] {
@@ -16,7 +19,8 @@ function combos(ranges: readonly UOp[]): Map<UOp, UOp>[] {
   for (const r of ranges) {
     const next: Map<UOp, UOp>[] = []
     for (const m of out)
-      for (let v = 0; v < r.src[0]!.constValue; v++) next.push(new Map([...m, [r, UOp.const(dtypes.int32, v)]]))
+      for (let v = 0; v < r.src[0]!.constValue; v++)
+        next.push(new Map([...m, [r, UOp.const(dtypes.int32, v)]]))
     out = next
   }
   return out

@@ -65,7 +65,8 @@ export function accessStrides(s: OptState): Access[] {
   return out
 }
 
-const largestDivisor = (n: number, choices: readonly number[]): number => choices.find((c) => n % c === 0) ?? 1
+const largestDivisor = (n: number, choices: readonly number[]): number =>
+  choices.find((c) => n % c === 0) ?? 1
 
 export function handOpts(ast: UOp, target: OptTarget): Opt[] {
   const s = new OptState(ast)
@@ -85,14 +86,21 @@ export function handOpts(ast: UOp, target: OptTarget): Opt[] {
   if (reduceAxes.length && store) {
     // matmul-like: output axes n (contiguous in the output) and m, inputs broadcast along one each
     const n = store.strides.findIndex((st, i) => i < nOut && st === 1 && sizes[i]! > 1)
-    const m = n < 0 ? -1 : store.strides.findIndex((st, i) => i < nOut && i !== n && st !== 0 && sizes[i]! > 1)
+    const m =
+      n < 0 ? -1 : store.strides.findIndex((st, i) => i < nOut && i !== n && st !== 0 && sizes[i]! > 1)
     const isA = (l: Access) => l.strides[n] === 0 && l.strides[m] !== 0
     const isB = (l: Access) => l.strides[m] === 0 && l.strides[n] !== 0
     const kSize = reduceAxes.reduce((a, i) => a * sizes[i]!, 1)
     if (n >= 0 && m >= 0 && loads.some(isA) && loads.some(isB) && kSize >= 8) {
-      const nu = largestDivisor(sizes[n]!, [2 * vec, vec, 8, 4, 2].filter((c) => c <= 2 * vec))
+      const nu = largestDivisor(
+        sizes[n]!,
+        [2 * vec, vec, 8, 4, 2].filter((c) => c <= 2 * vec),
+      )
       const regsLeft = Math.max(1, Math.floor(target.registers / Math.max(1, nu / vec)) - 2)
-      const mu = largestDivisor(sizes[m]!, [8, 6, 4, 3, 2].filter((c) => c <= regsLeft))
+      const mu = largestDivisor(
+        sizes[m]!,
+        [8, 6, 4, 3, 2].filter((c) => c <= regsLeft),
+      )
       if (nu > 1) try_({ op: 'UPCAST', axis: n, arg: nu })
       if (mu > 1) try_({ op: 'UPCAST', axis: m, arg: mu })
       if (n > 0) try_({ op: 'SWAP', axis: 0, arg: n })
@@ -100,15 +108,22 @@ export function handOpts(ast: UOp, target: OptTarget): Opt[] {
       const r = reduceAxes.find((i) => loads.some((l) => l.strides[i] === 1))
       const outContig = store.strides.findIndex((st, i) => i < nOut && st === 1 && sizes[i]! > 1)
       if (r !== undefined) {
-        const k = largestDivisor(sizes[r]!, [vec, 8, 4, 2].filter((c) => c <= Math.max(vec, 1)))
+        const k = largestDivisor(
+          sizes[r]!,
+          [vec, 8, 4, 2].filter((c) => c <= Math.max(vec, 1)),
+        )
         if (k > 1) try_({ op: 'UNROLL', axis: r, arg: k })
       } else if (outContig >= 0 && vec > 1) {
-        const k = largestDivisor(sizes[outContig]!, [vec, 8, 4, 2].filter((c) => c <= vec))
+        const k = largestDivisor(
+          sizes[outContig]!,
+          [vec, 8, 4, 2].filter((c) => c <= vec),
+        )
         if (k > 1) try_({ op: 'UPCAST', axis: outContig, arg: k })
       }
     }
   }
-  if (target.threads && nOut > 0 && work >= THREAD_MIN_WORK && s.sizes()[0]! > 1) try_({ op: 'THREAD', axis: 0, arg: 0 })
+  if (target.threads && nOut > 0 && work >= THREAD_MIN_WORK && s.sizes()[0]! > 1)
+    try_({ op: 'THREAD', axis: 0, arg: 0 })
   return s.applied
 }
 

@@ -41,7 +41,10 @@ export class OptState {
   constructor(public ast: UOp) {
     const ranges = toposort([ast]).filter((u) => u.op === Ops.RANGE)
     const byId = (a: UOp, b: UOp) => (a.arg as RangeArg).id - (b.arg as RangeArg).id
-    this.axes = [...ranges.filter(isOutput).sort(byId), ...ranges.filter((r) => kindOf(r) === 'reduce').sort(byId)]
+    this.axes = [
+      ...ranges.filter(isOutput).sort(byId),
+      ...ranges.filter((r) => kindOf(r) === 'reduce').sort(byId),
+    ]
     this.expanded = ranges.filter(isExpanded).sort(byId)
     this.nextId = ranges.reduce((m, r) => Math.max(m, (r.arg as RangeArg).id), 0) + 1
   }
@@ -76,7 +79,8 @@ export class OptState {
       return undefined
     }
     const o = this.axes[opt.arg]
-    if (!o || !isOutput(r) || !isOutput(o) || opt.arg === opt.axis) return 'SWAP needs two distinct output axes'
+    if (!o || !isOutput(r) || !isOutput(o) || opt.arg === opt.axis)
+      return 'SWAP needs two distinct output axes'
     if (kindOf(r) === 'thread' || kindOf(o) === 'thread') return 'SWAP after THREAD'
     return undefined
   }

@@ -113,7 +113,9 @@ export abstract class CStyleRenderer implements Renderer {
       // value range is known to fit, stays plain so the compiler can vectorize contiguous accesses.
       const ut = `unsigned ${dt.bits === 64 ? 'long long' : 'int'}`
       const op = u.op === Ops.ADD ? '+' : u.op === Ops.SUB ? '-' : '*'
-      return u.op === Ops.NEG ? `((${valueType(dt)})(0u - (${ut})${x}))` : `((${valueType(dt)})((${ut})${x} ${op} (${ut})${y}))`
+      return u.op === Ops.NEG
+        ? `((${valueType(dt)})(0u - (${ut})${x}))`
+        : `((${valueType(dt)})((${ut})${x} ${op} (${ut})${y}))`
     }
     switch (u.op) {
       case Ops.NEG:
@@ -123,7 +125,8 @@ export abstract class CStyleRenderer implements Renderer {
       case Ops.CAST:
         return castExpr(x, sdt, dt)
       case Ops.BITCAST:
-        if (dt.name === 'bfloat16' || sdt.name === 'bfloat16') throw new Error('C renderer: bitcast of bfloat16')
+        if (dt.name === 'bfloat16' || sdt.name === 'bfloat16')
+          throw new Error('C renderer: bitcast of bfloat16')
         return `BITCAST(${valueType(dt)}, ${x})`
       case Ops.ADD:
         return `(${x} + ${y})`
@@ -220,7 +223,10 @@ export abstract class CStyleRenderer implements Renderer {
           if (dt.isBool) e = op === 'MUL' ? `${acc} && ${val}` : `${acc} || ${val}`
           else if (op === 'ADD') e = `${acc} + ${val}`
           else if (op === 'MUL') e = `${acc} * ${val}`
-          else e = dt.isInt ? `(${acc} > ${val} ? ${acc} : ${val})` : `fmax_nan${mathIsDouble(dt) ? '' : 'f'}(${acc}, ${val})`
+          else
+            e = dt.isInt
+              ? `(${acc} > ${val} ? ${acc} : ${val})`
+              : `fmax_nan${mathIsDouble(dt) ? '' : 'f'}(${acc}, ${val})`
           line(`${acc} = ${dt.name === 'bfloat16' ? `rbf(${e})` : e};`)
           break
         }
@@ -248,7 +254,8 @@ export abstract class CStyleRenderer implements Renderer {
             u,
             u.src.map((s) => ref(s)),
           )
-          const rounded = u.dtype.name === 'bfloat16' && u.op !== Ops.CAST && u.op !== Ops.WHERE ? `rbf(${e})` : e
+          const rounded =
+            u.dtype.name === 'bfloat16' && u.op !== Ops.CAST && u.op !== Ops.WHERE ? `rbf(${e})` : e
           define(u, rounded)
         }
       }

@@ -39,7 +39,10 @@ function loadKoffi(): Koffi {
 
 function run(cmd: string, args: string[], input?: string): { ok: boolean; out: string } {
   const r = nodeBuiltins()!.childProcess.spawnSync(cmd, args, { encoding: 'utf8', input })
-  return { ok: r.status === 0 && !r.error, out: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error?.message ?? ''}` }
+  return {
+    ok: r.status === 0 && !r.error,
+    out: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error?.message ?? ''}`,
+  }
 }
 
 /** Find a working C compiler (and whether it has OpenMP), or a message saying why there is none. */
@@ -60,8 +63,15 @@ function findToolchain(): Toolchain | string {
     const version = v.out.split('\n')[0]!.trim()
     // OpenMP and libmvec are optional: probe by compiling a tiny library
     const probe = (flags: string[]): boolean => {
-      const tmp = n.path.join(n.os.tmpdir(), `tsgrad-probe-${process.pid}-${Math.random().toString(36).slice(2)}`)
-      const ok = run(cc, [...flags, '-x', 'c', '-o', `${tmp}.so`, '-'], '#include <math.h>\nvoid f(float* a) { a[0] = expf(a[0]); }\n').ok
+      const tmp = n.path.join(
+        n.os.tmpdir(),
+        `tsgrad-probe-${process.pid}-${Math.random().toString(36).slice(2)}`,
+      )
+      const ok = run(
+        cc,
+        [...flags, '-x', 'c', '-o', `${tmp}.so`, '-'],
+        '#include <math.h>\nvoid f(float* a) { a[0] = expf(a[0]); }\n',
+      ).ok
       n.fs.rmSync(`${tmp}.so`, { force: true })
       return ok
     }
@@ -102,7 +112,13 @@ function compileC(src: string, name: string): string {
   if (fs.existsSync(final)) return final
   const stem = `${final}.${process.pid}`
   fs.writeFileSync(`${stem}.c`, src)
-  const r = run(t.cc, [...t.flags.filter((f) => !f.startsWith('-l')), '-o', `${stem}.tmp`, `${stem}.c`, ...t.flags.filter((f) => f.startsWith('-l'))])
+  const r = run(t.cc, [
+    ...t.flags.filter((f) => !f.startsWith('-l')),
+    '-o',
+    `${stem}.tmp`,
+    `${stem}.c`,
+    ...t.flags.filter((f) => f.startsWith('-l')),
+  ])
   fs.rmSync(`${stem}.c`, { force: true })
   if (!r.ok) {
     fs.rmSync(`${stem}.tmp`, { force: true })

@@ -88,7 +88,9 @@ export const Device = {
         const skipped = PREFERENCE.slice(0, PREFERENCE.indexOf(defaultName))
           .map((d) => `${d}: ${Device.unavailableReason(d)}`)
           .join('; ')
-        console.log(`default device: ${defaultName}${env ? ' (DEVICE env)' : ''}${skipped ? ` (skipped ${skipped})` : ''}`)
+        console.log(
+          `default device: ${defaultName}${env ? ' (DEVICE env)' : ''}${skipped ? ` (skipped ${skipped})` : ''}`,
+        )
       }
     }
     return defaultName

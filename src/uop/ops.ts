@@ -5,7 +5,7 @@
 // reads (DEFINE_ACC, ENDRANGE, ...). Nodes are hash-consed: building the same node twice gives the
 // same object, so `===` is structural equality. Each node has a stable structural `key` (a hash over
 // op, dtype, arg and the keys of its sources) usable for on-disk caches.
-import { DType, dtypes } from '../dtype.js'
+import { DType, dtypes, roundToDType } from '../dtype.js'
 import { hash53 } from '../helpers.js'
 import { inferShape } from './shape.js'
 
@@ -328,6 +328,8 @@ export class UOp {
 
 function normConst(v: number, dt: DType): number {
   if (dt.isBool) return v ? 1 : 0
+  // a float constant is a value of its dtype (3.7 in a float32 graph is 3.7f), on every backend
+  if (dt.isFloat) return roundToDType(v, dt)
   if (dt.isInt && Number.isFinite(v)) return Math.trunc(v)
   return v
 }
