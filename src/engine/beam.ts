@@ -3,7 +3,7 @@
 // The winner is cached on disk per (kernel, device toolchain, width).
 import { handOpts } from '../codegen/heuristics.js'
 import { renderKernel } from '../codegen/kernel.js'
-import { fmtOpts, type Opt, OptState } from '../codegen/opts.js'
+import { applyOpts, fmtOpts, type Opt, OptState } from '../codegen/opts.js'
 import type { DType } from '../dtype.js'
 import { DEBUG, getEnvNum, now } from '../helpers.js'
 import { type CompiledDevice, Device } from '../runtime/device.js'
@@ -15,6 +15,9 @@ const UPCAST_AMOUNTS = [2, 3, 4, 6, 8, 16, 32]
 const UNROLL_AMOUNTS = [2, 4, 8, 16]
 /** straight-line copies of the loop body a candidate may have */
 const MAX_EXPANSION = 512
+
+/** Counters for tests and DEBUG: searches run, results served from the disk cache, candidates timed. */
+export const beamStats = { searches: 0, cacheHits: 0, timed: 0 }
 
 /** Every Opt that can extend `opts` on this kernel. */
 export function candidateActions(ast: UOp, opts: readonly Opt[], threads: boolean): Opt[] {
@@ -53,15 +56,28 @@ function scratchBuffers(dev: CompiledDevice, ast: UOp): unknown[] {
   return bufs
 }
 
+/** A cached Opt list if it parses and applies to this kernel (a corrupt entry is searched again). */
+function validCached(ast: UOp, text: string): Opt[] | undefined {
+  try {
+    const opts = JSON.parse(text) as Opt[]
+    applyOpts(ast, opts)
+    return opts
+  } catch {
+    return undefined
+  }
+}
+
 export function beamSearch(device: string, ast: UOp, width: number): Opt[] {
   const dev = Device.get(device)
   const key = cacheKey('beam-v1', device, dev.compiler.key, ast.key, String(width))
   const cached = readCachedText('beam', key)
-  if (cached !== undefined) {
-    const opts = JSON.parse(cached) as Opt[]
-    if (DEBUG() >= 3) console.log(`beam: cached ${fmtOpts(opts)}`)
-    return opts
+  const hit = cached === undefined ? undefined : validCached(ast, cached)
+  if (hit) {
+    beamStats.cacheHits++
+    if (DEBUG() >= 3) console.log(`beam: cached ${fmtOpts(hit)}`)
+    return hit
   }
+  beamStats.searches++
   const budgetMs = getEnvNum('BEAM_TIMEOUT', 60) * 1e3
   const t0 = now()
   const bufs = scratchBuffers(dev, ast)
@@ -70,6 +86,7 @@ export function beamSearch(device: string, ast: UOp, width: number): Opt[] {
     const k = fmtOpts(opts)
     let t = timed.get(k)
     if (t !== undefined) return t
+    beamStats.timed++
     try {
       const r = renderKernel(ast, dev.renderer, opts)
       const prog = dev.runtime(dev.compiler.compile(r.src, r.name), r.name)

@@ -1,0 +1,128 @@
+// The kernel optimizer: Opt lists are deterministic, validated, keep results unchanged, the
+// heuristics pick a register tile for matmul, and BEAM search returns a valid, cached Opt list.
+import assert from 'node:assert/strict'
+import { mkdtempSync, readdirSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, test } from 'node:test'
+import { handOpts } from '../../src/codegen/heuristics.ts'
+import { renderKernel } from '../../src/codegen/kernel.ts'
+import { applyOpts, type Opt } from '../../src/codegen/opts.ts'
+import { beamSearch, beamStats, candidateActions } from '../../src/engine/beam.ts'
+import { scheduleFor } from '../../src/engine/realize.ts'
+import { Tensor } from '../../src/index.ts'
+import { Buffer } from '../../src/runtime/buffer.ts'
+import { Device } from '../../src/runtime/device.ts'
+import type { KernelItem } from '../../src/schedule/schedule.ts'
+import { allclose, hasCPU } from '../helpers.ts'
+
+/** The single kernel that realizing `t` runs (its inputs realized first). */
+function kernelOf(t: Tensor): KernelItem {
+  const items = scheduleFor([t.uop]).items.filter((i): i is KernelItem => i.kind === 'kernel')
+  assert.equal(items.length, 1, 'expected one kernel')
+  return items[0]!
+}
+
+/** Run `item` on `device` with `opts`; returns the output values. */
+function runWith(item: KernelItem, device: string, opts: readonly Opt[]): number[] {
+  const dev = Device.get(device)
+  const r = renderKernel(item.ast, dev.renderer, opts)
+  const prog = dev.runtime(dev.compiler.compile(r.src, r.name), r.name)
+  const bufs = item.bufs.map((b) => (b.existing as Buffer | undefined) ?? new Buffer(device, b.size, b.dtype))
+  void prog(bufs.map((b) => b.raw))
+  return Array.from(bufs[0]!.copyout() as Float32Array)
+}
+
+function cases(device: string): [string, KernelItem][] {
+  const r = (shape: number[]) => Tensor.rand(shape, { device }).realize()
+  return [
+    ['matmul 12x20 @ 20x24', kernelOf(r([12, 20]).matmul(r([20, 24])))],
+    ['sum over the contiguous axis', kernelOf(r([8, 32]).sum(1))],
+    ['sum over a strided axis', kernelOf(r([16, 24]).sum(0))],
+    ['max over the last axis', kernelOf(r([6, 16]).max(1))],
+    ['elementwise', kernelOf(r([4, 6, 8]).exp().add(1))],
+  ]
+}
+
+describe('Opt lists', () => {
+  test('the same Opt list gives the same source; a bad Opt is a clear error', () => {
+    const [, mm] = cases('JS')[0]!
+    const opts: Opt[] = [
+      { op: 'UPCAST', axis: 1, arg: 4 },
+      { op: 'UNROLL', axis: 2, arg: 5 },
+      { op: 'SWAP', axis: 0, arg: 1 },
+    ]
+    const cpuLike = Device.get('JS').renderer
+    assert.equal(renderKernel(mm.ast, cpuLike, opts).src, renderKernel(mm.ast, cpuLike, opts).src)
+    assert.notEqual(renderKernel(mm.ast, cpuLike, opts).src, renderKernel(mm.ast, cpuLike, []).src)
+    assert.throws(() => applyOpts(mm.ast, [{ op: 'UPCAST', axis: 1, arg: 7 }]), /not divisible by 7/)
+    assert.throws(() => applyOpts(mm.ast, [{ op: 'UNROLL', axis: 0, arg: 2 }]), /UNROLL needs a reduce axis/)
+    assert.throws(() => applyOpts(mm.ast, [{ op: 'UPCAST', axis: 9, arg: 2 }]), /axis 9 out of range/)
+  })
+
+  test('every single Opt and a few chains keep results unchanged (JS device)', () => {
+    for (const [name, item] of cases('JS')) {
+      const ref = runWith(item, 'JS', [])
+      for (const a of candidateActions(item.ast, [], true)) {
+        allclose(runWith(item, 'JS', [a]), ref, { label: `${name} ${a.op}(${a.axis},${a.arg})` })
+        for (const b of candidateActions(item.ast, [a], true).slice(0, 3)) {
+          allclose(runWith(item, 'JS', [a, b]), ref, {
+            label: `${name} ${a.op} then ${b.op}(${b.axis},${b.arg})`,
+          })
+        }
+      }
+    }
+  })
+
+  test('heuristics and their opts keep results unchanged on CPU', { skip: !hasCPU }, () => {
+    for (const [name, item] of cases('CPU')) {
+      const ref = runWith(item, 'CPU', [])
+      const opts = handOpts(item.ast, Device.get('CPU').renderer.target)
+      allclose(runWith(item, 'CPU', opts), ref, { label: `${name} heuristics` })
+      for (const a of candidateActions(item.ast, [], true).slice(0, 6))
+        allclose(runWith(item, 'CPU', [a]), ref, { label: `${name} ${a.op}(${a.axis},${a.arg})` })
+    }
+  })
+
+  test('matmul gets a register tile (UPCAST both output axes), panel order and threads on CPU', () => {
+    const a = Tensor.rand([256, 256]).realize()
+    const item = kernelOf(a.matmul(a))
+    const target = { threads: true, vectorWidth: 16, registers: 24 }
+    const opts = handOpts(item.ast, target)
+    assert.deepEqual(
+      opts.map((o) => o.op),
+      ['UPCAST', 'UPCAST', 'SWAP', 'THREAD'],
+    )
+    assert.deepEqual(
+      opts.filter((o) => o.op === 'UPCAST').map((o) => o.arg),
+      [32, 8],
+    )
+  })
+})
+
+describe('BEAM search', { skip: !hasCPU }, () => {
+  test('returns a valid Opt list, caches it on disk and reuses it', () => {
+    const prev = process.env.TSGRAD_CACHE_DIR
+    process.env.TSGRAD_CACHE_DIR = mkdtempSync(join(tmpdir(), 'tsgrad-beam-'))
+    process.env.BEAM_TIMEOUT = '20'
+    try {
+      const item = kernelOf(Tensor.rand([32, 64], { device: 'CPU' }).realize().sum(1))
+      const before = beamStats.timed
+      const opts = beamSearch('CPU', item.ast, 2)
+      assert.ok(beamStats.timed > before + 2, 'the search timed several candidates')
+      applyOpts(item.ast, opts) // valid
+      const ref = runWith(item, 'CPU', [])
+      allclose(runWith(item, 'CPU', opts), ref, { label: 'beam winner' })
+      assert.equal(readdirSync(join(process.env.TSGRAD_CACHE_DIR, 'beam')).length, 1, 'one cached result')
+      const timed = beamStats.timed
+      const hits = beamStats.cacheHits
+      assert.deepEqual(beamSearch('CPU', item.ast, 2), opts)
+      assert.equal(beamStats.timed, timed, 'no candidate timed on the second search')
+      assert.equal(beamStats.cacheHits, hits + 1)
+    } finally {
+      if (prev === undefined) delete process.env.TSGRAD_CACHE_DIR
+      else process.env.TSGRAD_CACHE_DIR = prev
+      delete process.env.BEAM_TIMEOUT
+    }
+  })
+})
