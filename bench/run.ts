@@ -1,0 +1,244 @@
+// `npm run bench`: tsgrad on the default device against numpy (python3) and onnxruntime-node, in
+// the same run, printing times and ratios. Best of several runs after a warm-up (the machine is
+// shared and noisy); ratios are peer time / tsgrad time (>1: tsgrad faster).
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Device, nn, optim, Tensor } from '../src/index.ts'
+import { onnxModel } from './onnx.ts'
+
+const only = process.argv.slice(2)
+const want = (name: string) => only.length === 0 || only.some((o) => name.startsWith(o))
+
+function best(fn: () => void, n: number): number {
+  fn()
+  let b = Number.POSITIVE_INFINITY
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now()
+    fn()
+    b = Math.min(b, performance.now() - t0)
+  }
+  return b
+}
+// outputs are disposed after each run, as a loop that owns its results would
+const tsgradTime = (f: () => Tensor, n: number) =>
+  best(() => {
+    f().realize().dispose()
+  }, n)
+
+// ---- peers ----
+function numpyPeer(): Record<string, number> {
+  const r = spawnSync('python3', [join(import.meta.dirname, 'numpy_peer.py')], { encoding: 'utf8' })
+  if (r.status !== 0) {
+    console.log(
+      `numpy peer unavailable: ${(r.stderr || r.error?.message || '').split('\n').slice(-2).join(' ')}`,
+    )
+    return {}
+  }
+  return JSON.parse(r.stdout)
+}
+
+type Ort = typeof import('onnxruntime-node')
+async function loadOrt(): Promise<Ort | undefined> {
+  try {
+    return await import('onnxruntime-node')
+  } catch {
+    console.log('onnxruntime-node unavailable (npm install it for that peer)')
+    return undefined
+  }
+}
+
+async function ortTime(
+  ort: Ort,
+  model: Uint8Array,
+  feeds: Record<string, [Float32Array, number[]]>,
+  n: number,
+): Promise<number> {
+  const s = await ort.InferenceSession.create(model, { intraOpNumThreads: 2, interOpNumThreads: 1 })
+  const f: Record<string, InstanceType<Ort['Tensor']>> = {}
+  for (const [k, [d, shape]] of Object.entries(feeds)) f[k] = new ort.Tensor('float32', d, shape)
+  await s.run(f)
+  let b = Number.POSITIVE_INFINITY
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now()
+    await s.run(f)
+    b = Math.min(b, performance.now() - t0)
+  }
+  return b
+}
+
+const randn = (n: number) => Float32Array.from({ length: n }, () => Math.random() * 2 - 1)
+
+// ---- report ----
+const rows: string[][] = []
+function report(
+  name: string,
+  ms: number,
+  unit: string,
+  amount: number,
+  peers: Record<string, number | undefined>,
+) {
+  const rate = (t: number) => (amount / (t / 1e3) / 1e9).toFixed(1)
+  const cells = [name, `${ms.toFixed(2)} ms`, `${rate(ms)} ${unit}`]
+  for (const [peer, t] of Object.entries(peers)) {
+    cells.push(
+      t === undefined ? `${peer}: -` : `${peer} ${t.toFixed(2)} ms (${rate(t)}) x${(t / ms).toFixed(2)}`,
+    )
+  }
+  rows.push(cells)
+  console.log(cells.join(' | '))
+}
+
+async function main(): Promise<void> {
+  console.log(`tsgrad bench on ${Device.DEFAULT}, ${new Date().toISOString()}`)
+  const np = want('matmul') || want('elementwise') || want('softmax') ? numpyPeer() : {}
+  const ort = await loadOrt()
+  for (const n of [256, 512, 1024, 2048]) {
+    if (!want(`matmul${n}`) && !want('matmul')) continue
+    const [da, db] = [randn(n * n), randn(n * n)]
+    const a = new Tensor(da, { shape: [n, n] }).realize()
+    const b = new Tensor(db, { shape: [n, n] }).realize()
+    const ms = tsgradTime(() => a.matmul(b), n >= 2048 ? 5 : 10)
+    const o = ort
+      ? await ortTime(
+          ort,
+          onnxModel(
+            [{ op: 'MatMul', inputs: ['a', 'b'], outputs: ['c'] }],
+            { a: [n, n], b: [n, n] },
+            { c: [n, n] },
+          ),
+          { a: [da, [n, n]], b: [db, [n, n]] },
+          5,
+        )
+      : undefined
+    report(`matmul ${n}`, ms, 'GFLOP/s', 2 * n ** 3, { numpy: np[`matmul${n}`], onnxruntime: o })
+  }
+  if (want('elementwise')) {
+    const N = 1 << 24
+    const dx = randn(N)
+    const x = new Tensor(dx, { shape: [N] }).realize()
+    const ms = tsgradTime(() => x.mul(2).add(1).relu().mul(x.sigmoid()), 5)
+    const copy = tsgradTime(() => x.neg(), 5)
+    const dst = new Float32Array(N)
+    const jsCopy = best(() => dst.set(dx), 5)
+    const o = ort
+      ? await ortTime(
+          ort,
+          onnxModel(
+            [
+              { op: 'Mul', inputs: ['x', 'two'], outputs: ['t1'] },
+              { op: 'Add', inputs: ['t1', 'one'], outputs: ['t2'] },
+              { op: 'Relu', inputs: ['t2'], outputs: ['t3'] },
+              { op: 'Sigmoid', inputs: ['x'], outputs: ['t4'] },
+              { op: 'Mul', inputs: ['t3', 't4'], outputs: ['y'] },
+            ],
+            { x: [N] },
+            { y: [N] },
+            { two: 2, one: 1 },
+          ),
+          { x: [dx, [N]] },
+          5,
+        )
+      : undefined
+    report('elementwise relu(x*2+1)*sigmoid(x) 16M', ms, 'GB/s', 8 * N, {
+      numpy: np.elementwise,
+      onnxruntime: o,
+    })
+    report('copy kernel (x.neg()) 16M', copy, 'GB/s', 8 * N, {
+      numpy_copy: np.copy,
+      'TypedArray.set': jsCopy,
+    })
+    console.log(`  elementwise at ${((copy / ms) * 100).toFixed(0)}% of tsgrad's copy bandwidth`)
+  }
+  if (want('softmax')) {
+    const d = randn(4096 * 4096)
+    const s = new Tensor(d, { shape: [4096, 4096] }).realize()
+    const ms = tsgradTime(() => s.softmax(-1), 5)
+    const o = ort
+      ? await ortTime(
+          ort,
+          onnxModel(
+            [{ op: 'Softmax', inputs: ['s'], outputs: ['y'], int: { axis: -1 } }],
+            { s: [4096, 4096] },
+            { y: [4096, 4096] },
+          ),
+          { s: [d, [4096, 4096]] },
+          5,
+        )
+      : undefined
+    report('softmax 4096x4096', ms, 'GB/s', 8 * 4096 * 4096, { numpy: np.softmax, onnxruntime: o })
+  }
+  if (want('conv2d')) {
+    const [dx, dw] = [randn(8 * 64 * 56 * 56), randn(64 * 64 * 9)]
+    const x = new Tensor(dx, { shape: [8, 64, 56, 56] }).realize()
+    const w = new Tensor(dw, { shape: [64, 64, 3, 3] }).realize()
+    const ms = tsgradTime(() => x.conv2d(w, { padding: 1 }), 5)
+    const o = ort
+      ? await ortTime(
+          ort,
+          onnxModel(
+            [
+              {
+                op: 'Conv',
+                inputs: ['x', 'w'],
+                outputs: ['y'],
+                ints: { pads: [1, 1, 1, 1], kernel_shape: [3, 3] },
+              },
+            ],
+            { x: [8, 64, 56, 56], w: [64, 64, 3, 3] },
+            { y: [8, 64, 56, 56] },
+          ),
+          { x: [dx, [8, 64, 56, 56]], w: [dw, [64, 64, 3, 3]] },
+          5,
+        )
+      : undefined
+    report('conv2d 8x64x56x56, 64 3x3 pad 1', ms, 'GFLOP/s', 2 * 8 * 64 * 64 * 56 * 56 * 9, {
+      onnxruntime: o,
+    })
+  }
+  if (want('mlp')) {
+    const l1 = new nn.Linear(784, 512)
+    const l2 = new nn.Linear(512, 512)
+    const l3 = new nn.Linear(512, 10)
+    const opt = new optim.Adam(nn.getParameters([l1, l2, l3]), { lr: 1e-3 })
+    const x = new Tensor(randn(512 * 784), { shape: [512, 784] }).realize()
+    const y = new Tensor(
+      Int32Array.from({ length: 512 }, () => Math.floor(Math.random() * 10)),
+      { shape: [512] },
+    ).realize()
+    const step = () => {
+      const Tprev = Tensor.training
+      Tensor.training = true
+      opt.zeroGrad()
+      const loss = l3.call(l2.call(l1.call(x).relu()).relu()).sparseCategoricalCrossentropy(y)
+      loss.backward()
+      opt.step()
+      Tensor.training = Tprev
+    }
+    const ms = best(step, 10)
+    const flops = 2 * 3 * 512 * (784 * 512 + 512 * 512 + 512 * 10)
+    report('MLP 784-512-512-10 Adam step, batch 512', ms, 'GFLOP/s', flops, {})
+  }
+  if (want('latency')) {
+    const dir = mkdtempSync(join(tmpdir(), 'tsgrad-bench-cache-'))
+    const code = `import('${join(import.meta.dirname, '../src/index.ts')}').then(({ Tensor }) => { const x = Tensor.ones([1000]).realize(); const t0 = performance.now(); x.mul(1.2345).add(6.789).exp().realize(); console.log(performance.now() - t0) })`
+    const once = () =>
+      Number(
+        spawnSync(process.execPath, ['--import', 'tsx', '-e', code], {
+          encoding: 'utf8',
+          env: { ...process.env, TSGRAD_CACHE_DIR: dir },
+        }).stdout.trim(),
+      )
+    const cold = once()
+    const warm = once()
+    rows.push([
+      'first call of a fresh kernel',
+      `${cold.toFixed(1)} ms cold cache`,
+      `${warm.toFixed(1)} ms warm disk cache`,
+    ])
+    console.log(rows[rows.length - 1]!.join(' | '))
+  }
+}
+
+await main()
