@@ -21,6 +21,8 @@ export interface OptTarget {
   readonly vectorWidth: number
   /** accumulators worth keeping in registers */
   readonly registers: number
+  /** the renderer vectorizes a plain reduce loop itself (C: OpenMP simd reductions) */
+  readonly simdReduce?: boolean
 }
 
 /** Minimum work (loop iterations) before a kernel is worth threading. */
@@ -108,6 +110,11 @@ export function handOpts(ast: UOp, target: OptTarget): Opt[] {
       const r = reduceAxes.find((i) => loads.some((l) => l.strides[i] === 1))
       const outContig = store.strides.findIndex((st, i) => i < nOut && st === 1 && sizes[i]! > 1)
       if (r !== undefined) {
+        if (target.simdReduce) {
+          if (target.threads && nOut > 0 && work >= THREAD_MIN_WORK && s.sizes()[0]! > 1)
+            try_({ op: 'THREAD', axis: 0, arg: 0 })
+          return s.applied
+        }
         const k = largestDivisor(
           sizes[r]!,
           [vec, 8, 4, 2].filter((c) => c <= Math.max(vec, 1)),

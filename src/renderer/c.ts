@@ -2,6 +2,7 @@
 // that give JS-reference semantics, OpenMP `parallel for` on thread ranges, and declarations that
 // let the compiler call the vector math library (libmvec) from vectorized loops.
 import type { LinearProgram } from '../codegen/linearize.js'
+import type { DType } from '../dtype.js'
 import { Ops, type RangeArg, type UOp } from '../uop/ops.js'
 import { CStyleRenderer } from './cstyle.js'
 
@@ -55,27 +56,55 @@ static inline float rbf(float f) { return bf2f(f2bf(f)); }
 ${['expf', 'exp2f', 'logf', 'log2f', 'sinf', 'cosf', 'tanhf', 'erff'].map((f) => `#pragma omp declare simd notinbranch\nfloat ${f}(float);`).join('\n')}
 #pragma omp declare simd notinbranch
 float powf(float, float);
+#pragma omp declare reduction(maxnan : float : omp_out = fmax_nanf(omp_out, omp_in)) initializer(omp_priv = -__builtin_inff())
+#pragma omp declare reduction(maxnand : double : omp_out = fmax_nan(omp_out, omp_in)) initializer(omp_priv = -__builtin_inf())
 `
+
+/** OpenMP reduction identifier for an accumulator update, if it can be vectorized. */
+function simdReduction(op: string, dt: DType): string | undefined {
+  if (dt.name === 'float16' || dt.name === 'bfloat16' || dt.isBool) return undefined
+  if (op === 'ADD') return '+'
+  if (op === 'MUL') return '*'
+  if (dt.isInt) return 'max'
+  return dt.name === 'float64' ? 'maxnand' : 'maxnan'
+}
+
+/** Accumulators in one loop beyond which the loop is an UPCAST register tile (SLP, not simd). */
+const SIMD_MAX_ACCS = 4
 
 export class CRenderer extends CStyleRenderer {
   readonly name = 'c'
   // AVX-512 class machines: 32 vector registers of 16 floats (gcc picks the real width)
-  readonly target = { threads: true, vectorWidth: 16, registers: 24 }
+  readonly target = { threads: true, vectorWidth: 16, registers: 24, simdReduce: true }
 
   protected prelude(): string {
     return PRELUDE
   }
 
   protected signature(name: string, params: string[], prog: LinearProgram): string {
-    // Several accumulators means an UPCAST/UNROLL register tile, written for the SLP vectorizer;
+    // Many accumulators means an UPCAST/UNROLL register tile, written for the SLP vectorizer;
     // gcc's loop vectorizer then rewrites the reduce loop with wide unaligned loads that can run
     // 50x slower (matmul at N=512), so it is turned off for such kernels.
     const accs = prog.uops.filter((u) => u.op === Ops.DEFINE_ACC).length
-    const attr = accs > 1 ? '__attribute__((optimize("no-tree-loop-vectorize"))) ' : ''
+    const attr = accs > SIMD_MAX_ACCS ? '__attribute__((optimize("no-tree-loop-vectorize"))) ' : ''
     return `${attr}void ${name}(${params.join(', ')})`
   }
 
-  protected override loopPrefix(range: UOp): string[] {
-    return (range.arg as RangeArg).kind === 'thread' ? ['#pragma omp parallel for schedule(static)'] : []
+  protected override loopPrefix(range: UOp, body: readonly UOp[], names: ReadonlyMap<UOp, string>): string[] {
+    const kind = (range.arg as RangeArg).kind
+    if (kind === 'thread') return ['#pragma omp parallel for schedule(static)']
+    // an innermost reduce loop with a few accumulators: an OpenMP simd reduction lets the loop
+    // vectorizer reorder the float sum (and call libmvec for exp/log inside it)
+    if (kind !== 'reduce' || body.some((u) => u.op === Ops.RANGE)) return []
+    const updates = body.filter((u) => u.op === Ops.ACC_UPDATE)
+    if (!updates.length || updates.length > SIMD_MAX_ACCS) return []
+    const clauses: string[] = []
+    for (const upd of updates) {
+      const acc = upd.src[0]!
+      const id = simdReduction(upd.arg as string, acc.dtype)
+      if (!id) return []
+      clauses.push(`reduction(${id}:${names.get(acc)})`)
+    }
+    return [`#pragma omp simd ${clauses.join(' ')}`]
   }
 }

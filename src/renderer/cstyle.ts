@@ -92,8 +92,8 @@ export abstract class CStyleRenderer implements Renderer {
   protected abstract prelude(): string
   /** `void name(params)` with the qualifiers this target needs. */
   protected abstract signature(name: string, params: string[], prog: LinearProgram): string
-  /** Lines emitted before a loop (e.g. an OpenMP pragma for thread ranges). */
-  protected loopPrefix(_range: UOp): string[] {
+  /** Lines emitted before a loop (e.g. an OpenMP pragma); `body` is the loop's instructions. */
+  protected loopPrefix(_range: UOp, _body: readonly UOp[], _names: ReadonlyMap<UOp, string>): string[] {
     return []
   }
 
@@ -188,7 +188,7 @@ export abstract class CStyleRenderer implements Renderer {
       names.set(u, n)
       line(`${valueType(u.dtype)} ${n} = ${e};`)
     }
-    for (const u of prog.uops) {
+    prog.uops.forEach((u, pc) => {
       switch (u.op) {
         case Ops.DEFINE_GLOBAL: {
           const i = u.arg as number
@@ -199,7 +199,8 @@ export abstract class CStyleRenderer implements Renderer {
         case Ops.RANGE: {
           const r = `r${(u.arg as RangeArg).id}`
           names.set(u, r)
-          for (const p of this.loopPrefix(u)) line(p)
+          const end = prog.uops.findIndex((e, j) => j > pc && e.op === Ops.ENDRANGE && e.src[0] === u)
+          for (const p of this.loopPrefix(u, prog.uops.slice(pc + 1, end), names)) line(p)
           line(`for (int ${r} = 0; ${r} < ${ref(u.src[0]!)}; ${r}++) {`)
           indent++
           break
@@ -259,7 +260,7 @@ export abstract class CStyleRenderer implements Renderer {
           define(u, rounded)
         }
       }
-    }
+    })
     // a buffer only read gets const; restrict is safe because distinct params are distinct memory
     const decls = Array.from(params, (t, i) => {
       if (t === undefined) return `void* restrict b${i}`
