@@ -8,7 +8,7 @@
 //   reduce       contiguous reduce axis: UNROLL into independent (vector) accumulators; strided
 //                reduce with a contiguous output axis: UPCAST that axis instead
 //   elementwise  left to the C compiler's vectorizer; only threaded when big
-import { ALU, Ops, type RangeArg, type UOp } from '../uop/ops.js'
+import { ALU, Ops, type UOp } from '../uop/ops.js'
 import { execAlu } from '../uop/exec.js'
 import { toposort } from '../uop/rewrite.js'
 import { type Opt, OptState } from './opts.js'
@@ -52,7 +52,7 @@ interface Access {
 }
 
 /** Strides of every buffer access along each axis of `s`. */
-export function accessStrides(s: OptState): Access[] {
+function accessStrides(s: OptState): Access[] {
   const out: Access[] = []
   for (const u of toposort([s.ast])) {
     if (u.op !== Ops.LOAD && u.op !== Ops.STORE) continue
@@ -110,16 +110,12 @@ export function handOpts(ast: UOp, target: OptTarget): Opt[] {
       const r = reduceAxes.find((i) => loads.some((l) => l.strides[i] === 1))
       const outContig = store.strides.findIndex((st, i) => i < nOut && st === 1 && sizes[i]! > 1)
       if (r !== undefined) {
-        if (target.simdReduce) {
-          if (target.threads && nOut > 0 && work >= THREAD_MIN_WORK && s.sizes()[0]! > 1)
-            try_({ op: 'THREAD', axis: 0, arg: 0 })
-          return s.applied
-        }
+        // a simdReduce target vectorizes the plain loop itself; others get k accumulators
         const k = largestDivisor(
           sizes[r]!,
           [vec, 8, 4, 2].filter((c) => c <= Math.max(vec, 1)),
         )
-        if (k > 1) try_({ op: 'UNROLL', axis: r, arg: k })
+        if (k > 1 && !target.simdReduce) try_({ op: 'UNROLL', axis: r, arg: k })
       } else if (outContig >= 0 && vec > 1) {
         const k = largestDivisor(
           sizes[outContig]!,
@@ -132,11 +128,4 @@ export function handOpts(ast: UOp, target: OptTarget): Opt[] {
   if (target.threads && nOut > 0 && work >= THREAD_MIN_WORK && s.sizes()[0]! > 1)
     try_({ op: 'THREAD', axis: 0, arg: 0 })
   return s.applied
-}
-
-/** Kind of every range in an optimized AST (for tests and DEBUG output). */
-export function rangeKinds(ast: UOp): string[] {
-  return toposort([ast])
-    .filter((u) => u.op === Ops.RANGE)
-    .map((r) => (r.arg as RangeArg).kind)
 }

@@ -1,6 +1,6 @@
 // Running schedules: allocate buffers, compile kernels (cached by AST key), launch, and report.
 import { DEBUG, getEnvNum, now } from '../helpers.js'
-import { handOpts } from '../codegen/heuristics.js'
+import { handOpts, type OptTarget } from '../codegen/heuristics.js'
 import { fmtOpts, type Opt } from '../codegen/opts.js'
 import { beamSearch } from './beam.js'
 import { estimateCost } from '../codegen/cost.js'
@@ -22,11 +22,11 @@ const programCache = new Map<string, CompiledKernel>()
 export const stats = { kernelsRun: 0, kernelsCompiled: 0, schedules: 0 }
 
 /** NOOPT=1: no opts; BEAM=n: search (cached on disk); else the target's heuristics. */
-function chooseOpts(device: string, ast: UOp): Opt[] {
+function chooseOpts(device: string, target: OptTarget, ast: UOp): Opt[] {
   if (getEnvNum('NOOPT') > 0) return []
   const beam = getEnvNum('BEAM')
   if (beam > 0) return beamSearch(device, ast, beam)
-  return handOpts(ast, Device.get(device).renderer.target)
+  return handOpts(ast, target)
 }
 
 export function getKernel(device: string, ast: UOp): CompiledKernel {
@@ -34,7 +34,7 @@ export function getKernel(device: string, ast: UOp): CompiledKernel {
   let k = programCache.get(key)
   if (!k) {
     const dev = Device.get(device)
-    const opts = chooseOpts(device, ast)
+    const opts = chooseOpts(device, dev.renderer.target, ast)
     const r = renderKernel(ast, dev.renderer, opts)
     if (DEBUG() >= 3) console.log(`opts ${r.name} ${device}: ${fmtOpts(opts)}`)
     if (DEBUG() >= 4) console.log(`// ${device} ${r.name}\n${r.src}`)

@@ -8,8 +8,9 @@
 import type { DType } from '../dtype.js'
 import type { OptTarget } from '../codegen/heuristics.js'
 import type { LinearProgram } from '../codegen/linearize.js'
-import { ALU, type Op, Ops, type RangeArg, type UOp } from '../uop/ops.js'
+import { ALU, type Op, Ops, type UOp } from '../uop/ops.js'
 import type { Renderer } from './renderer.js'
+import { ProgramWriter } from './writer.js'
 
 const STORAGE: Record<string, string> = {
   bool: 'unsigned char',
@@ -167,54 +168,35 @@ export abstract class CStyleRenderer implements Renderer {
   }
 
   render(name: string, prog: LinearProgram): string {
-    const names = new Map<UOp, string>()
-    const lines: string[] = []
+    const w = new ProgramWriter('C', cLiteral)
+    const ref = (u: UOp): string => w.ref(u)
     const params: string[] = []
     const loaded = new Set<number>()
     const stored = new Set<number>()
-    let indent = 1
-    let v = 0
-    const ref = (u: UOp): string => {
-      if (u.op === Ops.CONST) return cLiteral(u.constValue, u.dtype)
-      const n = names.get(u)
-      if (n === undefined) throw new Error(`C renderer: ${u.op} used before it was defined`)
-      return n
-    }
-    const line = (s: string): void => {
-      lines.push(`${'  '.repeat(indent)}${s}`)
-    }
     const define = (u: UOp, e: string): void => {
-      const n = `v${v++}`
-      names.set(u, n)
-      line(`${valueType(u.dtype)} ${n} = ${e};`)
+      w.line(`${valueType(u.dtype)} ${w.name(u)} = ${e};`)
     }
     prog.uops.forEach((u, pc) => {
       switch (u.op) {
-        case Ops.DEFINE_GLOBAL: {
-          const i = u.arg as number
-          names.set(u, `b${i}`)
-          params[i] = storageType(u.dtype)
+        case Ops.DEFINE_GLOBAL:
+          w.name(u)
+          params[u.arg as number] = storageType(u.dtype)
           break
-        }
         case Ops.RANGE: {
-          const r = `r${(u.arg as RangeArg).id}`
-          names.set(u, r)
+          const r = w.name(u)
           const end = prog.uops.findIndex((e, j) => j > pc && e.op === Ops.ENDRANGE && e.src[0] === u)
-          for (const p of this.loopPrefix(u, prog.uops.slice(pc + 1, end), names)) line(p)
-          line(`for (int ${r} = 0; ${r} < ${ref(u.src[0]!)}; ${r}++) {`)
-          indent++
+          for (const p of this.loopPrefix(u, prog.uops.slice(pc + 1, end), w.names)) w.line(p)
+          w.open(`for (int ${r} = 0; ${r} < ${ref(u.src[0]!)}; ${r}++) {`)
           break
         }
         case Ops.ENDRANGE:
-          indent--
-          line('}')
+          w.close()
           break
-        case Ops.DEFINE_ACC: {
-          const a = `acc${(u.arg as { id: number }).id}`
-          names.set(u, a)
-          line(`${valueType(u.dtype)} ${a} = ${cLiteral((u.arg as { init: number }).init, u.dtype)};`)
+        case Ops.DEFINE_ACC:
+          w.line(
+            `${valueType(u.dtype)} ${w.name(u)} = ${cLiteral((u.arg as { init: number }).init, u.dtype)};`,
+          )
           break
-        }
         case Ops.ACC_UPDATE: {
           const acc = ref(u.src[0]!)
           const dt = u.src[0]!.dtype
@@ -228,15 +210,14 @@ export abstract class CStyleRenderer implements Renderer {
             e = dt.isInt
               ? `(${acc} > ${val} ? ${acc} : ${val})`
               : `fmax_nan${mathIsDouble(dt) ? '' : 'f'}(${acc}, ${val})`
-          line(`${acc} = ${dt.name === 'bfloat16' ? `rbf(${e})` : e};`)
+          w.line(`${acc} = ${dt.name === 'bfloat16' ? `rbf(${e})` : e};`)
           break
         }
         case Ops.REDUCE:
-          names.set(u, ref(prog.accOf.get(u)!))
+          w.alias(u, prog.accOf.get(u)!)
           break
         case Ops.LOAD: {
-          const bi = u.src[0]!.arg as number
-          loaded.add(bi)
+          loaded.add(u.src[0]!.arg as number)
           const raw = `${ref(u.src[0]!)}[${ref(u.src[1]!)}]`
           const ld = u.dtype.isBool ? `(${raw} != 0)` : u.dtype.name === 'bfloat16' ? `bf2f(${raw})` : raw
           define(u, u.src[2] ? `${ref(u.src[2])} ? ${ld} : ${cLiteral(0, u.dtype)}` : ld)
@@ -247,17 +228,12 @@ export abstract class CStyleRenderer implements Renderer {
           const val = ref(u.src[2]!)
           const dt = u.src[2]!.dtype
           const sv = dt.name === 'bfloat16' ? `f2bf(${val})` : dt.isBool ? `(unsigned char)${val}` : val
-          line(`${ref(u.src[0]!)}[${ref(u.src[1]!)}] = ${sv};`)
+          w.line(`${ref(u.src[0]!)}[${ref(u.src[1]!)}] = ${sv};`)
           break
         }
         default: {
-          const e = this.aluExpr(
-            u,
-            u.src.map((s) => ref(s)),
-          )
-          const rounded =
-            u.dtype.name === 'bfloat16' && u.op !== Ops.CAST && u.op !== Ops.WHERE ? `rbf(${e})` : e
-          define(u, rounded)
+          const e = this.aluExpr(u, u.src.map(ref))
+          define(u, u.dtype.name === 'bfloat16' && u.op !== Ops.CAST && u.op !== Ops.WHERE ? `rbf(${e})` : e)
         }
       }
     })
@@ -267,7 +243,7 @@ export abstract class CStyleRenderer implements Renderer {
       const cq = loaded.has(i) && !stored.has(i) ? 'const ' : ''
       return `${cq}${t}* restrict b${i}`
     })
-    return `${this.prelude()}\n${this.signature(name, decls, prog)} {\n${lines.join('\n')}\n}\n`
+    return `${this.prelude()}\n${this.signature(name, decls, prog)} {\n${w.body}\n}\n`
   }
 }
 

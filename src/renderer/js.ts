@@ -6,8 +6,9 @@
 // booleans. float16/bfloat16 live as raw 16-bit patterns in Uint16Array; int64 in BigInt64Array.
 import type { DType } from '../dtype.js'
 import type { LinearProgram } from '../codegen/linearize.js'
-import { ALU, type Op, Ops, type RangeArg, type UOp } from '../uop/ops.js'
+import { ALU, type Op, Ops, type UOp } from '../uop/ops.js'
 import type { Renderer } from './renderer.js'
+import { ProgramWriter } from './writer.js'
 
 /** JavaScript has every ALU op but erf (decomposed to a polynomial before rendering). */
 const NATIVE: ReadonlySet<Op> = new Set<Op>([...ALU].filter((op) => op !== Ops.ERF))
@@ -197,54 +198,35 @@ export class JSRenderer implements Renderer {
   readonly target = { threads: false, vectorWidth: 1, registers: 16 }
 
   render(name: string, prog: LinearProgram): string {
-    const names = new Map<UOp, string>()
-    const lines: string[] = []
+    const w = new ProgramWriter('JS', literal)
+    const ref = (u: UOp): string => w.ref(u)
     const params: string[] = []
-    let indent = 1
-    let v = 0
-    const ref = (u: UOp): string => {
-      if (u.op === Ops.CONST) return literal(u.constValue, u.dtype)
-      const n = names.get(u)
-      if (n === undefined) throw new Error(`JS renderer: ${u.op} used before it was defined`)
-      return n
-    }
-    const line = (s: string): void => {
-      lines.push(`${'  '.repeat(indent)}${s}`)
-    }
     for (const u of prog.uops) {
       switch (u.op) {
         case Ops.DEFINE_GLOBAL:
-          names.set(u, `b${u.arg as number}`)
-          params[u.arg as number] = `b${u.arg as number}`
+          params[u.arg as number] = w.name(u)
           break
         case Ops.RANGE: {
-          const r = `r${(u.arg as RangeArg).id}`
-          names.set(u, r)
-          line(`for (let ${r} = 0; ${r} < ${ref(u.src[0]!)}; ${r}++) {`)
-          indent++
+          const r = w.name(u)
+          w.open(`for (let ${r} = 0; ${r} < ${ref(u.src[0]!)}; ${r}++) {`)
           break
         }
         case Ops.ENDRANGE:
-          indent--
-          line('}')
+          w.close()
           break
-        case Ops.DEFINE_ACC: {
-          const a = `acc${(u.arg as { id: number }).id}`
-          names.set(u, a)
-          line(`let ${a} = ${literal((u.arg as { init: number }).init, u.dtype)};`)
+        case Ops.DEFINE_ACC:
+          w.line(`let ${w.name(u)} = ${literal((u.arg as { init: number }).init, u.dtype)};`)
           break
-        }
         case Ops.ACC_UPDATE:
-          line(`${accUpdate(u.arg as string, ref(u.src[0]!), ref(u.src[1]!), u.src[0]!.dtype)};`)
+          w.line(`${accUpdate(u.arg as string, ref(u.src[0]!), ref(u.src[1]!), u.src[0]!.dtype)};`)
           break
         case Ops.REDUCE:
-          names.set(u, ref(prog.accOf.get(u)!))
+          w.alias(u, prog.accOf.get(u)!)
           break
         case Ops.LOAD: {
-          const n = `v${v++}`
-          names.set(u, n)
           const ld = loadExpr(ref(u.src[0]!), ref(u.src[1]!), u.dtype)
-          line(
+          const n = w.name(u)
+          w.line(
             u.src[2]
               ? `const ${n} = ${ref(u.src[2])} ? ${ld} : ${literal(0, u.dtype)};`
               : `const ${n} = ${ld};`,
@@ -252,11 +234,9 @@ export class JSRenderer implements Renderer {
           break
         }
         case Ops.STORE:
-          line(`${ref(u.src[0]!)}[${ref(u.src[1]!)}] = ${storeValue(ref(u.src[2]!), u.src[2]!.dtype)};`)
+          w.line(`${ref(u.src[0]!)}[${ref(u.src[1]!)}] = ${storeValue(ref(u.src[2]!), u.src[2]!.dtype)};`)
           break
         default: {
-          const n = `v${v++}`
-          names.set(u, n)
           const e = aluExpr(u, u.src.map(ref))
           const exact =
             u.op === Ops.CAST ||
@@ -264,10 +244,10 @@ export class JSRenderer implements Renderer {
             u.op === Ops.MAX ||
             u.op === Ops.NEG ||
             u.op === Ops.TRUNC
-          line(`const ${n} = ${u.dtype.isFloat && !exact ? roundFloat(e, u.dtype) : e};`)
+          w.line(`const ${w.name(u)} = ${u.dtype.isFloat && !exact ? roundFloat(e, u.dtype) : e};`)
         }
       }
     }
-    return `function ${name}(${Array.from(params, (p, i) => p ?? `_b${i}`).join(', ')}) {\n${lines.join('\n')}\n}`
+    return `function ${name}(${Array.from(params, (p, i) => p ?? `_b${i}`).join(', ')}) {\n${w.body}\n}`
   }
 }

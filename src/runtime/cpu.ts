@@ -7,7 +7,14 @@ import { DEBUG, getEnv, TsgradError } from '../helpers.js'
 import { CRenderer } from '../renderer/c.js'
 import type { CompiledDevice, Program } from './device.js'
 import { Device } from './device.js'
-import { cacheEnabled, cacheKey, cachePath, commitFile } from './diskcache.js'
+import {
+  cacheEnabled,
+  cacheKey,
+  cachePath,
+  commitFile,
+  readCachedText,
+  writeCachedText,
+} from './diskcache.js'
 import { nodeBuiltins } from './node.js'
 
 interface Toolchain {
@@ -45,6 +52,25 @@ function run(cmd: string, args: string[], input?: string): { ok: boolean; out: s
   }
 }
 
+/** The flags a compiler works with: OpenMP and libmvec when it has them; [] when it cannot build. */
+function probeFlags(probe: (flags: string[]) => boolean): string[] {
+  let flags = [...BASE_FLAGS, '-fopenmp']
+  const libs = ['-lmvec', '-lm']
+  if (!probe([...flags, ...libs])) flags = BASE_FLAGS
+  if (!probe([...flags, ...libs])) libs.splice(0, 1)
+  if (!probe([...flags, ...libs])) return []
+  return [...flags, ...libs]
+}
+
+function cachedFlags(text: string | undefined): string[] | undefined {
+  try {
+    const f = text === undefined ? undefined : JSON.parse(text)
+    return Array.isArray(f) && f.length && f.every((x) => typeof x === 'string') ? f : undefined
+  } catch {
+    return undefined
+  }
+}
+
 /** Find a working C compiler (and whether it has OpenMP), or a message saying why there is none. */
 function findToolchain(): Toolchain | string {
   if (toolchain !== undefined) return toolchain
@@ -75,13 +101,13 @@ function findToolchain(): Toolchain | string {
       n.fs.rmSync(`${tmp}.so`, { force: true })
       return ok
     }
-    let flags = [...BASE_FLAGS, '-fopenmp']
-    const libs = ['-lmvec', '-lm']
-    if (!probe([...flags, ...libs])) flags = BASE_FLAGS
-    if (!probe([...flags, ...libs])) libs.splice(0, 1)
-    if (!probe([...flags, ...libs])) continue
-    flags = [...flags, ...libs]
+    // the probe costs ~100 ms of gcc per process: its answer is cached per compiler and machine
     const cpu = n.os.cpus()[0]?.model ?? 'unknown-cpu'
+    const probeKey = cacheKey('toolchain-v1', cc, version, cpu, n.os.arch())
+    const known = cachedFlags(readCachedText('toolchain', probeKey))
+    const flags = known ?? probeFlags(probe)
+    if (!flags.length) continue
+    if (!known) writeCachedText('toolchain', probeKey, JSON.stringify(flags))
     return (toolchain = { cc, version, flags, key: `${version}|${flags.join(' ')}|${cpu}|${n.os.arch()}` })
   }
   return (toolchain = env
@@ -159,6 +185,8 @@ function poolFree(buf: TypedArray): void {
 }
 
 /** Cache-line (64-byte) aligned storage: vector loads that straddle lines run at half speed. */
+const ALIGN = 64
+
 function alignedAlloc(size: number, dtype: DType): TypedArray {
   const like = storageArray(dtype, 0)
   const reused = pool.get(`${like.constructor.name}:${size}`)?.pop()
@@ -171,8 +199,6 @@ function alignedAlloc(size: number, dtype: DType): TypedArray {
   const Ctor = like.constructor as new (b: ArrayBuffer, off: number, n: number) => TypedArray
   return new Ctor(ab, off, size)
 }
-
-const ALIGN = 64
 
 export function createCPUDevice(name: string): CompiledDevice<TypedArray, string> {
   const t = requireToolchain()

@@ -24,12 +24,14 @@ export function cacheKey(...parts: string[]): string {
   return h.digest('hex').slice(0, 32)
 }
 
-/** Path of an entry (its directory is created). */
+const entryPath = (namespace: string, key: string, ext: string): string =>
+  nodeBuiltins()!.path.join(cacheDir(), namespace, `${key}${ext}`)
+
+/** Path of an entry to write (its directory is created). */
 export function cachePath(namespace: string, key: string, ext: string): string {
-  const { fs, path } = nodeBuiltins()!
-  const dir = path.join(cacheDir(), namespace)
-  fs.mkdirSync(dir, { recursive: true })
-  return path.join(dir, `${key}${ext}`)
+  const p = entryPath(namespace, key, ext)
+  nodeBuiltins()!.fs.mkdirSync(nodeBuiltins()!.path.dirname(p), { recursive: true })
+  return p
 }
 
 /** Atomically move a finished file into its cache path. */
@@ -40,7 +42,7 @@ export function commitFile(tmp: string, final: string): void {
 export function readCachedText(namespace: string, key: string): string | undefined {
   if (!cacheEnabled()) return undefined
   try {
-    return nodeBuiltins()!.fs.readFileSync(cachePath(namespace, key, '.json'), 'utf8')
+    return nodeBuiltins()!.fs.readFileSync(entryPath(namespace, key, '.json'), 'utf8')
   } catch {
     return undefined
   }
