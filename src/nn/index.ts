@@ -21,6 +21,7 @@ export {
   RMSNorm,
   type RMSNormOptions,
 } from './layers.js'
+export * as datasets from './datasets.js'
 export * as optim from './optim.js'
 export {
   bf16ToF32,
