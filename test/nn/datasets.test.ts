@@ -15,7 +15,9 @@ function idx(dims: number[], data: number[]): Uint8Array {
   const out = new Uint8Array(4 + 4 * dims.length + data.length)
   const dv = new DataView(out.buffer)
   dv.setUint32(0, 0x0800 | dims.length)
-  dims.forEach((d, i) => dv.setUint32(4 + 4 * i, d))
+  dims.forEach((d, i) => {
+    dv.setUint32(4 + 4 * i, d)
+  })
   out.set(data, 4 + 4 * dims.length)
   return out
 }
