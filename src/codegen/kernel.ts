@@ -3,6 +3,7 @@ import { DEBUG } from '../helpers.js'
 import { Ops, type RangeArg, type UOp } from '../uop/ops.js'
 import { graphRewrite, type PatternMatcher, toposort } from '../uop/rewrite.js'
 import { symbolic } from '../uop/symbolic.js'
+import { viz } from '../trace.js'
 import type { Renderer } from '../renderer/renderer.js'
 import { decompositions } from './decompose.js'
 import { expandRanges } from './expand.js'
@@ -31,9 +32,13 @@ export function kernelName(ast: UOp): string {
 export function renderKernel(ast: UOp, renderer: Renderer, opts: readonly Opt[] = []): RenderedKernel {
   let pm = decompCache.get(renderer)
   if (!pm) decompCache.set(renderer, (pm = decompositions(renderer.supports).concat(symbolic)))
-  const expanded = expandRanges(applyOpts(ast, opts))
+  const optimized = applyOpts(ast, opts)
+  viz?.codegenStep('apply_opts', optimized)
+  const expanded = expandRanges(optimized)
+  viz?.codegenStep('expand', expanded)
   const lowered = graphRewrite(expanded, pm, undefined, `decompose_${renderer.name}`)
   const prog = linearize(lowered)
+  viz?.linearized(prog.uops)
   const name = kernelName(ast)
   const src = renderer.render(name, prog)
   if (DEBUG() >= 5) for (const u of prog.uops) console.log(`  ${u.toString()}`)

@@ -10,6 +10,7 @@ import { Device, type Program } from '../runtime/device.js'
 import { planMemory } from '../schedule/memory.js'
 import { createSchedule, type SchedBuf, type ScheduleItem } from '../schedule/schedule.js'
 import type { UOp } from '../uop/ops.js'
+import { viz } from '../trace.js'
 
 export interface CompiledKernel {
   name: string
@@ -35,10 +36,12 @@ export function getKernel(device: string, ast: UOp): CompiledKernel {
   if (!k) {
     const dev = Device.get(device)
     const opts = chooseOpts(device, dev.renderer.target, ast)
+    viz?.kernelBegin(device, ast, opts)
     const r = renderKernel(ast, dev.renderer, opts)
     if (DEBUG() >= 3) console.log(`opts ${r.name} ${device}: ${fmtOpts(opts)}`)
     if (DEBUG() >= 4) console.log(`// ${device} ${r.name}\n${r.src}`)
     const program = dev.runtime(dev.compiler.compile(r.src, r.name), r.name)
+    viz?.kernelEnd(r.name, r.src)
     k = { name: r.name, src: r.src, program }
     programCache.set(key, k)
     stats.kernelsCompiled++
@@ -64,6 +67,7 @@ export function scheduleFor(roots: readonly UOp[]): { items: ScheduleItem[]; rea
 export function realize(roots: readonly UOp[], viewOf: (buf: Buffer, like: UOp) => UOp): RealizeResult {
   const t0 = now()
   const { items, realized } = scheduleFor(roots)
+  viz?.schedule(items)
   const bufs = new Map<SchedBuf, Buffer>()
   const bufFor = (s: SchedBuf): Buffer => {
     if (s.existing) return s.existing as Buffer
@@ -89,17 +93,20 @@ export function realize(roots: readonly UOp[], viewOf: (buf: Buffer, like: UOp) 
 function runItem(it: ScheduleItem, bufFor: (s: SchedBuf) => Buffer, debug: number): void {
   if (it.kind === 'copy') {
     const [dst, src] = it.bufs.map(bufFor) as [Buffer, Buffer]
+    const c0 = viz ? now() : 0
     const data = src.copyout()
     if (data instanceof Promise) throw new Error('COPY from an async device needs an async realize')
     dst.copyin(data)
+    viz?.copy(src.device, dst.device, dst.nbytes, c0, now() - c0)
     if (debug >= 2) console.log(`  copy ${src.device} -> ${dst.device} ${dst.nbytes} bytes`)
     return
   }
   const k = getKernel(it.device, it.ast)
   const raws = it.bufs.map((b) => bufFor(b).raw)
-  const t0 = debug >= 2 ? now() : 0
+  const t0 = debug >= 2 || viz ? now() : 0
   k.program(raws)
   stats.kernelsRun++
+  viz?.launch(k.name, it, t0, now() - t0)
   if (debug >= 2) {
     const ms = now() - t0
     const cost = estimateCost(

@@ -1,6 +1,7 @@
 // Device buffers: allocated lazily, freed when unreachable (FinalizationRegistry) or on dispose().
 import type { DType, TypedArray } from '../dtype.js'
 import type { BufferRef } from '../uop/ops.js'
+import { viz } from '../trace.js'
 import { Device } from './device.js'
 
 interface Held {
@@ -11,6 +12,7 @@ interface Held {
 const registry = new FinalizationRegistry<Held>((h) => {
   Device.get(h.device).allocator.free(h.raw)
   memory.inUse -= h.nbytes
+  viz?.mem(h.device, -h.nbytes)
 })
 
 /** Bytes currently allocated per device (explicit dispose and GC both decrement). */
@@ -46,6 +48,7 @@ export class Buffer implements BufferRef {
       registry.register(this, this.held, this)
       memory.inUse += this.nbytes
       memory.peak = Math.max(memory.peak, memory.inUse)
+      viz?.mem(this.device, this.nbytes)
     }
     return this._raw
   }
@@ -69,6 +72,7 @@ export class Buffer implements BufferRef {
       registry.unregister(this)
       Device.get(this.device).allocator.free(this._raw)
       memory.inUse -= this.nbytes
+      viz?.mem(this.device, -this.nbytes)
       this._raw = undefined
     }
   }
