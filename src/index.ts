@@ -8,6 +8,8 @@ export { bf16BitsToF32, DType, dtypes, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits
 export { TsgradError } from './helpers.js'
 export { Device } from './runtime/device.js'
 export { Tensor } from './tensor/index.js'
+export { Jit, type JittedFunction, jit } from './tensor/jit.js'
+export type { GraphStats } from './engine/jit.js'
 export type { IndexItem, NestedArray, Operand, TensorData, TensorOptions } from './tensor/index.js'
 export * as nn from './nn/index.js'
 export * as optim from './nn/optim.js'

@@ -64,6 +64,21 @@ export function scheduleFor(roots: readonly UOp[]): { items: ScheduleItem[]; rea
   return { items: planMemory(sched.items, keep), realized: sched.realized }
 }
 
+/** Sees every realize after it ran (the jit records launches through it): items, their buffers, and
+ * the SchedBufs the caller keeps (the rest of the fresh ones are schedule temporaries). */
+export type RealizeObserver = (
+  items: readonly ScheduleItem[],
+  bufFor: (s: SchedBuf) => Buffer,
+  keep: ReadonlySet<SchedBuf>,
+) => void
+let observer: RealizeObserver | undefined
+/** Install (or clear) the observer; returns the previous one. */
+export function setRealizeObserver(o: RealizeObserver | undefined): RealizeObserver | undefined {
+  const prev = observer
+  observer = o
+  return prev
+}
+
 export function realize(roots: readonly UOp[], viewOf: (buf: Buffer, like: UOp) => UOp): RealizeResult {
   const t0 = now()
   const { items, realized } = scheduleFor(roots)
@@ -78,6 +93,7 @@ export function realize(roots: readonly UOp[], viewOf: (buf: Buffer, like: UOp) 
   const debug = DEBUG()
   for (const it of items) runItem(it, bufFor, debug)
   stats.schedules++
+  if (observer) observer(items, bufFor, new Set(roots.flatMap((r) => realized.get(r) ?? [])))
   const views = roots.map((r) => {
     const sb = realized.get(r)
     if (!sb) return r // already a buffer view

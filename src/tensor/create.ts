@@ -8,6 +8,8 @@ import { type DType, defaultFloat, defaultInt, dtypes, toDType } from '../dtype.
 import { fmtShape, prod, TsgradError } from '../helpers.js'
 import { Device, canonicalDevice } from '../runtime/device.js'
 import { constNode } from '../uop/graph.js'
+import type { Buffer } from '../runtime/buffer.js'
+import { jitScope } from './jit_scope.js'
 import { checkShape, Tensor } from './tensor.js'
 
 export interface CreateOptions {
@@ -108,7 +110,8 @@ Tensor.eye = (n, m, opts) => {
 
 // ---- random ----
 
-const rng = { seed: 0, counter: 0 }
+/** seed and next counter; the jit reads and advances it to give each replay fresh numbers */
+export const rng = { seed: 0, counter: 0 }
 
 Tensor.manualSeed = (seed: number) => {
   rng.seed = seed >>> 0
@@ -126,6 +129,8 @@ function mix(x: Tensor): Tensor {
 function randomBits(n: number, device: string): Tensor {
   if (n >= 2 ** 31) throw new TsgradError(`rand: ${n} elements is too many for one call`)
   const state = new Tensor(new Uint32Array([rng.seed, rng.counter >>> 0]), { device })
+  // under a jit capture this upload is an implicit input: each replay rewrites it
+  jitScope.rngUploads?.push({ buf: state.uop.contiguousBase!.arg as Buffer, counter: rng.counter })
   rng.counter += n
   const key = state.shrink([[0, 1]]).expand([n])
   const base = state.shrink([[1, 2]]).expand([n])

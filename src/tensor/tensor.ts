@@ -26,6 +26,7 @@ import { canonicalDevice, Device } from '../runtime/device.js'
 import * as G from '../uop/graph.js'
 import { type Op, Ops, UOp } from '../uop/ops.js'
 import { substitute, toposort } from '../uop/rewrite.js'
+import { jitScope } from './jit_scope.js'
 
 export type Shape = number[]
 export type NestedArray = number | boolean | NestedArray[]
@@ -251,6 +252,10 @@ export class Tensor {
 
   /** The realized buffer holding this tensor's elements in order. */
   private buffer(): Buffer {
+    if (jitScope.depth > 0)
+      throw new TsgradError(
+        'reading tensor values (data/item/tolist and their Sync forms) inside a jitted function is not allowed: a replay does not run the function, so the read would not happen; return the tensor and read it after the call',
+      )
     // a pending in-place write is committed by reading (it must not run again on the next read)
     if (this.uop.op === Ops.ASSIGN) this.realize()
     const base = this.contiguous().realize().uop.contiguousBase
@@ -356,6 +361,7 @@ export class Tensor {
       throw new TsgradError(`assign: value dtype ${v.dtype.name} does not match target ${this.dtype.name}`)
     if (v.device !== this.device)
       throw new TsgradError(`assign: value on ${v.device}, target on ${this.device}`)
+    jitScope.assigned?.add(this)
     if (this.uop.contiguousBase)
       this.uop = UOp.new(Ops.ASSIGN, this.dtype, [this.uop, v.uop.op === Ops.DETACH ? v.uop.src[0]! : v.uop])
     else this.uop = v.uop

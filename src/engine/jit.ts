@@ -1,0 +1,162 @@
+// Captured kernel graphs (the engine half of `jit`): record every launch of the realizes run during
+// one call, plan the temporaries of all of them together, and replay the launches as a plain loop
+// of `program(raws)` with only the input buffers swapped.
+import { TsgradError } from '../helpers.js'
+import type { Buffer } from '../runtime/buffer.js'
+import { Device } from '../runtime/device.js'
+import type { SchedBuf, ScheduleItem } from '../schedule/schedule.js'
+import { getKernel, setRealizeObserver, stats } from './realize.js'
+
+/** One recorded launch: a kernel (name set) or a copy between devices (bufs = [dst, src]). */
+interface Launch {
+  readonly name: string | undefined
+  readonly run: (raws: unknown[]) => void
+  bufs: Buffer[]
+}
+
+function copyRun(dst: Buffer, src: Buffer): (raws: unknown[]) => void {
+  const to = Device.get(dst.device).allocator
+  const from = Device.get(src.device).allocator
+  return (raws) => {
+    const data = from.copyout(raws[1], src.size, src.dtype)
+    if (data instanceof Promise)
+      throw new TsgradError('jit: COPY from an asynchronous device cannot be replayed')
+    to.copyin(raws[0], data)
+  }
+}
+
+/** Collects the launches of every realize while it is active (one recorder at a time). */
+export class Recorder {
+  readonly launches: Launch[] = []
+  /** buffers that were schedule temporaries: nothing outside the recorded launches sees them */
+  readonly temps = new Set<Buffer>()
+  private active = false
+
+  start(): void {
+    const prev = setRealizeObserver((items, bufFor, keep) => this.record(items, bufFor, keep))
+    if (prev) {
+      setRealizeObserver(prev)
+      throw new TsgradError('jit: another capture is already running')
+    }
+    this.active = true
+  }
+
+  stop(): void {
+    if (!this.active) return
+    this.active = false
+    setRealizeObserver(undefined)
+  }
+
+  private record(
+    items: readonly ScheduleItem[],
+    bufFor: (s: SchedBuf) => Buffer,
+    keep: ReadonlySet<SchedBuf>,
+  ): void {
+    for (const it of items) {
+      for (const s of it.bufs) if (!s.existing && !keep.has(s)) this.temps.add(bufFor(s))
+      const bufs = it.bufs.map(bufFor)
+      if (it.kind === 'copy') this.launches.push({ name: undefined, run: copyRun(bufs[0]!, bufs[1]!), bufs })
+      else {
+        const k = getKernel(it.device, it.ast)
+        this.launches.push({ name: k.name, run: k.program as (raws: unknown[]) => void, bufs })
+      }
+    }
+  }
+}
+
+/**
+ * Share one buffer between temporaries whose lifetimes (first to last launch using them) do not
+ * overlap, across all the realizes of the capture (each realize already planned its own).
+ * A launch's outputs are placed before its last-use inputs are released, so a launch never
+ * writes a slot it reads. Returns the number of temporaries freed.
+ */
+function planTemps(launches: Launch[], temps: ReadonlySet<Buffer>): number {
+  const last = new Map<Buffer, number>()
+  launches.forEach((l, i) => {
+    for (const b of l.bufs) if (temps.has(b)) last.set(b, i)
+  })
+  const slot = new Map<Buffer, Buffer>()
+  const free = new Map<string, Buffer[]>()
+  const key = (b: Buffer): string => `${b.device}|${b.dtype.name}|${b.size}`
+  launches.forEach((l, i) => {
+    for (const b of l.bufs) if (temps.has(b) && !slot.has(b)) slot.set(b, free.get(key(b))?.pop() ?? b)
+    for (const b of new Set(l.bufs))
+      if (last.get(b) === i) {
+        const s = slot.get(b)!
+        const pool = free.get(key(s)) ?? []
+        pool.push(s)
+        free.set(key(s), pool)
+      }
+    l.bufs = l.bufs.map((b) => slot.get(b) ?? b)
+  })
+  let freed = 0
+  for (const [b, s] of slot)
+    if (b !== s) {
+      b.dispose()
+      freed++
+    }
+  return freed
+}
+
+export interface GraphStats {
+  kernels: number
+  copies: number
+  /** temporaries recorded, and how many remain after planning across the call's realizes */
+  temps: number
+  tempsPlanned: number
+  /** bytes of the buffers the graph allocated and owns (temporaries after planning) */
+  tempBytes: number
+}
+
+/** A recorded launch list, replayable with new input buffers. */
+export class CapturedGraph {
+  readonly stats: GraphStats
+  private readonly runs: ((raws: unknown[]) => void)[]
+  private readonly raws: unknown[][]
+  /** keeps every buffer the launches use alive (the raws alone would not stop the finalizer) */
+  private readonly held: Buffer[][]
+  /** where each input goes: launch index, argument index, input index */
+  private readonly slots: Int32Array
+
+  constructor(rec: Recorder, inputs: readonly Buffer[]) {
+    const launches = rec.launches
+    const freed = planTemps(launches, rec.temps)
+    const where = new Map<Buffer, number>()
+    inputs.forEach((b, i) => {
+      if (!where.has(b)) where.set(b, i)
+    })
+    const slots: number[] = []
+    this.runs = launches.map((l) => l.run)
+    this.held = launches.map((l) => l.bufs.map((b) => (where.has(b) ? undefined : b)).filter((b) => !!b))
+    this.raws = launches.map((l, li) =>
+      l.bufs.map((b, ai) => {
+        const inp = where.get(b)
+        if (inp === undefined) return b.raw
+        slots.push(li, ai, inp)
+        return undefined // filled per replay; the capture's own inputs are not kept alive
+      }),
+    )
+    this.slots = Int32Array.from(slots)
+    const kept = [...rec.temps].filter((b) => b.isAllocated)
+    this.stats = {
+      kernels: launches.filter((l) => l.name !== undefined).length,
+      copies: launches.filter((l) => l.name === undefined).length,
+      temps: rec.temps.size,
+      tempsPlanned: rec.temps.size - freed,
+      tempBytes: kept.reduce((n, b) => n + b.nbytes, 0),
+    }
+  }
+
+  /** Run every launch with `inputs` (same sizes, dtypes and devices as at capture) swapped in. */
+  replay(inputs: readonly Buffer[]): void {
+    const { slots, raws, runs } = this
+    for (let i = 0; i < slots.length; i += 3) raws[slots[i]!]![slots[i + 1]!] = inputs[slots[i + 2]!]!.raw
+    for (let i = 0; i < runs.length; i++) runs[i]!(raws[i]!)
+    stats.kernelsRun += this.stats.kernels
+  }
+
+  /** Buffers the graph holds (for tests and memory accounting). */
+  get buffers(): ReadonlySet<Buffer> {
+    return new Set(this.held.flat())
+  }
+}

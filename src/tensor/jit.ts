@@ -1,0 +1,240 @@
+// jit(fn): run a function's kernels as one recorded launch list once its input signature repeats.
+//
+// Per input signature: call 1 runs eagerly (compiles kernels, lets lazy state settle), call 2 runs
+// eagerly while recording every kernel launched by every realize inside it (engine/jit.ts), and
+// calls 3+ replay that launch list with the input buffers swapped, without building or scheduling
+// any graph. Semantics:
+// - Tensor arguments must be top-level arguments; they are realized at entry. The signature is
+//   their shapes, dtypes, devices and which of them share a buffer, plus `Tensor.training` and the
+//   non-tensor arguments: numbers, strings, booleans, arrays and plain objects by value, anything
+//   else (a model, a function) by identity. A new signature counts from call 1 again; earlier
+//   signatures keep their captures, so alternating batch shapes replay both.
+// - Non-tensor arguments, tensors created from host data inside the function (`new Tensor(...)`
+//   uploads) and tensors read but not passed in (parameters, optimizer state) are baked into the
+//   capture: the replay reads those same buffers. State carried between calls must therefore be
+//   updated in place with `assign` (optimizers and BatchNorm do); set `opt.lr` outside the call.
+// - Random numbers are an implicit input: each replay writes the current seed and counter into the
+//   captured random-state uploads and advances the counter, so replays draw fresh numbers and a
+//   jitted run draws exactly what the same eager run would after the same `manualSeed`.
+// - Every `assign` made during the call is committed (realized) when the call ends, so in-place
+//   updates such as BatchNorm running statistics are part of the capture.
+// - The return value may be a Tensor, or arrays/plain objects holding Tensors (other values are
+//   returned as captured). Returned tensors are realized. After a replay they are views of the
+//   captured output buffers, so the next call overwrites them: clone() what must survive, and do
+//   not dispose them. An output that is an input buffer is returned on this call's input.
+// - Reading values (data/item/tolist, *Sync) inside the function throws; a jitted function called
+//   inside another jitted function simply runs its body.
+import { DEBUG, fmtShape, TsgradError } from '../helpers.js'
+import { CapturedGraph, Recorder } from '../engine/jit.js'
+import type { Buffer } from '../runtime/buffer.js'
+import * as G from '../uop/graph.js'
+import { Ops, UOp } from '../uop/ops.js'
+import { rng } from './create.js'
+import { jitScope } from './jit_scope.js'
+import { Tensor } from './tensor.js'
+
+/** How a result is rebuilt after a replay. */
+type Out =
+  | { kind: 'buf'; buf: Buffer; shape: number[] }
+  | { kind: 'input'; index: number; shape: number[] }
+  | { kind: 'array'; items: Out[] }
+  | { kind: 'object'; entries: [string, Out][] }
+  | { kind: 'value'; value: unknown }
+
+interface Capture {
+  graph: CapturedGraph
+  out: Out
+  /** random-state uploads (counter relative to the call's start) and the call's counter advance */
+  rngUploads: { buf: Buffer; offset: number }[]
+  rngAdvance: number
+  /** captured output buffers, checked before each replay */
+  outBufs: Buffer[]
+}
+
+interface Entry {
+  calls: number
+  capture?: Capture
+}
+
+const isPlain = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype
+
+const identities = new WeakMap<object, number>()
+let nextIdentity = 0
+function identity(o: object): number {
+  let id = identities.get(o)
+  if (id === undefined) identities.set(o, (id = nextIdentity++))
+  return id
+}
+
+/** Cache key of a non-tensor argument; `where` names it for the error about nested tensors. */
+function valueKey(v: unknown, where: string): string {
+  if (v instanceof Tensor)
+    throw new TsgradError(
+      `jit: tensors must be top-level arguments of the jitted function, found one at ${where}`,
+    )
+  if (Array.isArray(v)) return `[${v.map((x, i) => valueKey(x, `${where}[${i}]`)).join(',')}]`
+  if (isPlain(v))
+    return `{${Object.keys(v)
+      .map((k) => `${JSON.stringify(k)}:${valueKey(v[k], `${where}.${k}`)}`)
+      .join(',')}}`
+  if ((typeof v === 'object' && v !== null) || typeof v === 'function') return `#${identity(v)}`
+  return `${typeof v}:${String(v)}`
+}
+
+function bufferOf(t: Tensor): Buffer {
+  return t.uop.contiguousBase!.arg as Buffer
+}
+
+function view(buf: Buffer, shape: readonly number[]): Tensor {
+  return new Tensor(G.reshape(UOp.new(Ops.BUFFER, buf.dtype, [], buf), shape))
+}
+
+/** The tensors inside a return value (Tensor, arrays and plain objects of them). */
+function tensorsIn(v: unknown, acc: Tensor[] = []): Tensor[] {
+  if (v instanceof Tensor) acc.push(v)
+  else if (Array.isArray(v)) for (const x of v) tensorsIn(x, acc)
+  else if (isPlain(v)) for (const x of Object.values(v)) tensorsIn(x, acc)
+  return acc
+}
+
+function template(v: unknown, inputs: readonly Buffer[]): Out {
+  if (v instanceof Tensor) {
+    const buf = bufferOf(v)
+    const index = inputs.indexOf(buf)
+    return index >= 0 ? { kind: 'input', index, shape: v.shape } : { kind: 'buf', buf, shape: v.shape }
+  }
+  if (Array.isArray(v)) return { kind: 'array', items: v.map((x) => template(x, inputs)) }
+  if (isPlain(v))
+    return { kind: 'object', entries: Object.entries(v).map(([k, x]) => [k, template(x, inputs)]) }
+  return { kind: 'value', value: v }
+}
+
+function build(o: Out, inputs: readonly Buffer[]): unknown {
+  switch (o.kind) {
+    case 'buf':
+      return view(o.buf, o.shape)
+    case 'input':
+      return view(inputs[o.index]!, o.shape)
+    case 'array':
+      return o.items.map((x) => build(x, inputs))
+    case 'object':
+      return Object.fromEntries(o.entries.map(([k, x]) => [k, build(x, inputs)]))
+    case 'value':
+      return o.value
+  }
+}
+
+function outBuffers(o: Out): Buffer[] {
+  if (o.kind === 'buf') return [o.buf]
+  if (o.kind === 'array') return o.items.flatMap(outBuffers)
+  if (o.kind === 'object') return o.entries.flatMap(([, x]) => outBuffers(x))
+  return []
+}
+
+/** A function with its captures; `call` is what the function returned by `jit` runs. */
+export class Jit<A extends unknown[], R> {
+  private readonly entries = new Map<string, Entry>()
+
+  constructor(readonly fn: (...args: A) => R) {
+    if (typeof fn !== 'function') throw new TsgradError(`jit: expected a function, got ${typeof fn}`)
+  }
+
+  /** The capture of the signature of `args`, if it has been captured (kernel counts, memory). */
+  captured(...args: A): CapturedGraph | undefined {
+    const inputs = args.filter((a): a is Tensor => a instanceof Tensor)
+    Tensor.realize(...inputs)
+    return this.entries.get(this.signature(args, inputs.map(bufferOf)))?.capture?.graph
+  }
+
+  /** Forget every capture (the next call of each signature runs eagerly again). */
+  reset(): void {
+    this.entries.clear()
+  }
+
+  call(...args: A): R {
+    if (jitScope.depth > 0) return this.fn(...args) // inside another jitted call: part of its capture
+    const inputs = args.filter((a): a is Tensor => a instanceof Tensor)
+    Tensor.realize(...inputs)
+    const bufs = inputs.map(bufferOf)
+    const key = this.signature(args, bufs)
+    let entry = this.entries.get(key)
+    if (!entry) this.entries.set(key, (entry = { calls: 0 }))
+    if (entry.capture) return this.replay(entry.capture, bufs)
+    entry.calls++
+    return this.run(args, bufs, entry.calls === 2 ? entry : undefined)
+  }
+
+  private signature(args: A, bufs: readonly Buffer[]): string {
+    let t = 0
+    const parts = args.map((a, i) => {
+      if (!(a instanceof Tensor)) return valueKey(a, `args[${i}]`)
+      const b = bufs[t++]!
+      return `T${fmtShape(a.shape)}${a.dtype.name}@${a.device}=${bufs.indexOf(b)}`
+    })
+    return `${Tensor.training ? 'train' : 'eval'}|${parts.join('|')}`
+  }
+
+  /** Run the function (recording its launches when `capture` is the entry to fill). */
+  private run(args: A, bufs: readonly Buffer[], capture: Entry | undefined): R {
+    const rec = capture ? new Recorder() : undefined
+    const rngStart = rng.counter
+    const saved = { assigned: jitScope.assigned, rngUploads: jitScope.rngUploads }
+    jitScope.depth++
+    jitScope.assigned = new Set()
+    jitScope.rngUploads = rec ? [] : undefined
+    const uploads = jitScope.rngUploads
+    let result: R
+    try {
+      rec?.start()
+      result = this.fn(...args)
+      // commit the in-place writes made during the call together with the results
+      const pending = [...(jitScope.assigned as Set<Tensor>)].filter((t) => t.uop.op === Ops.ASSIGN)
+      Tensor.realize(...tensorsIn(result), ...pending)
+    } finally {
+      rec?.stop()
+      jitScope.depth--
+      jitScope.assigned = saved.assigned
+      jitScope.rngUploads = saved.rngUploads
+    }
+    if (rec && capture && uploads) {
+      const graph = new CapturedGraph(rec, bufs)
+      const out = template(result, bufs)
+      capture.capture = {
+        graph,
+        out,
+        rngUploads: uploads.map((u) => ({ buf: u.buf, offset: u.counter - rngStart })),
+        rngAdvance: rng.counter - rngStart,
+        outBufs: outBuffers(out),
+      }
+      if (DEBUG() >= 1) {
+        const s = graph.stats
+        console.log(
+          `jit: captured ${s.kernels} kernels, ${s.copies} copies; temporaries ${s.temps} -> ${s.tempsPlanned} (${(s.tempBytes / 1024).toFixed(1)} KiB)`,
+        )
+      }
+    }
+    return result
+  }
+
+  private replay(c: Capture, bufs: readonly Buffer[]): R {
+    for (const b of c.outBufs)
+      if (!b.isAllocated)
+        throw new TsgradError(
+          'jit: an output of an earlier call was disposed, but outputs belong to the jit and are reused by every replay (clone() an output to keep or dispose it)',
+        )
+    for (const u of c.rngUploads) u.buf.copyin(new Uint32Array([rng.seed, (rng.counter + u.offset) >>> 0]))
+    rng.counter += c.rngAdvance
+    c.graph.replay(bufs)
+    return build(c.out, bufs) as R
+  }
+}
+
+/** The jitted function returned by `jit`; `.jit` gives access to its captures. */
+export type JittedFunction<A extends unknown[], R> = ((...args: A) => R) & { readonly jit: Jit<A, R> }
+
+/** Capture the kernels `fn` launches and replay them on later calls (see the notes above). */
+export function jit<A extends unknown[], R>(fn: (...args: A) => R): JittedFunction<A, R> {
+  const j = new Jit(fn)
+  return Object.assign((...args: A) => j.call(...args), { jit: j })
+}
