@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Device, nn, optim, Tensor } from '../src/index.ts'
+import { Device, jit, nn, optim, Tensor } from '../src/index.ts'
 import { onnxModel } from './onnx.ts'
 
 const only = process.argv.slice(2)
@@ -219,6 +219,60 @@ async function main(): Promise<void> {
     const ms = best(step, 10)
     const flops = 2 * 3 * 512 * (784 * 512 + 512 * 512 + 512 * 10)
     report('MLP 784-512-512-10 Adam step, batch 512', ms, 'GFLOP/s', flops, {})
+  }
+  if (want('jit')) {
+    // per-kernel launch overhead: a chain of K tiny kernels (16 floats each), eager vs replayed
+    const K = 200
+    const chain = (x: Tensor) => {
+      let y = x
+      for (let k = 0; k < K; k++) y = y.add(1).contiguous()
+      return y
+    }
+    const x = Tensor.ones([16]).contiguous().realize()
+    const eagerMs = best(() => chain(x).realize(), 10)
+    const jitted = jit(chain)
+    jitted(x)
+    jitted(x)
+    // 25 samples of 20 replays each: best and median per kernel
+    const samples = Array.from({ length: 25 }, () => {
+      const t0 = performance.now()
+      for (let i = 0; i < 20; i++) jitted(x)
+      return (performance.now() - t0) / 20
+    }).sort((a, b) => a - b)
+    const us = (ms: number) => ((ms / K) * 1e3).toFixed(2)
+    rows.push([
+      `jit replay, ${K} tiny kernels`,
+      `${us(samples[0]!)} us/kernel best, ${us(samples[12]!)} median`,
+      `eager (graph + schedule + launch) ${((eagerMs / K) * 1e3).toFixed(1)} us/kernel`,
+    ])
+    console.log(rows[rows.length - 1]!.join(' | '))
+    // the whole train step as one jitted call (same model as the mlp case)
+    const l1 = new nn.Linear(784, 512)
+    const l2 = new nn.Linear(512, 512)
+    const l3 = new nn.Linear(512, 10)
+    const opt = new optim.Adam(nn.getParameters([l1, l2, l3]), { lr: 1e-3 })
+    const xb = new Tensor(randn(512 * 784), { shape: [512, 784] }).realize()
+    const yb = new Tensor(
+      Int32Array.from({ length: 512 }, () => Math.floor(Math.random() * 10)),
+      { shape: [512] },
+    ).realize()
+    const step = (xs: Tensor, ys: Tensor) => {
+      const loss = l3.call(l2.call(l1.call(xs).relu()).relu()).sparseCategoricalCrossentropy(ys)
+      opt.zeroGrad()
+      loss.backward()
+      Tensor.realize(loss, ...opt.scheduleStep())
+      return loss
+    }
+    const jstep = jit(step)
+    const eager = best(() => step(xb, yb), 10)
+    const replay = best(() => jstep(xb, yb), 10)
+    const kernels = jstep.jit.captured(xb, yb)?.stats.kernels ?? 0
+    rows.push([
+      'MLP 784-512-512-10 Adam step, batch 512',
+      `jit ${replay.toFixed(2)} ms (${kernels} kernels)`,
+      `eager ${eager.toFixed(2)} ms`,
+    ])
+    console.log(rows[rows.length - 1]!.join(' | '))
   }
   if (want('latency')) {
     const dir = mkdtempSync(join(tmpdir(), 'tsgrad-bench-cache-'))
