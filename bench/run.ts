@@ -256,23 +256,28 @@ async function main(): Promise<void> {
       Int32Array.from({ length: 512 }, () => Math.floor(Math.random() * 10)),
       { shape: [512] },
     ).realize()
-    const step = (xs: Tensor, ys: Tensor) => {
-      const loss = l3.call(l2.call(l1.call(xs).relu()).relu()).sparseCategoricalCrossentropy(ys)
-      opt.zeroGrad()
+    const trainStep = (ls: nn.Linear[], o: optim.Optimizer) => (xs: Tensor, ys: Tensor) => {
+      const loss = ls[2]!.call(ls[1]!.call(ls[0]!.call(xs).relu()).relu()).sparseCategoricalCrossentropy(ys)
+      o.zeroGrad()
       loss.backward()
-      Tensor.realize(loss, ...opt.scheduleStep())
+      Tensor.realize(loss, ...o.scheduleStep())
       return loss
     }
-    const jstep = jit(step)
-    const eager = best(() => step(xb, yb), 10)
-    const replay = best(() => jstep(xb, yb), 10)
-    const kernels = jstep.jit.captured(xb, yb)?.stats.kernels ?? 0
-    rows.push([
-      'MLP 784-512-512-10 Adam step, batch 512',
-      `jit ${replay.toFixed(2)} ms (${kernels} kernels)`,
-      `eager ${eager.toFixed(2)} ms`,
-    ])
-    console.log(rows[rows.length - 1]!.join(' | '))
+    const compare = (name: string, step: (xs: Tensor, ys: Tensor) => Tensor, xs: Tensor, ys: Tensor) => {
+      const jstep = jit(step)
+      const eager = best(() => step(xs, ys), 10)
+      const replay = best(() => jstep(xs, ys), 10)
+      const kernels = jstep.jit.captured(xs, ys)?.stats.kernels ?? 0
+      rows.push([name, `jit ${replay.toFixed(2)} ms (${kernels} kernels)`, `eager ${eager.toFixed(2)} ms`])
+      console.log(rows[rows.length - 1]!.join(' | '))
+    }
+    compare('MLP 784-512-512-10 Adam step, batch 512', trainStep([l1, l2, l3], opt), xb, yb)
+    // the quick-start model: small kernels, where scheduling dominated the eager step
+    const s = [new nn.Linear(2, 64), new nn.Linear(64, 64), new nn.Linear(64, 3)]
+    const sOpt = new optim.Adam(nn.getParameters(s), { lr: 1e-3 })
+    const sx = new Tensor(randn(256 * 2), { shape: [256, 2] }).realize()
+    const sy = new Tensor(Int32Array.from({ length: 256 }, (_, i) => i % 3)).realize()
+    compare('MLP 2-64-64-3 Adam step, batch 256', trainStep(s, sOpt), sx, sy)
   }
   if (want('latency')) {
     const dir = mkdtempSync(join(tmpdir(), 'tsgrad-bench-cache-'))
@@ -290,6 +295,18 @@ async function main(): Promise<void> {
       'first call of a fresh kernel',
       `${cold.toFixed(1)} ms cold cache`,
       `${warm.toFixed(1)} ms warm disk cache`,
+    ])
+    console.log(rows[rows.length - 1]!.join(' | '))
+  }
+  if (want('viz')) {
+    const { vizOverhead } = await import('./viz_overhead.ts')
+    const r = vizOverhead()
+    const pct = ((r.off - r.stripped) / r.stripped) * 100
+    rows.push([
+      'VIZ overhead, realize loop (64x64 fused kernel)',
+      `VIZ off ${r.off.toFixed(1)} µs/realize`,
+      `no hooks ${r.stripped.toFixed(1)} µs (${pct >= 0 ? '+' : ''}${pct.toFixed(1)}%)`,
+      `VIZ=-1 recording ${r.recording.toFixed(1)} µs`,
     ])
     console.log(rows[rows.length - 1]!.join(' | '))
   }
