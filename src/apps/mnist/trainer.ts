@@ -2,8 +2,7 @@
 // test set, save the weights as safetensors. Uses the public API only.
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
-import * as tsgrad from '../../index.js'
-import { Device, nn, optim, Tensor } from '../../index.js'
+import { Device, jit, nn, optim, Tensor } from '../../index.js'
 import type { TrainOptions } from './cli.js'
 import { MnistCnn, MnistMlp, type MnistModel } from './model.js'
 import { Progress, type ProgressStream } from './progress.js'
@@ -84,10 +83,13 @@ function selectDevice(name: string | undefined): string {
   return Device.DEFAULT
 }
 
-/** The train step: forward, backward, Adam update, all realized in one call. */
+/**
+ * The train step: forward, backward, Adam update, all realized in one call. Run with
+ * `Tensor.training` set (BatchNorm uses batch statistics); jit captures its kernels on the second
+ * call and replays them from the third on, with only x and y swapped.
+ */
 function makeStep(model: MnistModel, opt: optim.Optimizer): StepFn {
   return (x, y) => {
-    Tensor.training = true
     opt.zeroGrad()
     const logits = model.call(x)
     const loss = logits.sparseCategoricalCrossentropy(y)
@@ -97,12 +99,6 @@ function makeStep(model: MnistModel, opt: optim.Optimizer): StepFn {
     Tensor.realize(loss, acc, ...opt.scheduleStep())
     return [loss, acc]
   }
-}
-
-/** jit(fn) when the library exports it (kernel capture and replay), else fn itself. */
-function maybeJit(fn: StepFn, enabled: boolean): StepFn {
-  const jit = (tsgrad as unknown as { jit?: (f: StepFn) => StepFn }).jit
-  return enabled && typeof jit === 'function' ? jit(fn) : fn
 }
 
 /** Fraction of the first `count` images of `split` the model classifies correctly. */
@@ -155,7 +151,8 @@ export async function trainMnist(o: TrainOptions, io: TrainIO): Promise<TrainRes
   const model: MnistModel = o.model === 'cnn' ? new MnistCnn() : new MnistMlp()
   const layout = o.model === 'cnn' ? 'image' : 'flat'
   const opt = new optim.Adam(nn.getParameters(model), { lr: o.lr })
-  const step = maybeJit(makeStep(model, opt), o.jit)
+  const eager = makeStep(model, opt)
+  const step = o.jit ? jit(eager) : eager
   const sample = batchSampler(data.train.count, o.batchSize, o.seed)
 
   const progress = new Progress({
@@ -168,8 +165,10 @@ export async function trainMnist(o: TrainOptions, io: TrainIO): Promise<TrainRes
   const accs: number[] = []
   const t0 = performance.now()
   let tFirst = t0
+  Tensor.training = true
   for (let i = 1; i <= o.steps; i++) {
     const { x, y } = nn.datasets.mnistBatch(data.train, sample(), { layout })
+    // jitted outputs are overwritten by the next call: read them now
     const [loss, acc] = step(x, y) as [Tensor, Tensor]
     losses.push(Number(await loss.item()))
     accs.push(Number(await acc.item()))
