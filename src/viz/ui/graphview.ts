@@ -80,29 +80,46 @@ export class GraphView {
     this.svg.classList.toggle('far', this.scale < 0.4)
   }
 
-  /** Zoom so the whole graph (or the focused node's neighbourhood) is in view. */
-  fit(focus?: number): void {
+  /** Zoom so the whole graph is in view. */
+  fit(): void {
     const l = this.layout
     if (!l) return
     const W = this.svg.clientWidth || 800
     const H = this.svg.clientHeight || 600
-    if (focus !== undefined && l.boxes.has(focus) && l.boxes.size > 60) {
-      const b = l.boxes.get(focus)!
-      this.scale = 1
-      this.tx = W / 2 - (b.x + b.w / 2)
-      this.ty = H / 2 - (b.y + b.h / 2)
-    } else {
-      // fit the width (readable labels) unless the whole graph fits anyway; tall graphs start at the top
-      const both = Math.min((W - 20) / Math.max(1, l.width), (H - 20) / Math.max(1, l.height))
-      this.scale = Math.min(1.2, Math.max(both, Math.min(1, (W - 20) / Math.max(1, l.width))))
-      this.tx = (W - l.width * this.scale) / 2
-      this.ty = l.height * this.scale > H ? 10 : (H - l.height * this.scale) / 2
-    }
+    this.scale = Math.min(1.2, (W - 20) / Math.max(1, l.width), (H - 20) / Math.max(1, l.height))
+    this.tx = (W - l.width * this.scale) / 2
+    this.ty = Math.max(10, (H - l.height * this.scale) / 2)
     this.apply()
   }
 
-  /** Draw `nodes` reachable from `root`; keeps the current zoom when `keepView`. */
-  show(nodes: Map<number, NodeRec>, root: number, hl: Highlight = {}, keepView = false): void {
+  /** Center node `id` (the root when absent) at a readable zoom, unless the whole graph fits readably. */
+  center(id: number | undefined, keepScale = false): void {
+    const l = this.layout
+    if (!l) return
+    const W = this.svg.clientWidth || 800
+    const H = this.svg.clientHeight || 600
+    const all = Math.min(1.2, (W - 20) / Math.max(1, l.width), (H - 20) / Math.max(1, l.height))
+    if (!keepScale && all >= 0.6) {
+      this.fit()
+      return
+    }
+    const b = l.boxes.get(id ?? -Infinity) ?? [...l.boxes.values()].reduce((a, x) => (x.y > a.y ? x : a))
+    if (!keepScale || this.scale < 0.4) this.scale = 0.8
+    this.tx = W / 2 - (b.x + b.w / 2) * this.scale
+    this.ty = H / 2 - (b.y + b.h / 2) * this.scale
+    this.apply()
+  }
+
+  /**
+   * Draw `nodes` reachable from `root`. 'auto': fit when readable, else center the focus (or the
+   * root) at a readable zoom; 'follow': keep the zoom, center the focus (stepping through a pass).
+   */
+  show(
+    nodes: Map<number, NodeRec>,
+    root: number,
+    hl: Highlight = {},
+    view: 'auto' | 'follow' = 'auto',
+  ): void {
     const l = layoutGraph(nodes, root)
     this.layout = l
     clear(this.world)
@@ -135,6 +152,6 @@ export class GraphView {
       this.world.append(g)
     }
     this.svg.setAttribute('data-nodes', String(l.boxes.size))
-    if (!keepView) requestAnimationFrame(() => this.fit(hl.focus))
+    requestAnimationFrame(() => this.center(hl.focus ?? root, view === 'follow'))
   }
 }

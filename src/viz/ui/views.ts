@@ -70,7 +70,8 @@ export function passPage(idx: TraceIndex, pass: PassTrace, step: number): Page {
       h('div', { class: 'expr' }, exprText(all, st.after)),
     ]
   }
-  const render = (keepView: boolean): void => {
+  const render = (follow: boolean): void => {
+    const mode = follow ? 'follow' : 'auto'
     label.textContent = `step ${k} / ${n}`
     slider.value = String(k)
     beforeBtn.classList.toggle('on', showBefore)
@@ -78,7 +79,7 @@ export function passPage(idx: TraceIndex, pass: PassTrace, step: number): Page {
     const hl = new Map<number, string>()
     if (k === 0) {
       const g = replay.graphAfter(0)
-      view.show(g.nodes, g.root, {}, keepView)
+      view.show(g.nodes, g.root, {}, mode)
       return
     }
     const prev = replay.graphAfter(k - 1)
@@ -87,11 +88,11 @@ export function passPage(idx: TraceIndex, pass: PassTrace, step: number): Page {
     if (showBefore) {
       for (const id of prev.nodes.keys()) if (!cur.nodes.has(id)) hl.set(id, 'hl-old')
       hl.set(st.before, 'hl-old')
-      view.show(prev.nodes, prev.root, { nodes: hl, focus: st.before }, keepView)
+      view.show(prev.nodes, prev.root, { nodes: hl, focus: st.before }, mode)
     } else {
       for (const id of cur.nodes.keys()) if (!prev.nodes.has(id)) hl.set(id, 'hl-new')
       if (cur.nodes.has(st.after)) hl.set(st.after, 'hl-new')
-      view.show(cur.nodes, cur.root, { nodes: hl, focus: st.after }, keepView)
+      view.show(cur.nodes, cur.root, { nodes: hl, focus: st.after }, mode)
     }
   }
   const to = (next: number) => {
