@@ -23,7 +23,8 @@
 //   captured output buffers, so the next call overwrites them: clone() what must survive, and do
 //   not dispose them. An output that is an input buffer is returned on this call's input.
 // - Reading values (data/item/tolist, *Sync) inside the function throws; a jitted function called
-//   inside another jitted function simply runs its body.
+//   inside another jitted function simply runs its body. `Tensor.manualSeed` inside the function
+//   is an error (seed before calling it).
 import { DEBUG, fmtShape, TsgradError } from '../helpers.js'
 import { CapturedGraph, Recorder } from '../engine/jit.js'
 import type { Buffer } from '../runtime/buffer.js'
@@ -179,6 +180,7 @@ export class Jit<A extends unknown[], R> {
   private run(args: A, bufs: readonly Buffer[], capture: Entry | undefined): R {
     const rec = capture ? new Recorder() : undefined
     const rngStart = rng.counter
+    const seed = rng.seed
     const saved = { assigned: jitScope.assigned, rngUploads: jitScope.rngUploads }
     jitScope.depth++
     jitScope.assigned = new Set()
@@ -188,6 +190,10 @@ export class Jit<A extends unknown[], R> {
     try {
       rec?.start()
       result = this.fn(...args)
+      if (rng.seed !== seed || rng.counter < rngStart)
+        throw new TsgradError(
+          'jit: Tensor.manualSeed inside a jitted function is not supported (replays continue the global random stream); seed before the call',
+        )
       // commit the in-place writes made during the call together with the results
       const pending = [...(jitScope.assigned as Set<Tensor>)].filter((t) => t.uop.op === Ops.ASSIGN)
       Tensor.realize(...tensorsIn(result), ...pending)

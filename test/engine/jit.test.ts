@@ -110,9 +110,15 @@ for (const device of devices) {
       const masks = new Set(jitted.map((r) => r[0]!.join(',')))
       assert.equal(masks.size, 5, 'every call draws a new dropout mask')
       assert.ok(jitted[4]![0]!.some((v) => v === 0) && jitted[4]![0]!.some((v) => v === 2))
-      // manualSeed between replays restarts the stream
+      // manualSeed between replays restarts the stream; inside the function it is an error
       Tensor.manualSeed(5)
       assert.deepEqual(f(ones).map(vals), eager[0])
+      const seeded = jit((x: Tensor) => {
+        Tensor.manualSeed(1)
+        return x.dropout(0.5)
+      })
+      Tensor.manualSeed(9)
+      assert.throws(() => seeded(ones), /manualSeed inside a jitted function/)
       Tensor.training = false
     })
 
