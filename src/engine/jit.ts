@@ -2,7 +2,7 @@
 // one call, plan the temporaries of all of them together, and replay the launches as a plain loop
 // of `program(raws)` with only the input buffers swapped.
 import { TsgradError } from '../helpers.js'
-import type { Buffer } from '../runtime/buffer.js'
+import { Buffer } from '../runtime/buffer.js'
 import { Device } from '../runtime/device.js'
 import type { SchedBuf, ScheduleItem } from '../schedule/schedule.js'
 import { getKernel, setRealizeObserver, stats } from './realize.js'
@@ -23,6 +23,12 @@ function copyRun(dst: Buffer, src: Buffer): (raws: unknown[]) => void {
       throw new TsgradError('jit: COPY from an asynchronous device cannot be replayed')
     to.copyin(raws[0], data)
   }
+}
+
+function copyOf(b: Buffer): Buffer {
+  const data = b.copyout()
+  if (data instanceof Promise) throw new TsgradError('jit: cannot copy an input on an asynchronous device')
+  return new Buffer(b.device, b.size, b.dtype).copyin(data)
 }
 
 /** Collects the launches of every realize while it is active (one recorder at a time). */
@@ -117,6 +123,8 @@ export class CapturedGraph {
   private readonly held: Buffer[][]
   /** where each input goes: launch index, argument index, input index */
   private readonly slots: Int32Array
+  /** buffers the launches write (inputs excluded): an input that is one of them is copied first */
+  private readonly written: Set<Buffer>
 
   constructor(rec: Recorder, inputs: readonly Buffer[]) {
     const launches = rec.launches
@@ -137,6 +145,7 @@ export class CapturedGraph {
       }),
     )
     this.slots = Int32Array.from(slots)
+    this.written = new Set(launches.map((l) => l.bufs[0]!).filter((b) => !where.has(b)))
     const kept = [...rec.temps].filter((b) => b.isAllocated)
     this.stats = {
       kernels: launches.filter((l) => l.name !== undefined).length,
@@ -147,12 +156,19 @@ export class CapturedGraph {
     }
   }
 
-  /** Run every launch with `inputs` (same sizes, dtypes and devices as at capture) swapped in. */
-  replay(inputs: readonly Buffer[]): void {
-    const { slots, raws, runs } = this
-    for (let i = 0; i < slots.length; i += 3) raws[slots[i]!]![slots[i + 1]!] = inputs[slots[i + 2]!]!.raw
+  /**
+   * Run every launch with `inputs` (same sizes, dtypes and devices as at capture) swapped in.
+   * An input the graph also writes (say the previous call's output fed back in) would be
+   * overwritten while being read, so it is copied first. Returns the input buffers used.
+   */
+  replay(inputs: readonly Buffer[]): readonly Buffer[] {
+    const { slots, raws, runs, written } = this
+    let ins = inputs
+    if (inputs.some((b) => written.has(b))) ins = inputs.map((b) => (written.has(b) ? copyOf(b) : b))
+    for (let i = 0; i < slots.length; i += 3) raws[slots[i]!]![slots[i + 1]!] = ins[slots[i + 2]!]!.raw
     for (let i = 0; i < runs.length; i++) runs[i]!(raws[i]!)
     stats.kernelsRun += this.stats.kernels
+    return ins
   }
 
   /** Buffers the graph holds (for tests and memory accounting). */

@@ -21,7 +21,9 @@
 // - The return value may be a Tensor, or arrays/plain objects holding Tensors (other values are
 //   returned as captured). Returned tensors are realized. After a replay they are views of the
 //   captured output buffers, so the next call overwrites them: clone() what must survive, and do
-//   not dispose them. An output that is an input buffer is returned on this call's input.
+//   not dispose them. An output that is an input buffer is returned on this call's input. An
+//   input the capture writes (e.g. the previous call's output fed back: `h = step(h)`) is copied
+//   before the replay, so it is not overwritten while read.
 // - Reading values (data/item/tolist, *Sync) inside the function throws; a jitted function called
 //   inside another jitted function simply runs its body. `Tensor.manualSeed` inside the function
 //   is an error (seed before calling it).
@@ -231,8 +233,7 @@ export class Jit<A extends unknown[], R> {
         )
     for (const u of c.rngUploads) u.buf.copyin(new Uint32Array([rng.seed, (rng.counter + u.offset) >>> 0]))
     rng.counter += c.rngAdvance
-    c.graph.replay(bufs)
-    return build(c.out, bufs) as R
+    return build(c.out, c.graph.replay(bufs)) as R
   }
 }
 

@@ -183,6 +183,20 @@ for (const device of devices) {
       }
     })
 
+    test('feeding an output back as the next input (h = f(h)) gives the eager numbers', () => {
+      const w = new Tensor(host(11, 16), { shape: [4, 4] }).realize()
+      const fn = (h: Tensor) => h.flip(0).matmul(w).tanh().add(0.5)
+      const h0 = new Tensor(host(12, 8), { shape: [2, 4] }).realize()
+      let he = h0
+      let hj = h0
+      const f = jit(fn)
+      for (let i = 0; i < 6; i++) {
+        he = fn(he).realize()
+        hj = f(hj)
+        assertClose(vals(hj), vals(he), 1e-6, `step ${i}`)
+      }
+    })
+
     test('replay outputs are overwritten by the next call unless cloned; disposing one is an error', () => {
       const f = jit((x: Tensor) => x.mul(10))
       for (let i = 0; i < 2; i++) f(new Tensor([i]))
