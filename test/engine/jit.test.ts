@@ -3,7 +3,7 @@
 // temporaries of separate realizes share memory. Every test runs on CPU (when a compiler works)
 // and on JS.
 import assert from 'node:assert/strict'
-import { after, before, describe, test } from 'node:test'
+import { after, afterEach, before, describe, test } from 'node:test'
 import { Device, jit, nn, optim, Tensor, TsgradError } from '../../src/index.ts'
 import { stats } from '../../src/engine/realize.ts'
 import { assertClose, prng } from '../nn/helpers.ts'
@@ -65,6 +65,8 @@ for (const device of devices) {
     })
     after(() => {
       Device.DEFAULT = prevDevice
+    })
+    afterEach(() => {
       Tensor.training = false
     })
 
