@@ -24,6 +24,8 @@
 //   not dispose them. An output that is an input buffer is returned on this call's input. An
 //   input the capture writes (e.g. the previous call's output fed back: `h = step(h)`) is copied
 //   before the replay, so it is not overwritten while read.
+// - The function must be synchronous (returning a Promise is an error). Replay outputs are plain
+//   tensors (no gradient tracking).
 // - Reading values (data/item/tolist, *Sync) inside the function throws; a jitted function called
 //   inside another jitted function simply runs its body. `Tensor.manualSeed` inside the function
 //   is an error (seed before calling it).
@@ -192,6 +194,12 @@ export class Jit<A extends unknown[], R> {
     try {
       rec?.start()
       result = this.fn(...args)
+      if (result instanceof Promise) {
+        result.catch(() => {}) // reported by the error below instead
+        throw new TsgradError(
+          'jit: the function returned a Promise; a jitted function must be synchronous (a replay does not run it), so read results after the call',
+        )
+      }
       if (rng.seed !== seed || rng.counter < rngStart)
         throw new TsgradError(
           'jit: Tensor.manualSeed inside a jitted function is not supported (replays continue the global random stream); seed before the call',

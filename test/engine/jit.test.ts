@@ -263,8 +263,18 @@ for (const device of devices) {
         () => sync(new Tensor([1])),
         (e: unknown) => e instanceof TsgradError && /jitted function/.test(String(e)),
       )
-      const f = jit(async (x: Tensor) => (await x.data())[0])
-      await assert.rejects(f(new Tensor([1])), TsgradError)
+      let asyncRead: Promise<unknown> = Promise.resolve()
+      const f = jit((x: Tensor) => {
+        asyncRead = x.data()
+        return x
+      })
+      f(new Tensor([1]))
+      await assert.rejects(
+        asyncRead,
+        (e: unknown) => e instanceof TsgradError && /jitted function/.test(String(e)),
+      )
+      const g = jit(async (x: Tensor) => x.add(1))
+      assert.throws(() => g(new Tensor([1])), /returned a Promise/)
       // the scope is left clean: reading after a failed call works
       assert.deepEqual(vals(new Tensor([4])), [4])
     })
