@@ -1,7 +1,7 @@
 // Captured kernel graphs (the engine half of `jit`): record every launch of the realizes run during
 // one call, plan the temporaries of all of them together, and replay the launches as a plain loop
 // of `program(raws)` with only the input buffers swapped.
-import { TsgradError } from '../helpers.js'
+import { DEBUG, now, TsgradError } from '../helpers.js'
 import { Buffer } from '../runtime/buffer.js'
 import { Device } from '../runtime/device.js'
 import type { SchedBuf, ScheduleItem } from '../schedule/schedule.js'
@@ -118,6 +118,7 @@ export interface GraphStats {
 export class CapturedGraph {
   readonly stats: GraphStats
   private readonly runs: ((raws: unknown[]) => void)[]
+  private readonly names: string[]
   private readonly raws: unknown[][]
   /** keeps every buffer the launches use alive (the raws alone would not stop the finalizer) */
   private readonly held: Buffer[][]
@@ -135,6 +136,7 @@ export class CapturedGraph {
     })
     const slots: number[] = []
     this.runs = launches.map((l) => l.run)
+    this.names = launches.map((l) => l.name ?? 'copy')
     this.held = launches.map((l) => l.bufs.map((b) => (where.has(b) ? undefined : b)).filter((b) => !!b))
     this.raws = launches.map((l, li) =>
       l.bufs.map((b, ai) => {
@@ -166,9 +168,23 @@ export class CapturedGraph {
     let ins = inputs
     if (inputs.some((b) => written.has(b))) ins = inputs.map((b) => (written.has(b) ? copyOf(b) : b))
     for (let i = 0; i < slots.length; i += 3) raws[slots[i]!]![slots[i + 1]!] = ins[slots[i + 2]!]!.raw
-    for (let i = 0; i < runs.length; i++) runs[i]!(raws[i]!)
+    const debug = DEBUG()
+    if (debug >= 1) this.replayTimed(debug)
+    else for (let i = 0; i < runs.length; i++) runs[i]!(raws[i]!)
     stats.kernelsRun += this.stats.kernels
     return ins
+  }
+
+  /** DEBUG=1: one line per replay; DEBUG=2: a line per launch too. */
+  private replayTimed(debug: number): void {
+    const t0 = now()
+    for (let i = 0; i < this.runs.length; i++) {
+      const t = now()
+      this.runs[i]!(this.raws[i]!)
+      if (debug >= 2)
+        console.log(`  ${this.names[i]!.padEnd(24)} ${(now() - t).toFixed(3).padStart(8)} ms (jit)`)
+    }
+    console.log(`jit replay: ${this.runs.length} launches, ${(now() - t0).toFixed(2)} ms`)
   }
 
   /** Buffers the graph holds (for tests and memory accounting). */
