@@ -139,15 +139,30 @@ function gradRule(u: UOp, g: UOp): (UOp | undefined)[] {
 }
 
 /**
+ * A node whose gradient comes from a function instead of the rules for the ops it is built from:
+ * the graph walk treats `inputs` as its sources and `backward(g)` gives their gradients. Used where
+ * the structural gradient is correct but schedules badly (convolution).
+ */
+export interface CustomGrad {
+  readonly inputs: readonly UOp[]
+  readonly backward: (g: UOp) => (UOp | undefined)[]
+}
+const customGrads = new WeakMap<UOp, CustomGrad>()
+export function setCustomGrad(u: UOp, cg: CustomGrad): void {
+  customGrads.set(u, cg)
+}
+const srcOf = (u: UOp): readonly UOp[] => customGrads.get(u)?.inputs ?? u.src
+
+/**
  * Gradients of `root` (seeded with `seed`) for each node in `targets` that `root` depends on.
  * Nodes on no path to a target are skipped.
  */
 export function computeGradients(root: UOp, seed: UOp, targets: ReadonlySet<UOp>): Map<UOp, UOp> {
-  const topo = toposort([root], (u) => u.op === Ops.BUFFER || u.op === Ops.DETACH)
+  const topo = toposort([root], (u) => u.op === Ops.BUFFER || u.op === Ops.DETACH, srcOf)
   const needs = new Set<UOp>()
   for (const u of topo) {
     if (u.op === Ops.DETACH) continue
-    if (targets.has(u) || u.src.some((s) => needs.has(s))) needs.add(u)
+    if (targets.has(u) || srcOf(u).some((s) => needs.has(s))) needs.add(u)
   }
   const grads = new Map<UOp, UOp>([[root, seed]])
   const out = new Map<UOp, UOp>()
@@ -156,9 +171,11 @@ export function computeGradients(root: UOp, seed: UOp, targets: ReadonlySet<UOp>
     const g = grads.get(u)
     if (!g || !needs.has(u)) continue
     if (targets.has(u)) out.set(u, g)
-    if (!u.src.some((s) => needs.has(s))) continue
-    const gs = gradRule(u, g)
-    u.src.forEach((s, j) => {
+    const src = srcOf(u)
+    if (!src.some((s) => needs.has(s))) continue
+    const custom = customGrads.get(u)
+    const gs = custom ? custom.backward(g) : gradRule(u, g)
+    src.forEach((s, j) => {
       const gj = gs[j]
       if (!gj || !needs.has(s) || !(s.dtype.isFloat || s.dtype === dtypes.void)) return
       const prev = grads.get(s)

@@ -86,26 +86,39 @@ export function handOpts(ast: UOp, target: OptTarget): Opt[] {
   }
   const vec = Math.max(1, target.vectorWidth)
   if (reduceAxes.length && store) {
-    // matmul-like: output axes n (contiguous in the output) and m, inputs broadcast along one each
+    // matmul-like: output axis n contiguous in the output and in one operand (B), and an axis m
+    // that B broadcasts along while another operand (A) does not; among several m candidates
+    // (a convolution's batch, rows, columns) the one with the largest register-tile factor wins
     const n = store.strides.findIndex((st, i) => i < nOut && st === 1 && sizes[i]! > 1)
-    const m =
-      n < 0 ? -1 : store.strides.findIndex((st, i) => i < nOut && i !== n && st !== 0 && sizes[i]! > 1)
-    const isA = (l: Access) => l.strides[n] === 0 && l.strides[m] !== 0
-    const isB = (l: Access) => l.strides[m] === 0 && l.strides[n] !== 0
+    const isA = (l: Access, m: number) => l.strides[n] === 0 && l.strides[m] !== 0
+    const isB = (l: Access, m: number) => l.strides[m] === 0 && l.strides[n] !== 0
     const kSize = reduceAxes.reduce((a, i) => a * sizes[i]!, 1)
-    if (n >= 0 && m >= 0 && loads.some(isA) && loads.some(isB) && kSize >= 8) {
-      const nu = largestDivisor(
-        sizes[n]!,
-        [2 * vec, vec, 8, 4, 2].filter((c) => c <= 2 * vec),
-      )
-      const regsLeft = Math.max(1, Math.floor(target.registers / Math.max(1, nu / vec)) - 2)
-      const mu = largestDivisor(
+    const nu =
+      n < 0
+        ? 1
+        : largestDivisor(
+            sizes[n]!,
+            [2 * vec, vec, 8, 4, 2].filter((c) => c <= 2 * vec),
+          )
+    const regsLeft = Math.max(1, Math.floor(target.registers / Math.max(1, nu / vec)) - 2)
+    const muOf = (m: number) =>
+      largestDivisor(
         sizes[m]!,
-        [8, 6, 4, 3, 2].filter((c) => c <= regsLeft),
+        [8, 6, 5, 4, 3, 2].filter((c) => c <= regsLeft),
       )
+    let m = -1
+    if (n >= 0 && kSize >= 8)
+      for (let i = 0; i < nOut; i++) {
+        if (i === n || sizes[i]! < 2 || store.strides[i] === 0) continue
+        if (!loads.some((l) => isA(l, i)) || !loads.some((l) => isB(l, i))) continue
+        if (m < 0 || muOf(i) > muOf(m)) m = i
+      }
+    if (m >= 0) {
+      const mu = muOf(m)
       if (nu > 1) try_({ op: 'UPCAST', axis: n, arg: nu })
       if (mu > 1) try_({ op: 'UPCAST', axis: m, arg: mu })
-      if (n > 0) try_({ op: 'SWAP', axis: 0, arg: n })
+      // panel order (a K x n strip of B stays in cache) unless that leaves too little to thread
+      if (n > 0 && s.sizes()[n]! >= 8) try_({ op: 'SWAP', axis: 0, arg: n })
     } else {
       const r = reduceAxes.find((i) => loads.some((l) => l.strides[i] === 1))
       const outContig = store.strides.findIndex((st, i) => i < nOut && st === 1 && sizes[i]! > 1)

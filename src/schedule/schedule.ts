@@ -13,6 +13,7 @@ import { prod } from '../helpers.js'
 import { type BufferRef, Ops, UOp } from '../uop/ops.js'
 import { graphRewrite, toposort } from '../uop/rewrite.js'
 import { symbolic } from '../uop/symbolic.js'
+import { simplifyGatedIndices } from '../uop/valid.js'
 import { KernelLowering } from './rangeify.js'
 
 /** A buffer as the schedule sees it: an existing one, or one to allocate. */
@@ -161,7 +162,9 @@ function tryBuild(topo: readonly UOp[], R: Set<UOp>): Schedule | UOp {
     const value = lowering.lower(expr, idx)
     const outIdx = KernelLowering.flatIndex(idx, shape)
     const store = UOp.new(Ops.STORE, out.dtype, [UOp.new(Ops.DEFINE_GLOBAL, out.dtype, [], 0), outIdx, value])
-    const ast = graphRewrite(UOp.new(Ops.SINK, out.dtype, [store]), symbolic, undefined, 'symbolic')
+    const ast = simplifyGatedIndices(
+      graphRewrite(UOp.new(Ops.SINK, out.dtype, [store]), symbolic, undefined, 'symbolic'),
+    )
     if (n.op === Ops.ASSIGN && readsOutputElsewhere(ast)) return n.src[1]!
     items.push({ kind: 'kernel', ast, bufs, device: n.device, node: n })
     inputs.push(reads)

@@ -2,6 +2,7 @@
 // (pad + sliding-window view + multiply/reduce), normalization, dropout, attention and losses.
 import { defaultFloat, dtypes } from '../dtype.js'
 import { fmtShape, normAxis, prod, range, TsgradError } from '../helpers.js'
+import { conv2dChannelsLast, windows } from './conv.js'
 import { negAbs } from './elementwise.js'
 import { broadcastShapes, Tensor } from './tensor.js'
 
@@ -82,36 +83,6 @@ P.linear = function (weight, bias) {
   return bias ? out.add(bias) : out
 }
 
-/** Windows over the last axis: (..., L) -> (..., O, K) with out[o, j] = x[o*s + j*d], as a view. */
-function window1d(y: Tensor, k: number, s: number, d: number): Tensor {
-  const L = y.shape[y.ndim - 1]!
-  const o = Math.floor((L - d * (k - 1) - 1) / s) + 1
-  if (o <= 0)
-    throw new TsgradError(`conv/pool: window ${k} (dilation ${d}) is larger than the padded input ${L}`)
-  const pre = y.shape.slice(0, -1)
-  const keep = pre.map((v) => [0, v] as [number, number])
-  const Lp = Math.max(L, o * s)
-  // repeat the axis k times, then re-stride rows by Lp + d so row j starts at x[j*d]
-  let t = y.pad([...keep.map(() => [0, 0] as [number, number]), [0, Lp - L]])
-  t = t
-    .unsqueeze(-2)
-    .expand([...pre, k, Lp])
-    .reshape([...pre, k * Lp])
-  t = t.pad([...keep.map(() => [0, 0] as [number, number]), [0, k * d]]).reshape([...pre, k, Lp + d])
-  // keep columns o*s apart by s
-  t = t.shrink([...keep, [0, k], [0, o * s]]).reshape([...pre, k, o, s])
-  t = t.shrink([...keep, [0, k], [0, o], [0, 1]]).reshape([...pre, k, o])
-  return t.transpose(-1, -2)
-}
-
-/** Sliding windows over the last two axes: (..., H, W) -> (..., OH, OW, KH, KW), a pure view. */
-function windows(x: Tensor, k: [number, number], s: [number, number], d: [number, number]): Tensor {
-  const n = x.ndim
-  const w = window1d(x, k[1], s[1], d[1]) // (..., H, OW, KW)
-  const h = window1d(w.permute([...range(n - 2), n - 1, n, n - 2]), k[0], s[0], d[0]) // (..., OW, KW, OH, KH)
-  return h.permute([...range(n - 2), n, n - 2, n + 1, n - 1])
-}
-
 function conv2dImpl(x: Tensor, w: Tensor, opts: ConvOptions): Tensor {
   if (!(w instanceof Tensor)) throw new TsgradError(`conv2d: weight must be a Tensor, got ${typeof w}`)
   if (x.ndim !== 4 || w.ndim !== 4)
@@ -134,6 +105,11 @@ function conv2dImpl(x: Tensor, w: Tensor, opts: ConvOptions): Tensor {
       : p.length === 2
         ? [p[0]!, p[0]!, p[1]!, p[1]!]
         : ([...p] as [number, number, number, number])
+  const fast = groups === 1 && s[0] === 1 && s[1] === 1 && d[0] === 1 && d[1] === 1
+  if (fast && pads[0] < KH && pads[1] < KH && pads[2] < KW && pads[3] < KW) {
+    const out = conv2dChannelsLast(x, w, pads)
+    return opts.bias ? out.add(opts.bias.reshape([1, O, 1, 1])) : out
+  }
   const xp = x.pad([null, null, [pads[0], pads[1]], [pads[2], pads[3]]])
   const win = windows(xp, [KH, KW], s, d) // (N, C, OH, OW, KH, KW)
   const OH = win.shape[2]!
@@ -207,6 +183,21 @@ function pool(
   const d = pair(op, dilation, 'dilation')
   const lead = x.shape.slice(0, -2).map(() => null)
   const xp = x.pad([...lead, [p[0], p[0]], [p[1], p[1]]], { value })
+  if (s[0] === k[0] && s[1] === k[1] && d[0] === 1 && d[1] === 1) {
+    // non-overlapping windows are a reshape: plain index math, and a gradient without col2im
+    const n = xp.ndim
+    const [H, W] = [xp.shape[n - 2]!, xp.shape[n - 1]!]
+    const [OH, OW] = [Math.floor(H / k[0]), Math.floor(W / k[1])]
+    if (OH < 1 || OW < 1)
+      throw new TsgradError(
+        `${op}: window ${fmtShape(k)} is larger than the padded input ${fmtShape([H, W])}`,
+      )
+    const win = xp
+      .shrink([...lead, [0, OH * k[0]], [0, OW * k[1]]])
+      .reshape([...xp.shape.slice(0, -2), OH, k[0], OW, k[1]])
+      .permute([...range(n - 2), n - 2, n, n - 1, n + 1])
+    return { win, k }
+  }
   return { win: windows(xp, k, s, d), k }
 }
 P.maxPool2d = function (kernel, opts = {}) {

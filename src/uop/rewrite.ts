@@ -180,7 +180,11 @@ export function graphRewrite<C>(root: UOp, pm: PatternMatcher<C>, ctx: C, name: 
 }
 
 /** All nodes reachable from `roots`, sources before users (iterative DFS). */
-export function toposort(roots: readonly UOp[], stopAt?: (u: UOp) => boolean): UOp[] {
+export function toposort(
+  roots: readonly UOp[],
+  stopAt?: (u: UOp) => boolean,
+  srcOf: (u: UOp) => readonly UOp[] = (u) => u.src,
+): UOp[] {
   const seen = new Set<UOp>()
   const order: UOp[] = []
   const stack: [UOp, boolean][] = []
@@ -195,7 +199,8 @@ export function toposort(roots: readonly UOp[], stopAt?: (u: UOp) => boolean): U
     seen.add(n)
     stack.push([n, true])
     if (stopAt?.(n)) continue
-    for (let i = n.src.length - 1; i >= 0; i--) if (!seen.has(n.src[i]!)) stack.push([n.src[i]!, false])
+    const src = srcOf(n)
+    for (let i = src.length - 1; i >= 0; i--) if (!seen.has(src[i]!)) stack.push([src[i]!, false])
   }
   return order
 }

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { scheduleFor, stats } from '../../src/engine/realize.ts'
 import { nn, optim, Tensor } from '../../src/index.ts'
+import { Ops } from '../../src/uop/ops.ts'
+import { toposort } from '../../src/uop/rewrite.ts'
 
 const kernels = (...ts: Tensor[]) =>
   scheduleFor(ts.map((t) => t.uop)).items.filter((i) => i.kind === 'kernel')
@@ -44,10 +46,22 @@ describe('fusion contracts (kernel counts)', () => {
       1,
     )
   })
-  test('conv2d is 1 kernel', () => {
+  test('conv2d is 2 kernels (weight to (KH, KW, C, O), then the channels-last reduction)', () => {
     const x = Tensor.rand([2, 3, 9, 9]).realize()
     const w = Tensor.rand([4, 3, 3, 3]).realize()
-    expectKernels(() => x.conv2d(w, { padding: 1 }), 1)
+    expectKernels(() => x.conv2d(w, { padding: 1 }), 2)
+  })
+  test('conv2d backward is 5 kernels (padded gradient, flipped weight, dx, dW, forward weight)', () => {
+    const x = Tensor.rand([2, 3, 9, 9], { requiresGrad: true }).realize()
+    const w = Tensor.rand([4, 3, 3, 3], { requiresGrad: true }).realize()
+    x.conv2d(w, { padding: 1 }).square().sum().backward()
+    expectKernels(() => [x.grad!, w.grad!], 5)
+  })
+  test('maxPool2d with stride = kernel reads through plain index math (no div/mod)', () => {
+    const x = Tensor.rand([2, 3, 8, 8]).realize()
+    const [k] = kernels(x.maxPool2d(2))
+    assert.ok(k && k.kind === 'kernel')
+    assert.equal(toposort([k.ast]).filter((u) => u.op === Ops.IDIV || u.op === Ops.MOD).length, 0)
   })
   test('one MLP forward + backward + SGD step is 14 kernels', () => {
     Tensor.manualSeed(1)

@@ -4,6 +4,7 @@ import { dtypes } from '../../src/dtype.ts'
 import { Ops, UOp } from '../../src/uop/ops.ts'
 import { graphRewrite, PatternMatcher, rule, toposort, UPat } from '../../src/uop/rewrite.ts'
 import { symbolic } from '../../src/uop/symbolic.ts'
+import { simplifyGatedIndices } from '../../src/uop/valid.ts'
 
 const i32 = (v: number) => UOp.const(dtypes.int32, v)
 const simplify = (u: UOp) => graphRewrite(u, symbolic, undefined, 'symbolic')
@@ -93,5 +94,26 @@ describe('symbolic', () => {
   test('comparisons decided by ranges fold', () => {
     assert.equal(simplify(r0.lt(4)), UOp.const(dtypes.bool, 1))
     assert.equal(simplify(r0.lt(0)), UOp.const(dtypes.bool, 0))
+  })
+})
+
+describe('gated_index', () => {
+  // a padded view: x[(r0 * 20 + r1 - 4) // 20] read only where 4 <= r1 < 24
+  const r0 = UOp.range(512, 0, 'global')
+  const r1 = UOp.range(28, 1, 'global')
+  const buf = UOp.new(Ops.DEFINE_GLOBAL, dtypes.float32, [], 1)
+  const idx = graphRewrite(r0.mul(20).add(r1).sub(4).idiv(20), symbolic)
+  const gate = UOp.const(dtypes.int32, 3).lt(r1).and(r1.lt(24))
+  test('a gated load index folds under its gate', () => {
+    const load = UOp.new(Ops.LOAD, dtypes.float32, [buf, idx, gate])
+    const out = simplifyGatedIndices(load)
+    assert.equal(out.src[1], r0)
+    assert.equal(out.src[2], gate)
+  })
+  test('an ungated load, or a gate that does not bound the range, is left alone', () => {
+    const plain = UOp.new(Ops.LOAD, dtypes.float32, [buf, idx])
+    assert.equal(simplifyGatedIndices(plain), plain)
+    const loose = UOp.new(Ops.LOAD, dtypes.float32, [buf, idx, r0.lt(100)])
+    assert.equal(simplifyGatedIndices(loose).src[1], idx)
   })
 })

@@ -1,0 +1,106 @@
+// Sliding-window views and the channels-last convolution.
+//
+// conv2dChannelsLast computes a stride-1, undilated, ungrouped convolution as reductions whose
+// output is laid out channels-last (N, OH, OW, O) and whose weight operand is a small contiguous
+// copy with O innermost. Every kernel is then matmul-shaped for the optimizer: an output axis that
+// is contiguous in the output and in one operand (the channels), one that the other operand
+// broadcasts along, and a long reduction. The structural gradient of the window view would
+// realize an (N, C, OH, OW, KH, KW) intermediate, so the backward is given explicitly:
+//   dx = the same convolution of the padded gradient with the flipped, transposed weight
+//   dW = a reduction over (n, oy, ox), split over batch groups (partial sums, then a small sum)
+//        so each group's slice of the gradient stays in cache while the register tiles sweep it.
+import { setCustomGrad } from '../gradient.js'
+import { range, TsgradError } from '../helpers.js'
+import { Tensor } from './tensor.js'
+
+/** Windows over the last axis: (..., L) -> (..., O, K) with out[o, j] = x[o*s + j*d], as a view. */
+function window1d(y: Tensor, k: number, s: number, d: number): Tensor {
+  const L = y.shape[y.ndim - 1]!
+  const o = Math.floor((L - d * (k - 1) - 1) / s) + 1
+  if (o <= 0)
+    throw new TsgradError(`conv/pool: window ${k} (dilation ${d}) is larger than the padded input ${L}`)
+  const pre = y.shape.slice(0, -1)
+  const keep = pre.map((v) => [0, v] as [number, number])
+  const Lp = Math.max(L, o * s)
+  // repeat the axis k times, then re-stride rows by Lp + d so row j starts at x[j*d]
+  let t = y.pad([...keep.map(() => [0, 0] as [number, number]), [0, Lp - L]])
+  t = t
+    .unsqueeze(-2)
+    .expand([...pre, k, Lp])
+    .reshape([...pre, k * Lp])
+  t = t.pad([...keep.map(() => [0, 0] as [number, number]), [0, k * d]]).reshape([...pre, k, Lp + d])
+  // keep columns o*s apart by s
+  t = t.shrink([...keep, [0, k], [0, o * s]]).reshape([...pre, k, o, s])
+  t = t.shrink([...keep, [0, k], [0, o], [0, 1]]).reshape([...pre, k, o])
+  return t.transpose(-1, -2)
+}
+
+/** Sliding windows over the last two axes: (..., H, W) -> (..., OH, OW, KH, KW), a pure view. */
+export function windows(x: Tensor, k: [number, number], s: [number, number], d: [number, number]): Tensor {
+  const n = x.ndim
+  const w = window1d(x, k[1], s[1], d[1]) // (..., H, OW, KW)
+  const h = window1d(w.permute([...range(n - 2), n - 1, n, n - 2]), k[0], s[0], d[0]) // (..., OW, KW, OH, KH)
+  return h.permute([...range(n - 2), n, n - 2, n + 1, n - 1])
+}
+
+type Pads = readonly [number, number, number, number]
+
+/** Valid correlation of channels-last x (N, H, W, C) with w (KH, KW, C, O), padded: (N, OH, OW, O). */
+function correlateNHWC(x: Tensor, w: Tensor, pads: Pads): Tensor {
+  const [N, , , C] = x.shape as [number, number, number, number]
+  const [KH, KW, , O] = w.shape as [number, number, number, number]
+  const xp = x.permute([0, 3, 1, 2]).pad([null, null, [pads[0], pads[1]], [pads[2], pads[3]]])
+  const win = windows(xp, [KH, KW], [1, 1], [1, 1]) // (N, C, OH, OW, KH, KW)
+  const [OH, OW] = [win.shape[2]!, win.shape[3]!]
+  const a = win.permute([0, 2, 3, 4, 5, 1]).reshape([N, OH, OW, 1, KH, KW, C])
+  const b = w.permute([3, 0, 1, 2]).reshape([1, 1, 1, O, KH, KW, C])
+  return a.mul(b).sum([4, 5, 6])
+}
+
+/** Batch groups for the weight gradient: each group reduces over >= ~8K (n, oy, ox) positions. */
+function batchGroups(n: number, positions: number): number {
+  let g = 1
+  for (let d = 1; d <= n; d++) if (n % d === 0 && (n / d) * positions >= 8192) g = d
+  return g
+}
+
+/**
+ * conv2d for groups 1, stride 1, dilation 1 and padding below the kernel size, on NCHW tensors:
+ * x (N, C, H, W), w (O, C, KH, KW), pads (top, bottom, left, right) -> (N, O, OH, OW).
+ */
+export function conv2dChannelsLast(x: Tensor, w: Tensor, pads: Pads): Tensor {
+  const [N, C, H, W] = x.shape as [number, number, number, number]
+  const [O, , KH, KW] = w.shape as [number, number, number, number]
+  if (pads.some((p, i) => p < 0 || p >= (i < 2 ? KH : KW)))
+    throw new TsgradError(`conv2d: channels-last path needs 0 <= padding < kernel, got [${pads}]`)
+  const wK = w.permute([2, 3, 1, 0]).contiguous() // (KH, KW, C, O)
+  const out = correlateNHWC(x.permute([0, 2, 3, 1]), wK, pads).permute([0, 3, 1, 2])
+  const [OH, OW] = [out.shape[2]!, out.shape[3]!]
+  setCustomGrad(out.uop, {
+    inputs: [x.uop, w.uop],
+    backward: (gu) => {
+      const g = new Tensor(gu)
+      // the gradient channels-last, padded by K-1-p so dx is a valid correlation and dW reads an
+      // ungated window of it
+      const [eh, ew] = [KH - 1 - pads[0], KW - 1 - pads[2]]
+      const gp = g
+        .permute([0, 2, 3, 1])
+        .pad([null, [eh, KH - 1 - pads[1]], [ew, KW - 1 - pads[3]], null])
+        .contiguous()
+      const wT = w.flip([2, 3]).permute([2, 3, 0, 1]).contiguous() // (KH, KW, O, C)
+      const dx = correlateNHWC(gp, wT, [0, 0, 0, 0]).permute([0, 3, 1, 2])
+      // dW[o, c, ky, kx] = sum over (n, oy, ox) of xp[n, c, oy + ky, ox + kx] * g[n, o, oy, ox]
+      const G = batchGroups(N, OH * OW)
+      const xp = x.pad([null, null, [pads[0], pads[1]], [pads[2], pads[3]]])
+      const xw = windows(xp, [KH, KW], [1, 1], [1, 1]) // (N, C, OH, OW, KH, KW)
+        .permute([0, 2, 3, 4, 5, 1])
+        .reshape([G, N / G, OH, OW, KH, KW, C, 1])
+      const gw = gp.shrink([null, [eh, eh + OH], [ew, ew + OW], null]).reshape([G, N / G, OH, OW, 1, 1, 1, O])
+      const part = xw.mul(gw).sum([1, 2, 3]) // (G, KH, KW, C, O)
+      const dw = (G > 1 ? part.sum(0) : part.reshape([KH, KW, C, O])).permute([3, 2, 0, 1])
+      if (dx.shape[2] !== H || dx.shape[3] !== W) throw new Error('conv2d backward: dx shape mismatch')
+      return [dx.uop, dw.uop]
+    },
+  })
+  return out
+}
