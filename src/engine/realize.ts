@@ -30,14 +30,41 @@ function chooseOpts(device: string, target: OptTarget, ast: UOp): Opt[] {
   return handOpts(ast, target)
 }
 
+/** kernels rendered ahead of their first launch by `precompile`, waiting for getKernel */
+const prerendered = new Map<string, { opts: Opt[]; name: string; src: string }>()
+
+/**
+ * Render a schedule's new kernels and hand them to the device compiler together, so a compiler
+ * that can (CPU: one process per core) builds them in parallel before the first launch. Skipped
+ * while VIZ records (it follows each kernel's codegen from begin to end).
+ */
+function precompile(items: readonly ScheduleItem[]): void {
+  if (viz) return
+  const jobs = new Map<string, { src: string; name: string }[]>()
+  for (const it of items) {
+    if (it.kind !== 'kernel') continue
+    const key = `${it.device}|${it.ast.key}`
+    if (programCache.has(key) || prerendered.has(key)) continue
+    const dev = Device.get(it.device)
+    if (!dev.compiler.compileMany) continue
+    const opts = chooseOpts(it.device, dev.renderer.target, it.ast)
+    const r = renderKernel(it.ast, dev.renderer, opts)
+    prerendered.set(key, { opts, name: r.name, src: r.src })
+    jobs.set(it.device, [...(jobs.get(it.device) ?? []), { src: r.src, name: r.name }])
+  }
+  for (const [device, list] of jobs) if (list.length > 1) Device.get(device).compiler.compileMany?.(list)
+}
+
 export function getKernel(device: string, ast: UOp): CompiledKernel {
   const key = `${device}|${ast.key}`
   let k = programCache.get(key)
   if (!k) {
     const dev = Device.get(device)
-    const opts = chooseOpts(device, dev.renderer.target, ast)
+    const pre = prerendered.get(key)
+    prerendered.delete(key)
+    const opts = pre?.opts ?? chooseOpts(device, dev.renderer.target, ast)
     viz?.kernelBegin(device, ast, opts)
-    const r = renderKernel(ast, dev.renderer, opts)
+    const r = pre ?? renderKernel(ast, dev.renderer, opts)
     if (DEBUG() >= 3) console.log(`opts ${r.name} ${device}: ${fmtOpts(opts)}`)
     if (DEBUG() >= 4) console.log(`// ${device} ${r.name}\n${r.src}`)
     const program = dev.runtime(dev.compiler.compile(r.src, r.name), r.name)
@@ -91,6 +118,7 @@ export function realize(roots: readonly UOp[], viewOf: (buf: Buffer, like: UOp) 
     return b
   }
   const debug = DEBUG()
+  precompile(items)
   for (const it of items) runItem(it, bufFor, debug)
   stats.schedules++
   if (observer) observer(items, bufFor, new Set(roots.flatMap((r) => realized.get(r) ?? [])))

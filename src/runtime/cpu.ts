@@ -127,6 +127,14 @@ function requireToolchain(): Toolchain {
   return t
 }
 
+const ccArgs = (t: Toolchain, stem: string): string[] => [
+  ...t.flags.filter((f) => !f.startsWith('-l')),
+  '-o',
+  `${stem}.tmp`,
+  `${stem}.c`,
+  ...t.flags.filter((f) => f.startsWith('-l')),
+]
+
 /** Compile C source to a shared library; returns its path (from the disk cache when present). */
 function compileC(src: string, name: string): string {
   const t = requireToolchain()
@@ -138,13 +146,7 @@ function compileC(src: string, name: string): string {
   if (fs.existsSync(final)) return final
   const stem = `${final}.${process.pid}`
   fs.writeFileSync(`${stem}.c`, src)
-  const r = run(t.cc, [
-    ...t.flags.filter((f) => !f.startsWith('-l')),
-    '-o',
-    `${stem}.tmp`,
-    `${stem}.c`,
-    ...t.flags.filter((f) => f.startsWith('-l')),
-  ])
+  const r = run(t.cc, ccArgs(t, stem))
   fs.rmSync(`${stem}.c`, { force: true })
   if (!r.ok) {
     fs.rmSync(`${stem}.tmp`, { force: true })
@@ -152,6 +154,42 @@ function compileC(src: string, name: string): string {
   }
   commitFile(`${stem}.tmp`, final)
   return final
+}
+
+const shQuote = (s: string): string => `'${s.replaceAll("'", "'\\''")}'`
+
+/**
+ * Compile several kernels into the disk cache at once, one compiler process per core (a schedule's
+ * new kernels would otherwise compile one after another: ~50 ms each with gcc). The processes run
+ * under one `sh` so this stays synchronous. Failures are left for `compileC` to report.
+ */
+function compileMany(jobs: readonly { src: string; name: string }[]): void {
+  const n = nodeBuiltins()
+  if (!n || !cacheEnabled() || process.platform === 'win32') return
+  const t = requireToolchain()
+  const stems = new Map<string, string>()
+  for (const j of jobs) {
+    const final = cachePath('cpu', cacheKey(t.key, j.src), '.so')
+    if (stems.has(final) || n.fs.existsSync(final)) continue
+    const stem = `${final}.${process.pid}`
+    n.fs.writeFileSync(`${stem}.c`, j.src)
+    stems.set(final, stem)
+  }
+  if (stems.size < 2) {
+    for (const stem of stems.values()) n.fs.rmSync(`${stem}.c`, { force: true })
+    return
+  }
+  const lines = [...stems.values()].map(
+    (stem) => `(${[t.cc, ...ccArgs(t, stem)].map(shQuote).join(' ')} || rm -f ${shQuote(`${stem}.tmp`)})`,
+  )
+  const cores = Math.max(1, n.os.availableParallelism?.() ?? n.os.cpus().length)
+  const script: string[] = []
+  for (let i = 0; i < lines.length; i += cores) script.push(`${lines.slice(i, i + cores).join(' & ')} & wait`)
+  run('sh', ['-c', `${script.join('\n')}\n`])
+  for (const [final, stem] of stems) {
+    n.fs.rmSync(`${stem}.c`, { force: true })
+    if (n.fs.existsSync(`${stem}.tmp`)) commitFile(`${stem}.tmp`, final)
+  }
 }
 
 const libs = new Map<string, KoffiLib>()
@@ -215,7 +253,7 @@ export function createCPUDevice(name: string): CompiledDevice<TypedArray, string
       hostView: (buf) => buf,
     },
     renderer: new CRenderer(),
-    compiler: { key: t.key, compile: compileC },
+    compiler: { key: t.key, compile: compileC, compileMany },
     runtime: loadKernel,
     synchronize: () => {},
   }

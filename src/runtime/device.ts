@@ -19,6 +19,8 @@ export interface Compiler<A = unknown> {
   /** identifies compiler + flags, part of on-disk cache keys */
   readonly key: string
   compile(src: string, name: string): A
+  /** optional: compile several sources ahead of `compile` (e.g. in parallel into a cache) */
+  compileMany?(jobs: readonly { src: string; name: string }[]): void
 }
 
 /** A compiled kernel bound to a device. */
