@@ -166,18 +166,21 @@ export async function trainMnist(o: TrainOptions, io: TrainIO): Promise<TrainRes
   const t0 = performance.now()
   let tFirst = t0
   Tensor.training = true
-  for (let i = 1; i <= o.steps; i++) {
-    const { x, y } = nn.datasets.mnistBatch(data.train, sample(), { layout })
-    // jitted outputs are overwritten by the next call: read them now
-    const [loss, acc] = step(x, y) as [Tensor, Tensor]
-    losses.push(Number(await loss.item()))
-    accs.push(Number(await acc.item()))
-    if (i === 1) tFirst = performance.now()
-    progress.update(i, { loss: losses[i - 1]!, acc: accs[i - 1]! })
+  try {
+    for (let i = 1; i <= o.steps; i++) {
+      const { x, y } = nn.datasets.mnistBatch(data.train, sample(), { layout })
+      // jitted outputs are overwritten by the next call: read them now
+      const [loss, acc] = step(x, y) as [Tensor, Tensor]
+      losses.push(Number(await loss.item()))
+      accs.push(Number(await acc.item()))
+      if (i === 1) tFirst = performance.now()
+      progress.update(i, { loss: losses[i - 1]!, acc: accs[i - 1]! })
+    }
+  } finally {
+    progress.done()
+    Tensor.training = false
   }
-  progress.done()
   const tEnd = performance.now()
-  Tensor.training = false
 
   io.log(`evaluating on ${o.testSize} test images...`)
   const testAccuracy = await evaluate(model, data.test, o.testSize, layout)
