@@ -80,7 +80,12 @@ export function expandRanges(ast: UOp): UOp {
   const unrolled = graphRewrite(dropUnitRanges(ast), unrollReduce, undefined, 'expand_unroll')
   const stores: UOp[] = []
   for (const st of unrolled.src) {
-    const ups = toposort([st]).filter(isKind('upcast'))
+    // the first applied UPCAST varies fastest: heuristics upcast the contiguous axis first, so
+    // consecutive statements touch consecutive addresses (what gcc's SLP vectorizer groups). By
+    // range id, not graph order, which would depend on how operands happened to be ordered.
+    const ups = toposort([st])
+      .filter(isKind('upcast'))
+      .sort((a, b) => (b.arg as RangeArg).id - (a.arg as RangeArg).id)
     if (!ups.length) stores.push(st)
     else for (const m of combos(ups)) stores.push(substitute(st, m))
   }

@@ -111,7 +111,10 @@ export function handOpts(ast: UOp, target: OptTarget): Opt[] {
       for (let i = 0; i < nOut; i++) {
         if (i === n || sizes[i]! < 2 || store.strides[i] === 0) continue
         if (!loads.some((l) => isA(l, i)) || !loads.some((l) => isB(l, i))) continue
-        if (m < 0 || muOf(i) > muOf(m)) m = i
+        // ties: the axis A is closest to contiguous along (its 8 values share cache lines)
+        const aStride = (j: number) =>
+          Math.min(...loads.filter((l) => isA(l, j)).map((l) => Math.abs(l.strides[j]!)))
+        if (m < 0 || muOf(i) > muOf(m) || (muOf(i) === muOf(m) && aStride(i) < aStride(m))) m = i
       }
     if (m >= 0) {
       const mu = muOf(m)
@@ -138,7 +141,11 @@ export function handOpts(ast: UOp, target: OptTarget): Opt[] {
       }
     }
   }
-  if (target.threads && nOut > 0 && work >= THREAD_MIN_WORK && s.sizes()[0]! > 1)
-    try_({ op: 'THREAD', axis: 0, arg: 0 })
+  if (target.threads && nOut > 0 && work >= THREAD_MIN_WORK) {
+    // thread the outermost axis that is not a unit left over from a full upcast
+    const first = s.sizes().findIndex((n, i) => i < nOut && n > 1)
+    if (first > 0) try_({ op: 'SWAP', axis: 0, arg: first })
+    if (s.sizes()[0]! > 1) try_({ op: 'THREAD', axis: 0, arg: 0 })
+  }
   return s.applied
 }

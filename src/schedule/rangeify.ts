@@ -35,7 +35,10 @@ function flatIndex(idx: readonly UOp[], shape: readonly number[]): UOp {
 
 function unflatIndex(flat: UOp, shape: readonly number[]): UOp[] {
   const st = stridesFor(shape)
-  return shape.map((d, i) => (d === 1 ? i32(0) : flat.idiv(st[i]!).mod(d)))
+  // a valid flat index is below the size, so the outermost axis needs no `% d`; without it a gated
+  // (padded) index that may go negative outside its gate keeps no modulo over the whole buffer
+  const outer = shape.findIndex((d) => d !== 1)
+  return shape.map((d, i) => (d === 1 ? i32(0) : i === outer ? flat.idiv(st[i]!) : flat.idiv(st[i]!).mod(d)))
 }
 
 /** idx for `inShape` from idx for `outShape` of a reshape. */

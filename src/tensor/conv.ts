@@ -74,7 +74,11 @@ export function conv2dChannelsLast(x: Tensor, w: Tensor, pads: Pads): Tensor {
   if (pads.some((p, i) => p < 0 || p >= (i < 2 ? KH : KW)))
     throw new TsgradError(`conv2d: channels-last path needs 0 <= padding < kernel, got [${pads}]`)
   const wK = w.permute([2, 3, 1, 0]).contiguous() // (KH, KW, C, O)
-  const out = correlateNHWC(x.permute([0, 2, 3, 1]), wK, pads).permute([0, 3, 1, 2])
+  // realized channels-last, so the kernel stores along O (its register tile's contiguous axis);
+  // consumers read it through the NCHW view (a conv realized on its own costs one NCHW copy)
+  const out = correlateNHWC(x.permute([0, 2, 3, 1]), wK, pads)
+    .contiguous()
+    .permute([0, 3, 1, 2])
   const [OH, OW] = [out.shape[2]!, out.shape[3]!]
   setCustomGrad(out.uop, {
     inputs: [x.uop, w.uop],

@@ -62,8 +62,11 @@ function recombineDivMod(s: Sum): void {
 }
 
 function buildSum(like: UOp, terms: Iterable<[UOp, number]>, konst: number): UOp {
-  // deterministic order: by interning id, so equal sums build equal nodes
-  const list = [...terms].filter(([, k]) => k !== 0).sort((a, b) => a[0].id - b[0].id)
+  // deterministic order: by structural key, so equal sums build equal nodes in every process (an
+  // interning-id order would depend on what the process built before, and so would the code)
+  const list = [...terms]
+    .filter(([, k]) => k !== 0)
+    .sort((a, b) => (a[0].key < b[0].key ? -1 : a[0].key > b[0].key ? 1 : 0))
   let acc: UOp | undefined
   for (const [t, k] of list) {
     const term = k === 1 ? t : t.mul(UOp.const(like.dtype, k))
@@ -178,7 +181,7 @@ const rules: Rule<unknown>[] = [
   // integer sums: merge like terms and constants, distribute constants over sums
   rule(UPat.op([Ops.ADD, Ops.SUB], undefined, { name: 'a' }), ({ a }) => {
     if (!a!.dtype.isInt) return undefined
-    // the canonical form (terms ordered by id, constant last) is a fixed point of this rule
+    // the canonical form (terms ordered by key, constant last) is a fixed point of this rule
     const s = splitSum(a!)
     const out = buildSum(a!, s.terms, s.konst)
     return out === a ? undefined : out

@@ -46,16 +46,19 @@ describe('fusion contracts (kernel counts)', () => {
       1,
     )
   })
-  test('conv2d is 2 kernels (weight to (KH, KW, C, O), then the channels-last reduction)', () => {
+  test('conv2d is the weight to (KH, KW, C, O) plus the channels-last reduction; consumers need no copy', () => {
     const x = Tensor.rand([2, 3, 9, 9]).realize()
     const w = Tensor.rand([4, 3, 3, 3]).realize()
-    expectKernels(() => x.conv2d(w, { padding: 1 }), 2)
+    // the relu + sum reads the channels-last buffer through the NCHW view: no copy
+    expectKernels(() => x.conv2d(w, { padding: 1 }).relu().sum(), 3)
+    // realized on its own, the NCHW result is one more (copy) kernel
+    expectKernels(() => x.conv2d(w, { padding: 1 }), 3)
   })
-  test('conv2d backward is 5 kernels (padded gradient, flipped weight, dx, dW, forward weight)', () => {
+  test('conv2d backward is 6 kernels (forward weight and conv, padded gradient, flipped weight, dx, dW)', () => {
     const x = Tensor.rand([2, 3, 9, 9], { requiresGrad: true }).realize()
     const w = Tensor.rand([4, 3, 3, 3], { requiresGrad: true }).realize()
     x.conv2d(w, { padding: 1 }).square().sum().backward()
-    expectKernels(() => [x.grad!, w.grad!], 5)
+    expectKernels(() => [x.grad!, w.grad!], 6)
   })
   test('maxPool2d with stride = kernel reads through plain index math (no div/mod)', () => {
     const x = Tensor.rand([2, 3, 8, 8]).realize()
