@@ -47,7 +47,7 @@ describe('options', () => {
 
   test('bad values say which option and what is accepted', () => {
     const bad: [string[], RegExp][] = [
-      [['--steps', '0'], /--steps: expected an integer in \[1, /],
+      [['--steps', '0'], /--steps: expected an integer >= 1, got '0'/],
       [['--steps', '1.5'], /--steps: expected an integer/],
       [['--batch-size', 'many'], /--batch-size: expected an integer in \[1, 60000\], got 'many'/],
       [['--batch-size', '60001'], /--batch-size/],

@@ -68,7 +68,8 @@ export function parseArgs(argv: string[]): TrainOptions | 'help' {
   const int = (name: string, v: string, min: number, max = Number.MAX_SAFE_INTEGER): number => {
     const n = Number(v)
     if (!/^\s*\d+\s*$/.test(v) || n < min || n > max) {
-      throw new Error(`${name}: expected an integer in [${min}, ${max}], got '${v}'`)
+      const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `in [${min}, ${max}]`
+      throw new Error(`${name}: expected an integer ${range}, got '${v}'`)
     }
     return n
   }
