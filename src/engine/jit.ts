@@ -5,6 +5,7 @@ import { DEBUG, now, TsgradError } from '../helpers.js'
 import { Buffer } from '../runtime/buffer.js'
 import { Device } from '../runtime/device.js'
 import type { SchedBuf, ScheduleItem } from '../schedule/schedule.js'
+import { viz } from '../trace.js'
 import { getKernel, setRealizeObserver, stats } from './realize.js'
 
 /** One recorded launch: a kernel (name set) or a copy between devices (bufs = [dst, src]). */
@@ -12,6 +13,8 @@ interface Launch {
   readonly name: string | undefined
   readonly run: (raws: unknown[]) => void
   bufs: Buffer[]
+  /** the schedule item it came from (VIZ profiles replays with it) */
+  readonly item: ScheduleItem
 }
 
 function copyRun(dst: Buffer, src: Buffer): (raws: unknown[]) => void {
@@ -61,10 +64,11 @@ export class Recorder {
     for (const it of items) {
       for (const s of it.bufs) if (!s.existing && !keep.has(s)) this.temps.add(bufFor(s))
       const bufs = it.bufs.map(bufFor)
-      if (it.kind === 'copy') this.launches.push({ name: undefined, run: copyRun(bufs[0]!, bufs[1]!), bufs })
+      if (it.kind === 'copy')
+        this.launches.push({ name: undefined, run: copyRun(bufs[0]!, bufs[1]!), bufs, item: it })
       else {
         const k = getKernel(it.device, it.ast)
-        this.launches.push({ name: k.name, run: k.program as (raws: unknown[]) => void, bufs })
+        this.launches.push({ name: k.name, run: k.program as (raws: unknown[]) => void, bufs, item: it })
       }
     }
   }
@@ -119,6 +123,7 @@ export class CapturedGraph {
   readonly stats: GraphStats
   private readonly runs: ((raws: unknown[]) => void)[]
   private readonly names: string[]
+  private readonly items: ScheduleItem[]
   private readonly raws: unknown[][]
   /** keeps every buffer the launches use alive (the raws alone would not stop the finalizer) */
   private readonly held: Buffer[][]
@@ -137,6 +142,7 @@ export class CapturedGraph {
     const slots: number[] = []
     this.runs = launches.map((l) => l.run)
     this.names = launches.map((l) => l.name ?? 'copy')
+    this.items = launches.map((l) => l.item)
     this.held = launches.map((l) => l.bufs.map((b) => (where.has(b) ? undefined : b)).filter((b) => !!b))
     this.raws = launches.map((l, li) =>
       l.bufs.map((b, ai) => {
@@ -169,22 +175,28 @@ export class CapturedGraph {
     if (inputs.some((b) => written.has(b))) ins = inputs.map((b) => (written.has(b) ? copyOf(b) : b))
     for (let i = 0; i < slots.length; i += 3) raws[slots[i]!]![slots[i + 1]!] = ins[slots[i + 2]!]!.raw
     const debug = DEBUG()
-    if (debug >= 1) this.replayTimed(debug)
+    if (debug >= 1 || viz) this.replayTimed(debug)
     else for (let i = 0; i < runs.length; i++) runs[i]!(raws[i]!)
     stats.kernelsRun += this.stats.kernels
     return ins
   }
 
-  /** DEBUG=1: one line per replay; DEBUG=2: a line per launch too. */
+  /** DEBUG=1: one line per replay; DEBUG=2: a line per launch too; VIZ: each launch on the timeline. */
   private replayTimed(debug: number): void {
     const t0 = now()
     for (let i = 0; i < this.runs.length; i++) {
       const t = now()
       this.runs[i]!(this.raws[i]!)
-      if (debug >= 2)
-        console.log(`  ${this.names[i]!.padEnd(24)} ${(now() - t).toFixed(3).padStart(8)} ms (jit)`)
+      const ms = now() - t
+      const it = this.items[i]!
+      if (viz && it.kind === 'kernel') viz.launch(this.names[i]!, it, t, ms)
+      else if (viz) {
+        const [dst, src] = it.bufs
+        viz.copy(src!.device, dst!.device, dst!.size * dst!.dtype.itemsize, t, ms)
+      }
+      if (debug >= 2) console.log(`  ${this.names[i]!.padEnd(24)} ${ms.toFixed(3).padStart(8)} ms (jit)`)
     }
-    console.log(`jit replay: ${this.runs.length} launches, ${(now() - t0).toFixed(2)} ms`)
+    if (debug >= 1) console.log(`jit replay: ${this.runs.length} launches, ${(now() - t0).toFixed(2)} ms`)
   }
 
   /** Buffers the graph holds (for tests and memory accounting). */

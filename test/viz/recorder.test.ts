@@ -3,7 +3,7 @@
 // once, and nothing is recorded once it is stopped.
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { dtypes, nn, optim, Tensor } from '../../src/index.ts'
+import { dtypes, jit, nn, optim, Tensor } from '../../src/index.ts'
 import { viz } from '../../src/trace.ts'
 import { Ops, UOp } from '../../src/uop/ops.ts'
 import { graphRewrite } from '../../src/uop/rewrite.ts'
@@ -137,4 +137,18 @@ test('optimizer step under recording replays exactly (larger graphs)', () => {
     const r = new PassReplay(p)
     assert.equal(r.rootAfter(r.numSteps), p.out)
   }
+})
+
+test('jit replays appear on the timeline, one launch per kernel per call', () => {
+  const w = Tensor.randn([8, 8], { device }).realize()
+  const f = jit((x: Tensor) => x.matmul(w).relu().sum().realize())
+  const xs = [0, 1, 2, 3, 4].map(() => Tensor.randn([4, 8], { device }).realize())
+  const t = record(() => {
+    for (const x of xs) f(x)
+  })
+  // 2 kernels per call: calls 1-2 run through realize, 3-5 are replays
+  const names = t.profile.launches.map((l) => l.name)
+  assert.equal(names.length, 10)
+  assert.equal(new Set(names).size, 2)
+  assert.ok(t.profile.launches.every((l) => l.dur >= 0 && l.device === device))
 })
