@@ -1,5 +1,5 @@
-// The quick-start job: train a small MLP on a synthetic 3-class spiral problem and print the loss
-// going down. Everything below is the public API (`import ... from 'tsgrad'`).
+// Train a small MLP on a synthetic 3-class spiral problem and print the loss going down (no data
+// files needed; the quick start, `npm start`, trains on MNIST: src/apps/mnist). Everything below is the public API (`import ... from 'tsgrad'`).
 import { nn, optim, Tensor } from 'tsgrad'
 
 const steps = Number(process.env.STEPS ?? 300)
