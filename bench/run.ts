@@ -70,6 +70,16 @@ async function ortTime(
 
 const randn = (n: number) => Float32Array.from({ length: n }, () => Math.random() * 2 - 1)
 
+/** The MLP case (784-512-512-10, Adam, batch 512), shared by the mlp and jit benchmarks. */
+function mlpCase() {
+  const layers = [new nn.Linear(784, 512), new nn.Linear(512, 512), new nn.Linear(512, 10)]
+  const opt = new optim.Adam(nn.getParameters(layers), { lr: 1e-3 })
+  const x = new Tensor(randn(512 * 784), { shape: [512, 784] }).realize()
+  const labels = Int32Array.from({ length: 512 }, () => Math.floor(Math.random() * 10))
+  const y = new Tensor(labels, { shape: [512] }).realize()
+  return { layers, opt, x, y }
+}
+
 // ---- report ----
 const rows: string[][] = []
 function report(
@@ -198,15 +208,8 @@ async function main(): Promise<void> {
     })
   }
   if (want('mlp')) {
-    const l1 = new nn.Linear(784, 512)
-    const l2 = new nn.Linear(512, 512)
-    const l3 = new nn.Linear(512, 10)
-    const opt = new optim.Adam(nn.getParameters([l1, l2, l3]), { lr: 1e-3 })
-    const x = new Tensor(randn(512 * 784), { shape: [512, 784] }).realize()
-    const y = new Tensor(
-      Int32Array.from({ length: 512 }, () => Math.floor(Math.random() * 10)),
-      { shape: [512] },
-    ).realize()
+    const { layers, opt, x, y } = mlpCase()
+    const [l1, l2, l3] = layers as [nn.Linear, nn.Linear, nn.Linear]
     const step = () => {
       const Tprev = Tensor.training
       Tensor.training = true
@@ -247,15 +250,7 @@ async function main(): Promise<void> {
     ])
     console.log(rows[rows.length - 1]!.join(' | '))
     // the whole train step as one jitted call (same model as the mlp case)
-    const l1 = new nn.Linear(784, 512)
-    const l2 = new nn.Linear(512, 512)
-    const l3 = new nn.Linear(512, 10)
-    const opt = new optim.Adam(nn.getParameters([l1, l2, l3]), { lr: 1e-3 })
-    const xb = new Tensor(randn(512 * 784), { shape: [512, 784] }).realize()
-    const yb = new Tensor(
-      Int32Array.from({ length: 512 }, () => Math.floor(Math.random() * 10)),
-      { shape: [512] },
-    ).realize()
+    const mlp = mlpCase()
     const trainStep = (ls: nn.Linear[], o: optim.Optimizer) => (xs: Tensor, ys: Tensor) => {
       const loss = ls[2]!.call(ls[1]!.call(ls[0]!.call(xs).relu()).relu()).sparseCategoricalCrossentropy(ys)
       o.zeroGrad()
@@ -271,7 +266,7 @@ async function main(): Promise<void> {
       rows.push([name, `jit ${replay.toFixed(2)} ms (${kernels} kernels)`, `eager ${eager.toFixed(2)} ms`])
       console.log(rows[rows.length - 1]!.join(' | '))
     }
-    compare('MLP 784-512-512-10 Adam step, batch 512', trainStep([l1, l2, l3], opt), xb, yb)
+    compare('MLP 784-512-512-10 Adam step, batch 512', trainStep(mlp.layers, mlp.opt), mlp.x, mlp.y)
     // the quick-start model: small kernels, where scheduling dominated the eager step
     const s = [new nn.Linear(2, 64), new nn.Linear(64, 64), new nn.Linear(64, 3)]
     const sOpt = new optim.Adam(nn.getParameters(s), { lr: 1e-3 })

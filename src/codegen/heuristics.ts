@@ -106,14 +106,14 @@ export function handOpts(ast: UOp, target: OptTarget): Opt[] {
         sizes[m]!,
         [8, 6, 5, 4, 3, 2].filter((c) => c <= regsLeft),
       )
+    // ties: the axis A is closest to contiguous along (its 8 values share cache lines)
+    const aStride = (j: number) =>
+      Math.min(...loads.filter((l) => isA(l, j)).map((l) => Math.abs(l.strides[j]!)))
     let m = -1
     if (n >= 0 && kSize >= 8)
       for (let i = 0; i < nOut; i++) {
         if (i === n || sizes[i]! < 2 || store.strides[i] === 0) continue
         if (!loads.some((l) => isA(l, i)) || !loads.some((l) => isB(l, i))) continue
-        // ties: the axis A is closest to contiguous along (its 8 values share cache lines)
-        const aStride = (j: number) =>
-          Math.min(...loads.filter((l) => isA(l, j)).map((l) => Math.abs(l.strides[j]!)))
         if (m < 0 || muOf(i) > muOf(m) || (muOf(i) === muOf(m) && aStride(i) < aStride(m))) m = i
       }
     if (m >= 0) {

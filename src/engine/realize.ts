@@ -50,7 +50,9 @@ function precompile(items: readonly ScheduleItem[]): void {
     const opts = chooseOpts(it.device, dev.renderer.target, it.ast)
     const r = renderKernel(it.ast, dev.renderer, opts)
     prerendered.set(key, { opts, name: r.name, src: r.src })
-    jobs.set(it.device, [...(jobs.get(it.device) ?? []), { src: r.src, name: r.name }])
+    const list = jobs.get(it.device) ?? []
+    list.push({ src: r.src, name: r.name })
+    jobs.set(it.device, list)
   }
   for (const [device, list] of jobs) if (list.length > 1) Device.get(device).compiler.compileMany?.(list)
 }

@@ -135,14 +135,16 @@ const ccArgs = (t: Toolchain, stem: string): string[] => [
   ...t.flags.filter((f) => f.startsWith('-l')),
 ]
 
+/** Where the disk cache keeps the library built from `src` with this toolchain. */
+const cachedLib = (t: Toolchain, src: string): string => cachePath('cpu', cacheKey(t.key, src), '.so')
+
 /** Compile C source to a shared library; returns its path (from the disk cache when present). */
 function compileC(src: string, name: string): string {
   const t = requireToolchain()
   const { fs, path, os } = nodeBuiltins()!
-  const key = cacheKey(t.key, src)
   const final = cacheEnabled()
-    ? cachePath('cpu', key, '.so')
-    : path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tsgrad-')), `${key}.so`)
+    ? cachedLib(t, src)
+    : path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tsgrad-')), `${cacheKey(t.key, src)}.so`)
   if (fs.existsSync(final)) return final
   const stem = `${final}.${process.pid}`
   fs.writeFileSync(`${stem}.c`, src)
@@ -169,7 +171,7 @@ function compileMany(jobs: readonly { src: string; name: string }[]): void {
   const t = requireToolchain()
   const stems = new Map<string, string>()
   for (const j of jobs) {
-    const final = cachePath('cpu', cacheKey(t.key, j.src), '.so')
+    const final = cachedLib(t, j.src)
     if (stems.has(final) || n.fs.existsSync(final)) continue
     const stem = `${final}.${process.pid}`
     n.fs.writeFileSync(`${stem}.c`, j.src)

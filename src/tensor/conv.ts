@@ -45,14 +45,18 @@ export function windows(x: Tensor, k: [number, number], s: [number, number], d: 
 
 type Pads = readonly [number, number, number, number]
 
-/** Valid correlation of channels-last x (N, H, W, C) with w (KH, KW, C, O), padded: (N, OH, OW, O). */
-function correlateNHWC(x: Tensor, w: Tensor, pads: Pads): Tensor {
-  const [N, , , C] = x.shape as [number, number, number, number]
-  const [KH, KW, , O] = w.shape as [number, number, number, number]
-  const xp = x.permute([0, 3, 1, 2]).pad([null, null, [pads[0], pads[1]], [pads[2], pads[3]]])
-  const win = windows(xp, [KH, KW], [1, 1], [1, 1]) // (N, C, OH, OW, KH, KW)
-  const [OH, OW] = [win.shape[2]!, win.shape[3]!]
-  const a = win.permute([0, 2, 3, 4, 5, 1]).reshape([N, OH, OW, 1, KH, KW, C])
+/** The padded KH x KW patches of x (N, C, H, W), channels last: a view (N, OH, OW, KH, KW, C). */
+function patches(x: Tensor, kh: number, kw: number, pads: Pads): Tensor {
+  const xp = x.pad([null, null, [pads[0], pads[1]], [pads[2], pads[3]]])
+  return windows(xp, [kh, kw], [1, 1], [1, 1]).permute([0, 2, 3, 4, 5, 1])
+}
+
+/** Valid correlation of x (N, C, H, W) with w (KH, KW, C, O), padded: (N, OH, OW, O). */
+function correlate(x: Tensor, w: Tensor, pads: Pads): Tensor {
+  const [KH, KW, C, O] = w.shape as [number, number, number, number]
+  const p = patches(x, KH, KW, pads)
+  const [N, OH, OW] = p.shape as [number, number, number]
+  const a = p.reshape([N, OH, OW, 1, KH, KW, C])
   const b = w.permute([3, 0, 1, 2]).reshape([1, 1, 1, O, KH, KW, C])
   return a.mul(b).sum([4, 5, 6])
 }
@@ -69,16 +73,14 @@ function batchGroups(n: number, positions: number): number {
  * x (N, C, H, W), w (O, C, KH, KW), pads (top, bottom, left, right) -> (N, O, OH, OW).
  */
 export function conv2dChannelsLast(x: Tensor, w: Tensor, pads: Pads): Tensor {
-  const [N, C, H, W] = x.shape as [number, number, number, number]
+  const [N, C] = x.shape as [number, number]
   const [O, , KH, KW] = w.shape as [number, number, number, number]
   if (pads.some((p, i) => p < 0 || p >= (i < 2 ? KH : KW)))
     throw new TsgradError(`conv2d: channels-last path needs 0 <= padding < kernel, got [${pads}]`)
   const wK = w.permute([2, 3, 1, 0]).contiguous() // (KH, KW, C, O)
   // realized channels-last, so the kernel stores along O (its register tile's contiguous axis);
   // consumers read it through the NCHW view (a conv realized on its own costs one NCHW copy)
-  const out = correlateNHWC(x.permute([0, 2, 3, 1]), wK, pads)
-    .contiguous()
-    .permute([0, 3, 1, 2])
+  const out = correlate(x, wK, pads).contiguous().permute([0, 3, 1, 2])
   const [OH, OW] = [out.shape[2]!, out.shape[3]!]
   setCustomGrad(out.uop, {
     inputs: [x.uop, w.uop],
@@ -92,17 +94,13 @@ export function conv2dChannelsLast(x: Tensor, w: Tensor, pads: Pads): Tensor {
         .pad([null, [eh, KH - 1 - pads[1]], [ew, KW - 1 - pads[3]], null])
         .contiguous()
       const wT = w.flip([2, 3]).permute([2, 3, 0, 1]).contiguous() // (KH, KW, O, C)
-      const dx = correlateNHWC(gp, wT, [0, 0, 0, 0]).permute([0, 3, 1, 2])
+      const dx = correlate(gp.permute([0, 3, 1, 2]), wT, [0, 0, 0, 0]).permute([0, 3, 1, 2])
       // dW[o, c, ky, kx] = sum over (n, oy, ox) of xp[n, c, oy + ky, ox + kx] * g[n, o, oy, ox]
       const G = batchGroups(N, OH * OW)
-      const xp = x.pad([null, null, [pads[0], pads[1]], [pads[2], pads[3]]])
-      const xw = windows(xp, [KH, KW], [1, 1], [1, 1]) // (N, C, OH, OW, KH, KW)
-        .permute([0, 2, 3, 4, 5, 1])
-        .reshape([G, N / G, OH, OW, KH, KW, C, 1])
+      const xw = patches(x, KH, KW, pads).reshape([G, N / G, OH, OW, KH, KW, C, 1])
       const gw = gp.shrink([null, [eh, eh + OH], [ew, ew + OW], null]).reshape([G, N / G, OH, OW, 1, 1, 1, O])
       const part = xw.mul(gw).sum([1, 2, 3]) // (G, KH, KW, C, O)
       const dw = (G > 1 ? part.sum(0) : part.reshape([KH, KW, C, O])).permute([3, 2, 0, 1])
-      if (dx.shape[2] !== H || dx.shape[3] !== W) throw new Error('conv2d backward: dx shape mismatch')
       return [dx.uop, dw.uop]
     },
   })

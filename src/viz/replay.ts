@@ -95,29 +95,28 @@ export class PassReplay {
   }
 
   reachable(root: number): GraphView {
-    const nodes = new Map<number, NodeRec>()
-    const stack = [root]
-    while (stack.length) {
-      const id = stack.pop()!
-      if (nodes.has(id)) continue
-      const n = this.node(id)
-      nodes.set(id, n)
-      for (const s of n.src) if (!nodes.has(s)) stack.push(s)
-    }
-    return { root, nodes }
+    return walk(root, (id) => this.node(id))
   }
 }
 
 /** Nodes reachable from `root` in a node table (e.g. a kernel's). */
 export function subgraph(table: readonly NodeRec[] | Map<number, NodeRec>, root: number): GraphView {
   const byId = table instanceof Map ? table : new Map(table.map((n) => [n.id, n]))
+  return walk(root, (id) => {
+    const n = byId.get(id)
+    if (!n) throw new Error(`node ${id} is not in the trace`)
+    return n
+  })
+}
+
+/** The nodes reachable from `root`, looked up by `get` (iterative). */
+function walk(root: number, get: (id: number) => NodeRec): GraphView {
   const nodes = new Map<number, NodeRec>()
   const stack = [root]
   while (stack.length) {
     const id = stack.pop()!
     if (nodes.has(id)) continue
-    const n = byId.get(id)
-    if (!n) throw new Error(`node ${id} is not in the trace`)
+    const n = get(id)
     nodes.set(id, n)
     for (const s of n.src) if (!nodes.has(s)) stack.push(s)
   }
