@@ -6,11 +6,16 @@
 //   kernel that reads them (movement ops are index math);
 // - a REDUCE_AXIS fuses with the elementwise ops before it (its input) and after it (its users),
 //   unless its result is broadcast back (read through an EXPAND), read inside another reduce, or
-//   read by more than one user: then it is realized, so work is never repeated per element;
+//   read by more than one user or more than one kernel: then it is realized, so work is never
+//   repeated;
+// - elementwise work that a reduce reads through a broadcast of at least RECOMPUTE_MAX (a matmul's
+//   or convolution's operand prologue: bias + relu, a relu mask) is realized too: recomputing it
+//   would repeat it once per broadcast copy and keep the C compiler from vectorizing the register
+//   tile. Index-only arithmetic (IOTA: masks, one-hot, random counters) stays fused;
 // - CONTIGUOUS, COPY and ASSIGN, and the requested outputs, always get a buffer.
 import type { DType } from '../dtype.js'
 import { prod } from '../helpers.js'
-import { type BufferRef, Ops, UOp } from '../uop/ops.js'
+import { ALU, type BufferRef, Ops, UOp } from '../uop/ops.js'
 import { graphRewrite, toposort } from '../uop/rewrite.js'
 import { symbolic } from '../uop/symbolic.js'
 import { simplifyGatedIndices } from '../uop/valid.js'
@@ -55,6 +60,26 @@ function newBuf(size: number, dtype: DType, device: string, existing?: BufferRef
 
 const isBufferView = (u: UOp): boolean => u.contiguousBase !== undefined
 
+/** Broadcast factor from which a reduce's elementwise input is realized rather than recomputed. */
+const RECOMPUTE_MAX = 8
+/** ...and only when the broadcast is this big: tiny kernels are dominated by launches. */
+const RECOMPUTE_MIN_WORK = 1 << 16
+
+/**
+ * Whether `u` derives values from IOTA (one-hot, masks, random counters) in its own elementwise
+ * region: the walk stops at buffers, reduces and realized nodes.
+ */
+function readsIota(u: UOp, R: Set<UOp>, memo: Map<UOp, boolean>): boolean {
+  const m = memo.get(u)
+  if (m !== undefined) return m
+  let r = false
+  if (u.op === Ops.IOTA) r = true
+  else if (u.op !== Ops.BUFFER && u.op !== Ops.REDUCE_AXIS && !R.has(u))
+    r = u.src.some((s) => readsIota(s, R, memo))
+  memo.set(u, r)
+  return r
+}
+
 /** Nodes that must be realized, found by walking each kernel's region. */
 function findRealizePoints(roots: readonly UOp[], topo: readonly UOp[]): Set<UOp> {
   const users = new Map<UOp, number>()
@@ -71,7 +96,10 @@ function findRealizePoints(roots: readonly UOp[], topo: readonly UOp[]): Set<UOp
     if (n.op === Ops.CONTIGUOUS || n.op === Ops.COPY || n.op === Ops.ASSIGN) mark(n)
     else if (n.op === Ops.REDUCE_AXIS && (users.get(n) ?? 0) > 1) mark(n)
   }
-  // walk regions: flags bit0 = read through an EXPAND, bit1 = inside a reduce
+  // walk regions: flags bit0 = read through an EXPAND, bit1 = inside a reduce, bit2 = inside a
+  // reduce through an EXPAND of at least RECOMPUTE_MAX
+  const iotaMemo = new Map<UOp, boolean>()
+  const reduceOwner = new Map<UOp, UOp>()
   while (work.length) {
     const root = work.pop()!
     if (root.op === Ops.COPY) {
@@ -89,12 +117,23 @@ function findRealizePoints(roots: readonly UOp[], topo: readonly UOp[]): Set<UOp
       seen.add(k)
       let f = flags
       if (n.op === Ops.REDUCE_AXIS) {
-        if (n !== start && flags !== 0) {
+        // a reduce inside another reduce or under a broadcast, or fused into two kernels (one
+        // elementwise value read by two realized nodes), is computed once, into its own buffer
+        const owner = reduceOwner.get(n)
+        if (n !== start && (flags !== 0 || (owner !== undefined && owner !== root))) {
           mark(n)
           continue
         }
+        reduceOwner.set(n, root)
         f |= 2
-      } else if (n.op === Ops.EXPAND && prod(n.shape!) > prod(n.src[0]!.shape!)) f |= 1
+      } else if (n.op === Ops.EXPAND && prod(n.shape!) > prod(n.src[0]!.shape!)) {
+        f |= 1
+        const big = prod(n.shape!) >= RECOMPUTE_MIN_WORK
+        if (flags & 2 && big && prod(n.shape!) >= RECOMPUTE_MAX * prod(n.src[0]!.shape!)) f |= 4
+      } else if (flags & 4 && ALU.has(n.op) && !readsIota(n, R, iotaMemo)) {
+        mark(n)
+        continue
+      }
       for (const s of n.src) stack.push([s, f])
     }
   }

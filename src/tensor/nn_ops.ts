@@ -3,6 +3,7 @@
 import { defaultFloat, dtypes } from '../dtype.js'
 import { fmtShape, normAxis, prod, range, TsgradError } from '../helpers.js'
 import { conv2dChannelsLast, windows } from './conv.js'
+import { matmul } from './matmul.js'
 import { negAbs } from './elementwise.js'
 import { broadcastShapes, Tensor } from './tensor.js'
 
@@ -53,29 +54,7 @@ const pair = (op: string, v: Pair, name: string): [number, number] => {
 }
 
 P.matmul = function (x) {
-  if (!(x instanceof Tensor)) throw new TsgradError('matmul: argument must be a Tensor')
-  if (this.ndim === 0 || x.ndim === 0)
-    throw new TsgradError(
-      `matmul: both operands need at least 1 dimension, got ${fmtShape(this.shape)} and ${fmtShape(x.shape)}`,
-    )
-  const a = this.ndim === 1 ? this.unsqueeze(0) : this
-  const b = x.ndim === 1 ? x.unsqueeze(1) : x
-  const k = a.shape[a.ndim - 1]!
-  if (b.shape[b.ndim - 2] !== k)
-    throw new TsgradError(
-      `matmul: shapes ${fmtShape(this.shape)} and ${fmtShape(x.shape)} are not aligned (${k} vs ${b.shape[b.ndim - 2]})`,
-    )
-  const batch = broadcastShapes('matmul', a.shape.slice(0, -2), b.shape.slice(0, -2))
-  const n = b.shape[b.ndim - 1]!
-  // (..., m, 1, k) * (..., 1, n, k) summed over k
-  const aa = a.reshape([...a.shape.slice(0, -1), 1, k])
-  const bb = b.transpose(-1, -2).reshape([...b.shape.slice(0, -2), 1, n, k])
-  const [p, q] = Tensor.broadcast('matmul', [aa, bb])
-  let out = p!.mul(q!).sum(-1)
-  if (out.shape.length !== batch.length + 2) throw new Error('matmul: internal shape error')
-  if (this.ndim === 1) out = out.squeeze(-2)
-  if (x.ndim === 1) out = out.squeeze(-1)
-  return out
+  return matmul(this, x)
 }
 P.dot = P.matmul
 P.linear = function (weight, bias) {

@@ -51,6 +51,14 @@ export function reshape(u: UOp, shape: Shape): UOp {
 
 export function permute(u: UOp, order: readonly number[]): UOp {
   if (order.every((o, i) => o === i)) return u
+  // a permute of a permute is one permute (x.T.T is x: packing decisions see the buffer)
+  if (u.op === Ops.PERMUTE) {
+    const inner = u.arg as number[]
+    return permute(
+      u.src[0]!,
+      order.map((i) => inner[i]!),
+    )
+  }
   return UOp.new(Ops.PERMUTE, u.dtype, [u], [...order])
 }
 

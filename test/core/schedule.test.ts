@@ -80,6 +80,48 @@ describe('fusion contracts (kernel counts)', () => {
     void optim
     assert.equal(kernels(loss, ...upd).length, 14)
   })
+  test('a large matmul reads its relu prologue from a buffer, and a transposed B is packed', () => {
+    const x = Tensor.rand([128, 256]).realize()
+    const w = Tensor.rand([256, 256]).realize()
+    // relu realized (1) + matmul (1); the broadcast would repeat the relu 256 times per element
+    expectKernels(() => x.add(1).relu().matmul(w), 2)
+    // x @ W.T: W copied to (K, N) first (1) + matmul (1)
+    expectKernels(() => x.matmul(w.T), 2)
+    // a small matmul keeps its prologue fused
+    expectKernels(
+      () =>
+        a
+          .add(1)
+          .relu()
+          .matmul(Tensor.rand([65, 7]).realize()),
+      1,
+    )
+  })
+  test('a reduce fused into two kernels is computed once instead', () => {
+    const t = a.sum(1).add(1)
+    expectKernels(() => [t.exp(), t.log()], 3)
+  })
+  test('MLP 256-256-10 at batch 128, forward + backward: each matmul computed once (22 kernels)', () => {
+    Tensor.manualSeed(2)
+    const l1 = new nn.Linear(256, 256)
+    const l2 = new nn.Linear(256, 10)
+    Tensor.realize(...nn.getParameters([l1, l2]))
+    const x = Tensor.rand([128, 256]).realize()
+    const loss = l2
+      .call(l1.call(x).relu())
+      .sparseCategoricalCrossentropy(Tensor.randint(0, 10, [128]).realize())
+    loss.backward()
+    const ks = kernels(loss, l1.weight.grad!, l1.bias!.grad!, l2.weight.grad!, l2.bias!.grad!)
+    const big = ks.filter((k) =>
+      toposort([k.ast]).some(
+        (u) => u.op === Ops.REDUCE && u.src.length > 1 && u.src[1]!.src[0]!.constValue === 256,
+      ),
+    )
+    assert.equal(ks.length, 22)
+    // the two forward products reduce over 256: each in one kernel (the relu of layer 1 and its
+    // mask for the backward once recomputed the whole first matmul in a second kernel)
+    assert.equal(big.length, 2, 'kernels with a reduce over 256')
+  })
   test('realizing a tensor twice runs nothing the second time', () => {
     const t = a.add(b).mul(c)
     t.realize()

@@ -1,0 +1,93 @@
+// Matrix product: a broadcast multiply + sum (there is no matmul op), with two layout decisions the
+// kernel optimizer cannot make on its own, because they need a copy:
+// - pack B: the register tile reads one row of n values of B per step of k, so a B that is not
+//   contiguous along n (a transposed weight, x @ W.T) is copied to (K, N) first;
+// - the backward is two matmuls (dA = g @ B^T, dB = A^T @ g) that make the same decision, rather
+//   than the structural gradient of multiply + sum, which would read the packed copy in the
+//   transposed (dot-product) layout again.
+import { setCustomGrad } from '../gradient.js'
+import { fmtShape, range, TsgradError } from '../helpers.js'
+import { broadcastShapes, Tensor } from './tensor.js'
+
+/** Rows of A from which packing B pays for its copy (below: matrix-vector products). */
+const PACK_MIN_M = 64
+/** ...and multiply-adds, so small products keep one kernel. */
+const PACK_MIN_WORK = 1 << 18
+
+export function matmul(self: Tensor, x: Tensor): Tensor {
+  if (!(x instanceof Tensor)) throw new TsgradError('matmul: argument must be a Tensor')
+  if (self.ndim === 0 || x.ndim === 0)
+    throw new TsgradError(
+      `matmul: both operands need at least 1 dimension, got ${fmtShape(self.shape)} and ${fmtShape(x.shape)}`,
+    )
+  const a = self.ndim === 1 ? self.unsqueeze(0) : self
+  const b = x.ndim === 1 ? x.unsqueeze(1) : x
+  const k = a.shape[a.ndim - 1]!
+  if (b.shape[b.ndim - 2] !== k)
+    throw new TsgradError(
+      `matmul: shapes ${fmtShape(self.shape)} and ${fmtShape(x.shape)} are not aligned (${k} vs ${b.shape[b.ndim - 2]})`,
+    )
+  const batch = broadcastShapes('matmul', a.shape.slice(0, -2), b.shape.slice(0, -2))
+  let out = product(a, b)
+  if (out.shape.length !== batch.length + 2) throw new Error('matmul: internal shape error')
+  if (self.ndim === 1) out = out.squeeze(-2)
+  if (x.ndim === 1) out = out.squeeze(-1)
+  return out
+}
+
+/** (..., m, k) @ (..., k, n) for operands of rank >= 2. */
+function product(a: Tensor, b: Tensor): Tensor {
+  const [m, k, n] = [a.shape[a.ndim - 2]!, a.shape[a.ndim - 1]!, b.shape[b.ndim - 1]!]
+  const pack = m >= PACK_MIN_M && m * n * k >= PACK_MIN_WORK
+  const bp = pack && !b.uop.contiguousBase ? b.contiguous() : b
+  // (..., m, 1, k) * (..., 1, n, k) summed over k
+  const aa = a.reshape([...a.shape.slice(0, -1), 1, k])
+  const bb = bp.transpose(-1, -2).reshape([...bp.shape.slice(0, -2), 1, n, k])
+  const [p, q] = Tensor.broadcast('matmul', [aa, bb])
+  const out = p!.mul(q!).sum(-1)
+  if (pack)
+    setCustomGrad(out.uop, {
+      inputs: [a.uop, b.uop],
+      backward: (gu) => {
+        const g = new Tensor(gu)
+        return [gradA(g, a, b).uop, gradB(g, a, b).uop]
+      },
+    })
+  return out
+}
+
+/** dA = g @ B^T summed over A's broadcast batch axes. */
+function gradA(g: Tensor, a: Tensor, b: Tensor): Tensor {
+  const k = a.shape[a.ndim - 1]!
+  if (a.ndim === 2 && g.ndim > 2) {
+    // A shared by a batch: one product over (batch x n) instead of a batch of products summed
+    const lead = range(g.ndim - 2)
+    const gm = g.permute([g.ndim - 2, ...lead, g.ndim - 1]).reshape([a.shape[0]!, -1])
+    const bt = b
+      .expand([...g.shape.slice(0, -2), k, g.shape[g.ndim - 1]!])
+      .transpose(-1, -2)
+      .reshape([-1, k])
+    return gm.matmul(bt)
+  }
+  return sumToShape(g.matmul(b.transpose(-1, -2)), a.shape)
+}
+
+/** dB = A^T @ g summed over B's broadcast batch axes. */
+function gradB(g: Tensor, a: Tensor, b: Tensor): Tensor {
+  const [k, n] = [b.shape[b.ndim - 2]!, b.shape[b.ndim - 1]!]
+  if (b.ndim === 2 && g.ndim > 2) {
+    // B shared by a batch (a Linear layer on (batch, seq, features)): flatten the batch into m
+    const am = a.expand([...g.shape.slice(0, -2), a.shape[a.ndim - 2]!, k]).reshape([-1, k])
+    return am.transpose(0, 1).matmul(g.reshape([-1, n]))
+  }
+  return sumToShape(a.transpose(-1, -2).matmul(g), b.shape)
+}
+
+/** Sum a gradient over the axes that were broadcast to reach its shape from `shape`. */
+function sumToShape(t: Tensor, shape: readonly number[]): Tensor {
+  const lead = t.ndim - shape.length
+  let r = lead > 0 ? t.sum(range(lead)) : t
+  const axes = shape.map((d, i) => (d === 1 && r.shape[i] !== 1 ? i : -1)).filter((i) => i >= 0)
+  if (axes.length) r = r.sum(axes, { keepdim: true })
+  return r
+}
