@@ -9,6 +9,7 @@ import { decompositions } from './decompose.js'
 import { expandRanges } from './expand.js'
 import { linearize } from './linearize.js'
 import { applyOpts, type Opt } from './opts.js'
+import { reuseRowValues } from './reuse.js'
 
 export interface RenderedKernel {
   name: string
@@ -34,7 +35,9 @@ export function renderKernel(ast: UOp, renderer: Renderer, opts: readonly Opt[] 
   if (!pm) decompCache.set(renderer, (pm = decompositions(renderer.supports).concat(symbolic)))
   const optimized = applyOpts(ast, opts)
   viz?.codegenStep('apply_opts', optimized)
-  const expanded = expandRanges(optimized)
+  const reused = reuseRowValues(optimized)
+  if (reused !== optimized) viz?.codegenStep('reuse_row_values', reused)
+  const expanded = expandRanges(reused)
   viz?.codegenStep('expand', expanded)
   const lowered = graphRewrite(expanded, pm, undefined, `decompose_${renderer.name}`)
   const prog = linearize(lowered)

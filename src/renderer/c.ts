@@ -53,6 +53,41 @@ static inline unsigned short f2bf(float f) {
   return (unsigned short)((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
 }
 static inline float rbf(float f) { return bf2f(f2bf(f)); }
+// exp in float32, inlined so the loop vectorizer keeps it in registers (libmvec's call costs
+// about as much as a 64 MB pass of memory in softmax): x = k ln2 + r with |r| <= ln2/2 (ln2 in two
+// parts, so r is exact to float precision), exp(r) by Cephes' degree-7 polynomial (about 1 ulp),
+// times 2^k applied as two factors so results that are subnormal or overflow round once, like
+// expf. Out-of-range inputs clamp (exp(-104) is 0, exp(89) is inf); NaN stays NaN.
+static inline float tg_scale2(float p, float k) {
+  int ki = (int)(k == k ? k : 0.0f);
+  int k1 = ki >> 1;
+  unsigned int e1 = (unsigned int)(k1 + 127) << 23, e2 = (unsigned int)(ki - k1 + 127) << 23;
+  float s1, s2;
+  memcpy(&s1, &e1, 4);
+  memcpy(&s2, &e2, 4);
+  return p * s1 * s2;
+}
+static inline float tg_exp_poly(float r) {
+  float p = 1.9875691500e-4f;
+  p = __builtin_fmaf(p, r, 1.3981999507e-3f);
+  p = __builtin_fmaf(p, r, 8.3334519073e-3f);
+  p = __builtin_fmaf(p, r, 4.1665795894e-2f);
+  p = __builtin_fmaf(p, r, 1.6666665459e-1f);
+  p = __builtin_fmaf(p, r, 5.0000001201e-1f);
+  return __builtin_fmaf(p, r * r, r) + 1.0f;
+}
+static inline float tg_expf(float x) {
+  float xc = x < -104.0f ? -104.0f : (x > 89.0f ? 89.0f : x);
+  float k = __builtin_rintf(xc * 1.44269504088896341f);
+  float r = __builtin_fmaf(k, -0.693359375f, xc);
+  r = __builtin_fmaf(k, 2.12194440e-4f, r);
+  return tg_scale2(tg_exp_poly(r), k);
+}
+static inline float tg_exp2f(float x) {
+  float xc = x < -151.0f ? -151.0f : (x > 129.0f ? 129.0f : x);
+  float k = __builtin_rintf(xc);
+  return tg_scale2(tg_exp_poly((xc - k) * 0.693147180559945309f), k);
+}
 ${['expf', 'exp2f', 'logf', 'log2f', 'sinf', 'cosf', 'tanhf', 'erff'].map((f) => `#pragma omp declare simd notinbranch\nfloat ${f}(float);`).join('\n')}
 #pragma omp declare simd notinbranch
 float powf(float, float);
@@ -88,6 +123,13 @@ export class CRenderer extends CStyleRenderer {
     const accs = prog.uops.filter((u) => u.op === Ops.DEFINE_ACC).length
     const attr = accs > SIMD_MAX_ACCS ? '__attribute__((optimize("no-tree-loop-vectorize"))) ' : ''
     return `${attr}void ${name}(${params.join(', ')})`
+  }
+
+  protected override aluExpr(u: UOp, a: string[]): string {
+    // float32 exp/exp2 inline (tg_expf above); other dtypes and functions go to libm/libmvec
+    if ((u.op === Ops.EXP || u.op === Ops.EXP2) && u.src[0]!.dtype.name === 'float32')
+      return `${u.op === Ops.EXP ? 'tg_expf' : 'tg_exp2f'}(${a[0]})`
+    return super.aluExpr(u, a)
   }
 
   protected override loopPrefix(range: UOp, body: readonly UOp[], names: ReadonlyMap<UOp, string>): string[] {

@@ -216,6 +216,9 @@ export abstract class CStyleRenderer implements Renderer {
         case Ops.REDUCE:
           w.alias(u, prog.accOf.get(u)!)
           break
+        case Ops.AFTER:
+          w.alias(u, u.src[0]!)
+          break
         case Ops.LOAD: {
           loaded.add(u.src[0]!.arg as number)
           const raw = `${ref(u.src[0]!)}[${ref(u.src[1]!)}]`

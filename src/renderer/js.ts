@@ -223,6 +223,9 @@ export class JSRenderer implements Renderer {
         case Ops.REDUCE:
           w.alias(u, prog.accOf.get(u)!)
           break
+        case Ops.AFTER:
+          w.alias(u, u.src[0]!)
+          break
         case Ops.LOAD: {
           const ld = loadExpr(ref(u.src[0]!), ref(u.src[1]!), u.dtype)
           const n = w.name(u)

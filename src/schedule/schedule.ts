@@ -15,7 +15,7 @@
 // - CONTIGUOUS, COPY and ASSIGN, and the requested outputs, always get a buffer.
 import type { DType } from '../dtype.js'
 import { prod } from '../helpers.js'
-import { ALU, type BufferRef, Ops, UOp } from '../uop/ops.js'
+import { ALU, type BufferRef, MOVEMENT, Ops, UOp } from '../uop/ops.js'
 import { graphRewrite, toposort } from '../uop/rewrite.js'
 import { symbolic } from '../uop/symbolic.js'
 import { simplifyGatedIndices } from '../uop/valid.js'
@@ -80,6 +80,47 @@ function readsIota(u: UOp, R: Set<UOp>, memo: Map<UOp, boolean>): boolean {
   return r
 }
 
+/** The axes a REDUCE_AXIS actually reduces (size > 1 in its input). */
+function reducedAxes(r: UOp): number[] {
+  const inShape = r.src[0]!.shape!
+  return (r.arg as [string, number[]])[1].filter((a) => inShape[a]! > 1)
+}
+
+/**
+ * Whether the value that `exp` broadcasts can be computed inside the kernel as a row value: the
+ * broadcast axes are the innermost non-unit axes (of the kernel: no movement op on the way from
+ * the root), any enclosing reduce runs only over them, and below `exp` every unrealized reduce,
+ * reached through elementwise ops only, reduces exactly them. The value then depends on outer
+ * loops only and the linearizer computes it once per row: softmax, logSoftmax and layernorm
+ * become one pass over each row, which stays in cache, instead of one kernel per reduce.
+ */
+function isRowBroadcast(exp: UOp, R: Set<UOp>, encl: readonly number[] | undefined): boolean {
+  const to = exp.shape!
+  const from = exp.src[0]!.shape!
+  const bcast = to.map((_, i) => i).filter((i) => from[i] === 1 && to[i]! > 1)
+  const firstB = Math.min(...bcast)
+  if (to.some((d, i) => d > 1 && i > firstB && !bcast.includes(i))) return false
+  if (encl !== undefined && !encl.every((a) => bcast.includes(a))) return false
+  let reduces = 0
+  const memo = new Map<string, boolean>()
+  const rowValue = (u: UOp, moved: boolean): boolean => {
+    if (u.op === Ops.BUFFER || R.has(u) || u.op === Ops.CONST) return true
+    const key = `${u.id}:${moved}`
+    const m = memo.get(key)
+    if (m !== undefined) return m
+    let ok = false
+    if (u.op === Ops.REDUCE_AXIS) {
+      const axes = reducedAxes(u)
+      reduces++
+      ok = !moved && axes.length === bcast.length && axes.every((a) => bcast.includes(a))
+    } else if (MOVEMENT.has(u.op)) ok = rowValue(u.src[0]!, true)
+    else if (ALU.has(u.op) || u.op === Ops.DETACH) ok = u.src.every((s) => rowValue(s, moved))
+    memo.set(key, ok)
+    return ok
+  }
+  return rowValue(exp.src[0]!, false) && reduces > 0
+}
+
 /** Nodes that must be realized, found by walking each kernel's region. */
 function findRealizePoints(roots: readonly UOp[], topo: readonly UOp[]): Set<UOp> {
   const users = new Map<UOp, number>()
@@ -97,7 +138,8 @@ function findRealizePoints(roots: readonly UOp[], topo: readonly UOp[]): Set<UOp
     else if (n.op === Ops.REDUCE_AXIS && (users.get(n) ?? 0) > 1) mark(n)
   }
   // walk regions: flags bit0 = read through an EXPAND, bit1 = inside a reduce, bit2 = inside a
-  // reduce through an EXPAND of at least RECOMPUTE_MAX
+  // reduce through an EXPAND of at least RECOMPUTE_MAX, bit3 = below a movement op, bit4 = the
+  // reduce below is fused into this kernel (a row reduce broadcast back along its row)
   const iotaMemo = new Map<UOp, boolean>()
   const reduceOwner = new Map<UOp, UOp>()
   while (work.length) {
@@ -108,33 +150,42 @@ function findRealizePoints(roots: readonly UOp[], topo: readonly UOp[]): Set<UOp
     }
     const start = root.op === Ops.ASSIGN ? root.src[1]! : root
     const seen = new Set<string>()
-    const stack: [UOp, number][] = [[start, 0]]
+    // each entry: node, flags, axes of the innermost enclosing reduce
+    const stack: [UOp, number, readonly number[] | undefined][] = [[start, 0, undefined]]
     while (stack.length) {
-      const [n, flags] = stack.pop()!
+      const [n, flags, encl] = stack.pop()!
       if (n.op === Ops.BUFFER || (n !== root && R.has(n))) continue
-      const k = `${n.id}:${flags}`
+      const k = `${n.id}:${flags}:${encl ?? ''}`
       if (seen.has(k)) continue
       seen.add(k)
       let f = flags
+      let inner = encl
       if (n.op === Ops.REDUCE_AXIS) {
-        // a reduce inside another reduce or under a broadcast, or fused into two kernels (one
-        // elementwise value read by two realized nodes), is computed once, into its own buffer
+        // a reduce inside another reduce or under a broadcast (unless fused as a row reduce), or
+        // fused into two kernels (one elementwise value read by two realized nodes), is computed
+        // once, into its own buffer
         const owner = reduceOwner.get(n)
-        if (n !== start && (flags !== 0 || (owner !== undefined && owner !== root))) {
+        const fused = (flags & 16) !== 0
+        if (n !== start && ((!fused && (flags & 7) !== 0) || (owner !== undefined && owner !== root))) {
           mark(n)
           continue
         }
         reduceOwner.set(n, root)
-        f |= 2
+        f = (flags & ~16) | 2
+        inner = reducedAxes(n)
       } else if (n.op === Ops.EXPAND && prod(n.shape!) > prod(n.src[0]!.shape!)) {
-        f |= 1
+        if (!(flags & 8) && isRowBroadcast(n, R, encl)) {
+          stack.push([n.src[0]!, flags | 16, encl])
+          continue
+        }
+        f |= 9
         const big = prod(n.shape!) >= RECOMPUTE_MIN_WORK
         if (flags & 2 && big && prod(n.shape!) >= RECOMPUTE_MAX * prod(n.src[0]!.shape!)) f |= 4
       } else if (flags & 4 && ALU.has(n.op) && !readsIota(n, R, iotaMemo)) {
         mark(n)
         continue
-      }
-      for (const s of n.src) stack.push([s, f])
+      } else if (MOVEMENT.has(n.op)) f |= 8
+      for (const s of n.src) stack.push([s, f, inner])
     }
   }
   return R

@@ -69,6 +69,8 @@ export const Ops = {
   LOAD: 'LOAD',
   STORE: 'STORE',
   REDUCE: 'REDUCE',
+  /** AFTER(x, dep): the value x, computed after dep (orders a load after a loop that stores) */
+  AFTER: 'AFTER',
   // linear program only
   DEFINE_ACC: 'DEFINE_ACC',
   ACC_UPDATE: 'ACC_UPDATE',
@@ -389,6 +391,9 @@ function computeVRange(u: UOp): [number, number] {
       break
     case Ops.OR:
       if (dt.isBool) r = [Math.max(a0, b0), Math.max(a1, b1)]
+      break
+    case Ops.AFTER:
+      r = [a0, a1]
       break
     case Ops.WHERE: {
       const [c0, c1] = s[2]!.vrange

@@ -28,7 +28,24 @@ describe('fusion contracts (kernel counts)', () => {
   test('matmul is 1 kernel', () => expectKernels(() => a.matmul(Tensor.rand([65, 7]).realize()), 1))
   test('Tensor.arange(n).sum() is 1 kernel', () => expectKernels(() => Tensor.arange(1000).sum(), 1))
   test('x.sum(0).add(1).relu() is 1 kernel', () => expectKernels(() => a.sum(0).add(1).relu(), 1))
-  test('softmax is at most 3 kernels', () => expectKernels(() => a.softmax(-1), 3))
+  test('softmax over the last axis is 1 kernel (max, sum and output in one pass per row)', () =>
+    expectKernels(() => a.softmax(-1), 1))
+  test('logSoftmax and layernorm over the last axis are 1 kernel each', () => {
+    expectKernels(() => a.logSoftmax(-1), 1)
+    expectKernels(() => a.layernorm(-1), 1)
+  })
+  test('softmax over a leading axis keeps its reduces in their own kernels', () =>
+    expectKernels(() => a.softmax(0), 3))
+  test('a row reduce under a movement op is not fused', () =>
+    expectKernels(
+      () =>
+        a
+          .sub(a.max(1, { keepdim: true }))
+          .exp()
+          .transpose(0, 1)
+          .contiguous(),
+      2,
+    ))
   test('views need no copy kernel', () => {
     expectKernels(() => a.T.reshape([65, 33]).flip(0).add(1), 1)
     expectKernels(

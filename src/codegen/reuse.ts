@@ -1,0 +1,103 @@
+// Pass `reuse_row_values`: a row reduce fused into its consumer (softmax: sum over exp(x - max)
+// in the same kernel as exp(x - max) / sum) computes the same expensive value twice per element,
+// once in the reduce loop and once in the output loop. This pass stores the value into the output
+// buffer from inside the reduce loop and has the output loop load it back, so each element costs
+// one exp and one read of the input, and the output loop reads a row that is still in cache.
+//
+// Applied after opts, on the one-store kernel AST, only where it is safe:
+// - the reduce has a single unsplit reduce range r2, and the output range r1 standing for it in
+//   the consumer has the same size, is not a thread range (the row is written and read back by
+//   the same thread) and was not split by an opt;
+// - the reduce does not depend on r1, and the store index depends only on r1 and ranges the reduce
+//   depends on (so the stores in the reduce loop cover exactly the row the output loop reads, and
+//   nothing outside it is overwritten before it is final);
+// - the value has the output's dtype (stored without rounding).
+import { Ops, type RangeArg, UOp } from '../uop/ops.js'
+import { substitute, toposort } from '../uop/rewrite.js'
+
+const EXPENSIVE = new Set<string>([
+  Ops.EXP,
+  Ops.EXP2,
+  Ops.LOG,
+  Ops.LOG2,
+  Ops.SIN,
+  Ops.COS,
+  Ops.TANH,
+  Ops.ERF,
+  Ops.POW,
+])
+
+const COMMUTATIVE = new Set<string>([
+  Ops.ADD,
+  Ops.MUL,
+  Ops.MAX,
+  Ops.AND,
+  Ops.OR,
+  Ops.XOR,
+  Ops.CMPEQ,
+  Ops.CMPNE,
+])
+
+/** Whether `a` is `b` with range r2 renamed r1, up to the order of commutative operands. */
+function sameWithRange(a: UOp, b: UOp, r1: UOp, r2: UOp, memo: Map<UOp, Map<UOp, boolean>>): boolean {
+  if (b === r2) return a === r1
+  if (a === b) return !toposort([b]).includes(r2)
+  if (a.op !== b.op || a.dtype !== b.dtype || a.src.length !== b.src.length || a.arg !== b.arg) return false
+  let m = memo.get(a)
+  if (!m) memo.set(a, (m = new Map()))
+  const known = m.get(b)
+  if (known !== undefined) return known
+  const same = (order: UOp[]) => order.every((s, i) => sameWithRange(a.src[i]!, s, r1, r2, memo))
+  const ok = same([...b.src]) || (COMMUTATIVE.has(a.op) && a.src.length === 2 && same([b.src[1]!, b.src[0]!]))
+  m.set(b, ok)
+  return ok
+}
+
+const kind = (r: UOp): RangeArg['kind'] => (r.arg as RangeArg).kind
+
+/** Ranges each node depends on (REDUCE removes its own). */
+function rangeDeps(root: UOp): Map<UOp, Set<UOp>> {
+  const deps = new Map<UOp, Set<UOp>>()
+  for (const u of toposort([root])) {
+    const d = u.op === Ops.RANGE ? new Set([u]) : new Set<UOp>()
+    for (const s of u.src) for (const r of deps.get(s)!) d.add(r)
+    if (u.op === Ops.REDUCE) for (const r of u.src.slice(1)) d.delete(r)
+    deps.set(u, d)
+  }
+  return deps
+}
+
+export function reuseRowValues(ast: UOp): UOp {
+  if (ast.op !== Ops.SINK || ast.src.length !== 1 || ast.src[0]!.op !== Ops.STORE) return ast
+  const store = ast.src[0]!
+  const [buf, idx, val] = store.src as [UOp, UOp, UOp]
+  if (store.src.length !== 3) return ast
+  const deps = rangeDeps(ast)
+  const idxDeps = deps.get(idx)!
+  // values the output computes outside any reduce
+  const outside = new Set(toposort([val], (u) => u.op === Ops.REDUCE))
+  for (const red of toposort([val])) {
+    if (red.op !== Ops.REDUCE || red.src.length !== 2) continue
+    const r2 = red.src[1]!
+    if (kind(r2) !== 'reduce') continue
+    const redDeps = deps.get(red)!
+    for (const r1 of idxDeps) {
+      if (kind(r1) !== 'global' || r1.src[0] !== r2.src[0] || redDeps.has(r1)) continue
+      if (![...idxDeps].every((r) => r === r1 || redDeps.has(r))) continue
+      // the largest expensive value of the reduce loop that the output loop recomputes
+      const inner = toposort([red.src[0]!]).reverse()
+      for (const x2 of inner) {
+        if (x2.dtype !== val.dtype || !deps.get(x2)!.has(r2)) continue
+        if (!toposort([x2]).some((u) => EXPENSIVE.has(u.op))) continue
+        const x1 = [...outside].find((y) => sameWithRange(y, x2, r1, r2, new Map()))
+        if (!x1) continue
+        const scratch = UOp.new(Ops.STORE, store.dtype, [buf, substitute(idx, new Map([[r1, r2]])), x2])
+        const after = UOp.new(Ops.AFTER, idx.dtype, [idx, red])
+        const reload = UOp.new(Ops.LOAD, x1.dtype, [buf, after])
+        const out = UOp.new(Ops.STORE, store.dtype, [buf, idx, substitute(val, new Map([[x1, reload]]))])
+        return UOp.new(Ops.SINK, ast.dtype, [out, scratch], ast.arg)
+      }
+    }
+  }
+  return ast
+}
