@@ -30,20 +30,22 @@ export function reduceIdentity(op: ReduceOp, dt: UOp['dtype']): number {
   return dt.bits >= 53 ? Number.MIN_SAFE_INTEGER : -(2 ** (dt.bits - 1))
 }
 
+/** The ranges each node of `topo` (in topological order) depends on; a REDUCE closes its own. */
+export function rangeDeps(topo: readonly UOp[]): Map<UOp, Set<UOp>> {
+  const deps = new Map<UOp, Set<UOp>>()
+  for (const u of topo) {
+    const d = u.op === Ops.RANGE ? new Set([u]) : new Set<UOp>()
+    for (const s of u.src) for (const r of deps.get(s)!) d.add(r)
+    if (u.op === Ops.REDUCE) for (const r of u.src.slice(1)) d.delete(r)
+    deps.set(u, d)
+  }
+  return deps
+}
+
 export function linearize(sink: UOp): LinearProgram {
   const topo = toposort([sink])
   // 1. the set of open ranges each node depends on
-  const deps = new Map<UOp, Set<UOp>>()
-  for (const u of topo) {
-    let d: Set<UOp>
-    if (u.op === Ops.RANGE) d = new Set([u])
-    else {
-      d = new Set()
-      for (const s of u.src) for (const r of deps.get(s)!) d.add(r)
-      if (u.op === Ops.REDUCE) for (const r of u.src.slice(1)) d.delete(r)
-    }
-    deps.set(u, d)
-  }
+  const deps = rangeDeps(topo)
   // 2. the loop tree: global ranges nest in id order, each REDUCE's ranges nest under its scope
   const root: Block = { range: null, parent: null, items: [], depth: 0 }
   const blockOf = new Map<UOp, Block>()

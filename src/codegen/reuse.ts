@@ -12,8 +12,9 @@
 //   depends on (so the stores in the reduce loop cover exactly the row the output loop reads, and
 //   nothing outside it is overwritten before it is final);
 // - the value has the output's dtype (stored without rounding).
-import { Ops, type RangeArg, UOp } from '../uop/ops.js'
+import { COMMUTATIVE, Ops, type RangeArg, UOp } from '../uop/ops.js'
 import { substitute, toposort } from '../uop/rewrite.js'
+import { rangeDeps } from './linearize.js'
 
 const EXPENSIVE = new Set<string>([
   Ops.EXP,
@@ -27,27 +28,25 @@ const EXPENSIVE = new Set<string>([
   Ops.POW,
 ])
 
-const COMMUTATIVE = new Set<string>([
-  Ops.ADD,
-  Ops.MUL,
-  Ops.MAX,
-  Ops.AND,
-  Ops.OR,
-  Ops.XOR,
-  Ops.CMPEQ,
-  Ops.CMPNE,
-])
+type Deps = ReadonlyMap<UOp, ReadonlySet<UOp>>
 
 /** Whether `a` is `b` with range r2 renamed r1, up to the order of commutative operands. */
-function sameWithRange(a: UOp, b: UOp, r1: UOp, r2: UOp, memo: Map<UOp, Map<UOp, boolean>>): boolean {
+function sameWithRange(
+  a: UOp,
+  b: UOp,
+  r1: UOp,
+  r2: UOp,
+  deps: Deps,
+  memo: Map<UOp, Map<UOp, boolean>>,
+): boolean {
   if (b === r2) return a === r1
-  if (a === b) return !toposort([b]).includes(r2)
+  if (a === b) return !deps.get(b)!.has(r2)
   if (a.op !== b.op || a.dtype !== b.dtype || a.src.length !== b.src.length || a.arg !== b.arg) return false
   let m = memo.get(a)
   if (!m) memo.set(a, (m = new Map()))
   const known = m.get(b)
   if (known !== undefined) return known
-  const same = (order: UOp[]) => order.every((s, i) => sameWithRange(a.src[i]!, s, r1, r2, memo))
+  const same = (order: UOp[]) => order.every((s, i) => sameWithRange(a.src[i]!, s, r1, r2, deps, memo))
   const ok = same([...b.src]) || (COMMUTATIVE.has(a.op) && a.src.length === 2 && same([b.src[1]!, b.src[0]!]))
   m.set(b, ok)
   return ok
@@ -55,31 +54,25 @@ function sameWithRange(a: UOp, b: UOp, r1: UOp, r2: UOp, memo: Map<UOp, Map<UOp,
 
 const kind = (r: UOp): RangeArg['kind'] => (r.arg as RangeArg).kind
 
-/** Ranges each node depends on (REDUCE removes its own). */
-function rangeDeps(root: UOp): Map<UOp, Set<UOp>> {
-  const deps = new Map<UOp, Set<UOp>>()
-  for (const u of toposort([root])) {
-    const d = u.op === Ops.RANGE ? new Set([u]) : new Set<UOp>()
-    for (const s of u.src) for (const r of deps.get(s)!) d.add(r)
-    if (u.op === Ops.REDUCE) for (const r of u.src.slice(1)) d.delete(r)
-    deps.set(u, d)
-  }
-  return deps
-}
-
 export function reuseRowValues(ast: UOp): UOp {
   if (ast.op !== Ops.SINK || ast.src.length !== 1 || ast.src[0]!.op !== Ops.STORE) return ast
   const store = ast.src[0]!
   const [buf, idx, val] = store.src as [UOp, UOp, UOp]
   if (store.src.length !== 3) return ast
-  const deps = rangeDeps(ast)
+  const topo = toposort([ast])
+  const reduces = topo.filter(
+    (u) => u.op === Ops.REDUCE && u.src.length === 2 && kind(u.src[1]!) === 'reduce',
+  )
+  if (!reduces.length) return ast
+  const deps = rangeDeps(topo)
   const idxDeps = deps.get(idx)!
+  // values that involve an expensive op
+  const costly = new Set<UOp>()
+  for (const u of topo) if (EXPENSIVE.has(u.op) || u.src.some((s) => costly.has(s))) costly.add(u)
   // values the output computes outside any reduce
-  const outside = new Set(toposort([val], (u) => u.op === Ops.REDUCE))
-  for (const red of toposort([val])) {
-    if (red.op !== Ops.REDUCE || red.src.length !== 2) continue
+  const outside = [...new Set(toposort([val], (u) => u.op === Ops.REDUCE))]
+  for (const red of reduces) {
     const r2 = red.src[1]!
-    if (kind(r2) !== 'reduce') continue
     const redDeps = deps.get(red)!
     for (const r1 of idxDeps) {
       if (kind(r1) !== 'global' || r1.src[0] !== r2.src[0] || redDeps.has(r1)) continue
@@ -87,9 +80,8 @@ export function reuseRowValues(ast: UOp): UOp {
       // the largest expensive value of the reduce loop that the output loop recomputes
       const inner = toposort([red.src[0]!]).reverse()
       for (const x2 of inner) {
-        if (x2.dtype !== val.dtype || !deps.get(x2)!.has(r2)) continue
-        if (!toposort([x2]).some((u) => EXPENSIVE.has(u.op))) continue
-        const x1 = [...outside].find((y) => sameWithRange(y, x2, r1, r2, new Map()))
+        if (x2.dtype !== val.dtype || !costly.has(x2) || !deps.get(x2)!.has(r2)) continue
+        const x1 = outside.find((y) => sameWithRange(y, x2, r1, r2, deps, new Map()))
         if (!x1) continue
         const scratch = UOp.new(Ops.STORE, store.dtype, [buf, substitute(idx, new Map([[r1, r2]])), x2])
         const after = UOp.new(Ops.AFTER, idx.dtype, [idx, red])

@@ -8,7 +8,7 @@
 //   unless its result is broadcast back (read through an EXPAND), read inside another reduce, or
 //   read by more than one user or more than one kernel: then it is realized, so work is never
 //   repeated;
-// - elementwise work that a reduce reads through a broadcast of at least RECOMPUTE_MAX (a matmul's
+// - elementwise work that a reduce reads through a broadcast of at least RECOMPUTE_MIN_BROADCAST (a matmul's
 //   or convolution's operand prologue: bias + relu, a relu mask) is realized too: recomputing it
 //   would repeat it once per broadcast copy and keep the C compiler from vectorizing the register
 //   tile. Index-only arithmetic (IOTA: masks, one-hot, random counters) stays fused;
@@ -61,7 +61,7 @@ function newBuf(size: number, dtype: DType, device: string, existing?: BufferRef
 const isBufferView = (u: UOp): boolean => u.contiguousBase !== undefined
 
 /** Broadcast factor from which a reduce's elementwise input is realized rather than recomputed. */
-const RECOMPUTE_MAX = 8
+const RECOMPUTE_MIN_BROADCAST = 8
 /** ...and only when the broadcast is this big: tiny kernels are dominated by launches. */
 const RECOMPUTE_MIN_WORK = 1 << 16
 
@@ -121,6 +121,13 @@ function isRowBroadcast(exp: UOp, R: Set<UOp>, encl: readonly number[] | undefin
   return rowValue(exp.src[0]!, false) && reduces > 0
 }
 
+// What lies between a kernel's root and a node of its region:
+const WALK_EXPANDED = 1 // a broadcast (EXPAND)
+const WALK_IN_REDUCE = 2 // a reduce
+const WALK_RECOMPUTE = 4 // inside a reduce, a broadcast of >= RECOMPUTE_MIN_BROADCAST
+const WALK_MOVED = 8 // a movement op
+const WALK_ROW_REDUCE = 16 // the reduce just below is fused as a row reduce (isRowBroadcast)
+
 /** Nodes that must be realized, found by walking each kernel's region. */
 function findRealizePoints(roots: readonly UOp[], topo: readonly UOp[]): Set<UOp> {
   const users = new Map<UOp, number>()
@@ -137,9 +144,7 @@ function findRealizePoints(roots: readonly UOp[], topo: readonly UOp[]): Set<UOp
     if (n.op === Ops.CONTIGUOUS || n.op === Ops.COPY || n.op === Ops.ASSIGN) mark(n)
     else if (n.op === Ops.REDUCE_AXIS && (users.get(n) ?? 0) > 1) mark(n)
   }
-  // walk regions: flags bit0 = read through an EXPAND, bit1 = inside a reduce, bit2 = inside a
-  // reduce through an EXPAND of at least RECOMPUTE_MAX, bit3 = below a movement op, bit4 = the
-  // reduce below is fused into this kernel (a row reduce broadcast back along its row)
+  // walk regions, with the path from the root summarized in flags (the WALK_* bits)
   const iotaMemo = new Map<UOp, boolean>()
   const reduceOwner = new Map<UOp, UOp>()
   while (work.length) {
@@ -165,26 +170,28 @@ function findRealizePoints(roots: readonly UOp[], topo: readonly UOp[]): Set<UOp
         // fused into two kernels (one elementwise value read by two realized nodes), is computed
         // once, into its own buffer
         const owner = reduceOwner.get(n)
-        const fused = (flags & 16) !== 0
-        if (n !== start && ((!fused && (flags & 7) !== 0) || (owner !== undefined && owner !== root))) {
+        const nested = !(flags & WALK_ROW_REDUCE) && (flags & (WALK_EXPANDED | WALK_IN_REDUCE)) !== 0
+        const shared = owner !== undefined && owner !== root
+        if (n !== start && (nested || shared)) {
           mark(n)
           continue
         }
         reduceOwner.set(n, root)
-        f = (flags & ~16) | 2
+        f = (flags & ~WALK_ROW_REDUCE) | WALK_IN_REDUCE
         inner = reducedAxes(n)
       } else if (n.op === Ops.EXPAND && prod(n.shape!) > prod(n.src[0]!.shape!)) {
-        if (!(flags & 8) && isRowBroadcast(n, R, encl)) {
-          stack.push([n.src[0]!, flags | 16, encl])
+        if (!(flags & WALK_MOVED) && isRowBroadcast(n, R, encl)) {
+          stack.push([n.src[0]!, flags | WALK_ROW_REDUCE, encl])
           continue
         }
-        f |= 9
-        const big = prod(n.shape!) >= RECOMPUTE_MIN_WORK
-        if (flags & 2 && big && prod(n.shape!) >= RECOMPUTE_MAX * prod(n.src[0]!.shape!)) f |= 4
-      } else if (flags & 4 && ALU.has(n.op) && !readsIota(n, R, iotaMemo)) {
+        f |= WALK_EXPANDED | WALK_MOVED
+        const [size, ratio] = [prod(n.shape!), prod(n.shape!) / prod(n.src[0]!.shape!)]
+        if (flags & WALK_IN_REDUCE && size >= RECOMPUTE_MIN_WORK && ratio >= RECOMPUTE_MIN_BROADCAST)
+          f |= WALK_RECOMPUTE
+      } else if (flags & WALK_RECOMPUTE && ALU.has(n.op) && !readsIota(n, R, iotaMemo)) {
         mark(n)
         continue
-      } else if (MOVEMENT.has(n.op)) f |= 8
+      } else if (MOVEMENT.has(n.op)) f |= WALK_MOVED
       for (const s of n.src) stack.push([s, f, inner])
     }
   }
