@@ -10,6 +10,7 @@
 //   elementwise  left to the C compiler's vectorizer; only threaded when big
 import { ALU, Ops, type UOp } from '../uop/ops.js'
 import { execAlu } from '../uop/exec.js'
+import { range } from '../helpers.js'
 import { toposort } from '../uop/rewrite.js'
 import { type Opt, OptState } from './opts.js'
 
@@ -120,8 +121,16 @@ export function handOpts(ast: UOp, target: OptTarget): Opt[] {
       const mu = muOf(m)
       if (nu > 1) try_({ op: 'UPCAST', axis: n, arg: nu })
       if (mu > 1) try_({ op: 'UPCAST', axis: m, arg: mu })
-      // panel order (a K x n strip of B stays in cache) unless that leaves too little to thread
-      if (n > 0 && s.sizes()[n]! >= 8) try_({ op: 'SWAP', axis: 0, arg: n })
+      // panel order (a K x n strip of B stays in cache) unless that leaves too little to thread:
+      // n, or for B packed in panels (m, n/panel, panel) the panel axis that B alone varies along
+      const left = s.sizes()
+      const bOnly = (i: number) =>
+        i !== m &&
+        left[i]! >= 8 &&
+        loads.every((l) => l.strides[i] === 0 || l.strides[m] === 0) &&
+        loads.some((l) => l.strides[i] !== 0)
+      const panel = bOnly(n) ? n : range(nOut).find(bOnly)
+      if (panel !== undefined && panel > 0) try_({ op: 'SWAP', axis: 0, arg: panel })
     } else {
       const r = reduceAxes.find((i) => loads.some((l) => l.strides[i] === 1))
       const outContig = store.strides.findIndex((st, i) => i < nOut && st === 1 && sizes[i]! > 1)

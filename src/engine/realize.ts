@@ -123,7 +123,12 @@ export function realize(roots: readonly UOp[], viewOf: (buf: Buffer, like: UOp) 
   precompile(items)
   for (const it of items) runItem(it, bufFor, debug)
   stats.schedules++
-  if (observer) observer(items, bufFor, new Set(roots.flatMap((r) => realized.get(r) ?? [])))
+  const keep = new Set(roots.flatMap((r) => realized.get(r) ?? []))
+  if (observer) observer(items, bufFor, keep)
+  // temporaries go back to the device's pool now rather than at the next GC: a fresh buffer costs
+  // a page fault per 4 KiB on first write (a 16 MB packed matmul operand: ~3 ms). A jit capture
+  // (the observer) keeps them for its replays.
+  else for (const [s, b] of bufs) if (!keep.has(s)) b.dispose()
   const views = roots.map((r) => {
     const sb = realized.get(r)
     if (!sb) return r // already a buffer view

@@ -13,6 +13,8 @@ import { broadcastShapes, Tensor } from './tensor.js'
 const PACK_MIN_M = 64
 /** ...and multiply-adds, so small products keep one kernel. */
 const PACK_MIN_WORK = 1 << 18
+/** Columns of B per packed panel: a register tile's width on AVX-512 (2 vectors of 16 floats). */
+const PANEL = 32
 
 export function matmul(self: Tensor, x: Tensor): Tensor {
   if (!(x instanceof Tensor)) throw new TsgradError('matmul: argument must be a Tensor')
@@ -39,12 +41,7 @@ export function matmul(self: Tensor, x: Tensor): Tensor {
 function product(a: Tensor, b: Tensor): Tensor {
   const [m, k, n] = [a.shape[a.ndim - 2]!, a.shape[a.ndim - 1]!, b.shape[b.ndim - 1]!]
   const pack = m >= PACK_MIN_M && m * n * k >= PACK_MIN_WORK
-  const bp = pack && !b.uop.contiguousBase ? b.contiguous() : b
-  // (..., m, 1, k) * (..., 1, n, k) summed over k
-  const aa = a.reshape([...a.shape.slice(0, -1), 1, k])
-  const bb = bp.transpose(-1, -2).reshape([...bp.shape.slice(0, -2), 1, n, k])
-  const [p, q] = Tensor.broadcast('matmul', [aa, bb])
-  const out = p!.mul(q!).sum(-1)
+  const out = pack && n % PANEL === 0 ? panelProduct(a, b) : plainProduct(a, pack ? packed(b) : b)
   if (pack)
     setCustomGrad(out.uop, {
       inputs: [a.uop, b.uop],
@@ -54,6 +51,39 @@ function product(a: Tensor, b: Tensor): Tensor {
       },
     })
   return out
+}
+
+/** B made contiguous along n (a copy only where it is not already). */
+const packed = (b: Tensor): Tensor => (b.uop.contiguousBase ? b : b.contiguous())
+
+/** (..., m, 1, k) * (..., 1, n, k) summed over k. */
+function plainProduct(a: Tensor, b: Tensor): Tensor {
+  const [k, n] = [b.shape[b.ndim - 2]!, b.shape[b.ndim - 1]!]
+  const aa = a.reshape([...a.shape.slice(0, -1), 1, k])
+  const bb = b.transpose(-1, -2).reshape([...b.shape.slice(0, -2), 1, n, k])
+  const [p, q] = Tensor.broadcast('matmul', [aa, bb])
+  return p!.mul(q!).sum(-1)
+}
+
+/**
+ * B copied to panels (..., n/PANEL, k, PANEL): each k x PANEL strip that the register tile walks
+ * down is contiguous, so it stays in L2 while the tile moves along m. Read in place, a strip of a
+ * wide B has a row stride of a power of two (8 KB at n = 2048) and falls into a few cache sets.
+ */
+function panelProduct(a: Tensor, b: Tensor): Tensor {
+  const [m, k, n] = [a.shape[a.ndim - 2]!, a.shape[a.ndim - 1]!, b.shape[b.ndim - 1]!]
+  const lead = b.shape.slice(0, -2)
+  const r = lead.length
+  const panels = b
+    .reshape([...lead, k, n / PANEL, PANEL])
+    .permute([...range(r), r + 1, r, r + 2])
+    .contiguous()
+  // (..., m, 1, 1, k) * (..., 1, n/PANEL, PANEL, k) summed over k, then (..., m, n) as a view
+  const aa = a.reshape([...a.shape.slice(0, -1), 1, 1, k])
+  const bb = panels.permute([...range(r), r, r + 2, r + 1]).reshape([...lead, 1, n / PANEL, PANEL, k])
+  const [p, q] = Tensor.broadcast('matmul', [aa, bb])
+  const out = p!.mul(q!).sum(-1)
+  return out.reshape([...out.shape.slice(0, -3), m, n])
 }
 
 /** dA = g @ B^T summed over A's broadcast batch axes. */

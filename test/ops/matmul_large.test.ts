@@ -1,5 +1,6 @@
-// Matmuls large enough to take the packed path (B copied contiguous along n, backward as two
-// matmuls), forward and gradients against a plain float64 JS reference with explicit broadcasting.
+// Matmuls large enough to take the packed path (B copied to 32-column panels, or contiguous along n
+// where n is not a multiple of 32; backward as two matmuls), forward and gradients against a plain
+// float64 JS reference with explicit broadcasting.
 import { describe, test } from 'node:test'
 import { Tensor } from '../../src/index.ts'
 import { assertClose, randArray, values } from '../nn/helpers.ts'
@@ -90,4 +91,7 @@ describe('matmul, packed path (m >= 64, m*n*k >= 2^18)', () => {
   test('(2,64,80) @ (80,64): B shared by the batch', () => check([2, 64, 80], [80, 64], true))
   test('(64,80) @ (2,80,64): A shared by the batch', () => check([64, 80], [2, 80, 64], false))
   test('(2,1,64,48) @ (1,3,48,96): both batches broadcast', () => check([2, 1, 64, 48], [1, 3, 48, 96], true))
+  // n = 40 is not a whole number of 32-column panels: B is packed contiguous along n instead
+  test('(96,80) @ W.T with W (40,80): packed without panels', () => check([96, 80], [80, 40], true))
+  test('(2,96,80) @ (80,40): B shared by the batch, without panels', () => check([2, 96, 80], [80, 40], false))
 })
