@@ -5,7 +5,7 @@ import { fmtShape, normAxis, prod, range, TsgradError } from '../helpers.js'
 import { conv2dChannelsLast, windows } from './conv.js'
 import { matmul } from './matmul.js'
 import { negAbs } from './elementwise.js'
-import { broadcastShapes, Tensor } from './tensor.js'
+import { Tensor } from './tensor.js'
 
 type Pair = number | readonly [number, number]
 export interface ConvOptions {

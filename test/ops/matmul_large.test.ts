@@ -93,5 +93,6 @@ describe('matmul, packed path (m >= 64, m*n*k >= 2^18)', () => {
   test('(2,1,64,48) @ (1,3,48,96): both batches broadcast', () => check([2, 1, 64, 48], [1, 3, 48, 96], true))
   // n = 40 is not a whole number of 32-column panels: B is packed contiguous along n instead
   test('(96,80) @ W.T with W (40,80): packed without panels', () => check([96, 80], [80, 40], true))
-  test('(2,96,80) @ (80,40): B shared by the batch, without panels', () => check([2, 96, 80], [80, 40], false))
+  test('(2,96,80) @ (80,40): B shared by the batch, without panels', () =>
+    check([2, 96, 80], [80, 40], false))
 })
