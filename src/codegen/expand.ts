@@ -2,9 +2,11 @@
 // values, turning them into straight-line code the C compiler can keep in registers and vectorize.
 //   UNROLL: REDUCE(x, rs..., u) -> REDUCE(x[u=0], rs...) op REDUCE(x[u=1], rs...) op ...
 //           (k independent accumulators sharing one loop nest, combined after it)
+//   CHAIN:  REDUCE(x, rs..., c) -> REDUCE(x[c=0] + x[c=1] + ..., rs...) with CHAIN_STEP-tagged adds
+//           (one accumulator, updated k times per iteration)
 //   UPCAST: a STORE that depends on u becomes one STORE per value of u; the REDUCEs under it are
 //           copied with it, and loads that do not depend on u stay shared.
-import { Ops, type RangeArg, type ReduceOp, UOp } from '../uop/ops.js'
+import { CHAIN_STEP, Ops, type RangeArg, type ReduceOp, UOp } from '../uop/ops.js'
 import { graphRewrite, PatternMatcher, rule, substitute, toposort, UPat } from '../uop/rewrite.js'
 import { dtypes } from '../dtype.js'
 
@@ -40,17 +42,29 @@ function combine(op: ReduceOp, parts: UOp[]): UOp {
   return level[0]!
 }
 
+const BINOP = { ADD: Ops.ADD, MUL: Ops.MUL, MAX: Ops.MAX } as const
+
+/** Steps joined left to right by nodes tagged CHAIN_STEP (the linearizer adds them one by one). */
+function chain(op: ReduceOp, steps: UOp[]): UOp {
+  return steps.slice(1).reduce((a, b) => UOp.new(BINOP[op], a.dtype, [a, b], CHAIN_STEP), steps[0]!)
+}
+
 const unrollReduce = new PatternMatcher<unknown>([
   rule(UPat.op(Ops.REDUCE, undefined, { name: 'red' }), ({ red }) => {
     const rs = red!.src.slice(1)
     const unrolled = rs.filter(isKind('unroll'))
-    if (!unrolled.length) return undefined
-    const rest = rs.filter((r) => !isKind('unroll')(r))
+    const chained = rs.filter(isKind('chain'))
+    if (!unrolled.length && !chained.length) return undefined
+    const rest = rs.filter((r) => !isKind('unroll')(r) && !isKind('chain')(r))
+    const op = red!.arg as ReduceOp
     const parts = combos(unrolled).map((m) => {
-      const v = substitute(red!.src[0]!, m)
-      return rest.length ? UOp.new(Ops.REDUCE, red!.dtype, [v, ...rest], red!.arg) : v
+      const at = (c: Map<UOp, UOp>) => substitute(red!.src[0]!, new Map([...m, ...c]))
+      const steps = combos(chained).map(at)
+      if (!rest.length) return combine(op, steps)
+      const v = steps.length > 1 ? chain(op, steps) : steps[0]!
+      return UOp.new(Ops.REDUCE, red!.dtype, [v, ...rest], red!.arg)
     })
-    return combine(red!.arg as ReduceOp, parts)
+    return combine(op, parts)
   }),
 ])
 
@@ -76,7 +90,7 @@ function dropUnitRanges(ast: UOp): UOp {
 
 export function expandRanges(ast: UOp): UOp {
   const all = toposort([ast])
-  if (!all.some((u) => isKind('upcast')(u) || isKind('unroll')(u))) return ast
+  if (!all.some((u) => isKind('upcast')(u) || isKind('unroll')(u) || isKind('chain')(u))) return ast
   const unrolled = graphRewrite(dropUnitRanges(ast), unrollReduce, undefined, 'expand_unroll')
   const stores: UOp[] = []
   for (const st of unrolled.src) {

@@ -5,7 +5,7 @@
 // own scope, a loop nest over its reduce ranges holding ACC_UPDATE, and the REDUCE node itself
 // then names the finished accumulator. Items inside each loop body are ordered topologically.
 import { dtypes } from '../dtype.js'
-import { Ops, type RangeArg, type ReduceOp, UOp } from '../uop/ops.js'
+import { CHAIN_STEP, Ops, type RangeArg, type ReduceOp, UOp } from '../uop/ops.js'
 import { toposort } from '../uop/rewrite.js'
 
 interface Block {
@@ -28,6 +28,19 @@ export function reduceIdentity(op: ReduceOp, dt: UOp['dtype']): number {
   if (dt.isFloat) return Number.NEGATIVE_INFINITY
   if (dt.isBool || dt.isUnsigned) return 0
   return dt.bits >= 53 ? Number.MIN_SAFE_INTEGER : -(2 ** (dt.bits - 1))
+}
+
+/** The joins of a CHAIN-expanded reduce value, outermost (last step) first. */
+function chainJoins(v: UOp): UOp[] {
+  const out: UOp[] = []
+  for (let j = v; j.arg === CHAIN_STEP; j = j.src[0]!) out.push(j)
+  return out
+}
+
+/** The steps of a CHAIN-expanded reduce value in order (a value without joins is one step). */
+function chainSteps(v: UOp): UOp[] {
+  const joins = chainJoins(v)
+  return joins.length ? [joins.at(-1)!.src[0]!, ...joins.reverse().map((j) => j.src[1]!)] : [v]
 }
 
 /** The ranges each node of `topo` (in topological order) depends on; a REDUCE closes its own. */
@@ -115,8 +128,10 @@ export function linearize(sink: UOp): LinearProgram {
     home.set(u, b)
     b.items.push(u)
   }
+  // the CHAIN_STEP joins under a REDUCE become separate updates, not values
+  const joins = new Set(topo.filter((u) => u.op === Ops.REDUCE).flatMap((u) => chainJoins(u.src[0]!)))
   for (const u of topo) {
-    if (u.op === Ops.RANGE || u.op === Ops.CONST || u.op === Ops.SINK) continue
+    if (u.op === Ops.RANGE || u.op === Ops.CONST || u.op === Ops.SINK || joins.has(u)) continue
     if (u.op === Ops.DEFINE_GLOBAL) {
       place(u, root)
       continue
@@ -128,8 +143,13 @@ export function linearize(sink: UOp): LinearProgram {
       const inner = blockOf.get(u.src[u.src.length - 1]!)!
       place(acc, scope)
       if (!scope.items.includes(loop)) scope.items.push(loop)
-      const upd = UOp.new(Ops.ACC_UPDATE, dtypes.void, [acc, u.src[0]!], u.arg)
-      place(upd, inner)
+      // one update per CHAIN step, each ordered after the previous one by an extra source (which
+      // also keeps two equal steps from interning to one node)
+      let prev: UOp | undefined
+      for (const step of chainSteps(u.src[0]!)) {
+        prev = UOp.new(Ops.ACC_UPDATE, dtypes.void, prev ? [acc, step, prev] : [acc, step], u.arg)
+        place(prev, inner)
+      }
       place(u, scope)
       continue
     }

@@ -6,13 +6,15 @@
 //   UPCAST a k  split output axis a by k; the inner k copies become straight-line code (a register
 //               tile: k accumulators / k stores that share their loads)
 //   UNROLL a k  split reduce axis a by k into k independent accumulators (vectorizable, more ILP)
+//   CHAIN a k   split reduce axis a by k into k straight-line steps that update one accumulator
+//               (a convolution's 3x3 window: no 3-trip loops, and no 9x accumulators to spill)
 //   THREAD a    run output axis a (must be the outermost) across cores
 //   SWAP a b    exchange the nesting order of output axes a and b (e.g. panel order for matmul)
 import { TsgradError } from '../helpers.js'
 import { Ops, type RangeArg, UOp } from '../uop/ops.js'
 import { substitute, toposort } from '../uop/rewrite.js'
 
-export type OptOp = 'UPCAST' | 'UNROLL' | 'THREAD' | 'SWAP'
+export type OptOp = 'UPCAST' | 'UNROLL' | 'CHAIN' | 'THREAD' | 'SWAP'
 
 export interface Opt {
   readonly op: OptOp
@@ -27,7 +29,9 @@ export const fmtOpts = (opts: readonly Opt[]): string =>
 const kindOf = (r: UOp): RangeArg['kind'] => (r.arg as RangeArg).kind
 const sizeOf = (r: UOp): number => r.src[0]!.constValue
 const isOutput = (r: UOp): boolean => kindOf(r) === 'global' || kindOf(r) === 'thread'
-const isExpanded = (r: UOp): boolean => kindOf(r) === 'upcast' || kindOf(r) === 'unroll'
+const isExpanded = (r: UOp): boolean =>
+  kindOf(r) === 'upcast' || kindOf(r) === 'unroll' || kindOf(r) === 'chain'
+const INNER_KIND = { UPCAST: 'upcast', UNROLL: 'unroll', CHAIN: 'chain' } as const
 
 /** A kernel AST with its axes, as opts are applied one by one. */
 export class OptState {
@@ -66,9 +70,9 @@ export class OptState {
   check(opt: Opt): string | undefined {
     const r = this.axes[opt.axis]
     if (!r) return `axis ${opt.axis} out of range (${this.axes.length} axes)`
-    if (opt.op === 'UPCAST' || opt.op === 'UNROLL') {
+    if (opt.op === 'UPCAST' || opt.op === 'UNROLL' || opt.op === 'CHAIN') {
       if (opt.op === 'UPCAST' && !isOutput(r)) return 'UPCAST needs an output axis'
-      if (opt.op === 'UNROLL' && kindOf(r) !== 'reduce') return 'UNROLL needs a reduce axis'
+      if (opt.op !== 'UPCAST' && kindOf(r) !== 'reduce') return `${opt.op} needs a reduce axis`
       if (!Number.isInteger(opt.arg) || opt.arg < 2) return 'split amount must be an integer >= 2'
       if (sizeOf(r) % opt.arg !== 0) return `axis size ${sizeOf(r)} is not divisible by ${opt.arg}`
       return undefined
@@ -89,10 +93,10 @@ export class OptState {
     const why = this.check(opt)
     if (why) throw new TsgradError(`opt ${fmtOpts([opt])}: ${why}`)
     const r = this.axes[opt.axis]!
-    if (opt.op === 'UPCAST' || opt.op === 'UNROLL') {
+    if (opt.op === 'UPCAST' || opt.op === 'UNROLL' || opt.op === 'CHAIN') {
       const k = opt.arg
       const outer = UOp.range(sizeOf(r) / k, this.nextId++, kindOf(r))
-      const inner = UOp.range(k, this.nextId++, opt.op === 'UPCAST' ? 'upcast' : 'unroll')
+      const inner = UOp.range(k, this.nextId++, INNER_KIND[opt.op])
       this.replaceRange(r, outer.mul(k).add(inner), [outer, inner])
       this.axes[opt.axis] = outer
       this.expanded.push(inner)

@@ -15,6 +15,8 @@ const UPCAST_AMOUNTS = [2, 3, 4, 6, 8, 16, 32]
 const UNROLL_AMOUNTS = [2, 4, 8, 16]
 /** straight-line copies of the loop body a candidate may have */
 const MAX_EXPANSION = 512
+/** Longest CHAIN tried: one accumulator updated this many times per loop iteration. */
+const CHAIN_MAX_STEPS = 16
 
 /** Counters for tests and DEBUG: searches run, results served from the disk cache, candidates timed. */
 export const beamStats = { searches: 0, cacheHits: 0, timed: 0 }
@@ -31,6 +33,13 @@ export function candidateActions(ast: UOp, opts: readonly Opt[], threads: boolea
       const o: Opt = { op: output ? 'UPCAST' : 'UNROLL', axis: a, arg: k }
       if (s.check(o) === undefined && s.expansion * k <= MAX_EXPANSION) out.push(o)
     }
+    // a short reduce axis as straight-line steps of one accumulator (whole, or halves)
+    if (!output)
+      for (const k of new Set([sizes[a]!, sizes[a]! / 2]))
+        if (k <= CHAIN_MAX_STEPS) {
+          const o: Opt = { op: 'CHAIN', axis: a, arg: k }
+          if (s.check(o) === undefined && s.expansion * k <= MAX_EXPANSION) out.push(o)
+        }
     if (output && a > 0) {
       const o: Opt = { op: 'SWAP', axis: 0, arg: a }
       if (s.check(o) === undefined) out.push(o)

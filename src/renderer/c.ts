@@ -138,7 +138,10 @@ export class CRenderer extends CStyleRenderer {
     // an innermost reduce loop with a few accumulators: an OpenMP simd reduction lets the loop
     // vectorizer reorder the float sum (and call libmvec for exp/log inside it)
     if (kind !== 'reduce' || body.some((u) => u.op === Ops.RANGE)) return []
-    const updates = body.filter((u) => u.op === Ops.ACC_UPDATE)
+    // one update per accumulator (a CHAIN updates one accumulator several times)
+    const updates = [
+      ...new Map(body.filter((u) => u.op === Ops.ACC_UPDATE).map((u) => [u.src[0]!, u])).values(),
+    ]
     if (!updates.length || updates.length > SIMD_MAX_ACCS) return []
     const clauses: string[] = []
     for (const upd of updates) {

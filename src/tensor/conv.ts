@@ -1,11 +1,16 @@
-// Sliding-window views and the channels-last convolution.
+// Sliding-window views and the fast convolution (stride 1, undilated, ungrouped).
 //
-// conv2dChannelsLast computes a stride-1, undilated, ungrouped convolution as reductions whose
-// output is laid out channels-last (N, OH, OW, O) and whose weight operand is a small contiguous
-// copy with O innermost. Every kernel is then matmul-shaped for the optimizer: an output axis that
-// is contiguous in the output and in one operand (the channels), one that the other operand
-// broadcasts along, and a long reduction. The structural gradient of the window view would
-// realize an (N, C, OH, OW, KH, KW) intermediate, so the backward is given explicitly:
+// The forward product is laid out for the optimizer's matmul-like register tile, in one of two ways:
+// - direct (output width 16, 24, ..., >= 8 input channels): the input padded into a contiguous copy, then
+//   out[n, o, y, x] = sum over (c, ky, kx) of xp[n, c, y + ky, x + kx] * w[o, c, ky, kx]. The tile
+//   is (o x 8 columns of x): x is contiguous in the output and in the input rows, the weight is a
+//   broadcast, the 3x3 window becomes straight-line steps (CHAIN) inside the channel loop, and the
+//   output is NCHW with no copy.
+// - channels-last (narrow outputs, e.g. 7x7): reductions whose output is (N, OH, OW, O), with a small
+//   weight copy that has O innermost, so the tile vectorizes along the channels; consumers read it
+//   through an NCHW view.
+// The structural gradient of the window view would realize an (N, C, OH, OW, KH, KW)
+// intermediate, so the backward is given explicitly:
 //   dx = the same convolution of the padded gradient with the flipped, transposed weight
 //   dW = a reduction over (n, oy, ox), split over batch groups (partial sums, then a small sum)
 //        so each group's slice of the gradient stays in cache while the register tiles sweep it.
@@ -68,19 +73,42 @@ function batchGroups(n: number, positions: number): number {
   return g
 }
 
+/** Output widths that take the direct path: whole 8-float vectors along the output rows, and more
+ * than one (at 8x8, MNIST's third conv, the direct kernel was no faster and its backward's
+ * channels-last gradient copy read the NCHW output transposed, 10x slower). */
+const DIRECT_WIDTH = 8
+/** ...and input channels: the loop around the window's straight-line steps (with C = 1 there is no
+ * loop left, and the 16x8 tile times 25 steps of a 5x5 window ran 8x slower than channels-last). */
+const DIRECT_MIN_CHANNELS = 8
+
+/** Valid correlation of the padded x (N, C, H, W) with w (O, C, KH, KW), NCHW in and out. */
+function correlateDirect(x: Tensor, w: Tensor, pads: Pads): Tensor {
+  const [O, C, KH, KW] = w.shape as [number, number, number, number]
+  const xp = x.pad([null, null, [pads[0], pads[1]], [pads[2], pads[3]]]).contiguous()
+  const p = windows(xp, [KH, KW], [1, 1], [1, 1]) // (N, C, OH, OW, KH, KW)
+  const [N, , OH, OW] = p.shape as [number, number, number, number]
+  const a = p.permute([0, 2, 3, 1, 4, 5]).reshape([N, 1, OH, OW, C, KH, KW])
+  return a.mul(w.reshape([1, O, 1, 1, C, KH, KW])).sum([4, 5, 6])
+}
+
 /**
  * conv2d for groups 1, stride 1, dilation 1 and padding below the kernel size, on NCHW tensors:
  * x (N, C, H, W), w (O, C, KH, KW), pads (top, bottom, left, right) -> (N, O, OH, OW).
  */
-export function conv2dChannelsLast(x: Tensor, w: Tensor, pads: Pads): Tensor {
-  const [N, C] = x.shape as [number, number]
+export function conv2dFast(x: Tensor, w: Tensor, pads: Pads): Tensor {
+  const [N, C, , W] = x.shape as [number, number, number, number]
   const [O, , KH, KW] = w.shape as [number, number, number, number]
   if (pads.some((p, i) => p < 0 || p >= (i < 2 ? KH : KW)))
-    throw new TsgradError(`conv2d: channels-last path needs 0 <= padding < kernel, got [${pads}]`)
-  const wK = w.permute([2, 3, 1, 0]).contiguous() // (KH, KW, C, O)
-  // realized channels-last, so the kernel stores along O (its register tile's contiguous axis);
-  // consumers read it through the NCHW view (a conv realized on its own costs one NCHW copy)
-  const out = correlate(x, wK, pads).contiguous().permute([0, 3, 1, 2])
+    throw new TsgradError(`conv2d: fast path needs 0 <= padding < kernel, got [${pads}]`)
+  const width = W + pads[2] + pads[3] - KW + 1
+  const out =
+    width % DIRECT_WIDTH === 0 && width > DIRECT_WIDTH && C >= DIRECT_MIN_CHANNELS
+      ? correlateDirect(x, w, pads).contiguous()
+      : // realized channels-last, so the kernel stores along O (its register tile's contiguous
+        // axis); consumers read it through the NCHW view
+        correlate(x, w.permute([2, 3, 1, 0]).contiguous(), pads)
+          .contiguous()
+          .permute([0, 3, 1, 2])
   const [OH, OW] = [out.shape[2]!, out.shape[3]!]
   setCustomGrad(out.uop, {
     inputs: [x.uop, w.uop],

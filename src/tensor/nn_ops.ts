@@ -2,7 +2,7 @@
 // (pad + sliding-window view + multiply/reduce), normalization, dropout, attention and losses.
 import { defaultFloat, dtypes } from '../dtype.js'
 import { fmtShape, normAxis, prod, range, TsgradError } from '../helpers.js'
-import { conv2dChannelsLast, windows } from './conv.js'
+import { conv2dFast, windows } from './conv.js'
 import { matmul } from './matmul.js'
 import { negAbs } from './elementwise.js'
 import { Tensor } from './tensor.js'
@@ -86,7 +86,7 @@ function conv2dImpl(x: Tensor, w: Tensor, opts: ConvOptions): Tensor {
         : ([...p] as [number, number, number, number])
   const fast = groups === 1 && s[0] === 1 && s[1] === 1 && d[0] === 1 && d[1] === 1
   if (fast && pads[0] < KH && pads[1] < KH && pads[2] < KW && pads[3] < KW) {
-    const out = conv2dChannelsLast(x, w, pads)
+    const out = conv2dFast(x, w, pads)
     return opts.bias ? out.add(opts.bias.reshape([1, O, 1, 1])) : out
   }
   const xp = x.pad([null, null, [pads[0], pads[1]], [pads[2], pads[3]]])

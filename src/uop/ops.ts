@@ -146,11 +146,18 @@ export interface RangeArg {
   readonly id: number
   /**
    * 'global' ranges index the output; 'reduce' ranges are summed over; 'loop' are plain loops;
-   * 'thread' is a global range split across cores; 'upcast' (global) and 'unroll' (reduce) ranges
-   * are expanded into straight-line code by the optimizer before linearizing.
+   * 'thread' is a global range split across cores; 'upcast' (global), 'unroll' and 'chain' (reduce)
+   * ranges are expanded into straight-line code by the optimizer before linearizing.
    */
-  readonly kind: 'global' | 'reduce' | 'loop' | 'thread' | 'upcast' | 'unroll'
+  readonly kind: 'global' | 'reduce' | 'loop' | 'thread' | 'upcast' | 'unroll' | 'chain'
 }
+
+/**
+ * Arg of the binary op nodes that join the straight-line steps of a CHAIN-expanded reduce: the
+ * linearizer adds them into the accumulator one by one (acc = acc + a; acc = acc + b) instead of
+ * computing their sum first, so a C compiler can turn each step into one fused multiply-add.
+ */
+export const CHAIN_STEP = 'chain'
 
 export type PadArg = { readonly pads: readonly (readonly [number, number])[]; readonly value: number }
 

@@ -84,6 +84,7 @@ function gcd(a: number, b: number): number {
 }
 
 /** Fold x // d and x % d when x's terms split into multiples of d plus a remainder in [0, d). */
+// Terms are nonnegative where a coefficient is reduced modulo d, so the remainder stays >= 0.
 function foldDivMod(op: Op, xv: UOp, d: number): UOp | undefined {
   if (d <= 0 || xv.vmin < 0) return undefined
   if (op === Ops.MOD && xv.vmax < d) return xv
@@ -94,7 +95,13 @@ function foldDivMod(op: Op, xv: UOp, d: number): UOp | undefined {
   let g = d
   for (const [t, k] of s.terms) {
     if (k % d === 0) quot.set(t, k / d)
-    else {
+    else if (k > d && t.vmin >= 0) {
+      // k = q*d + r with 0 < r < d: (59a + b) % 58 -> (a + b) % 58, as a sliding window's index
+      const q = Math.floor(k / d)
+      quot.set(t, q)
+      rem.set(t, k - q * d)
+      g = gcd(g, k - q * d)
+    } else {
       rem.set(t, k)
       g = gcd(g, k)
     }
@@ -221,6 +228,12 @@ const rules: Rule<unknown>[] = [
   rule(UPat.op(Ops.CMPLT, [UPat.op(Ops.MUL, [x, c1]), c2]), ({ x, c1, c2 }) =>
     x!.dtype.isInt && c1!.constValue > 0 ? x!.lt(Math.ceil(c2!.constValue / c1!.constValue)) : undefined,
   ),
+  // a gated load whose gate folded to a constant
+  rule(UPat.op(Ops.LOAD, undefined, { name: 'l' }), ({ l }) => {
+    const gate = l!.src[2]
+    if (!gate || gate.op !== Ops.CONST) return undefined
+    return gate.constValue ? l!.replace({ src: l!.src.slice(0, 2) }) : UOp.const(l!.dtype, 0)
+  }),
   // x + c < d  ->  x < d - c
   rule(UPat.op(Ops.CMPLT, [UPat.op(Ops.ADD, [x, c1]), c2]), ({ x, c1, c2 }) =>
     x!.dtype.isInt ? x!.lt(c2!.constValue - c1!.constValue) : undefined,

@@ -7,19 +7,30 @@ import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import { handOpts } from '../../src/codegen/heuristics.ts'
 import { renderKernel } from '../../src/codegen/kernel.ts'
-import { applyOpts, type Opt } from '../../src/codegen/opts.ts'
+import { applyOpts, fmtOpts, type Opt, OptState } from '../../src/codegen/opts.ts'
 import { beamSearch, beamStats, candidateActions } from '../../src/engine/beam.ts'
 import { scheduleFor } from '../../src/engine/realize.ts'
 import { Tensor } from '../../src/index.ts'
 import { Buffer } from '../../src/runtime/buffer.ts'
 import { Device } from '../../src/runtime/device.ts'
 import type { KernelItem } from '../../src/schedule/schedule.ts'
+import { Ops } from '../../src/uop/ops.ts'
+import { toposort } from '../../src/uop/rewrite.ts'
 import { allclose, hasCPU } from '../helpers.ts'
 
 /** The single kernel that realizing `t` runs (its inputs realized first). */
 function kernelOf(t: Tensor): KernelItem {
   const items = scheduleFor([t.uop]).items.filter((i): i is KernelItem => i.kind === 'kernel')
   assert.equal(items.length, 1, 'expected one kernel')
+  return items[0]!
+}
+
+/** The one kernel of `t`'s schedule that reduces. */
+function reduceKernelOf(t: Tensor): KernelItem {
+  const items = scheduleFor([t.uop]).items.filter(
+    (i): i is KernelItem => i.kind === 'kernel' && toposort([i.ast]).some((u) => u.op === Ops.REDUCE),
+  )
+  assert.equal(items.length, 1, 'expected one reducing kernel')
   return items[0]!
 }
 
@@ -86,7 +97,7 @@ describe('Opt lists', () => {
 
   test('matmul gets a register tile (UPCAST both output axes), panel order and threads on CPU', () => {
     const a = Tensor.rand([256, 256]).realize()
-    const item = kernelOf(a.matmul(a))
+    const item = reduceKernelOf(a.matmul(a)) // after the copy of B to panels
     const target = { threads: true, vectorWidth: 16, registers: 24 }
     const opts = handOpts(item.ast, target)
     assert.deepEqual(
@@ -97,6 +108,63 @@ describe('Opt lists', () => {
       opts.filter((o) => o.op === 'UPCAST').map((o) => o.arg),
       [32, 8],
     )
+  })
+})
+
+describe('CHAIN', () => {
+  test("a convolution's 3x3 window becomes straight-line steps inside the channel loop", () => {
+    const x = Tensor.rand([2, 16, 16, 16]).realize()
+    const w = Tensor.rand([32, 16, 3, 3]).realize()
+    const item = reduceKernelOf(x.conv2d(w, { padding: 1 }))
+    const target = { threads: true, vectorWidth: 16, registers: 24 }
+    const opts = handOpts(item.ast, target)
+    const chained = opts.filter((o) => o.op === 'CHAIN')
+    assert.deepEqual(
+      chained.map((o) => o.arg),
+      [3, 3],
+    )
+    // one accumulator per output of the tile, each updated 9 times per channel
+    const src = renderKernel(item.ast, Device.get('JS').renderer, opts).src
+    const tile = opts.filter((o) => o.op === 'UPCAST').reduce((a, o) => a * o.arg, 1)
+    assert.equal((src.match(/let acc\d+ = /g) ?? []).length, tile)
+    assert.equal((src.match(/(acc\d+) = Math\.fround\(\1 \+ /g) ?? []).length, tile * 9)
+  })
+
+  test('CHAIN keeps results: conv windows, a sum, a max, and CHAIN with UNROLL (JS and CPU)', () => {
+    const x = Tensor.rand([2, 8, 8, 8]).realize()
+    const w = Tensor.rand([8, 8, 3, 3]).realize()
+    const graphs: [string, Tensor][] = [
+      ['conv', x.conv2d(w, { padding: 1 })],
+      ['sum', x.reshape([16, 64]).sum(1)],
+      ['max', x.reshape([16, 64]).max(1)],
+    ]
+    for (const [name, t] of graphs) {
+      const item = reduceKernelOf(t)
+      const s = new OptState(item.ast)
+      // the longest reduce axis (a conv's channels, 8) whole, halved, and after an UNROLL; a
+      // conv's window axes (3) whole, together
+      const reduces = s
+        .sizes()
+        .map((n, i) => [n, i] as const)
+        .filter(([, i]) => i >= s.outputAxes)
+        .sort((a, b) => b[0] - a[0])
+      const [n, axis] = reduces[0]!
+      const window: Opt[] = reduces.slice(1).map(([k, a]) => ({ op: 'CHAIN', axis: a, arg: k }))
+      const lists: Opt[][] = [
+        [{ op: 'CHAIN', axis, arg: n }],
+        [{ op: 'CHAIN', axis, arg: n / 2 }],
+        [
+          { op: 'UNROLL', axis, arg: 2 },
+          { op: 'CHAIN', axis, arg: n / 4 },
+        ],
+        ...(window.length ? [window] : []),
+      ]
+      for (const device of hasCPU ? ['JS', 'CPU'] : ['JS']) {
+        const ref = runWith(item, device, [])
+        for (const opts of lists)
+          allclose(runWith(item, device, opts), ref, { label: `${name} ${fmtOpts(opts)}` })
+      }
+    }
   })
 })
 
