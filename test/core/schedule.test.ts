@@ -71,6 +71,19 @@ describe('fusion contracts (kernel counts)', () => {
     // realized on its own, the NCHW result is one more (copy) kernel
     expectKernels(() => x.conv2d(w, { padding: 1 }), 3)
   })
+  test('conv2d with 16-wide rows and 8 channels: padded input copy + a direct NCHW reduction, no div/mod', () => {
+    const x = Tensor.rand([2, 8, 5, 16]).realize()
+    const w = Tensor.rand([4, 8, 3, 3]).realize()
+    const ks = kernels(x.conv2d(w, { padding: 1 }))
+    assert.equal(ks.length, 2)
+    const conv = ks.find((k) => k.kind === 'kernel' && toposort([k.ast]).some((u) => u.op === Ops.REDUCE))
+    assert.ok(conv && conv.kind === 'kernel')
+    // the window's index folds to plain sums ((59a + b) % 58 -> a + b), and the loads are ungated
+    const nodes = toposort([conv.ast])
+    assert.equal(nodes.filter((u) => u.op === Ops.IDIV || u.op === Ops.MOD).length, 0)
+    assert.equal(nodes.filter((u) => u.op === Ops.LOAD && u.src.length > 2).length, 0)
+    expectKernels(() => x.conv2d(w, { padding: 1 }).relu().sum(), 3)
+  })
   test('conv2d backward is 6 kernels (forward weight and conv, padded gradient, flipped weight, dx, dW)', () => {
     const x = Tensor.rand([2, 3, 9, 9], { requiresGrad: true }).realize()
     const w = Tensor.rand([4, 3, 3, 3], { requiresGrad: true }).realize()

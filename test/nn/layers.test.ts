@@ -203,6 +203,29 @@ describe('nn.Conv2d', () => {
         hw: [6, 7],
       },
       { name: 'groups 2', cin: 4, cout: 6, k: [3, 3], s: [1, 1], p: [1, 1], d: [1, 1], g: 2, hw: [4, 5] },
+      // output width 16 and 8 channels: the direct NCHW path (padded copy, CHAINed window)
+      {
+        name: 'direct path',
+        cin: 8,
+        cout: 20,
+        k: [3, 3],
+        s: [1, 1],
+        p: [1, 1],
+        d: [1, 1],
+        g: 1,
+        hw: [5, 16],
+      },
+      {
+        name: 'direct path, unpadded',
+        cin: 9,
+        cout: 3,
+        k: [2, 3],
+        s: [1, 1],
+        p: [0, 0],
+        d: [1, 1],
+        g: 1,
+        hw: [4, 26],
+      },
     ]
   for (const c of cases) {
     test(`forward vs reference: ${c.name}`, async () => {
