@@ -28,6 +28,8 @@ function combos(ranges: readonly UOp[]): Map<UOp, UOp>[] {
   return out
 }
 
+const BINOP = { ADD: Ops.ADD, MUL: Ops.MUL, MAX: Ops.MAX } as const
+
 function combine(op: ReduceOp, parts: UOp[]): UOp {
   // pairwise tree: shorter dependency chains and better float accuracy than a left fold
   let level = parts
@@ -35,14 +37,12 @@ function combine(op: ReduceOp, parts: UOp[]): UOp {
     const next: UOp[] = []
     for (let i = 0; i < level.length; i += 2) {
       const [a, b] = [level[i]!, level[i + 1]]
-      next.push(b === undefined ? a : a.alu(op === 'ADD' ? Ops.ADD : op === 'MUL' ? Ops.MUL : Ops.MAX, b))
+      next.push(b === undefined ? a : a.alu(BINOP[op], b))
     }
     level = next
   }
   return level[0]!
 }
-
-const BINOP = { ADD: Ops.ADD, MUL: Ops.MUL, MAX: Ops.MAX } as const
 
 /** Steps joined left to right by nodes tagged CHAIN_STEP (the linearizer adds them one by one). */
 function chain(op: ReduceOp, steps: UOp[]): UOp {
@@ -55,7 +55,7 @@ const unrollReduce = new PatternMatcher<unknown>([
     const unrolled = rs.filter(isKind('unroll'))
     const chained = rs.filter(isKind('chain'))
     if (!unrolled.length && !chained.length) return undefined
-    const rest = rs.filter((r) => !isKind('unroll')(r) && !isKind('chain')(r))
+    const rest = rs.filter((r) => !unrolled.includes(r) && !chained.includes(r))
     const op = red!.arg as ReduceOp
     const parts = combos(unrolled).map((m) => {
       const at = (c: Map<UOp, UOp>) => substitute(red!.src[0]!, new Map([...m, ...c]))

@@ -39,8 +39,8 @@ function chainJoins(v: UOp): UOp[] {
 
 /** The steps of a CHAIN-expanded reduce value in order (a value without joins is one step). */
 function chainSteps(v: UOp): UOp[] {
-  const joins = chainJoins(v)
-  return joins.length ? [joins.at(-1)!.src[0]!, ...joins.reverse().map((j) => j.src[1]!)] : [v]
+  const joins = chainJoins(v).reverse() // first step's join first
+  return joins.length ? [joins[0]!.src[0]!, ...joins.map((j) => j.src[1]!)] : [v]
 }
 
 /** The ranges each node of `topo` (in topological order) depends on; a REDUCE closes its own. */

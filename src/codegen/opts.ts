@@ -29,9 +29,10 @@ export const fmtOpts = (opts: readonly Opt[]): string =>
 const kindOf = (r: UOp): RangeArg['kind'] => (r.arg as RangeArg).kind
 const sizeOf = (r: UOp): number => r.src[0]!.constValue
 const isOutput = (r: UOp): boolean => kindOf(r) === 'global' || kindOf(r) === 'thread'
-const isExpanded = (r: UOp): boolean =>
-  kindOf(r) === 'upcast' || kindOf(r) === 'unroll' || kindOf(r) === 'chain'
+/** The range kind each split opt gives its inner part (expanded into straight-line code). */
 const INNER_KIND = { UPCAST: 'upcast', UNROLL: 'unroll', CHAIN: 'chain' } as const
+const EXPANDED_KINDS: ReadonlySet<RangeArg['kind']> = new Set(Object.values(INNER_KIND))
+const isExpanded = (r: UOp): boolean => EXPANDED_KINDS.has(kindOf(r))
 
 /** A kernel AST with its axes, as opts are applied one by one. */
 export class OptState {

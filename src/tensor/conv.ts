@@ -1,8 +1,8 @@
 // Sliding-window views and the fast convolution (stride 1, undilated, ungrouped).
 //
 // The forward product is laid out for the optimizer's matmul-like register tile, in one of two ways:
-// - direct (output width 16, 24, ..., >= 8 input channels): the input padded into a contiguous copy, then
-//   out[n, o, y, x] = sum over (c, ky, kx) of xp[n, c, y + ky, x + kx] * w[o, c, ky, kx]. The tile
+// - direct (output width 16, 24, ..., >= 8 input channels): the input padded into a contiguous
+//   copy, then out[n, o, y, x] = sum over (c, ky, kx) of xp[n, c, y + ky, x + kx] * w[o, c, ky, kx]. The tile
 //   is (o x 8 columns of x): x is contiguous in the output and in the input rows, the weight is a
 //   broadcast, the 3x3 window becomes straight-line steps (CHAIN) inside the channel loop, and the
 //   output is NCHW with no copy.
@@ -50,10 +50,13 @@ export function windows(x: Tensor, k: [number, number], s: [number, number], d: 
 
 type Pads = readonly [number, number, number, number]
 
+/** x (N, C, H, W) padded by (top, bottom, left, right). */
+export const padSpatial = (x: Tensor, pads: Pads): Tensor =>
+  x.pad([null, null, [pads[0], pads[1]], [pads[2], pads[3]]])
+
 /** The padded KH x KW patches of x (N, C, H, W), channels last: a view (N, OH, OW, KH, KW, C). */
 function patches(x: Tensor, kh: number, kw: number, pads: Pads): Tensor {
-  const xp = x.pad([null, null, [pads[0], pads[1]], [pads[2], pads[3]]])
-  return windows(xp, [kh, kw], [1, 1], [1, 1]).permute([0, 2, 3, 4, 5, 1])
+  return windows(padSpatial(x, pads), [kh, kw], [1, 1], [1, 1]).permute([0, 2, 3, 4, 5, 1])
 }
 
 /** Valid correlation of x (N, C, H, W) with w (KH, KW, C, O), padded: (N, OH, OW, O). */
@@ -81,10 +84,10 @@ const DIRECT_WIDTH = 8
  * loop left, and the 16x8 tile times 25 steps of a 5x5 window ran 8x slower than channels-last). */
 const DIRECT_MIN_CHANNELS = 8
 
-/** Valid correlation of the padded x (N, C, H, W) with w (O, C, KH, KW), NCHW in and out. */
+/** Valid correlation of x (N, C, H, W) padded by `pads` with w (O, C, KH, KW), NCHW in and out. */
 function correlateDirect(x: Tensor, w: Tensor, pads: Pads): Tensor {
   const [O, C, KH, KW] = w.shape as [number, number, number, number]
-  const xp = x.pad([null, null, [pads[0], pads[1]], [pads[2], pads[3]]]).contiguous()
+  const xp = padSpatial(x, pads).contiguous()
   const p = windows(xp, [KH, KW], [1, 1], [1, 1]) // (N, C, OH, OW, KH, KW)
   const [N, , OH, OW] = p.shape as [number, number, number, number]
   const a = p.permute([0, 2, 3, 1, 4, 5]).reshape([N, 1, OH, OW, C, KH, KW])

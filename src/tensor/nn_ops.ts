@@ -2,7 +2,7 @@
 // (pad + sliding-window view + multiply/reduce), normalization, dropout, attention and losses.
 import { defaultFloat, dtypes } from '../dtype.js'
 import { fmtShape, normAxis, prod, range, TsgradError } from '../helpers.js'
-import { conv2dFast, windows } from './conv.js'
+import { conv2dFast, padSpatial, windows } from './conv.js'
 import { matmul } from './matmul.js'
 import { negAbs } from './elementwise.js'
 import { Tensor } from './tensor.js'
@@ -89,7 +89,7 @@ function conv2dImpl(x: Tensor, w: Tensor, opts: ConvOptions): Tensor {
     const out = conv2dFast(x, w, pads)
     return opts.bias ? out.add(opts.bias.reshape([1, O, 1, 1])) : out
   }
-  const xp = x.pad([null, null, [pads[0], pads[1]], [pads[2], pads[3]]])
+  const xp = padSpatial(x, pads)
   const win = windows(xp, [KH, KW], s, d) // (N, C, OH, OW, KH, KW)
   const OH = win.shape[2]!
   const OW = win.shape[3]!

@@ -83,8 +83,10 @@ function gcd(a: number, b: number): number {
   return a
 }
 
-/** Fold x // d and x % d when x's terms split into multiples of d plus a remainder in [0, d). */
-// Terms are nonnegative where a coefficient is reduced modulo d, so the remainder stays >= 0.
+/**
+ * Fold x // d and x % d when x's terms split into multiples of d plus a remainder in [0, d). A
+ * coefficient is reduced modulo d only on a nonnegative term, so the remainder stays >= 0.
+ */
 function foldDivMod(op: Op, xv: UOp, d: number): UOp | undefined {
   if (d <= 0 || xv.vmin < 0) return undefined
   if (op === Ops.MOD && xv.vmax < d) return xv
