@@ -1,6 +1,7 @@
 // Elementwise ops: arithmetic with broadcasting, math functions, activations, comparisons, bitwise.
 // Composite functions are built from the IR's ALU ops, so they fuse and differentiate for free.
 import { type DType, defaultFloat, dtypes } from '../dtype.js'
+import { setCustomGrad } from '../gradient.js'
 import { TsgradError } from '../helpers.js'
 import { Ops } from '../uop/ops.js'
 import { broadcastShapes, type Operand, Tensor } from './tensor.js'
@@ -199,12 +200,17 @@ P.relu6 = function () {
   return this.relu().minimum(6)
 }
 P.sigmoid = function () {
-  // with e = exp(-|x|) in (0, 1]: x >= 0 -> 1/(1+e), x < 0 -> e/(1+e); finite values and
-  // gradients everywhere (no inf * 0 in either branch)
+  // 1 / (1 + exp(-x)): one exp and one divide. Below x = -88.7 exp(-x) is inf and the result 0
+  // (the true value is under 3e-39). float16 computes in float32, where its whole range fits.
+  if (this.dtype === dtypes.float16) return this.cast(dtypes.float32).sigmoid().cast(dtypes.float16)
   const x = fl(this)
-  const e = negAbs(x).exp()
-  const r = e.add(1).reciprocal()
-  return x.ge(0).where(r, e.mul(r))
+  const s = x.neg().exp().add(1).reciprocal()
+  // s (1 - s) g: the structural gradient multiplies 1/inf^2 by inf where exp(-x) overflows
+  setCustomGrad(s.uop, {
+    inputs: [x.uop],
+    backward: (g) => [new Tensor(g).mul(s.mul(s.neg().add(1))).uop],
+  })
+  return s
 }
 P.gelu = function () {
   const x = fl(this)
