@@ -7,6 +7,7 @@ import { estimateCost } from '../codegen/cost.js'
 import { renderKernel } from '../codegen/kernel.js'
 import { Buffer } from '../runtime/buffer.js'
 import { Device, type Program } from '../runtime/device.js'
+import { cachedSchedule, type PlannedSchedule } from '../schedule/cache.js'
 import { planMemory } from '../schedule/memory.js'
 import { createSchedule, type SchedBuf, type ScheduleItem } from '../schedule/schedule.js'
 import type { UOp } from '../uop/ops.js'
@@ -87,10 +88,20 @@ export interface RealizeResult {
 /** The schedule that realizing `roots` would run (no buffers allocated, nothing launched). */
 // There is no global cache of realized lazy nodes: buffers change under ASSIGN, so an equal graph
 // built later may stand for different values. Tensors swap their own node instead.
-export function scheduleFor(roots: readonly UOp[]): { items: ScheduleItem[]; realized: Map<UOp, SchedBuf> } {
-  const sched = createSchedule(roots)
-  const keep = new Set(roots.map((r) => sched.realized.get(r)).filter((b): b is SchedBuf => b !== undefined))
-  return { items: planMemory(sched.items, keep), realized: sched.realized }
+// Schedules are cached by graph structure (schedule/cache.ts); not while VIZ records, which follows
+// the scheduling rewrites of every realize.
+export function scheduleFor(roots: readonly UOp[]): PlannedSchedule {
+  return cachedSchedule(
+    roots,
+    (topo) => {
+      const sched = createSchedule(roots, topo)
+      const keep = new Set(
+        roots.map((r) => sched.realized.get(r)).filter((b): b is SchedBuf => b !== undefined),
+      )
+      return { items: planMemory(sched.items, keep), realized: sched.realized }
+    },
+    viz !== null,
+  )
 }
 
 /** Sees every realize after it ran (the jit records launches through it): items, their buffers, and

@@ -54,7 +54,7 @@ export interface Schedule {
 }
 
 let nextSchedBuf = 0
-function newBuf(size: number, dtype: DType, device: string, existing?: BufferRef): SchedBuf {
+export function newBuf(size: number, dtype: DType, device: string, existing?: BufferRef): SchedBuf {
   return { id: nextSchedBuf++, size, dtype, device, existing }
 }
 
@@ -198,8 +198,10 @@ function findRealizePoints(roots: readonly UOp[], topo: readonly UOp[]): Set<UOp
   return R
 }
 
-export function createSchedule(roots: readonly UOp[]): Schedule {
-  const topo = toposort(roots, (u) => u.op === Ops.BUFFER)
+/** The nodes a schedule of `roots` looks at, inputs first (BUFFER nodes are leaves). */
+export const scheduleTopo = (roots: readonly UOp[]): UOp[] => toposort(roots, (u) => u.op === Ops.BUFFER)
+
+export function createSchedule(roots: readonly UOp[], topo: readonly UOp[] = scheduleTopo(roots)): Schedule {
   const R = findRealizePoints(roots, topo)
   for (;;) {
     const hazard = tryBuild(topo, R)

@@ -1,0 +1,151 @@
+// Schedules cached by the structure of the graph with its buffers abstracted. A training or
+// inference loop builds the same graph every step over other buffers (or the same ones, assigned
+// in place); scheduling it again (realize points, lowering, the symbolic pass, memory planning)
+// costs 0.3 ms for a matmul and several ms for a training step, more than small kernels take to
+// run. The key is the graph in topological order with each node's sources as positions and each
+// BUFFER replaced by the index of its first appearance (plus its size, dtype and device) and each
+// CONTIGUOUS without its unique tag, so two graphs share a key exactly when they differ only in
+// which buffers they read, with the same aliasing between them. A template holds no buffers and no graph nodes, only positions.
+import type { DType } from '../dtype.js'
+import { getEnvNum } from '../helpers.js'
+import { type BufferRef, Ops, type UOp } from '../uop/ops.js'
+import { newBuf, type SchedBuf, type ScheduleItem, scheduleTopo } from './schedule.js'
+
+export interface PlannedSchedule {
+  items: ScheduleItem[]
+  /** buffer holding the value of each realized node (roots included) */
+  realized: Map<UOp, SchedBuf>
+}
+
+interface BufTemplate {
+  /** index into the graph's distinct input buffers, or undefined for a buffer to allocate */
+  readonly input: number | undefined
+  readonly size: number
+  readonly dtype: DType
+  readonly device: string
+}
+interface ItemTemplate {
+  readonly kind: ScheduleItem['kind']
+  readonly ast: UOp | undefined
+  readonly device: string
+  readonly bufs: readonly number[]
+  /** position of the item's node in the topological order */
+  readonly node: number
+}
+interface Template {
+  readonly bufs: readonly BufTemplate[]
+  readonly items: readonly ItemTemplate[]
+  readonly realized: readonly (readonly [node: number, buf: number])[]
+}
+
+/** Templates kept (least recently used dropped first): a loop whose constants change every step
+ * (a learning-rate schedule baked into the graph) misses every time and must not grow memory. */
+const MAX_ENTRIES = 256
+const cache = new Map<string, Template>()
+export const scheduleCacheStats = { hits: 0, misses: 0 }
+
+/** Drop every template (tests; a change of env that affects scheduling). */
+export function clearScheduleCache(): void {
+  cache.clear()
+}
+
+interface Structure {
+  readonly key: string
+  readonly topo: readonly UOp[]
+  /** distinct BUFFER args in order of first appearance */
+  readonly inputs: readonly BufferRef[]
+}
+
+function structureOf(roots: readonly UOp[]): Structure {
+  const topo = scheduleTopo(roots)
+  const pos = new Map<UOp, number>()
+  const inputIndex = new Map<BufferRef, number>()
+  const inputs: BufferRef[] = []
+  const parts: string[] = []
+  topo.forEach((u, i) => {
+    pos.set(u, i)
+    if (u.op === Ops.BUFFER) {
+      const ref = u.arg as BufferRef
+      let j = inputIndex.get(ref)
+      if (j === undefined) {
+        j = inputs.length
+        inputIndex.set(ref, j)
+        inputs.push(ref)
+      }
+      parts.push(`B|${u.dtype.name}|${j}|${ref.size}|${ref.dtype.name}|${ref.device}`)
+      return
+    }
+    // a CONTIGUOUS's tag only keeps equal copies apart, which the positions already do
+    let s = `${u.op}|${u.dtype.name}|${u.op === Ops.CONTIGUOUS ? '' : u.argText}`
+    for (const x of u.src) s += `|${pos.get(x)}`
+    parts.push(s)
+  })
+  parts.push(`roots|${roots.map((r) => pos.get(r)).join('|')}`)
+  return { key: parts.join('\n'), topo, inputs }
+}
+
+function templateOf(s: Structure, sched: PlannedSchedule): Template {
+  const pos = new Map(s.topo.map((u, i) => [u, i]))
+  const inputIndex = new Map(s.inputs.map((r, i) => [r, i]))
+  const index = new Map<SchedBuf, number>()
+  const bufs: BufTemplate[] = []
+  const bufIndex = (b: SchedBuf): number => {
+    let i = index.get(b)
+    if (i === undefined) {
+      const input = b.existing ? inputIndex.get(b.existing) : undefined
+      if (b.existing && input === undefined) throw new Error('schedule cache: a buffer outside the graph')
+      index.set(b, (i = bufs.length))
+      bufs.push({ input, size: b.size, dtype: b.dtype, device: b.device })
+    }
+    return i
+  }
+  const items = sched.items.map((it) => ({
+    kind: it.kind,
+    ast: it.kind === 'kernel' ? it.ast : undefined,
+    device: it.device,
+    bufs: it.bufs.map(bufIndex),
+    node: pos.get(it.node)!,
+  }))
+  const realized = [...sched.realized].map(([n, b]) => [pos.get(n)!, bufIndex(b)] as const)
+  return { bufs, items, realized }
+}
+
+function instantiate(t: Template, s: Structure): PlannedSchedule {
+  const bufs = t.bufs.map((b) => {
+    const ref = b.input === undefined ? undefined : s.inputs[b.input]!
+    return newBuf(b.size, b.dtype, b.device, ref)
+  })
+  const items = t.items.map((it): ScheduleItem => {
+    const node = s.topo[it.node]!
+    const ib = it.bufs.map((i) => bufs[i]!)
+    return it.kind === 'kernel'
+      ? { kind: 'kernel', ast: it.ast!, bufs: ib, device: it.device, node }
+      : { kind: 'copy', bufs: [ib[0]!, ib[1]!], device: it.device, node }
+  })
+  return { items, realized: new Map(t.realized.map(([n, b]) => [s.topo[n]!, bufs[b]!])) }
+}
+
+/**
+ * The planned schedule of `roots`: `build` runs on a miss (and always when `bypass` is set, or
+ * with SCACHE=0); a hit costs one walk over the graph.
+ */
+export function cachedSchedule(
+  roots: readonly UOp[],
+  build: (topo: readonly UOp[]) => PlannedSchedule,
+  bypass = false,
+): PlannedSchedule {
+  if (bypass || getEnvNum('SCACHE', 1) === 0) return build(scheduleTopo(roots))
+  const s = structureOf(roots)
+  const hit = cache.get(s.key)
+  if (hit) {
+    scheduleCacheStats.hits++
+    cache.delete(s.key)
+    cache.set(s.key, hit)
+    return instantiate(hit, s)
+  }
+  scheduleCacheStats.misses++
+  const sched = build(s.topo)
+  cache.set(s.key, templateOf(s, sched))
+  if (cache.size > MAX_ENTRIES) cache.delete(cache.keys().next().value!)
+  return sched
+}
