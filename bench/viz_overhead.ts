@@ -21,9 +21,11 @@ function strippedSource(): string {
         [/^\s*viz\?\..*\n/gm, ''],
         [/debug >= 2 \|\| viz \?/, 'debug >= 2 ?'],
         [/viz \? now\(\) : 0/, '0'],
+        [/viz !== null/, 'false'],
+        [/^\s*if \(viz\) return\n/m, ''],
       ],
     ],
-    ['codegen/kernel.ts', [[/^\s*viz\?\..*\n/gm, '']]],
+    ['codegen/kernel.ts', [[/^\s*(if \([^)]*\) )?viz\?\..*\n/gm, '']]],
     ['runtime/buffer.ts', [[/^\s*viz\?\..*\n/gm, '']]],
     ['index.ts', [[/^import '\.\/viz\/enable\.js'\n/m, '']]],
   ]
