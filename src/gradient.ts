@@ -140,16 +140,26 @@ function gradRule(u: UOp, g: UOp): (UOp | undefined)[] {
 
 /**
  * A node whose gradient comes from a function instead of the rules for the ops it is built from:
- * the graph walk treats `inputs` as its sources and `backward(g)` gives their gradients. Used where
- * the structural gradient is correct but schedules badly (convolution).
+ * the graph walk treats `inputs` as its sources and `backward(g, inputs, out)` gives their
+ * gradients. Used where the structural gradient schedules badly (matmul, convolution) or is not
+ * finite everywhere (sigmoid). `backward` builds from the nodes it is given, not from ones it
+ * captured: `carryCustomGrads` hands it the rebuilt nodes when backward substitutes parameters.
  */
 export interface CustomGrad {
   readonly inputs: readonly UOp[]
-  readonly backward: (g: UOp) => (UOp | undefined)[]
+  readonly backward: (g: UOp, inputs: readonly UOp[], out: UOp) => (UOp | undefined)[]
 }
 const customGrads = new WeakMap<UOp, CustomGrad>()
 export function setCustomGrad(u: UOp, cg: CustomGrad): void {
   customGrads.set(u, cg)
+}
+/** Give each rebuilt node (old -> new, as `substitute` maps them) its old node's custom gradient. */
+export function carryCustomGrads(rebuilt: ReadonlyMap<UOp, UOp>): void {
+  for (const [old, now] of rebuilt) {
+    const cg = customGrads.get(old)
+    if (!cg || now === old || customGrads.has(now)) continue
+    customGrads.set(now, { inputs: cg.inputs.map((i) => rebuilt.get(i) ?? i), backward: cg.backward })
+  }
 }
 const srcOf = (u: UOp): readonly UOp[] => customGrads.get(u)?.inputs ?? u.src
 
@@ -174,7 +184,7 @@ export function computeGradients(root: UOp, seed: UOp, targets: ReadonlySet<UOp>
     const src = srcOf(u)
     if (!src.some((s) => needs.has(s))) continue
     const custom = customGrads.get(u)
-    const gs = custom ? custom.backward(g) : gradRule(u, g)
+    const gs = custom ? custom.backward(g, custom.inputs, u) : gradRule(u, g)
     src.forEach((s, j) => {
       const gj = gs[j]
       if (!gj || !needs.has(s) || !(s.dtype.isFloat || s.dtype === dtypes.void)) return

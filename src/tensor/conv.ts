@@ -115,8 +115,8 @@ export function conv2dFast(x: Tensor, w: Tensor, pads: Pads): Tensor {
   const [OH, OW] = [out.shape[2]!, out.shape[3]!]
   setCustomGrad(out.uop, {
     inputs: [x.uop, w.uop],
-    backward: (gu) => {
-      const g = new Tensor(gu)
+    backward: (gu, [xu, wu]) => {
+      const [g, x, w] = [new Tensor(gu), new Tensor(xu!), new Tensor(wu!)]
       // the gradient channels-last, padded by K-1-p so dx is a valid correlation and dW reads an
       // ungated window of it
       const [eh, ew] = [KH - 1 - pads[0], KW - 1 - pads[2]]

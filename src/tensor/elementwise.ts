@@ -208,7 +208,10 @@ P.sigmoid = function () {
   // s (1 - s) g: the structural gradient multiplies 1/inf^2 by inf where exp(-x) overflows
   setCustomGrad(s.uop, {
     inputs: [x.uop],
-    backward: (g) => [new Tensor(g).mul(s.mul(s.neg().add(1))).uop],
+    backward: (g, _, out) => {
+      const y = new Tensor(out)
+      return [new Tensor(g).mul(y.mul(y.neg().add(1))).uop]
+    },
   })
   return s
 }

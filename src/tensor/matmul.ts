@@ -45,8 +45,8 @@ function product(a: Tensor, b: Tensor): Tensor {
   if (pack)
     setCustomGrad(out.uop, {
       inputs: [a.uop, b.uop],
-      backward: (gu) => {
-        const g = new Tensor(gu)
+      backward: (gu, [au, bu]) => {
+        const [g, a, b] = [new Tensor(gu), new Tensor(au!), new Tensor(bu!)]
         return [gradA(g, a, b).uop, gradB(g, a, b).uop]
       },
     })

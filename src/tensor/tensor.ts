@@ -19,13 +19,13 @@ import {
   type TypedArray,
 } from '../dtype.js'
 import { realize as realizeUOps } from '../engine/realize.js'
-import { computeGradients } from '../gradient.js'
+import { carryCustomGrads, computeGradients } from '../gradient.js'
 import { fmtShape, normAxis, prod, range, shapeEq, TsgradError } from '../helpers.js'
 import { Buffer } from '../runtime/buffer.js'
 import { canonicalDevice, Device } from '../runtime/device.js'
 import * as G from '../uop/graph.js'
 import { type Op, Ops, UOp } from '../uop/ops.js'
-import { substitute, toposort } from '../uop/rewrite.js'
+import { substituteAll, toposort } from '../uop/rewrite.js'
 import { jitScope } from './jit_scope.js'
 
 export type Shape = number[]
@@ -402,7 +402,12 @@ export class Tensor {
       const v = paramViews.get(n)
       if (v) realizedMap.set(n, v)
     }
-    const graph = realizedMap.size ? substitute(root, realizedMap) : root
+    let graph = root
+    if (realizedMap.size) {
+      const rebuilt = substituteAll(root, realizedMap)
+      carryCustomGrads(rebuilt)
+      graph = rebuilt.get(root)!
+    }
     const targets = new Set(params.map((p) => p.uop))
     const seed = gradient
       ? gradient.cast(this.dtype).uop

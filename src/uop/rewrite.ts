@@ -207,6 +207,11 @@ export function toposort(
 
 /** Substitute nodes by identity (iterative), rebuilding their users. */
 export function substitute(root: UOp, map: Map<UOp, UOp>): UOp {
+  return substituteAll(root, map).get(root)!
+}
+
+/** `substitute`, returning what every node reachable from `root` became. */
+export function substituteAll(root: UOp, map: ReadonlyMap<UOp, UOp>): Map<UOp, UOp> {
   const done = new Map<UOp, UOp>(map)
   for (const n of toposort([root], (u) => map.has(u))) {
     if (done.has(n)) continue
@@ -218,5 +223,5 @@ export function substitute(root: UOp, map: Map<UOp, UOp>): UOp {
     })
     done.set(n, changed ? n.replace({ src }) : n)
   }
-  return done.get(root)!
+  return done
 }

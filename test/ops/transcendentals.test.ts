@@ -5,6 +5,12 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { dtypes, Tensor } from '../../src/index.ts'
 
+/** s (1 - s) rounded to float32 */
+const s1 = (v: number) => {
+  const s = 1 / (1 + Math.exp(-v))
+  return Math.fround(s * (1 - s))
+}
+
 /** Every `step`-th float32 bit pattern (both signs), plus the values where the code paths change. */
 function sweep(step: number): Float32Array {
   const bits: number[] = []
@@ -98,6 +104,19 @@ describe('float32 transcendentals over the whole range', () => {
     })
     for (let i = 0; i < want.length; i++)
       assert.ok(Math.abs(g[i]! - want[i]!) <= 1e-7, `grad at ${i}: ${g[i]}`)
+  })
+  test('sigmoid gradient stays finite when the parameter is realized after the graph was built', async () => {
+    // backward then substitutes the realized parameter and rebuilds the graph above it: the
+    // custom gradient must come along (the structural one is NaN where exp(-x) overflows)
+    const w = Tensor.full([3], -100.0, { dtype: dtypes.float32 }).add(
+      new Tensor([0, 50, 100], { dtype: dtypes.float32 }),
+    )
+    w.requiresGrad = true
+    const y = w.sigmoid().sum()
+    w.realize()
+    y.backward()
+    const g = await w.grad!.data()
+    assert.ok(Math.abs(g[0]! - 3.72e-44) < 1e-43 && g[1] === s1(-50) && g[2] === 0.25, `${[...g]}`)
   })
   test('float16 sigmoid keeps small values (computed in float32)', async () => {
     const got = await new Tensor([-12, 0, 12], { dtype: dtypes.float16 })
