@@ -22,10 +22,6 @@ function best(fn: () => void, n: number): number {
   return b
 }
 // outputs are disposed after each run, as a loop that owns its results would
-const tsgradTime = (f: () => Tensor, n: number) =>
-  best(() => {
-    f().realize().dispose()
-  }, n)
 /** Best times of several cases measured in alternation, so a ratio between them sees the same load. */
 function interleaved(fs: (() => Tensor)[], n: number): number[] {
   const run = (f: () => Tensor) => f().realize().dispose()
@@ -39,6 +35,7 @@ function interleaved(fs: (() => Tensor)[], n: number): number[] {
     })
   return b
 }
+const tsgradTime = (f: () => Tensor, n: number): number => interleaved([f], n)[0]!
 
 // ---- peers ----
 function numpyPeer(): Record<string, number> {

@@ -5,7 +5,8 @@
 // run. The key is the graph in topological order with each node's sources as positions and each
 // BUFFER replaced by the index of its first appearance (plus its size, dtype and device) and each
 // CONTIGUOUS without its unique tag, so two graphs share a key exactly when they differ only in
-// which buffers they read, with the same aliasing between them. A template holds no buffers and no graph nodes, only positions.
+// which buffers they read, with the same aliasing between them. A template holds no buffers and no
+// graph nodes, only positions.
 import type { DType } from '../dtype.js'
 import { getEnvNum } from '../helpers.js'
 import { type BufferRef, Ops, type UOp } from '../uop/ops.js'
@@ -52,8 +53,11 @@ export function clearScheduleCache(): void {
 interface Structure {
   readonly key: string
   readonly topo: readonly UOp[]
-  /** distinct BUFFER args in order of first appearance */
+  /** each node's position in `topo` */
+  readonly pos: ReadonlyMap<UOp, number>
+  /** distinct BUFFER args in order of first appearance, and each one's index in that list */
   readonly inputs: readonly BufferRef[]
+  readonly inputIndex: ReadonlyMap<BufferRef, number>
 }
 
 function structureOf(roots: readonly UOp[]): Structure {
@@ -76,17 +80,15 @@ function structureOf(roots: readonly UOp[]): Structure {
       return
     }
     // a CONTIGUOUS's tag only keeps equal copies apart, which the positions already do
-    let s = `${u.op}|${u.dtype.name}|${u.op === Ops.CONTIGUOUS ? '' : u.argText}`
+    let s = `${u.op}|${u.dtype.name}|${u.op === Ops.CONTIGUOUS ? '' : u.argKey}`
     for (const x of u.src) s += `|${pos.get(x)}`
     parts.push(s)
   })
   parts.push(`roots|${roots.map((r) => pos.get(r)).join('|')}`)
-  return { key: parts.join('\n'), topo, inputs }
+  return { key: parts.join('\n'), topo, pos, inputs, inputIndex }
 }
 
-function templateOf(s: Structure, sched: PlannedSchedule): Template {
-  const pos = new Map(s.topo.map((u, i) => [u, i]))
-  const inputIndex = new Map(s.inputs.map((r, i) => [r, i]))
+function templateOf({ pos, inputIndex }: Structure, sched: PlannedSchedule): Template {
   const index = new Map<SchedBuf, number>()
   const bufs: BufTemplate[] = []
   const bufIndex = (b: SchedBuf): number => {

@@ -203,12 +203,12 @@ export class UOp {
     readonly dtype: DType,
     readonly src: readonly UOp[],
     readonly arg: unknown,
-    /** the arg as interned (a BUFFER's is its buffer's id) */
-    readonly argText: string,
+    /** `argKey(arg)`: the arg as interned (a BUFFER's is its buffer's id) */
+    readonly argKey: string,
     shape: readonly number[] | undefined,
   ) {
     this.id = nextId++
-    let s = `${op}|${dtype.name}|${argText}`
+    let s = `${op}|${dtype.name}|${argKey}`
     for (const x of src) s += `|${x.key}`
     this.key = hash53(s).toString(36)
     this.shape = shape
