@@ -4,7 +4,8 @@
 import type { LinearProgram } from '../codegen/linearize.js'
 import type { DType } from '../dtype.js'
 import { Ops, type RangeArg, type UOp } from '../uop/ops.js'
-import { CStyleRenderer } from './cstyle.js'
+import { VECTOR_PRELUDE, renderVectorLoop } from './c_vector.js'
+import { CStyleRenderer, type LoopToRender } from './cstyle.js'
 
 const INTS: [string, string][] = [
   ['i8', 'signed char'],
@@ -100,7 +101,7 @@ ${['expf', 'exp2f', 'logf', 'log2f', 'sinf', 'cosf', 'tanhf', 'erff'].map((f) =>
 float powf(float, float);
 #pragma omp declare reduction(maxnan : float : omp_out = fmax_nanf(omp_out, omp_in)) initializer(omp_priv = -__builtin_inff())
 #pragma omp declare reduction(maxnand : double : omp_out = fmax_nan(omp_out, omp_in)) initializer(omp_priv = -__builtin_inf())
-`
+${VECTOR_PRELUDE}`
 
 /** OpenMP reduction identifier for an accumulator update, if it can be vectorized. */
 function simdReduction(op: string, dt: DType): string | undefined {
@@ -130,6 +131,10 @@ export class CRenderer extends CStyleRenderer {
     const accs = prog.uops.filter((u) => u.op === Ops.DEFINE_ACC).length
     const attr = accs > SIMD_MAX_ACCS ? '__attribute__((optimize("no-tree-loop-vectorize"))) ' : ''
     return `${attr}void ${name}(${params.join(', ')})`
+  }
+
+  protected override renderLoop(loop: LoopToRender): boolean {
+    return renderVectorLoop(loop, (u, a) => this.aluExpr(u, a))
   }
 
   protected override aluExpr(u: UOp, a: string[]): string {

@@ -167,30 +167,26 @@ export abstract class CStyleRenderer implements Renderer {
     throw new Error(`C renderer: no rendering for ${u.op}`)
   }
 
+  /**
+   * Render the loop over `range` in another form (e.g. explicit vectors) and return true, or
+   * return false for the plain loop. `statement` renders one body instruction the plain way.
+   */
+  protected renderLoop(_loop: LoopToRender): boolean {
+    return false
+  }
+
   render(name: string, prog: LinearProgram): string {
     const w = new ProgramWriter('C', cLiteral)
     const ref = (u: UOp): string => w.ref(u)
     const params: string[] = []
-    const loaded = new Set<number>()
-    const stored = new Set<number>()
     const define = (u: UOp, e: string): void => {
       w.line(`${valueType(u.dtype)} ${w.name(u)} = ${e};`)
     }
-    prog.uops.forEach((u, pc) => {
+    const statement = (u: UOp): void => {
       switch (u.op) {
         case Ops.DEFINE_GLOBAL:
           w.name(u)
           params[u.arg as number] = storageType(u.dtype)
-          break
-        case Ops.RANGE: {
-          const r = w.name(u)
-          const end = prog.uops.findIndex((e, j) => j > pc && e.op === Ops.ENDRANGE && e.src[0] === u)
-          for (const p of this.loopPrefix(u, prog.uops.slice(pc + 1, end), w.names)) w.line(p)
-          w.open(`for (int ${r} = 0; ${r} < ${ref(u.src[0]!)}; ${r}++) {`)
-          break
-        }
-        case Ops.ENDRANGE:
-          w.close()
           break
         case Ops.DEFINE_ACC:
           w.line(
@@ -220,14 +216,12 @@ export abstract class CStyleRenderer implements Renderer {
           w.alias(u, u.src[0]!)
           break
         case Ops.LOAD: {
-          loaded.add(u.src[0]!.arg as number)
           const raw = `${ref(u.src[0]!)}[${ref(u.src[1]!)}]`
           const ld = u.dtype.isBool ? `(${raw} != 0)` : u.dtype.name === 'bfloat16' ? `bf2f(${raw})` : raw
           define(u, u.src[2] ? `${ref(u.src[2])} ? ${ld} : ${cLiteral(0, u.dtype)}` : ld)
           break
         }
         case Ops.STORE: {
-          stored.add(u.src[0]!.arg as number)
           const val = ref(u.src[2]!)
           const dt = u.src[2]!.dtype
           const sv = dt.name === 'bfloat16' ? `f2bf(${val})` : dt.isBool ? `(unsigned char)${val}` : val
@@ -239,8 +233,32 @@ export abstract class CStyleRenderer implements Renderer {
           define(u, u.dtype.name === 'bfloat16' && u.op !== Ops.CAST && u.op !== Ops.WHERE ? `rbf(${e})` : e)
         }
       }
-    })
+    }
+    const uops = prog.uops
+    for (let pc = 0; pc < uops.length; pc++) {
+      const u = uops[pc]!
+      if (u.op === Ops.ENDRANGE) {
+        w.close()
+        continue
+      }
+      if (u.op !== Ops.RANGE) {
+        statement(u)
+        continue
+      }
+      const end = uops.findIndex((e, j) => j > pc && e.op === Ops.ENDRANGE && e.src[0] === u)
+      const body = uops.slice(pc + 1, end)
+      const prefix = this.loopPrefix(u, body, w.names)
+      if (this.renderLoop({ range: u, body, prefix, writer: w, statement })) {
+        pc = end
+        continue
+      }
+      const r = w.name(u)
+      for (const p of prefix) w.line(p)
+      w.open(`for (int ${r} = 0; ${r} < ${ref(u.src[0]!)}; ${r}++) {`)
+    }
     // a buffer only read gets const; restrict is safe because distinct params are distinct memory
+    const loaded = new Set(uops.filter((u) => u.op === Ops.LOAD).map((u) => u.src[0]!.arg as number))
+    const stored = new Set(uops.filter((u) => u.op === Ops.STORE).map((u) => u.src[0]!.arg as number))
     const decls = Array.from(params, (t, i) => {
       if (t === undefined) return `void* restrict b${i}`
       const cq = loaded.has(i) && !stored.has(i) ? 'const ' : ''
@@ -248,6 +266,18 @@ export abstract class CStyleRenderer implements Renderer {
     })
     return `${this.prelude()}\n${this.signature(name, decls, prog)} {\n${w.body}\n}\n`
   }
+}
+
+/** A loop the renderer is about to emit, for `renderLoop`. */
+export interface LoopToRender {
+  range: UOp
+  /** the instructions between the RANGE and its ENDRANGE */
+  body: readonly UOp[]
+  /** lines to emit before the loop header (OpenMP pragmas) */
+  prefix: readonly string[]
+  writer: ProgramWriter
+  /** render one instruction the plain (scalar) way */
+  statement: (u: UOp) => void
 }
 
 /** A signed 32/64-bit ADD/SUB/MUL/NEG whose value range is not known to fit its type. */

@@ -1,0 +1,305 @@
+// Explicit vector loops for the C renderer. An innermost output loop whose loads and stores are
+// contiguous along it is rendered with GCC vector types, 16 lanes per step (one AVX-512 register
+// of floats; narrower machines split it), plus a scalar loop for the remainder.
+//
+// Why not leave it to the auto-vectorizer: its code for exp needs compares and selects for the
+// subnormal, overflow and NaN cases (~37 instructions per 16 floats for relu(2x+1)*sigmoid(x)),
+// while on AVX-512 the vector helpers in the prelude clamp with vmaxps/vminps and scale with
+// vscalefps. That kernel went from 6.9 to 5.0 ms per 16M floats on one core with data in cache.
+//
+// A value the loop needs as a vector is rendered in vector form; an index the loads and stores
+// need is rendered as a scalar at the loop's lane 0 (it is `base + r`). Ops without a vector form
+// run as a 16-lane loop over the scalar expression, which gcc vectorizes like the plain loop.
+import type { DType } from '../dtype.js'
+import { Ops, type RangeArg, type UOp } from '../uop/ops.js'
+import type { LoopToRender } from './cstyle.js'
+
+export const VLEN = 16
+
+/** Vector types and helpers the vector loops use (part of the C prelude). */
+export const VECTOR_PRELUDE = `typedef float tgf16 __attribute__((vector_size(64)));
+typedef int tgi16 __attribute__((vector_size(64)));
+typedef unsigned int tgu16 __attribute__((vector_size(64)));
+typedef float tgf16u __attribute__((vector_size(64), aligned(4)));
+typedef int tgi16u __attribute__((vector_size(64), aligned(4)));
+static const tgi16 tg_iota = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+// x - 0 keeps -0.0 (x + 0 would not)
+static inline tgf16 tg_vf(float x) { return x - (tgf16){}; }
+static inline tgi16 tg_vi(int x) { return x + (tgi16){}; }
+static inline tgf16 tg_self(tgi16 m, tgf16 a, tgf16 b) { return (tgf16)((m & (tgi16)a) | (~m & (tgi16)b)); }
+static inline tgi16 tg_seli(tgi16 m, tgi16 a, tgi16 b) { return (m & a) | (~m & b); }
+static inline tgf16 tg_maxf(tgf16 a, tgf16 b) { return tg_self((a > b) | (a != a), a, b); }
+#if defined(__AVX512F__)
+#include <immintrin.h>
+// exp with AVX-512: clamp to [-104, 89] (vmaxps/vminps return their second operand, x, when it is
+// NaN), the same reduction and polynomial as tg_expf, and vscalefps for p * 2^k, which rounds a
+// subnormal result once and overflows to inf: bit-identical to tg_expf in 13 instructions.
+static inline tgf16 tg_scale(tgf16 p, tgf16 k) { return (tgf16)_mm512_scalef_ps((__m512)p, (__m512)k); }
+static inline tgf16 tg_clamp(tgf16 x, float lo, float hi) {
+  __m512 l = _mm512_max_ps(_mm512_set1_ps(lo), (__m512)x);
+  return (tgf16)_mm512_min_ps(_mm512_set1_ps(hi), l);
+}
+static inline tgf16 tg_exp_polyv(tgf16 r) {
+  tgf16 p = r * 1.38146e-3f + 8.36871e-3f;
+  p = p * r + 4.166839e-2f;
+  p = p * r + 1.6666521e-1f;
+  p = p * r + 4.9999994e-1f;
+  return (p * (r * r) + r) + 1.0f;
+}
+static inline tgf16 tg_expv(tgf16 x) {
+  x = tg_clamp(x, -104.0f, 89.0f);
+  tgf16 k = (x * 1.44269504088896341f + 0x1.8p23f) - 0x1.8p23f;
+  tgf16 r = k * -0.693359375f + x;
+  r = k * 2.12194440e-4f + r;
+  return tg_scale(tg_exp_polyv(r), k);
+}
+static inline tgf16 tg_exp2v(tgf16 x) {
+  x = tg_clamp(x, -152.0f, 129.0f);
+  tgf16 k = (x + 0x1.8p23f) - 0x1.8p23f;
+  return tg_scale(tg_exp_polyv((x - k) * 0.693147180559945309f), k);
+}
+#else
+static inline tgf16 tg_expv(tgf16 x) { tgf16 y; for (int l = 0; l < 16; l++) y[l] = tg_expf(x[l]); return y; }
+static inline tgf16 tg_exp2v(tgf16 x) { tgf16 y; for (int l = 0; l < 16; l++) y[l] = tg_exp2f(x[l]); return y; }
+#endif
+`
+
+type Kind = 'f' | 'i' | 'b'
+
+/** The vector kind of a dtype: float32 -> tgf16, int32 -> tgi16, bool -> tgi16 mask (-1/0). */
+function kindOf(dt: DType): Kind | undefined {
+  if (dt.isBool) return 'b'
+  if (dt.name === 'float32') return 'f'
+  if (dt.name === 'int32') return 'i'
+  return undefined
+}
+const VTYPE: Record<Kind, string> = { f: 'tgf16', i: 'tgi16', b: 'tgi16' }
+
+/** How `idx` moves when `r` steps by one: 0 (invariant), a constant, or NaN (not affine). */
+function strideIn(idx: UOp, r: UOp, inBody: ReadonlySet<UOp>): number {
+  if (idx === r) return 1
+  if (!inBody.has(idx)) return 0
+  const [a, b] = idx.src
+  switch (idx.op) {
+    case Ops.AFTER:
+      return strideIn(a!, r, inBody)
+    case Ops.ADD:
+      return strideIn(a!, r, inBody) + strideIn(b!, r, inBody)
+    case Ops.SUB:
+      return strideIn(a!, r, inBody) - strideIn(b!, r, inBody)
+    case Ops.MUL:
+      if (b!.op === Ops.CONST) return strideIn(a!, r, inBody) * b!.constValue
+      if (a!.op === Ops.CONST) return strideIn(b!, r, inBody) * a!.constValue
+      return Number.NaN
+  }
+  return Number.NaN
+}
+
+interface Plan {
+  /** body nodes rendered as vectors */
+  vector: Set<UOp>
+  /** body nodes rendered as scalars at lane 0 (address arithmetic) */
+  scalar: Set<UOp>
+}
+
+/** Which body nodes the vector loop renders in which form, or undefined if it cannot. */
+function plan(range: UOp, body: readonly UOp[]): Plan | undefined {
+  if ((range.arg as RangeArg).kind === 'reduce' || range.src[0]!.op !== Ops.CONST) return undefined
+  if (range.src[0]!.constValue < VLEN) return undefined
+  const inBody = new Set(body)
+  const vector = new Set<UOp>()
+  const scalar = new Set<UOp>()
+  for (let i = body.length - 1; i >= 0; i--) {
+    const u = body[i]!
+    switch (u.op) {
+      case Ops.RANGE:
+      case Ops.DEFINE_ACC:
+      case Ops.ACC_UPDATE:
+      case Ops.REDUCE:
+        return undefined
+      case Ops.STORE:
+      case Ops.LOAD: {
+        const dt = u.op === Ops.STORE ? u.src[2]!.dtype : u.dtype
+        if (!kindOf(dt) || strideIn(u.src[1]!, range, inBody) !== 1) return undefined
+        if (u.op === Ops.LOAD && scalar.has(u)) return undefined // a loaded index: a gather
+        scalar.add(u.src[1]!)
+        for (const s of u.op === Ops.STORE ? [u.src[2]!] : u.src.slice(2)) vector.add(s)
+        break
+      }
+      default:
+        if (scalar.has(u)) {
+          if (u.op !== Ops.AFTER && !u.dtype.isInt) return undefined
+          for (const s of u.src) scalar.add(s)
+        }
+        if (vector.has(u)) {
+          if (!kindOf(u.dtype) || u.op === Ops.AFTER || u.src.some((s) => !kindOf(s.dtype))) return undefined
+          for (const s of u.src) vector.add(s)
+        }
+    }
+  }
+  return { vector, scalar }
+}
+
+/**
+ * Render `loop` as a vector loop if every access is contiguous along it and every value is a
+ * float32, int32 or bool; returns false (nothing written) otherwise.
+ */
+export function renderVectorLoop(
+  loop: LoopToRender,
+  scalarExpr: (u: UOp, operands: string[]) => string,
+): boolean {
+  const { range, body, prefix, writer: w, statement } = loop
+  const p = plan(range, body)
+  if (!p) return false
+  const n = range.src[0]!.constValue
+  const vend = n - (n % VLEN)
+  const r = w.name(range)
+  const vnames = new Map<UOp, string>()
+  let next = 0
+  // a vector operand: body values by name, the loop index as lanes r..r+15, others splatted
+  const vref = (u: UOp): string => {
+    const v = vnames.get(u)
+    if (v) return v
+    if (u === range) return `(tg_vi(${r}) + tg_iota)`
+    const k = kindOf(u.dtype)
+    const s = w.ref(u)
+    if (k === 'f') return `tg_vf(${s})`
+    return k === 'b' ? `tg_vi(-(int)${s})` : `tg_vi(${s})`
+  }
+  // the same operand inside a 16-lane loop over a scalar expression (index l_)
+  const laneRef = (u: UOp): string => {
+    const v = vnames.get(u)
+    if (v) return u.dtype.isBool ? `(${v}[l_] != 0)` : `${v}[l_]`
+    return u === range ? `(${r} + l_)` : w.ref(u)
+  }
+  const vdefine = (u: UOp, e: string): void => {
+    const name = `x${next++}`
+    w.line(`${VTYPE[kindOf(u.dtype)!]} ${name} = ${e};`)
+    vnames.set(u, name)
+  }
+  for (const line of prefix) w.line(line)
+  w.open(`for (int ${r} = 0; ${r} < ${vend}; ${r} += ${VLEN}) {`)
+  for (const u of body) {
+    if (p.scalar.has(u)) statement(u)
+    if (u.op === Ops.STORE)
+      w.line(storeVector(w.ref(u.src[0]!), w.ref(u.src[1]!), u.src[2]!.dtype, vref(u.src[2]!)))
+    else if (u.op === Ops.LOAD)
+      vdefine(u, loadVector(u, w.ref(u.src[0]!), w.ref(u.src[1]!), u.src[2] && vref(u.src[2])))
+    else if (p.vector.has(u))
+      vdefine(u, vectorExpr(u, u.src.map(vref)) ?? laneLoop(u, scalarExpr(u, u.src.map(laneRef))))
+  }
+  w.close()
+  if (vend < n) {
+    // the remainder, as the plain loop
+    w.open(`for (int ${r} = ${vend}; ${r} < ${n}; ${r}++) {`)
+    for (const u of body) statement(u)
+    w.close()
+  }
+  return true
+}
+
+/** A 16-lane loop over the scalar expression `e` of lane l_ (bools as -1/0 lanes). */
+function laneLoop(u: UOp, e: string): string {
+  const k = kindOf(u.dtype)!
+  return `({ ${VTYPE[k]} y_; for (int l_ = 0; l_ < ${VLEN}; l_++) y_[l_] = ${k === 'b' ? `-(int)(${e})` : e}; y_; })`
+}
+
+function loadVector(u: UOp, buf: string, idx: string, gate: string | undefined): string {
+  const k = kindOf(u.dtype)!
+  const at = `${buf}[${idx} + l_]`
+  const lane = k === 'b' ? `-(int)(${at} != 0)` : at
+  if (gate || k === 'b')
+    return `({ ${VTYPE[k]} y_; for (int l_ = 0; l_ < ${VLEN}; l_++) y_[l_] = ${gate ? `${gate}[l_] ? ${lane} : 0` : lane}; y_; })`
+  return `*(const ${k === 'f' ? 'tgf16u' : 'tgi16u'}*)(${buf} + ${idx})`
+}
+
+function storeVector(buf: string, idx: string, dt: DType, val: string): string {
+  const k = kindOf(dt)!
+  if (k === 'b')
+    return `for (int l_ = 0; l_ < ${VLEN}; l_++) ${buf}[${idx} + l_] = (unsigned char)(${val}[l_] & 1);`
+  return `*(${k === 'f' ? 'tgf16u' : 'tgi16u'}*)(${buf} + ${idx}) = ${val};`
+}
+
+/** The vector form of an ALU op, if it has one. */
+function vectorExpr(u: UOp, a: string[]): string | undefined {
+  const [x = '', y = '', z = ''] = a
+  const out = kindOf(u.dtype)!
+  const src = kindOf(u.src[0]!.dtype)
+  const unsigned = (op: string): string => `(tgi16)((tgu16)${x} ${op} (tgu16)${y})`
+  if (out === 'f') {
+    switch (u.op) {
+      case Ops.ADD:
+        return `(${x} + ${y})`
+      case Ops.SUB:
+        return `(${x} - ${y})`
+      case Ops.MUL:
+        return `(${x} * ${y})`
+      case Ops.FDIV:
+        return `(${x} / ${y})`
+      case Ops.NEG:
+        return `(-${x})`
+      case Ops.RECIP:
+        return `(1.0f / ${x})`
+      case Ops.MAX:
+        return `tg_maxf(${x}, ${y})`
+      case Ops.WHERE:
+        return `tg_self(${x}, ${y}, ${z})`
+      case Ops.EXP:
+        return `tg_expv(${x})`
+      case Ops.EXP2:
+        return `tg_exp2v(${x})`
+      case Ops.CAST:
+        if (src === 'i') return `__builtin_convertvector(${x}, tgf16)`
+        if (src === 'b') return `__builtin_convertvector(-${x}, tgf16)`
+    }
+  } else if (out === 'b') {
+    switch (u.op) {
+      case Ops.CMPLT:
+        if (src !== 'b') return `(${x} < ${y})`
+        break
+      case Ops.CMPNE:
+        return `(${x} != ${y})`
+      case Ops.CMPEQ:
+        return `(${x} == ${y})`
+      case Ops.AND:
+      case Ops.MUL:
+        return `(${x} & ${y})`
+      case Ops.OR:
+      case Ops.ADD:
+      case Ops.MAX:
+        return `(${x} | ${y})`
+      case Ops.XOR:
+        return `(${x} ^ ${y})`
+      case Ops.NEG:
+        return `(~${x})`
+      case Ops.WHERE:
+        return `tg_seli(${x}, ${y}, ${z})`
+      case Ops.CAST:
+        return src === 'f' ? `(${x} != 0.0f)` : `(${x} != 0)`
+    }
+  } else {
+    switch (u.op) {
+      case Ops.ADD:
+        return unsigned('+')
+      case Ops.SUB:
+        return unsigned('-')
+      case Ops.MUL:
+        return unsigned('*')
+      case Ops.NEG:
+        return `(tgi16)(-(tgu16)${x})`
+      case Ops.AND:
+        return `(${x} & ${y})`
+      case Ops.OR:
+        return `(${x} | ${y})`
+      case Ops.XOR:
+        return `(${x} ^ ${y})`
+      case Ops.MAX:
+        return `tg_seli(${x} > ${y}, ${x}, ${y})`
+      case Ops.WHERE:
+        return `tg_seli(${x}, ${y}, ${z})`
+      case Ops.CAST:
+        if (src === 'b') return `(-${x})`
+    }
+  }
+  return undefined
+}

@@ -1,0 +1,127 @@
+// Explicit vector loops in the C renderer: which loops take them, and that their values match the
+// JS reference device bit for bit where the semantics are exact (integers, bools, casts, selects,
+// NaN-propagating max, -0.0), including the scalar remainder after the last full 16 lanes.
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { handOpts } from '../../src/codegen/heuristics.ts'
+import { renderKernel } from '../../src/codegen/kernel.ts'
+import { scheduleFor } from '../../src/engine/realize.ts'
+import { dtypes, Tensor } from '../../src/index.ts'
+import { Device } from '../../src/runtime/device.ts'
+import type { KernelItem } from '../../src/schedule/schedule.ts'
+import { hasCPU, makeRng } from '../helpers.ts'
+
+/** The C source of the single kernel that realizing `t` runs, with the default heuristics. */
+function cSource(t: Tensor): string {
+  const items = scheduleFor([t.uop]).items.filter((i): i is KernelItem => i.kind === 'kernel')
+  assert.equal(items.length, 1, 'expected one kernel')
+  const r = Device.get('CPU').renderer
+  const src = renderKernel(items[0]!.ast, r, handOpts(items[0]!.ast, r.target)).src
+  return src.slice(src.lastIndexOf('void E_'))
+}
+
+/** Values of `f` built on `device` from the same inputs. */
+async function on(device: string, inputs: [number[], string][], f: (...t: Tensor[]) => Tensor) {
+  const ts = inputs.map(([v, dt]) => new Tensor(v, { dtype: dt, device }))
+  return Array.from(await f(...ts).data())
+}
+
+/** Bitwise equality (NaN equal to NaN, -0 distinct from 0). */
+function sameBits(got: number[], want: number[], what: string): void {
+  assert.equal(got.length, want.length)
+  for (let i = 0; i < want.length; i++)
+    assert.ok(Object.is(got[i], want[i]), `${what}[${i}]: CPU ${got[i]}, JS ${want[i]}`)
+}
+
+describe('C vector loops', { skip: !hasCPU && 'no C compiler' }, () => {
+  test('a contiguous elementwise loop of 100 renders as 16-lane vectors plus a remainder', () => {
+    const src = cSource(Tensor.rand([100]).realize().exp().add(1))
+    assert.match(src, /for \(int r\d+ = 0; r\d+ < 96; r\d+ \+= 16\)/)
+    assert.match(src, /tg_expv\(/)
+    assert.match(src, /for \(int r\d+ = 96; r\d+ < 100; r\d+\+\+\)/)
+  })
+  test('a transposed read and a loop shorter than 16 stay plain loops', () => {
+    assert.doesNotMatch(cSource(Tensor.rand([40, 40]).realize().transpose().exp()), /tgf16/)
+    assert.doesNotMatch(cSource(Tensor.rand([8, 9]).realize().exp()), /tgf16/)
+  })
+
+  const rng = makeRng(7)
+  const specials = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, -0, 0, 1e-40, -3e38]
+  const floats = (n: number): number[] =>
+    Array.from({ length: n }, (_, i) =>
+      i < specials.length ? specials[i]! : Math.fround((rng() - 0.5) * 200),
+    )
+  const ints = (n: number): number[] =>
+    Array.from({ length: n }, (_, i) => (i % 5 === 0 ? 2147483647 - i : Math.floor((rng() - 0.5) * 2000)))
+  const graphs: [string, (n: number) => [number[], string][], (...t: Tensor[]) => Tensor][] = [
+    [
+      'float select, max and compare',
+      (n) => [
+        [floats(n), 'float32'],
+        [floats(n), 'float32'],
+      ],
+      (a, b) => a.lt(b).where(a.maximum(b), b.mul(-1)).add(a.eq(b).cast(dtypes.float32)),
+    ],
+    ['-0.0 constants and negation', (n) => [[floats(n), 'float32']], (a) => a.mul(0).neg().add(-0.0)],
+    [
+      'int32 wrapping arithmetic',
+      (n) => [
+        [ints(n), 'int32'],
+        [ints(n), 'int32'],
+      ],
+      (a, b) => a.add(b).mul(3).sub(b.neg()).maximum(a),
+    ],
+    [
+      'int32 division, shifts and bitwise ops (lane loops)',
+      (n) => [
+        [ints(n), 'int32'],
+        [ints(n), 'int32'],
+      ],
+      (a, b) => a.idiv(b.bitwiseOr(1)).add(a.lshift(3)).bitwiseXor(b.rshift(2)).bitwiseAnd(a.bitwiseNot()),
+    ],
+    [
+      'bool logic and casts',
+      (n) => [
+        [floats(n), 'float32'],
+        [ints(n), 'int32'],
+      ],
+      (a, b) =>
+        a
+          .gt(0)
+          .logicalAnd(b.lt(10))
+          .logicalOr(a.ne(a))
+          .logicalNot()
+          .cast(dtypes.int32)
+          .add(b.cast(dtypes.float32).cast(dtypes.int32)),
+    ],
+    [
+      'float -> int casts wrap like JS',
+      (n) => [[floats(n).map((v) => v * 1e8), 'float32']],
+      (a) => a.cast(dtypes.int32),
+    ],
+    [
+      'padded (gated) loads and the loop index as a value',
+      (n) => [[floats(n), 'float32']],
+      (a) =>
+        a.pad([[3, 5]]).add(Tensor.arange(0, a.shape[0]! + 8, 1, { device: a.device }).cast(dtypes.float32)),
+    ],
+  ]
+  for (const [name, inputs, f] of graphs)
+    test(`${name}: CPU matches JS bit for bit at sizes 16, 17, 47, 100`, async () => {
+      for (const n of [16, 17, 47, 100]) {
+        const ins = inputs(n)
+        sameBits(await on('CPU', ins, f), await on('JS', ins, f), `${name} n=${n}`)
+      }
+    })
+  test('the vector exp and sigmoid agree with the plain loop (same polynomial, bit for bit)', async () => {
+    // 31 elements: 16 in the vector loop, the first 15 again in the scalar remainder
+    const base = floats(16)
+    const x = new Tensor([...base, ...base.slice(0, 15)])
+    const e = Array.from(await x.exp().data())
+    const s = Array.from(await x.sigmoid().data())
+    for (let i = 16; i < 31; i++) {
+      assert.ok(Object.is(e[i], e[i - 16]), `exp lane ${i - 16}: ${e[i - 16]} vs ${e[i]}`)
+      assert.ok(Object.is(s[i], s[i - 16]), `sigmoid lane ${i - 16}: ${s[i - 16]} vs ${s[i]}`)
+    }
+  })
+})
