@@ -1,6 +1,7 @@
 // Explicit vector loops for the C renderer. An innermost output loop whose loads and stores are
-// contiguous along it is rendered with GCC vector types, 16 lanes per step (one AVX-512 register
-// of floats; narrower machines split it), plus a scalar loop for the remainder.
+// contiguous along it is rendered with GCC vector types, one register of floats per step (16
+// lanes with AVX-512, else 8: TG_VLEN, chosen by the compiler's target), plus a scalar loop for
+// the remainder.
 //
 // Why not leave it to the auto-vectorizer: its code for exp needs compares and selects for the
 // subnormal, overflow and NaN cases (~37 instructions per 16 floats for relu(2x+1)*sigmoid(x)),
@@ -9,71 +10,103 @@
 //
 // A value the loop needs as a vector is rendered in vector form; an index the loads and stores
 // need is rendered as a scalar at the loop's lane 0 (it is `base + r`). Ops without a vector form
-// run as a 16-lane loop over the scalar expression, which gcc vectorizes like the plain loop.
+// run as a loop over the lanes of the scalar expression, which gcc vectorizes like the plain loop.
 import type { DType } from '../dtype.js'
 import { Ops, type RangeArg, type UOp } from '../uop/ops.js'
 import type { LoopToRender } from './cstyle.js'
 
-export const VLEN = 16
+/** Loops shorter than this stay plain (the widest vector, AVX-512's, has 16 float lanes). */
+const MIN_LEN = 16
+/** The lane count, fixed when the C compiler sees the target (TG_VLEN in the prelude). */
+const VLEN = 'TG_VLEN'
 
 /** Vector types and helpers the vector loops use (part of the C prelude). */
-export const VECTOR_PRELUDE = `typedef float tgf16 __attribute__((vector_size(64)));
-typedef int tgi16 __attribute__((vector_size(64)));
-typedef unsigned int tgu16 __attribute__((vector_size(64)));
-typedef float tgf16u __attribute__((vector_size(64), aligned(4)));
-typedef int tgi16u __attribute__((vector_size(64), aligned(4)));
-static const tgi16 tg_iota = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+export const VECTOR_PRELUDE = `#if defined(__AVX512F__)
+#define TG_VLEN 16
+#else
+#define TG_VLEN 8
+#endif
+typedef float tgvf __attribute__((vector_size(TG_VLEN * 4)));
+typedef int tgvi __attribute__((vector_size(TG_VLEN * 4)));
+typedef unsigned int tgvu __attribute__((vector_size(TG_VLEN * 4)));
+typedef float tgvfu __attribute__((vector_size(TG_VLEN * 4), aligned(4)));
+typedef int tgviu __attribute__((vector_size(TG_VLEN * 4), aligned(4)));
+#if TG_VLEN == 16
+static const tgvi tg_iota = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+#else
+static const tgvi tg_iota = {0, 1, 2, 3, 4, 5, 6, 7};
+#endif
 // x - 0 keeps -0.0 (x + 0 would not)
-static inline tgf16 tg_vf(float x) { return x - (tgf16){}; }
-static inline tgi16 tg_vi(int x) { return x + (tgi16){}; }
-static inline tgf16 tg_self(tgi16 m, tgf16 a, tgf16 b) { return (tgf16)((m & (tgi16)a) | (~m & (tgi16)b)); }
-static inline tgi16 tg_seli(tgi16 m, tgi16 a, tgi16 b) { return (m & a) | (~m & b); }
-static inline tgf16 tg_maxf(tgf16 a, tgf16 b) { return tg_self((a > b) | (a != a), a, b); }
-#if defined(__AVX512F__)
-#include <immintrin.h>
-// exp with AVX-512: clamp to [-104, 89] (vmaxps/vminps return their second operand, x, when it is
-// NaN), the same reduction and polynomial as tg_expf, and vscalefps for p * 2^k, which rounds a
-// subnormal result once and overflows to inf: bit-identical to tg_expf in 13 instructions.
-static inline tgf16 tg_scale(tgf16 p, tgf16 k) { return (tgf16)_mm512_scalef_ps((__m512)p, (__m512)k); }
-static inline tgf16 tg_clamp(tgf16 x, float lo, float hi) {
-  __m512 l = _mm512_max_ps(_mm512_set1_ps(lo), (__m512)x);
-  return (tgf16)_mm512_min_ps(_mm512_set1_ps(hi), l);
-}
-static inline tgf16 tg_exp_polyv(tgf16 r) {
-  tgf16 p = r * 1.38146e-3f + 8.36871e-3f;
+static inline tgvf tg_vf(float x) { return x - (tgvf){}; }
+static inline tgvi tg_vi(int x) { return x + (tgvi){}; }
+static inline tgvf tg_self(tgvi m, tgvf a, tgvf b) { return (tgvf)((m & (tgvi)a) | (~m & (tgvi)b)); }
+static inline tgvi tg_seli(tgvi m, tgvi a, tgvi b) { return (m & a) | (~m & b); }
+static inline tgvf tg_maxf(tgvf a, tgvf b) { return tg_self((a > b) | (a != a), a, b); }
+// exp and exp2 as tg_expf/tg_exp2f (same reduction and polynomial, bit-identical results)
+static inline tgvf tg_exp_polyv(tgvf r) {
+  tgvf p = r * 1.38146e-3f + 8.36871e-3f;
   p = p * r + 4.166839e-2f;
   p = p * r + 1.6666521e-1f;
   p = p * r + 4.9999994e-1f;
   return (p * (r * r) + r) + 1.0f;
 }
-static inline tgf16 tg_expv(tgf16 x) {
-  x = tg_clamp(x, -104.0f, 89.0f);
-  tgf16 k = (x * 1.44269504088896341f + 0x1.8p23f) - 0x1.8p23f;
-  tgf16 r = k * -0.693359375f + x;
-  r = k * 2.12194440e-4f + r;
-  return tg_scale(tg_exp_polyv(r), k);
+#if defined(__AVX512F__)
+#include <immintrin.h>
+// AVX-512: vmaxps/vminps clamp (they return their second operand, x, when it is NaN) and
+// vscalefps computes p * 2^k rounded once: 13 instructions for exp
+static inline tgvf tg_clampv(tgvf x, float lo, float hi) {
+  __m512 l = _mm512_max_ps(_mm512_set1_ps(lo), (__m512)x);
+  return (tgvf)_mm512_min_ps(_mm512_set1_ps(hi), l);
 }
-static inline tgf16 tg_exp2v(tgf16 x) {
-  x = tg_clamp(x, -152.0f, 129.0f);
-  tgf16 k = (x + 0x1.8p23f) - 0x1.8p23f;
-  return tg_scale(tg_exp_polyv((x - k) * 0.693147180559945309f), k);
+static inline tgvf tg_expv(tgvf x) {
+  x = tg_clampv(x, -104.0f, 89.0f);
+  tgvf k = (x * 1.44269504088896341f + 0x1.8p23f) - 0x1.8p23f;
+  tgvf r = k * -0.693359375f + x;
+  r = k * 2.12194440e-4f + r;
+  return (tgvf)_mm512_scalef_ps((__m512)tg_exp_polyv(r), (__m512)k);
+}
+static inline tgvf tg_exp2v(tgvf x) {
+  x = tg_clampv(x, -152.0f, 129.0f);
+  tgvf k = (x + 0x1.8p23f) - 0x1.8p23f;
+  return (tgvf)_mm512_scalef_ps((__m512)tg_exp_polyv((x - k) * 0.693147180559945309f), (__m512)k);
 }
 #else
-static inline tgf16 tg_expv(tgf16 x) { tgf16 y; for (int l = 0; l < 16; l++) y[l] = tg_expf(x[l]); return y; }
-static inline tgf16 tg_exp2v(tgf16 x) { tgf16 y; for (int l = 0; l < 16; l++) y[l] = tg_exp2f(x[l]); return y; }
+static inline tgvf tg_clampv(tgvf x, float lo, float hi) {
+  x = tg_self(x < lo, tg_vf(lo), x);
+  return tg_self(x > hi, tg_vf(hi), x);
+}
+static inline tgvf tg_scale2v(tgvf p, tgvf kf, tgvf kh) {
+  return p * (tgvf)((tgvi)kh << 23) * (tgvf)(((tgvi)kf - (tgvi)kh) << 23);
+}
+static inline tgvf tg_expv(tgvf x) {
+  x = tg_clampv(x, -104.0f, 89.0f);
+  tgvf kf = x * 1.44269504088896341f + (0x1.8p23f + 254.0f);
+  tgvf kh = x * 0.72134752044448170f + (0x1.8p23f + 127.0f);
+  tgvf k = kf - (0x1.8p23f + 254.0f);
+  tgvf r = k * -0.693359375f + x;
+  r = k * 2.12194440e-4f + r;
+  return tg_scale2v(tg_exp_polyv(r), kf, kh);
+}
+static inline tgvf tg_exp2v(tgvf x) {
+  x = tg_clampv(x, -152.0f, 129.0f);
+  tgvf kf = x + (0x1.8p23f + 254.0f);
+  tgvf kh = x * 0.5f + (0x1.8p23f + 127.0f);
+  tgvf k = kf - (0x1.8p23f + 254.0f);
+  return tg_scale2v(tg_exp_polyv((x - k) * 0.693147180559945309f), kf, kh);
+}
 #endif
 `
 
 type Kind = 'f' | 'i' | 'b'
 
-/** The vector kind of a dtype: float32 -> tgf16, int32 -> tgi16, bool -> tgi16 mask (-1/0). */
+/** The vector kind of a dtype: float32 -> tgvf, int32 -> tgvi, bool -> tgvi mask (-1/0). */
 function kindOf(dt: DType): Kind | undefined {
   if (dt.isBool) return 'b'
   if (dt.name === 'float32') return 'f'
   if (dt.name === 'int32') return 'i'
   return undefined
 }
-const VTYPE: Record<Kind, string> = { f: 'tgf16', i: 'tgi16', b: 'tgi16' }
+const VTYPE: Record<Kind, string> = { f: 'tgvf', i: 'tgvi', b: 'tgvi' }
 
 /** How `idx` moves when `r` steps by one: 0 (invariant), a constant, or NaN (not affine). */
 function strideIn(idx: UOp, r: UOp, inBody: ReadonlySet<UOp>): number {
@@ -105,7 +138,7 @@ interface Plan {
 /** Which body nodes the vector loop renders in which form, or undefined if it cannot. */
 function plan(range: UOp, body: readonly UOp[]): Plan | undefined {
   if ((range.arg as RangeArg).kind === 'reduce' || range.src[0]!.op !== Ops.CONST) return undefined
-  if (range.src[0]!.constValue < VLEN) return undefined
+  if (range.src[0]!.constValue < MIN_LEN) return undefined
   const inBody = new Set(body)
   const vector = new Set<UOp>()
   const scalar = new Set<UOp>()
@@ -152,7 +185,7 @@ export function renderVectorLoop(
   const p = plan(range, body)
   if (!p) return false
   const n = range.src[0]!.constValue
-  const vend = n - (n % VLEN)
+  const vend = `${n} / ${VLEN} * ${VLEN}`
   const r = w.name(range)
   const vnames = new Map<UOp, string>()
   let next = 0
@@ -166,7 +199,7 @@ export function renderVectorLoop(
     if (k === 'f') return `tg_vf(${s})`
     return k === 'b' ? `tg_vi(-(int)${s})` : `tg_vi(${s})`
   }
-  // the same operand inside a 16-lane loop over a scalar expression (index l_)
+  // the same operand inside a lane loop over a scalar expression (index l_)
   const laneRef = (u: UOp): string => {
     const v = vnames.get(u)
     if (v) return u.dtype.isBool ? `(${v}[l_] != 0)` : `${v}[l_]`
@@ -189,7 +222,7 @@ export function renderVectorLoop(
       vdefine(u, vectorExpr(u, u.src.map(vref)) ?? laneLoop(u, scalarExpr(u, u.src.map(laneRef))))
   }
   w.close()
-  if (vend < n) {
+  if (n % MIN_LEN !== 0) {
     // the remainder, as the plain loop
     w.open(`for (int ${r} = ${vend}; ${r} < ${n}; ${r}++) {`)
     for (const u of body) statement(u)
@@ -198,7 +231,7 @@ export function renderVectorLoop(
   return true
 }
 
-/** A 16-lane loop over the scalar expression `e` of lane l_ (bools as -1/0 lanes). */
+/** A loop over the lanes of the scalar expression `e` of lane l_ (bools as -1/0 lanes). */
 function laneLoop(u: UOp, e: string): string {
   const k = kindOf(u.dtype)!
   return `({ ${VTYPE[k]} y_; for (int l_ = 0; l_ < ${VLEN}; l_++) y_[l_] = ${k === 'b' ? `-(int)(${e})` : e}; y_; })`
@@ -210,14 +243,14 @@ function loadVector(u: UOp, buf: string, idx: string, gate: string | undefined):
   const lane = k === 'b' ? `-(int)(${at} != 0)` : at
   if (gate || k === 'b')
     return `({ ${VTYPE[k]} y_; for (int l_ = 0; l_ < ${VLEN}; l_++) y_[l_] = ${gate ? `${gate}[l_] ? ${lane} : 0` : lane}; y_; })`
-  return `*(const ${k === 'f' ? 'tgf16u' : 'tgi16u'}*)(${buf} + ${idx})`
+  return `*(const ${k === 'f' ? 'tgvfu' : 'tgviu'}*)(${buf} + ${idx})`
 }
 
 function storeVector(buf: string, idx: string, dt: DType, val: string): string {
   const k = kindOf(dt)!
   if (k === 'b')
     return `for (int l_ = 0; l_ < ${VLEN}; l_++) ${buf}[${idx} + l_] = (unsigned char)(${val}[l_] & 1);`
-  return `*(${k === 'f' ? 'tgf16u' : 'tgi16u'}*)(${buf} + ${idx}) = ${val};`
+  return `*(${k === 'f' ? 'tgvfu' : 'tgviu'}*)(${buf} + ${idx}) = ${val};`
 }
 
 /** The vector form of an ALU op, if it has one. */
@@ -225,7 +258,7 @@ function vectorExpr(u: UOp, a: string[]): string | undefined {
   const [x = '', y = '', z = ''] = a
   const out = kindOf(u.dtype)!
   const src = kindOf(u.src[0]!.dtype)
-  const unsigned = (op: string): string => `(tgi16)((tgu16)${x} ${op} (tgu16)${y})`
+  const unsigned = (op: string): string => `(tgvi)((tgvu)${x} ${op} (tgvu)${y})`
   if (out === 'f') {
     switch (u.op) {
       case Ops.ADD:
@@ -249,8 +282,8 @@ function vectorExpr(u: UOp, a: string[]): string | undefined {
       case Ops.EXP2:
         return `tg_exp2v(${x})`
       case Ops.CAST:
-        if (src === 'i') return `__builtin_convertvector(${x}, tgf16)`
-        if (src === 'b') return `__builtin_convertvector(-${x}, tgf16)`
+        if (src === 'i') return `__builtin_convertvector(${x}, tgvf)`
+        if (src === 'b') return `__builtin_convertvector(-${x}, tgvf)`
     }
   } else if (out === 'b') {
     switch (u.op) {
@@ -286,7 +319,7 @@ function vectorExpr(u: UOp, a: string[]): string | undefined {
       case Ops.MUL:
         return unsigned('*')
       case Ops.NEG:
-        return `(tgi16)(-(tgu16)${x})`
+        return `(tgvi)(-(tgvu)${x})`
       case Ops.AND:
         return `(${x} & ${y})`
       case Ops.OR:

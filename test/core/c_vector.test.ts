@@ -1,7 +1,12 @@
 // Explicit vector loops in the C renderer: which loops take them, and that their values match the
 // JS reference device bit for bit where the semantics are exact (integers, bools, casts, selects,
-// NaN-propagating max, -0.0), including the scalar remainder after the last full 16 lanes.
+// NaN-propagating max, -0.0), including the scalar remainder after the last full vector; and the
+// 8-lane path of machines without AVX-512, by compiling with -mno-avx512f in a child process.
 import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import { handOpts } from '../../src/codegen/heuristics.ts'
 import { renderKernel } from '../../src/codegen/kernel.ts'
@@ -36,13 +41,13 @@ function sameBits(got: number[], want: number[], what: string): void {
 describe('C vector loops', { skip: !hasCPU && 'no C compiler' }, () => {
   test('a contiguous elementwise loop of 100 renders as 16-lane vectors plus a remainder', () => {
     const src = cSource(Tensor.rand([100]).realize().exp().add(1))
-    assert.match(src, /for \(int r\d+ = 0; r\d+ < 96; r\d+ \+= 16\)/)
+    assert.match(src, /for \(int r\d+ = 0; r\d+ < 100 \/ TG_VLEN \* TG_VLEN; r\d+ \+= TG_VLEN\)/)
     assert.match(src, /tg_expv\(/)
-    assert.match(src, /for \(int r\d+ = 96; r\d+ < 100; r\d+\+\+\)/)
+    assert.match(src, /for \(int r\d+ = 100 \/ TG_VLEN \* TG_VLEN; r\d+ < 100; r\d+\+\+\)/)
   })
   test('a transposed read and a loop shorter than 16 stay plain loops', () => {
-    assert.doesNotMatch(cSource(Tensor.rand([40, 40]).realize().transpose().exp()), /tgf16/)
-    assert.doesNotMatch(cSource(Tensor.rand([8, 9]).realize().exp()), /tgf16/)
+    assert.doesNotMatch(cSource(Tensor.rand([40, 40]).realize().transpose().exp()), /tgvf/)
+    assert.doesNotMatch(cSource(Tensor.rand([8, 9]).realize().exp()), /tgvf/)
   })
 
   const rng = makeRng(7)
@@ -123,5 +128,37 @@ describe('C vector loops', { skip: !hasCPU && 'no C compiler' }, () => {
       assert.ok(Object.is(e[i], e[i - 16]), `exp lane ${i - 16}: ${e[i - 16]} vs ${e[i]}`)
       assert.ok(Object.is(s[i], s[i - 16]), `sigmoid lane ${i - 16}: ${s[i - 16]} vs ${s[i]}`)
     }
+  })
+})
+
+const inChild = process.env.TSGRAD_TEST_NO_AVX512 === '1'
+describe('C vector loops without AVX-512', {
+  skip: (!hasCPU || process.arch !== 'x64' || inChild) && 'x64 C compiler only, once',
+}, () => {
+  test('the 8-lane path passes these checks, the transcendental sweep and the random cross-backend graphs', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsgrad-cc-'))
+    const cc = join(dir, 'cc-no-avx512')
+    writeFileSync(cc, `#!/bin/sh\nexec ${process.env.CC ?? 'gcc'} "$@" -mno-avx512f\n`, { mode: 0o755 })
+    const macros = spawnSync(cc, ['-march=native', '-dM', '-E', '-x', 'c', '/dev/null'], { encoding: 'utf8' })
+    assert.equal(macros.status, 0, macros.stderr)
+    assert.doesNotMatch(macros.stdout, /__AVX512F__/)
+    const files = [
+      'test/core/c_vector.test.ts',
+      'test/ops/transcendentals.test.ts',
+      'test/core/cross_backend.test.ts',
+    ]
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', ...files], {
+      // without NODE_TEST_CONTEXT, which would make the child report to this runner, not stdout
+      env: {
+        ...process.env,
+        NODE_TEST_CONTEXT: undefined,
+        CC: cc,
+        CACHELEVEL: '0',
+        TSGRAD_TEST_NO_AVX512: '1',
+      },
+      encoding: 'utf8',
+    })
+    assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`.slice(-4000))
+    assert.match(r.stdout, /# fail 0/)
   })
 })
