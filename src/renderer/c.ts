@@ -72,11 +72,10 @@ static inline float tg_exp_poly(float r) {
   p = __builtin_fmaf(p, r, 4.9999994e-1f);
   return __builtin_fmaf(p, r * r, r) + 1.0f;
 }
-static inline unsigned int tg_bits(float f) { unsigned int u; memcpy(&u, &f, 4); return u; }
-static inline float tg_float(unsigned int u) { float f; memcpy(&f, &u, 4); return f; }
 // p * 2^k where kf holds k + 254 and kh holds h + 127 in their low mantissa bits
 static inline float tg_scale2(float p, float kf, float kh) {
-  return p * tg_float(tg_bits(kh) << 23) * tg_float((tg_bits(kf) - tg_bits(kh)) << 23);
+  unsigned int a = BITCAST(unsigned int, kh), b = BITCAST(unsigned int, kf);
+  return p * BITCAST(float, a << 23) * BITCAST(float, (b - a) << 23);
 }
 static inline float tg_clampf(float x, float lo, float hi) {
   x = x < lo ? lo : x;

@@ -12,8 +12,8 @@
 // need is rendered as a scalar at the loop's lane 0 (it is `base + r`). Ops without a vector form
 // run as a loop over the lanes of the scalar expression, which gcc vectorizes like the plain loop.
 import type { DType } from '../dtype.js'
-import { Ops, type RangeArg, type UOp } from '../uop/ops.js'
-import type { LoopToRender } from './cstyle.js'
+import { type Op, Ops, type RangeArg, type UOp } from '../uop/ops.js'
+import { INFIX, type LoopToRender } from './cstyle.js'
 
 /** Loops shorter than this stay plain (the widest vector, AVX-512's, has 16 float lanes). */
 const MIN_LEN = 16
@@ -189,7 +189,7 @@ export function renderVectorLoop(
   const r = w.name(range)
   const vnames = new Map<UOp, string>()
   let next = 0
-  // a vector operand: body values by name, the loop index as lanes r..r+15, others splatted
+  // a vector operand: body values by name, the loop index as lanes r, r+1, ..., others splatted
   const vref = (u: UOp): string => {
     const v = vnames.get(u)
     if (v) return v
@@ -219,11 +219,14 @@ export function renderVectorLoop(
     else if (u.op === Ops.LOAD)
       vdefine(u, loadVector(u, w.ref(u.src[0]!), w.ref(u.src[1]!), u.src[2] && vref(u.src[2])))
     else if (p.vector.has(u))
-      vdefine(u, vectorExpr(u, u.src.map(vref)) ?? laneLoop(u, scalarExpr(u, u.src.map(laneRef))))
+      vdefine(
+        u,
+        vectorExpr(u, u.src.map(vref)) ?? laneLoop(kindOf(u.dtype)!, scalarExpr(u, u.src.map(laneRef))),
+      )
   }
   w.close()
   if (n % MIN_LEN !== 0) {
-    // the remainder, as the plain loop
+    // the remainder, as the plain loop (none when n is a multiple of 16, hence of either width)
     w.open(`for (int ${r} = ${vend}; ${r} < ${n}; ${r}++) {`)
     for (const u of body) statement(u)
     w.close()
@@ -231,26 +234,33 @@ export function renderVectorLoop(
   return true
 }
 
-/** A loop over the lanes of the scalar expression `e` of lane l_ (bools as -1/0 lanes). */
-function laneLoop(u: UOp, e: string): string {
-  const k = kindOf(u.dtype)!
+/** A vector of kind `k` whose lane l_ is the scalar expression `e` (a bool `e` becomes -1/0). */
+function laneLoop(k: Kind, e: string): string {
   return `({ ${VTYPE[k]} y_; for (int l_ = 0; l_ < ${VLEN}; l_++) y_[l_] = ${k === 'b' ? `-(int)(${e})` : e}; y_; })`
 }
 
+/** Unaligned vector types for whole-vector loads and stores of float32/int32. */
+const UNALIGNED: Record<Kind, string> = { f: 'tgvfu', i: 'tgviu', b: '' }
+
 function loadVector(u: UOp, buf: string, idx: string, gate: string | undefined): string {
   const k = kindOf(u.dtype)!
-  const at = `${buf}[${idx} + l_]`
-  const lane = k === 'b' ? `-(int)(${at} != 0)` : at
-  if (gate || k === 'b')
-    return `({ ${VTYPE[k]} y_; for (int l_ = 0; l_ < ${VLEN}; l_++) y_[l_] = ${gate ? `${gate}[l_] ? ${lane} : 0` : lane}; y_; })`
-  return `*(const ${k === 'f' ? 'tgvfu' : 'tgviu'}*)(${buf} + ${idx})`
+  const at = k === 'b' ? `(${buf}[${idx} + l_] != 0)` : `${buf}[${idx} + l_]`
+  if (gate) return laneLoop(k, `${gate}[l_] ? ${at} : 0`)
+  return k === 'b' ? laneLoop(k, at) : `*(const ${UNALIGNED[k]}*)(${buf} + ${idx})`
 }
 
 function storeVector(buf: string, idx: string, dt: DType, val: string): string {
   const k = kindOf(dt)!
   if (k === 'b')
     return `for (int l_ = 0; l_ < ${VLEN}; l_++) ${buf}[${idx} + l_] = (unsigned char)(${val}[l_] & 1);`
-  return `*(${k === 'f' ? 'tgvfu' : 'tgviu'}*)(${buf} + ${idx}) = ${val};`
+  return `*(${UNALIGNED[k]}*)(${buf} + ${idx}) = ${val};`
+}
+
+/** Ops that are one operator on vectors, by result kind (int add/sub/mul wrap, see below). */
+const VECTOR_INFIX: Record<Kind, ReadonlySet<Op>> = {
+  f: new Set([Ops.ADD, Ops.SUB, Ops.MUL, Ops.FDIV]),
+  b: new Set([Ops.CMPNE, Ops.CMPEQ, Ops.AND, Ops.OR, Ops.XOR]),
+  i: new Set([Ops.AND, Ops.OR, Ops.XOR]),
 }
 
 /** The vector form of an ALU op, if it has one. */
@@ -258,17 +268,10 @@ function vectorExpr(u: UOp, a: string[]): string | undefined {
   const [x = '', y = '', z = ''] = a
   const out = kindOf(u.dtype)!
   const src = kindOf(u.src[0]!.dtype)
-  const unsigned = (op: string): string => `(tgvi)((tgvu)${x} ${op} (tgvu)${y})`
+  // a bool CMPLT compares -1/0 lanes the wrong way round; it takes the lane loop
+  if (VECTOR_INFIX[out].has(u.op) || (u.op === Ops.CMPLT && src !== 'b')) return `(${x} ${INFIX[u.op]} ${y})`
   if (out === 'f') {
     switch (u.op) {
-      case Ops.ADD:
-        return `(${x} + ${y})`
-      case Ops.SUB:
-        return `(${x} - ${y})`
-      case Ops.MUL:
-        return `(${x} * ${y})`
-      case Ops.FDIV:
-        return `(${x} / ${y})`
       case Ops.NEG:
         return `(-${x})`
       case Ops.RECIP:
@@ -287,22 +290,11 @@ function vectorExpr(u: UOp, a: string[]): string | undefined {
     }
   } else if (out === 'b') {
     switch (u.op) {
-      case Ops.CMPLT:
-        if (src !== 'b') return `(${x} < ${y})`
-        break
-      case Ops.CMPNE:
-        return `(${x} != ${y})`
-      case Ops.CMPEQ:
-        return `(${x} == ${y})`
-      case Ops.AND:
       case Ops.MUL:
         return `(${x} & ${y})`
-      case Ops.OR:
       case Ops.ADD:
       case Ops.MAX:
         return `(${x} | ${y})`
-      case Ops.XOR:
-        return `(${x} ^ ${y})`
       case Ops.NEG:
         return `(~${x})`
       case Ops.WHERE:
@@ -311,6 +303,8 @@ function vectorExpr(u: UOp, a: string[]): string | undefined {
         return src === 'f' ? `(${x} != 0.0f)` : `(${x} != 0)`
     }
   } else {
+    // int32 add/sub/mul/neg wrap through unsigned lanes (JS semantics, no signed overflow)
+    const unsigned = (op: string): string => `(tgvi)((tgvu)${x} ${op} (tgvu)${y})`
     switch (u.op) {
       case Ops.ADD:
         return unsigned('+')
@@ -320,12 +314,6 @@ function vectorExpr(u: UOp, a: string[]): string | undefined {
         return unsigned('*')
       case Ops.NEG:
         return `(tgvi)(-(tgvu)${x})`
-      case Ops.AND:
-        return `(${x} & ${y})`
-      case Ops.OR:
-        return `(${x} | ${y})`
-      case Ops.XOR:
-        return `(${x} ^ ${y})`
       case Ops.MAX:
         return `tg_seli(${x} > ${y}, ${x}, ${y})`
       case Ops.WHERE:

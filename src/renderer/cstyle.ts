@@ -60,6 +60,20 @@ export function cLiteral(v: number, dt: DType): string {
   return String(v)
 }
 
+/** Binary ops that are one C operator, scalar or GCC vector alike. */
+export const INFIX: Partial<Record<Op, string>> = {
+  [Ops.ADD]: '+',
+  [Ops.SUB]: '-',
+  [Ops.MUL]: '*',
+  [Ops.FDIV]: '/',
+  [Ops.CMPLT]: '<',
+  [Ops.CMPNE]: '!=',
+  [Ops.CMPEQ]: '==',
+  [Ops.AND]: '&',
+  [Ops.OR]: '|',
+  [Ops.XOR]: '^',
+}
+
 const MATH1: Partial<Record<Op, string>> = {
   [Ops.EXP]: 'exp',
   [Ops.EXP2]: 'exp2',
@@ -118,6 +132,8 @@ export abstract class CStyleRenderer implements Renderer {
         ? `((${valueType(dt)})(0u - (${ut})${x}))`
         : `((${valueType(dt)})((${ut})${x} ${op} (${ut})${y}))`
     }
+    const infix = INFIX[u.op]
+    if (infix) return `(${x} ${infix} ${y})`
     switch (u.op) {
       case Ops.NEG:
         return `(-${x})`
@@ -129,14 +145,6 @@ export abstract class CStyleRenderer implements Renderer {
         if (dt.name === 'bfloat16' || sdt.name === 'bfloat16')
           throw new Error('C renderer: bitcast of bfloat16')
         return `BITCAST(${valueType(dt)}, ${x})`
-      case Ops.ADD:
-        return `(${x} + ${y})`
-      case Ops.SUB:
-        return `(${x} - ${y})`
-      case Ops.MUL:
-        return `(${x} * ${y})`
-      case Ops.FDIV:
-        return `(${x} / ${y})`
       case Ops.IDIV:
         return dt.isInt ? `idiv_${intSuffix(dt)}(${x}, ${y})` : `trunc${fsuf}(${x} / ${y})`
       case Ops.MOD:
@@ -145,18 +153,6 @@ export abstract class CStyleRenderer implements Renderer {
         return dt.isInt ? `(${x} > ${y} ? ${x} : ${y})` : `fmax_nan${fsuf}(${x}, ${y})`
       case Ops.POW:
         return dt.isInt ? `f2${intSuffix(dt)}(pow((double)${x}, (double)${y}))` : `pow${fsuf}(${x}, ${y})`
-      case Ops.CMPLT:
-        return `(${x} < ${y})`
-      case Ops.CMPNE:
-        return `(${x} != ${y})`
-      case Ops.CMPEQ:
-        return `(${x} == ${y})`
-      case Ops.AND:
-        return `(${x} & ${y})`
-      case Ops.OR:
-        return `(${x} | ${y})`
-      case Ops.XOR:
-        return `(${x} ^ ${y})`
       case Ops.SHL:
         return `((${valueType(dt)})((${wideUnsigned(dt)})${x} << (${y} & ${dt.bits >= 64 ? 63 : 31})))`
       case Ops.SHR:

@@ -39,7 +39,7 @@ function sameBits(got: number[], want: number[], what: string): void {
 }
 
 describe('C vector loops', { skip: !hasCPU && 'no C compiler' }, () => {
-  test('a contiguous elementwise loop of 100 renders as 16-lane vectors plus a remainder', () => {
+  test('a contiguous elementwise loop of 100 renders as vectors plus a scalar remainder', () => {
     const src = cSource(Tensor.rand([100]).realize().exp().add(1))
     assert.match(src, /for \(int r\d+ = 0; r\d+ < 100 \/ TG_VLEN \* TG_VLEN; r\d+ \+= TG_VLEN\)/)
     assert.match(src, /tg_expv\(/)
