@@ -8,7 +8,6 @@
 //           copied with it, and loads that do not depend on u stay shared.
 import { CHAIN_STEP, Ops, type RangeArg, type ReduceOp, UOp } from '../uop/ops.js'
 import { graphRewrite, PatternMatcher, rule, substitute, toposort, UPat } from '../uop/rewrite.js'
-import { dtypes } from '../dtype.js'
 
 const isKind =
   (k: RangeArg['kind']) =>
@@ -21,8 +20,7 @@ function combos(ranges: readonly UOp[]): Map<UOp, UOp>[] {
   for (const r of ranges) {
     const next: Map<UOp, UOp>[] = []
     for (const m of out)
-      for (let v = 0; v < r.src[0]!.constValue; v++)
-        next.push(new Map([...m, [r, UOp.const(dtypes.int32, v)]]))
+      for (let v = 0; v < r.src[0]!.constValue; v++) next.push(new Map([...m, [r, UOp.const(r.dtype, v)]]))
     out = next
   }
   return out
@@ -72,7 +70,6 @@ const unrollReduce = new PatternMatcher<unknown>([
 function dropUnitRanges(ast: UOp): UOp {
   const units = toposort([ast]).filter((u) => u.op === Ops.RANGE && u.src[0]!.constValue === 1)
   if (!units.length) return ast
-  const zero = UOp.const(dtypes.int32, 0)
   const dropped = graphRewrite(
     ast,
     new PatternMatcher<unknown>([
@@ -85,7 +82,7 @@ function dropUnitRanges(ast: UOp): UOp {
     undefined,
     'drop_unit_ranges',
   )
-  return substitute(dropped, new Map(units.map((u) => [u, zero])))
+  return substitute(dropped, new Map(units.map((u) => [u, UOp.const(u.dtype, 0)])))
 }
 
 export function expandRanges(ast: UOp): UOp {

@@ -8,6 +8,7 @@ import type { Renderer } from '../renderer/renderer.js'
 import { decompositions } from './decompose.js'
 import { expandRanges } from './expand.js'
 import { linearize } from './linearize.js'
+import { narrowIndexMath } from './narrow.js'
 import { applyOpts, type Opt } from './opts.js'
 import { reuseRowValues } from './reuse.js'
 
@@ -40,7 +41,9 @@ export function renderKernel(ast: UOp, renderer: Renderer, opts: readonly Opt[] 
   const expanded = expandRanges(reused)
   viz?.codegenStep('expand', expanded)
   const lowered = graphRewrite(expanded, pm, undefined, `decompose_${renderer.name}`)
-  const prog = linearize(lowered)
+  const narrowed = narrowIndexMath(lowered)
+  if (narrowed !== lowered) viz?.codegenStep('narrow_index_math', narrowed)
+  const prog = linearize(narrowed)
   viz?.linearized(prog.uops)
   const name = kernelName(ast)
   const src = renderer.render(name, prog)

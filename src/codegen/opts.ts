@@ -96,13 +96,13 @@ export class OptState {
     const r = this.axes[opt.axis]!
     if (opt.op === 'UPCAST' || opt.op === 'UNROLL' || opt.op === 'CHAIN') {
       const k = opt.arg
-      const outer = UOp.range(sizeOf(r) / k, this.nextId++, kindOf(r))
-      const inner = UOp.range(k, this.nextId++, INNER_KIND[opt.op])
+      const outer = UOp.range(sizeOf(r) / k, this.nextId++, kindOf(r), r.dtype)
+      const inner = UOp.range(k, this.nextId++, INNER_KIND[opt.op], r.dtype)
       this.replaceRange(r, outer.mul(k).add(inner), [outer, inner])
       this.axes[opt.axis] = outer
       this.expanded.push(inner)
     } else if (opt.op === 'THREAD') {
-      const t = UOp.range(sizeOf(r), this.nextId++, 'thread')
+      const t = UOp.range(sizeOf(r), this.nextId++, 'thread', r.dtype)
       this.replaceRange(r, t)
       this.axes[opt.axis] = t
     } else {
@@ -132,7 +132,7 @@ export class OptState {
     const all = [...this.axes, ...this.expanded]
     const map = new Map<UOp, UOp>()
     all.forEach((r, i) => {
-      map.set(r, UOp.range(sizeOf(r), i, kindOf(r)))
+      map.set(r, UOp.range(sizeOf(r), i, kindOf(r), r.dtype))
     })
     return substitute(this.ast, map)
   }

@@ -250,7 +250,7 @@ export abstract class CStyleRenderer implements Renderer {
       }
       const r = w.name(u)
       for (const p of prefix) w.line(p)
-      w.open(`for (int ${r} = 0; ${r} < ${ref(u.src[0]!)}; ${r}++) {`)
+      w.open(`for (${valueType(u.dtype)} ${r} = 0; ${r} < ${ref(u.src[0]!)}; ${r}++) {`)
     }
     // a buffer only read gets const; restrict is safe because distinct params are distinct memory
     const loaded = new Set(uops.filter((u) => u.op === Ops.LOAD).map((u) => u.src[0]!.arg as number))

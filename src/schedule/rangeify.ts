@@ -5,8 +5,8 @@
 // the way down (reshape -> flatten/unflatten with // and %, permute -> reorder, expand -> 0,
 // pad -> shifted index plus a validity gate, shrink -> offset, flip -> n-1-i). A REDUCE_AXIS opens
 // fresh 'reduce' ranges. Nodes at the region's boundary (realized buffers) become LOADs.
-import { dtypes } from '../dtype.js'
-import { stridesFor } from '../helpers.js'
+import { type DType, dtypes } from '../dtype.js'
+import { prod, stridesFor } from '../helpers.js'
 import { ALU, type BufferRef, Ops, type PadArg, type ReduceOp, UOp } from '../uop/ops.js'
 
 export interface LoweringContext {
@@ -22,11 +22,32 @@ interface Task {
   gate: UOp | undefined
 }
 
-const i32 = (v: number): UOp => UOp.const(dtypes.int32, v)
+/** Index math goes int64 once a size passes this: partial sums of index terms with mixed signs
+ * (flip, pad) reach about twice the largest size, and int32 ends at 2^31. */
+const INT32_INDEX_LIMIT = 2 ** 30
 
-function flatIndex(idx: readonly UOp[], shape: readonly number[]): UOp {
+/**
+ * The index dtype of a kernel computing `root`: int64 if any tensor in its region (up to the
+ * boundary buffers, whose sizes count too) has more than 2^30 elements, else int32. Codegen
+ * narrows the int64 index nodes whose value range fits back to int32 (`narrowIndexMath`).
+ */
+export function indexDTypeFor(root: UOp, isBoundary: (u: UOp) => boolean): DType {
+  const seen = new Set<UOp>()
+  const stack = [root]
+  while (stack.length) {
+    const u = stack.pop()!
+    if (seen.has(u)) continue
+    seen.add(u)
+    const n = u.op === Ops.BUFFER ? (u.arg as BufferRef).size : u.shape ? prod(u.shape) : 0
+    if (n > INT32_INDEX_LIMIT) return dtypes.int64
+    if (u === root || !isBoundary(u)) for (const s of u.src) stack.push(s)
+  }
+  return dtypes.int32
+}
+
+function flatIndex(idx: readonly UOp[], shape: readonly number[], dt: DType): UOp {
   const st = stridesFor(shape)
-  let acc: UOp = i32(0)
+  let acc: UOp = UOp.const(dt, 0)
   idx.forEach((ix, i) => {
     if (shape[i] !== 1) acc = acc.add(ix.mul(st[i]!))
   })
@@ -38,40 +59,57 @@ function unflatIndex(flat: UOp, shape: readonly number[]): UOp[] {
   // a valid flat index is below the size, so the outermost axis needs no `% d`; without it a gated
   // (padded) index that may go negative outside its gate keeps no modulo over the whole buffer
   const outer = shape.findIndex((d) => d !== 1)
-  return shape.map((d, i) => (d === 1 ? i32(0) : i === outer ? flat.idiv(st[i]!) : flat.idiv(st[i]!).mod(d)))
+  return shape.map((d, i) =>
+    d === 1 ? flat.constLike(0) : i === outer ? flat.idiv(st[i]!) : flat.idiv(st[i]!).mod(d),
+  )
 }
 
 /** idx for `inShape` from idx for `outShape` of a reshape. */
-function reshapeIndex(idx: readonly UOp[], outShape: readonly number[], inShape: readonly number[]): UOp[] {
+function reshapeIndex(
+  idx: readonly UOp[],
+  outShape: readonly number[],
+  inShape: readonly number[],
+  dt: DType,
+): UOp[] {
   // fast path: the shapes only differ by size-1 axes
   const outNon1 = outShape.map((d, i) => [d, i] as const).filter(([d]) => d !== 1)
   const inNon1 = inShape.map((d, i) => [d, i] as const).filter(([d]) => d !== 1)
   if (outNon1.length === inNon1.length && outNon1.every(([d], k) => d === inNon1[k]![0])) {
-    const res = inShape.map(() => i32(0))
+    const res = inShape.map(() => UOp.const(dt, 0))
     inNon1.forEach(([, i], k) => {
       res[i] = idx[outNon1[k]![1]]!
     })
     return res
   }
-  return unflatIndex(flatIndex(idx, outShape), inShape)
+  return unflatIndex(flatIndex(idx, outShape, dt), inShape)
 }
 
 export class KernelLowering {
   private rangeId = 0
   private readonly memo = new Map<string, UOp>()
 
-  constructor(private readonly ctx: LoweringContext) {}
+  constructor(
+    private readonly ctx: LoweringContext,
+    /** dtype of every range and index expression of this kernel (see `indexDTypeFor`) */
+    readonly indexDType: DType = dtypes.int32,
+  ) {}
+
+  private iconst(v: number): UOp {
+    return UOp.const(this.indexDType, v)
+  }
 
   newRange(size: number, kind: 'global' | 'reduce'): UOp {
-    return UOp.range(size, this.rangeId++, kind)
+    return UOp.range(size, this.rangeId++, kind, this.indexDType)
   }
 
   /** Output ranges for a kernel producing `shape` (size-1 axes get index 0). */
   outputIndex(shape: readonly number[]): UOp[] {
-    return shape.map((d) => (d === 1 ? i32(0) : this.newRange(d, 'global')))
+    return shape.map((d) => (d === 1 ? this.iconst(0) : this.newRange(d, 'global')))
   }
 
-  static flatIndex = flatIndex
+  flatIndex(idx: readonly UOp[], shape: readonly number[]): UOp {
+    return flatIndex(idx, shape, this.indexDType)
+  }
 
   /** Value of tensor node `root` at index `idx` as kernel IR (iterative, memoized). */
   lower(root: UOp, idx: readonly UOp[]): UOp {
@@ -108,7 +146,7 @@ export class KernelLowering {
       const param = this.ctx.paramFor(n)
       const shape = n.op === Ops.BUFFER ? [(n.arg as BufferRef).size] : n.shape!
       const dg = UOp.new(Ops.DEFINE_GLOBAL, n.dtype, [], param)
-      const flat = flatIndex(idx, shape)
+      const flat = this.flatIndex(idx, shape)
       return leaf(UOp.new(Ops.LOAD, n.dtype, gate ? [dg, flat, gate] : [dg, flat]))
     }
     const inShape = n.src[0]?.shape ?? []
@@ -122,7 +160,7 @@ export class KernelLowering {
         return same(n.src[0]!)
       case Ops.RESHAPE:
         return {
-          children: [{ n: n.src[0]!, idx: reshapeIndex(idx, n.shape!, inShape), gate }],
+          children: [{ n: n.src[0]!, idx: reshapeIndex(idx, n.shape!, inShape, this.indexDType), gate }],
           combine: (v) => v[0]!,
         }
       case Ops.PERMUTE: {
@@ -134,7 +172,7 @@ export class KernelLowering {
         return { children: [{ n: n.src[0]!, idx: ci, gate }], combine: (v) => v[0]! }
       }
       case Ops.EXPAND: {
-        const ci = inShape.map((d, i) => (d === 1 ? i32(0) : idx[i]!))
+        const ci = inShape.map((d, i) => (d === 1 ? this.iconst(0) : idx[i]!))
         return { children: [{ n: n.src[0]!, idx: ci, gate }], combine: (v) => v[0]! }
       }
       case Ops.SHRINK: {
@@ -142,7 +180,9 @@ export class KernelLowering {
         return { children: [{ n: n.src[0]!, idx: ci, gate }], combine: (v) => v[0]! }
       }
       case Ops.FLIP: {
-        const ci = (n.arg as boolean[]).map((f, i) => (f ? i32(inShape[i]! - 1).sub(idx[i]!) : idx[i]!))
+        const ci = (n.arg as boolean[]).map((f, i) =>
+          f ? this.iconst(inShape[i]! - 1).sub(idx[i]!) : idx[i]!,
+        )
         return { children: [{ n: n.src[0]!, idx: ci, gate }], combine: (v) => v[0]! }
       }
       case Ops.PAD: {
@@ -151,7 +191,7 @@ export class KernelLowering {
         const ci = pads.map(([b], i) => {
           const ix = idx[i]!
           if (pads[i]![0] === 0 && pads[i]![1] === 0) return ix
-          const ok = i32(b - 1)
+          const ok = this.iconst(b - 1)
             .lt(ix)
             .and(ix.lt(b + inShape[i]!))
           valid = valid ? valid.and(ok) : ok
@@ -170,7 +210,7 @@ export class KernelLowering {
         const ranges: UOp[] = []
         const ci = inShape.map((d, i) => {
           if (!axes.includes(i)) return idx[i]!
-          if (d === 1) return i32(0)
+          if (d === 1) return this.iconst(0)
           const r = this.newRange(d, 'reduce')
           ranges.push(r)
           return r

@@ -19,7 +19,7 @@ import { ALU, type BufferRef, MOVEMENT, Ops, UOp } from '../uop/ops.js'
 import { graphRewrite, toposort } from '../uop/rewrite.js'
 import { symbolic } from '../uop/symbolic.js'
 import { simplifyGatedIndices } from '../uop/valid.js'
-import { KernelLowering } from './rangeify.js'
+import { indexDTypeFor, KernelLowering } from './rangeify.js'
 
 /** A buffer as the schedule sees it: an existing one, or one to allocate. */
 export interface SchedBuf {
@@ -241,25 +241,29 @@ function tryBuild(topo: readonly UOp[], R: Set<UOp>): Schedule | UOp {
     const bufs: SchedBuf[] = [out]
     const params = new Map<SchedBuf, number>([[out, 0]])
     const reads: UOp[] = []
-    const lowering = new KernelLowering({
-      isBoundary: (u) => u !== n && (u.op === Ops.BUFFER || R.has(u)),
-      paramFor: (u) => {
-        reads.push(u)
-        const b = u.op === Ops.BUFFER ? existing(u.arg as BufferRef) : realized.get(u)!
-        let p = params.get(b)
-        if (p === undefined) {
-          p = bufs.length
-          params.set(b, p)
-          bufs.push(b)
-        }
-        return p
+    const isBoundary = (u: UOp): boolean => u !== n && (u.op === Ops.BUFFER || R.has(u))
+    const expr = n.op === Ops.ASSIGN ? n.src[1]! : n.op === Ops.CONTIGUOUS ? n.src[0]! : n
+    const lowering = new KernelLowering(
+      {
+        isBoundary,
+        paramFor: (u) => {
+          reads.push(u)
+          const b = u.op === Ops.BUFFER ? existing(u.arg as BufferRef) : realized.get(u)!
+          let p = params.get(b)
+          if (p === undefined) {
+            p = bufs.length
+            params.set(b, p)
+            bufs.push(b)
+          }
+          return p
+        },
       },
-    })
+      indexDTypeFor(expr, isBoundary),
+    )
     const shape = n.shape!
     const idx = lowering.outputIndex(shape)
-    const expr = n.op === Ops.ASSIGN ? n.src[1]! : n.op === Ops.CONTIGUOUS ? n.src[0]! : n
     const value = lowering.lower(expr, idx)
-    const outIdx = KernelLowering.flatIndex(idx, shape)
+    const outIdx = lowering.flatIndex(idx, shape)
     const store = UOp.new(Ops.STORE, out.dtype, [UOp.new(Ops.DEFINE_GLOBAL, out.dtype, [], 0), outIdx, value])
     const ast = simplifyGatedIndices(
       graphRewrite(UOp.new(Ops.SINK, out.dtype, [store]), symbolic, undefined, 'symbolic'),

@@ -237,9 +237,10 @@ export class UOp {
   constLike(v: number): UOp {
     return UOp.const(this.dtype, v)
   }
-  static range(end: number | UOp, id: number, kind: RangeArg['kind']): UOp {
-    const e = typeof end === 'number' ? UOp.const(dtypes.int32, end) : end
-    return UOp.new(Ops.RANGE, dtypes.int32, [e], { id, kind })
+  /** A loop index 0..end-1; `dtype` is the kernel's index dtype (int64 when sizes pass 2^30). */
+  static range(end: number | UOp, id: number, kind: RangeArg['kind'], dtype: DType = dtypes.int32): UOp {
+    const e = typeof end === 'number' ? UOp.const(dtype, end) : end
+    return UOp.new(Ops.RANGE, dtype, [e], { id, kind })
   }
 
   // ---- ALU builders (kernel IR and index math) ----

@@ -47,7 +47,7 @@ function simplifyUnder(idx: UOp, gate: UOp): UOp {
   const into = new Map<UOp, UOp>()
   const back = new Map<UOp, UOp>()
   narrowed.forEach(([r, [lo, hi]], i) => {
-    const p = UOp.range(hi - lo + 1, PLACEHOLDER_ID + i, (r.arg as RangeArg).kind)
+    const p = UOp.range(hi - lo + 1, PLACEHOLDER_ID + i, (r.arg as RangeArg).kind, r.dtype)
     into.set(r, lo ? p.add(lo) : p)
     back.set(p, lo ? r.sub(lo) : r)
   })
