@@ -27,8 +27,10 @@ export function constLikeNode(u: UOp, value: number, dtype: DType = u.dtype): UO
   return constNode(value, dtype, u.device, u.shape!)
 }
 
+/** 0..n-1: int32, or int64 when n - 1 does not fit int32 (an int32 iota would wrap). */
 export function iotaNode(n: number, device: string): UOp {
-  return UOp.new(Ops.IOTA, dtypes.int32, [UOp.new(Ops.DEVICE, dtypes.void, [], device)], n)
+  const dt = n - 1 > 2 ** 31 - 1 ? dtypes.int64 : dtypes.int32
+  return UOp.new(Ops.IOTA, dt, [UOp.new(Ops.DEVICE, dtypes.void, [], device)], n)
 }
 
 export function aluNode(op: Op, ...src: UOp[]): UOp {

@@ -1,0 +1,166 @@
+// 64-bit index math: tensors with 2^31 or more (logical) elements index with int64 where the value
+// range needs it, on every device, and keep int32 elsewhere. Most cases need no big memory: an
+// expanded (stride 0) view has 2^32+ logical elements over a 3-element buffer, and a shrink, pad
+// or flip of it moves the index past 2^31 while the kernel runs only a few iterations. The
+// expected values are plain arithmetic on the element number (which row of the view it is in).
+import assert from 'node:assert/strict'
+import { freemem } from 'node:os'
+import { describe, test } from 'node:test'
+import { handOpts } from '../../src/codegen/heuristics.ts'
+import { renderKernel } from '../../src/codegen/kernel.ts'
+import type { Opt } from '../../src/codegen/opts.ts'
+import { scheduleFor } from '../../src/engine/realize.ts'
+import { dtypes, Tensor } from '../../src/index.ts'
+import { CRenderer } from '../../src/renderer/c.ts'
+import { JSRenderer } from '../../src/renderer/js.ts'
+import type { Renderer } from '../../src/renderer/renderer.ts'
+import type { KernelItem } from '../../src/schedule/schedule.ts'
+import { hasCPU } from '../helpers.ts'
+
+const N = 2 ** 31
+
+/** [1, 2, 3] broadcast to rows of N and flattened: element k is 1 + floor(k / N). */
+const rows = (device: string): Tensor =>
+  new Tensor([1, 2, 3], { dtype: dtypes.float32, device })
+    .reshape([3, 1])
+    .expand([3, N])
+    .reshape([3 * N])
+const rowOf = (k: number): number => 1 + Math.floor(k / N)
+const span = (a: number, b: number): number[] => Array.from({ length: b - a }, (_, i) => a + i)
+
+/** The kernels realizing `t` runs, rendered by `r` with `opts` (default: the heuristics). */
+function sources(t: Tensor, r: Renderer, opts?: (ast: KernelItem['ast']) => Opt[]): string[] {
+  const items = scheduleFor([t.uop]).items.filter((i): i is KernelItem => i.kind === 'kernel')
+  return items.map((it) => renderKernel(it.ast, r, (opts ?? ((a) => handOpts(a, r.target)))(it.ast)).src)
+}
+const body = (src: string): string => src.slice(src.search(/(^|\n)(void|function) /))
+
+for (const device of [...(hasCPU ? ['CPU'] : []), 'JS']) {
+  describe(`64-bit indices on ${device}`, () => {
+    test('a shrink of an expanded view past 2^32', async () => {
+      const a = 2 * N + 5
+      assert.deepEqual(
+        Array.from(
+          await rows(device)
+            .shrink([[a, a + 3]])
+            .data(),
+        ),
+        span(a, a + 3).map(rowOf),
+      )
+    })
+    test('a shrink straddling 2^31 and 2^32', async () => {
+      for (const a of [N - 2, 2 * N - 2]) {
+        const got = Array.from(
+          await rows(device)
+            .shrink([[a, a + 4]])
+            .data(),
+        )
+        assert.deepEqual(got, span(a, a + 4).map(rowOf), `shrink at ${a}`)
+      }
+    })
+    test('sums of windows at offsets past 2^31', async () => {
+      const a = 2 * N - 8
+      const got = Array.from(
+        await rows(device)
+          .shrink([[a, a + 16]])
+          .reshape([2, 8])
+          .sum(1)
+          .data(),
+      )
+      assert.deepEqual(got, [8 * 2, 8 * 3])
+    })
+    test('a pad past the end of a 3 * 2^31 view (the gate compares in int64)', async () => {
+      const got = Array.from(
+        await rows(device)
+          .pad([[0, 5]])
+          .shrink([[3 * N - 2, 3 * N + 2]])
+          .data(),
+      )
+      assert.deepEqual(got, [3, 3, 0, 0])
+    })
+    test('a flip of a 3 * 2^31 view', async () => {
+      const got = Array.from(
+        await rows(device)
+          .flip(0)
+          .shrink([[N - 2, N + 2]])
+          .data(),
+      )
+      // flipped element k is element 3N - 1 - k
+      assert.deepEqual(
+        got,
+        span(N - 2, N + 2).map((k) => rowOf(3 * N - 1 - k)),
+      )
+    })
+    test('a permuted view read with a flat index past 2^32', async () => {
+      // (N, 3) after the permute: flat element k is row k % 3
+      const t = rows(device)
+        .reshape([3, N])
+        .permute([1, 0])
+        .reshape([3 * N])
+      const a = 3 * N - 5
+      assert.deepEqual(
+        Array.from(await t.shrink([[a, a + 5]]).data()),
+        span(a, a + 5).map((k) => 1 + (k % 3)),
+      )
+    })
+    test('arange past 2^31 as float64 (an int64 iota)', async () => {
+      const t = Tensor.arange(0, 3 * N, 1, { dtype: dtypes.float64, device })
+      assert.deepEqual(Array.from(await t.shrink([[3 * N - 3, 3 * N]]).data()), [
+        3 * N - 3,
+        3 * N - 2,
+        3 * N - 1,
+      ])
+    })
+  })
+}
+
+describe('64-bit indices in the generated code', () => {
+  // the issue's example: the output has 2^32 elements (16 GB, so rendered only, not run)
+  const big = (): Tensor => Tensor.zeros([0, 65536, 65536], { device: 'NULL' }).sum(0)
+  test('C: int loop counters, a long long flat address', () => {
+    const [src] = sources(big(), new CRenderer(), () => [])
+    const b = body(src!)
+    assert.match(b, /for \(int r0 = 0; r0 < 65536; r0\+\+\)/)
+    assert.match(b, /long long v\d+ = /)
+    assert.doesNotMatch(b, /\(unsigned int\)/, 'no int32 wrap-around address math')
+  })
+  test('C with the heuristics (UPCAST/THREAD) and with an UPCAST by 4 on the inner axis', () => {
+    for (const opts of [undefined, () => [{ op: 'UPCAST', axis: 1, arg: 4 } as Opt]]) {
+      const b = body(sources(big(), new CRenderer(), opts)[0]!)
+      assert.match(b, /long long v\d+ = /)
+      assert.doesNotMatch(b, /\(unsigned int\)/)
+    }
+  })
+  test('a loop of more than 2^31 iterations counts in long long', () => {
+    const t = Tensor.ones([3], { device: 'NULL' })
+      .reshape([3, 1])
+      .expand([3, N])
+      .reshape([3 * N])
+      .contiguous()
+    const b = body(sources(t, new CRenderer(), () => [])[0]!)
+    assert.match(b, /for \(long long r0 = 0; r0 < 6442450944LL; r0\+\+\)/)
+    assert.doesNotMatch(b, /tgvf/, 'no int32 vector lanes over an int64 loop')
+  })
+  test('JS: no |0 on the address math', () => {
+    const b = body(sources(big(), new JSRenderer(), () => [])[0]!)
+    assert.doesNotMatch(b, /\| 0\)/)
+  })
+  test('small kernels are unchanged: int32 everywhere', () => {
+    const t = Tensor.zeros([3, 65536, 16], { device: 'NULL' }).sum(0)
+    assert.doesNotMatch(sources(t, new CRenderer())[0]!, /long long [rv]\d/)
+  })
+})
+
+// one real tensor past 2^31 elements (2 GiB of uint8), only where the memory is free
+const bigOk = hasCPU && freemem() > 8 * 2 ** 30
+describe('a real 2^31 + 2^16 element tensor', { skip: !bigOk && 'needs a C compiler and 8 GiB free' }, () => {
+  test('ones, written and read back at the end', async () => {
+    const x = Tensor.full([32769, 65536], 7, { dtype: dtypes.uint8 }).contiguous().realize()
+    const tail = x.shrink([
+      [32767, 32769],
+      [65532, 65536],
+    ])
+    assert.deepEqual(Array.from(await tail.data()), Array(8).fill(7))
+    x.dispose()
+  })
+})
