@@ -370,7 +370,8 @@ function computeVRange(u: UOp): [number, number] {
       r = [a0 - b1, a1 - b0]
       break
     case Ops.NEG:
-      r = [-a1, -a0]
+      // NEG of a bool is logical not
+      r = dt.isBool ? [1 - a1, 1 - a0] : [-a1, -a0]
       break
     case Ops.MUL: {
       const c = [a0 * b0, a0 * b1, a1 * b0, a1 * b1]
