@@ -15,7 +15,11 @@ import { CRenderer } from '../../src/renderer/c.ts'
 import { JSRenderer } from '../../src/renderer/js.ts'
 import type { Renderer } from '../../src/renderer/renderer.ts'
 import type { KernelItem } from '../../src/schedule/schedule.ts'
-import { hasCPU } from '../helpers.ts'
+import { narrowIndexMath } from '../../src/codegen/narrow.ts'
+import { execAlu } from '../../src/uop/exec.ts'
+import { Ops, UOp } from '../../src/uop/ops.ts'
+import { toposort } from '../../src/uop/rewrite.ts'
+import { hasCPU, makeRng } from '../helpers.ts'
 
 const N = 2 ** 31
 
@@ -163,4 +167,84 @@ describe('a real 2^31 + 2^16 element tensor', { skip: !bigOk && 'needs a C compi
     assert.deepEqual(Array.from(await tail.data()), Array(8).fill(7))
     x.dispose()
   })
+})
+
+// ---- narrow_index_math: every int64 node it moves to int32 must keep its value ----
+
+/** Value of `root` with range id i at point[i], with exec.ts semantics (int32 wraps, int64 exact). */
+function evalAt(root: UOp, point: readonly number[]): number {
+  const vals = new Map<UOp, number>()
+  for (const u of toposort([root])) {
+    if (u.op === Ops.RANGE) vals.set(u, point[(u.arg as { id: number }).id]!)
+    else if (u.op === Ops.CONST) vals.set(u, u.constValue)
+    else {
+      const dt = u.op === Ops.CAST ? u.dtype : u.src[u.op === Ops.WHERE ? 1 : 0]!.dtype
+      vals.set(
+        u,
+        execAlu(
+          u.op,
+          dt,
+          u.src.map((s) => vals.get(s)!),
+        ),
+      )
+    }
+  }
+  return vals.get(root)!
+}
+
+test('narrow_index_math keeps the value of random int64 index expressions', () => {
+  const rand = makeRng(64)
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!
+  const i64 = dtypes.int64
+  let narrowedSome = 0
+  for (let i = 0; i < 400; i++) {
+    const ranges = Array.from({ length: 1 + Math.floor(rand() * 3) }, (_, k) =>
+      UOp.range(pick([3, 1000, 65536, 2 ** 20, 2 ** 31, 3 * 2 ** 31]), k, 'global', i64),
+    )
+    const leaf = (): UOp =>
+      rand() < 0.8 ? pick(ranges) : UOp.const(i64, pick([0, 7, -5, 2 ** 31, 2 ** 32 + 3]))
+    const expr = (d: number): UOp => {
+      if (d === 0) return leaf()
+      const r = rand()
+      if (r < 0.3)
+        return expr(d - 1)
+          .mul(pick([1, 3, 65536, 2 ** 16 + 1, -2]))
+          .add(expr(d - 1))
+      if (r < 0.45) return expr(d - 1).idiv(pick([2, 7, 65536, 2 ** 31]))
+      if (r < 0.6) return expr(d - 1).mod(pick([5, 65536, 2 ** 31 + 1]))
+      if (r < 0.7) return expr(d - 1).max(expr(d - 1))
+      if (r < 0.8)
+        return expr(d - 1)
+          .lt(expr(d - 1))
+          .where(expr(d - 1), expr(d - 1))
+      if (r < 0.9)
+        return expr(d - 1)
+          .cast(dtypes.int32)
+          .cast(i64)
+      return expr(d - 1).sub(expr(d - 1))
+    }
+    const e = expr(1 + (i % 4))
+    if (!(e.vmin > -(2 ** 52) && e.vmax < 2 ** 52)) continue
+    // as a kernel stores it: the value cast to float64 (exact below 2^53)
+    const ast = UOp.new(Ops.SINK, dtypes.void, [
+      UOp.new(Ops.STORE, dtypes.float64, [
+        UOp.new(Ops.DEFINE_GLOBAL, dtypes.float64, [], 0),
+        UOp.const(i64, 0),
+        e.cast(dtypes.float64),
+      ]),
+    ])
+    const narrowed = narrowIndexMath(ast)
+    const ne = narrowed.src[0]!.src[2]!
+    if (toposort([narrowed]).some((u) => u.dtype === dtypes.int32)) narrowedSome++
+    for (let p = 0; p < 40; p++) {
+      // the range ends, zero and random values
+      const point = ranges.map((r) => {
+        const n = r.src[0]!.constValue
+        return p === 0 ? 0 : p === 1 ? n - 1 : Math.floor(rand() * n)
+      })
+      const want = evalAt(e.cast(dtypes.float64), point)
+      assert.equal(evalAt(ne, point) + 0, want + 0, `expression #${i} at ${point}`)
+    }
+  }
+  assert.ok(narrowedSome > 100, `only ${narrowedSome} expressions had nodes narrowed`)
 })
