@@ -1,5 +1,5 @@
 // Running schedules: allocate buffers, compile kernels (cached by AST key), launch, and report.
-import { DEBUG, getEnvNum, now } from '../helpers.js'
+import { DEBUG, fmtShape, getEnvNum, now, TsgradError } from '../helpers.js'
 import { handOpts, type OptTarget } from '../codegen/heuristics.js'
 import { fmtOpts, type Opt } from '../codegen/opts.js'
 import { beamSearch } from './beam.js'
@@ -119,6 +119,33 @@ export function setRealizeObserver(o: RealizeObserver | undefined): RealizeObser
   return prev
 }
 
+/**
+ * Every buffer a schedule creates must fit its device (a host device keeps a buffer in one
+ * TypedArray: 2^32 elements on Node 20): checked before anything compiles or runs, naming the
+ * tensor, not a RangeError from deep inside the allocator.
+ */
+function checkAllocatable(items: readonly ScheduleItem[]): void {
+  for (const it of items) {
+    const out = it.bufs[0]
+    if (out.existing) continue
+    const max = Device.get(out.device).allocator.maxElements
+    if (max === undefined || out.size <= max) continue
+    const n = it.node
+    const bytes = out.size * out.dtype.itemsize
+    throw new TsgradError(
+      `realize: the ${out.dtype.name} tensor of shape ${fmtShape(n.shape ?? [out.size])} (${n.op}) needs a buffer of ` +
+        `${out.size} elements (${fmtBytes(bytes)}); the ${out.device} device allocates at most ${max} elements per buffer`,
+    )
+  }
+}
+
+const fmtBytes = (b: number): string =>
+  b >= 2 ** 30
+    ? `${(b / 2 ** 30).toFixed(1)} GiB`
+    : b >= 2 ** 20
+      ? `${(b / 2 ** 20).toFixed(1)} MiB`
+      : `${b} bytes`
+
 export function realize(roots: readonly UOp[], viewOf: (buf: Buffer, like: UOp) => UOp): RealizeResult {
   const t0 = now()
   const { items, realized } = scheduleFor(roots)
@@ -130,6 +157,7 @@ export function realize(roots: readonly UOp[], viewOf: (buf: Buffer, like: UOp) 
     if (!b) bufs.set(s, (b = new Buffer(s.device, s.size, s.dtype)))
     return b
   }
+  checkAllocatable(items)
   const debug = DEBUG()
   precompile(items)
   for (const it of items) runItem(it, bufFor, debug)

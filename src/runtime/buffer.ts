@@ -1,5 +1,6 @@
 // Device buffers: allocated lazily, freed when unreachable (FinalizationRegistry) or on dispose().
 import type { DType, TypedArray } from '../dtype.js'
+import { TsgradError } from '../helpers.js'
 import type { BufferRef } from '../uop/ops.js'
 import { viz } from '../trace.js'
 import { Device } from './device.js'
@@ -19,6 +20,19 @@ const registry = new FinalizationRegistry<Held>((h) => {
 export const memory = { inUse: 0, peak: 0 }
 
 let nextId = 0
+
+/** Allocate, turning the engine's bare RangeError (out of memory, too long) into one that says what. */
+function allocOrExplain(device: string, size: number, dtype: DType): unknown {
+  try {
+    return Device.get(device).allocator.alloc(size, dtype)
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e
+    const bytes = size * dtype.itemsize
+    throw new TsgradError(
+      `cannot allocate a ${dtype.name} buffer of ${size} elements (${bytes} bytes) on ${device}: ${e.message}`,
+    )
+  }
+}
 
 export class Buffer implements BufferRef {
   readonly id = nextId++
@@ -43,7 +57,7 @@ export class Buffer implements BufferRef {
   get raw(): unknown {
     if (this.disposed) throw new Error(`buffer ${this.id} was disposed`)
     if (this._raw === undefined) {
-      this._raw = Device.get(this.device).allocator.alloc(this.size, this.dtype)
+      this._raw = allocOrExplain(this.device, this.size, this.dtype)
       this.held = { device: this.device, raw: this._raw, nbytes: this.nbytes }
       registry.register(this, this.held, this)
       memory.inUse += this.nbytes

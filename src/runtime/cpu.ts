@@ -6,7 +6,7 @@ import { type DType, storageArray, type TypedArray } from '../dtype.js'
 import { DEBUG, getEnv, TsgradError } from '../helpers.js'
 import { CRenderer } from '../renderer/c.js'
 import type { CompiledDevice, Program } from './device.js'
-import { Device } from './device.js'
+import { Device, maxTypedArrayLength } from './device.js'
 import {
   cacheEnabled,
   cacheKey,
@@ -248,6 +248,7 @@ export function createCPUDevice(name: string): CompiledDevice<TypedArray, string
     allocator: {
       alloc: alignedAlloc,
       free: poolFree,
+      maxElements: maxTypedArrayLength(),
       copyin: (buf, src) => {
         buf.set(src as never)
       },

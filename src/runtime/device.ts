@@ -13,6 +13,19 @@ export interface Allocator<B = unknown> {
   copyout(buf: B, size: number, dtype: DType): TypedArray | Promise<TypedArray>
   /** direct host view, for devices whose memory is host memory (enables dataSync) */
   hostView?(buf: B): TypedArray
+  /** the most elements one buffer may have (checked before a schedule runs); none if absent */
+  readonly maxElements?: number
+}
+
+/**
+ * The longest TypedArray this JavaScript engine makes: Node's buffer.constants.MAX_LENGTH (2^32 on
+ * Node 20, 2^53 - 1 on newer V8), else V8's long-standing 2^32. Host-memory devices (CPU, JS) keep
+ * every buffer in one TypedArray, so this bounds their buffers.
+ */
+export function maxTypedArrayLength(): number {
+  const p = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process
+  const b = p?.getBuiltinModule?.('node:buffer') as { constants?: { MAX_LENGTH?: number } } | undefined
+  return b?.constants?.MAX_LENGTH ?? 2 ** 32
 }
 
 export interface Compiler<A = unknown> {

@@ -10,7 +10,7 @@ import {
   type TypedArray,
 } from '../dtype.js'
 import { JSRenderer } from '../renderer/js.js'
-import { type CompiledDevice, Device, type Program } from './device.js'
+import { type CompiledDevice, Device, maxTypedArrayLength, type Program } from './device.js'
 
 type KernelFn = (...bufs: TypedArray[]) => void
 
@@ -53,6 +53,7 @@ export function createJSDevice(name: string): CompiledDevice<TypedArray, KernelF
     allocator: {
       alloc: (size: number, dtype: DType) => storageArray(dtype, size),
       free: () => {},
+      maxElements: maxTypedArrayLength(),
       copyin: (buf, src) => {
         buf.set(src as never)
       },

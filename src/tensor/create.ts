@@ -10,7 +10,7 @@ import { Device, canonicalDevice } from '../runtime/device.js'
 import { constNode } from '../uop/graph.js'
 import type { Buffer } from '../runtime/buffer.js'
 import { jitScope } from './jit_scope.js'
-import { checkShape, Tensor } from './tensor.js'
+import { checkShape, checkSize, Tensor } from './tensor.js'
 
 export interface CreateOptions {
   dtype?: DType | string
@@ -74,11 +74,19 @@ Tensor.arange = (start, stop, step = 1, opts) => {
       `arange: expected finite numbers and a non-zero step, got (${start}, ${stop}, ${step})`,
     )
   const n = Math.max(0, Math.ceil((stop - start) / step))
+  checkSize(`arange(${start}, ${stop}, ${step})`, [n])
   const dt = opts?.dtype
     ? toDType(opts.dtype)
     : [start, stop, step].every(Number.isInteger)
       ? defaultInt
       : defaultFloat
+  // an integer dtype must hold every value (an int32 arange to 1e12 would wrap silently)
+  const last = n > 0 ? start + (n - 1) * step : start
+  const [lo, hi] = intRange(dt)
+  if (n > 0 && (Math.min(start, last) < lo || Math.max(start, last) > hi))
+    throw new TsgradError(
+      `arange(${start}, ${stop}, ${step}): values up to ${last} do not fit ${dt.name} (${lo}..${hi}); pass { dtype: 'int64' } or a float dtype`,
+    )
   const idx = Tensor.iota(n, dev(opts))
   const t =
     start === 0 && step === 1
@@ -94,6 +102,7 @@ Tensor.arange = (start, stop, step = 1, opts) => {
 Tensor.linspace = (start, stop, steps, opts) => {
   if (!Number.isInteger(steps) || steps < 0)
     throw new TsgradError(`linspace: steps must be a non-negative integer, got ${steps}`)
+  checkSize('linspace', [steps])
   const dt = opts?.dtype ? toDType(opts.dtype) : defaultFloat
   if (steps === 1) return Tensor.full([1], start, { ...opts, dtype: dt })
   const delta = (stop - start) / (steps - 1)
@@ -102,10 +111,18 @@ Tensor.linspace = (start, stop, steps, opts) => {
 
 Tensor.eye = (n, m, opts) => {
   const cols = m ?? n
+  checkShape('eye', [n, cols])
   const d = dev(opts)
   const r = Tensor.iota(n, d).reshape([n, 1])
   const c = Tensor.iota(cols, d).reshape([1, cols])
   return finish(r.eq(c).cast(opts?.dtype ? toDType(opts.dtype) : defaultFloat), opts)
+}
+
+/** The values an integer dtype holds ([-inf, inf] for floats and bools: no check). */
+function intRange(dt: DType): [number, number] {
+  if (!dt.isInt) return [Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY]
+  if (dt.bits >= 64) return [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER]
+  return dt.isUnsigned ? [0, 2 ** dt.bits - 1] : [-(2 ** (dt.bits - 1)), 2 ** (dt.bits - 1) - 1]
 }
 
 // ---- random ----

@@ -130,9 +130,24 @@ export function broadcastShapes(op: string, ...shapes: (readonly number[])[]): n
 export function checkShape(op: string, shape: readonly number[]): number[] {
   if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0))
     throw new TsgradError(
-      `${op}: shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`,
+      `${op}: shape must be an array of non-negative integers, got ${Array.isArray(shape) ? fmtShape(shape) : String(shape)}`,
     )
-  return [...shape]
+  return checkSize(op, [...shape])
+}
+
+/**
+ * A shape's element count must be exact in a double (index math is exact up to 2^53), so each
+ * size and their product stay within Number.MAX_SAFE_INTEGER. Whether a buffer that large can be
+ * allocated is the device's question, asked when the tensor is realized (a view of this size that
+ * is reduced or sliced needs no buffer).
+ */
+export function checkSize<S extends readonly number[]>(op: string, shape: S): S {
+  const n = prod(shape)
+  if (n > Number.MAX_SAFE_INTEGER || shape.some((d) => d > Number.MAX_SAFE_INTEGER))
+    throw new TsgradError(
+      `${op}: shape ${fmtShape(shape)} is too large to index: sizes and the element count (${n}) must be at most 2^53 - 1`,
+    )
+  return shape
 }
 
 export class Tensor {
@@ -479,7 +494,7 @@ export class Tensor {
       throw new TsgradError(
         `reshape: cannot reshape tensor of shape ${fmtShape(this.shape)} (${this.numel()} elements) into ${fmtShape(s0)}`,
       )
-    return Tensor.fromUOp(G.reshape(this.uop, s), this)
+    return Tensor.fromUOp(G.reshape(this.uop, checkSize('reshape', s)), this)
   }
   permute(order: readonly number[] | number, ...rest: number[]): Tensor {
     const o0 = typeof order === 'number' ? [order, ...rest] : [...order]
@@ -496,8 +511,13 @@ export class Tensor {
       throw new TsgradError(
         `expand: target ${fmtShape(s0)} has fewer dimensions than ${fmtShape(this.shape)}`,
       )
+    if (!s0.every((d) => Number.isInteger(d) && d >= -1))
+      throw new TsgradError(
+        `expand: sizes must be non-negative integers (or -1 to keep one), got ${fmtShape(s0)} for shape ${fmtShape(this.shape)}`,
+      )
     const src = [...Array(s0.length - this.ndim).fill(1), ...this.shape]
     const s = s0.map((d, i) => (d === -1 ? src[i]! : d))
+    checkSize('expand', s)
     s.forEach((d, i) => {
       if (src[i] !== d && src[i] !== 1)
         throw new TsgradError(
@@ -523,6 +543,10 @@ export class Tensor {
       throw new TsgradError(`pad: negative padding larger than shape ${fmtShape(this.shape)}`)
     const base = G.shrink(this.uop, shrinkArg)
     const pp = p.map(([b, a]) => [Math.max(0, b), Math.max(0, a)] as [number, number])
+    checkSize(
+      'pad',
+      shrinkArg.map(([s, e], i) => e - s + pp[i]![0] + pp[i]![1]),
+    )
     return Tensor.fromUOp(G.pad(base, pp, opts.value ?? 0), this)
   }
   shrink(arg: readonly (readonly [number, number] | null)[]): Tensor {

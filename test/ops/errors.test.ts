@@ -1,7 +1,9 @@
 // Invalid calls must throw synchronously, at the call that builds the graph, with a message that
 // names the op and the offending shapes / dtypes / arguments.
+import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { dtypes, Tensor } from '../../src/index.ts'
+import { Device, maxTypedArrayLength } from '../../src/runtime/device.ts'
 import { expectThrows } from '../helpers.ts'
 
 const ones = (shape: number[]) => Tensor.ones(shape)
@@ -216,5 +218,71 @@ describe('errors: unsupported dtypes', () => {
   })
   test('gather with a float index', () => {
     expectThrows(() => ones([2, 3]).gather(1, ones([2, 3])), /gather/, /float32/)
+  })
+})
+
+describe('errors: sizes too large to index or allocate', () => {
+  const huge = /2\^53 - 1/
+  test('arange whose values do not fit its integer dtype', () => {
+    expectThrows(() => Tensor.arange(0, 1e12), /arange\(0, 1000000000000, 1\)/, /int32/, /int64/)
+    expectThrows(() => Tensor.arange(-3e9, 0, 1), /arange/, /int32/)
+    expectThrows(() => Tensor.arange(0, 300, 1, { dtype: dtypes.uint8 }), /arange/, /uint8/)
+  })
+  test('arange with more elements than can be indexed', () => {
+    expectThrows(() => Tensor.arange(0, 1e20, 1, { dtype: dtypes.float32 }), /arange/, huge)
+  })
+  test('zeros, full, rand, eye, linspace of a shape too large to index', () => {
+    const s = [2 ** 20, 2 ** 20, 2 ** 20]
+    expectThrows(() => Tensor.zeros(s), /full/, /\[1048576, 1048576, 1048576\]/, huge)
+    expectThrows(() => Tensor.full([2 ** 54], 1), /full/, huge)
+    expectThrows(() => Tensor.rand(s), /rand/, huge)
+    expectThrows(() => Tensor.eye(2 ** 27), /eye|full|expand/, huge)
+    expectThrows(() => Tensor.linspace(0, 1, 1e300), /linspace/, huge)
+  })
+  test('reshape, expand and pad to a size too large to index', () => {
+    expectThrows(() => Tensor.zeros([0]).reshape([0, 1e300]), /reshape/, huge)
+    expectThrows(() => ones([1, 1]).expand([2 ** 30, 2 ** 30]), /expand/, /\[1073741824, 1073741824\]/, huge)
+    expectThrows(() => ones([2]).pad([[0, 1e300]]), /pad/, huge)
+  })
+  test('NaN, negative and fractional sizes in expand, eye and creation', () => {
+    for (const d of [Number.NaN, -3, 2.5, Number.POSITIVE_INFINITY])
+      expectThrows(() => ones([1]).expand([d]), /expand/, /non-negative integers/)
+    expectThrows(() => Tensor.eye(-1), /eye/)
+    expectThrows(() => Tensor.eye(2.5), /eye/)
+    expectThrows(() => Tensor.zeros([Number.NaN]), /full/, /NaN/)
+    expectThrows(() => Tensor.rand([Number.POSITIVE_INFINITY]), /rand/)
+  })
+  test('a view larger than a buffer is fine until it must be realized', () => {
+    for (const device of ['JS', 'NULL']) {
+      const v = Tensor.ones([1], { device }).expand([2 ** 32 + 1])
+      assert.deepEqual(v.shape, [2 ** 32 + 1])
+      if (device === 'JS')
+        if (maxTypedArrayLength() <= 2 ** 32)
+          // realizing it needs one buffer of 2^32 + 1 elements: more than a TypedArray holds on Node 20
+          // (newer V8 allows 2^53 - 1; then the buffer is only too large for this machine)
+          expectThrows(
+            () => v.contiguous().realize(),
+            /realize/,
+            /float32 tensor of shape \[4294967297\]/,
+            /16\.0 GiB/,
+            /JS device allocates at most 4294967296 elements/,
+          )
+    }
+  })
+  test('an allocation the engine refuses is an error naming dtype, size and bytes, not a bare RangeError', () => {
+    Device.register('NOMEM', (name) => ({
+      ...Device.get('JS'),
+      name,
+      allocator: {
+        ...Device.get('JS').allocator,
+        alloc: () => {
+          throw new RangeError('Array buffer allocation failed')
+        },
+      },
+    }))
+    expectThrows(
+      () => new Tensor([1, 2, 3], { device: 'NOMEM', dtype: dtypes.float32 }),
+      /cannot allocate a float32 buffer of 3 elements \(12 bytes\) on NOMEM: Array buffer allocation failed/,
+    )
   })
 })
