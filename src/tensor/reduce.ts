@@ -113,7 +113,11 @@ function argExtreme(t: Tensor, name: string, axis: number | null | undefined, ke
   const shape = t.shape.map((d, i) => (i === ax ? d : 1))
   const rev = Tensor.iota(n, t.device).mul(-1).add(n).reshape(shape)
   const r = isMax.where(rev, 0).max(ax, { keepdim })
-  return r.mul(-1).add(n).cast(dtypes.int32)
+  // int32 indices, or int64 along an axis longer than int32 can index (they would wrap)
+  return r
+    .mul(-1)
+    .add(n)
+    .cast(n - 1 > 2 ** 31 - 1 ? dtypes.int64 : dtypes.int32)
 }
 P.argmax = function (axis, opts = {}) {
   return argExtreme(this.detach(), 'argmax', axis, opts.keepdim ?? false)

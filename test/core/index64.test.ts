@@ -149,6 +149,12 @@ describe('64-bit indices in the generated code', () => {
     const b = body(sources(big(), new JSRenderer(), () => [])[0]!)
     assert.doesNotMatch(b, /\| 0\)/)
   })
+  test('argmax along an axis longer than 2^31 returns int64 indices, else int32', () => {
+    const along = (n: number) => Tensor.ones([1], { device: 'NULL' }).expand([n]).argmax()
+    assert.equal(along(3 * N).dtype, dtypes.int64)
+    assert.equal(along(N).dtype, dtypes.int32)
+    assert.equal(Tensor.ones([4, 3 * N], { device: 'NULL' }).argmin(1).dtype, dtypes.int64)
+  })
   test('small kernels are unchanged: int32 everywhere', () => {
     const t = Tensor.zeros([3, 65536, 16], { device: 'NULL' }).sum(0)
     assert.doesNotMatch(sources(t, new CRenderer())[0]!, /long long [rv]\d/)
