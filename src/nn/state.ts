@@ -21,6 +21,8 @@ import {
   f16BitsToF32,
   f32ToBf16Bits,
   f32ToF16Bits,
+  checkOptions,
+  type KeySet,
   Tensor,
 } from '../index.js'
 
@@ -139,6 +141,7 @@ export function getParameters(model: unknown): Tensor[] {
 export interface LoadStateDictOptions {
   strict?: boolean
 }
+const LOAD_STATE_DICT_OPTS: KeySet<LoadStateDictOptions> = { strict: true }
 
 export interface LoadStateDictResult {
   missingKeys: string[]
@@ -154,8 +157,10 @@ export interface LoadStateDictResult {
 export function loadStateDict(
   model: unknown,
   dict: Record<string, Tensor>,
-  { strict = true }: LoadStateDictOptions = {},
+  opts: LoadStateDictOptions = {},
 ): LoadStateDictResult {
+  checkOptions('loadStateDict', opts, LOAD_STATE_DICT_OPTS)
+  const { strict = true } = opts
   const target = getStateDict(model)
   const missingKeys = Object.keys(target).filter((k) => !(k in dict))
   const unexpectedKeys = Object.keys(dict).filter((k) => !(k in target))
