@@ -1,7 +1,8 @@
-// Processing ops: matmul (broadcast multiply + sum, no special op), convolution and pooling
-// (pad + sliding-window view + multiply/reduce), normalization, dropout, attention and losses.
-import { defaultFloat, dtypes } from '../dtype.js'
-import { fmtShape, normAxis, prod, range, TsgradError } from '../helpers.js'
+// Processing ops: matmul (broadcast multiply + sum, no special op), convolution (pad +
+// sliding-window view + multiply/reduce), normalization, dropout, attention and the sparse
+// categorical cross entropy (pooling.ts has the pools, losses.ts the other losses).
+import { dtypes } from '../dtype.js'
+import { fmtShape, TsgradError } from '../helpers.js'
 import { conv2dFast, padSpatial, windows } from './conv.js'
 import { matmul } from './matmul.js'
 import { type Reduction, reduceLoss } from './losses.js'
