@@ -4,10 +4,11 @@
 // - A "module" is any object. Its parameters and buffers are the Tensors reachable through its own
 //   enumerable properties, arrays and nested objects (see getStateDict in ./state.ts). Properties
 //   whose name starts with `_` are private and never part of the state.
-// - Property names are camelCase in TypeScript; state-dict keys are the snake_case form of each
-//   property name joined with '.', which is exactly PyTorch's naming for the built-in layers:
-//   `weight`, `bias`, `runningMean` -> `running_mean`, `runningVar` -> `running_var`,
-//   `numBatchesTracked` -> `num_batches_tracked`, `layers[0].weight` -> `layers.0.weight`.
+// - State-dict keys are the property names as written, joined with '.' (`layers[0].weight` ->
+//   `layers.0.weight`), as in PyTorch. The built-in layers' tensors carry PyTorch's attribute
+//   names, so checkpoints port key for key: `weight`, `bias`, and BatchNorm's `running_mean`,
+//   `running_var`, `num_batches_tracked` (with camelCase accessors `runningMean`, ... that are not
+//   own properties, so they add no keys).
 // - Trainable parameters are created with `requiresGrad = true` and realized into their own buffer
 //   (so optimizers and loadStateDict can `assign` into them). Buffers that are state but not
 //   trainable (BatchNorm running statistics) are registered with `markBuffer`, have
@@ -269,9 +270,10 @@ const BATCH_NORM_OPTS: KeySet<BatchNormOptions> = {
 export class BatchNorm {
   weight: Tensor | undefined
   bias: Tensor | undefined
-  runningMean: Tensor | undefined
-  runningVar: Tensor | undefined
-  numBatchesTracked: Tensor | undefined
+  // PyTorch's buffer names: they are the state-dict keys
+  running_mean: Tensor | undefined
+  running_var: Tensor | undefined
+  num_batches_tracked: Tensor | undefined
   readonly numFeatures: number
   readonly eps: number
   readonly momentum: number | null
@@ -290,10 +292,21 @@ export class BatchNorm {
     this.weight = affine ? parameter(Tensor.ones([numFeatures])) : undefined
     this.bias = affine ? parameter(Tensor.zeros([numFeatures])) : undefined
     if (trackRunningStats) {
-      this.runningMean = buffer(Tensor.zeros([numFeatures]))
-      this.runningVar = buffer(Tensor.ones([numFeatures]))
-      this.numBatchesTracked = buffer(Tensor.zeros([], { dtype: 'int32' }))
+      this.running_mean = buffer(Tensor.zeros([numFeatures]))
+      this.running_var = buffer(Tensor.ones([numFeatures]))
+      this.num_batches_tracked = buffer(Tensor.zeros([], { dtype: 'int32' }))
     }
+  }
+
+  /** camelCase accessors of the buffers (prototype getters: not state-dict keys) */
+  get runningMean(): Tensor | undefined {
+    return this.running_mean
+  }
+  get runningVar(): Tensor | undefined {
+    return this.running_var
+  }
+  get numBatchesTracked(): Tensor | undefined {
+    return this.num_batches_tracked
   }
 
   call(x: Tensor): Tensor {
@@ -316,8 +329,8 @@ export class BatchNorm {
       const y = centered.mul(invstd.reshape(cshape))
       return this.affineOut(y, cshape)
     }
-    mean = this.runningMean!
-    invstd = this.runningVar!.add(this.eps).rsqrt()
+    mean = this.running_mean!
+    invstd = this.running_var!.add(this.eps).rsqrt()
     return this.affineOut(x.sub(mean.reshape(cshape)).mul(invstd.reshape(cshape)), cshape)
   }
 
@@ -328,9 +341,9 @@ export class BatchNorm {
   }
 
   private updateRunningStats(mean: Tensor, varBiased: Tensor, n: number): void {
-    const rm = this.runningMean!
-    const rv = this.runningVar!
-    const nbt = this.numBatchesTracked!
+    const rm = this.running_mean!
+    const rv = this.running_var!
+    const nbt = this.num_batches_tracked!
     // a previous update nobody realized (no optimizer step since): realize it now so the lazy
     // graph does not grow without bound.
     if (pendingHas(rm) || pendingHas(rv) || pendingHas(nbt)) realizePendingOf([rm, rv, nbt])
