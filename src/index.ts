@@ -6,6 +6,7 @@ import './viz/enable.js'
 
 export { bf16BitsToF32, DType, dtypes, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from './dtype.js'
 export { TsgradError } from './helpers.js'
+export { checkOptions, type KeySet } from './options.js'
 export { Device } from './runtime/device.js'
 export { Tensor } from './tensor/index.js'
 export { Jit, type JittedFunction, jit } from './tensor/jit.js'

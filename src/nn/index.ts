@@ -24,6 +24,14 @@ export {
 export * as datasets from './datasets.js'
 export * as optim from './optim.js'
 export {
+  AdaptiveAvgPool2d,
+  AdaptiveMaxPool2d,
+  AvgPool2d,
+  type AvgPool2dOptions,
+  MaxPool2d,
+  type MaxPool2dOptions,
+} from './pooling.js'
+export {
   bf16ToF32,
   f16ToF32,
   f32ToBF16,

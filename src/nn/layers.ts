@@ -4,17 +4,18 @@
 // - A "module" is any object. Its parameters and buffers are the Tensors reachable through its own
 //   enumerable properties, arrays and nested objects (see getStateDict in ./state.ts). Properties
 //   whose name starts with `_` are private and never part of the state.
-// - Property names are camelCase in TypeScript; state-dict keys are the snake_case form of each
-//   property name joined with '.', which is exactly PyTorch's naming for the built-in layers:
-//   `weight`, `bias`, `runningMean` -> `running_mean`, `runningVar` -> `running_var`,
-//   `numBatchesTracked` -> `num_batches_tracked`, `layers[0].weight` -> `layers.0.weight`.
+// - State-dict keys are the property names as written, joined with '.' (`layers[0].weight` ->
+//   `layers.0.weight`), as in PyTorch. The built-in layers' tensors carry PyTorch's attribute
+//   names, so checkpoints port key for key: `weight`, `bias`, and BatchNorm's `running_mean`,
+//   `running_var`, `num_batches_tracked` (with camelCase accessors `runningMean`, ... that are not
+//   own properties, so they add no keys).
 // - Trainable parameters are created with `requiresGrad = true` and realized into their own buffer
 //   (so optimizers and loadStateDict can `assign` into them). Buffers that are state but not
 //   trainable (BatchNorm running statistics) are registered with `markBuffer`, have
 //   `requiresGrad = false` and are left out of getParameters.
 // - Initialization follows PyTorch: Linear/Conv weights and biases U(-1/sqrt(fanIn), 1/sqrt(fanIn))
 //   (torch's kaiming_uniform_(a=sqrt(5)) bound), norm weights 1 and biases 0, Embedding N(0, 1).
-import { Tensor } from '../index.js'
+import { checkOptions, type KeySet, Tensor } from '../index.js'
 import { markBuffer, markPending, pendingHas, realizePendingOf } from './state.js'
 
 type Pair = number | [number, number]
@@ -72,6 +73,7 @@ function range(a: number, b: number): number[] {
 export interface LinearOptions {
   bias?: boolean
 }
+const LINEAR_OPTS: KeySet<LinearOptions> = { bias: true }
 
 /** y = x @ weight.T + bias, weight [outFeatures, inFeatures] as in PyTorch. */
 export class Linear {
@@ -80,7 +82,9 @@ export class Linear {
   readonly inFeatures: number
   readonly outFeatures: number
 
-  constructor(inFeatures: number, outFeatures: number, { bias = true }: LinearOptions = {}) {
+  constructor(inFeatures: number, outFeatures: number, opts: LinearOptions = {}) {
+    checkOptions('Linear', opts, LINEAR_OPTS)
+    const { bias = true } = opts
     checkPositiveInt(inFeatures, 'inFeatures', 'Linear')
     checkPositiveInt(outFeatures, 'outFeatures', 'Linear')
     this.inFeatures = inFeatures
@@ -108,6 +112,13 @@ export interface Conv2dOptions {
   groups?: number
   bias?: boolean
 }
+const CONV2D_OPTS: KeySet<Conv2dOptions> = {
+  stride: true,
+  padding: true,
+  dilation: true,
+  groups: true,
+  bias: true,
+}
 
 /** 2-d convolution over NCHW input, weight [outCh, inCh / groups, kh, kw] (OIHW). */
 export class Conv2d {
@@ -121,12 +132,9 @@ export class Conv2d {
   readonly dilation: [number, number]
   readonly groups: number
 
-  constructor(
-    inChannels: number,
-    outChannels: number,
-    kernelSize: Pair,
-    { stride = 1, padding = 0, dilation = 1, groups = 1, bias = true }: Conv2dOptions = {},
-  ) {
+  constructor(inChannels: number, outChannels: number, kernelSize: Pair, opts: Conv2dOptions = {}) {
+    checkOptions('Conv2d', opts, CONV2D_OPTS)
+    const { stride = 1, padding = 0, dilation = 1, groups = 1, bias = true } = opts
     checkPositiveInt(inChannels, 'inChannels', 'Conv2d')
     checkPositiveInt(outChannels, 'outChannels', 'Conv2d')
     checkPositiveInt(groups, 'groups', 'Conv2d')
@@ -168,6 +176,14 @@ export class Conv2d {
 export interface ConvTranspose2dOptions extends Conv2dOptions {
   outputPadding?: Pair
 }
+const CONV_TRANSPOSE2D_OPTS: KeySet<ConvTranspose2dOptions> = {
+  stride: true,
+  padding: true,
+  dilation: true,
+  groups: true,
+  bias: true,
+  outputPadding: true,
+}
 
 /** Transposed 2-d convolution, weight [inCh, outCh / groups, kh, kw] as in PyTorch. */
 export class ConvTranspose2d {
@@ -182,19 +198,9 @@ export class ConvTranspose2d {
   readonly dilation: [number, number]
   readonly groups: number
 
-  constructor(
-    inChannels: number,
-    outChannels: number,
-    kernelSize: Pair,
-    {
-      stride = 1,
-      padding = 0,
-      outputPadding = 0,
-      dilation = 1,
-      groups = 1,
-      bias = true,
-    }: ConvTranspose2dOptions = {},
-  ) {
+  constructor(inChannels: number, outChannels: number, kernelSize: Pair, opts: ConvTranspose2dOptions = {}) {
+    checkOptions('ConvTranspose2d', opts, CONV_TRANSPOSE2D_OPTS)
+    const { stride = 1, padding = 0, outputPadding = 0, dilation = 1, groups = 1, bias = true } = opts
     checkPositiveInt(inChannels, 'inChannels', 'ConvTranspose2d')
     checkPositiveInt(outChannels, 'outChannels', 'ConvTranspose2d')
     checkPositiveInt(groups, 'groups', 'ConvTranspose2d')
@@ -245,6 +251,12 @@ export interface BatchNormOptions {
   affine?: boolean
   trackRunningStats?: boolean
 }
+const BATCH_NORM_OPTS: KeySet<BatchNormOptions> = {
+  eps: true,
+  momentum: true,
+  affine: true,
+  trackRunningStats: true,
+}
 
 /**
  * Batch normalization over axis 1 of an (N, C, ...) input (works for NC, NCL and NCHW).
@@ -258,19 +270,19 @@ export interface BatchNormOptions {
 export class BatchNorm {
   weight: Tensor | undefined
   bias: Tensor | undefined
-  runningMean: Tensor | undefined
-  runningVar: Tensor | undefined
-  numBatchesTracked: Tensor | undefined
+  // PyTorch's buffer names: they are the state-dict keys
+  running_mean: Tensor | undefined
+  running_var: Tensor | undefined
+  num_batches_tracked: Tensor | undefined
   readonly numFeatures: number
   readonly eps: number
   readonly momentum: number | null
   readonly affine: boolean
   readonly trackRunningStats: boolean
 
-  constructor(
-    numFeatures: number,
-    { eps = 1e-5, momentum = 0.1, affine = true, trackRunningStats = true }: BatchNormOptions = {},
-  ) {
+  constructor(numFeatures: number, opts: BatchNormOptions = {}) {
+    checkOptions('BatchNorm', opts, BATCH_NORM_OPTS)
+    const { eps = 1e-5, momentum = 0.1, affine = true, trackRunningStats = true } = opts
     checkPositiveInt(numFeatures, 'numFeatures', 'BatchNorm')
     this.numFeatures = numFeatures
     this.eps = eps
@@ -280,10 +292,21 @@ export class BatchNorm {
     this.weight = affine ? parameter(Tensor.ones([numFeatures])) : undefined
     this.bias = affine ? parameter(Tensor.zeros([numFeatures])) : undefined
     if (trackRunningStats) {
-      this.runningMean = buffer(Tensor.zeros([numFeatures]))
-      this.runningVar = buffer(Tensor.ones([numFeatures]))
-      this.numBatchesTracked = buffer(Tensor.zeros([], { dtype: 'int32' }))
+      this.running_mean = buffer(Tensor.zeros([numFeatures]))
+      this.running_var = buffer(Tensor.ones([numFeatures]))
+      this.num_batches_tracked = buffer(Tensor.zeros([], { dtype: 'int32' }))
     }
+  }
+
+  /** camelCase accessors of the buffers (prototype getters: not state-dict keys) */
+  get runningMean(): Tensor | undefined {
+    return this.running_mean
+  }
+  get runningVar(): Tensor | undefined {
+    return this.running_var
+  }
+  get numBatchesTracked(): Tensor | undefined {
+    return this.num_batches_tracked
   }
 
   call(x: Tensor): Tensor {
@@ -306,8 +329,8 @@ export class BatchNorm {
       const y = centered.mul(invstd.reshape(cshape))
       return this.affineOut(y, cshape)
     }
-    mean = this.runningMean!
-    invstd = this.runningVar!.add(this.eps).rsqrt()
+    mean = this.running_mean!
+    invstd = this.running_var!.add(this.eps).rsqrt()
     return this.affineOut(x.sub(mean.reshape(cshape)).mul(invstd.reshape(cshape)), cshape)
   }
 
@@ -318,9 +341,9 @@ export class BatchNorm {
   }
 
   private updateRunningStats(mean: Tensor, varBiased: Tensor, n: number): void {
-    const rm = this.runningMean!
-    const rv = this.runningVar!
-    const nbt = this.numBatchesTracked!
+    const rm = this.running_mean!
+    const rv = this.running_var!
+    const nbt = this.num_batches_tracked!
     // a previous update nobody realized (no optimizer step since): realize it now so the lazy
     // graph does not grow without bound.
     if (pendingHas(rm) || pendingHas(rv) || pendingHas(nbt)) realizePendingOf([rm, rv, nbt])
@@ -353,6 +376,7 @@ export interface LayerNormOptions {
   elementwiseAffine?: boolean
   bias?: boolean
 }
+const LAYER_NORM_OPTS: KeySet<LayerNormOptions> = { eps: true, elementwiseAffine: true, bias: true }
 
 /** Normalizes over the last `normalizedShape.length` axes, with optional elementwise affine. */
 export class LayerNorm {
@@ -361,10 +385,9 @@ export class LayerNorm {
   readonly normalizedShape: number[]
   readonly eps: number
 
-  constructor(
-    normalizedShape: number | number[],
-    { eps = 1e-5, elementwiseAffine = true, bias = true }: LayerNormOptions = {},
-  ) {
+  constructor(normalizedShape: number | number[], opts: LayerNormOptions = {}) {
+    checkOptions('LayerNorm', opts, LAYER_NORM_OPTS)
+    const { eps = 1e-5, elementwiseAffine = true, bias = true } = opts
     this.normalizedShape = typeof normalizedShape === 'number' ? [normalizedShape] : [...normalizedShape]
     for (const d of this.normalizedShape) checkPositiveInt(d, 'normalizedShape', 'LayerNorm')
     this.eps = eps
@@ -395,6 +418,7 @@ export interface RMSNormOptions {
   eps?: number
   elementwiseAffine?: boolean
 }
+const RMS_NORM_OPTS: KeySet<RMSNormOptions> = { eps: true, elementwiseAffine: true }
 
 /** y = x / sqrt(mean(x^2, -1) + eps) * weight, over the last axis (size `dim`). */
 export class RMSNorm {
@@ -402,7 +426,9 @@ export class RMSNorm {
   readonly dim: number
   readonly eps: number
 
-  constructor(dim: number, { eps = 1e-6, elementwiseAffine = true }: RMSNormOptions = {}) {
+  constructor(dim: number, opts: RMSNormOptions = {}) {
+    checkOptions('RMSNorm', opts, RMS_NORM_OPTS)
+    const { eps = 1e-6, elementwiseAffine = true } = opts
     checkPositiveInt(dim, 'dim', 'RMSNorm')
     this.dim = dim
     this.eps = eps
@@ -424,6 +450,7 @@ export interface GroupNormOptions {
   eps?: number
   affine?: boolean
 }
+const GROUP_NORM_OPTS: KeySet<GroupNormOptions> = { eps: true, affine: true }
 
 /** Splits the channels (axis 1) into groups and normalizes each group over (C/G, *spatial). */
 export class GroupNorm {
@@ -433,7 +460,9 @@ export class GroupNorm {
   readonly numChannels: number
   readonly eps: number
 
-  constructor(numGroups: number, numChannels: number, { eps = 1e-5, affine = true }: GroupNormOptions = {}) {
+  constructor(numGroups: number, numChannels: number, opts: GroupNormOptions = {}) {
+    checkOptions('GroupNorm', opts, GROUP_NORM_OPTS)
+    const { eps = 1e-5, affine = true } = opts
     checkPositiveInt(numGroups, 'numGroups', 'GroupNorm')
     checkPositiveInt(numChannels, 'numChannels', 'GroupNorm')
     if (numChannels % numGroups !== 0) {

@@ -10,7 +10,7 @@
 // same call. Anything else lazy that reads the parameters (typically the loss) must be realized
 // before or together with the step, or it will see the updated weights:
 //   Tensor.realize(loss, ...opt.scheduleStep())   // or: loss.realize(); opt.step()
-import { Tensor } from '../index.js'
+import { checkOptions, type KeySet, Tensor } from '../index.js'
 import { takePending } from './state.js'
 
 // State tensors are made with clone() (a fresh buffer each): two identical lazy graphs such as
@@ -111,6 +111,7 @@ export interface SGDOptions {
   nesterov?: boolean
   weightDecay?: number
 }
+const SGD_OPTS: KeySet<SGDOptions> = { lr: true, momentum: true, nesterov: true, weightDecay: true }
 
 /**
  * torch.optim.SGD (dampening 0):
@@ -125,10 +126,9 @@ export class SGD extends Optimizer {
   readonly weightDecay: number
   readonly buffers: (Tensor | undefined)[]
 
-  constructor(
-    params: Tensor[],
-    { lr = 1e-3, momentum = 0, nesterov = false, weightDecay = 0 }: SGDOptions = {},
-  ) {
+  constructor(params: Tensor[], opts: SGDOptions = {}) {
+    checkOptions('SGD', opts, SGD_OPTS)
+    const { lr = 1e-3, momentum = 0, nesterov = false, weightDecay = 0 } = opts
     super(params, lr)
     if (!(momentum >= 0)) throw new Error(`SGD: invalid momentum ${momentum}`)
     if (!(weightDecay >= 0)) throw new Error(`SGD: invalid weightDecay ${weightDecay}`)
@@ -169,6 +169,7 @@ export interface AdamOptions {
   eps?: number
   weightDecay?: number
 }
+const ADAM_OPTS: KeySet<AdamOptions> = { lr: true, b1: true, b2: true, eps: true, weightDecay: true }
 
 /**
  * torch.optim.Adam (decoupled = false) and AdamW (decoupled = true), amsgrad off:
@@ -196,6 +197,7 @@ class AdamBase extends Optimizer {
     decoupled: boolean,
     name: string,
   ) {
+    checkOptions(name, opts, ADAM_OPTS)
     const { lr = 1e-3, b1 = 0.9, b2 = 0.999, eps = 1e-8, weightDecay = defaultWeightDecay } = opts
     super(params, lr)
     if (!(b1 >= 0 && b1 < 1)) throw new Error(`${name}: invalid b1 ${b1}`)

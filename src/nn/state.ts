@@ -2,11 +2,12 @@
 //
 // Naming scheme (see also the header of ./layers.ts): a module is any object; getStateDict walks
 // its own enumerable properties (in definition order), arrays (by index) and nested objects, and
-// names every Tensor it finds by the path of property names, each converted from camelCase to
-// snake_case, joined with '.': `model.layers[0].runningMean` -> `layers.0.running_mean`. That is
-// PyTorch's naming for the built-in layers and for any model whose TS property names are the
-// camelCase of the torch attribute names. Properties starting with `_` are skipped (private
-// state), as are functions, typed arrays, Maps/Sets and cycles back to an enclosing object.
+// names every Tensor it finds by the path of property names as written, joined with '.':
+// `model.layers[0].weight` -> `layers.0.weight`, `model.convBlock.norm.running_mean` ->
+// `convBlock.norm.running_mean`. As in PyTorch, a key is exactly the attribute path, so a model
+// ported from PyTorch keeps its keys when its properties keep the torch attribute names (the
+// built-in layers use torch's names). Properties starting with `_` are skipped (private state),
+// as are functions, typed arrays, Maps/Sets and cycles back to an enclosing object.
 //
 // safetensors: 8-byte little-endian header length N, N bytes of UTF-8 JSON
 // `{ name: { dtype, shape, data_offsets: [begin, end] }, __metadata__?: { string: string } }`
@@ -21,6 +22,8 @@ import {
   f16BitsToF32,
   f32ToBf16Bits,
   f32ToF16Bits,
+  checkOptions,
+  type KeySet,
   Tensor,
 } from '../index.js'
 
@@ -63,13 +66,6 @@ export function realizePendingOf(ts: Tensor[]): void {
 
 // ---- walking modules -----------------------------------------------------------------------
 
-function snake(name: string): string {
-  return name
-    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
-    .replace(/([A-Z])([A-Z][a-z])/g, '$1_$2')
-    .toLowerCase()
-}
-
 function isWalkable(v: unknown): v is object {
   if (v === null || typeof v !== 'object') return false
   if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer) return false
@@ -95,7 +91,7 @@ function walk(obj: unknown, prefix: string, out: Map<string, Tensor>, stack: Set
     ? obj.map((v, i) => [String(i), v])
     : Object.keys(obj)
         .filter((k) => !k.startsWith('_'))
-        .map((k) => [snake(k), (obj as Record<string, unknown>)[k]])
+        .map((k) => [k, (obj as Record<string, unknown>)[k]])
   for (const [k, v] of entries) {
     if (typeof v === 'function') continue
     walk(v, prefix === '' ? k : `${prefix}.${k}`, out, stack)
@@ -139,6 +135,7 @@ export function getParameters(model: unknown): Tensor[] {
 export interface LoadStateDictOptions {
   strict?: boolean
 }
+const LOAD_STATE_DICT_OPTS: KeySet<LoadStateDictOptions> = { strict: true }
 
 export interface LoadStateDictResult {
   missingKeys: string[]
@@ -154,8 +151,10 @@ export interface LoadStateDictResult {
 export function loadStateDict(
   model: unknown,
   dict: Record<string, Tensor>,
-  { strict = true }: LoadStateDictOptions = {},
+  opts: LoadStateDictOptions = {},
 ): LoadStateDictResult {
+  checkOptions('loadStateDict', opts, LOAD_STATE_DICT_OPTS)
+  const { strict = true } = opts
   const target = getStateDict(model)
   const missingKeys = Object.keys(target).filter((k) => !(k in dict))
   const unexpectedKeys = Object.keys(dict).filter((k) => !(k in target))

@@ -6,6 +6,7 @@
 // buffer, so the kernels are identical from call to call and compile once.
 import { type DType, defaultFloat, defaultInt, dtypes, toDType } from '../dtype.js'
 import { fmtShape, prod, TsgradError } from '../helpers.js'
+import { checkOptions, type KeySet } from '../options.js'
 import { Device, canonicalDevice } from '../runtime/device.js'
 import { constNode } from '../uop/graph.js'
 import type { Buffer } from '../runtime/buffer.js'
@@ -17,6 +18,9 @@ export interface CreateOptions {
   device?: string
   requiresGrad?: boolean
 }
+
+const CREATE_OPTS: KeySet<CreateOptions> = { dtype: true, device: true, requiresGrad: true }
+const check = (fn: string, opts: unknown): void => checkOptions(`Tensor.${fn}`, opts, CREATE_OPTS)
 
 declare module './tensor.js' {
   namespace Tensor {
@@ -43,6 +47,7 @@ const finish = (t: Tensor, o?: CreateOptions): Tensor => {
 }
 
 Tensor.full = (shape, value, opts) => {
+  check('full', opts)
   const s = checkShape('full', shape)
   const dt = opts?.dtype
     ? toDType(opts.dtype)
@@ -53,9 +58,16 @@ Tensor.full = (shape, value, opts) => {
         : defaultFloat
   return finish(new Tensor(constNode(Number(value), dt, dev(opts), s)), opts)
 }
-Tensor.zeros = (shape, opts) => Tensor.full(shape, 0, { dtype: defaultFloat, ...opts })
-Tensor.ones = (shape, opts) => Tensor.full(shape, 1, { dtype: defaultFloat, ...opts })
+Tensor.zeros = (shape, opts) => {
+  check('zeros', opts)
+  return Tensor.full(shape, 0, { dtype: defaultFloat, ...opts })
+}
+Tensor.ones = (shape, opts) => {
+  check('ones', opts)
+  return Tensor.full(shape, 1, { dtype: defaultFloat, ...opts })
+}
 Tensor.empty = (shape, opts) => {
+  check('empty', opts)
   // a fresh buffer; contents are zeros on the JS device
   const s = checkShape('empty', shape)
   const dt = opts?.dtype ? toDType(opts.dtype) : defaultFloat
@@ -68,6 +80,7 @@ Tensor.empty = (shape, opts) => {
 }
 
 Tensor.arange = (start, stop, step = 1, opts) => {
+  check('arange', opts)
   if (stop === undefined) [start, stop] = [0, start]
   if (![start, stop, step].every((v) => typeof v === 'number' && Number.isFinite(v)) || step === 0)
     throw new TsgradError(
@@ -100,6 +113,7 @@ Tensor.arange = (start, stop, step = 1, opts) => {
 }
 
 Tensor.linspace = (start, stop, steps, opts) => {
+  check('linspace', opts)
   if (!Number.isInteger(steps) || steps < 0)
     throw new TsgradError(`linspace: steps must be a non-negative integer, got ${steps}`)
   checkSize('linspace', [steps])
@@ -110,6 +124,7 @@ Tensor.linspace = (start, stop, steps, opts) => {
 }
 
 Tensor.eye = (n, m, opts) => {
+  check('eye', opts)
   const cols = m ?? n
   checkShape('eye', [n, cols])
   const d = dev(opts)
@@ -157,6 +172,7 @@ function randomBits(n: number, device: string): Tensor {
 }
 
 Tensor.rand = (shape, opts) => {
+  check('rand', opts)
   const s = checkShape('rand', shape)
   const dt = opts?.dtype ? toDType(opts.dtype) : defaultFloat
   if (!dt.isFloat) throw new TsgradError(`rand: dtype must be floating point, got ${dt.name}`)
@@ -169,15 +185,18 @@ Tensor.rand = (shape, opts) => {
   return finish(u.reshape(s).cast(dt), opts)
 }
 
-Tensor.uniform = (shape, low = 0, high = 1, opts) =>
-  finish(
+Tensor.uniform = (shape, low = 0, high = 1, opts) => {
+  check('uniform', opts)
+  return finish(
     Tensor.rand(shape, { ...opts, requiresGrad: false })
       .mul(high - low)
       .add(low),
     opts,
   )
+}
 
 Tensor.randn = (shape, opts) => {
+  check('randn', opts)
   const s = checkShape('randn', shape)
   const dt = opts?.dtype ? toDType(opts.dtype) : defaultFloat
   const n = prod(s)
@@ -190,15 +209,18 @@ Tensor.randn = (shape, opts) => {
   return finish(z.reshape(s).cast(dt), opts)
 }
 
-Tensor.normal = (shape, mean = 0, std = 1, opts) =>
-  finish(
+Tensor.normal = (shape, mean = 0, std = 1, opts) => {
+  check('normal', opts)
+  return finish(
     Tensor.randn(shape, { ...opts, requiresGrad: false })
       .mul(std)
       .add(mean),
     opts,
   )
+}
 
 Tensor.randint = (low, high, shape, opts) => {
+  check('randint', opts)
   if (!Number.isInteger(low) || !Number.isInteger(high) || high <= low)
     throw new TsgradError(`randint: need integers low < high, got ${low}, ${high} (shape ${fmtShape(shape)})`)
   const dt = opts?.dtype ? toDType(opts.dtype) : defaultInt

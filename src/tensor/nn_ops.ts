@@ -1,10 +1,12 @@
-// Processing ops: matmul (broadcast multiply + sum, no special op), convolution and pooling
-// (pad + sliding-window view + multiply/reduce), normalization, dropout, attention and losses.
-import { defaultFloat, dtypes } from '../dtype.js'
-import { fmtShape, normAxis, prod, range, TsgradError } from '../helpers.js'
+// Processing ops: matmul (broadcast multiply + sum, no special op), convolution (pad +
+// sliding-window view + multiply/reduce), normalization, dropout, attention and the sparse
+// categorical cross entropy (pooling.ts has the pools, losses.ts the other losses).
+import { dtypes } from '../dtype.js'
+import { fmtShape, TsgradError } from '../helpers.js'
 import { conv2dFast, padSpatial, windows } from './conv.js'
 import { matmul } from './matmul.js'
-import { negAbs } from './elementwise.js'
+import { type Reduction, reduceLoss } from './losses.js'
+import { checkOptions, type KeySet } from '../options.js'
 import { Tensor } from './tensor.js'
 
 type Pair = number | readonly [number, number]
@@ -15,7 +17,34 @@ export interface ConvOptions {
   dilation?: Pair
   groups?: number
 }
-export type Reduction = 'mean' | 'sum' | 'none'
+export interface ConvTranspose2dOptions extends ConvOptions {
+  outputPadding?: Pair
+}
+export interface AttentionOptions {
+  attnMask?: Tensor
+  isCausal?: boolean
+  /** scale of q @ k^T (default 1 / sqrt(head size)) */
+  scale?: number
+}
+export interface SparseCrossentropyOptions {
+  labelSmoothing?: number
+  reduction?: Reduction
+  ignoreIndex?: number
+}
+const CONV_OPTS: KeySet<ConvOptions> = {
+  bias: true,
+  stride: true,
+  padding: true,
+  dilation: true,
+  groups: true,
+}
+const CONV_T_OPTS: KeySet<ConvTranspose2dOptions> = { ...CONV_OPTS, outputPadding: true }
+const ATTENTION_OPTS: KeySet<AttentionOptions> = { attnMask: true, isCausal: true, scale: true }
+const SPARSE_CE_OPTS: KeySet<SparseCrossentropyOptions> = {
+  labelSmoothing: true,
+  reduction: true,
+  ignoreIndex: true,
+}
 
 declare module './tensor.js' {
   interface Tensor {
@@ -23,25 +52,13 @@ declare module './tensor.js' {
     dot(x: Tensor): Tensor
     linear(weight: Tensor, bias?: Tensor): Tensor
     conv2d(weight: Tensor, opts?: ConvOptions): Tensor
-    convTranspose2d(weight: Tensor, opts?: ConvOptions & { outputPadding?: Pair }): Tensor
-    maxPool2d(kernel: Pair, opts?: { stride?: Pair; padding?: Pair; dilation?: Pair }): Tensor
-    avgPool2d(kernel: Pair, opts?: { stride?: Pair; padding?: Pair; countIncludePad?: boolean }): Tensor
+    convTranspose2d(weight: Tensor, opts?: ConvTranspose2dOptions): Tensor
     layernorm(axis?: number | number[], eps?: number): Tensor
     batchnorm(weight: Tensor | null, bias: Tensor | null, mean: Tensor, invstd: Tensor): Tensor
     dropout(p?: number): Tensor
     oneHot(numClasses: number): Tensor
-    scaledDotProductAttention(
-      key: Tensor,
-      value: Tensor,
-      opts?: { attnMask?: Tensor; isCausal?: boolean },
-    ): Tensor
-    sparseCategoricalCrossentropy(
-      target: Tensor,
-      opts?: { labelSmoothing?: number; reduction?: Reduction; ignoreIndex?: number },
-    ): Tensor
-    crossEntropy(target: Tensor, opts?: { labelSmoothing?: number; reduction?: Reduction }): Tensor
-    binaryCrossentropy(target: Tensor, opts?: { reduction?: Reduction }): Tensor
-    binaryCrossentropyLogits(target: Tensor, opts?: { reduction?: Reduction }): Tensor
+    scaledDotProductAttention(key: Tensor, value: Tensor, opts?: AttentionOptions): Tensor
+    sparseCategoricalCrossentropy(target: Tensor, opts?: SparseCrossentropyOptions): Tensor
   }
 }
 
@@ -100,10 +117,12 @@ function conv2dImpl(x: Tensor, w: Tensor, opts: ConvOptions): Tensor {
   return out
 }
 P.conv2d = function (weight, opts = {}) {
+  checkOptions('conv2d', opts, CONV_OPTS)
   return conv2dImpl(this, weight, opts)
 }
 
 P.convTranspose2d = function (weight, opts = {}) {
+  checkOptions('convTranspose2d', opts, CONV_T_OPTS)
   if (!(weight instanceof Tensor))
     throw new TsgradError(`convTranspose2d: weight must be a Tensor, got ${typeof weight}`)
   if (this.ndim !== 4 || weight.ndim !== 4)
@@ -146,61 +165,6 @@ P.convTranspose2d = function (weight, opts = {}) {
   })
 }
 
-function pool(
-  x: Tensor,
-  op: string,
-  kernel: Pair,
-  stride: Pair | undefined,
-  padding: Pair,
-  dilation: Pair,
-  value: number,
-) {
-  if (x.ndim < 2) throw new TsgradError(`${op}: needs at least 2 dimensions, got ${fmtShape(x.shape)}`)
-  const k = pair(op, kernel, 'kernel')
-  const s = pair(op, stride ?? k, 'stride')
-  const p = pair(op, padding, 'padding')
-  const d = pair(op, dilation, 'dilation')
-  const lead = x.shape.slice(0, -2).map(() => null)
-  const xp = x.pad([...lead, [p[0], p[0]], [p[1], p[1]]], { value })
-  if (s[0] === k[0] && s[1] === k[1] && d[0] === 1 && d[1] === 1) {
-    // non-overlapping windows are a reshape: plain index math, and a gradient without col2im
-    const n = xp.ndim
-    const [H, W] = [xp.shape[n - 2]!, xp.shape[n - 1]!]
-    const [OH, OW] = [Math.floor(H / k[0]), Math.floor(W / k[1])]
-    if (OH < 1 || OW < 1)
-      throw new TsgradError(
-        `${op}: window ${fmtShape(k)} is larger than the padded input ${fmtShape([H, W])}`,
-      )
-    const win = xp
-      .shrink([...lead, [0, OH * k[0]], [0, OW * k[1]]])
-      .reshape([...xp.shape.slice(0, -2), OH, k[0], OW, k[1]])
-      .permute([...range(n - 2), n - 2, n, n - 1, n + 1])
-    return { win, k }
-  }
-  return { win: windows(xp, k, s, d), k }
-}
-P.maxPool2d = function (kernel, opts = {}) {
-  const { win } = pool(
-    this,
-    'maxPool2d',
-    kernel,
-    opts.stride,
-    opts.padding ?? 0,
-    opts.dilation ?? 1,
-    Number.NEGATIVE_INFINITY,
-  )
-  return win.max([-2, -1])
-}
-P.avgPool2d = function (kernel, opts = {}) {
-  const x = this.dtype.isFloat ? this : this.cast(defaultFloat)
-  const { win, k } = pool(x, 'avgPool2d', kernel, opts.stride, opts.padding ?? 0, 1, 0)
-  const sum = win.sum([-2, -1])
-  if (opts.countIncludePad ?? true) return sum.div(k[0] * k[1])
-  const ones = x.onesLike().shrink(x.shape.map((d, i) => [0, i < x.ndim - 2 ? 1 : d] as [number, number]))
-  const cnt = pool(ones, 'avgPool2d', kernel, opts.stride, opts.padding ?? 0, 1, 0).win.sum([-2, -1])
-  return sum.div(cnt)
-}
-
 P.layernorm = function (axis = -1, eps = 1e-5) {
   const axes = typeof axis === 'number' ? [axis] : axis
   const y = this.sub(this.mean(axes, { keepdim: true }))
@@ -229,8 +193,9 @@ P.oneHot = function (numClasses) {
 }
 
 P.scaledDotProductAttention = function (key, value, opts = {}) {
+  checkOptions('scaledDotProductAttention', opts, ATTENTION_OPTS)
   const d = this.shape[this.ndim - 1]!
-  let s = this.matmul(key.transpose(-1, -2)).mul(1 / Math.sqrt(d))
+  let s = this.matmul(key.transpose(-1, -2)).mul(opts.scale ?? 1 / Math.sqrt(d))
   if (opts.isCausal) {
     const [L, S] = s.shape.slice(-2) as [number, number]
     const causal = Tensor.ones([L, S], { device: this.device, dtype: dtypes.bool }).tril()
@@ -241,15 +206,8 @@ P.scaledDotProductAttention = function (key, value, opts = {}) {
   return s.softmax(-1).matmul(value)
 }
 
-function reduceLoss(loss: Tensor, reduction: Reduction | undefined, op: string): Tensor {
-  const r = reduction ?? 'mean'
-  if (r === 'none') return loss
-  if (r === 'sum') return loss.sum()
-  if (r === 'mean') return loss.mean()
-  throw new TsgradError(`${op}: reduction must be 'mean', 'sum' or 'none', got '${String(r)}'`)
-}
-
 P.sparseCategoricalCrossentropy = function (target, opts = {}) {
+  checkOptions('sparseCategoricalCrossentropy', opts, SPARSE_CE_OPTS)
   if (!target.dtype.isInt)
     throw new TsgradError(
       `sparseCategoricalCrossentropy: target must be integer class indices, got ${target.dtype.name}`,
@@ -270,46 +228,4 @@ P.sparseCategoricalCrossentropy = function (target, opts = {}) {
   const r = opts.reduction ?? 'mean'
   if (r === 'mean') return loss.sum().div(mask.sum().cast(loss.dtype).maximum(1))
   return reduceLoss(loss, r, 'sparseCategoricalCrossentropy')
-}
-
-P.crossEntropy = function (target, opts = {}) {
-  const ax = normAxis('crossEntropy', 1, this.ndim, this.shape)
-  const C = this.shape[ax]!
-  const logp = this.logSoftmax(ax)
-  let t: Tensor
-  if (target.dtype.isInt) {
-    const expect = this.shape.filter((_, i) => i !== ax)
-    if (target.ndim !== expect.length || !target.shape.every((d, i) => d === expect[i]))
-      throw new TsgradError(
-        `crossEntropy: class-index target shape ${fmtShape(target.shape)} does not match input ${fmtShape(this.shape)} (expected ${fmtShape(expect)})`,
-      )
-    t = target
-      .unsqueeze(ax)
-      .eq(Tensor.iota(C, this.device).reshape(this.shape.map((d, i) => (i === ax ? d : 1))))
-      .cast(logp.dtype)
-  } else {
-    if (prod(target.shape) !== prod(this.shape) || target.ndim !== this.ndim)
-      throw new TsgradError(
-        `crossEntropy: probability target shape ${fmtShape(target.shape)} does not match input ${fmtShape(this.shape)}`,
-      )
-    t = target.cast(logp.dtype)
-  }
-  const ls = opts.labelSmoothing ?? 0
-  if (ls > 0) t = t.mul(1 - ls).add(ls / C)
-  const loss = t.mul(logp).sum(ax).neg()
-  return reduceLoss(loss, opts.reduction, 'crossEntropy')
-}
-
-P.binaryCrossentropy = function (target, opts = {}) {
-  const t = target.cast(this.dtype)
-  // PyTorch clamps the logs at -100
-  const lp = this.log().maximum(-100)
-  const lq = this.mul(-1).add(1).log().maximum(-100)
-  const loss = t.mul(lp).add(t.mul(-1).add(1).mul(lq)).neg()
-  return reduceLoss(loss, opts.reduction, 'binaryCrossentropy')
-}
-P.binaryCrossentropyLogits = function (target, opts = {}) {
-  const t = target.cast(this.dtype)
-  const loss = this.relu().sub(this.mul(t)).add(negAbs(this).exp().add(1).log())
-  return reduceLoss(loss, opts.reduction, 'binaryCrossentropyLogits')
 }

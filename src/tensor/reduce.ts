@@ -2,6 +2,7 @@
 // mean, var, std, min, argmax, any/all, logsumexp, softmax, cumsum.
 import { type DType, defaultFloat, dtypes } from '../dtype.js'
 import { normAxis, range } from '../helpers.js'
+import { checkOptions, type KeySet } from '../options.js'
 import { reduce } from '../uop/graph.js'
 import type { ReduceOp } from '../uop/ops.js'
 import { Tensor } from './tensor.js'
@@ -10,16 +11,25 @@ export type Axis = number | readonly number[] | undefined | null
 export interface ReduceOptions {
   keepdim?: boolean
 }
+export interface SumOptions extends ReduceOptions {
+  dtype?: DType
+}
+export interface VarOptions extends ReduceOptions {
+  correction?: number
+}
+const REDUCE_OPTS: KeySet<ReduceOptions> = { keepdim: true }
+const SUM_OPTS: KeySet<SumOptions> = { keepdim: true, dtype: true }
+const VAR_OPTS: KeySet<VarOptions> = { keepdim: true, correction: true }
 
 declare module './tensor.js' {
   interface Tensor {
-    sum(axis?: Axis, opts?: ReduceOptions & { dtype?: DType }): Tensor
+    sum(axis?: Axis, opts?: SumOptions): Tensor
     mean(axis?: Axis, opts?: ReduceOptions): Tensor
     max(axis?: Axis, opts?: ReduceOptions): Tensor
     min(axis?: Axis, opts?: ReduceOptions): Tensor
     prod(axis?: Axis, opts?: ReduceOptions): Tensor
-    var(axis?: Axis, opts?: ReduceOptions & { correction?: number }): Tensor
-    std(axis?: Axis, opts?: ReduceOptions & { correction?: number }): Tensor
+    var(axis?: Axis, opts?: VarOptions): Tensor
+    std(axis?: Axis, opts?: VarOptions): Tensor
     argmax(axis?: number | null, opts?: ReduceOptions): Tensor
     argmin(axis?: number | null, opts?: ReduceOptions): Tensor
     any(axis?: Axis, opts?: ReduceOptions): Tensor
@@ -55,19 +65,23 @@ function sumDType(dt: DType): DType {
 }
 
 P.sum = function (axis, opts = {}) {
+  checkOptions('sum', opts, SUM_OPTS)
   const acc = opts.dtype ?? sumDType(this.dtype)
   const r = reduceOp(this.cast(acc), 'ADD', 'sum', axis, opts.keepdim)
   return this.dtype.isFloat && !opts.dtype ? r.cast(this.dtype) : r
 }
 P.prod = function (axis, opts = {}) {
+  checkOptions('prod', opts, REDUCE_OPTS)
   const acc = sumDType(this.dtype)
   const r = reduceOp(this.cast(acc), 'MUL', 'prod', axis, opts.keepdim)
   return this.dtype.isFloat ? r.cast(this.dtype) : r
 }
 P.max = function (axis, opts = {}) {
+  checkOptions('max', opts, REDUCE_OPTS)
   return reduceOp(this, 'MAX', 'max', axis, opts.keepdim)
 }
 P.min = function (axis, opts = {}) {
+  checkOptions('min', opts, REDUCE_OPTS)
   if (this.dtype.isBool) return this.logicalNot().max(axis, opts).logicalNot()
   if (this.dtype.isUnsigned) {
     const top = 2 ** this.dtype.bits - 1
@@ -76,12 +90,14 @@ P.min = function (axis, opts = {}) {
   return this.neg().max(axis, opts).neg()
 }
 P.mean = function (axis, opts = {}) {
+  checkOptions('mean', opts, REDUCE_OPTS)
   const axes = axesOf('mean', this, axis)
   const n = axes.reduce((a, i) => a * this.shape[i]!, 1)
   const x = this.dtype.isFloat ? this : this.cast(defaultFloat)
   return x.sum(axes, opts).div(n)
 }
 P.var = function (axis, opts = {}) {
+  checkOptions('var', opts, VAR_OPTS)
   const axes = axesOf('var', this, axis)
   const n = axes.reduce((a, i) => a * this.shape[i]!, 1)
   const x = this.dtype.isFloat ? this : this.cast(defaultFloat)
@@ -92,12 +108,15 @@ P.var = function (axis, opts = {}) {
     .div(Math.max(0, n - (opts.correction ?? 1)))
 }
 P.std = function (axis, opts = {}) {
+  checkOptions('std', opts, VAR_OPTS)
   return this.var(axis, opts).sqrt()
 }
 P.any = function (axis, opts = {}) {
+  checkOptions('any', opts, REDUCE_OPTS)
   return reduceOp(this.cast(dtypes.bool), 'MAX', 'any', axis, opts.keepdim)
 }
 P.all = function (axis, opts = {}) {
+  checkOptions('all', opts, REDUCE_OPTS)
   return this.logicalNot().any(axis, opts).logicalNot()
 }
 
@@ -120,9 +139,11 @@ function argExtreme(t: Tensor, name: string, axis: number | null | undefined, ke
     .cast(n - 1 > 2 ** 31 - 1 ? dtypes.int64 : dtypes.int32)
 }
 P.argmax = function (axis, opts = {}) {
+  checkOptions('argmax', opts, REDUCE_OPTS)
   return argExtreme(this.detach(), 'argmax', axis, opts.keepdim ?? false)
 }
 P.argmin = function (axis, opts = {}) {
+  checkOptions('argmin', opts, REDUCE_OPTS)
   const x = this.dtype.isBool
     ? this.logicalNot()
     : this.dtype.isUnsigned
@@ -131,6 +152,7 @@ P.argmin = function (axis, opts = {}) {
   return argExtreme(x.detach(), 'argmin', axis, opts.keepdim ?? false)
 }
 P.logsumexp = function (axis, opts = {}) {
+  checkOptions('logsumexp', opts, REDUCE_OPTS)
   const axes = axesOf('logsumexp', this, axis)
   const m = this.max(axes, { keepdim: true }).detach()
   // guard against all -inf rows: use 0 as the shift there

@@ -21,6 +21,7 @@ import {
 import { realize as realizeUOps } from '../engine/realize.js'
 import { carryCustomGrads, computeGradients } from '../gradient.js'
 import { fmtShape, normAxis, prod, range, shapeEq, TsgradError } from '../helpers.js'
+import { checkOptions, type KeySet } from '../options.js'
 import { Buffer } from '../runtime/buffer.js'
 import { canonicalDevice, Device } from '../runtime/device.js'
 import * as G from '../uop/graph.js'
@@ -38,6 +39,15 @@ export interface TensorOptions {
   requiresGrad?: boolean
 }
 export type Operand = Tensor | number | boolean
+export interface PadOptions {
+  value?: number
+}
+export interface LikeOptions {
+  dtype?: DType | string
+}
+const TENSOR_OPTS: KeySet<TensorOptions> = { shape: true, dtype: true, device: true, requiresGrad: true }
+const PAD_OPTS: KeySet<PadOptions> = { value: true }
+const LIKE_OPTS: KeySet<LikeOptions> = { dtype: true }
 
 let noGradDepth = 0
 let uniqueTag = 0
@@ -159,6 +169,7 @@ export class Tensor {
   static training = false
 
   constructor(data: TensorData | UOp, opts: TensorOptions = {}) {
+    checkOptions('Tensor', opts, TENSOR_OPTS)
     if (data instanceof UOp) {
       this.uop = data
     } else {
@@ -526,7 +537,8 @@ export class Tensor {
     })
     return Tensor.fromUOp(G.expand(G.reshape(this.uop, src), s), this)
   }
-  pad(pads: readonly (readonly [number, number] | null)[], opts: { value?: number } = {}): Tensor {
+  pad(pads: readonly (readonly [number, number] | null)[], opts: PadOptions = {}): Tensor {
+    checkOptions('pad', opts, PAD_OPTS)
     if (!Array.isArray(pads) || pads.length > this.ndim)
       throw new TsgradError(
         `pad: expected at most ${this.ndim} [before, after] pairs for shape ${fmtShape(this.shape)}`,
@@ -620,14 +632,17 @@ export class Tensor {
   }
 
   // ---- small creation helpers used by the op families ----
-  fullLike(value: number | boolean, opts: { dtype?: DType | string } = {}): Tensor {
+  fullLike(value: number | boolean, opts: LikeOptions = {}): Tensor {
+    checkOptions('fullLike', opts, LIKE_OPTS)
     const dt = opts.dtype ? toDType(opts.dtype) : this.dtype
     return new Tensor(G.constNode(Number(value), dt, this.device, this.shape))
   }
-  zerosLike(opts: { dtype?: DType | string } = {}): Tensor {
+  zerosLike(opts: LikeOptions = {}): Tensor {
+    checkOptions('zerosLike', opts, LIKE_OPTS)
     return this.fullLike(0, opts)
   }
-  onesLike(opts: { dtype?: DType | string } = {}): Tensor {
+  onesLike(opts: LikeOptions = {}): Tensor {
+    checkOptions('onesLike', opts, LIKE_OPTS)
     return this.fullLike(1, opts)
   }
   /** arange over an axis of this tensor's device (int32) */

@@ -17,24 +17,44 @@ class Net {
 }
 
 describe('getStateDict / getParameters', () => {
-  test('torch-style names, stable order, private and non-tensor properties skipped', () => {
+  test('keys are the property paths as written, stable order, private and non-tensor properties skipped', () => {
     const net = new Net()
     assert.deepEqual(Object.keys(nn.getStateDict(net)), [
-      'conv_block.conv.weight',
-      'conv_block.conv.bias',
-      'conv_block.norm.weight',
-      'conv_block.norm.bias',
-      'conv_block.norm.running_mean',
-      'conv_block.norm.running_var',
-      'conv_block.norm.num_batches_tracked',
+      'convBlock.conv.weight',
+      'convBlock.conv.bias',
+      'convBlock.norm.weight',
+      'convBlock.norm.bias',
+      'convBlock.norm.running_mean',
+      'convBlock.norm.running_var',
+      'convBlock.norm.num_batches_tracked',
       'layers.0.weight',
       'layers.0.bias',
       'layers.1.weight',
-      'head_scale',
+      'headScale',
     ])
     const sd = nn.getStateDict(net)
     assert.equal(sd['layers.0.weight'], net.layers[0]!.weight)
-    assert.equal(sd['conv_block.norm.running_mean'], net.convBlock.norm.runningMean)
+    assert.equal(sd['convBlock.norm.running_mean'], net.convBlock.norm.runningMean)
+  })
+
+  test('a camelCase and a snake_case property are two keys (no renaming)', () => {
+    const m = { fooBar: new Tensor([1]), foo_bar: new Tensor([2]), XMLHttp: new Tensor([3]) }
+    assert.deepEqual(Object.keys(nn.getStateDict(m)), ['fooBar', 'foo_bar', 'XMLHttp'])
+  })
+
+  test("built-in layers use PyTorch's attribute names (checkpoints port key for key)", () => {
+    // torch.nn.BatchNorm2d(2).state_dict().keys(), torch.nn.Linear / Conv2d / LayerNorm likewise
+    assert.deepEqual(Object.keys(nn.getStateDict(new nn.BatchNorm2d(2))), [
+      'weight',
+      'bias',
+      'running_mean',
+      'running_var',
+      'num_batches_tracked',
+    ])
+    assert.deepEqual(Object.keys(nn.getStateDict(new nn.Linear(2, 3))), ['weight', 'bias'])
+    assert.deepEqual(Object.keys(nn.getStateDict(new nn.Conv2d(2, 3, 3))), ['weight', 'bias'])
+    assert.deepEqual(Object.keys(nn.getStateDict(new nn.LayerNorm(3))), ['weight', 'bias'])
+    assert.deepEqual(Object.keys(nn.getStateDict(new nn.MaxPool2d(2))), [])
   })
 
   test('getParameters: trainable only (no running stats), deduplicated, same order', () => {
