@@ -22,13 +22,13 @@ const runOn = (list, env) =>
     env: { ...process.env, ...env },
   }).status ?? 1
 // everything on the default device (CPU where a C compiler works), then the op suite again on the
-// JS reference device so both backends pass the same fixtures
-let status = runOn(files, {})
+// JS reference device so both backends pass the same fixtures. Both runs always happen (a failure
+// in the first must not hide one in the second); the exit status fails if either failed.
+const runs = [{ name: `${files.length} files on the default device`, status: runOn(files, {}) }]
 if (filter.length === 0 && !process.env.DEVICE) {
+  const ops = files.filter((f) => f.includes('test/ops'))
   console.log('# op suite on the JS device')
-  status ||= runOn(
-    files.filter((f) => f.includes('test/ops')),
-    { DEVICE: 'JS' },
-  )
+  runs.push({ name: `op suite (${ops.length} files) on the JS device`, status: runOn(ops, { DEVICE: 'JS' }) })
 }
-process.exit(status)
+for (const r of runs) console.log(`# ${r.status === 0 ? 'passed' : `FAILED (exit ${r.status})`}: ${r.name}`)
+process.exit(runs.some((r) => r.status !== 0) ? 1 : 0)

@@ -200,10 +200,11 @@ Tensor.randn = (shape, opts) => {
   const s = checkShape('randn', shape)
   const dt = opts?.dtype ? toDType(opts.dtype) : defaultFloat
   const n = prod(s)
-  // Box-Muller from two uniform blocks
-  const u = Tensor.rand([2, n], { device: opts?.device, dtype: dtypes.float32 })
-  const u1 = u.shrink([[0, 1], null]).reshape([n])
-  const u2 = u.shrink([[1, 2], null]).reshape([n])
+  // Box-Muller from two uniforms per element, adjacent in the stream (counters 2i and 2i+1), so
+  // randn([8]) equals randn([4]) then randn([4]) as rand does
+  const u = Tensor.rand([n, 2], { device: opts?.device, dtype: dtypes.float32 })
+  const u1 = u.shrink([null, [0, 1]]).reshape([n])
+  const u2 = u.shrink([null, [1, 2]]).reshape([n])
   const r = u1.mul(-1).add(1).log().mul(-2).sqrt()
   const z = r.mul(u2.mul(2 * Math.PI).cos())
   return finish(z.reshape(s).cast(dt), opts)
