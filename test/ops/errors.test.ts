@@ -269,7 +269,7 @@ describe('errors: sizes too large to index or allocate', () => {
           )
     }
   })
-  test('an allocation the engine refuses is an error naming dtype, size and bytes, not a bare RangeError', () => {
+  test('an allocation the engine refuses is an error naming dtype, size and bytes, not a bare RangeError', async () => {
     Device.register('NOMEM', (name) => ({
       ...Device.get('JS'),
       name,
@@ -282,7 +282,24 @@ describe('errors: sizes too large to index or allocate', () => {
     }))
     expectThrows(
       () => new Tensor([1, 2, 3], { device: 'NOMEM', dtype: dtypes.float32 }),
-      /cannot allocate a float32 buffer of 3 elements \(12 bytes\) on NOMEM: Array buffer allocation failed/,
+      /cannot allocate a buffer of 3 float32 elements \(12 bytes\) on NOMEM: Array buffer allocation failed/,
+    )
+
+    // reading back allocates the host copy: the same kind of error
+    Device.register('NOREAD', (name) => ({
+      ...Device.get('JS'),
+      name,
+      allocator: {
+        ...Device.get('JS').allocator,
+        copyout: () => {
+          throw new RangeError('Array buffer allocation failed')
+        },
+      },
+    }))
+    const t = new Tensor([1, 2, 3, 4], { device: 'NOREAD', dtype: dtypes.int32 })
+    await assert.rejects(
+      () => t.data(),
+      /cannot read back a buffer of 4 int32 elements \(16 bytes\) on NOREAD/,
     )
   })
 })
