@@ -116,6 +116,11 @@ function strideIn(idx: UOp, r: UOp, inBody: ReadonlySet<UOp>): number {
   switch (idx.op) {
     case Ops.AFTER:
       return strideIn(a!, r, inBody)
+    case Ops.CAST:
+      // widening an index to int64 (a big kernel's address math) keeps its stride
+      return idx.dtype.isInt && a!.dtype.isInt && idx.dtype.bits >= a!.dtype.bits
+        ? strideIn(a!, r, inBody)
+        : Number.NaN
     case Ops.ADD:
       return strideIn(a!, r, inBody) + strideIn(b!, r, inBody)
     case Ops.SUB:

@@ -21,15 +21,15 @@ export const memory = { inUse: 0, peak: 0 }
 
 let nextId = 0
 
-/** Allocate, turning the engine's bare RangeError (out of memory, too long) into one that says what. */
-function allocOrExplain(device: string, size: number, dtype: DType): unknown {
+/** Run `f`, turning the engine's bare RangeError (out of memory, too long) into one that says what. */
+function explainRangeError<T>(what: string, device: string, size: number, dtype: DType, f: () => T): T {
   try {
-    return Device.get(device).allocator.alloc(size, dtype)
+    return f()
   } catch (e) {
     if (!(e instanceof RangeError)) throw e
     const bytes = size * dtype.itemsize
     throw new TsgradError(
-      `cannot allocate a ${dtype.name} buffer of ${size} elements (${bytes} bytes) on ${device}: ${e.message}`,
+      `cannot ${what} a buffer of ${size} ${dtype.name} elements (${bytes} bytes) on ${device}: ${e.message}`,
     )
   }
 }
@@ -57,7 +57,9 @@ export class Buffer implements BufferRef {
   get raw(): unknown {
     if (this.disposed) throw new Error(`buffer ${this.id} was disposed`)
     if (this._raw === undefined) {
-      this._raw = allocOrExplain(this.device, this.size, this.dtype)
+      this._raw = explainRangeError('allocate', this.device, this.size, this.dtype, () =>
+        Device.get(this.device).allocator.alloc(this.size, this.dtype),
+      )
       this.held = { device: this.device, raw: this._raw, nbytes: this.nbytes }
       registry.register(this, this.held, this)
       memory.inUse += this.nbytes
@@ -72,7 +74,10 @@ export class Buffer implements BufferRef {
     return this
   }
   copyout(): TypedArray | Promise<TypedArray> {
-    return Device.get(this.device).allocator.copyout(this.raw, this.size, this.dtype)
+    const raw = this.raw
+    return explainRangeError('read back', this.device, this.size, this.dtype, () =>
+      Device.get(this.device).allocator.copyout(raw, this.size, this.dtype),
+    )
   }
   hostView(): TypedArray | undefined {
     return Device.get(this.device).allocator.hostView?.(this.raw)

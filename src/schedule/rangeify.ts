@@ -14,6 +14,8 @@ export interface LoweringContext {
   isBoundary(u: UOp): boolean
   /** DEFINE_GLOBAL index for a boundary node (registers it as a kernel input) */
   paramFor(u: UOp): number
+  /** dtype of every range and index expression of this kernel (`indexDTypeFor`; int32 if absent) */
+  readonly indexDType?: DType
 }
 
 interface Task {
@@ -88,11 +90,11 @@ export class KernelLowering {
   private rangeId = 0
   private readonly memo = new Map<string, UOp>()
 
-  constructor(
-    private readonly ctx: LoweringContext,
-    /** dtype of every range and index expression of this kernel (see `indexDTypeFor`) */
-    readonly indexDType: DType = dtypes.int32,
-  ) {}
+  readonly indexDType: DType
+
+  constructor(private readonly ctx: LoweringContext) {
+    this.indexDType = ctx.indexDType ?? dtypes.int32
+  }
 
   private iconst(v: number): UOp {
     return UOp.const(this.indexDType, v)

@@ -241,25 +241,23 @@ function tryBuild(topo: readonly UOp[], R: Set<UOp>): Schedule | UOp {
     const bufs: SchedBuf[] = [out]
     const params = new Map<SchedBuf, number>([[out, 0]])
     const reads: UOp[] = []
-    const isBoundary = (u: UOp): boolean => u !== n && (u.op === Ops.BUFFER || R.has(u))
     const expr = n.op === Ops.ASSIGN ? n.src[1]! : n.op === Ops.CONTIGUOUS ? n.src[0]! : n
-    const lowering = new KernelLowering(
-      {
-        isBoundary,
-        paramFor: (u) => {
-          reads.push(u)
-          const b = u.op === Ops.BUFFER ? existing(u.arg as BufferRef) : realized.get(u)!
-          let p = params.get(b)
-          if (p === undefined) {
-            p = bufs.length
-            params.set(b, p)
-            bufs.push(b)
-          }
-          return p
-        },
+    const isBoundary = (u: UOp): boolean => u !== n && (u.op === Ops.BUFFER || R.has(u))
+    const lowering = new KernelLowering({
+      isBoundary,
+      indexDType: indexDTypeFor(expr, isBoundary),
+      paramFor: (u) => {
+        reads.push(u)
+        const b = u.op === Ops.BUFFER ? existing(u.arg as BufferRef) : realized.get(u)!
+        let p = params.get(b)
+        if (p === undefined) {
+          p = bufs.length
+          params.set(b, p)
+          bufs.push(b)
+        }
+        return p
       },
-      indexDTypeFor(expr, isBoundary),
-    )
+    })
     const shape = n.shape!
     const idx = lowering.outputIndex(shape)
     const value = lowering.lower(expr, idx)

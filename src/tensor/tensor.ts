@@ -151,6 +151,16 @@ export function checkShape(op: string, shape: readonly number[]): number[] {
  * allocated is the device's question, asked when the tensor is realized (a view of this size that
  * is reduced or sliced needs no buffer).
  */
+/** A tensor about to get a buffer must fit one on its device (checked again at realize). */
+function checkBufferSize(op: string, shape: readonly number[], dtype: DType, device: string): void {
+  const max = Device.get(device).allocator.maxElements
+  const n = prod(shape)
+  if (max !== undefined && n > max)
+    throw new TsgradError(
+      `${op}: a ${dtype.name} buffer of shape ${fmtShape(shape)} (${n} elements, ${n * dtype.itemsize} bytes) is larger than the ${device} device allocates (at most ${max} elements)`,
+    )
+}
+
 export function checkSize<S extends readonly number[]>(op: string, shape: S): S {
   const n = prod(shape)
   if (n > Number.MAX_SAFE_INTEGER || shape.some((d) => d > Number.MAX_SAFE_INTEGER))
@@ -366,6 +376,7 @@ export class Tensor {
   /** Materialize into a fresh buffer when realized (each call gets its own storage). */
   contiguous(): Tensor {
     if (this.uop.contiguousBase) return this
+    checkBufferSize('contiguous', this.shape, this.dtype, this.device)
     return Tensor.fromUOp(UOp.new(Ops.CONTIGUOUS, this.dtype, [this.uop], { tag: uniqueTag++ }), this)
   }
   detach(): Tensor {

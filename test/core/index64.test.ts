@@ -135,6 +135,12 @@ describe('64-bit indices in the generated code', () => {
       assert.doesNotMatch(b, /\(unsigned int\)/)
     }
   })
+  test('the inner loop of a big kernel keeps the vector form (its int32 counter widened for the address)', () => {
+    const t = Tensor.rand([1, 65536], { device: 'NULL' }).realize().expand([65536, 65536]).exp()
+    const b = body(sources(t, new CRenderer(), () => [])[0]!)
+    assert.match(b, /for \(int r1 = 0; r1 < 65536 \/ TG_VLEN \* TG_VLEN; r1 \+= TG_VLEN\)/)
+    assert.match(b, /tg_expv\(/)
+  })
   test('a loop of more than 2^31 iterations counts in long long', () => {
     const t = Tensor.ones([3], { device: 'NULL' })
       .reshape([3, 1])

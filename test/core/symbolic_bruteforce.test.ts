@@ -7,12 +7,12 @@
 // vrange [vmin, vmax]. Expressions are kept within int32 by construction, so int32 wrapping never
 // differs from the integer math the rules assume.
 import assert from 'node:assert/strict'
-import { describe, test } from 'node:test'
+import { after, before, describe, test } from 'node:test'
 import { dtypes } from '../../src/dtype.ts'
 import { Tensor } from '../../src/index.ts'
 import { execAlu } from '../../src/uop/exec.ts'
 import { Ops, UOp } from '../../src/uop/ops.ts'
-import { graphRewrite, toposort } from '../../src/uop/rewrite.ts'
+import { graphRewrite, type RewriteTracer, setRewriteTracer, toposort } from '../../src/uop/rewrite.ts'
 import { symbolic } from '../../src/uop/symbolic.ts'
 import { simplifyGatedIndices } from '../../src/uop/valid.ts'
 import { hasCPU, makeRng } from '../helpers.ts'
@@ -227,7 +227,12 @@ class Gen {
     if (r < 0.8) return this.intExpr(d).sub(this.intExpr(d))
     if (r < 0.84) return this.intExpr(d).neg()
     if (r < 0.9) return this.boolExpr(d).where(this.intExpr(d), this.intExpr(d))
-    if (r < 0.94) return this.boolExpr(d).cast(i32)
+    if (r < 0.93) return this.boolExpr(d).cast(i32)
+    // casts: a no-op CAST to its own dtype, and a round trip through int64
+    if (r < 0.94)
+      return this.rand() < 0.5
+        ? UOp.new(Ops.CAST, i32, [this.intExpr(d)])
+        : this.intExpr(d).cast(dtypes.int64).cast(i32)
     return this.intExpr(d).add(this.intExpr(d))
   }
   boolExpr(depth: number): UOp {
@@ -299,7 +304,31 @@ function small(u: UOp): boolean {
   return toposort([u]).every((n) => !n.dtype.isInt || (n.vmin > -(2 ** 20) && n.vmax < 2 ** 20))
 }
 
+/** Every distinct single rewrite step, checked on its own at every point of its ranges. */
+const steps = new Set<string>()
+const firedBy = new Map<string, number>()
+let stepCount = 0
+const stepChecker: RewriteTracer = {
+  begin() {},
+  end() {},
+  fired(r, before, after) {
+    firedBy.set(r.location, (firedBy.get(r.location) ?? 0) + 1)
+    const k = `${before.id}>${after.id}`
+    if (steps.has(k)) return
+    steps.add(k)
+    stepCount++
+    // the ranges either side uses (gated_index adds placeholder ranges of its own)
+    const ranges = [
+      ...new Set([...toposort([before]), ...toposort([after])].filter((u) => u.op === Ops.RANGE)),
+    ]
+    checkEquivalent(before, after, ranges, `rule at ${r.location}`)
+  },
+}
+
 describe('symbolic rules, brute force over all values of small ranges', () => {
+  before(() => setRewriteTracer(stepChecker))
+  after(() => setRewriteTracer(null))
+
   test('integer and boolean index expressions', () => {
     const rand = makeRng(1515)
     let checked = 0
@@ -354,6 +383,12 @@ describe('symbolic rules, brute force over all values of small ranges', () => {
       checkEquivalent(val(ast), val(gated), g.ranges, `gated load #${i} (gated_index)`)
     }
     assert.ok(narrowed > 50, `the gated-index pass changed only ${narrowed} loads`)
+  })
+
+  test('every symbolic rule fired, and each distinct step was checked on its own', () => {
+    const never = symbolic.rules.map((r) => r.location).filter((loc) => !firedBy.has(loc))
+    assert.deepEqual(never, [], `rules the generator never exercised: ${never.join(', ')}`)
+    assert.ok(stepCount > 1000, `only ${stepCount} distinct rewrite steps`)
   })
 })
 

@@ -252,24 +252,33 @@ describe('errors: sizes too large to index or allocate', () => {
     expectThrows(() => Tensor.zeros([Number.NaN]), /full/, /NaN/)
     expectThrows(() => Tensor.rand([Number.POSITIVE_INFINITY]), /rand/)
   })
-  test('a view larger than a buffer is fine until it must be realized', () => {
+  test('a view larger than a buffer is fine until it must be stored', () => {
     for (const device of ['JS', 'NULL']) {
       const v = Tensor.ones([1], { device }).expand([2 ** 32 + 1])
       assert.deepEqual(v.shape, [2 ** 32 + 1])
-      if (device === 'JS')
-        if (maxTypedArrayLength() <= 2 ** 32)
-          // realizing it needs one buffer of 2^32 + 1 elements: more than a TypedArray holds on Node 20
-          // (newer V8 allows 2^53 - 1; then the buffer is only too large for this machine)
-          expectThrows(
-            () => v.contiguous().realize(),
-            /realize/,
-            /float32 tensor of shape \[4294967297\]/,
-            /16\.0 GiB/,
-            /JS device allocates at most 4294967296 elements/,
-          )
     }
+    // storing 2^32 + 1 elements needs more than a TypedArray holds on Node 20 (newer V8 allows
+    // 2^53 - 1; then the buffer is only too large for this machine, and this is not checked)
+    if (maxTypedArrayLength() > 2 ** 32) return
+    const v = Tensor.ones([1], { device: 'JS' }).expand([2 ** 32 + 1])
+    // contiguous() asks for a buffer: an error when the graph is built
+    expectThrows(
+      () => v.contiguous(),
+      /contiguous/,
+      /float32 buffer of shape \[4294967297\]/,
+      /17179869188 bytes/,
+      /JS device allocates \(at most 4294967296 elements\)/,
+    )
+    // a result realized into a buffer: an error before anything compiles or runs
+    expectThrows(
+      () => v.add(1).realize(),
+      /realize/,
+      /float32 tensor of shape \[4294967297\]/,
+      /16\.0 GiB/,
+      /JS device allocates at most 4294967296 elements/,
+    )
   })
-  test('an allocation the engine refuses is an error naming dtype, size and bytes, not a bare RangeError', () => {
+  test('an allocation the engine refuses is an error naming dtype, size and bytes, not a bare RangeError', async () => {
     Device.register('NOMEM', (name) => ({
       ...Device.get('JS'),
       name,
@@ -282,7 +291,24 @@ describe('errors: sizes too large to index or allocate', () => {
     }))
     expectThrows(
       () => new Tensor([1, 2, 3], { device: 'NOMEM', dtype: dtypes.float32 }),
-      /cannot allocate a float32 buffer of 3 elements \(12 bytes\) on NOMEM: Array buffer allocation failed/,
+      /cannot allocate a buffer of 3 float32 elements \(12 bytes\) on NOMEM: Array buffer allocation failed/,
+    )
+
+    // reading back allocates the host copy: the same kind of error
+    Device.register('NOREAD', (name) => ({
+      ...Device.get('JS'),
+      name,
+      allocator: {
+        ...Device.get('JS').allocator,
+        copyout: () => {
+          throw new RangeError('Array buffer allocation failed')
+        },
+      },
+    }))
+    const t = new Tensor([1, 2, 3, 4], { device: 'NOREAD', dtype: dtypes.int32 })
+    await assert.rejects(
+      () => t.data(),
+      /cannot read back a buffer of 4 int32 elements \(16 bytes\) on NOREAD/,
     )
   })
 })
