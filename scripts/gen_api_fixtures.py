@@ -267,14 +267,16 @@ case("binaryCrossentropy/weight_sum", "binaryCrossentropy", [pb, yb, wb], [T(1),
      lambda p, y, w: F.binary_cross_entropy(p, y, weight=w, reduction="sum"), grad=[0])
 xl = f32((3, 4), -4, 4)
 pw = f32((4,), 0.3, 3)
-case("binaryCrossentropyLogits/posWeight", "binaryCrossentropyLogits", [xl, yb, pw], [T(1), {"posWeight": T(2)}],
+xl0 = xl.copy()
+xl0[0, :2] = 0.0  # the kink of softplus: the gradient is sigmoid(0) - t there
+case("binaryCrossentropyLogits/posWeight", "binaryCrossentropyLogits", [xl0, yb, pw], [T(1), {"posWeight": T(2)}],
      lambda x, y, p: F.binary_cross_entropy_with_logits(x, y, pos_weight=p), grad=[0])
 case("binaryCrossentropyLogits/posWeight_weight_none", "binaryCrossentropyLogits", [xl, yb, pw, wb],
      [T(1), {"posWeight": T(2), "weight": T(3), "reduction": "none"}],
      lambda x, y, p, w: F.binary_cross_entropy_with_logits(x, y, weight=w, pos_weight=p, reduction="none"),
      grad=[0])
 case("binaryCrossentropyLogits/soft_targets_large", "binaryCrossentropyLogits",
-     [np.array([[-100, -3, 0.5, 80]], np.float32), np.array([[0.2, 1, 0, 0.7]], np.float32)], [T(1)],
+     [np.array([[-100, -3, 0.5, 80, 0, 0]], np.float32), np.array([[0.2, 1, 0, 0.7, 1, 0]], np.float32)], [T(1)],
      lambda x, y: F.binary_cross_entropy_with_logits(x, y), grad=[0])
 xr, yr = f32((3, 5), -2, 2), f32((3, 5), -2, 2)
 for red in ("mean", "sum", "none"):
