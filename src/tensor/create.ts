@@ -48,6 +48,8 @@ const finish = (t: Tensor, o?: CreateOptions): Tensor => {
 
 Tensor.full = (shape, value, opts) => {
   check('full', opts)
+  if (typeof value !== 'number' && typeof value !== 'boolean')
+    throw new TsgradError(`full: value must be a number or a boolean, got ${JSON.stringify(value)}`)
   const s = checkShape('full', shape)
   const dt = opts?.dtype
     ? toDType(opts.dtype)
@@ -117,6 +119,10 @@ Tensor.linspace = (start, stop, steps, opts) => {
 Tensor.eye = (n, m, opts) => {
   check('eye', opts)
   const cols = m ?? n
+  if (![n, cols].every((v) => Number.isInteger(v) && v >= 0))
+    throw new TsgradError(
+      `eye: sizes must be non-negative integers, got (${JSON.stringify(n)}, ${JSON.stringify(m)})`,
+    )
   const d = dev(opts)
   const r = Tensor.iota(n, d).reshape([n, 1])
   const c = Tensor.iota(cols, d).reshape([1, cols])
