@@ -62,6 +62,10 @@ def T(i):
     return {"$t": i}
 
 
+def in_dtype(a):
+    return "float32" if a.dtype == np.float32 else "bool" if a.dtype == np.bool_ else "int32"
+
+
 def case(name, call, inputs, args, fn, grad=None, tol=None, gtol=None):
     """inputs: list of numpy arrays (float32 or int32); fn(*torch_tensors) -> tensor or tuple."""
     ts = []
@@ -70,6 +74,8 @@ def case(name, call, inputs, args, fn, grad=None, tol=None, gtol=None):
             t = torch.tensor(a.astype(np.float64), dtype=torch.float64)
             if grad and i in grad:
                 t.requires_grad_(True)
+        elif a.dtype == np.bool_:
+            t = torch.tensor(a)
         else:
             t = torch.tensor(a.astype(np.int64))
         ts.append(t)
@@ -89,7 +95,7 @@ def case(name, call, inputs, args, fn, grad=None, tol=None, gtol=None):
         "call": call,
         "self": 0,
         "args": args,
-        "inputs": [arr(a, "float32" if a.dtype == np.float32 else "int32") for a in inputs],
+        "inputs": [arr(a, in_dtype(a)) for a in inputs],
         "out": [out_arr(o) for o in outs] if isinstance(out, tuple) else out_arr(out),
     }
     if grad:
@@ -267,14 +273,16 @@ case("binaryCrossentropy/weight_sum", "binaryCrossentropy", [pb, yb, wb], [T(1),
      lambda p, y, w: F.binary_cross_entropy(p, y, weight=w, reduction="sum"), grad=[0])
 xl = f32((3, 4), -4, 4)
 pw = f32((4,), 0.3, 3)
-case("binaryCrossentropyLogits/posWeight", "binaryCrossentropyLogits", [xl, yb, pw], [T(1), {"posWeight": T(2)}],
+xl0 = xl.copy()
+xl0[0, :2] = 0.0  # the kink of softplus: the gradient is sigmoid(0) - t there
+case("binaryCrossentropyLogits/posWeight", "binaryCrossentropyLogits", [xl0, yb, pw], [T(1), {"posWeight": T(2)}],
      lambda x, y, p: F.binary_cross_entropy_with_logits(x, y, pos_weight=p), grad=[0])
 case("binaryCrossentropyLogits/posWeight_weight_none", "binaryCrossentropyLogits", [xl, yb, pw, wb],
      [T(1), {"posWeight": T(2), "weight": T(3), "reduction": "none"}],
      lambda x, y, p, w: F.binary_cross_entropy_with_logits(x, y, weight=w, pos_weight=p, reduction="none"),
      grad=[0])
 case("binaryCrossentropyLogits/soft_targets_large", "binaryCrossentropyLogits",
-     [np.array([[-100, -3, 0.5, 80]], np.float32), np.array([[0.2, 1, 0, 0.7]], np.float32)], [T(1)],
+     [np.array([[-100, -3, 0.5, 80, 0, 0]], np.float32), np.array([[0.2, 1, 0, 0.7, 1, 0]], np.float32)], [T(1)],
      lambda x, y: F.binary_cross_entropy_with_logits(x, y), grad=[0])
 xr, yr = f32((3, 5), -2, 2), f32((3, 5), -2, 2)
 for red in ("mean", "sum", "none"):
@@ -302,6 +310,60 @@ case("klDiv/target_grad", "klDiv", [lq, probs[3:6].copy()], [T(1), {"reduction":
 case("klDiv/logTarget", "klDiv", [lq, F.log_softmax(torch.tensor(logits[:3]), 1).numpy().astype(np.float32)],
      [T(1), {"reduction": "batchmean", "logTarget": True}],
      lambda x, t: F.kl_div(x, t, reduction="batchmean", log_target=True), grad=[0, 1])
+
+# ---- margin and likelihood losses ---------------------------------------------------------------
+m1, m2 = f32((6,)), f32((6,))
+ypm = np.array([1, -1, 1, -1, -1, 1], np.float32)
+for red in ("mean", "none"):
+    case(f"marginRankingLoss/{red}", "marginRankingLoss", [m1, m2, ypm], [T(1), T(2), {"margin": 0.3, "reduction": red}],
+         lambda a, b, y, red=red: F.margin_ranking_loss(a, b, y, margin=0.3, reduction=red), grad=[0, 1])
+case("hingeEmbeddingLoss/default", "hingeEmbeddingLoss", [f32((2, 3), -2, 2), ypm.reshape(2, 3)], [T(1)],
+     lambda x, y: F.hinge_embedding_loss(x, y), grad=[0])
+case("hingeEmbeddingLoss/margin_sum", "hingeEmbeddingLoss", [f32((2, 3), -2, 2), ypm.reshape(2, 3)],
+     [T(1), {"margin": 0.5, "reduction": "sum"}],
+     lambda x, y: F.hinge_embedding_loss(x, y, margin=0.5, reduction="sum"), grad=[0])
+case("softMarginLoss/default", "softMarginLoss", [f32((2, 3), -3, 3), ypm.reshape(2, 3)], [T(1)],
+     lambda x, y: F.soft_margin_loss(x, y), grad=[0])
+e1, e2 = f32((6, 4)), f32((6, 4))
+case("cosineEmbeddingLoss/margin", "cosineEmbeddingLoss", [e1, e2, ypm], [T(1), T(2), {"margin": 0.1}],
+     lambda a, b, y: F.cosine_embedding_loss(a, b, y, margin=0.1), grad=[0, 1])
+case("cosineEmbeddingLoss/none", "cosineEmbeddingLoss", [e1, e2, ypm], [T(1), T(2), {"reduction": "none"}],
+     lambda a, b, y: F.cosine_embedding_loss(a, b, y, reduction="none"), grad=[0, 1])
+an, po, ne = f32((5, 4)), f32((5, 4)), f32((5, 4))
+case("tripletMarginLoss/default", "tripletMarginLoss", [an, po, ne], [T(1), T(2)],
+     lambda a, p, n: F.triplet_margin_loss(a, p, n), grad=[0, 1, 2])
+case("tripletMarginLoss/p1_swap", "tripletMarginLoss", [an, po, ne], [T(1), T(2), {"p": 1, "swap": True, "margin": 2}],
+     lambda a, p, n: F.triplet_margin_loss(a, p, n, p=1, swap=True, margin=2.0), grad=[0, 1, 2])
+counts = rng.integers(0, 6, size=(3, 4)).astype(np.float32)
+case("poissonNllLoss/log_input", "poissonNllLoss", [f32((3, 4), -1, 1.5), counts], [T(1)],
+     lambda x, t: F.poisson_nll_loss(x, t), grad=[0])
+case("poissonNllLoss/rate_full", "poissonNllLoss", [f32((3, 4), 0.2, 4), counts], [T(1), {"logInput": False, "full": True}],
+     lambda x, t: F.poisson_nll_loss(x, t, log_input=False, full=True), grad=[0])
+gv = f32((3, 4), 0.1, 2)
+case("gaussianNllLoss/full", "gaussianNllLoss", [f32((3, 4)), f32((3, 4)), gv], [T(1), T(2), {"full": True}],
+     lambda x, t, v: F.gaussian_nll_loss(x, t, v, full=True), grad=[0, 1, 2])
+case("gaussianNllLoss/per_sample_var", "gaussianNllLoss", [f32((3, 4)), f32((3, 4)), f32((3,), 0.1, 2)],
+     [T(1), T(2), {"reduction": "sum"}],
+     lambda x, t, v: F.gaussian_nll_loss(x, t, v, reduction="sum"), grad=[0, 2])
+
+# ---- more elementwise and movement --------------------------------------------------------------
+xp = f32((2, 3, 2, 2), -2, 2)
+case("prelu/channels", "prelu", [xp, f32((3,), 0, 0.5)], [T(1)], lambda x, w: F.prelu(x, w), grad=[0, 1])
+case("prelu/single", "prelu", [xp, np.array([0.2], np.float32)], [T(1)], lambda x, w: F.prelu(x, w), grad=[0, 1])
+case("logit/basic", "logit", [f32((5,), 0.05, 0.95)], [], torch.logit, grad=[0])
+case("logit/eps", "logit", [np.array([0.0, 0.001, 0.5, 0.999, 1.0], np.float32)], [0.01],
+     lambda x: torch.logit(x, 0.01), grad=[0])
+case("xlogy/special", "xlogy", [np.array([0, 0, 0, 1, 2], np.float32), np.array([np.inf, np.nan, -1, np.nan, 0], np.float32)],
+     [T(1)], torch.xlogy)
+case("xlogy/zero_x", "xlogy", [np.array([0, 0, 1.5, 2, 0.5], np.float32), np.array([0, 3, 0.5, 4, 2], np.float32)],
+     [T(1)], torch.xlogy, grad=[0])
+maskf = (rng.uniform(size=(3, 4)) > 0.5)
+case("maskedFill/broadcast", "maskedFill", [f32((3, 4)), maskf[0]], [T(1), -7.5],
+     lambda x, m: x.masked_fill(m, -7.5), grad=[0])
+xroll = f32((3, 4))
+case("roll/axis1", "roll", [xroll], [1, 1], lambda x: torch.roll(x, 1, 1), grad=[0])
+case("roll/neg_two_axes", "roll", [xroll], [[-1, 5], [0, 1]], lambda x: torch.roll(x, (-1, 5), (0, 1)), grad=[0])
+case("roll/flat", "roll", [xroll], [5], lambda x: torch.roll(x, 5), grad=[0])
 
 # ---- norms and distances ------------------------------------------------------------------------
 xn = f32((3, 4))

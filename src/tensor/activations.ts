@@ -1,7 +1,7 @@
 // More of torch.nn.functional's activations and Tensor math (camelCase names), composed from the
 // core elementwise ops: logsigmoid, softsign, hardshrink, softshrink, tanhshrink, celu, selu,
-// glu, softmin, threshold; expm1, log1p (accurate near 0), log10, sinh, cosh, logaddexp,
-// isnan, isinf, isfinite.
+// glu, softmin, threshold, prelu; expm1, log1p (accurate near 0), log10, sinh, cosh, logaddexp,
+// logit, xlogy, isnan, isinf, isfinite, maskedFill.
 import { defaultFloat, dtypes } from '../dtype.js'
 import { setCustomGrad } from '../gradient.js'
 import { fmtShape, normAxis, TsgradError } from '../helpers.js'
@@ -28,6 +28,14 @@ declare module './tensor.js' {
     isnan(): Tensor
     isinf(): Tensor
     isfinite(): Tensor
+    /** x >= 0 ? x : weight * x, weight of shape [1] or [C] (per channel, axis 1) */
+    prelu(weight: Tensor): Tensor
+    /** log(p / (1 - p)), p clamped to [eps, 1 - eps] when eps is given */
+    logit(eps?: number): Tensor
+    /** x * log(y), 0 where x = 0 */
+    xlogy(y: Operand): Tensor
+    /** value where mask is true */
+    maskedFill(mask: Tensor, value: Operand): Tensor
   }
 }
 
@@ -147,4 +155,36 @@ P.isfinite = function () {
   return this.dtype.isFloat
     ? this.isnan().logicalOr(this.isinf()).logicalNot()
     : this.onesLike({ dtype: dtypes.bool })
+}
+
+P.prelu = function (weight) {
+  if (!(weight instanceof Tensor))
+    throw new TsgradError(`prelu: weight must be a Tensor, got ${weight === null ? 'null' : typeof weight}`)
+  const n = weight.numel()
+  if (weight.ndim > 1 || (n !== 1 && (this.ndim < 2 || this.shape[1] !== n)))
+    throw new TsgradError(
+      `prelu: weight ${fmtShape(weight.shape)} must have 1 element or one per channel (axis 1 of ${fmtShape(this.shape)})`,
+    )
+  const w = n === 1 ? weight.reshape([]) : weight.reshape(this.shape.map((d, i) => (i === 1 ? d : 1)))
+  return this.ge(0).where(this, this.mul(w))
+}
+P.logit = function (eps) {
+  let p = fl(this)
+  if (eps !== undefined) p = p.clip(eps, 1 - eps)
+  return p.div(p.neg().add(1)).log()
+}
+P.xlogy = function (y) {
+  const [a, b] = Tensor.broadcast('xlogy', [fl(this), y]) as [Tensor, Tensor]
+  const x = fl(a)
+  // at x = 0 the value is 0 and the gradient log(y) where that is finite (PyTorch)
+  const l = fl(b).log()
+  const zero = x.eq(0).logicalAnd(b.isnan().logicalNot())
+  return x.mul(zero.logicalAnd(l.isfinite().logicalNot()).where(0, l))
+}
+P.maskedFill = function (mask, value) {
+  if (!(mask instanceof Tensor) || !mask.dtype.isBool)
+    throw new TsgradError(
+      `maskedFill: mask must be a bool Tensor, got ${mask instanceof Tensor ? mask.dtype.name : typeof mask}`,
+    )
+  return mask.where(value, this).cast(this.dtype)
 }

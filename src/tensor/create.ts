@@ -48,6 +48,8 @@ const finish = (t: Tensor, o?: CreateOptions): Tensor => {
 
 Tensor.full = (shape, value, opts) => {
   check('full', opts)
+  if (typeof value !== 'number' && typeof value !== 'boolean')
+    throw new TsgradError(`full: value must be a number or a boolean, got ${JSON.stringify(value)}`)
   const s = checkShape('full', shape)
   const dt = opts?.dtype
     ? toDType(opts.dtype)

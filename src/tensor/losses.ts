@@ -4,7 +4,6 @@
 // `reduction`: 'mean' (default), 'sum' or 'none'.
 import { fmtShape, normAxis, prod, TsgradError } from '../helpers.js'
 import { checkOptions, type KeySet } from '../options.js'
-import { negAbs } from './elementwise.js'
 import { Tensor } from './tensor.js'
 
 export type Reduction = 'mean' | 'sum' | 'none'
@@ -208,8 +207,8 @@ P.binaryCrossentropyLogits = function (target, opts = {}) {
   const op = 'binaryCrossentropyLogits'
   checkOptions(op, opts, BINARY_LOGITS_OPTS)
   const t = binaryTarget(op, this, target)
-  // -log sigmoid(-x) = softplus(-x), computed stably as relu(-x) + log(1 + exp(-|x|))
-  const spNeg = this.neg().relu().add(negAbs(this).exp().add(1).log())
+  // -log sigmoid(-x) = softplus(-x), stable (and with the gradient -1/2 at x = 0)
+  const spNeg = this.neg().softplus()
   // (1 - t) x + (1 + (posWeight - 1) t) softplus(-x); posWeight = 1 gives the plain loss
   let loss: Tensor
   if (opts.posWeight === undefined) loss = t.neg().add(1).mul(this).add(spNeg)

@@ -178,7 +178,8 @@ P.batchnorm = function (weight, bias, mean, invstd) {
   return bias ? x.add(bias.reshape(shape)) : x
 }
 P.dropout = function (p = 0.5) {
-  if (p < 0 || p > 1) throw new TsgradError(`dropout: p must be in [0, 1], got ${p}`)
+  if (typeof p !== 'number' || !(p >= 0 && p <= 1))
+    throw new TsgradError(`dropout: p must be a number in [0, 1], got ${JSON.stringify(p)}`)
   if (!Tensor.training || p === 0) return this
   if (p === 1) return this.zerosLike()
   const keep = Tensor.rand(this.shape, { device: this.device }).ge(p)

@@ -104,7 +104,7 @@ P.var = function (axis, opts = {}) {
   const d = x.sub(x.mean(axes, { keepdim: true }))
   return d
     .square()
-    .sum(axes, opts)
+    .sum(axes, { keepdim: opts.keepdim })
     .div(Math.max(0, n - (opts.correction ?? 1)))
 }
 P.std = function (axis, opts = {}) {

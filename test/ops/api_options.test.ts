@@ -71,6 +71,13 @@ const CALLS: Record<string, (o: any) => unknown> = {
   smoothL1Loss: (o) => v().smoothL1Loss(v(), o),
   huberLoss: (o) => v().huberLoss(v(), o),
   klDiv: (o) => v().klDiv(v(), o),
+  marginRankingLoss: (o) => v().marginRankingLoss(v(), v(), o),
+  hingeEmbeddingLoss: (o) => v().hingeEmbeddingLoss(v(), o),
+  softMarginLoss: (o) => v().softMarginLoss(v(), o),
+  cosineEmbeddingLoss: (o) => v().cosineEmbeddingLoss(v(), Tensor.ones([2]), o),
+  tripletMarginLoss: (o) => v().tripletMarginLoss(v(), v(), o),
+  poissonNllLoss: (o) => v().poissonNllLoss(v(), o),
+  gaussianNllLoss: (o) => v().gaussianNllLoss(v(), v().abs(), o),
   norm: (o) => v().norm(2, 1, o),
   normalize: (o) => v().normalize(o),
   cosineSimilarity: (o) => v().cosineSimilarity(v(), o),
@@ -206,5 +213,21 @@ describe('the examples of the issue', () => {
   test('a positional PyTorch argument where the options go is an error', () => {
     assert.throws(() => v().sum(0, true as any), /sum: options must be an object/)
     assert.throws(() => v().max(1, 1 as any), /max: options must be an object/)
+    assert.throws(() => new nn.Linear(4, 2, false as any), /Linear: options must be an object/)
+    assert.throws(() => new nn.Conv2d(1, 4, 3, 1 as any), /Conv2d: options must be an object/)
+    assert.throws(() => new optim.SGD([param()], 0.1 as any), /SGD: options must be an object/)
+    assert.throws(() => Tensor.zeros([2], 'int32' as any), /Tensor.zeros: options must be an object/)
+    assert.throws(() => x4().conv2d(Tensor.rand([3, 2, 3, 3]), Tensor.rand([3]) as any), /conv2d: options/)
+  })
+  test('options objects given where a value goes are errors, not NaN', () => {
+    assert.throws(() => Tensor.full([2], { dtype: 'int32' } as any), /full: value must be a number/)
+    assert.throws(() => Tensor.eye(3, { dtype: 'int32' } as any), /eye: sizes must be non-negative integers/)
+    const prev = Tensor.training
+    try {
+      Tensor.training = false
+      assert.throws(() => v().dropout({ p: 0.2 } as any), /dropout: p must be a number/)
+    } finally {
+      Tensor.training = prev
+    }
   })
 })
