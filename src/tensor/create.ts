@@ -2,8 +2,8 @@
 //
 // Random numbers: each call takes a fresh block of counters; element i of the block gets
 // hash(seed, counter + i) with a two-round integer mixer computed by kernels (uint32 math), so
-// the same seed gives the same numbers on every device. Seed and counter travel in a small
-// buffer, so the kernels are identical from call to call and compile once.
+// the same seed gives the same numbers on every device. Seed and the 64-bit counter travel in a
+// small buffer, so the kernels are identical from call to call and compile once.
 import { type DType, defaultFloat, defaultInt, dtypes, toDType } from '../dtype.js'
 import { fmtShape, prod, TsgradError } from '../helpers.js'
 import { checkOptions, type KeySet } from '../options.js'
@@ -162,15 +162,27 @@ function mix(x: Tensor): Tensor {
 /** `n` uniform random uint32 values as a lazy tensor of shape [n]. */
 function randomBits(n: number, device: string): Tensor {
   if (n >= 2 ** 31) throw new TsgradError(`rand: ${n} elements is too many for one call`)
-  const state = new Tensor(new Uint32Array([rng.seed, rng.counter >>> 0]), { device })
+  const state = new Tensor(rngState(rng.counter), { device })
   // under a jit capture this upload is an implicit input: each replay rewrites it
   jitScope.rngUploads?.push({ buf: state.uop.contiguousBase!.arg as Buffer, counter: rng.counter })
   rng.counter += n
-  const key = state.shrink([[0, 1]]).expand([n])
+  const seed = state.shrink([[0, 1]]).expand([n])
   const base = state.shrink([[1, 2]]).expand([n])
   const ctr = Tensor.iota(n, device).cast(dtypes.uint32).add(base)
+  // the counter's high word (plus the carry where this block wraps past 2^32) goes into the key,
+  // so the stream does not repeat after 2^32 values; with a high word of 0 the key is the seed
+  const high = state
+    .shrink([[2, 3]])
+    .expand([n])
+    .add(ctr.lt(base).cast(dtypes.uint32))
+  const key = seed.bitwiseXor(high.mul(0x632be5ab))
   const k2 = mix(key.bitwiseXor(0x9e3779b9))
   return mix(mix(ctr.bitwiseXor(key)).bitwiseXor(k2))
+}
+
+/** The random-state upload for a block starting at `counter`: seed, counter low and high words. */
+export function rngState(counter: number): Uint32Array {
+  return new Uint32Array([rng.seed, counter >>> 0, Math.floor(counter / 2 ** 32) >>> 0])
 }
 
 Tensor.rand = (shape, opts) => {

@@ -34,7 +34,7 @@ import { CapturedGraph, Recorder } from '../engine/jit.js'
 import type { Buffer } from '../runtime/buffer.js'
 import * as G from '../uop/graph.js'
 import { Ops, UOp } from '../uop/ops.js'
-import { rng } from './create.js'
+import { rng, rngState } from './create.js'
 import { jitScope } from './jit_scope.js'
 import { Tensor } from './tensor.js'
 
@@ -239,7 +239,7 @@ export class Jit<A extends unknown[], R> {
         throw new TsgradError(
           'jit: an output of an earlier call was disposed, but outputs belong to the jit and are reused by every replay (clone() an output to keep or dispose it)',
         )
-    for (const u of c.rngUploads) u.buf.copyin(new Uint32Array([rng.seed, (rng.counter + u.offset) >>> 0]))
+    for (const u of c.rngUploads) u.buf.copyin(rngState(rng.counter + u.offset))
     rng.counter += c.rngAdvance
     return build(c.out, c.graph.replay(bufs)) as R
   }

@@ -1,7 +1,7 @@
 // Reductions: sum/max/prod over axes (one REDUCE_AXIS node each), and what is built from them:
 // mean, var, std, min, argmax, any/all, logsumexp, softmax, cumsum.
 import { type DType, defaultFloat, dtypes } from '../dtype.js'
-import { normAxis, range } from '../helpers.js'
+import { fmtShape, normAxis, range, TsgradError } from '../helpers.js'
 import { checkOptions, type KeySet } from '../options.js'
 import { reduce } from '../uop/graph.js'
 import type { ReduceOp } from '../uop/ops.js'
@@ -127,7 +127,13 @@ function argExtreme(t: Tensor, name: string, axis: number | null | undefined, ke
   }
   const ax = normAxis(name, axis, t.ndim, t.shape)
   const n = t.shape[ax]!
-  const isMax = t.max(ax, { keepdim: true }).eq(t)
+  if (n === 0)
+    throw new TsgradError(
+      `${name}: dimension ${ax} of ${fmtShape(t.shape)} is empty; there is no index to return`,
+    )
+  // NaN counts as the maximum (max propagates it, and NaN == NaN is false): first NaN, as numpy
+  const m = t.max(ax, { keepdim: true })
+  const isMax = t.dtype.isFloat ? m.eq(t).logicalOr(t.ne(t)) : m.eq(t)
   // first occurrence: the largest (n - index) among the maxima
   const shape = t.shape.map((d, i) => (i === ax ? d : 1))
   const rev = Tensor.iota(n, t.device).mul(-1).add(n).reshape(shape)
@@ -155,8 +161,8 @@ P.logsumexp = function (axis, opts = {}) {
   checkOptions('logsumexp', opts, REDUCE_OPTS)
   const axes = axesOf('logsumexp', this, axis)
   const m = this.max(axes, { keepdim: true }).detach()
-  // guard against all -inf rows: use 0 as the shift there
-  const mm = m.eq(Number.NEGATIVE_INFINITY).where(0, m)
+  // an infinite max shifts by 0 instead (as PyTorch): all -inf gives -inf, a +inf gives +inf, not NaN
+  const mm = m.abs().eq(Number.POSITIVE_INFINITY).where(0, m)
   const r = this.sub(mm).exp().sum(axes, { keepdim: true }).log().add(mm)
   return opts.keepdim ? r : r.reshape(this.shape.filter((_, i) => !axes.includes(i)))
 }
@@ -178,6 +184,7 @@ P.cumsum = function (axis = 0) {
   const ax = normAxis('cumsum', axis, this.ndim, this.shape)
   const x = this.transpose(ax, -1)
   const n = x.shape[x.ndim - 1]!
+  if (n === 0) return this.cast(sumDType(this.dtype))
   if (n <= 1) return this.sum(ax, { keepdim: true }).cast(sumDType(this.dtype))
   // windows of length n over x padded with n-1 zeros in front: out[i] = sum(xp[i .. i+n-1])
   const lead = x.shape.slice(0, -1)

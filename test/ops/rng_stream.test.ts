@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict'
 import { afterEach, describe, test } from 'node:test'
 import { jit, Tensor } from '../../src/index.ts'
+import { rng } from '../../src/tensor/create.ts'
 
 const vals = (t: Tensor): number[] => Array.from(t.dataSync() as ArrayLike<number>, Number)
 const cat = (parts: number[][]): number[] => parts.flat()
@@ -135,5 +136,28 @@ describe('rng stream continuity', () => {
       const want = Math.sqrt(-2 * Math.log(1 - u[2 * i]!)) * Math.cos(2 * Math.PI * u[2 * i + 1]!)
       assert.ok(Math.abs(z[i]! - want) < 1e-4 * Math.max(1, Math.abs(want)), `randn[${i}] ${z[i]} != ${want}`)
     }
+  })
+
+  test('the counter does not wrap at 2^32 (a long run must not replay the stream from its start)', () => {
+    const run = (counter: number, n: number): number[] => {
+      Tensor.manualSeed(6)
+      rng.counter = counter
+      return vals(Tensor.rand([n]))
+    }
+    const start = run(0, 4)
+    const across = run(2 ** 32 - 2, 4) // straddles 2^32
+    const after = run(2 ** 32, 4)
+    assert.deepEqual(across.slice(2), after.slice(0, 2), 'one stream across the 2^32 boundary')
+    assert.notDeepEqual(after.slice(0, 2), start.slice(0, 2), 'counter 2^32 repeats counter 0')
+    assert.notDeepEqual(run(3 * 2 ** 32 + 5, 4), run(5, 4), 'counter 3 * 2^32 + 5 repeats counter 5')
+    // and inside a jit replay, whose uploads are rewritten with the current counter
+    const f = jit(() => Tensor.rand([3]).mul(1))
+    Tensor.manualSeed(6)
+    rng.counter = 2 ** 32 - 1
+    const calls = [0, 1, 2].flatMap(() => vals(f())) // eager, capture, replay (read before the next)
+    Tensor.manualSeed(6)
+    rng.counter = 2 ** 32 - 1
+    assert.deepEqual(calls, vals(Tensor.rand([9])))
+    Tensor.manualSeed(0)
   })
 })
