@@ -282,7 +282,7 @@ function validIdx(): Uint8Array {
   const out = new Uint8Array(4 + 4 * dims.length + 60)
   out.set([0, 0, 8, dims.length])
   const dv = new DataView(out.buffer)
-  dims.forEach((d, i) => dv.setUint32(4 + 4 * i, d))
+  for (const [i, d] of dims.entries()) dv.setUint32(4 + 4 * i, d)
   for (let i = 0; i < 60; i++) out[16 + i] = i * 3
   return out
 }
