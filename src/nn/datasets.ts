@@ -126,20 +126,66 @@ export function mnistDir(): string {
   return path.join(path.dirname(pkg), 'data')
 }
 
+/**
+ * Decompress a gzipped IDX file, never to more bytes than its header declares: a small,
+ * bounded first pass reads the header, and the full pass is capped at that size (zlib's
+ * maxOutputLength), so a gzip bomb is an error instead of filling memory.
+ */
+export function gunzipIdx(gz: Uint8Array, name = 'IDX data'): Uint8Array {
+  const { zlib } = node()
+  const bad = (what: string): never => {
+    throw new Error(`${name}: not a valid gzip file (${what})`)
+  }
+  // the declared size: header + product of dims, from the first KiBs of the stream (4 KiB of
+  // deflate data inflate to at most ~4 MiB; SYNC_FLUSH: a cut stream is no error here)
+  let declared: number | undefined
+  let head = new Uint8Array(0)
+  for (const window of [4096, 65536]) {
+    try {
+      head = zlib.gunzipSync(gz.subarray(0, window), { finishFlush: zlib.constants.Z_SYNC_FLUSH })
+    } catch (e) {
+      return bad((e as Error).message)
+    }
+    const headerLen = head.length >= 4 ? 4 + 4 * head[3]! : Number.POSITIVE_INFINITY
+    if (head.length >= headerLen) {
+      const dv = new DataView(head.buffer, head.byteOffset, head.byteLength)
+      let count = 1
+      for (let i = 4; i < headerLen; i += 4) count *= dv.getUint32(i)
+      declared = headerLen + count
+      break
+    }
+    if (window >= gz.length) break
+  }
+  if (declared === undefined) {
+    if (gz.length > 65536) return bad('no complete IDX header in its first 64 KiB')
+    declared = head.length // all there is: parseIdx says what is wrong with it
+  }
+  const limit = Math.min(declared, 2 ** 32)
+  if (declared > limit) return bad(`its header declares ${declared} bytes, more than can be read`)
+  try {
+    // a longer stream fails here, a shorter one in parseIdx
+    return zlib.gunzipSync(gz, { maxOutputLength: Math.max(limit, 1) })
+  } catch (e) {
+    const code = (e as { code?: string }).code
+    if (code === 'ERR_BUFFER_TOO_LARGE')
+      return bad(`it decompresses to more than the ${declared} bytes its IDX header declares`)
+    return bad((e as Error).message)
+  }
+}
+
 /** Read `<dir>/<base>` or `<dir>/<base>.gz` and parse it as IDX. */
 function readIdx(dir: string, base: string, magic: number): IdxArray {
-  const { fs, path, zlib } = node()
+  const { fs, path } = node()
   const plain = path.join(dir, base)
   const file = fs.existsSync(plain) ? plain : fs.existsSync(`${plain}.gz`) ? `${plain}.gz` : undefined
   if (file === undefined) throw new Error(`MNIST: missing file ${plain} (or ${base}.gz) in ${dir}`)
-  let bytes: Uint8Array = fs.readFileSync(file)
-  if (file.endsWith('.gz')) {
-    try {
-      bytes = zlib.gunzipSync(bytes)
-    } catch (e) {
-      throw new Error(`${file}: not a valid gzip file (${(e as Error).message})`)
-    }
+  let bytes: Uint8Array
+  try {
+    bytes = fs.readFileSync(file)
+  } catch (e) {
+    throw new Error(`${file}: cannot read (${(e as Error).message})`)
   }
+  if (file.endsWith('.gz')) bytes = gunzipIdx(bytes, file)
   return parseIdx(bytes, { name: file, magic })
 }
 

@@ -41,12 +41,15 @@ export {
   type LoadStateDictOptions,
   type LoadStateDictResult,
   loadStateDict,
+} from './state.js'
+export {
   type SafeDeserializeOptions,
   type SafetensorsEntry,
   type SafetensorsHeader,
+  type StateDictLike,
   safeDeserialize,
   safeLoad,
   safeParseHeader,
   safeSave,
   safeSerialize,
-} from './state.js'
+} from './safetensors.js'

@@ -8,11 +8,13 @@ import { CRenderer } from '../renderer/c.js'
 import type { CompiledDevice, Program } from './device.js'
 import { Device, maxTypedArrayLength } from './device.js'
 import {
+  binaryBuildPath,
   cacheEnabled,
   cacheKey,
-  cachePath,
-  commitFile,
+  disableCache,
   readCachedText,
+  storeBinary,
+  verifiedBinary,
   writeCachedText,
 } from './diskcache.js'
 import { nodeBuiltins } from './node.js'
@@ -127,35 +129,76 @@ function requireToolchain(): Toolchain {
   return t
 }
 
-const ccArgs = (t: Toolchain, stem: string): string[] => [
+const ccArgs = (t: Toolchain, out: string, cfile: string): string[] => [
   ...t.flags.filter((f) => !f.startsWith('-l')),
   '-o',
-  `${stem}.tmp`,
-  `${stem}.c`,
+  out,
+  cfile,
   ...t.flags.filter((f) => f.startsWith('-l')),
 ]
 
-/** Where the disk cache keeps the library built from `src` with this toolchain. */
-const cachedLib = (t: Toolchain, src: string): string => cachePath('cpu', cacheKey(t.key, src), '.so')
+/** key -> library path built or verified by this process (checked once, then trusted) */
+const libraries = new Map<string, string>()
+let scratch: string | undefined
 
-/** Compile C source to a shared library; returns its path (from the disk cache when present). */
+/** A private directory for libraries when the disk cache cannot take them (removed at exit). */
+function scratchDir(): string {
+  if (scratch === undefined) {
+    const { fs, os, path } = nodeBuiltins()!
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsgrad-'))
+    process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }))
+    scratch = dir
+  }
+  return scratch
+}
+
+/** Compile `src` into the library `out` (a temporary name: the caller renames it into place). */
+function buildLibrary(t: Toolchain, src: string, out: string): { ok: boolean; out: string } {
+  const { fs } = nodeBuiltins()!
+  try {
+    fs.writeFileSync(`${out}.c`, src)
+  } catch (e) {
+    return { ok: false, out: (e as Error).message }
+  }
+  const r = run(t.cc, ccArgs(t, out, `${out}.c`))
+  fs.rmSync(`${out}.c`, { force: true })
+  if (!r.ok) fs.rmSync(out, { force: true })
+  return r
+}
+
+/**
+ * Compile C source to a shared library; returns its path. The disk cache (`cpu/<key>.so`) is
+ * used when it has a verified copy; a cache that cannot be written is dropped with a warning
+ * (diskcache.ts) and the library is built in a private temporary directory instead.
+ */
 function compileC(src: string, name: string): string {
   const t = requireToolchain()
-  const { fs, path, os } = nodeBuiltins()!
-  const final = cacheEnabled()
-    ? cachedLib(t, src)
-    : path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tsgrad-')), `${cacheKey(t.key, src)}.so`)
-  if (fs.existsSync(final)) return final
-  const stem = `${final}.${process.pid}`
-  fs.writeFileSync(`${stem}.c`, src)
-  const r = run(t.cc, ccArgs(t, stem))
-  fs.rmSync(`${stem}.c`, { force: true })
-  if (!r.ok) {
-    fs.rmSync(`${stem}.tmp`, { force: true })
-    throw new TsgradError(`CPU device: ${t.cc} failed to compile kernel ${name}:\n${r.out.slice(0, 2000)}`)
+  const key = cacheKey(t.key, src)
+  const known = libraries.get(key) ?? verifiedBinary('cpu', key, '.so')
+  if (known !== undefined) {
+    libraries.set(key, known)
+    return known
   }
-  commitFile(`${stem}.tmp`, final)
-  return final
+  const inCache = binaryBuildPath('cpu', key, '.so')
+  let cacheError: string | undefined
+  if (inCache !== undefined) {
+    const r = buildLibrary(t, src, inCache)
+    const stored = r.ok ? storeBinary('cpu', key, '.so', inCache) : undefined
+    if (stored !== undefined) {
+      libraries.set(key, stored)
+      return stored
+    }
+    if (!r.ok) cacheError = r.out
+  }
+  const out = nodeBuiltins()!.path.join(scratchDir(), `${key}.so`)
+  const r = buildLibrary(t, src, `${out}.tmp`)
+  if (!r.ok)
+    throw new TsgradError(`CPU device: ${t.cc} failed to compile kernel ${name}:\n${r.out.slice(0, 2000)}`)
+  nodeBuiltins()!.fs.renameSync(`${out}.tmp`, out)
+  // it builds here but not in the cache directory: the directory is the problem
+  if (cacheError !== undefined) disableCache(`building a kernel there failed: ${cacheError.split('\n')[0]}`)
+  libraries.set(key, out)
+  return out
 }
 
 const shQuote = (s: string): string => `'${s.replaceAll("'", "'\\''")}'`
@@ -169,28 +212,40 @@ function compileMany(jobs: readonly { src: string; name: string }[]): void {
   const n = nodeBuiltins()
   if (!n || !cacheEnabled() || process.platform === 'win32') return
   const t = requireToolchain()
-  const stems = new Map<string, string>()
+  const builds = new Map<string, string>()
   for (const j of jobs) {
-    const final = cachedLib(t, j.src)
-    if (stems.has(final) || n.fs.existsSync(final)) continue
-    const stem = `${final}.${process.pid}`
-    n.fs.writeFileSync(`${stem}.c`, j.src)
-    stems.set(final, stem)
+    const key = cacheKey(t.key, j.src)
+    if (builds.has(key) || libraries.has(key)) continue
+    const known = verifiedBinary('cpu', key, '.so')
+    if (known !== undefined) {
+      libraries.set(key, known)
+      continue
+    }
+    const tmp = binaryBuildPath('cpu', key, '.so')
+    if (tmp === undefined) break
+    try {
+      n.fs.writeFileSync(`${tmp}.c`, j.src)
+    } catch {
+      break // compileC finds out what is wrong with the directory
+    }
+    builds.set(key, tmp)
   }
-  if (stems.size < 2) {
-    for (const stem of stems.values()) n.fs.rmSync(`${stem}.c`, { force: true })
+  if (builds.size < 2) {
+    for (const tmp of builds.values()) n.fs.rmSync(`${tmp}.c`, { force: true })
     return
   }
-  const lines = [...stems.values()].map(
-    (stem) => `(${[t.cc, ...ccArgs(t, stem)].map(shQuote).join(' ')} || rm -f ${shQuote(`${stem}.tmp`)})`,
+  const lines = [...builds.values()].map(
+    (tmp) => `(${[t.cc, ...ccArgs(t, tmp, `${tmp}.c`)].map(shQuote).join(' ')} || rm -f ${shQuote(tmp)})`,
   )
   const cores = Math.max(1, n.os.availableParallelism?.() ?? n.os.cpus().length)
   const script: string[] = []
   for (let i = 0; i < lines.length; i += cores) script.push(`${lines.slice(i, i + cores).join(' & ')} & wait`)
   run('sh', ['-c', `${script.join('\n')}\n`])
-  for (const [final, stem] of stems) {
-    n.fs.rmSync(`${stem}.c`, { force: true })
-    if (n.fs.existsSync(`${stem}.tmp`)) commitFile(`${stem}.tmp`, final)
+  for (const [key, tmp] of builds) {
+    n.fs.rmSync(`${tmp}.c`, { force: true })
+    if (!n.fs.existsSync(tmp)) continue
+    const stored = storeBinary('cpu', key, '.so', tmp)
+    if (stored !== undefined) libraries.set(key, stored)
   }
 }
 
@@ -198,7 +253,16 @@ const libs = new Map<string, KoffiLib>()
 
 function loadKernel(file: string, name: string): Program<TypedArray> {
   let lib = libs.get(file)
-  if (!lib) libs.set(file, (lib = loadKoffi().load(file)))
+  if (!lib) {
+    try {
+      lib = loadKoffi().load(file)
+    } catch (e) {
+      throw new TsgradError(
+        `CPU device: cannot load the library of kernel ${name} (${file}): ${(e as Error).message}`,
+      )
+    }
+    libs.set(file, lib)
+  }
   const l = lib
   const fns: ((...a: unknown[]) => unknown)[] = []
   return (bufs) => {

@@ -1,8 +1,22 @@
 // The VIZ web server: serves the UI (one bundled script, no CDN) and the files of one trace
 // directory, on loopback only. Start and stop it programmatically (tests, `tsgrad viz`).
-import { readFileSync, existsSync, statSync } from 'node:fs'
+//
+// Loopback is not enough on its own: a web page can point a name it controls at 127.0.0.1 (DNS
+// rebinding) and read the answers, so a request is served only when its Host is this server's
+// own loopback address; and the trace directory may hold symlinks (or be written by someone
+// else), so only regular files reached without any symlink below the directory are served.
+import {
+  closeSync,
+  constants,
+  existsSync,
+  fstatSync,
+  openSync,
+  readFileSync,
+  readSync,
+  realpathSync,
+} from 'node:fs'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import { dirname, join, resolve, sep } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 
 export interface VizServer {
@@ -46,6 +60,44 @@ export function uiBundle(): Promise<string> {
   return bundle
 }
 
+/** The Host values a browser sends for this server: loopback names with its port. */
+function hostAllowed(host: string | undefined, port: number): boolean {
+  if (host === undefined) return false
+  const h = host.toLowerCase()
+  return h === `127.0.0.1:${port}` || h === `localhost:${port}` || h === `[::1]:${port}`
+}
+
+/**
+ * The bytes of `rel` under `root` when it is a regular file reached without a symlink (the real
+ * path is the path itself, and the last step is opened with O_NOFOLLOW), else undefined.
+ */
+function readRegularFile(root: string, rel: string): Buffer | undefined {
+  const file = join(root, rel)
+  let fd: number
+  try {
+    if (realpathSync(file) !== file) return undefined
+    fd = openSync(file, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0))
+  } catch {
+    return undefined
+  }
+  try {
+    const st = fstatSync(fd)
+    if (!st.isFile()) return undefined
+    const buf = Buffer.alloc(st.size)
+    let got = 0
+    while (got < buf.length) {
+      const k = readSync(fd, buf, got, buf.length - got, got)
+      if (k <= 0) break
+      got += k
+    }
+    return buf.subarray(0, got)
+  } catch {
+    return undefined
+  } finally {
+    closeSync(fd)
+  }
+}
+
 function send(res: ServerResponse, code: number, type: string, body: string | Buffer): void {
   res.writeHead(code, {
     'content-type': type,
@@ -56,11 +108,15 @@ function send(res: ServerResponse, code: number, type: string, body: string | Bu
 }
 
 export async function serveTrace(opts: ServeOptions): Promise<VizServer> {
-  const root = resolve(opts.dir)
-  if (!existsSync(join(root, 'index.json')))
+  if (!existsSync(join(resolve(opts.dir), 'index.json')))
     throw new Error(`${opts.dir}: no index.json here; is this a VIZ trace directory?`)
+  // the directory itself may be reached through a symlink; nothing below it may
+  const root = realpathSync(resolve(opts.dir))
   const js = await uiBundle()
+  let listening = -1
   const route = (req: IncomingMessage): [number, string, string | Buffer] => {
+    if (!hostAllowed(req.headers.host, listening))
+      return [403, 'text/plain', 'forbidden: unexpected Host header']
     if (req.method !== 'GET' && req.method !== 'HEAD') return [405, 'text/plain', 'method not allowed']
     let path: string
     try {
@@ -72,9 +128,8 @@ export async function serveTrace(opts: ServeOptions): Promise<VizServer> {
     if (path === '/app.js') return [200, 'text/javascript; charset=utf-8', js]
     if (path.startsWith('/trace/')) {
       const rel = path.slice('/trace/'.length)
-      const file = resolve(root, rel)
-      if (TRACE_FILE.test(rel) && file.startsWith(root + sep) && existsSync(file) && statSync(file).isFile())
-        return [200, 'application/json', readFileSync(file)]
+      const body = TRACE_FILE.test(rel) ? readRegularFile(root, rel) : undefined
+      if (body !== undefined) return [200, 'application/json', body]
     }
     return [404, 'text/plain', 'not found']
   }
@@ -96,6 +151,7 @@ export async function serveTrace(opts: ServeOptions): Promise<VizServer> {
     }
     const addr = server.address()
     const actual = typeof addr === 'object' && addr ? addr.port : port
+    listening = actual
     return {
       url: `http://127.0.0.1:${actual}/`,
       port: actual,
