@@ -4,7 +4,16 @@
 // hash(seed, counter + i) with a two-round integer mixer computed by kernels (uint32 math), so
 // the same seed gives the same numbers on every device. Seed and counter travel in a small
 // buffer, so the kernels are identical from call to call and compile once.
-import { type DType, defaultFloat, defaultInt, dtypes, toDType } from '../dtype.js'
+import {
+  checkFitsDType,
+  type DType,
+  defaultFloat,
+  defaultInt,
+  dtypes,
+  fitsDType,
+  promoteTypes,
+  toDType,
+} from '../dtype.js'
 import { fmtShape, prod, TsgradError } from '../helpers.js'
 import { Device, canonicalDevice } from '../runtime/device.js'
 import { constNode } from '../uop/graph.js'
@@ -44,13 +53,9 @@ const finish = (t: Tensor, o?: CreateOptions): Tensor => {
 
 Tensor.full = (shape, value, opts) => {
   const s = checkShape('full', shape)
-  const dt = opts?.dtype
-    ? toDType(opts.dtype)
-    : typeof value === 'boolean'
-      ? dtypes.bool
-      : Number.isInteger(value)
-        ? defaultInt
-        : defaultFloat
+  // a JS number is float32 unless a dtype is asked for (as in `new Tensor`)
+  const dt = opts?.dtype ? toDType(opts.dtype) : typeof value === 'boolean' ? dtypes.bool : defaultFloat
+  checkFitsDType('full', value, dt)
   return finish(new Tensor(constNode(Number(value), dt, dev(opts), s)), opts)
 }
 Tensor.zeros = (shape, opts) => Tensor.full(shape, 0, { dtype: defaultFloat, ...opts })
@@ -74,17 +79,26 @@ Tensor.arange = (start, stop, step = 1, opts) => {
       `arange: expected finite numbers and a non-zero step, got (${start}, ${stop}, ${step})`,
     )
   const n = Math.max(0, Math.ceil((stop - start) / step))
+  const last = start + Math.max(0, n - 1) * step
+  // integer bounds give int32, or int64 when the values leave int32's range (never wrapped)
   const dt = opts?.dtype
     ? toDType(opts.dtype)
     : [start, stop, step].every(Number.isInteger)
-      ? defaultInt
+      ? fitsDType(start, defaultInt) && fitsDType(last, defaultInt)
+        ? defaultInt
+        : dtypes.int64
       : defaultFloat
+  if (dt.isInt && n > 0) {
+    checkFitsDType('arange', step, dt, ' (step)')
+    checkFitsDType('arange', start, dt, ' (start)')
+    checkFitsDType('arange', last, dt, ' (the last value)')
+  }
   const idx = Tensor.iota(n, dev(opts))
   const t =
     start === 0 && step === 1
       ? idx.cast(dt)
       : idx
-          .cast(dt.isFloat ? dt : defaultInt)
+          .cast(dt.isFloat ? dt : promoteTypes(defaultInt, dt))
           .mul(step)
           .add(start)
           .cast(dt)
@@ -185,7 +199,12 @@ Tensor.randint = (low, high, shape, opts) => {
   if (!Number.isInteger(low) || !Number.isInteger(high) || high <= low)
     throw new TsgradError(`randint: need integers low < high, got ${low}, ${high} (shape ${fmtShape(shape)})`)
   const dt = opts?.dtype ? toDType(opts.dtype) : defaultInt
+  checkFitsDType('randint', low, dt, ' (low)')
+  checkFitsDType('randint', high - 1, dt, ' (high - 1)')
+  // float32 holds every integer up to 2^24; beyond that compute in float64 so the bounds stay exact
+  const wide = Math.max(Math.abs(low), Math.abs(high)) > 2 ** 24
   return Tensor.rand(shape, { device: opts?.device, dtype: dtypes.float32 })
+    .cast(wide ? dtypes.float64 : dtypes.float32)
     .mul(high - low)
     .floor()
     .add(low)

@@ -2,6 +2,7 @@
 // All of these are movement ops plus masks; nothing is copied until a kernel reads the result.
 import { dtypes, promoteTypes } from '../dtype.js'
 import { fmtShape, normAxis, prod, range, shapeEq, TsgradError } from '../helpers.js'
+import { checkKnownIndices } from './index_check.js'
 import { broadcastShapes, Tensor } from './tensor.js'
 
 /** One item of `get(...)`: index, 'start:stop:step' slice, '...', null (new axis) or an int tensor. */
@@ -120,6 +121,8 @@ P.gather = function (dim, index) {
       `gather: index shape ${fmtShape(index.shape)} does not fit input ${fmtShape(this.shape)} at dimension ${d}`,
     )
   const n = this.shape[d]!
+  // PyTorch raises on an out-of-range index; a lazy index selects nothing there (gives 0)
+  checkKnownIndices('gather', index, 0, n - 1, `dimension ${d} of size ${n} (input ${fmtShape(this.shape)})`)
   // x restricted to the index's extent, the gathered axis moved to a new last axis
   const x = this.shrink(
     this.shape.map((s, i) => (i === d ? [0, s] : [0, index.shape[i]!]) as [number, number]),
@@ -229,6 +232,16 @@ P.get = function (...items) {
     } else if (it instanceof Tensor) {
       if (!it.dtype.isInt && !it.dtype.isBool)
         throw new TsgradError(`get: tensor indices must be integers, got ${it.dtype.name}`)
+      const n = x.shape[ax]!
+      // numpy: -n..n-1; a lazy index outside that selects nothing (gives 0)
+      if (!it.dtype.isBool)
+        checkKnownIndices(
+          'get',
+          it,
+          -n,
+          n - 1,
+          `dimension ${ax} of size ${n} (shape ${fmtShape(this.shape)})`,
+        )
       tensorAxes.push({ axis: ax, index: it.cast(dtypes.int32) })
       ax++
     } else throw new TsgradError(`get: unsupported index item ${JSON.stringify(it)}`)

@@ -5,6 +5,7 @@ import { fmtShape, normAxis, prod, range, TsgradError } from '../helpers.js'
 import { conv2dFast, padSpatial, windows } from './conv.js'
 import { matmul } from './matmul.js'
 import { negAbs } from './elementwise.js'
+import { checkKnownIndices } from './index_check.js'
 import { Tensor } from './tensor.js'
 
 type Pair = number | readonly [number, number]
@@ -30,6 +31,7 @@ declare module './tensor.js' {
     batchnorm(weight: Tensor | null, bias: Tensor | null, mean: Tensor, invstd: Tensor): Tensor
     dropout(p?: number): Tensor
     oneHot(numClasses: number): Tensor
+    embedding(weight: Tensor): Tensor
     scaledDotProductAttention(
       key: Tensor,
       value: Tensor,
@@ -224,8 +226,29 @@ P.oneHot = function (numClasses) {
   if (!this.dtype.isInt) throw new TsgradError(`oneHot: needs an integer tensor, got ${this.dtype.name}`)
   if (!Number.isInteger(numClasses) || numClasses <= 0)
     throw new TsgradError(`oneHot: numClasses must be a positive integer, got ${numClasses}`)
+  // a lazy index outside 0..numClasses-1 gives an all-zero row
+  checkKnownIndices('oneHot', this, 0, numClasses - 1, `${numClasses} classes`)
   const ar = Tensor.iota(numClasses, this.device).reshape([...this.shape.map(() => 1), numClasses])
   return this.unsqueeze(-1).eq(ar).cast(dtypes.int32)
+}
+
+P.embedding = function (weight) {
+  if (!this.dtype.isInt)
+    throw new TsgradError(
+      `embedding: expected an integer index tensor, got ${this.dtype.name} of shape ${fmtShape(this.shape)} (make it with { dtype: 'int32' })`,
+    )
+  if (!(weight instanceof Tensor) || weight.ndim !== 2)
+    throw new TsgradError(
+      `embedding: weight must be a 2-d Tensor (vocabulary, embedding size), got ${weight instanceof Tensor ? fmtShape(weight.shape) : typeof weight}`,
+    )
+  const V = weight.shape[0]!
+  // PyTorch raises on an out-of-range index; a lazy index outside the vocabulary gives a zero row
+  checkKnownIndices('embedding', this, 0, V - 1, `a vocabulary of ${V} (weight ${fmtShape(weight.shape)})`)
+  // one-hot matmul: differentiable w.r.t. weight with plain elementwise + reduce ops
+  const onehot = this.unsqueeze(-1)
+    .eq(Tensor.arange(V, undefined, 1, { device: this.device }))
+    .cast(weight.dtype)
+  return onehot.matmul(weight)
 }
 
 P.scaledDotProductAttention = function (key, value, opts = {}) {
@@ -261,12 +284,22 @@ P.sparseCategoricalCrossentropy = function (target, opts = {}) {
     )
   const ls = opts.labelSmoothing ?? 0
   const ignore = opts.ignoreIndex ?? -1
+  checkKnownIndices(
+    'sparseCategoricalCrossentropy',
+    target,
+    0,
+    C - 1,
+    `${C} classes (logits ${fmtShape(this.shape)})`,
+    ignore,
+  )
   const logp = this.logSoftmax(-1)
   const mask = target.ne(ignore)
   const hit = target.unsqueeze(-1).eq(Tensor.iota(C, this.device).reshape([...target.shape.map(() => 1), C]))
   const nll = hit.where(logp, 0).sum(-1).neg()
   const smooth = logp.mean(-1).neg()
-  const loss = mask.where(nll.mul(1 - ls).add(smooth.mul(ls)), 0)
+  // a lazy target out of range (no host check could see it) gives a NaN loss, never a plausible one
+  const valid = target.ge(0).logicalAnd(target.lt(C))
+  const loss = mask.where(valid.where(nll.mul(1 - ls).add(smooth.mul(ls)), Number.NaN), 0)
   const r = opts.reduction ?? 'mean'
   if (r === 'mean') return loss.sum().div(mask.sum().cast(loss.dtype).maximum(1))
   return reduceLoss(loss, r, 'sparseCategoricalCrossentropy')
@@ -283,10 +316,14 @@ P.crossEntropy = function (target, opts = {}) {
       throw new TsgradError(
         `crossEntropy: class-index target shape ${fmtShape(target.shape)} does not match input ${fmtShape(this.shape)} (expected ${fmtShape(expect)})`,
       )
+    checkKnownIndices('crossEntropy', target, 0, C - 1, `${C} classes (input ${fmtShape(this.shape)})`)
+    // a lazy target out of range gives a NaN loss (its one-hot row would be all zeros: loss 0)
+    const valid = target.ge(0).logicalAnd(target.lt(C)).unsqueeze(ax)
     t = target
       .unsqueeze(ax)
       .eq(Tensor.iota(C, this.device).reshape(this.shape.map((d, i) => (i === ax ? d : 1))))
       .cast(logp.dtype)
+      .mul(valid.where(1, Number.NaN))
   } else {
     if (prod(target.shape) !== prod(this.shape) || target.ndim !== this.ndim)
       throw new TsgradError(

@@ -1,6 +1,7 @@
 // Reductions: sum/max/prod over axes (one REDUCE_AXIS node each), and what is built from them:
 // mean, var, std, min, argmax, any/all, logsumexp, softmax, cumsum.
 import { type DType, defaultFloat, dtypes } from '../dtype.js'
+import { setCustomGrad } from '../gradient.js'
 import { normAxis, range } from '../helpers.js'
 import { reduce } from '../uop/graph.js'
 import type { ReduceOp } from '../uop/ops.js'
@@ -128,10 +129,22 @@ P.argmin = function (axis, opts = {}) {
 }
 P.logsumexp = function (axis, opts = {}) {
   const axes = axesOf('logsumexp', this, axis)
-  const m = this.max(axes, { keepdim: true }).detach()
-  // guard against all -inf rows: use 0 as the shift there
-  const mm = m.eq(Number.NEGATIVE_INFINITY).where(0, m)
-  const r = this.sub(mm).exp().sum(axes, { keepdim: true }).log().add(mm)
+  const x = this.dtype.isFloat ? this : this.cast(defaultFloat)
+  const m = x.max(axes, { keepdim: true }).detach()
+  // an infinite max (a row of all -inf, or one holding +inf) shifts by 0: -inf and +inf come out
+  // instead of NaN from inf - inf
+  const mm = m.abs().eq(Number.POSITIVE_INFINITY).where(0, m)
+  const r = x.sub(mm).exp().sum(axes, { keepdim: true }).log().add(mm)
+  // gradient softmax(x) = exp(x - r), 0 on a row of all -inf (where the structural one is 0/0)
+  setCustomGrad(r.uop, {
+    inputs: [x.uop],
+    backward: (g, [xin], out) => {
+      const xt = new Tensor(xin!)
+      const o = new Tensor(out).expand(xt.shape)
+      const p = o.eq(Number.NEGATIVE_INFINITY).where(0, xt.sub(o).exp())
+      return [new Tensor(g).expand(xt.shape).mul(p).uop]
+    },
+  })
   return opts.keepdim ? r : r.reshape(this.shape.filter((_, i) => !axes.includes(i)))
 }
 P.softmax = function (axis = -1) {
