@@ -2,7 +2,7 @@
 // All of these are movement ops plus masks; nothing is copied until a kernel reads the result.
 import { dtypes, promoteTypes } from '../dtype.js'
 import { fmtShape, normAxis, prod, range, shapeEq, TsgradError } from '../helpers.js'
-import { checkKnownIndices } from './index_check.js'
+import { checkKnownIndices, knownValues } from './index_check.js'
 import { broadcastShapes, Tensor } from './tensor.js'
 
 /** One item of `get(...)`: index, 'start:stop:step' slice, '...', null (new axis) or an int tensor. */
@@ -234,20 +234,35 @@ P.get = function (...items) {
         throw new TsgradError(`get: tensor indices must be integers, got ${it.dtype.name}`)
       const n = x.shape[ax]!
       // numpy: -n..n-1; a lazy index outside that selects nothing (gives 0)
-      if (!it.dtype.isBool)
-        checkKnownIndices(
-          'get',
-          it,
-          -n,
-          n - 1,
-          `dimension ${ax} of size ${n} (shape ${fmtShape(this.shape)})`,
-        )
-      tensorAxes.push({ axis: ax, index: it.cast(dtypes.int32) })
+      const index = it.dtype.isBool ? maskPositions(it, n, ax, this.shape) : it
+      checkKnownIndices(
+        'get',
+        index,
+        -n,
+        n - 1,
+        `dimension ${ax} of size ${n} (shape ${fmtShape(this.shape)})`,
+      )
+      tensorAxes.push({ axis: ax, index: index.cast(dtypes.int32) })
       ax++
     } else throw new TsgradError(`get: unsupported index item ${JSON.stringify(it)}`)
   }
   if (tensorAxes.length === 0) return x
   return advancedIndex(x, tensorAxes)
+}
+
+/**
+ * numpy: a bool mask on an axis selects the positions where it is true. The result's length
+ * depends on the values, so they must be known when the graph is built.
+ */
+function maskPositions(mask: Tensor, n: number, ax: number, shape: readonly number[]): Tensor {
+  const vals = knownValues(mask)
+  if (mask.ndim !== 1 || mask.shape[0] !== n || !vals || vals.length !== n)
+    throw new TsgradError(
+      `get: a bool mask index must be a realized 1-d tensor of length ${n} (dimension ${ax} of shape ${fmtShape(shape)}), got ${fmtShape(mask.shape)}${vals ? '' : ' whose values are not known yet (realize it first)'}`,
+    )
+  const pos: number[] = []
+  for (let i = 0; i < n; i++) if (Number(vals[i]!)) pos.push(i)
+  return new Tensor(Int32Array.from(pos), { device: mask.device })
 }
 
 /** numpy advanced indexing with int tensors on some axes (masks + a sum, one kernel). */

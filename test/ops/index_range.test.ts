@@ -41,6 +41,25 @@ describe('index range: get with tensors (numpy: negatives count from the end)', 
   })
 })
 
+describe('index range: get with a bool mask (numpy: the positions where it is true)', () => {
+  const t = new Tensor([
+    [1, 2],
+    [3, 4],
+    [5, 6],
+  ])
+  test('a realized mask selects rows', async () => {
+    const r = t.get(new Tensor([true, false, true]))
+    assert.deepEqual(r.shape, [2, 2])
+    assert.deepEqual(await vals(r), [1, 2, 5, 6])
+    assert.deepEqual(await vals(t.get(':', new Tensor([false, true]))), [2, 4, 6])
+    assert.deepEqual(t.get(new Tensor([false, false, false])).shape, [0, 2])
+  })
+  test('a lazy mask or one of the wrong length is an error', () => {
+    expectThrows(() => t.get(new Tensor([1, 0, 1]).gt(0)), /get/, /bool mask/, /realize/)
+    expectThrows(() => t.get(new Tensor([true, false])), /get/, /bool mask/, /length 3/, /\[2\]/)
+  })
+})
+
 describe('index range: Embedding and oneHot', () => {
   test('Embedding: out-of-range and negative indices are errors; float indices too', () => {
     const e = new nn.Embedding(4, 2)
