@@ -122,6 +122,16 @@ def build():
             params={"cond": [True, False, True]},
         )
     )
+    # ---- losses at the ends of their range (PyTorch clamps the logs at -100 and the gradient's
+    # denominator p (1 - p) at 1e-12) ----
+    bce_t = [0.0, 1.0, 0.0, 1.0, 1.0, 1.0]
+    u("binaryCrossentropy/ends", "binaryCrossentropy",
+      lambda p: F.binary_cross_entropy(p, torch.tensor(bce_t), reduction="none"),
+      [0.0, 0.0, 1.0, 1.0, 0.5, 1e-30], params={"target": bce_t})
+    bcel_t = [1.0, 1.0, 0.0, 0.5]
+    u("binaryCrossentropyLogits/extremes", "binaryCrossentropyLogits",
+      lambda x: F.binary_cross_entropy_with_logits(x, torch.tensor(bcel_t), reduction="none"),
+      [-100.0, 0.0, 100.0, 0.0], params={"target": bcel_t})
     # ---- reductions over -inf rows ----
     u("logsumexp/all-neginf", "logsumexp", lambda x: torch.logsumexp(x, 1), [-INF, -INF, -INF, 0.0, 1.0, -INF], params={"axis": 1}, shape=[2, 3])
     u("softmax/all-neginf", "softmax", lambda x: torch.softmax(x, 1), [-INF, -INF, -INF, 0.0, 1.0, -INF], params={"axis": 1}, shape=[2, 3])

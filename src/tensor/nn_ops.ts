@@ -1,6 +1,7 @@
 // Processing ops: matmul (broadcast multiply + sum, no special op), convolution and pooling
 // (pad + sliding-window view + multiply/reduce), normalization, dropout, attention and losses.
 import { defaultFloat, dtypes } from '../dtype.js'
+import { setCustomGrad } from '../gradient.js'
 import { fmtShape, normAxis, prod, range, TsgradError } from '../helpers.js'
 import { conv2dFast, padSpatial, windows } from './conv.js'
 import { matmul } from './matmul.js'
@@ -343,6 +344,17 @@ P.binaryCrossentropy = function (target, opts = {}) {
   const lp = this.log().maximum(-100)
   const lq = this.mul(-1).add(1).log().maximum(-100)
   const loss = t.mul(lp).add(t.mul(-1).add(1).mul(lq)).neg()
+  // PyTorch's gradient (p - t) / max(p (1 - p), 1e-12): finite at p = 0 and 1, where the clamped
+  // logs' structural gradient is 0 (a saturated wrong prediction would never move) or NaN
+  setCustomGrad(loss.uop, {
+    inputs: [this.uop, t.uop],
+    backward: (g, [pin, tin]) => {
+      const [p, tt] = [new Tensor(pin!), new Tensor(tin!)]
+      const dp = p.sub(tt).div(p.mul(p.neg().add(1)).maximum(1e-12))
+      const dt = p.neg().add(1).log().maximum(-100).sub(p.log().maximum(-100))
+      return [new Tensor(g).mul(dp).uop, new Tensor(g).mul(dt).uop]
+    },
+  })
   return reduceLoss(loss, opts.reduction, 'binaryCrossentropy')
 }
 P.binaryCrossentropyLogits = function (target, opts = {}) {

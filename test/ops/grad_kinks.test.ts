@@ -29,7 +29,7 @@ const cases = (
 const dec = (v: Enc): number =>
   v === 'nan' ? Number.NaN : v === 'inf' ? Infinity : v === '-inf' ? -Infinity : v === '-0' ? -0 : v
 
-type P = Record<string, number | boolean[] | undefined>
+type P = Record<string, number | number[] | boolean[] | undefined>
 const unary: Record<string, (x: Tensor, p: P) => Tensor> = {
   abs: (x) => x.abs(),
   relu: (x) => x.relu(),
@@ -63,6 +63,9 @@ const unary: Record<string, (x: Tensor, p: P) => Tensor> = {
   min: (x, p) => x.min(p.axis as number | undefined),
   powScalar: (x, p) => x.pow(p.exponent as number),
   where: (x) => x, // binary; see below
+  binaryCrossentropy: (x, p) => x.binaryCrossentropy(new Tensor(p.target as number[]), { reduction: 'none' }),
+  binaryCrossentropyLogits: (x, p) =>
+    x.binaryCrossentropyLogits(new Tensor(p.target as number[]), { reduction: 'none' }),
   logsumexp: (x, p) => x.logsumexp(p.axis as number),
   softmax: (x, p) => x.softmax(p.axis as number),
   logSoftmax: (x, p) => x.logSoftmax(p.axis as number),
