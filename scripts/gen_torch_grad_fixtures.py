@@ -102,6 +102,10 @@ def build():
     u("max/axis1-ties", "max", lambda x: torch.amax(x, 1), [1.0, 3.0, 3.0, 2.0, 2.0, 2.0], params={"axis": 1}, shape=[2, 3])
     u("min/axis0-ties", "min", lambda x: torch.amin(x, 0), [1.0, 0.0, 3.0, 1.0, 2.0, 3.0], params={"axis": 0}, shape=[2, 3])
     u("max/all-equal", "max", lambda x: torch.amax(x), [5.0, 5.0, 5.0, 5.0])
+    u("std/constant", "std", lambda x: torch.std(x), [1.0, 1.0, 1.0])
+    u("var/constant", "var", lambda x: torch.var(x), [1.0, 1.0, 1.0])
+    u("prod/zeros", "prod", lambda x: torch.prod(x, 1), [0.0, 2.0, 3.0, 0.0, 0.0, 3.0], params={"axis": 1}, shape=[2, 3])
+    u("maxPool2d/ties", "maxPool2d", lambda x: F.max_pool2d(x, 2), [1.0, 1.0, 1.0, 1.0], params={"kernel": 2}, shape=[1, 1, 2, 2])
     # ---- pow ----
     b("pow", "pow", torch.pow, [0.0, 0.0, 0.0, 0.0, 2.0, -2.0, -2.0, -2.0], [0.0, 1.0, 2.0, -1.0, 0.0, 2.0, 3.0, 0.5])
     u("pow/scalar2", "powScalar", lambda x: x**2, [-1.0, 0.0, 1.0], params={"exponent": 2})

@@ -93,7 +93,17 @@ P.var = function (axis, opts = {}) {
     .div(Math.max(0, n - (opts.correction ?? 1)))
 }
 P.std = function (axis, opts = {}) {
-  return this.var(axis, opts).sqrt()
+  const v = this.var(axis, opts)
+  const s = v.sqrt()
+  // as PyTorch, a zero std has gradient 0 (sqrt's 1 / (2 s) is inf there, times var's 0: NaN)
+  setCustomGrad(s.uop, {
+    inputs: [v.uop],
+    backward: (g, _, out) => {
+      const o = new Tensor(out)
+      return [o.eq(0).where(0, new Tensor(g).div(o.mul(2))).uop]
+    },
+  })
+  return s
 }
 P.any = function (axis, opts = {}) {
   return reduceOp(this.cast(dtypes.bool), 'MAX', 'any', axis, opts.keepdim)

@@ -62,6 +62,10 @@ const unary: Record<string, (x: Tensor, p: P) => Tensor> = {
   max: (x, p) => x.max(p.axis as number | undefined),
   min: (x, p) => x.min(p.axis as number | undefined),
   powScalar: (x, p) => x.pow(p.exponent as number),
+  std: (x) => x.std(),
+  var: (x) => x.var(),
+  prod: (x, p) => x.prod(p.axis as number),
+  maxPool2d: (x, p) => x.maxPool2d(p.kernel as number),
   where: (x) => x, // binary; see below
   binaryCrossentropy: (x, p) => x.binaryCrossentropy(new Tensor(p.target as number[]), { reduction: 'none' }),
   binaryCrossentropyLogits: (x, p) =>
@@ -80,11 +84,14 @@ const binary: Record<string, (x: Tensor, y: Tensor, p: P) => Tensor> = {
 }
 
 /**
- * Where tsgrad deliberately differs from PyTorch (documented in docs/api.md): logsumexp over a row
+ * Where tsgrad deliberately differs from PyTorch (documented in docs/api.md). logsumexp over a row
  * that is all -inf gives -inf with a zero gradient (PyTorch's gradient there is NaN, which poisons
  * every parameter upstream of a fully masked row).
  */
 const overrides: Record<string, (c: KinkCase) => KinkCase> = {
+  // max pooling splits the gradient evenly among tied maxima like the max reduction (amax, as
+  // tinygrad); PyTorch's max_pool2d gives it all to the first maximum
+  'maxPool2d/ties': (c) => ({ ...c, grads: [c.grads[0]!.map(() => 0.25)] }),
   'logsumexp/all-neginf': (c) => ({ ...c, grads: [c.grads[0]!.map((g, i) => (i < 3 ? 0 : g))] }),
 }
 
