@@ -114,7 +114,7 @@ P.gather = function (dim, index) {
   const d = normAxis('gather', dim, this.ndim, this.shape)
   if (!(index instanceof Tensor) || !index.dtype.isInt)
     throw new TsgradError(
-      `gather: index must be an integer Tensor, got ${index instanceof Tensor ? `${index.dtype.name} of shape ${fmtShape(index.shape)}` : typeof index}`,
+      `gather: index must be an integer Tensor, got ${index instanceof Tensor ? `${index.dtype.name} of shape ${fmtShape(index.shape)}` : typeof index} (JS numbers make float32 tensors: create indices with { dtype: 'int32' })`,
     )
   if (index.ndim !== this.ndim || !index.shape.every((s, i) => i === d || s <= this.shape[i]!))
     throw new TsgradError(
@@ -231,7 +231,9 @@ P.get = function (...items) {
       ax++
     } else if (it instanceof Tensor) {
       if (!it.dtype.isInt && !it.dtype.isBool)
-        throw new TsgradError(`get: tensor indices must be integers, got ${it.dtype.name}`)
+        throw new TsgradError(
+          `get: tensor indices must be integers or bools, got ${it.dtype.name} (JS numbers make float32 tensors: create indices with { dtype: 'int32' })`,
+        )
       const n = x.shape[ax]!
       // numpy: -n..n-1; a lazy index outside that selects nothing (gives 0)
       const index = it.dtype.isBool ? maskPositions(it, n, ax, this.shape) : it

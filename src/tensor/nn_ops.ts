@@ -224,7 +224,10 @@ P.dropout = function (p = 0.5) {
   return keep.where(this.div(1 - p), 0).cast(this.dtype)
 }
 P.oneHot = function (numClasses) {
-  if (!this.dtype.isInt) throw new TsgradError(`oneHot: needs an integer tensor, got ${this.dtype.name}`)
+  if (!this.dtype.isInt)
+    throw new TsgradError(
+      `oneHot: needs an integer tensor, got ${this.dtype.name} (JS numbers make float32 tensors: create indices with { dtype: 'int32' })`,
+    )
   if (!Number.isInteger(numClasses) || numClasses <= 0)
     throw new TsgradError(`oneHot: numClasses must be a positive integer, got ${numClasses}`)
   // a lazy index outside 0..numClasses-1 gives an all-zero row
@@ -276,7 +279,7 @@ function reduceLoss(loss: Tensor, reduction: Reduction | undefined, op: string):
 P.sparseCategoricalCrossentropy = function (target, opts = {}) {
   if (!target.dtype.isInt)
     throw new TsgradError(
-      `sparseCategoricalCrossentropy: target must be integer class indices, got ${target.dtype.name}`,
+      `sparseCategoricalCrossentropy: target must be integer class indices, got ${target.dtype.name} (JS numbers make float32 tensors: create indices with { dtype: 'int32' })`,
     )
   const C = this.shape[this.ndim - 1]!
   if (target.ndim !== this.ndim - 1 || !target.shape.every((d, i) => d === this.shape[i]))
@@ -328,7 +331,7 @@ P.crossEntropy = function (target, opts = {}) {
   } else {
     if (prod(target.shape) !== prod(this.shape) || target.ndim !== this.ndim)
       throw new TsgradError(
-        `crossEntropy: probability target shape ${fmtShape(target.shape)} does not match input ${fmtShape(this.shape)}`,
+        `crossEntropy: probability target shape ${fmtShape(target.shape)} does not match input ${fmtShape(this.shape)} (class indices need an integer tensor: { dtype: 'int32' })`,
       )
     t = target.cast(logp.dtype)
   }

@@ -130,6 +130,25 @@ describe('dtype inference: pad values of int tensors', () => {
   })
 })
 
+describe('dtype inference: index ops given float32 numbers say how to make indices', () => {
+  test('gather, get, oneHot and the losses hint at { dtype: int32 }', () => {
+    const x = new Tensor([
+      [1, 2, 3],
+      [4, 5, 6],
+    ])
+    const idx = new Tensor([0, 2])
+    expectThrows(() => x.gather(1, idx.reshape([2, 1])), /gather/, /float32/, /dtype: 'int32'/)
+    expectThrows(() => x.get(idx), /get/, /float32/, /dtype: 'int32'/)
+    expectThrows(() => idx.oneHot(3), /oneHot/, /float32/, /dtype: 'int32'/)
+    expectThrows(
+      () => x.sparseCategoricalCrossentropy(idx),
+      /sparseCategoricalCrossentropy/,
+      /dtype: 'int32'/,
+    )
+    expectThrows(() => x.crossEntropy(idx), /crossEntropy/, /dtype: 'int32'/)
+  })
+})
+
 describe('dtype inference: requiresGrad on an int tensor', () => {
   test('the error names the dtype, the shape and the fix', () => {
     const t = new Tensor([1, 2], { dtype: 'int32' })
