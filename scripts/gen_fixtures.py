@@ -1264,7 +1264,9 @@ case(M, "flatten/scalar_to_1", "flatten", [f32(rn(()))], ref=lambda x: x.reshape
 case(M, "squeeze/scalar", "squeeze", [f32(rn(()))], ref=lambda x: x)
 case(M, "unsqueeze/scalar_-1", "unsqueeze", [f32(rn(()))], args=[-1], ref=lambda x: x.reshape(1))
 case(E, "where/number_branches", "where", [bl(rb((7,)))], args=[1.5, -2], ref=lambda c: np.where(c, 1.5, -2.0), odt=F32)
-case(E, "where/int_number_branches", "where", [bl(rb((7,)))], args=[3, -2], ref=lambda c: np.where(c, 3, -2), odt=I32)
+# two JS numbers make float32 branches (JS has no integer type)
+case(E, "where/int_number_branches", "where", [bl(rb((7,)))], args=[3, -2], ref=lambda c: np.where(c, 3.0, -2.0),
+     odt=F32)
 case(R, "mean/bool_to_f32", "mean", [bl(rb((7, 33)))], args=[1], ref=lambda x: x.mean(1), odt=F32)
 case(R, "argmax/f32_all_equal_first", "argmax", [f32(np.full((7,), 2.0))], ref=lambda x: x.argmax(), odt=I32)
 case("creation", "eye/1", "eye", [], args=[1], kind="static", ref=lambda: np.eye(1), odt=F32)
@@ -1282,7 +1284,8 @@ case(C, "ones/7x1", "ones", [], args=[[7, 1]], kind="static", ref=lambda: np.one
 case(C, "ones/bool", "ones", [], args=[[3], {"dtype": DT("bool")}], kind="static", ref=lambda: np.ones(3, bool),
      odt="bool")
 case(C, "full/float", "full", [], args=[[2, 3], 2.5], kind="static", ref=lambda: np.full((2, 3), 2.5), odt=F32)
-case(C, "full/int_value_is_int32", "full", [], args=[[3], 7], kind="static", ref=lambda: np.full(3, 7), odt=I32)
+# a JS number is float32 unless a dtype is given (JS has no integer type)
+case(C, "full/int_value_is_float32", "full", [], args=[[3], 7], kind="static", ref=lambda: np.full(3, 7.0), odt=F32)
 case(C, "full/dtype_opt", "full", [], args=[[3], 7, {"dtype": DT("float32")}], kind="static",
      ref=lambda: np.full(3, 7.0), odt=F32)
 case(C, "full/bool", "full", [], args=[[2], True], kind="static", ref=lambda: np.full(2, True), odt="bool")

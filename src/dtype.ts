@@ -107,11 +107,50 @@ export function promoteTypes(a: DType, b: DType): DType {
   return intOrder.find((d) => d.bits >= need) ?? dtypes.int64
 }
 
-/** The dtype a plain JS number takes when combined with a tensor of dtype `t`. */
+/** The exact range of an integer dtype: [lo, hi] (int64's bounds as doubles: hi is exclusive there). */
+function intBounds(dt: DType): [number, number] {
+  if (dt.isUnsigned) return [0, 2 ** dt.bits - 1]
+  return [-(2 ** (dt.bits - 1)), 2 ** (dt.bits - 1) - 1]
+}
+
+/** Whether `v` is stored exactly by integer or bool dtype `dt` (always true for float dtypes). */
+export function fitsDType(v: number | bigint | boolean, dt: DType): boolean {
+  if (!dt.isInt || typeof v === 'boolean') return true
+  const [lo, hi] = intBounds(dt)
+  if (typeof v === 'bigint') return v >= BigInt(lo) && v <= BigInt(hi)
+  if (!Number.isInteger(v)) return false
+  return dt.bits === 64 ? v >= lo && v < 2 ** 63 : v >= lo && v <= hi
+}
+
+/**
+ * Throw unless `v` is stored exactly by `dt`: an integer dtype never wraps or truncates a value
+ * silently. `where` says which element (e.g. ' at index 3').
+ */
+export function checkFitsDType(op: string, v: number | bigint | boolean, dt: DType, where = ''): void {
+  if (fitsDType(v, dt)) return
+  const [lo, hi] = intBounds(dt)
+  const range = dt.bits === 64 ? '-2^63..2^63-1' : `${lo}..${hi}`
+  const what =
+    typeof v === 'number' && !Number.isInteger(v)
+      ? `is not an integer (${dt.name} holds integers ${range}; round it first or use a float dtype)`
+      : `does not fit ${dt.name} (integers ${range}; use a wider dtype)`
+  throw new TsgradError(`${op}: value ${v}${where} ${what}`)
+}
+
+/**
+ * The dtype a plain JS number takes when combined with a tensor of dtype `t`. An integer that the
+ * tensor's integer dtype cannot hold promotes to the smallest signed integer dtype that holds it
+ * (int32 + 1e10 -> int64, uint8 + -1 -> int16), beyond int64 to the default float: never a
+ * wrapped constant.
+ */
 export function scalarDType(value: number | boolean, t: DType): DType {
   if (typeof value === 'boolean') return t
-  if (Number.isInteger(value)) return t.isBool ? defaultInt : t
-  return t.isFloat ? t : defaultFloat
+  if (!Number.isInteger(value)) return t.isFloat ? t : defaultFloat
+  if (t.isFloat) return t
+  const base = t.isBool ? defaultInt : t
+  if (fitsDType(value, base)) return base
+  const wider = (d: DType) => (base.isUnsigned ? d.bits > base.bits : d.bits >= base.bits)
+  return intOrder.find((d) => wider(d) && fitsDType(value, d)) ?? defaultFloat
 }
 
 /** Storage typed array constructor per dtype (float16/bfloat16 are stored as raw 16-bit patterns). */

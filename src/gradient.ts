@@ -60,14 +60,27 @@ function gradRule(u: UOp, g: UOp): (UOp | undefined)[] {
     case Ops.RECIP:
       return [neg(mul(g, mul(u, u)))]
     case Ops.POW: {
-      // d/da a^b = b a^(b-1) (0 where b == 0); d/db a^b = a^b ln a
+      // d/da a^b = b a^(b-1) (0 where b == 0); d/db a^b = a^b ln a (0 where a == 0 and b >= 0:
+      // PyTorch's convention, which keeps 0^0 and 0^2 from giving -inf or NaN)
       const da = where(
         aluNode(Ops.CMPEQ, b, c(b, 0)),
         c(a, 0),
         mul(b, aluNode(Ops.POW, a, aluNode(Ops.SUB, b, c(b, 1)))),
       )
-      return [mul(g, da), mul(g, mul(u, aluNode(Ops.LOG, a)))]
+      const db0 = mul(u, aluNode(Ops.LOG, a))
+      const db = where(
+        aluNode(Ops.CMPEQ, a, c(a, 0)),
+        where(aluNode(Ops.CMPLT, b, c(b, 0)), db0, c(u, 0)),
+        db0,
+      )
+      return [mul(g, da), mul(g, db)]
     }
+    case Ops.MOD:
+      // float fmod: a - trunc(a / b) b
+      return [g, neg(mul(g, aluNode(Ops.TRUNC, div(a, b))))]
+    case Ops.TRUNC:
+      // piecewise constant (floor, ceil and round are built on it): a zero gradient
+      return [c(a, 0)]
     case Ops.MAX: {
       // ties split the gradient evenly
       const gt = castNode(aluNode(Ops.CMPLT, b, a), g.dtype)

@@ -509,11 +509,6 @@ export class Embedding {
   }
 
   call(idx: Tensor): Tensor {
-    if (idx.dtype.isFloat) {
-      throw new Error(`Embedding: expected an integer index tensor, got dtype ${idx.dtype.name}`)
-    }
-    // one-hot matmul: differentiable w.r.t. weight with plain elementwise + reduce ops
-    const onehot = idx.unsqueeze(-1).eq(Tensor.arange(this.vocabSize)).cast(this.weight.dtype)
-    return onehot.matmul(this.weight)
+    return idx.embedding(this.weight)
   }
 }

@@ -4,7 +4,16 @@
 // hash(seed, counter + i) with a two-round integer mixer computed by kernels (uint32 math), so
 // the same seed gives the same numbers on every device. Seed and the 64-bit counter travel in a
 // small buffer, so the kernels are identical from call to call and compile once.
-import { type DType, defaultFloat, defaultInt, dtypes, toDType } from '../dtype.js'
+import {
+  checkFitsDType,
+  type DType,
+  defaultFloat,
+  defaultInt,
+  dtypes,
+  fitsDType,
+  promoteTypes,
+  toDType,
+} from '../dtype.js'
 import { fmtShape, prod, TsgradError } from '../helpers.js'
 import { checkOptions, type KeySet } from '../options.js'
 import { Device, canonicalDevice } from '../runtime/device.js'
@@ -51,13 +60,9 @@ Tensor.full = (shape, value, opts) => {
   if (typeof value !== 'number' && typeof value !== 'boolean')
     throw new TsgradError(`full: value must be a number or a boolean, got ${JSON.stringify(value)}`)
   const s = checkShape('full', shape)
-  const dt = opts?.dtype
-    ? toDType(opts.dtype)
-    : typeof value === 'boolean'
-      ? dtypes.bool
-      : Number.isInteger(value)
-        ? defaultInt
-        : defaultFloat
+  // a JS number is float32 unless a dtype is asked for (as in `new Tensor`)
+  const dt = opts?.dtype ? toDType(opts.dtype) : typeof value === 'boolean' ? dtypes.bool : defaultFloat
+  checkFitsDType('full', value, dt)
   return finish(new Tensor(constNode(Number(value), dt, dev(opts), s)), opts)
 }
 Tensor.zeros = (shape, opts) => {
@@ -90,24 +95,26 @@ Tensor.arange = (start, stop, step = 1, opts) => {
     )
   const n = Math.max(0, Math.ceil((stop - start) / step))
   checkSize(`arange(${start}, ${stop}, ${step})`, [n])
+  const last = start + Math.max(0, n - 1) * step
+  // integer bounds give int32, or int64 when the values leave int32's range (never wrapped)
   const dt = opts?.dtype
     ? toDType(opts.dtype)
     : [start, stop, step].every(Number.isInteger)
-      ? defaultInt
+      ? fitsDType(start, defaultInt) && fitsDType(last, defaultInt)
+        ? defaultInt
+        : dtypes.int64
       : defaultFloat
-  // an integer dtype must hold every value (an int32 arange to 1e12 would wrap silently)
-  const last = n > 0 ? start + (n - 1) * step : start
-  const [lo, hi] = intRange(dt)
-  if (n > 0 && (Math.min(start, last) < lo || Math.max(start, last) > hi))
-    throw new TsgradError(
-      `arange(${start}, ${stop}, ${step}): values up to ${last} do not fit ${dt.name} (${lo}..${hi}); pass { dtype: 'int64' } or a float dtype`,
-    )
+  if (dt.isInt && n > 0) {
+    checkFitsDType('arange', step, dt, ' (step)')
+    checkFitsDType('arange', start, dt, ' (start)')
+    checkFitsDType('arange', last, dt, ' (the last value)')
+  }
   const idx = Tensor.iota(n, dev(opts))
   const t =
     start === 0 && step === 1
       ? idx.cast(dt)
       : idx
-          .cast(dt.isFloat ? dt : defaultInt)
+          .cast(dt.isFloat ? dt : promoteTypes(defaultInt, dt))
           .mul(step)
           .add(start)
           .cast(dt)
@@ -136,7 +143,7 @@ Tensor.eye = (n, m, opts) => {
 }
 
 /** The values an integer dtype holds ([-inf, inf] for floats and bools: no check). */
-function intRange(dt: DType): [number, number] {
+function _intRange(dt: DType): [number, number] {
   if (!dt.isInt) return [Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY]
   if (dt.bits >= 64) return [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER]
   return dt.isUnsigned ? [0, 2 ** dt.bits - 1] : [-(2 ** (dt.bits - 1)), 2 ** (dt.bits - 1) - 1]
@@ -239,7 +246,12 @@ Tensor.randint = (low, high, shape, opts) => {
   if (!Number.isInteger(low) || !Number.isInteger(high) || high <= low)
     throw new TsgradError(`randint: need integers low < high, got ${low}, ${high} (shape ${fmtShape(shape)})`)
   const dt = opts?.dtype ? toDType(opts.dtype) : defaultInt
+  checkFitsDType('randint', low, dt, ' (low)')
+  checkFitsDType('randint', high - 1, dt, ' (high - 1)')
+  // float32 holds every integer up to 2^24; beyond that compute in float64 so the bounds stay exact
+  const wide = Math.max(Math.abs(low), Math.abs(high)) > 2 ** 24
   return Tensor.rand(shape, { device: opts?.device, dtype: dtypes.float32 })
+    .cast(wide ? dtypes.float64 : dtypes.float32)
     .mul(high - low)
     .floor()
     .add(low)

@@ -1,6 +1,6 @@
 // Elementwise ops: arithmetic with broadcasting, math functions, activations, comparisons, bitwise.
 // Composite functions are built from the IR's ALU ops, so they fuse and differentiate for free.
-import { type DType, defaultFloat, dtypes } from '../dtype.js'
+import { type DType, defaultFloat, dtypeMax, dtypeMin, dtypes } from '../dtype.js'
 import { setCustomGrad } from '../gradient.js'
 import { TsgradError } from '../helpers.js'
 import { Ops } from '../uop/ops.js'
@@ -163,11 +163,17 @@ P.tan = function () {
 }
 P.abs = function () {
   if (this.dtype.isBool || this.dtype.isUnsigned) return this
-  return this.lt(0).where(this.neg(), this)
+  // zeros (either sign) give +0 from the constant branch, so the gradient there is 0 (PyTorch's
+  // sign(x)); NaN stays NaN through -x
+  return this.gt(0).where(this, this.eq(0).where(0, this.neg()))
 }
 P.sign = function () {
   if (this.dtype.isBool) return this
-  return this.gt(0).cast(this.dtype).sub(this.lt(0).cast(this.dtype)).detach()
+  const s = this.gt(0).cast(this.dtype).sub(this.lt(0).cast(this.dtype))
+  // piecewise constant: a zero gradient (not none, so backward through sign works as in PyTorch)
+  if (this.dtype.isFloat)
+    setCustomGrad(s.uop, { inputs: [this.uop], backward: (g) => [new Tensor(g).zerosLike().uop] })
+  return s
 }
 P.square = function () {
   return this.mul(this)
@@ -197,7 +203,7 @@ P.relu = function () {
   return this.gt(0).where(this, 0)
 }
 P.relu6 = function () {
-  return this.relu().minimum(6)
+  return this.hardtanh(0, 6)
 }
 P.sigmoid = function () {
   // 1 / (1 + exp(-x)): one exp and one divide. Below x = -88.7 exp(-x) is inf and the result 0
@@ -228,7 +234,9 @@ P.leakyRelu = function (slope = 0.01) {
   return this.gt(0).where(this, this.mul(slope))
 }
 P.elu = function (alpha = 1) {
-  return this.gt(0).where(this, this.minimum(0).exp().sub(1).mul(alpha))
+  // at 0 the exp branch's slope (alpha), as PyTorch: the same mask picks the exp's argument
+  const pos = this.gt(0)
+  return pos.where(this, pos.where(0, this).exp().sub(1).mul(alpha))
 }
 P.softplus = function (beta = 1) {
   // log(1 + exp(bx)) / b, computed stably: max(bx, 0) + log(1 + exp(-|bx|))
@@ -242,16 +250,25 @@ P.hardsigmoid = function () {
   return this.add(3).relu6().div(6)
 }
 P.hardswish = function () {
-  return this.mul(this.hardsigmoid())
+  // x (x + 3) / 6 on [-3, 3] (both ends included, so the slopes there are -0.5 and 1.5 as in PyTorch)
+  return this.lt(-3).where(0, this.le(3).where(this.mul(this.add(3)).div(6), this))
 }
 P.hardtanh = function (min = -1, max = 1) {
-  return this.clip(min, max)
+  // the value of clip, but (as PyTorch) a zero gradient at the bounds themselves
+  const inside = this.gt(min).logicalAnd(this.lt(max))
+  return inside.where(this, this.clip(min, max).detach())
 }
 P.clip = function (min, max) {
   if (min === undefined && max === undefined) throw new TsgradError('clip: give at least one of min and max')
   let x: Tensor = this
-  if (min !== undefined) x = x.lt(min).where(min, x)
-  if (max !== undefined) x = x.gt(max).where(max, x)
+  // an integer bound beyond an int tensor's range clips nothing (or everything) there: move it to
+  // the range's end so the result keeps the tensor's dtype
+  const inRange = (v: number | Tensor): number | Tensor =>
+    typeof v === 'number' && Number.isInteger(v) && this.dtype.isInt && this.dtype.bits < 64
+      ? Math.min(dtypeMax(this.dtype), Math.max(dtypeMin(this.dtype), v))
+      : v
+  if (min !== undefined) x = x.lt(inRange(min)).where(inRange(min), x)
+  if (max !== undefined) x = x.gt(inRange(max)).where(inRange(max), x)
   return x
 }
 P.clamp = P.clip
@@ -261,11 +278,8 @@ P.where = function (a, b) {
   if (a instanceof Tensor || b instanceof Tensor)
     [x, y] = Tensor.broadcast('where', [a, b]) as [Tensor, Tensor]
   else {
-    const dt: DType = [a, b].every((v) => typeof v === 'boolean')
-      ? dtypes.bool
-      : [a, b].every((v) => Number.isInteger(v))
-        ? dtypes.int32
-        : defaultFloat
+    // two JS numbers: float32, as `new Tensor` makes them (an int32 would wrap 1e10)
+    const dt: DType = [a, b].every((v) => typeof v === 'boolean') ? dtypes.bool : defaultFloat
     x = this.fullLike(Number(a), { dtype: dt })
     y = this.fullLike(Number(b), { dtype: dt })
   }

@@ -2,6 +2,7 @@
 // All of these are movement ops plus masks; nothing is copied until a kernel reads the result.
 import { dtypes, promoteTypes } from '../dtype.js'
 import { fmtShape, normAxis, prod, range, shapeEq, TsgradError } from '../helpers.js'
+import { checkKnownIndices, knownValues } from './index_check.js'
 import { broadcastShapes, Tensor } from './tensor.js'
 
 /** One item of `get(...)`: index, 'start:stop:step' slice, '...', null (new axis) or an int tensor. */
@@ -113,13 +114,15 @@ P.gather = function (dim, index) {
   const d = normAxis('gather', dim, this.ndim, this.shape)
   if (!(index instanceof Tensor) || !index.dtype.isInt)
     throw new TsgradError(
-      `gather: index must be an integer Tensor, got ${index instanceof Tensor ? `${index.dtype.name} of shape ${fmtShape(index.shape)}` : typeof index}`,
+      `gather: index must be an integer Tensor, got ${index instanceof Tensor ? `${index.dtype.name} of shape ${fmtShape(index.shape)}` : typeof index} (JS numbers make float32 tensors: create indices with { dtype: 'int32' })`,
     )
   if (index.ndim !== this.ndim || !index.shape.every((s, i) => i === d || s <= this.shape[i]!))
     throw new TsgradError(
       `gather: index shape ${fmtShape(index.shape)} does not fit input ${fmtShape(this.shape)} at dimension ${d}`,
     )
   const n = this.shape[d]!
+  // PyTorch raises on an out-of-range index; a lazy index selects nothing there (gives 0)
+  checkKnownIndices('gather', index, 0, n - 1, `dimension ${d} of size ${n} (input ${fmtShape(this.shape)})`)
   // x restricted to the index's extent, the gathered axis moved to a new last axis
   const x = this.shrink(
     this.shape.map((s, i) => (i === d ? [0, s] : [0, index.shape[i]!]) as [number, number]),
@@ -228,13 +231,40 @@ P.get = function (...items) {
       ax++
     } else if (it instanceof Tensor) {
       if (!it.dtype.isInt && !it.dtype.isBool)
-        throw new TsgradError(`get: tensor indices must be integers, got ${it.dtype.name}`)
-      tensorAxes.push({ axis: ax, index: it.cast(dtypes.int32) })
+        throw new TsgradError(
+          `get: tensor indices must be integers or bools, got ${it.dtype.name} (JS numbers make float32 tensors: create indices with { dtype: 'int32' })`,
+        )
+      const n = x.shape[ax]!
+      // numpy: -n..n-1; a lazy index outside that selects nothing (gives 0)
+      const index = it.dtype.isBool ? maskPositions(it, n, ax, this.shape) : it
+      checkKnownIndices(
+        'get',
+        index,
+        -n,
+        n - 1,
+        `dimension ${ax} of size ${n} (shape ${fmtShape(this.shape)})`,
+      )
+      tensorAxes.push({ axis: ax, index: index.cast(dtypes.int32) })
       ax++
     } else throw new TsgradError(`get: unsupported index item ${JSON.stringify(it)}`)
   }
   if (tensorAxes.length === 0) return x
   return advancedIndex(x, tensorAxes)
+}
+
+/**
+ * numpy: a bool mask on an axis selects the positions where it is true. The result's length
+ * depends on the values, so they must be known when the graph is built.
+ */
+function maskPositions(mask: Tensor, n: number, ax: number, shape: readonly number[]): Tensor {
+  const vals = knownValues(mask)
+  if (mask.ndim !== 1 || mask.shape[0] !== n || !vals || vals.length !== n)
+    throw new TsgradError(
+      `get: a bool mask index must be a realized 1-d tensor of length ${n} (dimension ${ax} of shape ${fmtShape(shape)}), got ${fmtShape(mask.shape)}${vals ? '' : ' whose values are not known yet (realize it first)'}`,
+    )
+  const pos: number[] = []
+  for (let i = 0; i < n; i++) if (Number(vals[i]!)) pos.push(i)
+  return new Tensor(Int32Array.from(pos), { device: mask.device })
 }
 
 /** numpy advanced indexing with int tensors on some axes (masks + a sum, one kernel). */

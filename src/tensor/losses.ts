@@ -4,6 +4,8 @@
 // `reduction`: 'mean' (default), 'sum' or 'none'.
 import { fmtShape, normAxis, prod, TsgradError } from '../helpers.js'
 import { checkOptions, type KeySet } from '../options.js'
+import { setCustomGrad } from '../gradient.js'
+import { checkKnownIndices } from './index_check.js'
 import { Tensor } from './tensor.js'
 
 export type Reduction = 'mean' | 'sum' | 'none'
@@ -121,6 +123,7 @@ function classIndexLoss(
   const ignoreIndex = opts.ignoreIndex ?? -100
   if (!Number.isInteger(ignoreIndex))
     throw new TsgradError(`${op}: ignoreIndex must be an integer, got ${ignoreIndex}`)
+  checkKnownIndices(op, target, 0, C - 1, `${C} classes (input ${fmtShape(logp.shape)})`, ignoreIndex)
   const w = classWeight(op, opts.weight, C)
   const ls = opts.labelSmoothing ?? 0
   const t = target.unsqueeze(ax)
@@ -136,6 +139,8 @@ function classIndexLoss(
     : keep.cast(logp.dtype)
   let loss = keep.where(hit.where(wl, 0).sum(ax).neg(), 0)
   if (ls > 0) loss = loss.mul(1 - ls).add(keep.where(wl.sum(ax).neg(), 0).mul(ls / C))
+  // a lazy target out of range (no host check could see it) gives a NaN loss, never a plausible one
+  loss = keep.where(target.ge(0).logicalAnd(target.lt(C)).where(loss, Number.NaN), loss)
   const r = opts.reduction ?? 'mean'
   if (r === 'mean') return loss.sum().div(wt.sum())
   return reduceLoss(loss, r, op)
@@ -200,6 +205,17 @@ P.binaryCrossentropy = function (target, opts = {}) {
   const lp = this.log().maximum(-100)
   const lq = this.mul(-1).add(1).log().maximum(-100)
   const loss = t.mul(lp).add(t.mul(-1).add(1).mul(lq)).neg()
+  // PyTorch's gradient (p - t) / max(p (1 - p), 1e-12): finite at p = 0 and 1, where the clamped
+  // logs' structural gradient is 0 (a saturated wrong prediction would never move) or NaN
+  setCustomGrad(loss.uop, {
+    inputs: [this.uop, t.uop],
+    backward: (g, [pin, tin]) => {
+      const [p, tt] = [new Tensor(pin!), new Tensor(tin!)]
+      const dp = p.sub(tt).div(p.mul(p.neg().add(1)).maximum(1e-12))
+      const dt = p.neg().add(1).log().maximum(-100).sub(p.log().maximum(-100))
+      return [new Tensor(g).mul(dp).uop, new Tensor(g).mul(dt).uop]
+    },
+  })
   return reduceLoss(weighted('binaryCrossentropy', loss, opts.weight), opts.reduction, 'binaryCrossentropy')
 }
 

@@ -5,6 +5,7 @@ import { dtypes } from '../dtype.js'
 import { fmtShape, TsgradError } from '../helpers.js'
 import { conv2dFast, padSpatial, windows } from './conv.js'
 import { matmul } from './matmul.js'
+import { checkKnownIndices } from './index_check.js'
 import { type Reduction, reduceLoss } from './losses.js'
 import { checkOptions, type KeySet } from '../options.js'
 import { Tensor } from './tensor.js'
@@ -57,6 +58,7 @@ declare module './tensor.js' {
     batchnorm(weight: Tensor | null, bias: Tensor | null, mean: Tensor, invstd: Tensor): Tensor
     dropout(p?: number): Tensor
     oneHot(numClasses: number): Tensor
+    embedding(weight: Tensor): Tensor
     scaledDotProductAttention(key: Tensor, value: Tensor, opts?: AttentionOptions): Tensor
     sparseCategoricalCrossentropy(target: Tensor, opts?: SparseCrossentropyOptions): Tensor
   }
@@ -186,11 +188,35 @@ P.dropout = function (p = 0.5) {
   return keep.where(this.div(1 - p), 0).cast(this.dtype)
 }
 P.oneHot = function (numClasses) {
-  if (!this.dtype.isInt) throw new TsgradError(`oneHot: needs an integer tensor, got ${this.dtype.name}`)
+  if (!this.dtype.isInt)
+    throw new TsgradError(
+      `oneHot: needs an integer tensor, got ${this.dtype.name} (JS numbers make float32 tensors: create indices with { dtype: 'int32' })`,
+    )
   if (!Number.isInteger(numClasses) || numClasses <= 0)
     throw new TsgradError(`oneHot: numClasses must be a positive integer, got ${numClasses}`)
+  // a lazy index outside 0..numClasses-1 gives an all-zero row
+  checkKnownIndices('oneHot', this, 0, numClasses - 1, `${numClasses} classes`)
   const ar = Tensor.iota(numClasses, this.device).reshape([...this.shape.map(() => 1), numClasses])
   return this.unsqueeze(-1).eq(ar).cast(dtypes.int32)
+}
+
+P.embedding = function (weight) {
+  if (!this.dtype.isInt)
+    throw new TsgradError(
+      `embedding: expected an integer index tensor, got ${this.dtype.name} of shape ${fmtShape(this.shape)} (make it with { dtype: 'int32' })`,
+    )
+  if (!(weight instanceof Tensor) || weight.ndim !== 2)
+    throw new TsgradError(
+      `embedding: weight must be a 2-d Tensor (vocabulary, embedding size), got ${weight instanceof Tensor ? fmtShape(weight.shape) : typeof weight}`,
+    )
+  const V = weight.shape[0]!
+  // PyTorch raises on an out-of-range index; a lazy index outside the vocabulary gives a zero row
+  checkKnownIndices('embedding', this, 0, V - 1, `a vocabulary of ${V} (weight ${fmtShape(weight.shape)})`)
+  // one-hot matmul: differentiable w.r.t. weight with plain elementwise + reduce ops
+  const onehot = this.unsqueeze(-1)
+    .eq(Tensor.arange(V, undefined, 1, { device: this.device }))
+    .cast(weight.dtype)
+  return onehot.matmul(weight)
 }
 
 P.scaledDotProductAttention = function (key, value, opts = {}) {
@@ -211,7 +237,7 @@ P.sparseCategoricalCrossentropy = function (target, opts = {}) {
   checkOptions('sparseCategoricalCrossentropy', opts, SPARSE_CE_OPTS)
   if (!target.dtype.isInt)
     throw new TsgradError(
-      `sparseCategoricalCrossentropy: target must be integer class indices, got ${target.dtype.name}`,
+      `sparseCategoricalCrossentropy: target must be integer class indices, got ${target.dtype.name} (JS numbers make float32 tensors: create indices with { dtype: 'int32' })`,
     )
   const C = this.shape[this.ndim - 1]!
   if (target.ndim !== this.ndim - 1 || !target.shape.every((d, i) => d === this.shape[i]))
@@ -220,12 +246,22 @@ P.sparseCategoricalCrossentropy = function (target, opts = {}) {
     )
   const ls = opts.labelSmoothing ?? 0
   const ignore = opts.ignoreIndex ?? -1
+  checkKnownIndices(
+    'sparseCategoricalCrossentropy',
+    target,
+    0,
+    C - 1,
+    `${C} classes (logits ${fmtShape(this.shape)})`,
+    ignore,
+  )
   const logp = this.logSoftmax(-1)
   const mask = target.ne(ignore)
   const hit = target.unsqueeze(-1).eq(Tensor.iota(C, this.device).reshape([...target.shape.map(() => 1), C]))
   const nll = hit.where(logp, 0).sum(-1).neg()
   const smooth = logp.mean(-1).neg()
-  const loss = mask.where(nll.mul(1 - ls).add(smooth.mul(ls)), 0)
+  // a lazy target out of range (no host check could see it) gives a NaN loss, never a plausible one
+  const valid = target.ge(0).logicalAnd(target.lt(C))
+  const loss = mask.where(valid.where(nll.mul(1 - ls).add(smooth.mul(ls)), Number.NaN), 0)
   const r = opts.reduction ?? 'mean'
   if (r === 'mean') return loss.sum().div(mask.sum().cast(loss.dtype).maximum(1))
   return reduceLoss(loss, r, 'sparseCategoricalCrossentropy')

@@ -1,6 +1,7 @@
 // Reductions: sum/max/prod over axes (one REDUCE_AXIS node each), and what is built from them:
 // mean, var, std, min, argmax, any/all, logsumexp, softmax, cumsum.
 import { type DType, defaultFloat, dtypes } from '../dtype.js'
+import { setCustomGrad } from '../gradient.js'
 import { fmtShape, normAxis, range, TsgradError } from '../helpers.js'
 import { checkOptions, type KeySet } from '../options.js'
 import { reduce } from '../uop/graph.js'
@@ -109,7 +110,17 @@ P.var = function (axis, opts = {}) {
 }
 P.std = function (axis, opts = {}) {
   checkOptions('std', opts, VAR_OPTS)
-  return this.var(axis, opts).sqrt()
+  const v = this.var(axis, opts)
+  const s = v.sqrt()
+  // as PyTorch, a zero std has gradient 0 (sqrt's 1 / (2 s) is inf there, times var's 0: NaN)
+  setCustomGrad(s.uop, {
+    inputs: [v.uop],
+    backward: (g, _, out) => {
+      const o = new Tensor(out)
+      return [o.eq(0).where(0, new Tensor(g).div(o.mul(2))).uop]
+    },
+  })
+  return s
 }
 P.any = function (axis, opts = {}) {
   checkOptions('any', opts, REDUCE_OPTS)
@@ -160,10 +171,22 @@ P.argmin = function (axis, opts = {}) {
 P.logsumexp = function (axis, opts = {}) {
   checkOptions('logsumexp', opts, REDUCE_OPTS)
   const axes = axesOf('logsumexp', this, axis)
-  const m = this.max(axes, { keepdim: true }).detach()
-  // an infinite max shifts by 0 instead (as PyTorch): all -inf gives -inf, a +inf gives +inf, not NaN
+  const x = this.dtype.isFloat ? this : this.cast(defaultFloat)
+  const m = x.max(axes, { keepdim: true }).detach()
+  // an infinite max (a row of all -inf, or one holding +inf) shifts by 0: -inf and +inf come out
+  // instead of NaN from inf - inf
   const mm = m.abs().eq(Number.POSITIVE_INFINITY).where(0, m)
-  const r = this.sub(mm).exp().sum(axes, { keepdim: true }).log().add(mm)
+  const r = x.sub(mm).exp().sum(axes, { keepdim: true }).log().add(mm)
+  // gradient softmax(x) = exp(x - r), 0 on a row of all -inf (where the structural one is 0/0)
+  setCustomGrad(r.uop, {
+    inputs: [x.uop],
+    backward: (g, [xin], out) => {
+      const xt = new Tensor(xin!)
+      const o = new Tensor(out).expand(xt.shape)
+      const p = o.eq(Number.NEGATIVE_INFINITY).where(0, xt.sub(o).exp())
+      return [new Tensor(g).expand(xt.shape).mul(p).uop]
+    },
+  })
   return opts.keepdim ? r : r.reshape(this.shape.filter((_, i) => !axes.includes(i)))
 }
 P.softmax = function (axis = -1) {

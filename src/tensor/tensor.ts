@@ -6,11 +6,13 @@
 import {
   type DType,
   defaultFloat,
-  defaultInt,
+  dtypeMax,
+  dtypeMin,
   dtypes,
   f32ToBf16Bits,
   f32ToF16Bits,
   bf16BitsToF32,
+  checkFitsDType,
   f16BitsToF32,
   promoteTypes,
   scalarDType,
@@ -196,20 +198,19 @@ export class Tensor {
         const f = flattenNested(data)
         values = f.values
         shape = opts.shape ? checkShape('Tensor', opts.shape) : f.shape
+        // JS has no integer type: numbers are float32 unless a dtype is asked for (all booleans: bool)
         dt = opts.dtype
           ? toDType(opts.dtype)
           : f.values.length > 0 && f.values.every((v) => typeof v === 'boolean')
             ? dtypes.bool
-            : f.values.every((v) => Number.isInteger(v) || typeof v === 'boolean')
-              ? f.values.length
-                ? defaultInt
-                : defaultFloat
-              : defaultFloat
+            : defaultFloat
       } else {
         throw new TsgradError(`Tensor: unsupported data of type ${typeof data}`)
       }
       if (prod(shape) !== values.length)
         throw new TsgradError(`Tensor: ${values.length} values do not fill shape ${fmtShape(shape)}`)
+      if (dt.isInt && !(ArrayBuffer.isView(data) && typedDType(data as TypedArray) === dt))
+        for (let i = 0; i < values.length; i++) checkFitsDType('Tensor', values[i]!, dt, ` at index ${i}`)
       const buf = new Buffer(device, values.length, dt)
       buf.copyin(toStorage(values, dt))
       this.uop = G.reshape(UOp.new(Ops.BUFFER, dt, [], buf), shape)
@@ -240,7 +241,7 @@ export class Tensor {
   set requiresGrad(v: boolean) {
     if (v && !this.dtype.isFloat)
       throw new TsgradError(
-        `requiresGrad: only floating point tensors can require gradients, got ${this.dtype.name}`,
+        `requiresGrad: only floating point tensors can require gradients, got a ${this.dtype.name} tensor of shape ${fmtShape(this.shape)} (create it with { dtype: 'float32' } or call .float())`,
       )
     if (v && !this._requiresGrad) {
       // a parameter must be its own node: two equal constant graphs would otherwise be one UOp
@@ -462,8 +463,9 @@ export class Tensor {
 
   // ---- broadcasting and elementwise core ----
   /** Make a tensor of `v` like this one (same device; dtype by the promotion rules). */
-  private scalar(v: number | boolean, dt?: DType): Tensor {
+  private scalar(op: string, v: number | boolean, dt?: DType): Tensor {
     const d = dt ?? scalarDType(v, this.dtype)
+    checkFitsDType(op, v, d, ` (a scalar operand, as ${d.name})`)
     return new Tensor(G.constNode(typeof v === 'boolean' ? Number(v) : v, d, this.device))
   }
 
@@ -484,7 +486,7 @@ export class Tensor {
       dt = tensors.map((t) => t.dtype).reduce(promoteTypes)
       for (const x of xs) if (!(x instanceof Tensor)) dt = promoteTypes(dt, scalarDType(x, dt))
     }
-    const ts = xs.map((x) => (x instanceof Tensor ? x : first.scalar(x, dt)))
+    const ts = xs.map((x) => (x instanceof Tensor ? x : first.scalar(op, x, dt)))
     const shape = broadcastShapes(op, ...ts.map((t) => t.shape))
     return ts.map((t) => t.cast(dt!)._broadcastTo(shape))
   }
@@ -570,7 +572,12 @@ export class Tensor {
       'pad',
       shrinkArg.map(([s, e], i) => e - s + pp[i]![0] + pp[i]![1]),
     )
-    return Tensor.fromUOp(G.pad(base, pp, opts.value ?? 0), this)
+    let value = opts.value ?? 0
+    // -inf/+inf (max/min pooling) pad an integer tensor with its extreme value; other values must fit
+    if (this.dtype.isInt && (value === Number.NEGATIVE_INFINITY || value === Number.POSITIVE_INFINITY))
+      value = value < 0 ? dtypeMin(this.dtype) : dtypeMax(this.dtype)
+    if (pp.some(([b, a]) => b > 0 || a > 0)) checkFitsDType('pad', value, this.dtype, ' (the pad value)')
+    return Tensor.fromUOp(G.pad(base, pp, value), this)
   }
   shrink(arg: readonly (readonly [number, number] | null)[]): Tensor {
     if (!Array.isArray(arg) || arg.length > this.ndim)
@@ -646,6 +653,7 @@ export class Tensor {
   fullLike(value: number | boolean, opts: LikeOptions = {}): Tensor {
     checkOptions('fullLike', opts, LIKE_OPTS)
     const dt = opts.dtype ? toDType(opts.dtype) : this.dtype
+    checkFitsDType('fullLike', value, dt)
     return new Tensor(G.constNode(Number(value), dt, this.device, this.shape))
   }
   zerosLike(opts: LikeOptions = {}): Tensor {

@@ -103,7 +103,7 @@ describe('fusion contracts (kernel counts)', () => {
     const params = nn.getParameters([l1, l2])
     Tensor.realize(...params)
     const x = Tensor.rand([8, 16]).realize()
-    const y = new Tensor([0, 1, 2, 3, 0, 1, 2, 3])
+    const y = new Tensor([0, 1, 2, 3, 0, 1, 2, 3], { dtype: 'int32' })
     const loss = l2.call(l1.call(x).relu()).sparseCategoricalCrossentropy(y)
     loss.backward()
     const upd = params.map((p) => p.detach().sub(p.grad!.mul(0.1)))
