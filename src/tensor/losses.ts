@@ -163,7 +163,7 @@ P.crossEntropy = function (target, opts = {}) {
   // class probabilities: -sum_c w_c t_c log p_c per sample; 'mean' divides by the sample count
   if (prod(target.shape) !== prod(this.shape) || target.ndim !== this.ndim)
     throw new TsgradError(
-      `crossEntropy: probability target shape ${fmtShape(target.shape)} does not match input ${fmtShape(this.shape)}`,
+      `crossEntropy: probability target shape ${fmtShape(target.shape)} does not match input ${fmtShape(this.shape)} (class indices need an integer tensor: { dtype: 'int32' })`,
     )
   if (opts.ignoreIndex !== undefined)
     throw new TsgradError('crossEntropy: ignoreIndex needs class-index (integer) targets, got probabilities')

@@ -221,7 +221,7 @@ describe('the examples of the issue', () => {
   })
   test('options objects given where a value goes are errors, not NaN', () => {
     assert.throws(() => Tensor.full([2], { dtype: 'int32' } as any), /full: value must be a number/)
-    assert.throws(() => Tensor.eye(3, { dtype: 'int32' } as any), /eye: sizes must be non-negative integers/)
+    assert.throws(() => Tensor.eye(3, { dtype: 'int32' } as any), /eye: .*non-negative integers/)
     const prev = Tensor.training
     try {
       Tensor.training = false
