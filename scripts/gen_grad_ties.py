@@ -146,6 +146,20 @@ def build():
     case("min/axis1_rows", "min", amin(1), [-tie_rows(37)], params={"axis": 1})
     case("min/axis0", "min", amin(0), [ints((37, 5), 0, 3)], params={"axis": 0})
     case("min/full_1000/float16", "min", lambda x: torch.amin(x), [ints(1000, 0, 6)], "float16", params={"axis": None})
+    # prod: zeros tie for "the" zero: one zero gets the product of the others, two or more zeros
+    # give every element 0 (PyTorch's rule); factors are +-1, +-2, 0.5 so products are exact
+    def zero_rows(n):
+        rows = []
+        for zeros in ([], [0], [n - 1], [n - 3], [17], [0, n - 1], [3, 4, 30], list(range(n))):
+            r = rng.choice([-1.0, 1.0, 2.0, -2.0, 0.5], size=n)
+            r[[z for z in zeros if z < n]] = 0
+            rows.append(r)
+        return np.stack(rows)
+    prod = lambda ax: (lambda x: torch.prod(x, dim=ax))
+    case("prod/zero_rows_37", "prod", prod(1), [zero_rows(37)], params={"axis": 1})
+    case("prod/zero_cols_37", "prod", prod(0), [zero_rows(37).T.copy()], params={"axis": 0})
+    case("prod/full_with_one_zero", "prodAll", lambda x: torch.prod(x), [zero_rows(20)[1]])
+
     # a tied max feeding more math: the split gradient flows on through the product
     case("max/then_mul", "maxThenMul", lambda x, w: torch.amax(x, dim=1, keepdim=True) * w,
          [ints((5, 37), 0, 4), ints((5, 3), -2, 3)])

@@ -1,8 +1,9 @@
 // Gradients at ties against PyTorch (test/fixtures/grad_ties.json, from scripts/gen_grad_ties.py):
 // maximum/minimum split a tie 0.5/0.5, max/min reductions split the upstream evenly among tied
-// maxima (torch.amax/amin), clamp with tensor bounds keeps x's gradient at a bound, and
-// argmax/argmin take the first of tied indices. Lengths hit vector loops with remainders, simd
-// reductions and threaded kernels; float16/float32/float64.
+// maxima (torch.amax/amin), clamp with tensor bounds keeps x's gradient at a bound, prod gives a
+// lone zero the product of the others and several zeros nothing, and argmax/argmin take the first
+// of tied indices. Lengths hit vector loops with remainders, simd reductions and threaded kernels;
+// float16/float32/float64.
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
@@ -36,6 +37,8 @@ const OPS: Record<string, (p: Record<string, any>, ...xs: Tensor[]) => Tensor> =
   relu: (_, x) => x!.relu(),
   max: (p, x) => x!.max(p.axis, { keepdim: p.keepdim ?? false }),
   min: (p, x) => x!.min(p.axis, { keepdim: p.keepdim ?? false }),
+  prod: (p, x) => x!.prod(p.axis),
+  prodAll: (_, x) => x!.prod(),
   maxThenMul: (_, x, w) => x!.max(1, { keepdim: true }).mul(w!),
   maxPool2d: (p, x) => x!.maxPool2d(p.kernel, { stride: p.stride }),
   argmax: (p, x) => x!.argmax(p.axis, { keepdim: p.keepdim }),
