@@ -327,7 +327,7 @@ P.crossEntropy = function (target, opts = {}) {
       .unsqueeze(ax)
       .eq(Tensor.iota(C, this.device).reshape(this.shape.map((d, i) => (i === ax ? d : 1))))
       .cast(logp.dtype)
-      .mul(valid.where(1, Number.NaN))
+      .mul(valid.where(1, Number.NaN).cast(logp.dtype))
   } else {
     if (prod(target.shape) !== prod(this.shape) || target.ndim !== this.ndim)
       throw new TsgradError(
