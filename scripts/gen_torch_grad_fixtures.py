@@ -89,6 +89,8 @@ def build():
     u("clip", "clip", lambda x: torch.clamp(x, -1.0, 1.0), [-2.0, -1.0, 0.0, 1.0, 2.0], params={"min": -1, "max": 1})
     u("clip/min", "clip", lambda x: torch.clamp(x, min=0.0), [-1.0, 0.0, 1.0], params={"min": 0})
     u("clip/max", "clip", lambda x: torch.clamp(x, max=0.0), [-1.0, 0.0, 1.0], params={"max": 0})
+    b("clip/tensor-min", "clipMin", lambda x, m: torch.clamp(x, min=m), [-1.0, 0.0, 1.0], [0.0, 0.0, 0.0])
+    b("clip/tensor-max", "clipMax", lambda x, m: torch.clamp(x, max=m), [-1.0, 0.0, 1.0], [0.0, 0.0, 0.0])
     # ---- piecewise-constant functions: zero gradient ----
     u("sign", "sign", torch.sign, [-1.0, -0.0, 0.0, 1.0], signed_zero=True)
     for fn in ("floor", "ceil", "round", "trunc"):

@@ -105,7 +105,8 @@ Tensor.arange = (start, stop, step = 1, opts) => {
         : dtypes.int64
       : defaultFloat
   if (dt.isInt && n > 0) {
-    checkFitsDType('arange', step, dt, ' (step)')
+    // the values run from start to last; a negative step is fine for an unsigned dtype
+    checkFitsDType('arange', step, dtypes.int64, ' (step)')
     checkFitsDType('arange', start, dt, ' (start)')
     checkFitsDType('arange', last, dt, ' (the last value)')
   }

@@ -67,6 +67,8 @@ describe('dtype inference: explicit integer dtypes never wrap', () => {
     expectThrows(() => Tensor.arange(2 ** 31 - 2, 2 ** 31 + 2, 1, { dtype: 'int32' }), /arange/, /int32/)
     expectThrows(() => Tensor.arange(0, 300, 1, { dtype: 'uint8' }), /arange/, /299/, /uint8/)
     expectThrows(() => Tensor.arange(0.5, 3, 1, { dtype: 'int32' }), /arange/, /0\.5/)
+    expectThrows(() => Tensor.arange(0, 3, 0.5, { dtype: 'int32' }), /arange/, /0\.5/, /step/)
+    assert.deepEqual(await vals(Tensor.arange(10, 0, -3, { dtype: 'uint8' })), [10, 7, 4, 1])
   })
   test('randint: bounds must fit the dtype, and large bounds stay in range', async () => {
     expectThrows(() => Tensor.randint(0, 1000, [3], { dtype: 'int8' }), /randint/, /999/, /int8/)

@@ -100,6 +100,8 @@ const binary: Record<string, (x: Tensor, y: Tensor, p: P) => Tensor> = {
   minimum: (x, y) => x.minimum(y),
   pow: (x, y) => x.pow(y),
   div: (x, y) => x.div(y),
+  clipMin: (x, y) => x.clip(y),
+  clipMax: (x, y) => x.clip(undefined, y),
   mod: (x, y) => x.mod(y),
   where: (x, y, p) => new Tensor(p.cond as boolean[]).where(x, y),
 }

@@ -109,6 +109,7 @@ describe('index range: class targets of the losses', () => {
   test('crossEntropy with class indices: error when realized, NaN when lazy', async () => {
     expectThrows(() => logits.crossEntropy(int([3, 0])), /crossEntropy/, /index 3/, /0\.\.2/)
     assert.ok(Number.isNaN(Number(await logits.crossEntropy(lazy([0, -1])).item())))
+    assert.equal(logits.cast('float16').crossEntropy(lazy([2, 0])).dtype.name, 'float16')
     const ok = Number(await logits.crossEntropy(lazy([2, 0])).item())
     const want = (Math.log(Math.exp(1) + Math.exp(2) + Math.exp(3)) - 3 + Math.log(3)) / 2
     assert.ok(Math.abs(ok - want) < 1e-5, `${ok} vs ${want}`)
