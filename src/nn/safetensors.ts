@@ -409,7 +409,11 @@ export function safeDeserialize(
   return out
 }
 
-/** Write name -> Tensor to a .safetensors file (Node only; fs is loaded lazily). */
+/**
+ * Write name -> Tensor to a .safetensors file (Node only; fs is loaded lazily). The file is
+ * written under a temporary name and renamed into place, so a crash or a full disk never leaves
+ * a truncated checkpoint where the previous one was, and readers of the old file keep it whole.
+ */
 export async function safeSave(
   dict: StateDictLike,
   path: string,
@@ -417,7 +421,14 @@ export async function safeSave(
 ): Promise<void> {
   const bytes = await safeSerialize(dict, metadata)
   const fs = await import('node:fs/promises')
-  await fs.writeFile(path, bytes)
+  const tmp = `${path}.${process.pid}-${Math.random().toString(36).slice(2, 10)}.tmp`
+  try {
+    await fs.writeFile(tmp, bytes)
+    await fs.rename(tmp, path)
+  } catch (e) {
+    await fs.rm(tmp, { force: true })
+    throw e
+  }
 }
 
 /** Read a .safetensors file into name -> Tensor (Node only; fs is loaded lazily). */
