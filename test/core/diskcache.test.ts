@@ -5,7 +5,17 @@
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import {
+  chmodSync,
+  chownSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { basename, dirname, join } from 'node:path'
 import { after, describe, test } from 'node:test'
@@ -162,6 +172,12 @@ describe('disk cache', { skip: !hasCPU, concurrency: 2 }, () => {
     chmodSync(dir, 0o700)
     chmodSync(join(dir, 'cpu'), 0o775)
     assert.match(cacheWarnings(runChild(dir).stderr).join('\n'), /cpu is writable by group or others/)
+    // and for a directory owned by another user (only root can hand one over)
+    if (process.getuid?.() === 0) {
+      chmodSync(join(dir, 'cpu'), 0o700)
+      chownSync(dir, 65534, 65534)
+      assert.match(cacheWarnings(runChild(dir).stderr).join('\n'), /owned by uid 65534, not by this user/)
+    }
   })
 
   test('a read-only or uncreatable directory: one warning, no cache (raw EROFS/ENOENT before)', () => {
@@ -170,9 +186,7 @@ describe('disk cache', { skip: !hasCPU, concurrency: 2 }, () => {
       dir = '/proc/self' // root writes anywhere; mkdir under /proc fails even for root
     } else {
       dir = freshDir()
-      runChild(dir) // exists, then becomes read-only
-      chmodSync(dir, 0o500)
-      chmodSync(join(dir, 'cpu'), 0o500)
+      mkdirSync(dir, { mode: 0o500 }) // private but read-only: nothing can be created in it
     }
     const w = cacheWarnings(runChild(dir).stderr)
     assert.equal(w.length, 1, w.join('\n'))
