@@ -70,7 +70,9 @@ P.celu = function (alpha = 1) {
   if (!(typeof alpha === 'number' && alpha !== 0))
     throw new TsgradError(`celu: alpha must be non-zero, got ${alpha}`)
   const x = fl(this)
-  return x.gt(0).where(x, x.minimum(0).div(alpha).expm1().mul(alpha))
+  // at 0 the exp branch's slope (1), as PyTorch: a mask, not minimum(x, 0), whose tie splits it
+  const pos = x.gt(0)
+  return pos.where(x, pos.where(0, x).div(alpha).expm1().mul(alpha))
 }
 const SELU_ALPHA = 1.6732632423543772
 const SELU_SCALE = 1.0507009873554805
