@@ -120,12 +120,15 @@ export function setRealizeObserver(o: RealizeObserver | undefined): RealizeObser
 }
 
 /**
- * Called with a planned schedule before anything runs. `written` holds the existing buffers that
+ * Called with the nodes of a planned schedule before anything runs. `written` holds the existing buffers that
  * the schedule overwrites (ASSIGN targets). May throw (a graph that must not run), and may return
  * more nodes to realize in the same schedule: lazy readers of the old values, which the scheduler
  * then orders before the writes.
  */
-export type BeforeRun = (topo: readonly UOp[], written: ReadonlySet<Buffer>) => readonly UOp[] | undefined
+export type BeforeRun = (
+  nodes: { has(u: UOp): boolean },
+  written: ReadonlySet<Buffer>,
+) => readonly UOp[] | undefined
 
 /** Existing buffers the schedule overwrites; a disposed input is an error naming the kernel. */
 function checkInputs(items: readonly ScheduleItem[]): Set<Buffer> {
@@ -157,7 +160,7 @@ export function realize(
   const t0 = now()
   let plan = scheduleFor(roots)
   let written = checkInputs(plan.items)
-  const extra = beforeRun?.(plan.topo, written)
+  const extra = beforeRun?.(plan.pos, written)
   if (extra?.length) {
     roots = [...roots, ...extra]
     plan = scheduleFor(roots)

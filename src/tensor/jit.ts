@@ -19,9 +19,11 @@
 // - Every `assign` made during the call is committed (realized) when the call ends, so in-place
 //   updates such as BatchNorm running statistics are part of the capture.
 // - The return value may be a Tensor, or arrays/plain objects holding Tensors (other values are
-//   returned as captured). Returned tensors are realized. After a replay they are views of the
-//   captured output buffers, so the next call overwrites them: clone() what must survive, and do
-//   not dispose them. An output that is an input buffer is returned on this call's input. An
+//   returned as captured). Returned tensors are realized; each replay computes them into new
+//   buffers, so they keep their values and may be disposed. An output that is an input buffer is
+//   returned on this call's input. Lazy tensors made before a call that read the state it updates
+//   are realized before the update (they keep their values). A buffer the capture uses keeps its
+//   storage while the capture lives, even if its tensor is disposed (jit.reset() drops it). An
 //   input the capture writes (e.g. the previous call's output fed back: `h = step(h)`) is copied
 //   before the replay, so it is not overwritten while read.
 // - The function must be synchronous (returning a Promise is an error). Replay outputs are plain

@@ -55,10 +55,10 @@ export const nextTensorSerial = (): number => nextSerial
 /** Realize the live lazy tensors that read one of `bufs` (before something overwrites them). */
 export function realizeLazyReaders(bufs: ReadonlySet<Buffer>): void {
   if (!bufs.size || !lazyReaders.size) return
-  const found = lazyReaders.readersOf(bufs, new Set(), new Set(), {
+  const { readers } = lazyReaders.readersOf(bufs, new Set(), new Set(), {
     skip: (n) => aliasedBuffer(n) !== undefined,
   })
-  if (found.length) Tensor.realize(...found)
+  if (readers.length) Tensor.realize(...readers)
 }
 
 /** The buffer a view reads when `u` is only movement ops (and DETACH) over a BUFFER: it aliases it. */
@@ -188,7 +188,13 @@ export class Tensor {
       if (after) after.handles++
     }
     this._uop = u
-    if (!u.contiguousBase) lazyReaders.add(this)
+    if (after || u.contiguousBase) this._readsBuffer = true
+  }
+  /** whether the graph may read a buffer (false for constants built from scalars) */
+  private _readsBuffer = true
+  /** Register a lazy tensor that reads buffers (views alias their buffer: not readers). */
+  private trackLazy(): void {
+    if (this._readsBuffer && !this._uop.contiguousBase && !aliasedBuffer(this._uop)) lazyReaders.add(this)
   }
   /** this tensor's node while it is unrealized and not disposed (for the lazy-reader registry) */
   get lazyNode(): UOp | undefined {
@@ -228,6 +234,9 @@ export class Tensor {
   constructor(data: TensorData | UOp, opts: TensorOptions = {}) {
     if (data instanceof UOp) {
       this.uop = data
+      let u = data
+      while (MOVEMENT.has(u.op) || u.op === Ops.CAST) u = u.src[0]!
+      this._readsBuffer = u.op !== Ops.CONST
     } else {
       const device = canonicalDevice(opts.device ?? Device.DEFAULT)
       let values: ArrayLike<number | boolean | bigint>
@@ -304,6 +313,8 @@ export class Tensor {
   static fromUOp(u: UOp, ...inputs: Tensor[]): Tensor {
     const t = new Tensor(u)
     for (const x of inputs) t.builtAt = Math.min(t.builtAt, x.valueAt)
+    if (inputs.length) t._readsBuffer = inputs.some((x) => x._readsBuffer)
+    t.trackLazy()
     if (inputs.some((x) => x._requiresGrad || x._tracks)) {
       if (noGradDepth > 0) t.uop = UOp.new(Ops.DETACH, u.dtype, [u])
       else t._tracks = true
@@ -333,31 +344,31 @@ export class Tensor {
     const exclude = new Set(unrealized)
     let readers: Tensor[] = []
     let holders: Tensor[] = []
-    const beforeRun: BeforeRun = (topo, written) => {
+    const roots = unrealized.map((t) => t._uop)
+    const beforeRun: BeforeRun = (nodes, written) => {
       if (!written.size) return undefined
-      const assigns = new Set(topo.filter((u) => u.op === Ops.ASSIGN))
-      holders = lazyReaders.holding(assigns).filter((t) => !exclude.has(t))
       const inJit = jitScope.depth > 0
-      const found = lazyReaders.readersOf(written, new Set(topo), exclude, {
+      const found = lazyReaders.readersOf(written, nodes, exclude, {
         before: inJit ? jitScope.startSerial : undefined,
         skip: (n) => aliasedBuffer(n) !== undefined,
+        roots: new Set(roots),
       })
+      holders = found.holders
       if (!inJit) {
-        readers = found
-        return [...new Set(found.map((t) => t._uop))]
+        readers = found.readers
+        return [...new Set(readers.map((t) => t._uop))]
       }
       // inside a jitted call: readers from before the call are realized outside the capture
-      if (found.length) {
+      if (found.readers.length) {
         const rec = setRealizeObserver(undefined)
         try {
-          Tensor.realize(...found)
+          Tensor.realize(...found.readers)
         } finally {
           setRealizeObserver(rec)
         }
       }
       return undefined
     }
-    const roots = unrealized.map((t) => t._uop)
     const { views } = realizeUOps(
       roots,
       (buf, like) => G.reshape(UOp.new(Ops.BUFFER, buf.dtype, [], buf), like.shape!),
@@ -366,8 +377,13 @@ export class Tensor {
     for (const [i, t] of unrealized.entries()) t.becomeRealized(views[i]!)
     const extra = [...new Set(readers.map((t) => t._uop))]
     for (const t of readers) t.becomeRealized(views[roots.length + extra.indexOf(t._uop)]!)
-    // the assign already ran: realizing the node again would apply it twice
-    for (const t of holders) if (t._uop.op === Ops.ASSIGN) t.becomeRealized(t._uop.src[0]!)
+    // a tensor on a node that was realized takes its buffer (for an ASSIGN: realizing the node
+    // again would apply it twice)
+    for (const t of holders) {
+      const i = roots.indexOf(t._uop)
+      if (i >= 0) t.becomeRealized(views[i]!)
+      else if (t._uop.op === Ops.ASSIGN) t.becomeRealized(t._uop.src[0]!)
+    }
   }
 
   /** Swap the lazy node for its buffer view; autograd still sees the graph behind it. */
@@ -461,7 +477,7 @@ export class Tensor {
     if (this._disposed) return
     const buf = heldBuffer(this._uop)
     if (buf && buf.handles <= 1 && !buf.disposed) {
-      const readers = lazyReaders.readersOf(new Set([buf]), new Set(), new Set([this]))
+      const { readers } = lazyReaders.readersOf(new Set([buf]), new Set(), new Set([this]))
       if (readers.length) Tensor.realize(...readers)
     }
     this._disposed = true
@@ -506,6 +522,8 @@ export class Tensor {
   detach(): Tensor {
     const t = new Tensor(UOp.new(Ops.DETACH, this.dtype, [this.uop]))
     t.builtAt = this.valueAt
+    t._readsBuffer = this._readsBuffer
+    t.trackLazy()
     return t
   }
   /** A copy with its own storage (also for tensors that already are a buffer). */
@@ -531,6 +549,8 @@ export class Tensor {
     if (this.uop.contiguousBase)
       this.uop = UOp.new(Ops.ASSIGN, this.dtype, [this.uop, v.uop.op === Ops.DETACH ? v.uop.src[0]! : v.uop])
     else this.uop = v.uop
+    this._readsBuffer = true
+    this.trackLazy()
     return this
   }
 
@@ -587,6 +607,7 @@ export class Tensor {
       if (!g) continue
       const gt = new Tensor(g)
       gt.builtAt = this.valueAt
+      gt.trackLazy()
       p.grad = p.grad ? new Tensor(G.aluNode(Ops.ADD, p.grad.uop, g)) : gt
     }
   }

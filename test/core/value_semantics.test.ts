@@ -173,3 +173,15 @@ describe('value semantics across in-place updates', () => {
     )
   })
 })
+
+describe('tensors sharing a node', () => {
+  test('two handles on one lazy node both get the value realized with an update', () => {
+    const w = new Tensor(Float32Array.from([1, 2])).realize()
+    const a = w.mul(2)
+    const b = w.mul(2) // the same interned node as a
+    Tensor.realize(a, w.assign(w.add(1)))
+    assert.deepEqual(vals(a), [2, 4])
+    assert.deepEqual(vals(b), [2, 4])
+    assert.deepEqual(vals(w), [2, 3])
+  })
+})
