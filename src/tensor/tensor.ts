@@ -415,7 +415,12 @@ export class Tensor {
       )
     // a value that was read keeps it (a later assign to a buffer its graph reads does not change
     // it), and a pending in-place write is committed once; a view of a buffer stays a view
-    if (!aliasedBuffer(this._uop)) this.realize()
+    const aliased = aliasedBuffer(this._uop)
+    if (aliased?.disposed)
+      throw new TsgradError(
+        `${what}: ${this.toString()} (${this._uop.op}) is a view of storage that was disposed (${aliased.describe()}); only reshape views keep a disposed tensor's storage: clone() the view before disposing its base`,
+      )
+    if (!aliased) this.realize()
     const base = this.contiguous().realize().uop.contiguousBase
     return base!.arg as Buffer
   }

@@ -37,18 +37,34 @@ describe('dispose of views', () => {
 
   test('other movement views, detach and clone', () => {
     const a = f32([1, 2, 3, 4], [2, 2])
-    const t = a.permute([1, 0]) // a view that is not a reshape: realized before a's storage goes
+    const t = a.permute([1, 0])
     const s = a.shrink([[0, 1], null])
-    const e = a.reshape([1, 4]).expand([2, 4])
+    const e = a.reshape([1, 4]).expand([2, 4]) // (its reshape is a handle until it is disposed)
     const d = a.detach()
     const c = a.clone().realize()
     d.dispose() // not a handle of the storage
-    c.dispose()
+    c.dispose() // its own storage
     assert.deepEqual(vals(a), [1, 2, 3, 4])
-    a.dispose()
+    assert.deepEqual(vals(t), [1, 3, 2, 4])
+    const kept = a.reshape([4])
+    a.dispose() // kept still holds the storage: the views read it
     assert.deepEqual(vals(t), [1, 3, 2, 4])
     assert.deepEqual(vals(s), [1, 2])
     assert.deepEqual(vals(e), [1, 2, 3, 4, 1, 2, 3, 4])
+    kept.dispose()
+  })
+
+  test('a permuted view of a disposed tensor is a clear error, not freed memory', () => {
+    const a = f32([1, 2, 3, 4], [2, 2])
+    const t = a.permute([1, 0])
+    a.dispose()
+    assert.throws(
+      () => t.dataSync(),
+      (e: unknown) =>
+        e instanceof TsgradError &&
+        /dataSync: <Tensor \[2, 2\] float32/.test(e.message) &&
+        /view of storage that was disposed/.test(e.message),
+    )
   })
 
   test('realize of a view is the same storage; a lazy tensor computed from a disposed one keeps its value', () => {
