@@ -134,9 +134,9 @@ export type BeforeRun = (
 function checkInputs(items: readonly ScheduleItem[]): Set<Buffer> {
   const written = new Set<Buffer>()
   for (const it of items)
-    it.bufs.forEach((s, i) => {
-      const b = s.existing as Buffer | undefined
-      if (!b) return
+    for (let i = 0; i < it.bufs.length; i++) {
+      const b = it.bufs[i]!.existing as Buffer | undefined
+      if (b === undefined) continue
       if (b.disposed) {
         const n = it.node
         throw new TsgradError(
@@ -144,7 +144,7 @@ function checkInputs(items: readonly ScheduleItem[]): Set<Buffer> {
         )
       }
       if (i === 0) written.add(b)
-    })
+    }
   return written
 }
 

@@ -136,8 +136,8 @@ export class LazyReaders<T extends LazyHolder> {
     const holders: T[] = []
     const classify = (t: T): 'drop' | 'keep' | 'reader' => {
       const n = t.lazyNode
-      if (!n) return 'drop'
-      if (exclude.has(t) || t.serial >= before || opts.skip?.(n)) return 'keep'
+      if (!n || exclude.has(t)) return 'drop' // (excluded: being realized now)
+      if (t.serial >= before || opts.skip?.(n)) return 'keep'
       // (DETACH changes no value: assign strips it, so the node under it is what gets realized)
       if (covered.has(n) || (n.op === Ops.DETACH && covered.has(n.src[0]!))) {
         if (n.op === Ops.ASSIGN || opts.roots?.has(n)) holders.push(t)

@@ -49,6 +49,8 @@ const paramViews = new WeakMap<UOp, UOp>()
 /** live unrealized tensors: realized before a buffer they read is overwritten or freed */
 const lazyReaders = new LazyReaders<Tensor>()
 let nextSerial = 0
+/** > 0 while backward builds gradient graphs: the tensors custom gradients make there are internal */
+let untracked = 0
 /** The serial the next tensor will get (a jitted call tells its own tensors from older ones). */
 export const nextTensorSerial = (): number => nextSerial
 
@@ -194,7 +196,8 @@ export class Tensor {
   private _readsBuffer = true
   /** Register a lazy tensor that reads buffers (views alias their buffer: not readers). */
   private trackLazy(): void {
-    if (this._readsBuffer && !this._uop.contiguousBase && !aliasedBuffer(this._uop)) lazyReaders.add(this)
+    if (untracked === 0 && this._readsBuffer && !this._uop.contiguousBase && !aliasedBuffer(this._uop))
+      lazyReaders.add(this)
   }
   /** this tensor's node while it is unrealized and not disposed (for the lazy-reader registry) */
   get lazyNode(): UOp | undefined {
@@ -604,7 +607,13 @@ export class Tensor {
     const seed = gradient
       ? gradient.cast(this.dtype).uop
       : G.constNode(1, this.dtype, this.device, this.shape)
-    const grads = computeGradients(graph, seed, targets)
+    untracked++
+    let grads: Map<UOp, UOp>
+    try {
+      grads = computeGradients(graph, seed, targets)
+    } finally {
+      untracked--
+    }
     if (grads.size === 0)
       throw new TsgradError('backward: no tensor in this graph requires a gradient (set requiresGrad: true)')
     for (const p of params) {
