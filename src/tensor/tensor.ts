@@ -51,6 +51,8 @@ const lazyReaders = new LazyReaders<Tensor>()
 let nextSerial = 0
 /** > 0 while backward builds gradient graphs: the tensors custom gradients make there are internal */
 let untracked = 0
+/** Tensors the lazy-reader registry holds (tests check that it stays bounded). */
+export const lazyReaderCount = (): number => lazyReaders.size
 /** The serial the next tensor will get (a jitted call tells its own tensors from older ones). */
 export const nextTensorSerial = (): number => nextSerial
 

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { jit, nn, optim, Tensor, TsgradError } from '../../src/index.ts'
+import { lazyReaderCount } from '../../src/tensor/tensor.ts'
 
 const vals = (t: Tensor): number[] => Array.from(t.dataSync() as ArrayLike<number>, Number)
 const close = (a: number[], b: number[], tol = 1e-5, msg = ''): void => {
@@ -183,5 +184,30 @@ describe('tensors sharing a node', () => {
     assert.deepEqual(vals(a), [2, 4])
     assert.deepEqual(vals(b), [2, 4])
     assert.deepEqual(vals(w), [2, 3])
+  })
+})
+
+describe('the lazy-reader registry', () => {
+  test('stays bounded over a training loop that never awaits', () => {
+    Tensor.manualSeed(5)
+    const m = new nn.Linear(8, 4)
+    const opt = new optim.Adam(nn.getParameters(m), { lr: 1e-2 })
+    const x = Tensor.randn([16, 8]).realize()
+    const y = Tensor.randint(0, 4, [16]).realize()
+    const sizes: number[] = []
+    for (let i = 0; i < 300; i++) {
+      const loss = m.call(x).sparseCategoricalCrossentropy(y)
+      const acc = m.call(x).argmax(1).eq(y).float().mean() // a lazy metric read after the step
+      opt.zeroGrad()
+      loss.backward()
+      opt.step()
+      if (i % 100 === 99) sizes.push(lazyReaderCount())
+      if (i === 299) assert.ok(Number.isFinite(acc.itemSync() as number))
+    }
+    assert.ok(
+      sizes.every((s) => s < 200),
+      `registry sizes ${sizes}`,
+    )
+    assert.ok(sizes[2]! <= sizes[0]! + 10, `registry grows: ${sizes}`)
   })
 })
