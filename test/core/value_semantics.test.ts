@@ -66,6 +66,20 @@ describe('value semantics across in-place updates', () => {
     close(read[1]!, lazy[1]!, 1e-6, 'bias grad')
   })
 
+  test('gradients flow through an intermediate that was realized explicitly', () => {
+    const grad = (realizeH: boolean): number[] => {
+      Tensor.manualSeed(4)
+      const m1 = new nn.Linear(6, 4)
+      const m2 = new nn.Linear(4, 2)
+      const h = m1.call(Tensor.randn([5, 6]))
+      if (realizeH) h.realize()
+      m2.call(h).sum().backward()
+      assert.ok(m1.weight.grad, 'the first layer got a gradient')
+      return vals(m1.weight.grad!)
+    }
+    close(grad(true), grad(false), 1e-6)
+  })
+
   test('a tensor computed from a BatchNorm running stat before its lazy update keeps the old value', () => {
     Tensor.training = true
     try {
