@@ -181,7 +181,9 @@ const srcOf = (u: UOp): readonly UOp[] => customGrads.get(u)?.inputs ?? u.src
  * Nodes on no path to a target are skipped.
  */
 export function computeGradients(root: UOp, seed: UOp, targets: ReadonlySet<UOp>): Map<UOp, UOp> {
-  const topo = toposort([root], (u) => u.op === Ops.BUFFER || u.op === Ops.DETACH, srcOf)
+  // a realized tensor's BUFFER may carry the graph it was computed from (tensor.ts becomeRealized)
+  const leaf = (u: UOp): boolean => (u.op === Ops.BUFFER && !customGrads.has(u)) || u.op === Ops.DETACH
+  const topo = toposort([root], leaf, srcOf)
   const needs = new Set<UOp>()
   for (const u of topo) {
     if (u.op === Ops.DETACH) continue

@@ -2,7 +2,7 @@
 // one call, plan the temporaries of all of them together, and replay the launches as a plain loop
 // of `program(raws)` with only the input buffers swapped.
 import { DEBUG, now, TsgradError } from '../helpers.js'
-import { Buffer } from '../runtime/buffer.js'
+import { Buffer, writeClock } from '../runtime/buffer.js'
 import { Device } from '../runtime/device.js'
 import type { SchedBuf, ScheduleItem } from '../schedule/schedule.js'
 import { viz } from '../trace.js'
@@ -39,6 +39,8 @@ export class Recorder {
   readonly launches: Launch[] = []
   /** buffers that were schedule temporaries: nothing outside the recorded launches sees them */
   readonly temps = new Set<Buffer>()
+  /** fresh buffers a realize kept (the values of the tensors it realized) */
+  readonly kept = new Set<Buffer>()
   private active = false
 
   start(): void {
@@ -62,7 +64,7 @@ export class Recorder {
     keep: ReadonlySet<SchedBuf>,
   ): void {
     for (const it of items) {
-      for (const s of it.bufs) if (!s.existing && !keep.has(s)) this.temps.add(bufFor(s))
+      for (const s of it.bufs) if (!s.existing) (keep.has(s) ? this.kept : this.temps).add(bufFor(s))
       const bufs = it.bufs.map(bufFor)
       if (it.kind === 'copy')
         this.launches.push({ name: undefined, run: copyRun(bufs[0]!, bufs[1]!), bufs, item: it })
@@ -118,6 +120,11 @@ export interface GraphStats {
   tempBytes: number
 }
 
+/** A dropped capture releases its pins (a disposed buffer it kept is freed then). */
+const unpinOnCollect = new FinalizationRegistry<Buffer[]>((bufs) => {
+  for (const b of bufs) b.unpin()
+})
+
 /** A recorded launch list, replayable with new input buffers. */
 export class CapturedGraph {
   readonly stats: GraphStats
@@ -131,14 +138,21 @@ export class CapturedGraph {
   private readonly slots: Int32Array
   /** buffers the launches write (inputs excluded): an input that is one of them is copied first */
   private readonly written: Set<Buffer>
+  /** buffers that outlive a replay and are overwritten by it (parameters, optimizer state) */
+  readonly stateWrites: ReadonlySet<Buffer>
+  /** buffers pinned by this capture (unpinned by release or when the capture is collected) */
+  private pinned: Buffer[] | undefined
+  /** output buffers, allocated anew for every replay (a returned tensor keeps its value) */
+  private readonly fresh: readonly Buffer[]
 
-  constructor(rec: Recorder, inputs: readonly Buffer[]) {
+  constructor(rec: Recorder, inputs: readonly Buffer[], fresh: readonly Buffer[] = []) {
     const launches = rec.launches
     const freed = planTemps(launches, rec.temps)
     const where = new Map<Buffer, number>()
-    inputs.forEach((b, i) => {
+    ;[...inputs, ...fresh].forEach((b, i) => {
       if (!where.has(b)) where.set(b, i)
     })
+    this.fresh = fresh
     const slots: number[] = []
     this.runs = launches.map((l) => l.run)
     this.names = launches.map((l) => l.name ?? 'copy')
@@ -154,6 +168,12 @@ export class CapturedGraph {
     )
     this.slots = Int32Array.from(slots)
     this.written = new Set(launches.map((l) => l.bufs[0]!).filter((b) => !where.has(b)))
+    this.stateWrites = new Set([...this.written].filter((b) => !rec.temps.has(b) && !rec.kept.has(b)))
+    // a buffer the launches use must keep its storage while the capture can replay, even when its
+    // tensor is disposed: the pool would hand it to another tensor and a replay would write there
+    this.pinned = [...new Set(this.held.flat())]
+    for (const b of this.pinned) b.pin()
+    unpinOnCollect.register(this, this.pinned, this)
     const kept = [...rec.temps].filter((b) => b.isAllocated)
     this.stats = {
       kernels: launches.filter((l) => l.name !== undefined).length,
@@ -169,16 +189,31 @@ export class CapturedGraph {
    * An input the graph also writes (say the previous call's output fed back in) would be
    * overwritten while being read, so it is copied first. Returns the input buffers used.
    */
-  replay(inputs: readonly Buffer[]): readonly Buffer[] {
+  replay(inputs: readonly Buffer[]): { inputs: readonly Buffer[]; outputs: readonly Buffer[] } {
     const { slots, raws, runs, written } = this
+    if (!this.pinned) throw new TsgradError('jit: this capture was released (jit.reset()) and cannot replay')
     let ins = inputs
     if (inputs.some((b) => written.has(b))) ins = inputs.map((b) => (written.has(b) ? copyOf(b) : b))
-    for (let i = 0; i < slots.length; i += 3) raws[slots[i]!]![slots[i + 1]!] = ins[slots[i + 2]!]!.raw
+    const outs = this.fresh.map((b) => new Buffer(b.device, b.size, b.dtype))
+    const all = outs.length ? [...ins, ...outs] : ins
+    for (let i = 0; i < slots.length; i += 3) raws[slots[i]!]![slots[i + 1]!] = all[slots[i + 2]!]!.raw
     const debug = DEBUG()
     if (debug >= 1 || viz) this.replayTimed(debug)
     else for (let i = 0; i < runs.length; i++) runs[i]!(raws[i]!)
     stats.kernelsRun += this.stats.kernels
-    return ins
+    if (this.stateWrites.size) {
+      const t = ++writeClock.now
+      for (const b of this.stateWrites) b.writtenAt = t
+    }
+    return { inputs: ins, outputs: outs }
+  }
+
+  /** Drop the pins (the capture will not replay again): disposed buffers it kept are freed. */
+  release(): void {
+    if (!this.pinned) return
+    unpinOnCollect.unregister(this)
+    for (const b of this.pinned) b.unpin()
+    this.pinned = undefined
   }
 
   /** DEBUG=1: one line per replay; DEBUG=2: a line per launch too; VIZ: each launch on the timeline. */

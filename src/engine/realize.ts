@@ -5,7 +5,7 @@ import { fmtOpts, type Opt } from '../codegen/opts.js'
 import { beamSearch } from './beam.js'
 import { estimateCost } from '../codegen/cost.js'
 import { renderKernel } from '../codegen/kernel.js'
-import { Buffer } from '../runtime/buffer.js'
+import { Buffer, writeClock } from '../runtime/buffer.js'
 import { Device, type Program } from '../runtime/device.js'
 import { cachedSchedule, type PlannedSchedule } from '../schedule/cache.js'
 import { planMemory } from '../schedule/memory.js'
@@ -146,9 +146,54 @@ const fmtBytes = (b: number): string =>
       ? `${(b / 2 ** 20).toFixed(1)} MiB`
       : `${b} bytes`
 
-export function realize(roots: readonly UOp[], viewOf: (buf: Buffer, like: UOp) => UOp): RealizeResult {
+/**
+ * Called with the nodes of a planned schedule before anything runs. `written` holds the existing buffers that
+ * the schedule overwrites (ASSIGN targets). May throw (a graph that must not run), and may return
+ * more nodes to realize in the same schedule: lazy readers of the old values, which the scheduler
+ * then orders before the writes.
+ */
+export type BeforeRun = (
+  nodes: { has(u: UOp): boolean },
+  written: ReadonlySet<Buffer>,
+) => readonly UOp[] | undefined
+
+/** Existing buffers the schedule overwrites; a disposed input is an error naming the kernel. */
+function checkInputs(items: readonly ScheduleItem[]): Set<Buffer> {
+  const written = new Set<Buffer>()
+  for (const it of items)
+    for (let i = 0; i < it.bufs.length; i++) {
+      const b = it.bufs[i]!.existing as Buffer | undefined
+      if (b === undefined) continue
+      if (b.disposed) {
+        const n = it.node
+        throw new TsgradError(
+          `realize: ${n.op} ${fmtShape(n.shape ?? [])} ${n.dtype.name} on ${n.device} reads a buffer (${b.describe()}) that was disposed; dispose() a tensor only after everything computed from it has been realized`,
+        )
+      }
+      if (i === 0) written.add(b)
+    }
+  return written
+}
+
+/**
+ * Run the schedule of `roots` (plus the extra roots `beforeRun` asks for); returns a buffer view
+ * per root, the extra ones after the requested ones.
+ */
+export function realize(
+  roots: readonly UOp[],
+  viewOf: (buf: Buffer, like: UOp) => UOp,
+  beforeRun?: BeforeRun,
+): RealizeResult {
   const t0 = now()
-  const { items, realized } = scheduleFor(roots)
+  let plan = scheduleFor(roots)
+  let written = checkInputs(plan.items)
+  const extra = beforeRun?.(plan.pos, written)
+  if (extra?.length) {
+    roots = [...roots, ...extra]
+    plan = scheduleFor(roots)
+    written = checkInputs(plan.items)
+  }
+  const { items, realized } = plan
   viz?.schedule(items)
   const bufs = new Map<SchedBuf, Buffer>()
   const bufFor = (s: SchedBuf): Buffer => {
@@ -162,6 +207,10 @@ export function realize(roots: readonly UOp[], viewOf: (buf: Buffer, like: UOp) 
   precompile(items)
   for (const it of items) runItem(it, bufFor, debug)
   stats.schedules++
+  if (written.size) {
+    const t = ++writeClock.now
+    for (const b of written) b.writtenAt = t
+  }
   const keep = new Set(roots.flatMap((r) => realized.get(r) ?? []))
   if (observer) observer(items, bufFor, keep)
   // temporaries go back to the device's pool now rather than at the next GC: a fresh buffer costs

@@ -7,9 +7,9 @@
 // (the learning rate and the step counters too), so the update graph is the same every step and
 // its compiled kernels are reused; changing `lr` writes into the lr tensor.
 // Pending lazy buffer updates (BatchNorm running statistics) and the gradients are realized in the
-// same call. Anything else lazy that reads the parameters (typically the loss) must be realized
-// before or together with the step, or it will see the updated weights:
-//   Tensor.realize(loss, ...opt.scheduleStep())   // or: loss.realize(); opt.step()
+// same call. Live lazy tensors that read the parameters (typically the loss) are realized with the
+// step by Tensor.realize, so they keep their pre-step values; naming them saves a registry lookup:
+//   Tensor.realize(loss, ...opt.scheduleStep())
 import { checkOptions, type KeySet, Tensor } from '../index.js'
 import { takePending } from './state.js'
 

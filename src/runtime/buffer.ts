@@ -1,4 +1,7 @@
 // Device buffers: allocated lazily, freed when unreachable (FinalizationRegistry) or on dispose().
+// Tensors that are views of a buffer count as its handles (the storage is freed on dispose() of the
+// last one); a jit capture pins the buffers its launches use (dispose() of a pinned buffer defers
+// the free until the capture is dropped, so a replay never writes storage handed out again).
 import type { DType, TypedArray } from '../dtype.js'
 import { TsgradError } from '../helpers.js'
 import type { BufferRef } from '../uop/ops.js'
@@ -20,6 +23,8 @@ const registry = new FinalizationRegistry<Held>((h) => {
 export const memory = { inUse: 0, peak: 0 }
 
 let nextId = 0
+/** Counts writes of existing buffers (ASSIGN, jit replays); lazy graphs compare against it. */
+export const writeClock = { now: 0 }
 
 /** Run `f`, turning the engine's bare RangeError (out of memory, too long) into one that says what. */
 function explainRangeError<T>(what: string, device: string, size: number, dtype: DType, f: () => T): T {
@@ -38,13 +43,27 @@ export class Buffer implements BufferRef {
   readonly id = nextId++
   private _raw: unknown = undefined
   private held: Held | undefined
-  private disposed = false
+  private _disposed = false
+  /** live tensors whose value is this buffer (Tensor keeps the count; dispose frees at the last) */
+  handles = 0
+  /** jit captures whose launches use this buffer's storage */
+  private pins = 0
+  /** `writeClock.now` when this buffer was last overwritten in place (0: never) */
+  writtenAt = 0
 
   constructor(
     readonly device: string,
     readonly size: number,
     readonly dtype: DType,
   ) {}
+
+  get disposed(): boolean {
+    return this._disposed
+  }
+  /** "float32 x 4 on CPU", for error messages */
+  describe(): string {
+    return `${this.dtype.name} x ${this.size} on ${this.device}`
+  }
 
   get isAllocated(): boolean {
     return this._raw !== undefined
@@ -55,7 +74,10 @@ export class Buffer implements BufferRef {
 
   /** the device allocation, allocated on first use */
   get raw(): unknown {
-    if (this.disposed) throw new Error(`buffer ${this.id} was disposed`)
+    if (this._disposed)
+      throw new TsgradError(
+        `buffer ${this.id} (${this.describe()}) was disposed and cannot be used; dispose() a tensor only after everything computed from it has been realized`,
+      )
     if (this._raw === undefined) {
       this._raw = explainRangeError('allocate', this.device, this.size, this.dtype, () =>
         Device.get(this.device).allocator.alloc(this.size, this.dtype),
@@ -83,10 +105,22 @@ export class Buffer implements BufferRef {
     return Device.get(this.device).allocator.hostView?.(this.raw)
   }
 
-  /** free now (deterministic release); the buffer must not be used afterwards */
+  /** Keep the storage while a jit capture may launch with it (see dispose). */
+  pin(): void {
+    this.pins++
+  }
+  unpin(): void {
+    if (--this.pins === 0 && this._disposed) this.free()
+  }
+
+  /** free now (deterministic release; deferred while pinned); the buffer must not be used afterwards */
   dispose(): void {
-    if (this.disposed) return
-    this.disposed = true
+    if (this._disposed) return
+    this._disposed = true
+    if (this.pins === 0) this.free()
+  }
+
+  private free(): void {
     if (this._raw !== undefined) {
       registry.unregister(this)
       Device.get(this.device).allocator.free(this._raw)

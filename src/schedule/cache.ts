@@ -16,6 +16,8 @@ export interface PlannedSchedule {
   items: ScheduleItem[]
   /** buffer holding the value of each realized node (roots included) */
   realized: Map<UOp, SchedBuf>
+  /** the graph's nodes (BUFFER nodes are leaves), each with its position in topological order */
+  pos: ReadonlyMap<UOp, number>
 }
 
 interface BufTemplate {
@@ -124,7 +126,7 @@ function instantiate(t: Template, s: Structure): PlannedSchedule {
       ? { kind: 'kernel', ast: it.ast!, bufs: ib, device: it.device, node }
       : { kind: 'copy', bufs: [ib[0]!, ib[1]!], device: it.device, node }
   })
-  return { items, realized: new Map(t.realized.map(([n, b]) => [s.topo[n]!, bufs[b]!])) }
+  return { items, realized: new Map(t.realized.map(([n, b]) => [s.topo[n]!, bufs[b]!])), pos: s.pos }
 }
 
 /**
@@ -133,10 +135,13 @@ function instantiate(t: Template, s: Structure): PlannedSchedule {
  */
 export function cachedSchedule(
   roots: readonly UOp[],
-  build: (topo: readonly UOp[]) => PlannedSchedule,
+  build: (topo: readonly UOp[]) => Omit<PlannedSchedule, 'pos'>,
   bypass = false,
 ): PlannedSchedule {
-  if (bypass || getEnvNum('SCACHE', 1) === 0) return build(scheduleTopo(roots))
+  if (bypass || getEnvNum('SCACHE', 1) === 0) {
+    const topo = scheduleTopo(roots)
+    return { ...build(topo), pos: new Map(topo.map((u, i) => [u, i])) }
+  }
   const s = structureOf(roots)
   const hit = cache.get(s.key)
   if (hit) {
@@ -146,7 +151,7 @@ export function cachedSchedule(
     return instantiate(hit, s)
   }
   scheduleCacheStats.misses++
-  const sched = build(s.topo)
+  const sched = { ...build(s.topo), pos: s.pos }
   cache.set(s.key, templateOf(s, sched))
   if (cache.size > MAX_ENTRIES) cache.delete(cache.keys().next().value!)
   return sched

@@ -19,9 +19,11 @@
 // - Every `assign` made during the call is committed (realized) when the call ends, so in-place
 //   updates such as BatchNorm running statistics are part of the capture.
 // - The return value may be a Tensor, or arrays/plain objects holding Tensors (other values are
-//   returned as captured). Returned tensors are realized. After a replay they are views of the
-//   captured output buffers, so the next call overwrites them: clone() what must survive, and do
-//   not dispose them. An output that is an input buffer is returned on this call's input. An
+//   returned as captured). Returned tensors are realized; each replay computes them into new
+//   buffers, so they keep their values and may be disposed. An output that is an input buffer is
+//   returned on this call's input. Lazy tensors made before a call that read the state it updates
+//   are realized before the update (they keep their values). A buffer the capture uses keeps its
+//   storage while the capture lives, even if its tensor is disposed (jit.reset() drops it). An
 //   input the capture writes (e.g. the previous call's output fed back: `h = step(h)`) is copied
 //   before the replay, so it is not overwritten while read.
 // - The function must be synchronous (returning a Promise is an error). Replay outputs are plain
@@ -36,12 +38,13 @@ import * as G from '../uop/graph.js'
 import { Ops, UOp } from '../uop/ops.js'
 import { rng, rngState } from './create.js'
 import { jitScope } from './jit_scope.js'
-import { Tensor } from './tensor.js'
+import { nextTensorSerial, realizeLazyReaders, Tensor } from './tensor.js'
 
 /** How a result is rebuilt after a replay. */
 type Out =
   | { kind: 'buf'; buf: Buffer; shape: number[] }
   | { kind: 'input'; index: number; shape: number[] }
+  | { kind: 'fresh'; index: number; shape: number[] }
   | { kind: 'array'; items: Out[] }
   | { kind: 'object'; entries: [string, Out][] }
   | { kind: 'value'; value: unknown }
@@ -52,8 +55,6 @@ interface Capture {
   /** random-state uploads (counter relative to the call's start) and the call's counter advance */
   rngUploads: { buf: Buffer; offset: number }[]
   rngAdvance: number
-  /** captured output buffers, checked before each replay */
-  outBufs: Buffer[]
 }
 
 interface Entry {
@@ -103,38 +104,45 @@ function tensorsIn(v: unknown, acc: Tensor[] = []): Tensor[] {
   return acc
 }
 
-function template(v: unknown, inputs: readonly Buffer[]): Out {
+/** How to rebuild `v` after a replay; `fresh` collects the output buffers computed by the call. */
+function template(
+  v: unknown,
+  inputs: readonly Buffer[],
+  computed: ReadonlySet<Buffer>,
+  fresh: Buffer[],
+): Out {
   if (v instanceof Tensor) {
     const buf = bufferOf(v)
     const index = inputs.indexOf(buf)
-    return index >= 0 ? { kind: 'input', index, shape: v.shape } : { kind: 'buf', buf, shape: v.shape }
+    if (index >= 0) return { kind: 'input', index, shape: v.shape }
+    if (!computed.has(buf)) return { kind: 'buf', buf, shape: v.shape }
+    if (!fresh.includes(buf)) fresh.push(buf)
+    return { kind: 'fresh', index: fresh.indexOf(buf), shape: v.shape }
   }
-  if (Array.isArray(v)) return { kind: 'array', items: v.map((x) => template(x, inputs)) }
+  if (Array.isArray(v)) return { kind: 'array', items: v.map((x) => template(x, inputs, computed, fresh)) }
   if (isPlain(v))
-    return { kind: 'object', entries: Object.entries(v).map(([k, x]) => [k, template(x, inputs)]) }
+    return {
+      kind: 'object',
+      entries: Object.entries(v).map(([k, x]) => [k, template(x, inputs, computed, fresh)]),
+    }
   return { kind: 'value', value: v }
 }
 
-function build(o: Out, inputs: readonly Buffer[]): unknown {
+function build(o: Out, inputs: readonly Buffer[], outputs: readonly Buffer[]): unknown {
   switch (o.kind) {
     case 'buf':
       return view(o.buf, o.shape)
     case 'input':
       return view(inputs[o.index]!, o.shape)
+    case 'fresh':
+      return view(outputs[o.index]!, o.shape)
     case 'array':
-      return o.items.map((x) => build(x, inputs))
+      return o.items.map((x) => build(x, inputs, outputs))
     case 'object':
-      return Object.fromEntries(o.entries.map(([k, x]) => [k, build(x, inputs)]))
+      return Object.fromEntries(o.entries.map(([k, x]) => [k, build(x, inputs, outputs)]))
     case 'value':
       return o.value
   }
-}
-
-function outBuffers(o: Out): Buffer[] {
-  if (o.kind === 'buf') return [o.buf]
-  if (o.kind === 'array') return o.items.flatMap(outBuffers)
-  if (o.kind === 'object') return o.entries.flatMap(([, x]) => outBuffers(x))
-  return []
 }
 
 /** A function with its captures; `call` is what the function returned by `jit` runs. */
@@ -154,12 +162,19 @@ export class Jit<A extends unknown[], R> {
 
   /** Forget every capture (the next call of each signature runs eagerly again). */
   reset(): void {
+    for (const e of this.entries.values()) e.capture?.graph.release()
     this.entries.clear()
   }
 
   call(...args: A): R {
     if (jitScope.depth > 0) return this.fn(...args) // inside another jitted call: part of its capture
     const inputs = args.filter((a): a is Tensor => a instanceof Tensor)
+    inputs.forEach((t) => {
+      if (t.isDisposed)
+        throw new TsgradError(
+          `jit: argument ${args.indexOf(t)} (${t.toString()}) was disposed; pass a live tensor`,
+        )
+    })
     Tensor.realize(...inputs)
     const bufs = inputs.map(bufferOf)
     const key = this.signature(args, bufs)
@@ -185,7 +200,12 @@ export class Jit<A extends unknown[], R> {
     const rec = capture ? new Recorder() : undefined
     const rngStart = rng.counter
     const seed = rng.seed
-    const saved = { assigned: jitScope.assigned, rngUploads: jitScope.rngUploads }
+    const saved = {
+      assigned: jitScope.assigned,
+      rngUploads: jitScope.rngUploads,
+      startSerial: jitScope.startSerial,
+    }
+    jitScope.startSerial = nextTensorSerial()
     jitScope.depth++
     jitScope.assigned = new Set()
     jitScope.rngUploads = rec ? [] : undefined
@@ -212,16 +232,17 @@ export class Jit<A extends unknown[], R> {
       jitScope.depth--
       jitScope.assigned = saved.assigned
       jitScope.rngUploads = saved.rngUploads
+      jitScope.startSerial = saved.startSerial
     }
     if (rec && capture && uploads) {
-      const graph = new CapturedGraph(rec, bufs)
-      const out = template(result, bufs)
+      const fresh: Buffer[] = []
+      const out = template(result, bufs, rec.kept, fresh)
+      const graph = new CapturedGraph(rec, bufs, fresh)
       capture.capture = {
         graph,
         out,
         rngUploads: uploads.map((u) => ({ buf: u.buf, offset: u.counter - rngStart })),
         rngAdvance: rng.counter - rngStart,
-        outBufs: outBuffers(out),
       }
       if (DEBUG() >= 1) {
         const s = graph.stats
@@ -234,14 +255,12 @@ export class Jit<A extends unknown[], R> {
   }
 
   private replay(c: Capture, bufs: readonly Buffer[]): R {
-    for (const b of c.outBufs)
-      if (!b.isAllocated)
-        throw new TsgradError(
-          'jit: an output of an earlier call was disposed, but outputs belong to the jit and are reused by every replay (clone() an output to keep or dispose it)',
-        )
+    // lazy tensors that read state the replay overwrites keep the values they were built with
+    realizeLazyReaders(c.graph.stateWrites)
     for (const u of c.rngUploads) u.buf.copyin(rngState(rng.counter + u.offset))
     rng.counter += c.rngAdvance
-    return build(c.out, c.graph.replay(bufs)) as R
+    const r = c.graph.replay(bufs)
+    return build(c.out, r.inputs, r.outputs) as R
   }
 }
 

@@ -5,6 +5,8 @@ import type { Buffer } from '../runtime/buffer.js'
 export const jitScope = {
   /** > 0 while a jitted function runs (reading tensor values is then an error) */
   depth: 0,
+  /** `Tensor.serial` of the first tensor made during the outermost running call */
+  startSerial: 0,
   /** tensors given an `assign` during the call: committed when the call ends */
   assigned: undefined as Set<object> | undefined,
   /** random-state uploads made during a capture, with the counter they were made at */

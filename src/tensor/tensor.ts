@@ -20,16 +20,17 @@ import {
   toDType,
   type TypedArray,
 } from '../dtype.js'
-import { realize as realizeUOps } from '../engine/realize.js'
-import { carryCustomGrads, computeGradients } from '../gradient.js'
+import { type BeforeRun, realize as realizeUOps, setRealizeObserver } from '../engine/realize.js'
+import { carryCustomGrads, computeGradients, setCustomGrad } from '../gradient.js'
 import { fmtShape, normAxis, prod, range, shapeEq, TsgradError } from '../helpers.js'
 import { checkOptions, type KeySet } from '../options.js'
-import { Buffer } from '../runtime/buffer.js'
+import { Buffer, writeClock } from '../runtime/buffer.js'
 import { canonicalDevice, Device } from '../runtime/device.js'
 import * as G from '../uop/graph.js'
-import { type Op, Ops, UOp } from '../uop/ops.js'
+import { MOVEMENT, type Op, Ops, UOp } from '../uop/ops.js'
 import { substituteAll, toposort } from '../uop/rewrite.js'
 import { jitScope } from './jit_scope.js'
+import { LazyReaders } from './lazy_readers.js'
 
 export type Shape = number[]
 export type NestedArray = number | boolean | NestedArray[]
@@ -57,6 +58,35 @@ let uniqueTag = 0
 const gradTensors = new Set<WeakRef<Tensor>>()
 /** a parameter's node before it was realized -> its buffer view (graphs built earlier use the old node) */
 const paramViews = new WeakMap<UOp, UOp>()
+/** live unrealized tensors: realized before a buffer they read is overwritten or freed */
+const lazyReaders = new LazyReaders<Tensor>()
+let nextSerial = 0
+/** > 0 while backward builds gradient graphs: the tensors custom gradients make there are internal */
+let untracked = 0
+/** Tensors the lazy-reader registry holds (tests check that it stays bounded). */
+export const lazyReaderCount = (): number => lazyReaders.size
+/** The serial the next tensor will get (a jitted call tells its own tensors from older ones). */
+export const nextTensorSerial = (): number => nextSerial
+
+/** Realize the live lazy tensors that read one of `bufs` (before something overwrites them). */
+export function realizeLazyReaders(bufs: ReadonlySet<Buffer>): void {
+  if (!bufs.size || !lazyReaders.size) return
+  const { readers } = lazyReaders.readersOf(bufs, new Set(), new Set(), {
+    skip: (n) => aliasedBuffer(n) !== undefined,
+  })
+  if (readers.length) Tensor.realize(...readers)
+}
+
+/** The buffer a view reads when `u` is only movement ops (and DETACH) over a BUFFER: it aliases it. */
+function aliasedBuffer(u: UOp): Buffer | undefined {
+  while (MOVEMENT.has(u.op) || u.op === Ops.DETACH) u = u.src[0]!
+  return u.op === Ops.BUFFER ? (u.arg as Buffer) : undefined
+}
+/** The buffer a tensor with node `u` holds as its value (a reshape of it, or a pending assign into it). */
+function heldBuffer(u: UOp): Buffer | undefined {
+  const base = (u.op === Ops.ASSIGN ? u.src[0]! : u).contiguousBase
+  return base ? (base.arg as Buffer) : undefined
+}
 
 function typedDType(d: TypedArray): DType {
   if (d instanceof Float32Array) return dtypes.float32
@@ -173,17 +203,83 @@ export function checkSize<S extends readonly number[]>(op: string, shape: S): S 
 }
 
 export class Tensor {
-  /** the lazy graph node this tensor currently stands for */
-  uop: UOp
+  private _uop!: UOp
   grad: Tensor | undefined
   private _requiresGrad = false
+  private _disposed = false
+  /** held by the lazy-reader registry (tensor/lazy_readers.ts) */
+  registered = false
+  /** creation order */
+  readonly serial = nextSerial++
+  /** `writeClock.now` when the buffers this tensor's graph reads had the values it stands for */
+  builtAt = writeClock.now
   /** dropout and BatchNorm statistics depend on this */
   static training = false
+
+  /** the lazy graph node this tensor currently stands for (an error once the tensor is disposed) */
+  get uop(): UOp {
+    if (this._disposed) throw this.disposedError('using it in an op')
+    return this._uop
+  }
+  set uop(u: UOp) {
+    const before = this._uop === undefined ? undefined : heldBuffer(this._uop)
+    const after = heldBuffer(u)
+    if (before !== after) {
+      if (before) before.handles--
+      if (after) after.handles++
+    }
+    this._uop = u
+    if (after || u.contiguousBase) this._readsBuffer = true
+  }
+  /** whether the graph may read a buffer (false for constants built from scalars) */
+  private _readsBuffer = true
+  /** Register a lazy tensor that reads buffers (views alias their buffer: not readers). */
+  private trackLazy(): void {
+    if (untracked === 0 && this._readsBuffer && !this._uop.contiguousBase && !aliasedBuffer(this._uop))
+      lazyReaders.add(this)
+  }
+  /** this tensor's node while it is unrealized and not disposed (for the lazy-reader registry) */
+  get lazyNode(): UOp | undefined {
+    return this._disposed || this._uop.contiguousBase ? undefined : this._uop
+  }
+  /**
+   * The write clock at which the buffers this tensor's graph reads held the values it stands for:
+   * now for realized tensors and views (they alias their buffer), and for a lazy tensor none of
+   * whose buffers was overwritten since it was built (it is then advanced to now, so a tensor built
+   * from it later combines values of one moment).
+   */
+  get valueAt(): number {
+    const now = writeClock.now
+    if (this.builtAt >= now || this._uop.contiguousBase || aliasedBuffer(this._uop)) return now
+    if (this.staleAt === now) return this.builtAt
+    if (this.overwritten() === undefined) return (this.builtAt = now)
+    this.staleAt = now
+    return this.builtAt
+  }
+  /** writeClock.now when the tensor was last found stale (memo of valueAt) */
+  private staleAt = -1
+  /** A buffer of this lazy tensor's graph that was overwritten after the tensor was built. */
+  private overwritten(): Buffer | undefined {
+    for (const u of toposort([this._uop], (x) => x.op === Ops.BUFFER)) {
+      const b = u.op === Ops.BUFFER ? (u.arg as Buffer) : undefined
+      if (b && b.writtenAt > this.builtAt) return b
+    }
+    return undefined
+  }
+
+  private disposedError(what: string): TsgradError {
+    return new TsgradError(
+      `${what}: ${this.toString()} (${this._uop.op}) was disposed and cannot be used; dispose() a tensor only when nothing reads it any more (clone() what must outlive it)`,
+    )
+  }
 
   constructor(data: TensorData | UOp, opts: TensorOptions = {}) {
     checkOptions('Tensor', opts, TENSOR_OPTS)
     if (data instanceof UOp) {
       this.uop = data
+      let u = data
+      while (MOVEMENT.has(u.op) || u.op === Ops.CAST) u = u.src[0]!
+      this._readsBuffer = u.op !== Ops.CONST
     } else {
       const device = canonicalDevice(opts.device ?? Device.DEFAULT)
       let values: ArrayLike<number | boolean | bigint>
@@ -220,19 +316,19 @@ export class Tensor {
 
   // ---- properties ----
   get shape(): Shape {
-    return [...this.uop.shape!]
+    return [...this._uop.shape!]
   }
   get dtype(): DType {
-    return this.uop.dtype
+    return this._uop.dtype
   }
   get device(): string {
-    return this.uop.device
+    return this._uop.device
   }
   get ndim(): number {
-    return this.uop.shape!.length
+    return this._uop.shape!.length
   }
   numel(): number {
-    return prod(this.uop.shape!)
+    return prod(this._uop.shape!)
   }
   /** true for parameters and for tensors computed from them (outside noGrad) */
   get requiresGrad(): boolean {
@@ -258,6 +354,9 @@ export class Tensor {
   /** Wrap a node in a new Tensor; gradient tracking follows the inputs. */
   static fromUOp(u: UOp, ...inputs: Tensor[]): Tensor {
     const t = new Tensor(u)
+    for (const x of inputs) t.builtAt = Math.min(t.builtAt, x.valueAt)
+    if (inputs.length) t._readsBuffer = inputs.some((x) => x._readsBuffer)
+    t.trackLazy()
     if (inputs.some((x) => x._requiresGrad || x._tracks)) {
       if (noGradDepth > 0) t.uop = UOp.new(Ops.DETACH, u.dtype, [u])
       else t._tracks = true
@@ -274,36 +373,105 @@ export class Tensor {
     return this
   }
 
+  /**
+   * Realize these tensors in one schedule. When it overwrites buffers in place (ASSIGN), the live
+   * lazy tensors that read their old contents are realized in it too (tensor/lazy_readers.ts), and
+   * tensors whose pending assign ran become views of the written buffer.
+   */
   static realize(...tensors: Tensor[]): void {
-    const unrealized = tensors.filter((t) => !t.uop.contiguousBase)
+    for (const t of tensors) if (t._disposed) throw t.disposedError('realize')
+    const unrealized = tensors.filter((t) => !t._uop.contiguousBase)
     if (!unrealized.length) return
+    for (const t of unrealized) t.checkNotStale('realize')
+    const exclude = new Set(unrealized)
+    let readers: Tensor[] = []
+    let holders: Tensor[] = []
+    const roots = unrealized.map((t) => t._uop)
+    const beforeRun: BeforeRun = (nodes, written) => {
+      if (!written.size) return undefined
+      const inJit = jitScope.depth > 0
+      const found = lazyReaders.readersOf(written, nodes, exclude, {
+        before: inJit ? jitScope.startSerial : undefined,
+        skip: (n) => aliasedBuffer(n) !== undefined,
+        roots: new Set(roots),
+      })
+      holders = found.holders
+      if (!inJit) {
+        readers = found.readers
+        return [...new Set(readers.map((t) => t._uop))]
+      }
+      // inside a jitted call: readers from before the call are realized outside the capture
+      if (found.readers.length) {
+        const rec = setRealizeObserver(undefined)
+        try {
+          Tensor.realize(...found.readers)
+        } finally {
+          setRealizeObserver(rec)
+        }
+      }
+      return undefined
+    }
     const { views } = realizeUOps(
-      unrealized.map((t) => t.uop),
+      roots,
       (buf, like) => G.reshape(UOp.new(Ops.BUFFER, buf.dtype, [], buf), like.shape!),
+      beforeRun,
     )
-    unrealized.forEach((t, i) => {
-      if (t._requiresGrad) paramViews.set(t.uop, views[i]!)
-      t.uop = views[i]!
-    })
+    for (const [i, t] of unrealized.entries()) t.becomeRealized(views[i]!)
+    const extra = [...new Set(readers.map((t) => t._uop))]
+    for (const t of readers) t.becomeRealized(views[roots.length + extra.indexOf(t._uop)]!)
+    // a tensor on a node that was realized takes its buffer (for an ASSIGN: realizing the node
+    // again would apply it twice)
+    for (const t of holders) {
+      const i = roots.indexOf(t._uop)
+      if (i >= 0) t.becomeRealized(views[i]!)
+      else if (t._uop.op === Ops.ASSIGN) t.becomeRealized(t._uop.src[0]!)
+    }
+  }
+
+  /** Swap the lazy node for its buffer view; autograd still sees the graph behind it. */
+  private becomeRealized(view: UOp): void {
+    const old = this._uop
+    if (view === old) return
+    if (this._requiresGrad) paramViews.set(old, view)
+    else if (this._tracks) setCustomGrad(view, { inputs: [old], backward: (g) => [g] })
+    this.uop = view
+    this.builtAt = writeClock.now
+  }
+
+  /** A lazy tensor whose buffers were overwritten since it was built has lost its value: an error. */
+  private checkNotStale(what: string): void {
+    if (this.valueAt >= writeClock.now) return
+    const b = this.overwritten()
+    if (b)
+      throw new TsgradError(
+        `${what}: ${this.toString()} (${this._uop.op}) is lazy and reads a buffer (${b.describe()}) that was overwritten in place (an optimizer step, a BatchNorm update or assign) after the tensor was built, inside the graph of a tensor realized with the update, so its value is gone; realize it before or with the update (Tensor.realize(t, ...opt.scheduleStep()))`,
+      )
   }
 
   /** The realized buffer holding this tensor's elements in order. */
-  private buffer(): Buffer {
+  private buffer(what: string): Buffer {
+    if (this._disposed) throw this.disposedError(what)
     if (jitScope.depth > 0)
       throw new TsgradError(
         'reading tensor values (data/item/tolist and their Sync forms) inside a jitted function is not allowed: a replay does not run the function, so the read would not happen; return the tensor and read it after the call',
       )
-    // a pending in-place write is committed by reading (it must not run again on the next read)
-    if (this.uop.op === Ops.ASSIGN) this.realize()
+    // a value that was read keeps it (a later assign to a buffer its graph reads does not change
+    // it), and a pending in-place write is committed once; a view of a buffer stays a view
+    const aliased = aliasedBuffer(this._uop)
+    if (aliased?.disposed)
+      throw new TsgradError(
+        `${what}: ${this.toString()} (${this._uop.op}) is a view of storage that was disposed (${aliased.describe()}); only reshape views keep a disposed tensor's storage: clone() the view before disposing its base`,
+      )
+    if (!aliased) this.realize()
     const base = this.contiguous().realize().uop.contiguousBase
     return base!.arg as Buffer
   }
 
   async data(): Promise<TypedArray> {
-    return fromStorage(await this.buffer().copyout(), this.dtype)
+    return fromStorage(await this.buffer('data').copyout(), this.dtype)
   }
   dataSync(): TypedArray {
-    const out = this.buffer().copyout()
+    const out = this.buffer('dataSync').copyout()
     if (out instanceof Promise)
       throw new TsgradError(`dataSync: device ${this.device} is asynchronous; use await data()`)
     return fromStorage(out, this.dtype)
@@ -329,6 +497,7 @@ export class Tensor {
     return build(0, 0)
   }
   async item(): Promise<number | boolean> {
+    if (this._disposed) throw this.disposedError('item')
     if (this.numel() !== 1)
       throw new TsgradError(
         `item: tensor of shape ${fmtShape(this.shape)} has ${this.numel()} elements, expected 1`,
@@ -337,15 +506,33 @@ export class Tensor {
     return this.dtype.isBool ? v !== 0 : Number(v)
   }
   itemSync(): number | boolean {
+    if (this._disposed) throw this.disposedError('itemSync')
+    if (this.numel() !== 1)
+      throw new TsgradError(
+        `itemSync: tensor of shape ${fmtShape(this.shape)} has ${this.numel()} elements, expected 1`,
+      )
     const v = this.dataSync()[0]!
     return this.dtype.isBool ? v !== 0 : Number(v)
   }
 
-  /** Release this tensor's buffer now (when it holds one); the tensor must not be used after. */
+  /**
+   * Release this tensor now; the tensor must not be used after. Its storage is freed when no other
+   * tensor holds it (a reshape view, the tensor it is a view of) and no jit capture uses it; live
+   * lazy tensors computed from it are realized first, so they keep their values.
+   */
   dispose(): void {
-    const base = this.uop.contiguousBase
-    if (base) (base.arg as Buffer).dispose()
+    if (this._disposed) return
+    const buf = heldBuffer(this._uop)
+    if (buf && buf.handles <= 1 && !buf.disposed) {
+      const { readers } = lazyReaders.readersOf(new Set([buf]), new Set(), new Set([this]))
+      if (readers.length) Tensor.realize(...readers)
+    }
+    this._disposed = true
+    if (buf && --buf.handles <= 0) buf.dispose()
     this.grad?.dispose()
+  }
+  get isDisposed(): boolean {
+    return this._disposed
   }
 
   // ---- dtype, device, identity ----
@@ -381,7 +568,11 @@ export class Tensor {
     return Tensor.fromUOp(UOp.new(Ops.CONTIGUOUS, this.dtype, [this.uop], { tag: uniqueTag++ }), this)
   }
   detach(): Tensor {
-    return new Tensor(UOp.new(Ops.DETACH, this.dtype, [this.uop]))
+    const t = new Tensor(UOp.new(Ops.DETACH, this.dtype, [this.uop]))
+    t.builtAt = this.valueAt
+    t._readsBuffer = this._readsBuffer
+    t.trackLazy()
+    return t
   }
   /** A copy with its own storage (also for tensors that already are a buffer). */
   clone(): Tensor {
@@ -390,6 +581,8 @@ export class Tensor {
 
   /** Lazy in-place write: this tensor's buffer receives `x` when realized. */
   assign(x: Tensor | number): this {
+    if (this._disposed) throw this.disposedError('assign')
+    if (x instanceof Tensor && x._disposed) throw x.disposedError('assign (the value)')
     const v = typeof x === 'number' ? this.fullLike(x) : x
     if (!shapeEq(v.shape, this.shape))
       throw new TsgradError(
@@ -400,9 +593,12 @@ export class Tensor {
     if (v.device !== this.device)
       throw new TsgradError(`assign: value on ${v.device}, target on ${this.device}`)
     jitScope.assigned?.add(this)
+    this.builtAt = v.valueAt
     if (this.uop.contiguousBase)
       this.uop = UOp.new(Ops.ASSIGN, this.dtype, [this.uop, v.uop.op === Ops.DETACH ? v.uop.src[0]! : v.uop])
     else this.uop = v.uop
+    this._readsBuffer = true
+    this.trackLazy()
     return this
   }
 
@@ -417,6 +613,7 @@ export class Tensor {
   }
 
   backward(gradient?: Tensor): void {
+    if (this._disposed) throw this.disposedError('backward')
     if (!gradient && this.numel() !== 1)
       throw new TsgradError(
         `backward: gradient can be implicitly created only for scalar outputs; this tensor has shape ${fmtShape(this.shape)} (pass a gradient)`,
@@ -450,13 +647,21 @@ export class Tensor {
     const seed = gradient
       ? gradient.cast(this.dtype).uop
       : G.constNode(1, this.dtype, this.device, this.shape)
-    const grads = computeGradients(graph, seed, targets)
+    untracked++
+    let grads: Map<UOp, UOp>
+    try {
+      grads = computeGradients(graph, seed, targets)
+    } finally {
+      untracked--
+    }
     if (grads.size === 0)
       throw new TsgradError('backward: no tensor in this graph requires a gradient (set requiresGrad: true)')
     for (const p of params) {
       const g = grads.get(p.uop)
       if (!g) continue
       const gt = new Tensor(g)
+      gt.builtAt = this.valueAt
+      gt.trackLazy()
       p.grad = p.grad ? new Tensor(G.aluNode(Ops.ADD, p.grad.uop, g)) : gt
     }
   }
