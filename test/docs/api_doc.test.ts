@@ -16,7 +16,22 @@ const documented = new Set(
 )
 
 // TypeScript-private members and internal helpers the op families use (not user API)
-const INTERNAL = new Set(['constructor', '_broadcastTo', 'buffer', 'scalar', 'toNested'])
+const INTERNAL = new Set([
+  'constructor',
+  '_broadcastTo',
+  'buffer',
+  'scalar',
+  'toNested',
+  // the graph node and the value-semantics bookkeeping (tensor.ts, lazy_readers.ts)
+  'uop',
+  'trackLazy',
+  'lazyNode',
+  'valueAt',
+  'overwritten',
+  'disposedError',
+  'becomeRealized',
+  'checkNotStale',
+])
 const INTERNAL_STATICS = new Set(['length', 'name', 'prototype', 'alu', 'broadcast', 'fromUOp', 'iota'])
 
 function missing(names: Iterable<string>, where: string, skip = new Set<string>()): string[] {
