@@ -32,7 +32,11 @@ export interface ParseIdxOptions {
 const IDX_UBYTE = 0x08
 
 /** Parse an IDX file of uint8 values, validating the magic number, dimensions and exact length. */
-export function parseIdx(bytes: Uint8Array, { name = 'IDX data', magic }: ParseIdxOptions = {}): IdxArray {
+const PARSE_IDX_OPTS: KeySet<ParseIdxOptions> = { name: true, magic: true }
+
+export function parseIdx(bytes: Uint8Array, opts: ParseIdxOptions = {}): IdxArray {
+  checkOptions('parseIdx', opts, PARSE_IDX_OPTS)
+  const { name = 'IDX data', magic } = opts
   const fail = (what: string): never => {
     throw new Error(`${name}: not a valid IDX file: ${what}`)
   }

@@ -17,6 +17,8 @@ import {
   f16BitsToF32,
   f32ToBf16Bits,
   f32ToF16Bits,
+  checkOptions,
+  type KeySet,
   Tensor,
 } from '../index.js'
 
@@ -385,6 +387,7 @@ function typedFromBytes(code: string, b: Uint8Array): ArrayBufferView {
 export interface SafeDeserializeOptions {
   device?: string
 }
+const DESERIALIZE_OPTS: KeySet<SafeDeserializeOptions> = { device: true }
 
 /**
  * Parse safetensors bytes into name -> Tensor (validating the whole header first). The dict has
@@ -392,8 +395,10 @@ export interface SafeDeserializeOptions {
  */
 export function safeDeserialize(
   bytes: Uint8Array,
-  { device }: SafeDeserializeOptions = {},
+  opts: SafeDeserializeOptions = {},
 ): Record<string, Tensor> {
+  checkOptions('safeDeserialize', opts, DESERIALIZE_OPTS)
+  const { device } = opts
   const { tensors, dataStart } = safeParseHeader(bytes)
   const out = Object.create(null) as Record<string, Tensor>
   const where = device !== undefined ? { device } : {}
@@ -434,11 +439,12 @@ export async function safeSave(
 }
 
 /** Read a .safetensors file into name -> Tensor (Node only; fs is loaded lazily). */
-export async function safeLoad(
-  path: string,
-  opts: SafeDeserializeOptions = {},
-): Promise<Record<string, Tensor>> {
-  const fs = await import('node:fs/promises')
-  const buf = await fs.readFile(path)
-  return safeDeserialize(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength), opts)
+export function safeLoad(path: string, opts: SafeDeserializeOptions = {}): Promise<Record<string, Tensor>> {
+  // checked before the read, so a bad option throws at the call like everywhere else
+  checkOptions('safeLoad', opts, DESERIALIZE_OPTS)
+  return (async () => {
+    const fs = await import('node:fs/promises')
+    const buf = await fs.readFile(path)
+    return safeDeserialize(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength), opts)
+  })()
 }

@@ -105,7 +105,10 @@ export function getStateDict(model: unknown, prefix = ''): Record<string, Tensor
   } else {
     walk(model, prefix, out, new Set())
   }
-  return Object.fromEntries(out)
+  // a null-prototype dict: a key such as `constructor` or `__proto__` is data, never inherited
+  const dict = Object.create(null) as Record<string, Tensor>
+  for (const [k, t] of out) dict[k] = t
+  return dict
 }
 
 /**
@@ -142,17 +145,19 @@ export interface LoadStateDictResult {
  */
 export function loadStateDict(
   model: unknown,
-  dict: Record<string, Tensor>,
+  dict: Record<string, Tensor> | ReadonlyMap<string, Tensor>,
   opts: LoadStateDictOptions = {},
 ): LoadStateDictResult {
   checkOptions('loadStateDict', opts, LOAD_STATE_DICT_OPTS)
   const { strict = true } = opts
   const target = getStateDict(model)
-  const missingKeys = Object.keys(target).filter((k) => !(k in dict))
-  const unexpectedKeys = Object.keys(dict).filter((k) => !(k in target))
+  // own keys only: `k in dict` would find inherited names (toString, constructor) in a plain object
+  const entries = dict instanceof Map ? dict : new Map(Object.entries(dict))
+  const missingKeys = Object.keys(target).filter((k) => !entries.has(k))
+  const unexpectedKeys = [...entries.keys()].filter((k) => !Object.hasOwn(target, k))
   const mismatches: string[] = []
   for (const [k, t] of Object.entries(target)) {
-    const src = dict[k]
+    const src = entries.get(k)
     if (src === undefined) continue
     if (!(src instanceof Tensor)) {
       mismatches.push(`'${k}': expected a Tensor, got ${typeof src}`)
@@ -173,7 +178,7 @@ export function loadStateDict(
   const done = new Set<Tensor>()
   Tensor.noGrad(() => {
     for (const [k, t] of Object.entries(target)) {
-      let src = dict[k]
+      let src = entries.get(k)
       if (src === undefined || done.has(t)) continue
       done.add(t)
       if (src.dtype !== t.dtype) src = src.cast(t.dtype)

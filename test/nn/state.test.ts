@@ -180,3 +180,21 @@ describe('loadStateDict', () => {
     await expectClose(net.fc.weight, [3, 4])
   })
 })
+
+describe('state dicts with names an object inherits', () => {
+  test('a key missing from a plain dict is missing even when Object.prototype has that name', () => {
+    const model = { toString: new Tensor(Float32Array.from([1, 2])) }
+    // `'toString' in {}` is true: the old lookup took Object.prototype.toString as the tensor
+    assert.throws(() => nn.loadStateDict(model, {}), /missing keys: 'toString'/)
+    const r = nn.loadStateDict(model, {}, { strict: false })
+    assert.deepEqual(r.missingKeys, ['toString'])
+  })
+  test('getStateDict has no prototype; loadStateDict takes a Map too', async () => {
+    const model = { constructor: new Tensor(Float32Array.from([1, 2])) }
+    const sd = nn.getStateDict(model)
+    assert.equal(Object.getPrototypeOf(sd), null)
+    assert.deepEqual(Object.keys(sd), ['constructor'])
+    nn.loadStateDict(model, new Map([['constructor', new Tensor(Float32Array.from([5, 6]))]]))
+    assert.deepEqual([...(await model.constructor.data())], [5, 6])
+  })
+})
