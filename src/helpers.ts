@@ -45,6 +45,17 @@ export function normAxis(op: string, axis: number, ndim: number, shape?: readonl
   return axis < 0 ? axis + n : axis
 }
 
+/**
+ * Resolve after one turn of the event loop. Finalization callbacks (the accounting of unreachable
+ * buffers) run only between turns, so a loop whose only awaits are resolved promises would never
+ * run them; async reads take one turn so such a loop stays flat.
+ */
+export function eventLoopTurn(): Promise<void> {
+  return new Promise((resolve) =>
+    typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0),
+  )
+}
+
 /** cyrb53: a fast 53-bit string hash, used for stable structural keys. */
 export function hash53(str: string, seed = 0): number {
   let h1 = 0xdeadbeef ^ seed

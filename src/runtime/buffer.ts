@@ -4,16 +4,28 @@ import type { BufferRef } from '../uop/ops.js'
 import { viz } from '../trace.js'
 import { Device } from './device.js'
 
+// What the registry keeps of an unreachable buffer: only its size where the GC reclaims the memory
+// itself (`Allocator.collectable`; a number needs no extra object: until the event loop turns, a
+// collected buffer costs only the registry's cell), else also the raw allocation to free.
 interface Held {
   device: string
   raw: unknown
   nbytes: number
 }
-const registry = new FinalizationRegistry<Held>((h) => {
+const freeing = new FinalizationRegistry<Held>((h) => {
   Device.get(h.device).allocator.free(h.raw)
-  memory.inUse -= h.nbytes
-  viz?.mem(h.device, -h.nbytes)
+  uncount(h.device, h.nbytes)
 })
+const counting = new Map<string, FinalizationRegistry<number>>()
+function countingRegistry(device: string): FinalizationRegistry<number> {
+  let r = counting.get(device)
+  if (!r) counting.set(device, (r = new FinalizationRegistry<number>((n) => uncount(device, n))))
+  return r
+}
+function uncount(device: string, nbytes: number): void {
+  memory.inUse -= nbytes
+  viz?.mem(device, -nbytes)
+}
 
 /** Bytes currently allocated per device (explicit dispose and GC both decrement). */
 export const memory = { inUse: 0, peak: 0 }
@@ -23,7 +35,6 @@ let nextId = 0
 export class Buffer implements BufferRef {
   readonly id = nextId++
   private _raw: unknown = undefined
-  private held: Held | undefined
   private disposed = false
 
   constructor(
@@ -43,9 +54,10 @@ export class Buffer implements BufferRef {
   get raw(): unknown {
     if (this.disposed) throw new Error(`buffer ${this.id} was disposed`)
     if (this._raw === undefined) {
-      this._raw = Device.get(this.device).allocator.alloc(this.size, this.dtype)
-      this.held = { device: this.device, raw: this._raw, nbytes: this.nbytes }
-      registry.register(this, this.held, this)
+      const allocator = Device.get(this.device).allocator
+      this._raw = allocator.alloc(this.size, this.dtype)
+      if (allocator.collectable) countingRegistry(this.device).register(this, this.nbytes, this)
+      else freeing.register(this, { device: this.device, raw: this._raw, nbytes: this.nbytes }, this)
       memory.inUse += this.nbytes
       memory.peak = Math.max(memory.peak, memory.inUse)
       viz?.mem(this.device, this.nbytes)
@@ -69,10 +81,11 @@ export class Buffer implements BufferRef {
     if (this.disposed) return
     this.disposed = true
     if (this._raw !== undefined) {
-      registry.unregister(this)
-      Device.get(this.device).allocator.free(this._raw)
-      memory.inUse -= this.nbytes
-      viz?.mem(this.device, -this.nbytes)
+      const allocator = Device.get(this.device).allocator
+      if (allocator.collectable) countingRegistry(this.device).unregister(this)
+      else freeing.unregister(this)
+      allocator.free(this._raw)
+      uncount(this.device, this.nbytes)
       this._raw = undefined
     }
   }

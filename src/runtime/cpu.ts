@@ -248,6 +248,7 @@ export function createCPUDevice(name: string): CompiledDevice<TypedArray, string
     allocator: {
       alloc: alignedAlloc,
       free: poolFree,
+      collectable: true,
       copyin: (buf, src) => {
         buf.set(src as never)
       },

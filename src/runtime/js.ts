@@ -53,6 +53,7 @@ export function createJSDevice(name: string): CompiledDevice<TypedArray, KernelF
     allocator: {
       alloc: (size: number, dtype: DType) => storageArray(dtype, size),
       free: () => {},
+      collectable: true,
       copyin: (buf, src) => {
         buf.set(src as never)
       },

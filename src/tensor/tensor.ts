@@ -20,7 +20,7 @@ import {
 } from '../dtype.js'
 import { realize as realizeUOps } from '../engine/realize.js'
 import { carryCustomGrads, computeGradients } from '../gradient.js'
-import { fmtShape, normAxis, prod, range, shapeEq, TsgradError } from '../helpers.js'
+import { eventLoopTurn, fmtShape, normAxis, prod, range, shapeEq, TsgradError } from '../helpers.js'
 import { Buffer } from '../runtime/buffer.js'
 import { canonicalDevice, Device } from '../runtime/device.js'
 import * as G from '../uop/graph.js'
@@ -263,7 +263,9 @@ export class Tensor {
   }
 
   async data(): Promise<TypedArray> {
-    return fromStorage(await this.buffer().copyout(), this.dtype)
+    const out = await this.buffer().copyout()
+    await eventLoopTurn() // lets finalizers run in loops that only await reads (helpers.ts)
+    return fromStorage(out, this.dtype)
   }
   dataSync(): TypedArray {
     const out = this.buffer().copyout()
