@@ -220,7 +220,7 @@ function sweepLeaves(): void {
   leavesSwept = Math.max(64, 2 * leaves.size)
 }
 
-/** Live interned nodes reachable from the leaf table (tests: the table must not keep dead entries). */
+/** Leaves in the table after a sweep (tests: it must not keep entries whose node died). */
 export function internStats(): { leaves: number } {
   sweepLeaves()
   return { leaves: leaves.size }

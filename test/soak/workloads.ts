@@ -55,15 +55,25 @@ export interface Sample {
   rss: number
 }
 
-/** Memory after a full collection and one event-loop turn (so finalizers have run). */
-export async function settledMemory(step: number): Promise<Sample> {
+/**
+ * Memory after a full collection, without yielding to the event loop (a yield would run the
+ * finalizers and end the job, which releases what WeakRefs pinned: the loop must be flat without).
+ */
+export function memoryNow(step: number): Sample {
   const gc = globalThis.gc
   if (!gc) throw new Error('run with node --expose-gc')
   gc()
-  await new Promise((r) => setImmediate(r))
-  gc()
+  gc() // V8 frees dead ArrayBuffers' storage concurrently after a GC and completes that at the next
   const u = process.memoryUsage()
   return { step, heap: u.heapUsed + u.arrayBuffers, rss: u.rss }
+}
+
+/** Let the event loop turn (finalizers run), then collect: the state a warm-up ends in. */
+export async function settle(): Promise<void> {
+  for (let i = 0; i < 2; i++) {
+    globalThis.gc?.()
+    await new Promise((r) => setImmediate(r))
+  }
 }
 
 /** Least-squares slope of `value` per step. */
@@ -81,12 +91,13 @@ export function slope(samples: readonly Sample[], value: (s: Sample) => number):
 }
 
 /**
- * Run `steps` steps, reading the loss with `await item()` every `readEvery` steps (as a training
- * loop that logs does) and sampling memory every `sampleEvery` steps after `warmup`.
+ * Run `steps` steps of a training loop that awaits the loss (`item()`) every `readEvery` steps, as
+ * one that logs does, and does nothing else asynchronous; sample memory right after a read every
+ * `sampleEvery` steps (a multiple of `readEvery`).
  */
 export async function soak(
   step: Step,
-  o: { steps: number; warmup: number; sampleEvery: number; readEvery: number },
+  o: { steps: number; sampleEvery: number; readEvery: number },
 ): Promise<Sample[]> {
   const samples: Sample[] = []
   for (let i = 1; i <= o.steps; i++) {
@@ -95,18 +106,14 @@ export async function soak(
       const v = Number(await loss.item())
       if (!Number.isFinite(v)) throw new Error(`loss is ${v} at step ${i}`)
     }
-    if (i >= o.warmup && (i - o.warmup) % o.sampleEvery === 0) samples.push(await settledMemory(i))
+    if (i % o.sampleEvery === 0) samples.push(memoryNow(i))
   }
   return samples
 }
 
-/** Heap growth over `steps` steps that never yield to the event loop (no finalizer runs). */
-export function syncGrowth(step: Step, steps: number): number {
-  const gc = globalThis.gc!
-  gc()
-  const before = process.memoryUsage()
+/** Heap growth per step over `steps` steps that never yield to the event loop. */
+export function syncGrowthPerStep(step: Step, steps: number): number {
+  const before = memoryNow(0)
   for (let i = 0; i < steps; i++) step()
-  gc()
-  const after = process.memoryUsage()
-  return after.heapUsed + after.arrayBuffers - (before.heapUsed + before.arrayBuffers)
+  return (memoryNow(steps).heap - before.heap) / steps
 }
