@@ -253,6 +253,7 @@ export class UOp {
   /** shape for tensor-graph nodes (undefined for kernel-IR nodes) */
   readonly shape: readonly number[] | undefined
   private _vrange: [number, number] | undefined
+  private _device: string | undefined
   /** interned nodes whose first source is this one (see interning above) */
   private users: Users | undefined
 
@@ -369,16 +370,33 @@ export class UOp {
     return dt === this.dtype ? this : UOp.new(Ops.CAST, dt, [this])
   }
 
-  /** Device name of a tensor-graph node (walks first sources to a BUFFER/CONST/IOTA/COPY). */
+  /**
+   * Device name of a tensor-graph node (walks first sources to a BUFFER/CONST/IOTA/COPY). Cached on
+   * every node walked: uncached, each op of a long chain walked the whole chain (quadratic build).
+   */
   get device(): string {
+    if (this._device !== undefined) return this._device
+    const walked: UOp[] = []
     let u: UOp = this
+    let d: string
     for (;;) {
-      if (u.op === Ops.BUFFER) return (u.arg as BufferRef).device
-      if (u.op === Ops.COPY) return u.arg as string
-      if ((u.op === Ops.CONST || u.op === Ops.IOTA) && u.src.length) return u.src[0]!.arg as string
-      if (u.src.length === 0) throw new Error(`no device for ${u.op}`)
-      u = u.src[u.op === Ops.WHERE ? 1 : 0]!
+      if (u._device !== undefined) {
+        d = u._device
+        break
+      }
+      walked.push(u)
+      if (u.op === Ops.BUFFER) d = (u.arg as BufferRef).device
+      else if (u.op === Ops.COPY) d = u.arg as string
+      else if ((u.op === Ops.CONST || u.op === Ops.IOTA) && u.src.length) d = u.src[0]!.arg as string
+      else if (u.src.length === 0) throw new Error(`no device for ${u.op}`)
+      else {
+        u = u.src[u.op === Ops.WHERE ? 1 : 0]!
+        continue
+      }
+      break
     }
+    for (const w of walked) w._device = d
+    return d
   }
 
   /** The BUFFER under a chain of RESHAPEs, if this node is a contiguous view of a whole buffer. */
