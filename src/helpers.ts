@@ -45,6 +45,76 @@ export function normAxis(op: string, axis: number, ndim: number, shape?: readonl
   return axis < 0 ? axis + n : axis
 }
 
+/**
+ * Resolve after one turn of the event loop. Finalization callbacks (the accounting of unreachable
+ * buffers) run only between turns, so a loop whose only awaits are resolved promises would never
+ * run them; async reads take one turn so such a loop stays flat.
+ */
+export function eventLoopTurn(): Promise<void> {
+  return new Promise((resolve) =>
+    typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0),
+  )
+}
+
+/**
+ * Order items 0..n-1 so that every item comes after the ones in its `before` set, taking among the
+ * ready items the one with the smallest `priority` (ties: the smaller index). Kahn's algorithm with
+ * a binary heap: O((n + edges) log n); picking by a scan of all items each time was quadratic (a
+ * 20,000-op kernel body took most of its codegen time there). Returns undefined on a cycle.
+ */
+export function priorityTopoOrder(
+  n: number,
+  before: readonly Iterable<number>[],
+  priority: (i: number) => number,
+): number[] | undefined {
+  const key = Array.from({ length: n }, (_, i) => priority(i))
+  const less = (a: number, b: number): boolean => key[a]! < key[b]! || (key[a] === key[b] && a < b)
+  const waiting = new Array<number>(n).fill(0)
+  const after: number[][] = Array.from({ length: n }, () => [])
+  for (let i = 0; i < n; i++)
+    for (const d of before[i]!) {
+      waiting[i]!++
+      after[d]!.push(i)
+    }
+  const heap: number[] = []
+  const push = (i: number): void => {
+    let c = heap.push(i) - 1
+    while (c > 0) {
+      const p = (c - 1) >> 1
+      if (!less(heap[c]!, heap[p]!)) break
+      ;[heap[c], heap[p]] = [heap[p]!, heap[c]!]
+      c = p
+    }
+  }
+  const pop = (): number => {
+    const top = heap[0]!
+    const last = heap.pop()!
+    if (heap.length) {
+      heap[0] = last
+      let c = 0
+      for (;;) {
+        const l = 2 * c + 1
+        const r = l + 1
+        let m = c
+        if (l < heap.length && less(heap[l]!, heap[m]!)) m = l
+        if (r < heap.length && less(heap[r]!, heap[m]!)) m = r
+        if (m === c) break
+        ;[heap[c], heap[m]] = [heap[m]!, heap[c]!]
+        c = m
+      }
+    }
+    return top
+  }
+  for (let i = 0; i < n; i++) if (waiting[i] === 0) push(i)
+  const out: number[] = []
+  while (heap.length) {
+    const i = pop()
+    out.push(i)
+    for (const j of after[i]!) if (--waiting[j]! === 0) push(j)
+  }
+  return out.length === n ? out : undefined
+}
+
 /** cyrb53: a fast 53-bit string hash, used for stable structural keys. */
 export function hash53(str: string, seed = 0): number {
   let h1 = 0xdeadbeef ^ seed

@@ -6,6 +6,7 @@
 // then names the finished accumulator. Items inside each loop body are ordered topologically.
 import { dtypes } from '../dtype.js'
 import { CHAIN_STEP, Ops, type RangeArg, type ReduceOp, UOp } from '../uop/ops.js'
+import { priorityTopoOrder } from '../helpers.js'
 import { toposort } from '../uop/rewrite.js'
 
 interface Block {
@@ -128,6 +129,7 @@ export function linearize(sink: UOp): LinearProgram {
     home.set(u, b)
     b.items.push(u)
   }
+  const placedLoops = new Set<Block>()
   // the CHAIN_STEP joins under a REDUCE become separate updates, not values
   const joins = new Set(topo.filter((u) => u.op === Ops.REDUCE).flatMap((u) => chainJoins(u.src[0]!)))
   for (const u of topo) {
@@ -142,7 +144,10 @@ export function linearize(sink: UOp): LinearProgram {
       const loop = loopOf.get(u)!
       const inner = blockOf.get(u.src[u.src.length - 1]!)!
       place(acc, scope)
-      if (!scope.items.includes(loop)) scope.items.push(loop)
+      if (!placedLoops.has(loop)) {
+        placedLoops.add(loop)
+        scope.items.push(loop)
+      }
       // one update per CHAIN step, each ordered after the previous one by an extra source (which
       // also keeps two equal steps from interning to one node)
       let prev: UOp | undefined
@@ -186,18 +191,9 @@ export function linearize(sink: UOp): LinearProgram {
     items.forEach((it, i) => {
       visit(it, i)
     })
-    const out: (UOp | Block)[] = []
-    const done = new Set<number>()
-    while (out.length < items.length) {
-      let pick = -1
-      for (let i = 0; i < items.length; i++) {
-        if (done.has(i) || ![...before[i]!].every((d) => done.has(d))) continue
-        if (pick < 0 || firstOrder(items[i]!) < firstOrder(items[pick]!)) pick = i
-      }
-      if (pick < 0) throw new Error('linearize: cyclic dependencies inside a loop body')
-      done.add(pick)
-      out.push(items[pick]!)
-    }
+    const picked = priorityTopoOrder(items.length, before, (i) => firstOrder(items[i]!))
+    if (!picked) throw new Error('linearize: cyclic dependencies inside a loop body')
+    const out = picked.map((i) => items[i]!)
     b.items = out
     for (const it of out) if (!(it instanceof UOp)) sortBlock(it)
   }
@@ -206,7 +202,8 @@ export function linearize(sink: UOp): LinearProgram {
     if (it instanceof UOp) return order.get(it) ?? -1
     let f = firstCache.get(it)
     if (f === undefined) {
-      f = Math.min(...collect(it).map((n) => order.get(n) ?? Number.POSITIVE_INFINITY))
+      f = Number.POSITIVE_INFINITY
+      for (const n of collect(it)) f = Math.min(f, order.get(n) ?? Number.POSITIVE_INFINITY)
       firstCache.set(it, f)
     }
     return f
@@ -217,7 +214,7 @@ export function linearize(sink: UOp): LinearProgram {
     if (!c) {
       c = []
       for (const it of b.items) if (it instanceof UOp) c.push(it)
-      for (const it of b.items) if (!(it instanceof UOp)) c.push(...collect(it))
+      for (const it of b.items) if (!(it instanceof UOp)) for (const n of collect(it)) c.push(n)
       collectCache.set(b, c)
     }
     return c

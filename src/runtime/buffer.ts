@@ -8,16 +8,28 @@ import type { BufferRef } from '../uop/ops.js'
 import { viz } from '../trace.js'
 import { Device } from './device.js'
 
+// What the registry keeps of an unreachable buffer: only its size where the GC reclaims the memory
+// itself (`Allocator.collectable`; a number needs no extra object: until the event loop turns, a
+// collected buffer costs only the registry's cell), else also the raw allocation to free.
 interface Held {
   device: string
   raw: unknown
   nbytes: number
 }
-const registry = new FinalizationRegistry<Held>((h) => {
+const freeing = new FinalizationRegistry<Held>((h) => {
   Device.get(h.device).allocator.free(h.raw)
-  memory.inUse -= h.nbytes
-  viz?.mem(h.device, -h.nbytes)
+  uncount(h.device, h.nbytes)
 })
+const counting = new Map<string, FinalizationRegistry<number>>()
+function countingRegistry(device: string): FinalizationRegistry<number> {
+  let r = counting.get(device)
+  if (!r) counting.set(device, (r = new FinalizationRegistry<number>((n) => uncount(device, n))))
+  return r
+}
+function uncount(device: string, nbytes: number): void {
+  memory.inUse -= nbytes
+  viz?.mem(device, -nbytes)
+}
 
 /** Bytes currently allocated per device (explicit dispose and GC both decrement). */
 export const memory = { inUse: 0, peak: 0 }
@@ -42,7 +54,6 @@ function explainRangeError<T>(what: string, device: string, size: number, dtype:
 export class Buffer implements BufferRef {
   readonly id = nextId++
   private _raw: unknown = undefined
-  private held: Held | undefined
   private _disposed = false
   /** live tensors whose value is this buffer (Tensor keeps the count; dispose frees at the last) */
   handles = 0
@@ -79,11 +90,12 @@ export class Buffer implements BufferRef {
         `buffer ${this.id} (${this.describe()}) was disposed and cannot be used; dispose() a tensor only after everything computed from it has been realized`,
       )
     if (this._raw === undefined) {
+      const allocator = Device.get(this.device).allocator
       this._raw = explainRangeError('allocate', this.device, this.size, this.dtype, () =>
-        Device.get(this.device).allocator.alloc(this.size, this.dtype),
+        allocator.alloc(this.size, this.dtype),
       )
-      this.held = { device: this.device, raw: this._raw, nbytes: this.nbytes }
-      registry.register(this, this.held, this)
+      if (allocator.collectable) countingRegistry(this.device).register(this, this.nbytes, this)
+      else freeing.register(this, { device: this.device, raw: this._raw, nbytes: this.nbytes }, this)
       memory.inUse += this.nbytes
       memory.peak = Math.max(memory.peak, memory.inUse)
       viz?.mem(this.device, this.nbytes)
@@ -122,10 +134,11 @@ export class Buffer implements BufferRef {
 
   private free(): void {
     if (this._raw !== undefined) {
-      registry.unregister(this)
-      Device.get(this.device).allocator.free(this._raw)
-      memory.inUse -= this.nbytes
-      viz?.mem(this.device, -this.nbytes)
+      const allocator = Device.get(this.device).allocator
+      if (allocator.collectable) countingRegistry(this.device).unregister(this)
+      else freeing.unregister(this)
+      allocator.free(this._raw)
+      uncount(this.device, this.nbytes)
       this._raw = undefined
     }
   }

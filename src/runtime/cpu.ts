@@ -313,6 +313,7 @@ export function createCPUDevice(name: string): CompiledDevice<TypedArray, string
       alloc: alignedAlloc,
       free: poolFree,
       maxElements: maxTypedArrayLength(),
+      collectable: true,
       copyin: (buf, src) => {
         buf.set(src as never)
       },

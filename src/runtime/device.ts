@@ -13,6 +13,13 @@ export interface Allocator<B = unknown> {
   copyout(buf: B, size: number, dtype: DType): TypedArray | Promise<TypedArray>
   /** direct host view, for devices whose memory is host memory (enables dataSync) */
   hostView?(buf: B): TypedArray
+  /**
+   * Allocations are JS objects the garbage collector reclaims by itself (typed arrays): a buffer
+   * that becomes unreachable needs no `free`. Then only its size is registered for accounting, so
+   * its memory never waits for a finalization callback (those run only when the event loop turns,
+   * never inside a synchronous training loop).
+   */
+  readonly collectable?: boolean
   /** the most elements one buffer may have (checked before a schedule runs); none if absent */
   readonly maxElements?: number
 }

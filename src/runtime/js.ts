@@ -54,6 +54,7 @@ export function createJSDevice(name: string): CompiledDevice<TypedArray, KernelF
       alloc: (size: number, dtype: DType) => storageArray(dtype, size),
       free: () => {},
       maxElements: maxTypedArrayLength(),
+      collectable: true,
       copyin: (buf, src) => {
         buf.set(src as never)
       },

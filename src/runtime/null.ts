@@ -10,6 +10,7 @@ export function createNullDevice(name: string): CompiledDevice<{ size: number },
     allocator: {
       alloc: (size: number) => ({ size }),
       free: () => {},
+      collectable: true,
       copyin: () => {},
       copyout: (_b, size: number, dtype: DType): TypedArray => storageArray(dtype, size),
     },

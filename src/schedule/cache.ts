@@ -42,14 +42,24 @@ interface Template {
 }
 
 /** Templates kept (least recently used dropped first): a loop whose constants change every step
- * (a learning-rate schedule baked into the graph) misses every time and must not grow memory. */
+ * (a learning-rate schedule baked into the graph) misses every time and must not grow memory. The
+ * keys are as long as their graphs (~30 characters a node), so their total length is bounded too:
+ * 256 keys of a 100K-node graph would hold ~800 MB. SCACHE_CHARS sets that bound (characters). */
 const MAX_ENTRIES = 256
+const maxKeyChars = (): number => getEnvNum('SCACHE_CHARS', 16 << 20)
+let keyChars = 0
 const cache = new Map<string, Template>()
 export const scheduleCacheStats = { hits: 0, misses: 0 }
 
 /** Drop every template (tests; a change of env that affects scheduling). */
 export function clearScheduleCache(): void {
   cache.clear()
+  keyChars = 0
+}
+
+/** Number of templates and the total length of their keys (tests). */
+export function scheduleCacheSize(): { entries: number; keyChars: number } {
+  return { entries: cache.size, keyChars }
 }
 
 interface Structure {
@@ -152,7 +162,14 @@ export function cachedSchedule(
   }
   scheduleCacheStats.misses++
   const sched = { ...build(s.topo), pos: s.pos }
+  const budget = maxKeyChars()
+  if (s.key.length > budget / 4) return sched // a huge graph: not worth a quarter of the budget
   cache.set(s.key, templateOf(s, sched))
-  if (cache.size > MAX_ENTRIES) cache.delete(cache.keys().next().value!)
+  keyChars += s.key.length
+  while (cache.size > MAX_ENTRIES || keyChars > budget) {
+    const oldest = cache.keys().next().value!
+    cache.delete(oldest)
+    keyChars -= oldest.length
+  }
   return sched
 }

@@ -12,9 +12,10 @@
 //   or convolution's operand prologue: bias + relu, a relu mask) is realized too: recomputing it
 //   would repeat it once per broadcast copy and keep the C compiler from vectorizing the register
 //   tile. Index-only arithmetic (IOTA: masks, one-hot, random counters) stays fused;
-// - CONTIGUOUS, COPY and ASSIGN, and the requested outputs, always get a buffer.
+// - CONTIGUOUS, COPY and ASSIGN, and the requested outputs, always get a buffer;
+// - a chain of elementwise ops deeper than MAX_FUSED_DEPTH is cut into kernels of that depth.
 import type { DType } from '../dtype.js'
-import { prod } from '../helpers.js'
+import { priorityTopoOrder, prod } from '../helpers.js'
 import { ALU, type BufferRef, MOVEMENT, Ops, UOp } from '../uop/ops.js'
 import { graphRewrite, toposort } from '../uop/rewrite.js'
 import { symbolic } from '../uop/symbolic.js'
@@ -64,20 +65,38 @@ const isBufferView = (u: UOp): boolean => u.contiguousBase !== undefined
 const RECOMPUTE_MIN_BROADCAST = 8
 /** ...and only when the broadcast is this big: tiny kernels are dominated by launches. */
 const RECOMPUTE_MIN_WORK = 1 << 16
+/**
+ * The longest chain of ops one kernel computes. The C compiler's time grows faster than the size of
+ * a function (a softmax of a 2,000-op elementwise chain, which its row loops hold three times, took
+ * 5 s in gcc; of a 20,000-op one, minutes), so longer chains are realized in pieces: one more pass
+ * over memory per piece, nothing next to the arithmetic of 512 ops per element.
+ */
+const MAX_FUSED_DEPTH = 512
 
 /**
  * Whether `u` derives values from IOTA (one-hot, masks, random counters) in its own elementwise
- * region: the walk stops at buffers, reduces and realized nodes.
+ * region: the walk stops at buffers, reduces and realized nodes. Iterative (deep graphs).
  */
 function readsIota(u: UOp, R: Set<UOp>, memo: Map<UOp, boolean>): boolean {
-  const m = memo.get(u)
-  if (m !== undefined) return m
-  let r = false
-  if (u.op === Ops.IOTA) r = true
-  else if (u.op !== Ops.BUFFER && u.op !== Ops.REDUCE_AXIS && !R.has(u))
-    r = u.src.some((s) => readsIota(s, R, memo))
-  memo.set(u, r)
-  return r
+  const stack: [UOp, boolean][] = [[u, false]]
+  while (stack.length) {
+    const [n, expanded] = stack.pop()!
+    if (memo.has(n)) continue
+    if (n.op === Ops.IOTA || n.op === Ops.BUFFER || n.op === Ops.REDUCE_AXIS || R.has(n)) {
+      memo.set(n, n.op === Ops.IOTA)
+      continue
+    }
+    if (expanded) {
+      memo.set(
+        n,
+        n.src.some((s) => memo.get(s) === true),
+      )
+      continue
+    }
+    stack.push([n, true])
+    for (const s of n.src) if (!memo.has(s)) stack.push([s, false])
+  }
+  return memo.get(u)!
 }
 
 /** The axes a REDUCE_AXIS actually reduces (size > 1 in its input). */
@@ -101,24 +120,27 @@ function isRowBroadcast(exp: UOp, R: Set<UOp>, encl: readonly number[] | undefin
   const firstB = Math.min(...bcast)
   if (to.some((d, i) => d > 1 && i > firstB && !bcast.includes(i))) return false
   if (encl !== undefined && !encl.every((a) => bcast.includes(a))) return false
+  // the value is a row value when every node below it (to buffers, realized nodes, constants and
+  // reduces) is elementwise or movement and every reduce reached (through no movement op) reduces
+  // exactly the broadcast axes; iterative (deep graphs)
   let reduces = 0
-  const memo = new Map<string, boolean>()
-  const rowValue = (u: UOp, moved: boolean): boolean => {
-    if (u.op === Ops.BUFFER || R.has(u) || u.op === Ops.CONST) return true
+  const seen = new Set<string>()
+  const stack: [UOp, boolean][] = [[exp.src[0]!, false]]
+  while (stack.length) {
+    const [u, moved] = stack.pop()!
+    if (u.op === Ops.BUFFER || R.has(u) || u.op === Ops.CONST) continue
     const key = `${u.id}:${moved}`
-    const m = memo.get(key)
-    if (m !== undefined) return m
-    let ok = false
+    if (seen.has(key)) continue
+    seen.add(key)
     if (u.op === Ops.REDUCE_AXIS) {
       const axes = reducedAxes(u)
       reduces++
-      ok = !moved && axes.length === bcast.length && axes.every((a) => bcast.includes(a))
-    } else if (MOVEMENT.has(u.op)) ok = rowValue(u.src[0]!, true)
-    else if (ALU.has(u.op) || u.op === Ops.DETACH) ok = u.src.every((s) => rowValue(s, moved))
-    memo.set(key, ok)
-    return ok
+      if (moved || axes.length !== bcast.length || !axes.every((a) => bcast.includes(a))) return false
+    } else if (MOVEMENT.has(u.op)) stack.push([u.src[0]!, true])
+    else if (ALU.has(u.op) || u.op === Ops.DETACH) for (const s of u.src) stack.push([s, moved])
+    else return false
   }
-  return rowValue(exp.src[0]!, false) && reduces > 0
+  return reduces > 0
 }
 
 // What lies between a kernel's root and a node of its region:
@@ -143,6 +165,15 @@ function findRealizePoints(roots: readonly UOp[], topo: readonly UOp[]): Set<UOp
   for (const n of topo) {
     if (n.op === Ops.CONTIGUOUS || n.op === Ops.COPY || n.op === Ops.ASSIGN) mark(n)
     else if (n.op === Ops.REDUCE_AXIS && (users.get(n) ?? 0) > 1) mark(n)
+  }
+  // a chain of more than MAX_FUSED_DEPTH ops is cut into kernels of that depth
+  const depth = new Map<UOp, number>()
+  for (const n of topo) {
+    let d = 0
+    if (n.op !== Ops.BUFFER) for (const s of n.src) d = Math.max(d, R.has(s) ? 0 : (depth.get(s) ?? 0))
+    if (ALU.has(n.op) || n.op === Ops.REDUCE_AXIS) d++
+    if (d >= MAX_FUSED_DEPTH && ALU.has(n.op) && n.shape) mark(n)
+    depth.set(n, d)
   }
   // walk regions, with the path from the root summarized in flags (the WALK_* bits)
   const iotaMemo = new Map<UOp, boolean>()
@@ -303,14 +334,8 @@ function orderAssigns(items: ScheduleItem[], inputs: UOp[][]): ScheduleItem[] {
       if (w !== undefined && w !== i) before[w]!.add(i)
     }
   })
-  const out: ScheduleItem[] = []
-  const done = new Set<number>()
-  while (out.length < items.length) {
-    const i = items.findIndex((_, j) => !done.has(j) && [...before[j]!].every((d) => done.has(d)))
-    if (i < 0)
-      throw new Error('schedule: cyclic ASSIGN dependencies (a buffer is read and assigned in a loop)')
-    done.add(i)
-    out.push(items[i]!)
-  }
-  return out
+  const order = priorityTopoOrder(items.length, before, (i) => i)
+  if (!order)
+    throw new Error('schedule: cyclic ASSIGN dependencies (a buffer is read and assigned in a loop)')
+  return order.map((i) => items[i]!)
 }

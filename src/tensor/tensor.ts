@@ -22,7 +22,7 @@ import {
 } from '../dtype.js'
 import { type BeforeRun, realize as realizeUOps, setRealizeObserver } from '../engine/realize.js'
 import { carryCustomGrads, computeGradients, setCustomGrad } from '../gradient.js'
-import { fmtShape, normAxis, prod, range, shapeEq, TsgradError } from '../helpers.js'
+import { eventLoopTurn, fmtShape, normAxis, prod, range, shapeEq, TsgradError } from '../helpers.js'
 import { checkOptions, type KeySet } from '../options.js'
 import { Buffer, writeClock } from '../runtime/buffer.js'
 import { canonicalDevice, Device } from '../runtime/device.js'
@@ -468,7 +468,9 @@ export class Tensor {
   }
 
   async data(): Promise<TypedArray> {
-    return fromStorage(await this.buffer('data').copyout(), this.dtype)
+    const out = await this.buffer('data').copyout()
+    await eventLoopTurn() // lets finalizers run in loops that only await reads (helpers.ts)
+    return fromStorage(out, this.dtype)
   }
   dataSync(): TypedArray {
     const out = this.buffer('dataSync').copyout()

@@ -162,13 +162,69 @@ export const CHAIN_STEP = 'chain'
 export type PadArg = { readonly pads: readonly (readonly [number, number])[]; readonly value: number }
 
 // ---- interning ----
+//
+// A node is found from its sources, so the table holds it exactly as long as all of its sources
+// live: the first source keeps a map of its users by op, dtype, arg and source count, and each
+// further source is a level of WeakMaps keyed by that source (ephemerons: an entry lives while its
+// key does). No WeakRef or FinalizationRegistry on this path: a WeakRef pins its target until the
+// current job ends and registry callbacks wait for the event loop, so a synchronous training loop
+// kept every node it ever built (and, through BUFFER nodes, every buffer).
+// Two kinds of roots: an arg with identity (a BufferRef, a CONTIGUOUS's unique tag) keys a WeakMap,
+// so its nodes die with it; other leaves (DEVICE, kernel-IR CONST/DEFINE_GLOBAL/DEFINE_ACC) are
+// few and live in a WeakRef table swept when it has doubled. A leaf's users live as long as it
+// does: constants are shared, so each distinct constant value and what is built from constants
+// alone stays (bounded by the distinct expressions a program builds).
 
 let nextId = 0
-const interned = new Map<string, WeakRef<UOp>>()
-const cleanup = new FinalizationRegistry<string>((k) => {
-  const r = interned.get(k)
-  if (r && r.deref() === undefined) interned.delete(k)
-})
+
+type Level = WeakMap<UOp, UOp | Level>
+type Users = Map<string, UOp | Level>
+
+const byIdentity = new WeakMap<object, Users>()
+const leaves = new Map<string, WeakRef<UOp>>()
+let leavesSwept = 64
+
+/** The arg object itself when it is an identity (a BufferRef or a unique tag), else undefined. */
+function identityArg(arg: unknown): object | undefined {
+  if (typeof arg !== 'object' || arg === null || Array.isArray(arg)) return undefined
+  const o = arg as Record<string, unknown>
+  if (typeof o.id === 'number' && 'device' in o && 'size' in o) return o
+  if (typeof o.tag === 'number') return o
+  return undefined
+}
+
+/** Find `src[from..]` in the levels below `users.get(k)`. */
+function lookup(users: Users | undefined, k: string, src: readonly UOp[], from: number): UOp | undefined {
+  let s = users?.get(k)
+  for (let i = from; i < src.length && s !== undefined; i++) s = (s as Level).get(src[i]!)
+  return s as UOp | undefined
+}
+
+function store(users: Users, k: string, src: readonly UOp[], from: number, u: UOp): void {
+  if (from === src.length) {
+    users.set(k, u)
+    return
+  }
+  let level = users.get(k) as Level | undefined
+  if (!level) users.set(k, (level = new WeakMap()))
+  for (let i = from; i < src.length - 1; i++) {
+    let next = level.get(src[i]!) as Level | undefined
+    if (!next) level.set(src[i]!, (next = new WeakMap()))
+    level = next
+  }
+  level.set(src[src.length - 1]!, u)
+}
+
+function sweepLeaves(): void {
+  for (const [k, r] of leaves) if (r.deref() === undefined) leaves.delete(k)
+  leavesSwept = Math.max(64, 2 * leaves.size)
+}
+
+/** Leaves in the table after a sweep (tests: it must not keep entries whose node died). */
+export function internStats(): { leaves: number } {
+  sweepLeaves()
+  return { leaves: leaves.size }
+}
 
 function argKey(arg: unknown): string {
   if (arg === undefined) return ''
@@ -197,6 +253,9 @@ export class UOp {
   /** shape for tensor-graph nodes (undefined for kernel-IR nodes) */
   readonly shape: readonly number[] | undefined
   private _vrange: [number, number] | undefined
+  private _device: string | undefined
+  /** interned nodes whose first source is this one (see interning above) */
+  private users: Users | undefined
 
   private constructor(
     readonly op: Op,
@@ -216,13 +275,31 @@ export class UOp {
 
   static new(op: Op, dtype: DType, src: readonly UOp[] = [], arg?: unknown): UOp {
     const ak = argKey(arg)
-    let k = `${op}|${dtype.name}|${ak}`
-    for (const x of src) k += `|${x.id}`
-    const hit = interned.get(k)?.deref()
+    const ident = identityArg(arg)
+    if (ident) {
+      const k = `${op}|${dtype.name}|${src.length}`
+      let users = byIdentity.get(ident)
+      const hit = lookup(users, k, src, 0)
+      if (hit) return hit
+      const u = new UOp(op, dtype, src, arg, ak, inferShape(op, src, arg))
+      if (!users) byIdentity.set(ident, (users = new Map()))
+      store(users, k, src, 0, u)
+      return u
+    }
+    const k = `${op}|${dtype.name}|${ak}|${src.length}`
+    if (src.length === 0) {
+      const hit = leaves.get(k)?.deref()
+      if (hit) return hit
+      const u = new UOp(op, dtype, src, arg, ak, inferShape(op, src, arg))
+      leaves.set(k, new WeakRef(u))
+      if (leaves.size > leavesSwept) sweepLeaves()
+      return u
+    }
+    const first = src[0]!
+    const hit = lookup(first.users, k, src, 1)
     if (hit) return hit
     const u = new UOp(op, dtype, src, arg, ak, inferShape(op, src, arg))
-    interned.set(k, new WeakRef(u))
-    cleanup.register(u, k)
+    store((first.users ??= new Map()), k, src, 1, u)
     return u
   }
 
@@ -294,16 +371,33 @@ export class UOp {
     return dt === this.dtype ? this : UOp.new(Ops.CAST, dt, [this])
   }
 
-  /** Device name of a tensor-graph node (walks first sources to a BUFFER/CONST/IOTA/COPY). */
+  /**
+   * Device name of a tensor-graph node (walks first sources to a BUFFER/CONST/IOTA/COPY). Cached on
+   * every node walked: uncached, each op of a long chain walked the whole chain (quadratic build).
+   */
   get device(): string {
+    if (this._device !== undefined) return this._device
+    const walked: UOp[] = []
     let u: UOp = this
+    let d: string
     for (;;) {
-      if (u.op === Ops.BUFFER) return (u.arg as BufferRef).device
-      if (u.op === Ops.COPY) return u.arg as string
-      if ((u.op === Ops.CONST || u.op === Ops.IOTA) && u.src.length) return u.src[0]!.arg as string
-      if (u.src.length === 0) throw new Error(`no device for ${u.op}`)
-      u = u.src[u.op === Ops.WHERE ? 1 : 0]!
+      if (u._device !== undefined) {
+        d = u._device
+        break
+      }
+      walked.push(u)
+      if (u.op === Ops.BUFFER) d = (u.arg as BufferRef).device
+      else if (u.op === Ops.COPY) d = u.arg as string
+      else if ((u.op === Ops.CONST || u.op === Ops.IOTA) && u.src.length) d = u.src[0]!.arg as string
+      else if (u.src.length === 0) throw new Error(`no device for ${u.op}`)
+      else {
+        u = u.src[u.op === Ops.WHERE ? 1 : 0]!
+        continue
+      }
+      break
     }
+    for (const w of walked) w._device = d
+    return d
   }
 
   /** The BUFFER under a chain of RESHAPEs, if this node is a contiguous view of a whole buffer. */

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { Tensor } from '../../src/index.ts'
-import { clearScheduleCache, scheduleCacheStats } from '../../src/schedule/cache.ts'
+import { clearScheduleCache, scheduleCacheSize, scheduleCacheStats } from '../../src/schedule/cache.ts'
 
 const values = async (t: Tensor) => [...(await t.data())]
 /** hits and misses of running `f` */
@@ -104,6 +104,32 @@ describe('schedule cache', () => {
       assert.deepEqual(off, { hits: 0, misses: 0 })
     } finally {
       delete process.env.SCACHE
+    }
+  })
+  test('the keys kept are bounded in total length (SCACHE_CHARS), least recently used dropped', async () => {
+    clearScheduleCache()
+    process.env.SCACHE_CHARS = '20000'
+    try {
+      const a = Tensor.rand([4]).realize()
+      let longest = 0
+      for (let n = 1; n <= 40; n++) {
+        let x = a
+        for (let i = 0; i < n; i++) x = x.add(i + 1)
+        x.realize()
+        longest = Math.max(longest, scheduleCacheSize().keyChars)
+      }
+      assert.ok(longest <= 20000, `keys of ${longest} characters kept`)
+      assert.ok(scheduleCacheSize().entries > 1 && scheduleCacheSize().entries < 40)
+      // a graph whose key alone is over a quarter of the bound is scheduled but not kept
+      let x = a
+      for (let i = 0; i < 400; i++) x = x.add(0.5)
+      const before = scheduleCacheSize().entries
+      const [a0, x0] = [(await a.data())[0]!, (await x.data())[0]!]
+      assert.ok(Math.abs(x0 - (a0 + 200)) < 1e-3, `${x0} != ${a0} + 200`)
+      assert.equal(scheduleCacheSize().entries, before)
+    } finally {
+      delete process.env.SCACHE_CHARS
+      clearScheduleCache()
     }
   })
 })

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { dtypes } from '../../src/dtype.ts'
-import { Ops, UOp } from '../../src/uop/ops.ts'
+import { internStats, Ops, UOp } from '../../src/uop/ops.ts'
+import { Buffer } from '../../src/runtime/buffer.ts'
 import { graphRewrite, PatternMatcher, rule, toposort, UPat } from '../../src/uop/rewrite.ts'
 import { symbolic } from '../../src/uop/symbolic.ts'
 import { simplifyGatedIndices } from '../../src/uop/valid.ts'
@@ -22,6 +23,38 @@ describe('interning', () => {
     assert.notEqual(r.add(1), r.add(2))
     assert.notEqual(r.add(1).key, r.add(2).key)
     assert.notEqual(i32(0), UOp.const(dtypes.float32, 0))
+  })
+  test('nodes with several sources, repeated sources and any source count intern', () => {
+    const [a, b] = [UOp.range(4, 0, 'global'), UOp.range(5, 1, 'global')]
+    assert.equal(a.where(b, a), a.where(b, a))
+    assert.notEqual(a.where(b, a), a.where(a, b))
+    assert.equal(a.add(a), a.add(a))
+    const sink = (...s: UOp[]) => UOp.new(Ops.SINK, dtypes.void, s)
+    assert.equal(sink(a, b), sink(a, b))
+    assert.notEqual(sink(a, b), sink(a, b, a))
+    assert.notEqual(sink(a), sink(a, a))
+  })
+  test('identity args: a buffer, a unique tag', () => {
+    const buf = new Buffer('JS', 4, dtypes.float32)
+    const other = new Buffer('JS', 4, dtypes.float32)
+    const node = (x: Buffer) => UOp.new(Ops.BUFFER, dtypes.float32, [], x)
+    assert.equal(node(buf), node(buf))
+    assert.notEqual(node(buf), node(other))
+    const tag = { tag: 1 }
+    const c = UOp.new(Ops.CONTIGUOUS, dtypes.float32, [node(buf)], tag)
+    assert.equal(UOp.new(Ops.CONTIGUOUS, dtypes.float32, [node(buf)], tag), c)
+    assert.equal(c.replace({ src: [node(buf)] }), c)
+    assert.notEqual(UOp.new(Ops.CONTIGUOUS, dtypes.float32, [node(other)], tag), c)
+    assert.notEqual(UOp.new(Ops.CONTIGUOUS, dtypes.float32, [node(buf)], { tag: 2 }), c)
+  })
+  test('the leaf table drops leaves nobody holds', { skip: !globalThis.gc }, async () => {
+    const before = internStats().leaves
+    for (let i = 0; i < 5000; i++) UOp.const(dtypes.int32, 1e6 + i)
+    for (let i = 0; i < 2; i++) {
+      globalThis.gc!()
+      await new Promise((r) => setImmediate(r)) // WeakRefs made in this job pin until it ends
+    }
+    assert.ok(internStats().leaves < before + 100, `${internStats().leaves - before} leaves left`)
   })
   test('keys are structural (stable hash of op, dtype, arg, sources)', () => {
     const k = UOp.range(7, 3, 'reduce').mul(2).key
