@@ -35,9 +35,11 @@ const MIN_SWEEP = 1024
 const MAX_LIVE = 16384
 /** Writes a tensor is checked against before it leaves the registry (see above). */
 const MAX_CHECKS = 8
-/** Tensors made since the last check are held strongly until the job ends (a WeakRef would keep
- * them that long too) or this many accumulate; most are intermediates that the next check drops,
- * so they never cost a WeakRef. */
+/** Tensors made during this job are held strongly until it ends, at most this many (the oldest
+ * are forgotten beyond it). A WeakRef made inside the job would pin its target until the job ends
+ * anyway, so a synchronous training loop that made one per tensor would keep every tensor of every
+ * step (a leak the soak test measures); WeakRefs are made only at the end of a job (a microtask),
+ * when the pin is released at once. Most young tensors are intermediates that the next check drops. */
 const MAX_YOUNG = 1024
 
 export class LazyReaders<T extends LazyHolder> {
@@ -56,14 +58,21 @@ export class LazyReaders<T extends LazyHolder> {
       this.agingQueued = true
       queueMicrotask(() => this.age())
     }
-    if (this.young.length >= MAX_YOUNG) this.age()
+    if (this.young.length >= MAX_YOUNG) this.forgetOldestYoung()
+  }
+
+  /** Mid-job overflow: forget the older half of the young tensors (no WeakRefs inside a job). */
+  private forgetOldestYoung(): void {
+    const n = this.young.length >> 1
+    for (let i = 0; i < n; i++) this.young[i]!.registered = false
+    this.young = this.young.slice(n)
   }
 
   get size(): number {
     return this.refs.size + this.young.length
   }
 
-  /** Hold the young tensors weakly from now on. */
+  /** At the end of a job: hold the young tensors weakly from now on. */
   private age(): void {
     this.agingQueued = false
     for (const t of this.young) this.keep(t, 0)
@@ -169,7 +178,7 @@ export class LazyReaders<T extends LazyHolder> {
       if (c === 'reader') {
         found.push([undefined, t])
         t.registered = false // (held by `found` only: realized now or forgotten below)
-      } else if (c === 'keep') this.keep(t, 1)
+      } else if (c === 'keep') this.young.push(t) // still young: weak only when the job ends
       else t.registered = false
     }
     if (found.length < 2) return { readers: found.map(([, t]) => t), holders }

@@ -218,8 +218,10 @@ describe('the lazy-reader registry', () => {
       if (i % 100 === 99) sizes.push(lazyReaderCount())
       if (i === 299) assert.ok(Number.isFinite(acc.itemSync() as number))
     }
+    // inside one job the registry holds at most MAX_YOUNG (1024) tensors strongly (no WeakRefs
+    // mid-job: they would pin every tensor until the loop ends)
     assert.ok(
-      sizes.every((s) => s < 200),
+      sizes.every((s) => s <= 1024),
       `registry sizes ${sizes}`,
     )
     assert.ok(sizes[2]! <= sizes[0]! + 10, `registry grows: ${sizes}`)
