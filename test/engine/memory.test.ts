@@ -54,7 +54,8 @@ describe('values that change every step', { skip: !globalThis.gc && 'needs --exp
       opt.step()
       expected = expected.map((v) => v - (0.1 / (i + 1)) * 2 * v)
       const got = Array.from(await p.data())
-      got.forEach((v, j) => assert.ok(Math.abs(v - expected[j]!) < 1e-5, `step ${i}: ${got} vs ${expected}`))
+      for (const [j, v] of got.entries())
+        assert.ok(Math.abs(v - expected[j]!) < 1e-5, `step ${i}: ${got} vs ${expected}`)
       if (i === 1) assert.equal(opt.lr, 0.05)
     }
     // the first steps compile the update and the upload; later values reuse them
