@@ -51,7 +51,7 @@ export abstract class Optimizer {
 
   private lrValue: number
 
-  /** The learning rate; setting it writes into the lr tensor (no new kernels). */
+  /** The learning rate; setting it uploads into the lr tensor (the same kernel every time). */
   get lr(): number {
     return this.lrValue
   }
@@ -59,7 +59,9 @@ export abstract class Optimizer {
   set lr(v: number) {
     if (typeof v !== 'number' || !(v >= 0)) throw new Error(`Optimizer: invalid learning rate ${v}`)
     this.lrValue = v
-    this.lrTensor.assign(Tensor.full([], v, { dtype: 'float32', device: this.lrTensor.device }))
+    // uploaded, not a constant of the graph: a constant would make a new kernel for every value (a
+    // learning-rate schedule compiled one per step and kept it)
+    this.lrTensor.assign(new Tensor([v], { dtype: 'float32', device: this.lrTensor.device }).reshape([]))
     this.lrTensor.realize()
   }
 

@@ -170,10 +170,9 @@ export type PadArg = { readonly pads: readonly (readonly [number, number])[]; re
 // current job ends and registry callbacks wait for the event loop, so a synchronous training loop
 // kept every node it ever built (and, through BUFFER nodes, every buffer).
 // Two kinds of roots: an arg with identity (a BufferRef, a CONTIGUOUS's unique tag) keys a WeakMap,
-// so its nodes die with it; other leaves (DEVICE, kernel-IR CONST/DEFINE_GLOBAL/DEFINE_ACC) are
-// few and live in a WeakRef table swept when it has doubled. A leaf's users live as long as it
-// does: constants are shared, so each distinct constant value and what is built from constants
-// alone stays (bounded by the distinct expressions a program builds).
+// so its nodes die with it; other leaves (DEVICE, CONST, DEFINE_GLOBAL, DEFINE_ACC) are few and
+// live in a WeakRef table: they, and the nodes built from them alone (kernel index math), are
+// released once nothing holds them and the event loop has turned.
 
 let nextId = 0
 
@@ -183,6 +182,11 @@ type Users = Map<string, UOp | Level>
 const byIdentity = new WeakMap<object, Users>()
 const leaves = new Map<string, WeakRef<UOp>>()
 let leavesSwept = 64
+// dead leaves leave the table when the event loop turns, or at the next sweep of a loop that never
+// yields (the table has doubled since the last one)
+const leafCleanup = new FinalizationRegistry<string>((k) => {
+  if (leaves.get(k)?.deref() === undefined) leaves.delete(k)
+})
 
 /** The arg object itself when it is an identity (a BufferRef or a unique tag), else undefined. */
 function identityArg(arg: unknown): object | undefined {
@@ -277,7 +281,7 @@ export class UOp {
     const ak = argKey(arg)
     const ident = identityArg(arg)
     if (ident) {
-      const k = `${op}|${dtype.name}|${src.length}`
+      const k = [op, dtype.name, src.length].join('|')
       let users = byIdentity.get(ident)
       const hit = lookup(users, k, src, 0)
       if (hit) return hit
@@ -286,15 +290,20 @@ export class UOp {
       store(users, k, src, 0, u)
       return u
     }
-    const k = `${op}|${dtype.name}|${ak}|${src.length}`
-    if (src.length === 0) {
+    if (src.length === 0 || op === Ops.CONST) {
+      // a constant of the tensor graph (its source is a DEVICE) is a leaf too: a loop that makes a
+      // new value every step (a decaying factor) must not keep each one and what is built from it
+      const k = [op, dtype.name, ak, ...src.map((x) => x.id)].join('|')
       const hit = leaves.get(k)?.deref()
       if (hit) return hit
       const u = new UOp(op, dtype, src, arg, ak, inferShape(op, src, arg))
       leaves.set(k, new WeakRef(u))
+      leafCleanup.register(u, k)
       if (leaves.size > leavesSwept) sweepLeaves()
       return u
     }
+    // joined, not concatenated: a key kept in a table stays one flat string, not a rope of parts
+    const k = [op, dtype.name, ak, src.length].join('|')
     const first = src[0]!
     const hit = lookup(first.users, k, src, 1)
     if (hit) return hit

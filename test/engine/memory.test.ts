@@ -3,7 +3,9 @@
 // `npm run soak` (test/soak/soak.ts).
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { settle, soak, syncGrowthPerStep, workloads } from '../soak/workloads.ts'
+import { optim, Tensor } from '../../src/index.ts'
+import { stats } from '../../src/engine/realize.ts'
+import { memoryNow, settle, soak, syncGrowthPerStep, workloads } from '../soak/workloads.ts'
 
 const KB = 1024
 describe('memory stays flat over training steps', { skip: !globalThis.gc && 'needs --expose-gc' }, () => {
@@ -23,4 +25,42 @@ describe('memory stays flat over training steps', { skip: !globalThis.gc && 'nee
       assert.ok(perStep < 6 * KB, `${name}: ${perStep.toFixed(0)} bytes per synchronous step`)
     })
   }
+})
+
+describe('values that change every step', { skip: !globalThis.gc && 'needs --expose-gc' }, () => {
+  test('a new constant every step is not kept, nor what was built from it', async () => {
+    const x = Tensor.ones([4])
+    const build = (n: number, from: number) => {
+      for (let i = 0; i < n; i++) x.add(from + i + 0.5).mul(from - i - 0.25)
+    }
+    build(1000, 0)
+    await settle()
+    const before = memoryNow(0).heap
+    build(20000, 1e6) // 40,000 constants, each reshaped and expanded
+    await settle()
+    const growth = memoryNow(0).heap - before
+    assert.ok(growth < 2 * 1024 * KB, `heap grew by ${(growth / KB).toFixed(0)} KiB`)
+  })
+
+  test('a learning-rate schedule compiles one kernel, not one per value, and steps with each value', async () => {
+    const p = new Tensor([1.5, 2.5, 3.5], { requiresGrad: true })
+    const opt = new optim.SGD([p], { lr: 0.5 })
+    const c0 = stats.kernelsCompiled
+    let expected = [1.5, 2.5, 3.5]
+    for (let i = 0; i < 10; i++) {
+      opt.lr = 0.1 / (i + 1)
+      opt.zeroGrad()
+      p.mul(p).sum().backward() // grad 2p
+      opt.step()
+      expected = expected.map((v) => v - (0.1 / (i + 1)) * 2 * v)
+      const got = Array.from(await p.data())
+      for (const [j, v] of got.entries())
+        assert.ok(Math.abs(v - expected[j]!) < 1e-5, `step ${i}: ${got} vs ${expected}`)
+      if (i === 1) assert.equal(opt.lr, 0.05)
+    }
+    // the first steps compile the update and the upload; later values reuse them
+    const first = stats.kernelsCompiled - c0
+    for (let i = 0; i < 10; i++) opt.lr = 0.01 * i
+    assert.equal(stats.kernelsCompiled - c0, first)
+  })
 })

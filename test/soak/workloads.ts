@@ -14,14 +14,16 @@ class MLP {
 /** One training step per call; returns the loss (lazy or realized). */
 export type Step = () => Tensor
 
-/** A 32-64-10 MLP trained eagerly with Adam on one fixed batch. */
+/** A 32-64-10 MLP trained eagerly with Adam on one fixed batch, the learning rate decaying. */
 export function eagerAdam(): Step {
   Tensor.manualSeed(1)
   const m = new MLP()
   const opt = new optim.Adam(nn.getParameters(m), { lr: 1e-3 })
   const x = Tensor.randn([16, 32]).realize()
   const y = Tensor.randint(0, 10, [16]).realize()
+  let t = 0
   return () => {
+    opt.lr = 1e-3 * 0.9999 ** t++
     opt.zeroGrad()
     const loss = m.call(x).sparseCategoricalCrossentropy(y)
     loss.backward()
