@@ -178,7 +178,8 @@ export class LazyReaders<T extends LazyHolder> {
       if (c === 'reader') {
         found.push([undefined, t])
         t.registered = false // (held by `found` only: realized now or forgotten below)
-      } else if (c === 'keep') this.young.push(t) // still young: weak only when the job ends
+      } else if (c === 'keep')
+        this.young.push(t) // still young: weak only when the job ends
       else t.registered = false
     }
     if (found.length < 2) return { readers: found.map(([, t]) => t), holders }
