@@ -1,5 +1,5 @@
 // `npm run soak`: long training loops keep memory flat. Per workload (test/soak/workloads.ts):
-// 1000 warm-up steps, then SOAK_STEPS steps (default 5000) of a loop that awaits the loss every
+// 1000 warm-up steps, then SOAK_STEPS steps (default 10,000) of a loop that awaits the loss every
 // 100 steps, memory sampled after a full GC every 500 steps; then 1000 steps that never yield to
 // the event loop. Fails when, over the measured run, the heap (+ ArrayBuffers) grows by more than
 // 2 MB or 64 bytes per step (least squares), RSS by more than 32 MB, or the synchronous steps by
@@ -7,7 +7,7 @@
 // Run: node --expose-gc --import tsx test/soak/soak.ts [workload...]
 import { type Sample, settle, slope, soak, syncGrowthPerStep, workloads } from './workloads.ts'
 
-const steps = Number(process.env.SOAK_STEPS ?? 5000)
+const steps = Number(process.env.SOAK_STEPS ?? 10000)
 const MB = 1 << 20
 const limits = { heapGrowth: 2 * MB, heapSlope: 64, rssGrowth: 32 * MB, syncPerStep: 1024 }
 
