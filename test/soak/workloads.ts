@@ -72,10 +72,13 @@ export function memoryNow(step: number): Sample {
 
 /** Let the event loop turn (finalizers run), then collect: the state a warm-up ends in. */
 export async function settle(): Promise<void> {
-  for (let i = 0; i < 2; i++) {
+  // finalization callbacks are tasks queued after a collection; on a busy machine they may come
+  // after the next setImmediate, so give them a few turns and a short timer too
+  for (let i = 0; i < 4; i++) {
     globalThis.gc?.()
-    await new Promise((r) => setImmediate(r))
+    await new Promise((r) => (i < 3 ? setImmediate(r) : setTimeout(r, 20)))
   }
+  globalThis.gc?.()
 }
 
 /** Least-squares slope of `value` per step. */
