@@ -1,7 +1,7 @@
 // Symbolic simplification of kernel IR: constant folding, algebraic identities, and integer index
 // math folding with value ranges (vmin/vmax), so that e.g. a reshape/permute round trip of a
 // contiguous tensor renders as a plain index.
-import { dtypes } from '../dtype.js'
+import { type DType, dtypeMax, dtypeMin, dtypes } from '../dtype.js'
 import { execAlu } from './exec.js'
 import { ALU, COMMUTATIVE, type Op, Ops, UOp } from './ops.js'
 import { PatternMatcher, type Rule, rule, UPat } from './rewrite.js'
@@ -10,6 +10,16 @@ const x = UPat.var('x')
 const c1 = UPat.cvar('c1')
 const c2 = UPat.cvar('c2')
 const isIntLike = (u: UOp): boolean => u.dtype.isInt || u.dtype.isBool
+/**
+ * Integer math wraps at the dtype's width, and reassociating is exact in that ring only when every
+ * folded constant is one of its values: a rule whose new constants (or whose rewritten
+ * comparison's operands) leave the range is not applied (x*3*3*...*3 folded to x*3^700 gave
+ * x*Infinity before).
+ */
+const fits = (dt: DType, ...vs: number[]): boolean =>
+  vs.every((v) => Number.isSafeInteger(v) && v >= dtypeMin(dt) && v <= dtypeMax(dt))
+const sumFits = (dt: DType, terms: Iterable<[UOp, number]>, konst: number): boolean =>
+  fits(dt, konst) && [...terms].every(([, k]) => fits(dt, k))
 
 // ---- sums of terms: x = sum(term_i * coef_i) + const ----
 
@@ -92,6 +102,7 @@ function foldDivMod(op: Op, xv: UOp, d: number): UOp | undefined {
   if (op === Ops.MOD && xv.vmax < d) return xv
   if (op === Ops.IDIV && xv.vmax < d) return xv.constLike(0)
   const s = splitSum(xv)
+  if (!sumFits(xv.dtype, s.terms, s.konst)) return undefined
   const quot = new Map<UOp, number>()
   const rem = new Map<UOp, number>()
   let g = d
@@ -185,13 +196,16 @@ const rules: Rule<unknown>[] = [
   }),
   // reassociate constants
   rule(UPat.op(Ops.MUL, [UPat.op(Ops.MUL, [x, c1]), c2]), ({ x, c1, c2 }) =>
-    isIntLike(x!) ? x!.mul(c1!.constValue * c2!.constValue) : undefined,
+    x!.dtype.isInt && fits(x!.dtype, c1!.constValue * c2!.constValue)
+      ? x!.mul(c1!.constValue * c2!.constValue)
+      : undefined,
   ),
   // integer sums: merge like terms and constants, distribute constants over sums
   rule(UPat.op([Ops.ADD, Ops.SUB], undefined, { name: 'a' }), ({ a }) => {
     if (!a!.dtype.isInt) return undefined
     // the canonical form (terms ordered by key, constant last) is a fixed point of this rule
     const s = splitSum(a!)
+    if (!sumFits(a!.dtype, s.terms, s.konst)) return undefined
     const out = buildSum(a!, s.terms, s.konst)
     return out === a ? undefined : out
   }),
@@ -199,11 +213,8 @@ const rules: Rule<unknown>[] = [
     if (!s!.dtype.isInt) return undefined
     const sum = splitSum(s!)
     const k = c1!.constValue
-    return buildSum(
-      s!,
-      [...sum.terms].map(([t, m]) => [t, m * k]),
-      sum.konst * k,
-    )
+    const terms = [...sum.terms].map(([t, m]): [UOp, number] => [t, m * k])
+    return sumFits(s!.dtype, terms, sum.konst * k) ? buildSum(s!, terms, sum.konst * k) : undefined
   }),
   // div/mod folding with value ranges
   rule(UPat.op([Ops.IDIV, Ops.MOD], [x, c1], { name: 'a' }), ({ a, x, c1 }) =>
@@ -211,7 +222,10 @@ const rules: Rule<unknown>[] = [
   ),
   // (x // a) // b -> x // (a*b) and (x % (k*c)) % c -> x % c, for nonnegative x
   rule(UPat.op(Ops.IDIV, [UPat.op(Ops.IDIV, [x, c1]), c2]), ({ x, c1, c2 }) =>
-    x!.vmin >= 0 && c1!.constValue > 0 && c2!.constValue > 0
+    x!.vmin >= 0 &&
+    c1!.constValue > 0 &&
+    c2!.constValue > 0 &&
+    fits(x!.dtype, c1!.constValue * c2!.constValue)
       ? x!.idiv(c1!.constValue * c2!.constValue)
       : undefined,
   ),
@@ -228,7 +242,9 @@ const rules: Rule<unknown>[] = [
   ),
   // x*k < c  ->  x < ceil(c/k) for k > 0 (keeps pad gates simple)
   rule(UPat.op(Ops.CMPLT, [UPat.op(Ops.MUL, [x, c1]), c2]), ({ x, c1, c2 }) =>
-    x!.dtype.isInt && c1!.constValue > 0 ? x!.lt(Math.ceil(c2!.constValue / c1!.constValue)) : undefined,
+    x!.dtype.isInt && c1!.constValue > 0 && fits(x!.dtype, x!.vmin * c1!.constValue, x!.vmax * c1!.constValue)
+      ? x!.lt(Math.ceil(c2!.constValue / c1!.constValue))
+      : undefined,
   ),
   // a gated load whose gate folded to a constant
   rule(UPat.op(Ops.LOAD, undefined, { name: 'l' }), ({ l }) => {
@@ -238,7 +254,10 @@ const rules: Rule<unknown>[] = [
   }),
   // x + c < d  ->  x < d - c
   rule(UPat.op(Ops.CMPLT, [UPat.op(Ops.ADD, [x, c1]), c2]), ({ x, c1, c2 }) =>
-    x!.dtype.isInt ? x!.lt(c2!.constValue - c1!.constValue) : undefined,
+    x!.dtype.isInt &&
+    fits(x!.dtype, x!.vmin + c1!.constValue, x!.vmax + c1!.constValue, c2!.constValue - c1!.constValue)
+      ? x!.lt(c2!.constValue - c1!.constValue)
+      : undefined,
   ),
 ]
 
