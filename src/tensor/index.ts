@@ -1,4 +1,5 @@
 // The Tensor class with every op family attached.
+import './movement.js'
 import './create.js'
 import './elementwise.js'
 import './reduce.js'
