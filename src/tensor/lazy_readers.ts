@@ -45,6 +45,8 @@ const MAX_YOUNG = 1024
 export class LazyReaders<T extends LazyHolder> {
   /** tensors registered during this job, not yet checked */
   private young: T[] = []
+  /** writes each young tensor was checked against (parallel to `young`) */
+  private youngChecks: number[] = []
   private agingQueued = false
   /** older tensors, each with the number of writes it was checked against */
   private refs = new Map<WeakRef<T>, number>()
@@ -54,6 +56,7 @@ export class LazyReaders<T extends LazyHolder> {
     if (t.registered) return
     t.registered = true
     this.young.push(t)
+    this.youngChecks.push(0)
     if (!this.agingQueued) {
       this.agingQueued = true
       queueMicrotask(() => this.age())
@@ -66,6 +69,7 @@ export class LazyReaders<T extends LazyHolder> {
     const n = this.young.length >> 1
     for (let i = 0; i < n; i++) this.young[i]!.registered = false
     this.young = this.young.slice(n)
+    this.youngChecks = this.youngChecks.slice(n)
   }
 
   get size(): number {
@@ -75,8 +79,9 @@ export class LazyReaders<T extends LazyHolder> {
   /** At the end of a job: hold the young tensors weakly from now on. */
   private age(): void {
     this.agingQueued = false
-    for (const t of this.young) this.keep(t, 0)
+    this.young.forEach((t, i) => this.keep(t, this.youngChecks[i]!))
     this.young = []
+    this.youngChecks = []
     if (this.refs.size >= this.sweepAt) this.sweep()
   }
 
@@ -172,16 +177,21 @@ export class LazyReaders<T extends LazyHolder> {
       else this.refs.set(r, checks + 1)
     }
     const young = this.young
+    const youngChecks = this.youngChecks
     this.young = []
-    for (const t of young) {
+    this.youngChecks = []
+    young.forEach((t, i) => {
       const c = classify(t)
       if (c === 'reader') {
         found.push([undefined, t])
         t.registered = false // (held by `found` only: realized now or forgotten below)
-      } else if (c === 'keep')
-        this.young.push(t) // still young: weak only when the job ends
-      else t.registered = false
-    }
+      } else if (c === 'keep' && youngChecks[i]! + 1 < MAX_CHECKS) {
+        // still young (weak only when the job ends); forgotten after MAX_CHECKS writes it does not
+        // read, as the weakly held ones are, so a loop that never yields does not re-walk them
+        this.young.push(t)
+        this.youngChecks.push(youngChecks[i]! + 1)
+      } else t.registered = false
+    })
     if (found.length < 2) return { readers: found.map(([, t]) => t), holders }
     // keep the outermost: drop readers reachable from another reader's node
     const below = new Set<UOp>()
