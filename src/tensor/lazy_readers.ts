@@ -79,7 +79,7 @@ export class LazyReaders<T extends LazyHolder> {
   /** At the end of a job: hold the young tensors weakly from now on. */
   private age(): void {
     this.agingQueued = false
-    this.young.forEach((t, i) => this.keep(t, this.youngChecks[i]!))
+    for (let i = 0; i < this.young.length; i++) this.keep(this.young[i]!, this.youngChecks[i]!)
     this.young = []
     this.youngChecks = []
     if (this.refs.size >= this.sweepAt) this.sweep()
