@@ -232,14 +232,18 @@ export function verifiedBinary(namespace: string, key: string, ext: string): str
  * cache disabled: build again elsewhere).
  */
 export function storeBinary(namespace: string, key: string, ext: string, built: string): string | undefined {
-  const dir = namespaceDir(namespace)
-  if (dir === undefined) return undefined
   const { fs, path } = nodeBuiltins()!
+  const dir = namespaceDir(namespace)
+  if (dir === undefined) {
+    fs.rmSync(built, { force: true })
+    return undefined
+  }
   const file = path.join(dir, `${key}${ext}`)
   let bytes: Buffer
   try {
     bytes = fs.readFileSync(built)
   } catch (e) {
+    fs.rmSync(built, { force: true })
     disableCache(`cannot read back ${built}: ${errText(e)}`)
     return undefined
   }
