@@ -20,7 +20,8 @@ import { Device, canonicalDevice } from '../runtime/device.js'
 import { constNode } from '../uop/graph.js'
 import type { Buffer } from '../runtime/buffer.js'
 import { jitScope } from './jit_scope.js'
-import { checkShape, checkSize, Tensor } from './tensor.js'
+import { checkShape, checkSize } from './shapes.js'
+import { Tensor } from './tensor.js'
 
 export interface CreateOptions {
   dtype?: DType | string

@@ -4,7 +4,8 @@ import { type DType, defaultFloat, dtypeMax, dtypeMin, dtypes } from '../dtype.j
 import { setCustomGrad } from '../gradient.js'
 import { TsgradError } from '../helpers.js'
 import { Ops } from '../uop/ops.js'
-import { broadcastShapes, type Operand, Tensor } from './tensor.js'
+import { broadcastShapes } from './shapes.js'
+import { type Operand, Tensor } from './tensor.js'
 
 declare module './tensor.js' {
   interface Tensor {

@@ -3,7 +3,8 @@
 import { dtypes, promoteTypes } from '../dtype.js'
 import { fmtShape, normAxis, prod, range, shapeEq, TsgradError } from '../helpers.js'
 import { checkKnownIndices, knownValues } from './index_check.js'
-import { broadcastShapes, Tensor } from './tensor.js'
+import { broadcastShapes } from './shapes.js'
+import { Tensor } from './tensor.js'
 
 /** One item of `get(...)`: index, 'start:stop:step' slice, '...', null (new axis) or an int tensor. */
 export type IndexItem = number | string | null | Tensor

@@ -7,7 +7,8 @@
 //   transposed (dot-product) layout again.
 import { setCustomGrad } from '../gradient.js'
 import { fmtShape, range, TsgradError } from '../helpers.js'
-import { broadcastShapes, Tensor } from './tensor.js'
+import { broadcastShapes } from './shapes.js'
+import { Tensor } from './tensor.js'
 
 /** Rows of A from which packing B pays for its copy (below: matrix-vector products). */
 const PACK_MIN_M = 64

@@ -4,7 +4,8 @@ import { checkFitsDType, dtypeMax, dtypeMin } from '../dtype.js'
 import { fmtShape, normAxis, prod, range, TsgradError } from '../helpers.js'
 import { checkOptions, type KeySet } from '../options.js'
 import * as G from '../uop/graph.js'
-import { checkSize, type PadOptions, Tensor } from './tensor.js'
+import { checkSize } from './shapes.js'
+import { type PadOptions, Tensor } from './tensor.js'
 
 declare module './tensor.js' {
   interface Tensor {

@@ -7,14 +7,9 @@ import {
   type DType,
   defaultFloat,
   dtypes,
-  f32ToBf16Bits,
-  f32ToF16Bits,
-  bf16BitsToF32,
   checkFitsDType,
-  f16BitsToF32,
   promoteTypes,
   scalarDType,
-  storageArray,
   toDType,
   type TypedArray,
 } from '../dtype.js'
@@ -28,10 +23,12 @@ import * as G from '../uop/graph.js'
 import { MOVEMENT, type Op, Ops, UOp } from '../uop/ops.js'
 import { substituteAll, toposort } from '../uop/rewrite.js'
 import { jitScope } from './jit_scope.js'
+import { broadcastShapes, checkBufferSize, checkShape } from './shapes.js'
+import { flattenNested, fromStorage, type NestedArray, toStorage, typedDType } from './storage.js'
 import { LazyReaders } from './lazy_readers.js'
 
 export type Shape = number[]
-export type NestedArray = number | boolean | NestedArray[]
+export type { NestedArray } from './storage.js'
 export type TensorData = NestedArray | TypedArray
 export interface TensorOptions {
   shape?: readonly number[]
@@ -83,120 +80,6 @@ function aliasedBuffer(u: UOp): Buffer | undefined {
 function heldBuffer(u: UOp): Buffer | undefined {
   const base = (u.op === Ops.ASSIGN ? u.src[0]! : u).contiguousBase
   return base ? (base.arg as Buffer) : undefined
-}
-
-function typedDType(d: TypedArray): DType {
-  if (d instanceof Float32Array) return dtypes.float32
-  if (d instanceof Float64Array) return dtypes.float64
-  if (d instanceof Int32Array) return dtypes.int32
-  if (d instanceof Int16Array) return dtypes.int16
-  if (d instanceof Int8Array) return dtypes.int8
-  if (d instanceof Uint8Array) return dtypes.uint8
-  if (d instanceof Uint16Array) return dtypes.uint16
-  if (d instanceof Uint32Array) return dtypes.uint32
-  return dtypes.int64
-}
-
-function flattenNested(data: NestedArray): { values: (number | boolean)[]; shape: number[] } {
-  const shape: number[] = []
-  let probe: NestedArray = data
-  while (Array.isArray(probe)) {
-    shape.push(probe.length)
-    probe = probe[0] as NestedArray
-    if (probe === undefined) break
-  }
-  const values: (number | boolean)[] = []
-  const stack: [NestedArray, number][] = [[data, 0]]
-  while (stack.length) {
-    const [x, depth] = stack.pop()!
-    if (Array.isArray(x)) {
-      if (depth >= shape.length || x.length !== shape[depth])
-        throw new TsgradError(
-          `Tensor: ragged nested array (expected length ${shape[depth]} at depth ${depth})`,
-        )
-      for (let i = x.length - 1; i >= 0; i--) stack.push([x[i]!, depth + 1])
-    } else {
-      if (depth !== shape.length) throw new TsgradError('Tensor: ragged nested array')
-      if (typeof x !== 'number' && typeof x !== 'boolean')
-        throw new TsgradError(`Tensor: expected numbers or booleans, got ${typeof x}`)
-      values.push(x)
-    }
-  }
-  return { values, shape }
-}
-
-/** Convert JS values into the storage array of `dt`. */
-export function toStorage(values: ArrayLike<number | boolean | bigint>, dt: DType): TypedArray {
-  const out = storageArray(dt, values.length)
-  const n = values.length
-  if (dt === dtypes.float16) for (let i = 0; i < n; i++) out[i] = f32ToF16Bits(Number(values[i]))
-  else if (dt === dtypes.bfloat16) for (let i = 0; i < n; i++) out[i] = f32ToBf16Bits(Number(values[i]))
-  else if (dt === dtypes.int64)
-    for (let i = 0; i < n; i++) {
-      const v = values[i]!
-      out[i] = typeof v === 'bigint' ? v : BigInt(Math.trunc(Number(v)))
-    }
-  else for (let i = 0; i < n; i++) out[i] = Number(values[i])
-  return out
-}
-
-/** Storage array -> user-facing array (float16/bfloat16 decoded to Float32Array). */
-export function fromStorage(raw: TypedArray, dt: DType): TypedArray {
-  if (dt === dtypes.float16) return Float32Array.from(raw as Uint16Array, f16BitsToF32)
-  if (dt === dtypes.bfloat16) return Float32Array.from(raw as Uint16Array, bf16BitsToF32)
-  return raw
-}
-
-export function broadcastShapes(op: string, ...shapes: (readonly number[])[]): number[] {
-  const nd = Math.max(...shapes.map((s) => s.length))
-  const out: number[] = []
-  for (let i = 0; i < nd; i++) {
-    let d = 1
-    for (const s of shapes) {
-      const x = s[s.length - nd + i] ?? 1
-      if (x === d || x === 1) continue
-      if (d !== 1)
-        throw new TsgradError(
-          `${op}: shapes ${shapes.map(fmtShape).join(' and ')} cannot be broadcast together (dimension ${i}: ${d} vs ${x})`,
-        )
-      d = x
-    }
-    out.push(d)
-  }
-  return out
-}
-
-export function checkShape(op: string, shape: readonly number[]): number[] {
-  if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0))
-    throw new TsgradError(
-      `${op}: shape must be an array of non-negative integers, got ${Array.isArray(shape) ? fmtShape(shape) : String(shape)}`,
-    )
-  return checkSize(op, [...shape])
-}
-
-/**
- * A shape's element count must be exact in a double (index math is exact up to 2^53), so each
- * size and their product stay within Number.MAX_SAFE_INTEGER. Whether a buffer that large can be
- * allocated is the device's question, asked when the tensor is realized (a view of this size that
- * is reduced or sliced needs no buffer).
- */
-/** A tensor about to get a buffer must fit one on its device (checked again at realize). */
-function checkBufferSize(op: string, shape: readonly number[], dtype: DType, device: string): void {
-  const max = Device.get(device).allocator.maxElements
-  const n = prod(shape)
-  if (max !== undefined && n > max)
-    throw new TsgradError(
-      `${op}: a ${dtype.name} buffer of shape ${fmtShape(shape)} (${n} elements, ${n * dtype.itemsize} bytes) is larger than the ${device} device allocates (at most ${max} elements)`,
-    )
-}
-
-export function checkSize<S extends readonly number[]>(op: string, shape: S): S {
-  const n = prod(shape)
-  if (n > Number.MAX_SAFE_INTEGER || shape.some((d) => d > Number.MAX_SAFE_INTEGER))
-    throw new TsgradError(
-      `${op}: shape ${fmtShape(shape)} is too large to index: sizes and the element count (${n}) must be at most 2^53 - 1`,
-    )
-  return shape
 }
 
 export class Tensor {
