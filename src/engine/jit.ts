@@ -2,7 +2,7 @@
 // one call, plan the temporaries of all of them together, and replay the launches as a plain loop
 // of `program(raws)` with only the input buffers swapped.
 import { DEBUG, now, TsgradError } from '../helpers.js'
-import { Buffer, writeClock } from '../runtime/buffer.js'
+import { Buffer, markWritten } from '../runtime/buffer.js'
 import { Device } from '../runtime/device.js'
 import type { SchedBuf, ScheduleItem } from '../schedule/schedule.js'
 import { viz } from '../trace.js'
@@ -201,10 +201,7 @@ export class CapturedGraph {
     if (debug >= 1 || viz) this.replayTimed(debug)
     else for (let i = 0; i < runs.length; i++) runs[i]!(raws[i]!)
     stats.kernelsRun += this.stats.kernels
-    if (this.stateWrites.size) {
-      const t = ++writeClock.now
-      for (const b of this.stateWrites) b.writtenAt = t
-    }
+    markWritten(this.stateWrites)
     return { inputs: ins, outputs: outs }
   }
 

@@ -5,7 +5,7 @@ import { fmtOpts, type Opt } from '../codegen/opts.js'
 import { beamSearch } from './beam.js'
 import { estimateCost } from '../codegen/cost.js'
 import { renderKernel } from '../codegen/kernel.js'
-import { Buffer, writeClock } from '../runtime/buffer.js'
+import { Buffer, markWritten } from '../runtime/buffer.js'
 import { Device, type Program } from '../runtime/device.js'
 import { cachedSchedule, type PlannedSchedule } from '../schedule/cache.js'
 import { planMemory } from '../schedule/memory.js'
@@ -207,10 +207,7 @@ export function realize(
   precompile(items)
   for (const it of items) runItem(it, bufFor, debug)
   stats.schedules++
-  if (written.size) {
-    const t = ++writeClock.now
-    for (const b of written) b.writtenAt = t
-  }
+  markWritten(written)
   const keep = new Set(roots.flatMap((r) => realized.get(r) ?? []))
   if (observer) observer(items, bufFor, keep)
   // temporaries go back to the device's pool now rather than at the next GC: a fresh buffer costs

@@ -37,6 +37,12 @@ export const memory = { inUse: 0, peak: 0 }
 let nextId = 0
 /** Counts writes of existing buffers (ASSIGN, jit replays); lazy graphs compare against it. */
 export const writeClock = { now: 0 }
+/** Record one in-place write of `bufs` (an ASSIGN schedule or a jit replay) on the clock. */
+export function markWritten(bufs: ReadonlySet<Buffer>): void {
+  if (!bufs.size) return
+  const t = ++writeClock.now
+  for (const b of bufs) b.writtenAt = t
+}
 
 /** Run `f`, turning the engine's bare RangeError (out of memory, too long) into one that says what. */
 function explainRangeError<T>(what: string, device: string, size: number, dtype: DType, f: () => T): T {

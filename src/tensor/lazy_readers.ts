@@ -1,4 +1,4 @@
-// Live lazy tensors, held weakly, so that overwriting a buffer keeps the value semantics: a lazy
+// Live lazy tensors (held strongly within a job, weakly after it; see MAX_YOUNG), so that overwriting a buffer keeps the value semantics: a lazy
 // tensor stands for the value its graph had when it was built (PyTorch computes eagerly). When a
 // schedule overwrites buffers in place (ASSIGN: optimizer steps, BatchNorm statistics) or a
 // tensor's storage is disposed, the live unrealized tensors whose graphs read the old contents are
