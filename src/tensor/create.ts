@@ -144,13 +144,6 @@ Tensor.eye = (n, m, opts) => {
   return finish(r.eq(c).cast(opts?.dtype ? toDType(opts.dtype) : defaultFloat), opts)
 }
 
-/** The values an integer dtype holds ([-inf, inf] for floats and bools: no check). */
-function _intRange(dt: DType): [number, number] {
-  if (!dt.isInt) return [Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY]
-  if (dt.bits >= 64) return [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER]
-  return dt.isUnsigned ? [0, 2 ** dt.bits - 1] : [-(2 ** (dt.bits - 1)), 2 ** (dt.bits - 1) - 1]
-}
-
 // ---- random ----
 
 /** seed and next counter; the jit reads and advances it to give each replay fresh numbers */
