@@ -1,7 +1,7 @@
 // Host-side range checks of index tensors whose values are already known when the graph is built:
 // a realized buffer on a host-memory device (CPU, JS) or a constant. Nothing is computed to check a
 // lazy index (that would run part of the graph early); ops document what a lazy out-of-range index
-// gives instead. Reading a buffer here is a copy of the index data, small next to the op using it.
+// gives instead. A host buffer is read in place; other devices would copy the index data out.
 import { fmtShape, prod, TsgradError } from '../helpers.js'
 import type { Buffer } from '../runtime/buffer.js'
 import { Ops, type UOp } from '../uop/ops.js'
@@ -20,7 +20,9 @@ export function knownValues(t: Tensor): ArrayLike<number | bigint> | undefined {
     return u.op === Ops.CONST ? [u.constValue] : undefined
   }
   try {
-    const out = (base.arg as Buffer).copyout()
+    // host devices: read the buffer in place (no copy of the index data on every call)
+    const buf = base.arg as Buffer
+    const out = buf.hostView() ?? buf.copyout()
     return out instanceof Promise ? undefined : out
   } catch {
     return undefined // a disposed buffer: the op using it reports that
