@@ -31,9 +31,9 @@ export interface ParseIdxOptions {
 
 const IDX_UBYTE = 0x08
 
-/** Parse an IDX file of uint8 values, validating the magic number, dimensions and exact length. */
 const PARSE_IDX_OPTS: KeySet<ParseIdxOptions> = { name: true, magic: true }
 
+/** Parse an IDX file of uint8 values, validating the magic number, dimensions and exact length. */
 export function parseIdx(bytes: Uint8Array, opts: ParseIdxOptions = {}): IdxArray {
   checkOptions('parseIdx', opts, PARSE_IDX_OPTS)
   const { name = 'IDX data', magic } = opts

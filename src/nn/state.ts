@@ -9,15 +9,7 @@
 // ported from PyTorch keeps its keys when its properties keep the torch attribute names (the
 // built-in layers use torch's names). Properties starting with `_` are skipped (private state),
 // as are functions, typed arrays, Maps/Sets and cycles back to an enclosing object.
-import {
-  bf16BitsToF32,
-  f16BitsToF32,
-  f32ToBf16Bits,
-  f32ToF16Bits,
-  checkOptions,
-  type KeySet,
-  Tensor,
-} from '../index.js'
+import { checkOptions, type KeySet, Tensor } from '../index.js'
 
 // ---- buffers and pending lazy updates (used by layers and optimizers) ------------------------
 
@@ -198,4 +190,4 @@ export {
   f16BitsToF32 as f16ToF32,
   f32ToBf16Bits as f32ToBF16,
   f32ToF16Bits as f32ToF16,
-}
+} from '../index.js'

@@ -1,6 +1,6 @@
 // The MNIST training run: load the data, train with Adam on host-built batches, evaluate on the
 // test set, save the weights as safetensors. Uses the public API only.
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { Device, jit, nn, optim, Tensor } from '../../index.js'
 import type { TrainOptions } from './cli.js'
@@ -125,18 +125,10 @@ export async function evaluate(
   return correct / count
 }
 
-/** Serialize to a temp file next to `path`, then rename (a crash never leaves half a file). */
+/** Save through nn.safeSave (temp file + rename: a crash never leaves half a file). */
 async function saveAtomic(dict: Record<string, Tensor>, path: string, meta: Record<string, string>) {
   mkdirSync(dirname(path), { recursive: true })
-  const bytes = await nn.safeSerialize(dict, meta)
-  const tmp = `${path}.${process.pid}.tmp`
-  try {
-    writeFileSync(tmp, bytes)
-    renameSync(tmp, path)
-  } catch (e) {
-    rmSync(tmp, { force: true })
-    throw e
-  }
+  await nn.safeSave(dict, path, meta)
 }
 
 export async function trainMnist(o: TrainOptions, io: TrainIO): Promise<TrainResult> {
