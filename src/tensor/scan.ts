@@ -2,7 +2,7 @@
 // reduction over prefix windows: the axis is moved last and broadcast to (..., n, n), where row i
 // holds x[0..i] and the rest is the reduction's identity; so they fuse, differentiate through the
 // reduce rules (cumprod exactly with zeros) and cost n^2 per row, like cumsum.
-import { dtypes } from '../dtype.js'
+import { dtypeMax, dtypeMin, dtypes } from '../dtype.js'
 import { normAxis } from '../helpers.js'
 import { Tensor } from './tensor.js'
 
@@ -45,12 +45,9 @@ P.cumprod = function (axis = 0) {
 function cumExtreme(x: Tensor, op: string, axis: number, isMax: boolean): [Tensor, Tensor] {
   if (x.ndim === 0) return [x, x.zerosLike({ dtype: dtypes.int32 })]
   const ax = axisOf(op, x, axis)
-  const lowest = x.dtype.isFloat
-    ? Number.NEGATIVE_INFINITY
-    : x.dtype.isBool || x.dtype.isUnsigned
-      ? 0
-      : -(2 ** 31)
-  const highest = x.dtype.isFloat ? Number.POSITIVE_INFINITY : x.dtype.isBool ? 1 : 2 ** 31 - 1
+  // the identity of max/min in x's own dtype (int32's bounds wrapped to 0/-1 in an int8 window)
+  const lowest = dtypeMin(x.dtype)
+  const highest = dtypeMax(x.dtype)
   const { win, mask } = prefixWindows(x, ax, isMax ? lowest : highest)
   const values = isMax ? win.max(-1) : win.min(-1)
   // the last index within the prefix whose value equals the running extreme
