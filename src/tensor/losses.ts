@@ -2,7 +2,7 @@
 // over a class axis (class weights, ignoreIndex, label smoothing), binary cross entropy (weights,
 // posWeight), regression losses (MSE, L1, smooth L1, Huber) and KL divergence. Every loss takes
 // `reduction`: 'mean' (default), 'sum' or 'none'.
-import { fmtShape, normAxis, prod, TsgradError } from '../helpers.js'
+import { fmtShape, normAxis, shapeEq, TsgradError } from '../helpers.js'
 import { checkOptions, type KeySet } from '../options.js'
 import { setCustomGrad } from '../gradient.js'
 import { checkKnownIndices } from './index_check.js'
@@ -116,7 +116,7 @@ function classIndexLoss(
 ): Tensor {
   const C = logp.shape[ax]!
   const expect = logp.shape.filter((_, i) => i !== ax)
-  if (target.ndim !== expect.length || !target.shape.every((d, i) => d === expect[i]))
+  if (!shapeEq(target.shape, expect))
     throw new TsgradError(
       `${op}: class-index target shape ${fmtShape(target.shape)} does not match input ${fmtShape(logp.shape)} (expected ${fmtShape(expect)})`,
     )
@@ -161,7 +161,7 @@ P.crossEntropy = function (target, opts = {}) {
   const logp = this.logSoftmax(ax)
   if (target.dtype.isInt) return classIndexLoss('crossEntropy', logp, target, ax, opts)
   // class probabilities: -sum_c w_c t_c log p_c per sample; 'mean' divides by the sample count
-  if (prod(target.shape) !== prod(this.shape) || target.ndim !== this.ndim)
+  if (!shapeEq(target.shape, this.shape))
     throw new TsgradError(
       `crossEntropy: probability target shape ${fmtShape(target.shape)} does not match input ${fmtShape(this.shape)} (class indices need an integer tensor: { dtype: 'int32' })`,
     )
@@ -186,7 +186,7 @@ P.nllLoss = function (target, opts = {}) {
 
 function binaryTarget(op: string, x: Tensor, target: Tensor): Tensor {
   checkTensor(op, 'target', target)
-  if (target.ndim !== x.ndim || !target.shape.every((d, i) => d === x.shape[i]))
+  if (!shapeEq(target.shape, x.shape))
     throw new TsgradError(
       `${op}: target shape ${fmtShape(target.shape)} does not match input ${fmtShape(x.shape)}`,
     )

@@ -2,7 +2,7 @@
 // sliding-window view + multiply/reduce), normalization, dropout, attention and the sparse
 // categorical cross entropy (pooling.ts has the pools, losses.ts the other losses).
 import { dtypes } from '../dtype.js'
-import { fmtShape, TsgradError } from '../helpers.js'
+import { fmtShape, shapeEq, TsgradError } from '../helpers.js'
 import { conv2dFast, padSpatial, windows } from './conv.js'
 import { matmul } from './matmul.js'
 import { checkKnownIndices } from './index_check.js'
@@ -240,7 +240,7 @@ P.sparseCategoricalCrossentropy = function (target, opts = {}) {
       `sparseCategoricalCrossentropy: target must be integer class indices, got ${target.dtype.name} (JS numbers make float32 tensors: create indices with { dtype: 'int32' })`,
     )
   const C = this.shape[this.ndim - 1]!
-  if (target.ndim !== this.ndim - 1 || !target.shape.every((d, i) => d === this.shape[i]))
+  if (!shapeEq(target.shape, this.shape.slice(0, -1)))
     throw new TsgradError(
       `sparseCategoricalCrossentropy: target shape ${fmtShape(target.shape)} does not match logits ${fmtShape(this.shape)} (expected ${fmtShape(this.shape.slice(0, -1))})`,
     )
