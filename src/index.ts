@@ -11,6 +11,15 @@ export { Device } from './runtime/device.js'
 export { Tensor } from './tensor/index.js'
 export { Jit, type JittedFunction, jit } from './tensor/jit.js'
 export type { GraphStats } from './engine/jit.js'
-export type { IndexItem, NestedArray, Operand, TensorData, TensorOptions } from './tensor/index.js'
+export type {
+  AdaptiveSize,
+  AvgPoolOptions,
+  IndexItem,
+  MaxPoolOptions,
+  NestedArray,
+  Operand,
+  TensorData,
+  TensorOptions,
+} from './tensor/index.js'
 export * as nn from './nn/index.js'
 export * as optim from './nn/optim.js'

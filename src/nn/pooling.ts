@@ -1,23 +1,18 @@
 // Pooling layers (torch.nn.MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, AdaptiveMaxPool2d): no state,
 // the options are kept and checked once, and `call(x)` applies the Tensor op. Public API only.
-import { checkOptions, type KeySet, type Tensor } from '../index.js'
+import {
+  type AdaptiveSize,
+  type AvgPoolOptions,
+  checkOptions,
+  type KeySet,
+  type MaxPoolOptions,
+  type Tensor,
+} from '../index.js'
 
-type Pair = number | [number, number]
-export interface MaxPool2dOptions {
-  /** default: the kernel size */
-  stride?: Pair
-  padding?: Pair
-  dilation?: Pair
-  ceilMode?: boolean
-}
-export interface AvgPool2dOptions {
-  stride?: Pair
-  padding?: Pair
-  ceilMode?: boolean
-  countIncludePad?: boolean
-  divisorOverride?: number
-}
-type AdaptiveSize = number | null | [number | null, number | null]
+type Pair = number | readonly [number, number]
+/** the options of Tensor.maxPool2d / avgPool2d (torch.nn.MaxPool2d / AvgPool2d) */
+export type MaxPool2dOptions = MaxPoolOptions
+export type AvgPool2dOptions = AvgPoolOptions
 
 const MAX_OPTS: KeySet<MaxPool2dOptions> = { stride: true, padding: true, dilation: true, ceilMode: true }
 const AVG_OPTS: KeySet<AvgPool2dOptions> = {

@@ -15,4 +15,5 @@ import './roll.js'
 
 export { Tensor } from './tensor.js'
 export type { IndexItem } from './indexing.js'
+export type { AdaptiveSize, AvgPoolOptions, MaxPoolOptions } from './pooling.js'
 export type { TensorData, TensorOptions, NestedArray, Operand } from './tensor.js'
