@@ -2,9 +2,10 @@
 // core elementwise ops: logsigmoid, softsign, hardshrink, softshrink, tanhshrink, celu, selu,
 // glu, softmin, threshold, prelu; expm1, log1p (accurate near 0), log10, sinh, cosh, logaddexp,
 // logit, xlogy, isnan, isinf, isfinite, maskedFill.
-import { defaultFloat, dtypes } from '../dtype.js'
+import { dtypes } from '../dtype.js'
 import { setCustomGrad } from '../gradient.js'
 import { fmtShape, normAxis, TsgradError } from '../helpers.js'
+import { asFloat } from './elementwise.js'
 import { type Operand, Tensor } from './tensor.js'
 
 declare module './tensor.js' {
@@ -40,7 +41,6 @@ declare module './tensor.js' {
 }
 
 const P = Tensor.prototype
-const fl = (t: Tensor): Tensor => (t.dtype.isFloat ? t : t.cast(defaultFloat))
 const checkLambd = (op: string, l: number): void => {
   if (!(typeof l === 'number' && l >= 0)) throw new TsgradError(`${op}: lambd must be >= 0, got ${l}`)
 }
@@ -50,7 +50,7 @@ P.logsigmoid = function () {
   return this.neg().softplus().neg()
 }
 P.softsign = function () {
-  const x = fl(this)
+  const x = asFloat(this)
   return x.div(x.abs().add(1))
 }
 P.hardshrink = function (lambd = 0.5) {
@@ -69,7 +69,7 @@ P.tanhshrink = function () {
 P.celu = function (alpha = 1) {
   if (!(typeof alpha === 'number' && alpha !== 0))
     throw new TsgradError(`celu: alpha must be non-zero, got ${alpha}`)
-  const x = fl(this)
+  const x = asFloat(this)
   // at 0 the exp branch's slope (1), as PyTorch: a mask, not minimum(x, 0), whose tie splits it
   const pos = x.gt(0)
   return pos.where(x, pos.where(0, x).div(alpha).expm1().mul(alpha))
@@ -88,7 +88,7 @@ P.glu = function (axis = -1) {
   return a.mul(b.sigmoid())
 }
 P.softmin = function (axis = -1) {
-  return fl(this).neg().softmax(axis)
+  return asFloat(this).neg().softmax(axis)
 }
 P.threshold = function (threshold, value) {
   return this.gt(threshold).where(this, value)
@@ -96,7 +96,7 @@ P.threshold = function (threshold, value) {
 
 P.expm1 = function () {
   // Kahan: u = exp(x); u == 1 ? x : (u - 1) * x / log(u) keeps full precision near 0
-  const x = fl(this)
+  const x = asFloat(this)
   const u = x.exp()
   // exp(x) = 0 or inf: -1 or inf (the formula would give 0 or NaN there)
   const edge = u.eq(0).where(-1, u)
@@ -114,7 +114,7 @@ P.expm1 = function () {
 }
 P.log1p = function () {
   // Kahan: u = 1 + x; u == 1 ? x : log(u) * x / (u - 1)
-  const x = fl(this)
+  const x = asFloat(this)
   const u = x.add(1)
   const out = u
     .eq(1)
@@ -127,21 +127,21 @@ P.log1p = function () {
   return out
 }
 P.log10 = function () {
-  return fl(this).log().mul(Math.LOG10E)
+  return asFloat(this).log().mul(Math.LOG10E)
 }
 P.sinh = function () {
   // through expm1: no cancellation near 0
-  const x = fl(this)
+  const x = asFloat(this)
   return x.expm1().sub(x.neg().expm1()).mul(0.5)
 }
 P.cosh = function () {
-  const x = fl(this)
+  const x = asFloat(this)
   return x.exp().add(x.neg().exp()).mul(0.5)
 }
 P.logaddexp = function (other) {
-  const [a, b] = Tensor.broadcast('logaddexp', [fl(this), other]) as [Tensor, Tensor]
-  const x = fl(a)
-  const y = fl(b)
+  const [a, b] = Tensor.broadcast('logaddexp', [asFloat(this), other]) as [Tensor, Tensor]
+  const x = asFloat(a)
+  const y = asFloat(b)
   const m = x.maximum(y)
   // both -inf: -inf (not NaN from inf - inf)
   const safe = m.eq(Number.NEGATIVE_INFINITY).where(0, m).detach()
@@ -171,15 +171,15 @@ P.prelu = function (weight) {
   return this.ge(0).where(this, this.mul(w))
 }
 P.logit = function (eps) {
-  let p = fl(this)
+  let p = asFloat(this)
   if (eps !== undefined) p = p.clip(eps, 1 - eps)
   return p.div(p.neg().add(1)).log()
 }
 P.xlogy = function (y) {
-  const [a, b] = Tensor.broadcast('xlogy', [fl(this), y]) as [Tensor, Tensor]
-  const x = fl(a)
+  const [a, b] = Tensor.broadcast('xlogy', [asFloat(this), y]) as [Tensor, Tensor]
+  const x = asFloat(a)
   // at x = 0 the value is 0 and the gradient log(y) where that is finite (PyTorch)
-  const l = fl(b).log()
+  const l = asFloat(b).log()
   const zero = x.eq(0).logicalAnd(b.isnan().logicalNot())
   return x.mul(zero.logicalAnd(l.isfinite().logicalNot()).where(0, l))
 }

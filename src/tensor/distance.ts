@@ -1,10 +1,7 @@
-// Norms and distances along an axis, as torch.nn.functional: normalize, cosineSimilarity,
-// pairwiseDistance, and the vector norm behind them. The norm's gradient at a zero vector is 0
-// (PyTorch's subgradient), not the NaN of 0 / sqrt(0).
-import { defaultFloat } from '../dtype.js'
 import { TsgradError } from '../helpers.js'
 import { checkOptions, type KeySet } from '../options.js'
 import type { Axis } from './reduce.js'
+import { asFloat } from './elementwise.js'
 import { Tensor } from './tensor.js'
 
 export interface NormOptions {
@@ -56,7 +53,7 @@ P.norm = function (p = 2, axis, opts = {}) {
   checkOptions('norm', opts, NORM_OPTS)
   if (typeof p !== 'number' || Number.isNaN(p))
     throw new TsgradError(`norm: p must be a number, got ${String(p)}`)
-  const x = this.dtype.isFloat ? this : this.cast(defaultFloat)
+  const x = asFloat(this)
   const keepdim = opts.keepdim ?? false
   const a = x.abs()
   if (p === Number.POSITIVE_INFINITY) return a.max(axis, { keepdim })

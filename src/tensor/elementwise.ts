@@ -79,10 +79,11 @@ export const negAbs = (x: Tensor): Tensor => x.gt(0).where(x.neg(), x)
 const bin = (op: string, a: Tensor, b: Operand, dtype?: DType): [Tensor, Tensor] =>
   Tensor.broadcast(op, [a, b], dtype) as [Tensor, Tensor]
 /** float version of an int/bool tensor for math functions */
-const fl = (t: Tensor): Tensor => (t.dtype.isFloat ? t : t.cast(defaultFloat))
+/** `t` itself when it is a float tensor, else cast to the default float (for math that needs one). */
+export const asFloat = (t: Tensor): Tensor => (t.dtype.isFloat ? t : t.cast(defaultFloat))
 const unary = (op: (typeof Ops)[keyof typeof Ops]) =>
   function (this: Tensor): Tensor {
-    return Tensor.alu(op, fl(this))
+    return Tensor.alu(op, asFloat(this))
   }
 
 P.add = function (x) {
@@ -210,7 +211,7 @@ P.sigmoid = function () {
   // 1 / (1 + exp(-x)): one exp and one divide. Below x = -88.7 exp(-x) is inf and the result 0
   // (the true value is under 3e-39). float16 computes in float32, where its whole range fits.
   if (this.dtype === dtypes.float16) return this.cast(dtypes.float32).sigmoid().cast(dtypes.float16)
-  const x = fl(this)
+  const x = asFloat(this)
   const s = x.neg().exp().add(1).reciprocal()
   // s (1 - s) g: the structural gradient multiplies 1/inf^2 by inf where exp(-x) overflows
   setCustomGrad(s.uop, {
@@ -223,7 +224,7 @@ P.sigmoid = function () {
   return s
 }
 P.gelu = function () {
-  const x = fl(this)
+  const x = asFloat(this)
   const inner = x.add(x.mul(x).mul(x).mul(0.044715)).mul(Math.sqrt(2 / Math.PI))
   return x.mul(0.5).mul(inner.tanh().add(1))
 }
@@ -241,7 +242,7 @@ P.elu = function (alpha = 1) {
 }
 P.softplus = function (beta = 1) {
   // log(1 + exp(bx)) / b, computed stably: max(bx, 0) + log(1 + exp(-|bx|))
-  const bx = fl(this).mul(beta)
+  const bx = asFloat(this).mul(beta)
   return bx.relu().add(negAbs(bx).exp().add(1).log()).div(beta)
 }
 P.mish = function () {

@@ -9,6 +9,7 @@ import { defaultFloat } from '../dtype.js'
 import { fmtShape, range, TsgradError } from '../helpers.js'
 import { checkOptions, type KeySet } from '../options.js'
 import { windows } from './conv.js'
+import { asFloat } from './elementwise.js'
 import { Tensor } from './tensor.js'
 
 type Pair = number | readonly [number, number]
@@ -143,7 +144,7 @@ P.maxPool2d = function (kernel, opts = {}) {
 P.avgPool2d = function (kernel, opts = {}) {
   checkOptions('avgPool2d', opts, AVG_OPTS)
   const g = geometry(this, 'avgPool2d', kernel, opts)
-  const x = this.dtype.isFloat ? this : this.cast(defaultFloat)
+  const x = asFloat(this)
   const sum = poolWindows(x, g, 0).sum([-2, -1])
   const div = opts.divisorOverride
   if (div !== undefined) {

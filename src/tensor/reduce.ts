@@ -1,11 +1,12 @@
 // Reductions: sum/max/prod over axes (one REDUCE_AXIS node each), and what is built from them:
 // mean, var, std, min, argmax, any/all, logsumexp, softmax, cumsum.
-import { type DType, defaultFloat, dtypes } from '../dtype.js'
+import { type DType, dtypes } from '../dtype.js'
 import { setCustomGrad } from '../gradient.js'
 import { fmtShape, normAxis, range, TsgradError } from '../helpers.js'
 import { checkOptions, type KeySet } from '../options.js'
 import { reduce } from '../uop/graph.js'
 import type { ReduceOp } from '../uop/ops.js'
+import { asFloat } from './elementwise.js'
 import { Tensor } from './tensor.js'
 
 export type Axis = number | readonly number[] | undefined | null
@@ -94,14 +95,14 @@ P.mean = function (axis, opts = {}) {
   checkOptions('mean', opts, REDUCE_OPTS)
   const axes = axesOf('mean', this, axis)
   const n = axes.reduce((a, i) => a * this.shape[i]!, 1)
-  const x = this.dtype.isFloat ? this : this.cast(defaultFloat)
+  const x = asFloat(this)
   return x.sum(axes, opts).div(n)
 }
 P.var = function (axis, opts = {}) {
   checkOptions('var', opts, VAR_OPTS)
   const axes = axesOf('var', this, axis)
   const n = axes.reduce((a, i) => a * this.shape[i]!, 1)
-  const x = this.dtype.isFloat ? this : this.cast(defaultFloat)
+  const x = asFloat(this)
   const d = x.sub(x.mean(axes, { keepdim: true }))
   return d
     .square()
@@ -171,7 +172,7 @@ P.argmin = function (axis, opts = {}) {
 P.logsumexp = function (axis, opts = {}) {
   checkOptions('logsumexp', opts, REDUCE_OPTS)
   const axes = axesOf('logsumexp', this, axis)
-  const x = this.dtype.isFloat ? this : this.cast(defaultFloat)
+  const x = asFloat(this)
   const m = x.max(axes, { keepdim: true }).detach()
   // an infinite max (a row of all -inf, or one holding +inf) shifts by 0: -inf and +inf come out
   // instead of NaN from inf - inf
@@ -191,14 +192,14 @@ P.logsumexp = function (axis, opts = {}) {
 }
 P.softmax = function (axis = -1) {
   axis = normAxis('softmax', axis, this.ndim, this.shape)
-  const x = this.dtype.isFloat ? this : this.cast(defaultFloat)
+  const x = asFloat(this)
   const e = x.sub(x.max(axis, { keepdim: true }).detach()).exp()
   // one reciprocal per row and a multiply per element (a vector divide per element costs more)
   return e.mul(e.sum(axis, { keepdim: true }).reciprocal())
 }
 P.logSoftmax = function (axis = -1) {
   axis = normAxis('logSoftmax', axis, this.ndim, this.shape)
-  const x = this.dtype.isFloat ? this : this.cast(defaultFloat)
+  const x = asFloat(this)
   const s = x.sub(x.max(axis, { keepdim: true }).detach())
   return s.sub(s.exp().sum(axis, { keepdim: true }).log())
 }
