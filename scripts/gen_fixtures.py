@@ -300,7 +300,8 @@ E = "elementwise"
 
 
 def gelu(x):
-    return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
+    # PyTorch's default gelu (approximate='none'): the exact erf form
+    return 0.5 * x * (1 + special.erf(x / np.sqrt(2)))
 
 
 def softplus(x, beta=1.0):

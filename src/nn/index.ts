@@ -12,6 +12,8 @@ export {
   ConvTranspose2d,
   type ConvTranspose2dOptions,
   Embedding,
+  GatedMLP,
+  type GatedMLPOptions,
   GroupNorm,
   type GroupNormOptions,
   LayerNorm,

@@ -439,7 +439,7 @@ export class RMSNorm {
     if (x.shape[x.ndim - 1] !== this.dim) {
       throw new Error(`RMSNorm: expected last dimension ${this.dim}, got shape [${x.shape}]`)
     }
-    const y = x.mul(x.square().mean(-1, { keepdim: true }).add(this.eps).rsqrt())
+    const y = x.rmsnorm(-1, this.eps)
     return this.weight ? y.mul(this.weight) : y
   }
 }
@@ -489,6 +489,35 @@ export class GroupNorm {
     if (this.weight) y = y.mul(this.weight.reshape(cshape))
     if (this.bias) y = y.add(this.bias.reshape(cshape))
     return y
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export interface GatedMLPOptions {
+  bias?: boolean
+}
+const GATED_MLP_OPTS: KeySet<GatedMLPOptions> = { bias: true }
+
+/**
+ * LLaMA's feed-forward block: down(silu(gate(x)) * up(x)), gate and up [dim -> hidden], down
+ * [hidden -> dim]; no biases unless `bias` (state keys gate.weight, up.weight, down.weight).
+ */
+export class GatedMLP {
+  gate: Linear
+  up: Linear
+  down: Linear
+
+  constructor(dim: number, hidden: number, opts: GatedMLPOptions = {}) {
+    checkOptions('GatedMLP', opts, GATED_MLP_OPTS)
+    const { bias = false } = opts
+    this.gate = new Linear(dim, hidden, { bias })
+    this.up = new Linear(dim, hidden, { bias })
+    this.down = new Linear(hidden, dim, { bias })
+  }
+
+  call(x: Tensor): Tensor {
+    return this.down.call(this.gate.call(x).silu().mul(this.up.call(x)))
   }
 }
 

@@ -3,6 +3,7 @@
 import { type DType, defaultFloat, dtypeMax, dtypeMin, dtypes } from '../dtype.js'
 import { setCustomGrad } from '../gradient.js'
 import { TsgradError } from '../helpers.js'
+import { checkOptions, type KeySet } from '../options.js'
 import { Ops } from '../uop/ops.js'
 import { broadcastShapes } from './shapes.js'
 import { type Operand, Tensor } from './tensor.js'
@@ -40,7 +41,8 @@ declare module './tensor.js' {
     relu6(): Tensor
     sigmoid(): Tensor
     tanh(): Tensor
-    gelu(): Tensor
+    /** PyTorch's gelu: x * Phi(x) with the exact erf form (default) or the tanh approximation */
+    gelu(opts?: GeluOptions): Tensor
     silu(): Tensor
     swish(): Tensor
     leakyRelu(slope?: number): Tensor
@@ -223,8 +225,18 @@ P.sigmoid = function () {
   })
   return s
 }
-P.gelu = function () {
+export interface GeluOptions {
+  /** 'none' (default, as PyTorch): 0.5 x (1 + erf(x / sqrt(2))); 'tanh': the tanh approximation */
+  approximate?: 'none' | 'tanh'
+}
+const GELU_OPTS: KeySet<GeluOptions> = { approximate: true }
+P.gelu = function (opts = {}) {
+  checkOptions('gelu', opts, GELU_OPTS)
+  const { approximate = 'none' } = opts
+  if (approximate !== 'none' && approximate !== 'tanh')
+    throw new TsgradError(`gelu: approximate must be 'none' or 'tanh', got ${JSON.stringify(approximate)}`)
   const x = asFloat(this)
+  if (approximate === 'none') return x.mul(0.5).mul(x.mul(Math.SQRT1_2).erf().add(1))
   const inner = x.add(x.mul(x).mul(x).mul(0.044715)).mul(Math.sqrt(2 / Math.PI))
   return x.mul(0.5).mul(inner.tanh().add(1))
 }

@@ -12,6 +12,8 @@ import './scan.js'
 import './activations.js'
 import './distance.js'
 import './roll.js'
+import './rope.js'
+import './sampling.js'
 
 export { Tensor } from './tensor.js'
 export type { IndexItem } from './indexing.js'

@@ -2,7 +2,8 @@
 // sliding-window view + multiply/reduce), normalization, dropout, attention and the sparse
 // categorical cross entropy (pooling.ts has the pools, losses.ts the other losses).
 import { dtypes } from '../dtype.js'
-import { fmtShape, shapeEq, TsgradError } from '../helpers.js'
+import { fmtShape, normAxis, shapeEq, TsgradError } from '../helpers.js'
+import { asFloat } from './elementwise.js'
 import { conv2dFast, padSpatial, windows } from './conv.js'
 import { matmul } from './matmul.js'
 import { checkKnownIndices } from './index_check.js'
@@ -55,6 +56,8 @@ declare module './tensor.js' {
     conv2d(weight: Tensor, opts?: ConvOptions): Tensor
     convTranspose2d(weight: Tensor, opts?: ConvTranspose2dOptions): Tensor
     layernorm(axis?: number | number[], eps?: number): Tensor
+    /** x / sqrt(mean(x^2, axis) + eps) (no affine; nn.RMSNorm adds the weight) */
+    rmsnorm(axis?: number, eps?: number): Tensor
     batchnorm(weight: Tensor | null, bias: Tensor | null, mean: Tensor, invstd: Tensor): Tensor
     dropout(p?: number): Tensor
     oneHot(numClasses: number): Tensor
@@ -171,6 +174,14 @@ P.layernorm = function (axis = -1, eps = 1e-5) {
   const axes = typeof axis === 'number' ? [axis] : axis
   const y = this.sub(this.mean(axes, { keepdim: true }))
   return y.mul(y.square().mean(axes, { keepdim: true }).add(eps).rsqrt())
+}
+P.rmsnorm = function (axis = -1, eps = 1e-6) {
+  const ax = normAxis('rmsnorm', axis, this.ndim, this.shape)
+  if (!(typeof eps === 'number' && eps >= 0))
+    throw new TsgradError(`rmsnorm: eps must be a number >= 0, got ${eps}`)
+  const x = asFloat(this)
+  // over the last axis the mean is a row reduce fused into the output kernel: one kernel
+  return x.mul(x.square().mean(ax, { keepdim: true }).add(eps).rsqrt())
 }
 P.batchnorm = function (weight, bias, mean, invstd) {
   const shape = this.shape.map((d, i) => (i === 1 ? d : 1))

@@ -35,7 +35,7 @@ const unary: Record<string, (x: Tensor, p: P) => Tensor> = {
   relu: (x) => x.relu(),
   leakyRelu: (x, p) => x.leakyRelu(p.slope as number),
   elu: (x, p) => x.elu(p.alpha as number),
-  gelu: (x) => x.gelu(),
+  gelu: (x) => x.gelu({ approximate: 'tanh' }),
   silu: (x) => x.silu(),
   sigmoid: (x) => x.sigmoid(),
   tanh: (x) => x.tanh(),

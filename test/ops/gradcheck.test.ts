@@ -46,6 +46,7 @@ const cases: GC[] = [
   { name: 'sigmoid', fn: (x) => x.sigmoid(), inputs: [U(S, -4, 4)] },
   { name: 'tanh', fn: (x) => x.tanh(), inputs: [U(S, -3, 3)] },
   { name: 'gelu', fn: (x) => x.gelu(), inputs: [U(S, -3, 3)] },
+  { name: 'gelu tanh', fn: (x) => x.gelu({ approximate: 'tanh' }), inputs: [U(S, -3, 3)] },
   { name: 'silu', fn: (x) => x.silu(), inputs: [U(S, -4, 4)] },
   { name: 'leakyRelu', fn: (x) => x.leakyRelu(0.1), inputs: [NZ(S)] },
   { name: 'elu', fn: (x) => x.elu(0.7), inputs: [NZ(S)] },
