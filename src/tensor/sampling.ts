@@ -60,6 +60,20 @@ function orderKey(x: Tensor, largest: boolean): Tensor {
   return nan ? nan.where(largest ? U32 - 1 : 0, key) : key
 }
 
+/**
+ * Tensor.cat along the last axis of tensors that are each a kernel's output, in groups: one kernel
+ * reading more than 63 buffers is over the CPU device's FFI limit on parameters.
+ */
+function catRealized(parts: Tensor[]): Tensor {
+  const GROUP = 32
+  if (parts.length === 1) return parts[0]!
+  if (parts.length <= GROUP) return Tensor.cat(parts, -1)
+  const groups: Tensor[] = []
+  for (let i = 0; i < parts.length; i += GROUP)
+    groups.push(catRealized(parts.slice(i, i + GROUP)).contiguous())
+  return catRealized(groups)
+}
+
 P.topk = function (k, opts = {}) {
   checkOptions('topk', opts, TOPK_OPTS)
   const { dim = -1, largest = true } = opts
@@ -85,9 +99,12 @@ P.topk = function (k, opts = {}) {
   if (k === 0) indices = Tensor.zeros([...lead, 0], { dtype: dtypes.int32, device: x.device })
   else {
     const iota = Tensor.iota(n, x.device).cast(dtypes.int64)
-    const key = orderKey(xt.detach(), largest)
+    let key = orderKey(xt.detach(), largest)
       .mul(2 ** b)
       .add(iota.neg().add(2 ** b - 1))
+    // computed once (8 bytes per element) instead of in every pass: the passes are then a plain
+    // int64 compare + max over a row that stays in cache
+    if (k > 1) key = key.contiguous()
     const picks: Tensor[] = [key.max(-1, { keepdim: true })]
     for (let j = 1; j < k; j++)
       picks.push(
@@ -96,7 +113,7 @@ P.topk = function (k, opts = {}) {
           .where(key, -1)
           .max(-1, { keepdim: true }),
       )
-    const packed = picks.length === 1 ? picks[0]! : Tensor.cat(picks, -1)
+    const packed = catRealized(picks)
     indices = packed
       .mod(2 ** b)
       .neg()

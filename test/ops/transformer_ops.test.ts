@@ -23,7 +23,12 @@ const fixtures = JSON.parse(readFileSync(join(here, '..', 'fixtures', 'transform
 }
 const C = fixtures.cases
 
-const dec = (v: number | string): number => (typeof v === 'number' ? v : Number(v === 'nan' ? Number.NaN : v))
+const SPECIAL: Record<string, number> = {
+  nan: Number.NaN,
+  inf: Number.POSITIVE_INFINITY,
+  '-inf': Number.NEGATIVE_INFINITY,
+}
+const dec = (v: number | string): number => (typeof v === 'number' ? v : SPECIAL[v]!)
 const tensor = (a: Arr, requiresGrad = false): Tensor =>
   new Tensor(Float32Array.from(a.data, dec), { shape: a.shape, requiresGrad })
 const vals = (t: Tensor): number[] => Array.from(t.dataSync() as ArrayLike<number>, Number)
