@@ -179,9 +179,13 @@ P.rmsnorm = function (axis = -1, eps = 1e-6) {
   const ax = normAxis('rmsnorm', axis, this.ndim, this.shape)
   if (!(typeof eps === 'number' && eps >= 0))
     throw new TsgradError(`rmsnorm: eps must be a number >= 0, got ${eps}`)
-  const x = asFloat(this)
+  // half inputs are normalized in float32 and rounded once (as HF's LlamaRMSNorm): the mean of
+  // squares would overflow float16 at |x| ~ 256
+  const half = this.dtype === dtypes.float16 || this.dtype === dtypes.bfloat16
+  const x = half ? this.cast(dtypes.float32) : asFloat(this)
   // over the last axis the mean is a row reduce fused into the output kernel: one kernel
-  return x.mul(x.square().mean(ax, { keepdim: true }).add(eps).rsqrt())
+  const y = x.mul(x.square().mean(ax, { keepdim: true }).add(eps).rsqrt())
+  return half ? y.cast(this.dtype) : y
 }
 P.batchnorm = function (weight, bias, mean, invstd) {
   const shape = this.shape.map((d, i) => (i === 1 ? d : 1))

@@ -89,6 +89,14 @@ describe('rmsnorm', () => {
       TOL,
     )
   })
+  test('float16 is normalized in float32 (no overflow of the squares), one kernel', () => {
+    const x = new Tensor([[300, -400, 500, 0.5]]).realize()
+    const h = x.half().realize()
+    const y = h.rmsnorm()
+    assert.equal(y.dtype.name, 'float16')
+    assert.equal(kernels(y), 1)
+    allclose(vals(y), vals(x.rmsnorm()), { rtol: 1e-3, atol: 1e-3 })
+  })
   test('bad eps', () => expectThrows(() => Tensor.rand([2, 3]).rmsnorm(-1, -1), /rmsnorm: eps/))
 })
 
