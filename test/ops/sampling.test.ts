@@ -101,6 +101,16 @@ describe('topk', () => {
     const [v2, i2] = x.topk(100)
     assert.ok(kernels(v2, i2) <= 100 + 8, `${kernels(v2, i2)} kernels`)
   })
+  test('jitted: replays on new rows give the new top k', () => {
+    const f = jit((x: Tensor) => x.topk(3))
+    for (let step = 0; step < 5; step++) {
+      const x = Tensor.randn([2, 40]).realize()
+      const [v, i] = f(x)
+      const [ev, ei] = x.topk(3)
+      assert.deepEqual(vals(i), vals(ei), `step ${step}`)
+      assert.deepEqual(vals(v), vals(ev), `step ${step}`)
+    }
+  })
   test('errors', () => {
     expectThrows(
       () => Tensor.rand([2, 5]).topk(6),
@@ -185,6 +195,17 @@ describe('multinomial', () => {
     const jitted = [0, 1, 2, 3].map(() => vals(g(t)))
     assert.deepEqual(jitted, eager)
     assert.notDeepEqual(eager[2], eager[3])
+  })
+  test('jitted without replacement on changing weights: each draw follows its own weights', () => {
+    const f = jit((p: Tensor) => p.multinomial(2))
+    for (let step = 0; step < 5; step++) {
+      // all weight on two categories that move each step
+      const w = new Array<number>(10).fill(0)
+      w[step] = 1
+      w[step + 3] = 2
+      const d = vals(f(new Tensor(w)))
+      assert.deepEqual([...d].sort(), [step, step + 3], `step ${step}: drew ${d}`)
+    }
   })
   test("PyTorch's errors for known weights", () => {
     expectThrows(
