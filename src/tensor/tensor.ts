@@ -26,6 +26,7 @@ import { jitScope } from './jit_scope.js'
 import { broadcastShapes, checkBufferSize, checkShape } from './shapes.js'
 import { flattenNested, fromStorage, type NestedArray, toStorage, typedDType } from './storage.js'
 import { LazyReaders } from './lazy_readers.js'
+import { checkWritableView, viewBase } from './view_assign.js'
 
 export type Shape = number[]
 export type { NestedArray } from './storage.js'
@@ -293,7 +294,11 @@ export class Tensor {
     }
     const { views } = realizeUOps(
       roots,
-      (buf, like) => G.reshape(UOp.new(Ops.BUFFER, buf.dtype, [], buf), like.shape!),
+      // (a write into a view leaves the tensor that view)
+      (buf, like) =>
+        like.op === Ops.ASSIGN && !like.src[0]!.contiguousBase
+          ? like.src[0]!
+          : G.reshape(UOp.new(Ops.BUFFER, buf.dtype, [], buf), like.shape!),
       beforeRun,
     )
     for (const [i, t] of unrealized.entries()) t.becomeRealized(views[i]!)
@@ -461,7 +466,13 @@ export class Tensor {
     return Tensor.fromUOp(UOp.new(Ops.CONTIGUOUS, this.dtype, [this.uop], { tag: uniqueTag++ }), this)
   }
 
-  /** Lazy in-place write: this tensor's buffer receives `x` when realized. */
+  /**
+   * In-place write. Into this tensor's own buffer (or a reshape of it) it is lazy: the buffer
+   * receives `x` when this tensor is realized. Into another view of a buffer (shrink, permute,
+   * flip, `get` slices: `cache.shrink(...).assign(k)`) it is written now, as PyTorch's
+   * `c[1:2] = x`, by a kernel over the view's elements only, so the buffer and its other views see
+   * it (they hold no link to this view); lazy tensors built before read the old values.
+   */
   assign(x: Tensor | number): this {
     if (this._disposed) throw this.disposedError('assign')
     if (x instanceof Tensor && x._disposed) throw x.disposedError('assign (the value)')
@@ -476,12 +487,35 @@ export class Tensor {
       throw new TsgradError(`assign: value on ${v.device}, target on ${this.device}`)
     jitScope.assigned?.add(this)
     this.builtAt = v.valueAt
+    if (!this.uop.contiguousBase && this.assignIntoView(v)) return this
     if (this.uop.contiguousBase)
       this.uop = UOp.new(Ops.ASSIGN, this.dtype, [this.uop, v.uop.op === Ops.DETACH ? v.uop.src[0]! : v.uop])
     else this.uop = v.uop
     this._readsBuffer = true
     this.trackLazy()
     return this
+  }
+
+  /** `assign` into a view of a buffer (see there); false when this tensor views no buffer. */
+  private assignIntoView(v: Tensor): boolean {
+    let base = viewBase(this.uop)
+    let written: Map<UOp, UOp> | undefined
+    if (base.op === Ops.ASSIGN && base.src[0]!.contiguousBase) {
+      // a view of a pending whole-buffer write: that write lands first, and this view and the
+      // value read the buffer after it (the ASSIGN node must not run twice)
+      written = new Map([[base, base.src[0]!]])
+      this.uop = substituteAll(this.uop, written).get(this.uop)!
+      Tensor.realize(Tensor.fromUOp(base))
+      this.builtAt = writeClock.now
+      base = viewBase(this.uop)
+    }
+    if (base.op !== Ops.BUFFER) return false
+    checkWritableView(this.uop, this.shape)
+    let value = v.uop.op === Ops.DETACH ? v.uop.src[0]! : v.uop
+    if (written) value = substituteAll(value, written).get(value)!
+    this.uop = UOp.new(Ops.ASSIGN, this.dtype, [this.uop, value])
+    Tensor.realize(this)
+    return true
   }
 
   // ---- autograd ----
