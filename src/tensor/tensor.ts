@@ -487,35 +487,13 @@ export class Tensor {
       throw new TsgradError(`assign: value on ${v.device}, target on ${this.device}`)
     jitScope.assigned?.add(this)
     this.builtAt = v.valueAt
-    if (!this.uop.contiguousBase && this.assignIntoView(v)) return this
+    if (!this.uop.contiguousBase && assignIntoView(this, v)) return this
     if (this.uop.contiguousBase)
       this.uop = UOp.new(Ops.ASSIGN, this.dtype, [this.uop, v.uop.op === Ops.DETACH ? v.uop.src[0]! : v.uop])
     else this.uop = v.uop
     this._readsBuffer = true
     this.trackLazy()
     return this
-  }
-
-  /** `assign` into a view of a buffer (see there); false when this tensor views no buffer. */
-  private assignIntoView(v: Tensor): boolean {
-    let base = viewBase(this.uop)
-    let written: Map<UOp, UOp> | undefined
-    if (base.op === Ops.ASSIGN && base.src[0]!.contiguousBase) {
-      // a view of a pending whole-buffer write: that write lands first, and this view and the
-      // value read the buffer after it (the ASSIGN node must not run twice)
-      written = new Map([[base, base.src[0]!]])
-      this.uop = substituteAll(this.uop, written).get(this.uop)!
-      Tensor.realize(Tensor.fromUOp(base))
-      this.builtAt = writeClock.now
-      base = viewBase(this.uop)
-    }
-    if (base.op !== Ops.BUFFER) return false
-    checkWritableView(this.uop, this.shape)
-    let value = v.uop.op === Ops.DETACH ? v.uop.src[0]! : v.uop
-    if (written) value = substituteAll(value, written).get(value)!
-    this.uop = UOp.new(Ops.ASSIGN, this.dtype, [this.uop, value])
-    Tensor.realize(this)
-    return true
   }
 
   // ---- autograd ----
@@ -647,4 +625,26 @@ export class Tensor {
   static iota(n: number, device: string): Tensor {
     return new Tensor(G.iotaNode(n, device))
   }
+}
+
+/** `assign` into a view of a buffer (see Tensor.assign); false when `t` views no buffer. */
+function assignIntoView(t: Tensor, v: Tensor): boolean {
+  let base = viewBase(t.uop)
+  let written: Map<UOp, UOp> | undefined
+  if (base.op === Ops.ASSIGN && base.src[0]!.contiguousBase) {
+    // a view of a pending whole-buffer write: that write lands first, and this view and the
+    // value read the buffer after it (the ASSIGN node must not run twice)
+    written = new Map([[base, base.src[0]!]])
+    t.uop = substituteAll(t.uop, written).get(t.uop)!
+    Tensor.realize(Tensor.fromUOp(base))
+    t.builtAt = writeClock.now
+    base = viewBase(t.uop)
+  }
+  if (base.op !== Ops.BUFFER) return false
+  checkWritableView(t.uop, t.shape)
+  let value = v.uop.op === Ops.DETACH ? v.uop.src[0]! : v.uop
+  if (written) value = substituteAll(value, written).get(value)!
+  t.uop = UOp.new(Ops.ASSIGN, t.dtype, [t.uop, value])
+  Tensor.realize(t)
+  return true
 }
