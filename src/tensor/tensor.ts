@@ -26,7 +26,7 @@ import { jitScope } from './jit_scope.js'
 import { broadcastShapes, checkBufferSize, checkShape } from './shapes.js'
 import { flattenNested, fromStorage, type NestedArray, toStorage, typedDType } from './storage.js'
 import { LazyReaders } from './lazy_readers.js'
-import { checkWritableView, viewBase } from './view_assign.js'
+import { checkLazyTarget, checkWritableView, viewBase } from './view_assign.js'
 
 export type Shape = number[]
 export type { NestedArray } from './storage.js'
@@ -640,7 +640,10 @@ function assignIntoView(t: Tensor, v: Tensor): boolean {
     t.builtAt = writeClock.now
     base = viewBase(t.uop)
   }
-  if (base.op !== Ops.BUFFER) return false
+  if (base.op !== Ops.BUFFER) {
+    checkLazyTarget(t.uop, t.shape)
+    return false
+  }
   checkWritableView(t.uop, t.shape)
   let value = v.uop.op === Ops.DETACH ? v.uop.src[0]! : v.uop
   if (written) value = substituteAll(value, written).get(value)!

@@ -42,3 +42,17 @@ export function checkWritableView(view: UOp, shapeForError: readonly number[]): 
       `assign: the target ${fmtShape(shapeForError)} is a padded view: its padding is stored nowhere; assign into the unpadded tensor`,
     )
 }
+
+/**
+ * A shrink/permute/flip/... view of a lazy tensor has no buffer to write into: assigning to it
+ * would change only the view tensor while the tensor it views keeps its value, so it is an error
+ * (a lazy tensor itself, or a reshape of one, takes the new value as before).
+ */
+export function checkLazyTarget(view: UOp, shapeForError: readonly number[]): void {
+  let u = view
+  while (u.op === Ops.RESHAPE || u.op === Ops.DETACH) u = u.src[0]!
+  if (!MOVEMENT.has(u.op)) return
+  throw new TsgradError(
+    `assign: the target ${fmtShape(shapeForError)} is a ${u.op.toLowerCase()} view of a lazy tensor (${viewBase(u).op}), which has no buffer to write into; realize() that tensor first`,
+  )
+}

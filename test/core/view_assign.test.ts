@@ -214,3 +214,18 @@ describe('assign into a view writes the base buffer', () => {
     assert.deepEqual(e.tolistSync(), [0, 1, 2, 3], 'nothing written')
   })
 })
+
+describe('assign into a view of a lazy tensor', () => {
+  test('is an error (the tensor viewed would silently keep its value); a lazy tensor itself still takes the value', () => {
+    const lazy = Tensor.zeros([3, 2]).contiguous()
+    assert.throws(
+      () => lazy.get(1).assign(Tensor.ones([2])),
+      (err: Error) =>
+        err instanceof TsgradError &&
+        /view of a lazy tensor \(CONTIGUOUS\).*realize\(\) that tensor first/.test(err.message),
+    )
+    const t = Tensor.ones([2]).add(1)
+    t.assign(Tensor.full([2], 5))
+    assert.deepEqual(t.tolistSync(), [5, 5])
+  })
+})
