@@ -105,6 +105,30 @@ describe('grouped-query attention reads keys without repeating them', () => {
   })
 })
 
+describe('GQA gradients on the packed matmul path', () => {
+  test('dq, dk, dv equal those of attention over explicitly repeated keys (64 rows per group: packed)', () => {
+    Tensor.manualSeed(6)
+    const [B, Hq, Hkv, Tq, Tk, D] = [1, 8, 2, 16, 96, 64]
+    const g = Hq / Hkv
+    const grads = (repeat: boolean): number[][] => {
+      const q = Tensor.randn([B, Hq, Tq, D]).realize()
+      const k = Tensor.randn([B, Hkv, Tk, D]).realize()
+      const v = Tensor.randn([B, Hkv, Tk, D]).realize()
+      for (const t of [q, k, v]) t.requiresGrad = true
+      const rep = (t: Tensor) =>
+        repeat ? t.reshape([B, Hkv, 1, Tk, D]).expand([B, Hkv, g, Tk, D]).reshape([B, Hq, Tk, D]) : t
+      const out = q.scaledDotProductAttention(rep(k), rep(v), { isCausal: true, causalAlign: 'bottomRight' })
+      out.mul(out).sum().backward()
+      return [q, k, v].map((t) => Array.from(t.grad!.dataSync() as Float32Array))
+    }
+    Tensor.manualSeed(6)
+    const got = grads(false)
+    Tensor.manualSeed(6)
+    const want = grads(true)
+    for (const [i, name] of ['dq', 'dk', 'dv'].entries()) allclose(got[i]!, want[i]!, { ...tol, label: name })
+  })
+})
+
 describe('causal alignment', () => {
   const ones = (...s: number[]) => Tensor.ones(s)
   test('top-left (PyTorch isCausal) vs bottom-right: which keys a query sees', () => {
