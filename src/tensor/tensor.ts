@@ -237,6 +237,7 @@ export class Tensor {
     const t = new Tensor(u)
     for (const x of inputs) t.builtAt = Math.min(t.builtAt, x.valueAt)
     if (inputs.length) t._readsBuffer = inputs.some((x) => x._readsBuffer)
+    if (MOVEMENT.has(u.op) && u.contiguousBase) t._reshapeView = true
     t.trackLazy()
     if (inputs.some((x) => x._requiresGrad || x._tracks)) {
       if (noGradDepth > 0) t.uop = UOp.new(Ops.DETACH, u.dtype, [u])
@@ -246,6 +247,8 @@ export class Tensor {
   }
   /** true when this tensor was computed from tensors that require gradients */
   private _tracks = false
+  /** a reshape of another tensor's buffer (not its own): `assign` writes through it at once */
+  private _reshapeView = false
 
   // ---- realization and reading ----
   /** Compute this tensor's value (and the others') now. Returns this. */
@@ -471,7 +474,8 @@ export class Tensor {
    * receives `x` when this tensor is realized. Into another view of a buffer (shrink, permute,
    * flip, `get` slices: `cache.shrink(...).assign(k)`) it is written now, as PyTorch's
    * `c[1:2] = x`, by a kernel over the view's elements only, so the buffer and its other views see
-   * it (they hold no link to this view); lazy tensors built before read the old values.
+   * it (they hold no link to this view); lazy tensors built before read the old values. A reshape
+   * of another tensor (`c.reshape([12]).assign(x)`) is such a view too.
    */
   assign(x: Tensor | number): this {
     if (this._disposed) throw this.disposedError('assign')
@@ -487,7 +491,7 @@ export class Tensor {
       throw new TsgradError(`assign: value on ${v.device}, target on ${this.device}`)
     jitScope.assigned?.add(this)
     this.builtAt = v.valueAt
-    if (!this.uop.contiguousBase && assignIntoView(this, v)) return this
+    if ((!this.uop.contiguousBase || this._reshapeView) && assignIntoView(this, v)) return this
     if (this.uop.contiguousBase)
       this.uop = UOp.new(Ops.ASSIGN, this.dtype, [this.uop, v.uop.op === Ops.DETACH ? v.uop.src[0]! : v.uop])
     else this.uop = v.uop

@@ -229,3 +229,27 @@ describe('assign into a view of a lazy tensor', () => {
     assert.deepEqual(t.tolistSync(), [5, 5])
   })
 })
+
+describe('assign into a reshape of another tensor', () => {
+  test('writes that tensor at once (it kept its old value until the reshape view was realized)', () => {
+    const d = Tensor.zeros([4, 3]).contiguous().realize()
+    d.reshape([12]).assign(Tensor.arange(12).float())
+    assert.deepEqual(rows(d), ref(4, 3))
+    const e = grid(2, 3)
+    const before = e.sum()
+    e.flatten().assign(Tensor.ones([6]))
+    assert.equal(before.itemSync(), 15, 'a lazy reader built before keeps the old value')
+    assert.deepEqual(rows(e), [
+      [1, 1, 1],
+      [1, 1, 1],
+    ])
+    // the tensor's own buffer: still a lazy write, committed by its realize or read
+    const own = grid(2, 2)
+    own.assign(Tensor.zeros([2, 2]))
+    assert.equal(own.uop.op, Ops.ASSIGN)
+    assert.deepEqual(rows(own), [
+      [0, 0],
+      [0, 0],
+    ])
+  })
+})
