@@ -3,6 +3,7 @@
 // write went nowhere (the view tensor took the new value, the buffer kept the old one).
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
+import { estimateCost } from '../../src/codegen/cost.ts'
 import { type RealizeObserver, setRealizeObserver } from '../../src/engine/realize.ts'
 import { jit, Tensor, TsgradError } from '../../src/index.ts'
 import type { KernelItem, ScheduleItem } from '../../src/schedule/schedule.ts'
@@ -170,6 +171,12 @@ describe('assign into a view writes the base buffer', () => {
     assert.equal(iterations(ks[0]!), 2 * 4 * 1 * 8)
     assert.equal(ks[0]!.bufs[0]!.size, 2 * 4 * 64 * 8, 'stores into the cache buffer')
     assert.ok(ks[0]!.bufs[0]!.existing, 'no new buffer for the output')
+    // DEBUG=2's byte count: the region stored plus the value read, not the whole cache
+    const bytes = estimateCost(
+      ks[0]!.ast,
+      ks[0]!.bufs.map((b) => b.size * b.dtype.itemsize),
+    ).bytes
+    assert.equal(bytes, 2 * (2 * 4 * 1 * 8) * 4)
     const got = cache.shrink([
       [0, 2],
       [0, 4],
