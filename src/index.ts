@@ -13,6 +13,7 @@ export { Jit, type JittedFunction, jit } from './tensor/jit.js'
 export type { GraphStats } from './engine/jit.js'
 export type {
   AdaptiveSize,
+  AttentionOptions,
   AvgPoolOptions,
   IndexItem,
   MaxPoolOptions,

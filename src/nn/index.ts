@@ -24,6 +24,7 @@ export {
   type RMSNormOptions,
 } from './layers.js'
 export * as datasets from './datasets.js'
+export { KVCache, type KVCacheOptions } from './kv_cache.js'
 export * as optim from './optim.js'
 export {
   AdaptiveAvgPool2d,

@@ -7,7 +7,7 @@
 // fresh 'reduce' ranges. Nodes at the region's boundary (realized buffers) become LOADs.
 import { type DType, dtypes } from '../dtype.js'
 import { prod, stridesFor } from '../helpers.js'
-import { ALU, type BufferRef, Ops, type PadArg, type ReduceOp, UOp } from '../uop/ops.js'
+import { ALU, type BufferRef, MOVEMENT, Ops, type PadArg, type ReduceOp, UOp } from '../uop/ops.js'
 
 export interface LoweringContext {
   /** is this node read from a buffer (not computed in this kernel)? */
@@ -113,6 +113,22 @@ export class KernelLowering {
     return flatIndex(idx, shape, this.indexDType)
   }
 
+  /**
+   * Where the element at `idx` of `view` (movement ops and DETACH over a BUFFER) lives in the
+   * buffer: its flat index, and the validity gate its pads impose (undefined without one). The
+   * index math is the one reads use (`plan`), so an assign through a view writes exactly the
+   * elements a read of the view sees, symbolic offsets included.
+   */
+  viewIndex(view: UOp, idx: readonly UOp[]): { index: UOp; gate: UOp | undefined } {
+    let t: Task = { n: view, idx, gate: undefined }
+    while (t.n.op !== Ops.BUFFER) {
+      if (!MOVEMENT.has(t.n.op) && t.n.op !== Ops.DETACH)
+        throw new Error(`rangeify: the target of a write is not a view of a buffer (found ${t.n.op})`)
+      t = this.planOp(t).children[0]!
+    }
+    return { index: this.flatIndex(t.idx, [(t.n.arg as BufferRef).size]), gate: t.gate }
+  }
+
   /** Value of tensor node `root` at index `idx` as kernel IR (iterative, memoized). */
   lower(root: UOp, idx: readonly UOp[]): UOp {
     const key = (t: Task): string => `${t.n.id}:${t.idx.map((u) => u.id).join(',')}:${t.gate?.id ?? ''}`
@@ -139,18 +155,25 @@ export class KernelLowering {
 
   private plan(t: Task): { children: Task[]; combine: (v: UOp[]) => UOp } {
     const { n, idx, gate } = t
-    const leaf = (u: UOp) => ({ children: [], combine: () => u })
-    const same = (src: UOp, f: (v: UOp) => UOp = (v) => v) => ({
-      children: [{ n: src, idx, gate }],
-      combine: (v: UOp[]) => f(v[0]!),
-    })
     if (this.ctx.isBoundary(n)) {
       const param = this.ctx.paramFor(n)
       const shape = n.op === Ops.BUFFER ? [(n.arg as BufferRef).size] : n.shape!
       const dg = UOp.new(Ops.DEFINE_GLOBAL, n.dtype, [], param)
       const flat = this.flatIndex(idx, shape)
-      return leaf(UOp.new(Ops.LOAD, n.dtype, gate ? [dg, flat, gate] : [dg, flat]))
+      const load = UOp.new(Ops.LOAD, n.dtype, gate ? [dg, flat, gate] : [dg, flat])
+      return { children: [], combine: () => load }
     }
+    return this.planOp(t)
+  }
+
+  /** The plan of `t.n` computed in this kernel (not read from a buffer). */
+  private planOp(t: Task): { children: Task[]; combine: (v: UOp[]) => UOp } {
+    const { n, idx, gate } = t
+    const leaf = (u: UOp) => ({ children: [], combine: () => u })
+    const same = (src: UOp, f: (v: UOp) => UOp = (v) => v) => ({
+      children: [{ n: src, idx, gate }],
+      combine: (v: UOp[]) => f(v[0]!),
+    })
     const inShape = n.src[0]?.shape ?? []
     switch (n.op) {
       case Ops.CONST:

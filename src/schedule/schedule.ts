@@ -61,6 +61,13 @@ export function newBuf(size: number, dtype: DType, device: string, existing?: Bu
 
 const isBufferView = (u: UOp): boolean => u.contiguousBase !== undefined
 
+/** The BUFFER an ASSIGN writes: its target is movement ops (and DETACH) over it, or undefined. */
+export function assignBase(n: UOp): UOp | undefined {
+  let u = n.src[0]!
+  while (MOVEMENT.has(u.op) || u.op === Ops.DETACH) u = u.src[0]!
+  return u.op === Ops.BUFFER ? u : undefined
+}
+
 /** Broadcast factor from which a reduce's elementwise input is realized rather than recomputed. */
 const RECOMPUTE_MIN_BROADCAST = 8
 /** ...and only when the broadcast is this big: tiny kernels are dominated by launches. */
@@ -253,8 +260,8 @@ function tryBuild(topo: readonly UOp[], R: Set<UOp>): Schedule | UOp {
   }
   for (const n of order) {
     if (n.op === Ops.ASSIGN) {
-      const base = n.src[0]!.contiguousBase
-      if (!base) throw new Error('ASSIGN target must be a realized, contiguous buffer')
+      const base = assignBase(n)
+      if (!base) throw new Error('ASSIGN target must be a view of a realized buffer')
       realized.set(n, existing(base.arg as BufferRef))
     } else realized.set(n, newBuf(prod(n.shape!), n.dtype, n.device))
   }
@@ -276,7 +283,8 @@ function tryBuild(topo: readonly UOp[], R: Set<UOp>): Schedule | UOp {
     const isBoundary = (u: UOp): boolean => u !== n && (u.op === Ops.BUFFER || R.has(u))
     const lowering = new KernelLowering({
       isBoundary,
-      indexDType: indexDTypeFor(expr, isBoundary),
+      // (a write into a view of a buffer indexes the whole buffer)
+      indexDType: indexDTypeFor(n.op === Ops.ASSIGN ? n : expr, isBoundary),
       paramFor: (u) => {
         reads.push(u)
         const b = u.op === Ops.BUFFER ? existing(u.arg as BufferRef) : realized.get(u)!
@@ -292,7 +300,13 @@ function tryBuild(topo: readonly UOp[], R: Set<UOp>): Schedule | UOp {
     const shape = n.shape!
     const idx = lowering.outputIndex(shape)
     const value = lowering.lower(expr, idx)
-    const outIdx = lowering.flatIndex(idx, shape)
+    // a write into a view (a KV cache's shrink) stores where a read of the view would load: only
+    // the view's elements are visited
+    const target = n.op === Ops.ASSIGN ? n.src[0]! : undefined
+    const outIdx =
+      target && !target.contiguousBase
+        ? lowering.viewIndex(target, idx).index
+        : lowering.flatIndex(idx, shape)
     const store = UOp.new(Ops.STORE, out.dtype, [UOp.new(Ops.DEFINE_GLOBAL, out.dtype, [], 0), outIdx, value])
     const ast = simplifyGatedIndices(
       graphRewrite(UOp.new(Ops.SINK, out.dtype, [store]), symbolic, undefined, 'symbolic'),
@@ -318,9 +332,12 @@ function readsOutputElsewhere(ast: UOp): boolean {
  * no edge forces a change.
  */
 function orderAssigns(items: ScheduleItem[], inputs: UOp[][]): ScheduleItem[] {
-  const assignTo = new Map<BufferRef, number>()
+  // (several writes into views of one buffer may share a schedule)
+  const assignTo = new Map<BufferRef, number[]>()
   items.forEach((it, i) => {
-    if (it.node.op === Ops.ASSIGN) assignTo.set(it.node.src[0]!.contiguousBase!.arg as BufferRef, i)
+    if (it.node.op !== Ops.ASSIGN) return
+    const ref = assignBase(it.node)!.arg as BufferRef
+    assignTo.set(ref, [...(assignTo.get(ref) ?? []), i])
   })
   if (assignTo.size === 0) return items
   const producer = new Map<UOp, number>(items.map((it, i) => [it.node, i]))
@@ -330,8 +347,9 @@ function orderAssigns(items: ScheduleItem[], inputs: UOp[][]): ScheduleItem[] {
       const p = producer.get(u)
       if (p !== undefined) before[i]!.add(p)
       if (u.op !== Ops.BUFFER) continue
-      const w = assignTo.get(u.arg as BufferRef)
-      if (w !== undefined && w !== i) before[w]!.add(i)
+      // (a write reads its own buffer only at the index it stores to: see readsOutputElsewhere)
+      const ws = assignTo.get(u.arg as BufferRef) ?? []
+      if (!ws.includes(i)) for (const w of ws) before[w]!.add(i)
     }
   })
   const order = priorityTopoOrder(items.length, before, (i) => i)

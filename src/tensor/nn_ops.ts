@@ -1,6 +1,6 @@
 // Processing ops: matmul (broadcast multiply + sum, no special op), convolution (pad +
-// sliding-window view + multiply/reduce), normalization, dropout, attention and the sparse
-// categorical cross entropy (pooling.ts has the pools, losses.ts the other losses).
+// sliding-window view + multiply/reduce), normalization, dropout and the sparse categorical cross
+// entropy (pooling.ts has the pools, losses.ts the other losses, attention.ts attention).
 import { dtypes } from '../dtype.js'
 import { fmtShape, normAxis, shapeEq, TsgradError } from '../helpers.js'
 import { asFloat } from './elementwise.js'
@@ -22,12 +22,6 @@ export interface ConvOptions {
 export interface ConvTranspose2dOptions extends ConvOptions {
   outputPadding?: Pair
 }
-export interface AttentionOptions {
-  attnMask?: Tensor
-  isCausal?: boolean
-  /** scale of q @ k^T (default 1 / sqrt(head size)) */
-  scale?: number
-}
 export interface SparseCrossentropyOptions {
   labelSmoothing?: number
   reduction?: Reduction
@@ -41,7 +35,6 @@ const CONV_OPTS: KeySet<ConvOptions> = {
   groups: true,
 }
 const CONV_T_OPTS: KeySet<ConvTranspose2dOptions> = { ...CONV_OPTS, outputPadding: true }
-const ATTENTION_OPTS: KeySet<AttentionOptions> = { attnMask: true, isCausal: true, scale: true }
 const SPARSE_CE_OPTS: KeySet<SparseCrossentropyOptions> = {
   labelSmoothing: true,
   reduction: true,
@@ -62,7 +55,6 @@ declare module './tensor.js' {
     dropout(p?: number): Tensor
     oneHot(numClasses: number): Tensor
     embedding(weight: Tensor): Tensor
-    scaledDotProductAttention(key: Tensor, value: Tensor, opts?: AttentionOptions): Tensor
     sparseCategoricalCrossentropy(target: Tensor, opts?: SparseCrossentropyOptions): Tensor
   }
 }
@@ -232,20 +224,6 @@ P.embedding = function (weight) {
     .eq(Tensor.arange(V, undefined, 1, { device: this.device }))
     .cast(weight.dtype)
   return onehot.matmul(weight)
-}
-
-P.scaledDotProductAttention = function (key, value, opts = {}) {
-  checkOptions('scaledDotProductAttention', opts, ATTENTION_OPTS)
-  const d = this.shape[this.ndim - 1]!
-  let s = this.matmul(key.transpose(-1, -2)).mul(opts.scale ?? 1 / Math.sqrt(d))
-  if (opts.isCausal) {
-    const [L, S] = s.shape.slice(-2) as [number, number]
-    const causal = Tensor.ones([L, S], { device: this.device, dtype: dtypes.bool }).tril()
-    s = causal.where(s, Number.NEGATIVE_INFINITY)
-  }
-  if (opts.attnMask)
-    s = opts.attnMask.dtype.isBool ? opts.attnMask.where(s, Number.NEGATIVE_INFINITY) : s.add(opts.attnMask)
-  return s.softmax(-1).matmul(value)
 }
 
 P.sparseCategoricalCrossentropy = function (target, opts = {}) {

@@ -26,6 +26,7 @@ import { jitScope } from './jit_scope.js'
 import { broadcastShapes, checkBufferSize, checkShape } from './shapes.js'
 import { flattenNested, fromStorage, type NestedArray, toStorage, typedDType } from './storage.js'
 import { LazyReaders } from './lazy_readers.js'
+import { checkLazyTarget, checkWritableView, viewBase } from './view_assign.js'
 
 export type Shape = number[]
 export type { NestedArray } from './storage.js'
@@ -236,6 +237,7 @@ export class Tensor {
     const t = new Tensor(u)
     for (const x of inputs) t.builtAt = Math.min(t.builtAt, x.valueAt)
     if (inputs.length) t._readsBuffer = inputs.some((x) => x._readsBuffer)
+    if (MOVEMENT.has(u.op) && u.contiguousBase) t._reshapeView = true
     t.trackLazy()
     if (inputs.some((x) => x._requiresGrad || x._tracks)) {
       if (noGradDepth > 0) t.uop = UOp.new(Ops.DETACH, u.dtype, [u])
@@ -245,6 +247,8 @@ export class Tensor {
   }
   /** true when this tensor was computed from tensors that require gradients */
   private _tracks = false
+  /** a reshape of another tensor's buffer (not its own): `assign` writes through it at once */
+  private _reshapeView = false
 
   // ---- realization and reading ----
   /** Compute this tensor's value (and the others') now. Returns this. */
@@ -293,7 +297,11 @@ export class Tensor {
     }
     const { views } = realizeUOps(
       roots,
-      (buf, like) => G.reshape(UOp.new(Ops.BUFFER, buf.dtype, [], buf), like.shape!),
+      // (a write into a view leaves the tensor that view)
+      (buf, like) =>
+        like.op === Ops.ASSIGN && !like.src[0]!.contiguousBase
+          ? like.src[0]!
+          : G.reshape(UOp.new(Ops.BUFFER, buf.dtype, [], buf), like.shape!),
       beforeRun,
     )
     for (const [i, t] of unrealized.entries()) t.becomeRealized(views[i]!)
@@ -461,7 +469,14 @@ export class Tensor {
     return Tensor.fromUOp(UOp.new(Ops.CONTIGUOUS, this.dtype, [this.uop], { tag: uniqueTag++ }), this)
   }
 
-  /** Lazy in-place write: this tensor's buffer receives `x` when realized. */
+  /**
+   * In-place write. Into this tensor's own buffer (or a reshape of it) it is lazy: the buffer
+   * receives `x` when this tensor is realized. Into another view of a buffer (shrink, permute,
+   * flip, `get` slices: `cache.shrink(...).assign(k)`) it is written now, as PyTorch's
+   * `c[1:2] = x`, by a kernel over the view's elements only, so the buffer and its other views see
+   * it (they hold no link to this view); lazy tensors built before read the old values. A reshape
+   * of another tensor (`c.reshape([12]).assign(x)`) is such a view too.
+   */
   assign(x: Tensor | number): this {
     if (this._disposed) throw this.disposedError('assign')
     if (x instanceof Tensor && x._disposed) throw x.disposedError('assign (the value)')
@@ -476,6 +491,7 @@ export class Tensor {
       throw new TsgradError(`assign: value on ${v.device}, target on ${this.device}`)
     jitScope.assigned?.add(this)
     this.builtAt = v.valueAt
+    if ((!this.uop.contiguousBase || this._reshapeView) && assignIntoView(this, v)) return this
     if (this.uop.contiguousBase)
       this.uop = UOp.new(Ops.ASSIGN, this.dtype, [this.uop, v.uop.op === Ops.DETACH ? v.uop.src[0]! : v.uop])
     else this.uop = v.uop
@@ -613,4 +629,29 @@ export class Tensor {
   static iota(n: number, device: string): Tensor {
     return new Tensor(G.iotaNode(n, device))
   }
+}
+
+/** `assign` into a view of a buffer (see Tensor.assign); false when `t` views no buffer. */
+function assignIntoView(t: Tensor, v: Tensor): boolean {
+  let base = viewBase(t.uop)
+  let written: Map<UOp, UOp> | undefined
+  if (base.op === Ops.ASSIGN && base.src[0]!.contiguousBase) {
+    // a view of a pending whole-buffer write: that write lands first, and this view and the
+    // value read the buffer after it (the ASSIGN node must not run twice)
+    written = new Map([[base, base.src[0]!]])
+    t.uop = substituteAll(t.uop, written).get(t.uop)!
+    Tensor.realize(Tensor.fromUOp(base))
+    t.builtAt = writeClock.now
+    base = viewBase(t.uop)
+  }
+  if (base.op !== Ops.BUFFER) {
+    checkLazyTarget(t.uop, t.shape)
+    return false
+  }
+  checkWritableView(t.uop, t.shape)
+  let value = v.uop.op === Ops.DETACH ? v.uop.src[0]! : v.uop
+  if (written) value = substituteAll(value, written).get(value)!
+  t.uop = UOp.new(Ops.ASSIGN, t.dtype, [t.uop, value])
+  Tensor.realize(t)
+  return true
 }

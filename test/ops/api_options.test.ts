@@ -95,6 +95,7 @@ const CALLS: Record<string, (o: any) => unknown> = {
   RMSNorm: (o) => new nn.RMSNorm(3, o),
   GroupNorm: (o) => new nn.GroupNorm(1, 3, o),
   GatedMLP: (o) => new nn.GatedMLP(2, 3, o),
+  KVCache: (o) => new nn.KVCache(1, 1, 2, 2, o),
   MaxPool2d: (o) => new nn.MaxPool2d(2, o),
   AvgPool2d: (o) => new nn.AvgPool2d(2, o),
   SGD: (o) => new optim.SGD([param()], o),

@@ -1,0 +1,84 @@
+// A preallocated key/value cache for autoregressive decoding, on the public Tensor API only.
+//
+// Keys and values live in two (batch, kvHeads, maxLen, headDim) buffers allocated once. A step
+// writes its new keys/values into positions startPos..startPos+T with an assign into a shrink
+// view of each buffer, which writes only those B*Hkv*T*D elements in place (no copy of the cache),
+// and attends over the views [0, startPos+T). The buffers are private (`_k`, `_v`), so a model
+// holding a cache keeps it out of its state dict.
+import { checkOptions, type KeySet, Tensor, type TensorOptions, TsgradError } from '../index.js'
+
+export interface KVCacheOptions {
+  dtype?: TensorOptions['dtype']
+  device?: string
+}
+const KV_CACHE_OPTS: KeySet<KVCacheOptions> = { dtype: true, device: true }
+
+const fmt = (s: readonly number[]): string => `[${s.join(', ')}]`
+
+export class KVCache {
+  private readonly _k: Tensor
+  private readonly _v: Tensor
+  readonly shape: readonly [batch: number, kvHeads: number, maxLen: number, headDim: number]
+
+  constructor(batch: number, kvHeads: number, maxLen: number, headDim: number, opts: KVCacheOptions = {}) {
+    checkOptions('KVCache', opts, KV_CACHE_OPTS)
+    const dims = [batch, kvHeads, maxLen, headDim] as const
+    if (!dims.every((d) => Number.isInteger(d) && d > 0))
+      throw new TsgradError(
+        `KVCache: batch, kvHeads, maxLen and headDim must be positive integers, got ${fmt(dims as readonly number[])}`,
+      )
+    this.shape = dims
+    const make = () =>
+      Tensor.zeros([...dims], { dtype: opts.dtype, device: opts.device })
+        .contiguous()
+        .realize()
+    this._k = make()
+    this._v = make()
+  }
+
+  /** the whole key buffer (batch, kvHeads, maxLen, headDim) */
+  get k(): Tensor {
+    return this._k
+  }
+  /** the whole value buffer (batch, kvHeads, maxLen, headDim) */
+  get v(): Tensor {
+    return this._v
+  }
+
+  /**
+   * Write `k` and `v` (batch, kvHeads, T, headDim) at positions startPos..startPos+T (in place: a
+   * kernel per buffer over those elements only) and return the cached keys and values of positions
+   * 0..startPos+T, views of the buffers to attend over (`q.scaledDotProductAttention(keys, values,
+   * { isCausal: true, causalAlign: 'bottomRight' })` for a prefill of T > 1 tokens).
+   */
+  update(k: Tensor, v: Tensor, startPos: number): [keys: Tensor, values: Tensor] {
+    const [B, H, S, D] = this.shape
+    for (const [name, t] of [
+      ['k', k],
+      ['v', v],
+    ] as const) {
+      if (!(t instanceof Tensor)) throw new TsgradError(`KVCache.update: ${name} must be a Tensor`)
+      const s = t.shape
+      if (s.length !== 4 || s[0] !== B || s[1] !== H || s[3] !== D || s[2]! < 1)
+        throw new TsgradError(
+          `KVCache.update: ${name} of shape ${fmt(s)} does not fit the cache ${fmt(this.shape)}: expected [${B}, ${H}, T, ${D}] with T >= 1`,
+        )
+    }
+    const T = k.shape[2]!
+    if (v.shape[2] !== T)
+      throw new TsgradError(`KVCache.update: k and v lengths differ (${fmt(k.shape)} vs ${fmt(v.shape)})`)
+    if (!Number.isInteger(startPos) || startPos < 0 || startPos + T > S)
+      throw new TsgradError(
+        `KVCache.update: positions ${startPos}..${startPos + T} (startPos ${startPos}, ${T} new) do not fit the cache of maxLen ${S}`,
+      )
+    const at = (lo: number, hi: number): [number, number][] => [
+      [0, B],
+      [0, H],
+      [lo, hi],
+      [0, D],
+    ]
+    this._k.shrink(at(startPos, startPos + T)).assign(k.cast(this._k.dtype))
+    this._v.shrink(at(startPos, startPos + T)).assign(v.cast(this._v.dtype))
+    return [this._k.shrink(at(0, startPos + T)), this._v.shrink(at(0, startPos + T))]
+  }
+}

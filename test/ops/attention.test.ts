@@ -1,0 +1,228 @@
+// scaledDotProductAttention (issue 16, part 2): PyTorch semantics, grouped-query attention without
+// repeated keys, top-left (PyTorch) and bottom-right (prefill against a cache) causal masks.
+// Values and gradients against test/fixtures/attention.json (scripts/gen_attention_fixtures.py:
+// explicit torch math in float64, GQA by repeat_interleave).
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { describe, test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { scheduleFor } from '../../src/engine/realize.ts'
+import { type AttentionOptions, Tensor } from '../../src/index.ts'
+import { allclose, expectThrows, type FixArray, toTensor } from '../helpers.ts'
+
+interface AttentionCase {
+  name: string
+  q: FixArray
+  k: FixArray
+  v: FixArray
+  mask?: FixArray
+  opts: AttentionOptions
+  out: FixArray
+  upstream: FixArray
+  dq: FixArray
+  dk: FixArray
+  dv: FixArray
+}
+const here = dirname(fileURLToPath(import.meta.url))
+const cases = (
+  JSON.parse(readFileSync(join(here, '..', 'fixtures', 'attention.json'), 'utf8')) as {
+    cases: AttentionCase[]
+  }
+).cases
+const tol = { rtol: 1e-4, atol: 1e-5 }
+
+describe('scaledDotProductAttention against PyTorch (values and gradients)', () => {
+  for (const c of cases)
+    test(c.name, () => {
+      const [q, k, v] = [c.q, c.k, c.v].map((a) => toTensor(a, { requiresGrad: true })) as [
+        Tensor,
+        Tensor,
+        Tensor,
+      ]
+      const opts: AttentionOptions = { ...c.opts }
+      if (c.mask) opts.attnMask = toTensor(c.mask)
+      const out = q.scaledDotProductAttention(k, v, opts)
+      assert.deepEqual(out.shape, c.out.shape)
+      allclose(out.dataSync() as Float32Array, c.out.data, { ...tol, label: 'out', shape: c.out.shape })
+      out.mul(toTensor(c.upstream)).sum().backward()
+      for (const [name, t, want] of [
+        ['dq', q, c.dq],
+        ['dk', k, c.dk],
+        ['dv', v, c.dv],
+      ] as const)
+        allclose(t.grad!.dataSync() as Float32Array, want.data, { ...tol, label: name, shape: want.shape })
+    })
+})
+
+const kernels = (t: Tensor) => scheduleFor([t.uop]).items.filter((i) => i.kind === 'kernel')
+
+describe('grouped-query attention reads keys without repeating them', () => {
+  test('a decode step (q of length 1 against a cache view): 4 kernels, no buffer of the repeated keys', () => {
+    const [B, Hq, Hkv, S, D] = [1, 8, 2, 64, 32]
+    const cache = Tensor.zeros([B, Hkv, S, D]).contiguous().realize()
+    const q = Tensor.rand([B, Hq, 1, D]).realize()
+    const view = cache.shrink([
+      [0, B],
+      [0, Hkv],
+      [0, 17],
+      [0, D],
+    ])
+    const out = q.scaledDotProductAttention(view, view)
+    const ks = kernels(out)
+    // scores, row max, row sum, softmax @ v
+    assert.equal(ks.length, 4)
+    const repeated = B * Hq * 17 * D
+    for (const k of ks)
+      for (const b of k.bufs) assert.ok(b.existing || b.size < repeated, `a buffer of ${b.size} elements`)
+  })
+
+  test('a prefill against a cache (Tq < Tk, bottom-right causal): 4 kernels small, 6 with packed operands', () => {
+    const run = (tq: number, tk: number, d: number): number => {
+      const q = Tensor.rand([1, 8, tq, d]).realize()
+      const k = Tensor.rand([1, 2, tk, d]).realize()
+      const ks = kernels(q.scaledDotProductAttention(k, k, { isCausal: true, causalAlign: 'bottomRight' }))
+      const repeated = 8 * tk * d
+      for (const kk of ks)
+        for (const b of kk.bufs) assert.ok(b.existing || b.size < repeated, `a buffer of ${b.size} elements`)
+      return ks.length
+    }
+    assert.equal(run(4, 24, 32), 4)
+    // 8 queries x 16 rows = 128 rows per group: k^T and v are packed for the register tile (+2)
+    assert.equal(run(16, 96, 64), 6)
+  })
+
+  test('GQA equals attention over explicitly repeated keys', () => {
+    Tensor.manualSeed(5)
+    const q = Tensor.randn([2, 6, 3, 4])
+    const k = Tensor.randn([2, 2, 5, 4])
+    const v = Tensor.randn([2, 2, 5, 3])
+    const rep = (t: Tensor) =>
+      t.reshape([2, 2, 1, 5, t.shape[3]!]).expand([2, 2, 3, 5, t.shape[3]!]).reshape([2, 6, 5, t.shape[3]!])
+    const got = q.scaledDotProductAttention(k, v, { isCausal: true, causalAlign: 'bottomRight' })
+    const want = q.scaledDotProductAttention(rep(k), rep(v), { isCausal: true, causalAlign: 'bottomRight' })
+    allclose(got.dataSync() as Float32Array, Array.from(want.dataSync() as Float32Array), tol)
+  })
+})
+
+describe('GQA gradients on the packed matmul path', () => {
+  test('dq, dk, dv equal those of attention over explicitly repeated keys (64 rows per group: packed)', () => {
+    Tensor.manualSeed(6)
+    const [B, Hq, Hkv, Tq, Tk, D] = [1, 8, 2, 16, 96, 64]
+    const g = Hq / Hkv
+    const grads = (repeat: boolean): number[][] => {
+      const q = Tensor.randn([B, Hq, Tq, D]).realize()
+      const k = Tensor.randn([B, Hkv, Tk, D]).realize()
+      const v = Tensor.randn([B, Hkv, Tk, D]).realize()
+      for (const t of [q, k, v]) t.requiresGrad = true
+      const rep = (t: Tensor) =>
+        repeat ? t.reshape([B, Hkv, 1, Tk, D]).expand([B, Hkv, g, Tk, D]).reshape([B, Hq, Tk, D]) : t
+      const out = q.scaledDotProductAttention(rep(k), rep(v), { isCausal: true, causalAlign: 'bottomRight' })
+      out.mul(out).sum().backward()
+      return [q, k, v].map((t) => Array.from(t.grad!.dataSync() as Float32Array))
+    }
+    Tensor.manualSeed(6)
+    const got = grads(false)
+    Tensor.manualSeed(6)
+    const want = grads(true)
+    for (const [i, name] of ['dq', 'dk', 'dv'].entries()) allclose(got[i]!, want[i]!, { ...tol, label: name })
+  })
+})
+
+describe('causal alignment', () => {
+  const ones = (...s: number[]) => Tensor.ones(s)
+  test('top-left (PyTorch isCausal) vs bottom-right: which keys a query sees', () => {
+    // v = identity over keys: each output row is that query's attention weights
+    const q = Tensor.zeros([2, 1])
+    const k = Tensor.zeros([4, 1])
+    const v = Tensor.eye(4)
+    const tl = q.scaledDotProductAttention(k, v, { isCausal: true }).tolistSync() as number[][]
+    const br = q
+      .scaledDotProductAttention(k, v, { isCausal: true, causalAlign: 'bottomRight' })
+      .tolistSync() as number[][]
+    allclose(tl.flat(), [1, 0, 0, 0, 0.5, 0.5, 0, 0], tol)
+    allclose(br.flat(), [1 / 3, 1 / 3, 1 / 3, 0, 0.25, 0.25, 0.25, 0.25], tol)
+    // square: both the same
+    const sq = ones(3, 2).scaledDotProductAttention(ones(3, 2), Tensor.eye(3), {
+      isCausal: true,
+      causalAlign: 'bottomRight',
+    })
+    const sq0 = ones(3, 2).scaledDotProductAttention(ones(3, 2), Tensor.eye(3), { isCausal: true })
+    assert.deepEqual(sq.tolistSync(), sq0.tolistSync())
+  })
+})
+
+describe('dropoutP', () => {
+  test('drops attention weights with probability p and scales the rest by 1/(1-p), in or out of training', () => {
+    Tensor.manualSeed(7)
+    const n = 64
+    // uniform weights 1/n; v = identity, so the output is the weights after dropout
+    const w = Tensor.zeros([n, 4])
+      .scaledDotProductAttention(Tensor.zeros([n, 4]), Tensor.eye(n), { dropoutP: 0.25 })
+      .dataSync() as Float32Array
+    let kept = 0
+    for (const x of w) {
+      if (x === 0) continue
+      kept++
+      assert.ok(Math.abs(x - 1 / n / 0.75) < 1e-6, `kept weight ${x}`)
+    }
+    const frac = kept / (n * n)
+    assert.ok(Math.abs(frac - 0.75) < 0.03, `kept fraction ${frac}`)
+    const all = Tensor.ones([3, 2]).scaledDotProductAttention(Tensor.ones([4, 2]), Tensor.ones([4, 5]), {
+      dropoutP: 1,
+    })
+    assert.deepEqual(all.tolistSync(), [Array(5).fill(0), Array(5).fill(0), Array(5).fill(0)])
+  })
+})
+
+describe('errors name the shapes', () => {
+  const z = (...s: number[]) => Tensor.zeros(s)
+  test('head counts, head dims, lengths, ranks, masks and options', () => {
+    expectThrows(
+      () => z(1, 6, 2, 8).scaledDotProductAttention(z(1, 4, 2, 8), z(1, 4, 2, 8)),
+      /6 query heads are not a multiple of 4/,
+      /\[1, 6, 2, 8\]/,
+    )
+    expectThrows(
+      () => z(1, 4, 2, 8).scaledDotProductAttention(z(1, 2, 2, 8), z(1, 1, 2, 8)),
+      /key and value head counts differ/,
+    )
+    expectThrows(
+      () => z(1, 2, 2, 8).scaledDotProductAttention(z(1, 2, 3, 6), z(1, 2, 3, 6)),
+      /head dims differ \(8 vs 6\)/,
+    )
+    expectThrows(
+      () => z(1, 2, 2, 8).scaledDotProductAttention(z(1, 2, 3, 8), z(1, 2, 4, 8)),
+      /key and value lengths differ/,
+    )
+    expectThrows(() => z(2, 8).scaledDotProductAttention(z(1, 3, 8), z(1, 3, 8)), /same rank/)
+    expectThrows(
+      () => z(2, 2, 2, 8).scaledDotProductAttention(z(1, 2, 3, 8), z(1, 2, 3, 8)),
+      /batch dimensions differ/,
+    )
+    expectThrows(
+      () => z(1, 4, 2, 8).scaledDotProductAttention(z(1, 2, 3, 8), z(1, 2, 3, 8), { attnMask: z(3, 2, 3) }),
+      /attnMask of shape \[3, 2, 3\] does not broadcast to the scores \[1, 4, 2, 3\]/,
+    )
+    expectThrows(
+      () => z(2, 8).scaledDotProductAttention(z(3, 8), z(3, 8), { attnMask: z(2, 3), isCausal: true }),
+      /cannot both be set/,
+    )
+    expectThrows(
+      () => z(2, 8).scaledDotProductAttention(z(3, 8), z(3, 8), { causalAlign: 'bottomRight' }),
+      /needs isCausal/,
+    )
+    expectThrows(
+      () =>
+        z(2, 8).scaledDotProductAttention(z(3, 8), z(3, 8), {
+          isCausal: true,
+          causalAlign: 'right' as 'topLeft',
+        }),
+      /causalAlign must be/,
+    )
+    expectThrows(
+      () => z(2, 8).scaledDotProductAttention(z(3, 8), z(3, 8), { dropoutP: 1.5 }),
+      /dropoutP must be/,
+    )
+  })
+})
