@@ -49,6 +49,14 @@ function evalIndex(u: UOp, env: Map<UOp, number>, memo: Map<UOp, number>): numbe
   return v
 }
 
+/** The ranges that the values loaded inside index expression `idx` depend on (none: no gather). */
+function loadedIndexRanges(idx: UOp): Set<UOp> {
+  const out = new Set<UOp>()
+  for (const u of toposort([idx]))
+    if (u.op === Ops.LOAD) for (const n of toposort([u.src[1]!])) if (n.op === Ops.RANGE) out.add(n)
+  return out
+}
+
 interface Access {
   kind: 'load' | 'store'
   /** element stride of each axis (0: broadcast along it) */
@@ -62,8 +70,11 @@ function accessStrides(s: OptState): Access[] {
     if (u.op !== Ops.LOAD && u.op !== Ops.STORE) continue
     const idx = u.src[1]!
     const base = evalIndex(idx, new Map(), new Map())
+    const loaded = loadedIndexRanges(idx)
     const strides = s.axes.map((r) => {
       if (r.src[0]!.constValue < 2) return 0
+      // an index that loads a value varying along r (a gather) has no stride along it
+      if (loaded.has(r)) return Number.NaN
       return evalIndex(idx, new Map([[r, 1]]), new Map()) - base
     })
     out.push({ kind: u.op === Ops.LOAD ? 'load' : 'store', strides })

@@ -240,7 +240,8 @@ export class KernelLowering {
             const { at, valid } = this.dataIndex(v[0]!, x.shape![axis]!)
             const ci = idx.map((ix, i) => (i === axis ? at : ix))
             const xv = this.lower(x, ci, gate ? gate.and(valid) : valid)
-            return valid.where(xv, UOp.const(n.dtype, 0))
+            // a plain load under the gate already reads 0 where the index is invalid
+            return xv.op === Ops.LOAD ? xv : valid.where(xv, UOp.const(n.dtype, 0))
           },
         }
       }

@@ -1,0 +1,227 @@
+// Data-dependent loads: embedding, gather and `get` with tensor indices read one element per
+// output element through a GATHER node (a load whose index is a loaded value), never a one-hot
+// reduction over the indexed axis. Values and gradients against PyTorch 1.13 fixtures
+// (scripts/gen_indexed_loads.py); lazy out-of-range indices read nothing and give 0, whatever
+// their dtype; the kernels have no loop over the indexed axis (pinned through the schedule).
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, test } from 'node:test'
+import { handOpts } from '../../src/codegen/heuristics.ts'
+import { renderKernel } from '../../src/codegen/kernel.ts'
+import { scheduleFor } from '../../src/engine/realize.ts'
+import { type IndexItem, jit, Tensor } from '../../src/index.ts'
+import { Device } from '../../src/runtime/device.ts'
+import type { KernelItem } from '../../src/schedule/schedule.ts'
+import { Ops, type UOp } from '../../src/uop/ops.ts'
+import { toposort } from '../../src/uop/rewrite.ts'
+import { hasCPU } from '../helpers.ts'
+
+interface Arr {
+  shape: number[]
+  data: number[]
+}
+interface Case {
+  name: string
+  op: 'embedding' | 'embedding_lazy' | 'gather' | 'get'
+  x: Arr
+  index?: Arr
+  dim?: number
+  items?: ({ tensor: Arr } | string)[]
+  out: Arr
+  upstream: Arr
+  grad: Arr
+}
+const fixtures = (
+  JSON.parse(readFileSync(join(import.meta.dirname, '..', 'fixtures', 'indexed_loads.json'), 'utf8')) as {
+    cases: Case[]
+  }
+).cases
+
+const f32 = (a: Arr, requiresGrad = false) =>
+  new Tensor(Float32Array.from(a.data), { shape: a.shape, requiresGrad })
+const i32 = (a: Arr) => new Tensor(Int32Array.from(a.data), { shape: a.shape })
+
+function close(got: ArrayLike<number>, want: Arr, what: string, tol = 0): void {
+  assert.equal(got.length, want.data.length, `${what}: length`)
+  for (let i = 0; i < got.length; i++) {
+    const [g, w] = [got[i]!, want.data[i]!]
+    assert.ok(Math.abs(g - w) <= tol * (1 + Math.abs(w)), `${what}[${i}]: got ${g}, want ${w}`)
+  }
+}
+
+function build(c: Case, x: Tensor, lazyIndex: boolean): Tensor {
+  // a lazy index: the values are computed in the graph, so no host check sees them
+  const idx = (a: Arr) => (lazyIndex ? i32(a).add(0) : i32(a))
+  if (c.op === 'embedding' || c.op === 'embedding_lazy') return idx(c.index!).embedding(x)
+  if (c.op === 'gather') return x.gather(c.dim!, idx(c.index!))
+  const items: IndexItem[] = c.items!.map((it) => (typeof it === 'string' ? it : idx(it.tensor)))
+  return x.get(...items)
+}
+
+describe('indexed loads: values and gradients against PyTorch', () => {
+  for (const c of fixtures)
+    test(c.name, async () => {
+      const x = f32(c.x, true)
+      const out = build(c, x, c.op === 'embedding_lazy')
+      assert.deepEqual(out.shape, c.out.shape)
+      // a load copies: exactly the table's values
+      close(await out.data(), c.out, 'value')
+      out.backward(f32(c.upstream))
+      close(await x.grad!.data(), c.grad, 'gradient', 1e-5)
+    })
+})
+
+describe('indexed loads: lazy indices out of range read nothing and give 0', () => {
+  const V = 300
+  const D = 20
+  const table = Tensor.rand([V, D]).realize()
+  const rows = async (ids: Tensor): Promise<number[][]> => (await ids.embedding(table).tolist()) as number[][]
+  const row = async (i: number) => Array.from(await table.get(i).data())
+  const zero = new Array<number>(D).fill(0)
+  test('int32: -1, V, V + 1000 and the int32 extremes give zero rows; in range reads the row', async () => {
+    const base = new Tensor(Int32Array.from([0, 5, 299, 1299, 2147483647, -2147483648, 7]))
+    const ids = base.sub(1) // lazy: -1, 4, 298, 1298, 2147483646, 2147483647 (wraps), 6
+    const got = await rows(ids)
+    assert.deepEqual(got[0], zero)
+    assert.deepEqual(got[1], await row(4))
+    assert.deepEqual(got[2], await row(298))
+    assert.deepEqual(got[3], zero)
+    assert.deepEqual(got[4], zero)
+    assert.deepEqual(got[5], zero)
+    assert.deepEqual(got[6], await row(6))
+  })
+  test('int64 ids past 2^32 are out of range (not wrapped onto a valid row)', async () => {
+    const ids = new Tensor(BigInt64Array.from([2n ** 32n + 1n, -(2n ** 32n) + 3n, 2n])).add(0)
+    const got = await rows(ids)
+    assert.deepEqual(got[0], zero)
+    assert.deepEqual(got[1], zero)
+    assert.deepEqual(got[2], await row(2))
+  })
+  test('uint8 and int8 ids: 200 is a valid row of 300, -3 is out of range', async () => {
+    assert.deepEqual((await rows(new Tensor([100], { dtype: 'uint8' }).add(100)))[0], await row(200))
+    assert.deepEqual((await rows(new Tensor([-1], { dtype: 'int8' }).sub(2)))[0], zero)
+  })
+  test('gather and get: lazy out-of-range positions give 0', async () => {
+    const x = new Tensor([
+      [1, 2, 3],
+      [4, 5, 6],
+    ])
+    const gi = new Tensor(
+      [
+        [2, 3],
+        [-1, 0],
+      ],
+      { dtype: 'int32' },
+    ).add(0)
+    assert.deepEqual(await x.gather(1, gi).tolist(), [
+      [3, 0],
+      [0, 4],
+    ])
+    // numpy: -2..1 index 2 rows; -3 and 2 are out of range
+    const ri = new Tensor([-3, -2, 1, 2], { dtype: 'int32' }).add(0)
+    assert.deepEqual(await x.get(ri).tolist(), [
+      [0, 0, 0],
+      [1, 2, 3],
+      [4, 5, 6],
+      [0, 0, 0],
+    ])
+    // two indices: one out of range must not carry into a valid flat position (row 0, col 3 is
+    // flat position 3, which is x[1, 0])
+    const r = new Tensor([0, 0, 1], { dtype: 'int32' }).add(0)
+    const cidx = new Tensor([3, 2, -4], { dtype: 'int32' }).add(0)
+    assert.deepEqual(await x.get(r, cidx).tolist(), [0, 3, 0])
+  })
+})
+
+/** The kernels realizing `t` (default heuristics). */
+function kernels(t: Tensor): KernelItem[] {
+  return scheduleFor([t.uop]).items.filter((i): i is KernelItem => i.kind === 'kernel')
+}
+const rangeSizes = (ast: UOp): number[] =>
+  toposort([ast])
+    .filter((u) => u.op === Ops.RANGE)
+    .map((u) => u.src[0]!.constValue)
+/** LOADs whose index contains a loaded value */
+const indexedLoads = (ast: UOp): UOp[] =>
+  toposort([ast]).filter((u) => u.op === Ops.LOAD && toposort([u.src[1]!]).some((n) => n.op === Ops.LOAD))
+
+describe('indexed loads: the work is one load per output element', () => {
+  const V = 50000
+  const table = Tensor.rand([V, 32]).realize()
+  const ids = new Tensor(Int32Array.from({ length: 64 }, (_, i) => (i * 7919) % V))
+  test('embedding of 64 tokens: one kernel, loops over tokens and columns only', () => {
+    const ks = kernels(ids.embedding(table))
+    assert.equal(ks.length, 1)
+    assert.deepEqual(
+      rangeSizes(ks[0]!.ast).sort((a, b) => a - b),
+      [32, 64],
+    )
+    assert.equal(indexedLoads(ks[0]!.ast).length, 1)
+    assert.ok(!toposort([ks[0]!.ast]).some((u) => u.op === Ops.REDUCE))
+  })
+  test('gather and get: no loop over the indexed axis', () => {
+    const x = Tensor.rand([16, 1000]).realize()
+    const gi = new Tensor(
+      Int32Array.from({ length: 16 * 3 }, (_, i) => (i * 37) % 1000),
+      { shape: [16, 3] },
+    )
+    const g = kernels(x.gather(1, gi))
+    assert.equal(g.length, 1)
+    assert.deepEqual(
+      rangeSizes(g[0]!.ast).sort((a, b) => a - b),
+      [3, 16],
+    )
+    const rowsIdx = new Tensor(Int32Array.from([5, 2, -1]))
+    const colsIdx = new Tensor(Int32Array.from([999, 0, 4]))
+    const y = Tensor.rand([20, 8, 1000]).realize()
+    for (const t of [y.get(rowsIdx), y.get(rowsIdx, ':', colsIdx), y.get(':', ':', colsIdx)]) {
+      const ks = kernels(t)
+      assert.equal(ks.length, 1)
+      // only the output's own axes are looped over: no range over the indexed axis (20 or 1000)
+      assert.ok(
+        rangeSizes(ks[0]!.ast).every((n) => t.shape.includes(n)),
+        `${t.shape}`,
+      )
+      assert.equal(indexedLoads(ks[0]!.ast).length, 1)
+    }
+  })
+  test('a computed index fuses; a table computed by a reduce is realized once, not per token', async () => {
+    assert.equal(kernels(ids.add(1).embedding(table.mul(2))).length, 1)
+    const a = Tensor.rand([300, 8]).realize()
+    const b = Tensor.rand([8, 16]).realize()
+    const ks = kernels(new Tensor(Int32Array.from([3, 3, 299])).embedding(a.matmul(b)))
+    const gatherKernel = ks.at(-1)!
+    assert.ok(!toposort([gatherKernel.ast]).some((u) => u.op === Ops.REDUCE))
+    const got = (await new Tensor(Int32Array.from([3, 299])).embedding(a.matmul(b)).tolist()) as number[][]
+    const full = (await a.matmul(b).tolist()) as number[][]
+    assert.deepEqual(got, [full[3], full[299]])
+  })
+  test('C: the row is read as whole vectors behind one gate per token', {
+    skip: !hasCPU && 'no C compiler',
+  }, () => {
+    const t = new Tensor(Int32Array.from([1, 2])).embedding(Tensor.rand([100, 64]).realize())
+    const [k] = kernels(t)
+    const r = Device.get('CPU').renderer
+    const src = renderKernel(k!.ast, r, handOpts(k!.ast, r.target)).src
+    assert.match(src, /\? \*\(const tgvfu\*\)\(b\d+ \+ v\d+\) : tg_vf\(0\.0f\)/)
+    // the row's position was clamped into the table before any address is formed
+    assert.doesNotMatch(src, /y_\[l_\] = tg_vi/)
+  })
+  test('jit: a jitted embedding replays with new ids', async () => {
+    const w = Tensor.rand([40, 6]).realize()
+    const f = jit((i: Tensor) => i.embedding(w))
+    for (const v of [
+      [1, 2],
+      [39, 0],
+      [5, 5],
+      [7, 40],
+    ]) {
+      const got = (await f(new Tensor(Int32Array.from(v))).tolist()) as number[][]
+      const want = await Promise.all(
+        v.map(async (i) => (i < 40 ? Array.from(await w.get(i).data()) : new Array<number>(6).fill(0))),
+      )
+      assert.deepEqual(got, want)
+    }
+  })
+})
