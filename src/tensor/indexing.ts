@@ -240,7 +240,10 @@ P.get = function (...items) {
         n - 1,
         `dimension ${ax} of size ${n} (shape ${fmtShape(this.shape)})`,
       )
-      tensorAxes.push({ axis: ax, index: index.cast(dtypes.int32) })
+      // int64 where int32 could wrap a lazy value onto a valid position (2^32 + 1 -> 1) or the
+      // axis is longer than int32 counts
+      const wide = index.dtype.bits > 32 || index.dtype === dtypes.uint32 || n - 1 > 2 ** 31 - 1
+      tensorAxes.push({ axis: ax, index: index.cast(wide ? dtypes.int64 : dtypes.int32) })
       ax++
     } else throw new TsgradError(`get: unsupported index item ${JSON.stringify(it)}`)
   }
@@ -277,7 +280,10 @@ function advancedIndex(x: Tensor, idx: { axis: number; index: Tensor }[]): Tenso
   const positions = prod(nShape)
   // x as (positions, rest...): the indexed axes first, flattened
   const xp = x.permute([...axes, ...rest]).reshape([positions, ...restShape])
-  const wide = positions - 1 > 2 ** 31 - 1 ? dtypes.int64 : dtypes.int32
+  const wide =
+    positions - 1 > 2 ** 31 - 1 || idx.some((i) => i.index.dtype === dtypes.int64)
+      ? dtypes.int64
+      : dtypes.int32
   let flat: Tensor | undefined
   let valid: Tensor | undefined
   let stride = positions

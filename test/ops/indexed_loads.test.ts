@@ -98,6 +98,30 @@ describe('indexed loads: lazy indices out of range read nothing and give 0', () 
     assert.deepEqual(got[1], zero)
     assert.deepEqual(got[2], await row(2))
   })
+  test('get: a lazy int64 index past 2^32 selects nothing (it was cast to int32: 2^32 + 1 read row 1)', async () => {
+    const x = new Tensor([10, 11, 12, 13])
+    const i = new Tensor(BigInt64Array.from([2n ** 32n + 1n, 2n, -(2n ** 32n) - 1n])).add(0)
+    assert.deepEqual(await x.get(i).tolist(), [0, 12, 0])
+    const m = new Tensor([
+      [1, 2],
+      [3, 4],
+    ])
+    assert.deepEqual(await m.get(new Tensor(BigInt64Array.from([1n])), i.shrink([[0, 1]])).tolist(), [0])
+  })
+  test('an axis of 2^32 positions (a lazy arange): int64 index math on every device', async () => {
+    const big = Tensor.arange(2 ** 32, undefined, 1, { dtype: 'int64' })
+    const ids = new Tensor(BigInt64Array.from([2n ** 32n - 1n, 5n, 2n ** 31n + 7n, 2n ** 32n])).add(0)
+    assert.deepEqual(Array.from(await big.get(ids).data()), [2n ** 32n - 1n, 5n, 2n ** 31n + 7n, 0n])
+    assert.deepEqual(
+      Array.from(
+        await big
+          .reshape([1, 2 ** 32])
+          .gather(1, ids.reshape([1, 4]))
+          .data(),
+      ),
+      [2n ** 32n - 1n, 5n, 2n ** 31n + 7n, 0n],
+    )
+  })
   test('uint8 and int8 ids: 200 is a valid row of 300, -3 is out of range', async () => {
     assert.deepEqual((await rows(new Tensor([100], { dtype: 'uint8' }).add(100)))[0], await row(200))
     assert.deepEqual((await rows(new Tensor([-1], { dtype: 'int8' }).sub(2)))[0], zero)
