@@ -232,6 +232,47 @@ describe('indexed loads: the work is one load per output element', () => {
     // the row's position was clamped into the table before any address is formed
     assert.doesNotMatch(src, /y_\[l_\] = tg_vi/)
   })
+  test('every load stays inside its buffer by value range (the gathered position is clamped)', () => {
+    const x = Tensor.rand([16, 1000]).realize()
+    const gi = new Tensor(
+      Int32Array.from({ length: 16 * 3 }, (_, i) => i),
+      { shape: [16, 3] },
+    )
+    const i8 = new Tensor([-1, 5], { dtype: 'int8' }).add(0)
+    const i64 = new Tensor(BigInt64Array.from([2n ** 40n, 3n])).add(0)
+    const cases = [
+      ids.embedding(table),
+      ids.add(V).embedding(table),
+      i8.embedding(table),
+      i64.embedding(table),
+      x.gather(1, gi.mul(1000)),
+      x.get(i64.cast('int32'), i8),
+      x.T.get(i8),
+    ]
+    for (const t of cases)
+      for (const k of kernels(t))
+        for (const u of toposort([k.ast]))
+          if (u.op === Ops.LOAD) {
+            const size = k.bufs[u.src[0]!.arg as number]!.size
+            assert.ok(
+              u.src[1]!.vmin >= 0 && u.src[1]!.vmax < size,
+              `load at [${u.src[1]!.vrange}] of ${size}`,
+            )
+          }
+  })
+  test('assigning a row permutation of a table to itself reads the old rows', async () => {
+    const w = new Tensor([
+      [1, 2],
+      [3, 4],
+      [5, 6],
+    ]).realize()
+    w.assign(new Tensor(Int32Array.from([2, 0, 1])).embedding(w)).realize()
+    assert.deepEqual(await w.tolist(), [
+      [5, 6],
+      [1, 2],
+      [3, 4],
+    ])
+  })
   test('jit: a jitted embedding replays with new ids', async () => {
     const w = Tensor.rand([40, 6]).realize()
     const f = jit((i: Tensor) => i.embedding(w))
