@@ -232,6 +232,15 @@ describe('indexed loads: the work is one load per output element', () => {
     // the row's position was clamped into the table before any address is formed
     assert.doesNotMatch(src, /y_\[l_\] = tg_vi/)
   })
+  test('a gather along a 64-long inner loop (the index varies along it) reads the right elements', async () => {
+    const x = Tensor.rand([4, 1000]).realize()
+    const n = 4 * 64
+    const raw = Int32Array.from({ length: n }, (_, i) => (i * 7919 + 13) % 1003) // a few past 999
+    const got = Array.from(await x.gather(1, new Tensor(raw, { shape: [4, 64] }).add(0)).data())
+    const xs = Array.from(await x.data())
+    const want = Array.from(raw, (j, i) => (j < 1000 ? xs[Math.floor(i / 64) * 1000 + j]! : 0))
+    assert.deepEqual(got, want)
+  })
   test('every load stays inside its buffer by value range (the gathered position is clamped)', () => {
     const x = Tensor.rand([16, 1000]).realize()
     const gi = new Tensor(
