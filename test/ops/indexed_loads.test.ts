@@ -122,6 +122,31 @@ describe('indexed loads: lazy indices out of range read nothing and give 0', () 
       [2n ** 32n - 1n, 5n, 2n ** 31n + 7n, 0n],
     )
   })
+  test('tables of every dtype: bool, float16, bfloat16, int8, uint8, int64 rows; out of range 0', async () => {
+    const ids = new Tensor(Int32Array.from([2, 0, 3])).add(0)
+    for (const dtype of ['bool', 'float16', 'bfloat16', 'int8', 'uint8', 'int64'] as const) {
+      const vals = [
+        [1, 0],
+        [0, 1],
+        [1, 1],
+      ]
+      const t = new Tensor(vals, { dtype })
+      const want = [vals[2], vals[0], [0, 0]].map((r) => r.map((v) => (dtype === 'bool' ? v === 1 : v)))
+      const got = (await ids.embedding(t).tolist()) as unknown[][]
+      assert.deepEqual(
+        got.map((r) => r.map((v) => (typeof v === 'bigint' ? Number(v) : v))),
+        want,
+        dtype,
+      )
+      assert.deepEqual(
+        ((await t.get(ids).tolist()) as unknown[][]).map((r) =>
+          r.map((v) => (typeof v === 'bigint' ? Number(v) : v)),
+        ),
+        want,
+        `get ${dtype}`,
+      )
+    }
+  })
   test('uint8 and int8 ids: 200 is a valid row of 300, -3 is out of range', async () => {
     assert.deepEqual((await rows(new Tensor([100], { dtype: 'uint8' }).add(100)))[0], await row(200))
     assert.deepEqual((await rows(new Tensor([-1], { dtype: 'int8' }).sub(2)))[0], zero)
