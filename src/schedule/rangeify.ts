@@ -234,6 +234,7 @@ export class KernelLowering {
         // loaded (the gate) and the value is 0. x is lowered once the index's value is known.
         const axis = n.arg as number
         const x = n.src[0]!
+        if (x.shape![axis] === 0) return leaf(UOp.const(n.dtype, 0)) // nothing to select from
         return {
           children: [{ n: n.src[1]!, idx, gate }],
           combine: (v) => {

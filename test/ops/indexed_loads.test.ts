@@ -147,6 +147,14 @@ describe('indexed loads: lazy indices out of range read nothing and give 0', () 
       )
     }
   })
+  test('empty ids, and lazy ids into an empty table, give empty and zero rows', async () => {
+    assert.deepEqual(new Tensor(new Int32Array(0)).embedding(table).shape, [0, D])
+    const w0 = Tensor.rand([0, 3]).realize()
+    assert.deepEqual(await new Tensor(Int32Array.from([0, 4])).add(0).embedding(w0).tolist(), [
+      [0, 0, 0],
+      [0, 0, 0],
+    ])
+  })
   test('uint8 and int8 ids: 200 is a valid row of 300, -3 is out of range', async () => {
     assert.deepEqual((await rows(new Tensor([100], { dtype: 'uint8' }).add(100)))[0], await row(200))
     assert.deepEqual((await rows(new Tensor([-1], { dtype: 'int8' }).sub(2)))[0], zero)
@@ -282,6 +290,7 @@ describe('indexed loads: the work is one load per output element', () => {
       x.gather(1, gi.mul(1000)),
       x.get(i64.cast('int32'), i8),
       x.T.get(i8),
+      ids.add(0).embedding(Tensor.rand([0, 3]).realize()),
     ]
     for (const t of cases)
       for (const k of kernels(t))
