@@ -121,6 +121,14 @@ describe('indexed loads: lazy indices out of range read nothing and give 0', () 
       ),
       [2n ** 32n - 1n, 5n, 2n ** 31n + 7n, 0n],
     )
+    // rows of a 2^31-element table: the positions fit int32 (narrow_index_math narrows them)
+    const rows = Tensor.arange(2 ** 31, undefined, 1, { dtype: 'int64' }).reshape([2 ** 21, 1024])
+    const r = new Tensor(Int32Array.from([2 ** 21 - 1, 3, 2 ** 21])).add(0)
+    const got = Array.from(await rows.get(r).data()).map(Number)
+    const want = [2 ** 21 - 1, 3, -1].flatMap((k) =>
+      Array.from({ length: 1024 }, (_, d) => (k < 0 ? 0 : k * 1024 + d)),
+    )
+    assert.deepEqual(got, want)
   })
   test('tables of every dtype: bool, float16, bfloat16, int8, uint8, int64 rows; out of range 0', async () => {
     const ids = new Tensor(Int32Array.from([2, 0, 3])).add(0)
