@@ -282,6 +282,21 @@ describe('indexed loads: the work is one load per output element', () => {
     const want = Array.from(raw, (j, i) => (j < 1000 ? xs[Math.floor(i / 64) * 1000 + j]! : 0))
     assert.deepEqual(got, want)
   })
+  test('an embedding fused into a matmul (register-tiled, the gathered rows as its A operand)', async () => {
+    const [T, E, N] = [128, 64, 256]
+    const w = Tensor.rand([300, E]).realize()
+    const m = Tensor.rand([E, N]).realize()
+    const raw = Int32Array.from({ length: T }, (_, i) => (i * 7919 + 5) % 310) // a few out of range
+    const out = new Tensor(raw).add(0).embedding(w).matmul(m)
+    assert.equal(kernels(out).filter((k) => indexedLoads(k.ast).length > 0).length, 1)
+    const [got, ws, ms] = [await out.data(), await w.data(), await m.data()]
+    for (let t = 0; t < T; t++)
+      for (let n = 0; n < N; n++) {
+        let want = 0
+        if (raw[t]! < 300) for (let e = 0; e < E; e++) want += ws[raw[t]! * E + e]! * ms[e * N + n]!
+        assert.ok(Math.abs(got[t * N + n]! - want) <= 1e-4 * (1 + Math.abs(want)), `[${t}, ${n}]`)
+      }
+  })
   test('every load stays inside its buffer by value range (the gathered position is clamped)', () => {
     const x = Tensor.rand([16, 1000]).realize()
     const gi = new Tensor(
