@@ -155,7 +155,11 @@ export function handOpts(ast: UOp, target: OptTarget): Opt[] {
         if (lastLong >= 0 && r > lastLong && sizes[r]! > 1 && sizes[r]! <= CHAIN_MAX)
           try_({ op: 'CHAIN', axis: r, arg: sizes[r]! })
     } else {
-      const r = reduceAxes.find((i) => loads.some((l) => l.strides[i] === 1))
+      // contiguous along the reduce counts for the loads that vary along an output axis: one
+      // read per reduce step shared by every output (an embedding gradient's token ids, the
+      // vector of x^T v) does not make a strided reduce over the big operand contiguous
+      const perOutput = loads.filter((l) => l.strides.some((st, i) => i < nOut && sizes[i]! > 1 && st !== 0))
+      const r = reduceAxes.find((i) => (perOutput.length ? perOutput : loads).some((l) => l.strides[i] === 1))
       const outContig = store.strides.findIndex((st, i) => i < nOut && st === 1 && sizes[i]! > 1)
       if (r !== undefined) {
         // a simdReduce target vectorizes the plain loop itself; others get k accumulators

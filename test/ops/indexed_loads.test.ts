@@ -339,6 +339,31 @@ describe('indexed loads: the work is one load per output element', () => {
       [3, 4],
     ])
   })
+  test('the weight gradient vectorizes along the columns, not over the tokens', () => {
+    const w = Tensor.rand([1000, 64]).realize()
+    w.requiresGrad = true
+    const g = Tensor.rand([64, 64]).realize()
+    new Tensor(Int32Array.from({ length: 64 }, (_, i) => (i * 37) % 1000))
+      .embedding(w)
+      .mul(g)
+      .sum()
+      .backward()
+    const ks = kernels(w.grad!)
+    const dw = ks.find((k) => toposort([k.ast]).some((u) => u.op === Ops.REDUCE))!
+    // one-hot scatter-add: a reduce over the 64 tokens for each (row, column)
+    assert.deepEqual(
+      rangeSizes(dw.ast).sort((a, b) => a - b),
+      [64, 64, 1000],
+    )
+    const opts = handOpts(dw.ast, { threads: false, vectorWidth: 16, registers: 32, simdReduce: true })
+    // the token ids are contiguous along the reduce but shared by every column: the strided reads
+    // of the upstream gradient decide, so the column axis is upcast (was a simd reduction over
+    // tokens with stride-64 reads: 15 s instead of 0.9 s for a (128256, 512) table)
+    assert.ok(
+      opts.some((o) => o.op === 'UPCAST' && o.axis === 1),
+      JSON.stringify(opts),
+    )
+  })
   test('jit: a jitted embedding replays with new ids', async () => {
     const w = Tensor.rand([40, 6]).realize()
     const f = jit((i: Tensor) => i.embedding(w))
