@@ -297,6 +297,25 @@ describe('indexed loads: the work is one load per output element', () => {
         assert.ok(Math.abs(got[t * N + n]! - want) <= 1e-4 * (1 + Math.abs(want)), `[${t}, ${n}]`)
       }
   })
+  test('a table that is a padded, flipped, transposed view of a buffer', async () => {
+    const base = Tensor.rand([3, 5]).realize()
+    const b = (await base.tolist()) as number[][]
+    // rows of pad(base.T, 2 before, 1 after) flipped: 8 rows of 3
+    const view = base.T.pad([
+      [2, 1],
+      [0, 0],
+    ]).flip(0)
+    const rows = [...Array(8)].map((_, r) => {
+      const k = 7 - r - 2 // row of base.T, or padding
+      return k >= 0 && k < 5 ? [b[0]![k]!, b[1]![k]!, b[2]![k]!] : [0, 0, 0]
+    })
+    const ids = [7, 0, 1, 2, 5, 8, -1, 3]
+    const got = (await new Tensor(Int32Array.from(ids)).add(0).embedding(view).tolist()) as number[][]
+    assert.deepEqual(
+      got,
+      ids.map((i) => (i >= 0 && i < 8 ? rows[i]! : [0, 0, 0])),
+    )
+  })
   test('every load stays inside its buffer by value range (the gathered position is clamped)', () => {
     const x = Tensor.rand([16, 1000]).realize()
     const gi = new Tensor(
