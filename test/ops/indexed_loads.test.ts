@@ -262,6 +262,38 @@ describe('indexed loads: the work is one load per output element', () => {
     const full = (await a.matmul(b).tolist()) as number[][]
     assert.deepEqual(got, [full[3], full[299]])
   })
+  test('a table dequantized on the fly (int8 blocks times a scale per 32): only the selected rows', async () => {
+    const [Vq, Dq] = [4096, 64]
+    const q = new Tensor(
+      Int8Array.from({ length: Vq * Dq }, (_, i) => ((i * 37) % 255) - 127),
+      {
+        shape: [Vq, Dq],
+      },
+    )
+    const scale = new Tensor(
+      Float32Array.from({ length: (Vq * Dq) / 32 }, (_, i) => 1 + (i % 7)),
+      {
+        shape: [Vq, Dq / 32, 1],
+      },
+    )
+    const dq = q
+      .reshape([Vq, Dq / 32, 32])
+      .cast('float32')
+      .mul(scale)
+      .reshape([Vq, Dq])
+    const t = new Tensor(Int32Array.from([4095, 7, 7]))
+    const ks = kernels(t.embedding(dq))
+    assert.equal(ks.length, 1)
+    assert.ok(
+      rangeSizes(ks[0]!.ast).every((n) => n === 3 || n === Dq),
+      `${rangeSizes(ks[0]!.ast)}`,
+    )
+    const got = (await t.embedding(dq).tolist()) as number[][]
+    const want = [4095, 7, 7].map((r) =>
+      [...Array(Dq)].map((_, d) => ((((r * Dq + d) * 37) % 255) - 127) * (1 + (((r * Dq + d) >> 5) % 7))),
+    )
+    assert.deepEqual(got, want)
+  })
   test('C: the row is read as whole vectors behind one gate per token', {
     skip: !hasCPU && 'no C compiler',
   }, () => {
