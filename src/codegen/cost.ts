@@ -4,7 +4,8 @@ import { toposort } from '../uop/rewrite.js'
 
 export interface KernelCost {
   flops: number
-  /** bytes read and written, counting each buffer once */
+  /** bytes read and written, counting each buffer once (a gathered buffer: at most what its
+   * data-dependent loads can touch) */
   bytes: number
   /** sizes of the output (global) ranges */
   globalSize: number[]
@@ -30,5 +31,18 @@ export function estimateCost(ast: UOp, bufBytes: readonly number[]): KernelCost 
   const globalSize = topo
     .filter((u) => u.op === Ops.RANGE && (u.arg as { kind: string }).kind === 'global')
     .map((u) => u.src[0]!.constValue)
-  return { flops, bytes: bufBytes.reduce((a, b) => a + b, 0), globalSize }
+  // a buffer read only through loaded indices (an embedding table) is touched at most once per
+  // load iteration, not whole
+  const gathered = new Map<number, number>()
+  for (const u of topo) {
+    if (u.op !== Ops.LOAD) continue
+    const p = u.src[0]!.arg as number
+    const dataDependent = toposort([u.src[1]!]).some((n) => n.op === Ops.LOAD)
+    gathered.set(
+      p,
+      dataDependent ? (gathered.get(p) ?? 0) + iters.get(u)! * u.dtype.itemsize : Number.POSITIVE_INFINITY,
+    )
+  }
+  const bytes = bufBytes.reduce((a, b, i) => a + Math.min(b, gathered.get(i) ?? b), 0)
+  return { flops, bytes, globalSize }
 }

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
+import { estimateCost } from '../../src/codegen/cost.ts'
 import { handOpts } from '../../src/codegen/heuristics.ts'
 import { renderKernel } from '../../src/codegen/kernel.ts'
 import { scheduleFor } from '../../src/engine/realize.ts'
@@ -224,6 +225,12 @@ describe('indexed loads: the work is one load per output element', () => {
     )
     assert.equal(indexedLoads(ks[0]!.ast).length, 1)
     assert.ok(!toposort([ks[0]!.ast]).some((u) => u.op === Ops.REDUCE))
+  })
+  test('DEBUG=2 bytes count the rows a gather reads, not the whole table', () => {
+    const [k] = kernels(ids.embedding(table))
+    const bytes = k!.bufs.map((b) => b.size * b.dtype.itemsize)
+    // output 64 x 32 floats, 64 ids, 64 rows of 32 floats (not the 50000-row table)
+    assert.equal(estimateCost(k!.ast, bytes).bytes, 64 * 32 * 4 + 64 * 4 + 64 * 32 * 4)
   })
   test('gather and get: no loop over the indexed axis', () => {
     const x = Tensor.rand([16, 1000]).realize()
