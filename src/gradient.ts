@@ -8,6 +8,7 @@ import {
   constLikeNode,
   expand,
   flip,
+  gatherBackward,
   pad,
   permute,
   reduce,
@@ -125,6 +126,9 @@ function gradRule(u: UOp, g: UOp): (UOp | undefined)[] {
     }
     case Ops.FLIP:
       return [flip(g, u.arg as boolean[])]
+    case Ops.GATHER:
+      // a scatter-add into x; the index gets none
+      return [gatherBackward(g, b, u.arg as number, a.shape![u.arg as number]!), undefined]
     case Ops.REDUCE_AXIS: {
       const [op, axes] = u.arg as [ReduceOp, number[]]
       const ge = expand(g, a.shape!)

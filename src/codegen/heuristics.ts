@@ -49,6 +49,14 @@ function evalIndex(u: UOp, env: Map<UOp, number>, memo: Map<UOp, number>): numbe
   return v
 }
 
+/** The ranges that the values loaded inside index expression `idx` depend on (none: no gather). */
+function loadedIndexRanges(idx: UOp): Set<UOp> {
+  const out = new Set<UOp>()
+  for (const u of toposort([idx]))
+    if (u.op === Ops.LOAD) for (const n of toposort([u.src[1]!])) if (n.op === Ops.RANGE) out.add(n)
+  return out
+}
+
 interface Access {
   kind: 'load' | 'store'
   /** element stride of each axis (0: broadcast along it) */
@@ -62,8 +70,11 @@ function accessStrides(s: OptState): Access[] {
     if (u.op !== Ops.LOAD && u.op !== Ops.STORE) continue
     const idx = u.src[1]!
     const base = evalIndex(idx, new Map(), new Map())
+    const loaded = loadedIndexRanges(idx)
     const strides = s.axes.map((r) => {
       if (r.src[0]!.constValue < 2) return 0
+      // an index that loads a value varying along r (a gather) has no stride along it
+      if (loaded.has(r)) return Number.NaN
       return evalIndex(idx, new Map([[r, 1]]), new Map()) - base
     })
     out.push({ kind: u.op === Ops.LOAD ? 'load' : 'store', strides })
@@ -144,7 +155,11 @@ export function handOpts(ast: UOp, target: OptTarget): Opt[] {
         if (lastLong >= 0 && r > lastLong && sizes[r]! > 1 && sizes[r]! <= CHAIN_MAX)
           try_({ op: 'CHAIN', axis: r, arg: sizes[r]! })
     } else {
-      const r = reduceAxes.find((i) => loads.some((l) => l.strides[i] === 1))
+      // contiguous along the reduce counts for the loads that vary along an output axis: one
+      // read per reduce step shared by every output (an embedding gradient's token ids, the
+      // vector of x^T v) does not make a strided reduce over the big operand contiguous
+      const perOutput = loads.filter((l) => l.strides.some((st, i) => i < nOut && sizes[i]! > 1 && st !== 0))
+      const r = reduceAxes.find((i) => (perOutput.length ? perOutput : loads).some((l) => l.strides[i] === 1))
       const outContig = store.strides.findIndex((st, i) => i < nOut && st === 1 && sizes[i]! > 1)
       if (r !== undefined) {
         // a simdReduce target vectorizes the plain loop itself; others get k accumulators

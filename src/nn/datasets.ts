@@ -232,7 +232,7 @@ const MNIST_BATCH_OPTS: KeySet<MnistBatchOptions> = { standardize: true, layout:
 
 /**
  * The rows `indices` of a split as tensors: x float32 (normalized), y int32. Built on the host
- * (a copy of the selected rows): selecting rows with a tensor index would be a one-hot reduction.
+ * (a copy of the selected rows; the dataset is host memory, not a device tensor).
  */
 export function mnistBatch(
   split: MnistSplit,

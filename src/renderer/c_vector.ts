@@ -216,6 +216,7 @@ export function renderVectorLoop(
     w.line(`${VTYPE[kindOf(u.dtype)!]} ${name} = ${e};`)
     vnames.set(u, name)
   }
+  const inBody = new Set(body)
   for (const line of prefix) w.line(line)
   w.open(`for (int ${r} = 0; ${r} < ${vend}; ${r} += ${VLEN}) {`)
   for (const u of body) {
@@ -223,7 +224,12 @@ export function renderVectorLoop(
     if (u.op === Ops.STORE)
       w.line(storeVector(w.ref(u.src[0]!), w.ref(u.src[1]!), u.src[2]!.dtype, vref(u.src[2]!)))
     else if (u.op === Ops.LOAD)
-      vdefine(u, loadVector(u, w.ref(u.src[0]!), w.ref(u.src[1]!), u.src[2] && vref(u.src[2])))
+      vdefine(
+        u,
+        u.src[2] && !inBody.has(u.src[2])
+          ? invariantGatedLoad(u, w.ref(u.src[0]!), w.ref(u.src[1]!), w.ref(u.src[2]))
+          : loadVector(u, w.ref(u.src[0]!), w.ref(u.src[1]!), u.src[2] && vref(u.src[2])),
+      )
     else if (p.vector.has(u))
       vdefine(
         u,
@@ -253,6 +259,16 @@ function loadVector(u: UOp, buf: string, idx: string, gate: string | undefined):
   const at = k === 'b' ? `(${buf}[${idx} + l_] != 0)` : `${buf}[${idx} + l_]`
   if (gate) return laneLoop(k, `${gate}[l_] ? ${at} : 0`)
   return k === 'b' ? laneLoop(k, at) : `*(const ${UNALIGNED[k]}*)(${buf} + ${idx})`
+}
+
+/**
+ * A load whose gate does not change along the loop (an embedding row's `0 <= id < vocab`): one
+ * whole-vector load or zeros, not a select per lane.
+ */
+function invariantGatedLoad(u: UOp, buf: string, idx: string, gate: string): string {
+  const k = kindOf(u.dtype)!
+  if (k === 'b') return loadVector(u, buf, idx, `tg_vi(-(int)${gate})`)
+  return `(${gate} ? ${loadVector(u, buf, idx, undefined)} : ${k === 'f' ? 'tg_vf(0.0f)' : 'tg_vi(0)'})`
 }
 
 function storeVector(buf: string, idx: string, dt: DType, val: string): string {

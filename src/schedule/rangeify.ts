@@ -4,9 +4,12 @@
 // expression per dimension of its shape). Movement ops never copy: they turn into index math on
 // the way down (reshape -> flatten/unflatten with // and %, permute -> reorder, expand -> 0,
 // pad -> shifted index plus a validity gate, shrink -> offset, flip -> n-1-i). A REDUCE_AXIS opens
-// fresh 'reduce' ranges. Nodes at the region's boundary (realized buffers) become LOADs.
+// fresh 'reduce' ranges. Nodes at the region's boundary (realized buffers) become LOADs. A GATHER
+// is a data-dependent index: its index tensor is lowered first and its value, clamped and gated,
+// becomes the index of the gathered axis (one indexed load, not a one-hot reduction).
 import { type DType, dtypes } from '../dtype.js'
 import { prod, stridesFor } from '../helpers.js'
+import { positionDType } from '../uop/graph.js'
 import { ALU, type BufferRef, MOVEMENT, Ops, type PadArg, type ReduceOp, UOp } from '../uop/ops.js'
 
 export interface LoweringContext {
@@ -129,10 +132,13 @@ export class KernelLowering {
     return { index: this.flatIndex(t.idx, [(t.n.arg as BufferRef).size]), gate: t.gate }
   }
 
-  /** Value of tensor node `root` at index `idx` as kernel IR (iterative, memoized). */
-  lower(root: UOp, idx: readonly UOp[]): UOp {
+  /**
+   * Value of tensor node `root` at index `idx` as kernel IR (iterative, memoized); loads of it
+   * happen only where `gate` holds.
+   */
+  lower(root: UOp, idx: readonly UOp[], gate?: UOp): UOp {
     const key = (t: Task): string => `${t.n.id}:${t.idx.map((u) => u.id).join(',')}:${t.gate?.id ?? ''}`
-    const stack: [Task, number][] = [[{ n: root, idx, gate: undefined }, 0]]
+    const stack: [Task, number][] = [[{ n: root, idx, gate }, 0]]
     const plans = new Map<string, { children: Task[]; combine: (v: UOp[]) => UOp }>()
     const rootKey = key(stack[0]![0])
     while (stack.length) {
@@ -151,6 +157,22 @@ export class KernelLowering {
       }
     }
     return this.memo.get(rootKey)!
+  }
+
+  /**
+   * A loaded index value `v` as a position below `size`: `valid` says whether 0 <= v < size, and
+   * `at` is v clamped into 0..size-1, so its value range is known to the symbolic passes (index
+   * math over it folds, narrow_index_math sizes it) and no address ever leaves the buffer even
+   * where the gate is off. Compared in a dtype wide enough for v and size (an int8 index against
+   * a vocabulary of 128k, a uint32 or int64 index against an int32 size).
+   */
+  private dataIndex(v: UOp, size: number): { at: UOp; valid: UOp } {
+    const w = v.cast(positionDType(v.dtype))
+    const c = (x: number) => UOp.const(w.dtype, x)
+    const valid = c(-1).lt(w).and(w.lt(size))
+    const last = c(size - 1)
+    const at = last.sub(last.sub(w.max(0)).max(0))
+    return { at: at.cast(this.indexDType), valid }
   }
 
   private plan(t: Task): { children: Task[]; combine: (v: UOp[]) => UOp } {
@@ -228,6 +250,23 @@ export class KernelLowering {
         return {
           children: [{ n: n.src[0]!, idx: ci, gate: g }],
           combine: (c) => v.where(c[0]!, UOp.const(n.dtype, value)),
+        }
+      }
+      case Ops.GATHER: {
+        // the index's value selects the position along `axis`; outside 0..size-1 nothing is
+        // loaded (the gate) and the value is 0. x is lowered once the index's value is known.
+        const axis = n.arg as number
+        const x = n.src[0]!
+        if (x.shape![axis] === 0) return leaf(UOp.const(n.dtype, 0)) // nothing to select from
+        return {
+          children: [{ n: n.src[1]!, idx, gate }],
+          combine: (v) => {
+            const { at, valid } = this.dataIndex(v[0]!, x.shape![axis]!)
+            const ci = idx.map((ix, i) => (i === axis ? at : ix))
+            const xv = this.lower(x, ci, gate ? gate.and(valid) : valid)
+            // a plain load under the gate already reads 0 where the index is invalid
+            return xv.op === Ops.LOAD ? xv : valid.where(xv, UOp.const(n.dtype, 0))
+          },
         }
       }
       case Ops.REDUCE_AXIS: {

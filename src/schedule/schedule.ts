@@ -12,6 +12,8 @@
 //   or convolution's operand prologue: bias + relu, a relu mask) is realized too: recomputing it
 //   would repeat it once per broadcast copy and keep the C compiler from vectorizing the register
 //   tile. Index-only arithmetic (IOTA: masks, one-hot, random counters) stays fused;
+// - a reduce read by a GATHER as its gathered tensor is realized (it is read at data-dependent
+//   positions, maybe many times), as under a broadcast;
 // - CONTIGUOUS, COPY and ASSIGN, and the requested outputs, always get a buffer;
 // - a chain of elementwise ops deeper than MAX_FUSED_DEPTH is cut into kernels of that depth.
 import type { DType } from '../dtype.js'
@@ -230,6 +232,11 @@ function findRealizePoints(roots: readonly UOp[], topo: readonly UOp[]): Set<UOp
         mark(n)
         continue
       } else if (MOVEMENT.has(n.op)) f |= WALK_MOVED
+      else if (n.op === Ops.GATHER) {
+        // x is read at data-dependent positions, maybe each many times: like a broadcast
+        stack.push([n.src[0]!, f | WALK_EXPANDED | WALK_MOVED, inner], [n.src[1]!, f | WALK_MOVED, inner])
+        continue
+      }
       for (const s of n.src) stack.push([s, f, inner])
     }
   }

@@ -1,8 +1,10 @@
 // Combining and selecting: cat, stack, split, chunk, repeat, gather, tril/triu and `get` indexing.
-// All of these are movement ops plus masks; nothing is copied until a kernel reads the result.
+// All of these are movement ops, masks and indexed loads; nothing is copied until a kernel reads
+// the result.
 import { dtypes, promoteTypes } from '../dtype.js'
 import { fmtShape, normAxis, prod, range, shapeEq, TsgradError } from '../helpers.js'
 import { checkKnownIndices, knownValues } from './index_check.js'
+import { indexedLoad } from './indexed_load.js'
 import { broadcastShapes } from './shapes.js'
 import { Tensor } from './tensor.js'
 
@@ -124,18 +126,11 @@ P.gather = function (dim, index) {
   const n = this.shape[d]!
   // PyTorch raises on an out-of-range index; a lazy index selects nothing there (gives 0)
   checkKnownIndices('gather', index, 0, n - 1, `dimension ${d} of size ${n} (input ${fmtShape(this.shape)})`)
-  // x restricted to the index's extent, the gathered axis moved to a new last axis
+  // x restricted to the index's extent on the other axes: one indexed load per output element
   const x = this.shrink(
     this.shape.map((s, i) => (i === d ? [0, s] : [0, index.shape[i]!]) as [number, number]),
   )
-    .unsqueeze(-1)
-    .transpose(d, -1)
-  const hit = index.unsqueeze(-1).eq(
-    Tensor.iota(n, this.device)
-      .cast(index.dtype)
-      .reshape([...index.shape.map(() => 1), n]),
-  )
-  return hit.where(x, 0).sum(-1)
+  return indexedLoad(x, index, d)
 }
 
 function triMask(t: Tensor, k: number, lower: boolean): Tensor {
@@ -245,7 +240,10 @@ P.get = function (...items) {
         n - 1,
         `dimension ${ax} of size ${n} (shape ${fmtShape(this.shape)})`,
       )
-      tensorAxes.push({ axis: ax, index: index.cast(dtypes.int32) })
+      // int64 where int32 could wrap a lazy value onto a valid position (2^32 + 1 -> 1) or the
+      // axis is longer than int32 counts
+      const wide = index.dtype.bits > 32 || index.dtype === dtypes.uint32 || n - 1 > 2 ** 31 - 1
+      tensorAxes.push({ axis: ax, index: index.cast(wide ? dtypes.int64 : dtypes.int32) })
       ax++
     } else throw new TsgradError(`get: unsupported index item ${JSON.stringify(it)}`)
   }
@@ -268,35 +266,45 @@ function maskPositions(mask: Tensor, n: number, ax: number, shape: readonly numb
   return new Tensor(Int32Array.from(pos), { device: mask.device })
 }
 
-/** numpy advanced indexing with int tensors on some axes (masks + a sum, one kernel). */
+/**
+ * numpy advanced indexing with int tensors on some axes: the indexed axes are flattened into one
+ * position (its index computed from the index tensors, -1 where any is out of range) and read by
+ * one indexed load per output element.
+ */
 function advancedIndex(x: Tensor, idx: { axis: number; index: Tensor }[]): Tensor {
   const bshape = broadcastShapes('get', ...idx.map((i) => i.index.shape))
   const axes = idx.map((i) => i.axis)
   const rest = range(x.ndim).filter((a) => !axes.includes(a))
-  // x with the indexed axes last: (rest..., n1..nk), viewed with the broadcast dims in front
-  const xp = x.permute([...rest, ...axes])
   const restShape = rest.map((a) => x.shape[a]!)
   const nShape = axes.map((a) => x.shape[a]!)
-  let v = xp.reshape([...bshape.map(() => 1), ...restShape, ...nShape])
-  let mask: Tensor | undefined
-  idx.forEach(({ axis, index }, j) => {
+  const positions = prod(nShape)
+  // x as (positions, rest...): the indexed axes first, flattened
+  const xp = x.permute([...axes, ...rest]).reshape([positions, ...restShape])
+  const wide =
+    positions - 1 > 2 ** 31 - 1 || idx.some((i) => i.index.dtype === dtypes.int64)
+      ? dtypes.int64
+      : dtypes.int32
+  let flat: Tensor | undefined
+  let valid: Tensor | undefined
+  let stride = positions
+  idx.forEach(({ axis, index }) => {
     const n = x.shape[axis]!
-    const i = index.lt(0).where(index.add(n), index)._broadcastTo(bshape)
-    const shape = [...bshape, ...restShape.map(() => 1), ...nShape.map((d, k) => (k === j ? d : 1))]
-    const ar = Tensor.iota(n, x.device).reshape([
-      ...bshape.map(() => 1),
-      ...restShape.map(() => 1),
-      ...nShape.map((d, k) => (k === j ? d : 1)),
-    ])
-    const m = i
-      .reshape([...bshape, ...restShape.map(() => 1), ...nShape.map(() => 1)])
-      .expand(shape)
-      .eq(ar)
-    mask = mask ? mask.logicalAnd(m) : m
+    stride /= n
+    // numpy: -n..n-1
+    const i = index.lt(0).where(index.add(n), index).cast(wide)._broadcastTo(bshape)
+    const term = stride === 1 ? i : i.mul(stride)
+    flat = flat ? flat.add(term) : term
+    if (idx.length > 1) {
+      const ok = i.ge(0).logicalAnd(i.lt(n))
+      valid = valid ? valid.logicalAnd(ok) : ok
+    }
   })
-  v = mask!.where(v, 0).cast(x.dtype)
-  const red = range(nShape.length).map((k) => bshape.length + restShape.length + k)
-  let out = x.dtype.isBool ? v.any(red) : v.sum(red).cast(x.dtype)
+  // with one index the load's own gate rejects what is out of range; with several, one index in
+  // range must not carry another's overflow into a valid flat position
+  if (valid) flat = valid.where(flat!, -1)
+  const B = prod(bshape)
+  const at = flat!.reshape([B, ...restShape.map(() => 1)]).expand([B, ...restShape])
+  let out = indexedLoad(xp, at, 0).reshape([...bshape, ...restShape])
   // numpy: adjacent tensor axes keep their place, otherwise the broadcast dims go first
   const adjacent = axes.every((a, i) => i === 0 || a === axes[i - 1]! + 1)
   if (adjacent && axes[0]! > 0) {
@@ -309,6 +317,5 @@ function advancedIndex(x: Tensor, idx: { axis: number; index: Tensor }[]): Tenso
     ]
     out = out.permute(order)
   }
-  if (prod(out.shape) !== prod([...bshape, ...restShape])) throw new Error('get: internal shape error')
   return out
 }

@@ -2,11 +2,12 @@
 // sliding-window view + multiply/reduce), normalization, dropout and the sparse categorical cross
 // entropy (pooling.ts has the pools, losses.ts the other losses, attention.ts attention).
 import { dtypes } from '../dtype.js'
-import { fmtShape, normAxis, shapeEq, TsgradError } from '../helpers.js'
+import { fmtShape, normAxis, prod, shapeEq, TsgradError } from '../helpers.js'
 import { asFloat } from './elementwise.js'
 import { conv2dFast, padSpatial, windows } from './conv.js'
 import { matmul } from './matmul.js'
 import { checkKnownIndices } from './index_check.js'
+import { indexedLoad } from './indexed_load.js'
 import { type Reduction, reduceLoss } from './losses.js'
 import { checkOptions, type KeySet } from '../options.js'
 import { Tensor } from './tensor.js'
@@ -219,11 +220,12 @@ P.embedding = function (weight) {
   const V = weight.shape[0]!
   // PyTorch raises on an out-of-range index; a lazy index outside the vocabulary gives a zero row
   checkKnownIndices('embedding', this, 0, V - 1, `a vocabulary of ${V} (weight ${fmtShape(weight.shape)})`)
-  // one-hot matmul: differentiable w.r.t. weight with plain elementwise + reduce ops
-  const onehot = this.unsqueeze(-1)
-    .eq(Tensor.arange(V, undefined, 1, { device: this.device }))
-    .cast(weight.dtype)
-  return onehot.matmul(weight)
+  // one indexed load per token and column: an (N, D) index (each token's id along its row) into
+  // the (V, D) table along axis 0 reads N rows, not the N x V x D of a one-hot product
+  const D = weight.shape[1]!
+  const N = prod(this.shape)
+  const rows = indexedLoad(weight, this.reshape([N, 1]).expand([N, D]), 0)
+  return rows.reshape([...this.shape, D])
 }
 
 P.sparseCategoricalCrossentropy = function (target, opts = {}) {

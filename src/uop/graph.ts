@@ -103,3 +103,39 @@ export function sumTo(u: UOp, shape: Shape): UOp {
   const axes = s.map((d, i) => (d !== shape[i] ? i : -1)).filter((i) => i >= 0)
   return reshape(reduce(u, 'ADD', axes), shape)
 }
+
+/** out[p] = x[p with p[axis] = index[p]] (0 where the index is outside 0..n-1); shaped like `index`. */
+export function gatherNode(x: UOp, index: UOp, axis: number): UOp {
+  return UOp.new(Ops.GATHER, x.dtype, [x, index], axis)
+}
+
+/** The integer dtype in which an index of dtype `dt` is compared with positions without wrapping. */
+export const positionDType = (dt: DType): DType =>
+  dt.bits > 32 || dt === dtypes.uint32 ? dtypes.int64 : dtypes.int32
+
+/**
+ * The gradient of `gatherNode(x, index, axis)` for x of size `n` along `axis`: a scatter-add of `g`
+ * (shaped like `index`) into x's shape, built as a one-hot reduction over the gathered axis (work
+ * |index| x n: what the old one-hot forward cost; a lazy index outside 0..n-1 adds nothing).
+ */
+export function gatherBackward(g: UOp, index: UOp, axis: number, n: number): UOp {
+  const s = g.shape!
+  const withNew = (d: number) => [...s.slice(0, axis + 1), d, ...s.slice(axis + 1)]
+  const wide = positionDType(index.dtype)
+  const at = expand(reshape(castNode(index, wide), withNew(1)), withNew(n))
+  const positions = expand(
+    reshape(
+      castNode(iotaNode(n, g.device), wide),
+      withNew(n).map((d, i) => (i === axis + 1 ? d : 1)),
+    ),
+    withNew(n),
+  )
+  const hit = aluNode(Ops.CMPEQ, at, positions)
+  const sel = aluNode(
+    Ops.WHERE,
+    hit,
+    expand(reshape(g, withNew(1)), withNew(n)),
+    constNode(0, g.dtype, g.device, withNew(n)),
+  )
+  return reshape(reduce(sel, 'ADD', [axis]), [...s.slice(0, axis), n, ...s.slice(axis + 1)])
+}

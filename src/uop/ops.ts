@@ -28,6 +28,9 @@ export const Ops = {
   DETACH: 'DETACH',
   COPY: 'COPY',
   ASSIGN: 'ASSIGN',
+  /** GATHER(x, index), arg axis: out[p] = x[p with p[axis] = index[p]] where 0 <= index[p] < n, else
+   * 0; a data-dependent load (schedule/rangeify.ts), shaped like `index` */
+  GATHER: 'GATHER',
   // unary ALU
   NEG: 'NEG',
   EXP: 'EXP',

@@ -30,6 +30,7 @@ export function inferShape(op: string, src: readonly UOp[], arg: unknown): reado
       return src[0]!.shape!.map((d, i) => (axes.includes(i) ? 1 : d))
     }
     case 'ASSIGN':
+    case 'GATHER':
       return src[1]!.shape
     case 'DEVICE':
       return undefined
