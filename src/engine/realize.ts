@@ -10,6 +10,7 @@ import { Device, type Program } from '../runtime/device.js'
 import { cachedSchedule, type PlannedSchedule } from '../schedule/cache.js'
 import { planMemory } from '../schedule/memory.js'
 import { createSchedule, type SchedBuf, type ScheduleItem } from '../schedule/schedule.js'
+import { stripCustomGrads } from '../schedule/strip_grads.js'
 import type { UOp } from '../uop/ops.js'
 import { viz } from '../trace.js'
 
@@ -90,7 +91,8 @@ export interface RealizeResult {
 // built later may stand for different values. Tensors swap their own node instead.
 // Schedules are cached by graph structure (schedule/cache.ts); not while VIZ records, which follows
 // the scheduling rewrites of every realize.
-export function scheduleFor(roots: readonly UOp[]): PlannedSchedule {
+export function scheduleFor(graphRoots: readonly UOp[]): PlannedSchedule {
+  const roots = stripCustomGrads(graphRoots).roots
   return cachedSchedule(
     roots,
     (topo) => {
@@ -185,14 +187,19 @@ export function realize(
   beforeRun?: BeforeRun,
 ): RealizeResult {
   const t0 = now()
-  let plan = scheduleFor(roots)
+  // the scheduler sees each CUSTOM_GRAD as its forward value; `covered` also holds the nodes it
+  // rebuilt, as the graph's tensors know them
+  let fwd = stripCustomGrads(roots)
+  let plan = scheduleFor(fwd.roots)
   let written = checkInputs(plan.items)
-  const extra = beforeRun?.(plan.pos, written)
+  const covered = { has: (u: UOp): boolean => plan.pos.has(u) || fwd.original?.has(u) === true }
+  const extra = beforeRun?.(covered, written)
   if (extra?.length) {
-    roots = [...roots, ...extra]
-    plan = scheduleFor(roots)
+    fwd = stripCustomGrads([...roots, ...extra])
+    plan = scheduleFor(fwd.roots)
     written = checkInputs(plan.items)
   }
+  roots = fwd.roots
   const { items, realized } = plan
   viz?.schedule(items)
   const bufs = new Map<SchedBuf, Buffer>()

@@ -31,6 +31,10 @@ export function inferShape(op: string, src: readonly UOp[], arg: unknown): reado
     }
     case 'ASSIGN':
       return src[1]!.shape
+    case 'CUSTOM_GRAD':
+      return src[0]!.shape
+    case 'CUSTOM_KERNEL':
+      return (arg as { shape: readonly number[] }).shape
     case 'DEVICE':
       return undefined
     default: {
