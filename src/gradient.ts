@@ -1,7 +1,8 @@
 // Autograd: per-op gradient rules over the tensor graph. Gradients are lazy UOps, so the backward
 // pass is scheduled and fused like any other graph. Walks are iterative (deep graphs are fine).
 import { dtypes } from './dtype.js'
-import { range } from './helpers.js'
+import { range, TsgradError } from './helpers.js'
+import type { CustomKernelArg } from './uop/custom_kernel.js'
 import {
   aluNode,
   castNode,
@@ -147,6 +148,10 @@ function gradRule(u: UOp, g: UOp): (UOp | undefined)[] {
       const count = expand(reduce(mask, 'ADD', axes), a.shape!)
       return [div(mul(ge, mask), count)]
     }
+    case Ops.CUSTOM_KERNEL:
+      throw new TsgradError(
+        `backward: custom kernel '${(u.arg as CustomKernelArg).def.name}' has no backward (pass backward to Tensor.customKernel)`,
+      )
   }
   return u.src.map(() => undefined)
 }

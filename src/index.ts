@@ -14,6 +14,11 @@ export type { GraphStats } from './engine/jit.js'
 export type {
   AdaptiveSize,
   AvgPoolOptions,
+  CustomKernelBackward,
+  CustomKernelOptions,
+  KernelBuffer,
+  KernelContext,
+  RangeKind,
   IndexItem,
   MaxPoolOptions,
   NestedArray,

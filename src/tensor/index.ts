@@ -12,8 +12,16 @@ import './scan.js'
 import './activations.js'
 import './distance.js'
 import './roll.js'
+import './custom_kernel.js'
 
 export { Tensor } from './tensor.js'
 export type { IndexItem } from './indexing.js'
 export type { AdaptiveSize, AvgPoolOptions, MaxPoolOptions } from './pooling.js'
 export type { TensorData, TensorOptions, NestedArray, Operand } from './tensor.js'
+export type {
+  CustomKernelBackward,
+  CustomKernelOptions,
+  KernelBuffer,
+  KernelContext,
+  RangeKind,
+} from './custom_kernel.js'
