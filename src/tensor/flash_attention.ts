@@ -1,0 +1,187 @@
+// Flash attention as custom kernels (Tensor.customKernel): softmax(q k^T * scale + mask) v without
+// the T x S score matrix. Memory beyond the inputs and outputs is O(T): the logsumexp of each
+// query row (saved for the backward) and, in the backward, the row dot products dO . O.
+//
+// Forward, one kernel: per (batch*head, query row i) the keys are streamed twice, each score
+// recomputed from q and k (a dot product: a REDUCE nested in the reduce over keys): the first pass
+// takes the row max m, the second the sum l of exp(s - m) and the Dv weighted sums of v, whose axis
+// is an 'upcast' range (Dv accumulators side by side in one loop over keys, sharing each score).
+// Our REDUCE accumulates with ADD/MAX/MUL, which cannot carry the rescaling of a one-pass online
+// softmax (the (max, sum, acc) update); the max pass costs one more dot product per score, no
+// memory. Outputs O and L = m + log l.
+//
+// Backward, two kernels, each recomputing p = exp(s - L) per score: dQ (rows i, reduce over keys j)
+// and dK + dV (rows j, reduce over queries i), with dS = p (dO . v_j - D_i), D_i = dO_i . O_i.
+import { dtypes } from '../dtype.js'
+import { fmtShape, TsgradError } from '../helpers.js'
+import { checkOptions, type KeySet } from '../options.js'
+import type { UOp } from '../uop/ops.js'
+import './custom_kernel.js'
+import type { KernelBuffer, KernelContext } from './custom_kernel.js'
+import { Tensor } from './tensor.js'
+
+export interface FlashAttentionOptions {
+  /** mask key j > query i (PyTorch's is_causal: the top-left aligned lower triangle) */
+  causal?: boolean
+  /** multiplies q k^T; default 1 / sqrt(D) */
+  scale?: number
+}
+const OPTS: KeySet<FlashAttentionOptions> = { causal: true, scale: true }
+
+interface Dims {
+  B: number
+  H: number
+  T: number
+  S: number
+  D: number
+  Dv: number
+  scale: number
+  causal: boolean
+}
+
+/** (batch, head) of a kernel: its two outermost ranges */
+type BH = readonly [UOp, UOp]
+
+/** q . k for query row i and key row j of (batch, head) bh, over a fresh reduce range, times scale */
+function score(k: KernelContext, q: KernelBuffer, kk: KernelBuffer, bh: BH, i: UOp, j: UOp, d: Dims): UOp {
+  const e = k.range(d.D, 'reduce')
+  return k.reduce('ADD', q.load(q.at(...bh, i, e)).mul(kk.load(kk.at(...bh, j, e))), e).mul(d.scale)
+}
+
+/** where the causal mask lets key j reach query i (always, without a mask) */
+const allowed = (d: Dims, i: UOp, j: UOp): UOp | undefined => (d.causal ? j.lt(i.add(1)) : undefined)
+
+function forward(q: Tensor, k: Tensor, v: Tensor, d: Dims): Tensor[] {
+  return Tensor.customKernel({
+    name: 'flash_attn_fwd',
+    inputs: [q, k, v],
+    outputs: [{ shape: [d.B, d.H, d.T, d.Dv] }, { shape: [d.B, d.H, d.T] }],
+    body: (c) => {
+      const [o, lse] = [c.outputs[0]!, c.outputs[1]!]
+      const [qb, kb, vb] = [c.inputs[0]!, c.inputs[1]!, c.inputs[2]!]
+      const bh = [c.range(d.B), c.range(d.H)] as const
+      const i = c.range(d.T)
+      const dv = c.range(d.Dv, 'upcast')
+      const ninf = c.const(Number.NEGATIVE_INFINITY)
+      // pass 1: the row max
+      const j1 = c.range(d.S, 'reduce')
+      const s1 = score(c, qb, kb, bh, i, j1, d)
+      const ok1 = allowed(d, i, j1)
+      const m = c.reduce('MAX', ok1 ? ok1.where(s1, ninf) : s1, j1)
+      // pass 2: sum of exp(s - m) and the weighted sums of v (one loop: the same range)
+      const j2 = c.range(d.S, 'reduce')
+      const s2 = score(c, qb, kb, bh, i, j2, d)
+      const ok2 = allowed(d, i, j2)
+      const e = c.exp(s2.sub(m))
+      const p = ok2 ? ok2.where(e, c.const(0)) : e
+      const l = c.reduce('ADD', p, j2)
+      const acc = c.reduce('ADD', p.mul(vb.load(vb.at(...bh, j2, dv))), j2)
+      return c.sink(o.store(o.at(...bh, i, dv), acc.fdiv(l)), lse.store(lse.at(...bh, i), m.add(c.log(l))))
+    },
+    backward: ([gO, gL], [qi, ki, vi], [out, L]) => {
+      if (!gO && !gL) return [undefined, undefined, undefined]
+      const zero = Tensor.zeros([d.B, d.H, d.T], { device: qi!.device })
+      // D_i = dO_i . O_i; a logsumexp gradient adds p * gL to dS (dL/ds = p): D - gL
+      let delta = gO ? gO.mul(out!).sum(-1) : zero
+      if (gL) delta = delta.sub(gL)
+      const g = gO ?? Tensor.zeros([d.B, d.H, d.T, d.Dv], { device: qi!.device })
+      return backward(qi!, ki!, vi!, g, L!, delta, d)
+    },
+  })
+}
+
+function backward(q: Tensor, k: Tensor, v: Tensor, gO: Tensor, L: Tensor, delta: Tensor, d: Dims): Tensor[] {
+  // dS_ij = p_ij (dO_i . v_j - delta_i), p_ij = exp(s_ij - L_i) (0 where masked)
+  const dS = (c: KernelContext, bh: BH, i: UOp, j: UOp): { p: UOp; ds: UOp } => {
+    const [qb, kb, vb, gb, lb, db] = c.inputs as [
+      KernelBuffer,
+      KernelBuffer,
+      KernelBuffer,
+      KernelBuffer,
+      KernelBuffer,
+      KernelBuffer,
+    ]
+    const s = score(c, qb, kb, bh, i, j, d)
+    const e = c.exp(s.sub(lb.load(lb.at(...bh, i))))
+    const ok = allowed(d, i, j)
+    const p = ok ? ok.where(e, c.const(0)) : e
+    const f = c.range(d.Dv, 'reduce')
+    const dp = c.reduce('ADD', gb.load(gb.at(...bh, i, f)).mul(vb.load(vb.at(...bh, j, f))), f)
+    return { p, ds: p.mul(dp.sub(db.load(db.at(...bh, i)))) }
+  }
+  const inputs = [q, k, v, gO, L, delta]
+  const [dq] = Tensor.customKernel({
+    name: 'flash_attn_bwd_dq',
+    inputs,
+    outputs: [{ shape: [d.B, d.H, d.T, d.D] }],
+    body: (c) => {
+      const out = c.outputs[0]!
+      const kb = c.inputs[1]!
+      const bh = [c.range(d.B), c.range(d.H)] as const
+      const i = c.range(d.T)
+      const e = c.range(d.D, 'upcast')
+      const j = c.range(d.S, 'reduce')
+      const { ds } = dS(c, bh, i, j)
+      const acc = c.reduce('ADD', ds.mul(kb.load(kb.at(...bh, j, e))), j)
+      return c.sink(out.store(out.at(...bh, i, e), acc.mul(d.scale)))
+    },
+  })
+  const [dk, dv] = Tensor.customKernel({
+    name: 'flash_attn_bwd_dkdv',
+    inputs,
+    outputs: [{ shape: [d.B, d.H, d.S, d.D] }, { shape: [d.B, d.H, d.S, d.Dv] }],
+    body: (c) => {
+      const [ok, ov] = [c.outputs[0]!, c.outputs[1]!]
+      const [qb, gb] = [c.inputs[0]!, c.inputs[3]!]
+      const bh = [c.range(d.B), c.range(d.H)] as const
+      const j = c.range(d.S)
+      const e = c.range(d.D, 'upcast')
+      const f = c.range(d.Dv, 'upcast')
+      const i = c.range(d.T, 'reduce')
+      const { p, ds } = dS(c, bh, i, j)
+      const accK = c.reduce('ADD', ds.mul(qb.load(qb.at(...bh, i, e))), i)
+      const accV = c.reduce('ADD', p.mul(gb.load(gb.at(...bh, i, f))), i)
+      return c.sink(ok.store(ok.at(...bh, j, e), accK.mul(d.scale)), ov.store(ov.at(...bh, j, f), accV))
+    },
+  })
+  return [dq!, dk!, dv!]
+}
+
+/**
+ * softmax(q k^T * scale + mask) v for q (B, H, T, D), k (B, H, S, D), v (B, H, S, Dv), without the
+ * T x S score matrix (O(T) extra memory), forward and backward as custom kernels. Computes in
+ * float32 (other float dtypes are cast and the result cast back).
+ */
+export function flashAttention(q: Tensor, k: Tensor, v: Tensor, opts: FlashAttentionOptions = {}): Tensor {
+  checkOptions('flashAttention', opts, OPTS)
+  const fail = (msg: string): never => {
+    throw new TsgradError(
+      `flashAttention: ${msg} (q ${fmtShape(q.shape)}, k ${fmtShape(k.shape)}, v ${fmtShape(v.shape)})`,
+    )
+  }
+  for (const [n, t] of [
+    ['q', q],
+    ['k', k],
+    ['v', v],
+  ] as const) {
+    if (!(t instanceof Tensor)) fail(`${n} must be a Tensor`)
+    if (t.ndim !== 4) fail(`${n} must be 4-D (batch, heads, length, dim)`)
+    if (!t.dtype.isFloat) fail(`${n} must be a float tensor, got ${t.dtype.name}`)
+  }
+  const [B, H, T, D] = q.shape as [number, number, number, number]
+  const [, , S] = k.shape as [number, number, number, number]
+  if (k.shape[0] !== B || k.shape[1] !== H || v.shape[0] !== B || v.shape[1] !== H)
+    fail('batch and head sizes must match')
+  if (k.shape[3] !== D) fail('q and k must have the same last dimension')
+  if (v.shape[2] !== S) fail('k and v must have the same length')
+  const scale = opts.scale ?? 1 / Math.sqrt(D)
+  if (typeof scale !== 'number' || !Number.isFinite(scale))
+    fail(`scale must be a finite number, got ${scale}`)
+  const causal = opts.causal ?? false
+  if (typeof causal !== 'boolean') fail('causal must be a boolean')
+  const Dv = v.shape[3]!
+  const dims: Dims = { B, H, T, S, D, Dv, scale, causal }
+  const f32 = (t: Tensor): Tensor => t.cast(dtypes.float32)
+  const [o] = forward(f32(q), f32(k), f32(v), dims)
+  return o!.cast(q.dtype)
+}
