@@ -48,6 +48,12 @@ function score(k: KernelContext, q: KernelBuffer, kk: KernelBuffer, bh: BH, i: U
   return k.reduce('ADD', q.load(q.at(...bh, i, e)).mul(kk.load(kk.at(...bh, j, e))), e).mul(d.scale)
 }
 
+/** Query rows per tile: an 'upcast' range, so the rows of a tile share each key and value row. */
+const queryTile = (T: number): number => {
+  const want = Number(process.env.FA_QT ?? 4)
+  return [want, 4, 2].find((t) => t >= 1 && T % t === 0) ?? 1
+}
+
 /** where the causal mask lets key j reach query i (always, without a mask) */
 const allowed = (d: Dims, i: UOp, j: UOp): UOp | undefined => (d.causal ? j.lt(i.add(1)) : undefined)
 
@@ -60,7 +66,14 @@ function forward(q: Tensor, k: Tensor, v: Tensor, d: Dims): Tensor[] {
       const [o, lse] = [c.outputs[0]!, c.outputs[1]!]
       const [qb, kb, vb] = [c.inputs[0]!, c.inputs[1]!, c.inputs[2]!]
       const bh = [c.range(d.B), c.range(d.H)] as const
-      const i = c.range(d.T)
+      const qt = queryTile(d.T)
+      const i =
+        qt > 1
+          ? c
+              .range(d.T / qt)
+              .mul(qt)
+              .add(c.range(qt, 'upcast'))
+          : c.range(d.T)
       const dv = c.range(d.Dv, 'upcast')
       const ninf = c.const(Number.NEGATIVE_INFINITY)
       // pass 1: the row max
