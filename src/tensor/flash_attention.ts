@@ -50,21 +50,28 @@ function score(k: KernelContext, q: KernelBuffer, kk: KernelBuffer, bh: BH, i: U
 
 /** Query rows per tile: an 'upcast' range, so the rows of a tile share each key and value row. */
 const queryTile = (T: number): number => {
-  const want = Number(process.env.FA_QT ?? 4)
+  const want = Number(process.env.FA_QT ?? 1)
   return [want, 4, 2].find((t) => t >= 1 && T % t === 0) ?? 1
+}
+/** Keys per tile: written out as separate scores, so their dot products run side by side (vectors). */
+const keyTile = (S: number): number => {
+  const want = Number(process.env.FA_KT ?? 16)
+  return [want, 16, 8, 4, 2].find((t) => t >= 1 && S % t === 0) ?? 1
 }
 
 /** where the causal mask lets key j reach query i (always, without a mask) */
 const allowed = (d: Dims, i: UOp, j: UOp): UOp | undefined => (d.causal ? j.lt(i.add(1)) : undefined)
 
 function forward(q: Tensor, k: Tensor, v: Tensor, d: Dims): Tensor[] {
+  const kt = keyTile(d.S)
   return Tensor.customKernel({
     name: 'flash_attn_fwd',
-    inputs: [q, k, v],
+    // k transposed to (B, H, D, S): a tile's scores are kt consecutive floats of each row of it
+    inputs: [q, k.transpose(-1, -2), v],
     outputs: [{ shape: [d.B, d.H, d.T, d.Dv] }, { shape: [d.B, d.H, d.T] }],
     body: (c) => {
       const [o, lse] = [c.outputs[0]!, c.outputs[1]!]
-      const [qb, kb, vb] = [c.inputs[0]!, c.inputs[1]!, c.inputs[2]!]
+      const [qb, ktb, vb] = [c.inputs[0]!, c.inputs[1]!, c.inputs[2]!]
       const bh = [c.range(d.B), c.range(d.H)] as const
       const qt = queryTile(d.T)
       const i =
@@ -76,29 +83,39 @@ function forward(q: Tensor, k: Tensor, v: Tensor, d: Dims): Tensor[] {
           : c.range(d.T)
       const dv = c.range(d.Dv, 'upcast')
       const ninf = c.const(Number.NEGATIVE_INFINITY)
-      // pass 1: the row max
-      const j1 = c.range(d.S, 'reduce')
-      const s1 = score(c, qb, kb, bh, i, j1, d)
-      const ok1 = allowed(d, i, j1)
-      const m = c.reduce('MAX', ok1 ? ok1.where(s1, ninf) : s1, j1)
-      // pass 2: sum of exp(s - m) and the weighted sums of v (one loop: the same range)
-      const j2 = c.range(d.S, 'reduce')
-      const s2 = score(c, qb, kb, bh, i, j2, d)
-      const ok2 = allowed(d, i, j2)
-      const e = c.exp(s2.sub(m))
-      const p = ok2 ? ok2.where(e, c.const(0)) : e
-      const l = c.reduce('ADD', p, j2)
-      const acc = c.reduce('ADD', p.mul(vb.load(vb.at(...bh, j2, dv))), j2)
+      // the scores of query i against the kt keys of tile t, masked to -inf where causal hides them
+      const tileScores = (t: UOp): { key: UOp; s: UOp }[] => {
+        const e = c.range(d.D, 'reduce')
+        const qe = qb.load(qb.at(...bh, i, e))
+        return Array.from({ length: kt }, (_, u) => {
+          const key = t.mul(kt).add(u)
+          const dot = c.reduce('ADD', qe.mul(ktb.load(ktb.at(...bh, e, key))), e).mul(d.scale)
+          const ok = allowed(d, i, key)
+          return { key, s: ok ? ok.where(dot, ninf) : dot }
+        })
+      }
+      // pass 1: the row max, one running max per key of the tile (lane-wise: vector code)
+      const t1 = c.range(d.S / kt, 'reduce')
+      const m = tileScores(t1)
+        .map((x) => c.reduce('MAX', x.s, t1))
+        .reduce((a, b) => a.max(b))
+      // pass 2: the sum of exp(s - m) and the weighted sums of v, in one loop over the tiles
+      const t2 = c.range(d.S / kt, 'reduce')
+      const ps = tileScores(t2).map(({ key, s }) => ({ key, p: c.exp(s.sub(m)) }))
+      const l = ps.map((x) => c.reduce('ADD', x.p, t2)).reduce((a, b) => a.add(b))
+      const pv = ps.map(({ key, p }) => p.mul(vb.load(vb.at(...bh, key, dv)))).reduce((a, b) => a.add(b))
+      const acc = c.reduce('ADD', pv, t2)
       return c.sink(o.store(o.at(...bh, i, dv), acc.fdiv(l)), lse.store(lse.at(...bh, i), m.add(c.log(l))))
     },
-    backward: ([gO, gL], [qi, ki, vi], [out, L]) => {
+    backward: ([gO, gL], [qi, kti, vi], [out, L]) => {
       if (!gO && !gL) return [undefined, undefined, undefined]
       const zero = Tensor.zeros([d.B, d.H, d.T], { device: qi!.device })
       // D_i = dO_i . O_i; a logsumexp gradient adds p * gL to dS (dL/ds = p): D - gL
       let delta = gO ? gO.mul(out!).sum(-1) : zero
       if (gL) delta = delta.sub(gL)
       const g = gO ?? Tensor.zeros([d.B, d.H, d.T, d.Dv], { device: qi!.device })
-      return backward(qi!, ki!, vi!, g, L!, delta, d)
+      const [dq, dk, dv] = backward(qi!, kti!.transpose(-1, -2), vi!, g, L!, delta, d)
+      return [dq, dk!.transpose(-1, -2), dv]
     },
   })
 }
