@@ -2,7 +2,7 @@
 // (opts, BEAM, DEBUG names), with validation errors that name the kernel and optional backwards.
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { type KernelContext, Tensor, TsgradError } from '../../src/index.ts'
+import { jit, type KernelContext, Tensor, TsgradError } from '../../src/index.ts'
 import { dtypes } from '../../src/dtype.ts'
 import { beamStats } from '../../src/engine/beam.ts'
 import { scheduleFor } from '../../src/engine/realize.ts'
@@ -142,6 +142,21 @@ describe('Tensor.customKernel', () => {
     const x2 = new Tensor(await x.data(), { shape: [3, 10], requiresGrad: true })
     x2.softmax(-1).mul(w).sum().backward()
     close(await x.grad!.data(), await x2.grad!.data(), 1e-4)
+  })
+
+  test('jit replays a custom kernel with several outputs on new inputs', async () => {
+    const f = jit((x: Tensor) => {
+      const [s, m] = rowSoftmax(x)
+      return s!.add(m!.unsqueeze(1))
+    })
+    for (let step = 0; step < 5; step++) {
+      const x = Tensor.randn([4, 16]).realize()
+      const want = await x
+        .softmax(-1)
+        .add(x.max(-1, { keepdim: true }))
+        .data()
+      close(await f(x).data(), want)
+    }
   })
 
   test('backward through a kernel without one is a clear error', () => {
