@@ -6,6 +6,7 @@ import { jit, type KernelContext, Tensor, TsgradError } from '../../src/index.ts
 import { dtypes } from '../../src/dtype.ts'
 import { beamStats } from '../../src/engine/beam.ts'
 import { scheduleFor } from '../../src/engine/realize.ts'
+import { startRecording, stopRecording } from '../../src/viz/enable.ts'
 
 const close = (a: ArrayLike<number>, b: ArrayLike<number>, tol = 1e-5) => {
   assert.equal(a.length, b.length)
@@ -199,6 +200,29 @@ describe('Tensor.customKernel', () => {
       lines.some((l) => l.includes('named_for_debug_13')),
       lines.join('\n'),
     )
+  })
+
+  test('VIZ records the kernel under its name, and the strip_custom_grads pass', () => {
+    const x = Tensor.randn([3, 8], { requiresGrad: true }).realize()
+    const rec = startRecording()
+    try {
+      const [s] = Tensor.customKernel({
+        name: 'viz_softmax',
+        inputs: [x],
+        outputs: [{ shape: [3, 8] }],
+        body: (k) => rowBody(k, [3, 8]),
+        backward: ([g], _i, [y]) => [y!.mul(g!.sub(g!.mul(y!).sum(-1, { keepdim: true })))],
+      })
+      s!.realize()
+    } finally {
+      stopRecording()
+    }
+    const { index } = rec.snapshot(['test'])
+    assert.ok(
+      index.kernels.some((k) => k.name.startsWith('viz_softmax_')),
+      index.kernels.map((k) => k.name).join(' '),
+    )
+    assert.ok(index.passes.some((p) => p.name === 'strip_custom_grads'))
   })
 
   describe('validation names the kernel', () => {
