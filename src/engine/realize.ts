@@ -192,7 +192,7 @@ export function realize(
   let fwd = stripCustomGrads(roots)
   let plan = scheduleFor(fwd.roots)
   let written = checkInputs(plan.items)
-  const covered = { has: (u: UOp): boolean => plan.pos.has(u) || fwd.original?.has(u) === true }
+  const covered = { has: (u: UOp): boolean => plan.pos.has(u) || fwd.rebuilt?.has(u) === true }
   const extra = beforeRun?.(covered, written)
   if (extra?.length) {
     fwd = stripCustomGrads([...roots, ...extra])
