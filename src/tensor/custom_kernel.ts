@@ -228,6 +228,7 @@ const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
 
 Tensor.customKernel = (opts) => {
   checkOptions('Tensor.customKernel', opts, OPTS)
+  if (opts === undefined) throw new TsgradError('Tensor.customKernel: expected { inputs, outputs, body }')
   const name = opts.name ?? 'custom'
   const op = `customKernel '${name}'`
   if (!NAME.test(name)) throw new TsgradError(`${op}: name must be a C identifier (letters, digits, _)`)
