@@ -32,6 +32,8 @@ const OPTS: KeySet<FlashAttentionOptions> = { causal: true, scale: true }
 interface Dims {
   B: number
   H: number
+  /** heads of k and v (H for plain attention; fewer for grouped-query attention) */
+  Hk: number
   T: number
   S: number
   D: number
@@ -40,13 +42,25 @@ interface Dims {
   causal: boolean
 }
 
-/** (batch, head) of a kernel: its two outermost ranges */
+/** (batch, head) coordinates of a row */
 type BH = readonly [UOp, UOp]
 
-/** q . k for query row i and key row j of (batch, head) bh, over a fresh reduce range, times scale */
-function score(k: KernelContext, q: KernelBuffer, kk: KernelBuffer, bh: BH, i: UOp, j: UOp, d: Dims): UOp {
-  const e = k.range(d.D, 'reduce')
-  return k.reduce('ADD', q.load(q.at(...bh, i, e)).mul(kk.load(kk.at(...bh, j, e))), e).mul(d.scale)
+/** the k/v (batch, head) that query head qh reads: query heads come in groups of H / Hk */
+const kvHead = (qh: BH, d: Dims): BH => (d.H === d.Hk ? qh : [qh[0], qh[1].idiv(d.H / d.Hk)])
+
+/** q . k for query row i of head qh and key row j of head kh, over a fresh reduce range, times scale */
+function score(
+  c: KernelContext,
+  q: KernelBuffer,
+  kk: KernelBuffer,
+  qh: BH,
+  kh: BH,
+  i: UOp,
+  j: UOp,
+  d: Dims,
+): UOp {
+  const e = c.range(d.D, 'reduce')
+  return c.reduce('ADD', q.load(q.at(...qh, i, e)).mul(kk.load(kk.at(...kh, j, e))), e).mul(d.scale)
 }
 
 /**
@@ -63,13 +77,14 @@ function forward(q: Tensor, k: Tensor, v: Tensor, d: Dims): Tensor[] {
   const kt = keyTile(d.S)
   return Tensor.customKernel({
     name: 'flash_attn_fwd',
-    // k transposed to (B, H, D, S): a tile's scores are kt consecutive floats of each row of it
+    // k transposed to (B, Hk, D, S): a tile's scores are kt consecutive floats of each row of it
     inputs: [q, k.transpose(-1, -2), v],
     outputs: [{ shape: [d.B, d.H, d.T, d.Dv] }, { shape: [d.B, d.H, d.T] }],
     body: (c) => {
       const [o, lse] = [c.outputs[0]!, c.outputs[1]!]
       const [qb, ktb, vb] = [c.inputs[0]!, c.inputs[1]!, c.inputs[2]!]
       const bh = [c.range(d.B), c.range(d.H)] as const
+      const kh = kvHead(bh, d)
       const i = c.range(d.T)
       const dv = c.range(d.Dv, 'upcast')
       const ninf = c.const(Number.NEGATIVE_INFINITY)
@@ -79,7 +94,7 @@ function forward(q: Tensor, k: Tensor, v: Tensor, d: Dims): Tensor[] {
         const qe = qb.load(qb.at(...bh, i, e))
         return Array.from({ length: kt }, (_, u) => {
           const key = t.mul(kt).add(u)
-          const dot = c.reduce('ADD', qe.mul(ktb.load(ktb.at(...bh, e, key))), e).mul(d.scale)
+          const dot = c.reduce('ADD', qe.mul(ktb.load(ktb.at(...kh, e, key))), e).mul(d.scale)
           const ok = allowed(d, i, key)
           return { key, s: ok ? ok.where(dot, ninf) : dot }
         })
@@ -93,7 +108,7 @@ function forward(q: Tensor, k: Tensor, v: Tensor, d: Dims): Tensor[] {
       const t2 = c.range(d.S / kt, 'reduce')
       const ps = tileScores(t2).map(({ key, s }) => ({ key, p: c.exp(s.sub(m)) }))
       const l = ps.map((x) => c.reduce('ADD', x.p, t2)).reduce((a, b) => a.add(b))
-      const pv = ps.map(({ key, p }) => p.mul(vb.load(vb.at(...bh, key, dv)))).reduce((a, b) => a.add(b))
+      const pv = ps.map(({ key, p }) => p.mul(vb.load(vb.at(...kh, key, dv)))).reduce((a, b) => a.add(b))
       const acc = c.reduce('ADD', pv, t2)
       return c.sink(o.store(o.at(...bh, i, dv), acc.fdiv(l)), lse.store(lse.at(...bh, i), m.add(c.log(l))))
     },
@@ -112,7 +127,7 @@ function forward(q: Tensor, k: Tensor, v: Tensor, d: Dims): Tensor[] {
 
 function backward(q: Tensor, k: Tensor, v: Tensor, gO: Tensor, L: Tensor, delta: Tensor, d: Dims): Tensor[] {
   // dS_ij = p_ij (dO_i . v_j - delta_i), p_ij = exp(s_ij - L_i) (0 where masked)
-  const dS = (c: KernelContext, bh: BH, i: UOp, j: UOp): { p: UOp; ds: UOp } => {
+  const dS = (c: KernelContext, bh: BH, kh: BH, i: UOp, j: UOp): { p: UOp; ds: UOp } => {
     const [qb, kb, vb, gb, lb, db] = c.inputs as [
       KernelBuffer,
       KernelBuffer,
@@ -121,12 +136,12 @@ function backward(q: Tensor, k: Tensor, v: Tensor, gO: Tensor, L: Tensor, delta:
       KernelBuffer,
       KernelBuffer,
     ]
-    const s = score(c, qb, kb, bh, i, j, d)
+    const s = score(c, qb, kb, bh, kh, i, j, d)
     const e = c.exp(s.sub(lb.load(lb.at(...bh, i))))
     const ok = allowed(d, i, j)
     const p = ok ? ok.where(e, c.const(0)) : e
     const f = c.range(d.Dv, 'reduce')
-    const dp = c.reduce('ADD', gb.load(gb.at(...bh, i, f)).mul(vb.load(vb.at(...bh, j, f))), f)
+    const dp = c.reduce('ADD', gb.load(gb.at(...bh, i, f)).mul(vb.load(vb.at(...kh, j, f))), f)
     return { p, ds: p.mul(dp.sub(db.load(db.at(...bh, i)))) }
   }
   const inputs = [q, k, v, gO, L, delta]
@@ -138,39 +153,46 @@ function backward(q: Tensor, k: Tensor, v: Tensor, gO: Tensor, L: Tensor, delta:
       const out = c.outputs[0]!
       const kb = c.inputs[1]!
       const bh = [c.range(d.B), c.range(d.H)] as const
+      const kh = kvHead(bh, d)
       const i = c.range(d.T)
       const e = c.range(d.D, 'upcast')
       const j = c.range(d.S, 'reduce')
-      const { ds } = dS(c, bh, i, j)
-      const acc = c.reduce('ADD', ds.mul(kb.load(kb.at(...bh, j, e))), j)
+      const { ds } = dS(c, bh, kh, i, j)
+      const acc = c.reduce('ADD', ds.mul(kb.load(kb.at(...kh, j, e))), j)
       return c.sink(out.store(out.at(...bh, i, e), acc.mul(d.scale)))
     },
   })
   const [dk, dv] = Tensor.customKernel({
     name: 'flash_attn_bwd_dkdv',
     inputs,
-    outputs: [{ shape: [d.B, d.H, d.S, d.D] }, { shape: [d.B, d.H, d.S, d.Dv] }],
+    outputs: [{ shape: [d.B, d.Hk, d.S, d.D] }, { shape: [d.B, d.Hk, d.S, d.Dv] }],
     body: (c) => {
       const [ok, ov] = [c.outputs[0]!, c.outputs[1]!]
       const [qb, gb] = [c.inputs[0]!, c.inputs[3]!]
-      const bh = [c.range(d.B), c.range(d.H)] as const
+      const kh = [c.range(d.B), c.range(d.Hk)] as const
       const j = c.range(d.S)
       const e = c.range(d.D, 'upcast')
       const f = c.range(d.Dv, 'upcast')
+      // a k/v head sums over the query heads of its group and their rows
+      const G = d.H / d.Hk
+      const g = G > 1 ? c.range(G, 'reduce') : undefined
       const i = c.range(d.T, 'reduce')
-      const { p, ds } = dS(c, bh, i, j)
-      const accK = c.reduce('ADD', ds.mul(qb.load(qb.at(...bh, i, e))), i)
-      const accV = c.reduce('ADD', p.mul(gb.load(gb.at(...bh, i, f))), i)
-      return c.sink(ok.store(ok.at(...bh, j, e), accK.mul(d.scale)), ov.store(ov.at(...bh, j, f), accV))
+      const bh: BH = g ? [kh[0], kh[1].mul(G).add(g)] : kh
+      const over = g ? [g, i] : [i]
+      const { p, ds } = dS(c, bh, kh, i, j)
+      const accK = c.reduce('ADD', ds.mul(qb.load(qb.at(...bh, i, e))), ...over)
+      const accV = c.reduce('ADD', p.mul(gb.load(gb.at(...bh, i, f))), ...over)
+      return c.sink(ok.store(ok.at(...kh, j, e), accK.mul(d.scale)), ov.store(ov.at(...kh, j, f), accV))
     },
   })
   return [dq!, dk!, dv!]
 }
 
 /**
- * softmax(q k^T * scale + mask) v for q (B, H, T, D), k (B, H, S, D), v (B, H, S, Dv), without the
- * T x S score matrix (O(T) extra memory), forward and backward as custom kernels. Computes in
- * float32 (other float dtypes are cast and the result cast back).
+ * softmax(q k^T * scale + mask) v for q (B, H, T, D), k (B, Hk, S, D), v (B, Hk, S, Dv), without the
+ * T x S score matrix (O(T) extra memory), forward and backward as custom kernels. Hk < H is
+ * grouped-query attention (query head h reads k/v head h / (H / Hk); nothing is repeated in
+ * memory). Computes in float32 (other float dtypes are cast and the result cast back).
  */
 export function flashAttention(q: Tensor, k: Tensor, v: Tensor, opts: FlashAttentionOptions = {}): Tensor {
   checkOptions('flashAttention', opts, OPTS)
@@ -190,8 +212,11 @@ export function flashAttention(q: Tensor, k: Tensor, v: Tensor, opts: FlashAtten
   }
   const [B, H, T, D] = q.shape as [number, number, number, number]
   const [, , S] = k.shape as [number, number, number, number]
-  if (k.shape[0] !== B || k.shape[1] !== H || v.shape[0] !== B || v.shape[1] !== H)
-    fail('batch and head sizes must match')
+  const Hk = k.shape[1]!
+  if (k.shape[0] !== B || v.shape[0] !== B) fail('batch sizes must match')
+  if (v.shape[1] !== Hk) fail('k and v must have the same number of heads')
+  if (H % Hk !== 0)
+    fail('the heads of q must be a multiple of the heads of k and v (grouped-query attention)')
   if (k.shape[3] !== D) fail('q and k must have the same last dimension')
   if (v.shape[2] !== S) fail('k and v must have the same length')
   const scale = opts.scale ?? 1 / Math.sqrt(D)
@@ -200,7 +225,7 @@ export function flashAttention(q: Tensor, k: Tensor, v: Tensor, opts: FlashAtten
   const causal = opts.causal ?? false
   if (typeof causal !== 'boolean') fail('causal must be a boolean')
   const Dv = v.shape[3]!
-  const dims: Dims = { B, H, T, S, D, Dv, scale, causal }
+  const dims: Dims = { B, H, Hk, T, S, D, Dv, scale, causal }
   const f32 = (t: Tensor): Tensor => t.cast(dtypes.float32)
   const [o] = forward(f32(q), f32(k), f32(v), dims)
   return o!.cast(q.dtype)

@@ -1,6 +1,7 @@
 // flashAttention (custom kernels) against PyTorch (fixtures from
 // scripts/gen_flash_attention_fixtures.py) and against the plain attention built from tensor ops:
-// values and gradients, causal and not, T != S, Dv != D; no T x S buffer in its schedules.
+// values and gradients, causal and not, T != S, Dv != D, grouped-query attention; no T x S buffer
+// in its schedules.
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { describe, test } from 'node:test'
@@ -38,6 +39,17 @@ const close = (what: string, a: ArrayLike<number>, b: ArrayLike<number>, tol = 2
 }
 
 function plainAttention(q: Tensor, k: Tensor, v: Tensor, causal: boolean, scale: number): Tensor {
+  // grouped-query attention: each k/v head repeated for its group of query heads
+  const G = q.shape[1]! / k.shape[1]!
+  const rep = (t: Tensor) =>
+    G === 1
+      ? t
+      : t
+          .unsqueeze(2)
+          .expand([t.shape[0]!, t.shape[1]!, G, t.shape[2]!, t.shape[3]!])
+          .reshape([t.shape[0]!, t.shape[1]! * G, t.shape[2]!, t.shape[3]!])
+  k = rep(k)
+  v = rep(v)
   let s = q.matmul(k.transpose(-1, -2)).mul(scale)
   if (causal) s = Tensor.ones([q.shape[2]!, k.shape[2]!]).tril().eq(1).where(s, Number.NEGATIVE_INFINITY)
   return s.softmax(-1).matmul(v)
@@ -104,8 +116,13 @@ describe('flashAttention', () => {
       err(/k and v must have the same length/),
     )
     assert.throws(
-      () => flashAttention(q, Tensor.randn([1, 3, 4, 8]), q),
-      err(/batch and head sizes must match/),
+      () => flashAttention(q, Tensor.randn([1, 3, 4, 8]), Tensor.randn([1, 3, 4, 8])),
+      err(/a multiple of the heads of k and v/),
+    )
+    assert.throws(() => flashAttention(q, q, Tensor.randn([1, 1, 4, 8])), err(/the same number of heads/))
+    assert.throws(
+      () => flashAttention(q, Tensor.randn([2, 2, 4, 8]), Tensor.randn([2, 2, 4, 8])),
+      err(/batch sizes must match/),
     )
     assert.throws(
       () => flashAttention(q, q, q, { causal: 1 as unknown as boolean }),
