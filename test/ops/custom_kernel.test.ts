@@ -304,6 +304,16 @@ describe('Tensor.customKernel', () => {
         err(/customKernel 'open': a store depends on a reduce range outside any REDUCE/),
       )
     })
+    test('a tensor-graph node in the body, a body that returns no sink', () => {
+      assert.throws(
+        () => one('tensor_op', (k) => k.sink(k.outputs[0]!.store(k.range(16), x.uop))),
+        err(/customKernel 'tensor_op': DEVICE is not kernel IR/),
+      )
+      assert.throws(
+        () => one('no_sink', (k) => k.outputs[0]!.store(k.range(16), 1)),
+        err(/customKernel 'no_sink': body must return ctx.sink\(...stores\), got STORE/),
+      )
+    })
     test('local memory is not available on CPU or JS', () => {
       assert.throws(
         () => one('loc', (k) => k.local(16)),
