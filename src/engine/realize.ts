@@ -10,7 +10,6 @@ import { Device, type Program } from '../runtime/device.js'
 import { cachedSchedule, type PlannedSchedule } from '../schedule/cache.js'
 import { planMemory } from '../schedule/memory.js'
 import { createSchedule, type SchedBuf, type ScheduleItem } from '../schedule/schedule.js'
-import { stripCustomGrads } from '../schedule/strip_grads.js'
 import type { UOp } from '../uop/ops.js'
 import { viz } from '../trace.js'
 
@@ -91,14 +90,13 @@ export interface RealizeResult {
 // built later may stand for different values. Tensors swap their own node instead.
 // Schedules are cached by graph structure (schedule/cache.ts); not while VIZ records, which follows
 // the scheduling rewrites of every realize.
-export function scheduleFor(graphRoots: readonly UOp[]): PlannedSchedule {
-  const roots = stripCustomGrads(graphRoots).roots
+export function scheduleFor(roots: readonly UOp[]): PlannedSchedule {
   return cachedSchedule(
     roots,
-    (topo) => {
-      const sched = createSchedule(roots, topo)
+    (topo, fwdRoots) => {
+      const sched = createSchedule(fwdRoots, topo)
       const keep = new Set(
-        roots.map((r) => sched.realized.get(r)).filter((b): b is SchedBuf => b !== undefined),
+        fwdRoots.map((r) => sched.realized.get(r)).filter((b): b is SchedBuf => b !== undefined),
       )
       return { items: planMemory(sched.items, keep), realized: sched.realized }
     },
@@ -187,19 +185,16 @@ export function realize(
   beforeRun?: BeforeRun,
 ): RealizeResult {
   const t0 = now()
-  // the scheduler sees each CUSTOM_GRAD as its forward value; `covered` also holds the nodes it
-  // rebuilt, as the graph's tensors know them
-  let fwd = stripCustomGrads(roots)
-  let plan = scheduleFor(fwd.roots)
+  // (the scheduler sees each CUSTOM_GRAD as its forward value: plan.roots are the nodes it knows
+  // the roots by, plan.covered the graph's nodes as the tensors know them)
+  let plan = scheduleFor(roots)
   let written = checkInputs(plan.items)
-  const covered = { has: (u: UOp): boolean => plan.pos.has(u) || fwd.rebuilt?.has(u) === true }
-  const extra = beforeRun?.(covered, written)
+  const extra = beforeRun?.(plan.covered, written)
   if (extra?.length) {
-    fwd = stripCustomGrads([...roots, ...extra])
-    plan = scheduleFor(fwd.roots)
+    plan = scheduleFor([...roots, ...extra])
     written = checkInputs(plan.items)
   }
-  roots = fwd.roots
+  roots = plan.roots
   const { items, realized } = plan
   viz?.schedule(items)
   const bufs = new Map<SchedBuf, Buffer>()

@@ -56,6 +56,22 @@ describe('custom gradients in the graph', () => {
     assert.ok(scheduleCacheStats.hits > h, 'the second step reuses the schedule')
   })
 
+  test('a cache hit on a graph with CUSTOM_GRADs (keyed as the forward graph) gives the right values', async () => {
+    clearScheduleCache()
+    const w = Tensor.randn([6, 6], { requiresGrad: true }).realize()
+    const f = (x: Tensor) => x.matmul(w).sigmoid().logsumexp(-1).sum()
+    for (let step = 0; step < 3; step++) {
+      const x = Tensor.randn([5, 6]).realize()
+      const h = scheduleCacheStats.hits
+      const tracked = f(x)
+      assert.ok(allNodes(tracked.uop).some((u) => u.op === Ops.CUSTOM_GRAD))
+      const got = (await tracked.data())[0]!
+      if (step > 0) assert.equal(scheduleCacheStats.hits, h + 1, 'a hit')
+      const want = (await Tensor.noGrad(() => f(x)).data())[0]!
+      assert.ok(Math.abs(got - want) < 1e-5, `${got} vs ${want}`)
+    }
+  })
+
   test('a realized tracked tensor keeps its graph for autograd in the graph, not beside it', async () => {
     const w = new Tensor([0.5, -1, 2], { requiresGrad: true })
     const h = w.mul(3).realize()
