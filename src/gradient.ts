@@ -1,7 +1,8 @@
 // Autograd: per-op gradient rules over the tensor graph. Gradients are lazy UOps, so the backward
 // pass is scheduled and fused like any other graph. Walks are iterative (deep graphs are fine).
 import { dtypes } from './dtype.js'
-import { range } from './helpers.js'
+import { range, TsgradError } from './helpers.js'
+import type { CustomKernelArg } from './uop/custom_kernel.js'
 import {
   aluNode,
   castNode,
@@ -16,7 +17,7 @@ import {
   shrink,
   sumTo,
 } from './uop/graph.js'
-import { Ops, type PadArg, type ReduceOp, type UOp } from './uop/ops.js'
+import { Ops, type PadArg, type ReduceOp, UOp } from './uop/ops.js'
 import { toposort } from './uop/rewrite.js'
 
 const add = (a: UOp, b: UOp): UOp => aluNode(Ops.ADD, a, b)
@@ -151,47 +152,54 @@ function gradRule(u: UOp, g: UOp): (UOp | undefined)[] {
       const count = expand(reduce(mask, 'ADD', axes), a.shape!)
       return [div(mul(ge, mask), count)]
     }
+    case Ops.CUSTOM_KERNEL:
+      throw new TsgradError(
+        `backward: custom kernel '${(u.arg as CustomKernelArg).def.name}' has no backward (pass backward to Tensor.customKernel)`,
+      )
   }
   return u.src.map(() => undefined)
 }
 
 /**
- * A node whose gradient comes from a function instead of the rules for the ops it is built from:
- * the graph walk treats `inputs` as its sources and `backward(g, inputs, out)` gives their
- * gradients. Used where the structural gradient schedules badly (matmul, convolution) or is not
- * finite everywhere (sigmoid). `backward` builds from the nodes it is given, not from ones it
- * captured: `carryCustomGrads` hands it the rebuilt nodes when backward substitutes parameters.
+ * Backward of a CUSTOM_GRAD node (its arg): `backward(g, inputs, out)` gives the gradients of the
+ * node's inputs (its sources after the first) from the gradient `g` of its forward value `out`.
+ * Used where the structural gradient schedules badly (matmul, convolution) or is not finite
+ * everywhere (sigmoid). `backward` builds from the nodes it is given, not from ones it captured:
+ * when backward substitutes realized parameters, the node is rebuilt with the new inputs. `tag` is
+ * unique, so interning never merges two nodes with different functions; keys that must be
+ * structural (the schedule cache) never see the node: the scheduler strips it first.
  */
-export interface CustomGrad {
-  readonly inputs: readonly UOp[]
-  readonly backward: (g: UOp, inputs: readonly UOp[], out: UOp) => (UOp | undefined)[]
+export class CustomGradFn {
+  private static nextTag = 0
+  readonly tag = CustomGradFn.nextTag++
+  constructor(readonly backward: (g: UOp, inputs: readonly UOp[], out: UOp) => (UOp | undefined)[]) {}
 }
-const customGrads = new WeakMap<UOp, CustomGrad>()
-export function setCustomGrad(u: UOp, cg: CustomGrad): void {
-  customGrads.set(u, cg)
+
+/** `forward` with its gradient given by `backward` of `inputs` (a CUSTOM_GRAD node). */
+export function customGradNode(
+  forward: UOp,
+  inputs: readonly UOp[],
+  backward: (g: UOp, inputs: readonly UOp[], out: UOp) => (UOp | undefined)[],
+): UOp {
+  return UOp.new(Ops.CUSTOM_GRAD, forward.dtype, [forward, ...inputs], new CustomGradFn(backward))
 }
-/** Give each rebuilt node (old -> new, as `substitute` maps them) its old node's custom gradient. */
-export function carryCustomGrads(rebuilt: ReadonlyMap<UOp, UOp>): void {
-  for (const [old, now] of rebuilt) {
-    const cg = customGrads.get(old)
-    if (!cg || now === old || customGrads.has(now)) continue
-    customGrads.set(now, { inputs: cg.inputs.map((i) => rebuilt.get(i) ?? i), backward: cg.backward })
-  }
-}
-const srcOf = (u: UOp): readonly UOp[] => customGrads.get(u)?.inputs ?? u.src
+
+/** The sources autograd walks: a CUSTOM_GRAD's gradient inputs instead of its forward value. */
+export const gradSrc = (u: UOp): readonly UOp[] => (u.op === Ops.CUSTOM_GRAD ? u.src.slice(1) : u.src)
 
 /**
  * Gradients of `root` (seeded with `seed`) for each node in `targets` that `root` depends on.
  * Nodes on no path to a target are skipped.
  */
 export function computeGradients(root: UOp, seed: UOp, targets: ReadonlySet<UOp>): Map<UOp, UOp> {
-  // a realized tensor's BUFFER may carry the graph it was computed from (tensor.ts becomeRealized)
-  const leaf = (u: UOp): boolean => (u.op === Ops.BUFFER && !customGrads.has(u)) || u.op === Ops.DETACH
-  const topo = toposort([root], leaf, srcOf)
+  // (a realized tensor's view may carry the graph it was computed from in a CUSTOM_GRAD: tensor.ts
+  // becomeRealized)
+  const leaf = (u: UOp): boolean => u.op === Ops.BUFFER || u.op === Ops.DETACH
+  const topo = toposort([root], leaf, gradSrc)
   const needs = new Set<UOp>()
   for (const u of topo) {
     if (u.op === Ops.DETACH) continue
-    if (targets.has(u) || srcOf(u).some((s) => needs.has(s))) needs.add(u)
+    if (targets.has(u) || gradSrc(u).some((s) => needs.has(s))) needs.add(u)
   }
   const grads = new Map<UOp, UOp>([[root, seed]])
   const out = new Map<UOp, UOp>()
@@ -200,10 +208,9 @@ export function computeGradients(root: UOp, seed: UOp, targets: ReadonlySet<UOp>
     const g = grads.get(u)
     if (!g || !needs.has(u)) continue
     if (targets.has(u)) out.set(u, g)
-    const src = srcOf(u)
+    const src = gradSrc(u)
     if (!src.some((s) => needs.has(s))) continue
-    const custom = customGrads.get(u)
-    const gs = custom ? custom.backward(g, custom.inputs, u) : gradRule(u, g)
+    const gs = u.op === Ops.CUSTOM_GRAD ? (u.arg as CustomGradFn).backward(g, src, u.src[0]!) : gradRule(u, g)
     src.forEach((s, j) => {
       const gj = gs[j]
       if (!gj || !needs.has(s) || !(s.dtype.isFloat || s.dtype === dtypes.void)) return

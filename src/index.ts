@@ -10,11 +10,18 @@ export { checkOptions, type KeySet } from './options.js'
 export { Device } from './runtime/device.js'
 export { Tensor } from './tensor/index.js'
 export { Jit, type JittedFunction, jit } from './tensor/jit.js'
+export { type FlashAttentionOptions, flashAttention } from './tensor/flash_attention.js'
+export { type TensorBackward, withCustomGrad } from './tensor/custom_grad.js'
 export type { GraphStats } from './engine/jit.js'
 export type {
   AdaptiveSize,
   AttentionOptions,
   AvgPoolOptions,
+  CustomKernelBackward,
+  CustomKernelOptions,
+  KernelBuffer,
+  KernelContext,
+  RangeKind,
   IndexItem,
   MaxPoolOptions,
   NestedArray,

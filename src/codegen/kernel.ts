@@ -21,14 +21,18 @@ export interface RenderedKernel {
 
 const decompCache = new WeakMap<Renderer, PatternMatcher<unknown>>()
 
-/** Kernel name: E_ (elementwise) or r_ (has a reduce), then the loop sizes. */
+/**
+ * Kernel name: E_ (elementwise) or r_ (has a reduce), or a custom kernel's own name (the SINK's
+ * arg, Tensor.customKernel), then the loop sizes.
+ */
 export function kernelName(ast: UOp): string {
   const topo = toposort([ast])
   const ranges = topo.filter((u) => u.op === Ops.RANGE)
   ranges.sort((a, b) => (a.arg as RangeArg).id - (b.arg as RangeArg).id)
   const hasReduce = topo.some((u) => u.op === Ops.REDUCE)
   const dims = ranges.map((r) => String(r.src[0]!.constValue))
-  return `${hasReduce ? 'r' : 'E'}_${dims.length ? dims.join('_') : '1'}`
+  const prefix = typeof ast.arg === 'string' ? ast.arg : hasReduce ? 'r' : 'E'
+  return `${prefix}_${dims.length ? dims.join('_') : '1'}`
 }
 
 export function renderKernel(ast: UOp, renderer: Renderer, opts: readonly Opt[] = []): RenderedKernel {

@@ -93,10 +93,10 @@ export interface RealizeResult {
 export function scheduleFor(roots: readonly UOp[]): PlannedSchedule {
   return cachedSchedule(
     roots,
-    (topo) => {
-      const sched = createSchedule(roots, topo)
+    (topo, fwdRoots) => {
+      const sched = createSchedule(fwdRoots, topo)
       const keep = new Set(
-        roots.map((r) => sched.realized.get(r)).filter((b): b is SchedBuf => b !== undefined),
+        fwdRoots.map((r) => sched.realized.get(r)).filter((b): b is SchedBuf => b !== undefined),
       )
       return { items: planMemory(sched.items, keep), realized: sched.realized }
     },
@@ -185,14 +185,16 @@ export function realize(
   beforeRun?: BeforeRun,
 ): RealizeResult {
   const t0 = now()
+  // (the scheduler sees each CUSTOM_GRAD as its forward value: plan.roots are the nodes it knows
+  // the roots by, plan.covered the graph's nodes as the tensors know them)
   let plan = scheduleFor(roots)
   let written = checkInputs(plan.items)
-  const extra = beforeRun?.(plan.pos, written)
+  const extra = beforeRun?.(plan.covered, written)
   if (extra?.length) {
-    roots = [...roots, ...extra]
-    plan = scheduleFor(roots)
+    plan = scheduleFor([...roots, ...extra])
     written = checkInputs(plan.items)
   }
+  roots = plan.roots
   const { items, realized } = plan
   viz?.schedule(items)
   const bufs = new Map<SchedBuf, Buffer>()

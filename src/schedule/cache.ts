@@ -6,11 +6,14 @@
 // BUFFER replaced by the index of its first appearance (plus its size, dtype and device) and each
 // CONTIGUOUS without its unique tag, so two graphs share a key exactly when they differ only in
 // which buffers they read, with the same aliasing between them. A template holds no buffers and no
-// graph nodes, only positions.
+// graph nodes, only positions. A CUSTOM_GRAD (a value carrying its backward, gradient.ts) is keyed
+// as its forward value: a graph and the same graph without them (what the scheduler builds from,
+// schedule/strip_grads.ts) have one key and the same positions, so a hit needs no strip pass.
 import type { DType } from '../dtype.js'
 import { getEnvNum } from '../helpers.js'
 import { type BufferRef, Ops, type UOp } from '../uop/ops.js'
 import { newBuf, type SchedBuf, type ScheduleItem, scheduleTopo } from './schedule.js'
+import { stripCustomGrads } from './strip_grads.js'
 
 export interface PlannedSchedule {
   items: ScheduleItem[]
@@ -18,6 +21,16 @@ export interface PlannedSchedule {
   realized: Map<UOp, SchedBuf>
   /** the graph's nodes (BUFFER nodes are leaves), each with its position in topological order */
   pos: ReadonlyMap<UOp, number>
+  /** the node `realized` knows each root by (the root, or its forward value without CUSTOM_GRADs) */
+  roots: readonly UOp[]
+  /** whether a node of the graph as given (CUSTOM_GRADs and all) is computed by this schedule */
+  covered: { has(u: UOp): boolean }
+}
+
+/** A CUSTOM_GRAD's forward value (itself for any other node). */
+const forwardOf = (u: UOp): UOp => {
+  while (u.op === Ops.CUSTOM_GRAD) u = u.src[0]!
+  return u
 }
 
 interface BufTemplate {
@@ -73,13 +86,19 @@ interface Structure {
 }
 
 function structureOf(roots: readonly UOp[]): Structure {
-  const topo = scheduleTopo(roots)
+  const topo: UOp[] = []
   const pos = new Map<UOp, number>()
   const inputIndex = new Map<BufferRef, number>()
   const inputs: BufferRef[] = []
   const parts: string[] = []
-  topo.forEach((u, i) => {
-    pos.set(u, i)
+  for (const u of scheduleTopo(roots)) {
+    // a CUSTOM_GRAD takes its forward value's position (visited before it: its first source)
+    if (u.op === Ops.CUSTOM_GRAD) {
+      pos.set(u, pos.get(forwardOf(u))!)
+      continue
+    }
+    pos.set(u, topo.length)
+    topo.push(u)
     if (u.op === Ops.BUFFER) {
       const ref = u.arg as BufferRef
       let j = inputIndex.get(ref)
@@ -89,13 +108,13 @@ function structureOf(roots: readonly UOp[]): Structure {
         inputs.push(ref)
       }
       parts.push(`B|${u.dtype.name}|${j}|${ref.size}|${ref.dtype.name}|${ref.device}`)
-      return
+      continue
     }
     // a CONTIGUOUS's tag only keeps equal copies apart, which the positions already do
     let s = `${u.op}|${u.dtype.name}|${u.op === Ops.CONTIGUOUS ? '' : u.argKey}`
     for (const x of u.src) s += `|${pos.get(x)}`
     parts.push(s)
-  })
+  }
   parts.push(`roots|${roots.map((r) => pos.get(r)).join('|')}`)
   return { key: parts.join('\n'), topo, pos, inputs, inputIndex }
 }
@@ -124,7 +143,7 @@ function templateOf({ pos, inputIndex }: Structure, sched: PlannedSchedule): Tem
   return { bufs, items, realized }
 }
 
-function instantiate(t: Template, s: Structure): PlannedSchedule {
+function instantiate(t: Template, s: Structure): Omit<PlannedSchedule, 'roots' | 'covered'> {
   const bufs = t.bufs.map((b) => {
     const ref = b.input === undefined ? undefined : s.inputs[b.input]!
     return newBuf(b.size, b.dtype, b.device, ref)
@@ -141,35 +160,43 @@ function instantiate(t: Template, s: Structure): PlannedSchedule {
 
 /**
  * The planned schedule of `roots`: `build` runs on a miss (and always when `bypass` is set, or
- * with SCACHE=0); a hit costs one walk over the graph.
+ * with SCACHE=0) on the graph without CUSTOM_GRADs (`fwdRoots`, topological order `topo`); a hit
+ * costs one walk over the graph as given.
  */
 export function cachedSchedule(
   roots: readonly UOp[],
-  build: (topo: readonly UOp[]) => Omit<PlannedSchedule, 'pos'>,
+  build: (topo: readonly UOp[], fwdRoots: readonly UOp[]) => Pick<PlannedSchedule, 'items' | 'realized'>,
   bypass = false,
 ): PlannedSchedule {
-  if (bypass || getEnvNum('SCACHE', 1) === 0) {
-    const topo = scheduleTopo(roots)
-    return { ...build(topo), pos: new Map(topo.map((u, i) => [u, i])) }
-  }
-  const s = structureOf(roots)
-  const hit = cache.get(s.key)
-  if (hit) {
+  const useCache = !bypass && getEnvNum('SCACHE', 1) !== 0
+  const s = useCache ? structureOf(roots) : undefined
+  const hit = s && cache.get(s.key)
+  if (s && hit) {
     scheduleCacheStats.hits++
     cache.delete(s.key)
     cache.set(s.key, hit)
-    return instantiate(hit, s)
+    return { ...instantiate(hit, s), roots: roots.map(forwardOf), covered: s.pos }
   }
+  // build from the graph without CUSTOM_GRADs
+  const fwd = stripCustomGrads(roots)
+  const fs = fwd.rebuilt === undefined ? s : s && structureOf(fwd.roots)
+  const topo = fs?.topo ?? scheduleTopo(fwd.roots)
+  const pos = fs?.pos ?? new Map(topo.map((u, i) => [u, i]))
+  const covered = { has: (u: UOp) => pos.has(u) || fwd.rebuilt?.has(u) === true }
+  const plan: PlannedSchedule = { ...build(topo, fwd.roots), pos, roots: fwd.roots, covered }
+  if (!s || !fs) return plan
   scheduleCacheStats.misses++
-  const sched = { ...build(s.topo), pos: s.pos }
   const budget = maxKeyChars()
-  if (s.key.length > budget / 4) return sched // a huge graph: not worth a quarter of the budget
-  cache.set(s.key, templateOf(s, sched))
+  if (s.key.length > budget / 4) return plan // a huge graph: not worth a quarter of the budget
+  // the graph without CUSTOM_GRADs has the same key and positions, so its template serves the
+  // graph as given (checked: a mismatch is not cached)
+  if (fs.key !== s.key) return plan
+  cache.set(s.key, templateOf(fs, plan))
   keyChars += s.key.length
   while (cache.size > MAX_ENTRIES || keyChars > budget) {
     const oldest = cache.keys().next().value!
     cache.delete(oldest)
     keyChars -= oldest.length
   }
-  return sched
+  return plan
 }

@@ -14,10 +14,13 @@
 //   tile. Index-only arithmetic (IOTA: masks, one-hot, random counters) stays fused;
 // - a reduce read by a GATHER as its gathered tensor is realized (it is read at data-dependent
 //   positions, maybe many times), as under a broadcast;
-// - CONTIGUOUS, COPY and ASSIGN, and the requested outputs, always get a buffer;
+// - CONTIGUOUS, COPY and ASSIGN, and the requested outputs, always get a buffer; so does every
+//   output of a CUSTOM_KERNEL (one kernel item stores them all), whose inputs are realized into
+//   contiguous buffers first;
 // - a chain of elementwise ops deeper than MAX_FUSED_DEPTH is cut into kernels of that depth.
 import type { DType } from '../dtype.js'
 import { priorityTopoOrder, prod } from '../helpers.js'
+import type { CustomKernelArg } from '../uop/custom_kernel.js'
 import { ALU, type BufferRef, MOVEMENT, Ops, UOp } from '../uop/ops.js'
 import { graphRewrite, toposort } from '../uop/rewrite.js'
 import { symbolic } from '../uop/symbolic.js'
@@ -172,7 +175,8 @@ function findRealizePoints(roots: readonly UOp[], topo: readonly UOp[]): Set<UOp
   }
   for (const r of roots) if (!isBufferView(r)) mark(r)
   for (const n of topo) {
-    if (n.op === Ops.CONTIGUOUS || n.op === Ops.COPY || n.op === Ops.ASSIGN) mark(n)
+    if (n.op === Ops.CONTIGUOUS || n.op === Ops.COPY || n.op === Ops.ASSIGN || n.op === Ops.CUSTOM_KERNEL)
+      mark(n)
     else if (n.op === Ops.REDUCE_AXIS && (users.get(n) ?? 0) > 1) mark(n)
   }
   // a chain of more than MAX_FUSED_DEPTH ops is cut into kernels of that depth
@@ -189,8 +193,8 @@ function findRealizePoints(roots: readonly UOp[], topo: readonly UOp[]): Set<UOp
   const reduceOwner = new Map<UOp, UOp>()
   while (work.length) {
     const root = work.pop()!
-    if (root.op === Ops.COPY) {
-      if (!isBufferView(root.src[0]!)) mark(root.src[0]!)
+    if (root.op === Ops.COPY || root.op === Ops.CUSTOM_KERNEL) {
+      for (const s of root.src) if (!isBufferView(s)) mark(s)
       continue
     }
     const start = root.op === Ops.ASSIGN ? root.src[1]! : root
@@ -274,8 +278,17 @@ function tryBuild(topo: readonly UOp[], R: Set<UOp>): Schedule | UOp {
   }
   const items: ScheduleItem[] = []
   const inputs: UOp[][] = []
+  const customDone = new Set<string>()
   for (const n of order) {
     const out = realized.get(n)!
+    if (n.op === Ops.CUSTOM_KERNEL) {
+      const item = customKernelItem(n, order, realized, existing, customDone)
+      if (item) {
+        items.push(item)
+        inputs.push([...n.src])
+      }
+      continue
+    }
     if (n.op === Ops.COPY) {
       const base = n.src[0]!.contiguousBase
       const src = base ? existing(base.arg as BufferRef) : realized.get(n.src[0]!)!
@@ -323,6 +336,35 @@ function tryBuild(topo: readonly UOp[], R: Set<UOp>): Schedule | UOp {
     inputs.push(reads)
   }
   return { items: orderAssigns(items, inputs), realized }
+}
+
+/**
+ * The kernel item of a CUSTOM_KERNEL call, at the first of its outputs in `order` (undefined for
+ * the others): buffers are the outputs (temporaries for outputs nothing reads) then the inputs.
+ */
+function customKernelItem(
+  n: UOp,
+  order: readonly UOp[],
+  realized: ReadonlyMap<UOp, SchedBuf>,
+  existing: (ref: BufferRef) => SchedBuf,
+  done: Set<string>,
+): KernelItem | undefined {
+  const { def } = n.arg as CustomKernelArg
+  const call = `${(n.arg as CustomKernelArg).key}|${n.src.map((s) => s.id).join(',')}`
+  if (done.has(call)) return undefined
+  done.add(call)
+  const sameCall = (u: UOp): boolean =>
+    u.op === Ops.CUSTOM_KERNEL &&
+    (u.arg as CustomKernelArg).def === def &&
+    u.src.length === n.src.length &&
+    u.src.every((s, i) => s === n.src[i])
+  const outs = def.outputs.map((o) => newBuf(prod(o.shape), o.dtype, n.device))
+  for (const u of order) if (sameCall(u)) outs[(u.arg as CustomKernelArg).index] = realized.get(u)!
+  const ins = n.src.map((s) => {
+    const base = s.contiguousBase
+    return base ? existing(base.arg as BufferRef) : realized.get(s)!
+  })
+  return { kind: 'kernel', ast: def.ast, bufs: [...outs, ...ins], device: n.device, node: n }
 }
 
 /** Does the kernel read buffer 0 (its output) at an index other than the one it stores to? */

@@ -3,8 +3,8 @@
 // glu, softmin, threshold, prelu; expm1, log1p (accurate near 0), log10, sinh, cosh, logaddexp,
 // logit, xlogy, isnan, isinf, isfinite, maskedFill.
 import { dtypes } from '../dtype.js'
-import { setCustomGrad } from '../gradient.js'
 import { fmtShape, normAxis, TsgradError } from '../helpers.js'
+import { withCustomGrad } from './custom_grad.js'
 import { asFloat } from './elementwise.js'
 import { type Operand, Tensor } from './tensor.js'
 
@@ -106,11 +106,7 @@ P.expm1 = function () {
     .where(x, exact.where(edge, u.sub(1).mul(x).div(u.log())))
     .cast(x.dtype)
   // d/dx = exp(x); the structural gradient of the formula loses digits near 0
-  setCustomGrad(out.uop, {
-    inputs: [x.uop],
-    backward: (g, _, o) => [new Tensor(g).mul(new Tensor(o).add(1)).uop],
-  })
-  return out
+  return withCustomGrad(out, [x], (g, _, o) => [g.mul(o.add(1))])
 }
 P.log1p = function () {
   // Kahan: u = 1 + x; u == 1 ? x : log(u) * x / (u - 1)
@@ -120,11 +116,7 @@ P.log1p = function () {
     .eq(1)
     .where(x, u.eq(Number.POSITIVE_INFINITY).where(u, u.log().mul(x).div(u.sub(1))))
     .cast(x.dtype)
-  setCustomGrad(out.uop, {
-    inputs: [x.uop],
-    backward: (g, [xi]) => [new Tensor(g).div(new Tensor(xi!).add(1)).uop],
-  })
-  return out
+  return withCustomGrad(out, [x], (g, [xi]) => [g.div(xi!.add(1))])
 }
 P.log10 = function () {
   return asFloat(this).log().mul(Math.LOG10E)

@@ -14,9 +14,9 @@
 //   dx = the same convolution of the padded gradient with the flipped, transposed weight
 //   dW = a reduction over (n, oy, ox), split over batch groups (partial sums, then a small sum)
 //        so each group's slice of the gradient stays in cache while the register tiles sweep it.
-import { setCustomGrad } from '../gradient.js'
 import { range, TsgradError } from '../helpers.js'
-import { Tensor } from './tensor.js'
+import { withCustomGrad } from './custom_grad.js'
+import type { Tensor } from './tensor.js'
 
 /** Windows over the last axis: (..., L) -> (..., O, K) with out[o, j] = x[o*s + j*d], as a view. */
 function window1d(y: Tensor, k: number, s: number, d: number): Tensor {
@@ -113,27 +113,23 @@ export function conv2dFast(x: Tensor, w: Tensor, pads: Pads): Tensor {
           .contiguous()
           .permute([0, 3, 1, 2])
   const [OH, OW] = [out.shape[2]!, out.shape[3]!]
-  setCustomGrad(out.uop, {
-    inputs: [x.uop, w.uop],
-    backward: (gu, [xu, wu]) => {
-      const [g, x, w] = [new Tensor(gu), new Tensor(xu!), new Tensor(wu!)]
-      // the gradient channels-last, padded by K-1-p so dx is a valid correlation and dW reads an
-      // ungated window of it
-      const [eh, ew] = [KH - 1 - pads[0], KW - 1 - pads[2]]
-      const gp = g
-        .permute([0, 2, 3, 1])
-        .pad([null, [eh, KH - 1 - pads[1]], [ew, KW - 1 - pads[3]], null])
-        .contiguous()
-      const wT = w.flip([2, 3]).permute([2, 3, 0, 1]).contiguous() // (KH, KW, O, C)
-      const dx = correlate(gp.permute([0, 3, 1, 2]), wT, [0, 0, 0, 0]).permute([0, 3, 1, 2])
-      // dW[o, c, ky, kx] = sum over (n, oy, ox) of xp[n, c, oy + ky, ox + kx] * g[n, o, oy, ox]
-      const G = batchGroups(N, OH * OW)
-      const xw = patches(x, KH, KW, pads).reshape([G, N / G, OH, OW, KH, KW, C, 1])
-      const gw = gp.shrink([null, [eh, eh + OH], [ew, ew + OW], null]).reshape([G, N / G, OH, OW, 1, 1, 1, O])
-      const part = xw.mul(gw).sum([1, 2, 3]) // (G, KH, KW, C, O)
-      const dw = (G > 1 ? part.sum(0) : part.reshape([KH, KW, C, O])).permute([3, 2, 0, 1])
-      return [dx.uop, dw.uop]
-    },
+  return withCustomGrad(out, [x, w], (g, [xi, wi]) => {
+    const [x, w] = [xi!, wi!]
+    // the gradient channels-last, padded by K-1-p so dx is a valid correlation and dW reads an
+    // ungated window of it
+    const [eh, ew] = [KH - 1 - pads[0], KW - 1 - pads[2]]
+    const gp = g
+      .permute([0, 2, 3, 1])
+      .pad([null, [eh, KH - 1 - pads[1]], [ew, KW - 1 - pads[3]], null])
+      .contiguous()
+    const wT = w.flip([2, 3]).permute([2, 3, 0, 1]).contiguous() // (KH, KW, O, C)
+    const dx = correlate(gp.permute([0, 3, 1, 2]), wT, [0, 0, 0, 0]).permute([0, 3, 1, 2])
+    // dW[o, c, ky, kx] = sum over (n, oy, ox) of xp[n, c, oy + ky, ox + kx] * g[n, o, oy, ox]
+    const G = batchGroups(N, OH * OW)
+    const xw = patches(x, KH, KW, pads).reshape([G, N / G, OH, OW, KH, KW, C, 1])
+    const gw = gp.shrink([null, [eh, eh + OH], [ew, ew + OW], null]).reshape([G, N / G, OH, OW, 1, 1, 1, O])
+    const part = xw.mul(gw).sum([1, 2, 3]) // (G, KH, KW, C, O)
+    const dw = (G > 1 ? part.sum(0) : part.reshape([KH, KW, C, O])).permute([3, 2, 0, 1])
+    return [dx, dw]
   })
-  return out
 }

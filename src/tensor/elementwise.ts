@@ -1,10 +1,10 @@
 // Elementwise ops: arithmetic with broadcasting, math functions, activations, comparisons, bitwise.
 // Composite functions are built from the IR's ALU ops, so they fuse and differentiate for free.
 import { type DType, defaultFloat, dtypeMax, dtypeMin, dtypes } from '../dtype.js'
-import { setCustomGrad } from '../gradient.js'
 import { TsgradError } from '../helpers.js'
 import { checkOptions, type KeySet } from '../options.js'
 import { Ops } from '../uop/ops.js'
+import { withCustomGrad } from './custom_grad.js'
 import { broadcastShapes } from './shapes.js'
 import { type Operand, Tensor } from './tensor.js'
 
@@ -175,9 +175,7 @@ P.sign = function () {
   if (this.dtype.isBool) return this
   const s = this.gt(0).cast(this.dtype).sub(this.lt(0).cast(this.dtype))
   // piecewise constant: a zero gradient (not none, so backward through sign works as in PyTorch)
-  if (this.dtype.isFloat)
-    setCustomGrad(s.uop, { inputs: [this.uop], backward: (g) => [new Tensor(g).zerosLike().uop] })
-  return s
+  return this.dtype.isFloat ? withCustomGrad(s, [this], (g) => [g.zerosLike()]) : s
 }
 P.square = function () {
   return this.mul(this)
@@ -216,14 +214,7 @@ P.sigmoid = function () {
   const x = asFloat(this)
   const s = x.neg().exp().add(1).reciprocal()
   // s (1 - s) g: the structural gradient multiplies 1/inf^2 by inf where exp(-x) overflows
-  setCustomGrad(s.uop, {
-    inputs: [x.uop],
-    backward: (g, _, out) => {
-      const y = new Tensor(out)
-      return [new Tensor(g).mul(y.mul(y.neg().add(1))).uop]
-    },
-  })
-  return s
+  return withCustomGrad(s, [x], (g, _, y) => [g.mul(y.mul(y.neg().add(1)))])
 }
 export interface GeluOptions {
   /** 'none' (default, as PyTorch): 0.5 x (1 + erf(x / sqrt(2))); 'tanh': the tanh approximation */

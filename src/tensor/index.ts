@@ -15,9 +15,17 @@ import './distance.js'
 import './roll.js'
 import './rope.js'
 import './sampling.js'
+import './custom_kernel.js'
 
 export { Tensor } from './tensor.js'
 export type { IndexItem } from './indexing.js'
 export type { AttentionOptions } from './attention.js'
 export type { AdaptiveSize, AvgPoolOptions, MaxPoolOptions } from './pooling.js'
 export type { TensorData, TensorOptions, NestedArray, Operand } from './tensor.js'
+export type {
+  CustomKernelBackward,
+  CustomKernelOptions,
+  KernelBuffer,
+  KernelContext,
+  RangeKind,
+} from './custom_kernel.js'

@@ -14,7 +14,7 @@
 // realized later anyway, the write clock (runtime/buffer.ts) makes that a clear error instead of a
 // silently different value.
 import type { Buffer } from '../runtime/buffer.js'
-import { Ops, type UOp } from '../uop/ops.js'
+import { forwardSrc, Ops, type UOp } from '../uop/ops.js'
 
 /** What the registry needs of a tensor (kept apart from tensor.ts, which uses it). */
 export interface LazyHolder {
@@ -135,7 +135,7 @@ export class LazyReaders<T extends LazyHolder> {
         } else if (done) {
           let rd = false
           let nw = 0
-          for (const s of u.src) {
+          for (const s of forwardSrc(u)) {
             rd ||= reads.get(s)!
             nw = Math.max(nw, newest.get(s)!)
           }
@@ -143,7 +143,7 @@ export class LazyReaders<T extends LazyHolder> {
           newest.set(u, nw)
         } else {
           stack.push([u, true])
-          for (const s of u.src) if (!reads.has(s)) stack.push([s, false])
+          for (const s of forwardSrc(u)) if (!reads.has(s)) stack.push([s, false])
         }
       }
     }
@@ -196,12 +196,12 @@ export class LazyReaders<T extends LazyHolder> {
     // keep the outermost: drop readers reachable from another reader's node
     const below = new Set<UOp>()
     for (const [, t] of found) {
-      const stack = [...t.lazyNode!.src]
+      const stack = [...forwardSrc(t.lazyNode!)]
       while (stack.length) {
         const u = stack.pop()!
         if (below.has(u) || u.op === Ops.BUFFER) continue
         below.add(u)
-        stack.push(...u.src)
+        stack.push(...forwardSrc(u))
       }
     }
     const outer: T[] = []

@@ -4,7 +4,7 @@
 // `reduction`: 'mean' (default), 'sum' or 'none'.
 import { fmtShape, normAxis, shapeEq, TsgradError } from '../helpers.js'
 import { checkOptions, type KeySet } from '../options.js'
-import { setCustomGrad } from '../gradient.js'
+import { withCustomGrad } from './custom_grad.js'
 import { checkKnownIndices } from './index_check.js'
 import { Tensor } from './tensor.js'
 
@@ -204,17 +204,14 @@ P.binaryCrossentropy = function (target, opts = {}) {
   // PyTorch clamps the logs at -100
   const lp = this.log().maximum(-100)
   const lq = this.mul(-1).add(1).log().maximum(-100)
-  const loss = t.mul(lp).add(t.mul(-1).add(1).mul(lq)).neg()
+  const plain = t.mul(lp).add(t.mul(-1).add(1).mul(lq)).neg()
   // PyTorch's gradient (p - t) / max(p (1 - p), 1e-12): finite at p = 0 and 1, where the clamped
   // logs' structural gradient is 0 (a saturated wrong prediction would never move) or NaN
-  setCustomGrad(loss.uop, {
-    inputs: [this.uop, t.uop],
-    backward: (g, [pin, tin]) => {
-      const [p, tt] = [new Tensor(pin!), new Tensor(tin!)]
-      const dp = p.sub(tt).div(p.mul(p.neg().add(1)).maximum(1e-12))
-      const dt = p.neg().add(1).log().maximum(-100).sub(p.log().maximum(-100))
-      return [new Tensor(g).mul(dp).uop, new Tensor(g).mul(dt).uop]
-    },
+  const loss = withCustomGrad(plain, [this, t], (g, [pi, ti]) => {
+    const [p, tt] = [pi!, ti!]
+    const dp = p.sub(tt).div(p.mul(p.neg().add(1)).maximum(1e-12))
+    const dt = p.neg().add(1).log().maximum(-100).sub(p.log().maximum(-100))
+    return [g.mul(dp), g.mul(dt)]
   })
   return reduceLoss(weighted('binaryCrossentropy', loss, opts.weight), opts.reduction, 'binaryCrossentropy')
 }

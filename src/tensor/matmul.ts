@@ -5,8 +5,8 @@
 // - the backward is two matmuls (dA = g @ B^T, dB = A^T @ g) that make the same decision, rather
 //   than the structural gradient of multiply + sum, which would read the packed copy in the
 //   transposed (dot-product) layout again.
-import { setCustomGrad } from '../gradient.js'
 import { fmtShape, range, TsgradError } from '../helpers.js'
+import { withCustomGrad } from './custom_grad.js'
 import { broadcastShapes } from './shapes.js'
 import { Tensor } from './tensor.js'
 
@@ -43,15 +43,8 @@ function product(a: Tensor, b: Tensor): Tensor {
   const [m, k, n] = [a.shape[a.ndim - 2]!, a.shape[a.ndim - 1]!, b.shape[b.ndim - 1]!]
   const pack = m >= PACK_MIN_M && m * n * k >= PACK_MIN_WORK
   const out = pack && n % PANEL === 0 ? panelProduct(a, b) : plainProduct(a, pack ? packed(b) : b)
-  if (pack)
-    setCustomGrad(out.uop, {
-      inputs: [a.uop, b.uop],
-      backward: (gu, [au, bu]) => {
-        const [g, a, b] = [new Tensor(gu), new Tensor(au!), new Tensor(bu!)]
-        return [gradA(g, a, b).uop, gradB(g, a, b).uop]
-      },
-    })
-  return out
+  if (!pack) return out
+  return withCustomGrad(out, [a, b], (g, [a, b]) => [gradA(g, a!, b!), gradB(g, a!, b!)])
 }
 
 /** B made contiguous along n (a copy only where it is not already). */

@@ -1,11 +1,11 @@
 // Reductions: sum/max/prod over axes (one REDUCE_AXIS node each), and what is built from them:
 // mean, var, std, min, argmax, any/all, logsumexp, softmax, cumsum.
 import { type DType, dtypes } from '../dtype.js'
-import { setCustomGrad } from '../gradient.js'
 import { fmtShape, normAxis, range, TsgradError } from '../helpers.js'
 import { checkOptions, type KeySet } from '../options.js'
 import { reduce } from '../uop/graph.js'
 import type { ReduceOp } from '../uop/ops.js'
+import { withCustomGrad } from './custom_grad.js'
 import { asFloat } from './elementwise.js'
 import { Tensor } from './tensor.js'
 
@@ -114,14 +114,7 @@ P.std = function (axis, opts = {}) {
   const v = this.var(axis, opts)
   const s = v.sqrt()
   // as PyTorch, a zero std has gradient 0 (sqrt's 1 / (2 s) is inf there, times var's 0: NaN)
-  setCustomGrad(s.uop, {
-    inputs: [v.uop],
-    backward: (g, _, out) => {
-      const o = new Tensor(out)
-      return [o.eq(0).where(0, new Tensor(g).div(o.mul(2))).uop]
-    },
-  })
-  return s
+  return withCustomGrad(s, [v], (g, _, o) => [o.eq(0).where(0, g.div(o.mul(2)))])
 }
 P.any = function (axis, opts = {}) {
   checkOptions('any', opts, REDUCE_OPTS)
@@ -179,16 +172,12 @@ P.logsumexp = function (axis, opts = {}) {
   const mm = m.abs().eq(Number.POSITIVE_INFINITY).where(0, m)
   const r = x.sub(mm).exp().sum(axes, { keepdim: true }).log().add(mm)
   // gradient softmax(x) = exp(x - r), 0 on a row of all -inf (where the structural one is 0/0)
-  setCustomGrad(r.uop, {
-    inputs: [x.uop],
-    backward: (g, [xin], out) => {
-      const xt = new Tensor(xin!)
-      const o = new Tensor(out).expand(xt.shape)
-      const p = o.eq(Number.NEGATIVE_INFINITY).where(0, xt.sub(o).exp())
-      return [new Tensor(g).expand(xt.shape).mul(p).uop]
-    },
+  const out = withCustomGrad(r, [x], (g, [xt], out) => {
+    const o = out.expand(xt!.shape)
+    const p = o.eq(Number.NEGATIVE_INFINITY).where(0, xt!.sub(o).exp())
+    return [g.expand(xt!.shape).mul(p)]
   })
-  return opts.keepdim ? r : r.reshape(this.shape.filter((_, i) => !axes.includes(i)))
+  return opts.keepdim ? out : out.reshape(this.shape.filter((_, i) => !axes.includes(i)))
 }
 P.softmax = function (axis = -1) {
   axis = normAxis('softmax', axis, this.ndim, this.shape)

@@ -14,7 +14,7 @@ import {
   type TypedArray,
 } from '../dtype.js'
 import { type BeforeRun, realize as realizeUOps, setRealizeObserver } from '../engine/realize.js'
-import { carryCustomGrads, computeGradients, setCustomGrad } from '../gradient.js'
+import { computeGradients, customGradNode } from '../gradient.js'
 import { eventLoopTurn, fmtShape, prod, range, shapeEq, TsgradError } from '../helpers.js'
 import { checkOptions, type KeySet } from '../options.js'
 import { Buffer, writeClock } from '../runtime/buffer.js'
@@ -321,8 +321,7 @@ export class Tensor {
     const old = this._uop
     if (view === old) return
     if (this._requiresGrad) paramViews.set(old, view)
-    else if (this._tracks) setCustomGrad(view, { inputs: [old], backward: (g) => [g] })
-    this.uop = view
+    this.uop = this._tracks ? customGradNode(view, [old], (g) => [g]) : view
     this.builtAt = writeClock.now
   }
 
@@ -522,7 +521,9 @@ export class Tensor {
       )
     // use current (possibly realized) nodes so parameters match their handles
     const root = this.uop
-    const nodes = new Set(toposort([root], (u) => u.op === Ops.BUFFER))
+    // (every source: the gradient inputs of CUSTOM_GRAD nodes hold parameters too)
+    const allSrc = (u: UOp): readonly UOp[] => u.src
+    const nodes = new Set(toposort([root], (u) => u.op === Ops.BUFFER, allSrc))
     const params: Tensor[] = []
     for (const ref of gradTensors) {
       const t = ref.deref()
@@ -537,9 +538,7 @@ export class Tensor {
     }
     let graph = root
     if (realizedMap.size) {
-      const rebuilt = substituteAll(root, realizedMap)
-      carryCustomGrads(rebuilt)
-      graph = rebuilt.get(root)!
+      graph = substituteAll(root, realizedMap, allSrc).get(root)!
     }
     const targets = new Set(params.map((p) => p.uop))
     const seed = gradient

@@ -31,6 +31,14 @@ export const Ops = {
   /** GATHER(x, index), arg axis: out[p] = x[p with p[axis] = index[p]] where 0 <= index[p] < n, else
    * 0; a data-dependent load (schedule/rangeify.ts), shaped like `index` */
   GATHER: 'GATHER',
+  /**
+   * CUSTOM_GRAD(forward, ...inputs), arg a `CustomGradFn`: the value `forward` whose gradient is
+   * the arg's function of the gradient inputs, not the rules of the ops `forward` is built from.
+   * Every walk but autograd sees only `forward` (`forwardSrc`); the scheduler removes the node.
+   */
+  CUSTOM_GRAD: 'CUSTOM_GRAD',
+  /** CUSTOM_KERNEL(...inputs), arg a `CustomKernelArg`: one output of a kernel written in UOps */
+  CUSTOM_KERNEL: 'CUSTOM_KERNEL',
   // unary ALU
   NEG: 'NEG',
   EXP: 'EXP',
@@ -136,6 +144,9 @@ export const MOVEMENT: ReadonlySet<Op> = new Set<Op>([
 ])
 
 export type ReduceOp = 'ADD' | 'MAX' | 'MUL'
+
+/** The sources every walk but autograd follows: a CUSTOM_GRAD's forward value only. */
+export const forwardSrc = (u: UOp): readonly UOp[] => (u.op === Ops.CUSTOM_GRAD ? u.src.slice(0, 1) : u.src)
 
 /** What a BUFFER node's arg points at: owned by the runtime, seen by the IR only through this. */
 export interface BufferRef {
@@ -244,7 +255,9 @@ function argKey(arg: unknown): string {
     const o = arg as Record<string, unknown>
     // BufferRef: identity is its id
     if (typeof o.id === 'number' && 'device' in o && 'size' in o) return `buf${o.id}`
+    // (functions are identities, not structure: a CUSTOM_GRAD's arg is keyed by its unique tag)
     return `{${Object.keys(o)
+      .filter((k) => typeof o[k] !== 'function')
       .sort()
       .map((k) => `${k}:${argKey(o[k])}`)
       .join(',')}}`
@@ -263,6 +276,8 @@ export class UOp {
   private _device: string | undefined
   /** interned nodes whose first source is this one (see interning above) */
   private users: Users | undefined
+  /** whether a CUSTOM_GRAD is among this node and its forward sources (the scheduler strips them) */
+  readonly hasCustomGrad: boolean
 
   private constructor(
     readonly op: Op,
@@ -278,6 +293,7 @@ export class UOp {
     for (const x of src) s += `|${x.key}`
     this.key = hash53(s).toString(36)
     this.shape = shape
+    this.hasCustomGrad = op === Ops.CUSTOM_GRAD || forwardSrc(this).some((x) => x.hasCustomGrad)
   }
 
   static new(op: Op, dtype: DType, src: readonly UOp[] = [], arg?: unknown): UOp {
@@ -412,10 +428,13 @@ export class UOp {
     return d
   }
 
-  /** The BUFFER under a chain of RESHAPEs, if this node is a contiguous view of a whole buffer. */
+  /**
+   * The BUFFER under a chain of RESHAPEs, if this node is a contiguous view of a whole buffer (a
+   * CUSTOM_GRAD over such a view, a realized tensor that keeps its graph for autograd, is one too).
+   */
   get contiguousBase(): UOp | undefined {
     let u: UOp = this
-    while (u.op === Ops.RESHAPE) u = u.src[0]!
+    while (u.op === Ops.RESHAPE || u.op === Ops.CUSTOM_GRAD) u = u.src[0]!
     return u.op === Ops.BUFFER ? u : undefined
   }
 

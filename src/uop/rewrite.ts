@@ -4,7 +4,7 @@
 // a pass over a big graph stays near-linear. `graphRewrite` applies a matcher bottom-up to a fixed
 // point with an explicit stack (no recursion: 10,000-deep graphs must not overflow).
 import type { DType } from '../dtype.js'
-import { type Op, Ops, type UOp } from './ops.js'
+import { forwardSrc, type Op, Ops, type UOp } from './ops.js'
 
 export type Bindings = Record<string, UOp>
 
@@ -136,9 +136,16 @@ export function setRewriteTracer(t: RewriteTracer | null): void {
 
 /**
  * Rewrite `root` with `pm` bottom-up until nothing matches. Sources are rewritten before their
- * users; when a rule replaces a node, the replacement is itself rewritten. Iterative.
+ * users; when a rule replaces a node, the replacement is itself rewritten. Iterative. `srcOf`
+ * names the sources to rewrite (the others are kept as they are).
  */
-export function graphRewrite<C>(root: UOp, pm: PatternMatcher<C>, ctx: C, name: string): UOp {
+export function graphRewrite<C>(
+  root: UOp,
+  pm: PatternMatcher<C>,
+  ctx: C,
+  name: string,
+  srcOf: (u: UOp) => readonly UOp[] = (u) => u.src,
+): UOp {
   tracer?.begin(name, root)
   const done = new Map<UOp, UOp>()
   // stack frames: [node, stage, replacement-being-rewritten]
@@ -148,15 +155,16 @@ export function graphRewrite<C>(root: UOp, pm: PatternMatcher<C>, ctx: C, name: 
     if (stage === 0) {
       if (done.has(n)) continue
       stack.push([n, 1, undefined])
-      for (let i = n.src.length - 1; i >= 0; i--) {
-        const s = n.src[i]!
+      const ns = srcOf(n)
+      for (let i = ns.length - 1; i >= 0; i--) {
+        const s = ns[i]!
         if (!done.has(s)) stack.push([s, 0, undefined])
       }
     } else if (stage === 1) {
       if (done.has(n)) continue
       let changed = false
       const src = n.src.map((s) => {
-        const r = done.get(s)!
+        const r = done.get(s) ?? s
         if (r !== s) changed = true
         return r
       })
@@ -179,11 +187,14 @@ export function graphRewrite<C>(root: UOp, pm: PatternMatcher<C>, ctx: C, name: 
   return out
 }
 
-/** All nodes reachable from `roots`, sources before users (iterative DFS). */
+/**
+ * All nodes reachable from `roots`, sources before users (iterative DFS). By default a
+ * CUSTOM_GRAD is seen as its forward value (`forwardSrc`); autograd passes its own `srcOf`.
+ */
 export function toposort(
   roots: readonly UOp[],
   stopAt?: (u: UOp) => boolean,
-  srcOf: (u: UOp) => readonly UOp[] = (u) => u.src,
+  srcOf: (u: UOp) => readonly UOp[] = forwardSrc,
 ): UOp[] {
   const seen = new Set<UOp>()
   const order: UOp[] = []
@@ -210,10 +221,17 @@ export function substitute(root: UOp, map: Map<UOp, UOp>): UOp {
   return substituteAll(root, map).get(root)!
 }
 
-/** `substitute`, returning what every node reachable from `root` became. */
-export function substituteAll(root: UOp, map: ReadonlyMap<UOp, UOp>): Map<UOp, UOp> {
+/**
+ * `substitute`, returning what every node reachable from `root` became; `srcOf` as in `toposort`
+ * (autograd passes every source, so the gradient inputs of a CUSTOM_GRAD are substituted too).
+ */
+export function substituteAll(
+  root: UOp,
+  map: ReadonlyMap<UOp, UOp>,
+  srcOf: (u: UOp) => readonly UOp[] = forwardSrc,
+): Map<UOp, UOp> {
   const done = new Map<UOp, UOp>(map)
-  for (const n of toposort([root], (u) => map.has(u))) {
+  for (const n of toposort([root], (u) => map.has(u), srcOf)) {
     if (done.has(n)) continue
     let changed = false
     const src = n.src.map((s) => {

@@ -32,6 +32,10 @@ export function inferShape(op: string, src: readonly UOp[], arg: unknown): reado
     case 'ASSIGN':
     case 'GATHER':
       return src[1]!.shape
+    case 'CUSTOM_GRAD':
+      return src[0]!.shape
+    case 'CUSTOM_KERNEL':
+      return (arg as { shape: readonly number[] }).shape
     case 'DEVICE':
       return undefined
     default: {

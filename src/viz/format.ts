@@ -11,6 +11,8 @@ export function argText(arg: unknown): string {
   if (typeof arg === 'string' || typeof arg === 'boolean' || typeof arg === 'bigint') return String(arg)
   if (Array.isArray(arg)) return `[${arg.map(argText).join(', ')}]`
   if (arg instanceof DType) return arg.name
+  // (a CUSTOM_GRAD's backward: its identity is the arg's tag)
+  if (typeof arg === 'function') return 'fn'
   if (typeof arg === 'object') {
     const o = arg as Record<string, unknown>
     // a BufferRef: identity is its id

@@ -110,6 +110,21 @@ const CALLS: Record<string, (o: any) => unknown> = {
     nn.safeDeserialize(Uint8Array.from([8, 0, 0, 0, 0, 0, 0, 0, ...Buffer.from('{}      ')]), o),
   // the option check throws at the call; the read of a missing file then rejects (ignored here)
   safeLoad: (o) => void nn.safeLoad('/nonexistent/x.safetensors', o).catch(() => {}),
+  // the options are the whole (required) kernel spec: the keys under test join a valid one
+  customKernel: (o) => {
+    const x = v()
+    const spec = {
+      inputs: [x],
+      outputs: [{ shape: [6] }],
+      body: (k: any) => {
+        const i = k.range(6)
+        return k.sink(k.outputs[0].store(i, k.inputs[0].load(i)))
+      },
+    }
+    return Tensor.customKernel(
+      o === undefined ? spec : o !== null && typeof o === 'object' ? { ...spec, ...o } : o,
+    )
+  },
 }
 // readers another change owns (safetensors/IDX hardening): their options are checked after merge
 const PENDING = new Set<string>()
