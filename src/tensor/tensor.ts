@@ -26,7 +26,7 @@ import { jitScope } from './jit_scope.js'
 import { broadcastShapes, checkBufferSize, checkShape } from './shapes.js'
 import { flattenNested, fromStorage, type NestedArray, toStorage, typedDType } from './storage.js'
 import { LazyReaders } from './lazy_readers.js'
-import { checkLazyTarget, checkWritableView, viewBase } from './view_assign.js'
+import { checkLazyTarget, checkWritableView, viewBase, viewWithoutGrads } from './view_assign.js'
 
 export type Shape = number[]
 export type { NestedArray } from './storage.js'
@@ -632,6 +632,8 @@ export class Tensor {
 
 /** `assign` into a view of a buffer (see Tensor.assign); false when `t` views no buffer. */
 function assignIntoView(t: Tensor, v: Tensor): boolean {
+  const target = viewWithoutGrads(t.uop)
+  if (target !== t.uop && [Ops.BUFFER, Ops.ASSIGN].includes(viewBase(target).op as 'BUFFER')) t.uop = target
   let base = viewBase(t.uop)
   let written: Map<UOp, UOp> | undefined
   if (base.op === Ops.ASSIGN && base.src[0]!.contiguousBase) {

@@ -8,7 +8,7 @@
 import { fmtShape, prod, TsgradError } from '../helpers.js'
 import { KernelLowering } from '../schedule/rangeify.js'
 import { MOVEMENT, Ops, type UOp } from '../uop/ops.js'
-import { graphRewrite } from '../uop/rewrite.js'
+import { graphRewrite, substituteAll } from '../uop/rewrite.js'
 import { symbolic } from '../uop/symbolic.js'
 
 /**
@@ -19,6 +19,18 @@ export function viewBase(view: UOp): UOp {
   let u = view
   while (MOVEMENT.has(u.op) || u.op === Ops.DETACH) u = u.src[0]!
   return u
+}
+
+/**
+ * `view` with the CUSTOM_GRAD nodes of its movement chain replaced by their forward values: a
+ * realized tensor that tracks gradients is CUSTOM_GRAD(buffer view, graph it came from), and the
+ * target of a write needs no gradient path, only the buffer.
+ */
+export function viewWithoutGrads(view: UOp): UOp {
+  const found = new Map<UOp, UOp>()
+  for (let u = view; MOVEMENT.has(u.op) || u.op === Ops.DETACH || u.op === Ops.CUSTOM_GRAD; u = u.src[0]!)
+    if (u.op === Ops.CUSTOM_GRAD) found.set(u, u.src[0]!)
+  return found.size ? substituteAll(view, found).get(view)! : view
 }
 
 /** Throws when `view` (movement ops over a buffer) cannot be written element for element. */

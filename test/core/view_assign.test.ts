@@ -260,3 +260,21 @@ describe('assign into a reshape of another tensor', () => {
     ])
   })
 })
+
+describe('view assign: targets that track gradients', () => {
+  test('a view of a realized tensor that tracks gradients (CUSTOM_GRAD over its buffer) is written', () => {
+    // a realized tracked tensor is CUSTOM_GRAD(buffer view, its graph); the merge of custom
+    // gradients into the graph made its views look lazy to assign (an error)
+    const w = Tensor.zeros([4, 3], { requiresGrad: true }).add(1).realize()
+    w.shrink([
+      [1, 2],
+      [0, 3],
+    ]).assign(Tensor.full([1, 3], 5))
+    assert.deepEqual(rows(w), [
+      [1, 1, 1],
+      [5, 5, 5],
+      [1, 1, 1],
+      [1, 1, 1],
+    ])
+  })
+})
