@@ -1,9 +1,10 @@
 // Scaled dot-product attention with PyTorch's semantics (F.scaled_dot_product_attention), plus
 // grouped-query attention and a bottom-right aligned causal mask for prefill against a KV cache.
 //
-// `scaledDotProductAttention` validates and dispatches; `plainAttention` is the reference path
-// (two matmuls around a masked softmax). A faster kernel (flash attention) plugs in at the
-// dispatch where it applies and must agree with the plain path.
+// `scaledDotProductAttention` validates and dispatches (`attentionBackend`): `plainAttention` is
+// the reference path (two matmuls around a masked softmax); `flashAttention` (custom kernels, O(T)
+// memory) takes over where it applies and the score matrix would exceed 1 GiB, since on the CPU
+// and JS devices it is slower (see the `backend` option).
 //
 // Grouped-query attention (k/v with Hkv heads, q with Hq = g * Hkv): q's g heads of one group are
 // folded into the row axis of the products, (.., Hkv, g*Tq, D) @ (.., Hkv, D, Tk), so each key and
@@ -12,6 +13,7 @@
 import { dtypes } from '../dtype.js'
 import { fmtShape, TsgradError } from '../helpers.js'
 import { checkOptions, type KeySet } from '../options.js'
+import { flashAttention } from './flash_attention.js'
 import { Tensor } from './tensor.js'
 
 export interface AttentionOptions {
@@ -29,6 +31,15 @@ export interface AttentionOptions {
   scale?: number
   /** dropout on the attention weights, applied whatever Tensor.training is (as PyTorch) */
   dropoutP?: number
+  /**
+   * which implementation computes it: 'math' (two matmuls around a masked softmax), 'flash'
+   * (`flashAttention`: O(T) memory; 4-D inputs, no attnMask, no dropout, causal only top-left or
+   * with Tq = Tk), or 'auto' (default): flash where it applies and the scores would take more than
+   * FLASH_MIN_SCORE_BYTES, else math. On the CPU and JS devices flash is 7-8x slower than math at
+   * T = 1024..4096 but needs a fraction of the memory, so 'auto' picks it only where the score
+   * matrix itself is the problem.
+   */
+  backend?: 'auto' | 'math' | 'flash'
 }
 const ATTENTION_OPTS: KeySet<AttentionOptions> = {
   attnMask: true,
@@ -36,7 +47,11 @@ const ATTENTION_OPTS: KeySet<AttentionOptions> = {
   causalAlign: true,
   scale: true,
   dropoutP: true,
+  backend: true,
 }
+
+/** Above this many bytes of attention scores, 'auto' computes attention with flashAttention. */
+export const FLASH_MIN_SCORE_BYTES = 2 ** 30
 
 declare module './tensor.js' {
   interface Tensor {
@@ -125,8 +140,41 @@ export function scaledDotProductAttention(
 ): Tensor {
   checkOptions(OP, opts, ATTENTION_OPTS)
   const shape = checkAttention(q, k, v, opts)
-  // (the dispatch point: a fused kernel that applies to these shapes and options goes here)
+  const backend = attentionBackend(q, opts, shape)
+  if (backend === 'flash')
+    return flashAttention(q, k, v, {
+      causal: opts.isCausal ?? false,
+      ...(opts.scale !== undefined && { scale: opts.scale }),
+    })
   return plainAttention(q, k, v, opts, shape)
+}
+
+/** Which implementation `scaledDotProductAttention` uses for these inputs (see `backend`). */
+export function attentionBackend(
+  q: Tensor,
+  opts: AttentionOptions,
+  { tq, tk }: AttentionShape,
+): 'math' | 'flash' {
+  const want = opts.backend ?? 'auto'
+  if (!['auto', 'math', 'flash'].includes(want))
+    throw new TsgradError(`${OP}: backend must be 'auto', 'math' or 'flash', got ${JSON.stringify(want)}`)
+  if (want === 'math') return 'math'
+  const why =
+    q.ndim !== 4
+      ? `q is ${q.ndim}-D (flash takes (batch, heads, length, dim))`
+      : opts.attnMask
+        ? 'an attnMask is given'
+        : (opts.dropoutP ?? 0) > 0
+          ? 'dropoutP > 0'
+          : opts.isCausal && (opts.causalAlign ?? 'topLeft') === 'bottomRight' && tq !== tk
+            ? "causalAlign 'bottomRight' with Tq != Tk"
+            : undefined
+  if (want === 'flash') {
+    if (why) throw new TsgradError(`${OP}: backend 'flash' does not apply: ${why}`)
+    return 'flash'
+  }
+  const scoreBytes = q.shape.slice(0, -1).reduce((a, b) => a * b, 1) * tk * 4
+  return why === undefined && scoreBytes > FLASH_MIN_SCORE_BYTES ? 'flash' : 'math'
 }
 
 /** The causal mask (tq, tk): query i sees keys j <= i + offset. */

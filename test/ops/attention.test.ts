@@ -9,6 +9,9 @@ import { describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { scheduleFor } from '../../src/engine/realize.ts'
 import { type AttentionOptions, Tensor } from '../../src/index.ts'
+import { attentionBackend } from '../../src/tensor/attention.ts'
+import { Ops } from '../../src/uop/ops.ts'
+import { toposort } from '../../src/uop/rewrite.ts'
 import { allclose, expectThrows, type FixArray, toTensor } from '../helpers.ts'
 
 interface AttentionCase {
@@ -224,5 +227,52 @@ describe('errors name the shapes', () => {
       () => z(2, 8).scaledDotProductAttention(z(3, 8), z(3, 8), { dropoutP: 1.5 }),
       /dropoutP must be/,
     )
+  })
+})
+
+describe("backend: 'flash' (flashAttention) and the 'auto' choice", () => {
+  // every fixture case flash applies to: same values and gradients as PyTorch through the flash kernels
+  const applies = (c: AttentionCase) =>
+    c.q.shape.length === 4 &&
+    !c.mask &&
+    !(c.opts.dropoutP ?? 0) &&
+    !(c.opts.isCausal && c.opts.causalAlign === 'bottomRight' && c.q.shape[2] !== c.k.shape[2])
+  const flashCases = cases.filter(applies)
+  test('some fixture cases take the flash path', () =>
+    assert.ok(flashCases.length >= 3, `${flashCases.length}`))
+  for (const c of flashCases)
+    test(`flash: ${c.name}`, () => {
+      const [q, k, v] = [c.q, c.k, c.v].map((a) => toTensor(a, { requiresGrad: true })) as [
+        Tensor,
+        Tensor,
+        Tensor,
+      ]
+      const out = q.scaledDotProductAttention(k, v, { ...c.opts, backend: 'flash' })
+      // the flash kernels compute it (custom kernels in the graph)
+      assert.ok(toposort([out.uop]).some((u) => u.op === Ops.CUSTOM_KERNEL))
+      allclose(out.dataSync() as Float32Array, c.out.data, { ...tol, label: 'out', shape: c.out.shape })
+      out.mul(toTensor(c.upstream)).sum().backward()
+      for (const [name, t, want] of [
+        ['dq', q, c.dq],
+        ['dk', k, c.dk],
+        ['dv', v, c.dv],
+      ] as const)
+        allclose(t.grad!.dataSync() as Float32Array, want.data, { ...tol, label: name, shape: want.shape })
+    })
+  test("'flash' where it does not apply is an error naming why; 'auto' picks flash only for huge score matrices", () => {
+    const q = Tensor.zeros([1, 2, 4, 8])
+    const k = Tensor.zeros([1, 2, 4, 8])
+    expectThrows(
+      () => q.scaledDotProductAttention(k, k, { attnMask: Tensor.ones([4, 4]), backend: 'flash' }),
+      /backend 'flash' does not apply: an attnMask is given/,
+    )
+    expectThrows(() => q.scaledDotProductAttention(k, k, { backend: 'fast' as 'flash' }), /backend must be/)
+    const big = Tensor.zeros([1, 8, 16384, 64]) // scores 8 x 16384^2 x 4 B = 8 GiB: flash
+    const bigShape = { group: 1, tq: 16384, tk: 16384 }
+    assert.equal(attentionBackend(big, {}, bigShape), 'flash')
+    assert.equal(attentionBackend(big, { isCausal: true }, bigShape), 'flash')
+    assert.equal(attentionBackend(big, { backend: 'math' }, bigShape), 'math')
+    assert.equal(attentionBackend(big, { attnMask: Tensor.ones([1]) }, bigShape), 'math')
+    assert.equal(attentionBackend(q, {}, { group: 1, tq: 4, tk: 4 }), 'math')
   })
 })
