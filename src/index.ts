@@ -8,7 +8,8 @@ export { bf16BitsToF32, DType, dtypes, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits
 export { TsgradError } from './helpers.js'
 export { checkOptions, type KeySet } from './options.js'
 export { Device } from './runtime/device.js'
-export { Tensor } from './tensor/index.js'
+export { isSymbolic, type sint, Tensor, Variable } from './tensor/index.js'
+export type { UOp } from './uop/ops.js'
 export { Jit, type JittedFunction, jit } from './tensor/jit.js'
 export type { GraphStats } from './engine/jit.js'
 export type {

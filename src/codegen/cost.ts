@@ -22,13 +22,13 @@ export function estimateCost(ast: UOp, bufBytes: readonly number[]): KernelCost 
     if (u.op === Ops.REDUCE) for (const r of u.src.slice(1)) rs.delete(r)
     ranges.set(u, rs)
     let n = 1
-    for (const r of rs) n *= r.src[0]!.constValue
+    for (const r of rs) n *= r.src[0]!.vmax
     iters.set(u, n)
     if (ALU.has(u.op) && !u.dtype.isInt && !u.dtype.isBool) flops += n
-    if (u.op === Ops.REDUCE) flops += n * u.src.slice(1).reduce((a, r) => a * r.src[0]!.constValue, 1)
+    if (u.op === Ops.REDUCE) flops += n * u.src.slice(1).reduce((a, r) => a * r.src[0]!.vmax, 1)
   }
   const globalSize = topo
     .filter((u) => u.op === Ops.RANGE && (u.arg as { kind: string }).kind === 'global')
-    .map((u) => u.src[0]!.constValue)
+    .map((u) => u.src[0]!.vmax)
   return { flops, bytes: bufBytes.reduce((a, b) => a + b, 0), globalSize }
 }

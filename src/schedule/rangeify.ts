@@ -6,8 +6,8 @@
 // pad -> shifted index plus a validity gate, shrink -> offset, flip -> n-1-i). A REDUCE_AXIS opens
 // fresh 'reduce' ranges. Nodes at the region's boundary (realized buffers) become LOADs.
 import { type DType, dtypes } from '../dtype.js'
-import { prod, stridesFor } from '../helpers.js'
-import { ALU, type BufferRef, Ops, type PadArg, type ReduceOp, UOp } from '../uop/ops.js'
+import { ALU, type BufferRef, Ops, type PadArg, type ReduceOp, type sint, UOp } from '../uop/ops.js'
+import { smax, sMul, sprod } from '../uop/sint.js'
 
 export interface LoweringContext {
   /** is this node read from a buffer (not computed in this kernel)? */
@@ -40,37 +40,56 @@ export function indexDTypeFor(root: UOp, isBoundary: (u: UOp) => boolean): DType
     const u = stack.pop()!
     if (seen.has(u)) continue
     seen.add(u)
-    const n = u.op === Ops.BUFFER ? (u.arg as BufferRef).size : u.shape ? prod(u.shape) : 0
+    const n = u.op === Ops.BUFFER ? (u.arg as BufferRef).size : u.shape ? smax(sprod(u.shape)) : 0
     if (n > INT32_INDEX_LIMIT) return dtypes.int64
     if (u === root || !isBoundary(u)) for (const s of u.src) stack.push(s)
   }
   return dtypes.int32
 }
 
-function flatIndex(idx: readonly UOp[], shape: readonly number[], dt: DType): UOp {
-  const st = stridesFor(shape)
+/** A size as an index expression of dtype `dt` (a symbolic size is int32 math over variables). */
+const sizeU = (d: sint, dt: DType): UOp => (typeof d === 'number' ? UOp.const(dt, d) : d.cast(dt))
+
+/** Row-major strides of a shape whose sizes may be symbolic. */
+function sStrides(shape: readonly sint[]): sint[] {
+  const st = new Array<sint>(shape.length)
+  let acc: sint = 1
+  for (let i = shape.length - 1; i >= 0; i--) {
+    st[i] = acc
+    acc = sMul(acc, shape[i]!)
+  }
+  return st
+}
+
+function flatIndex(idx: readonly UOp[], shape: readonly sint[], dt: DType): UOp {
+  const st = sStrides(shape)
   let acc: UOp = UOp.const(dt, 0)
   idx.forEach((ix, i) => {
-    if (shape[i] !== 1) acc = acc.add(ix.mul(st[i]!))
+    if (shape[i] !== 1) acc = acc.add(ix.mul(sizeU(st[i]!, dt)))
   })
   return acc
 }
 
-function unflatIndex(flat: UOp, shape: readonly number[]): UOp[] {
-  const st = stridesFor(shape)
+function unflatIndex(flat: UOp, shape: readonly sint[]): UOp[] {
+  const st = sStrides(shape)
+  const dt = flat.dtype
   // a valid flat index is below the size, so the outermost axis needs no `% d`; without it a gated
   // (padded) index that may go negative outside its gate keeps no modulo over the whole buffer
   const outer = shape.findIndex((d) => d !== 1)
   return shape.map((d, i) =>
-    d === 1 ? flat.constLike(0) : i === outer ? flat.idiv(st[i]!) : flat.idiv(st[i]!).mod(d),
+    d === 1
+      ? flat.constLike(0)
+      : i === outer
+        ? flat.idiv(sizeU(st[i]!, dt))
+        : flat.idiv(sizeU(st[i]!, dt)).mod(sizeU(d, dt)),
   )
 }
 
 /** idx for `inShape` from idx for `outShape` of a reshape. */
 function reshapeIndex(
   idx: readonly UOp[],
-  outShape: readonly number[],
-  inShape: readonly number[],
+  outShape: readonly sint[],
+  inShape: readonly sint[],
   dt: DType,
 ): UOp[] {
   // fast path: the shapes only differ by size-1 axes
@@ -100,16 +119,23 @@ export class KernelLowering {
     return UOp.const(this.indexDType, v)
   }
 
-  newRange(size: number, kind: 'global' | 'reduce'): UOp {
-    return UOp.range(size, this.rangeId++, kind, this.indexDType)
+  newRange(size: sint, kind: 'global' | 'reduce'): UOp {
+    return UOp.range(sizeU(size, this.indexDType), this.rangeId++, kind, this.indexDType)
+  }
+
+  private size(d: sint): UOp {
+    return sizeU(d, this.indexDType)
+  }
+  private sizeMinus1(d: sint): UOp {
+    return typeof d === 'number' ? this.iconst(d - 1) : this.size(d).sub(1)
   }
 
   /** Output ranges for a kernel producing `shape` (size-1 axes get index 0). */
-  outputIndex(shape: readonly number[]): UOp[] {
+  outputIndex(shape: readonly sint[]): UOp[] {
     return shape.map((d) => (d === 1 ? this.iconst(0) : this.newRange(d, 'global')))
   }
 
-  flatIndex(idx: readonly UOp[], shape: readonly number[]): UOp {
+  flatIndex(idx: readonly UOp[], shape: readonly sint[]): UOp {
     return flatIndex(idx, shape, this.indexDType)
   }
 
@@ -178,12 +204,12 @@ export class KernelLowering {
         return { children: [{ n: n.src[0]!, idx: ci, gate }], combine: (v) => v[0]! }
       }
       case Ops.SHRINK: {
-        const ci = (n.arg as [number, number][]).map(([s], i) => (s === 0 ? idx[i]! : idx[i]!.add(s)))
+        const ci = (n.arg as [sint, sint][]).map(([s], i) => (s === 0 ? idx[i]! : idx[i]!.add(this.size(s))))
         return { children: [{ n: n.src[0]!, idx: ci, gate }], combine: (v) => v[0]! }
       }
       case Ops.FLIP: {
         const ci = (n.arg as boolean[]).map((f, i) =>
-          f ? this.iconst(inShape[i]! - 1).sub(idx[i]!) : idx[i]!,
+          f ? this.sizeMinus1(inShape[i]!).sub(idx[i]!) : idx[i]!,
         )
         return { children: [{ n: n.src[0]!, idx: ci, gate }], combine: (v) => v[0]! }
       }
@@ -193,11 +219,14 @@ export class KernelLowering {
         const ci = pads.map(([b], i) => {
           const ix = idx[i]!
           if (pads[i]![0] === 0 && pads[i]![1] === 0) return ix
-          const ok = this.iconst(b - 1)
-            .lt(ix)
-            .and(ix.lt(b + inShape[i]!))
+          const bu = this.size(b)
+          const d = inShape[i]!
+          const lo = typeof b === 'number' ? this.iconst(b - 1) : bu.sub(1)
+          const hi =
+            typeof b === 'number' && typeof d === 'number' ? this.iconst(b + d) : bu.add(this.size(d))
+          const ok = lo.lt(ix).and(ix.lt(hi))
           valid = valid ? valid.and(ok) : ok
-          return b === 0 ? ix : ix.sub(b)
+          return b === 0 ? ix : ix.sub(bu)
         })
         if (!valid) return { children: [{ n: n.src[0]!, idx: ci, gate }], combine: (v) => v[0]! }
         const v = valid

@@ -15,11 +15,12 @@
 // - CONTIGUOUS, COPY and ASSIGN, and the requested outputs, always get a buffer;
 // - a chain of elementwise ops deeper than MAX_FUSED_DEPTH is cut into kernels of that depth.
 import type { DType } from '../dtype.js'
-import { priorityTopoOrder, prod } from '../helpers.js'
+import { priorityTopoOrder } from '../helpers.js'
 import { ALU, type BufferRef, MOVEMENT, Ops, UOp } from '../uop/ops.js'
 import { graphRewrite, toposort } from '../uop/rewrite.js'
 import { symbolic } from '../uop/symbolic.js'
 import { simplifyGatedIndices } from '../uop/valid.js'
+import { gtOne, smax, sprod } from '../uop/sint.js'
 import { indexDTypeFor, KernelLowering } from './rangeify.js'
 
 /** A buffer as the schedule sees it: an existing one, or one to allocate. */
@@ -60,6 +61,12 @@ export function newBuf(size: number, dtype: DType, device: string, existing?: Bu
 }
 
 const isBufferView = (u: UOp): boolean => u.contiguousBase !== undefined
+
+/**
+ * Elements of a node at the largest values of its variables: a symbolic intermediate's buffer has
+ * this size, so one schedule (and one jit capture) serves every value.
+ */
+const maxNumel = (u: UOp): number => smax(sprod(u.shape!))
 
 /** Broadcast factor from which a reduce's elementwise input is realized rather than recomputed. */
 const RECOMPUTE_MIN_BROADCAST = 8
@@ -102,7 +109,7 @@ function readsIota(u: UOp, R: Set<UOp>, memo: Map<UOp, boolean>): boolean {
 /** The axes a REDUCE_AXIS actually reduces (size > 1 in its input). */
 function reducedAxes(r: UOp): number[] {
   const inShape = r.src[0]!.shape!
-  return (r.arg as [string, number[]])[1].filter((a) => inShape[a]! > 1)
+  return (r.arg as [string, number[]])[1].filter((a) => gtOne(inShape[a]!))
 }
 
 /**
@@ -116,9 +123,9 @@ function reducedAxes(r: UOp): number[] {
 function isRowBroadcast(exp: UOp, R: Set<UOp>, encl: readonly number[] | undefined): boolean {
   const to = exp.shape!
   const from = exp.src[0]!.shape!
-  const bcast = to.map((_, i) => i).filter((i) => from[i] === 1 && to[i]! > 1)
+  const bcast = to.map((_, i) => i).filter((i) => from[i] === 1 && gtOne(to[i]!))
   const firstB = Math.min(...bcast)
-  if (to.some((d, i) => d > 1 && i > firstB && !bcast.includes(i))) return false
+  if (to.some((d, i) => gtOne(d) && i > firstB && !bcast.includes(i))) return false
   if (encl !== undefined && !encl.every((a) => bcast.includes(a))) return false
   // the value is a row value when every node below it (to buffers, realized nodes, constants and
   // reduces) is elementwise or movement and every reduce reached (through no movement op) reduces
@@ -210,13 +217,13 @@ function findRealizePoints(roots: readonly UOp[], topo: readonly UOp[]): Set<UOp
         reduceOwner.set(n, root)
         f = (flags & ~WALK_ROW_REDUCE) | WALK_IN_REDUCE
         inner = reducedAxes(n)
-      } else if (n.op === Ops.EXPAND && prod(n.shape!) > prod(n.src[0]!.shape!)) {
+      } else if (n.op === Ops.EXPAND && maxNumel(n) > maxNumel(n.src[0]!)) {
         if (!(flags & WALK_MOVED) && isRowBroadcast(n, R, encl)) {
           stack.push([n.src[0]!, flags | WALK_ROW_REDUCE, encl])
           continue
         }
         f |= WALK_EXPANDED | WALK_MOVED
-        const [size, ratio] = [prod(n.shape!), prod(n.shape!) / prod(n.src[0]!.shape!)]
+        const [size, ratio] = [maxNumel(n), maxNumel(n) / maxNumel(n.src[0]!)]
         if (flags & WALK_IN_REDUCE && size >= RECOMPUTE_MIN_WORK && ratio >= RECOMPUTE_MIN_BROADCAST)
           f |= WALK_RECOMPUTE
       } else if (flags & WALK_RECOMPUTE && ALU.has(n.op) && !readsIota(n, R, iotaMemo)) {
@@ -256,7 +263,7 @@ function tryBuild(topo: readonly UOp[], R: Set<UOp>): Schedule | UOp {
       const base = n.src[0]!.contiguousBase
       if (!base) throw new Error('ASSIGN target must be a realized, contiguous buffer')
       realized.set(n, existing(base.arg as BufferRef))
-    } else realized.set(n, newBuf(prod(n.shape!), n.dtype, n.device))
+    } else realized.set(n, newBuf(maxNumel(n), n.dtype, n.device))
   }
   const items: ScheduleItem[] = []
   const inputs: UOp[][] = []

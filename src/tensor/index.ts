@@ -14,6 +14,7 @@ import './distance.js'
 import './roll.js'
 
 export { Tensor } from './tensor.js'
+export { isSymbolic, Variable, type sint } from './variable.js'
 export type { IndexItem } from './indexing.js'
 export type { AdaptiveSize, AvgPoolOptions, MaxPoolOptions } from './pooling.js'
 export type { TensorData, TensorOptions, NestedArray, Operand } from './tensor.js'

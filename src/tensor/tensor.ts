@@ -20,7 +20,8 @@ import { checkOptions, type KeySet } from '../options.js'
 import { Buffer, writeClock } from '../runtime/buffer.js'
 import { canonicalDevice, Device } from '../runtime/device.js'
 import * as G from '../uop/graph.js'
-import { MOVEMENT, type Op, Ops, UOp } from '../uop/ops.js'
+import { MOVEMENT, type Op, Ops, type sint, UOp } from '../uop/ops.js'
+import { isSymShape, sEvalShape, shapeSEq } from '../uop/sint.js'
 import { substituteAll, toposort } from '../uop/rewrite.js'
 import { jitScope } from './jit_scope.js'
 import { broadcastShapes, checkBufferSize, checkShape } from './shapes.js'
@@ -80,6 +81,18 @@ function aliasedBuffer(u: UOp): Buffer | undefined {
 function heldBuffer(u: UOp): Buffer | undefined {
   const base = (u.op === Ops.ASSIGN ? u.src[0]! : u).contiguousBase
   return base ? (base.arg as Buffer) : undefined
+}
+
+/**
+ * The view of a realized buffer as a tensor of `shape`. A symbolic shape was computed into a
+ * buffer of its largest size (schedule.ts), row-major at the bound values: the tensor is the first
+ * elements, seen at its concrete shape.
+ */
+function bufferView(buf: Buffer, shape: readonly sint[]): UOp {
+  const base = UOp.new(Ops.BUFFER, buf.dtype, [], buf)
+  if (!isSymShape(shape)) return G.reshape(base, shape)
+  const concrete = sEvalShape(shape)
+  return G.reshape(G.shrink(base, [[0, prod(concrete)]]), concrete)
 }
 
 export class Tensor {
@@ -195,8 +208,18 @@ export class Tensor {
   }
 
   // ---- properties ----
+  /** The shape; a symbolic size (a Variable expression) gives its bound value. */
   get shape(): Shape {
-    return [...this._uop.shape!]
+    const s = this._uop.shape!
+    return isSymShape(s) ? sEvalShape(s) : [...(s as number[])]
+  }
+  /** The shape with symbolic sizes as expressions (sint: number | UOp). */
+  get sshape(): readonly sint[] {
+    return this._uop.shape!
+  }
+  /** Whether a size of the shape is a Variable expression. */
+  get isSymbolic(): boolean {
+    return isSymShape(this._uop.shape!)
   }
   get dtype(): DType {
     return this._uop.dtype
@@ -208,7 +231,7 @@ export class Tensor {
     return this._uop.shape!.length
   }
   numel(): number {
-    return prod(this._uop.shape!)
+    return prod(this.shape)
   }
   /** true for parameters and for tensors computed from them (outside noGrad) */
   get requiresGrad(): boolean {
@@ -291,11 +314,7 @@ export class Tensor {
       }
       return undefined
     }
-    const { views } = realizeUOps(
-      roots,
-      (buf, like) => G.reshape(UOp.new(Ops.BUFFER, buf.dtype, [], buf), like.shape!),
-      beforeRun,
-    )
+    const { views } = realizeUOps(roots, (buf, like) => bufferView(buf, like.shape!), beforeRun)
     for (const [i, t] of unrealized.entries()) t.becomeRealized(views[i]!)
     const extra = [...new Set(readers.map((t) => t._uop))]
     for (const t of readers) t.becomeRealized(views[roots.length + extra.indexOf(t._uop)]!)
@@ -574,13 +593,14 @@ export class Tensor {
       for (const x of xs) if (!(x instanceof Tensor)) dt = promoteTypes(dt, scalarDType(x, dt))
     }
     const ts = xs.map((x) => (x instanceof Tensor ? x : first.scalar(op, x, dt)))
-    const shape = broadcastShapes(op, ...ts.map((t) => t.shape))
+    const shape = broadcastShapes(op, ...ts.map((t) => t.sshape))
     return ts.map((t) => t.cast(dt!)._broadcastTo(shape))
   }
 
-  _broadcastTo(shape: readonly number[]): Tensor {
-    if (shapeEq(this.shape, shape)) return this
-    const padded = [...Array(shape.length - this.ndim).fill(1), ...this.shape]
+  _broadcastTo(shape: readonly sint[]): Tensor {
+    const sh = this.sshape
+    if (shapeSEq(sh, shape)) return this
+    const padded = [...Array<sint>(shape.length - this.ndim).fill(1), ...sh]
     return this.reshape(padded).expand([...shape])
   }
 
@@ -599,7 +619,7 @@ export class Tensor {
     checkOptions('fullLike', opts, LIKE_OPTS)
     const dt = opts.dtype ? toDType(opts.dtype) : this.dtype
     checkFitsDType('fullLike', value, dt)
-    return new Tensor(G.constNode(Number(value), dt, this.device, this.shape))
+    return new Tensor(G.constNode(Number(value), dt, this.device, this.sshape))
   }
   zerosLike(opts: LikeOptions = {}): Tensor {
     checkOptions('zerosLike', opts, LIKE_OPTS)
