@@ -366,13 +366,30 @@ export class Tensor {
     return base!.arg as Buffer
   }
 
+  /**
+   * A realized symbolic result (the first elements of a buffer of its largest size, bufferView) is
+   * read as that prefix: no copy kernel, which would be compiled anew for every value.
+   */
+  private prefixOf(): { buf: Buffer; n: number } | undefined {
+    let u = this._uop
+    while (u.op === Ops.RESHAPE) u = u.src[0]!
+    if (u.op !== Ops.SHRINK || u.src[0]!.op !== Ops.BUFFER || jitScope.depth > 0) return undefined
+    const [[s, e]] = u.arg as [[sint, sint]]
+    const buf = u.src[0]!.arg as Buffer
+    if (s !== 0 || typeof e !== 'number' || buf.disposed) return undefined
+    return { buf, n: e }
+  }
+
   async data(): Promise<TypedArray> {
-    const out = await this.buffer('data').copyout()
+    const pre = this.prefixOf()
+    const out = pre ? (await pre.buf.copyout()).slice(0, pre.n) : await this.buffer('data').copyout()
     await eventLoopTurn() // lets finalizers run in loops that only await reads (helpers.ts)
     return fromStorage(out, this.dtype)
   }
   dataSync(): TypedArray {
-    const out = this.buffer('dataSync').copyout()
+    const pre = this.prefixOf()
+    const out = pre ? pre.buf.copyout() : this.buffer('dataSync').copyout()
+    if (pre && !(out instanceof Promise)) return fromStorage(out.slice(0, pre.n), this.dtype)
     if (out instanceof Promise)
       throw new TsgradError(`dataSync: device ${this.device} is asynchronous; use await data()`)
     return fromStorage(out, this.dtype)
