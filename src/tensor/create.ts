@@ -18,6 +18,7 @@ import { fmtShape, prod, TsgradError } from '../helpers.js'
 import { checkOptions, type KeySet } from '../options.js'
 import { Device, canonicalDevice } from '../runtime/device.js'
 import { constNode } from '../uop/graph.js'
+import { type sint, UOp } from '../uop/ops.js'
 import type { Buffer } from '../runtime/buffer.js'
 import { jitScope } from './jit_scope.js'
 import { checkShape, checkSize } from './shapes.js'
@@ -34,9 +35,9 @@ const check = (fn: string, opts: unknown): void => checkOptions(`Tensor.${fn}`, 
 
 declare module './tensor.js' {
   namespace Tensor {
-    let zeros: (shape: readonly number[], opts?: CreateOptions) => Tensor
-    let ones: (shape: readonly number[], opts?: CreateOptions) => Tensor
-    let full: (shape: readonly number[], value: number | boolean, opts?: CreateOptions) => Tensor
+    let zeros: (shape: readonly sint[], opts?: CreateOptions) => Tensor
+    let ones: (shape: readonly sint[], opts?: CreateOptions) => Tensor
+    let full: (shape: readonly sint[], value: number | boolean, opts?: CreateOptions) => Tensor
     let empty: (shape: readonly number[], opts?: CreateOptions) => Tensor
     let arange: (start: number, stop?: number, step?: number, opts?: CreateOptions) => Tensor
     let linspace: (start: number, stop: number, steps: number, opts?: CreateOptions) => Tensor
@@ -60,7 +61,11 @@ Tensor.full = (shape, value, opts) => {
   check('full', opts)
   if (typeof value !== 'number' && typeof value !== 'boolean')
     throw new TsgradError(`full: value must be a number or a boolean, got ${JSON.stringify(value)}`)
-  const s = checkShape('full', shape)
+  // a symbolic size (a Variable expression) makes a broadcast constant of that length
+  const s =
+    Array.isArray(shape) && shape.some((d) => d instanceof UOp)
+      ? Tensor.ones([]).expand(shape).sshape
+      : checkShape('full', shape as number[])
   // a JS number is float32 unless a dtype is asked for (as in `new Tensor`)
   const dt = opts?.dtype ? toDType(opts.dtype) : typeof value === 'boolean' ? dtypes.bool : defaultFloat
   checkFitsDType('full', value, dt)

@@ -348,7 +348,8 @@ export class Tensor {
   }
 
   /** The realized buffer holding this tensor's elements in order. */
-  private buffer(what: string): Buffer {
+  /** The buffer holding this tensor's values (the first `n` elements of it for a symbolic result). */
+  private buffer(what: string): { buf: Buffer; n: number | undefined } {
     if (this._disposed) throw this.disposedError(what)
     if (jitScope.depth > 0)
       throw new TsgradError(
@@ -362,8 +363,11 @@ export class Tensor {
         `${what}: ${this.toString()} (${this._uop.op}) is a view of storage that was disposed (${aliased.describe()}); only reshape views keep a disposed tensor's storage: clone() the view before disposing its base`,
       )
     if (!aliased) this.realize()
-    const base = this.contiguous().realize().uop.contiguousBase
-    return base!.arg as Buffer
+    const pre = this.prefixOf()
+    if (pre) return pre
+    const c = this.contiguous().realize()
+    const base = c.uop.contiguousBase
+    return base ? { buf: base.arg as Buffer, n: undefined } : c.prefixOf()!
   }
 
   /**
@@ -381,15 +385,16 @@ export class Tensor {
   }
 
   async data(): Promise<TypedArray> {
-    const pre = this.prefixOf()
-    const out = pre ? (await pre.buf.copyout()).slice(0, pre.n) : await this.buffer('data').copyout()
+    const { buf, n } = this.buffer('data')
+    const raw = await buf.copyout()
+    const out = n === undefined ? raw : raw.slice(0, n)
     await eventLoopTurn() // lets finalizers run in loops that only await reads (helpers.ts)
     return fromStorage(out, this.dtype)
   }
   dataSync(): TypedArray {
-    const pre = this.prefixOf()
-    const out = pre ? pre.buf.copyout() : this.buffer('dataSync').copyout()
-    if (pre && !(out instanceof Promise)) return fromStorage(out.slice(0, pre.n), this.dtype)
+    const { buf, n } = this.buffer('dataSync')
+    const raw = buf.copyout()
+    const out = n === undefined || raw instanceof Promise ? raw : raw.slice(0, n)
     if (out instanceof Promise)
       throw new TsgradError(`dataSync: device ${this.device} is asynchronous; use await data()`)
     return fromStorage(out, this.dtype)
