@@ -170,8 +170,8 @@ P.transpose = function (d0 = 1, d1 = 0) {
 
 P.flatten = function (start = 0, end = -1) {
   if (this.ndim === 0) return this.reshape([1])
-  const s = normAxis('flatten', start, this.ndim)
-  const e = normAxis('flatten', end, this.ndim)
+  const s = normAxis('flatten', start, this.ndim, this.shape)
+  const e = normAxis('flatten', end, this.ndim, this.shape)
   if (e < s) return this
   const sh = this.sshape
   return this.reshape([...sh.slice(0, s), sprod(sh.slice(s, e + 1)), ...sh.slice(e + 1)])
@@ -194,12 +194,14 @@ P.unflatten = function (dim, sizes) {
 P.squeeze = function (dim?) {
   const sh = this.sshape
   if (dim === undefined) return this.reshape(sh.filter((d) => d !== 1))
-  const dims = (typeof dim === 'number' ? [dim] : dim).map((d) => normAxis('squeeze', d, this.ndim))
+  const dims = (typeof dim === 'number' ? [dim] : dim).map((d) =>
+    normAxis('squeeze', d, this.ndim, this.shape),
+  )
   return this.reshape(sh.filter((d, i) => !(dims.includes(i) && d === 1)))
 }
 
 P.unsqueeze = function (dim) {
-  const d = normAxis('unsqueeze', dim, this.ndim + 1)
+  const d = normAxis('unsqueeze', dim, this.ndim + 1, this.shape)
   const sh = this.sshape
   return this.reshape([...sh.slice(0, d), 1, ...sh.slice(d)])
 }

@@ -221,6 +221,11 @@ describe('errors', () => {
       /add: shapes \[n=3, 4\] and \[k=3, 4\] cannot be broadcast together/,
     )
   })
+  test('one variable bound to two values in one graph is an error', () => {
+    const a = x.shrink([[0, n.bind(2)], null]).sum(0)
+    const b = x.shrink([[0, n.bind(3)], null]).sum(0)
+    expectThrows(() => a.add(b).dataSync(), /Variable n is bound to 2 and to 3 in one graph/)
+  })
   test('jit refuses a tensor argument of symbolic shape', () => {
     const f = jit((t: Tensor) => t.mul(2))
     expectThrows(() => f(x.shrink([[0, n.bind(2)], null])), /jit: argument 0 .* has a symbolic shape/)
