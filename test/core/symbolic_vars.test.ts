@@ -10,7 +10,10 @@ import { spawnSync } from 'node:child_process'
 import { describe, test } from 'node:test'
 import { dtypes } from '../../src/dtype.ts'
 import { Tensor, TsgradError, Variable } from '../../src/index.ts'
+import { handOpts } from '../../src/codegen/heuristics.ts'
 import { renderKernel } from '../../src/codegen/kernel.ts'
+import { applyOpts, OptState } from '../../src/codegen/opts.ts'
+import { beamSearch, candidateActions } from '../../src/engine/beam.ts'
 import { scheduleFor } from '../../src/engine/realize.ts'
 import { Device } from '../../src/runtime/device.ts'
 import { unbindGraph } from '../../src/schedule/unbind.ts'
@@ -262,6 +265,57 @@ describe('kernel and cache keys of symbolic graphs', () => {
       assert.equal(libs().length, first, 'a second process with other values reuses every library')
     } finally {
       rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
+
+describe('opts on symbolic loop counts', () => {
+  const v = Variable('len', 1, 64)
+  const kernels = () => {
+    const x = Tensor.rand([4, 64, 16], { device: 'JS' }).realize()
+    const t = x
+      .shrink([null, [0, v.bind(20)], null])
+      .exp()
+      .sum(1)
+    const { roots } = unbindGraph([t.uop])
+    return scheduleFor(roots).items.flatMap((it) => (it.kind === 'kernel' ? [it.ast] : []))
+  }
+
+  test('splits of a symbolic axis are refused; heuristics and BEAM candidates leave it whole', () => {
+    for (const ast of kernels()) {
+      const s = new OptState(ast)
+      s.axes.forEach((r, axis) => {
+        if (r.src[0]!.op === Ops.CONST) return
+        for (const op of ['UPCAST', 'UNROLL', 'CHAIN'] as const)
+          assert.match(s.check({ op, axis, arg: 2 }) ?? '', /symbolic axis|needs/)
+      })
+      const symbolicAxes = s.axes.flatMap((r, i) => (r.src[0]!.op === Ops.CONST ? [] : [i]))
+      assert.ok(symbolicAxes.length > 0, 'the kernel loops over the symbolic length')
+      for (const o of candidateActions(ast, [], true))
+        if (o.op !== 'SWAP' && o.op !== 'THREAD')
+          assert.ok(!symbolicAxes.includes(o.axis), `${o.op} on a symbolic axis`)
+      applyOpts(ast, handOpts(ast, { threads: true, vectorWidth: 8, registers: 16, simdReduce: true }))
+    }
+  })
+
+  test('BEAM search runs on a symbolic kernel (timed at the largest values)', () => {
+    const saved = { t: process.env.BEAM_TIMEOUT, c: process.env.CACHELEVEL }
+    process.env.BEAM_TIMEOUT = '2'
+    process.env.CACHELEVEL = '0'
+    try {
+      // on CPU a kernel called without its int parameters would read garbage sizes
+      const device = hasCPU ? 'CPU' : 'JS'
+      for (const ast of kernels()) {
+        const opts = beamSearch(device, ast, 2)
+        assert.match(renderKernel(ast, Device.get(device).renderer, opts).src, /var_len/)
+      }
+    } finally {
+      for (const [k, val] of [
+        ['BEAM_TIMEOUT', saved.t],
+        ['CACHELEVEL', saved.c],
+      ] as const)
+        if (val === undefined) delete process.env[k]
+        else process.env[k] = val
     }
   })
 })
