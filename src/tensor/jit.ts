@@ -31,12 +31,12 @@
 // - Reading values (data/item/tolist, *Sync) inside the function throws; a jitted function called
 //   inside another jitted function simply runs its body. `Tensor.manualSeed` inside the function
 //   is an error (seed before calling it).
-import { DEBUG, fmtShape, prod, TsgradError } from '../helpers.js'
+import { DEBUG, fmtShape, TsgradError } from '../helpers.js'
 import { CapturedGraph, Recorder } from '../engine/jit.js'
 import type { Buffer } from '../runtime/buffer.js'
 import * as G from '../uop/graph.js'
 import { Ops, type sint, UOp } from '../uop/ops.js'
-import { isSymShape, sEvalShape, unbindSint } from '../uop/sint.js'
+import { isSymShape, rebindSint, sprod, unbindSint } from '../uop/sint.js'
 import { rng, rngState } from './create.js'
 import { jitScope } from './jit_scope.js'
 import { nextTensorSerial, realizeLazyReaders, Tensor } from './tensor.js'
@@ -111,8 +111,9 @@ type OutShape = readonly sint[]
 function view(buf: Buffer, shape: OutShape, vals: ReadonlyMap<UOp, number>): Tensor {
   const base = UOp.new(Ops.BUFFER, buf.dtype, [], buf)
   if (!isSymShape(shape)) return new Tensor(G.reshape(base, shape))
-  const s = sEvalShape(shape, vals)
-  return new Tensor(G.reshape(G.shrink(base, [[0, prod(s)]]), s))
+  // as Tensor.realize does: the first elements, at the symbolic shape bound to this call's values
+  const s = shape.map((d) => rebindSint(d, vals))
+  return new Tensor(G.reshape(G.shrink(base, [[0, sprod(s)]]), s))
 }
 
 /** The tensors inside a return value (Tensor, arrays and plain objects of them). */

@@ -21,7 +21,7 @@ import { Buffer, writeClock } from '../runtime/buffer.js'
 import { canonicalDevice, Device } from '../runtime/device.js'
 import * as G from '../uop/graph.js'
 import { MOVEMENT, type Op, Ops, type sint, UOp } from '../uop/ops.js'
-import { isSymShape, sEvalShape, shapeSEq } from '../uop/sint.js'
+import { isSymShape, sEval, sEvalShape, shapeSEq, sprod } from '../uop/sint.js'
 import { substituteAll, toposort } from '../uop/rewrite.js'
 import { jitScope } from './jit_scope.js'
 import { broadcastShapes, checkBufferSize, checkShape } from './shapes.js'
@@ -86,13 +86,12 @@ function heldBuffer(u: UOp): Buffer | undefined {
 /**
  * The view of a realized buffer as a tensor of `shape`. A symbolic shape was computed into a
  * buffer of its largest size (schedule.ts), row-major at the bound values: the tensor is the first
- * elements, seen at its concrete shape.
+ * elements, still seen at its symbolic shape, so what is computed from it keeps compiling once.
  */
 function bufferView(buf: Buffer, shape: readonly sint[]): UOp {
   const base = UOp.new(Ops.BUFFER, buf.dtype, [], buf)
   if (!isSymShape(shape)) return G.reshape(base, shape)
-  const concrete = sEvalShape(shape)
-  return G.reshape(G.shrink(base, [[0, prod(concrete)]]), concrete)
+  return G.reshape(G.shrink(base, [[0, sprod(shape)]]), shape)
 }
 
 export class Tensor {
@@ -380,8 +379,8 @@ export class Tensor {
     if (u.op !== Ops.SHRINK || u.src[0]!.op !== Ops.BUFFER || jitScope.depth > 0) return undefined
     const [[s, e]] = u.arg as [[sint, sint]]
     const buf = u.src[0]!.arg as Buffer
-    if (s !== 0 || typeof e !== 'number' || buf.disposed) return undefined
-    return { buf, n: e }
+    if (s !== 0 || buf.disposed) return undefined
+    return { buf, n: sEval(e) }
   }
 
   async data(): Promise<TypedArray> {

@@ -156,3 +156,14 @@ export function kernelVars(uops: Iterable<UOp>): UOp[] {
   for (const u of uops) if (u.op === Ops.DEFINE_VAR) vars.add(u)
   return [...vars].sort((a, b) => ((a.arg as VarArg).name < (b.arg as VarArg).name ? -1 : 1))
 }
+
+/** The size with each variable in `vals` bound to its value (BIND), the inverse of unbindSint. */
+export function rebindSint(x: sint, vals: ReadonlyMap<UOp, number>): sint {
+  if (typeof x === 'number' || !x.hasVars) return x
+  if (x.op === Ops.DEFINE_VAR) {
+    const v = vals.get(x)
+    return v === undefined ? x : x.bind(v)
+  }
+  if (x.op === Ops.BIND) return x
+  return x.replace({ src: x.src.map((s) => rebindSint(s, vals) as UOp) })
+}

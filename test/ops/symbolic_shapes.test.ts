@@ -162,6 +162,33 @@ describe('movement ops with symbolic sizes give the values of the concrete ones'
   }
 })
 
+test('a realized symbolic result stays symbolic: what is computed from it compiles once', () => {
+  const v = Variable('rlen', 1, 16)
+  const x = Tensor.rand([16, 5]).realize()
+  const lens = [3, 4, 9, 16, 1, 12]
+  const want = lens.map((len) =>
+    vals(
+      x
+        .shrink([[0, len], null])
+        .exp()
+        .sum(0),
+    ),
+  )
+  const perValue: number[] = []
+  lens.forEach((len, i) => {
+    const c0 = stats.kernelsCompiled
+    const r = x
+      .shrink([[0, v.bind(len)], null])
+      .exp()
+      .realize()
+    assert.ok(r.isSymbolic, 'the realized view keeps its symbolic size')
+    assert.deepEqual(r.shape, [len, 5])
+    close(vals(r.sum(0)), want[i]!, `sum of realized at ${len}`)
+    perValue.push(stats.kernelsCompiled - c0)
+  })
+  assert.deepEqual(perValue.slice(1), [0, 0, 0, 0, 0], 'kernels compiled for the first value only')
+})
+
 describe('jit with bound variables', () => {
   test('one capture replays every value with the eager numbers', () => {
     const v = Variable('jpos', 0, MAX - 1)
@@ -190,6 +217,7 @@ describe('jit with bound variables', () => {
     for (const len of [2, 5, 1, 10, 7]) {
       const r = f(x, v.bind(len))
       assert.deepEqual(r.shape, [len, 3])
+      assert.ok(r.isSymbolic)
       close(vals(r), vals(x.shrink([[0, len], null]).mul(2)), `len ${len}`)
     }
   })
