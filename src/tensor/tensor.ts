@@ -94,6 +94,20 @@ function bufferView(buf: Buffer, shape: readonly sint[]): UOp {
   return G.reshape(G.shrink(base, [[0, sprod(shape)]]), shape)
 }
 
+/**
+ * A realized symbolic result (the first elements of a buffer of its largest size, bufferView) is
+ * read as that prefix: no copy kernel.
+ */
+function prefixOfView(v: UOp): { buf: Buffer; n: number } | undefined {
+  let u = v
+  while (u.op === Ops.RESHAPE) u = u.src[0]!
+  if (u.op !== Ops.SHRINK || u.src[0]!.op !== Ops.BUFFER || jitScope.depth > 0) return undefined
+  const [[s, e]] = u.arg as [[sint, sint]]
+  const buf = u.src[0]!.arg as Buffer
+  if (s !== 0 || buf.disposed) return undefined
+  return { buf, n: sEval(e) }
+}
+
 export class Tensor {
   private _uop!: UOp
   grad: Tensor | undefined
@@ -362,25 +376,11 @@ export class Tensor {
         `${what}: ${this.toString()} (${this._uop.op}) is a view of storage that was disposed (${aliased.describe()}); only reshape views keep a disposed tensor's storage: clone() the view before disposing its base`,
       )
     if (!aliased) this.realize()
-    const pre = this.prefixOf()
+    const pre = prefixOfView(this._uop)
     if (pre) return pre
     const c = this.contiguous().realize()
     const base = c.uop.contiguousBase
-    return base ? { buf: base.arg as Buffer, n: undefined } : c.prefixOf()!
-  }
-
-  /**
-   * A realized symbolic result (the first elements of a buffer of its largest size, bufferView) is
-   * read as that prefix: no copy kernel, which would be compiled anew for every value.
-   */
-  private prefixOf(): { buf: Buffer; n: number } | undefined {
-    let u = this._uop
-    while (u.op === Ops.RESHAPE) u = u.src[0]!
-    if (u.op !== Ops.SHRINK || u.src[0]!.op !== Ops.BUFFER || jitScope.depth > 0) return undefined
-    const [[s, e]] = u.arg as [[sint, sint]]
-    const buf = u.src[0]!.arg as Buffer
-    if (s !== 0 || buf.disposed) return undefined
-    return { buf, n: sEval(e) }
+    return base ? { buf: base.arg as Buffer, n: undefined } : prefixOfView(c.uop)!
   }
 
   async data(): Promise<TypedArray> {

@@ -16,6 +16,9 @@ function sub(a: sint, b: sint): sint {
   if (typeof a === 'number' && typeof b === 'number') return a - b
   if (b === 0) return a
   if (a === b) return 0
+  // a window [x, x + k] of a symbolic start has the length k
+  if (typeof a !== 'number' && a.op === 'ADD' && a.src[0] === b && a.src[1]!.op === 'CONST')
+    return a.src[1]!.arg as number
   return typeof a === 'number' ? (b as UOp).constLike(a).sub(b) : a.sub(b)
 }
 

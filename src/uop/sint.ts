@@ -25,6 +25,9 @@ export function sSub(a: sint, b: sint): sint {
   if (typeof a === 'number' && typeof b === 'number') return a - b
   if (b === 0) return a
   if (a === b) return 0
+  // (x + k) - x = k: the length of a window [x, x + k] of a symbolic start
+  if (typeof a !== 'number' && a.op === Ops.ADD && a.src[0] === b && a.src[1]!.op === Ops.CONST)
+    return a.src[1]!.constValue
   return asU(a).sub(asU(b))
 }
 export function sMul(a: sint, b: sint): sint {

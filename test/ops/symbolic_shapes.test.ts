@@ -121,6 +121,9 @@ describe('movement ops with symbolic sizes give the values of the concrete ones'
       assert.deepEqual(padded.shape, [2 + len, 6])
       close(vals(padded.sum(0)), vals(x.shrink([[0, 2], null]).sum(0)), 'pad adds zeros')
       const m = Variable('row', 0, 11).bind(len - 1)
+      const win = x.shrink([[m, m.add(1)], null])
+      assert.ok(!win.isSymbolic, 'a window [m, m + 1] has the concrete length 1')
+      assert.deepEqual(win.sshape, [1, 6])
       close(vals(x.shrink([[m, m.add(1)], null])), vals(x.shrink([[len - 1, len], null])), 'shrink at n-1')
       // permute, elementwise with broadcasting, cast, contiguous
       close(
