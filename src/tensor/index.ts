@@ -12,6 +12,8 @@ import './scan.js'
 import './activations.js'
 import './distance.js'
 import './roll.js'
+// last: wraps ops of the families above
+import './symbolic_guard.js'
 
 export { Tensor } from './tensor.js'
 export { isSymbolic, Variable, type sint } from './variable.js'

@@ -21,7 +21,7 @@ import { Buffer, writeClock } from '../runtime/buffer.js'
 import { canonicalDevice, Device } from '../runtime/device.js'
 import * as G from '../uop/graph.js'
 import { MOVEMENT, type Op, Ops, type sint, UOp } from '../uop/ops.js'
-import { isSymShape, sEval, sEvalShape, shapeSEq, sprod } from '../uop/sint.js'
+import { fmtSShape, isSymShape, sEval, sEvalShape, shapeSEq, sprod } from '../uop/sint.js'
 import { substituteAll, toposort } from '../uop/rewrite.js'
 import { jitScope } from './jit_scope.js'
 import { broadcastShapes, checkBufferSize, checkShape } from './shapes.js'
@@ -264,7 +264,7 @@ export class Tensor {
     this._requiresGrad = v
   }
   toString(): string {
-    return `<Tensor ${fmtShape(this.shape)} ${this.dtype.name} on ${this.device}${this.requiresGrad ? ' requiresGrad' : ''}>`
+    return `<Tensor ${fmtSShape(this.sshape)} ${this.dtype.name} on ${this.device}${this.requiresGrad ? ' requiresGrad' : ''}>`
   }
 
   /** Wrap a node in a new Tensor; gradient tracking follows the inputs. */

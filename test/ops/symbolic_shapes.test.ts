@@ -252,6 +252,26 @@ describe('errors', () => {
       /add: shapes \[n=3, 4\] and \[k=3, 4\] cannot be broadcast together/,
     )
   })
+  test('ops without symbolic support refuse a symbolic tensor, naming the op', () => {
+    const xs = x.shrink([[0, n.bind(3)], null])
+    const msg = (op: string) =>
+      new RegExp(`^${op}: not supported for a tensor of symbolic shape \\[(1, 1, )?n=3, 4\\]`)
+    expectThrows(() => xs.repeat([2, 1]), msg('repeat'))
+    expectThrows(() => xs.get(0), msg('get'))
+    expectThrows(() => xs.split(2, 0), msg('split'))
+    expectThrows(() => xs.tril(), msg('tril'))
+    expectThrows(() => xs.argmax(0), msg('argmax'))
+    expectThrows(() => Tensor.cat([x, xs], 0), msg('Tensor.cat'))
+    expectThrows(() => x.gather(0, xs.cast('int32')), msg('gather'))
+    expectThrows(
+      () =>
+        xs
+          .unsqueeze(0)
+          .unsqueeze(0)
+          .conv2d(Tensor.ones([1, 1, 1, 1])),
+      msg('conv2d'),
+    )
+  })
   test('one variable bound to two values in one graph is an error', () => {
     const a = x.shrink([[0, n.bind(2)], null]).sum(0)
     const b = x.shrink([[0, n.bind(3)], null]).sum(0)
