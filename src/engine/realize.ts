@@ -195,7 +195,9 @@ export function realize(
   let unbound = unbindGraph(roots)
   let plan = scheduleFor(unbound.roots)
   let written = checkInputs(plan.items)
-  const extra = beforeRun?.(plan.pos, written)
+  // the caller asks about its own (bound) nodes: seen through the replacements of unbind_vars
+  const inGraph = { has: (u: UOp): boolean => plan.pos.has(unbound.replaced.get(u) ?? u) }
+  const extra = beforeRun?.(inGraph, written)
   if (extra?.length) {
     roots = [...roots, ...extra]
     unbound = unbindGraph(roots)

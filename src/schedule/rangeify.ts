@@ -180,6 +180,8 @@ export class KernelLowering {
     const inShape = n.src[0]?.shape ?? []
     switch (n.op) {
       case Ops.CONST:
+        // a Variable's value (Tensor.fromVariable): the expression, a kernel argument after unbind
+        if (n.src[1]) return leaf(n.src[1].cast(n.dtype))
         return leaf(UOp.const(n.dtype, n.arg as number))
       case Ops.IOTA:
         return leaf(idx[0]!.cast(n.dtype))

@@ -197,7 +197,8 @@ function findRealizePoints(roots: readonly UOp[], topo: readonly UOp[]): Set<UOp
     const stack: [UOp, number, readonly number[] | undefined][] = [[start, 0, undefined]]
     while (stack.length) {
       const [n, flags, encl] = stack.pop()!
-      if (n.op === Ops.BUFFER || (n !== root && R.has(n))) continue
+      // a constant's sources are its device and (a Variable's value) index math: nothing to realize
+      if (n.op === Ops.BUFFER || n.op === Ops.CONST || (n !== root && R.has(n))) continue
       const k = `${n.id}:${flags}:${encl ?? ''}`
       if (seen.has(k)) continue
       seen.add(k)

@@ -13,11 +13,13 @@ export interface Unbound {
   readonly roots: UOp[]
   /** each DEFINE_VAR's value */
   readonly vals: Map<UOp, number>
+  /** each node of the graph that held a variable -> the node that replaced it */
+  readonly replaced: ReadonlyMap<UOp, UOp>
 }
 
 export function unbindGraph(roots: readonly UOp[]): Unbound {
   const vals = new Map<UOp, number>()
-  if (!roots.some((r) => r.hasVars)) return { roots: [...roots], vals }
+  if (!roots.some((r) => r.hasVars)) return { roots: [...roots], vals, replaced: new Map() }
   const done = new Map<UOp, UOp>()
   for (const n of toposort(roots, (u) => u.op === Ops.BUFFER || !u.hasVars)) {
     if (!n.hasVars) continue
@@ -30,7 +32,7 @@ export function unbindGraph(roots: readonly UOp[]): Unbound {
       })
     done.set(n, r)
   }
-  return { roots: roots.map((r) => done.get(r) ?? r), vals }
+  return { roots: roots.map((r) => done.get(r) ?? r), vals, replaced: done }
 }
 
 /** The value of each of `vars` (DEFINE_VARs) in `vals`; an unbound one is an error naming it. */

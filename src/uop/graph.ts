@@ -24,6 +24,14 @@ export function constNode(value: number, dtype: DType, device: string, shape: Sh
   )
 }
 
+/**
+ * A 0-d tensor whose value is a size expression of variables: a CONST whose second source is the
+ * expression (int32 math over BIND/DEFINE_VAR; lowered to that expression cast to `dtype`).
+ */
+export function varValueNode(value: UOp, dtype: DType, device: string): UOp {
+  return UOp.new(Ops.CONST, dtype, [UOp.new(Ops.DEVICE, dtypes.void, [], device), value])
+}
+
 export function constLikeNode(u: UOp, value: number, dtype: DType = u.dtype): UOp {
   return constNode(value, dtype, u.device, u.shape!)
 }

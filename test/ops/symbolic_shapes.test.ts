@@ -192,6 +192,67 @@ test('a realized symbolic result stays symbolic: what is computed from it compil
   assert.deepEqual(perValue.slice(1), [0, 0, 0, 0, 0], 'kernels compiled for the first value only')
 })
 
+describe('Tensor.fromVariable: a variable as a value', () => {
+  test('a position mask and arithmetic with the value, compiled once', () => {
+    const v = Variable('vpos', 0, 7)
+    const compiled: number[] = []
+    for (const p of [2, 5, 0, 7]) {
+      const c0 = stats.kernelsCompiled
+      const b = v.bind(p)
+      const mask = Tensor.arange(8).lt(Tensor.fromVariable(b.add(1)))
+      assert.deepEqual(
+        vals(mask.cast('int32')),
+        [...Array(8)].map((_, i) => (i <= p ? 1 : 0)),
+      )
+      const scaled = Tensor.fromVariable(b, { dtype: 'float32' })
+        .mul(0.5)
+        .add(Tensor.ones([3]))
+      assert.deepEqual(vals(scaled), [1 + p / 2, 1 + p / 2, 1 + p / 2])
+      compiled.push(stats.kernelsCompiled - c0)
+    }
+    assert.deepEqual(compiled.slice(1), [0, 0, 0], 'kernels compiled for the first value only')
+  })
+
+  test('a KV-cache write at the position (masked assign) in a jitted step: one capture, the eager values', () => {
+    const [L, Dh] = [16, 4]
+    const v = Variable('kvpos', 0, L - 1)
+    const make = () => {
+      const cache = Tensor.zeros([1, L, Dh]).contiguous().realize()
+      const pos = Tensor.arange(L).reshape([1, L, 1])
+      const step = (k: Tensor, p: UOp): Tensor => {
+        cache.assign(pos.eq(Tensor.fromVariable(p)).where(k.expand([1, L, Dh]), cache))
+        return cache.shrink([null, [0, p.add(1)], null]).sum(1)
+      }
+      return { cache, step }
+    }
+    const eager = make()
+    const jitted = make()
+    const f = jit(jitted.step)
+    let compiled = -1
+    for (let p = 0; p < L; p++) {
+      const k = new Tensor(
+        Array.from({ length: Dh }, (_, i) => p + i / 10),
+        { shape: [1, 1, Dh] },
+      )
+      const want = vals(eager.step(k, v.bind(p)))
+      close(vals(f(k, v.bind(p))), want, `step ${p}`)
+      if (p === 2) compiled = stats.kernelsCompiled
+    }
+    assert.equal(stats.kernelsCompiled, compiled, 'replays compile nothing')
+    close(vals(jitted.cache), vals(eager.cache), 'the caches')
+    close(
+      vals(eager.cache.sum(2).reshape([L])),
+      Array.from({ length: L }, (_, p) => Dh * p + 0.6),
+      'each row written once at its position',
+    )
+  })
+
+  test('fromVariable refuses what is not a size expression', () => {
+    expectThrows(() => Tensor.fromVariable(3 as never), /fromVariable: expected a Variable/)
+    expectThrows(() => Tensor.fromVariable(Tensor.ones([1]).uop), /fromVariable: expected a Variable/)
+  })
+})
+
 describe('jit with bound variables', () => {
   test('one capture replays every value with the eager numbers', () => {
     const v = Variable('jpos', 0, MAX - 1)
