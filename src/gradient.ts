@@ -17,7 +17,8 @@ import {
   shrink,
   sumTo,
 } from './uop/graph.js'
-import { Ops, type PadArg, type ReduceOp, UOp } from './uop/ops.js'
+import { Ops, type PadArg, type ReduceOp, type sint, UOp } from './uop/ops.js'
+import { sAdd, sSub } from './uop/sint.js'
 import { toposort } from './uop/rewrite.js'
 
 const add = (a: UOp, b: UOp): UOp => aluNode(Ops.ADD, a, b)
@@ -112,16 +113,16 @@ function gradRule(u: UOp, g: UOp): (UOp | undefined)[] {
       return [
         shrink(
           g,
-          pads.map(([bf], i) => [bf, bf + a.shape![i]!] as [number, number]),
+          pads.map(([bf], i) => [bf, sAdd(bf, a.shape![i]!)] as [sint, sint]),
         ),
       ]
     }
     case Ops.SHRINK: {
-      const arg = u.arg as [number, number][]
+      const arg = u.arg as [sint, sint][]
       return [
         pad(
           g,
-          arg.map(([s, e], i) => [s, a.shape![i]! - e] as [number, number]),
+          arg.map(([s, e], i) => [s, sSub(a.shape![i]!, e)] as [sint, sint]),
         ),
       ]
     }
@@ -129,7 +130,7 @@ function gradRule(u: UOp, g: UOp): (UOp | undefined)[] {
       return [flip(g, u.arg as boolean[])]
     case Ops.GATHER:
       // a scatter-add into x; the index gets none
-      return [gatherBackward(g, b, u.arg as number, a.shape![u.arg as number]!), undefined]
+      return [gatherBackward(g, b, u.arg as number, a.shape![u.arg as number] as number), undefined]
     case Ops.REDUCE_AXIS: {
       const [op, axes] = u.arg as [ReduceOp, number[]]
       const ge = expand(g, a.shape!)

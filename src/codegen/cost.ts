@@ -24,10 +24,10 @@ export function estimateCost(ast: UOp, bufBytes: readonly number[]): KernelCost 
     if (u.op === Ops.REDUCE) for (const r of u.src.slice(1)) rs.delete(r)
     ranges.set(u, rs)
     let n = 1
-    for (const r of rs) n *= r.src[0]!.constValue
+    for (const r of rs) n *= r.src[0]!.vmax
     iters.set(u, n)
     if (ALU.has(u.op) && !u.dtype.isInt && !u.dtype.isBool) flops += n
-    if (u.op === Ops.REDUCE) flops += n * u.src.slice(1).reduce((a, r) => a * r.src[0]!.constValue, 1)
+    if (u.op === Ops.REDUCE) flops += n * u.src.slice(1).reduce((a, r) => a * r.src[0]!.vmax, 1)
     if ((u.op === Ops.LOAD || u.op === Ops.STORE) && u.src[0]!.op === Ops.DEFINE_GLOBAL) {
       const i = u.src[0]!.arg as number
       touched.set(i, (touched.get(i) ?? 0) + n * u.src[0]!.dtype.itemsize)
@@ -36,6 +36,6 @@ export function estimateCost(ast: UOp, bufBytes: readonly number[]): KernelCost 
   const bytes = bufBytes.reduce((a, b, i) => a + Math.min(b, touched.get(i) ?? b), 0)
   const globalSize = topo
     .filter((u) => u.op === Ops.RANGE && (u.arg as { kind: string }).kind === 'global')
-    .map((u) => u.src[0]!.constValue)
+    .map((u) => u.src[0]!.vmax)
   return { flops, bytes, globalSize }
 }

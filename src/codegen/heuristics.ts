@@ -38,6 +38,8 @@ function evalIndex(u: UOp, env: Map<UOp, number>, memo: Map<UOp, number>): numbe
   let v: number
   if (u.op === Ops.CONST) v = u.constValue
   else if (u.op === Ops.RANGE) v = env.get(u) ?? 0
+  // strides over a symbolic size: measured at the variable's largest value
+  else if (u.op === Ops.DEFINE_VAR) v = u.vmax
   else if (ALU.has(u.op))
     v = execAlu(
       u.op,
@@ -72,7 +74,7 @@ function accessStrides(s: OptState): Access[] {
     const base = evalIndex(idx, new Map(), new Map())
     const loaded = loadedIndexRanges(idx)
     const strides = s.axes.map((r) => {
-      if (r.src[0]!.constValue < 2) return 0
+      if (r.src[0]!.vmax < 2) return 0
       // an index that loads a value varying along r (a gather) has no stride along it
       if (loaded.has(r)) return Number.NaN
       return evalIndex(idx, new Map([[r, 1]]), new Map()) - base

@@ -1,6 +1,7 @@
 // The per-kernel codegen pipeline: AST -> (opts) -> decompositions -> linearize -> source.
 import { DEBUG } from '../helpers.js'
 import { Ops, type RangeArg, type UOp } from '../uop/ops.js'
+import { fmtSint, kernelVars } from '../uop/sint.js'
 import { graphRewrite, type PatternMatcher, toposort } from '../uop/rewrite.js'
 import { symbolic } from '../uop/symbolic.js'
 import { viz } from '../trace.js'
@@ -17,6 +18,8 @@ export interface RenderedKernel {
   src: string
   /** number of buffer parameters */
   nbufs: number
+  /** the variables (DEFINE_VAR) the kernel takes before its buffers, in order (kernelVars) */
+  vars: UOp[]
 }
 
 const decompCache = new WeakMap<Renderer, PatternMatcher<unknown>>()
@@ -30,7 +33,7 @@ export function kernelName(ast: UOp): string {
   const ranges = topo.filter((u) => u.op === Ops.RANGE)
   ranges.sort((a, b) => (a.arg as RangeArg).id - (b.arg as RangeArg).id)
   const hasReduce = topo.some((u) => u.op === Ops.REDUCE)
-  const dims = ranges.map((r) => String(r.src[0]!.constValue))
+  const dims = ranges.map((r) => fmtSint(r.src[0]!).replace(/[^A-Za-z0-9]+/g, ''))
   const prefix = typeof ast.arg === 'string' ? ast.arg : hasReduce ? 'r' : 'E'
   return `${prefix}_${dims.length ? dims.join('_') : '1'}`
 }
@@ -53,5 +56,5 @@ export function renderKernel(ast: UOp, renderer: Renderer, opts: readonly Opt[] 
   const src = renderer.render(name, prog)
   if (DEBUG() >= 5) for (const u of prog.uops) console.log(`  ${u.toString()}`)
   const nbufs = new Set(prog.uops.filter((u) => u.op === Ops.DEFINE_GLOBAL).map((u) => u.arg)).size
-  return { name, src, nbufs }
+  return { name, src, nbufs, vars: kernelVars(prog.uops) }
 }

@@ -187,6 +187,12 @@ export function linearize(sink: UOp): LinearProgram {
         // the accumulator is read after its loop finishes
         if (n.op === Ops.REDUCE && home.get(n) === b) before[i]!.add(index.get(loopOf.get(n)!)!)
       }
+      // a loop whose end is computed (a symbolic size, `n + 1`) comes after that value
+      if (!(it instanceof UOp))
+        for (const lb of loopsIn(it)) {
+          const c = containerIn(lb.range!.src[0]!, b)
+          if (c !== undefined && c !== it) before[i]!.add(index.get(c)!)
+        }
     }
     items.forEach((it, i) => {
       visit(it, i)
@@ -207,6 +213,12 @@ export function linearize(sink: UOp): LinearProgram {
       firstCache.set(it, f)
     }
     return f
+  }
+  /** A block and the blocks nested in it (loops whose end may be a computed value). */
+  function loopsIn(b: Block): Block[] {
+    const out = [b]
+    for (const it of b.items) if (!(it instanceof UOp)) out.push(...loopsIn(it))
+    return out
   }
   const collectCache = new Map<Block, UOp[]>()
   function collect(b: Block): UOp[] {

@@ -27,7 +27,9 @@ export const fmtOpts = (opts: readonly Opt[]): string =>
   opts.length ? opts.map((o) => `${o.op}(${o.axis},${o.arg})`).join(' ') : '(none)'
 
 const kindOf = (r: UOp): RangeArg['kind'] => (r.arg as RangeArg).kind
-const sizeOf = (r: UOp): number => r.src[0]!.constValue
+/** An axis' length; a symbolic one (a Variable expression) counts at its largest value. */
+const sizeOf = (r: UOp): number => (r.src[0]!.op === Ops.CONST ? r.src[0]!.constValue : r.src[0]!.vmax)
+const isSymbolicAxis = (r: UOp): boolean => r.src[0]!.op !== Ops.CONST
 const isOutput = (r: UOp): boolean => kindOf(r) === 'global' || kindOf(r) === 'thread'
 /** The range kind each split opt gives its inner part (expanded into straight-line code). */
 const INNER_KIND = { UPCAST: 'upcast', UNROLL: 'unroll', CHAIN: 'chain' } as const
@@ -75,6 +77,7 @@ export class OptState {
       if (opt.op === 'UPCAST' && !isOutput(r)) return 'UPCAST needs an output axis'
       if (opt.op !== 'UPCAST' && kindOf(r) !== 'reduce') return `${opt.op} needs a reduce axis`
       if (!Number.isInteger(opt.arg) || opt.arg < 2) return 'split amount must be an integer >= 2'
+      if (isSymbolicAxis(r)) return 'a symbolic axis (its length is a Variable) is not split'
       if (sizeOf(r) % opt.arg !== 0) return `axis size ${sizeOf(r)} is not divisible by ${opt.arg}`
       return undefined
     }
@@ -102,7 +105,7 @@ export class OptState {
       this.axes[opt.axis] = outer
       this.expanded.push(inner)
     } else if (opt.op === 'THREAD') {
-      const t = UOp.range(sizeOf(r), this.nextId++, 'thread', r.dtype)
+      const t = UOp.range(r.src[0]!, this.nextId++, 'thread', r.dtype)
       this.replaceRange(r, t)
       this.axes[opt.axis] = t
     } else {
@@ -132,7 +135,7 @@ export class OptState {
     const all = [...this.axes, ...this.expanded]
     const map = new Map<UOp, UOp>()
     all.forEach((r, i) => {
-      map.set(r, UOp.range(sizeOf(r), i, kindOf(r), r.dtype))
+      map.set(r, UOp.range(r.src[0]!, i, kindOf(r), r.dtype))
     })
     return substitute(this.ast, map)
   }

@@ -99,10 +99,12 @@ export function beamSearch(device: string, ast: UOp, width: number): Opt[] {
     try {
       const r = renderKernel(ast, dev.renderer, opts)
       const prog = dev.runtime(dev.compiler.compile(r.src, r.name), r.name)
+      // symbolic sizes are timed at their variables' largest values (the scratch buffers fit them)
+      const vals = r.vars.map((v) => v.vmax)
       t = Number.POSITIVE_INFINITY
       for (let i = 0; i < 3; i++) {
         const s = now()
-        void prog(bufs)
+        void (vals.length ? prog(bufs, vals) : prog(bufs))
         t = Math.min(t, now() - s)
       }
     } catch (e) {

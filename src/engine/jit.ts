@@ -5,13 +5,18 @@ import { DEBUG, now, TsgradError } from '../helpers.js'
 import { Buffer, markWritten } from '../runtime/buffer.js'
 import { Device } from '../runtime/device.js'
 import type { SchedBuf, ScheduleItem } from '../schedule/schedule.js'
+import { varValues } from '../schedule/unbind.js'
+import type { UOp } from '../uop/ops.js'
 import { viz } from '../trace.js'
 import { getKernel, setRealizeObserver, stats } from './realize.js'
 
 /** One recorded launch: a kernel (name set) or a copy between devices (bufs = [dst, src]). */
 interface Launch {
   readonly name: string | undefined
-  readonly run: (raws: unknown[]) => void
+  readonly run: (raws: unknown[], vals?: readonly number[]) => void
+  /** the kernel's variables (DEFINE_VARs, in parameter order) and their values at capture */
+  readonly vars?: readonly UOp[]
+  readonly capturedVals?: readonly number[]
   bufs: Buffer[]
   /** the schedule item it came from (VIZ profiles replays with it) */
   readonly item: ScheduleItem
@@ -44,7 +49,7 @@ export class Recorder {
   private active = false
 
   start(): void {
-    const prev = setRealizeObserver((items, bufFor, keep) => this.record(items, bufFor, keep))
+    const prev = setRealizeObserver((items, bufFor, keep, vals) => this.record(items, bufFor, keep, vals))
     if (prev) {
       setRealizeObserver(prev)
       throw new TsgradError('jit: another capture is already running')
@@ -62,6 +67,7 @@ export class Recorder {
     items: readonly ScheduleItem[],
     bufFor: (s: SchedBuf) => Buffer,
     keep: ReadonlySet<SchedBuf>,
+    vals: ReadonlyMap<UOp, number>,
   ): void {
     for (const it of items) {
       for (const s of it.bufs) if (!s.existing) (keep.has(s) ? this.kept : this.temps).add(bufFor(s))
@@ -70,7 +76,17 @@ export class Recorder {
         this.launches.push({ name: undefined, run: copyRun(bufs[0]!, bufs[1]!), bufs, item: it })
       else {
         const k = getKernel(it.device, it.ast)
-        this.launches.push({ name: k.name, run: k.program as (raws: unknown[]) => void, bufs, item: it })
+        const run = k.program as Launch['run']
+        if (k.vars.length)
+          this.launches.push({
+            name: k.name,
+            run,
+            bufs,
+            item: it,
+            vars: k.vars,
+            capturedVals: varValues(k.vars, vals, k.name),
+          })
+        else this.launches.push({ name: k.name, run, bufs, item: it })
       }
     }
   }
@@ -128,7 +144,9 @@ const unpinOnCollect = new FinalizationRegistry<Buffer[]>((bufs) => {
 /** A recorded launch list, replayable with new input buffers. */
 export class CapturedGraph {
   readonly stats: GraphStats
-  private readonly runs: ((raws: unknown[]) => void)[]
+  private readonly runs: Launch['run'][]
+  /** launches that take variables: index, variables, values at capture (used when a replay does not bind one) */
+  private readonly varLaunches: { index: number; vars: readonly UOp[]; captured: readonly number[] }[]
   private readonly names: string[]
   private readonly items: ScheduleItem[]
   private readonly raws: unknown[][]
@@ -155,6 +173,9 @@ export class CapturedGraph {
     this.fresh = fresh
     const slots: number[] = []
     this.runs = launches.map((l) => l.run)
+    this.varLaunches = launches.flatMap((l, index) =>
+      l.vars ? [{ index, vars: l.vars, captured: l.capturedVals! }] : [],
+    )
     this.names = launches.map((l) => l.name ?? 'copy')
     this.items = launches.map((l) => l.item)
     this.held = launches.map((l) => l.bufs.map((b) => (where.has(b) ? undefined : b)).filter((b) => !!b))
@@ -189,7 +210,10 @@ export class CapturedGraph {
    * An input the graph also writes (say the previous call's output fed back in) would be
    * overwritten while being read, so it is copied first. Returns the input buffers used.
    */
-  replay(inputs: readonly Buffer[]): { inputs: readonly Buffer[]; outputs: readonly Buffer[] } {
+  replay(
+    inputs: readonly Buffer[],
+    vals?: ReadonlyMap<UOp, number>,
+  ): { inputs: readonly Buffer[]; outputs: readonly Buffer[] } {
     const { slots, raws, runs, written } = this
     if (!this.pinned) throw new TsgradError('jit: this capture was released (jit.reset()) and cannot replay')
     let ins = inputs
@@ -197,9 +221,13 @@ export class CapturedGraph {
     const outs = this.fresh.map((b) => new Buffer(b.device, b.size, b.dtype))
     const all = outs.length ? [...ins, ...outs] : ins
     for (let i = 0; i < slots.length; i += 3) raws[slots[i]!]![slots[i + 1]!] = all[slots[i + 2]!]!.raw
+    // variables bound by the call's arguments take this call's values; others keep the captured ones
+    const vv: (readonly number[] | undefined)[] = []
+    for (const l of this.varLaunches)
+      vv[l.index] = vals?.size ? l.vars.map((v, i) => vals.get(v) ?? l.captured[i]!) : l.captured
     const debug = DEBUG()
-    if (debug >= 1 || viz) this.replayTimed(debug)
-    else for (let i = 0; i < runs.length; i++) runs[i]!(raws[i]!)
+    if (debug >= 1 || viz) this.replayTimed(debug, vv)
+    else for (let i = 0; i < runs.length; i++) runs[i]!(raws[i]!, vv[i])
     stats.kernelsRun += this.stats.kernels
     markWritten(this.stateWrites)
     return { inputs: ins, outputs: outs }
@@ -214,11 +242,11 @@ export class CapturedGraph {
   }
 
   /** DEBUG=1: one line per replay; DEBUG=2: a line per launch too; VIZ: each launch on the timeline. */
-  private replayTimed(debug: number): void {
+  private replayTimed(debug: number, vv: readonly (readonly number[] | undefined)[]): void {
     const t0 = now()
     for (let i = 0; i < this.runs.length; i++) {
       const t = now()
-      this.runs[i]!(this.raws[i]!)
+      this.runs[i]!(this.raws[i]!, vv[i])
       const ms = now() - t
       const it = this.items[i]!
       if (viz && it.kind === 'kernel') viz.launch(this.names[i]!, it, t, ms)

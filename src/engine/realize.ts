@@ -1,5 +1,6 @@
 // Running schedules: allocate buffers, compile kernels (cached by AST key), launch, and report.
-import { DEBUG, fmtShape, getEnvNum, now, TsgradError } from '../helpers.js'
+import { DEBUG, getEnvNum, now, TsgradError } from '../helpers.js'
+import { fmtSShape } from '../uop/sint.js'
 import { handOpts, type OptTarget } from '../codegen/heuristics.js'
 import { fmtOpts, type Opt } from '../codegen/opts.js'
 import { beamSearch } from './beam.js'
@@ -10,6 +11,7 @@ import { Device, type Program } from '../runtime/device.js'
 import { cachedSchedule, type PlannedSchedule } from '../schedule/cache.js'
 import { planMemory } from '../schedule/memory.js'
 import { createSchedule, type SchedBuf, type ScheduleItem } from '../schedule/schedule.js'
+import { unbindGraph, varValues } from '../schedule/unbind.js'
 import type { UOp } from '../uop/ops.js'
 import { viz } from '../trace.js'
 
@@ -17,6 +19,8 @@ export interface CompiledKernel {
   name: string
   src: string
   program: Program
+  /** the variables it takes (DEFINE_VARs, in parameter order) */
+  vars: UOp[]
 }
 
 const programCache = new Map<string, CompiledKernel>()
@@ -32,7 +36,7 @@ function chooseOpts(device: string, target: OptTarget, ast: UOp): Opt[] {
 }
 
 /** kernels rendered ahead of their first launch by `precompile`, waiting for getKernel */
-const prerendered = new Map<string, { opts: Opt[]; name: string; src: string }>()
+const prerendered = new Map<string, { opts: Opt[]; name: string; src: string; vars: UOp[] }>()
 
 /**
  * Render a schedule's new kernels and hand them to the device compiler together, so a compiler
@@ -50,7 +54,7 @@ function precompile(items: readonly ScheduleItem[]): void {
     if (!dev.compiler.compileMany) continue
     const opts = chooseOpts(it.device, dev.renderer.target, it.ast)
     const r = renderKernel(it.ast, dev.renderer, opts)
-    prerendered.set(key, { opts, name: r.name, src: r.src })
+    prerendered.set(key, { opts, name: r.name, src: r.src, vars: r.vars })
     const list = jobs.get(it.device) ?? []
     list.push({ src: r.src, name: r.name })
     jobs.set(it.device, list)
@@ -72,7 +76,7 @@ export function getKernel(device: string, ast: UOp): CompiledKernel {
     if (DEBUG() >= 4) console.log(`// ${device} ${r.name}\n${r.src}`)
     const program = dev.runtime(dev.compiler.compile(r.src, r.name), r.name)
     viz?.kernelEnd(r.name, r.src)
-    k = { name: r.name, src: r.src, program }
+    k = { name: r.name, src: r.src, program, vars: r.vars }
     programCache.set(key, k)
     stats.kernelsCompiled++
   }
@@ -110,6 +114,8 @@ export type RealizeObserver = (
   items: readonly ScheduleItem[],
   bufFor: (s: SchedBuf) => Buffer,
   keep: ReadonlySet<SchedBuf>,
+  /** each variable's value in this realize (schedule/unbind.ts) */
+  vals: ReadonlyMap<UOp, number>,
 ) => void
 let observer: RealizeObserver | undefined
 /** Install (or clear) the observer; returns the previous one. */
@@ -133,7 +139,7 @@ function checkAllocatable(items: readonly ScheduleItem[]): void {
     const n = it.node
     const bytes = out.size * out.dtype.itemsize
     throw new TsgradError(
-      `realize: the ${out.dtype.name} tensor of shape ${fmtShape(n.shape ?? [out.size])} (${n.op}) needs a buffer of ` +
+      `realize: the ${out.dtype.name} tensor of shape ${fmtSShape(n.shape ?? [out.size])} (${n.op}) needs a buffer of ` +
         `${out.size} elements (${fmtBytes(bytes)}); the ${out.device} device allocates at most ${max} elements per buffer`,
     )
   }
@@ -167,7 +173,7 @@ function checkInputs(items: readonly ScheduleItem[]): Set<Buffer> {
       if (b.disposed) {
         const n = it.node
         throw new TsgradError(
-          `realize: ${n.op} ${fmtShape(n.shape ?? [])} ${n.dtype.name} on ${n.device} reads a buffer (${b.describe()}) that was disposed; dispose() a tensor only after everything computed from it has been realized`,
+          `realize: ${n.op} ${fmtSShape(n.shape ?? [])} ${n.dtype.name} on ${n.device} reads a buffer (${b.describe()}) that was disposed; dispose() a tensor only after everything computed from it has been realized`,
         )
       }
       if (i === 0) written.add(b)
@@ -185,16 +191,23 @@ export function realize(
   beforeRun?: BeforeRun,
 ): RealizeResult {
   const t0 = now()
-  // (the scheduler sees each CUSTOM_GRAD as its forward value: plan.roots are the nodes it knows
-  // the roots by, plan.covered the graph's nodes as the tensors know them)
-  let plan = scheduleFor(roots)
+  // bound variables leave the graph here: the schedule and kernels see only DEFINE_VARs; the
+  // scheduler sees each CUSTOM_GRAD as its forward value (plan.roots are the nodes it knows the
+  // roots by, plan.covered the graph's nodes as the unbound graph has them)
+  let unbound = unbindGraph(roots)
+  let plan = scheduleFor(unbound.roots)
   let written = checkInputs(plan.items)
-  const extra = beforeRun?.(plan.covered, written)
+  // the caller asks about its own (bound) nodes: seen through the replacements of unbind_vars
+  const inGraph = { has: (u: UOp): boolean => plan.covered.has(unbound.replaced.get(u) ?? u) }
+  const extra = beforeRun?.(inGraph, written)
   if (extra?.length) {
-    plan = scheduleFor([...roots, ...extra])
+    roots = [...roots, ...extra]
+    unbound = unbindGraph(roots)
+    plan = scheduleFor(unbound.roots)
     written = checkInputs(plan.items)
   }
-  roots = plan.roots
+  const { vals } = unbound
+  const sroots = plan.roots
   const { items, realized } = plan
   viz?.schedule(items)
   const bufs = new Map<SchedBuf, Buffer>()
@@ -207,17 +220,17 @@ export function realize(
   checkAllocatable(items)
   const debug = DEBUG()
   precompile(items)
-  for (const it of items) runItem(it, bufFor, debug)
+  for (const it of items) runItem(it, bufFor, debug, vals)
   stats.schedules++
   markWritten(written)
-  const keep = new Set(roots.flatMap((r) => realized.get(r) ?? []))
-  if (observer) observer(items, bufFor, keep)
+  const keep = new Set(sroots.flatMap((r) => realized.get(r) ?? []))
+  if (observer) observer(items, bufFor, keep, vals)
   // temporaries go back to the device's pool now rather than at the next GC: a fresh buffer costs
   // a page fault per 4 KiB on first write (a 16 MB packed matmul operand: ~3 ms). A jit capture
   // (the observer) keeps them for its replays.
   else for (const [s, b] of bufs) if (!keep.has(s)) b.dispose()
-  const views = roots.map((r) => {
-    const sb = realized.get(r)
+  const views = roots.map((r, i) => {
+    const sb = realized.get(sroots[i]!)
     if (!sb) return r // already a buffer view
     return viewOf(bufFor(sb), r)
   })
@@ -228,7 +241,12 @@ export function realize(
   return { views, items }
 }
 
-function runItem(it: ScheduleItem, bufFor: (s: SchedBuf) => Buffer, debug: number): void {
+function runItem(
+  it: ScheduleItem,
+  bufFor: (s: SchedBuf) => Buffer,
+  debug: number,
+  vals: ReadonlyMap<UOp, number>,
+): void {
   if (it.kind === 'copy') {
     const [dst, src] = it.bufs.map(bufFor) as [Buffer, Buffer]
     const c0 = viz ? now() : 0
@@ -242,7 +260,8 @@ function runItem(it: ScheduleItem, bufFor: (s: SchedBuf) => Buffer, debug: numbe
   const k = getKernel(it.device, it.ast)
   const raws = it.bufs.map((b) => bufFor(b).raw)
   const t0 = debug >= 2 || viz ? now() : 0
-  k.program(raws)
+  if (k.vars.length) k.program(raws, varValues(k.vars, vals, k.name))
+  else k.program(raws)
   stats.kernelsRun++
   viz?.launch(k.name, it, t0, now() - t0)
   if (debug >= 2) {

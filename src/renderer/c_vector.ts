@@ -144,7 +144,7 @@ interface Plan {
 function plan(range: UOp, body: readonly UOp[]): Plan | undefined {
   if ((range.arg as RangeArg).kind === 'reduce' || range.src[0]!.op !== Ops.CONST) return undefined
   if (range.dtype.name !== 'int32') return undefined // lanes are int32: r + iota must not wrap
-  if (range.src[0]!.constValue < MIN_LEN) return undefined
+  if (range.src[0]!.op !== Ops.CONST || range.src[0]!.constValue < MIN_LEN) return undefined
   const inBody = new Set(body)
   const vector = new Set<UOp>()
   const scalar = new Set<UOp>()

@@ -11,6 +11,7 @@ import type { LinearProgram } from '../codegen/linearize.js'
 import { ALU, type Op, Ops, type UOp } from '../uop/ops.js'
 import type { Renderer } from './renderer.js'
 import { ProgramWriter } from './writer.js'
+import { kernelVars } from '../uop/sint.js'
 
 const STORAGE: Record<string, string> = {
   bool: 'unsigned char',
@@ -184,6 +185,9 @@ export abstract class CStyleRenderer implements Renderer {
           w.name(u)
           params[u.arg as number] = storageType(u.dtype)
           break
+        case Ops.DEFINE_VAR:
+          w.name(u)
+          break
         case Ops.DEFINE_ACC:
           w.line(
             `${valueType(u.dtype)} ${w.name(u)} = ${cLiteral((u.arg as { init: number }).init, u.dtype)};`,
@@ -255,11 +259,14 @@ export abstract class CStyleRenderer implements Renderer {
     // a buffer only read gets const; restrict is safe because distinct params are distinct memory
     const loaded = new Set(uops.filter((u) => u.op === Ops.LOAD).map((u) => u.src[0]!.arg as number))
     const stored = new Set(uops.filter((u) => u.op === Ops.STORE).map((u) => u.src[0]!.arg as number))
+    // variables (symbolic sizes) come first, by name, as plain ints (kernelVars)
+    const varDecls = kernelVars(uops).map((v) => `${valueType(v.dtype)} ${w.name(v)}`)
     const decls = Array.from(params, (t, i) => {
       if (t === undefined) return `void* restrict b${i}`
       const cq = loaded.has(i) && !stored.has(i) ? 'const ' : ''
       return `${cq}${t}* restrict b${i}`
     })
+    decls.unshift(...varDecls)
     return `${this.prelude()}\n${this.signature(name, decls, prog)} {\n${w.body}\n}\n`
   }
 }

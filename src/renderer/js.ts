@@ -9,6 +9,7 @@ import type { LinearProgram } from '../codegen/linearize.js'
 import { ALU, type Op, Ops, type UOp } from '../uop/ops.js'
 import type { Renderer } from './renderer.js'
 import { ProgramWriter } from './writer.js'
+import { kernelVars } from '../uop/sint.js'
 
 /** JavaScript has every ALU op but erf (decomposed to a polynomial before rendering). */
 const NATIVE: ReadonlySet<Op> = new Set<Op>([...ALU].filter((op) => op !== Ops.ERF))
@@ -206,6 +207,9 @@ export class JSRenderer implements Renderer {
         case Ops.DEFINE_GLOBAL:
           params[u.arg as number] = w.name(u)
           break
+        case Ops.DEFINE_VAR:
+          w.name(u)
+          break
         case Ops.RANGE: {
           const r = w.name(u)
           w.open(`for (let ${r} = 0; ${r} < ${ref(u.src[0]!)}; ${r}++) {`)
@@ -251,6 +255,8 @@ export class JSRenderer implements Renderer {
         }
       }
     }
-    return `function ${name}(${Array.from(params, (p, i) => p ?? `_b${i}`).join(', ')}) {\n${w.body}\n}`
+    // variables (symbolic sizes) come first, by name (kernelVars)
+    const vars = kernelVars(prog.uops).map((v) => w.ref(v))
+    return `function ${name}(${[...vars, ...Array.from(params, (p, i) => p ?? `_b${i}`)].join(', ')}) {\n${w.body}\n}`
   }
 }

@@ -2,7 +2,7 @@
 // (b<i> buffers, r<id> loops, acc<id> accumulators, v<n> values), references to them (constants
 // inline as literals), and indented lines.
 import type { DType } from '../dtype.js'
-import { Ops, type RangeArg, type UOp } from '../uop/ops.js'
+import { Ops, type RangeArg, type UOp, type VarArg } from '../uop/ops.js'
 
 export class ProgramWriter {
   readonly names = new Map<UOp, string>()
@@ -27,10 +27,11 @@ export class ProgramWriter {
     this.lines.push(`${'  '.repeat(this.indent)}${s}`)
   }
 
-  /** Name a node by its role: DEFINE_GLOBAL b<i>, RANGE r<id>, DEFINE_ACC acc<id>, others v<n>. */
+  /** Name a node by its role: DEFINE_GLOBAL b<i>, DEFINE_VAR var_<name>, RANGE r<id>, DEFINE_ACC acc<id>, others v<n>. */
   name(u: UOp): string {
     let n: string
     if (u.op === Ops.DEFINE_GLOBAL) n = `b${u.arg as number}`
+    else if (u.op === Ops.DEFINE_VAR) n = `var_${(u.arg as VarArg).name}`
     else if (u.op === Ops.RANGE) n = `r${(u.arg as RangeArg).id}`
     else if (u.op === Ops.DEFINE_ACC) n = `acc${(u.arg as { id: number }).id}`
     else n = `v${this.nextValue++}`

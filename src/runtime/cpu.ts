@@ -265,7 +265,19 @@ function loadKernel(file: string, name: string): Program<TypedArray> {
   }
   const l = lib
   const fns: ((...a: unknown[]) => unknown)[] = []
-  return (bufs) => {
+  const withVars = new Map<string, (...a: unknown[]) => unknown>()
+  return (bufs, vals) => {
+    if (vals?.length) {
+      // variables are int parameters before the buffers (renderer/cstyle.ts)
+      const k = `${vals.length}:${bufs.length}`
+      let fv = withVars.get(k)
+      if (!fv) {
+        const decl = [...vals.map(() => 'int'), ...bufs.map(() => 'void*')].join(', ')
+        withVars.set(k, (fv = l.func(`void ${name}(${decl})`)))
+      }
+      fv(...vals, ...bufs)
+      return
+    }
     let fn = fns[bufs.length]
     if (!fn) fn = fns[bufs.length] = l.func(`void ${name}(${bufs.map(() => 'void*').join(', ') || 'void'})`)
     fn(...bufs)

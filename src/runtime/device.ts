@@ -43,8 +43,8 @@ export interface Compiler<A = unknown> {
   compileMany?(jobs: readonly { src: string; name: string }[]): void
 }
 
-/** A compiled kernel bound to a device. */
-export type Program<B = unknown> = (bufs: B[]) => void | Promise<void>
+/** A compiled kernel bound to a device; `vals` are its variables' values (int parameters before the buffers). */
+export type Program<B = unknown> = (bufs: B[], vals?: readonly number[]) => void | Promise<void>
 
 export interface CompiledDevice<B = unknown, A = unknown> {
   readonly name: string

@@ -12,7 +12,7 @@ import {
 import { JSRenderer } from '../renderer/js.js'
 import { type CompiledDevice, Device, maxTypedArrayLength, type Program } from './device.js'
 
-type KernelFn = (...bufs: TypedArray[]) => void
+type KernelFn = (...args: (TypedArray | number)[]) => void
 
 const bitcastView = new DataView(new ArrayBuffer(8))
 
@@ -69,8 +69,9 @@ export function createJSDevice(name: string): CompiledDevice<TypedArray, KernelF
     },
     runtime:
       (fn: KernelFn): Program<TypedArray> =>
-      (bufs) => {
-        fn(...bufs)
+      (bufs, vals) => {
+        if (vals?.length) fn(...vals, ...bufs)
+        else fn(...bufs)
       },
     synchronize: () => {},
   }

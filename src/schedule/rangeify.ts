@@ -8,9 +8,9 @@
 // is a data-dependent index: its index tensor is lowered first and its value, clamped and gated,
 // becomes the index of the gathered axis (one indexed load, not a one-hot reduction).
 import { type DType, dtypes } from '../dtype.js'
-import { prod, stridesFor } from '../helpers.js'
 import { positionDType } from '../uop/graph.js'
-import { ALU, type BufferRef, MOVEMENT, Ops, type PadArg, type ReduceOp, UOp } from '../uop/ops.js'
+import { ALU, type BufferRef, MOVEMENT, Ops, type PadArg, type ReduceOp, type sint, UOp } from '../uop/ops.js'
+import { smax, sMul, sprod } from '../uop/sint.js'
 
 export interface LoweringContext {
   /** is this node read from a buffer (not computed in this kernel)? */
@@ -43,37 +43,56 @@ export function indexDTypeFor(root: UOp, isBoundary: (u: UOp) => boolean): DType
     const u = stack.pop()!
     if (seen.has(u)) continue
     seen.add(u)
-    const n = u.op === Ops.BUFFER ? (u.arg as BufferRef).size : u.shape ? prod(u.shape) : 0
+    const n = u.op === Ops.BUFFER ? (u.arg as BufferRef).size : u.shape ? smax(sprod(u.shape)) : 0
     if (n > INT32_INDEX_LIMIT) return dtypes.int64
     if (u === root || !isBoundary(u)) for (const s of u.src) stack.push(s)
   }
   return dtypes.int32
 }
 
-function flatIndex(idx: readonly UOp[], shape: readonly number[], dt: DType): UOp {
-  const st = stridesFor(shape)
+/** A size as an index expression of dtype `dt` (a symbolic size is int32 math over variables). */
+const sizeU = (d: sint, dt: DType): UOp => (typeof d === 'number' ? UOp.const(dt, d) : d.cast(dt))
+
+/** Row-major strides of a shape whose sizes may be symbolic. */
+function sStrides(shape: readonly sint[]): sint[] {
+  const st = new Array<sint>(shape.length)
+  let acc: sint = 1
+  for (let i = shape.length - 1; i >= 0; i--) {
+    st[i] = acc
+    acc = sMul(acc, shape[i]!)
+  }
+  return st
+}
+
+function flatIndex(idx: readonly UOp[], shape: readonly sint[], dt: DType): UOp {
+  const st = sStrides(shape)
   let acc: UOp = UOp.const(dt, 0)
   idx.forEach((ix, i) => {
-    if (shape[i] !== 1) acc = acc.add(ix.mul(st[i]!))
+    if (shape[i] !== 1) acc = acc.add(ix.mul(sizeU(st[i]!, dt)))
   })
   return acc
 }
 
-function unflatIndex(flat: UOp, shape: readonly number[]): UOp[] {
-  const st = stridesFor(shape)
+function unflatIndex(flat: UOp, shape: readonly sint[]): UOp[] {
+  const st = sStrides(shape)
+  const dt = flat.dtype
   // a valid flat index is below the size, so the outermost axis needs no `% d`; without it a gated
   // (padded) index that may go negative outside its gate keeps no modulo over the whole buffer
   const outer = shape.findIndex((d) => d !== 1)
   return shape.map((d, i) =>
-    d === 1 ? flat.constLike(0) : i === outer ? flat.idiv(st[i]!) : flat.idiv(st[i]!).mod(d),
+    d === 1
+      ? flat.constLike(0)
+      : i === outer
+        ? flat.idiv(sizeU(st[i]!, dt))
+        : flat.idiv(sizeU(st[i]!, dt)).mod(sizeU(d, dt)),
   )
 }
 
 /** idx for `inShape` from idx for `outShape` of a reshape. */
 function reshapeIndex(
   idx: readonly UOp[],
-  outShape: readonly number[],
-  inShape: readonly number[],
+  outShape: readonly sint[],
+  inShape: readonly sint[],
   dt: DType,
 ): UOp[] {
   // fast path: the shapes only differ by size-1 axes
@@ -103,16 +122,23 @@ export class KernelLowering {
     return UOp.const(this.indexDType, v)
   }
 
-  newRange(size: number, kind: 'global' | 'reduce'): UOp {
-    return UOp.range(size, this.rangeId++, kind, this.indexDType)
+  newRange(size: sint, kind: 'global' | 'reduce'): UOp {
+    return UOp.range(sizeU(size, this.indexDType), this.rangeId++, kind, this.indexDType)
+  }
+
+  private size(d: sint): UOp {
+    return sizeU(d, this.indexDType)
+  }
+  private sizeMinus1(d: sint): UOp {
+    return typeof d === 'number' ? this.iconst(d - 1) : this.size(d).sub(1)
   }
 
   /** Output ranges for a kernel producing `shape` (size-1 axes get index 0). */
-  outputIndex(shape: readonly number[]): UOp[] {
+  outputIndex(shape: readonly sint[]): UOp[] {
     return shape.map((d) => (d === 1 ? this.iconst(0) : this.newRange(d, 'global')))
   }
 
-  flatIndex(idx: readonly UOp[], shape: readonly number[]): UOp {
+  flatIndex(idx: readonly UOp[], shape: readonly sint[]): UOp {
     return flatIndex(idx, shape, this.indexDType)
   }
 
@@ -199,6 +225,8 @@ export class KernelLowering {
     const inShape = n.src[0]?.shape ?? []
     switch (n.op) {
       case Ops.CONST:
+        // a Variable's value (Tensor.fromVariable): the expression, a kernel argument after unbind
+        if (n.src[1]) return leaf(n.src[1].cast(n.dtype))
         return leaf(UOp.const(n.dtype, n.arg as number))
       case Ops.IOTA:
         return leaf(idx[0]!.cast(n.dtype))
@@ -223,12 +251,12 @@ export class KernelLowering {
         return { children: [{ n: n.src[0]!, idx: ci, gate }], combine: (v) => v[0]! }
       }
       case Ops.SHRINK: {
-        const ci = (n.arg as [number, number][]).map(([s], i) => (s === 0 ? idx[i]! : idx[i]!.add(s)))
+        const ci = (n.arg as [sint, sint][]).map(([s], i) => (s === 0 ? idx[i]! : idx[i]!.add(this.size(s))))
         return { children: [{ n: n.src[0]!, idx: ci, gate }], combine: (v) => v[0]! }
       }
       case Ops.FLIP: {
         const ci = (n.arg as boolean[]).map((f, i) =>
-          f ? this.iconst(inShape[i]! - 1).sub(idx[i]!) : idx[i]!,
+          f ? this.sizeMinus1(inShape[i]!).sub(idx[i]!) : idx[i]!,
         )
         return { children: [{ n: n.src[0]!, idx: ci, gate }], combine: (v) => v[0]! }
       }
@@ -238,11 +266,14 @@ export class KernelLowering {
         const ci = pads.map(([b], i) => {
           const ix = idx[i]!
           if (pads[i]![0] === 0 && pads[i]![1] === 0) return ix
-          const ok = this.iconst(b - 1)
-            .lt(ix)
-            .and(ix.lt(b + inShape[i]!))
+          const bu = this.size(b)
+          const d = inShape[i]!
+          const lo = typeof b === 'number' ? this.iconst(b - 1) : bu.sub(1)
+          const hi =
+            typeof b === 'number' && typeof d === 'number' ? this.iconst(b + d) : bu.add(this.size(d))
+          const ok = lo.lt(ix).and(ix.lt(hi))
           valid = valid ? valid.and(ok) : ok
-          return b === 0 ? ix : ix.sub(b)
+          return b === 0 ? ix : ix.sub(bu)
         })
         if (!valid) return { children: [{ n: n.src[0]!, idx: ci, gate }], combine: (v) => v[0]! }
         const v = valid
@@ -257,11 +288,14 @@ export class KernelLowering {
         // loaded (the gate) and the value is 0. x is lowered once the index's value is known.
         const axis = n.arg as number
         const x = n.src[0]!
-        if (x.shape![axis] === 0) return leaf(UOp.const(n.dtype, 0)) // nothing to select from
+        const size = x.shape![axis]!
+        // (the front end refuses indexing of symbolic tensors)
+        if (typeof size !== 'number') throw new Error('rangeify: GATHER along a symbolic axis')
+        if (size === 0) return leaf(UOp.const(n.dtype, 0)) // nothing to select from
         return {
           children: [{ n: n.src[1]!, idx, gate }],
           combine: (v) => {
-            const { at, valid } = this.dataIndex(v[0]!, x.shape![axis]!)
+            const { at, valid } = this.dataIndex(v[0]!, size)
             const ci = idx.map((ix, i) => (i === axis ? at : ix))
             const xv = this.lower(x, ci, gate ? gate.and(valid) : valid)
             // a plain load under the gate already reads 0 where the index is invalid

@@ -25,6 +25,7 @@ import { ALU, type BufferRef, MOVEMENT, Ops, UOp } from '../uop/ops.js'
 import { graphRewrite, toposort } from '../uop/rewrite.js'
 import { symbolic } from '../uop/symbolic.js'
 import { simplifyGatedIndices } from '../uop/valid.js'
+import { gtOne, smax, sprod } from '../uop/sint.js'
 import { indexDTypeFor, KernelLowering } from './rangeify.js'
 
 /** A buffer as the schedule sees it: an existing one, or one to allocate. */
@@ -73,6 +74,12 @@ export function assignBase(n: UOp): UOp | undefined {
   return u.op === Ops.BUFFER ? u : undefined
 }
 
+/**
+ * Elements of a node at the largest values of its variables: a symbolic intermediate's buffer has
+ * this size, so one schedule (and one jit capture) serves every value.
+ */
+const maxNumel = (u: UOp): number => smax(sprod(u.shape!))
+
 /** Broadcast factor from which a reduce's elementwise input is realized rather than recomputed. */
 const RECOMPUTE_MIN_BROADCAST = 8
 /** ...and only when the broadcast is this big: tiny kernels are dominated by launches. */
@@ -114,7 +121,7 @@ function readsIota(u: UOp, R: Set<UOp>, memo: Map<UOp, boolean>): boolean {
 /** The axes a REDUCE_AXIS actually reduces (size > 1 in its input). */
 function reducedAxes(r: UOp): number[] {
   const inShape = r.src[0]!.shape!
-  return (r.arg as [string, number[]])[1].filter((a) => inShape[a]! > 1)
+  return (r.arg as [string, number[]])[1].filter((a) => gtOne(inShape[a]!))
 }
 
 /**
@@ -128,9 +135,9 @@ function reducedAxes(r: UOp): number[] {
 function isRowBroadcast(exp: UOp, R: Set<UOp>, encl: readonly number[] | undefined): boolean {
   const to = exp.shape!
   const from = exp.src[0]!.shape!
-  const bcast = to.map((_, i) => i).filter((i) => from[i] === 1 && to[i]! > 1)
+  const bcast = to.map((_, i) => i).filter((i) => from[i] === 1 && gtOne(to[i]!))
   const firstB = Math.min(...bcast)
-  if (to.some((d, i) => d > 1 && i > firstB && !bcast.includes(i))) return false
+  if (to.some((d, i) => gtOne(d) && i > firstB && !bcast.includes(i))) return false
   if (encl !== undefined && !encl.every((a) => bcast.includes(a))) return false
   // the value is a row value when every node below it (to buffers, realized nodes, constants and
   // reduces) is elementwise or movement and every reduce reached (through no movement op) reduces
@@ -203,7 +210,8 @@ function findRealizePoints(roots: readonly UOp[], topo: readonly UOp[]): Set<UOp
     const stack: [UOp, number, readonly number[] | undefined][] = [[start, 0, undefined]]
     while (stack.length) {
       const [n, flags, encl] = stack.pop()!
-      if (n.op === Ops.BUFFER || (n !== root && R.has(n))) continue
+      // a constant's sources are its device and (a Variable's value) index math: nothing to realize
+      if (n.op === Ops.BUFFER || n.op === Ops.CONST || (n !== root && R.has(n))) continue
       const k = `${n.id}:${flags}:${encl ?? ''}`
       if (seen.has(k)) continue
       seen.add(k)
@@ -223,13 +231,13 @@ function findRealizePoints(roots: readonly UOp[], topo: readonly UOp[]): Set<UOp
         reduceOwner.set(n, root)
         f = (flags & ~WALK_ROW_REDUCE) | WALK_IN_REDUCE
         inner = reducedAxes(n)
-      } else if (n.op === Ops.EXPAND && prod(n.shape!) > prod(n.src[0]!.shape!)) {
+      } else if (n.op === Ops.EXPAND && maxNumel(n) > maxNumel(n.src[0]!)) {
         if (!(flags & WALK_MOVED) && isRowBroadcast(n, R, encl)) {
           stack.push([n.src[0]!, flags | WALK_ROW_REDUCE, encl])
           continue
         }
         f |= WALK_EXPANDED | WALK_MOVED
-        const [size, ratio] = [prod(n.shape!), prod(n.shape!) / prod(n.src[0]!.shape!)]
+        const [size, ratio] = [maxNumel(n), maxNumel(n) / maxNumel(n.src[0]!)]
         if (flags & WALK_IN_REDUCE && size >= RECOMPUTE_MIN_WORK && ratio >= RECOMPUTE_MIN_BROADCAST)
           f |= WALK_RECOMPUTE
       } else if (flags & WALK_RECOMPUTE && ALU.has(n.op) && !readsIota(n, R, iotaMemo)) {
@@ -274,7 +282,7 @@ function tryBuild(topo: readonly UOp[], R: Set<UOp>): Schedule | UOp {
       const base = assignBase(n)
       if (!base) throw new Error('ASSIGN target must be a view of a realized buffer')
       realized.set(n, existing(base.arg as BufferRef))
-    } else realized.set(n, newBuf(prod(n.shape!), n.dtype, n.device))
+    } else realized.set(n, newBuf(maxNumel(n), n.dtype, n.device))
   }
   const items: ScheduleItem[] = []
   const inputs: UOp[][] = []

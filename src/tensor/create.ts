@@ -17,7 +17,8 @@ import {
 import { fmtShape, prod, TsgradError } from '../helpers.js'
 import { checkOptions, type KeySet } from '../options.js'
 import { Device, canonicalDevice } from '../runtime/device.js'
-import { constNode } from '../uop/graph.js'
+import { constNode, varValueNode } from '../uop/graph.js'
+import { type sint, UOp } from '../uop/ops.js'
 import type { Buffer } from '../runtime/buffer.js'
 import { jitScope } from './jit_scope.js'
 import { checkShape, checkSize } from './shapes.js'
@@ -34,13 +35,14 @@ const check = (fn: string, opts: unknown): void => checkOptions(`Tensor.${fn}`, 
 
 declare module './tensor.js' {
   namespace Tensor {
-    let zeros: (shape: readonly number[], opts?: CreateOptions) => Tensor
-    let ones: (shape: readonly number[], opts?: CreateOptions) => Tensor
-    let full: (shape: readonly number[], value: number | boolean, opts?: CreateOptions) => Tensor
+    let zeros: (shape: readonly sint[], opts?: CreateOptions) => Tensor
+    let ones: (shape: readonly sint[], opts?: CreateOptions) => Tensor
+    let full: (shape: readonly sint[], value: number | boolean, opts?: CreateOptions) => Tensor
     let empty: (shape: readonly number[], opts?: CreateOptions) => Tensor
     let arange: (start: number, stop?: number, step?: number, opts?: CreateOptions) => Tensor
     let linspace: (start: number, stop: number, steps: number, opts?: CreateOptions) => Tensor
     let eye: (n: number, m?: number, opts?: CreateOptions) => Tensor
+    let fromVariable: (value: sint, opts?: CreateOptions) => Tensor
     let manualSeed: (seed: number) => void
     let rand: (shape: readonly number[], opts?: CreateOptions) => Tensor
     let randn: (shape: readonly number[], opts?: CreateOptions) => Tensor
@@ -60,11 +62,26 @@ Tensor.full = (shape, value, opts) => {
   check('full', opts)
   if (typeof value !== 'number' && typeof value !== 'boolean')
     throw new TsgradError(`full: value must be a number or a boolean, got ${JSON.stringify(value)}`)
-  const s = checkShape('full', shape)
+  // a symbolic size (a Variable expression) makes a broadcast constant of that length
+  const s =
+    Array.isArray(shape) && shape.some((d) => d instanceof UOp)
+      ? Tensor.ones([]).expand(shape).sshape
+      : checkShape('full', shape as number[])
   // a JS number is float32 unless a dtype is asked for (as in `new Tensor`)
   const dt = opts?.dtype ? toDType(opts.dtype) : typeof value === 'boolean' ? dtypes.bool : defaultFloat
   checkFitsDType('full', value, dt)
   return finish(new Tensor(constNode(Number(value), dt, dev(opts), s)), opts)
+}
+Tensor.fromVariable = (value, opts) => {
+  check('fromVariable', opts)
+  // a 0-d tensor holding a bound Variable's value (or a size expression of it): a kernel argument,
+  // so graphs that compute with it compile once for every value (a position mask, a KV-cache write)
+  if (!(value instanceof UOp) || value.dtype !== dtypes.int32 || value.shape !== undefined)
+    throw new TsgradError(
+      `fromVariable: expected a Variable or a size expression of Variables (v.bind(3).add(1)), got ${value instanceof UOp ? `a ${value.dtype.name} ${value.op} node` : typeof value}`,
+    )
+  const dt = opts?.dtype ? toDType(opts.dtype) : dtypes.int32
+  return finish(new Tensor(varValueNode(value, dt, dev(opts))), opts)
 }
 Tensor.zeros = (shape, opts) => {
   check('zeros', opts)

@@ -16,8 +16,11 @@ import './roll.js'
 import './rope.js'
 import './sampling.js'
 import './custom_kernel.js'
+// last: wraps ops of the families above
+import './symbolic_guard.js'
 
 export { Tensor } from './tensor.js'
+export { isSymbolic, Variable, type sint } from './variable.js'
 export type { IndexItem } from './indexing.js'
 export type { AttentionOptions } from './attention.js'
 export type { AdaptiveSize, AvgPoolOptions, MaxPoolOptions } from './pooling.js'

@@ -17,7 +17,8 @@ export function knownValues(t: Tensor): ArrayLike<number | bigint> | undefined {
     // a constant (Tensor.full): one value for every position
     let u: UOp = t.uop
     while (u.op === Ops.RESHAPE || u.op === Ops.EXPAND) u = u.src[0]!
-    return u.op === Ops.CONST ? [u.constValue] : undefined
+    // (a CONST with a second source is a Variable's value: not known when the graph is built)
+    return u.op === Ops.CONST && u.src.length === 1 ? [u.constValue] : undefined
   }
   try {
     // host devices: read the buffer in place (no copy of the index data on every call)

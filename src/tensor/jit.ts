@@ -35,16 +35,17 @@ import { DEBUG, fmtShape, TsgradError } from '../helpers.js'
 import { CapturedGraph, Recorder } from '../engine/jit.js'
 import type { Buffer } from '../runtime/buffer.js'
 import * as G from '../uop/graph.js'
-import { Ops, UOp } from '../uop/ops.js'
+import { Ops, type sint, UOp } from '../uop/ops.js'
+import { isSymShape, rebindSint, sprod, unbindSint } from '../uop/sint.js'
 import { rng, rngState } from './create.js'
 import { jitScope } from './jit_scope.js'
 import { nextTensorSerial, realizeLazyReaders, Tensor } from './tensor.js'
 
 /** How a result is rebuilt after a replay. */
 type Out =
-  | { kind: 'buf'; buf: Buffer; shape: number[] }
-  | { kind: 'input'; index: number; shape: number[] }
-  | { kind: 'fresh'; index: number; shape: number[] }
+  | { kind: 'buf'; buf: Buffer; shape: OutShape }
+  | { kind: 'input'; index: number; shape: OutShape }
+  | { kind: 'fresh'; index: number; shape: OutShape }
   | { kind: 'array'; items: Out[] }
   | { kind: 'object'; entries: [string, Out][] }
   | { kind: 'value'; value: unknown }
@@ -73,16 +74,21 @@ function identity(o: object): number {
   return id
 }
 
-/** Cache key of a non-tensor argument; `where` names it for the error about nested tensors. */
-function valueKey(v: unknown, where: string): string {
+/**
+ * Cache key of a non-tensor argument; `where` names it for the error about nested tensors. A bound
+ * Variable (or a size built from one) keys by its variable alone and its value goes into `vals`:
+ * one capture serves every value, and a replay passes the new values to the kernels.
+ */
+function valueKey(v: unknown, where: string, vals: Map<UOp, number>): string {
   if (v instanceof Tensor)
     throw new TsgradError(
       `jit: tensors must be top-level arguments of the jitted function, found one at ${where}`,
     )
-  if (Array.isArray(v)) return `[${v.map((x, i) => valueKey(x, `${where}[${i}]`)).join(',')}]`
+  if (v instanceof UOp) return `U:${(unbindSint(v, vals) as UOp).key}`
+  if (Array.isArray(v)) return `[${v.map((x, i) => valueKey(x, `${where}[${i}]`, vals)).join(',')}]`
   if (isPlain(v))
     return `{${Object.keys(v)
-      .map((k) => `${JSON.stringify(k)}:${valueKey(v[k], `${where}.${k}`)}`)
+      .map((k) => `${JSON.stringify(k)}:${valueKey(v[k], `${where}.${k}`, vals)}`)
       .join(',')}}`
   if ((typeof v === 'object' && v !== null) || typeof v === 'function') return `#${identity(v)}`
   return `${typeof v}:${String(v)}`
@@ -92,8 +98,22 @@ function bufferOf(t: Tensor): Buffer {
   return t.uop.contiguousBase!.arg as Buffer
 }
 
-function view(buf: Buffer, shape: readonly number[]): Tensor {
-  return new Tensor(G.reshape(UOp.new(Ops.BUFFER, buf.dtype, [], buf), shape))
+/** The buffer under a realized tensor: a reshape of it, or (symbolic shapes) a reshape of its first elements. */
+function resultBuffer(t: Tensor): Buffer {
+  let u = t.uop
+  while (u.op === Ops.RESHAPE || u.op === Ops.SHRINK) u = u.src[0]!
+  return u.arg as Buffer
+}
+
+/** A result's shape: sizes with variables keep them (unbound), to be evaluated at each replay's values. */
+type OutShape = readonly sint[]
+
+function view(buf: Buffer, shape: OutShape, vals: ReadonlyMap<UOp, number>): Tensor {
+  const base = UOp.new(Ops.BUFFER, buf.dtype, [], buf)
+  if (!isSymShape(shape)) return new Tensor(G.reshape(base, shape))
+  // as Tensor.realize does: the first elements, at the symbolic shape bound to this call's values
+  const s = shape.map((d) => rebindSint(d, vals))
+  return new Tensor(G.reshape(G.shrink(base, [[0, sprod(s)]]), s))
 }
 
 /** The tensors inside a return value (Tensor, arrays and plain objects of them). */
@@ -110,36 +130,44 @@ function template(
   inputs: readonly Buffer[],
   computed: ReadonlySet<Buffer>,
   fresh: Buffer[],
+  shapes: ReadonlyMap<Tensor, OutShape>,
 ): Out {
   if (v instanceof Tensor) {
-    const buf = bufferOf(v)
+    const buf = resultBuffer(v)
+    const shape = shapes.get(v) ?? v.shape
     const index = inputs.indexOf(buf)
-    if (index >= 0) return { kind: 'input', index, shape: v.shape }
-    if (!computed.has(buf)) return { kind: 'buf', buf, shape: v.shape }
+    if (index >= 0) return { kind: 'input', index, shape }
+    if (!computed.has(buf)) return { kind: 'buf', buf, shape }
     if (!fresh.includes(buf)) fresh.push(buf)
-    return { kind: 'fresh', index: fresh.indexOf(buf), shape: v.shape }
+    return { kind: 'fresh', index: fresh.indexOf(buf), shape }
   }
-  if (Array.isArray(v)) return { kind: 'array', items: v.map((x) => template(x, inputs, computed, fresh)) }
+  if (Array.isArray(v))
+    return { kind: 'array', items: v.map((x) => template(x, inputs, computed, fresh, shapes)) }
   if (isPlain(v))
     return {
       kind: 'object',
-      entries: Object.entries(v).map(([k, x]) => [k, template(x, inputs, computed, fresh)]),
+      entries: Object.entries(v).map(([k, x]) => [k, template(x, inputs, computed, fresh, shapes)]),
     }
   return { kind: 'value', value: v }
 }
 
-function build(o: Out, inputs: readonly Buffer[], outputs: readonly Buffer[]): unknown {
+function build(
+  o: Out,
+  inputs: readonly Buffer[],
+  outputs: readonly Buffer[],
+  vals: ReadonlyMap<UOp, number>,
+): unknown {
   switch (o.kind) {
     case 'buf':
-      return view(o.buf, o.shape)
+      return view(o.buf, o.shape, vals)
     case 'input':
-      return view(inputs[o.index]!, o.shape)
+      return view(inputs[o.index]!, o.shape, vals)
     case 'fresh':
-      return view(outputs[o.index]!, o.shape)
+      return view(outputs[o.index]!, o.shape, vals)
     case 'array':
-      return o.items.map((x) => build(x, inputs, outputs))
+      return o.items.map((x) => build(x, inputs, outputs, vals))
     case 'object':
-      return Object.fromEntries(o.entries.map(([k, x]) => [k, build(x, inputs, outputs)]))
+      return Object.fromEntries(o.entries.map(([k, x]) => [k, build(x, inputs, outputs, vals)]))
     case 'value':
       return o.value
   }
@@ -157,7 +185,7 @@ export class Jit<A extends unknown[], R> {
   captured(...args: A): CapturedGraph | undefined {
     const inputs = args.filter((a): a is Tensor => a instanceof Tensor)
     Tensor.realize(...inputs)
-    return this.entries.get(this.signature(args, inputs.map(bufferOf)))?.capture?.graph
+    return this.entries.get(this.signature(args, inputs.map(bufferOf), new Map()))?.capture?.graph
   }
 
   /** Forget every capture (the next call of each signature runs eagerly again). */
@@ -175,20 +203,26 @@ export class Jit<A extends unknown[], R> {
           `jit: argument ${args.indexOf(t)} (${t.toString()}) was disposed; pass a live tensor`,
         )
     })
+    for (const t of inputs)
+      if (t.isSymbolic)
+        throw new TsgradError(
+          `jit: argument ${args.indexOf(t)} (${t.toString()}) has a symbolic shape; pass the bound Variable itself as an argument and build the symbolic view inside the function`,
+        )
     Tensor.realize(...inputs)
     const bufs = inputs.map(bufferOf)
-    const key = this.signature(args, bufs)
+    const vals = new Map<UOp, number>()
+    const key = this.signature(args, bufs, vals)
     let entry = this.entries.get(key)
     if (!entry) this.entries.set(key, (entry = { calls: 0 }))
-    if (entry.capture) return this.replay(entry.capture, bufs)
+    if (entry.capture) return this.replay(entry.capture, bufs, vals)
     entry.calls++
     return this.run(args, bufs, entry.calls === 2 ? entry : undefined)
   }
 
-  private signature(args: A, bufs: readonly Buffer[]): string {
+  private signature(args: A, bufs: readonly Buffer[], vals: Map<UOp, number>): string {
     let t = 0
     const parts = args.map((a, i) => {
-      if (!(a instanceof Tensor)) return valueKey(a, `args[${i}]`)
+      if (!(a instanceof Tensor)) return valueKey(a, `args[${i}]`, vals)
       const b = bufs[t++]!
       return `T${fmtShape(a.shape)}${a.dtype.name}@${a.device}=${bufs.indexOf(b)}`
     })
@@ -211,6 +245,7 @@ export class Jit<A extends unknown[], R> {
     jitScope.rngUploads = rec ? [] : undefined
     const uploads = jitScope.rngUploads
     let result: R
+    const outShapes = new Map<Tensor, OutShape>()
     try {
       rec?.start()
       result = this.fn(...args)
@@ -226,7 +261,16 @@ export class Jit<A extends unknown[], R> {
         )
       // commit the in-place writes made during the call together with the results
       const pending = [...(jitScope.assigned as Set<Tensor>)].filter((t) => t.uop.op === Ops.ASSIGN)
-      Tensor.realize(...tensorsIn(result), ...pending)
+      // symbolic results keep their sizes as expressions of the variables (unbound): a replay
+      // evaluates them at its own values
+      const results = tensorsIn(result)
+      for (const r of results)
+        if (r.isSymbolic)
+          outShapes.set(
+            r,
+            r.sshape.map((d) => unbindSint(d, new Map())),
+          )
+      Tensor.realize(...results, ...pending)
     } finally {
       rec?.stop()
       jitScope.depth--
@@ -236,7 +280,7 @@ export class Jit<A extends unknown[], R> {
     }
     if (rec && capture && uploads) {
       const fresh: Buffer[] = []
-      const out = template(result, bufs, rec.kept, fresh)
+      const out = template(result, bufs, rec.kept, fresh, outShapes)
       const graph = new CapturedGraph(rec, bufs, fresh)
       capture.capture = {
         graph,
@@ -254,13 +298,13 @@ export class Jit<A extends unknown[], R> {
     return result
   }
 
-  private replay(c: Capture, bufs: readonly Buffer[]): R {
+  private replay(c: Capture, bufs: readonly Buffer[], vals: ReadonlyMap<UOp, number>): R {
     // lazy tensors that read state the replay overwrites keep the values they were built with
     realizeLazyReaders(c.graph.stateWrites)
     for (const u of c.rngUploads) u.buf.copyin(rngState(rng.counter + u.offset))
     rng.counter += c.rngAdvance
-    const r = c.graph.replay(bufs)
-    return build(c.out, r.inputs, r.outputs) as R
+    const r = c.graph.replay(bufs, vals)
+    return build(c.out, r.inputs, r.outputs, vals) as R
   }
 }
 

@@ -6,6 +6,7 @@
 //   than the structural gradient of multiply + sum, which would read the packed copy in the
 //   transposed (dot-product) layout again.
 import { fmtShape, range, TsgradError } from '../helpers.js'
+import { fmtSint, fmtSShape } from '../uop/sint.js'
 import { withCustomGrad } from './custom_grad.js'
 import { broadcastShapes } from './shapes.js'
 import { Tensor } from './tensor.js'
@@ -25,14 +26,15 @@ export function matmul(self: Tensor, x: Tensor): Tensor {
     )
   const a = self.ndim === 1 ? self.unsqueeze(0) : self
   const b = x.ndim === 1 ? x.unsqueeze(1) : x
-  const k = a.shape[a.ndim - 1]!
-  if (b.shape[b.ndim - 2] !== k)
+  // sizes may be symbolic (Variables): they match when they are the same expression
+  const k = a.sshape[a.ndim - 1]!
+  if (b.sshape[b.ndim - 2] !== k)
     throw new TsgradError(
-      `matmul: shapes ${fmtShape(self.shape)} and ${fmtShape(x.shape)} are not aligned (${k} vs ${b.shape[b.ndim - 2]})`,
+      `matmul: shapes ${fmtSShape(self.sshape)} and ${fmtSShape(x.sshape)} are not aligned (${fmtSint(k)} vs ${fmtSint(b.sshape[b.ndim - 2]!)})`,
     )
-  const batch = broadcastShapes('matmul', a.shape.slice(0, -2), b.shape.slice(0, -2))
+  const batch = broadcastShapes('matmul', a.sshape.slice(0, -2), b.sshape.slice(0, -2))
   let out = product(a, b)
-  if (out.shape.length !== batch.length + 2) throw new Error('matmul: internal shape error')
+  if (out.ndim !== batch.length + 2) throw new Error('matmul: internal shape error')
   if (self.ndim === 1) out = out.squeeze(-2)
   if (x.ndim === 1) out = out.squeeze(-1)
   return out
@@ -40,6 +42,8 @@ export function matmul(self: Tensor, x: Tensor): Tensor {
 
 /** (..., m, k) @ (..., k, n) for operands of rank >= 2. */
 function product(a: Tensor, b: Tensor): Tensor {
+  // symbolic products (a decode step's attention over the cache) are matrix-vector sized: no packing
+  if (a.isSymbolic || b.isSymbolic) return plainProduct(a, b)
   const [m, k, n] = [a.shape[a.ndim - 2]!, a.shape[a.ndim - 1]!, b.shape[b.ndim - 1]!]
   const pack = m >= PACK_MIN_M && m * n * k >= PACK_MIN_WORK
   const out = pack && n % PANEL === 0 ? panelProduct(a, b) : plainProduct(a, pack ? packed(b) : b)
@@ -52,9 +56,9 @@ const packed = (b: Tensor): Tensor => (b.uop.contiguousBase ? b : b.contiguous()
 
 /** (..., m, 1, k) * (..., 1, n, k) summed over k. */
 function plainProduct(a: Tensor, b: Tensor): Tensor {
-  const [k, n] = [b.shape[b.ndim - 2]!, b.shape[b.ndim - 1]!]
-  const aa = a.reshape([...a.shape.slice(0, -1), 1, k])
-  const bb = b.transpose(-1, -2).reshape([...b.shape.slice(0, -2), 1, n, k])
+  const [k, n] = [b.sshape[b.ndim - 2]!, b.sshape[b.ndim - 1]!]
+  const aa = a.reshape([...a.sshape.slice(0, -1), 1, k])
+  const bb = b.transpose(-1, -2).reshape([...b.sshape.slice(0, -2), 1, n, k])
   const [p, q] = Tensor.broadcast('matmul', [aa, bb])
   return p!.mul(q!).sum(-1)
 }

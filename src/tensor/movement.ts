@@ -4,16 +4,19 @@ import { checkFitsDType, dtypeMax, dtypeMin } from '../dtype.js'
 import { fmtShape, normAxis, prod, range, TsgradError } from '../helpers.js'
 import { checkOptions, type KeySet } from '../options.js'
 import * as G from '../uop/graph.js'
+import { type sint, UOp } from '../uop/ops.js'
+import { fmtSint, fmtSShape, isSym, smax, smin, sprod, sSub } from '../uop/sint.js'
+import { checkSizes, checkSym, fmtPairs, shrinkFits, symbolicReshape } from './symbolic_shapes.js'
 import { checkSize } from './shapes.js'
 import { type PadOptions, Tensor } from './tensor.js'
 
 declare module './tensor.js' {
   interface Tensor {
-    reshape(shape: readonly number[] | number, ...rest: number[]): Tensor
+    reshape(shape: readonly sint[] | sint, ...rest: sint[]): Tensor
     permute(order: readonly number[] | number, ...rest: number[]): Tensor
-    expand(shape: readonly number[] | number, ...rest: number[]): Tensor
-    pad(pads: readonly (readonly [number, number] | null)[], opts?: PadOptions): Tensor
-    shrink(arg: readonly (readonly [number, number] | null)[]): Tensor
+    expand(shape: readonly sint[] | sint, ...rest: sint[]): Tensor
+    pad(pads: readonly (readonly [sint, sint] | null)[], opts?: PadOptions): Tensor
+    shrink(arg: readonly (readonly [sint, sint] | null)[]): Tensor
     flip(axis: number | readonly number[]): Tensor
     transpose(d0?: number, d1?: number): Tensor
     flatten(start?: number, end?: number): Tensor
@@ -27,19 +30,21 @@ const PAD_OPTS: KeySet<PadOptions> = { value: true }
 const P = Tensor.prototype
 
 P.reshape = function (shape, ...rest) {
-  const s0 = typeof shape === 'number' ? [shape, ...rest] : [...shape]
-  if (!s0.every((d) => Number.isInteger(d) && d >= -1))
-    throw new TsgradError(`reshape: invalid shape ${fmtShape(s0)}`)
-  const neg = s0.filter((d) => d === -1).length
+  const s0 = typeof shape === 'number' || shape instanceof UOp ? [shape, ...rest] : [...shape]
+  if (s0.some(isSym) || this.isSymbolic) return symbolicReshape(this, s0)
+  const n0 = s0 as number[]
+  if (!n0.every((d) => Number.isInteger(d) && d >= -1))
+    throw new TsgradError(`reshape: invalid shape ${fmtShape(n0)}`)
+  const neg = n0.filter((d) => d === -1).length
   if (neg > 1)
     throw new TsgradError(
-      `reshape: only one -1 allowed, got ${fmtShape(s0)} for a tensor of shape ${fmtShape(this.shape)}`,
+      `reshape: only one -1 allowed, got ${fmtShape(n0)} for a tensor of shape ${fmtShape(this.shape)}`,
     )
-  const known = prod(s0.filter((d) => d !== -1))
-  const s = s0.map((d) => (d === -1 ? (known === 0 ? 0 : this.numel() / known) : d))
+  const known = prod(n0.filter((d) => d !== -1))
+  const s = n0.map((d) => (d === -1 ? (known === 0 ? 0 : this.numel() / known) : d))
   if (prod(s) !== this.numel() || !s.every(Number.isInteger))
     throw new TsgradError(
-      `reshape: cannot reshape tensor of shape ${fmtShape(this.shape)} (${this.numel()} elements) into ${fmtShape(s0)}`,
+      `reshape: cannot reshape tensor of shape ${fmtShape(this.shape)} (${this.numel()} elements) into ${fmtShape(n0)}`,
     )
   return Tensor.fromUOp(G.reshape(this.uop, checkSize('reshape', s)), this)
 }
@@ -55,20 +60,18 @@ P.permute = function (order, ...rest) {
 }
 
 P.expand = function (shape, ...rest) {
-  const s0 = typeof shape === 'number' ? [shape, ...rest] : [...shape]
+  const s0 = typeof shape === 'number' || shape instanceof UOp ? [shape, ...rest] : [...shape]
+  const sh = this.sshape
   if (s0.length < this.ndim)
-    throw new TsgradError(`expand: target ${fmtShape(s0)} has fewer dimensions than ${fmtShape(this.shape)}`)
-  if (!s0.every((d) => Number.isInteger(d) && d >= -1))
-    throw new TsgradError(
-      `expand: sizes must be non-negative integers (or -1 to keep one), got ${fmtShape(s0)} for shape ${fmtShape(this.shape)}`,
-    )
-  const src = [...Array(s0.length - this.ndim).fill(1), ...this.shape]
+    throw new TsgradError(`expand: target ${fmtSShape(s0)} has fewer dimensions than ${fmtSShape(sh)}`)
+  checkSizes('expand', s0, sh, true)
+  const src = [...Array<sint>(s0.length - this.ndim).fill(1), ...sh]
   const s = s0.map((d, i) => (d === -1 ? src[i]! : d))
-  checkSize('expand', s)
+  checkSize('expand', s.map(smax))
   s.forEach((d, i) => {
     if (src[i] !== d && src[i] !== 1)
       throw new TsgradError(
-        `expand: cannot expand shape ${fmtShape(this.shape)} to ${fmtShape(s0)} (dimension ${i}: ${src[i]} vs ${d})`,
+        `expand: cannot expand shape ${fmtSShape(sh)} to ${fmtSShape(s0)} (dimension ${i}: ${fmtSint(src[i]!)} vs ${fmtSint(d)})`,
       )
   })
   return Tensor.fromUOp(G.expand(G.reshape(this.uop, src), s), this)
@@ -78,45 +81,70 @@ P.pad = function (pads, opts = {}) {
   checkOptions('pad', opts, PAD_OPTS)
   if (!Array.isArray(pads) || pads.length > this.ndim)
     throw new TsgradError(
-      `pad: expected at most ${this.ndim} [before, after] pairs for shape ${fmtShape(this.shape)}`,
+      `pad: expected at most ${this.ndim} [before, after] pairs for shape ${fmtSShape(this.sshape)}`,
     )
   const p = range(this.ndim).map((i) => pads[i] ?? [0, 0])
   for (const pr of p)
-    if (!Array.isArray(pr) || pr.length !== 2 || !pr.every(Number.isInteger))
-      throw new TsgradError(`pad: each axis needs [before, after] integers, got ${JSON.stringify(pr)}`)
-  // negative padding shrinks
+    if (
+      !Array.isArray(pr) ||
+      pr.length !== 2 ||
+      !pr.every((x) => Number.isInteger(x) || (x instanceof UOp && checkSym('pad', x)))
+    )
+      throw new TsgradError(`pad: each axis needs [before, after] integers, got ${fmtPairs([pr as never])}`)
+  const sh = this.sshape
+  // negative padding shrinks (numbers only: a symbolic pad is a size, >= 0)
+  const num = (x: sint): number => (typeof x === 'number' ? x : 0)
   const shrinkArg = p.map(
-    ([b, a], i) => [Math.max(0, -b), this.shape[i]! - Math.max(0, -a)] as [number, number],
+    ([b, a], i) => [Math.max(0, -num(b)), sSub(sh[i]!, Math.max(0, -num(a)))] as [sint, sint],
   )
-  if (shrinkArg.some(([s, e]) => e < s))
-    throw new TsgradError(`pad: negative padding larger than shape ${fmtShape(this.shape)}`)
+  if (shrinkArg.some(([s, e]) => smax(e) < smin(s)))
+    throw new TsgradError(`pad: negative padding larger than shape ${fmtSShape(sh)}`)
   const base = G.shrink(this.uop, shrinkArg)
-  const pp = p.map(([b, a]) => [Math.max(0, b), Math.max(0, a)] as [number, number])
+  const pp = p.map(
+    ([b, a]) =>
+      [typeof b === 'number' ? Math.max(0, b) : b, typeof a === 'number' ? Math.max(0, a) : a] as [
+        sint,
+        sint,
+      ],
+  )
   checkSize(
     'pad',
-    shrinkArg.map(([s, e], i) => e - s + pp[i]![0] + pp[i]![1]),
+    shrinkArg.map(([s, e], i) => smax(e) - smin(s) + smax(pp[i]![0]) + smax(pp[i]![1])),
   )
   let value = opts.value ?? 0
   // -inf/+inf (max/min pooling) pad an integer tensor with its extreme value; other values must fit
   if (this.dtype.isInt && (value === Number.NEGATIVE_INFINITY || value === Number.POSITIVE_INFINITY))
     value = value < 0 ? dtypeMin(this.dtype) : dtypeMax(this.dtype)
-  if (pp.some(([b, a]) => b > 0 || a > 0)) checkFitsDType('pad', value, this.dtype, ' (the pad value)')
+  if (pp.some(([b, a]) => smax(b) > 0 || smax(a) > 0))
+    checkFitsDType('pad', value, this.dtype, ' (the pad value)')
   return Tensor.fromUOp(G.pad(base, pp, value), this)
 }
 
 P.shrink = function (arg) {
+  const sh = this.sshape
   if (!Array.isArray(arg) || arg.length > this.ndim)
     throw new TsgradError(
-      `shrink: expected at most ${this.ndim} [start, end] pairs for shape ${fmtShape(this.shape)}`,
+      `shrink: expected at most ${this.ndim} [start, end] pairs for shape ${fmtSShape(sh)}`,
     )
-  const a = range(this.ndim).map((i) => arg[i] ?? [0, this.shape[i]!])
+  const a = range(this.ndim).map((i) => arg[i] ?? ([0, sh[i]!] as const))
   a.forEach(([s, e], i) => {
-    if (!Number.isInteger(s) || !Number.isInteger(e) || s < 0 || e > this.shape[i]! || s > e)
+    const d = sh[i]!
+    const ok = (x: sint): boolean => Number.isInteger(x) || (x instanceof UOp && checkSym('shrink', x))
+    if (!Array.isArray(a[i]) || !ok(s) || !ok(e) || !shrinkFits(s, e, d))
       throw new TsgradError(
-        `shrink: invalid range [${s}, ${e}] for dimension ${i} of shape ${fmtShape(this.shape)}`,
+        `shrink: invalid range [${fmtSint(s)}, ${fmtSint(e)}] for dimension ${i} of shape ${fmtSShape(sh)}` +
+          (isSym(s) || isSym(e) || isSym(d)
+            ? ` (a symbolic range must satisfy 0 <= start <= end <= size at every value of its variables and at the bound values)`
+            : ''),
       )
   })
-  return Tensor.fromUOp(G.shrink(this.uop, a), this)
+  return Tensor.fromUOp(
+    G.shrink(
+      this.uop,
+      a.map(([s, e]) => [s, e] as [sint, sint]),
+    ),
+    this,
+  )
 }
 
 P.flip = function (axis) {
@@ -146,8 +174,8 @@ P.flatten = function (start = 0, end = -1) {
   const s = normAxis('flatten', start, this.ndim, this.shape)
   const e = normAxis('flatten', end, this.ndim, this.shape)
   if (e < s) return this
-  const sh = this.shape
-  return this.reshape([...sh.slice(0, s), prod(sh.slice(s, e + 1)), ...sh.slice(e + 1)])
+  const sh = this.sshape
+  return this.reshape([...sh.slice(0, s), sprod(sh.slice(s, e + 1)), ...sh.slice(e + 1)])
 }
 
 P.unflatten = function (dim, sizes) {
@@ -165,14 +193,16 @@ P.unflatten = function (dim, sizes) {
 }
 
 P.squeeze = function (dim?) {
-  const sh = this.shape
+  const sh = this.sshape
   if (dim === undefined) return this.reshape(sh.filter((d) => d !== 1))
-  const dims = (typeof dim === 'number' ? [dim] : dim).map((d) => normAxis('squeeze', d, this.ndim, sh))
+  const dims = (typeof dim === 'number' ? [dim] : dim).map((d) =>
+    normAxis('squeeze', d, this.ndim, this.shape),
+  )
   return this.reshape(sh.filter((d, i) => !(dims.includes(i) && d === 1)))
 }
 
 P.unsqueeze = function (dim) {
   const d = normAxis('unsqueeze', dim, this.ndim + 1, this.shape)
-  const sh = this.shape
+  const sh = this.sshape
   return this.reshape([...sh.slice(0, d), 1, ...sh.slice(d)])
 }

@@ -4,6 +4,7 @@ import { type DType, dtypes } from '../dtype.js'
 import { fmtShape, normAxis, range, TsgradError } from '../helpers.js'
 import { checkOptions, type KeySet } from '../options.js'
 import { reduce } from '../uop/graph.js'
+import { fmtSShape, isSym } from '../uop/sint.js'
 import type { ReduceOp } from '../uop/ops.js'
 import { withCustomGrad } from './custom_grad.js'
 import { asFloat } from './elementwise.js'
@@ -56,7 +57,16 @@ function reduceOp(t: Tensor, op: ReduceOp, opName: string, axis: Axis, keepdim =
   const axes = axesOf(opName, t, axis)
   const r = Tensor.fromUOp(reduce(t.uop, op, axes), t)
   if (keepdim) return r
-  return r.reshape(t.shape.filter((_, i) => !axes.includes(i)))
+  return r.reshape(t.sshape.filter((_, i) => !axes.includes(i)))
+}
+
+/** Ops that divide by an axis length need it as a number: a symbolic axis would bake the bound value in. */
+function concreteAxes(op: string, t: Tensor, axes: readonly number[]): void {
+  for (const a of axes)
+    if (isSym(t.sshape[a]!))
+      throw new TsgradError(
+        `${op}: axis ${a} of shape ${fmtSShape(t.sshape)} is symbolic (a Variable); ${op} over a symbolic axis is not supported (sum() and divide by the length instead)`,
+      )
 }
 
 /** the dtype sums accumulate in: small ints and bools widen to int32, half floats to float32 */
@@ -94,6 +104,7 @@ P.min = function (axis, opts = {}) {
 P.mean = function (axis, opts = {}) {
   checkOptions('mean', opts, REDUCE_OPTS)
   const axes = axesOf('mean', this, axis)
+  concreteAxes('mean', this, axes)
   const n = axes.reduce((a, i) => a * this.shape[i]!, 1)
   const x = asFloat(this)
   return x.sum(axes, opts).div(n)
@@ -101,6 +112,7 @@ P.mean = function (axis, opts = {}) {
 P.var = function (axis, opts = {}) {
   checkOptions('var', opts, VAR_OPTS)
   const axes = axesOf('var', this, axis)
+  concreteAxes('var', this, axes)
   const n = axes.reduce((a, i) => a * this.shape[i]!, 1)
   const x = asFloat(this)
   const d = x.sub(x.mean(axes, { keepdim: true }))
@@ -177,7 +189,7 @@ P.logsumexp = function (axis, opts = {}) {
     const p = o.eq(Number.NEGATIVE_INFINITY).where(0, xt!.sub(o).exp())
     return [g.expand(xt!.shape).mul(p)]
   })
-  return opts.keepdim ? out : out.reshape(this.shape.filter((_, i) => !axes.includes(i)))
+  return opts.keepdim ? out : out.reshape(this.sshape.filter((_, i) => !axes.includes(i)))
 }
 P.softmax = function (axis = -1) {
   axis = normAxis('softmax', axis, this.ndim, this.shape)
@@ -195,6 +207,7 @@ P.logSoftmax = function (axis = -1) {
 P.cumsum = function (axis = 0) {
   if (this.ndim === 0) return this
   const ax = normAxis('cumsum', axis, this.ndim, this.shape)
+  concreteAxes('cumsum', this, [ax])
   const x = this.transpose(ax, -1)
   const n = x.shape[x.ndim - 1]!
   if (n === 0) return this.cast(sumDType(this.dtype))

@@ -3,18 +3,21 @@
 import type { DType } from '../dtype.js'
 import { fmtShape, prod, TsgradError } from '../helpers.js'
 import { Device } from '../runtime/device.js'
+import type { sint } from '../uop/ops.js'
+import { fmtSint, fmtSShape } from '../uop/sint.js'
 
-export function broadcastShapes(op: string, ...shapes: (readonly number[])[]): number[] {
+/** The broadcast shape; symbolic sizes (Variable expressions) match only the same expression or 1. */
+export function broadcastShapes<S extends sint>(op: string, ...shapes: (readonly S[])[]): S[] {
   const nd = Math.max(...shapes.map((s) => s.length))
-  const out: number[] = []
+  const out: S[] = []
   for (let i = 0; i < nd; i++) {
-    let d = 1
+    let d = 1 as S
     for (const s of shapes) {
-      const x = s[s.length - nd + i] ?? 1
+      const x = s[s.length - nd + i] ?? (1 as S)
       if (x === d || x === 1) continue
       if (d !== 1)
         throw new TsgradError(
-          `${op}: shapes ${shapes.map(fmtShape).join(' and ')} cannot be broadcast together (dimension ${i}: ${d} vs ${x})`,
+          `${op}: shapes ${shapes.map(fmtSShape).join(' and ')} cannot be broadcast together (dimension ${i}: ${fmtSint(d)} vs ${fmtSint(x)})`,
         )
       d = x
     }

@@ -20,7 +20,8 @@ import { checkOptions, type KeySet } from '../options.js'
 import { Buffer, writeClock } from '../runtime/buffer.js'
 import { canonicalDevice, Device } from '../runtime/device.js'
 import * as G from '../uop/graph.js'
-import { MOVEMENT, type Op, Ops, UOp } from '../uop/ops.js'
+import { MOVEMENT, type Op, Ops, type sint, UOp } from '../uop/ops.js'
+import { fmtSShape, isSymShape, sEval, sEvalShape, shapeSEq, sprod } from '../uop/sint.js'
 import { substituteAll, toposort } from '../uop/rewrite.js'
 import { jitScope } from './jit_scope.js'
 import { broadcastShapes, checkBufferSize, checkShape } from './shapes.js'
@@ -81,6 +82,31 @@ function aliasedBuffer(u: UOp): Buffer | undefined {
 function heldBuffer(u: UOp): Buffer | undefined {
   const base = (u.op === Ops.ASSIGN ? u.src[0]! : u).contiguousBase
   return base ? (base.arg as Buffer) : undefined
+}
+
+/**
+ * The view of a realized buffer as a tensor of `shape`. A symbolic shape was computed into a
+ * buffer of its largest size (schedule.ts), row-major at the bound values: the tensor is the first
+ * elements, still seen at its symbolic shape, so what is computed from it keeps compiling once.
+ */
+function bufferView(buf: Buffer, shape: readonly sint[]): UOp {
+  const base = UOp.new(Ops.BUFFER, buf.dtype, [], buf)
+  if (!isSymShape(shape)) return G.reshape(base, shape)
+  return G.reshape(G.shrink(base, [[0, sprod(shape)]]), shape)
+}
+
+/**
+ * A realized symbolic result (the first elements of a buffer of its largest size, bufferView) is
+ * read as that prefix: no copy kernel.
+ */
+function prefixOfView(v: UOp): { buf: Buffer; n: number } | undefined {
+  let u = v
+  while (u.op === Ops.RESHAPE) u = u.src[0]!
+  if (u.op !== Ops.SHRINK || u.src[0]!.op !== Ops.BUFFER || jitScope.depth > 0) return undefined
+  const [[s, e]] = u.arg as [[sint, sint]]
+  const buf = u.src[0]!.arg as Buffer
+  if (s !== 0 || buf.disposed) return undefined
+  return { buf, n: sEval(e) }
 }
 
 export class Tensor {
@@ -196,8 +222,18 @@ export class Tensor {
   }
 
   // ---- properties ----
+  /** The shape; a symbolic size (a Variable expression) gives its bound value. */
   get shape(): Shape {
-    return [...this._uop.shape!]
+    const s = this._uop.shape!
+    return isSymShape(s) ? sEvalShape(s) : [...(s as number[])]
+  }
+  /** The shape with symbolic sizes as expressions (sint: number | UOp). */
+  get sshape(): readonly sint[] {
+    return this._uop.shape!
+  }
+  /** Whether a size of the shape is a Variable expression. */
+  get isSymbolic(): boolean {
+    return isSymShape(this._uop.shape!)
   }
   get dtype(): DType {
     return this._uop.dtype
@@ -209,7 +245,7 @@ export class Tensor {
     return this._uop.shape!.length
   }
   numel(): number {
-    return prod(this._uop.shape!)
+    return prod(this.shape)
   }
   /** true for parameters and for tensors computed from them (outside noGrad) */
   get requiresGrad(): boolean {
@@ -229,7 +265,7 @@ export class Tensor {
     this._requiresGrad = v
   }
   toString(): string {
-    return `<Tensor ${fmtShape(this.shape)} ${this.dtype.name} on ${this.device}${this.requiresGrad ? ' requiresGrad' : ''}>`
+    return `<Tensor ${fmtSShape(this.sshape)} ${this.dtype.name} on ${this.device}${this.requiresGrad ? ' requiresGrad' : ''}>`
   }
 
   /** Wrap a node in a new Tensor; gradient tracking follows the inputs. */
@@ -299,9 +335,7 @@ export class Tensor {
       roots,
       // (a write into a view leaves the tensor that view)
       (buf, like) =>
-        like.op === Ops.ASSIGN && !like.src[0]!.contiguousBase
-          ? like.src[0]!
-          : G.reshape(UOp.new(Ops.BUFFER, buf.dtype, [], buf), like.shape!),
+        like.op === Ops.ASSIGN && !like.src[0]!.contiguousBase ? like.src[0]! : bufferView(buf, like.shape!),
       beforeRun,
     )
     for (const [i, t] of unrealized.entries()) t.becomeRealized(views[i]!)
@@ -336,7 +370,8 @@ export class Tensor {
   }
 
   /** The realized buffer holding this tensor's elements in order. */
-  private buffer(what: string): Buffer {
+  /** The buffer holding this tensor's values (the first `n` elements of it for a symbolic result). */
+  private buffer(what: string): { buf: Buffer; n: number | undefined } {
     if (this._disposed) throw this.disposedError(what)
     if (jitScope.depth > 0)
       throw new TsgradError(
@@ -350,17 +385,24 @@ export class Tensor {
         `${what}: ${this.toString()} (${this._uop.op}) is a view of storage that was disposed (${aliased.describe()}); only reshape views keep a disposed tensor's storage: clone() the view before disposing its base`,
       )
     if (!aliased) this.realize()
-    const base = this.contiguous().realize().uop.contiguousBase
-    return base!.arg as Buffer
+    const pre = prefixOfView(this._uop)
+    if (pre) return pre
+    const c = this.contiguous().realize()
+    const base = c.uop.contiguousBase
+    return base ? { buf: base.arg as Buffer, n: undefined } : prefixOfView(c.uop)!
   }
 
   async data(): Promise<TypedArray> {
-    const out = await this.buffer('data').copyout()
+    const { buf, n } = this.buffer('data')
+    const raw = await buf.copyout()
+    const out = n === undefined ? raw : raw.slice(0, n)
     await eventLoopTurn() // lets finalizers run in loops that only await reads (helpers.ts)
     return fromStorage(out, this.dtype)
   }
   dataSync(): TypedArray {
-    const out = this.buffer('dataSync').copyout()
+    const { buf, n } = this.buffer('dataSync')
+    const raw = buf.copyout()
+    const out = n === undefined || raw instanceof Promise ? raw : raw.slice(0, n)
     if (out instanceof Promise)
       throw new TsgradError(`dataSync: device ${this.device} is asynchronous; use await data()`)
     return fromStorage(out, this.dtype)
@@ -589,13 +631,14 @@ export class Tensor {
       for (const x of xs) if (!(x instanceof Tensor)) dt = promoteTypes(dt, scalarDType(x, dt))
     }
     const ts = xs.map((x) => (x instanceof Tensor ? x : first.scalar(op, x, dt)))
-    const shape = broadcastShapes(op, ...ts.map((t) => t.shape))
+    const shape = broadcastShapes(op, ...ts.map((t) => t.sshape))
     return ts.map((t) => t.cast(dt!)._broadcastTo(shape))
   }
 
-  _broadcastTo(shape: readonly number[]): Tensor {
-    if (shapeEq(this.shape, shape)) return this
-    const padded = [...Array(shape.length - this.ndim).fill(1), ...this.shape]
+  _broadcastTo(shape: readonly sint[]): Tensor {
+    const sh = this.sshape
+    if (shapeSEq(sh, shape)) return this
+    const padded = [...Array<sint>(shape.length - this.ndim).fill(1), ...sh]
     return this.reshape(padded).expand([...shape])
   }
 
@@ -614,7 +657,7 @@ export class Tensor {
     checkOptions('fullLike', opts, LIKE_OPTS)
     const dt = opts.dtype ? toDType(opts.dtype) : this.dtype
     checkFitsDType('fullLike', value, dt)
-    return new Tensor(G.constNode(Number(value), dt, this.device, this.shape))
+    return new Tensor(G.constNode(Number(value), dt, this.device, this.sshape))
   }
   zerosLike(opts: LikeOptions = {}): Tensor {
     checkOptions('zerosLike', opts, LIKE_OPTS)

@@ -5,7 +5,7 @@
 // view's elements only and stores each where a read of the view would load it (rangeify's
 // `viewIndex`: the same index math as reads, so symbolic offsets work alike). A broadcast (EXPAND)
 // would write one element from several places and a padded element exists nowhere: both errors.
-import { fmtShape, prod, TsgradError } from '../helpers.js'
+import { fmtShape, TsgradError } from '../helpers.js'
 import { KernelLowering } from '../schedule/rangeify.js'
 import { MOVEMENT, Ops, type UOp } from '../uop/ops.js'
 import { graphRewrite, substituteAll } from '../uop/rewrite.js'
@@ -37,7 +37,7 @@ export function viewWithoutGrads(view: UOp): UOp {
 export function checkWritableView(view: UOp, shapeForError: readonly number[]): void {
   let hasPad = false
   for (let u = view; u.op !== Ops.BUFFER; u = u.src[0]!) {
-    if (u.op === Ops.EXPAND && prod(u.shape!) > prod(u.src[0]!.shape!))
+    if (u.op === Ops.EXPAND && u.shape!.some((d, i) => u.src[0]!.shape![i] === 1 && d !== 1))
       throw new TsgradError(
         `assign: the target ${fmtShape(shapeForError)} is a broadcast (expand) view of its buffer: one element would receive several values; assign into the unexpanded tensor`,
       )

@@ -1,10 +1,11 @@
 // Builders for tensor-graph nodes (shape-carrying UOps), shared by the front end and autograd.
 // They assume valid input (the front end validates and throws readable errors) and skip no-ops.
 import { type DType, dtypes } from '../dtype.js'
-import { shapeEq } from '../helpers.js'
-import { type Op, Ops, type PadArg, type ReduceOp, UOp } from './ops.js'
+import { type Op, Ops, type PadArg, type ReduceOp, type sint, UOp } from './ops.js'
+import { shapeSEq as shapeEq } from './sint.js'
 
-export type Shape = readonly number[]
+/** A node's shape: sizes may be symbolic (int32 expressions of variables). */
+export type Shape = readonly sint[]
 
 export function constNode(value: number, dtype: DType, device: string, shape: Shape = []): UOp {
   const c = UOp.new(
@@ -21,6 +22,14 @@ export function constNode(value: number, dtype: DType, device: string, shape: Sh
     ),
     shape,
   )
+}
+
+/**
+ * A 0-d tensor whose value is a size expression of variables: a CONST whose second source is the
+ * expression (int32 math over BIND/DEFINE_VAR; lowered to that expression cast to `dtype`).
+ */
+export function varValueNode(value: UOp, dtype: DType, device: string): UOp {
+  return UOp.new(Ops.CONST, dtype, [UOp.new(Ops.DEVICE, dtypes.void, [], device), value])
 }
 
 export function constLikeNode(u: UOp, value: number, dtype: DType = u.dtype): UOp {
@@ -69,13 +78,13 @@ export function expand(u: UOp, shape: Shape): UOp {
   return UOp.new(Ops.EXPAND, u.dtype, [u], [...shape])
 }
 
-export function pad(u: UOp, pads: readonly (readonly [number, number])[], value = 0): UOp {
+export function pad(u: UOp, pads: readonly (readonly [sint, sint])[], value = 0): UOp {
   if (pads.every(([b, a]) => b === 0 && a === 0)) return u
-  const arg: PadArg = { pads: pads.map(([b, a]) => [b, a] as [number, number]), value }
+  const arg: PadArg = { pads: pads.map(([b, a]) => [b, a] as [sint, sint]), value }
   return UOp.new(Ops.PAD, u.dtype, [u], arg)
 }
 
-export function shrink(u: UOp, arg: readonly (readonly [number, number])[]): UOp {
+export function shrink(u: UOp, arg: readonly (readonly [sint, sint])[]): UOp {
   const s = u.shape!
   if (arg.every(([b, e], i) => b === 0 && e === s[i])) return u
   return UOp.new(

@@ -6,8 +6,11 @@
 // same object, so `===` is structural equality. Each node has a stable structural `key` (a hash over
 // op, dtype, arg and the keys of its sources) usable for on-disk caches.
 import { DType, dtypes, roundToDType } from '../dtype.js'
-import { hash53 } from '../helpers.js'
+import { hash53, TsgradError } from '../helpers.js'
 import { inferShape } from './shape.js'
+
+/** A shape dimension: a number, or an integer expression of variables (a symbolic size). */
+export type sint = number | UOp
 
 export const Ops = {
   // tensor graph leaves
@@ -15,6 +18,10 @@ export const Ops = {
   DEVICE: 'DEVICE',
   CONST: 'CONST',
   IOTA: 'IOTA',
+  /** an integer variable (arg: VarArg); its value is a kernel argument */
+  DEFINE_VAR: 'DEFINE_VAR',
+  /** BIND(DEFINE_VAR, CONST): a variable with its value; taken out of the graph at realize */
+  BIND: 'BIND',
   // movement (tensor graph only)
   RESHAPE: 'RESHAPE',
   PERMUTE: 'PERMUTE',
@@ -173,7 +180,14 @@ export interface RangeArg {
  */
 export const CHAIN_STEP = 'chain'
 
-export type PadArg = { readonly pads: readonly (readonly [number, number])[]; readonly value: number }
+export type PadArg = { readonly pads: readonly (readonly [sint, sint])[]; readonly value: number }
+
+/** The arg of a DEFINE_VAR: its name and inclusive value range. */
+export interface VarArg {
+  readonly name: string
+  readonly min: number
+  readonly max: number
+}
 
 // ---- interning ----
 //
@@ -251,6 +265,8 @@ function argKey(arg: unknown): string {
   if (typeof arg === 'string' || typeof arg === 'boolean' || typeof arg === 'bigint') return String(arg)
   if (Array.isArray(arg)) return `[${arg.map(argKey).join(',')}]`
   if (arg instanceof DType) return arg.name
+  // a symbolic size inside a movement op's arg: the expression's structural key
+  if (arg instanceof UOp) return `$${arg.key}`
   if (typeof arg === 'object') {
     const o = arg as Record<string, unknown>
     // BufferRef: identity is its id
@@ -270,8 +286,10 @@ export class UOp {
   readonly id: number
   /** stable structural hash, the same across processes for the same graph */
   readonly key: string
-  /** shape for tensor-graph nodes (undefined for kernel-IR nodes) */
-  readonly shape: readonly number[] | undefined
+  /** shape for tensor-graph nodes (undefined for kernel-IR nodes); sizes may be symbolic */
+  readonly shape: readonly sint[] | undefined
+  /** a variable (DEFINE_VAR or BIND) is in this node's graph or args: realize takes the bound values out */
+  readonly hasVars: boolean
   private _vrange: [number, number] | undefined
   private _device: string | undefined
   /** interned nodes whose first source is this one (see interning above) */
@@ -286,9 +304,16 @@ export class UOp {
     readonly arg: unknown,
     /** `argKey(arg)`: the arg as interned (a BUFFER's is its buffer's id) */
     readonly argKey: string,
-    shape: readonly number[] | undefined,
+    shape: readonly sint[] | undefined,
   ) {
     this.id = nextId++
+    this.hasVars =
+      op === Ops.DEFINE_VAR ||
+      op === Ops.BIND ||
+      src.some((x) => x.hasVars) ||
+      (Array.isArray(arg) || (typeof arg === 'object' && arg !== null && 'pads' in arg)
+        ? argHasUOp(arg)
+        : false)
     let s = `${op}|${dtype.name}|${argKey}`
     for (const x of src) s += `|${x.key}`
     this.key = hash53(s).toString(36)
@@ -346,6 +371,32 @@ export class UOp {
   static range(end: number | UOp, id: number, kind: RangeArg['kind'], dtype: DType = dtypes.int32): UOp {
     const e = typeof end === 'number' ? UOp.const(dtype, end) : end
     return UOp.new(Ops.RANGE, dtype, [e], { id, kind })
+  }
+
+  /** An integer variable for symbolic shapes (`Variable` in the public API). */
+  static variable(name: string, min: number, max: number): UOp {
+    if (typeof name !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
+      throw new TsgradError(`Variable: the name must be an identifier, got ${JSON.stringify(name)}`)
+    if (!Number.isInteger(min) || !Number.isInteger(max) || min < 0 || max < min || max > 2 ** 31 - 1)
+      throw new TsgradError(
+        `Variable ${name}: min and max must be integers with 0 <= min <= max < 2^31, got [${min}, ${max}]`,
+      )
+    const arg: VarArg = { name, min, max }
+    return UOp.new(Ops.DEFINE_VAR, dtypes.int32, [], arg)
+  }
+  /** This variable with a value (BIND), checked against its range. */
+  bind(value: number): UOp {
+    if (this.op !== Ops.DEFINE_VAR)
+      throw new TsgradError(`bind: only a Variable can be bound, got a ${this.op} node`)
+    const { name, min, max } = this.arg as VarArg
+    if (!Number.isInteger(value) || value < min || value > max)
+      throw new TsgradError(`bind: Variable ${name} takes integers in [${min}, ${max}], got ${String(value)}`)
+    return UOp.new(Ops.BIND, this.dtype, [this, UOp.const(this.dtype, value)])
+  }
+  /** A BIND's variable and value; a DEFINE_VAR alone has no value. */
+  unbind(): [UOp, number] {
+    if (this.op !== Ops.BIND) throw new TsgradError(`unbind: not a bound variable (${this.op})`)
+    return [this.src[0]!, this.src[1]!.constValue]
   }
 
   // ---- ALU builders (kernel IR and index math) ----
@@ -462,6 +513,13 @@ export class UOp {
   }
 }
 
+function argHasUOp(arg: unknown): boolean {
+  if (arg instanceof UOp) return true
+  if (Array.isArray(arg)) return arg.some(argHasUOp)
+  if (typeof arg === 'object' && arg !== null && 'pads' in arg) return argHasUOp((arg as PadArg).pads)
+  return false
+}
+
 function normConst(v: number, dt: DType): number {
   if (dt.isBool) return v ? 1 : 0
   // a float constant is a value of its dtype (3.7 in a float32 graph is 3.7f), on every backend
@@ -482,6 +540,9 @@ function computeVRange(u: UOp): [number, number] {
   if (u.op === Ops.CONST) return [u.constValue, u.constValue]
   if (u.op === Ops.RANGE) return [0, u.src[0]!.vmax - 1]
   if (u.op === Ops.IOTA) return [0, (u.arg as number) - 1]
+  // a variable ranges over [min, max], bound or not: simplification must not depend on the value
+  if (u.op === Ops.DEFINE_VAR) return [(u.arg as VarArg).min, (u.arg as VarArg).max]
+  if (u.op === Ops.BIND) return u.src[0]!.vrange
   if (!dt.isInt && !dt.isBool) return full
   const s = u.src
   const [a0, a1] = s[0] ? s[0].vrange : [0, 0]

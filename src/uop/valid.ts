@@ -37,12 +37,10 @@ function simplifyUnder(idx: UOp, gate: UOp): UOp {
   for (const cl of clauses(gate)) {
     const b = rangeBound(cl)
     if (!b) continue
-    const [lo, hi] = bounds.get(b.r) ?? [0, b.r.src[0]!.constValue - 1]
+    const [lo, hi] = bounds.get(b.r) ?? [0, b.r.src[0]!.vmax - 1]
     bounds.set(b.r, [Math.max(lo, b.lo ?? lo), Math.min(hi, b.hi ?? hi)])
   }
-  const narrowed = [...bounds].filter(
-    ([r, [lo, hi]]) => lo <= hi && (lo > 0 || hi < r.src[0]!.constValue - 1),
-  )
+  const narrowed = [...bounds].filter(([r, [lo, hi]]) => lo <= hi && (lo > 0 || hi < r.src[0]!.vmax - 1))
   if (!narrowed.length) return idx
   const into = new Map<UOp, UOp>()
   const back = new Map<UOp, UOp>()

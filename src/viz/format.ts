@@ -4,6 +4,18 @@ import type { UOp } from '../uop/ops.js'
 import type { UPat } from '../uop/rewrite.js'
 import type { NodeRec } from './schema.js'
 
+const SIZE_OPS: Record<string, string> = { ADD: '+', SUB: '-', MUL: '*', IDIV: '//', MOD: '%' }
+/** A symbolic size as text: `(sp+1)`, a bound variable as `sp=5`. */
+function sizeText(u: UOp): string {
+  if (u.op === 'CONST') return String(u.arg)
+  const a = u.arg as { name?: string } | undefined
+  if (u.op === 'DEFINE_VAR') return String(a?.name)
+  if (u.op === 'BIND') return `${String((u.src[0]!.arg as { name?: string }).name)}=${String(u.src[1]!.arg)}`
+  const o = SIZE_OPS[u.op]
+  if (o && u.src.length === 2) return `(${sizeText(u.src[0]!)}${o}${sizeText(u.src[1]!)})`
+  return `${u.op.toLowerCase()}(${u.src.map(sizeText).join(', ')})`
+}
+
 /** A node's arg as text; distinct args give distinct text (the UI keys nodes by it). */
 export function argText(arg: unknown): string {
   if (arg === null) return 'null'
@@ -15,6 +27,9 @@ export function argText(arg: unknown): string {
   if (typeof arg === 'function') return 'fn'
   if (typeof arg === 'object') {
     const o = arg as Record<string, unknown>
+    // a symbolic size (a UOp expression of variables) inside a movement op's arg
+    if (typeof o.op === 'string' && Array.isArray(o.src) && typeof o.key === 'string')
+      return sizeText(arg as UOp)
     // a BufferRef: identity is its id
     if (typeof o.id === 'number' && 'device' in o && 'size' in o) {
       const dt = o.dtype instanceof DType ? o.dtype.name : ''

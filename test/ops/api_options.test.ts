@@ -8,7 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { nn, optim, Tensor, TsgradError } from '../../src/index.ts'
+import { nn, optim, Tensor, TsgradError, Variable } from '../../src/index.ts'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const x4 = () => Tensor.rand([1, 2, 6, 6])
@@ -37,6 +37,7 @@ const CALLS: Record<string, (o: any) => unknown> = {
   arange: (o) => Tensor.arange(0, 4, 1, o),
   linspace: (o) => Tensor.linspace(0, 1, 3, o),
   eye: (o) => Tensor.eye(2, 2, o),
+  fromVariable: (o) => Tensor.fromVariable(Variable('optsVar', 0, 3).bind(1), o),
   rand: (o) => Tensor.rand([2], o),
   randn: (o) => Tensor.randn([2], o),
   randint: (o) => Tensor.randint(0, 3, [2], o),
