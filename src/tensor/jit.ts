@@ -98,10 +98,13 @@ function bufferOf(t: Tensor): Buffer {
   return t.uop.contiguousBase!.arg as Buffer
 }
 
-/** The buffer under a realized tensor: a reshape of it, or (symbolic shapes) a reshape of its first elements. */
+/**
+ * The buffer under a realized tensor: a reshape of it, or (symbolic shapes) a reshape of its first
+ * elements; a tensor that tracks gradients has it under a CUSTOM_GRAD.
+ */
 function resultBuffer(t: Tensor): Buffer {
   let u = t.uop
-  while (u.op === Ops.RESHAPE || u.op === Ops.SHRINK) u = u.src[0]!
+  while (u.op === Ops.RESHAPE || u.op === Ops.SHRINK || u.op === Ops.CUSTOM_GRAD) u = u.src[0]!
   return u.arg as Buffer
 }
 
