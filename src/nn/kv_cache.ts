@@ -5,7 +5,15 @@
 // view of each buffer, which writes only those B*Hkv*T*D elements in place (no copy of the cache),
 // and attends over the views [0, startPos+T). The buffers are private (`_k`, `_v`), so a model
 // holding a cache keeps it out of its state dict.
-import { checkOptions, type KeySet, Tensor, type TensorOptions, TsgradError } from '../index.js'
+import {
+  checkOptions,
+  isSymbolic,
+  type KeySet,
+  type sint,
+  Tensor,
+  type TensorOptions,
+  TsgradError,
+} from '../index.js'
 
 export interface KVCacheOptions {
   dtype?: TensorOptions['dtype']
@@ -50,8 +58,12 @@ export class KVCache {
    * kernel per buffer over those elements only) and return the cached keys and values of positions
    * 0..startPos+T, views of the buffers to attend over (`q.scaledDotProductAttention(keys, values,
    * { isCausal: true, causalAlign: 'bottomRight' })` for a prefill of T > 1 tokens).
+   * `startPos` may be a bound Variable (`sp.bind(i)`): the kernels then take the position as an
+   * argument, so a decode loop compiles them once and `jit` replays one capture for every position.
+   * Its range must fit: `max + T <= maxLen` (a replay does not rerun this check, and a write past
+   * the cache would be out of bounds).
    */
-  update(k: Tensor, v: Tensor, startPos: number): [keys: Tensor, values: Tensor] {
+  update(k: Tensor, v: Tensor, startPos: sint): [keys: Tensor, values: Tensor] {
     const [B, H, S, D] = this.shape
     for (const [name, t] of [
       ['k', k],
@@ -67,18 +79,24 @@ export class KVCache {
     const T = k.shape[2]!
     if (v.shape[2] !== T)
       throw new TsgradError(`KVCache.update: k and v lengths differ (${fmt(k.shape)} vs ${fmt(v.shape)})`)
-    if (!Number.isInteger(startPos) || startPos < 0 || startPos + T > S)
+    if (typeof startPos !== 'number') {
+      if (!isSymbolic(startPos) || startPos.vmin < 0 || startPos.vmax + T > S)
+        throw new TsgradError(
+          `KVCache.update: a symbolic startPos must be an integer size with range in [0, ${S - T}] (maxLen ${S} - ${T} new), got ${isSymbolic(startPos) ? `${startPos} with range [${startPos.vmin}, ${startPos.vmax}]` : String(startPos)}`,
+        )
+    } else if (!Number.isInteger(startPos) || startPos < 0 || startPos + T > S)
       throw new TsgradError(
         `KVCache.update: positions ${startPos}..${startPos + T} (startPos ${startPos}, ${T} new) do not fit the cache of maxLen ${S}`,
       )
-    const at = (lo: number, hi: number): [number, number][] => [
+    const end: sint = typeof startPos === 'number' ? startPos + T : startPos.add(T)
+    const at = (lo: sint, hi: sint): [sint, sint][] => [
       [0, B],
       [0, H],
       [lo, hi],
       [0, D],
     ]
-    this._k.shrink(at(startPos, startPos + T)).assign(k.cast(this._k.dtype))
-    this._v.shrink(at(startPos, startPos + T)).assign(v.cast(this._v.dtype))
-    return [this._k.shrink(at(0, startPos + T)), this._v.shrink(at(0, startPos + T))]
+    this._k.shrink(at(startPos, end)).assign(k.cast(this._k.dtype))
+    this._v.shrink(at(startPos, end)).assign(v.cast(this._v.dtype))
+    return [this._k.shrink(at(0, end)), this._v.shrink(at(0, end))]
   }
 }

@@ -12,6 +12,7 @@
 // broadcast view.
 import { dtypes } from '../dtype.js'
 import { fmtShape, TsgradError } from '../helpers.js'
+import { fmtSint, isSym as isSymbolic, type sint, smax } from '../uop/sint.js'
 import { checkOptions, type KeySet } from '../options.js'
 import { flashAttention } from './flash_attention.js'
 import { Tensor } from './tensor.js'
@@ -65,7 +66,8 @@ interface AttentionShape {
   /** query heads per key/value head (1 without GQA) */
   group: number
   tq: number
-  tk: number
+  /** key length: symbolic for a KV cache viewed up to a bound Variable position */
+  tk: sint
 }
 
 const OP = 'scaledDotProductAttention'
@@ -85,9 +87,12 @@ function checkAttention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions)
   const d = q.shape[n - 1]!
   if (k.shape[n - 1] !== d)
     throw new TsgradError(`${OP}: query and key head dims differ (${d} vs ${k.shape[n - 1]}): ${shapes}`)
-  const [tq, tk] = [q.shape[n - 2]!, k.shape[n - 2]!]
-  if (v.shape[n - 2] !== tk)
-    throw new TsgradError(`${OP}: key and value lengths differ (${tk} vs ${v.shape[n - 2]}): ${shapes}`)
+  // the key length may be symbolic (a KV cache viewed up to a bound Variable position)
+  const [tq, tk] = [q.shape[n - 2]!, k.sshape[n - 2]!]
+  if (v.sshape[n - 2] !== tk)
+    throw new TsgradError(
+      `${OP}: key and value lengths differ (${fmtSint(tk)} vs ${fmtSint(v.sshape[n - 2]!)}): ${shapes}`,
+    )
   let group = 1
   if (n >= 3) {
     const [hq, hk, hv] = [q.shape[n - 3]!, k.shape[n - 3]!, v.shape[n - 3]!]
@@ -105,6 +110,10 @@ function checkAttention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions)
   const { attnMask: mask, isCausal, causalAlign, scale, dropoutP } = opts
   if (mask !== undefined) {
     if (!(mask instanceof Tensor)) throw new TsgradError(`${OP}: attnMask must be a Tensor`)
+    if (isSymbolic(tk))
+      throw new TsgradError(
+        `${OP}: attnMask with a symbolic key length ${fmtSint(tk)} is not supported: ${shapes}`,
+      )
     if (isCausal)
       throw new TsgradError(
         `${OP}: attnMask and isCausal cannot both be set (as PyTorch); fold the causal mask into attnMask`,
@@ -119,6 +128,10 @@ function checkAttention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions)
     if (!mask.dtype.isBool && !mask.dtype.isFloat)
       throw new TsgradError(`${OP}: attnMask must be bool or float, got ${mask.dtype.name}`)
   }
+  if (isCausal && isSymbolic(tk))
+    throw new TsgradError(
+      `${OP}: isCausal with a symbolic key length ${fmtSint(tk)} is not supported (a decode step of one query sees every cached key: leave isCausal off): ${shapes}`,
+    )
   if (causalAlign !== undefined && causalAlign !== 'topLeft' && causalAlign !== 'bottomRight')
     throw new TsgradError(
       `${OP}: causalAlign must be 'topLeft' or 'bottomRight', got ${JSON.stringify(causalAlign)}`,
@@ -170,11 +183,13 @@ export function attentionBackend(
             ? "causalAlign 'bottomRight' with Tq != Tk"
             : undefined
   if (want === 'flash') {
+    if (!why && isSymbolic(tk))
+      throw new TsgradError(`${OP}: backend 'flash' does not take a symbolic key length`)
     if (why) throw new TsgradError(`${OP}: backend 'flash' does not apply: ${why}`)
     return 'flash'
   }
-  const scoreBytes = q.shape.slice(0, -1).reduce((a, b) => a * b, 1) * tk * 4
-  return why === undefined && scoreBytes > FLASH_MIN_SCORE_BYTES ? 'flash' : 'math'
+  const scoreBytes = q.shape.slice(0, -1).reduce((a, b) => a * b, 1) * smax(tk) * 4
+  return why === undefined && !isSymbolic(tk) && scoreBytes > FLASH_MIN_SCORE_BYTES ? 'flash' : 'math'
 }
 
 /** The causal mask (tq, tk): query i sees keys j <= i + offset. */
@@ -202,7 +217,10 @@ export function plainAttention(
   // scores seen as (..., Hkv, g, Tq, Tk), which the masks broadcast against as (..., Hq, Tq, Tk)
   if (group > 1) s = s.reshape([...lead, hkv, group, tq, tk])
   if (opts.isCausal)
-    s = causalMask(tq, tk, opts.causalAlign ?? 'topLeft', q.device).where(s, Number.NEGATIVE_INFINITY)
+    s = causalMask(tq, tk as number, opts.causalAlign ?? 'topLeft', q.device).where(
+      s,
+      Number.NEGATIVE_INFINITY,
+    )
   if (opts.attnMask) {
     let m = opts.attnMask
     if (group > 1) {
