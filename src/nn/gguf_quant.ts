@@ -29,10 +29,22 @@ const QK_K = 256
 /** Bytes [a, b) of every block: (nblocks, b - a). */
 const field = (blocks: Tensor, a: number, b: number): Tensor => blocks.shrink([null, [a, b]])
 
-/** The little-endian float16 at byte `off` of every block, as float32 (nblocks, 1). */
-function f16At(blocks: Tensor, off: number): Tensor {
-  const lo = field(blocks, off, off + 1).cast('uint16')
-  const hi = field(blocks, off + 1, off + 2).cast('uint16')
+// Per-block values (scales, mins) are broadcast over their elements as raw bytes, before any
+// arithmetic: the scheduler realizes computed values that a reduce reads through a wide
+// broadcast (a matmul prologue), but a broadcast of buffer bytes is plain index math, so the
+// whole dequantization stays inside the consuming kernel.
+
+/** (nblocks, k) bytes broadcast to `shape` = (nblocks, k, m), or for k = 1 any (nblocks, ...). */
+function spread(bytes: Tensor, shape: readonly number[]): Tensor {
+  const [nb, k] = bytes.shape as [number, number]
+  const to = k === 1 ? shape.map((d, i) => (i === 0 ? nb : 1)) : [nb, k, 1]
+  return bytes.reshape(to).expand([...shape])
+}
+
+/** The little-endian float16 at byte `off` of every block, as float32 broadcast to `shape`. */
+function f16At(blocks: Tensor, off: number, shape: readonly number[]): Tensor {
+  const lo = spread(field(blocks, off, off + 1), shape).cast('uint16')
+  const hi = spread(field(blocks, off + 1, off + 2), shape).cast('uint16')
   return lo.bitwiseOr(hi.lshift(8)).bitcast('float16').cast('float32')
 }
 
@@ -61,36 +73,36 @@ function highBits(blocks: Tensor, off: number): Tensor {
 }
 
 const f32 = (t: Tensor): Tensor => t.cast('float32')
+const row = (b: Tensor): number[] => [b.shape[0]!, 32]
 
 function q8_0(b: Tensor): Tensor {
-  return f32(field(b, 2, 34).bitcast('int8')).mul(f16At(b, 0))
+  return f32(field(b, 2, 34).bitcast('int8')).mul(f16At(b, 0, row(b)))
 }
 function q4_0(b: Tensor): Tensor {
-  return f16At(b, 0).mul(f32(nibbles(field(b, 2, 18))).sub(8))
+  return f16At(b, 0, row(b)).mul(f32(nibbles(field(b, 2, 18))).sub(8))
 }
 function q4_1(b: Tensor): Tensor {
-  return f16At(b, 0)
-    .mul(f32(nibbles(field(b, 4, 20))))
-    .add(f16At(b, 2))
+  return f16At(b, 0, row(b)).mul(f32(nibbles(field(b, 4, 20)))).add(f16At(b, 2, row(b)))
 }
 function q5_0(b: Tensor): Tensor {
   const q = nibbles(field(b, 6, 22)).bitwiseOr(highBits(b, 2).lshift(4))
-  return f16At(b, 0).mul(f32(q).sub(16))
+  return f16At(b, 0, row(b)).mul(f32(q).sub(16))
 }
 function q5_1(b: Tensor): Tensor {
   const q = nibbles(field(b, 8, 24)).bitwiseOr(highBits(b, 4).lshift(4))
-  return f16At(b, 0).mul(f32(q)).add(f16At(b, 2))
+  return f16At(b, 0, row(b)).mul(f32(q)).add(f16At(b, 2, row(b)))
 }
 
 /**
- * The 8 six-bit scales and mins of a Q4_K/Q5_K block, from its 12 scale bytes at `off`:
- * bytes 0-3 hold scales 0-3 (low 6 bits) and the top 2 bits of scales 4-7, bytes 4-7 the
- * same for the mins, bytes 8-11 the low 4 bits of scales 4-7 (low nibble) and mins 4-7 (high).
+ * The 8 six-bit scales and mins of a Q4_K/Q5_K block from its 12 scale bytes at `off`, each
+ * broadcast over its 32 elements: (nblocks, 8, 32). Bytes 0-3 hold scales 0-3 (low 6 bits) and
+ * the top 2 bits of scales 4-7, bytes 4-7 the same for the mins, bytes 8-11 the low 4 bits of
+ * scales 4-7 (low nibble) and of mins 4-7 (high nibble).
  */
 function kScaleMin(b: Tensor, off: number): [Tensor, Tensor] {
-  const d = field(b, off, off + 4)
-  const m = field(b, off + 4, off + 8)
-  const md = field(b, off + 8, off + 12)
+  const nb = b.shape[0]!
+  const at = (a: number) => spread(field(b, off + a, off + a + 4), [nb, 4, 32])
+  const [d, m, md] = [at(0), at(4), at(8)]
   const sc = Tensor.cat([d.bitwiseAnd(0x3f), md.bitwiseAnd(0x0f).bitwiseOr(d.rshift(2).bitwiseAnd(0x30))], 1)
   const mn = Tensor.cat([m.bitwiseAnd(0x3f), md.rshift(4).bitwiseOr(m.rshift(2).bitwiseAnd(0x30))], 1)
   return [sc, mn]
@@ -98,11 +110,11 @@ function kScaleMin(b: Tensor, off: number): [Tensor, Tensor] {
 
 /** d * sc * q - dmin * m over 8 sub-blocks of 32: q is (nblocks, 8, 32). */
 function kCombine(b: Tensor, q: Tensor): Tensor {
-  const nb = b.shape[0]!
+  const shape = [b.shape[0]!, 8, 32]
   const [sc, mn] = kScaleMin(b, 4)
-  const d = f16At(b, 0).mul(f32(sc)).reshape([nb, 8, 1])
-  const dm = f16At(b, 2).mul(f32(mn)).reshape([nb, 8, 1])
-  return d.mul(f32(q)).sub(dm).reshape([nb, QK_K])
+  const d = f16At(b, 0, shape).mul(f32(sc))
+  const dm = f16At(b, 2, shape).mul(f32(mn))
+  return d.mul(f32(q)).sub(dm).reshape([b.shape[0]!, QK_K])
 }
 
 /** Q4_K/Q5_K low nibbles: 4 chunks of 32 bytes, each giving 32 low then 32 high nibbles. */
@@ -122,12 +134,10 @@ function q6_k(b: Tensor): Tensor {
   // element 128 h + 64 k + i: low 4 bits from ql[64 h + i] >> 4k; 32 s + i within a half: qh[32 h + i] >> 2s
   const ql = planes(field(b, 0, 128).reshape([nb, 2, 64]), [0, 4], 0x0f).reshape([nb, 8, 32])
   const qh = planes(field(b, 128, 192).reshape([nb, 2, 32]), [0, 2, 4, 6], 0x03).reshape([nb, 8, 32])
-  const q = f32(ql.bitwiseOr(qh.lshift(4)))
-    .sub(32)
-    .reshape([nb, 16, 16])
-  const scales = f32(field(b, 192, 208).bitcast('int8'))
-  const d = f16At(b, 208).mul(scales).reshape([nb, 16, 1])
-  return d.mul(q).reshape([nb, QK_K])
+  const q = f32(ql.bitwiseOr(qh.lshift(4))).sub(32).reshape([nb, 16, 16])
+  const shape = [nb, 16, 16]
+  const scales = f32(spread(field(b, 192, 208), shape).bitcast('int8'))
+  return f16At(b, 208, shape).mul(scales).mul(q).reshape([nb, QK_K])
 }
 
 const plain = (name: string, id: number, size: number, dtype: string): GGMLType => ({

@@ -421,26 +421,57 @@ describe('gguf: corrupt files are clear TsgradErrors', () => {
 })
 
 describe('gguf: dequantization fuses into the consuming matmul', () => {
-  test('x @ W.T with W in Q8_0 is one kernel reading the uint8 blocks (no float copy of W)', async () => {
-    const [N, K] = [64, 256]
-    const w = Tensor.randn([N, K]).realize()
-    const f = nn.ggufParse(await nn.ggufSerialize({ tensors: { w } }, 'Q8_0'))
-    const W = f.tensors.w!
-    const x = Tensor.randn([1, K]).realize()
-    const y = x.matmul(W.T)
-    const kernels = scheduleFor([y.uop]).items.filter((i) => i.kind === 'kernel')
-    assert.equal(kernels.length, 1)
-    const sizes = kernels[0]!.bufs.map((b) => `${b.dtype.name} x ${b.size}`)
-    assert.deepEqual(
-      sizes.sort(),
-      [`float32 x ${K}`, `float32 x ${N}`, `uint8 x ${(N * K * 34) / 32}`].sort(),
-    )
-    const ref = (await x.matmul(W.contiguous().realize().T).data()) as Float32Array
-    const got = (await y.data()) as Float32Array
-    for (let i = 0; i < N; i++)
-      assert.ok(
-        Math.abs(got[i]! - ref[i]!) <= 1e-4 * (1 + Math.abs(ref[i]!)),
-        `y[${i}] ${got[i]} vs ${ref[i]}`,
-      )
-  })
+  // big enough (N x K >= 2^16) that the scheduler would realize a broadcast per-block scale
+  const [N, K] = [256, 512]
+  /** A file with one (N, K) tensor of `type` made of random blocks whose f16 fields are small. */
+  function randomBlocks(typeId: number, blockBytes: number, blockSize: number, f16At: number[]): Uint8Array {
+    const nbytes = ((N * K) / blockSize) * blockBytes
+    const file = build({ tensors: [{ name: 'w', dims: [K, N], type: typeId, offset: 0 }], data: nbytes })
+    const data = file.subarray(file.length - nbytes)
+    let s = 7
+    for (let i = 0; i < nbytes; i++) data[i] = (s = (s * 1103515245 + 12345) >>> 0) >>> 24
+    for (let b = 0; b < nbytes / blockBytes; b++)
+      for (const o of f16At) {
+        data[b * blockBytes + o] = b & 0xff
+        data[b * blockBytes + o + 1] = 0x20 + (b % 8) // about 0.01
+      }
+    return file
+  }
+  const cases: [string, () => Promise<Uint8Array>, number][] = [
+    [
+      'Q8_0',
+      async () => nn.ggufSerialize({ tensors: { w: Tensor.randn([N, K]) } }, 'Q8_0'),
+      (N * K * 34) / 32,
+    ],
+    [
+      'Q4_0',
+      async () => nn.ggufSerialize({ tensors: { w: Tensor.randn([N, K]) } }, 'Q4_0'),
+      (N * K * 18) / 32,
+    ],
+    ['F16', async () => nn.ggufSerialize({ tensors: { w: Tensor.randn([N, K]) } }, 'F16'), N * K],
+    ['Q5_1', async () => randomBlocks(7, 24, 32, [0, 2]), (N * K * 24) / 32],
+    ['Q4_K', async () => randomBlocks(12, 144, 256, [0, 2]), (N * K * 144) / 256],
+    ['Q6_K', async () => randomBlocks(14, 210, 256, [208]), (N * K * 210) / 256],
+  ]
+  for (const [type, make, weightElems] of cases) {
+    test(`x @ W.T with W in ${type} is one kernel reading the raw weights (no float copy of W)`, async () => {
+      const f = nn.ggufParse(await make())
+      assert.equal(f.tensorInfos[0]!.type, type)
+      const W = f.tensors.w!
+      const x = Tensor.randn([1, K]).realize()
+      const y = x.matmul(W.T)
+      const kernels = scheduleFor([y.uop]).items.filter((i) => i.kind === 'kernel')
+      assert.equal(kernels.length, 1, `${kernels.length} kernels`)
+      const sizes = kernels[0]!.bufs.map((b) => `${b.dtype.name} x ${b.size}`)
+      const raw = type === 'F16' ? `float16 x ${weightElems}` : `uint8 x ${weightElems}`
+      assert.deepEqual(sizes.sort(), [`float32 x ${K}`, `float32 x ${N}`, raw].sort())
+      const ref = (await x.matmul(W.contiguous().realize().T).data()) as Float32Array
+      const got = (await y.data()) as Float32Array
+      for (let i = 0; i < N; i++)
+        assert.ok(
+          Math.abs(got[i]! - ref[i]!) <= 1e-4 * (1 + Math.abs(ref[i]!)),
+          `y[${i}] ${got[i]} vs ${ref[i]}`,
+        )
+    })
+  }
 })
