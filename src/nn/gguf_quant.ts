@@ -49,14 +49,20 @@ function f16At(blocks: Tensor, off: number, shape: readonly number[]): Tensor {
 }
 
 /**
- * `(x >> s) & mask` for each shift s, stacked on a new axis before the last:
- * (..., n) -> (..., shifts.length, n).
+ * `(x >> s) & mask` for each shift s, on a new axis before the last: (..., n) -> (..., k, n).
+ * The bytes are broadcast to every plane and each plane is picked by its index (a select),
+ * not concatenated (a cat pads, so every load would be gated): the consuming kernel loads each
+ * byte unconditionally once and its inner loop vectorizes.
  */
 function planes(x: Tensor, shifts: readonly number[], mask: number): Tensor {
-  return Tensor.stack(
-    shifts.map((s) => (s === 0 ? x : x.rshift(s)).bitwiseAnd(mask)),
-    x.ndim - 1,
-  )
+  const k = shifts.length
+  const n = x.shape[x.ndim - 1]!
+  const xs = x.unsqueeze(x.ndim - 1).expand([...x.shape.slice(0, -1), k, n])
+  const plane = Tensor.arange(k, undefined, 1, { dtype: 'int32', device: x.device }).reshape([k, 1])
+  const at = (s: number): Tensor => (s === 0 ? xs : xs.rshift(s)).bitwiseAnd(mask)
+  let out = at(shifts[0]!)
+  for (let i = 1; i < k; i++) out = plane.eq(i).where(at(shifts[i]!), out)
+  return out
 }
 
 /** Low nibbles then high nibbles: (nblocks, n) -> (nblocks, 2n) (llama.cpp's order). */
@@ -65,11 +71,8 @@ const nibbles = (qs: Tensor): Tensor => planes(qs, [0, 4], 0x0f).reshape([qs.sha
 /** Bit i of the little-endian 32-bit field at `off`, for i in 0..31: (nblocks, 32) uint8. */
 function highBits(blocks: Tensor, off: number): Tensor {
   const nb = blocks.shape[0]!
-  const bytes = field(blocks, off, off + 4)
-  return Tensor.stack(
-    [0, 1, 2, 3, 4, 5, 6, 7].map((k) => (k === 0 ? bytes : bytes.rshift(k)).bitwiseAnd(1)),
-    2,
-  ).reshape([nb, 32])
+  const bytes = field(blocks, off, off + 4).reshape([nb, 4, 1])
+  return planes(bytes, [0, 1, 2, 3, 4, 5, 6, 7], 1).reshape([nb, 32])
 }
 
 const f32 = (t: Tensor): Tensor => t.cast('float32')

@@ -7,6 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
+import { handOpts } from '../../src/codegen/heuristics.ts'
 import { scheduleFor } from '../../src/engine/realize.ts'
 import { nn, Tensor, TsgradError } from '../../src/index.ts'
 import { quantizeQ4_0, quantizeQ8_0 } from '../../src/nn/gguf_quant.ts'
@@ -437,23 +438,20 @@ describe('gguf: dequantization fuses into the consuming matmul', () => {
       }
     return file
   }
-  const cases: [string, () => Promise<Uint8Array>, number][] = [
-    [
-      'Q8_0',
-      async () => nn.ggufSerialize({ tensors: { w: Tensor.randn([N, K]) } }, 'Q8_0'),
-      (N * K * 34) / 32,
-    ],
-    [
-      'Q4_0',
-      async () => nn.ggufSerialize({ tensors: { w: Tensor.randn([N, K]) } }, 'Q4_0'),
-      (N * K * 18) / 32,
-    ],
-    ['F16', async () => nn.ggufSerialize({ tensors: { w: Tensor.randn([N, K]) } }, 'F16'), N * K],
-    ['Q5_1', async () => randomBlocks(7, 24, 32, [0, 2]), (N * K * 24) / 32],
-    ['Q4_K', async () => randomBlocks(12, 144, 256, [0, 2]), (N * K * 144) / 256],
-    ['Q6_K', async () => randomBlocks(14, 210, 256, [208]), (N * K * 210) / 256],
+  // the reduce over K is split into a loop over blocks and loops within them (the innermost over
+  // contiguous bytes: it vectorizes, and the scales are read once per block)
+  const serialize = (type: 'Q8_0' | 'Q4_0' | 'F16') => () =>
+    nn.ggufSerialize({ tensors: { w: Tensor.randn([N, K]) } }, type)
+  const cases: [string, () => Promise<Uint8Array>, number, number[]][] = [
+    ['Q8_0', serialize('Q8_0'), (N * K * 34) / 32, [32]],
+    ['Q4_0', serialize('Q4_0'), (N * K * 18) / 32, [32, 16]],
+    ['F16', serialize('F16'), N * K, []],
+    ['Q5_1', async () => randomBlocks(7, 24, 32, [0, 2]), (N * K * 24) / 32, [32, 16, 8]],
+    ['Q4_K', async () => randomBlocks(12, 144, 256, [0, 2]), (N * K * 144) / 256, [256, 64, 32]],
+    ['Q6_K', async () => randomBlocks(14, 210, 256, [208]), (N * K * 210) / 256, [256, 128, 64, 32, 16]],
   ]
-  for (const [type, make, weightElems] of cases) {
+  const cpu = { threads: true, vectorWidth: 16, registers: 24, simdReduce: true }
+  for (const [type, make, weightElems, splits] of cases) {
     test(`x @ W.T with W in ${type} is one kernel reading the raw weights (no float copy of W)`, async () => {
       const f = nn.ggufParse(await make())
       assert.equal(f.tensorInfos[0]!.type, type)
@@ -465,6 +463,11 @@ describe('gguf: dequantization fuses into the consuming matmul', () => {
       const sizes = kernels[0]!.bufs.map((b) => `${b.dtype.name} x ${b.size}`)
       const raw = type === 'F16' ? `float16 x ${weightElems}` : `uint8 x ${weightElems}`
       assert.deepEqual(sizes.sort(), [`float32 x ${K}`, `float32 x ${N}`, raw].sort())
+      const opts = handOpts(kernels[0]!.ast, cpu)
+      assert.deepEqual(
+        opts.filter((o) => o.op === 'SPLIT').map((o) => o.arg),
+        splits,
+      )
       const ref = (await x.matmul(W.contiguous().realize().T).data()) as Float32Array
       const got = (await y.data()) as Float32Array
       for (let i = 0; i < N; i++)
