@@ -172,7 +172,11 @@ export function handOpts(ast: UOp, target: OptTarget): Opt[] {
       // innermost (contiguous elements) at least 4 long
       const blocks: number[] = []
       for (const b of r === undefined ? [] : blockSizes(s, r))
-        if (b >= 4 && (blocks.length ? blocks.at(-1)! : sizes[r!]!) % b === 0 && b < (blocks.at(-1) ?? sizes[r!]!))
+        if (
+          b >= 4 &&
+          (blocks.length ? blocks.at(-1)! : sizes[r!]!) % b === 0 &&
+          b < (blocks.at(-1) ?? sizes[r!]!)
+        )
           blocks.push(b)
       if (r !== undefined && blocks.length) {
         for (const [i, b] of blocks.entries()) try_({ op: 'SPLIT', axis: r + i, arg: b })

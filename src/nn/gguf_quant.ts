@@ -37,7 +37,7 @@ const field = (blocks: Tensor, a: number, b: number): Tensor => blocks.shrink([n
 /** (nblocks, k) bytes broadcast to `shape` = (nblocks, k, m), or for k = 1 any (nblocks, ...). */
 function spread(bytes: Tensor, shape: readonly number[]): Tensor {
   const [nb, k] = bytes.shape as [number, number]
-  const to = k === 1 ? shape.map((d, i) => (i === 0 ? nb : 1)) : [nb, k, 1]
+  const to = k === 1 ? shape.map((_, i) => (i === 0 ? nb : 1)) : [nb, k, 1]
   return bytes.reshape(to).expand([...shape])
 }
 
@@ -85,7 +85,9 @@ function q4_0(b: Tensor): Tensor {
   return f16At(b, 0, row(b)).mul(f32(nibbles(field(b, 2, 18))).sub(8))
 }
 function q4_1(b: Tensor): Tensor {
-  return f16At(b, 0, row(b)).mul(f32(nibbles(field(b, 4, 20)))).add(f16At(b, 2, row(b)))
+  return f16At(b, 0, row(b))
+    .mul(f32(nibbles(field(b, 4, 20))))
+    .add(f16At(b, 2, row(b)))
 }
 function q5_0(b: Tensor): Tensor {
   const q = nibbles(field(b, 6, 22)).bitwiseOr(highBits(b, 2).lshift(4))
@@ -93,7 +95,9 @@ function q5_0(b: Tensor): Tensor {
 }
 function q5_1(b: Tensor): Tensor {
   const q = nibbles(field(b, 8, 24)).bitwiseOr(highBits(b, 4).lshift(4))
-  return f16At(b, 0, row(b)).mul(f32(q)).add(f16At(b, 2, row(b)))
+  return f16At(b, 0, row(b))
+    .mul(f32(q))
+    .add(f16At(b, 2, row(b)))
 }
 
 /**
@@ -137,7 +141,9 @@ function q6_k(b: Tensor): Tensor {
   // element 128 h + 64 k + i: low 4 bits from ql[64 h + i] >> 4k; 32 s + i within a half: qh[32 h + i] >> 2s
   const ql = planes(field(b, 0, 128).reshape([nb, 2, 64]), [0, 4], 0x0f).reshape([nb, 8, 32])
   const qh = planes(field(b, 128, 192).reshape([nb, 2, 32]), [0, 2, 4, 6], 0x03).reshape([nb, 8, 32])
-  const q = f32(ql.bitwiseOr(qh.lshift(4))).sub(32).reshape([nb, 16, 16])
+  const q = f32(ql.bitwiseOr(qh.lshift(4)))
+    .sub(32)
+    .reshape([nb, 16, 16])
   const shape = [nb, 16, 16]
   const scales = f32(spread(field(b, 192, 208), shape).bitcast('int8'))
   return f16At(b, 208, shape).mul(scales).mul(q).reshape([nb, QK_K])
