@@ -145,7 +145,52 @@ export class CRenderer extends CStyleRenderer {
     return super.aluExpr(u, a)
   }
 
-  protected override loopPrefix(range: UOp, body: readonly UOp[], names: ReadonlyMap<UOp, string>): string[] {
+  protected override laneAccs(prog: LinearProgram): ReadonlyMap<UOp, number> {
+    // a float32 sum updated once per iteration of an innermost reduce loop of 16..64 (a multiple
+    // of 16) that another reduce loop encloses (a SPLIT block loop): the simd reduction would add
+    // its lanes up at the end of every block, keeping lanes costs one vector add per step
+    const out = new Map<UOp, number>()
+    const open: UOp[] = []
+    const defined = new Map<UOp, number>() // acc -> loop depth at its DEFINE_ACC
+    const updates = new Map<UOp, number>()
+    const rejected = new Set<UOp>()
+    for (const [pc, u] of prog.uops.entries()) {
+      if (u.op === Ops.RANGE) open.push(u)
+      else if (u.op === Ops.ENDRANGE) open.pop()
+      else if (u.op === Ops.DEFINE_ACC) defined.set(u, open.length)
+      else if (u.op === Ops.ACC_UPDATE) {
+        const acc = u.src[0]!
+        updates.set(acc, (updates.get(acc) ?? 0) + 1)
+        const loop = open.at(-1)
+        const inner = open.slice(defined.get(acc) ?? open.length)
+        const bound = loop?.src[0]
+        const n = bound?.op === Ops.CONST ? bound.constValue : 0
+        const innermost = prog.uops
+          .slice(pc)
+          .findIndex((e) => e.op === Ops.RANGE || (e.op === Ops.ENDRANGE && e.src[0] === loop))
+        const ok =
+          acc.dtype.name === 'float32' &&
+          u.arg === 'ADD' &&
+          inner.length >= 2 &&
+          inner.every((r) => (r.arg as RangeArg).kind === 'reduce') &&
+          n >= 16 &&
+          n <= 64 &&
+          n % 16 === 0 &&
+          prog.uops[pc + innermost]?.op === Ops.ENDRANGE
+        if (ok) out.set(acc, n)
+        else rejected.add(acc)
+      }
+    }
+    for (const acc of [...out.keys()]) if (rejected.has(acc) || updates.get(acc) !== 1) out.delete(acc)
+    return out
+  }
+
+  protected override loopPrefix(
+    range: UOp,
+    body: readonly UOp[],
+    names: ReadonlyMap<UOp, string>,
+    lanes: ReadonlyMap<UOp, number>,
+  ): string[] {
     const kind = (range.arg as RangeArg).kind
     if (kind === 'thread') return ['#pragma omp parallel for schedule(static)']
     // an innermost reduce loop with a few accumulators: an OpenMP simd reduction lets the loop
@@ -156,6 +201,8 @@ export class CRenderer extends CStyleRenderer {
       ...new Map(body.filter((u) => u.op === Ops.ACC_UPDATE).map((u) => [u.src[0]!, u])).values(),
     ]
     if (!updates.length || updates.length > SIMD_MAX_ACCS) return []
+    // lane accumulators need no reduction clause: each iteration updates its own lane
+    if (updates.every((upd) => lanes.has(upd.src[0]!))) return ['#pragma omp simd']
     const clauses: string[] = []
     for (const upd of updates) {
       const acc = upd.src[0]!

@@ -34,6 +34,7 @@ const CALLS: Record<string, (o: any) => unknown> = {
   ones: (o) => Tensor.ones([2], o),
   full: (o) => Tensor.full([2], 3, o),
   empty: (o) => Tensor.empty([2], o),
+  fromBytes: (o) => Tensor.fromBytes([2], 'uint8', () => {}, o),
   arange: (o) => Tensor.arange(0, 4, 1, o),
   linspace: (o) => Tensor.linspace(0, 1, 3, o),
   eye: (o) => Tensor.eye(2, 2, o),
@@ -103,6 +104,8 @@ const CALLS: Record<string, (o: any) => unknown> = {
     nn.safeDeserialize(Uint8Array.from([8, 0, 0, 0, 0, 0, 0, 0, ...Buffer.from('{}      ')]), o),
   // the option check throws at the call; the read of a missing file then rejects (ignored here)
   safeLoad: (o) => void nn.safeLoad('/nonexistent/x.safetensors', o).catch(() => {}),
+  ggufParse: (o) => nn.ggufParse(new Uint8Array([71, 71, 85, 70, 3, 0, 0, 0, ...new Array(16).fill(0)]), o),
+  ggufLoad: (o) => void nn.ggufLoad('/nonexistent/x.gguf', o).catch(() => {}),
 }
 // readers another change owns (safetensors/IDX hardening): their options are checked after merge
 const PENDING = new Set<string>()
