@@ -2,7 +2,7 @@
 // raw little-endian bytes), the two pieces GGUF's quantized tensors are built from.
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { Tensor, TsgradError } from '../../src/index.ts'
+import { f16BitsToF32, Tensor, TsgradError } from '../../src/index.ts'
 
 describe('bitcast', () => {
   test('uint8 -> int8 reads the two complement', async () => {
@@ -62,5 +62,21 @@ describe('fromBytes', () => {
     assert.throws(() => Tensor.fromBytes([2], 'float32', 5 as never), /fromBytes: fill must be a function/)
     assert.throws(() => Tensor.fromBytes([-1], 'float32', () => {}), TsgradError)
     assert.throws(() => Tensor.fromBytes([2], 'float32', () => {}, { dtype: 'x' } as never), TsgradError)
+  })
+})
+
+describe('float16 -> float32 casts in kernels', () => {
+  test('every one of the 65536 bit patterns converts exactly (subnormals, -0, inf, NaN)', async () => {
+    const bits = Uint16Array.from({ length: 65536 }, (_, i) => i)
+    const h = Tensor.fromBytes([65536], 'float16', (dst) => dst.set(new Uint8Array(bits.buffer)))
+    const got = (await h.float().mul(1).data()) as Float32Array
+    const gotBits = new Uint32Array(got.buffer, got.byteOffset, got.length)
+    const want = new Float32Array(1)
+    const wantBits = new Uint32Array(want.buffer)
+    for (let i = 0; i < 65536; i++) {
+      want[0] = f16BitsToF32(i)
+      if (Number.isNaN(want[0]!)) assert.ok(Number.isNaN(got[i]!), `0x${i.toString(16)}: ${got[i]}`)
+      else assert.equal(gotBits[i], wantBits[0], `0x${i.toString(16)}: ${got[i]} vs ${want[0]}`)
+    }
   })
 })
