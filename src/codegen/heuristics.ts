@@ -178,6 +178,10 @@ export function handOpts(ast: UOp, target: OptTarget): Opt[] {
           b < (blocks.at(-1) ?? sizes[r!]!)
         )
           blocks.push(b)
+      // an innermost loop of one vector: gcc vectorizes a 16-trip loop, not a 32-trip one with
+      // lane accumulators (measured 3x on a Q8_0 matvec)
+      const last = blocks.at(-1)
+      if (last !== undefined && last > vec && last % vec === 0) blocks.push(vec)
       if (r !== undefined && blocks.length) {
         for (const [i, b] of blocks.entries()) try_({ op: 'SPLIT', axis: r + i, arg: b })
       } else if (r !== undefined) {

@@ -443,11 +443,11 @@ describe('gguf: dequantization fuses into the consuming matmul', () => {
   const serialize = (type: 'Q8_0' | 'Q4_0' | 'F16') => () =>
     nn.ggufSerialize({ tensors: { w: Tensor.randn([N, K]) } }, type)
   const cases: [string, () => Promise<Uint8Array>, number, number[]][] = [
-    ['Q8_0', serialize('Q8_0'), (N * K * 34) / 32, [32]],
+    ['Q8_0', serialize('Q8_0'), (N * K * 34) / 32, [32, 16]],
     ['Q4_0', serialize('Q4_0'), (N * K * 18) / 32, [32, 16]],
     ['F16', serialize('F16'), N * K, []],
     ['Q5_1', async () => randomBlocks(7, 24, 32, [0, 2]), (N * K * 24) / 32, [32, 16, 8]],
-    ['Q4_K', async () => randomBlocks(12, 144, 256, [0, 2]), (N * K * 144) / 256, [256, 64, 32]],
+    ['Q4_K', async () => randomBlocks(12, 144, 256, [0, 2]), (N * K * 144) / 256, [256, 64, 32, 16]],
     ['Q6_K', async () => randomBlocks(14, 210, 256, [208]), (N * K * 210) / 256, [256, 128, 64, 32, 16]],
   ]
   const cpu = { threads: true, vectorWidth: 16, registers: 24, simdReduce: true }
