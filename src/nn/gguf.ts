@@ -13,7 +13,7 @@
 // ./gguf_quant.ts for the dequantization graphs.
 import { checkOptions, type KeySet, Tensor, TsgradError } from '../index.js'
 import { nodeBuiltins } from '../runtime/node.js'
-import { dequantize, GGML_TYPES, GGML_UNSUPPORTED, type GGMLType } from './gguf_quant.js'
+import { dequantize, GGML_TYPES, GGML_UNSUPPORTED, type GGMLType, ggmlTypeByName } from './gguf_quant.js'
 
 /** GGUF metadata value types, by their id in the file. */
 export const GGUF_VALUE_TYPES = [
@@ -363,7 +363,7 @@ function loadTensors(src: ByteSource, header: GGUFHeader, opts: GGUFLoadOptions)
   const where = opts.device !== undefined ? { device: opts.device } : {}
   const out = Object.create(null) as Record<string, Tensor>
   for (const info of header.tensorInfos) {
-    const type = [...GGML_TYPES.values()].find((t) => t.name === info.type)!
+    const type = ggmlTypeByName(info.type)!
     const pos = header.dataStart + info.offset
     const fill = (dst: Uint8Array): void => src.read(pos, dst)
     if (info.nbytes === 0)
