@@ -166,6 +166,7 @@ export class CRenderer extends CStyleRenderer {
     const defined = new Map<UOp, number>() // acc -> loop depth at its DEFINE_ACC
     const updates = new Map<UOp, number>()
     const rejected = new Set<UOp>()
+    const perLoop = new Map<UOp | undefined, Set<UOp>>() // accumulators updated in each loop
     for (const [pc, u] of prog.uops.entries()) {
       if (u.op === Ops.RANGE) open.push(u)
       else if (u.op === Ops.ENDRANGE) open.pop()
@@ -174,12 +175,11 @@ export class CRenderer extends CStyleRenderer {
         const acc = u.src[0]!
         updates.set(acc, (updates.get(acc) ?? 0) + 1)
         const loop = open.at(-1)
+        if (!perLoop.has(loop)) perLoop.set(loop, new Set())
+        perLoop.get(loop)!.add(acc)
         const inner = open.slice(defined.get(acc) ?? open.length)
         const bound = loop?.src[0]
         const n = bound?.op === Ops.CONST ? bound.constValue : 0
-        const innermost = prog.uops
-          .slice(pc)
-          .findIndex((e) => e.op === Ops.RANGE || (e.op === Ops.ENDRANGE && e.src[0] === loop))
         const ok =
           acc.dtype.name === 'float32' &&
           u.arg === 'ADD' &&
@@ -188,11 +188,19 @@ export class CRenderer extends CStyleRenderer {
           n >= 16 &&
           n <= 64 &&
           n % 16 === 0 &&
-          prog.uops[pc + innermost]?.op === Ops.ENDRANGE
+          // the innermost loop: no RANGE before its ENDRANGE
+          prog.uops[
+            pc +
+              prog.uops
+                .slice(pc)
+                .findIndex((e) => e.op === Ops.RANGE || (e.op === Ops.ENDRANGE && e.src[0] === loop))
+          ]?.op === Ops.ENDRANGE
         if (ok) out.set(acc, n)
         else rejected.add(acc)
       }
     }
+    // a register tile (many accumulators in one loop) stays as it is: lanes for each would spill
+    for (const accs of perLoop.values()) if (accs.size > SIMD_MAX_ACCS) for (const a of accs) rejected.add(a)
     for (const acc of [...out.keys()]) if (rejected.has(acc) || updates.get(acc) !== 1) out.delete(acc)
     return out
   }

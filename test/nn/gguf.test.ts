@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
 import { handOpts } from '../../src/codegen/heuristics.ts'
+import { renderKernel } from '../../src/codegen/kernel.ts'
+import { CRenderer } from '../../src/renderer/c.ts'
 import { scheduleFor } from '../../src/engine/realize.ts'
 import { nn, Tensor, TsgradError } from '../../src/index.ts'
 import { quantizeQ4_0, quantizeQ8_0 } from '../../src/nn/gguf_quant.ts'
@@ -477,4 +479,17 @@ describe('gguf: dequantization fuses into the consuming matmul', () => {
         )
     })
   }
+  test('C: the Q8_0 matvec keeps one partial sum per lane across blocks; a matmul tile keeps its registers', async () => {
+    const f = nn.ggufParse(await serialize('Q8_0')())
+    const y = Tensor.randn([1, K]).matmul(f.tensors.w!.T)
+    const [k] = scheduleFor([y.uop]).items.filter((i) => i.kind === 'kernel')
+    const r = new CRenderer()
+    const src = renderKernel(k!.ast, r, handOpts(k!.ast, r.target)).src
+    assert.match(src, /float acc0_l\[16\] = \{0\.0f\};/)
+    assert.match(src, /acc0_l\[r\d+\] = acc0_l\[r\d+\] \+/)
+    assert.doesNotMatch(src, /omp simd reduction/)
+    const mm = Tensor.randn([64, 64]).matmul(Tensor.randn([64, 64]))
+    const [km] = scheduleFor([mm.uop]).items.filter((i) => i.kind === 'kernel')
+    assert.doesNotMatch(renderKernel(km!.ast, r, handOpts(km!.ast, r.target)).src, /_l\[/)
+  })
 })
