@@ -305,6 +305,11 @@ async function main(): Promise<void> {
     ])
     console.log(rows[rows.length - 1]!.join(' | '))
   }
+  if (want('matvec')) {
+    // decode matvec on GGUF Q8_0/Q4_0/F16 weights next to a copy of as many bytes (bench/gguf_matvec.ts)
+    const { ggufMatvec } = await import('./gguf_matvec.ts')
+    rows.push(...(await ggufMatvec()))
+  }
   if (want('viz')) {
     const { vizOverhead } = await import('./viz_overhead.ts')
     const r = vizOverhead()

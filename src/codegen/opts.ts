@@ -8,13 +8,16 @@
 //   UNROLL a k  split reduce axis a by k into k independent accumulators (vectorizable, more ILP)
 //   CHAIN a k   split reduce axis a by k into k straight-line steps that update one accumulator
 //               (a convolution's 3x3 window: no 3-trip loops, and no 9x accumulators to spill)
+//   SPLIT a k   split reduce axis a by k into two nested reduce loops (blocked data such as
+//               quantized weights: the per-block index math and scales move to the outer loop,
+//               the inner loop runs over contiguous elements and vectorizes)
 //   THREAD a    run output axis a (must be the outermost) across cores
 //   SWAP a b    exchange the nesting order of output axes a and b (e.g. panel order for matmul)
 import { TsgradError } from '../helpers.js'
 import { Ops, type RangeArg, UOp } from '../uop/ops.js'
 import { substitute, toposort } from '../uop/rewrite.js'
 
-export type OptOp = 'UPCAST' | 'UNROLL' | 'CHAIN' | 'THREAD' | 'SWAP'
+export type OptOp = 'UPCAST' | 'UNROLL' | 'CHAIN' | 'SPLIT' | 'THREAD' | 'SWAP'
 
 export interface Opt {
   readonly op: OptOp
@@ -73,7 +76,7 @@ export class OptState {
   check(opt: Opt): string | undefined {
     const r = this.axes[opt.axis]
     if (!r) return `axis ${opt.axis} out of range (${this.axes.length} axes)`
-    if (opt.op === 'UPCAST' || opt.op === 'UNROLL' || opt.op === 'CHAIN') {
+    if (opt.op === 'UPCAST' || opt.op === 'UNROLL' || opt.op === 'CHAIN' || opt.op === 'SPLIT') {
       if (opt.op === 'UPCAST' && !isOutput(r)) return 'UPCAST needs an output axis'
       if (opt.op !== 'UPCAST' && kindOf(r) !== 'reduce') return `${opt.op} needs a reduce axis`
       if (!Number.isInteger(opt.arg) || opt.arg < 2) return 'split amount must be an integer >= 2'
@@ -104,6 +107,12 @@ export class OptState {
       this.replaceRange(r, outer.mul(k).add(inner), [outer, inner])
       this.axes[opt.axis] = outer
       this.expanded.push(inner)
+    } else if (opt.op === 'SPLIT') {
+      const k = opt.arg
+      const outer = UOp.range(sizeOf(r) / k, this.nextId++, 'reduce', r.dtype)
+      const inner = UOp.range(k, this.nextId++, 'reduce', r.dtype)
+      this.replaceRange(r, outer.mul(k).add(inner), [outer, inner])
+      this.axes.splice(opt.axis, 1, outer, inner)
     } else if (opt.op === 'THREAD') {
       const t = UOp.range(r.src[0]!, this.nextId++, 'thread', r.dtype)
       this.replaceRange(r, t)

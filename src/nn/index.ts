@@ -56,3 +56,16 @@ export {
   safeSave,
   safeSerialize,
 } from './safetensors.js'
+export {
+  GGUF_VALUE_TYPES,
+  type GGUFFile,
+  type GGUFHeader,
+  type GGUFLoadOptions,
+  type GGUFTensorInfo,
+  type GGUFValue,
+  type GGUFValueType,
+  ggufLoad,
+  ggufParse,
+  ggufParseHeader,
+} from './gguf.js'
+export { type GGUFWriteInput, type GGUFWriteType, ggufSave, ggufSerialize } from './gguf_write.js'

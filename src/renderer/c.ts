@@ -54,6 +54,16 @@ static inline unsigned short f2bf(float f) {
   return (unsigned short)((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
 }
 static inline float rbf(float f) { return bf2f(f2bf(f)); }
+// float16 -> float32 by integer math: gcc 12 keeps a (float) conversion of _Float16 scalar (one
+// vcvtph2ps per element), this form vectorizes (4x on an F16 matvec). Exact: the f16 bits shifted
+// into f32 position read as 2^-112 times the value (normal or subnormal), inf/NaN are rebuilt.
+static inline float tg_h2f(_Float16 x) {
+  unsigned short h; memcpy(&h, &x, 2);
+  unsigned int em = h & 0x7fffu, b = em << 13, r; float f; memcpy(&f, &b, 4);
+  f = f * 0x1p112f; memcpy(&r, &f, 4);
+  r = (em >= 0x7c00u ? (b | 0x7f800000u) : r) | ((unsigned int)(h & 0x8000u) << 16);
+  memcpy(&f, &r, 4); return f;
+}
 // exp in float32, inlined so the loop vectorizer keeps it in registers (libmvec's call costs
 // about as much as a 64 MB pass of memory in softmax). x is clamped to where exp is finite and
 // nonzero (selects that keep NaN), then x = k ln2 + r with |r| <= ln2/2: k is rounded by adding
@@ -142,10 +152,65 @@ export class CRenderer extends CStyleRenderer {
     // float32 exp/exp2 inline (tg_expf above); other dtypes and functions go to libm/libmvec
     if ((u.op === Ops.EXP || u.op === Ops.EXP2) && u.src[0]!.dtype.name === 'float32')
       return `${u.op === Ops.EXP ? 'tg_expf' : 'tg_exp2f'}(${a[0]})`
+    if (u.op === Ops.CAST && u.src[0]!.dtype.name === 'float16' && u.dtype.name === 'float32')
+      return `tg_h2f(${a[0]})`
     return super.aluExpr(u, a)
   }
 
-  protected override loopPrefix(range: UOp, body: readonly UOp[], names: ReadonlyMap<UOp, string>): string[] {
+  protected override laneAccs(prog: LinearProgram): ReadonlyMap<UOp, number> {
+    // a float32 sum updated once per iteration of an innermost reduce loop of 16..64 (a multiple
+    // of 16) that another reduce loop encloses (a SPLIT block loop): the simd reduction would add
+    // its lanes up at the end of every block, keeping lanes costs one vector add per step
+    const out = new Map<UOp, number>()
+    const open: UOp[] = []
+    const defined = new Map<UOp, number>() // acc -> loop depth at its DEFINE_ACC
+    const updates = new Map<UOp, number>()
+    const rejected = new Set<UOp>()
+    const perLoop = new Map<UOp | undefined, Set<UOp>>() // accumulators updated in each loop
+    for (const [pc, u] of prog.uops.entries()) {
+      if (u.op === Ops.RANGE) open.push(u)
+      else if (u.op === Ops.ENDRANGE) open.pop()
+      else if (u.op === Ops.DEFINE_ACC) defined.set(u, open.length)
+      else if (u.op === Ops.ACC_UPDATE) {
+        const acc = u.src[0]!
+        updates.set(acc, (updates.get(acc) ?? 0) + 1)
+        const loop = open.at(-1)
+        if (!perLoop.has(loop)) perLoop.set(loop, new Set())
+        perLoop.get(loop)!.add(acc)
+        const inner = open.slice(defined.get(acc) ?? open.length)
+        const bound = loop?.src[0]
+        const n = bound?.op === Ops.CONST ? bound.constValue : 0
+        const ok =
+          acc.dtype.name === 'float32' &&
+          u.arg === 'ADD' &&
+          inner.length >= 2 &&
+          inner.every((r) => (r.arg as RangeArg).kind === 'reduce') &&
+          n >= 16 &&
+          n <= 64 &&
+          n % 16 === 0 &&
+          // the innermost loop: no RANGE before its ENDRANGE
+          prog.uops[
+            pc +
+              prog.uops
+                .slice(pc)
+                .findIndex((e) => e.op === Ops.RANGE || (e.op === Ops.ENDRANGE && e.src[0] === loop))
+          ]?.op === Ops.ENDRANGE
+        if (ok) out.set(acc, n)
+        else rejected.add(acc)
+      }
+    }
+    // a register tile (many accumulators in one loop) stays as it is: lanes for each would spill
+    for (const accs of perLoop.values()) if (accs.size > SIMD_MAX_ACCS) for (const a of accs) rejected.add(a)
+    for (const acc of [...out.keys()]) if (rejected.has(acc) || updates.get(acc) !== 1) out.delete(acc)
+    return out
+  }
+
+  protected override loopPrefix(
+    range: UOp,
+    body: readonly UOp[],
+    names: ReadonlyMap<UOp, string>,
+    lanes: ReadonlyMap<UOp, number>,
+  ): string[] {
     const kind = (range.arg as RangeArg).kind
     if (kind === 'thread') return ['#pragma omp parallel for schedule(static)']
     // an innermost reduce loop with a few accumulators: an OpenMP simd reduction lets the loop
@@ -156,6 +221,8 @@ export class CRenderer extends CStyleRenderer {
       ...new Map(body.filter((u) => u.op === Ops.ACC_UPDATE).map((u) => [u.src[0]!, u])).values(),
     ]
     if (!updates.length || updates.length > SIMD_MAX_ACCS) return []
+    // lane accumulators need no reduction clause: each iteration updates its own lane
+    if (updates.every((upd) => lanes.has(upd.src[0]!))) return ['#pragma omp simd']
     const clauses: string[] = []
     for (const upd of updates) {
       const acc = upd.src[0]!

@@ -109,8 +109,22 @@ export abstract class CStyleRenderer implements Renderer {
   /** `void name(params)` with the qualifiers this target needs. */
   protected abstract signature(name: string, params: string[], prog: LinearProgram): string
   /** Lines emitted before a loop (e.g. an OpenMP pragma); `body` is the loop's instructions. */
-  protected loopPrefix(_range: UOp, _body: readonly UOp[], _names: ReadonlyMap<UOp, string>): string[] {
+  protected loopPrefix(
+    _range: UOp,
+    _body: readonly UOp[],
+    _names: ReadonlyMap<UOp, string>,
+    _lanes: ReadonlyMap<UOp, number>,
+  ): string[] {
     return []
+  }
+  /**
+   * Accumulators kept as one partial value per iteration of their (innermost, fixed-length) update
+   * loop, accumulator -> that length: the loop updates `acc_l[r]` (vertical vector adds, no
+   * reduction across lanes per loop) and the lanes are added into the accumulator once, when the
+   * REDUCE is read. None by default.
+   */
+  protected laneAccs(_prog: LinearProgram): ReadonlyMap<UOp, number> {
+    return new Map()
   }
 
   protected aluExpr(u: UOp, a: string[]): string {
@@ -145,6 +159,9 @@ export abstract class CStyleRenderer implements Renderer {
       case Ops.BITCAST:
         if (dt.name === 'bfloat16' || sdt.name === 'bfloat16')
           throw new Error('C renderer: bitcast of bfloat16')
+        // between integers of one size a conversion is the same bits (gcc wraps modulo 2^n) and,
+        // unlike the memcpy, never keeps the loop vectorizer from the loop
+        if (dt.isInt && sdt.isInt && dt.itemsize === sdt.itemsize) return `((${valueType(dt)})(${x}))`
         return `BITCAST(${valueType(dt)}, ${x})`
       case Ops.IDIV:
         return dt.isInt ? `idiv_${intSuffix(dt)}(${x}, ${y})` : `trunc${fsuf}(${x} / ${y})`
@@ -175,6 +192,9 @@ export abstract class CStyleRenderer implements Renderer {
   render(name: string, prog: LinearProgram): string {
     const w = new ProgramWriter('C', cLiteral)
     const ref = (u: UOp): string => w.ref(u)
+    const lanes = this.laneAccs(prog)
+    /** the range of the innermost loop open at each instruction (for lane accumulators) */
+    const openLoops: UOp[] = []
     const params: string[] = []
     const define = (u: UOp, e: string): void => {
       w.line(`${valueType(u.dtype)} ${w.name(u)} = ${e};`)
@@ -188,13 +208,16 @@ export abstract class CStyleRenderer implements Renderer {
         case Ops.DEFINE_VAR:
           w.name(u)
           break
-        case Ops.DEFINE_ACC:
-          w.line(
-            `${valueType(u.dtype)} ${w.name(u)} = ${cLiteral((u.arg as { init: number }).init, u.dtype)};`,
-          )
+        case Ops.DEFINE_ACC: {
+          const init = cLiteral((u.arg as { init: number }).init, u.dtype)
+          w.line(`${valueType(u.dtype)} ${w.name(u)} = ${init};`)
+          const n = lanes.get(u)
+          if (n !== undefined) w.line(`${valueType(u.dtype)} ${w.name(u)}_l[${n}] = {${init}};`)
           break
+        }
         case Ops.ACC_UPDATE: {
-          const acc = ref(u.src[0]!)
+          const lane = lanes.has(u.src[0]!) ? `_l[${w.ref(openLoops.at(-1)!)}]` : ''
+          const acc = `${ref(u.src[0]!)}${lane}`
           const dt = u.src[0]!.dtype
           const val = ref(u.src[1]!)
           const op = u.arg as string
@@ -209,9 +232,16 @@ export abstract class CStyleRenderer implements Renderer {
           w.line(`${acc} = ${dt.name === 'bfloat16' ? `rbf(${e})` : e};`)
           break
         }
-        case Ops.REDUCE:
-          w.alias(u, prog.accOf.get(u)!)
+        case Ops.REDUCE: {
+          const acc = prog.accOf.get(u)!
+          const n = lanes.get(acc)
+          if (n !== undefined) {
+            const a = ref(acc)
+            w.line(`for (int l_ = 0; l_ < ${n}; l_++) ${a} = ${a} + ${a}_l[l_];`)
+          }
+          w.alias(u, acc)
           break
+        }
         case Ops.AFTER:
           w.alias(u, u.src[0]!)
           break
@@ -239,6 +269,7 @@ export abstract class CStyleRenderer implements Renderer {
       const u = uops[pc]!
       if (u.op === Ops.ENDRANGE) {
         w.close()
+        openLoops.pop()
         continue
       }
       if (u.op !== Ops.RANGE) {
@@ -247,11 +278,12 @@ export abstract class CStyleRenderer implements Renderer {
       }
       const end = uops.findIndex((e, j) => j > pc && e.op === Ops.ENDRANGE && e.src[0] === u)
       const body = uops.slice(pc + 1, end)
-      const prefix = this.loopPrefix(u, body, w.names)
+      const prefix = this.loopPrefix(u, body, w.names, lanes)
       if (this.renderLoop({ range: u, body, prefix, writer: w, statement })) {
         pc = end
         continue
       }
+      openLoops.push(u)
       const r = w.name(u)
       for (const p of prefix) w.line(p)
       w.open(`for (${valueType(u.dtype)} ${r} = 0; ${r} < ${ref(u.src[0]!)}; ${r}++) {`)

@@ -36,6 +36,8 @@ export const kernelHelpers = {
     else if (from === 'float16') d.setUint16(0, f32ToF16Bits(v), true)
     else if (from === 'uint16') d.setUint16(0, v, true)
     else if (from === 'int16') d.setInt16(0, v, true)
+    else if (from === 'uint8') d.setUint8(0, v)
+    else if (from === 'int8') d.setInt8(0, v)
     else throw new Error(`bitcast from ${from} not supported`)
     if (to === 'float32') return d.getFloat32(0, true)
     if (to === 'int32') return d.getInt32(0, true)
@@ -43,6 +45,8 @@ export const kernelHelpers = {
     if (to === 'float16') return f16BitsToF32(d.getUint16(0, true))
     if (to === 'uint16') return d.getUint16(0, true)
     if (to === 'int16') return d.getInt16(0, true)
+    if (to === 'uint8') return d.getUint8(0)
+    if (to === 'int8') return d.getInt8(0)
     throw new Error(`bitcast to ${to} not supported`)
   },
 }

@@ -12,14 +12,15 @@ import {
   dtypes,
   fitsDType,
   promoteTypes,
+  storageArray,
   toDType,
 } from '../dtype.js'
 import { fmtShape, prod, TsgradError } from '../helpers.js'
 import { checkOptions, type KeySet } from '../options.js'
 import { Device, canonicalDevice } from '../runtime/device.js'
-import { constNode, varValueNode } from '../uop/graph.js'
-import { type sint, UOp } from '../uop/ops.js'
-import type { Buffer } from '../runtime/buffer.js'
+import { constNode, reshape, varValueNode } from '../uop/graph.js'
+import { Ops, type sint, UOp } from '../uop/ops.js'
+import { Buffer } from '../runtime/buffer.js'
 import { jitScope } from './jit_scope.js'
 import { checkShape, checkSize } from './shapes.js'
 import { Tensor } from './tensor.js'
@@ -49,6 +50,17 @@ declare module './tensor.js' {
     let randint: (low: number, high: number, shape: readonly number[], opts?: CreateOptions) => Tensor
     let uniform: (shape: readonly number[], low?: number, high?: number, opts?: CreateOptions) => Tensor
     let normal: (shape: readonly number[], mean?: number, std?: number, opts?: CreateOptions) => Tensor
+    /**
+     * A tensor whose storage `fill` writes as raw little-endian bytes (float16 as its 16-bit
+     * patterns): on devices with host memory the bytes land in the device buffer itself, so a
+     * file read straight into it keeps one copy of the data.
+     */
+    let fromBytes: (
+      shape: readonly number[],
+      dtype: DType | string,
+      fill: (dst: Uint8Array) => void,
+      opts?: { device?: string },
+    ) => Tensor
   }
 }
 
@@ -102,6 +114,24 @@ Tensor.empty = (shape, opts) => {
       .realize(),
     opts,
   )
+}
+
+Tensor.fromBytes = (shape, dtype, fill, opts) => {
+  checkOptions('Tensor.fromBytes', opts, { device: true })
+  const s = checkShape('fromBytes', shape)
+  const dt = toDType(dtype)
+  checkSize('fromBytes', s)
+  if (typeof fill !== 'function') throw new TsgradError('fromBytes: fill must be a function')
+  const buf = new Buffer(dev(opts), prod(s), dt)
+  const bytesOf = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength)
+  const view = buf.hostView()
+  if (view) fill(bytesOf(view))
+  else {
+    const tmp = storageArray(dt, buf.size)
+    fill(bytesOf(tmp))
+    buf.copyin(tmp)
+  }
+  return new Tensor(reshape(UOp.new(Ops.BUFFER, dt, [], buf), s))
 }
 
 Tensor.arange = (start, stop, step = 1, opts) => {

@@ -1,9 +1,9 @@
 // Elementwise ops: arithmetic with broadcasting, math functions, activations, comparisons, bitwise.
 // Composite functions are built from the IR's ALU ops, so they fuse and differentiate for free.
-import { type DType, defaultFloat, dtypeMax, dtypeMin, dtypes } from '../dtype.js'
+import { type DType, defaultFloat, dtypeMax, dtypeMin, dtypes, toDType } from '../dtype.js'
 import { TsgradError } from '../helpers.js'
 import { checkOptions, type KeySet } from '../options.js'
-import { Ops } from '../uop/ops.js'
+import { Ops, UOp } from '../uop/ops.js'
 import { withCustomGrad } from './custom_grad.js'
 import { broadcastShapes } from './shapes.js'
 import { type Operand, Tensor } from './tensor.js'
@@ -72,6 +72,8 @@ declare module './tensor.js' {
     bitwiseNot(): Tensor
     lshift(n: number): Tensor
     rshift(n: number): Tensor
+    /** The same bits read as another dtype of the same size (uint16 -> float16, uint8 -> int8). */
+    bitcast(dtype: DType | string): Tensor
   }
 }
 
@@ -363,3 +365,15 @@ const shift = (name: string, op: (typeof Ops)[keyof typeof Ops]) =>
   }
 P.lshift = shift('lshift', Ops.SHL)
 P.rshift = shift('rshift', Ops.SHR)
+// 8/16/32-bit dtypes only: every renderer reinterprets those in one step (bool has no defined
+// bit pattern, bfloat16 is computed as float in C, 64-bit values are BigInt/double in JS)
+const BITCASTABLE = new Set(['uint8', 'int8', 'uint16', 'int16', 'float16', 'uint32', 'int32', 'float32'])
+P.bitcast = function (dtype) {
+  const dt = toDType(dtype)
+  if (!BITCASTABLE.has(this.dtype.name) || !BITCASTABLE.has(dt.name) || dt.itemsize !== this.dtype.itemsize)
+    throw new TsgradError(
+      `bitcast: cannot reinterpret ${this.dtype.name} (shape [${this.shape.join(', ')}]) as ${dt.name}: expected two of ${[...BITCASTABLE].join(', ')} with the same size`,
+    )
+  if (dt === this.dtype) return this
+  return Tensor.fromUOp(UOp.new(Ops.BITCAST, dt, [this.uop]), this)
+}

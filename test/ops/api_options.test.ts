@@ -34,6 +34,7 @@ const CALLS: Record<string, (o: any) => unknown> = {
   ones: (o) => Tensor.ones([2], o),
   full: (o) => Tensor.full([2], 3, o),
   empty: (o) => Tensor.empty([2], o),
+  fromBytes: (o) => Tensor.fromBytes([2], 'uint8', () => {}, o),
   arange: (o) => Tensor.arange(0, 4, 1, o),
   linspace: (o) => Tensor.linspace(0, 1, 3, o),
   eye: (o) => Tensor.eye(2, 2, o),
@@ -126,6 +127,8 @@ const CALLS: Record<string, (o: any) => unknown> = {
       o === undefined ? spec : o !== null && typeof o === 'object' ? { ...spec, ...o } : o,
     )
   },
+  ggufParse: (o) => nn.ggufParse(new Uint8Array([71, 71, 85, 70, 3, 0, 0, 0, ...new Array(16).fill(0)]), o),
+  ggufLoad: (o) => void nn.ggufLoad('/nonexistent/x.gguf', o).catch(() => {}),
 }
 // readers another change owns (safetensors/IDX hardening): their options are checked after merge
 const PENDING = new Set<string>()
