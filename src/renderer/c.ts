@@ -126,6 +126,13 @@ function simdReduction(op: string, dt: DType): string | undefined {
 /** Accumulators in one loop beyond which the loop is an UPCAST register tile (SLP, not simd). */
 const SIMD_MAX_ACCS = 4
 
+/**
+ * Kernels with more parameters than this also get `<name>_packed(const int *vars, void *const
+ * *bufs)`, which the CPU runtime calls instead: the FFI (koffi) takes at most 64 parameters per
+ * function, and a kernel may read more buffers than that (a cat of 70 tensors).
+ */
+export const PACKED_ARGS_ABOVE = 32
+
 export class CRenderer extends CStyleRenderer {
   readonly name = 'c'
   // AVX-512 class machines: 32 vector registers of 16 floats (gcc picks the real width)
@@ -133,6 +140,15 @@ export class CRenderer extends CStyleRenderer {
 
   protected prelude(): string {
     return PRELUDE
+  }
+
+  protected override entryPoints(name: string, vars: number, bufs: number): string {
+    if (vars + bufs <= PACKED_ARGS_ABOVE) return ''
+    const args = [
+      ...Array.from({ length: vars }, (_, i) => `v[${i}]`),
+      ...Array.from({ length: bufs }, (_, i) => `b[${i}]`),
+    ]
+    return `void ${name}_packed(const int *v, void *const *b) { ${name}(${args.join(', ')}); }\n`
   }
 
   protected signature(name: string, params: string[], prog: LinearProgram): string {

@@ -299,7 +299,12 @@ export abstract class CStyleRenderer implements Renderer {
       return `${cq}${t}* restrict b${i}`
     })
     decls.unshift(...varDecls)
-    return `${this.prelude()}\n${this.signature(name, decls, prog)} {\n${w.body}\n}\n`
+    return `${this.prelude()}\n${this.signature(name, decls, prog)} {\n${w.body}\n}\n${this.entryPoints(name, varDecls.length, params.length)}`
+  }
+
+  /** Extra functions after the kernel (the C renderer's packed-argument entry for many buffers). */
+  protected entryPoints(_name: string, _vars: number, _bufs: number): string {
+    return ''
   }
 }
 

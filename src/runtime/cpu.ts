@@ -4,7 +4,7 @@
 // not recompile. Buffers are host memory, like the JS device.
 import { type DType, storageArray, type TypedArray } from '../dtype.js'
 import { DEBUG, getEnv, TsgradError } from '../helpers.js'
-import { CRenderer } from '../renderer/c.js'
+import { CRenderer, PACKED_ARGS_ABOVE } from '../renderer/c.js'
 import type { CompiledDevice, Program } from './device.js'
 import { Device, maxTypedArrayLength } from './device.js'
 import {
@@ -266,7 +266,14 @@ function loadKernel(file: string, name: string): Program<TypedArray> {
   const l = lib
   const fns: ((...a: unknown[]) => unknown)[] = []
   const withVars = new Map<string, (...a: unknown[]) => unknown>()
+  let packed: ((...a: unknown[]) => unknown) | undefined
   return (bufs, vals) => {
+    if (bufs.length + (vals?.length ?? 0) > PACKED_ARGS_ABOVE) {
+      // more parameters than the FFI takes: the renderer's packed entry (arrays of values/pointers)
+      packed ??= l.func(`void ${name}_packed(const int *v, void **b)`)
+      packed(Int32Array.from(vals ?? [0]), bufs)
+      return
+    }
     if (vals?.length) {
       // variables are int parameters before the buffers (renderer/cstyle.ts)
       const k = `${vals.length}:${bufs.length}`

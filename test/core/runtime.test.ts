@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { describe, test } from 'node:test'
 import { stats } from '../../src/engine/realize.ts'
-import { Device, dtypes, Tensor } from '../../src/index.ts'
+import { Device, dtypes, Tensor, Variable } from '../../src/index.ts'
 import { memory } from '../../src/runtime/buffer.ts'
 import { hasCPU } from '../helpers.ts'
 
@@ -125,4 +125,22 @@ describe('random numbers', () => {
     assert.ok(Math.abs((await n.mean().item()) as number) < 0.03)
     assert.ok(Math.abs(((await n.std().item()) as number) - 1) < 0.03)
   })
+})
+
+describe('kernels with many buffers', () => {
+  // koffi takes at most 64 parameters per function: a kernel reading 70 buffers failed with its raw
+  // "Functions cannot have more than 64 parameters"; the CPU renderer adds a packed entry point
+  for (const device of hasCPU ? ['CPU', 'JS'] : ['JS'])
+    test(`a cat of 70 realized tensors on ${device}, and 70 buffers with a Variable`, () => {
+      const ts = Array.from({ length: 70 }, (_, i) => Tensor.full([3], i, { device }).contiguous().realize())
+      const d = Tensor.cat(ts).dataSync()
+      assert.deepEqual(
+        Array.from(d),
+        Array.from({ length: 210 }, (_, j) => Math.floor(j / 3)),
+      )
+      // variables travel in the packed entry too
+      const n = Variable('n', 1, 3)
+      const s = ts.reduce((a, t) => a.add(t.shrink([[0, n.bind(2)]])), Tensor.zeros([n.bind(2)], { device }))
+      assert.deepEqual(Array.from(s.dataSync()), [2415, 2415])
+    })
 })
