@@ -316,11 +316,14 @@ export class Tensor {
         roots: new Set(roots),
       })
       holders = found.holders
-      if (!inJit) {
+      // readers with bound Variables may bind them to other values than this graph (an earlier
+      // decode position): one schedule has one value per variable, so they get their own
+      const ownSchedule = found.readers.some((t) => t._uop.hasVars) || roots.some((r) => r.hasVars)
+      if (!inJit && !ownSchedule) {
         readers = found.readers
         return [...new Set(readers.map((t) => t._uop))]
       }
-      // inside a jitted call: readers from before the call are realized outside the capture
+      // (inside a jitted call: readers from before the call are realized outside the capture)
       if (found.readers.length) {
         const rec = setRealizeObserver(undefined)
         try {

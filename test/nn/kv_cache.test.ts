@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { type RealizeObserver, setRealizeObserver } from '../../src/engine/realize.ts'
-import { nn, Tensor, TsgradError } from '../../src/index.ts'
+import { nn, Tensor, TsgradError, Variable } from '../../src/index.ts'
 import type { KernelItem } from '../../src/schedule/schedule.ts'
 import { Ops } from '../../src/uop/ops.ts'
 import { toposort } from '../../src/uop/rewrite.ts'
@@ -106,5 +106,22 @@ describe('nn.KVCache', () => {
     assert.throws(() => cache.update(kv(1), kv(1), 1.5), is(/do not fit/))
     assert.throws(() => new nn.KVCache(1, 0, 4, 8), is(/positive integers/))
     assert.throws(() => new nn.KVCache(1, 1, 4, 8, { dtpye: 'float16' } as object), is(/KVCache/))
+  })
+})
+
+describe('KVCache with a Variable position, eager', () => {
+  test('a lazy reader of an earlier position (other binding) is realized in its own schedule', () => {
+    // keys.sum() leaves its lazy REDUCE_AXIS intermediate alive; the next update's write realizes
+    // it first, and it binds the position to the previous value: one schedule cannot hold both
+    // (before: "Variable p is bound to 1 and to 0 in one graph")
+    const cache = new nn.KVCache(1, 1, 16, 4)
+    const pos = Variable('p', 0, 15)
+    const sums: number[] = []
+    for (let i = 0; i < 4; i++) {
+      const k = Tensor.full([1, 1, 1, 4], i)
+      const [keys] = cache.update(k, k, pos.bind(i))
+      sums.push(keys.sum().dataSync()[0]!)
+    }
+    assert.deepEqual(sums, [0, 4, 12, 24])
   })
 })
