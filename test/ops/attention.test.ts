@@ -35,27 +35,30 @@ const cases = (
 ).cases
 const tol = { rtol: 1e-4, atol: 1e-5 }
 
+/** Runs one fixture case with `extra` options: values and dq/dk/dv against PyTorch. */
+function checkCase(c: AttentionCase, extra: AttentionOptions = {}, check?: (out: Tensor) => void): void {
+  const [q, k, v] = [c.q, c.k, c.v].map((a) => toTensor(a, { requiresGrad: true })) as [
+    Tensor,
+    Tensor,
+    Tensor,
+  ]
+  const opts: AttentionOptions = { ...c.opts, ...extra }
+  if (c.mask) opts.attnMask = toTensor(c.mask)
+  const out = q.scaledDotProductAttention(k, v, opts)
+  check?.(out)
+  assert.deepEqual(out.shape, c.out.shape)
+  allclose(out.dataSync() as Float32Array, c.out.data, { ...tol, label: 'out', shape: c.out.shape })
+  out.mul(toTensor(c.upstream)).sum().backward()
+  for (const [name, t, want] of [
+    ['dq', q, c.dq],
+    ['dk', k, c.dk],
+    ['dv', v, c.dv],
+  ] as const)
+    allclose(t.grad!.dataSync() as Float32Array, want.data, { ...tol, label: name, shape: want.shape })
+}
+
 describe('scaledDotProductAttention against PyTorch (values and gradients)', () => {
-  for (const c of cases)
-    test(c.name, () => {
-      const [q, k, v] = [c.q, c.k, c.v].map((a) => toTensor(a, { requiresGrad: true })) as [
-        Tensor,
-        Tensor,
-        Tensor,
-      ]
-      const opts: AttentionOptions = { ...c.opts }
-      if (c.mask) opts.attnMask = toTensor(c.mask)
-      const out = q.scaledDotProductAttention(k, v, opts)
-      assert.deepEqual(out.shape, c.out.shape)
-      allclose(out.dataSync() as Float32Array, c.out.data, { ...tol, label: 'out', shape: c.out.shape })
-      out.mul(toTensor(c.upstream)).sum().backward()
-      for (const [name, t, want] of [
-        ['dq', q, c.dq],
-        ['dk', k, c.dk],
-        ['dv', v, c.dv],
-      ] as const)
-        allclose(t.grad!.dataSync() as Float32Array, want.data, { ...tol, label: name, shape: want.shape })
-    })
+  for (const c of cases) test(c.name, () => checkCase(c))
 })
 
 const kernels = (t: Tensor) => scheduleFor([t.uop]).items.filter((i) => i.kind === 'kernel')
@@ -241,24 +244,11 @@ describe("backend: 'flash' (flashAttention) and the 'auto' choice", () => {
   test('some fixture cases take the flash path', () =>
     assert.ok(flashCases.length >= 3, `${flashCases.length}`))
   for (const c of flashCases)
-    test(`flash: ${c.name}`, () => {
-      const [q, k, v] = [c.q, c.k, c.v].map((a) => toTensor(a, { requiresGrad: true })) as [
-        Tensor,
-        Tensor,
-        Tensor,
-      ]
-      const out = q.scaledDotProductAttention(k, v, { ...c.opts, backend: 'flash' })
+    test(`flash: ${c.name}`, () =>
       // the flash kernels compute it (custom kernels in the graph)
-      assert.ok(toposort([out.uop]).some((u) => u.op === Ops.CUSTOM_KERNEL))
-      allclose(out.dataSync() as Float32Array, c.out.data, { ...tol, label: 'out', shape: c.out.shape })
-      out.mul(toTensor(c.upstream)).sum().backward()
-      for (const [name, t, want] of [
-        ['dq', q, c.dq],
-        ['dk', k, c.dk],
-        ['dv', v, c.dv],
-      ] as const)
-        allclose(t.grad!.dataSync() as Float32Array, want.data, { ...tol, label: name, shape: want.shape })
-    })
+      checkCase(c, { backend: 'flash' }, (out) =>
+        assert.ok(toposort([out.uop]).some((u) => u.op === Ops.CUSTOM_KERNEL)),
+      ))
   test("'flash' where it does not apply is an error naming why; 'auto' picks flash only for huge score matrices", () => {
     const q = Tensor.zeros([1, 2, 4, 8])
     const k = Tensor.zeros([1, 2, 4, 8])
