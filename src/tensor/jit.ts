@@ -34,10 +34,10 @@
 import { DEBUG, fmtShape, TsgradError } from '../helpers.js'
 import { CapturedGraph, Recorder } from '../engine/jit.js'
 import type { Buffer } from '../runtime/buffer.js'
-import * as G from '../uop/graph.js'
 import { Ops, type sint, UOp } from '../uop/ops.js'
-import { isSymShape, rebindSint, sprod, unbindSint } from '../uop/sint.js'
+import { isSymShape, rebindSint, unbindSint } from '../uop/sint.js'
 import { rng, rngState } from './create.js'
+import { bufferView } from './buffer_views.js'
 import { jitScope } from './jit_scope.js'
 import { nextTensorSerial, realizeLazyReaders, Tensor } from './tensor.js'
 
@@ -112,11 +112,8 @@ function resultBuffer(t: Tensor): Buffer {
 type OutShape = readonly sint[]
 
 function view(buf: Buffer, shape: OutShape, vals: ReadonlyMap<UOp, number>): Tensor {
-  const base = UOp.new(Ops.BUFFER, buf.dtype, [], buf)
-  if (!isSymShape(shape)) return new Tensor(G.reshape(base, shape))
-  // as Tensor.realize does: the first elements, at the symbolic shape bound to this call's values
-  const s = shape.map((d) => rebindSint(d, vals))
-  return new Tensor(G.reshape(G.shrink(base, [[0, sprod(s)]]), s))
+  // as Tensor.realize does; a symbolic shape bound to this call's values
+  return new Tensor(bufferView(buf, isSymShape(shape) ? shape.map((d) => rebindSint(d, vals)) : shape))
 }
 
 /** The tensors inside a return value (Tensor, arrays and plain objects of them). */

@@ -21,8 +21,9 @@ import { Buffer, writeClock } from '../runtime/buffer.js'
 import { canonicalDevice, Device } from '../runtime/device.js'
 import * as G from '../uop/graph.js'
 import { MOVEMENT, type Op, Ops, type sint, UOp } from '../uop/ops.js'
-import { fmtSShape, isSymShape, sEval, sEvalShape, shapeSEq, sprod } from '../uop/sint.js'
+import { fmtSShape, isSymShape, sEvalShape, shapeSEq } from '../uop/sint.js'
 import { substituteAll, toposort } from '../uop/rewrite.js'
+import { bufferView, prefixOfView } from './buffer_views.js'
 import { jitScope } from './jit_scope.js'
 import { broadcastShapes, checkBufferSize, checkShape } from './shapes.js'
 import { flattenNested, fromStorage, type NestedArray, toStorage, typedDType } from './storage.js'
@@ -82,31 +83,6 @@ function aliasedBuffer(u: UOp): Buffer | undefined {
 function heldBuffer(u: UOp): Buffer | undefined {
   const base = (u.op === Ops.ASSIGN ? u.src[0]! : u).contiguousBase
   return base ? (base.arg as Buffer) : undefined
-}
-
-/**
- * The view of a realized buffer as a tensor of `shape`. A symbolic shape was computed into a
- * buffer of its largest size (schedule.ts), row-major at the bound values: the tensor is the first
- * elements, still seen at its symbolic shape, so what is computed from it keeps compiling once.
- */
-function bufferView(buf: Buffer, shape: readonly sint[]): UOp {
-  const base = UOp.new(Ops.BUFFER, buf.dtype, [], buf)
-  if (!isSymShape(shape)) return G.reshape(base, shape)
-  return G.reshape(G.shrink(base, [[0, sprod(shape)]]), shape)
-}
-
-/**
- * A realized symbolic result (the first elements of a buffer of its largest size, bufferView) is
- * read as that prefix: no copy kernel.
- */
-function prefixOfView(v: UOp): { buf: Buffer; n: number } | undefined {
-  let u = v
-  while (u.op === Ops.RESHAPE) u = u.src[0]!
-  if (u.op !== Ops.SHRINK || u.src[0]!.op !== Ops.BUFFER || jitScope.depth > 0) return undefined
-  const [[s, e]] = u.arg as [[sint, sint]]
-  const buf = u.src[0]!.arg as Buffer
-  if (s !== 0 || buf.disposed) return undefined
-  return { buf, n: sEval(e) }
 }
 
 export class Tensor {
