@@ -215,7 +215,8 @@ function validate(name: string, ast: UOp, bufs: readonly KernelBuffer[], nOut: n
         reads.add(u)
         break
       case Ops.AFTER:
-        if (!setValues.has(u)) fail('AFTER is not kernel IR (build the body from ctx and UOp math)')
+        if (!setValues.has(u) && !u.src.every((x) => setAccOf(x)))
+          fail('AFTER is not kernel IR (build the body from ctx and UOp math)')
         break
       case Ops.REDUCE: {
         const read = setAccOf(u)
@@ -342,8 +343,12 @@ Tensor.customKernel = (opts) => {
           [...deps.get(n)!].filter((r) => !ranges.includes(r)).sort((a, b) => a.id - b.id),
         )
         if (grown.every((g, i) => g.length === extra[i]!.length) || round > init.length) {
-          return next.map((n, i) =>
+          const reds = next.map((n, i) =>
             UOp.new(Ops.REDUCE, dtype, [UOp.new(Ops.AFTER, dtype, [n, reads[i]!]), ...ranges], ACC_SET),
+          )
+          // each final value brings the whole group along (a used one may read an unused one)
+          return reds.map((r) =>
+            reds.length === 1 ? r : UOp.new(Ops.AFTER, dtype, [r, ...reds.filter((o) => o !== r)]),
           )
         }
         extra = grown

@@ -85,7 +85,10 @@ function forward(q: Tensor, k: Tensor, v: Tensor, d: Dims): Tensor[] {
       const bh = [c.range(d.B), c.range(d.H)] as const
       const kh = kvHead(bh, d)
       // qt query rows side by side ('upcast'), each with Dv output accumulators ('upcast')
-      const i = c.range(d.T / qt).mul(qt).add(c.range(qt, 'upcast'))
+      const i = c
+        .range(d.T / qt)
+        .mul(qt)
+        .add(c.range(qt, 'upcast'))
       const dv = c.range(d.Dv, 'upcast')
       const ninf = c.const(Number.NEGATIVE_INFINITY)
       // one pass over the key tiles: the running max m, the running sum l of exp(s - m) and the
@@ -108,7 +111,10 @@ function forward(q: Tensor, k: Tensor, v: Tensor, d: Dims): Tensor[] {
         const pv = ps.map(({ key, p }) => p.mul(vb.load(vb.at(...kh, key, dv)))).reduce((a, b) => a.add(b))
         return [m2, l!.mul(alpha).add(sum), acc!.mul(alpha).add(pv)]
       })
-      return c.sink(o.store(o.at(...bh, i, dv), acc!.fdiv(l!)), lse.store(lse.at(...bh, i), m!.add(c.log(l!))))
+      return c.sink(
+        o.store(o.at(...bh, i, dv), acc!.fdiv(l!)),
+        lse.store(lse.at(...bh, i), m!.add(c.log(l!))),
+      )
     },
     backward: ([gO, gL], [qi, kti, vi], [out, L]) => {
       if (!gO && !gL) return [undefined, undefined, undefined]
