@@ -76,12 +76,13 @@ function forward(q: Tensor, k: Tensor, v: Tensor, d: Dims): Tensor[] {
   const [kt, qt] = [keyTile(d.S), queryTile(d.T)]
   return Tensor.customKernel({
     name: 'flash_attn_fwd',
-    // k transposed to (B, Hk, D, S): a tile's scores are kt consecutive floats of each row of it
-    inputs: [q, k.transpose(-1, -2), v],
+    // k as it is (B, Hk, S, D): a tile's keys are kt consecutive rows (k^T's rows would be S
+    // floats apart, a stride that maps a tile's lines onto a few cache sets)
+    inputs: [q, k, v],
     outputs: [{ shape: [d.B, d.H, d.T, d.Dv] }, { shape: [d.B, d.H, d.T] }],
     body: (c) => {
       const [o, lse] = [c.outputs[0]!, c.outputs[1]!]
-      const [qb, ktb, vb] = [c.inputs[0]!, c.inputs[1]!, c.inputs[2]!]
+      const [qb, kb, vb] = [c.inputs[0]!, c.inputs[1]!, c.inputs[2]!]
       const bh = [c.range(d.B), c.range(d.H)] as const
       const kh = kvHead(bh, d)
       // qt query rows side by side ('upcast'), each with Dv output accumulators ('upcast')
@@ -98,7 +99,7 @@ function forward(q: Tensor, k: Tensor, v: Tensor, d: Dims): Tensor[] {
       const qe = qb.load(qb.at(...bh, i, e))
       const scores = Array.from({ length: kt }, (_, u) => {
         const key = t.mul(kt).add(u)
-        const dot = c.reduce('ADD', qe.mul(ktb.load(ktb.at(...kh, e, key))), e).mul(d.scale)
+        const dot = c.reduce('ADD', qe.mul(kb.load(kb.at(...kh, key, e))), e).mul(d.scale)
         const ok = allowed(d, i, key)
         return { key, s: ok ? ok.where(dot, ninf) : dot }
       })
@@ -116,15 +117,14 @@ function forward(q: Tensor, k: Tensor, v: Tensor, d: Dims): Tensor[] {
         lse.store(lse.at(...bh, i), m!.add(c.log(l!))),
       )
     },
-    backward: ([gO, gL], [qi, kti, vi], [out, L]) => {
+    backward: ([gO, gL], [qi, ki, vi], [out, L]) => {
       if (!gO && !gL) return [undefined, undefined, undefined]
       const zero = Tensor.zeros([d.B, d.H, d.T], { device: qi!.device })
       // D_i = dO_i . O_i; a logsumexp gradient adds p * gL to dS (dL/ds = p): D - gL
       let delta = gO ? gO.mul(out!).sum(-1) : zero
       if (gL) delta = delta.sub(gL)
       const g = gO ?? Tensor.zeros([d.B, d.H, d.T, d.Dv], { device: qi!.device })
-      const [dq, dk, dv] = backward(qi!, kti!.transpose(-1, -2), vi!, g, L!, delta, d)
-      return [dq, dk!.transpose(-1, -2), dv]
+      return backward(qi!, ki!, vi!, g, L!, delta, d)
     },
   })
 }
