@@ -88,11 +88,13 @@ export function linearize(sink: UOp): LinearProgram {
   // REDUCEs over the same ranges (copies made by UPCAST/UNROLL) share one loop nest, placed in the
   // deepest of their scopes (the output loops form one chain, so that scope encloses the others).
   const groups = new Map<string, UOp[]>()
-  for (const red of reduces) {
-    const k = red.src
+  const loopKey = (red: UOp): string =>
+    red.src
       .slice(1)
       .map((r) => r.id)
       .join(',')
+  for (const red of reduces) {
+    const k = loopKey(red)
     const g = groups.get(k)
     if (g) g.push(red)
     else groups.set(k, [red])
@@ -152,14 +154,8 @@ export function linearize(sink: UOp): LinearProgram {
       if (setAccOf(u)) {
         // accumulators set together (ctx.accumulate) read each other's old values: every update
         // waits for every next value of its loop (extra sources), so all reads come first
-        const next = (
-          groups.get(
-            u.src
-              .slice(1)
-              .map((r) => r.id)
-              .join(','),
-          )! ?? []
-        )
+        const next = groups
+          .get(loopKey(u))!
           .filter((r) => setAccOf(r))
           .map((r) => r.src[0]!)
         place(

@@ -45,6 +45,8 @@ export class OptState {
   axes: UOp[]
   /** ranges that will be expanded into straight-line code */
   expanded: UOp[]
+  /** the loops of accumulators set each step (ctx.accumulate): never unrolled or split */
+  private readonly setLoops: ReadonlySet<UOp>
   readonly applied: Opt[] = []
   private nextId: number
 
@@ -56,6 +58,9 @@ export class OptState {
       ...ranges.filter((r) => kindOf(r) === 'reduce').sort(byId),
     ]
     this.expanded = ranges.filter(isExpanded).sort(byId)
+    this.setLoops = new Set(
+      toposort([ast]).flatMap((u) => (u.op === Ops.REDUCE && u.arg === ACC_SET ? u.src.slice(1) : [])),
+    )
     this.nextId = ranges.reduce((m, r) => Math.max(m, (r.arg as RangeArg).id), 0) + 1
   }
 
@@ -80,10 +85,7 @@ export class OptState {
       if (opt.op === 'UPCAST' && !isOutput(r)) return 'UPCAST needs an output axis'
       if (opt.op !== 'UPCAST' && kindOf(r) !== 'reduce') return `${opt.op} needs a reduce axis`
       // a recurrence (ctx.accumulate) steps one key at a time: its loop is neither unrolled nor split
-      if (
-        opt.op !== 'UPCAST' &&
-        toposort([this.ast]).some((u) => u.op === Ops.REDUCE && u.arg === ACC_SET && u.src.includes(r))
-      )
+      if (opt.op !== 'UPCAST' && this.setLoops.has(r))
         return `${opt.op} of the loop of an accumulator that is set each step (accumulate)`
       if (!Number.isInteger(opt.arg) || opt.arg < 2) return 'split amount must be an integer >= 2'
       if (isSymbolicAxis(r)) return 'a symbolic axis (its length is a Variable) is not split'
