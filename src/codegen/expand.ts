@@ -6,7 +6,7 @@
 //           (one accumulator, updated k times per iteration)
 //   UPCAST: a STORE that depends on u becomes one STORE per value of u; the REDUCEs under it are
 //           copied with it, and loads that do not depend on u stay shared.
-import { CHAIN_STEP, Ops, type RangeArg, type ReduceOp, UOp } from '../uop/ops.js'
+import { ACC_SET, CHAIN_STEP, Ops, type RangeArg, type ReduceOp, UOp } from '../uop/ops.js'
 import { graphRewrite, PatternMatcher, rule, substitute, toposort, UPat } from '../uop/rewrite.js'
 
 const isKind =
@@ -68,7 +68,12 @@ const unrollReduce = new PatternMatcher<unknown>([
 
 /** Ranges of size 1 (left by splits that use a whole axis) become index 0. */
 function dropUnitRanges(ast: UOp): UOp {
-  const units = toposort([ast]).filter((u) => u.op === Ops.RANGE && u.src[0]!.constValue === 1)
+  const all = toposort([ast])
+  // an accumulate's loop stays a loop (its ACC reads name it), even of one step
+  const kept = new Set(
+    all.filter((u) => u.op === Ops.REDUCE && u.arg === ACC_SET).flatMap((u) => u.src.slice(1)),
+  )
+  const units = all.filter((u) => u.op === Ops.RANGE && u.src[0]!.constValue === 1 && !kept.has(u))
   if (!units.length) return ast
   const dropped = graphRewrite(
     ast,

@@ -5,7 +5,7 @@
 // own scope, a loop nest over its reduce ranges holding ACC_UPDATE, and the REDUCE node itself
 // then names the finished accumulator. Items inside each loop body are ordered topologically.
 import { dtypes } from '../dtype.js'
-import { CHAIN_STEP, Ops, type RangeArg, type ReduceOp, UOp } from '../uop/ops.js'
+import { CHAIN_STEP, Ops, type RangeArg, type ReduceOp, setAccOf, UOp } from '../uop/ops.js'
 import { priorityTopoOrder } from '../helpers.js'
 import { toposort } from '../uop/rewrite.js'
 
@@ -19,7 +19,7 @@ interface Block {
 export interface LinearProgram {
   /** instructions in order: DEFINE_GLOBAL, RANGE ... ENDRANGE, DEFINE_ACC, ACC_UPDATE, ALU, LOAD, STORE, REDUCE */
   uops: UOp[]
-  /** for each REDUCE node: its accumulator */
+  /** for each REDUCE node and each ACC read (ctx.accumulate): its accumulator */
   accOf: Map<UOp, UOp>
 }
 
@@ -88,11 +88,13 @@ export function linearize(sink: UOp): LinearProgram {
   // REDUCEs over the same ranges (copies made by UPCAST/UNROLL) share one loop nest, placed in the
   // deepest of their scopes (the output loops form one chain, so that scope encloses the others).
   const groups = new Map<string, UOp[]>()
-  for (const red of reduces) {
-    const k = red.src
+  const loopKey = (red: UOp): string =>
+    red.src
       .slice(1)
       .map((r) => r.id)
       .join(',')
+  for (const red of reduces) {
+    const k = loopKey(red)
     const g = groups.get(k)
     if (g) g.push(red)
     else groups.set(k, [red])
@@ -117,10 +119,11 @@ export function linearize(sink: UOp): LinearProgram {
       loopOf.set(red, outer!)
       scopeOf.set(red, scope)
       const op = red.arg as ReduceOp
-      accOf.set(
-        red,
-        UOp.new(Ops.DEFINE_ACC, red.dtype, [], { id: accId++, init: reduceIdentity(op, red.dtype) }),
-      )
+      const read = setAccOf(red)
+      const init = read ? read.src[0]!.constValue : reduceIdentity(op, red.dtype)
+      const acc = UOp.new(Ops.DEFINE_ACC, red.dtype, [], { id: accId++, init })
+      accOf.set(red, acc)
+      if (read) accOf.set(read, acc)
     }
   }
   // 3. place nodes; child loops of a block are items of that block, ordered below
@@ -147,6 +150,25 @@ export function linearize(sink: UOp): LinearProgram {
       if (!placedLoops.has(loop)) {
         placedLoops.add(loop)
         scope.items.push(loop)
+      }
+      if (setAccOf(u)) {
+        // accumulators set together (ctx.accumulate) read each other's old values: every update
+        // waits for every next value of its loop (extra sources), so all reads come first
+        const next = groups
+          .get(loopKey(u))!
+          .filter((r) => setAccOf(r))
+          .map((r) => r.src[0]!)
+        place(
+          UOp.new(
+            Ops.ACC_UPDATE,
+            dtypes.void,
+            [acc, u.src[0]!, ...next.filter((n) => n !== u.src[0])],
+            u.arg,
+          ),
+          inner,
+        )
+        place(u, scope)
+        continue
       }
       // one update per CHAIN step, each ordered after the previous one by an extra source (which
       // also keeps two equal steps from interning to one node)

@@ -14,7 +14,7 @@
 //   THREAD a    run output axis a (must be the outermost) across cores
 //   SWAP a b    exchange the nesting order of output axes a and b (e.g. panel order for matmul)
 import { TsgradError } from '../helpers.js'
-import { Ops, type RangeArg, UOp } from '../uop/ops.js'
+import { ACC_SET, Ops, type RangeArg, UOp } from '../uop/ops.js'
 import { substitute, toposort } from '../uop/rewrite.js'
 
 export type OptOp = 'UPCAST' | 'UNROLL' | 'CHAIN' | 'SPLIT' | 'THREAD' | 'SWAP'
@@ -45,6 +45,8 @@ export class OptState {
   axes: UOp[]
   /** ranges that will be expanded into straight-line code */
   expanded: UOp[]
+  /** the loops of accumulators set each step (ctx.accumulate): never unrolled or split */
+  private readonly setLoops: ReadonlySet<UOp>
   readonly applied: Opt[] = []
   private nextId: number
 
@@ -56,6 +58,9 @@ export class OptState {
       ...ranges.filter((r) => kindOf(r) === 'reduce').sort(byId),
     ]
     this.expanded = ranges.filter(isExpanded).sort(byId)
+    this.setLoops = new Set(
+      toposort([ast]).flatMap((u) => (u.op === Ops.REDUCE && u.arg === ACC_SET ? u.src.slice(1) : [])),
+    )
     this.nextId = ranges.reduce((m, r) => Math.max(m, (r.arg as RangeArg).id), 0) + 1
   }
 
@@ -79,6 +84,9 @@ export class OptState {
     if (opt.op === 'UPCAST' || opt.op === 'UNROLL' || opt.op === 'CHAIN' || opt.op === 'SPLIT') {
       if (opt.op === 'UPCAST' && !isOutput(r)) return 'UPCAST needs an output axis'
       if (opt.op !== 'UPCAST' && kindOf(r) !== 'reduce') return `${opt.op} needs a reduce axis`
+      // a recurrence (ctx.accumulate) steps one key at a time: its loop is neither unrolled nor split
+      if (opt.op !== 'UPCAST' && this.setLoops.has(r))
+        return `${opt.op} of the loop of an accumulator that is set each step (accumulate)`
       if (!Number.isInteger(opt.arg) || opt.arg < 2) return 'split amount must be an integer >= 2'
       if (isSymbolicAxis(r)) return 'a symbolic axis (its length is a Variable) is not split'
       if (sizeOf(r) % opt.arg !== 0) return `axis size ${sizeOf(r)} is not divisible by ${opt.arg}`

@@ -63,7 +63,7 @@ export function reuseRowValues(ast: UOp): UOp {
   const reduces = topo.filter(
     (u) => u.op === Ops.REDUCE && u.src.length === 2 && kind(u.src[1]!) === 'reduce',
   )
-  if (!reduces.length) return ast
+  if (!reduces.length || topo.some((u) => u.op === Ops.ACC)) return ast
   const deps = rangeDeps(topo)
   const idxDeps = deps.get(idx)!
   // values that involve an expensive op

@@ -3,7 +3,7 @@
 // let the compiler call the vector math library (libmvec) from vectorized loops.
 import type { LinearProgram } from '../codegen/linearize.js'
 import type { DType } from '../dtype.js'
-import { Ops, type RangeArg, type UOp } from '../uop/ops.js'
+import { ACC_SET, Ops, type RangeArg, type UOp } from '../uop/ops.js'
 import { VECTOR_PRELUDE, renderVectorLoop } from './c_vector.js'
 import { CStyleRenderer, type LoopToRender } from './cstyle.js'
 
@@ -116,7 +116,7 @@ ${VECTOR_PRELUDE}`
 
 /** OpenMP reduction identifier for an accumulator update, if it can be vectorized. */
 function simdReduction(op: string, dt: DType): string | undefined {
-  if (dt.name === 'float16' || dt.name === 'bfloat16' || dt.isBool) return undefined
+  if (dt.name === 'float16' || dt.name === 'bfloat16' || dt.isBool || op === ACC_SET) return undefined
   if (op === 'ADD') return '+'
   if (op === 'MUL') return '*'
   if (dt.isInt) return 'max'

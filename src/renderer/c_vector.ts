@@ -154,6 +154,7 @@ function plan(range: UOp, body: readonly UOp[]): Plan | undefined {
       case Ops.RANGE:
       case Ops.DEFINE_ACC:
       case Ops.ACC_UPDATE:
+      case Ops.ACC:
       case Ops.REDUCE:
         return undefined
       case Ops.STORE:

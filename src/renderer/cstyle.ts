@@ -8,7 +8,7 @@
 import type { DType } from '../dtype.js'
 import type { OptTarget } from '../codegen/heuristics.js'
 import type { LinearProgram } from '../codegen/linearize.js'
-import { ALU, type Op, Ops, type UOp } from '../uop/ops.js'
+import { ACC_SET, ALU, type Op, Ops, type UOp } from '../uop/ops.js'
 import type { Renderer } from './renderer.js'
 import { ProgramWriter } from './writer.js'
 import { kernelVars } from '../uop/sint.js'
@@ -222,7 +222,8 @@ export abstract class CStyleRenderer implements Renderer {
           const val = ref(u.src[1]!)
           const op = u.arg as string
           let e: string
-          if (dt.isBool) e = op === 'MUL' ? `${acc} && ${val}` : `${acc} || ${val}`
+          if (op === ACC_SET) e = val
+          else if (dt.isBool) e = op === 'MUL' ? `${acc} && ${val}` : `${acc} || ${val}`
           else if (op === 'ADD') e = `${acc} + ${val}`
           else if (op === 'MUL') e = `${acc} * ${val}`
           else
@@ -244,6 +245,10 @@ export abstract class CStyleRenderer implements Renderer {
         }
         case Ops.AFTER:
           w.alias(u, u.src[0]!)
+          break
+        case Ops.ACC:
+          // a snapshot: the accumulators of one loop are set after all their reads
+          define(u, ref(prog.accOf.get(u)!))
           break
         case Ops.LOAD: {
           const raw = `${ref(u.src[0]!)}[${ref(u.src[1]!)}]`

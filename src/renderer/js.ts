@@ -6,7 +6,7 @@
 // booleans. float16/bfloat16 live as raw 16-bit patterns in Uint16Array; int64 in BigInt64Array.
 import type { DType } from '../dtype.js'
 import type { LinearProgram } from '../codegen/linearize.js'
-import { ALU, type Op, Ops, type UOp } from '../uop/ops.js'
+import { ACC_SET, ALU, type Op, Ops, type UOp } from '../uop/ops.js'
 import type { Renderer } from './renderer.js'
 import { ProgramWriter } from './writer.js'
 import { kernelVars } from '../uop/sint.js'
@@ -182,6 +182,7 @@ function aluExpr(u: UOp, a: string[]): string {
 }
 
 function accUpdate(op: string, acc: string, v: string, dt: DType): string {
+  if (op === ACC_SET) return `${acc} = ${v}`
   if (op === 'ADD')
     return dt.isBool
       ? `${acc} = ${acc} || ${v}`
@@ -229,6 +230,10 @@ export class JSRenderer implements Renderer {
           break
         case Ops.AFTER:
           w.alias(u, u.src[0]!)
+          break
+        case Ops.ACC:
+          // a snapshot: the accumulators of one loop are set after all their reads
+          w.line(`const ${w.name(u)} = ${ref(prog.accOf.get(u)!)};`)
           break
         case Ops.LOAD: {
           const ld = loadExpr(ref(u.src[0]!), ref(u.src[1]!), u.dtype)

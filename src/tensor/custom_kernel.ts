@@ -10,7 +10,8 @@ import { type DType, dtypes, toDType } from '../dtype.js'
 import { fmtShape, prod, TsgradError } from '../helpers.js'
 import { checkOptions, type KeySet } from '../options.js'
 import { CustomKernelArg, type CustomKernelDef } from '../uop/custom_kernel.js'
-import { ALU, type Op, Ops, type RangeArg, type ReduceOp, UOp } from '../uop/ops.js'
+import { rangeDeps } from '../codegen/linearize.js'
+import { ACC_SET, ALU, type Op, Ops, type RangeArg, type ReduceOp, setAccOf, UOp } from '../uop/ops.js'
 import { toposort } from '../uop/rewrite.js'
 import { withCustomGrad } from './custom_grad.js'
 import { Tensor } from './tensor.js'
@@ -47,6 +48,19 @@ export interface KernelContext {
   range(size: number, kind?: RangeKind): UOp
   /** The ADD/MAX/MUL reduction of `value` over `ranges` (an accumulator loop). */
   reduce(op: ReduceOp, value: UOp, ...ranges: UOp[]): UOp
+  /**
+   * Accumulators that are read and set together once per step of a loop over `ranges` (kind
+   * reduce): they start at `init`; each step `update(current)` gives their next values from their
+   * current ones (every read sees the values before the step). Returns their final values. An online
+   * softmax: `([m, l]) => [m.max(s), l.mul(exp(m - m.max(s))).add(exp(s - m.max(s)))]`. `update`
+   * may be called more than once (it only builds UOps); the loop is never unrolled or split.
+   */
+  accumulate(
+    ranges: readonly UOp[],
+    init: readonly number[],
+    update: (current: readonly UOp[]) => readonly UOp[],
+    dtype?: DType,
+  ): UOp[]
   /** A constant (float32 unless a dtype is given). */
   const(v: number, dtype?: DType): UOp
   /** An elementwise op by name (Ops.EXP2, Ops.SQRT, ...). */
@@ -103,6 +117,8 @@ const KERNEL_OPS: ReadonlySet<Op> = new Set<Op>([
   Ops.STORE,
   Ops.REDUCE,
   Ops.SINK,
+  Ops.ACC,
+  Ops.AFTER,
 ])
 
 function makeBuffer(
@@ -177,7 +193,12 @@ function validate(name: string, ast: UOp, bufs: readonly KernelBuffer[], nOut: n
   }
   // open reduce ranges per node: a reduce range must be closed by a REDUCE before a store
   const open = new Map<UOp, Set<UOp>>()
-  for (const u of toposort([ast])) {
+  const topo = toposort([ast])
+  const setValues = new Set(topo.filter((u) => setAccOf(u)).map((u) => u.src[0]!))
+  // accumulator reads, and the accumulators a SET reduce sets: each read must be set
+  const reads = new Set<UOp>()
+  const set = new Set<UOp>()
+  for (const u of topo) {
     if (!KERNEL_OPS.has(u.op)) fail(`${u.op} is not kernel IR (build the body from ctx and UOp math)`)
     const o = new Set<UOp>()
     for (const s of u.src) for (const r of open.get(s) ?? []) o.add(r)
@@ -190,8 +211,20 @@ function validate(name: string, ast: UOp, bufs: readonly KernelBuffer[], nOut: n
         if (kind === 'reduce') o.add(u)
         break
       }
+      case Ops.ACC:
+        reads.add(u)
+        break
+      case Ops.AFTER:
+        if (!setValues.has(u) && !u.src.every((x) => setAccOf(x)))
+          fail('AFTER is not kernel IR (build the body from ctx and UOp math)')
+        break
       case Ops.REDUCE: {
-        if (!REDUCE_OPS.has(u.arg as string)) fail(`reduce op '${String(u.arg)}' (use ADD, MAX or MUL)`)
+        const read = setAccOf(u)
+        if (read) {
+          if (read.op !== Ops.ACC) fail('a SET reduce holds AFTER(next value, ACC) (use ctx.accumulate)')
+          set.add(read)
+        } else if (!REDUCE_OPS.has(u.arg as string))
+          fail(`reduce op '${String(u.arg)}' (use ADD, MAX or MUL)`)
         for (const r of u.src.slice(1)) {
           if (r.op !== Ops.RANGE || (r.arg as RangeArg).kind !== 'reduce')
             fail('a REDUCE runs over ranges of kind reduce')
@@ -220,6 +253,8 @@ function validate(name: string, ast: UOp, bufs: readonly KernelBuffer[], nOut: n
     }
     open.set(u, o)
   }
+  for (const r of reads)
+    if (!set.has(r)) fail('an accumulator is read outside the update of its accumulate loop')
   for (const s of ast.src) if (s.op !== Ops.STORE) fail(`the sink holds ${s.op}; it must hold only stores`)
   for (let i = 0; i < nOut; i++) if (!stored.has(i)) fail(`output ${i} is never stored to`)
 }
@@ -259,6 +294,7 @@ Tensor.customKernel = (opts) => {
     ...opts.inputs.map((t, i) => makeBuffer(name, nOut + i, t.shape, t.dtype, idt, false)),
   ]
   let nextRange = 0
+  let nextAcc = 0
   const ctx: KernelContext = {
     name,
     outputs: bufs.slice(0, nOut),
@@ -275,6 +311,48 @@ Tensor.customKernel = (opts) => {
       if (!REDUCE_OPS.has(rop)) throw new TsgradError(`${op}: reduce op '${rop}' (use ADD, MAX or MUL)`)
       if (!ranges.length) throw new TsgradError(`${op}: reduce needs at least one range`)
       return UOp.new(Ops.REDUCE, value.dtype, [value, ...ranges], rop)
+    },
+    accumulate: (ranges, init, update, dtype = dtypes.float32) => {
+      const what = `${op}: accumulate`
+      if (!Array.isArray(ranges) || !ranges.length) throw new TsgradError(`${what} needs at least one range`)
+      for (const r of ranges)
+        if (!(r instanceof UOp) || r.op !== Ops.RANGE || (r.arg as RangeArg).kind !== 'reduce')
+          throw new TsgradError(`${what} runs over ranges of kind reduce (ctx.range(n, 'reduce'))`)
+      if (!Array.isArray(init) || !init.length || !init.every((v) => typeof v === 'number'))
+        throw new TsgradError(`${what} needs a non-empty array of initial numbers`)
+      if (typeof update !== 'function') throw new TsgradError(`${what}: update must be a function`)
+      const ids = init.map(() => nextAcc++)
+      // an accumulator's read varies with every range its next value varies with (an 'upcast' range
+      // makes one accumulator per copy): grow the reads' ranges until they settle
+      let extra: UOp[][] = init.map(() => [])
+      for (let round = 0; ; round++) {
+        const reads = init.map((v, i) =>
+          UOp.new(Ops.ACC, dtype, [UOp.const(dtype, v), ...ranges, ...extra[i]!], ids[i]),
+        )
+        const next = update(reads)
+        if (!Array.isArray(next) || next.length !== init.length)
+          throw new TsgradError(`${what}: update must return ${init.length} values (one per accumulator)`)
+        next.forEach((n, i) => {
+          if (!(n instanceof UOp) || n.dtype !== dtype)
+            throw new TsgradError(
+              `${what}: update's value ${i} must be a ${dtype.name} UOp, got ${n instanceof UOp ? n.dtype.name : String(n)}`,
+            )
+        })
+        const deps = rangeDeps(toposort([...next]))
+        const grown = next.map((n) =>
+          [...deps.get(n)!].filter((r) => !ranges.includes(r)).sort((a, b) => a.id - b.id),
+        )
+        if (grown.every((g, i) => g.length === extra[i]!.length) || round > init.length) {
+          const reds = next.map((n, i) =>
+            UOp.new(Ops.REDUCE, dtype, [UOp.new(Ops.AFTER, dtype, [n, reads[i]!]), ...ranges], ACC_SET),
+          )
+          // each final value brings the whole group along (a used one may read an unused one)
+          return reds.map((r) =>
+            reds.length === 1 ? r : UOp.new(Ops.AFTER, dtype, [r, ...reds.filter((o) => o !== r)]),
+          )
+        }
+        extra = grown
+      }
     },
     const: (v, dtype = dtypes.float32) => UOp.const(dtype, v),
     alu: (o, x, ...others) => x.alu(o, ...others),

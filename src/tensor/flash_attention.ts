@@ -63,64 +63,68 @@ function score(
   return c.reduce('ADD', q.load(q.at(...qh, i, e)).mul(kk.load(kk.at(...kh, j, e))), e).mul(d.scale)
 }
 
-/**
- * Keys per tile, written out as separate scores (one dot product each over k^T, whose tile is kt
- * consecutive floats per row): measured 4x faster than one key per step at T = 256..1024. (An
- * 'upcast' tile of query rows sharing each key row measured no faster, so there is none.)
- */
+/** Keys per step of the online softmax: the scores of a tile share one rescale of the accumulators. */
 const keyTile = (S: number): number => [16, 8, 4, 2].find((t) => S % t === 0) ?? 1
+
+/** Query rows per kernel row: each loaded key and value serves all of them (a register tile). */
+const queryTile = (T: number): number => [4, 2].find((t) => T % t === 0) ?? 1
 
 /** where the causal mask lets key j reach query i (always, without a mask) */
 const allowed = (d: Dims, i: UOp, j: UOp): UOp | undefined => (d.causal ? j.lt(i.add(1)) : undefined)
 
 function forward(q: Tensor, k: Tensor, v: Tensor, d: Dims): Tensor[] {
-  const kt = keyTile(d.S)
+  const [kt, qt] = [keyTile(d.S), queryTile(d.T)]
   return Tensor.customKernel({
     name: 'flash_attn_fwd',
-    // k transposed to (B, Hk, D, S): a tile's scores are kt consecutive floats of each row of it
-    inputs: [q, k.transpose(-1, -2), v],
+    // k as it is (B, Hk, S, D): a tile's keys are kt consecutive rows (k^T's rows would be S
+    // floats apart, a stride that maps a tile's lines onto a few cache sets)
+    inputs: [q, k, v],
     outputs: [{ shape: [d.B, d.H, d.T, d.Dv] }, { shape: [d.B, d.H, d.T] }],
     body: (c) => {
       const [o, lse] = [c.outputs[0]!, c.outputs[1]!]
-      const [qb, ktb, vb] = [c.inputs[0]!, c.inputs[1]!, c.inputs[2]!]
+      const [qb, kb, vb] = [c.inputs[0]!, c.inputs[1]!, c.inputs[2]!]
       const bh = [c.range(d.B), c.range(d.H)] as const
       const kh = kvHead(bh, d)
-      const i = c.range(d.T)
+      // qt query rows side by side ('upcast'), each with Dv output accumulators ('upcast')
+      const i = c
+        .range(d.T / qt)
+        .mul(qt)
+        .add(c.range(qt, 'upcast'))
       const dv = c.range(d.Dv, 'upcast')
       const ninf = c.const(Number.NEGATIVE_INFINITY)
-      // the scores of query i against the kt keys of tile t, masked to -inf where causal hides them
-      const tileScores = (t: UOp): { key: UOp; s: UOp }[] => {
-        const e = c.range(d.D, 'reduce')
-        const qe = qb.load(qb.at(...bh, i, e))
-        return Array.from({ length: kt }, (_, u) => {
-          const key = t.mul(kt).add(u)
-          const dot = c.reduce('ADD', qe.mul(ktb.load(ktb.at(...kh, e, key))), e).mul(d.scale)
-          const ok = allowed(d, i, key)
-          return { key, s: ok ? ok.where(dot, ninf) : dot }
-        })
-      }
-      // pass 1: the row max, one running max per key of the tile (lane-wise: vector code)
-      const t1 = c.range(d.S / kt, 'reduce')
-      const m = tileScores(t1)
-        .map((x) => c.reduce('MAX', x.s, t1))
-        .reduce((a, b) => a.max(b))
-      // pass 2: the sum of exp(s - m) and the weighted sums of v, in one loop over the tiles
-      const t2 = c.range(d.S / kt, 'reduce')
-      const ps = tileScores(t2).map(({ key, s }) => ({ key, p: c.exp(s.sub(m)) }))
-      const l = ps.map((x) => c.reduce('ADD', x.p, t2)).reduce((a, b) => a.add(b))
-      const pv = ps.map(({ key, p }) => p.mul(vb.load(vb.at(...kh, key, dv)))).reduce((a, b) => a.add(b))
-      const acc = c.reduce('ADD', pv, t2)
-      return c.sink(o.store(o.at(...bh, i, dv), acc.fdiv(l)), lse.store(lse.at(...bh, i), m.add(c.log(l))))
+      // one pass over the key tiles: the running max m, the running sum l of exp(s - m) and the
+      // output row acc, rescaled by exp(m - m') whenever the max grows (the online softmax)
+      const t = c.range(d.S / kt, 'reduce')
+      const e = c.range(d.D, 'reduce')
+      const qe = qb.load(qb.at(...bh, i, e))
+      const scores = Array.from({ length: kt }, (_, u) => {
+        const key = t.mul(kt).add(u)
+        const dot = c.reduce('ADD', qe.mul(kb.load(kb.at(...kh, key, e))), e).mul(d.scale)
+        const ok = allowed(d, i, key)
+        return { key, s: ok ? ok.where(dot, ninf) : dot }
+      })
+      const tileMax = scores.map((x) => x.s).reduce((a, b) => a.max(b))
+      const [m, l, acc] = c.accumulate([t], [Number.NEGATIVE_INFINITY, 0, 0], ([m, l, acc]) => {
+        const m2 = m!.max(tileMax)
+        const alpha = c.exp(m!.sub(m2))
+        const ps = scores.map(({ key, s }) => ({ key, p: c.exp(s.sub(m2)) }))
+        const sum = ps.map((x) => x.p).reduce((a, b) => a.add(b))
+        const pv = ps.map(({ key, p }) => p.mul(vb.load(vb.at(...kh, key, dv)))).reduce((a, b) => a.add(b))
+        return [m2, l!.mul(alpha).add(sum), acc!.mul(alpha).add(pv)]
+      })
+      return c.sink(
+        o.store(o.at(...bh, i, dv), acc!.fdiv(l!)),
+        lse.store(lse.at(...bh, i), m!.add(c.log(l!))),
+      )
     },
-    backward: ([gO, gL], [qi, kti, vi], [out, L]) => {
+    backward: ([gO, gL], [qi, ki, vi], [out, L]) => {
       if (!gO && !gL) return [undefined, undefined, undefined]
       const zero = Tensor.zeros([d.B, d.H, d.T], { device: qi!.device })
       // D_i = dO_i . O_i; a logsumexp gradient adds p * gL to dS (dL/ds = p): D - gL
       let delta = gO ? gO.mul(out!).sum(-1) : zero
       if (gL) delta = delta.sub(gL)
       const g = gO ?? Tensor.zeros([d.B, d.H, d.T, d.Dv], { device: qi!.device })
-      const [dq, dk, dv] = backward(qi!, kti!.transpose(-1, -2), vi!, g, L!, delta, d)
-      return [dq, dk!.transpose(-1, -2), dv]
+      return backward(qi!, ki!, vi!, g, L!, delta, d)
     },
   })
 }

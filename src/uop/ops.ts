@@ -89,6 +89,11 @@ export const Ops = {
   REDUCE: 'REDUCE',
   /** AFTER(x, dep): the value x, computed after dep (orders a load after a loop that stores) */
   AFTER: 'AFTER',
+  /**
+   * ACC(init, ranges...): the running value of an accumulator inside its loop (custom kernels'
+   * ctx.accumulate); its REDUCE, arg ACC_SET, holds AFTER(next value, ACC) and the same ranges
+   */
+  ACC: 'ACC',
   // linear program only
   DEFINE_ACC: 'DEFINE_ACC',
   ACC_UPDATE: 'ACC_UPDATE',
@@ -151,6 +156,12 @@ export const MOVEMENT: ReadonlySet<Op> = new Set<Op>([
 ])
 
 export type ReduceOp = 'ADD' | 'MAX' | 'MUL'
+
+/** The arg of a REDUCE that sets its accumulator (an ACC) to a new value each step, not ADD/MAX/MUL. */
+export const ACC_SET = 'SET'
+
+/** The ACC whose next value a REDUCE with arg ACC_SET holds, else undefined. */
+export const setAccOf = (red: UOp): UOp | undefined => (red.arg === ACC_SET ? red.src[0]!.src[1] : undefined)
 
 /** The sources every walk but autograd follows: a CUSTOM_GRAD's forward value only. */
 export const forwardSrc = (u: UOp): readonly UOp[] => (u.op === Ops.CUSTOM_GRAD ? u.src.slice(0, 1) : u.src)
