@@ -127,7 +127,11 @@ export abstract class CStyleRenderer implements Renderer {
     return new Map()
   }
 
-  protected aluExpr(u: UOp, a: string[]): string {
+  /**
+   * The C expression of ALU op `u` over operand expressions `a`. `inner`: it runs in an innermost
+   * loop (the one the C compiler vectorizes); false for code run once per outer iteration.
+   */
+  protected aluExpr(u: UOp, a: string[], _inner = true): string {
     const dt = u.dtype
     const sdt = u.src[0]!.dtype
     const [x = '', y = '', z = ''] = a
@@ -195,6 +199,8 @@ export abstract class CStyleRenderer implements Renderer {
     const lanes = this.laneAccs(prog)
     /** the range of the innermost loop open at each instruction (for lane accumulators) */
     const openLoops: UOp[] = []
+    /** for each open loop: whether it has no loop inside */
+    const openInnermost: boolean[] = []
     const params: string[] = []
     const define = (u: UOp, e: string): void => {
       w.line(`${valueType(u.dtype)} ${w.name(u)} = ${e};`)
@@ -259,7 +265,7 @@ export abstract class CStyleRenderer implements Renderer {
           break
         }
         default: {
-          const e = this.aluExpr(u, u.src.map(ref))
+          const e = this.aluExpr(u, u.src.map(ref), openInnermost.at(-1) ?? false)
           define(u, u.dtype.name === 'bfloat16' && u.op !== Ops.CAST && u.op !== Ops.WHERE ? `rbf(${e})` : e)
         }
       }
@@ -270,6 +276,7 @@ export abstract class CStyleRenderer implements Renderer {
       if (u.op === Ops.ENDRANGE) {
         w.close()
         openLoops.pop()
+        openInnermost.pop()
         continue
       }
       if (u.op !== Ops.RANGE) {
@@ -284,6 +291,7 @@ export abstract class CStyleRenderer implements Renderer {
         continue
       }
       openLoops.push(u)
+      openInnermost.push(!body.some((b) => b.op === Ops.RANGE))
       const r = w.name(u)
       for (const p of prefix) w.line(p)
       w.open(`for (${valueType(u.dtype)} ${r} = 0; ${r} < ${ref(u.src[0]!)}; ${r}++) {`)

@@ -160,6 +160,8 @@ describe('C vector loops', { skip: !hasCPU && 'no C compiler' }, () => {
       const src = renderKernel(items[0]!.ast, r, handOpts(items[0]!.ast, r.target)).src
       const body = src.slice(src.lastIndexOf(' r_'))
       assert.match(body, /tgvi x\d+ = tg_ldu8\(b\d+ \+ v\d+\);/, type)
+      // the block's float16 scale, once per block: the F16C conversion, not the vectorizable form
+      assert.match(body, /float v\d+ = tg_h2f1\(v\d+\);/, type)
       assert.match(body, /\*\(tgvfu\*\)\(acc0_l \+ r\d+\) = \*\(tgvfu\*\)\(acc0_l \+ r\d+\) \+ x\d+;/, type)
       // against a float64 sum of the dequantized values (which the gguf tests check bit for bit)
       const wd = Array.from(await W.data())
