@@ -41,7 +41,7 @@ typedef int tgviu __attribute__((vector_size(TG_VLEN * 4), aligned(4)));
 // (16 byte extracts), so by intrinsics (vpmovzxbd and kin) where the target has them
 #if defined(__AVX512F__)
 #include <immintrin.h>
-#define TG_WIDEN(name, T, conv, load) \
+#define TG_WIDEN(name, T, conv, load) \\
   static inline tgvi name(const T* p) { return (tgvi)conv(load((const void*)p)); }
 TG_WIDEN(tg_ldu8, unsigned char, _mm512_cvtepu8_epi32, _mm_loadu_si128)
 TG_WIDEN(tg_ldi8, signed char, _mm512_cvtepi8_epi32, _mm_loadu_si128)
@@ -49,15 +49,15 @@ TG_WIDEN(tg_ldu16, void, _mm512_cvtepu16_epi32, _mm256_loadu_si256)
 TG_WIDEN(tg_ldi16, void, _mm512_cvtepi16_epi32, _mm256_loadu_si256)
 #elif defined(__AVX2__)
 #include <immintrin.h>
-#define TG_WIDEN(name, T, conv, load) \
+#define TG_WIDEN(name, T, conv, load) \\
   static inline tgvi name(const T* p) { return (tgvi)conv(load((const void*)p)); }
 TG_WIDEN(tg_ldu8, unsigned char, _mm256_cvtepu8_epi32, _mm_loadl_epi64)
 TG_WIDEN(tg_ldi8, signed char, _mm256_cvtepi8_epi32, _mm_loadl_epi64)
 TG_WIDEN(tg_ldu16, void, _mm256_cvtepu16_epi32, _mm_loadu_si128)
 TG_WIDEN(tg_ldi16, void, _mm256_cvtepi16_epi32, _mm_loadu_si128)
 #else
-#define TG_WIDEN(name, T, LT) \
-  static inline tgvi name(const T* q) { \
+#define TG_WIDEN(name, T, LT) \\
+  static inline tgvi name(const T* q) { \\
     const LT* p = (const LT*)q; tgvi y; for (int l = 0; l < TG_VLEN; l++) y[l] = p[l]; return y; }
 TG_WIDEN(tg_ldu8, unsigned char, unsigned char)
 TG_WIDEN(tg_ldi8, signed char, signed char)
