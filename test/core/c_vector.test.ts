@@ -146,12 +146,12 @@ describe('C vector loops', { skip: !hasCPU && 'no C compiler' }, () => {
         sameBits(await on('CPU', ins, f), await on('JS', ins, f), `${name} n=${n}`)
       }
     })
-  test('a matvec over Q8_0/Q4_0 blocks: the block loop adds vectors of widened bytes into lanes', async () => {
+  test('a matvec over Q8_0/Q4_0 blocks or F16: the inner loop adds vectors of widened loads into lanes', async () => {
     const [rows, cols] = [48, 256]
     const w = Tensor.randn([rows, cols]).realize()
     const x = Tensor.randn([1, cols]).realize()
     const xs = Array.from(await x.data())
-    for (const type of ['Q8_0', 'Q4_0'] as const) {
+    for (const type of ['Q8_0', 'Q4_0', 'F16'] as const) {
       const W = nn.ggufParse(await nn.ggufSerialize({ tensors: { w } }, type)).tensors.w!
       const y = x.matmul(W.T)
       const items = scheduleFor([y.uop]).items.filter((i): i is KernelItem => i.kind === 'kernel')
@@ -159,9 +159,13 @@ describe('C vector loops', { skip: !hasCPU && 'no C compiler' }, () => {
       const r = Device.get('CPU').renderer
       const src = renderKernel(items[0]!.ast, r, handOpts(items[0]!.ast, r.target)).src
       const body = src.slice(src.lastIndexOf(' r_'))
-      assert.match(body, /tgvi x\d+ = tg_ldu8\(b\d+ \+ v\d+\);/, type)
-      // the block's float16 scale, once per block: the F16C conversion, not the vectorizable form
-      assert.match(body, /float v\d+ = tg_h2f1\(v\d+\);/, type)
+      if (type === 'F16')
+        assert.match(body, /tgvi (x\d+) = tg_ldu16\(b\d+ \+ v\d+\);\n\s*tgvf x\d+ = tg_h2fv\(\1\);/)
+      else {
+        assert.match(body, /tgvi x\d+ = tg_ldu8\(b\d+ \+ v\d+\);/, type)
+        // the block's float16 scale, once per block: the F16C conversion, not the vectorizable form
+        assert.match(body, /float v\d+ = tg_h2f1\(v\d+\);/, type)
+      }
       assert.match(body, /\*\(tgvfu\*\)\(acc0_l \+ r\d+\) = \*\(tgvfu\*\)\(acc0_l \+ r\d+\) \+ x\d+;/, type)
       // against a float64 sum of the dequantized values (which the gguf tests check bit for bit)
       const wd = Array.from(await W.data())
