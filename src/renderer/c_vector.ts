@@ -363,8 +363,7 @@ function loadVector(u: UOp, buf: string, idx: string, gate: string | undefined):
 function invariantGatedLoad(u: UOp, buf: string, idx: string, gate: string): string {
   const k = kindOf(u.dtype)!
   if (k === 'b') return loadVector(u, buf, idx, `tg_vi(-(int)${gate})`)
-  const zero = k === 'f' ? 'tg_vf(0.0f)' : k === 'h' ? 'tg_vi(0)' : 'tg_vi(0)'
-  return `(${gate} ? ${loadVector(u, buf, idx, undefined)} : ${zero})`
+  return `(${gate} ? ${loadVector(u, buf, idx, undefined)} : ${k === 'f' ? 'tg_vf(0.0f)' : 'tg_vi(0)'})`
 }
 
 function storeVector(buf: string, idx: string, dt: DType, val: string): string {
