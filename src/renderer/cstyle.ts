@@ -127,7 +127,11 @@ export abstract class CStyleRenderer implements Renderer {
     return new Map()
   }
 
-  protected aluExpr(u: UOp, a: string[]): string {
+  /**
+   * The C expression of ALU op `u` over operand expressions `a`. `inner`: it runs in an innermost
+   * loop (the one the C compiler vectorizes); false for code run once per outer iteration.
+   */
+  protected aluExpr(u: UOp, a: string[], _inner = true): string {
     const dt = u.dtype
     const sdt = u.src[0]!.dtype
     const [x = '', y = '', z = ''] = a
@@ -195,6 +199,8 @@ export abstract class CStyleRenderer implements Renderer {
     const lanes = this.laneAccs(prog)
     /** the range of the innermost loop open at each instruction (for lane accumulators) */
     const openLoops: UOp[] = []
+    /** for each open loop: whether it has no loop inside */
+    const openInnermost: boolean[] = []
     const params: string[] = []
     const define = (u: UOp, e: string): void => {
       w.line(`${valueType(u.dtype)} ${w.name(u)} = ${e};`)
@@ -264,7 +270,7 @@ export abstract class CStyleRenderer implements Renderer {
           break
         }
         default: {
-          const e = this.aluExpr(u, u.src.map(ref))
+          const e = this.aluExpr(u, u.src.map(ref), openInnermost.at(-1) ?? false)
           define(u, u.dtype.name === 'bfloat16' && u.op !== Ops.CAST && u.op !== Ops.WHERE ? `rbf(${e})` : e)
         }
       }
@@ -275,6 +281,7 @@ export abstract class CStyleRenderer implements Renderer {
       if (u.op === Ops.ENDRANGE) {
         w.close()
         openLoops.pop()
+        openInnermost.pop()
         continue
       }
       if (u.op !== Ops.RANGE) {
@@ -284,11 +291,12 @@ export abstract class CStyleRenderer implements Renderer {
       const end = uops.findIndex((e, j) => j > pc && e.op === Ops.ENDRANGE && e.src[0] === u)
       const body = uops.slice(pc + 1, end)
       const prefix = this.loopPrefix(u, body, w.names, lanes)
-      if (this.renderLoop({ range: u, body, prefix, writer: w, statement })) {
+      if (this.renderLoop({ range: u, body, prefix, writer: w, statement, lanes })) {
         pc = end
         continue
       }
       openLoops.push(u)
+      openInnermost.push(!body.some((b) => b.op === Ops.RANGE))
       const r = w.name(u)
       for (const p of prefix) w.line(p)
       w.open(`for (${valueType(u.dtype)} ${r} = 0; ${r} < ${ref(u.src[0]!)}; ${r}++) {`)
@@ -323,6 +331,8 @@ export interface LoopToRender {
   writer: ProgramWriter
   /** render one instruction the plain (scalar) way */
   statement: (u: UOp) => void
+  /** lane accumulators (see `laneAccs`): accumulator -> lanes, updated as `name_l[r]` */
+  lanes: ReadonlyMap<UOp, number>
 }
 
 /** A signed 32/64-bit ADD/SUB/MUL/NEG whose value range is not known to fit its type. */

@@ -11,7 +11,7 @@ import { describe, test } from 'node:test'
 import { handOpts } from '../../src/codegen/heuristics.ts'
 import { renderKernel } from '../../src/codegen/kernel.ts'
 import { scheduleFor } from '../../src/engine/realize.ts'
-import { dtypes, Tensor } from '../../src/index.ts'
+import { dtypes, nn, Tensor } from '../../src/index.ts'
 import { Device } from '../../src/runtime/device.ts'
 import type { KernelItem } from '../../src/schedule/schedule.ts'
 import { hasCPU, makeRng } from '../helpers.ts'
@@ -105,6 +105,34 @@ describe('C vector loops', { skip: !hasCPU && 'no C compiler' }, () => {
       (a) => a.cast(dtypes.int32),
     ],
     [
+      'narrow integer and float16 loads (widened lanes): nibbles, int8/int16 wrap, float16 bits',
+      (n) => {
+        const bytes = ints(n).map((v) => v & 0xff)
+        const halves = ints(n).map((v, i) => (v * 37 + i * 4099) & 0xffff)
+        return [
+          [bytes, 'uint8'],
+          [bytes.map((v) => (v << 24) >> 24), 'int8'],
+          [halves.map((v) => (v << 16) >> 16), 'int16'],
+          [halves, 'uint16'],
+          [floats(n).map((v) => v / 1e3), 'float16'],
+        ]
+      },
+      (a, b, c, d, h) =>
+        a
+          .rshift(4)
+          .bitwiseAnd(0x0f)
+          .cast(dtypes.float32)
+          .sub(8)
+          .add(a.bitcast(dtypes.int8).cast(dtypes.float32))
+          .add(a.add(a).lshift(1).cast(dtypes.float32))
+          .add(b.mul(b).bitwiseXor(b.rshift(1)).cast(dtypes.float32))
+          .add(c.bitcast(dtypes.uint16).cast(dtypes.int32).cast(dtypes.float32))
+          .add(c.sub(d.bitcast(dtypes.int16)).add(c).cast(dtypes.float32))
+          .add(d.bitcast(dtypes.float16).cast(dtypes.float32))
+          .add(h.cast(dtypes.float32))
+          .add(a.eq(b.bitcast(dtypes.uint8)).where(d, c.bitcast(dtypes.uint16)).cast(dtypes.float32)),
+    ],
+    [
       'padded (gated) loads and the loop index as a value',
       (n) => [[floats(n), 'float32']],
       (a) =>
@@ -118,6 +146,41 @@ describe('C vector loops', { skip: !hasCPU && 'no C compiler' }, () => {
         sameBits(await on('CPU', ins, f), await on('JS', ins, f), `${name} n=${n}`)
       }
     })
+  test('a matvec over Q8_0/Q4_0 blocks or F16: the inner loop adds vectors of widened loads into lanes', async () => {
+    const [rows, cols] = [48, 256]
+    const w = Tensor.randn([rows, cols]).realize()
+    const x = Tensor.randn([1, cols]).realize()
+    const xs = Array.from(await x.data())
+    for (const type of ['Q8_0', 'Q4_0', 'F16'] as const) {
+      const W = nn.ggufParse(await nn.ggufSerialize({ tensors: { w } }, type)).tensors.w!
+      const y = x.matmul(W.T)
+      const items = scheduleFor([y.uop]).items.filter((i): i is KernelItem => i.kind === 'kernel')
+      assert.equal(items.length, 1, 'one fused kernel')
+      const r = Device.get('CPU').renderer
+      const src = renderKernel(items[0]!.ast, r, handOpts(items[0]!.ast, r.target)).src
+      const body = src.slice(src.lastIndexOf(' r_'))
+      if (type === 'F16')
+        assert.match(body, /tgvi (x\d+) = tg_ldu16\(b\d+ \+ v\d+\);\n\s*tgvf x\d+ = tg_h2fv\(\1\);/)
+      else {
+        assert.match(body, /tgvi x\d+ = tg_ldu8\(b\d+ \+ v\d+\);/, type)
+        // the block's float16 scale, once per block: the F16C conversion, not the vectorizable form
+        assert.match(body, /float v\d+ = tg_h2f1\(v\d+\);/, type)
+      }
+      assert.match(body, /\*\(tgvfu\*\)\(acc0_l \+ r\d+\) = \*\(tgvfu\*\)\(acc0_l \+ r\d+\) \+ x\d+;/, type)
+      // against a float64 sum of the dequantized values (which the gguf tests check bit for bit)
+      const wd = Array.from(await W.data())
+      const got = Array.from(await y.data())
+      for (let i = 0; i < rows; i++) {
+        let want = 0
+        let mag = 0
+        for (let k = 0; k < cols; k++) {
+          want += xs[k]! * wd[i * cols + k]!
+          mag += Math.abs(xs[k]! * wd[i * cols + k]!)
+        }
+        assert.ok(Math.abs(got[i]! - want) <= 1e-6 * mag, `${type} row ${i}: ${got[i]} vs ${want}`)
+      }
+    }
+  })
   test('the vector exp and sigmoid agree with the plain loop (same polynomial, bit for bit)', async () => {
     // 31 elements: 16 in the vector loop, the first 15 again in the scalar remainder
     const base = floats(16)

@@ -441,13 +441,14 @@ describe('gguf: dequantization fuses into the consuming matmul', () => {
     return file
   }
   // the reduce over K is split into a loop over blocks and loops within them (the innermost over
-  // contiguous bytes: it vectorizes, and the scales are read once per block)
+  // contiguous bytes: it vectorizes, and the scales are read once per block); F16's into steps of
+  // one vector (a float32 sum kept in vector lanes)
   const serialize = (type: 'Q8_0' | 'Q4_0' | 'F16') => () =>
     nn.ggufSerialize({ tensors: { w: Tensor.randn([N, K]) } }, type)
   const cases: [string, () => Promise<Uint8Array>, number, number[]][] = [
     ['Q8_0', serialize('Q8_0'), (N * K * 34) / 32, [32, 16]],
     ['Q4_0', serialize('Q4_0'), (N * K * 18) / 32, [32, 16]],
-    ['F16', serialize('F16'), N * K, []],
+    ['F16', serialize('F16'), N * K, [16]],
     ['Q5_1', async () => randomBlocks(7, 24, 32, [0, 2]), (N * K * 24) / 32, [32, 16, 8]],
     ['Q4_K', async () => randomBlocks(12, 144, 256, [0, 2]), (N * K * 144) / 256, [256, 64, 32, 16]],
     ['Q6_K', async () => randomBlocks(14, 210, 256, [208]), (N * K * 210) / 256, [256, 128, 64, 32, 16]],
