@@ -47,7 +47,7 @@ function run(name: string, cfg: TinyLlamaConfig, tokens: number): void {
       (cfg.dim * cfg.dim * 2 + 2 * cfg.dim * (cfg.dim / cfg.heads) * cfg.kvHeads + 3 * cfg.dim * cfg.hidden) +
     2 * cfg.vocab * cfg.dim
   console.log(
-    `${name} (${(params / 1e6).toFixed(1)}M params, ${Device.DEFAULT}): eager ${eager.ms.toFixed(2)} ms/token (${eager.kernels.toFixed(0)} kernels, ${eager.schedules.toFixed(1)} schedules per token) | jit ${j.ms.toFixed(3)} ms/token (${j.kernels.toFixed(0)} kernels, ${((j.ms * 1e3) / j.kernels) | 0} us/kernel incl. kernel time; schedules per replay: ${replaySchedules}) | eager/jit x${(eager.ms / j.ms).toFixed(1)}`,
+    `${name} (${(params / 1e6).toFixed(1)}M params, ${Device.DEFAULT}): eager ${eager.ms.toFixed(2)} ms/token (${eager.kernels.toFixed(0)} kernels, ${eager.schedules.toFixed(1)} schedules per token) | jit ${j.ms.toFixed(3)} ms/token (${j.kernels.toFixed(0)} kernels, ${((j.ms * 1e3) / j.kernels).toFixed(1)} us/kernel incl. kernel time; schedules per replay: ${replaySchedules}) | eager/jit x${(eager.ms / j.ms).toFixed(1)}`,
   )
 }
 
