@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { scheduleFor } from '../../src/engine/realize.ts'
 import { nn, Tensor } from '../../src/index.ts'
 import { ropeFrequencies } from '../../src/tensor/rope.ts'
-import { allclose, expectThrows } from '../helpers.ts'
+import { allclose, decodeValue, expectThrows } from '../helpers.ts'
 
 interface Arr {
   shape: number[]
@@ -23,12 +23,7 @@ const fixtures = JSON.parse(readFileSync(join(here, '..', 'fixtures', 'transform
 }
 const C = fixtures.cases
 
-const SPECIAL: Record<string, number> = {
-  nan: Number.NaN,
-  inf: Number.POSITIVE_INFINITY,
-  '-inf': Number.NEGATIVE_INFINITY,
-}
-const dec = (v: number | string): number => (typeof v === 'number' ? v : SPECIAL[v]!)
+const dec = decodeValue
 const tensor = (a: Arr, requiresGrad = false): Tensor =>
   new Tensor(Float32Array.from(a.data, dec), { shape: a.shape, requiresGrad })
 const vals = (t: Tensor): number[] => Array.from(t.dataSync() as ArrayLike<number>, Number)
