@@ -62,20 +62,6 @@ function orderKey(x: Tensor, largest: boolean, kt: DType): Tensor {
   return nan ? nan.where(largest ? U32 - 1 : 0, key) : key
 }
 
-/**
- * Tensor.cat along the last axis of tensors that are each a kernel's output, in groups: one kernel
- * reading more than 63 buffers is over the CPU device's FFI limit on parameters.
- */
-function catRealized(parts: Tensor[]): Tensor {
-  const GROUP = 32
-  if (parts.length === 1) return parts[0]!
-  if (parts.length <= GROUP) return Tensor.cat(parts, -1)
-  const groups: Tensor[] = []
-  for (let i = 0; i < parts.length; i += GROUP)
-    groups.push(catRealized(parts.slice(i, i + GROUP)).contiguous())
-  return catRealized(groups)
-}
-
 P.topk = function (k, opts = {}) {
   checkOptions('topk', opts, TOPK_OPTS)
   const { dim = -1, largest = true } = opts
@@ -116,7 +102,7 @@ P.topk = function (k, opts = {}) {
           .where(key, -1)
           .max(-1, { keepdim: true }),
       )
-    const packed = catRealized(picks)
+    const packed = picks.length === 1 ? picks[0]! : Tensor.cat(picks, -1)
     indices = packed
       .mod(2 ** b)
       .neg()
