@@ -11,27 +11,18 @@ scripts/gen_fixtures.py (read by test/helpers.ts runCase): {"$t": i} in args is 
 """
 
 import json
-import math
 import os
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from fixture_values import enc
 
 SEED = 4321
 rng = np.random.default_rng(SEED)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "test", "fixtures", "ops", "api_ops.json")
 cases = []
-
-
-def enc(v):
-    v = float(v)
-    if math.isnan(v):
-        return "nan"
-    if math.isinf(v):
-        return "inf" if v > 0 else "-inf"
-    return v
 
 
 def arr(a, dtype):

@@ -16,12 +16,12 @@ Run from the repository root:  /usr/bin/python3 scripts/gen_grad_ties.py   (need
 """
 
 import json
-import math
 import os
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from fixture_values import enc as enc_value
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "test", "fixtures", "grad_ties.json")
@@ -30,14 +30,7 @@ NEG_INF = float("-inf")
 
 
 def enc(v):
-    v = float(v)
-    if math.isnan(v):
-        return "nan"
-    if math.isinf(v):
-        return "inf" if v > 0 else "-inf"
-    if v == int(v) and abs(v) < 2**53 and math.copysign(1, v) > 0:
-        return int(v)  # short: most values are small integers
-    return v
+    return enc_value(v, short_int=True)  # short: most values are small integers
 
 
 def arr(a, dtype):

@@ -22,6 +22,7 @@ import math
 import os
 
 import numpy as np
+from fixture_values import enc
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "test", "fixtures", "special_reductions.json")
@@ -44,15 +45,6 @@ def build_input(spec):
     for start, count, stride, value in spec["runs"]:
         flat[start:start + count * stride:stride] = dec(value)
     return flat.reshape(spec["shape"])
-
-
-def enc(v):
-    v = float(v)
-    if math.isnan(v):
-        return "nan"
-    if math.isinf(v):
-        return "inf" if v > 0 else "-inf"
-    return v
 
 
 def dec(v):

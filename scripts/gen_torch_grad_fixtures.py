@@ -11,24 +11,17 @@ Run: /usr/bin/python3 scripts/gen_torch_grad_fixtures.py   (needs PyTorch; npm t
 """
 
 import json
-import math
 import os
 
 import torch
 import torch.nn.functional as F
+from fixture_values import enc as enc_value
 
 NAN, INF = float("nan"), float("inf")
 
 
 def enc(v):
-    v = float(v)
-    if math.isnan(v):
-        return "nan"
-    if math.isinf(v):
-        return "inf" if v > 0 else "-inf"
-    if v == 0 and math.copysign(1, v) < 0:
-        return "-0"
-    return v
+    return enc_value(v, neg_zero=True)
 
 
 def case(name, op, fn, inputs, params=None, shape=None, signed_zero=False):
