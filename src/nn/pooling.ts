@@ -23,29 +23,33 @@ const AVG_OPTS: KeySet<AvgPool2dOptions> = {
   divisorOverride: true,
 }
 
-export class MaxPool2d {
-  readonly kernelSize: Pair
-  readonly opts: MaxPool2dOptions
-  constructor(kernelSize: Pair, opts: MaxPool2dOptions = {}) {
-    checkOptions('MaxPool2d', opts, MAX_OPTS)
-    this.kernelSize = kernelSize
+/** A window pool layer: the options checked once, then the Tensor op on every call. */
+class WindowPool2d<O extends object> {
+  readonly opts: O
+  constructor(
+    readonly kernelSize: Pair,
+    opts: O,
+    name: string,
+    keys: KeySet<O>,
+    private readonly op: (x: Tensor, k: Pair, o: O) => Tensor,
+  ) {
+    checkOptions(name, opts, keys)
     this.opts = { ...opts }
   }
   call(x: Tensor): Tensor {
-    return x.maxPool2d(this.kernelSize, this.opts)
+    return this.op(x, this.kernelSize, this.opts)
   }
 }
 
-export class AvgPool2d {
-  readonly kernelSize: Pair
-  readonly opts: AvgPool2dOptions
-  constructor(kernelSize: Pair, opts: AvgPool2dOptions = {}) {
-    checkOptions('AvgPool2d', opts, AVG_OPTS)
-    this.kernelSize = kernelSize
-    this.opts = { ...opts }
+export class MaxPool2d extends WindowPool2d<MaxPool2dOptions> {
+  constructor(kernelSize: Pair, opts: MaxPool2dOptions = {}) {
+    super(kernelSize, opts, 'MaxPool2d', MAX_OPTS, (x, k, o) => x.maxPool2d(k, o))
   }
-  call(x: Tensor): Tensor {
-    return x.avgPool2d(this.kernelSize, this.opts)
+}
+
+export class AvgPool2d extends WindowPool2d<AvgPool2dOptions> {
+  constructor(kernelSize: Pair, opts: AvgPool2dOptions = {}) {
+    super(kernelSize, opts, 'AvgPool2d', AVG_OPTS, (x, k, o) => x.avgPool2d(k, o))
   }
 }
 
