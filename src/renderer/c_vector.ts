@@ -39,18 +39,17 @@ typedef float tgvfu __attribute__((vector_size(TG_VLEN * 4), aligned(4)));
 typedef int tgviu __attribute__((vector_size(TG_VLEN * 4), aligned(4)));
 // narrow loads widened to int32 lanes: gcc 12 scalarizes __builtin_convertvector from bytes
 // (16 byte extracts), so by intrinsics (vpmovzxbd and kin) where the target has them
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
 #define TG_WIDEN(name, T, conv, load) \\
   static inline tgvi name(const T* p) { return (tgvi)conv(load((const void*)p)); }
+#endif
+#if defined(__AVX512F__)
 TG_WIDEN(tg_ldu8, unsigned char, _mm512_cvtepu8_epi32, _mm_loadu_si128)
 TG_WIDEN(tg_ldi8, signed char, _mm512_cvtepi8_epi32, _mm_loadu_si128)
 TG_WIDEN(tg_ldu16, void, _mm512_cvtepu16_epi32, _mm256_loadu_si256)
 TG_WIDEN(tg_ldi16, void, _mm512_cvtepi16_epi32, _mm256_loadu_si256)
 #elif defined(__AVX2__)
-#include <immintrin.h>
-#define TG_WIDEN(name, T, conv, load) \\
-  static inline tgvi name(const T* p) { return (tgvi)conv(load((const void*)p)); }
 TG_WIDEN(tg_ldu8, unsigned char, _mm256_cvtepu8_epi32, _mm_loadl_epi64)
 TG_WIDEN(tg_ldi8, signed char, _mm256_cvtepi8_epi32, _mm_loadl_epi64)
 TG_WIDEN(tg_ldu16, void, _mm256_cvtepu16_epi32, _mm_loadu_si128)
