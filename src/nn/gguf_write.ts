@@ -3,7 +3,7 @@
 // their dtype. Tensor data is aligned to `general.alignment` (32 unless the metadata says
 // otherwise) as llama.cpp requires; the file is written under a temporary name and renamed.
 import { f32ToBf16Bits, f32ToF16Bits, Tensor, TsgradError } from '../index.js'
-import { nodeBuiltins } from '../runtime/node.js'
+import { nodeBuiltins, writeFileAtomic } from '../runtime/node.js'
 import { GGUF_VALUE_TYPES, type GGUFValue } from './gguf.js'
 import { ggmlTypeByName, type GGMLType, quantizeQ4_0, quantizeQ8_0 } from './gguf_quant.js'
 
@@ -294,14 +294,6 @@ export async function ggufSave(
   types?: GGUFWriteType | Record<string, GGUFWriteType>,
 ): Promise<void> {
   const bytes = await ggufSerialize(input, types)
-  const fs = nodeBuiltins()?.fs
-  if (!fs) fail('needs Node.js (use ggufSerialize elsewhere)')
-  const tmp = `${path}.${process.pid}-${Math.random().toString(36).slice(2, 10)}.tmp`
-  try {
-    await fs.promises.writeFile(tmp, bytes)
-    await fs.promises.rename(tmp, path)
-  } catch (e) {
-    await fs.promises.rm(tmp, { force: true })
-    throw e
-  }
+  if (!nodeBuiltins()) fail('needs Node.js (use ggufSerialize elsewhere)')
+  await writeFileAtomic(path, bytes, 'ggufSave')
 }

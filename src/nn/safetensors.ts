@@ -21,6 +21,7 @@ import {
   type KeySet,
   Tensor,
 } from '../index.js'
+import { writeFileAtomic } from '../runtime/node.js'
 
 const SAFE_DTYPES: Record<string, string> = {
   F32: 'float32',
@@ -427,15 +428,7 @@ export async function safeSave(
   metadata?: Record<string, string>,
 ): Promise<void> {
   const bytes = await safeSerialize(dict, metadata)
-  const fs = await import('node:fs/promises')
-  const tmp = `${path}.${process.pid}-${Math.random().toString(36).slice(2, 10)}.tmp`
-  try {
-    await fs.writeFile(tmp, bytes)
-    await fs.rename(tmp, path)
-  } catch (e) {
-    await fs.rm(tmp, { force: true })
-    throw e
-  }
+  await writeFileAtomic(path, bytes, 'safeSave')
 }
 
 /** Read a .safetensors file into name -> Tensor (Node only; fs is loaded lazily). */

@@ -36,3 +36,21 @@ export function nodeBuiltins(): NodeBuiltins | null {
   }
   return cached
 }
+
+/**
+ * Write `bytes` to `path` under a temporary name in the same directory, then rename it into
+ * place: a crash or a full disk never leaves a truncated file where the previous one was, and
+ * readers of the old file keep it whole. `what` names the caller in the error outside Node.
+ */
+export async function writeFileAtomic(path: string, bytes: Uint8Array, what: string): Promise<void> {
+  const fs = nodeBuiltins()?.fs
+  if (!fs) throw new Error(`${what}: writing files needs Node.js`)
+  const tmp = `${path}.${process.pid}-${Math.random().toString(36).slice(2, 10)}.tmp`
+  try {
+    await fs.promises.writeFile(tmp, bytes)
+    await fs.promises.rename(tmp, path)
+  } catch (e) {
+    await fs.promises.rm(tmp, { force: true })
+    throw e
+  }
+}
