@@ -69,8 +69,7 @@ const isBufferView = (u: UOp): boolean => u.contiguousBase !== undefined
 
 /** The BUFFER an ASSIGN writes: its target is movement ops (and DETACH) over it, or undefined. */
 export function assignBase(n: UOp): UOp | undefined {
-  let u = n.src[0]!
-  while (MOVEMENT.has(u.op) || u.op === Ops.DETACH) u = u.src[0]!
+  const u = n.src[0]!.viewBase
   return u.op === Ops.BUFFER ? u : undefined
 }
 

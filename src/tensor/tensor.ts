@@ -28,7 +28,7 @@ import { jitScope } from './jit_scope.js'
 import { broadcastShapes, checkBufferSize, checkShape } from './shapes.js'
 import { flattenNested, fromStorage, type NestedArray, toStorage, typedDType } from './storage.js'
 import { LazyReaders } from './lazy_readers.js'
-import { checkLazyTarget, checkWritableView, viewBase, viewWithoutGrads } from './view_assign.js'
+import { checkLazyTarget, checkWritableView, viewWithoutGrads } from './view_assign.js'
 
 export type Shape = number[]
 export type { NestedArray } from './storage.js'
@@ -76,8 +76,8 @@ export function realizeLazyReaders(bufs: ReadonlySet<Buffer>): void {
 
 /** The buffer a view reads when `u` is only movement ops (and DETACH) over a BUFFER: it aliases it. */
 function aliasedBuffer(u: UOp): Buffer | undefined {
-  while (MOVEMENT.has(u.op) || u.op === Ops.DETACH) u = u.src[0]!
-  return u.op === Ops.BUFFER ? (u.arg as Buffer) : undefined
+  const base = u.viewBase
+  return base.op === Ops.BUFFER ? (base.arg as Buffer) : undefined
 }
 /** The buffer a tensor with node `u` holds as its value (a reshape of it, or a pending assign into it). */
 function heldBuffer(u: UOp): Buffer | undefined {
@@ -655,8 +655,8 @@ export class Tensor {
 /** `assign` into a view of a buffer (see Tensor.assign); false when `t` views no buffer. */
 function assignIntoView(t: Tensor, v: Tensor): boolean {
   const target = viewWithoutGrads(t.uop)
-  if (target !== t.uop && [Ops.BUFFER, Ops.ASSIGN].includes(viewBase(target).op as 'BUFFER')) t.uop = target
-  let base = viewBase(t.uop)
+  if (target !== t.uop && [Ops.BUFFER, Ops.ASSIGN].includes(target.viewBase.op as 'BUFFER')) t.uop = target
+  let base = t.uop.viewBase
   let written: Map<UOp, UOp> | undefined
   if (base.op === Ops.ASSIGN && base.src[0]!.contiguousBase) {
     // a view of a pending whole-buffer write: that write lands first, and this view and the
@@ -665,7 +665,7 @@ function assignIntoView(t: Tensor, v: Tensor): boolean {
     t.uop = substituteAll(t.uop, written).get(t.uop)!
     Tensor.realize(Tensor.fromUOp(base))
     t.builtAt = writeClock.now
-    base = viewBase(t.uop)
+    base = t.uop.viewBase
   }
   if (base.op !== Ops.BUFFER) {
     checkLazyTarget(t.uop, t.shape)

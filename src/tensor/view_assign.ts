@@ -12,16 +12,6 @@ import { graphRewrite, substituteAll } from '../uop/rewrite.js'
 import { symbolic } from '../uop/symbolic.js'
 
 /**
- * The node under `view`'s movement ops (and DETACH): a BUFFER for a view of a realized buffer, an
- * ASSIGN for a view of a pending whole-buffer write, otherwise a lazy value (not writable in place).
- */
-export function viewBase(view: UOp): UOp {
-  let u = view
-  while (MOVEMENT.has(u.op) || u.op === Ops.DETACH) u = u.src[0]!
-  return u
-}
-
-/**
  * `view` with the CUSTOM_GRAD nodes of its movement chain replaced by their forward values: a
  * realized tensor that tracks gradients is CUSTOM_GRAD(buffer view, graph it came from), and the
  * target of a write needs no gradient path, only the buffer.
@@ -65,6 +55,6 @@ export function checkLazyTarget(view: UOp, shapeForError: readonly number[]): vo
   while (u.op === Ops.RESHAPE || u.op === Ops.DETACH) u = u.src[0]!
   if (!MOVEMENT.has(u.op)) return
   throw new TsgradError(
-    `assign: the target ${fmtShape(shapeForError)} is a ${u.op.toLowerCase()} view of a lazy tensor (${viewBase(u).op}), which has no buffer to write into; realize() that tensor first`,
+    `assign: the target ${fmtShape(shapeForError)} is a ${u.op.toLowerCase()} view of a lazy tensor (${u.viewBase.op}), which has no buffer to write into; realize() that tensor first`,
   )
 }

@@ -494,6 +494,13 @@ export class UOp {
    * The BUFFER under a chain of RESHAPEs, if this node is a contiguous view of a whole buffer (a
    * CUSTOM_GRAD over such a view, a realized tensor that keeps its graph for autograd, is one too).
    */
+  /** The node under this node's movement ops and DETACHs (a BUFFER for a view of a buffer). */
+  get viewBase(): UOp {
+    let u: UOp = this
+    while (MOVEMENT.has(u.op) || u.op === Ops.DETACH) u = u.src[0]!
+    return u
+  }
+
   get contiguousBase(): UOp | undefined {
     let u: UOp = this
     while (u.op === Ops.RESHAPE || u.op === Ops.CUSTOM_GRAD) u = u.src[0]!
