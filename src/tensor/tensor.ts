@@ -27,6 +27,7 @@ import { bufferView, prefixOfView } from './buffer_views.js'
 import { jitScope } from './jit_scope.js'
 import { broadcastShapes, checkBufferSize, checkShape } from './shapes.js'
 import { flattenNested, fromStorage, type NestedArray, toStorage, typedDType } from './storage.js'
+import { GradGroup } from './grad_group.js'
 import { LazyReaders } from './lazy_readers.js'
 import { checkLazyTarget, checkWritableView, viewWithoutGrads } from './view_assign.js'
 
@@ -72,6 +73,14 @@ export function realizeLazyReaders(bufs: ReadonlySet<Buffer>): void {
     skip: (n) => aliasedBuffer(n) !== undefined,
   })
   if (readers.length) Tensor.realize(...readers)
+}
+
+/** The lazy, not disposed, not stale gradients of `t`'s backward not in `taken` (the group is used up). */
+function lazyGradSiblings(t: Tensor, taken: readonly Tensor[]): Tensor[] {
+  return (t.gradGroup!.take() as Tensor[]).filter(
+    (s) =>
+      s !== t && !taken.includes(s) && !s.isDisposed && !s.uop.contiguousBase && s.valueAt >= writeClock.now,
+  )
 }
 
 /** The buffer a view reads when `u` is only movement ops (and DETACH) over a BUFFER: it aliases it. */
@@ -257,6 +266,8 @@ export class Tensor {
     }
     return t
   }
+  /** the gradients of the backward() that made this one (see ./grad_group.ts) */
+  gradGroup: GradGroup | undefined
   /** true when this tensor was computed from tensors that require gradients */
   private _tracks = false
   /** a reshape of another tensor's buffer (not its own): `assign` writes through it at once */
@@ -278,6 +289,7 @@ export class Tensor {
     for (const t of tensors) if (t._disposed) throw t.disposedError('realize')
     const unrealized = tensors.filter((t) => !t._uop.contiguousBase)
     if (!unrealized.length) return
+    for (const t of [...unrealized]) if (t.gradGroup) unrealized.push(...lazyGradSiblings(t, unrealized))
     for (const t of unrealized) t.checkNotStale('realize')
     const exclude = new Set(unrealized)
     let readers: Tensor[] = []
@@ -574,13 +586,17 @@ export class Tensor {
     }
     if (grads.size === 0)
       throw new TsgradError('backward: no tensor in this graph requires a gradient (set requiresGrad: true)')
+    const group = new GradGroup()
     for (const p of params) {
       const g = grads.get(p.uop)
       if (!g) continue
       const gt = new Tensor(g)
       gt.builtAt = this.valueAt
       gt.trackLazy()
-      p.grad = p.grad ? new Tensor(G.aluNode(Ops.ADD, p.grad.uop, g)) : gt
+      const old = p.grad
+      p.grad = old ? new Tensor(G.aluNode(Ops.ADD, old.uop, g)) : gt
+      if (old?.gradGroup) group.absorb(old.gradGroup, old)
+      group.add(p.grad)
     }
   }
 
