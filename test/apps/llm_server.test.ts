@@ -25,7 +25,12 @@ interface ErrorBody {
   error: { message: string; type: string; param: string | null; code: string | null }
 }
 
-async function expectError(res: Response, status: number, match: RegExp, param?: string | null): Promise<ErrorBody> {
+async function expectError(
+  res: Response,
+  status: number,
+  match: RegExp,
+  param?: string | null,
+): Promise<ErrorBody> {
   const text = await res.text()
   assert.equal(res.status, status, text)
   assert.match(res.headers.get('content-type') ?? '', /application\/json/)
@@ -96,7 +101,10 @@ describe('with the openai client', () => {
       completion_tokens: 4,
       total_tokens: chatPromptTokens() + 4,
     })
-    assert.ok(lines.some((l) => /^POST \/v1\/chat\/completions 200 .*completion=4 finish=stop/.test(l)), lines.join('\n'))
+    assert.ok(
+      lines.some((l) => /^POST \/v1\/chat\/completions 200 .*completion=4 finish=stop/.test(l)),
+      lines.join('\n'),
+    )
   })
 
   test('chat streaming: role first, pieces in order, finish chunk, usage chunk with include_usage', async () => {
@@ -142,7 +150,11 @@ describe('with the openai client', () => {
     assert.equal(r.choices[0]!.text, 'gamma beta alpha')
     assert.equal(r.choices[0]!.finish_reason, 'stop')
     const promptTokens = llm.tokenizer.encode(prompt).length
-    assert.deepEqual(r.usage, { prompt_tokens: promptTokens, completion_tokens: 3, total_tokens: promptTokens + 3 })
+    assert.deepEqual(r.usage, {
+      prompt_tokens: promptTokens,
+      completion_tokens: 3,
+      total_tokens: promptTokens + 3,
+    })
     const stream = await client.completions.create({
       model: 'scripted',
       prompt,
@@ -164,7 +176,12 @@ describe('with the openai client', () => {
     const b = await client.chat.completions.create({ model: 'scripted', messages, max_completion_tokens: 1 })
     assert.equal(b.choices[0]!.message.content, 'four')
     assert.equal(b.choices[0]!.finish_reason, 'length')
-    const stream = await client.completions.create({ model: 'scripted', prompt: 'a b c d e', max_tokens: 3, stream: true })
+    const stream = await client.completions.create({
+      model: 'scripted',
+      prompt: 'a b c d e',
+      max_tokens: 3,
+      stream: true,
+    })
     const chunks = []
     for await (const c of stream) chunks.push(c)
     assert.equal(chunks.map((c) => c.choices[0]!.text).join(''), 'e d c')
@@ -185,9 +202,18 @@ describe('with the openai client', () => {
     const a = await client.chat.completions.create({ model: 'scripted', messages, stop: ' two' })
     assert.equal(a.choices[0]!.message.content, 'four three')
     assert.equal(a.choices[0]!.finish_reason, 'stop')
-    const b = await client.completions.create({ model: 'scripted', prompt: 'red green blue', stop: ['xyz', 'en r'] })
+    const b = await client.completions.create({
+      model: 'scripted',
+      prompt: 'red green blue',
+      stop: ['xyz', 'en r'],
+    })
     assert.equal(b.choices[0]!.text, 'blue gre')
-    const stream = await client.chat.completions.create({ model: 'scripted', messages, stop: ['thr'], stream: true })
+    const stream = await client.chat.completions.create({
+      model: 'scripted',
+      messages,
+      stop: ['thr'],
+      stream: true,
+    })
     let text = ''
     for await (const c of stream) text += c.choices[0]?.delta.content ?? ''
     assert.equal(text, 'four ')
@@ -285,43 +311,94 @@ describe('wire format and errors (raw HTTP)', () => {
   })
 
   test('wrong field types name the field and the expected type', async () => {
-    const chat = (extra: object) => post(server, '/v1/chat/completions', { messages: [{ role: 'user', content: 'hi' }], ...extra })
-    await expectError(await chat({ temperature: 'hot' }), 400, /'temperature' must be a number, got string/, 'temperature')
-    await expectError(await chat({ max_tokens: 2.5 }), 400, /'max_tokens' must be an integer, got number/, 'max_tokens')
-    await expectError(await chat({ max_tokens: 0 }), 400, /'max_tokens' must be an integer in \[1, /, 'max_tokens')
+    const chat = (extra: object) =>
+      post(server, '/v1/chat/completions', { messages: [{ role: 'user', content: 'hi' }], ...extra })
+    await expectError(
+      await chat({ temperature: 'hot' }),
+      400,
+      /'temperature' must be a number, got string/,
+      'temperature',
+    )
+    await expectError(
+      await chat({ max_tokens: 2.5 }),
+      400,
+      /'max_tokens' must be an integer, got number/,
+      'max_tokens',
+    )
+    await expectError(
+      await chat({ max_tokens: 0 }),
+      400,
+      /'max_tokens' must be an integer in \[1, /,
+      'max_tokens',
+    )
     await expectError(await chat({ top_p: 1.5 }), 400, /'top_p' must be in \[0, 1\], got 1.5/, 'top_p')
     await expectError(await chat({ stream: 'yes' }), 400, /'stream' must be a boolean, got string/, 'stream')
-    await expectError(await chat({ stop: 5 }), 400, /'stop' must be a string or an array of strings, got number/)
+    await expectError(
+      await chat({ stop: 5 }),
+      400,
+      /'stop' must be a string or an array of strings, got number/,
+    )
     await expectError(await chat({ stop: ['a', 3] }), 400, /'stop\[1\]' must be a string, got number/)
     await expectError(await chat({ seed: 'x' }), 400, /'seed' must be an integer/)
     await expectError(await chat({ model: 7 }), 400, /'model' must be a string/)
-    await expectError(await chat({ stream_options: { include_usage: true } }), 400, /only allowed with stream: true/)
+    await expectError(
+      await chat({ stream_options: { include_usage: true } }),
+      400,
+      /only allowed with stream: true/,
+    )
     await expectError(await chat({ n: 3 }), 400, /'n' must be 1/, 'n')
     await expectError(await chat({ frequency_penalty: 0.5 }), 400, /not supported.*repetition_penalty/)
     await expectError(await chat({ logprobs: true }), 400, /'logprobs' is not supported/)
     await expectError(await chat({ tools: [{ type: 'function' }] }), 400, /'tools' is not supported/)
     const msgs = (messages: unknown) => post(server, '/v1/chat/completions', { messages })
-    await expectError(await post(server, '/v1/chat/completions', {}), 400, /'messages' is required/, 'messages')
+    await expectError(
+      await post(server, '/v1/chat/completions', {}),
+      400,
+      /'messages' is required/,
+      'messages',
+    )
     await expectError(await msgs('hi'), 400, /'messages' must be an array of messages, got string/)
     await expectError(await msgs([]), 400, /at least one message/)
     await expectError(await msgs([{ role: 'bot', content: 'x' }]), 400, /'messages\[0\].role' must be one of/)
-    await expectError(await msgs([{ role: 'user', content: 3 }]), 400, /'messages\[0\].content' must be a string/)
+    await expectError(
+      await msgs([{ role: 'user', content: 3 }]),
+      400,
+      /'messages\[0\].content' must be a string/,
+    )
     await expectError(
       await msgs([{ role: 'user', content: [{ type: 'image_url', image_url: {} }] }]),
       400,
       /only text is supported/,
     )
     await expectError(await post(server, '/v1/completions', {}), 400, /'prompt' is required/)
-    await expectError(await post(server, '/v1/completions', { prompt: ['a', 'b'] }), 400, /batch of 2 prompts/)
-    await expectError(await post(server, '/v1/completions', { prompt: [1, 2, 3] }), 400, /token ids are not supported/)
-    await expectError(await post(server, '/v1/completions', { prompt: { a: 1 } }), 400, /'prompt' must be a string/)
+    await expectError(
+      await post(server, '/v1/completions', { prompt: ['a', 'b'] }),
+      400,
+      /batch of 2 prompts/,
+    )
+    await expectError(
+      await post(server, '/v1/completions', { prompt: [1, 2, 3] }),
+      400,
+      /token ids are not supported/,
+    )
+    await expectError(
+      await post(server, '/v1/completions', { prompt: { a: 1 } }),
+      400,
+      /'prompt' must be a string/,
+    )
   })
 
   test('neutral values of unsupported fields and text content parts are accepted', async () => {
     const res = await post(server, '/v1/chat/completions', {
       messages: [
         { role: 'developer', content: 'sys' },
-        { role: 'user', content: [{ type: 'text', text: 'p q' }, { type: 'text', text: ' r' }] },
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'p q' },
+            { type: 'text', text: ' r' },
+          ],
+        },
       ],
       logprobs: false,
       tools: [],
@@ -364,7 +441,13 @@ describe('wire format and errors (raw HTTP)', () => {
     const status = await new Promise<number>((ok, fail) => {
       const u = new URL('/v1/completions', server.url)
       const req = request(
-        { host: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers: { 'content-type': 'application/json' } },
+        {
+          host: u.hostname,
+          port: u.port,
+          path: u.pathname,
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+        },
         (res) => {
           res.resume()
           ok(res.statusCode ?? 0)
@@ -376,10 +459,10 @@ describe('wire format and errors (raw HTTP)', () => {
       // keep sending (bounded) until the answer arrives
       let sent = 0
       const pump = (): void => {
-        if (sent++ < 200 && !req.destroyed) {
-          req.write(chunk)
-          setTimeout(pump, 2)
-        }
+        if (req.destroyed) return
+        if (sent++ === 200) return void req.end('"}')
+        req.write(chunk)
+        setTimeout(pump, 2)
       }
       pump()
     })
@@ -391,7 +474,11 @@ describe('wire format and errors (raw HTTP)', () => {
   test('routes: unknown 404, wrong method 405, wrong content type 415, foreign Host or Origin 403', async () => {
     await expectError(await fetch(new URL('/v2/nothing', server.url)), 404, /no route GET \/v2\/nothing/)
     await expectError(await post(server, '/v1/embeddings', {}), 404, /no route POST/)
-    await expectError(await fetch(new URL('/v1/chat/completions', server.url)), 405, /GET is not allowed.*use POST/)
+    await expectError(
+      await fetch(new URL('/v1/chat/completions', server.url)),
+      405,
+      /GET is not allowed.*use POST/,
+    )
     await expectError(await post(server, '/v1/models', {}), 405, /POST is not allowed on \/v1\/models/)
     await expectError(await post(server, '/', {}), 405, /POST is not allowed on \//)
     await expectError(
@@ -413,13 +500,23 @@ describe('wire format and errors (raw HTTP)', () => {
     assert.equal(await withHost(new URL(server.url).host), 200)
     assert.equal(await withHost(`localhost:${server.port}`), 200)
     await expectError(
-      await post(server, '/v1/completions', { prompt: 'a' }, { headers: { 'content-type': 'application/json', origin: 'http://evil.example' } }),
+      await post(
+        server,
+        '/v1/completions',
+        { prompt: 'a' },
+        { headers: { 'content-type': 'application/json', origin: 'http://evil.example' } },
+      ),
       403,
       /cross-origin/,
     )
-    const same = await post(server, '/v1/completions', { prompt: 'a' }, {
-      headers: { 'content-type': 'application/json', origin: server.url.slice(0, -1) },
-    })
+    const same = await post(
+      server,
+      '/v1/completions',
+      { prompt: 'a' },
+      {
+        headers: { 'content-type': 'application/json', origin: server.url.slice(0, -1) },
+      },
+    )
     assert.equal(same.status, 200)
   })
 
@@ -448,7 +545,11 @@ describe('wire format and errors (raw HTTP)', () => {
   test('a failing generation: 500 JSON, or an error event mid-stream; the server keeps serving', async () => {
     const failing = new ScriptedLLM({ failWith: new Error('device lost'), failAfter: 2 })
     await withServer(failing, async (s) => {
-      await expectError(await post(s, '/v1/completions', { prompt: 'a b c d' }), 500, /generation failed: device lost/)
+      await expectError(
+        await post(s, '/v1/completions', { prompt: 'a b c d' }),
+        500,
+        /generation failed: device lost/,
+      )
       const res = await post(s, '/v1/completions', { prompt: 'a b c d', stream: true })
       assert.equal(res.status, 200)
       const events = sseEvents(await res.text())
@@ -468,7 +569,10 @@ describe('wire format and errors (raw HTTP)', () => {
       assert.match(e.message, /serveLLM: unknown option 'prot'/)
       return true
     })
-    await assert.rejects(serveLLM(llm2, { port: -1 }), /serveLLM: port must be an integer in 0..65535, got -1/)
+    await assert.rejects(
+      serveLLM(llm2, { port: -1 }),
+      /serveLLM: port must be an integer in 0..65535, got -1/,
+    )
     await assert.rejects(serveLLM(llm2, { maxBodyBytes: 0 }), /maxBodyBytes must be a positive integer/)
     await assert.rejects(serveLLM(llm2, { modelName: '' }), /modelName must be a non-empty string/)
   })
@@ -485,7 +589,9 @@ function rng(seed: number): () => number {
   }
 }
 
-test('fuzz: random and mutated bodies get 200 or a 4xx JSON error, never a crash', { timeout: 120_000 }, async () => {
+test('fuzz: random and mutated bodies get 200 or a 4xx JSON error, never a crash', {
+  timeout: 120_000,
+}, async () => {
   const llm = new ScriptedLLM({ maxContext: 48 })
   await withServer(
     llm,
@@ -552,7 +658,9 @@ test('fuzz: random and mutated bodies get 200 or a 4xx JSON error, never a crash
             // a valid body cut short or with a byte changed
             const t = JSON.stringify(valid())
             const k = Math.floor(rand() * t.length)
-            return rand() < 0.5 ? t.slice(0, k) : t.slice(0, k) + String.fromCharCode(Math.floor(rand() * 128)) + t.slice(k + 1)
+            return rand() < 0.5
+              ? t.slice(0, k)
+              : t.slice(0, k) + String.fromCharCode(Math.floor(rand() * 128)) + t.slice(k + 1)
           }
           default: {
             // a valid body with 1-3 fields set to random values
@@ -575,7 +683,10 @@ test('fuzz: random and mutated bodies get 200 or a 4xx JSON error, never a crash
         const text = await res.text()
         counts.set(res.status, (counts.get(res.status) ?? 0) + 1)
         const what = `case ${i} ${path} ${typeof body === 'string' ? body : `bytes ${Buffer.from(body).toString('hex')}`}`
-        assert.ok(res.status === 200 || (res.status >= 400 && res.status < 500), `${what}: status ${res.status} ${text}`)
+        assert.ok(
+          res.status === 200 || (res.status >= 400 && res.status < 500),
+          `${what}: status ${res.status} ${text}`,
+        )
         if (res.status !== 200) {
           const e = JSON.parse(text).error
           assert.ok(typeof e.message === 'string' && e.message.length > 0, what)
@@ -593,13 +704,20 @@ test('fuzz: random and mutated bodies get 200 or a 4xx JSON error, never a crash
 })
 
 describe('disconnects and the queue', () => {
-  test('a client that disconnects mid-stream aborts its generation; the next request runs', { timeout: 30_000 }, async () => {
+  test('a client that disconnects mid-stream aborts its generation; the next request runs', {
+    timeout: 30_000,
+  }, async () => {
     const llm = new ScriptedLLM({ delayMs: 10, endless: true, maxContext: 100_000 })
     await withServer(llm, async (s) => {
       const ac = new AbortController()
-      const res = await post(s, '/v1/chat/completions', { messages: [{ role: 'user', content: 'on and on' }], stream: true }, {
-        signal: ac.signal,
-      })
+      const res = await post(
+        s,
+        '/v1/chat/completions',
+        { messages: [{ role: 'user', content: 'on and on' }], stream: true },
+        {
+          signal: ac.signal,
+        },
+      )
       const reader = res.body!.getReader()
       let seen = ''
       while ((seen.match(/"content":"[^"]+"/g) ?? []).length < 3) {
@@ -624,7 +742,9 @@ describe('disconnects and the queue', () => {
     const llm = new ScriptedLLM({ delayMs: 10, endless: true, maxContext: 100_000 })
     await withServer(llm, async (s) => {
       const ac = new AbortController()
-      const pending = post(s, '/v1/completions', { prompt: 'forever more' }, { signal: ac.signal }).catch((e: Error) => e)
+      const pending = post(s, '/v1/completions', { prompt: 'forever more' }, { signal: ac.signal }).catch(
+        (e: Error) => e,
+      )
       for (let i = 0; i < 500 && (llm.calls[0]?.pieces.length ?? 0) < 3; i++) await sleep(5)
       assert.ok(llm.calls[0]!.pieces.length >= 3, 'the generation is running')
       const aborted = llm.waitForAbort()
@@ -637,11 +757,16 @@ describe('disconnects and the queue', () => {
     })
   })
 
-  test('two concurrent requests run one at a time, first come first served, both complete', { timeout: 30_000 }, async () => {
+  test('two concurrent requests run one at a time, first come first served, both complete', {
+    timeout: 30_000,
+  }, async () => {
     const llm = new ScriptedLLM({ delayMs: 15 })
     await withServer(llm, async (s) => {
       const client = new OpenAI({ baseURL: `${s.url}v1`, apiKey: 'x', maxRetries: 0 })
-      const first = client.chat.completions.create({ model: 'x', messages: [{ role: 'user', content: 'a1 a2 a3 a4' }] })
+      const first = client.chat.completions.create({
+        model: 'x',
+        messages: [{ role: 'user', content: 'a1 a2 a3 a4' }],
+      })
       for (let i = 0; i < 200 && llm.calls.length === 0; i++) await sleep(2)
       const second = client.completions.create({ model: 'x', prompt: 'b1 b2 b3', stream: true })
       const [a, bStream] = await Promise.all([first, second])
@@ -688,11 +813,18 @@ describe('disconnects and the queue', () => {
       llm,
       async (s) => {
         const ac = new AbortController()
-        const running = post(s, '/v1/completions', { prompt: 'busy' }, { signal: ac.signal }).catch((e: Error) => e)
+        const running = post(s, '/v1/completions', { prompt: 'busy' }, { signal: ac.signal }).catch(
+          (e: Error) => e,
+        )
         for (let i = 0; i < 200 && llm.calls.length === 0; i++) await sleep(2)
         const waiting = post(s, '/v1/completions', { prompt: 'waits', max_tokens: 1 })
         await sleep(30)
         await expectError(await post(s, '/v1/completions', { prompt: 'refused' }), 429, /server is busy/)
+        await expectError(
+          await post(s, '/v1/completions', { prompt: 'refused', stream: true }),
+          429,
+          /server is busy/,
+        )
         ac.abort()
         await running
         assert.equal((await (await waiting).json()).choices[0].text, 'waits')

@@ -25,6 +25,11 @@ export class RequestQueue {
     return this.busy
   }
 
+  /** whether `acquire` would refuse now */
+  get full(): boolean {
+    return this.busy && this.waiting.length >= this.maxWaiting
+  }
+
   /**
    * Resolves with a `release` function once it is this caller's turn; call it exactly when done.
    * Rejects with `signal.reason` when the signal aborts first, and with QueueFullError when
@@ -36,7 +41,7 @@ export class RequestQueue {
       this.busy = true
       return Promise.resolve(this.releaser())
     }
-    if (this.waiting.length >= this.maxWaiting)
+    if (this.full)
       return Promise.reject(new QueueFullError(`${this.waiting.length} requests are already waiting`))
     return new Promise((grant, reject) => {
       const w: Waiter = {

@@ -230,6 +230,14 @@ export async function serveLLM(llm: LLM, opts: ServeLLMOptions = {}): Promise<LL
       created: Math.floor(Date.now() / 1000),
       model,
     }
+    // refused before any header goes out, so a streaming client gets the 429 too
+    if (queue.full)
+      throw new ApiError(
+        429,
+        `the server is busy: ${queue.length} requests are already waiting`,
+        null,
+        'queue_full',
+      )
     let release: () => void
     if (r.stream) {
       // headers now, so a queued client sees its request was accepted
