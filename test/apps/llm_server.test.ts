@@ -471,6 +471,31 @@ describe('wire format and errors (raw HTTP)', () => {
     assert.equal(res.status, 200)
   })
 
+  test('a client that hangs up while sending the body is a client error (logged 400), not a 500', async () => {
+    const lines: string[] = []
+    await withServer(
+      new ScriptedLLM(),
+      async (s) => {
+        const u = new URL(s.url)
+        const req = request({
+          host: u.hostname,
+          port: u.port,
+          path: '/v1/completions',
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'content-length': '100' },
+        })
+        req.on('error', () => {})
+        req.write('{"prompt": "ab')
+        await sleep(50)
+        req.destroy()
+        for (let i = 0; i < 200 && lines.length === 0; i++) await sleep(5)
+        assert.match(lines[0] ?? '', /^POST \/v1\/completions 400 .*cut short after 14 bytes/)
+        assert.equal((await post(s, '/v1/completions', { prompt: 'ok' })).status, 200)
+      },
+      { log: (l) => lines.push(l) },
+    )
+  })
+
   test('routes: unknown 404, wrong method 405, wrong content type 415, foreign Host or Origin 403', async () => {
     await expectError(await fetch(new URL('/v2/nothing', server.url)), 404, /no route GET \/v2\/nothing/)
     await expectError(await post(server, '/v1/embeddings', {}), 404, /no route POST/)

@@ -98,7 +98,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     const chunks: Buffer[] = []
     let size = 0
     const stop = (): void => {
-      req.off('data', onData).off('end', onEnd).off('error', onError)
+      req.off('data', onData).off('end', onEnd).off('error', onCut).off('close', onCut)
       req.pause()
     }
     const onData = (chunk: Buffer): void => {
@@ -111,11 +111,12 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       stop()
       ok(Buffer.concat(chunks))
     }
-    const onError = (e: Error): void => {
+    // the client went away while sending: a client error, not the server's
+    const onCut = (): void => {
       stop()
-      fail(e)
+      fail(new ApiError(400, `the request body was cut short after ${size} bytes`, null, 'incomplete_body'))
     }
-    req.on('data', onData).on('end', onEnd).on('error', onError)
+    req.on('data', onData).on('end', onEnd).on('error', onCut).on('close', onCut)
   })
 }
 
