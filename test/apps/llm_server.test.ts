@@ -4,6 +4,7 @@
 // fuzz of garbage bodies; disconnects abort generations; requests queue one at a time.
 import assert from 'node:assert/strict'
 import { request } from 'node:http'
+import { connect } from 'node:net'
 import { after, before, describe, test } from 'node:test'
 import OpenAI from 'openai'
 import { type LLMServer, serveLLM } from '../../src/apps/llm/server.ts'
@@ -499,6 +500,7 @@ describe('wire format and errors (raw HTTP)', () => {
   test('routes: unknown 404, wrong method 405, wrong content type 415, foreign Host or Origin 403', async () => {
     await expectError(await fetch(new URL('/v2/nothing', server.url)), 404, /no route GET \/v2\/nothing/)
     await expectError(await post(server, '/v1/embeddings', {}), 404, /no route POST/)
+    await expectError(await fetch(new URL('/v1/models/%E0%A4%A', server.url)), 400, /bad percent-encoding/)
     await expectError(
       await fetch(new URL('/v1/chat/completions', server.url)),
       405,
@@ -533,6 +535,16 @@ describe('wire format and errors (raw HTTP)', () => {
       ),
       403,
       /cross-origin/,
+    )
+    await expectError(
+      await post(
+        server,
+        '/v1/completions',
+        { prompt: 'a' },
+        { headers: { 'content-type': 'application/json', origin: 'null' } },
+      ),
+      403,
+      /cross-origin request from null/,
     )
     const same = await post(
       server,
@@ -726,6 +738,55 @@ test('fuzz: random and mutated bodies get 200 or a 4xx JSON error, never a crash
     },
     { maxBodyBytes: 4096 },
   )
+})
+
+test('fuzz: garbage on the socket gets a 4xx or a closed connection; the server keeps serving', {
+  timeout: 60_000,
+}, async () => {
+  await withServer(new ScriptedLLM(), async (s) => {
+    const rand = rng(99)
+    const u = new URL(s.url)
+    const heads = [
+      'GET / HTTP/1.1\r\nHost: x\r\n\r\n',
+      'POST /v1/completions HTTP/1.1\r\nHost: HOST\r\ncontent-length: -5\r\n\r\n',
+      'POST /v1/completions HTTP/1.1\r\nHost: HOST\r\ncontent-length: 5\r\ncontent-length: 6\r\n\r\n',
+      'POST /v1/completions HTTP/1.1\r\nHost: HOST\r\ntransfer-encoding: chunked\r\ncontent-type: application/json\r\n\r\nzz\r\n',
+      'BREW /v1/models HTTP/1.1\r\nHost: HOST\r\n\r\n',
+      'GET /%%%% HTTP/1.1\r\nHost: HOST\r\n\r\n',
+      'GET /v1/models/%E0%A4%A HTTP/1.1\r\nHost: HOST\r\n\r\n',
+      'GET /v1/models HTTP/9.9\r\nHost: HOST\r\n\r\n',
+      `GET / HTTP/1.1\r\nHost: HOST\r\nx: ${'a'.repeat(20000)}\r\n\r\n`,
+    ]
+    const cases: Buffer[] = heads.map((h) => Buffer.from(h.replaceAll('HOST', u.host)))
+    for (let i = 0; i < 20; i++)
+      cases.push(
+        Buffer.from(Array.from({ length: 1 + Math.floor(rand() * 200) }, () => Math.floor(rand() * 256))),
+      )
+    for (const bytes of cases) {
+      const answer = await new Promise<string>((ok) => {
+        const sock = connect(Number(u.port), u.hostname)
+        let got = ''
+        const timer = setTimeout(() => {
+          sock.destroy()
+          ok(got)
+        }, 1000)
+        sock.on('data', (d) => (got += d.toString('latin1')))
+        sock.on('error', () => {})
+        sock.on('close', () => {
+          clearTimeout(timer)
+          ok(got)
+        })
+        sock.end(bytes)
+      })
+      const status = Number(answer.match(/^HTTP\/1\.1 (\d{3})/)?.[1] ?? 0)
+      assert.ok(
+        answer === '' || (status >= 400 && status < 500),
+        `${JSON.stringify(bytes.toString('latin1').slice(0, 80))} -> ${answer.slice(0, 200)}`,
+      )
+    }
+    const res = await post(s, '/v1/completions', { prompt: 'fine' })
+    assert.equal((await res.json()).choices[0].text, 'fine')
+  })
 })
 
 describe('disconnects and the queue', () => {

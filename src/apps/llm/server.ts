@@ -320,7 +320,7 @@ export async function serveLLM(llm: LLM, opts: ServeLLMOptions = {}): Promise<LL
         'bad_host',
       )
     const origin = req.headers.origin
-    if (origin !== undefined && origin !== 'null') {
+    if (origin !== undefined) {
       let same = false
       try {
         same = new URL(origin).host === req.headers.host?.toLowerCase()
@@ -364,7 +364,12 @@ export async function serveLLM(llm: LLM, opts: ServeLLMOptions = {}): Promise<LL
     }
     if (path.startsWith('/v1/models/')) {
       allow(['GET', 'HEAD'])
-      const id = decodeURIComponent(path.slice('/v1/models/'.length))
+      let id: string
+      try {
+        id = decodeURIComponent(path.slice('/v1/models/'.length))
+      } catch {
+        throw new ApiError(400, `bad percent-encoding in ${path}`, null, 'bad_path')
+      }
       if (id !== model)
         throw new ApiError(404, `no model '${id}'; this server has '${model}'`, 'model', 'model_not_found')
       sendJson(res, 200, (modelsBody(model, created).data as unknown[])[0])
