@@ -824,6 +824,32 @@ describe('disconnects and the queue', () => {
     })
   })
 
+  test('a disconnect is seen even when the generation never yields to the event loop', {
+    timeout: 30_000,
+  }, async () => {
+    const llm = new ScriptedLLM({ busyMs: 2, endless: true, maxContext: 100_000 })
+    await withServer(llm, async (s) => {
+      const ac = new AbortController()
+      const res = await post(
+        s,
+        '/v1/completions',
+        { prompt: 'busy busy', stream: true },
+        { signal: ac.signal },
+      )
+      const reader = res.body!.getReader()
+      const r = await reader.read()
+      assert.ok(!r.done)
+      const aborted = llm.waitForAbort(10_000)
+      ac.abort()
+      await aborted
+      // 100_000 tokens at 2 ms would take minutes: stopped within a handful of tokens of the abort
+      assert.ok(llm.calls[0]!.pieces.length < 1000, `${llm.calls[0]!.pieces.length} pieces`)
+      // the server keeps serving
+      const next = await post(s, '/v1/completions', { prompt: 'next', max_tokens: 1 })
+      assert.equal((await next.json()).choices[0].text, 'next')
+    })
+  })
+
   test('a non-streaming client that disconnects aborts its generation too', { timeout: 30_000 }, async () => {
     const llm = new ScriptedLLM({ delayMs: 10, endless: true, maxContext: 100_000 })
     await withServer(llm, async (s) => {

@@ -76,6 +76,11 @@ export interface ScriptedOptions {
   maxContext?: number
   /** ms per generated token (default 0) */
   delayMs?: number
+  /**
+   * ms of synchronous work per token (a busy wait, as compute-bound kernels block the thread): the
+   * generator then never gives the event loop a turn on its own
+   */
+  busyMs?: number
   /** repeat the reply's words forever (until maxTokens, the context, a stop string or an abort) */
   endless?: boolean
   /** throw this error after `failAfter` pieces (default: never) */
@@ -210,6 +215,8 @@ export class ScriptedLLM implements LLM {
         if (i >= script.length && !(this.script.endless && script.length > 0)) break // the scripted EOS
         if (this.script.failWith && i >= (this.script.failAfter ?? 0)) throw this.script.failWith
         if (this.script.delayMs) await sleep(this.script.delayMs)
+        if (this.script.busyMs)
+          for (const end = performance.now() + this.script.busyMs; performance.now() < end; );
         if (i === 0) prefillMs = performance.now() - t0
         completionTokens++
         pending += script[i % script.length]!

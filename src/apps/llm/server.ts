@@ -292,6 +292,9 @@ export async function serveLLM(llm: LLM, opts: ServeLLMOptions = {}): Promise<LL
           return stats
         }
         started = true
+        // a turn of the event loop per token: compute-bound kernels block the thread, and without
+        // this a disconnect (and every new connection) would be seen only after the whole reply
+        await new Promise<void>((ok) => setImmediate(ok))
         if (step.value === '') continue
         if (r.stream) await write(res, sse(streamChunk(r, head, { text: step.value })))
         else text += step.value
