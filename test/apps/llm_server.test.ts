@@ -448,7 +448,13 @@ describe('wire format and errors (raw HTTP)', () => {
       405,
       /GET is not allowed.*use POST/,
     )
-    await expectError(await post(server, '/v1/models', {}), 405, /POST is not allowed on \/v1\/models/)
+    const wrong = await post(server, '/v1/models', {})
+    assert.equal(wrong.headers.get('allow'), 'GET, HEAD')
+    await expectError(wrong, 405, /POST is not allowed on \/v1\/models/)
+    const options = await fetch(new URL('/v1/chat/completions', server.url), { method: 'OPTIONS' })
+    assert.equal(options.headers.get('allow'), 'POST')
+    assert.equal(options.headers.get('access-control-allow-origin'), null, 'no CORS grant')
+    await expectError(options, 405, /OPTIONS is not allowed/)
     await expectError(await post(server, '/', {}), 405, /POST is not allowed on \//)
     await expectError(
       await post(server, '/v1/completions', '{"prompt":"a"}', { headers: { 'content-type': 'text/plain' } }),

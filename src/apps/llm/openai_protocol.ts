@@ -5,6 +5,9 @@ import type { ChatMessage, GenerateOptions, GenerationStats } from '../../llm/ty
 
 /** An error answered as OpenAI's `{ error: { message, type, param, code } }` with an HTTP status. */
 export class ApiError extends Error {
+  /** extra response headers (405's Allow) */
+  headers: Record<string, string> = {}
+
   constructor(
     readonly status: number,
     message: string,

@@ -339,13 +339,15 @@ export async function serveLLM(llm: LLM, opts: ServeLLMOptions = {}): Promise<LL
     }
     const method = req.method ?? 'GET'
     const allow = (methods: string[]): void => {
-      if (!methods.includes(method))
-        throw new ApiError(
-          405,
-          `${method} is not allowed on ${path}; use ${methods.join(' or ')}`,
-          null,
-          'method_not_allowed',
-        )
+      if (methods.includes(method)) return
+      const e = new ApiError(
+        405,
+        `${method} is not allowed on ${path}; use ${methods.join(' or ')}`,
+        null,
+        'method_not_allowed',
+      )
+      e.headers = { allow: methods.join(', ') }
+      throw e
     }
     if (path === '/' || path === '/index.html') {
       allow(['GET', 'HEAD'])
@@ -410,7 +412,7 @@ export async function serveLLM(llm: LLM, opts: ServeLLMOptions = {}): Promise<LL
         if (!res.headersSent) {
           // an unread body (413, or refused before reading) is not drained: close the connection
           const close = !req.complete
-          sendJson(res, err.status, err.body(), close ? { connection: 'close' } : {})
+          sendJson(res, err.status, err.body(), { ...err.headers, ...(close ? { connection: 'close' } : {}) })
           if (close) res.once('finish', () => req.socket.destroySoon())
         } else if (!res.writableEnded) res.end()
         return `error ${err.status}: ${err.message}`
