@@ -162,6 +162,51 @@ function partition(ids: Int32Array, key: ArrayLike<number>, lo: number, hi: numb
   return store
 }
 
+// up to this k, top-k is one pass with a min-heap of the k best (most logits fail one comparison
+// with the heap's root); above it, quickselect
+const HEAP_TOP_K = 1024
+
+/** The k highest-ranked ids of `key` (k < the number of finite entries) into out[0..k); returns k. */
+function heapTopK(key: Float32Array, k: number, out: Int32Array): number {
+  // out[0..size) is a binary min-heap by rank: out[0] is the worst of the best k so far
+  let size = 0
+  const siftDown = (): void => {
+    let i = 0
+    for (;;) {
+      const l = 2 * i + 1
+      if (l >= size) return
+      const r = l + 1
+      const c = r < size && before(key, out[l]!, out[r]!) ? r : l
+      if (!before(key, out[i]!, out[c]!)) return
+      const t = out[i]!
+      out[i] = out[c]!
+      out[c] = t
+      i = c
+    }
+  }
+  for (let id = 0; id < key.length; id++) {
+    const v = key[id]!
+    if (!(v > Number.NEGATIVE_INFINITY)) continue
+    if (size < k) {
+      let i = size++
+      out[i] = id
+      while (i > 0) {
+        const p = (i - 1) >> 1
+        if (!before(key, out[p]!, out[i]!)) break
+        const t = out[p]!
+        out[p] = out[i]!
+        out[i] = t
+        i = p
+      }
+    } else if (v > key[out[0]!]!) {
+      // a later id with an equal value ranks lower, so only a strictly larger value enters
+      out[0] = id
+      siftDown()
+    }
+  }
+  return size
+}
+
 /** Move the k highest-ranked of ids[0..n) to the front (in no particular order). Expected O(n). */
 function selectTopK(ids: Int32Array, key: ArrayLike<number>, n: number, k: number): void {
   let lo = 0
@@ -237,23 +282,30 @@ function softmaxAlive(s: Scratch, temp: number): void {
 function filterChain(s: Scratch, o: ResolvedSampling): void {
   const { ids, logits } = s
   const V = s.vocab
-  for (let i = 0; i < V; i++) ids[i] = i
-  s.n = V
   // -inf / NaN logits (masked tokens) are never candidates unless nothing else is left
-  let w = 0
-  for (let i = 0; i < V; i++) if (logits[i]! > Number.NEGATIVE_INFINITY) ids[w++] = i
-  if (w > 0) s.n = w
-  else {
+  let alive = 0
+  for (let i = 0; i < V; i++) if (logits[i]! > Number.NEGATIVE_INFINITY) alive++
+  if (alive === 0) {
     s.n = 1
     ids[0] = 0
-  }
-  if (o.topK > 0 && o.topK < s.n) {
-    selectTopK(ids, logits, s.n, o.topK)
-    s.n = o.topK
+  } else if (o.topK > 0 && o.topK < alive && o.topK <= HEAP_TOP_K) s.n = heapTopK(logits, o.topK, ids)
+  else {
+    let w = 0
+    for (let i = 0; i < V; i++) if (logits[i]! > Number.NEGATIVE_INFINITY) ids[w++] = i
+    s.n = w
+    if (o.topK > 0 && o.topK < s.n) {
+      selectTopK(ids, logits, s.n, o.topK)
+      s.n = o.topK
+    }
   }
   if (o.topP < 1 && s.n > 1) {
     softmaxAlive(s, 1)
-    s.n = selectTopMass(ids, s.probs, s.n, o.topP)
+    // tokens below t = (1 - p) / n hold less than 1 - p together, so the rest reaches p and the
+    // kept set lies within it: drop them first (most of a peaked distribution's vocabulary)
+    const t = ((1 - o.topP) / s.n) * 0.999
+    let m = 0
+    for (let i = 0; i < s.n; i++) if (s.probs[ids[i]!]! >= t) ids[m++] = ids[i]!
+    s.n = selectTopMass(ids, s.probs, m, o.topP)
   }
   if (o.minP > 0 && s.n > 1) {
     let max = Number.NEGATIVE_INFINITY
