@@ -4,8 +4,12 @@ import * as readline from 'node:readline'
 import type { Readable, Writable } from 'node:stream'
 // the package index registers the devices (the app is a user of the library, like the MNIST one)
 import { llm } from '../../index.js'
-import type { ChatMessage, GenerateOptions, GenerationStats, LLM } from '../../llm/types.js'
 import { LLM_USAGE, type LLMCliOptions, parseLLMArgs, UsageError } from './args.js'
+
+type ChatMessage = llm.ChatMessage
+type GenerateOptions = llm.GenerateOptions
+type GenerationStats = llm.GenerationStats
+type LLM = llm.LLM
 
 /** What the CLI talks to: the model loader and the standard streams (tests pass their own). */
 export interface LLMCliIO {
