@@ -2,7 +2,7 @@
 // runs runLLMCli with test models in place of the file loaders): stdout carries only the
 // continuation, status goes to stderr, bad flags exit with 2, load errors with 1.
 import assert from 'node:assert/strict'
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -175,5 +175,66 @@ describe('tsgrad llm: the command', () => {
     const small = cli(['--model', 'tiny', '--benchmark', '40', '--max-context', '48'])
     assert.equal(small.code, 2)
     assert.match(small.stderr, /--benchmark 40 needs a context of 80 tokens, the model has 48/)
+  })
+})
+
+describe('tsgrad llm: Ctrl-C', () => {
+  /** start the CLI; resolves once stdout has `n` characters, with the process and its output so far */
+  function startAndWait(args: string[], n: number) {
+    const child = spawn(
+      process.execPath,
+      ['--import', import.meta.resolve('tsx'), join(here, 'llm_cli_child.ts'), ...args],
+      {
+        cwd: root,
+      },
+    )
+    const out = { stdout: '', stderr: '' }
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      out.stdout += d
+    })
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      out.stderr += d
+    })
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+    const ready = new Promise<void>((resolve, reject) => {
+      const t = setInterval(() => {
+        if (out.stdout.length >= n) {
+          clearInterval(t)
+          resolve()
+        }
+      }, 20)
+      void exited.then(() => {
+        clearInterval(t)
+        reject(new Error(`exited early: ${out.stderr}`))
+      })
+    })
+    return { child, out, exited, ready }
+  }
+
+  test('stops the reply of --prompt at the next token and exits 0 with the stats', async () => {
+    const p = startAndWait(['--model', 'endless', '--prompt', 'go'], 20)
+    await p.ready
+    p.child.kill('SIGINT')
+    assert.equal(await p.exited, 0, p.out.stderr)
+    assert.match(p.out.stdout, /^a+$/)
+    assert.match(p.out.stderr, /\d+ generated \(abort\)/)
+  })
+
+  test('stops the interactive reply and takes the next line', async () => {
+    const p = startAndWait(['--model', 'endless'], 20)
+    p.child.stdin.write('hi\n')
+    await p.ready
+    p.child.kill('SIGINT')
+    await new Promise<void>((resolve) => {
+      const t = setInterval(() => {
+        if (/\(abort\)/.test(p.out.stderr)) {
+          clearInterval(t)
+          resolve()
+        }
+      }, 20)
+    })
+    p.child.stdin.write('/exit\n')
+    assert.equal(await p.exited, 0, p.out.stderr)
+    assert.match(p.out.stdout, /^a+\n$/)
   })
 })

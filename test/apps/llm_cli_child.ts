@@ -1,6 +1,6 @@
 // Runs `tsgrad llm` (runLLMCli) in a child process for test/apps/llm_cli.test.ts with test models in
 // place of the file loaders: `--model scripted` continues any prompt with a fixed text,
-// `--model chat-echo` answers "turn N" (N = the <|im_start|> tokens it has seen), `--model tiny` is
+// `--model endless` writes 'a' until stopped, `--model chat-echo` answers "turn N" (N = the <|im_start|> tokens it has seen), `--model tiny` is
 // the random-weight TinyLlama; any other path goes to the real `llm.load`.
 import { runLLMCli } from '../../src/apps/llm/cli.ts'
 import { createLLM } from '../../src/llm/llm.ts'
@@ -40,6 +40,8 @@ const testLoad: typeof load = async (path, opts = {}) => {
     }, opts.maxContext ?? 512)
     return createLLM({ runner, tokenizer, template })
   }
+  if (path === 'endless')
+    return createLLM({ runner: new ScriptedRunner(() => 97, 1 << 20), tokenizer, template })
   if (path === 'tiny')
     return createLLM(tinyParts({ ...TINY_CFG, maxLen: opts.maxContext ?? TINY_CFG.maxLen }))
   return load(path, opts)

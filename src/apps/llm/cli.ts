@@ -105,8 +105,11 @@ async function interactive(m: LLM, o: LLMCliOptions, io: LLMCliIO): Promise<numb
     io.stderr.write('(this model has no chat template: each line is continued as plain text)\n')
   io.stderr.write('chat: Ctrl-C stops a reply, Ctrl-D or /exit quits\n')
   let current: AbortController | undefined
+  // Ctrl-C stops the reply at its next token; a second one while it is still running (a long
+  // prefill) or one at the prompt quits
   const onInterrupt = () => {
-    if (current) current.abort()
+    if (current && !current.signal.aborted) current.abort()
+    else if (current) process.exit(130)
     else rl.close()
   }
   rl.on('SIGINT', onInterrupt)
@@ -197,7 +200,7 @@ export async function runLLMCli(argv: readonly string[], io: LLMCliIO = defaultI
       input.push({ role: 'user', content: o.prompt })
     }
     const ac = new AbortController()
-    const stop = () => ac.abort()
+    const stop = () => (ac.signal.aborted ? process.exit(130) : ac.abort())
     process.on('SIGINT', stop)
     try {
       const { stats } = await stream(m.generate(input, { ...samplingOf(o), signal: ac.signal }), io.stdout)
