@@ -1,12 +1,15 @@
 #!/usr/bin/env node
 // The `tsgrad` command. `tsgrad viz <dir> [--text] [--port N]`: serve a saved VIZ trace, or print it.
+// `tsgrad llm --model FILE ...`: generate text, chat, benchmark or serve (src/apps/llm/cli.ts).
 import { readTrace } from './viz/io.js'
 import { serveTrace } from './viz/server.js'
 import { traceText } from './viz/text.js'
 
 const USAGE = `usage: tsgrad viz <trace-dir> [--text] [--port N]
   serve a trace written with VIZ=1 or VIZ=-1 (VIZ_DIR=<trace-dir>) on http://127.0.0.1,
-  or print its passes and timeline with --text`
+  or print its passes and timeline with --text
+usage: tsgrad llm --model FILE [--prompt TEXT] [options]
+  generate text with a language model, chat with it, or serve it (tsgrad llm --help)`
 
 function fail(msg: string): never {
   console.error(`tsgrad: ${msg}`)
@@ -14,6 +17,12 @@ function fail(msg: string): never {
 }
 
 async function main(argv: string[]): Promise<void> {
+  if (argv[0] === 'llm') {
+    // loaded only for this command: the LLM app's modules stay out of `tsgrad viz`
+    const { runLLMCli } = await import('./apps/llm/cli.js')
+    process.exitCode = await runLLMCli(argv.slice(1))
+    return
+  }
   if (argv[0] !== 'viz' || argv.includes('--help') || argv.includes('-h')) {
     if (argv[0] === 'viz' || argv[0] === '--help' || argv[0] === '-h') {
       console.log(USAGE)
