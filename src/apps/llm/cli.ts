@@ -1,5 +1,6 @@
 // `tsgrad llm`: continue a prompt (stdout gets only the generated text; status goes to stderr so the
 // output can be piped), chat interactively, benchmark prefill and decode, or serve the model.
+import { basename } from 'node:path'
 import * as readline from 'node:readline'
 import type { Readable, Writable } from 'node:stream'
 // the package index registers the devices (the app is a user of the library, like the MNIST one)
@@ -151,6 +152,34 @@ async function interactive(m: LLM, o: LLMCliOptions, io: LLMCliIO): Promise<numb
   return 0
 }
 
+/** `--serve`: the OpenAI-compatible server until Ctrl-C (or SIGTERM) closes it. */
+async function serve(m: LLM, o: LLMCliOptions, io: LLMCliIO): Promise<number> {
+  const { serveLLM } = await import('./server.js')
+  const opts = {
+    host: o.host,
+    port: o.port,
+    modelName: basename(o.model).replace(/\.gguf$/i, ''),
+    log: (line: string) => io.stderr.write(`${line}\n`),
+  }
+  const srv = await serveLLM(m, opts)
+  io.stderr.write(
+    `serving ${opts.modelName} on ${srv.url} (OpenAI API at ${srv.url}/v1, chat page at /; Ctrl-C to stop)\n`,
+  )
+  // the URL also goes to stdout alone on its line, for scripts that start a server on port 0
+  io.stdout.write(`${srv.url}\n`)
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off('SIGINT', stop)
+      process.off('SIGTERM', stop)
+      resolve()
+    }
+    process.on('SIGINT', stop)
+    process.on('SIGTERM', stop)
+  })
+  await srv.close()
+  return 0
+}
+
 /** Run `tsgrad llm` with argv (after `llm`); resolves to the exit code. */
 export async function runLLMCli(argv: readonly string[], io: LLMCliIO = defaultIO()): Promise<number> {
   let o: LLMCliOptions | 'help'
@@ -184,15 +213,7 @@ export async function runLLMCli(argv: readonly string[], io: LLMCliIO = defaultI
   }
   try {
     if (o.benchmark !== undefined) return await benchmark(m, o.benchmark, io)
-    if (o.serve) {
-      // TODO(lead): the server (src/apps/llm/server.ts) is built in parallel; when merged:
-      //   const { serveLLM } = await import('./server.js')
-      //   const srv = await serveLLM(m, { host: o.host, port: o.port })
-      //   io.stderr.write(`serving on ${srv.url} (Ctrl-C to stop)\n`)
-      //   return await new Promise<number>(() => {})
-      io.stderr.write('tsgrad llm: --serve: the server is not part of this build yet\n')
-      return 1
-    }
+    if (o.serve) return await serve(m, o, io)
     if (o.prompt === undefined) return await interactive(m, o, io)
     let input: string | ChatMessage[] = o.prompt
     if (o.chat) {
