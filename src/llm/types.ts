@@ -18,6 +18,12 @@ export interface EncodeOptions {
 export interface DecodeOptions {
   /** leave control/special tokens (BOS, EOS, `<|eot_id|>` ...) out of the text (default true) */
   skipSpecial?: boolean
+  /**
+   * SentencePiece tokenizers: drop the space that encode put before the text when the ids start
+   * with it (default true, as Hugging Face's decode; pass false for a continuation, e.g. generated
+   * tokens after a prompt, whose leading space is part of the text)
+   */
+  stripPrefixSpace?: boolean
 }
 
 /** Turns streamed token ids into text without ever splitting a UTF-8 character across pieces. */
