@@ -90,7 +90,7 @@ function specFromHF(json: unknown, config: unknown): TokenizerSpec {
       types[i] = TOKEN_TYPE.UNUSED
     }
   const ids = new Map<string, number>()
-  tokens.forEach((t, i) => ids.set(t as string, i))
+  for (let i = 0; i < n; i++) ids.set(tokens[i] as string, i)
   const idOf = (text: string | undefined, key: string): number | undefined => {
     if (text === undefined) return undefined
     const id = ids.get(text)
