@@ -37,7 +37,7 @@ naïve café résumé Ångström straße façade Œuvre Ελληνικά рус�
 const CODE = [
   'def f(x):\n    return x**2 + 1\n',
   'for (let i = 0; i < n; i++) { a[i] += b[i]; }',
-  'const s = `${a}-${b}`;',
+  'const s = "${a}-${b}";',
   '#include <stdio.h>\nint main(void) { printf("%d\\n", 42); }',
   'SELECT * FROM t WHERE id >= 10;',
   '<div class="x">&amp;</div>',

@@ -32,61 +32,52 @@ const SPECIALS: Record<Family, string[]> = {
   qwen3: ['<|im_start|>', '<|im_end|>', '<|endoftext|>', '<think>', '</think>', '<tool_call>'],
   llama2: ['<s>', '</s>', '<unk>'],
 }
-const PER_FAMILY = 1500
+const PER_FAMILY = 1200
 
 // The reference sees a lone surrogate as a character without a token and spells it with the
 // bytes of U+FFFD; we replace it with U+FFFD first (what reaches llama.cpp too), so the
 // reference's answer for the well-formed text is the expected one.
 const wellFormed = (s: string): string => s.replace(/\p{Cs}/gu, '\uFFFD')
 
-async function viaGGUFFile(tok: Tokenizer): Promise<Tokenizer> {
-  const bytes = await nn.ggufSerialize({ metadata: tokenizerToGGUFMetadata(tok), tensors: {} })
-  return tokenizerFromGGUF(nn.ggufParse(bytes).metadata)
+// the GGUF metadata directly for the large vocabularies; LLaMA-2's (32k) also through a real file
+async function viaGGUF(tok: Tokenizer, file: boolean): Promise<Tokenizer> {
+  const md = tokenizerToGGUFMetadata(tok)
+  if (!file) return tokenizerFromGGUF(md)
+  return tokenizerFromGGUF(nn.ggufParse(await nn.ggufSerialize({ metadata: md, tensors: {} })).metadata)
 }
 
 for (const family of ['llama3', 'qwen3', 'llama2'] as const) {
-  test(`tokenizer ${family}: token for token against the reference, from tokenizer.json and from GGUF`, async () => {
+  test(`tokenizer ${family}: token for token against the reference (from tokenizer.json and from GGUF); decode(encode(x)) == x`, async () => {
     const { json, config } = lenmlFiles(family)
     const t0 = performance.now()
     const tok = tokenizerFromHF(json, config)
     const buildMs = performance.now() - t0
-    const t1 = performance.now()
-    const gguf = await viaGGUFFile(tok)
-    const ggufMs = performance.now() - t1
+    const gguf = await viaGGUF(tok, family === 'llama2')
     const ref = REFS[family]()
     const corpus = [...FIXED_CASES, ...randomCorpus(17 + family.length, PER_FAMILY, SPECIALS[family], true)]
-    let checked = 0
+    const spm = family === 'llama2'
+    let roundtrips = 0
     for (const text of corpus) {
       const expected = Array.from(ref.encode(wellFormed(text)))
       const ours = tok.encode(text)
       assert.deepEqual(ours, expected, `${family} encode(${JSON.stringify(text)})`)
       assert.deepEqual(gguf.encode(text), expected, `${family} via GGUF: encode(${JSON.stringify(text)})`)
-      checked++
+      // SentencePiece cannot give back text with special tokens (a space is put after each) or a
+      // literal '▁' (it decodes as a space), as in SentencePiece itself
+      if (spm && /<s>|<\/s>|<unk>|\u2581/.test(text)) continue
+      // Qwen NFC-normalizes: the text comes back composed
+      const want = family === 'qwen3' ? wellFormed(text).normalize('NFC') : wellFormed(text)
+      const body = tok.addBos ? ours.slice(1) : ours
+      assert.equal(
+        tok.decode(body, { skipSpecial: false }),
+        want,
+        `${family} decode(encode(${JSON.stringify(text)}))`,
+      )
+      roundtrips++
     }
-    assert.equal(checked, corpus.length)
+    assert.ok(roundtrips > corpus.length * (spm ? 0.4 : 0.95), `${roundtrips} roundtrips`)
     console.log(
-      `# ${family}: ${corpus.length} strings equal; tokenizerFromHF built in ${buildMs.toFixed(0)} ms, GGUF save + parse + tokenizerFromGGUF ${ggufMs.toFixed(0)} ms`,
+      `# ${family}: ${corpus.length} strings equal; tokenizerFromHF built in ${buildMs.toFixed(0)} ms`,
     )
   })
 }
-
-test('tokenizer: decode(encode(x)) == x (byte-level: any text; SentencePiece: text without special tokens)', () => {
-  for (const family of ['llama3', 'qwen3', 'llama2'] as const) {
-    const { json, config } = lenmlFiles(family)
-    const tok = tokenizerFromHF(json, config)
-    const spm = family === 'llama2'
-    const corpus = [...FIXED_CASES, ...randomCorpus(5, 400, spm ? [] : SPECIALS[family], true)]
-    for (const text of corpus) {
-      // a literal '▁' decodes as a space, as in SentencePiece itself
-      if (spm && /<s>|<\/s>|<unk>|\u2581/.test(text)) continue
-      const ids = tok.encode(text, { addBos: false })
-      // Qwen NFC-normalizes: the text comes back composed
-      const want = family === 'qwen3' ? wellFormed(text).normalize('NFC') : wellFormed(text)
-      assert.equal(
-        tok.decode(ids, { skipSpecial: false }),
-        want,
-        `${family} roundtrip of ${JSON.stringify(text)}`,
-      )
-    }
-  }
-})
