@@ -54,7 +54,10 @@ export interface Tokenizer {
 /** Renders messages into the prompt text the model was trained on (LLaMA-3, ChatML, LLaMA-2). */
 export interface ChatTemplate {
   readonly name: 'llama3' | 'chatml' | 'llama2'
-  /** with `addGenerationPrompt` the text ends where the assistant's reply begins */
+  /**
+   * with `addGenerationPrompt` (default true) the text ends where the assistant's reply begins.
+   * The text has BOS where the model's Jinja template puts it: encode it with `{ addBos: false }`.
+   */
   apply(messages: readonly ChatMessage[], opts?: { addGenerationPrompt?: boolean }): string
 }
 

@@ -3,6 +3,7 @@
 // combining marks, contractions, code, special-token text, lone surrogates).
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import type { ChatMessage } from '../../src/llm/types.ts'
 
 const require = createRequire(import.meta.url)
 
@@ -37,7 +38,7 @@ naïve café résumé Ångström straße façade Œuvre Ελληνικά рус�
 const CODE = [
   'def f(x):\n    return x**2 + 1\n',
   'for (let i = 0; i < n; i++) { a[i] += b[i]; }',
-  'const s = "${a}-${b}";',
+  'const s = "$" + "{a}-{b}";',
   '#include <stdio.h>\nint main(void) { printf("%d\\n", 42); }',
   'SELECT * FROM t WHERE id >= 10;',
   '<div class="x">&amp;</div>',
@@ -175,3 +176,16 @@ export const FIXED_CASES: readonly string[] = [
   '<|eot_id',
   'x<|im_end|>y',
 ]
+
+/** The chat-template fixtures (scripts/gen_chat_template_fixtures.py). */
+export interface ChatFixtureCase {
+  family: 'llama3' | 'chatml' | 'llama2'
+  name: string
+  messages: ChatMessage[]
+  addGenerationPrompt: boolean
+  text: string | null
+  error: string | null
+}
+export const chatFixtures = JSON.parse(
+  readFileSync(new URL('../fixtures/chat_templates.json', import.meta.url), 'utf8'),
+) as { templates: Record<string, string>; cases: ChatFixtureCase[] }

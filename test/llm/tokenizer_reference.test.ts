@@ -10,7 +10,7 @@ import { tokenizerFromGGUF, tokenizerToGGUFMetadata } from '../../src/llm/tokeni
 import { tokenizerFromHF } from '../../src/llm/tokenizer_hf.ts'
 import type { Tokenizer } from '../../src/llm/types.ts'
 import { nn } from '../../src/index.ts'
-import { type Family, FIXED_CASES, lenmlFiles, randomCorpus } from './tokenizer_corpus.ts'
+import { chatFixtures, type Family, FIXED_CASES, lenmlFiles, randomCorpus } from './tokenizer_corpus.ts'
 
 interface RefTokenizer {
   encode(text: string, opts?: { add_special_tokens?: boolean }): number[]
@@ -76,6 +76,16 @@ for (const family of ['llama3', 'qwen3', 'llama2'] as const) {
       roundtrips++
     }
     assert.ok(roundtrips > corpus.length * (spm ? 0.4 : 0.95), `${roundtrips} roundtrips`)
+    // the chat templates' text tokenizes as apply_chat_template(tokenize=True) does: BOS from the
+    // text, no BOS added, special-token text parsed
+    const chatFamily = family === 'qwen3' ? 'chatml' : family
+    for (const c of chatFixtures.cases)
+      if (c.family === chatFamily && c.text !== null)
+        assert.deepEqual(
+          tok.encode(c.text, { addBos: false }),
+          Array.from(ref.encode(c.text, { add_special_tokens: false })),
+          `${family} chat '${c.name}'`,
+        )
     console.log(
       `# ${family}: ${corpus.length} strings equal; tokenizerFromHF built in ${buildMs.toFixed(0)} ms`,
     )
