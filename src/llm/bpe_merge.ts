@@ -2,6 +2,7 @@
 // binary heap ordered by (rank, position), so a word of n symbols takes O(n log n) — a 100 KB
 // run of spaces or a SentencePiece text without pre-tokenization (one "word") stays fast. Ties
 // in rank go to the leftmost pair, as Hugging Face `tokenizers` and llama.cpp do.
+import { TsgradError } from '../helpers.js'
 
 /**
  * The merge of two adjacent symbols: `rank * 2^24 + resultId` (lower rank merges first), or -1
@@ -90,5 +91,55 @@ class MinHeap {
     }
     a[i] = last
     return top
+  }
+}
+
+/**
+ * Merge ranks by the merge's text ('left right'), looked up lazily per symbol pair and memoized:
+ * building a pair table of a 280k-merge vocabulary up front would cost most of the load time.
+ * A merge whose parts or result are not tokens is an error when an encode reaches it.
+ */
+export class MergeTable {
+  private readonly ranks = new Map<string, number>()
+  private readonly memo = new Map<number, number>()
+
+  constructor(
+    merges: readonly (string | readonly [string, string])[],
+    private readonly mergesKey: string,
+    private readonly tokens: readonly string[],
+    private readonly tokenToId: ReadonlyMap<string, number>,
+  ) {
+    if (tokens.length >= 2 ** 24)
+      throw new TsgradError(`tokenizer: ${tokens.length} tokens, at most 2^24 supported`)
+    if (merges.length >= 2 ** 28)
+      throw new TsgradError(`tokenizer: ${merges.length} merges, at most 2^28 supported`)
+    for (let r = 0; r < merges.length; r++) {
+      const m = merges[r]
+      const text = typeof m === 'string' ? m : `${m[0]} ${m[1]}`
+      if (typeof m === 'string' && m.indexOf(' ', 1) < 0)
+        throw new TsgradError(`tokenizer: ${mergesKey}[${r}] = '${m}' is not 'left right'`)
+      if (!this.ranks.has(text)) this.ranks.set(text, r)
+    }
+  }
+
+  /** The PairLookup of this table. */
+  readonly pair: PairLookup = (a, b) => {
+    const key = a * this.tokens.length + b
+    const hit = this.memo.get(key)
+    if (hit !== undefined) return hit
+    const left = this.tokens[a]
+    const right = this.tokens[b]
+    const rank = this.ranks.get(`${left} ${right}`)
+    let m = -1
+    if (rank !== undefined) {
+      const id = this.tokenToId.get(left + right)
+      if (id === undefined)
+        throw new TsgradError(
+          `tokenizer: ${this.mergesKey}[${rank}] = '${left} ${right}': '${left + right}' is not in the vocabulary`,
+        )
+      m = rank * ID_SPAN + id
+    }
+    this.memo.set(key, m)
+    return m
   }
 }

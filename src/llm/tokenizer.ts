@@ -117,9 +117,9 @@ export class TokenizerImpl implements Tokenizer {
       this.model = new ByteLevelBPE({
         pre: spec.pre ?? 'default',
         tokenToId: this.tokenToId,
+        tokens: spec.tokens,
         merges: spec.merges,
         mergesKey: 'merges',
-        vocabSize: n,
       })
     } else {
       const byteIds = new Int32Array(256).fill(-1)

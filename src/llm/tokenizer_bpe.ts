@@ -2,7 +2,7 @@
 // regex, each piece's UTF-8 bytes are spelled with GPT-2's printable stand-in characters (so
 // every byte is a vocabulary symbol), and the pieces are merged by merge rank.
 import { TsgradError } from '../helpers.js'
-import { bpeMerge, MAX_WORD_SYMBOLS } from './bpe_merge.js'
+import { bpeMerge, MAX_WORD_SYMBOLS, MergeTable } from './bpe_merge.js'
 
 /** GPT-2's byte -> character map: printable Latin-1 bytes stand for themselves, the rest map to U+0100.. */
 function buildByteChars(): string[] {
@@ -59,11 +59,11 @@ export const HF_SPLIT_PATTERNS: Readonly<Record<string, string>> = {
 
 export interface ByteLevelBPEInput {
   pre: string
+  tokens: readonly string[]
   tokenToId: ReadonlyMap<string, number>
   /** `"left right"` merge strings (or pairs), in rank order */
   merges: readonly (string | readonly [string, string])[]
   mergesKey: string
-  vocabSize: number
 }
 
 /** Encodes pre-tokenizer pieces of plain text (special tokens already split off) into ids. */
@@ -72,11 +72,9 @@ export class ByteLevelBPE {
   private readonly nfc: boolean
   private readonly ignoreMerges: boolean
   private readonly tokenToId: ReadonlyMap<string, number>
-  /** left * vocabSize + right -> rank * 2^24 + result id */
-  private readonly pairs = new Map<number, number>()
+  private readonly merges: MergeTable
   private readonly byteIds: Int32Array
   private readonly cache = new Map<string, readonly number[]>()
-  private readonly vocabSize: number
 
   constructor(inp: ByteLevelBPEInput) {
     const pre = PRE_TOKENIZERS[inp.pre]
@@ -88,31 +86,8 @@ export class ByteLevelBPE {
     this.nfc = pre.nfc
     this.ignoreMerges = pre.ignoreMerges
     this.tokenToId = inp.tokenToId
-    this.vocabSize = inp.vocabSize
-    if (this.vocabSize >= 2 ** 24)
-      throw new TsgradError(`tokenizer: ${this.vocabSize} tokens, at most 2^24 supported`)
     this.byteIds = Int32Array.from(BYTE_CHARS, (c) => inp.tokenToId.get(c) ?? -1)
-    const { merges } = inp
-    for (let r = 0; r < merges.length; r++) {
-      const m = merges[r]
-      let a: string
-      let b: string
-      if (typeof m === 'string') {
-        const sp = m.indexOf(' ', 1)
-        if (sp < 0) throw new TsgradError(`tokenizer: ${inp.mergesKey}[${r}] = '${m}' is not 'left right'`)
-        a = m.slice(0, sp)
-        b = m.slice(sp + 1)
-      } else [a, b] = m
-      const ia = inp.tokenToId.get(a)
-      const ib = inp.tokenToId.get(b)
-      const ic = inp.tokenToId.get(a + b)
-      if (ia === undefined || ib === undefined || ic === undefined)
-        throw new TsgradError(
-          `tokenizer: ${inp.mergesKey}[${r}] = '${a} ${b}': '${ia === undefined ? a : ib === undefined ? b : a + b}' is not in the vocabulary`,
-        )
-      const key = ia * this.vocabSize + ib
-      if (!this.pairs.has(key)) this.pairs.set(key, r * 2 ** 24 + ic)
-    }
+    this.merges = new MergeTable(inp.merges, inp.mergesKey, inp.tokens, inp.tokenToId)
   }
 
   encode(text: string, out: number[]): void {
@@ -150,7 +125,6 @@ export class ByteLevelBPE {
         )
       ids[i] = id
     }
-    const V = this.vocabSize
-    return bpeMerge(ids, (a, b) => this.pairs.get(a * V + b) ?? -1)
+    return bpeMerge(ids, this.merges.pair)
   }
 }

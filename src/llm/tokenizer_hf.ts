@@ -60,11 +60,12 @@ function specFromHF(json: unknown, config: unknown): TokenizerSpec {
   if (!Array.isArray(added)) fail('tokenizer.json added_tokens', 'must be an array')
 
   // the id space: vocabulary and added tokens; holes become unused [PADn] tokens as llama.cpp's converter makes them
-  const entries: [string, number][] = []
-  for (const [text, id] of Object.entries(vocab)) {
+  const tokens: (string | undefined)[] = []
+  for (const text in vocab) {
+    const id = vocab[text]
     if (!Number.isInteger(id) || (id as number) < 0 || (id as number) >= 2 ** 24)
       fail(`tokenizer.json model.vocab['${text}']`, `is ${String(id)}, expected a token id`)
-    entries.push([text, id as number])
+    tokens[id as number] = text
   }
   const addedList = added.map((a, i) => {
     const o = obj(a, `tokenizer.json added_tokens[${i}]`)
@@ -77,23 +78,23 @@ function specFromHF(json: unknown, config: unknown): TokenizerSpec {
       fail(`tokenizer.json added_tokens[${i}]`, 'needs a string content and an integer id')
     return { id: o.id as number, content: o.content, special: o.special === true }
   })
-  let n = 0
-  for (const [, id] of entries) n = Math.max(n, id + 1)
-  for (const a of addedList) n = Math.max(n, a.id + 1)
-  const tokens: (string | undefined)[] = new Array(n)
-  for (const [text, id] of entries) tokens[id] = text
   for (const a of addedList) tokens[a.id] = a.content
+  const n = tokens.length
   const types = new Int32Array(n).fill(TOKEN_TYPE.NORMAL)
   for (let i = 0; i < n; i++)
     if (tokens[i] === undefined) {
       tokens[i] = `[PAD${i}]`
       types[i] = TOKEN_TYPE.UNUSED
     }
-  const ids = new Map<string, number>()
-  for (let i = 0; i < n; i++) ids.set(tokens[i] as string, i)
+  // an added token overrides a vocabulary entry of the same text
+  const idOfText = (text: string): number | undefined => {
+    for (const a of addedList) if (a.content === text) return a.id
+    const id = Object.hasOwn(vocab, text) ? (vocab[text] as number) : undefined
+    return id !== undefined && tokens[id] === text ? id : undefined
+  }
   const idOf = (text: string | undefined, key: string): number | undefined => {
     if (text === undefined) return undefined
-    const id = ids.get(text)
+    const id = idOfText(text)
     if (id === undefined) fail(key, `'${text}' is not in the vocabulary`)
     return id
   }
@@ -145,7 +146,7 @@ function specFromHF(json: unknown, config: unknown): TokenizerSpec {
     spec = { model: 'llama', pre: undefined, addSpacePrefix: prepend || metaPrefix }
     if (model.byte_fallback === true)
       for (let b = 0; b < 256; b++) {
-        const id = ids.get(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`)
+        const id = idOfText(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`)
         if (id !== undefined && types[id] === TOKEN_TYPE.NORMAL) types[id] = TOKEN_TYPE.BYTE
       }
   }

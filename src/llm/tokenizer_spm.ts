@@ -4,7 +4,7 @@
 // when the vocabulary comes with merges, else by the score of the merged token (higher first) —
 // and a character without a token is spelled with its UTF-8 bytes as `<0xNN>` tokens.
 import { TsgradError } from '../helpers.js'
-import { bpeMerge, MAX_WORD_SYMBOLS } from './bpe_merge.js'
+import { bpeMerge, MAX_WORD_SYMBOLS, MergeTable } from './bpe_merge.js'
 
 export const SPM_SPACE = '\u2581'
 
@@ -23,7 +23,8 @@ export interface SpmInput {
 
 export class SentencePieceBPE {
   private readonly inp: SpmInput
-  /** left * V + right -> rank * 2^24 + result id (memo of the score rule, or the merges) */
+  private readonly merges: MergeTable | undefined
+  /** left * V + right -> rank * 2^24 + result id: memo of the score rule */
   private readonly pairs = new Map<number, number>()
   /** score rank of each token (0 = highest score), for the score rule */
   private readonly scoreRank: Int32Array | undefined
@@ -33,24 +34,7 @@ export class SentencePieceBPE {
     this.inp = inp
     const V = inp.tokens.length
     if (inp.merges) {
-      for (let r = 0; r < inp.merges.length; r++) {
-        const m = inp.merges[r]
-        let a: string
-        let b: string
-        if (typeof m === 'string') {
-          const sp = m.indexOf(' ', 1)
-          if (sp < 0) throw new TsgradError(`tokenizer: merges[${r}] = '${m}' is not 'left right'`)
-          a = m.slice(0, sp)
-          b = m.slice(sp + 1)
-        } else [a, b] = m
-        const ia = inp.tokenToId.get(a)
-        const ib = inp.tokenToId.get(b)
-        const ic = inp.tokenToId.get(a + b)
-        if (ia === undefined || ib === undefined || ic === undefined)
-          throw new TsgradError(`tokenizer: merges[${r}] = '${a} ${b}' names a token not in the vocabulary`)
-        const key = ia * V + ib
-        if (!this.pairs.has(key)) this.pairs.set(key, r * 2 ** 24 + ic)
-      }
+      this.merges = new MergeTable(inp.merges, 'merges', inp.tokens, inp.tokenToId)
     } else {
       // dense ranks of the scores: equal scores share a rank, so the leftmost pair wins the tie
       const s = inp.scores ?? new Float32Array(V)
@@ -97,8 +81,10 @@ export class SentencePieceBPE {
     }
     if (syms.length >= MAX_WORD_SYMBOLS)
       throw new TsgradError(`tokenizer: a text of ${syms.length} characters is too long`)
+    const merges = this.merges
     const merged = bpeMerge(syms, (a, b) => {
       if (a < 0 || b < 0) return -1
+      if (merges) return merges.pair(a, b)
       const key = a * V + b
       const hit = this.pairs.get(key)
       if (hit !== undefined || !this.scoreRank) return hit ?? -1

@@ -127,8 +127,12 @@ test('tokenizer bad input: TsgradErrors naming what is wrong', () => {
   assert.throws(() => tokenizerFromHF({ model: { type: 'Unigram' } }), /only 'BPE' is supported/)
   const { json } = lenmlFiles('llama2') as { json: { model: Record<string, unknown> } }
   assert.throws(
-    () => tokenizerFromHF({ ...json, model: { ...json.model, merges: ['▁ zzzz'] } }),
-    /merges\[0\].*not in the vocabulary/,
+    () => tokenizerFromHF({ ...json, model: { ...json.model, merges: ['▁zz'] } }),
+    /merges\[0\] = '▁zz' is not 'left right'/,
+  )
+  assert.throws(
+    () => tokenizerFromHF({ ...json, model: { ...json.model, merges: ['▁ a', 'a ▁'] } }).encode('a a'),
+    /merges\[1\] = 'a ▁': 'a▁' is not in the vocabulary/,
   )
   assert.throws(
     () => tokenizerFromHF(json, { bos_token: '<nope>' }),
@@ -247,7 +251,7 @@ test('tokenizerFromGGUF: corrupted metadata is a TsgradError, never a crash', ()
     /unknown pre-tokenizer 'falcon'/,
   )
   assert.throws(
-    () => tokenizerFromGGUF({ ...tinyByteLevelMetadata(), 'tokenizer.ggml.merges': ['Ġ q'] }),
-    /merges\[0\] = 'Ġ q'.*not in the vocabulary/,
+    () => tokenizerFromGGUF({ ...tinyByteLevelMetadata(), 'tokenizer.ggml.merges': ['Ġ q'] }).encode(' q'),
+    /merges\[0\] = 'Ġ q': 'Ġq' is not in the vocabulary/,
   )
 })
