@@ -32,3 +32,4 @@ export type {
 } from './tensor/index.js'
 export * as nn from './nn/index.js'
 export * as optim from './nn/optim.js'
+export * as llm from './llm/index.js'
