@@ -71,6 +71,10 @@ test('chat templates from GGUF metadata: by the template text, else by the vocab
   )
   assert.equal(chatTemplateFromGGUF({ 'tokenizer.ggml.tokens': ['<s>', '</s>'] }), undefined)
   assert.equal(chatTemplateFromGGUF({}), undefined)
+  // a tokenizer_config without a template: by its added tokens
+  const { chat_template: _, ...qwenNoTemplate } = lenmlFiles('qwen3').config
+  assert.equal(chatTemplateFromHF(qwenNoTemplate)?.name, 'chatml')
+  assert.equal(chatTemplateFromHF({}), undefined)
   assert.throws(
     () => chatTemplateFromGGUF({ 'tokenizer.chat_template': 3 }),
     /'tokenizer.chat_template' must be a string/,

@@ -129,7 +129,8 @@ export function randomCorpus(
       else if (k < 0.9) piece = pick(PUNCT)
       else if (k < 0.95 && specials.length) piece = pick(specials)
       else if (k < 0.97 && surrogates) piece = r() < 0.5 ? '\ud800' : '\udfff'
-      else piece = String.fromCodePoint(0x20 + Math.floor(r() * 0x2fff))
+      else if (r() < 0.7) piece = String.fromCodePoint(0x20 + Math.floor(r() * 0x2fff))
+      else piece = String.fromCodePoint(0x10000 + Math.floor(r() * 0x20000))
       s += piece + (r() < 0.5 ? ' ' : '')
     }
     out.push(s)

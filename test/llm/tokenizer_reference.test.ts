@@ -53,6 +53,9 @@ for (const family of ['llama3', 'qwen3', 'llama2'] as const) {
     const tok = tokenizerFromHF(json, config)
     const buildMs = performance.now() - t0
     const gguf = await viaGGUF(tok, family === 'llama2')
+    // llama.cpp's converter writes SentencePiece vocabularies with scores and no merges
+    const { 'tokenizer.ggml.merges': _, ...scoresOnly } = tokenizerToGGUFMetadata(tok)
+    const ggufScores = family === 'llama2' ? tokenizerFromGGUF(scoresOnly) : undefined
     const ref = REFS[family]()
     const corpus = [...FIXED_CASES, ...randomCorpus(17 + family.length, PER_FAMILY, SPECIALS[family], true)]
     const spm = family === 'llama2'
@@ -62,6 +65,12 @@ for (const family of ['llama3', 'qwen3', 'llama2'] as const) {
       const ours = tok.encode(text)
       assert.deepEqual(ours, expected, `${family} encode(${JSON.stringify(text)})`)
       assert.deepEqual(gguf.encode(text), expected, `${family} via GGUF: encode(${JSON.stringify(text)})`)
+      if (ggufScores)
+        assert.deepEqual(
+          ggufScores.encode(text),
+          expected,
+          `${family} by scores: encode(${JSON.stringify(text)})`,
+        )
       // SentencePiece cannot give back text with special tokens (a space is put after each) or a
       // literal '▁' (it decodes as a space), as in SentencePiece itself
       if (spm && /<s>|<\/s>|<unk>|\u2581/.test(text)) continue
