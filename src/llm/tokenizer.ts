@@ -224,5 +224,6 @@ const EMPTY = new Uint8Array(0)
 function alternation(texts: readonly string[]): RegExp | undefined {
   if (texts.length === 0) return undefined
   const sorted = [...new Set(texts)].sort((a, b) => b.length - a.length)
-  return new RegExp(sorted.map((t) => t.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&')).join('|'), 'gu')
+  // in a 'u' regex only syntax characters and '/' may be escaped ('\-' is an error)
+  return new RegExp(sorted.map((t) => t.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|'), 'gu')
 }

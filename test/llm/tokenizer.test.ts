@@ -255,3 +255,28 @@ test('tokenizerFromGGUF: corrupted metadata is a TsgradError, never a crash', ()
     /merges\[0\] = 'Ġ q': 'Ġq' is not in the vocabulary/,
   )
 })
+
+test('special tokens with regex syntax characters in their text are matched literally', () => {
+  const md = tinyByteLevelMetadata()
+  const specials = ['<|fim-prefix|>', '[MASK]', '(.*)', 'a\\b', '{x}', '$^', 'a|b', '<-->', '/x/']
+  const tokens = [...(md['tokenizer.ggml.tokens'] as string[]), ...specials]
+  const types = Int32Array.from([
+    ...(md['tokenizer.ggml.token_type'] as Int32Array),
+    ...specials.map(() => 3),
+  ])
+  const tok = tokenizerFromGGUF({
+    ...md,
+    'tokenizer.ggml.tokens': tokens,
+    'tokenizer.ggml.token_type': types,
+  })
+  for (const s of specials) {
+    assert.deepEqual(
+      tok.encode(`x${s}y`, { addBos: false }),
+      [tok.tokenId('x'), tok.tokenId(s), tok.tokenId('y')],
+      s,
+    )
+    assert.equal(tok.decode(tok.encode(`x${s}y`), { skipSpecial: false }), `<|begin_of_text|>x${s}y`)
+  }
+  // '(.*)' is not a pattern: other text stays text
+  assert.ok(!tok.encode('(..)', { addBos: false }).includes(tok.tokenId('(.*)') as number))
+})
