@@ -130,12 +130,31 @@ function specFromHF(json: unknown, config: unknown): TokenizerSpec {
     else fail('tokenizer.json pre_tokenizer', 'is ByteLevel without a split pattern')
     const other = pres.find((p) => p.type !== 'ByteLevel' && p.type !== 'Split')
     if (other) fail('tokenizer.json pre_tokenizer', `has an unsupported '${String(other.type)}' step`)
+    // Qwen's NFC is part of the 'qwen2' pre-tokenizer (GGUF has no normalizer key)
+    const norm = norms.find((p) => !(p.type === 'NFC' && pre === 'qwen2'))
+    if (norm)
+      fail(
+        'tokenizer.json normalizer',
+        `has an unsupported '${String(norm.type)}' step for pre-tokenizer '${pre}'`,
+      )
     spec = { model: 'gpt2', pre, addSpacePrefix: false }
   } else {
     const prepend = norms.some((p) => p.type === 'Prepend' && p.prepend === '\u2581')
     const meta = pres.find((p) => p.type === 'Metaspace')
     // Metaspace with prepend_scheme 'first' puts the space only before the first text run;
     // like llama.cpp (add_space_prefix) we put it before every run
+    const otherPre = pres.find((p) => p.type !== 'Metaspace')
+    if (otherPre) fail('tokenizer.json pre_tokenizer', `has an unsupported '${String(otherPre.type)}' step`)
+    if (meta && (meta.split === true || (meta.replacement !== undefined && meta.replacement !== '\u2581')))
+      fail(
+        'tokenizer.json pre_tokenizer',
+        "is a Metaspace that splits words or does not use '▁' (unsupported)",
+      )
+    const spaceNorm = (p: Json): boolean =>
+      (p.type === 'Prepend' && p.prepend === '\u2581') ||
+      (p.type === 'Replace' && isObj(p.pattern) && p.pattern.String === ' ' && p.content === '\u2581')
+    const norm = norms.find((p) => !spaceNorm(p))
+    if (norm) fail('tokenizer.json normalizer', `has an unsupported '${String(norm.type)}' step`)
     const metaPrefix =
       meta !== undefined && meta.prepend_scheme !== 'never' && meta.add_prefix_space !== false
     if (!prepend && !meta && model.byte_fallback !== true)

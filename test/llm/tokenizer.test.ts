@@ -140,6 +140,50 @@ test('tokenizer bad input: TsgradErrors naming what is wrong', () => {
   )
 })
 
+test('tokenizerFromHF: the Metaspace form of a SentencePiece tokenizer.json; unsupported steps are errors', () => {
+  const { json, config } = lenmlFiles('llama2') as {
+    json: Record<string, unknown>
+    config: Record<string, unknown>
+  }
+  // what transformers' LlamaConverter writes with legacy=False
+  const metaspace = {
+    ...json,
+    normalizer: null,
+    pre_tokenizer: { type: 'Metaspace', replacement: '▁', prepend_scheme: 'first', split: false },
+  }
+  const tok = tokenizerFromHF(metaspace, config)
+  for (const text of randomCorpus(8, 100, [], true))
+    assert.deepEqual(tok.encode(text), llama2.encode(text), text)
+  assert.throws(
+    () =>
+      tokenizerFromHF(
+        { ...metaspace, pre_tokenizer: { type: 'Metaspace', replacement: '▁', split: true } },
+        config,
+      ),
+    /Metaspace that splits words/,
+  )
+  assert.throws(
+    () => tokenizerFromHF({ ...json, normalizer: { type: 'NFKC' } }, config),
+    /unsupported 'NFKC' step/,
+  )
+  const l3 = lenmlFiles('llama3') as { json: Record<string, unknown> }
+  assert.throws(
+    () => tokenizerFromHF({ ...l3.json, normalizer: { type: 'NFC' } }),
+    /unsupported 'NFC' step for pre-tokenizer 'llama-bpe'/,
+  )
+  assert.throws(
+    () =>
+      tokenizerFromHF({
+        ...l3.json,
+        pre_tokenizer: {
+          type: 'Sequence',
+          pretokenizers: [{ type: 'Split', pattern: { Regex: '\\w+' } }, { type: 'ByteLevel' }],
+        },
+      }),
+    /Split pattern of no known family/,
+  )
+})
+
 test('tokenizer speed: 100 KB of mixed text encodes well under a second', () => {
   const text = randomCorpus(11, 2500, ['<|eot_id|>'], false).join('\n').slice(0, 120_000)
   assert.ok(text.length > 100_000)
