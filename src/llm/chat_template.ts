@@ -43,17 +43,50 @@ function checked(name: string, messages: readonly ChatMessage[], opts: ApplyOpti
   return opts?.addGenerationPrompt ?? true
 }
 
-/** Meta-Llama-3 Instruct: header, trimmed content, <|eot_id|> per message; BOS first. */
-const llama3: ChatTemplate = {
-  name: 'llama3',
-  apply(messages, opts) {
-    const gen = checked('llama3', messages, opts)
-    let out = '<|begin_of_text|>'
-    for (const m of messages)
-      out += `<|start_header_id|>${m.role}<|end_header_id|>\n\n${pyStrip(m.content)}<|eot_id|>`
-    return gen ? `${out}<|start_header_id|>assistant<|end_header_id|>\n\n` : out
-  },
+export interface Llama3Options {
+  /**
+   * LLaMA-3.1+ templates: every prompt starts with a system turn 'Cutting Knowledge Date: December
+   * 2023\nToday Date: <date>\n\n<system message>'. The date is a fixed string (3.1: '26 Jul 2024') or
+   * a function giving the current date (3.2+, rendered 'DD Mon YYYY' as strftime's '%d %b %Y').
+   */
+  today?: string | (() => Date)
 }
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
+const strftimeDate = (d: Date): string =>
+  `${String(d.getDate()).padStart(2, '0')} ${MONTHS[d.getMonth()]} ${d.getFullYear()}`
+
+/** Meta-Llama-3 Instruct: header, trimmed content, <|eot_id|> per message; BOS first. */
+export function llama3Template(o: Llama3Options = {}): ChatTemplate {
+  checkOptions('llama3Template', o, { today: true } satisfies KeySet<Llama3Options>)
+  const { today } = o
+  if (today !== undefined && typeof today !== 'string' && typeof today !== 'function')
+    throw new TsgradError('llama3Template: today must be a date string or a function returning a Date')
+  const turn = (role: string, content: string): string =>
+    `<|start_header_id|>${role}<|end_header_id|>\n\n${content}<|eot_id|>`
+  return {
+    name: 'llama3',
+    apply(messages, opts) {
+      const gen = checked('llama3', messages, opts)
+      let out = '<|begin_of_text|>'
+      let rest = messages
+      if (today !== undefined) {
+        const date = typeof today === 'string' ? today : strftimeDate(today())
+        const system = messages[0]?.role === 'system' ? pyStrip(messages[0].content) : ''
+        if (messages[0]?.role === 'system') rest = messages.slice(1)
+        out += turn('system', `Cutting Knowledge Date: December 2023\nToday Date: ${date}\n\n${system}`)
+      }
+      // 3.1+ send tool results as 'ipython' turns holding the JSON of the text
+      for (const m of rest)
+        out +=
+          today !== undefined && m.role === 'tool'
+            ? turn('ipython', JSON.stringify(m.content))
+            : turn(m.role, pyStrip(m.content))
+      return gen ? `${out}<|start_header_id|>assistant<|end_header_id|>\n\n` : out
+    },
+  }
+}
+const llama3 = llama3Template()
 
 /** Llama-2-chat: `<s>[INST] <<SYS>>...<</SYS>> user [/INST] assistant </s>`; roles must alternate. */
 const llama2: ChatTemplate = {
@@ -160,9 +193,13 @@ export function chatTemplateFromText(
     if (has.has('<|im_start|>') && has.has('<|im_end|>')) return chatmlTemplate()
     return undefined
   }
-  // LLaMA-3.1+ templates add tool and date preambles this template does not write
-  if (text.includes('<|start_header_id|>'))
-    return text.includes('Cutting Knowledge Date') ? undefined : llama3
+  if (text.includes('<|start_header_id|>')) {
+    if (!text.includes('Cutting Knowledge Date')) return llama3
+    // 3.2+: today's date where the template can ask for it (strftime_now); 3.1: its fixed default
+    if (text.includes('strftime_now')) return llama3Template({ today: () => new Date() })
+    const fixed = /set date_string = "([^"]*)"/.exec(text)
+    return fixed ? llama3Template({ today: fixed[1] }) : undefined
+  }
   if (text.includes('<|im_start|>')) {
     // Qwen2/2.5 put a default system prompt in the template: '<|im_start|>system\nYou are ...<|im_end|>\n'
     const def = /'<\|im_start\|>system\\n([^'{}]*?)<\|im_end\|>\\n'/.exec(text)

@@ -6,6 +6,8 @@ export {
   chatTemplateFromGGUF,
   chatTemplateFromHF,
   chatTemplateFromText,
+  type Llama3Options,
+  llama3Template,
 } from './chat_template.js'
 export { TOKEN_TYPE, type TokenizerSpec } from './tokenizer.js'
 export { tokenizerFromGGUF, tokenizerToGGUFMetadata } from './tokenizer_gguf.js'

@@ -8,6 +8,7 @@ import {
   chatTemplateFromGGUF,
   chatTemplateFromHF,
   chatTemplateFromText,
+  llama3Template,
 } from '../../src/llm/chat_template.ts'
 import type { ChatMessage, ChatTemplate } from '../../src/llm/types.ts'
 import { type ChatFixtureCase, chatFixtures, lenmlFiles } from './tokenizer_corpus.ts'
@@ -30,6 +31,8 @@ test('chat templates: recognised from the templates and render exactly what Jinj
     llama3: chatTemplateFromHF(lenmlFiles('llama3').config),
     chatml: chatTemplateFromHF(lenmlFiles('qwen3').config),
     llama2: chatTemplateFromText(chatFixtures.templates.llama2),
+    // the fixture's strftime_now is 2026-03-05
+    llama32: llama3Template({ today: () => new Date(2026, 2, 5, 12) }),
   }
   assert.equal(byFamily.llama3?.name, 'llama3')
   assert.equal(byFamily.chatml?.name, 'chatml')
@@ -41,7 +44,7 @@ test('chat templates: recognised from the templates and render exactly what Jinj
 test('chat templates by name: plain ChatML equals Qwen3 unless an assistant turn follows the last user turn', () => {
   for (const c of chatFixtures.cases) {
     const last = c.messages[c.messages.length - 1]
-    if (c.family === 'chatml' && last.role === 'assistant') continue
+    if (c.family === 'llama32' || (c.family === 'chatml' && last.role === 'assistant')) continue
     check(chatTemplateByName(c.family), c)
   }
   assert.throws(() => chatTemplateByName('vicuna'), /unknown template 'vicuna'/)
@@ -61,6 +64,20 @@ test('chat templates from GGUF metadata: by the template text, else by the vocab
     'llama2',
   )
   assert.equal(chatTemplateFromGGUF({ 'tokenizer.chat_template': '{{ messages }}' }), undefined)
+  // LLaMA-3.2: today's date; LLaMA-3.1 (no strftime_now): the template's fixed date
+  const l32 = chatTemplateFromGGUF({
+    'tokenizer.chat_template': chatFixtures.templates.llama32,
+  }) as ChatTemplate
+  const d = new Date()
+  const today = `${String(d.getDate()).padStart(2, '0')} ${d.toLocaleString('en-US', { month: 'short' })} ${d.getFullYear()}`
+  assert.ok(l32.apply([{ role: 'user', content: 'x' }]).includes(`Today Date: ${today}\n\n`))
+  const l31 = chatTemplateFromText(
+    chatFixtures.templates.llama32.replace(
+      /\{%- if strftime_now is defined %\}[\s\S]*?\{%- else %\}/,
+      '{%- if true %}',
+    ),
+  ) as ChatTemplate
+  assert.ok(l31.apply([{ role: 'user', content: 'x' }]).includes('Today Date: 26 Jul 2024\n\n'))
   assert.equal(
     chatTemplateFromGGUF({ 'tokenizer.ggml.tokens': ['a', '<|start_header_id|>', '<|eot_id|>'] })?.name,
     'llama3',

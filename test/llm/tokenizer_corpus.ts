@@ -180,7 +180,7 @@ export const FIXED_CASES: readonly string[] = [
 
 /** The chat-template fixtures (scripts/gen_chat_template_fixtures.py). */
 export interface ChatFixtureCase {
-  family: 'llama3' | 'chatml' | 'llama2'
+  family: 'llama3' | 'chatml' | 'llama2' | 'llama32'
   name: string
   messages: ChatMessage[]
   addGenerationPrompt: boolean
