@@ -80,6 +80,10 @@ function specFromHF(json: unknown, config: unknown): TokenizerSpec {
   })
   for (const a of addedList) tokens[a.id] = a.content
   const n = tokens.length
+  // a few unused ids are normal (padding to a round size); millions come from a corrupt file
+  const given = Object.keys(vocab).length + addedList.length
+  if (n > given + 65536)
+    fail('tokenizer.json', `has token ids up to ${n - 1} for ${given} tokens (more than 65536 unused ids)`)
   const types = new Int32Array(n).fill(TOKEN_TYPE.NORMAL)
   for (let i = 0; i < n; i++)
     if (tokens[i] === undefined) {

@@ -8,7 +8,7 @@ import { tokenizerFromHF } from '../../src/llm/tokenizer_hf.ts'
 import type { Tokenizer } from '../../src/llm/types.ts'
 import type { GGUFValue } from '../../src/nn/gguf.ts'
 import { lenmlFiles, randomCorpus, rng } from './tokenizer_corpus.ts'
-import { tinyByteLevelMetadata, tinySpmMetadata } from './tokenizer_tiny.ts'
+import { tinyByteLevelMetadata, tinyHFTokenizer, tinySpmMetadata } from './tokenizer_tiny.ts'
 
 const hf = (f: 'llama3' | 'qwen3' | 'llama2'): Tokenizer => {
   const { json, config } = lenmlFiles(f)
@@ -323,4 +323,72 @@ test('special tokens with regex syntax characters in their text are matched lite
   }
   // '(.*)' is not a pattern: other text stays text
   assert.ok(!tok.encode('(..)', { addBos: false }).includes(tok.tokenId('(.*)') as number))
+})
+
+/** Replaces the value at a random path of a JSON tree (objects and arrays) with junk. */
+function mutateJson(v: unknown, r: () => number, junk: readonly unknown[], depth = 0): unknown {
+  const pick = () => junk[Math.floor(r() * junk.length)]
+  if (v === null || typeof v !== 'object' || depth > 5 || r() < 0.25) return pick()
+  if (Array.isArray(v)) {
+    if (v.length === 0) return pick()
+    const a = [...v]
+    const i = Math.floor(r() * a.length)
+    a[i] = mutateJson(a[i], r, junk, depth + 1)
+    return a
+  }
+  const o = { ...(v as Record<string, unknown>) }
+  const keys = Object.keys(o)
+  if (keys.length === 0) return pick()
+  const k = keys[Math.floor(r() * keys.length)]
+  if (r() < 0.15) delete o[k]
+  else o[k] = mutateJson(o[k], r, junk, depth + 1)
+  return o
+}
+
+test('tokenizerFromHF: corrupted tokenizer.json / tokenizer_config is a TsgradError, never a crash', () => {
+  const { json, config } = tinyHFTokenizer()
+  const base = tokenizerFromHF(json, config)
+  assert.deepEqual(
+    base.encode('the and<|eot_id|>'),
+    tokenizerFromGGUF(tinyByteLevelMetadata()).encode('the and<|eot_id|>'),
+  )
+  const r = rng(77)
+  const junk = [
+    null,
+    0,
+    -1,
+    2 ** 24,
+    1e7,
+    0.5,
+    '',
+    'x',
+    '<nope>',
+    true,
+    [],
+    [1],
+    ['a b'],
+    {},
+    { type: 'Sequence' },
+    { content: 3 },
+  ]
+  let errors = 0
+  let ok = 0
+  for (let k = 0; k < 1500; k++) {
+    const which = r() < 0.8
+    const j = which ? mutateJson(json, r, junk) : json
+    const c = which ? config : mutateJson(config, r, junk)
+    try {
+      const tok = tokenizerFromHF(j, c)
+      tok.decode(tok.encode('the and 12 <|eot_id|><tool> 😀'))
+      ok++
+    } catch (e) {
+      assert.ok(e instanceof TsgradError, `mutation ${k}: ${String(e)}\n${JSON.stringify(j).slice(0, 300)}`)
+      errors++
+    }
+  }
+  assert.ok(errors > 300 && ok > 100, `${errors} errors, ${ok} ok`)
+  assert.throws(
+    () => tokenizerFromHF({ ...json, added_tokens: [{ id: 5_000_000, content: 'far' }] }),
+    /ids up to 5000000 for 265 tokens/,
+  )
 })

@@ -72,3 +72,37 @@ export function tinySpmMetadata(): Record<string, GGUFValue> {
     'tokenizer.ggml.unknown_token_id': 0,
   }
 }
+
+/** The same tiny byte-level vocabulary as a Hugging Face tokenizer.json + tokenizer_config. */
+export function tinyHFTokenizer(): { json: Record<string, unknown>; config: Record<string, unknown> } {
+  const md = tinyByteLevelMetadata()
+  const tokens = md['tokenizer.ggml.tokens'] as string[]
+  const vocab: Record<string, number> = {}
+  tokens.slice(0, -3).forEach((t, i) => {
+    vocab[t] = i
+  })
+  const added = tokens.slice(-3).map((content, k) => ({ id: tokens.length - 3 + k, content, special: k < 2 }))
+  return {
+    json: {
+      model: { type: 'BPE', vocab, merges: [...TINY_MERGES], ignore_merges: true },
+      added_tokens: added,
+      normalizer: null,
+      pre_tokenizer: {
+        type: 'Sequence',
+        pretokenizers: [
+          {
+            type: 'Split',
+            pattern: {
+              Regex:
+                "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+            },
+            behavior: 'Isolated',
+          },
+          { type: 'ByteLevel', add_prefix_space: false, use_regex: false },
+        ],
+      },
+      post_processor: { type: 'TemplateProcessing', single: [{ SpecialToken: { id: '<|begin_of_text|>' } }] },
+    },
+    config: { bos_token: '<|begin_of_text|>', eos_token: '<|eot_id|>', add_bos_token: true },
+  }
+}
