@@ -49,6 +49,21 @@ export const PRE_TOKENIZERS: Readonly<
   default: { pattern: GPT2, nfc: false, ignoreMerges: false },
 }
 
+/** Other names llama.cpp gives the same pre-tokenizers (models converted with their own name). */
+const PRE_ALIASES: Readonly<Record<string, string>> = {
+  llama3: 'llama-bpe',
+  'llama-v3': 'llama-bpe',
+  falcon3: 'llama-bpe',
+  'deepseek-r1-qwen': 'qwen2',
+  megrez: 'qwen2',
+  'phi-2': 'gpt-2',
+}
+
+/** The pre-tokenizer entry of a `tokenizer.ggml.pre` name (undefined when unknown). */
+export function preTokenizer(name: string): (typeof PRE_TOKENIZERS)[string] | undefined {
+  return PRE_TOKENIZERS[PRE_ALIASES[name] ?? name]
+}
+
 /** The `tokenizer.json` Split regexes (Rust syntax) of the known families, by pre name. */
 export const HF_SPLIT_PATTERNS: Readonly<Record<string, string>> = {
   'llama-bpe':
@@ -77,10 +92,10 @@ export class ByteLevelBPE {
   private readonly cache = new Map<string, readonly number[]>()
 
   constructor(inp: ByteLevelBPEInput) {
-    const pre = PRE_TOKENIZERS[inp.pre]
+    const pre = preTokenizer(inp.pre)
     if (!pre)
       throw new TsgradError(
-        `tokenizer: unknown pre-tokenizer '${inp.pre}' (tokenizer.ggml.pre); known: ${Object.keys(PRE_TOKENIZERS).join(', ')}`,
+        `tokenizer: unknown pre-tokenizer '${inp.pre}' (tokenizer.ggml.pre); known: ${[...Object.keys(PRE_TOKENIZERS), ...Object.keys(PRE_ALIASES)].join(', ')}`,
       )
     this.regex = new RegExp(pre.pattern, 'gu')
     this.nfc = pre.nfc

@@ -3,6 +3,7 @@
 import { TsgradError } from '../helpers.js'
 import type { GGUFValue } from '../nn/gguf.js'
 import { TOKEN_TYPE, TokenizerImpl, type TokenizerSpec } from './tokenizer.js'
+import { preTokenizer } from './tokenizer_bpe.js'
 import type { Tokenizer } from './types.js'
 
 const K = 'tokenizer.ggml.'
@@ -101,8 +102,10 @@ export function tokenizerFromGGUF(metadata: Record<string, GGUFValue>): Tokenize
     eom: tokenId(md, `${K}eom_token_id`, n),
     unk: tokenId(md, `${K}unknown_token_id`, n),
     pad: tokenId(md, `${K}padding_token_id`, n),
-    // llama.cpp's defaults: SentencePiece and LLaMA-3 vocabularies start with BOS
-    addBos: bool(md, `${K}add_bos_token`) ?? (model === 'llama' || pre === 'llama-bpe'),
+    // llama.cpp's defaults: SentencePiece and LLaMA-3 (the pre-tokenizer that ignores merges) start with BOS
+    addBos:
+      bool(md, `${K}add_bos_token`) ??
+      (model === 'llama' || preTokenizer(pre ?? 'default')?.ignoreMerges === true),
     addEos: bool(md, `${K}add_eos_token`) ?? false,
     addSpacePrefix: bool(md, `${K}add_space_prefix`) ?? true,
   }

@@ -290,6 +290,15 @@ test('tokenizerFromGGUF: corrupted metadata is a TsgradError, never a crash', ()
     () => tokenizerFromGGUF({ ...md, 'tokenizer.ggml.bos_token_id': 9999 }),
     /'tokenizer.ggml.bos_token_id' is 9999, outside/,
   )
+  // llama.cpp's other names for the same pre-tokenizers
+  const tiny = tinyByteLevelMetadata()
+  const { 'tokenizer.ggml.add_bos_token': _, ...noAddBos } = tiny
+  for (const pre of ['llama3', 'llama-v3', 'falcon3'])
+    assert.deepEqual(
+      tokenizerFromGGUF({ ...noAddBos, 'tokenizer.ggml.pre': pre }).encode('the 1234'),
+      tokenizerFromGGUF(tiny).encode('the 1234'),
+    )
+  assert.equal(tokenizerFromGGUF({ ...noAddBos, 'tokenizer.ggml.pre': 'deepseek-r1-qwen' }).addBos, false)
   assert.throws(
     () => tokenizerFromGGUF({ ...tinyByteLevelMetadata(), 'tokenizer.ggml.pre': 'falcon' }),
     /unknown pre-tokenizer 'falcon'/,
