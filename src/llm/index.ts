@@ -1,18 +1,19 @@
-// The LLM app's library surface: `llm.load`, the generation loop and the sampler.
-export type {
-  ChatMessage,
-  ChatTemplate,
-  DecodeOptions,
-  EncodeOptions,
-  GenerateOptions,
-  GenerationStats,
-  LLM,
-  LLMConfig,
-  ModelRunner,
-  SamplingOptions,
-  StreamDecoder,
-  Tokenizer,
-} from './types.js'
+// The LLM app's public API (`import { llm } from 'tsgrad'`): loading, tokenizers, chat templates,
+// the generation loop and the sampler.
+export {
+  type ChatMLOptions,
+  chatmlTemplate,
+  chatTemplateByName,
+  chatTemplateFromGGUF,
+  chatTemplateFromHF,
+  chatTemplateFromText,
+  type Llama3Options,
+  llama3Template,
+} from './chat_template.js'
+export { TOKEN_TYPE, type TokenizerSpec } from './tokenizer.js'
+export { tokenizerFromGGUF, tokenizerToGGUFMetadata } from './tokenizer_gguf.js'
+export { ggufTokenizerMetadataFromHF, tokenizerFromHF } from './tokenizer_hf.js'
+export type * from './types.js'
 export { generate, type SequenceState, StopStringFilter } from './generate.js'
 export { createLLM, encodePrompt } from './llm.js'
 export { type LoadOptions, load } from './load.js'

@@ -18,6 +18,12 @@ export interface EncodeOptions {
 export interface DecodeOptions {
   /** leave control/special tokens (BOS, EOS, `<|eot_id|>` ...) out of the text (default true) */
   skipSpecial?: boolean
+  /**
+   * SentencePiece tokenizers: drop the space that encode put before the text when the ids start
+   * with it (default true, as Hugging Face's decode; pass false for a continuation, e.g. generated
+   * tokens after a prompt, whose leading space is part of the text)
+   */
+  stripPrefixSpace?: boolean
 }
 
 /** Turns streamed token ids into text without ever splitting a UTF-8 character across pieces. */
@@ -48,7 +54,10 @@ export interface Tokenizer {
 /** Renders messages into the prompt text the model was trained on (LLaMA-3, ChatML, LLaMA-2). */
 export interface ChatTemplate {
   readonly name: 'llama3' | 'chatml' | 'llama2'
-  /** with `addGenerationPrompt` the text ends where the assistant's reply begins */
+  /**
+   * with `addGenerationPrompt` (default true) the text ends where the assistant's reply begins.
+   * The text has BOS where the model's Jinja template puts it: encode it with `{ addBos: false }`.
+   */
   apply(messages: readonly ChatMessage[], opts?: { addGenerationPrompt?: boolean }): string
 }
 

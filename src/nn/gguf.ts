@@ -138,11 +138,14 @@ class HeaderReader {
     const at = this.take(n, what)
     return this.buf.subarray(at, at + n)
   }
+  // take() first: it may move the window and replace `view`
   u32(what: () => string): number {
-    return this.view.getUint32(this.take(4, what), true)
+    const at = this.take(4, what)
+    return this.view.getUint32(at, true)
   }
   u64(what: () => string): bigint {
-    return this.view.getBigUint64(this.take(8, what), true)
+    const at = this.take(8, what)
+    return this.view.getBigUint64(at, true)
   }
   /** a uint64 count or size that must fit a JS number */
   size(what: () => string): number {
