@@ -155,7 +155,8 @@ async function* run(
   }
   let logits = await step(prompt.slice(reuse), reuse)
 
-  const decoder = tokenizer.streamDecoder()
+  // a continuation: SentencePiece must keep the first piece's leading space
+  const decoder = tokenizer.streamDecoder({ stripPrefixSpace: false })
   const filter = new StopStringFilter(stops)
   let tFirst = t0
   for (let pos = prompt.length; ; pos++) {

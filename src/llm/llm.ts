@@ -28,8 +28,8 @@ function checkMessages(messages: readonly ChatMessage[]): void {
 
 /**
  * The token ids of a prompt: a string is encoded as is (BOS as the tokenizer adds it); messages are
- * rendered by the chat template with the generation prompt, then encoded with special tokens parsed
- * (no second BOS when the rendered text starts with the BOS token's text).
+ * rendered by the chat template with the generation prompt (BOS included where the template puts
+ * it), then encoded with special tokens parsed and no BOS added.
  */
 export function encodePrompt(
   tokenizer: Tokenizer,
@@ -46,10 +46,10 @@ export function encodePrompt(
       'generate: this model has no chat template (its metadata names none this app knows); pass a string prompt instead of messages',
     )
   checkMessages(input)
+  // the template writes BOS where the model's own template puts it (LLaMA-2: before every [INST]),
+  // so these are the ids of Hugging Face's apply_chat_template(..., tokenize=True)
   const text = template.apply(input, { addGenerationPrompt: true })
-  const bosText = tokenizer.bos === undefined ? '' : tokenizer.decode([tokenizer.bos], { skipSpecial: false })
-  const hasBos = bosText !== '' && text.startsWith(bosText)
-  return tokenizer.encode(text, { addBos: tokenizer.addBos && !hasBos, parseSpecial: true })
+  return tokenizer.encode(text, { addBos: false, parseSpecial: true })
 }
 
 /** Wrap a runner, tokenizer and template (e.g. your own) as an `LLM`. */

@@ -233,15 +233,16 @@ describe('llm generate', () => {
     assert.equal(b.stats.completionTokens, c.stats.completionTokens)
   })
 
-  test('LLM.generate: messages go through the template (one BOS); no template is an error; runs queue', async () => {
+  test('LLM.generate: messages go through the template (BOS only where it writes one); no template is an error; runs queue', async () => {
     const runner = new ScriptedRunner((_, held) => (held.length < 30 ? 120 : EOS))
     const noTemplate = createLLM({ runner, tokenizer: tok, template: undefined })
     assert.throws(() => noTemplate.generate([{ role: 'user', content: 'x' }]), /has no chat template/)
     const ids = encodePrompt(tok, new ChatMLTemplate(), [{ role: 'user', content: 'x' }])
-    assert.equal(ids.filter((i) => i === BOS).length, 1)
+    // ChatML writes no BOS, and none is added (as apply_chat_template(..., tokenize=True))
+    assert.equal(ids.filter((i) => i === BOS).length, 0)
     assert.equal(
       tok.decode(ids, { skipSpecial: false }),
-      '<s><|im_start|>user\nx<|im_end|>\n<|im_start|>assistant\n',
+      '<|im_start|>user\nx<|im_end|>\n<|im_start|>assistant\n',
     )
     assert.throws(() => noTemplate.generate([{ role: 'robot', content: 'x' }] as never), TsgradError)
     // two generations started together run one after the other on the one cache
