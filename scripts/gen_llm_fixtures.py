@@ -121,6 +121,8 @@ MODELS = [
          etype='BF16', tied=True, theta=1000000.0, eps=1e-6, hf='single'),
     dict(name='mixtral_q8_0', arch='llama', dim=64, heads=4, kv=2, hidden=64, layers=2, wtype='Q8_0', etype='Q8_0',
          tied=False, theta=1000000.0, eps=1e-5, experts=4, used=2),
+    dict(name='mixtral_f16', arch='llama', dim=32, heads=4, kv=2, hidden=32, layers=1, wtype='F16', etype='F16',
+         tied=False, theta=1000000.0, eps=1e-5, experts=4, used=2, hf='single'),
     dict(name='qwen3moe_q4_0', arch='qwen3moe', dim=64, heads=4, kv=2, head_dim=16, hidden=64, layers=2,
          wtype='Q4_0', etype='F16', tied=False, theta=1000000.0, eps=1e-6, experts=4, used=2),
 ]
@@ -348,15 +350,25 @@ def hf_names(m, W):
         if m['arch'] in ('qwen3', 'qwen3moe'):
             out[p + 'self_attn.q_norm.weight'] = L('q_norm')
             out[p + 'self_attn.k_norm.weight'] = L('k_norm')
-        out[p + 'mlp.gate_proj.weight'] = L('gate')
-        out[p + 'mlp.up_proj.weight'] = L('up')
-        out[p + 'mlp.down_proj.weight'] = L('down')
+        if m.get('experts'):  # Mixtral's names: w1 gate, w3 up, w2 down, one tensor per expert
+            out[p + 'block_sparse_moe.gate.weight'] = L('router')
+            for e in range(m['experts']):
+                q = p + f'block_sparse_moe.experts.{e}.'
+                out[q + 'w1.weight'] = L('gate_exps')[e]
+                out[q + 'w3.weight'] = L('up_exps')[e]
+                out[q + 'w2.weight'] = L('down_exps')[e]
+        else:
+            out[p + 'mlp.gate_proj.weight'] = L('gate')
+            out[p + 'mlp.up_proj.weight'] = L('up')
+            out[p + 'mlp.down_proj.weight'] = L('down')
     return out
 
 
 def hf_config(m):
     hd = m.get('head_dim', m['dim'] // m['heads'])
     cls = {'llama': 'LlamaForCausalLM', 'qwen2': 'Qwen2ForCausalLM', 'qwen3': 'Qwen3ForCausalLM'}[m['arch']]
+    if m.get('experts'):
+        cls = 'MixtralForCausalLM'
     c = {
         'architectures': [cls], 'model_type': m['arch'], 'vocab_size': VOCAB, 'hidden_size': m['dim'],
         'intermediate_size': m['hidden'], 'num_hidden_layers': m['layers'], 'num_attention_heads': m['heads'],
@@ -364,6 +376,8 @@ def hf_config(m):
         'max_position_embeddings': CONTEXT, 'tie_word_embeddings': m['tied'], 'hidden_act': 'silu',
         'torch_dtype': {'F32': 'float32', 'F16': 'float16', 'BF16': 'bfloat16'}[m['wtype']],
     }
+    if m.get('experts'):
+        c.update(model_type='mixtral', num_local_experts=m['experts'], num_experts_per_tok=m['used'])
     if m.get('scaling'):
         s = m['scaling']
         c['rope_scaling'] = {'rope_type': 'llama3', 'factor': s['factor'], 'low_freq_factor': s['low'],
