@@ -183,6 +183,10 @@ def build_weights(m, rng):
     gg, hf = {}, {}
 
     def put(gname, hname, x, wtype, perm=None):
+        if wtype == 'F32' and m.get('hf') and m['wtype'] in ('F16', 'BF16'):
+            # the HF folder stores every tensor in one dtype: norms/biases/router (F32 in the GGUF)
+            # hold values of that dtype, so both files have the same weights
+            x = encode(x, m['wtype'], rng)[2]
         if perm is not None:
             x = permute(x, perm)
         raw, qt, deq = encode(x, wtype, rng)
