@@ -27,14 +27,18 @@ const DTYPES = { f32: 'float32', f16: 'float16', bf16: 'bfloat16' } as const
 type ByteSize = (t: Tensor) => number
 const plainBytes: ByteSize = (t) => t.numel() * t.dtype.itemsize
 
+function checkLoadOptions(where: string, opts: LoadModelOptions): void {
+  checkOptions(where, opts, LOAD_OPTS)
+  if (opts.dtype !== undefined && !Object.hasOwn(DTYPES, opts.dtype))
+    throw new TsgradError(
+      `${where}: dtype must be one of ${Object.keys(DTYPES).join(', ')}, got ${JSON.stringify(opts.dtype)}`,
+    )
+}
+
 /** Matrices converted to opts.dtype (norms, biases and rope factors stay as they are, as in llama.cpp). */
 function convert(w: ModelWeights, opts: LoadModelOptions): ModelWeights {
   if (opts.dtype === undefined) return w
   const dt = DTYPES[opts.dtype]
-  if (dt === undefined)
-    throw new TsgradError(
-      `llm load: dtype must be one of ${Object.keys(DTYPES).join(', ')}, got ${JSON.stringify(opts.dtype)}`,
-    )
   const cv = <T extends Tensor | undefined>(t: T): T =>
     (t === undefined || t.ndim < 2 ? t : t.cast(dt).contiguous().realize()) as T
   return {
@@ -62,7 +66,15 @@ function decodeBytes(c: LLMConfig, w: ModelWeights, size: ByteSize): number {
 
 /** A ModelRunner over a parsed GGUF file's tensors (`ggufLoad(path)`). */
 export function loadGGUFModel(file: GGUFFile, opts: LoadModelOptions = {}): ModelRunner {
-  checkOptions('loadGGUFModel', opts, LOAD_OPTS)
+  checkLoadOptions('loadGGUFModel', opts)
+  if (
+    file === null ||
+    typeof file !== 'object' ||
+    typeof file.metadata !== 'object' ||
+    !Array.isArray(file.tensorInfos) ||
+    typeof file.tensors !== 'object'
+  )
+    throw new TsgradError('loadGGUFModel: expected a GGUFFile (from nn.ggufLoad or nn.ggufParse)')
   const config = configFromGGUF(
     file.metadata,
     file.tensorInfos.map((t) => t.name),
@@ -80,7 +92,7 @@ export function loadGGUFModel(file: GGUFFile, opts: LoadModelOptions = {}): Mode
 
 /** A ModelRunner over a Hugging Face folder: config.json and model.safetensors or its shards. */
 export async function loadHFModel(dir: string, opts: LoadModelOptions = {}): Promise<ModelRunner> {
-  checkOptions('loadHFModel', opts, LOAD_OPTS)
+  checkLoadOptions('loadHFModel', opts)
   const node = nodeBuiltins()
   if (!node) throw new TsgradError('loadHFModel needs Node.js')
   const { fs, path } = node
