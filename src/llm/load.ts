@@ -3,12 +3,14 @@
 // model.safetensors.index.json).
 import { TsgradError } from '../helpers.js'
 import type { GGUFFile } from '../nn/gguf.js'
+import { ggmlTypeByName } from '../nn/gguf_quant.js'
 import { safeLoad } from '../nn/safetensors.js'
 import { checkOptions, type KeySet } from '../options.js'
 import { nodeBuiltins } from '../runtime/node.js'
 import type { Tensor } from '../tensor/index.js'
 import { configFromGGUF, configFromHF } from './config.js'
 import { Transformer } from './model.js'
+import type { QuantBlocks } from './rows.js'
 import type { LLMConfig, ModelRunner } from './types.js'
 import { collectWeights, type ModelWeights, renameHF } from './weights.js'
 
@@ -41,8 +43,9 @@ function convert(w: ModelWeights, opts: LoadModelOptions): ModelWeights {
   const dt = DTYPES[opts.dtype]
   const cv = <T extends Tensor | undefined>(t: T): T =>
     (t === undefined || t.ndim < 2 ? t : t.cast(dt).contiguous().realize()) as T
+  const { blocks: _quantized, ...rest } = w // the converted weights have no block bytes
   return {
-    ...w,
+    ...rest,
     embed: cv(w.embed),
     ...(w.output && { output: cv(w.output) }),
     layers: w.layers.map(
@@ -84,7 +87,13 @@ export function loadGGUFModel(file: GGUFFile, opts: LoadModelOptions = {}): Mode
     const t = file.tensors[info.name]
     if (t) fileBytes.set(t, info.nbytes)
   }
-  const w = convert(collectWeights(config, file.tensors, 'loadGGUFModel'), opts)
+  const blocks = new Map<Tensor, QuantBlocks>()
+  for (const info of file.tensorInfos) {
+    const type = ggmlTypeByName(info.type)
+    const raw = file.blocks?.[info.name]
+    if (type?.dequant && raw) blocks.set(file.tensors[info.name]!, { type, blocks: raw })
+  }
+  const w = convert({ ...collectWeights(config, file.tensors, 'loadGGUFModel'), blocks }, opts)
   const size: ByteSize = (t) => fileBytes.get(t) ?? plainBytes(t)
   const { maxContext, prefillChunk } = opts
   return new Transformer(config, w, decodeBytes(config, w, size), { maxContext, prefillChunk })

@@ -15,6 +15,7 @@ import { jit } from '../tensor/jit.js'
 import { type sint, Tensor, Variable } from '../tensor/index.js'
 import { ropeFrequencies } from '../tensor/rope.js'
 import { moeDecode, moeDense } from './model_moe.js'
+import { gatherRows } from './rows.js'
 import type { LLMConfig, ModelRunner } from './types.js'
 import type { LayerWeights, ModelWeights } from './weights.js'
 
@@ -126,18 +127,22 @@ export class Transformer implements ModelRunner {
 
   private feedForward(x: Tensor, l: LayerWeights): Tensor {
     const e = this.config.experts
-    if (e) return x.shape[1] === 1 ? moeDecode(x, l, e) : moeDense(x, l, e)
+    if (e) return x.shape[1] === 1 ? moeDecode(x, l, e, this.w.blocks) : moeDense(x, l, e)
     return linear(linear(x, l.gate!).silu().mul(linear(x, l.up!)), l.down!)
   }
 
-  /** logits (1, T or 1, vocab) of tokens (1, T) int32 at positions start.. */
-  private forward(tokens: Tensor, start: sint, all: boolean): Tensor {
+  /**
+   * The lazy logits (1, T or 1, vocab) of tokens (1, T) int32 at positions start.. (all positions
+   * or the last). Building it writes the keys/values into the cache (a KV-cache update runs at once).
+   */
+  forward(tokens: Tensor, start: sint, all: boolean): Tensor {
     const c = this.config
     const T = tokens.shape[1]!
     const end: sint = typeof start === 'number' ? start + T : start.add(T)
     const cos = this.cos.shrink([[start, end], null])
     const sin = this.sin.shrink([[start, end], null])
-    let x = f32(tokens.embedding(this.w.embed))
+    const embed = this.w.embed
+    let x = f32(gatherRows(embed, tokens.reshape([T]), this.w.blocks?.get(embed))).reshape([1, T, c.dim])
     this.w.layers.forEach((l, i) => {
       x = x.add(
         this.attention(x.rmsnorm(-1, c.normEps).mul(f32(l.attnNorm)), l, this.caches[i]!, start, cos, sin),

@@ -9,6 +9,7 @@
 // and zeroes the unchosen ones with the routing matrix: it reads each weight once, where gathering
 // per token would read the chosen experts T times.
 import type { Tensor } from '../tensor/index.js'
+import { gatherRows, type QuantBlocks } from './rows.js'
 import type { LLMConfig } from './types.js'
 import type { LayerWeights } from './weights.js'
 
@@ -27,14 +28,20 @@ function route(logits: Tensor, e: Experts): [weights: Tensor, indices: Tensor] {
 const f32 = (t: Tensor): Tensor => (t.dtype.name === 'float32' ? t : t.cast('float32'))
 
 /** h (1, 1, dim) -> (1, 1, dim): only the chosen experts' weights are read */
-export function moeDecode(h: Tensor, l: LayerWeights, e: Experts): Tensor {
+export function moeDecode(
+  h: Tensor,
+  l: LayerWeights,
+  e: Experts,
+  blocks?: ReadonlyMap<Tensor, QuantBlocks>,
+): Tensor {
   const D = h.shape[2]!
   const x = h.reshape([D, 1])
   const [w, idx] = route(h.reshape([1, D]).matmul(f32(l.router!).T), e)
   const sel = idx.reshape([e.used])
-  const g = f32(l.gateExps!.get(sel)).matmul(x) // (k, hidden, 1)
-  const u = f32(l.upExps!.get(sel)).matmul(x)
-  const y = f32(l.downExps!.get(sel)).matmul(g.silu().mul(u)) // (k, dim, 1)
+  const pick = (w: Tensor): Tensor => f32(gatherRows(w, sel, blocks?.get(w)))
+  const g = pick(l.gateExps!).matmul(x) // (k, hidden, 1)
+  const u = pick(l.upExps!).matmul(x)
+  const y = pick(l.downExps!).matmul(g.silu().mul(u)) // (k, dim, 1)
   return y
     .mul(w.reshape([e.used, 1, 1]))
     .sum(0)

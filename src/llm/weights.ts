@@ -4,6 +4,7 @@
 // stacked into llama.cpp's (experts, out, in) layout).
 import { TsgradError } from '../helpers.js'
 import { Tensor } from '../tensor/index.js'
+import type { QuantBlocks } from './rows.js'
 import type { LLMConfig } from './types.js'
 
 export interface LayerWeights {
@@ -38,6 +39,8 @@ export interface ModelWeights {
   layers: LayerWeights[]
   /** llama.cpp's LLaMA-3 rope: per-frequency divisors (headDim / 2) */
   ropeFreqs?: Tensor
+  /** the block bytes of quantized weights (GGUF), for picking rows before dequantizing */
+  blocks?: ReadonlyMap<Tensor, QuantBlocks>
 }
 
 type Spec = [name: string, shape: number[], required: boolean]
