@@ -1,9 +1,10 @@
-// What a decode step reads: the embedding row of a K-quant table is picked from its block bytes
-// and dequantized alone (picking rows of the lazy dequantization graph made the scheduler
-// dequantize the whole table into a float32 buffer every step).
+// What a decode step reads and runs: the embedding row of a K-quant table is picked from its block
+// bytes and dequantized alone (picking rows of the lazy dequantization graph made the scheduler
+// dequantize the whole table into a float32 buffer every step); each layer's work runs once (the
+// KV-cache writes realized lazily built keys/values that recomputed all earlier layers).
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { scheduleFor } from '../../src/engine/realize.ts'
+import { scheduleFor, stats } from '../../src/engine/realize.ts'
 import { Tensor, Variable } from '../../src/index.ts'
 import type { Transformer } from '../../src/llm/model.ts'
 import type { KernelItem } from '../../src/schedule/schedule.ts'
@@ -20,5 +21,17 @@ describe('llm model: bytes a decode step touches', () => {
     const ks = kernels(m.forward(new Tensor(Int32Array.from([5]), { shape: [1, 1] }), pos.bind(3), false))
     const tableSized = ks.flatMap((k) => k.bufs.filter((b) => b.size === V * D).map((b) => b.dtype.name))
     assert.deepEqual(tableSized, [], 'no kernel writes or reads a dequantized copy of the embedding table')
+  })
+
+  test('a decode step of a dense 2-layer model launches at most 15 kernels per layer', async () => {
+    const m = await loadTiny('llama2_q8_0')
+    await m.step([1, 2, 3], 0)
+    for (let i = 3; i < 6; i++) await m.step([i], i)
+    const before = stats.kernelsRun
+    await m.step([7], 6)
+    const run = stats.kernelsRun - before
+    // per layer: norm, q, k, v (+ rope), attention (4), output, norm, gate, up, down; plus the
+    // embedding and the head (54 when every cache write recomputed the layers before it)
+    assert.ok(run <= 15 * m.config.layers + 3, `${run} kernels per decode step`)
   })
 })
