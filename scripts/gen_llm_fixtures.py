@@ -125,6 +125,8 @@ MODELS = [
          tied=False, theta=1000000.0, eps=1e-5, experts=4, used=2, hf='single'),
     dict(name='qwen3moe_q4_0', arch='qwen3moe', dim=64, heads=4, kv=2, head_dim=16, hidden=64, layers=2,
          wtype='Q4_0', etype='F16', tied=False, theta=1000000.0, eps=1e-6, experts=4, used=2),
+    dict(name='qwen2moe_q8_0', arch='qwen2moe', dim=32, heads=4, kv=2, hidden=32, shared=64, layers=1,
+         wtype='Q8_0', etype='Q8_0', tied=True, theta=1000000.0, eps=1e-6, experts=4, used=2),
 ]
 VOCAB = 300
 CONTEXT = 256
@@ -212,7 +214,7 @@ def build_weights(m, rng):
         put(b + 'attn_k.weight', l + 'k', rand(KV * hd, d), m['wtype'], KV if llama else None)
         put(b + 'attn_v.weight', l + 'v', rand(KV * hd, d), m['wtype'])
         put(b + 'attn_output.weight', l + 'o', rand(d, H * hd), m['wtype'])
-        if m['arch'] == 'qwen2':
+        if m['arch'] in ('qwen2', 'qwen2moe'):
             put(b + 'attn_q.bias', l + 'q_bias', rand(H * hd, scale=0.5), 'F32')
             put(b + 'attn_k.bias', l + 'k_bias', rand(KV * hd, scale=0.5), 'F32')
             put(b + 'attn_v.bias', l + 'v_bias', rand(KV * hd, scale=0.5), 'F32')
@@ -225,6 +227,12 @@ def build_weights(m, rng):
             put(b + 'ffn_gate_exps.weight', l + 'gate_exps', rand(E, F, d), m['wtype'])
             put(b + 'ffn_up_exps.weight', l + 'up_exps', rand(E, F, d), m['wtype'])
             put(b + 'ffn_down_exps.weight', l + 'down_exps', rand(E, d, F), m['wtype'])
+            if m.get('shared'):  # Qwen2-MoE's shared expert, gated by sigmoid(x . w)
+                S = m['shared']
+                put(b + 'ffn_gate_inp_shexp.weight', l + 'shexp_gate', rand(d), 'F32')
+                put(b + 'ffn_gate_shexp.weight', l + 'gate_shexp', rand(S, d), m['wtype'])
+                put(b + 'ffn_up_shexp.weight', l + 'up_shexp', rand(S, d), m['wtype'])
+                put(b + 'ffn_down_shexp.weight', l + 'down_shexp', rand(d, S), m['wtype'])
         else:
             put(b + 'ffn_gate.weight', l + 'gate', rand(F, d), m['wtype'])
             put(b + 'ffn_up.weight', l + 'up', rand(F, d), m['wtype'])
@@ -266,7 +274,7 @@ def forward(m, W, tokens):
         L = lambda n: W[f'l{i}.{n}']
         h = rmsnorm(x, L('attn_norm'), eps)
         q, k, v = h @ L('q').T, h @ L('k').T, h @ L('v').T
-        if m['arch'] == 'qwen2':
+        if m['arch'] in ('qwen2', 'qwen2moe'):
             q, k, v = q + L('q_bias'), k + L('k_bias'), v + L('v_bias')
         q = q.reshape(Tn, H, hd).transpose(0, 1)
         k = k.reshape(Tn, KV, hd).transpose(0, 1)
@@ -293,6 +301,9 @@ def forward(m, W, tokens):
                     g = h[t] @ L('gate_exps')[e].T
                     u = h[t] @ L('up_exps')[e].T
                     out[t] += wts[t, j] * ((torch.nn.functional.silu(g) * u) @ L('down_exps')[e].T)
+            if m.get('shared'):
+                sh = (torch.nn.functional.silu(h @ L('gate_shexp').T) * (h @ L('up_shexp').T)) @ L('down_shexp').T
+                out = out + torch.sigmoid(h @ L('shexp_gate'))[:, None] * sh
             x = x + out
         else:
             x = x + (torch.nn.functional.silu(h @ L('gate').T) * (h @ L('up').T)) @ L('down').T
@@ -324,8 +335,10 @@ def write_gguf(path, m, gg):
     if m.get('experts'):
         w.add_expert_count(m['experts'])
         w.add_expert_used_count(m['used'])
-        if arch == 'qwen3moe':
+        if arch in ('qwen3moe', 'qwen2moe'):
             w.add_expert_feed_forward_length(m['hidden'])
+        if m.get('shared'):
+            w.add_expert_shared_feed_forward_length(m['shared'])
     w.add_file_type(0)
     add_tokenizer(w, VOCAB, 'llama' if arch == 'llama' else 'qwen')
     for name, (raw, qt) in gg.items():
@@ -453,7 +466,7 @@ def main():
             'model': m['name'] + '.gguf',
             'arch': m['arch'],
             'prompt': prompt,
-            'logits': [float(f'{v:.7g}') for v in logits.reshape(-1).tolist()],
+            'logits': [float(f'{v:.6g}') for v in logits.reshape(-1).tolist()],
             'greedy': seq[len(prompt):],
             'minMargin': min(margins),
         }

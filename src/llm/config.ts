@@ -2,20 +2,22 @@
 // keys, `<arch>.embedding_length` ...) or from a Hugging Face config.json.
 //
 // Architectures: GGUF 'llama' (LLaMA 1/2/3, Mistral; Mixtral is 'llama' with expert_count > 0),
-// 'qwen2', 'qwen3', 'qwen3moe'; HF LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM,
-// Qwen3ForCausalLM, MixtralForCausalLM, Qwen3MoeForCausalLM. A Qwen3-MoE model is arch 'qwen3' (q/k
-// norms) with `experts` set: the model's features follow `arch` and `experts` independently.
+// 'qwen2', 'qwen2moe', 'qwen3', 'qwen3moe'; HF LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM,
+// Qwen3ForCausalLM, MixtralForCausalLM, Qwen2MoeForCausalLM, Qwen3MoeForCausalLM. A Qwen3-MoE model
+// is arch 'qwen3' (q/k norms) with `experts` set, Qwen2-MoE 'qwen2' (biases) with experts and a
+// shared expert: the model's features follow `arch` and `experts` independently.
 import { TsgradError } from '../helpers.js'
 import type { GGUFValue } from '../nn/gguf.js'
 import type { LLMConfig } from './types.js'
 
-export const GGUF_ARCHITECTURES = ['llama', 'qwen2', 'qwen3', 'qwen3moe'] as const
+export const GGUF_ARCHITECTURES = ['llama', 'qwen2', 'qwen2moe', 'qwen3', 'qwen3moe'] as const
 export const HF_ARCHITECTURES = [
   'LlamaForCausalLM',
   'MistralForCausalLM',
   'Qwen2ForCausalLM',
   'Qwen3ForCausalLM',
   'MixtralForCausalLM',
+  'Qwen2MoeForCausalLM',
   'Qwen3MoeForCausalLM',
 ] as const
 
@@ -108,6 +110,8 @@ export function configFromGGUF(
   const vocabSize = get('vocab_size') ?? (Array.isArray(tokens) ? tokens.length : undefined)
   if (vocabSize === undefined) missing.push(`${arch}.vocab_size (or tokenizer.ggml.tokens)`)
   if (expertCount > 0 && get('expert_used_count') === undefined) missing.push(`${arch}.expert_used_count`)
+  const shared = arch === 'qwen2moe' ? need('expert_shared_feed_forward_length') : undefined
+  if (arch.endsWith('moe') && expertCount === 0) missing.push(`${arch}.expert_count`)
   if (missing.length > 0)
     throw new TsgradError(`${where}: the '${arch}' metadata lacks ${missing.join(', ')}`)
   const scalingType = metadata[`${arch}.rope.scaling.type`]
@@ -136,9 +140,11 @@ export function configFromGGUF(
       arch:
         arch === 'qwen3moe'
           ? 'qwen3'
-          : arch === 'llama' && expertCount > 0
-            ? 'mixtral'
-            : (arch as LLMConfig['arch']),
+          : arch === 'qwen2moe'
+            ? 'qwen2'
+            : arch === 'llama' && expertCount > 0
+              ? 'mixtral'
+              : (arch as LLMConfig['arch']),
       vocabSize: vocabSize!,
       dim,
       layers,
@@ -156,8 +162,13 @@ export function configFromGGUF(
         experts: {
           count: expertCount,
           used: get('expert_used_count')!,
-          // Mixtral and Qwen3-MoE renormalize the top-k weights (softmax over the chosen logits)
-          gating: normTopk === false ? 'softmax-topk' : 'topk-softmax',
+          // Mixtral and Qwen3-MoE renormalize the top-k weights (softmax over the chosen logits),
+          // Qwen2-MoE does not (llama.cpp's norm_w), unless the metadata says otherwise
+          gating:
+            normTopk === false || (arch === 'qwen2moe' && normTopk !== true)
+              ? 'softmax-topk'
+              : 'topk-softmax',
+          ...(shared !== undefined && { sharedHidden: shared }),
         },
       }),
     },
@@ -185,18 +196,19 @@ export function configFromHF(json: unknown): LLMConfig {
   }
   const opt = (key: string): number | undefined =>
     typeof c[key] === 'number' ? (c[key] as number) : undefined
-  const moe = cls === 'MixtralForCausalLM' || cls === 'Qwen3MoeForCausalLM'
+  const moe = cls === 'MixtralForCausalLM' || cls === 'Qwen3MoeForCausalLM' || cls === 'Qwen2MoeForCausalLM'
   const dim = need('hidden_size')
   const heads = need('num_attention_heads')
   const fields = {
     vocabSize: need('vocab_size'),
     layers: need('num_hidden_layers'),
-    hidden: cls === 'Qwen3MoeForCausalLM' ? need('moe_intermediate_size') : need('intermediate_size'),
+    hidden: cls === 'MixtralForCausalLM' || !moe ? need('intermediate_size') : need('moe_intermediate_size'),
     normEps: need('rms_norm_eps'),
     contextLength: need('max_position_embeddings'),
   }
   const count = moe ? need(cls === 'MixtralForCausalLM' ? 'num_local_experts' : 'num_experts') : 0
   const used = moe ? need('num_experts_per_tok') : 0
+  const shared = cls === 'Qwen2MoeForCausalLM' ? need('shared_expert_intermediate_size') : undefined
   if (missing.length > 0) throw new TsgradError(`${where}: config.json (${cls}) lacks ${missing.join(', ')}`)
   let ropeScaling: LLMConfig['ropeScaling']
   const rs = c.rope_scaling
@@ -219,9 +231,10 @@ export function configFromHF(json: unknown): LLMConfig {
         `${where}: rope_scaling type ${JSON.stringify(type)} is not supported (only 'llama3')`,
       )
   }
-  if (cls === 'Qwen3MoeForCausalLM' && (opt('decoder_sparse_step') ?? 1) !== 1)
+  const mlpOnly = c.mlp_only_layers
+  if (moe && ((opt('decoder_sparse_step') ?? 1) !== 1 || (Array.isArray(mlpOnly) && mlpOnly.length > 0)))
     throw new TsgradError(
-      `${where}: decoder_sparse_step != 1 (dense layers between MoE layers) is not supported`,
+      `${where}: decoder_sparse_step != 1 or mlp_only_layers (dense layers between MoE layers) is not supported`,
     )
   const arch: LLMConfig['arch'] = cls.startsWith('Qwen2')
     ? 'qwen2'
@@ -247,8 +260,15 @@ export function configFromHF(json: unknown): LLMConfig {
         experts: {
           count,
           used,
+          // HF's norm_topk_prob (Qwen-MoE): renormalize the chosen experts' probabilities; false
+          // by default for Qwen2-MoE, Qwen3-MoE checkpoints set it true
           gating:
-            cls === 'Qwen3MoeForCausalLM' && c.norm_topk_prob === false ? 'softmax-topk' : 'topk-softmax',
+            cls === 'MixtralForCausalLM' ||
+            c.norm_topk_prob === true ||
+            (cls === 'Qwen3MoeForCausalLM' && c.norm_topk_prob === undefined)
+              ? 'topk-softmax'
+              : 'softmax-topk',
+          ...(shared !== undefined && { sharedHidden: shared }),
         },
       }),
     },

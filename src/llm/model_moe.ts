@@ -1,4 +1,4 @@
-// The mixture-of-experts feed-forward (Mixtral, Qwen3-MoE): a router picks `used` of `count`
+// The mixture-of-experts feed-forward (Mixtral, Qwen2-MoE with its shared expert, Qwen3-MoE): a router picks `used` of `count`
 // experts per token, each a SiLU-gated MLP, and their outputs are summed with the routing weights.
 //
 // Decode (one token) reads only the chosen experts' weights, on the device: the top-k indices
@@ -27,6 +27,14 @@ function route(logits: Tensor, e: Experts): [weights: Tensor, indices: Tensor] {
 
 const f32 = (t: Tensor): Tensor => (t.dtype.name === 'float32' ? t : t.cast('float32'))
 
+/** Qwen2-MoE's shared expert, gated by sigmoid(x . w): x (T, dim) -> (T, dim); undefined without one */
+function shared(x: Tensor, l: LayerWeights): Tensor | undefined {
+  if (!l.sharedGate) return undefined
+  const lin = (a: Tensor, w: Tensor): Tensor => a.matmul(f32(w).T)
+  const y = lin(lin(x, l.gateShared!).silu().mul(lin(x, l.upShared!)), l.downShared!)
+  return y.mul(x.matmul(f32(l.sharedGate).reshape([-1, 1])).sigmoid())
+}
+
 /** h (1, 1, dim) -> (1, 1, dim): only the chosen experts' weights are read */
 export function moeDecode(
   h: Tensor,
@@ -42,10 +50,12 @@ export function moeDecode(
   const g = pick(l.gateExps!).matmul(x) // (k, hidden, 1)
   const u = pick(l.upExps!).matmul(x)
   const y = pick(l.downExps!).matmul(g.silu().mul(u)) // (k, dim, 1)
-  return y
+  const out = y
     .mul(w.reshape([e.used, 1, 1]))
     .sum(0)
-    .reshape([1, 1, D])
+    .reshape([1, D])
+  const sh = shared(h.reshape([1, D]), l)
+  return (sh ? out.add(sh) : out).reshape([1, 1, D])
 }
 
 /** h (1, T, dim) -> (1, T, dim): every expert over every token, weighted by the routing matrix */
@@ -59,8 +69,7 @@ export function moeDense(h: Tensor, l: LayerWeights, e: Experts): Tensor {
   const g = f32(l.gateExps!).matmul(xt) // (count, hidden, T)
   const u = f32(l.upExps!).matmul(xt)
   const y = f32(l.downExps!).matmul(g.silu().mul(u)) // (count, dim, T)
-  return y
-    .mul(mix.T.reshape([e.count, 1, T]))
-    .sum(0)
-    .T.reshape([1, T, D])
+  const out = y.mul(mix.T.reshape([e.count, 1, T])).sum(0).T
+  const sh = shared(x, l)
+  return (sh ? out.add(sh) : out).reshape([1, T, D])
 }

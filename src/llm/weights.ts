@@ -29,6 +29,11 @@ export interface LayerWeights {
   gateExps?: Tensor
   upExps?: Tensor
   downExps?: Tensor
+  /** Qwen2-MoE's shared expert: its sigmoid gate (dim) and MLP (shared, dim), (shared, dim), (dim, shared) */
+  sharedGate?: Tensor
+  gateShared?: Tensor
+  upShared?: Tensor
+  downShared?: Tensor
 }
 
 export interface ModelWeights {
@@ -78,6 +83,14 @@ function layerSpecs(c: LLMConfig, i: number): [keyof LayerWeights, Spec][] {
       ['upExps', [`${b}ffn_up_exps.weight`, [E, F, c.dim], true]],
       ['downExps', [`${b}ffn_down_exps.weight`, [E, c.dim, F], true]],
     )
+    const S = c.experts.sharedHidden
+    if (S !== undefined)
+      specs.push(
+        ['sharedGate', [`${b}ffn_gate_inp_shexp.weight`, [c.dim], true]],
+        ['gateShared', [`${b}ffn_gate_shexp.weight`, [S, c.dim], true]],
+        ['upShared', [`${b}ffn_up_shexp.weight`, [S, c.dim], true]],
+        ['downShared', [`${b}ffn_down_shexp.weight`, [c.dim, S], true]],
+      )
   } else
     specs.push(
       ['gate', [`${b}ffn_gate.weight`, [F, c.dim], true]],
@@ -154,6 +167,11 @@ const HF_LAYER: Record<string, string> = {
   'mlp.down_proj.weight': 'ffn_down.weight',
   'block_sparse_moe.gate.weight': 'ffn_gate_inp.weight',
   'mlp.gate.weight': 'ffn_gate_inp.weight',
+  'mlp.shared_expert.gate_proj.weight': 'ffn_gate_shexp.weight',
+  'mlp.shared_expert.up_proj.weight': 'ffn_up_shexp.weight',
+  'mlp.shared_expert.down_proj.weight': 'ffn_down_shexp.weight',
+  // (1, dim) in HF, (dim) in llama.cpp
+  'mlp.shared_expert_gate.weight': 'ffn_gate_inp_shexp.weight',
 }
 // per-expert tensors: Mixtral's w1 (gate), w3 (up), w2 (down); Qwen3-MoE's gate/up/down_proj
 const HF_EXPERT: Record<string, string> = {
@@ -192,7 +210,11 @@ export function renameHF(hf: Record<string, Tensor>, c: LLMConfig): Record<strin
       const list = experts.get(key) ?? []
       list[Number(e[1])] = t
       experts.set(key, list)
-    } else if (Object.hasOwn(HF_LAYER, rest)) out[`blk.${layer}.${HF_LAYER[rest]}`] = t
+    } else if (Object.hasOwn(HF_LAYER, rest))
+      out[`blk.${layer}.${HF_LAYER[rest]}`] =
+        rest === 'mlp.shared_expert_gate.weight' && t.ndim === 2 && t.shape[0] === 1
+          ? t.reshape([t.shape[1]!])
+          : t
   }
   const count = c.experts?.count ?? 0
   for (const [key, list] of experts) {

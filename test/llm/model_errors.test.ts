@@ -49,13 +49,19 @@ describe('llm config', () => {
     const qm = configFromGGUF((await gguf('qwen3moe_q4_0')).metadata)
     assert.equal(qm.arch, 'qwen3')
     assert.deepEqual(qm.experts, { count: 4, used: 2, gating: 'topk-softmax' })
+    const q2 = await gguf('qwen2moe_q8_0')
+    const q2m = configFromGGUF(q2.metadata)
+    assert.deepEqual([q2m.arch, q2m.hidden], ['qwen2', 32])
+    assert.deepEqual(q2m.experts, { count: 4, used: 2, gating: 'softmax-topk', sharedHidden: 64 })
+    const { 'qwen2moe.expert_shared_feed_forward_length': _s, ...noShared } = q2.metadata
+    throwsTsgrad(() => configFromGGUF(noShared), /lacks qwen2moe\.expert_shared_feed_forward_length/)
   })
 
   test('unknown architecture and missing keys are named', async () => {
     const md = (await gguf('llama_q4_0')).metadata
     throwsTsgrad(
       () => configFromGGUF({ ...md, 'general.architecture': 'falcon' }),
-      /unknown architecture 'falcon'; supported: llama, qwen2, qwen3, qwen3moe/,
+      /unknown architecture 'falcon'; supported: llama, qwen2, qwen2moe, qwen3, qwen3moe/,
     )
     throwsTsgrad(() => configFromGGUF({}), /no general\.architecture/)
     const { 'llama.embedding_length': _a, 'llama.block_count': _b, ...rest } = md
@@ -111,6 +117,20 @@ describe('llm config', () => {
     const qm = configFromHF({ ...q, moe_intermediate_size: 64, head_dim: 32, norm_topk_prob: false })
     assert.deepEqual([qm.arch, qm.hidden, qm.headDim, qm.experts?.gating], ['qwen3', 64, 32, 'softmax-topk'])
     throwsTsgrad(() => configFromHF(q), /lacks moe_intermediate_size/)
+    const q2 = configFromHF({
+      ...q,
+      architectures: ['Qwen2MoeForCausalLM'],
+      moe_intermediate_size: 64,
+      shared_expert_intermediate_size: 256,
+    })
+    assert.deepEqual(
+      [q2.arch, q2.experts],
+      ['qwen2', { count: 16, used: 4, gating: 'softmax-topk', sharedHidden: 256 }],
+    )
+    throwsTsgrad(
+      () => configFromHF({ ...q, moe_intermediate_size: 64, mlp_only_layers: [1] }),
+      /mlp_only_layers .* is not supported/,
+    )
     throwsTsgrad(
       () => configFromHF({ ...base, architectures: ['GPT2LMHeadModel'] }),
       /unknown architecture 'GPT2LMHeadModel'; supported: LlamaForCausalLM, .*Qwen3MoeForCausalLM/,
@@ -155,6 +175,13 @@ describe('llm model loading', () => {
     throwsTsgrad(
       () => loadGGUFModel({ ...mx, tensors: t3 }),
       /missing tensors for mixtral \(MoE\): blk\.1\.ffn_down_exps/,
+    )
+    const qm = await gguf('qwen2moe_q8_0')
+    const t4 = Object.assign(Object.create(null), qm.tensors) as Record<string, Tensor>
+    delete t4['blk.0.ffn_gate_inp_shexp.weight']
+    throwsTsgrad(
+      () => loadGGUFModel({ ...qm, tensors: t4 }),
+      /missing tensors for qwen2 \(MoE\): blk\.0\.ffn_gate_inp_shexp\.weight/,
     )
   })
 

@@ -1,5 +1,6 @@
 // Mixture-of-experts tiny models from GGUF: Mixtral (GGUF arch 'llama' with experts, top-k then
 // softmax over the chosen logits) in Q8_0 and F16, Qwen3-MoE (q/k norms, norm_topk_prob) in Q4_0,
+// Qwen2-MoE (softmax then top-k, not renormalized; a sigmoid-gated shared expert; biases) in Q8_0,
 // against the PyTorch reference; and a decode step reads only the chosen experts' weights.
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
@@ -14,7 +15,7 @@ import { collectWeights } from '../../src/llm/weights.ts'
 import { LLM_FIXTURES, modelTests } from './fixtures.ts'
 
 describe('llm model: mixture of experts from GGUF', () => {
-  for (const name of ['mixtral_q8_0', 'mixtral_f16', 'qwen3moe_q4_0']) modelTests(name)
+  for (const name of ['mixtral_q8_0', 'mixtral_f16', 'qwen3moe_q4_0', 'qwen2moe_q8_0']) modelTests(name)
 
   test('a decode step reads the chosen experts only (gathered by the top-k indices on the device)', async () => {
     const file = await nn.ggufLoad(join(LLM_FIXTURES, 'mixtral_f16.gguf'))
