@@ -3,14 +3,13 @@
 // model.safetensors.index.json).
 import { TsgradError } from '../helpers.js'
 import type { GGUFFile } from '../nn/gguf.js'
-import { ggmlTypeByName } from '../nn/gguf_quant.js'
 import { safeLoad } from '../nn/safetensors.js'
 import { checkOptions, type KeySet } from '../options.js'
 import { nodeBuiltins } from '../runtime/node.js'
 import type { Tensor } from '../tensor/index.js'
 import { configFromGGUF, configFromHF } from './config.js'
+import { ggufWeights } from './gguf_weights.js'
 import { Transformer } from './model.js'
-import type { QuantBlocks } from './rows.js'
 import type { LLMConfig, ModelRunner } from './types.js'
 import { collectWeights, type ModelWeights, renameHF } from './weights.js'
 
@@ -82,19 +81,9 @@ export function loadGGUFModel(file: GGUFFile, opts: LoadModelOptions = {}): Mode
     file.metadata,
     file.tensorInfos.map((t) => t.name),
   )
-  const fileBytes = new Map<Tensor, number>()
-  for (const info of file.tensorInfos) {
-    const t = file.tensors[info.name]
-    if (t) fileBytes.set(t, info.nbytes)
-  }
-  const blocks = new Map<Tensor, QuantBlocks>()
-  for (const info of file.tensorInfos) {
-    const type = ggmlTypeByName(info.type)
-    const raw = file.blocks?.[info.name]
-    if (type?.dequant && raw) blocks.set(file.tensors[info.name]!, { type, blocks: raw })
-  }
-  const w = convert({ ...collectWeights(config, file.tensors, 'loadGGUFModel'), blocks }, opts)
-  const size: ByteSize = (t) => fileBytes.get(t) ?? plainBytes(t)
+  const { tensors, bytes, blocks } = ggufWeights(file, config)
+  const w = convert({ ...collectWeights(config, tensors, 'loadGGUFModel'), blocks }, opts)
+  const size: ByteSize = (t) => bytes.get(t) ?? plainBytes(t)
   const { maxContext, prefillChunk } = opts
   return new Transformer(config, w, decodeBytes(config, w, size), { maxContext, prefillChunk })
 }

@@ -9,13 +9,56 @@ import { estimateCost } from '../../src/codegen/cost.ts'
 import { scheduleFor } from '../../src/engine/realize.ts'
 import type { KernelItem } from '../../src/schedule/schedule.ts'
 import { nn, Tensor } from '../../src/index.ts'
+import { loadGGUFModel } from '../../src/llm/load.ts'
+import type { GGUFTensorInfo } from '../../src/nn/gguf.ts'
+import { dequantize, ggmlTypeByName } from '../../src/nn/gguf_quant.ts'
 import { configFromGGUF } from '../../src/llm/config.ts'
 import { moeDecode, moeDense } from '../../src/llm/model_moe.ts'
 import { collectWeights } from '../../src/llm/weights.ts'
-import { LLM_FIXTURES, modelTests } from './fixtures.ts'
+import { allclose } from '../helpers.ts'
+import { argmax, LLM_FIXTURES, logitTol, modelTests, reference } from './fixtures.ts'
 
 describe('llm model: mixture of experts from GGUF', () => {
   for (const name of ['mixtral_q8_0', 'mixtral_f16', 'qwen3moe_q4_0', 'qwen2moe_q8_0']) modelTests(name)
+
+  test('legacy Mixtral files with one tensor per expert (blk.N.ffn_gate.E.weight) are stacked into the expert stacks', async () => {
+    const ref = reference('mixtral_q8_0')
+    const file = await nn.ggufLoad(join(LLM_FIXTURES, 'mixtral_q8_0.gguf'))
+    const tensors = Object.create(null) as Record<string, Tensor>
+    const blocks = Object.create(null) as Record<string, Tensor>
+    const tensorInfos: GGUFTensorInfo[] = []
+    for (const info of file.tensorInfos) {
+      const m = /^blk\.(\d+)\.ffn_(gate|up|down)_exps\.weight$/.exec(info.name)
+      if (!m) {
+        tensors[info.name] = file.tensors[info.name]!
+        if (file.blocks?.[info.name]) blocks[info.name] = file.blocks[info.name]!
+        tensorInfos.push(info)
+        continue
+      }
+      const [E, ...shape] = info.shape as [number, ...number[]]
+      const per = info.nbytes / E
+      for (let e = 0; e < E; e++) {
+        const name = `blk.${m[1]}.ffn_${m[2]}.${e}.weight`
+        const raw = file
+          .blocks![info.name]!.shrink([[e * per, (e + 1) * per]])
+          .contiguous()
+          .realize()
+        blocks[name] = raw
+        tensors[name] = dequantize(ggmlTypeByName('Q8_0')!, raw, shape)
+        tensorInfos.push({ ...info, name, shape, nbytes: per, offset: info.offset + e * per })
+      }
+    }
+    const legacy = loadGGUFModel({ ...file, tensors, blocks, tensorInfos })
+    assert.equal(legacy.weightBytes, loadGGUFModel(file).weightBytes)
+    allclose(await legacy.logitsAll(ref.prompt), ref.logits, { ...logitTol(ref), label: 'legacy mixtral' })
+    let logits = await legacy.step(ref.prompt, 0)
+    const out: number[] = []
+    for (let i = 0; i < 4; i++) {
+      out.push(argmax(logits))
+      logits = await legacy.step([out[i]!], ref.prompt.length + i)
+    }
+    assert.deepEqual(out, ref.greedy.slice(0, 4))
+  })
 
   test('a decode step reads the chosen experts only (gathered by the top-k indices on the device)', async () => {
     const file = await nn.ggufLoad(join(LLM_FIXTURES, 'mixtral_f16.gguf'))
