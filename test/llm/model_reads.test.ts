@@ -7,7 +7,10 @@ import { describe, test } from 'node:test'
 import { scheduleFor, stats } from '../../src/engine/realize.ts'
 import { Tensor, Variable } from '../../src/index.ts'
 import type { Transformer } from '../../src/llm/model.ts'
-import type { KernelItem } from '../../src/schedule/schedule.ts'
+import type { KernelItem, ScheduleItem } from '../../src/schedule/schedule.ts'
+import { setVizHooks, type VizHooks } from '../../src/trace.ts'
+import { Ops } from '../../src/uop/ops.ts'
+import { toposort } from '../../src/uop/rewrite.ts'
 import { loadTiny } from './fixtures.ts'
 
 const kernels = (t: Tensor): KernelItem[] =>
@@ -33,5 +36,42 @@ describe('llm model: bytes a decode step touches', () => {
     // per layer: norm, q, k, v (+ rope), attention (4), output, norm, gate, up, down; plus the
     // embedding and the head (54 when every cache write recomputed the layers before it)
     assert.ok(run <= 15 * m.config.layers + 3, `${run} kernels per decode step`)
+  })
+
+  test('a decode step multiplies each weight once (projections are not recomputed inside rope or a fused gate/up)', async () => {
+    const m = await loadTiny('llama2_q8_0')
+    await m.step([1, 2, 3], 0)
+    const items: ScheduleItem[] = []
+    const noop = () => {}
+    const hooks: VizHooks = {
+      schedule: (s) => items.push(...s),
+      kernelBegin: noop,
+      codegenStep: noop,
+      linearized: noop,
+      kernelEnd: noop,
+      launch: noop,
+      copy: noop,
+      mem: noop,
+    }
+    setVizHooks(hooks)
+    try {
+      await m.step([4], 3) // the first one-token step runs eagerly
+    } finally {
+      setVizHooks(null)
+    }
+    // kernels that read Q8_0 weight bytes and reduce more than once: none. Fused into rope, a
+    // projection was computed again per rotation partner (4 reductions), and gate and up in one
+    // kernel (2) ran several times slower than apart.
+    const multi = items.filter(
+      (k): k is KernelItem =>
+        k.kind === 'kernel' &&
+        k.bufs.some((b) => b.dtype.name === 'uint8') &&
+        toposort([k.ast]).filter((u) => u.op === Ops.REDUCE).length > 1,
+    )
+    assert.equal(
+      multi.length,
+      0,
+      `kernels with several reductions: ${multi.map((k) => k.bufs.map((b) => b.size))}`,
+    )
   })
 })
