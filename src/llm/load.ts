@@ -3,26 +3,33 @@
 // model.safetensors.index.json).
 import { TsgradError } from '../helpers.js'
 import type { GGUFFile } from '../nn/gguf.js'
+import { dequantize, ggmlTypeByName, quantizeQ4_0, quantizeQ8_0 } from '../nn/gguf_quant.js'
 import { safeLoad } from '../nn/safetensors.js'
 import { checkOptions, type KeySet } from '../options.js'
 import { nodeBuiltins } from '../runtime/node.js'
-import type { Tensor } from '../tensor/index.js'
+import { Tensor } from '../tensor/index.js'
 import { configFromGGUF, configFromHF } from './config.js'
 import { ggufWeights } from './gguf_weights.js'
 import { Transformer } from './model.js'
+import type { QuantBlocks } from './rows.js'
 import type { LLMConfig, ModelRunner } from './types.js'
 import { collectWeights, type ModelWeights, renameHF } from './weights.js'
 
 export interface LoadModelOptions {
   /** KV cache length (default: the trained context, at most 4096) */
   maxContext?: number
-  /** convert the weight matrices at load (default: keep the file's types, quantized ones included) */
-  dtype?: 'f32' | 'f16' | 'bf16'
+  /**
+   * convert the weight matrices at load (default: keep the file's types, quantized ones included);
+   * 'q8_0' / 'q4_0' quantize them with llama.cpp's reference quantizers (matrices whose rows are
+   * not a multiple of 32 stay as they are)
+   */
+  dtype?: 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0'
   /** prefill at most this many tokens per forward pass (default 512) */
   prefillChunk?: number
 }
 const LOAD_OPTS: KeySet<LoadModelOptions> = { maxContext: true, dtype: true, prefillChunk: true }
-const DTYPES = { f32: 'float32', f16: 'float16', bf16: 'bfloat16' } as const
+const DTYPES = { f32: 'float32', f16: 'float16', bf16: 'bfloat16', q8_0: 'Q8_0', q4_0: 'Q4_0' } as const
+const QUANTIZERS: Record<string, (x: Float32Array) => Uint8Array> = { Q8_0: quantizeQ8_0, Q4_0: quantizeQ4_0 }
 
 /** bytes a tensor takes in memory (for quantized ones: the block bytes it was read from) */
 type ByteSize = (t: Tensor) => number
@@ -36,15 +43,31 @@ function checkLoadOptions(where: string, opts: LoadModelOptions): void {
     )
 }
 
+/** `t` quantized on the host (through its float32 values): a lazy dequantization of new blocks */
+function quantizeTensor(t: Tensor, name: string, blocks: Map<Tensor, QuantBlocks>): Tensor {
+  const type = ggmlTypeByName(name)!
+  if (t.shape[t.ndim - 1]! % type.blockSize !== 0) return t
+  const raw = QUANTIZERS[name]!(t.cast('float32').dataSync() as Float32Array)
+  const bytes = Tensor.fromBytes([raw.length], 'uint8', (dst) => dst.set(raw), { device: t.device })
+  const q = dequantize(type, bytes, t.shape)
+  blocks.set(q, { type, blocks: bytes })
+  return q
+}
+
 /** Matrices converted to opts.dtype (norms, biases and rope factors stay as they are, as in llama.cpp). */
 function convert(w: ModelWeights, opts: LoadModelOptions): ModelWeights {
   if (opts.dtype === undefined) return w
   const dt = DTYPES[opts.dtype]
-  const cv = <T extends Tensor | undefined>(t: T): T =>
-    (t === undefined || t.ndim < 2 ? t : t.cast(dt).contiguous().realize()) as T
-  const { blocks: _quantized, ...rest } = w // the converted weights have no block bytes
+  const blocks = new Map<Tensor, QuantBlocks>()
+  const cv = <T extends Tensor | undefined>(t: T): T => {
+    if (t === undefined || t.ndim < 2) return t
+    if (Object.hasOwn(QUANTIZERS, dt)) return quantizeTensor(t, dt, blocks) as T
+    return t.cast(dt).contiguous().realize() as T
+  }
+  const { blocks: _old, ...rest } = w // the file's block bytes are not read any more
   return {
     ...rest,
+    blocks,
     embed: cv(w.embed),
     ...(w.output && { output: cv(w.output) }),
     layers: w.layers.map(
@@ -83,7 +106,7 @@ export function loadGGUFModel(file: GGUFFile, opts: LoadModelOptions = {}): Mode
   )
   const { tensors, bytes, blocks } = ggufWeights(file, config)
   const w = convert({ ...collectWeights(config, tensors, 'loadGGUFModel'), blocks }, opts)
-  const size: ByteSize = (t) => bytes.get(t) ?? plainBytes(t)
+  const size: ByteSize = (t) => w.blocks?.get(t)?.blocks.numel() ?? bytes.get(t) ?? plainBytes(t)
   const { maxContext, prefillChunk } = opts
   return new Transformer(config, w, decodeBytes(config, w, size), { maxContext, prefillChunk })
 }
@@ -124,5 +147,6 @@ export async function loadHFModel(dir: string, opts: LoadModelOptions = {}): Pro
   for (const f of files) Object.assign(hf, await safeLoad(file(f)))
   const w = convert(collectWeights(config, renameHF(hf, config), 'loadHFModel'), opts)
   const { maxContext, prefillChunk } = opts
-  return new Transformer(config, w, decodeBytes(config, w, plainBytes), { maxContext, prefillChunk })
+  const size: ByteSize = (t) => w.blocks?.get(t)?.blocks.numel() ?? plainBytes(t)
+  return new Transformer(config, w, decodeBytes(config, w, size), { maxContext, prefillChunk })
 }

@@ -229,7 +229,7 @@ describe('llm model loading', () => {
     const f = await gguf('llama_q4_0')
     throwsTsgrad(
       () => loadGGUFModel(f, { dtype: 'f8' as never }),
-      /dtype must be one of f32, f16, bf16, got "f8"/,
+      /dtype must be one of f32, f16, bf16, q8_0, q4_0, got "f8"/,
     )
     throwsTsgrad(() => loadGGUFModel(f, { maxCtx: 3 } as never), /unknown option 'maxCtx'/)
     throwsTsgrad(() => loadGGUFModel({} as never), /expected a GGUFFile/)
@@ -260,5 +260,25 @@ describe('llm model loading', () => {
     const h = loadGGUFModel(await gguf('llama_q4_0'), { dtype: 'f16' })
     allclose(await h.logitsAll(ref.prompt), q, { rtol: 1e-2, atol: 1e-2, label: 'f16' })
     assert.ok(h.weightBytes < f.weightBytes * 0.51, `f16 ${h.weightBytes} vs f32 ${f.weightBytes}`)
+  })
+
+  test('dtype q8_0 / q4_0 quantizes at load: GGUF and HF copies of the same F32 weights agree', async () => {
+    const ref = reference('llama3_f32')
+    const f32 = loadGGUFModel(await gguf('llama3_f32'))
+    const q8 = loadGGUFModel(await gguf('llama3_f32'), { dtype: 'q8_0' })
+    const hq8 = await loadHFModel(join(LLM_FIXTURES, 'hf_llama3_f32'), { dtype: 'q8_0' })
+    const a = await q8.logitsAll(ref.prompt)
+    // the HF q/k rows are in another order, but each row quantizes alike: the same values
+    allclose(await hq8.logitsAll(ref.prompt), a, { rtol: 1e-5, atol: 1e-5, label: 'hf q8_0 vs gguf q8_0' })
+    // quantization error: mean absolute logit error against the f32 reference (logits up to ~3)
+    const meanErr = (x: Float32Array) =>
+      x.reduce((acc, v, i) => acc + Math.abs(v - ref.logits[i]!), 0) / x.length
+    const q4 = loadGGUFModel(await gguf('llama3_f32'), { dtype: 'q4_0' })
+    const [e8, e4] = [meanErr(a), meanErr(await q4.logitsAll(ref.prompt))]
+    assert.ok(e8 < 0.02 && e4 < 0.3 && e8 < e4 / 3, `mean errors q8_0 ${e8}, q4_0 ${e4}`)
+    // matrices at 34 and 18 bytes per 32 weights instead of 128 (norms stay F32)
+    const norms = 4 * 64 * (2 * 2 + 1)
+    assert.equal(q8.weightBytes - norms, Math.round(((f32.weightBytes - norms) * 34) / 128))
+    assert.equal(q4.weightBytes - norms, Math.round(((f32.weightBytes - norms) * 18) / 128))
   })
 })
