@@ -1,8 +1,10 @@
 // The one place that names the other parts' loaders (model runner, tokenizer, chat template) for
 // the two model formats. `load.ts` finds out which format a path holds and calls these.
-// TODO(lead): wire the real loaders where marked when the model and tokenizer branches merge.
-import { TsgradError } from '../helpers.js'
 import { ggufLoad } from '../nn/gguf.js'
+import { chatTemplateFromGGUF, chatTemplateFromHF } from './chat_template.js'
+import { type LoadModelOptions, loadGGUFModel, loadHFModel } from './load_model.js'
+import { tokenizerFromGGUF } from './tokenizer_gguf.js'
+import { tokenizerFromHF } from './tokenizer_hf.js'
 import type { ChatTemplate, ModelRunner, Tokenizer } from './types.js'
 
 /** What a model needs besides its weights: the tokenizer and (when the metadata names one) the chat template. */
@@ -22,15 +24,14 @@ export interface ModelLoadOptions {
 
 /** A .gguf file: configuration, weights, tokenizer and template from the one file. */
 export async function loadGGUFParts(path: string, opts: ModelLoadOptions): Promise<LLMParts> {
-  // TODO(lead): const file = await ggufLoad(path)
-  // return {
-  //   runner: loadGGUFModel(file, opts),
-  //   tokenizer: tokenizerFromGGUF(file.metadata),
-  //   template: chatTemplateFromGGUF(file.metadata),
-  // }
-  void ggufLoad
-  void opts
-  throw new TsgradError(`llm.load: ${path}: the GGUF model loader is not part of this build yet`)
+  const file = await ggufLoad(path)
+  // the tokenizer first: a file without one fails before any weight is converted
+  const tokenizer = tokenizerFromGGUF(file.metadata)
+  return {
+    runner: loadGGUFModel(file, modelOptions(opts)),
+    tokenizer,
+    template: chatTemplateFromGGUF(file.metadata),
+  }
 }
 
 /**
@@ -43,13 +44,18 @@ export async function loadHFParts(
   tokenizerConfig: unknown,
   opts: ModelLoadOptions,
 ): Promise<LLMParts> {
-  // TODO(lead): return {
-  //   runner: await loadHFModel(dir, opts),
-  //   tokenizer: tokenizerFromHF(tokenizerJson, tokenizerConfig),
-  //   template: chatTemplateFromHF(tokenizerConfig),
-  // }
-  void tokenizerJson
-  void tokenizerConfig
-  void opts
-  throw new TsgradError(`llm.load: ${dir}: the Hugging Face model loader is not part of this build yet`)
+  const tokenizer = tokenizerFromHF(tokenizerJson, tokenizerConfig)
+  return {
+    runner: await loadHFModel(dir, modelOptions(opts)),
+    tokenizer,
+    template: chatTemplateFromHF(tokenizerConfig),
+  }
+}
+
+/** The model loader's options: type names are taken in either case ('F16' or 'f16'). */
+function modelOptions(opts: ModelLoadOptions): LoadModelOptions {
+  const out: LoadModelOptions = {}
+  if (opts.maxContext !== undefined) out.maxContext = opts.maxContext
+  if (opts.dtype !== undefined) out.dtype = opts.dtype.toLowerCase() as LoadModelOptions['dtype']
+  return out
 }

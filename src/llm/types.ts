@@ -63,7 +63,10 @@ export interface ChatTemplate {
 
 /** The architecture hyperparameters, read from GGUF metadata or a Hugging Face config.json. */
 export interface LLMConfig {
-  /** 'llama' (LLaMA 1/2/3, Mistral), 'qwen2' (q/k/v biases), 'qwen3' (q/k RMS norm), 'mixtral' (MoE) */
+  /**
+   * 'llama' (LLaMA 1/2/3, Mistral), 'qwen2' (q/k/v biases), 'qwen3' (q/k RMS norm), 'mixtral' (MoE);
+   * Qwen2-MoE and Qwen3-MoE are 'qwen2' / 'qwen3' with `experts`
+   */
   arch: 'llama' | 'qwen2' | 'qwen3' | 'mixtral'
   vocabSize: number
   dim: number
@@ -82,8 +85,11 @@ export interface LLMConfig {
   /** the context the model was trained for */
   contextLength: number
   tiedEmbeddings: boolean
-  /** mixture of experts: experts per layer, experts used per token, softmax before or after top-k */
-  experts?: { count: number; used: number; gating: 'softmax-topk' | 'topk-softmax' }
+  /**
+   * mixture of experts: experts per layer, experts used per token, softmax before or after top-k,
+   * and (Qwen2-MoE) the width of a shared expert every token also goes through, gated by a sigmoid
+   */
+  experts?: { count: number; used: number; gating: 'softmax-topk' | 'topk-softmax'; sharedHidden?: number }
 }
 
 /** A loaded model's forward pass with its KV cache (one sequence). */

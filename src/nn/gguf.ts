@@ -83,6 +83,8 @@ export interface GGUFHeader {
 export interface GGUFFile extends GGUFHeader {
   /** name -> Tensor (null prototype); quantized types read as float32, F16/BF16 stay 16-bit */
   tensors: Record<string, Tensor>
+  /** name -> the block bytes (uint8) under each quantized tensor's lazy dequantization (null prototype) */
+  blocks?: Record<string, Tensor>
 }
 
 /** Random access to the bytes of a file or an array. */
@@ -362,9 +364,14 @@ export interface GGUFLoadOptions {
 }
 const LOAD_OPTS: KeySet<GGUFLoadOptions> = { device: true }
 
-function loadTensors(src: ByteSource, header: GGUFHeader, opts: GGUFLoadOptions): Record<string, Tensor> {
+function loadTensors(
+  src: ByteSource,
+  header: GGUFHeader,
+  opts: GGUFLoadOptions,
+): Pick<GGUFFile, 'tensors' | 'blocks'> {
   const where = opts.device !== undefined ? { device: opts.device } : {}
   const out = Object.create(null) as Record<string, Tensor>
+  const blocks = Object.create(null) as Record<string, Tensor>
   for (const info of header.tensorInfos) {
     const type = ggmlTypeByName(info.type)!
     const pos = header.dataStart + info.offset
@@ -372,9 +379,12 @@ function loadTensors(src: ByteSource, header: GGUFHeader, opts: GGUFLoadOptions)
     if (info.nbytes === 0)
       out[info.name] = Tensor.zeros(info.shape, { dtype: type.dtype ?? 'float32', ...where })
     else if (type.dtype) out[info.name] = Tensor.fromBytes(info.shape, type.dtype, fill, where)
-    else out[info.name] = dequantize(type, Tensor.fromBytes([info.nbytes], 'uint8', fill, where), info.shape)
+    else {
+      blocks[info.name] = Tensor.fromBytes([info.nbytes], 'uint8', fill, where)
+      out[info.name] = dequantize(type, blocks[info.name]!, info.shape)
+    }
   }
-  return out
+  return { tensors: out, blocks }
 }
 
 /** Parse GGUF bytes into { metadata, tensors, ... } (the whole header is validated first). */
@@ -383,7 +393,7 @@ export function ggufParse(bytes: Uint8Array, opts: GGUFLoadOptions = {}): GGUFFi
   if (!(bytes instanceof Uint8Array)) fail('ggufParse: expected a Uint8Array')
   const src = bytesSource(bytes)
   const header = parseHeader(src)
-  return { ...header, tensors: loadTensors(src, header, opts) }
+  return { ...header, ...loadTensors(src, header, opts) }
 }
 
 /**
@@ -410,7 +420,7 @@ export function ggufLoad(path: string, opts: GGUFLoadOptions = {}): Promise<GGUF
         },
       }
       const header = parseHeader(src)
-      return { ...header, tensors: loadTensors(src, header, opts) }
+      return { ...header, ...loadTensors(src, header, opts) }
     } finally {
       fs.closeSync(fd)
     }

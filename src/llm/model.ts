@@ -1,0 +1,210 @@
+// The decoder-only transformer behind every supported family (LLaMA 1/2/3, Qwen2/2.5, Qwen3,
+// Mixtral-style MoE), as a ModelRunner over one sequence's KV cache.
+//
+// Per layer: RMS norm, q/k/v projections (+ Qwen2's biases), Qwen3's per-head RMS norm of q and k,
+// rope (llama.cpp's 'normal' layout for GGUF llama weights, whose q/k rows it permuted; 'neox'
+// otherwise), grouped-query attention over the cache, the output projection, RMS norm and the
+// SiLU-gated MLP (or the experts, ./model_moe.ts). Weights stay in their file's type: a quantized
+// weight is a lazy dequantization graph that fuses into the matmul reading it.
+//
+// A one-token step is jitted with the position as a bound Variable: one capture replays every
+// decode position (no compile, no graph build). Longer steps (prefill) run eagerly in chunks.
+import { TsgradError } from '../helpers.js'
+import { KVCache } from '../nn/kv_cache.js'
+import { jit } from '../tensor/jit.js'
+import { type sint, Tensor, Variable } from '../tensor/index.js'
+import { ropeFrequencies } from '../tensor/rope.js'
+import { moeDecode, moeDense } from './model_moe.js'
+import { gatherRows } from './rows.js'
+import type { LLMConfig, ModelRunner } from './types.js'
+import type { LayerWeights, ModelWeights } from './weights.js'
+
+export interface TransformerOptions {
+  /** KV cache length (default: the trained context, at most 4096) */
+  maxContext?: number
+  /** prefill at most this many tokens per forward pass (default 512) */
+  prefillChunk?: number
+}
+
+const f32 = (t: Tensor): Tensor => (t.dtype.name === 'float32' ? t : t.cast('float32'))
+
+function linear(x: Tensor, w: Tensor, b?: Tensor): Tensor {
+  const y = x.matmul(f32(w).T)
+  return b ? y.add(f32(b)) : y
+}
+
+/** rope inverse frequencies: theta^(-2i/d), LLaMA-3 rescaled (HF config) or divided by rope_freqs (GGUF) */
+function inverseFrequencies(c: LLMConfig, ropeFreqs: Tensor | undefined): Float64Array {
+  const s = c.ropeScaling
+  const inv = ropeFrequencies(
+    c.headDim,
+    c.ropeTheta,
+    s && {
+      factor: s.factor,
+      lowFreqFactor: s.lowFreqFactor,
+      highFreqFactor: s.highFreqFactor,
+      originalMaxPositions: s.originalMaxPos,
+    },
+  )
+  if (ropeFreqs) {
+    const div = ropeFreqs.cast('float32').dataSync() as Float32Array
+    for (let i = 0; i < inv.length; i++) inv[i]! /= div[i]!
+  }
+  return inv
+}
+
+export class Transformer implements ModelRunner {
+  readonly maxContext: number
+  private readonly caches: KVCache[]
+  private readonly cos: Tensor
+  private readonly sin: Tensor
+  private readonly chunk: number
+  private readonly pos: ReturnType<typeof Variable>
+  private readonly decode: (tok: Tensor, sp: sint) => Tensor
+
+  constructor(
+    readonly config: LLMConfig,
+    private readonly w: ModelWeights,
+    readonly weightBytes: number,
+    opts: TransformerOptions = {},
+  ) {
+    const c = config
+    const max = opts.maxContext ?? Math.min(c.contextLength, 4096)
+    if (!(Number.isInteger(max) && max >= 2))
+      throw new TsgradError(`llm model: maxContext must be an integer >= 2, got ${opts.maxContext}`)
+    this.maxContext = max
+    this.chunk = opts.prefillChunk ?? 512
+    if (!(Number.isInteger(this.chunk) && this.chunk >= 1))
+      throw new TsgradError(`llm model: prefillChunk must be a positive integer, got ${opts.prefillChunk}`)
+    const device = w.embed.device
+    this.caches = Array.from(
+      { length: c.layers },
+      () => new KVCache(1, c.kvHeads, max, c.headDim, { dtype: 'float32', device }),
+    )
+    const inv = inverseFrequencies(c, w.ropeFreqs)
+    const h = c.headDim / 2
+    const cos = new Float32Array(max * h)
+    const sin = new Float32Array(max * h)
+    for (let p = 0; p < max; p++)
+      for (let i = 0; i < h; i++) {
+        cos[p * h + i] = Math.cos(p * inv[i]!)
+        sin[p * h + i] = Math.sin(p * inv[i]!)
+      }
+    this.cos = new Tensor(cos, { shape: [max, h], device }).realize()
+    this.sin = new Tensor(sin, { shape: [max, h], device }).realize()
+    this.pos = Variable('start_pos', 0, max - 1)
+    this.decode = jit((tok: Tensor, sp: sint) => this.forward(tok, sp, false).realize())
+  }
+
+  private attention(
+    x: Tensor,
+    l: LayerWeights,
+    cache: KVCache,
+    start: sint,
+    cos: Tensor,
+    sin: Tensor,
+  ): Tensor {
+    const c = this.config
+    const T = x.shape[1]!
+    const eps = c.normEps
+    const heads = (t: Tensor, n: number, norm?: Tensor): Tensor => {
+      let y = t.reshape([1, T, n, c.headDim])
+      if (norm) y = y.rmsnorm(-1, eps).mul(f32(norm))
+      return y.transpose(1, 2)
+    }
+    const rope = { layout: c.ropeLayout }
+    // projections realized before rope: fused into it, each output's dot product was computed
+    // again for its rotation partner (a Q8_0 q projection ran at 0.2 GB/s, unfused 10x faster)
+    const q = heads(linear(x, l.wq, l.bq).realize(), c.heads, l.qNorm).rope(cos, sin, rope)
+    const k = heads(linear(x, l.wk, l.bk).realize(), c.kvHeads, l.kNorm).rope(cos, sin, rope)
+    const v = heads(linear(x, l.wv, l.bv), c.kvHeads)
+    const [keys, values] = cache.update(k, v, start)
+    // one new token sees every cached key; a prefill is causal against the cache
+    // realized here: its lazy pieces read the cache, so left lazy, the next step's cache write
+    // (which keeps their values, as for any overwritten buffer) recomputed this step's attention
+    const a = (
+      T === 1
+        ? q.scaledDotProductAttention(keys, values)
+        : q.scaledDotProductAttention(keys, values, { isCausal: true, causalAlign: 'bottomRight' })
+    ).realize()
+    return linear(a.transpose(1, 2).reshape([1, T, c.heads * c.headDim]), l.wo)
+  }
+
+  private feedForward(x: Tensor, l: LayerWeights): Tensor {
+    const e = this.config.experts
+    if (e) return x.shape[1] === 1 ? moeDecode(x, l, e, this.w.blocks) : moeDense(x, l, e)
+    // gate and up as two plain matvecs (one kernel with both reductions ran several times slower)
+    const g = linear(x, l.gate!).realize()
+    const u = linear(x, l.up!).realize()
+    return linear(g.silu().mul(u), l.down!)
+  }
+
+  /**
+   * The lazy logits (1, T or 1, vocab) of tokens (1, T) int32 at positions start.. (all positions
+   * or the last). Building it writes the keys/values into the cache (a KV-cache update runs at once).
+   */
+  forward(tokens: Tensor, start: sint, all: boolean): Tensor {
+    const c = this.config
+    const T = tokens.shape[1]!
+    const end: sint = typeof start === 'number' ? start + T : start.add(T)
+    const cos = this.cos.shrink([[start, end], null])
+    const sin = this.sin.shrink([[start, end], null])
+    const embed = this.w.embed
+    let x = f32(gatherRows(embed, tokens.reshape([T]), this.w.blocks?.get(embed))).reshape([1, T, c.dim])
+    this.w.layers.forEach((l, i) => {
+      // the cache writes run at once, each realizing its keys or values: with the residual stream
+      // and its norm realized here they start from them instead of recomputing every layer before
+      // (the logits recomputed them all again: 54 kernels per decode step of 2 layers, now 29)
+      x = x.realize()
+      const h = x.rmsnorm(-1, c.normEps).mul(f32(l.attnNorm)).realize()
+      x = x.add(this.attention(h, l, this.caches[i]!, start, cos, sin)).realize()
+      x = x.add(this.feedForward(x.rmsnorm(-1, c.normEps).mul(f32(l.ffnNorm)).realize(), l))
+    })
+    if (!all && T > 1) x = x.shrink([null, [T - 1, T], null])
+    return linear(x.rmsnorm(-1, c.normEps).mul(f32(this.w.outputNorm)), this.w.output ?? this.w.embed)
+  }
+
+  private check(tokens: readonly number[], start: number, where: string): void {
+    const V = this.config.vocabSize
+    if (!Array.isArray(tokens) || tokens.length === 0)
+      throw new TsgradError(`${where}: tokens must be a non-empty array of token ids`)
+    const bad = tokens.findIndex((t) => !(Number.isInteger(t) && t >= 0 && t < V))
+    if (bad >= 0)
+      throw new TsgradError(`${where}: token ${tokens[bad]} at index ${bad} is not an id in 0..${V - 1}`)
+    if (!(Number.isInteger(start) && start >= 0))
+      throw new TsgradError(`${where}: start must be a non-negative integer, got ${start}`)
+    if (start + tokens.length > this.maxContext)
+      throw new TsgradError(
+        `${where}: positions ${start}..${start + tokens.length - 1} do not fit the context of ${this.maxContext} tokens (maxContext)`,
+      )
+  }
+
+  private ids(tokens: readonly number[]): Tensor {
+    return new Tensor(Int32Array.from(tokens), { shape: [1, tokens.length], device: this.cos.device })
+  }
+
+  async step(tokens: readonly number[], start: number): Promise<Float32Array> {
+    this.check(tokens, start, 'step')
+    if (tokens.length === 1) {
+      const out = this.decode(this.ids(tokens), this.pos.bind(start))
+      return Float32Array.from((await out.data()) as Float32Array)
+    }
+    let last: Tensor | undefined
+    for (let s = 0; s < tokens.length; s += this.chunk) {
+      const part = tokens.slice(s, s + this.chunk)
+      last = this.forward(this.ids(part), start + s, false).realize()
+    }
+    return Float32Array.from((await last!.data()) as Float32Array)
+  }
+
+  async logitsAll(tokens: readonly number[]): Promise<Float32Array> {
+    this.check(tokens, 0, 'logitsAll')
+    const V = this.config.vocabSize
+    const out = new Float32Array(tokens.length * V)
+    for (let s = 0; s < tokens.length; s += this.chunk) {
+      const part = tokens.slice(s, s + this.chunk)
+      out.set((await this.forward(this.ids(part), s, true).data()) as Float32Array, s * V)
+    }
+    return out
+  }
+}
