@@ -162,11 +162,10 @@ async function serve(m: LLM, o: LLMCliOptions, io: LLMCliIO): Promise<number> {
     log: (line: string) => io.stderr.write(`${line}\n`),
   }
   const srv = await serveLLM(m, opts)
-  io.stderr.write(
-    `serving ${opts.modelName} on ${srv.url} (OpenAI API at ${srv.url}/v1, chat page at /; Ctrl-C to stop)\n`,
-  )
+  const base = srv.url.replace(/\/$/, '')
+  io.stderr.write(`serving ${opts.modelName}: chat page ${base}/, OpenAI API ${base}/v1 (Ctrl-C to stop)\n`)
   // the URL also goes to stdout alone on its line, for scripts that start a server on port 0
-  io.stdout.write(`${srv.url}\n`)
+  io.stdout.write(`${base}\n`)
   await new Promise<void>((resolve) => {
     const stop = () => {
       process.off('SIGINT', stop)
