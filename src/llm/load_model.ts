@@ -26,8 +26,15 @@ export interface LoadModelOptions {
   dtype?: 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0'
   /** prefill at most this many tokens per forward pass (default 512) */
   prefillChunk?: number
+  /** the KV cache's element type (default 'f32'; 'f16' halves its memory) */
+  kvDtype?: 'f32' | 'f16'
 }
-const LOAD_OPTS: KeySet<LoadModelOptions> = { maxContext: true, dtype: true, prefillChunk: true }
+const LOAD_OPTS: KeySet<LoadModelOptions> = {
+  maxContext: true,
+  dtype: true,
+  prefillChunk: true,
+  kvDtype: true,
+}
 const DTYPES = { f32: 'float32', f16: 'float16', bf16: 'bfloat16', q8_0: 'Q8_0', q4_0: 'Q4_0' } as const
 const QUANTIZERS: Record<string, (x: Float32Array) => Uint8Array> = { Q8_0: quantizeQ8_0, Q4_0: quantizeQ4_0 }
 
@@ -107,8 +114,8 @@ export function loadGGUFModel(file: GGUFFile, opts: LoadModelOptions = {}): Mode
   const { tensors, bytes, blocks } = ggufWeights(file, config)
   const w = convert({ ...collectWeights(config, tensors, 'loadGGUFModel'), blocks }, opts)
   const size: ByteSize = (t) => w.blocks?.get(t)?.blocks.numel() ?? bytes.get(t) ?? plainBytes(t)
-  const { maxContext, prefillChunk } = opts
-  return new Transformer(config, w, decodeBytes(config, w, size), { maxContext, prefillChunk })
+  const { maxContext, prefillChunk, kvDtype } = opts
+  return new Transformer(config, w, decodeBytes(config, w, size), { maxContext, prefillChunk, kvDtype })
 }
 
 /** A ModelRunner over a Hugging Face folder: config.json and model.safetensors or its shards. */
@@ -146,7 +153,7 @@ export async function loadHFModel(dir: string, opts: LoadModelOptions = {}): Pro
   const hf = Object.create(null) as Record<string, Tensor>
   for (const f of files) Object.assign(hf, await safeLoad(file(f)))
   const w = convert(collectWeights(config, renameHF(hf, config), 'loadHFModel'), opts)
-  const { maxContext, prefillChunk } = opts
+  const { maxContext, prefillChunk, kvDtype } = opts
   const size: ByteSize = (t) => w.blocks?.get(t)?.blocks.numel() ?? plainBytes(t)
-  return new Transformer(config, w, decodeBytes(config, w, size), { maxContext, prefillChunk })
+  return new Transformer(config, w, decodeBytes(config, w, size), { maxContext, prefillChunk, kvDtype })
 }

@@ -24,6 +24,8 @@ export interface TransformerOptions {
   maxContext?: number
   /** prefill at most this many tokens per forward pass (default 512) */
   prefillChunk?: number
+  /** the KV cache's element type (default 'f32'; 'f16' halves its memory, as llama.cpp's default) */
+  kvDtype?: 'f32' | 'f16'
 }
 
 const f32 = (t: Tensor): Tensor => (t.dtype.name === 'float32' ? t : t.cast('float32'))
@@ -77,9 +79,13 @@ export class Transformer implements ModelRunner {
     if (!(Number.isInteger(this.chunk) && this.chunk >= 1))
       throw new TsgradError(`llm model: prefillChunk must be a positive integer, got ${opts.prefillChunk}`)
     const device = w.embed.device
+    const kv = opts.kvDtype ?? 'f32'
+    if (kv !== 'f32' && kv !== 'f16')
+      throw new TsgradError(`llm model: kvDtype must be 'f32' or 'f16', got ${JSON.stringify(opts.kvDtype)}`)
+    const dtype = kv === 'f16' ? 'float16' : 'float32'
     this.caches = Array.from(
       { length: c.layers },
-      () => new KVCache(1, c.kvHeads, max, c.headDim, { dtype: 'float32', device }),
+      () => new KVCache(1, c.kvHeads, max, c.headDim, { dtype, device }),
     )
     const inv = inverseFrequencies(c, w.ropeFreqs)
     const h = c.headDim / 2
@@ -118,7 +124,7 @@ export class Transformer implements ModelRunner {
     const q = heads(linear(x, l.wq, l.bq).realize(), c.heads, l.qNorm).rope(cos, sin, rope)
     const k = heads(linear(x, l.wk, l.bk).realize(), c.kvHeads, l.kNorm).rope(cos, sin, rope)
     const v = heads(linear(x, l.wv, l.bv), c.kvHeads)
-    const [keys, values] = cache.update(k, v, start)
+    const [keys, values] = cache.update(k, v, start).map(f32) as [Tensor, Tensor]
     // one new token sees every cached key; a prefill is causal against the cache
     // realized here: its lazy pieces read the cache, so left lazy, the next step's cache write
     // (which keeps their values, as for any overwritten buffer) recomputed this step's attention

@@ -262,6 +262,27 @@ describe('llm model loading', () => {
     assert.ok(h.weightBytes < f.weightBytes * 0.51, `f16 ${h.weightBytes} vs f32 ${f.weightBytes}`)
   })
 
+  test('kvDtype f16: a half-size KV cache, logits close to the reference', async () => {
+    const ref = reference('llama3_f32')
+    const f = await gguf('llama3_f32')
+    const m = loadGGUFModel(f, { kvDtype: 'f16' })
+    const half = await m.logitsAll(ref.prompt)
+    allclose(half, ref.logits, { rtol: 0, atol: 2e-2, label: 'f16 cache, prefill' })
+    // and the keys/values were rounded to f16 (an f32 cache matches the reference to ~1e-6)
+    assert.ok(half.some((v, i) => Math.abs(v - ref.logits[i]!) > 1e-4))
+    const V = m.config.vocabSize
+    for (let i = 0; i < 4; i++)
+      allclose(await m.step([ref.prompt[i]!], i), ref.logits.slice(i * V, (i + 1) * V), {
+        rtol: 0,
+        atol: 2e-2,
+        label: `f16 cache, decode ${i}`,
+      })
+    throwsTsgrad(
+      () => loadGGUFModel(f, { kvDtype: 'bf16' as never }),
+      /kvDtype must be 'f32' or 'f16', got "bf16"/,
+    )
+  })
+
   test('dtype q8_0 / q4_0 quantizes at load: GGUF and HF copies of the same F32 weights agree', async () => {
     const ref = reference('llama3_f32')
     const f32 = loadGGUFModel(await gguf('llama3_f32'))
