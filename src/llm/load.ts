@@ -16,9 +16,11 @@ export interface LoadOptions {
    * first CPU kernel of the process runs
    */
   threads?: number
+  /** the KV cache's type: 'f16' halves its memory (default 'f32') */
+  kvDtype?: 'f32' | 'f16'
 }
 
-const LOAD_KEYS: KeySet<LoadOptions> = { maxContext: true, dtype: true, threads: true }
+const LOAD_KEYS: KeySet<LoadOptions> = { maxContext: true, dtype: true, threads: true, kvDtype: true }
 const HF_FILES = 'config.json, *.safetensors, tokenizer.json and tokenizer_config.json'
 
 function checkLoadOptions(opts: LoadOptions): void {
@@ -28,6 +30,8 @@ function checkLoadOptions(opts: LoadOptions): void {
     throw new TsgradError(`llm.load: maxContext must be an integer >= 2, got ${String(maxContext)}`)
   if (dtype !== undefined && (typeof dtype !== 'string' || dtype === ''))
     throw new TsgradError(`llm.load: dtype must be a type name such as 'F16' or 'Q8_0', got ${String(dtype)}`)
+  if (opts.kvDtype !== undefined && opts.kvDtype !== 'f32' && opts.kvDtype !== 'f16')
+    throw new TsgradError(`llm.load: kvDtype must be 'f32' or 'f16', got ${String(opts.kvDtype)}`)
   if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1))
     throw new TsgradError(`llm.load: threads must be an integer >= 1, got ${String(threads)}`)
 }
@@ -41,7 +45,7 @@ export async function load(path: string, opts: LoadOptions = {}): Promise<LLM> {
   if (typeof path !== 'string' || path === '')
     throw new TsgradError(`llm.load: expected a path, got ${String(path)}`)
   if (opts.threads !== undefined) process.env.OMP_NUM_THREADS = String(opts.threads)
-  const modelOpts = { maxContext: opts.maxContext, dtype: opts.dtype }
+  const modelOpts = { maxContext: opts.maxContext, dtype: opts.dtype, kvDtype: opts.kvDtype }
   let stat: ReturnType<typeof fs.statSync>
   try {
     stat = fs.statSync(path)

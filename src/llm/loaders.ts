@@ -20,6 +20,8 @@ export interface ModelLoadOptions {
   maxContext?: number
   /** convert the weights at load (e.g. 'F16', 'Q8_0'); default: keep the file's types */
   dtype?: string
+  /** the KV cache's type (default 'f32') */
+  kvDtype?: 'f32' | 'f16'
 }
 
 /** A .gguf file: configuration, weights, tokenizer and template from the one file. */
@@ -57,5 +59,6 @@ function modelOptions(opts: ModelLoadOptions): LoadModelOptions {
   const out: LoadModelOptions = {}
   if (opts.maxContext !== undefined) out.maxContext = opts.maxContext
   if (opts.dtype !== undefined) out.dtype = opts.dtype.toLowerCase() as LoadModelOptions['dtype']
+  if (opts.kvDtype !== undefined) out.kvDtype = opts.kvDtype
   return out
 }
