@@ -246,5 +246,5 @@ export function plainAttention(
 }
 
 Tensor.prototype.scaledDotProductAttention = function (key, value, opts = {}) {
-  return scaledDotProductAttention(this, key, value, opts)
+  return Tensor.composite(() => scaledDotProductAttention(this, key, value, opts))
 }

@@ -274,6 +274,24 @@ export class Tensor {
   private _reshapeView = false
 
   // ---- realization and reading ----
+  /**
+   * Build a composite op (attention, ...): the tensors `fn` makes on the way are internal, so they are
+   * not lazy readers that a later in-place write must realize to keep their values (dead ones stay
+   * registered until the garbage collector runs: the first KV-cache write after a prefill recomputed
+   * its attention scores). Only the result is registered.
+   */
+  static composite<T extends Tensor>(fn: () => T): T {
+    untracked++
+    let out: T
+    try {
+      out = fn()
+    } finally {
+      untracked--
+    }
+    out.trackLazy()
+    return out
+  }
+
   /** Compute this tensor's value (and the others') now. Returns this. */
   realize(...others: Tensor[]): this {
     Tensor.realize(this, ...others)
