@@ -2,7 +2,7 @@
 // comparison with useful failure messages, finite-difference gradients run through tsgrad itself,
 // and error assertions.
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import * as tsgrad from '../src/index.ts'
@@ -496,3 +496,14 @@ export function expectThrows(fn: () => unknown, ...patterns: RegExp[]): Error {
 
 /** Whether the native CPU device (C compiler + FFI) works on this machine. */
 export const hasCPU = tsgrad.Device.unavailableReason('CPU') === undefined
+
+/**
+ * Debian's (or a given) Chromium for the browser tests: its path, and a skip reason where none is
+ * installed (CI installs chromium, so there a missing browser fails instead of skipping).
+ */
+export function chromium(): { path: string | undefined; skip: string | false } {
+  const path =
+    process.env.CHROMIUM_PATH ||
+    ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find((p) => existsSync(p))
+  return { path, skip: !path && !process.env.CI ? 'no chromium installed (apt-get install chromium)' : false }
+}

@@ -3,24 +3,15 @@
 // page piece by piece, tokens/s shows, the conversation is kept across turns, markup in messages
 // stays text, and the stop button aborts the generation. Screenshots go to a temp directory.
 import assert from 'node:assert/strict'
-import { existsSync, mkdtempSync, statSync } from 'node:fs'
+import { mkdtempSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { serveLLM } from '../../src/apps/llm/server.ts'
 import { ScriptedLLM } from './scripted_llm.ts'
+import { chromium } from '../helpers.ts'
 
-function findChromium(): string | undefined {
-  const env = process.env.CHROMIUM_PATH
-  if (env) return env
-  return ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find((p) =>
-    existsSync(p),
-  )
-}
-
-const chromiumPath = findChromium()
-// CI installs chromium; elsewhere a missing browser skips with a reason instead of failing
-const skip = !chromiumPath && !process.env.CI ? 'no chromium installed (apt-get install chromium)' : false
+const { path: chromiumPath, skip } = chromium()
 
 test('chat page: streams replies, shows tokens/s, keeps the conversation, text stays text, stop aborts', {
   skip,

@@ -4,28 +4,19 @@
 // the graph renders. Saves screenshots to test-results/. The child is killed at the end.
 import assert from 'node:assert/strict'
 import { type ChildProcess, spawn } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import type { TraceIndex } from '../../src/viz/schema.ts'
+import { chromium } from '../helpers.ts'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..', '..')
 const artifacts = join(root, 'test-results')
 
-function findChromium(): string | undefined {
-  const env = process.env.CHROMIUM_PATH
-  if (env) return env
-  return ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find((p) =>
-    existsSync(p),
-  )
-}
-
-const chromiumPath = findChromium()
-// CI installs chromium (.ci/run); elsewhere a missing browser skips with a reason instead of failing
-const skip = !chromiumPath && !process.env.CI ? 'no chromium installed (apt-get install chromium)' : false
+const { path: chromiumPath, skip } = chromium()
 
 let child: ChildProcess | undefined
 let url = ''
