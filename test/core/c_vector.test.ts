@@ -161,8 +161,13 @@ describe('C vector loops', { skip: !hasCPU && 'no C compiler' }, () => {
       const body = src.slice(src.lastIndexOf(' r_'))
       if (type === 'F16')
         assert.match(body, /tgvi (x\d+) = tg_ldu16\(b\d+ \+ v\d+\);\n\s*tgvf x\d+ = tg_h2fv\(\1\);/)
-      else {
-        assert.match(body, /tgvi x\d+ = tg_ldu8\(b\d+ \+ v\d+\);/, type)
+      else if (type === 'Q8_0') {
+        // the int8 quants (block bytes BITCAST to int8) are sign-extended by their own loader, not
+        // zero-extended and shifted left and back
+        assert.match(body, /tgvi x\d+ = tg_ldi8\(\(const void \*\)\(b\d+ \+ v\d+\)\);/)
+        assert.doesNotMatch(body, /<< 24\) >> 24/)
+      } else assert.match(body, /tgvi x\d+ = tg_ldu8\(b\d+ \+ v\d+\);/, type)
+      if (type !== 'F16') {
         // the block's float16 scale, once per block: the F16C conversion, not the vectorizable form
         assert.match(body, /float v\d+ = tg_h2f1\(v\d+\);/, type)
       }
