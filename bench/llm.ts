@@ -192,18 +192,23 @@ async function measure(
     const r = await f()
     return [performance.now() - t0, r]
   }
+  const log = (what: string, ms: number) => process.stderr.write(`    ${what}: ${(ms / 1e3).toFixed(2)} s\n`)
   // prefill 512: once to warm up (tsgrad compiles its kernels), then timed
   const p512 = promptTokens(512, 1, vocab)
-  await side.prompt(p512)
+  log('prefill 512, warm-up', (await time(() => side.prompt(p512)))[0])
   const [ttftMs] = await time(() => side.prompt(p512))
+  log('prefill 512', ttftMs)
   const decodeAt = async (ctx: number, n: number): Promise<number> => {
-    let tok = await side.prompt(promptTokens(ctx, ctx, vocab))
+    const [pms, first] = await time(() => side.prompt(promptTokens(ctx, ctx, vocab)))
+    log(`prefill ${ctx}`, pms)
+    let tok = first
     const ts: number[] = []
     for (let i = 0; i < n + 2; i++) {
       const [ms, t] = await time(() => side.next(tok))
       tok = t
       if (i >= 2) ts.push(ms)
     }
+    log(`decode at ${ctx}, median per token`, median(ts))
     return 1000 / median(ts)
   }
   const decode128TokS = await decodeAt(128, 24)
@@ -272,7 +277,7 @@ async function tsgradSide(path: string): Promise<[Side, number]> {
   const side: Side = {
     async prompt(tokens) {
       // in chunks of 512, as llama.cpp's batch; the last chunk's logits are the last token's
-      let logits = new Float32Array()
+      let logits: Float32Array = new Float32Array()
       for (let i = 0; i < tokens.length; i += 512) logits = await llm.runner.step(tokens.slice(i, i + 512), i)
       pos = tokens.length
       return argmax(logits)
@@ -316,6 +321,8 @@ function runChild(which: string, path: string, threads: number): SideResult | st
     [...process.execArgv, import.meta.filename, '--child', which, path, '--threads', String(threads)],
     {
       encoding: 'utf8',
+      // progress (stderr) shows as it happens; the result line comes on stdout
+      stdio: ['ignore', 'pipe', 'inherit'],
       env: { ...process.env, OMP_NUM_THREADS: String(threads), NODE_LLAMA_CPP_SKIP_DOWNLOAD: 'true' },
       timeout: 30 * 60e3,
       maxBuffer: 64e6,
@@ -323,7 +330,7 @@ function runChild(which: string, path: string, threads: number): SideResult | st
   )
   const line = r.stdout?.split('\n').find((l) => l.startsWith('RESULT '))
   if (line) return JSON.parse(line.slice(7)) as SideResult
-  const why = (r.stderr || r.error?.message || `exit ${r.status}`).trim().split('\n').slice(-3).join(' | ')
+  const why = r.error?.message ?? `exit ${r.status ?? r.signal} (its output is above)`
   return `${which} failed: ${why}`
 }
 
@@ -348,6 +355,7 @@ export async function llmBench(argv: string[] = []): Promise<string[][]> {
     )
     const got: Partial<Record<string, SideResult>> = {}
     for (const which of sides) {
+      console.log(`  ${which}:`)
       const r = runChild(which, path, threads)
       if (typeof r === 'string') {
         console.log(`  ${r}`)
