@@ -310,6 +310,13 @@ async function main(): Promise<void> {
     const { ggufMatvec } = await import('./gguf_matvec.ts')
     rows.push(...(await ggufMatvec()))
   }
+  if (only.includes('llm')) {
+    // a LLaMA-3.2-1B-shaped model in Q8_0/Q4_0/F16 against llama.cpp (bench/llm.ts). Only when
+    // named: it writes ~4.5 GB of model files on first use and runs for many minutes.
+    // `npm run bench -- llm [Q8_0 Q4_0 F16] [--threads N]`
+    const { llmBench } = await import('./llm.ts')
+    rows.push(...(await llmBench(process.argv.slice(2))))
+  }
   if (want('viz')) {
     const { vizOverhead } = await import('./viz_overhead.ts')
     const r = vizOverhead()

@@ -8,6 +8,7 @@
 //           copied with it, and loads that do not depend on u stay shared.
 import { ACC_SET, CHAIN_STEP, Ops, type RangeArg, type ReduceOp, UOp } from '../uop/ops.js'
 import { graphRewrite, PatternMatcher, rule, substitute, toposort, UPat } from '../uop/rewrite.js'
+import { symbolic } from '../uop/symbolic.js'
 
 const isKind =
   (k: RangeArg['kind']) =>
@@ -44,7 +45,40 @@ function combine(op: ReduceOp, parts: UOp[]): UOp {
 
 /** Steps joined left to right by nodes tagged CHAIN_STEP (the linearizer adds them one by one). */
 function chain(op: ReduceOp, steps: UOp[]): UOp {
-  return steps.slice(1).reduce((a, b) => UOp.new(BINOP[op], a.dtype, [a, b], CHAIN_STEP), steps[0]!)
+  return (
+    factorChain(op, steps) ??
+    steps.slice(1).reduce((a, b) => UOp.new(BINOP[op], a.dtype, [a, b], CHAIN_STEP), steps[0]!)
+  )
+}
+
+/** The factors of a float product tree. */
+function floatFactors(u: UOp): UOp[] {
+  return u.op === Ops.MUL && u.dtype.isFloat ? [...floatFactors(u.src[0]!), ...floatFactors(u.src[1]!)] : [u]
+}
+
+/**
+ * A sum of chained steps that are products sharing factors, as those factors times the sum of the
+ * rest: d x0 q0 + d x1 q1 -> d (x0 q0 + x1 q1). A quantized matvec's block scale d multiplies each
+ * weight of the block; factored out of the steps within a block it is one multiply per vector of
+ * lanes instead of one per step (a Q8_0 matvec's inner step: convert, multiply-add, and one fused
+ * multiply-add by d per block instead of convert, multiply, multiply-add). Rounding differs from
+ * the step-by-step products by an ulp or so, as any reassociation of the sum does.
+ */
+function factorChain(op: ReduceOp, steps: UOp[]): UOp | undefined {
+  if (op !== 'ADD' || steps.length < 2 || !steps[0]!.dtype.isFloat) return undefined
+  // simplified first: a factor indexed by the block alone still holds the substituted range's
+  // constant in its index math until then, a different node in every step
+  const rests = steps.map((u) => floatFactors(graphRewrite(u, symbolic, undefined, 'chain_step_symbolic')))
+  const common: UOp[] = []
+  for (const f of [...rests[0]!])
+    if (rests.every((r) => r.includes(f))) {
+      common.push(f)
+      for (const r of rests) r.splice(r.indexOf(f), 1)
+    }
+  if (!common.length) return undefined
+  const product = (fs: UOp[]): UOp =>
+    fs.length ? fs.reduce((a, b) => a.alu(Ops.MUL, b)) : UOp.const(steps[0]!.dtype, 1)
+  return product(common).alu(Ops.MUL, combine('ADD', rests.map(product)))
 }
 
 const unrollReduce = new PatternMatcher<unknown>([

@@ -191,7 +191,11 @@ async function tensorBytes(name: string, t: Tensor, type: GGMLType): Promise<Uin
       if (type.name === 'Q8_0') return quantizeQ8_0(x)
       if (type.name === 'Q4_0') return quantizeQ4_0(x)
       const conv = type.name === 'F16' ? f32ToF16Bits : f32ToBf16Bits
-      return asBytes(Uint16Array.from(x, conv))
+      // a loop, not Uint16Array.from(x, conv): that gathers every value into a heap list first
+      // (a 128256 x 2048 embedding ran the JS heap out of memory)
+      const h = new Uint16Array(x.length)
+      for (let i = 0; i < x.length; i++) h[i] = conv(x[i]!)
+      return asBytes(h)
     }
   }
   const dt = type.dtype!

@@ -184,13 +184,13 @@ export class CRenderer extends CStyleRenderer {
   }
 
   protected override laneAccs(prog: LinearProgram): ReadonlyMap<UOp, number> {
-    // a float32 sum updated once per iteration of an innermost reduce loop of 16..64 (a multiple
+    // a float32 sum updated in each iteration of an innermost reduce loop of 16..64 (a multiple
     // of 16) that another reduce loop encloses (a SPLIT block loop): the simd reduction would add
     // its lanes up at the end of every block, keeping lanes costs one vector add per step
     const out = new Map<UOp, number>()
     const open: UOp[] = []
     const defined = new Map<UOp, number>() // acc -> loop depth at its DEFINE_ACC
-    const updates = new Map<UOp, number>()
+    const updatedIn = new Map<UOp, UOp | undefined>() // acc -> the loop of its updates
     const rejected = new Set<UOp>()
     const perLoop = new Map<UOp | undefined, Set<UOp>>() // accumulators updated in each loop
     for (const [pc, u] of prog.uops.entries()) {
@@ -199,8 +199,10 @@ export class CRenderer extends CStyleRenderer {
       else if (u.op === Ops.DEFINE_ACC) defined.set(u, open.length)
       else if (u.op === Ops.ACC_UPDATE) {
         const acc = u.src[0]!
-        updates.set(acc, (updates.get(acc) ?? 0) + 1)
         const loop = open.at(-1)
+        // several updates (the steps of a CHAIN) only within one loop
+        if (updatedIn.has(acc) && updatedIn.get(acc) !== loop) rejected.add(acc)
+        updatedIn.set(acc, loop)
         if (!perLoop.has(loop)) perLoop.set(loop, new Set())
         perLoop.get(loop)!.add(acc)
         const inner = open.slice(defined.get(acc) ?? open.length)
@@ -227,7 +229,7 @@ export class CRenderer extends CStyleRenderer {
     }
     // a register tile (many accumulators in one loop) stays as it is: lanes for each would spill
     for (const accs of perLoop.values()) if (accs.size > SIMD_MAX_ACCS) for (const a of accs) rejected.add(a)
-    for (const acc of [...out.keys()]) if (rejected.has(acc) || updates.get(acc) !== 1) out.delete(acc)
+    for (const acc of [...out.keys()]) if (rejected.has(acc)) out.delete(acc)
     return out
   }
 

@@ -161,12 +161,29 @@ describe('C vector loops', { skip: !hasCPU && 'no C compiler' }, () => {
       const body = src.slice(src.lastIndexOf(' r_'))
       if (type === 'F16')
         assert.match(body, /tgvi (x\d+) = tg_ldu16\(b\d+ \+ v\d+\);\n\s*tgvf x\d+ = tg_h2fv\(\1\);/)
-      else {
-        assert.match(body, /tgvi x\d+ = tg_ldu8\(b\d+ \+ v\d+\);/, type)
+      else if (type === 'Q8_0') {
+        // the int8 quants (block bytes BITCAST to int8) are sign-extended by their own loader, not
+        // zero-extended and shifted left and back
+        assert.match(body, /tgvi x\d+ = tg_ldi8\(\(const void \*\)\(b\d+ \+ v\d+\)\);/)
+        assert.doesNotMatch(body, /<< 24\) >> 24/)
+      } else assert.match(body, /tgvi x\d+ = tg_ldu8\(b\d+ \+ v\d+\);/, type)
+      if (type !== 'F16') {
         // the block's float16 scale, once per block: the F16C conversion, not the vectorizable form
         assert.match(body, /float v\d+ = tg_h2f1\(v\d+\);/, type)
       }
       assert.match(body, /\*\(tgvfu\*\)\(acc0_l \+ r\d+\) = \*\(tgvfu\*\)\(acc0_l \+ r\d+\) \+ x\d+;/, type)
+      if (type !== 'F16') {
+        // a block's two halves (Q8_0) or nibble planes (Q4_0) are straight-line steps sharing the
+        // block scale, multiplied once into their sum; Q4_0's planes share one byte load, no select
+        assert.match(
+          body,
+          /tgvf (x\d+) = \(tg_vf\(v\d+\) \* x\d+\);\n\s*\*\(tgvfu\*\)\(acc0_l \+ r\d+\) = \*\(tgvfu\*\)\(acc0_l \+ r\d+\) \+ \1;/,
+          type,
+        )
+        assert.equal(body.match(/acc0_l \+ r\d+\) =/g)?.length, 1, type)
+        assert.doesNotMatch(body, /tg_seli/, type)
+        if (type === 'Q4_0') assert.equal(body.match(/tg_ldu8\(/g)?.length, 1)
+      }
       // against a float64 sum of the dequantized values (which the gguf tests check bit for bit)
       const wd = Array.from(await W.data())
       const got = Array.from(await y.data())
@@ -179,6 +196,57 @@ describe('C vector loops', { skip: !hasCPU && 'no C compiler' }, () => {
         }
         assert.ok(Math.abs(got[i]! - want) <= 1e-6 * mag, `${type} row ${i}: ${got[i]} vs ${want}`)
       }
+    }
+  })
+  test('a block loop of straight-line steps without a common scale (Q4_1) keeps its lane accumulators', async () => {
+    // Q4_1: d * q + m per element, so the two nibble planes' steps share no factor: two updates
+    // of the lane accumulator in one loop (before, two updates meant a simd reduction per block)
+    const [rows, cols] = [48, 256]
+    const nbytes = ((rows * cols) / 32) * 20
+    const head: number[] = [...new TextEncoder().encode('GGUF')]
+    const u32 = (v: number) => head.push(v & 255, (v >>> 8) & 255, (v >>> 16) & 255, v >>> 24)
+    const u64 = (v: number) => {
+      u32(v)
+      u32(0)
+    }
+    // version 3, one tensor, no metadata; tensor 'w': 2 dims (cols, rows), type Q4_1 (3), offset 0
+    for (const [f, v] of [
+      [u32, 3],
+      [u64, 1],
+      [u64, 0],
+      [u64, 1],
+    ] as const)
+      f(v)
+    head.push(119)
+    for (const [f, v] of [
+      [u32, 2],
+      [u64, cols],
+      [u64, rows],
+      [u32, 3],
+      [u64, 0],
+    ] as const)
+      f(v)
+    const start = Math.ceil(head.length / 32) * 32
+    const file = new Uint8Array(start + nbytes)
+    file.set(head)
+    for (let i = 0; i < nbytes; i++) file[start + i] = (i * 97 + 13) & 255
+    for (let b = 0; b < nbytes / 20; b++) file.set([b & 255, 0x20, (b * 7) & 255, 0xa0], start + b * 20)
+    const W = nn.ggufParse(file).tensors.w!
+    const x = Tensor.randn([1, cols]).realize()
+    const y = x.matmul(W.T)
+    const items = scheduleFor([y.uop]).items.filter((i): i is KernelItem => i.kind === 'kernel')
+    const r = Device.get('CPU').renderer
+    const body = renderKernel(items[0]!.ast, r, handOpts(items[0]!.ast, r.target)).src.split(' r_').at(-1)!
+    assert.equal(body.match(/\*\(tgvfu\*\)\(acc0_l \+ r\d+\) = /g)?.length, 2)
+    assert.doesNotMatch(body, /omp simd reduction/)
+    const [xs, wd, got] = [await x.data(), await W.data(), await y.data()].map((a) => Array.from(a))
+    for (let i = 0; i < rows; i++) {
+      let [want, mag] = [0, 0]
+      for (let k = 0; k < cols; k++) {
+        want += xs![k]! * wd![i * cols + k]!
+        mag += Math.abs(xs![k]! * wd![i * cols + k]!)
+      }
+      assert.ok(Math.abs(got![i]! - want) <= 1e-6 * mag, `row ${i}: ${got![i]} vs ${want}`)
     }
   })
   test('the vector exp and sigmoid agree with the plain loop (same polynomial, bit for bit)', async () => {
