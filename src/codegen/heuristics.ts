@@ -187,22 +187,34 @@ export function handOpts(ast: UOp, target: OptTarget): Opt[] {
       // read per reduce step shared by every output (an embedding gradient's token ids, the
       // vector of x^T v) does not make a strided reduce over the big operand contiguous
       const perOutput = loads.filter((l) => l.strides.some((st, i) => i < nOut && sizes[i]! > 1 && st !== 0))
-      const r = reduceAxes.find((i) => (perOutput.length ? perOutput : loads).some((l) => l.strides[i] === 1))
+      const contiguous = reduceAxes.filter((i) =>
+        (perOutput.length ? perOutput : loads).some((l) => l.strides[i] === 1),
+      )
+      const r = contiguous[0]
       const outContig = store.strides.findIndex((st, i) => i < nOut && st === 1 && sizes[i]! > 1)
       // blocked data: one nested loop per block size that divides the next larger one, the
       // innermost (contiguous elements) at least 4 long
-      const blocks: number[] = []
-      for (const b of r === undefined ? [] : blockSizes(s, r))
-        if (
-          b >= 4 &&
-          (blocks.length ? blocks.at(-1)! : sizes[r!]!) % b === 0 &&
-          b < (blocks.at(-1) ?? sizes[r!]!)
-        )
-          blocks.push(b)
-      // an innermost loop of one vector: gcc vectorizes a 16-trip loop, not a 32-trip one with
-      // lane accumulators (measured 3x on a Q8_0 matvec)
-      const last = blocks.at(-1)
-      if (last !== undefined && last > vec && last % vec === 0) blocks.push(vec)
+      const blocksOf = (ax: number): number[] => {
+        const out: number[] = []
+        for (const b of blockSizes(s, ax))
+          if (b >= 4 && (out.at(-1) ?? sizes[ax]!) % b === 0 && b < (out.at(-1) ?? sizes[ax]!)) out.push(b)
+        // an innermost loop of one vector: gcc vectorizes a 16-trip loop, not a 32-trip one with
+        // lane accumulators (measured 3x on a Q8_0 matvec)
+        const last = out.at(-1)
+        if (last !== undefined && last > vec && last % vec === 0) out.push(vec)
+        return out
+      }
+      const splitBlocks = (ax: number, bl: readonly number[]): void => {
+        for (const [i, b] of bl.entries()) try_({ op: 'SPLIT', axis: ax + i, arg: b })
+        // one block size split into vectors (Q8_0's two halves of a block, Q4_0's two nibble
+        // planes): that short loop as straight-line steps, which share their byte loads (no
+        // plane select) and the block scale that multiplies every step, factored out of them
+        // (expand.ts): 9-14% off a Q8_0/Q4_0 matvec. Not for nested block sizes (K-quants): their
+        // steps have scales of their own and the plane selects sit on outer loops (Q6_K +20%).
+        const n = s.sizes()[ax + 1]!
+        if (bl.length === 2 && n > 1 && n <= CHAIN_MAX) try_({ op: 'CHAIN', axis: ax + 1, arg: n })
+      }
+      const blocks = r === undefined ? [] : blocksOf(r)
       // a contiguous reduce over 16-bit floats (float16 weights): one vector per inner step, so
       // the renderer keeps a float32 sum in vector lanes (C compilers size the plain loop by its
       // narrowest type: 3.4 vs 2.4-2.8 ms on an F16 matvec, one core)
@@ -216,14 +228,12 @@ export function handOpts(ast: UOp, target: OptTarget): Opt[] {
         toposort([s.ast]).every((u) => u.op !== Ops.REDUCE || (u.arg === 'ADD' && u.dtype.name === 'float32'))
       if (r !== undefined && !blocks.length && narrow) blocks.push(vec)
       if (r !== undefined && blocks.length) {
-        for (const [i, b] of blocks.entries()) try_({ op: 'SPLIT', axis: r + i, arg: b })
-        // one block size split into vectors (Q8_0's two halves of a block, Q4_0's two nibble
-        // planes): that short loop as straight-line steps, which share their byte loads (no
-        // plane select) and the block scale that multiplies every step, factored out of them
-        // (expand.ts): 9-14% off a Q8_0/Q4_0 matvec. Not for nested block sizes (K-quants): their
-        // steps have scales of their own and the plane selects sit on outer loops (Q6_K +20%).
-        const n = s.sizes()[r + 1]!
-        if (blocks.length === 2 && n > 1 && n <= CHAIN_MAX) try_({ op: 'CHAIN', axis: r + 1, arg: n })
+        // every reduce over blocked data, not only the first: a gated MLP's silu(x Wg) * (x Wu)
+        // is one kernel with two quantized matvecs (the unsplit one, with a division and two
+        // modulos per weight, took 23 ms of a 0.7 s LLaMA-1B decode step, 16 times). Later axes
+        // first, so the earlier axes' indices still hold.
+        for (const ax of contiguous.slice(1).reverse()) splitBlocks(ax, blocksOf(ax))
+        splitBlocks(r, blocks)
       } else if (r !== undefined) {
         // a simdReduce target vectorizes the plain loop itself; others get k accumulators
         const k = largestDivisor(
