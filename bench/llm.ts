@@ -255,23 +255,10 @@ async function llamaCppSide(path: string, threads: number): Promise<[Side, numbe
   return [side, loadMs]
 }
 
-/** What bench needs of `llm.load` (src/llm/load.ts, the generation helper's part). */
-interface LoadedLLM {
-  runner: {
-    step(tokens: readonly number[], start: number): Promise<Float32Array>
-    readonly weightBytes: number
-  }
-}
-
 async function tsgradSide(path: string): Promise<[Side, number]> {
-  // load.ts is written in parallel (issue 17); imported by path so this file typechecks without it
-  const loadPath = join(import.meta.dirname, '..', 'src', 'llm', 'load.ts')
-  if (!existsSync(loadPath)) throw new Error(`${loadPath} is missing (llm.load not on this branch)`)
-  const { load } = (await import(pathToFileURL(loadPath).href)) as {
-    load: (p: string, o: { maxContext: number }) => Promise<LoadedLLM>
-  }
+  const { llm: lib } = await import('../src/index.ts')
   const t0 = performance.now()
-  const llm = await load(path, { maxContext: 2048 })
+  const llm = await lib.load(path, { maxContext: 2048 })
   const loadMs = performance.now() - t0
   let pos = 0
   const side: Side = {

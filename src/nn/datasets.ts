@@ -13,7 +13,8 @@ import type * as Fs from 'node:fs'
 import type * as Module from 'node:module'
 import type * as Path from 'node:path'
 import type * as Zlib from 'node:zlib'
-import { checkOptions, type KeySet, Tensor } from '../index.js'
+import { checkOptions, type KeySet } from '../options.js'
+import { Tensor } from '../tensor/index.js'
 
 export interface IdxArray {
   /** the dimensions from the header */

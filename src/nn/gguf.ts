@@ -11,7 +11,9 @@
 // window; each tensor's bytes are read (a file read at its offset, or a copy out of the given
 // bytes) straight into its device buffer. Quantized tensors stay in their block bytes: see
 // ./gguf_quant.ts for the dequantization graphs.
-import { checkOptions, type KeySet, Tensor, TsgradError } from '../index.js'
+import { checkOptions, type KeySet } from '../options.js'
+import { Tensor } from '../tensor/index.js'
+import { TsgradError } from '../helpers.js'
 import { nodeBuiltins } from '../runtime/node.js'
 import { dequantize, GGML_TYPES, GGML_UNSUPPORTED, type GGMLType, ggmlTypeByName } from './gguf_quant.js'
 

@@ -9,7 +9,8 @@
 // reference dequantization (gguf-py's numpy port), and every product there is exact in float32
 // (an 11-bit f16 mantissa times integers of at most 12 bits), so values match it bit for bit
 // whatever the backend contracts or reorders.
-import { f32ToF16Bits, Tensor } from '../index.js'
+import { f32ToF16Bits } from '../dtype.js'
+import { Tensor } from '../tensor/index.js'
 
 export interface GGMLType {
   readonly name: string

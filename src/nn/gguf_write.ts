@@ -2,7 +2,9 @@
 // (quantized with llama.cpp's reference rounding, ./gguf_quant.ts) or the integer/F64 types of
 // their dtype. Tensor data is aligned to `general.alignment` (32 unless the metadata says
 // otherwise) as llama.cpp requires; the file is written under a temporary name and renamed.
-import { f32ToBf16Bits, f32ToF16Bits, Tensor, TsgradError } from '../index.js'
+import { f32ToBf16Bits, f32ToF16Bits } from '../dtype.js'
+import { Tensor } from '../tensor/index.js'
+import { TsgradError } from '../helpers.js'
 import { nodeBuiltins, writeFileAtomic } from '../runtime/node.js'
 import { GGUF_VALUE_TYPES, type GGUFValue } from './gguf.js'
 import { ggmlTypeByName, type GGMLType, quantizeQ4_0, quantizeQ8_0 } from './gguf_quant.js'

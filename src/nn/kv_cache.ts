@@ -5,15 +5,9 @@
 // view of each buffer, which writes only those B*Hkv*T*D elements in place (no copy of the cache),
 // and attends over the views [0, startPos+T). The buffers are private (`_k`, `_v`), so a model
 // holding a cache keeps it out of its state dict.
-import {
-  checkOptions,
-  isSymbolic,
-  type KeySet,
-  type sint,
-  Tensor,
-  type TensorOptions,
-  TsgradError,
-} from '../index.js'
+import { checkOptions, type KeySet } from '../options.js'
+import { isSymbolic, type sint, Tensor, type TensorOptions } from '../tensor/index.js'
+import { TsgradError } from '../helpers.js'
 
 export interface KVCacheOptions {
   dtype?: TensorOptions['dtype']

@@ -15,7 +15,8 @@
 //   `requiresGrad = false` and are left out of getParameters.
 // - Initialization follows PyTorch: Linear/Conv weights and biases U(-1/sqrt(fanIn), 1/sqrt(fanIn))
 //   (torch's kaiming_uniform_(a=sqrt(5)) bound), norm weights 1 and biases 0, Embedding N(0, 1).
-import { checkOptions, type KeySet, Tensor } from '../index.js'
+import { checkOptions, type KeySet } from '../options.js'
+import { Tensor } from '../tensor/index.js'
 import { markBuffer, markPending, pendingHas, realizePendingOf } from './state.js'
 
 type Pair = number | [number, number]

@@ -10,7 +10,8 @@
 // same call. Live lazy tensors that read the parameters (typically the loss) are realized with the
 // step by Tensor.realize, so they keep their pre-step values; naming them saves a registry lookup:
 //   Tensor.realize(loss, ...opt.scheduleStep())
-import { checkOptions, type KeySet, Tensor } from '../index.js'
+import { checkOptions, type KeySet } from '../options.js'
+import { Tensor } from '../tensor/index.js'
 import { takePending } from './state.js'
 
 // State tensors are made with clone() (a fresh buffer each): two identical lazy graphs such as

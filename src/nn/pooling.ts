@@ -1,13 +1,7 @@
 // Pooling layers (torch.nn.MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, AdaptiveMaxPool2d): no state,
 // the options are kept and checked once, and `call(x)` applies the Tensor op. Public API only.
-import {
-  type AdaptiveSize,
-  type AvgPoolOptions,
-  checkOptions,
-  type KeySet,
-  type MaxPoolOptions,
-  type Tensor,
-} from '../index.js'
+import type { AdaptiveSize, AvgPoolOptions, MaxPoolOptions, Tensor } from '../tensor/index.js'
+import { checkOptions, type KeySet } from '../options.js'
 
 type Pair = number | readonly [number, number]
 /** the options of Tensor.maxPool2d / avgPool2d (torch.nn.MaxPool2d / AvgPool2d) */

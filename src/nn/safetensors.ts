@@ -10,17 +10,9 @@
 // header is read in time linear in its size (at most 100 MB, as in the reference implementation):
 // the top-level object is split into entries by a scanner and each entry parsed on its own
 // (JSON.parse of one object with 1.7M keys took 17 s), and overlaps are found by sorting once.
-import {
-  bf16BitsToF32,
-  type DType,
-  dtypes,
-  f16BitsToF32,
-  f32ToBf16Bits,
-  f32ToF16Bits,
-  checkOptions,
-  type KeySet,
-  Tensor,
-} from '../index.js'
+import { bf16BitsToF32, type DType, dtypes, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from '../dtype.js'
+import { checkOptions, type KeySet } from '../options.js'
+import { Tensor } from '../tensor/index.js'
 import { writeFileAtomic } from '../runtime/node.js'
 
 const SAFE_DTYPES: Record<string, string> = {

@@ -9,7 +9,8 @@
 // ported from PyTorch keeps its keys when its properties keep the torch attribute names (the
 // built-in layers use torch's names). Properties starting with `_` are skipped (private state),
 // as are functions, typed arrays, Maps/Sets and cycles back to an enclosing object.
-import { checkOptions, type KeySet, Tensor } from '../index.js'
+import { checkOptions, type KeySet } from '../options.js'
+import { Tensor } from '../tensor/index.js'
 
 // ---- buffers and pending lazy updates (used by layers and optimizers) ------------------------
 
@@ -190,4 +191,4 @@ export {
   f16BitsToF32 as f16ToF32,
   f32ToBf16Bits as f32ToBF16,
   f32ToF16Bits as f32ToF16,
-} from '../index.js'
+} from '../dtype.js'
