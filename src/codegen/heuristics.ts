@@ -165,12 +165,15 @@ export function handOpts(ast: UOp, target: OptTarget): Opt[] {
       if (mu > 1) try_({ op: 'UPCAST', axis: m, arg: mu })
       // panel order (a K x n strip of B stays in cache) unless that leaves too little to thread:
       // n, or for B packed in panels (m, n/panel, panel) the panel axis that B alone varies along
+      // (only the reduce's operands count: an epilogue load such as a residual add varies along
+      // both output axes and used to veto the panel order, 16x slower for an LLM down projection)
       const left = s.sizes()
+      const operands = loads.filter((l) => reduceAxes.some((r) => l.strides[r] !== 0))
       const bOnly = (i: number) =>
         i !== m &&
         left[i]! >= 8 &&
-        loads.every((l) => l.strides[i] === 0 || l.strides[m] === 0) &&
-        loads.some((l) => l.strides[i] !== 0)
+        operands.every((l) => l.strides[i] === 0 || l.strides[m] === 0) &&
+        operands.some((l) => l.strides[i] !== 0)
       const panel = bOnly(n) ? n : range(nOut).find(bOnly)
       if (panel !== undefined && panel > 0) try_({ op: 'SWAP', axis: 0, arg: panel })
       // short reduce axes nested inside the long ones (a convolution's window, inside its
