@@ -31,10 +31,21 @@ export interface CreateOptions {
   requiresGrad?: boolean
 }
 
+export interface LikeOptions {
+  dtype?: DType | string
+}
+
 const CREATE_OPTS: KeySet<CreateOptions> = { dtype: true, device: true, requiresGrad: true }
+const LIKE_OPTS: KeySet<LikeOptions> = { dtype: true }
 const check = (fn: string, opts: unknown): void => checkOptions(`Tensor.${fn}`, opts, CREATE_OPTS)
 
 declare module './tensor.js' {
+  interface Tensor {
+    /** a constant of this tensor's shape and device (dtype: this one's unless given) */
+    fullLike(value: number | boolean, opts?: LikeOptions): Tensor
+    zerosLike(opts?: LikeOptions): Tensor
+    onesLike(opts?: LikeOptions): Tensor
+  }
   namespace Tensor {
     let zeros: (shape: readonly sint[], opts?: CreateOptions) => Tensor
     let ones: (shape: readonly sint[], opts?: CreateOptions) => Tensor
@@ -62,6 +73,21 @@ declare module './tensor.js' {
       opts?: { device?: string },
     ) => Tensor
   }
+}
+
+Tensor.prototype.fullLike = function (value, opts = {}) {
+  checkOptions('fullLike', opts, LIKE_OPTS)
+  const dt = opts.dtype ? toDType(opts.dtype) : this.dtype
+  checkFitsDType('fullLike', value, dt)
+  return new Tensor(constNode(Number(value), dt, this.device, this.sshape))
+}
+Tensor.prototype.zerosLike = function (opts = {}) {
+  checkOptions('zerosLike', opts, LIKE_OPTS)
+  return this.fullLike(0, opts)
+}
+Tensor.prototype.onesLike = function (opts = {}) {
+  checkOptions('onesLike', opts, LIKE_OPTS)
+  return this.fullLike(1, opts)
 }
 
 const dev = (o?: CreateOptions): string => Device.get(canonicalDevice(o?.device ?? Device.DEFAULT)).name

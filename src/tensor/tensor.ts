@@ -44,11 +44,7 @@ export type Operand = Tensor | number | boolean
 export interface PadOptions {
   value?: number
 }
-export interface LikeOptions {
-  dtype?: DType | string
-}
 const TENSOR_OPTS: KeySet<TensorOptions> = { shape: true, dtype: true, device: true, requiresGrad: true }
-const LIKE_OPTS: KeySet<LikeOptions> = { dtype: true }
 
 let noGradDepth = 0
 let uniqueTag = 0
@@ -665,21 +661,6 @@ export class Tensor {
     return this.ndim < 2 ? this : this.permute(range(this.ndim).reverse())
   }
 
-  // ---- small creation helpers used by the op families ----
-  fullLike(value: number | boolean, opts: LikeOptions = {}): Tensor {
-    checkOptions('fullLike', opts, LIKE_OPTS)
-    const dt = opts.dtype ? toDType(opts.dtype) : this.dtype
-    checkFitsDType('fullLike', value, dt)
-    return new Tensor(G.constNode(Number(value), dt, this.device, this.sshape))
-  }
-  zerosLike(opts: LikeOptions = {}): Tensor {
-    checkOptions('zerosLike', opts, LIKE_OPTS)
-    return this.fullLike(0, opts)
-  }
-  onesLike(opts: LikeOptions = {}): Tensor {
-    checkOptions('onesLike', opts, LIKE_OPTS)
-    return this.fullLike(1, opts)
-  }
   /** arange over an axis of this tensor's device (int32) */
   static iota(n: number, device: string): Tensor {
     return new Tensor(G.iotaNode(n, device))
