@@ -100,7 +100,7 @@ const MAX_FUSED_DEPTH = 512
  */
 const IOTA_BIT = 1
 const DATA_BIT = 2
-function readsIota(u: UOp, R: Set<UOp>, memo: Map<UOp, number>): boolean {
+function isIndexArithmetic(u: UOp, R: Set<UOp>, memo: Map<UOp, number>): boolean {
   const stack: [UOp, boolean][] = [[u, false]]
   while (stack.length) {
     const [n, expanded] = stack.pop()!
@@ -242,7 +242,7 @@ function findRealizePoints(roots: readonly UOp[], topo: readonly UOp[]): Set<UOp
         const [size, ratio] = [maxNumel(n), maxNumel(n) / maxNumel(n.src[0]!)]
         if (flags & WALK_IN_REDUCE && size >= RECOMPUTE_MIN_WORK && ratio >= RECOMPUTE_MIN_BROADCAST)
           f |= WALK_RECOMPUTE
-      } else if (flags & WALK_RECOMPUTE && ALU.has(n.op) && !readsIota(n, R, iotaMemo)) {
+      } else if (flags & WALK_RECOMPUTE && ALU.has(n.op) && !isIndexArithmetic(n, R, iotaMemo)) {
         mark(n)
         continue
       } else if (MOVEMENT.has(n.op)) f |= WALK_MOVED

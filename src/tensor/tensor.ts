@@ -74,9 +74,18 @@ export function realizeLazyReaders(bufs: ReadonlySet<Buffer>): void {
 /** The lazy, not disposed, not stale gradients of `t`'s backward not in `taken` (the group is used up). */
 function lazyGradSiblings(t: Tensor, taken: readonly Tensor[]): Tensor[] {
   return (t.gradGroup!.take() as Tensor[]).filter(
-    (s) =>
-      s !== t && !taken.includes(s) && !s.isDisposed && !s.uop.contiguousBase && s.valueAt >= writeClock.now,
+    (s) => !taken.includes(s) && !s.isDisposed && !s.uop.contiguousBase && s.valueAt >= writeClock.now,
   )
+}
+
+/** Run `fn` with the tensors it makes kept out of the lazy-reader registry (they are internal). */
+function internally<T>(fn: () => T): T {
+  untracked++
+  try {
+    return fn()
+  } finally {
+    untracked--
+  }
 }
 
 /** The buffer a view reads when `u` is only movement ops (and DETACH) over a BUFFER: it aliases it. */
@@ -277,13 +286,7 @@ export class Tensor {
    * its attention scores). Only the result is registered.
    */
   static composite<T extends Tensor>(fn: () => T): T {
-    untracked++
-    let out: T
-    try {
-      out = fn()
-    } finally {
-      untracked--
-    }
+    const out = internally(fn)
     out.trackLazy()
     return out
   }
@@ -591,13 +594,7 @@ export class Tensor {
     const seed = gradient
       ? gradient.cast(this.dtype).uop
       : G.constNode(1, this.dtype, this.device, this.shape)
-    untracked++
-    let grads: Map<UOp, UOp>
-    try {
-      grads = computeGradients(graph, seed, targets)
-    } finally {
-      untracked--
-    }
+    const grads = internally(() => computeGradients(graph, seed, targets))
     if (grads.size === 0)
       throw new TsgradError('backward: no tensor in this graph requires a gradient (set requiresGrad: true)')
     const group = new GradGroup()
