@@ -3,6 +3,7 @@ import { TsgradError } from '../helpers.js'
 import { checkOptions, type KeySet } from '../options.js'
 import { nodeBuiltins } from '../runtime/node.js'
 import { createLLM } from './llm.js'
+import type { LoadModelOptions } from './load_model.js'
 import { loadGGUFParts, loadHFParts } from './loaders.js'
 import type { LLM } from './types.js'
 
@@ -45,7 +46,11 @@ export async function load(path: string, opts: LoadOptions = {}): Promise<LLM> {
   if (typeof path !== 'string' || path === '')
     throw new TsgradError(`llm.load: expected a path, got ${String(path)}`)
   if (opts.threads !== undefined) process.env.OMP_NUM_THREADS = String(opts.threads)
-  const modelOpts = { maxContext: opts.maxContext, dtype: opts.dtype, kvDtype: opts.kvDtype }
+  // the model loader's options; type names are taken in either case ('F16' or 'f16')
+  const modelOpts: LoadModelOptions = {}
+  if (opts.maxContext !== undefined) modelOpts.maxContext = opts.maxContext
+  if (opts.dtype !== undefined) modelOpts.dtype = opts.dtype.toLowerCase() as LoadModelOptions['dtype']
+  if (opts.kvDtype !== undefined) modelOpts.kvDtype = opts.kvDtype
   let stat: ReturnType<typeof fs.statSync>
   try {
     stat = fs.statSync(path)

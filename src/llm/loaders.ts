@@ -14,23 +14,13 @@ export interface LLMParts {
   template: ChatTemplate | undefined
 }
 
-/** Options passed on to the model loaders. */
-export interface ModelLoadOptions {
-  /** the KV cache's length (default: the model's context length, capped by the loader) */
-  maxContext?: number
-  /** convert the weights at load (e.g. 'F16', 'Q8_0'); default: keep the file's types */
-  dtype?: string
-  /** the KV cache's type (default 'f32') */
-  kvDtype?: 'f32' | 'f16'
-}
-
 /** A .gguf file: configuration, weights, tokenizer and template from the one file. */
-export async function loadGGUFParts(path: string, opts: ModelLoadOptions): Promise<LLMParts> {
+export async function loadGGUFParts(path: string, opts: LoadModelOptions): Promise<LLMParts> {
   const file = await ggufLoad(path)
   // the tokenizer first: a file without one fails before any weight is converted
   const tokenizer = tokenizerFromGGUF(file.metadata)
   return {
-    runner: loadGGUFModel(file, modelOptions(opts)),
+    runner: loadGGUFModel(file, opts),
     tokenizer,
     template: chatTemplateFromGGUF(file.metadata),
   }
@@ -44,21 +34,12 @@ export async function loadHFParts(
   dir: string,
   tokenizerJson: unknown,
   tokenizerConfig: unknown,
-  opts: ModelLoadOptions,
+  opts: LoadModelOptions,
 ): Promise<LLMParts> {
   const tokenizer = tokenizerFromHF(tokenizerJson, tokenizerConfig)
   return {
-    runner: await loadHFModel(dir, modelOptions(opts)),
+    runner: await loadHFModel(dir, opts),
     tokenizer,
     template: chatTemplateFromHF(tokenizerConfig),
   }
-}
-
-/** The model loader's options: type names are taken in either case ('F16' or 'f16'). */
-function modelOptions(opts: ModelLoadOptions): LoadModelOptions {
-  const out: LoadModelOptions = {}
-  if (opts.maxContext !== undefined) out.maxContext = opts.maxContext
-  if (opts.dtype !== undefined) out.dtype = opts.dtype.toLowerCase() as LoadModelOptions['dtype']
-  if (opts.kvDtype !== undefined) out.kvDtype = opts.kvDtype
-  return out
 }
