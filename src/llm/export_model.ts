@@ -50,6 +50,9 @@ function fail(msg: string): never {
   throw new TsgradError(`exportModel: ${msg}`)
 }
 
+/** config.json's torch_dtype of the weights' dtype */
+const TORCH_DTYPES: Record<string, string> = { float32: 'float32', float16: 'float16', bfloat16: 'bfloat16' }
+
 const fmt = (s: readonly number[]): string => `[${s.join(', ')}]`
 
 /** The HF tensor names and shapes of a dense LLaMA. */
@@ -77,7 +80,7 @@ function hfSpecs(c: LLMConfig, tied: boolean): Map<string, number[]> {
 }
 
 /** config.json of a LlamaForCausalLM (what configFromHF reads back to `c`). */
-function hfConfigJson(c: LLMConfig, tied: boolean, tok: Tokenizer): Record<string, unknown> {
+function hfConfigJson(c: LLMConfig, tied: boolean, tok: Tokenizer, dtype: string): Record<string, unknown> {
   const s = c.ropeScaling
   return {
     architectures: ['LlamaForCausalLM'],
@@ -107,7 +110,7 @@ function hfConfigJson(c: LLMConfig, tied: boolean, tok: Tokenizer): Record<strin
     mlp_bias: false,
     ...(tok.bos !== undefined && { bos_token_id: tok.bos }),
     ...(tok.eos !== undefined && { eos_token_id: tok.eos }),
-    torch_dtype: 'float32',
+    torch_dtype: dtype,
   }
 }
 
@@ -191,7 +194,9 @@ export async function exportModel(
     )
   if (tokenizer.vocabSize !== config.vocabSize)
     fail(`the tokenizer has ${tokenizer.vocabSize} tokens but config.vocabSize is ${config.vocabSize}`)
-  const hfConfig = hfConfigJson(config, tied, tokenizer)
+  const embed = weights['model.embed_tokens.weight']
+  const torchDtype = embed instanceof Tensor ? TORCH_DTYPES[embed.dtype.name] : undefined
+  const hfConfig = hfConfigJson(config, tied, tokenizer, torchDtype ?? 'float32')
   // the config as the HF loader will read it: checks heads, sizes, eps and theta once
   let c: LLMConfig
   try {
