@@ -158,3 +158,29 @@ test('tokenizerToHF: tokenizerFromHF reads the files back to the same encodings 
   )
   assert.throws(() => tokenizerToHF({} as Tokenizer), /expected a tokenizer made by trainBPE/)
 })
+
+test('tokenizerToHF: transformers.js (@lenml/tokenizers, an independent tokenizer.json implementation) encodes as the trained tokenizer', async () => {
+  const { TokenizerLoader } = await import('@lenml/tokenizers')
+  const texts = [
+    ...FIX.encodeTexts,
+    ...randomCorpus(13, 150, ['<|begin_of_text|>', '<|end_of_text|>'], false),
+    ...randomUnicode(17, 50),
+  ]
+  for (const [pretokenizer, addBos] of [
+    ['llama3', true],
+    ['gpt2', false],
+  ] as const) {
+    const tok = trainBPE(FIX.corpus, { vocabSize: 400, pretokenizer, addBos })
+    const { tokenizerJson, tokenizerConfig } = tokenizerToHF(tok)
+    const ref = TokenizerLoader.fromPreTrained({
+      tokenizerJSON: JSON.parse(JSON.stringify(tokenizerJson)),
+      tokenizerConfig: JSON.parse(JSON.stringify(tokenizerConfig)),
+    })
+    for (const text of texts) {
+      const ids = tok.encode(text)
+      assert.deepEqual(Array.from(ref.encode(text)), ids, `${pretokenizer}: ${JSON.stringify(text)}`)
+      if (ids.length > 0)
+        assert.equal(ref.decode(ids, { skip_special_tokens: false }), tok.decode(ids, { skipSpecial: false }))
+    }
+  }
+})
