@@ -94,6 +94,7 @@ function readBrown(): string[] {
 // punctuation written against the word before it / the word after it
 const NO_SPACE_BEFORE = new Set([',', '.', ';', ':', '?', '!', ')', ']', '}', "''"])
 const NO_SPACE_AFTER = new Set(['(', '[', '{', '``'])
+const END_MARKS = new Set(['.', '?', '!'])
 
 /**
  * One Brown corpus file (form C: `word/tag` tokens, a sentence per line, paragraphs between blank
@@ -107,6 +108,7 @@ export function detokenizeBrown(tagged: string): string {
     let out = ''
     let glue = true // no space before the next word
     let singleOpen = false
+    let closedQuote = false
     for (const line of block.split('\n')) {
       const tokens = line.split(/\s+/).filter((t) => t !== '')
       if (tokens.length === 0) continue
@@ -115,8 +117,13 @@ export function detokenizeBrown(tagged: string): string {
         const word = slash > 0 ? token.slice(0, slash) : token
         // inch marks are written 12'' and followed by a stray '' token
         if (word === "''" && /\d"$/.test(out)) continue
-        // an abbreviation's period ends the sentence too ('Jr./np ./.' is 'Jr.')
-        if (word === '.' && out.endsWith('.')) continue
+        // an abbreviation's period ends the sentence too ('Jr./np ./.' is 'Jr.'); '? ?' is one '?'
+        if (END_MARKS.has(word) && (out.endsWith(word) || out.endsWith(`${word}"`))) continue
+        // the corpus puts the closing quote before the sentence's mark: "... ambiguous". -> "... ambiguous."
+        if (closedQuote && (END_MARKS.has(word) || word === ',')) {
+          out = `${out.slice(0, -1)}${word}"`
+          continue
+        }
         let before = !glue
         let after = true
         let text = word.length > 2 ? word.replaceAll("''", '"') : word
@@ -130,6 +137,7 @@ export function detokenizeBrown(tagged: string): string {
         }
         out += (before && out !== '' && !out.endsWith('\n') ? ' ' : '') + text
         glue = !after
+        closedQuote = word === "''"
       }
       // a headline (every tag ends in -hl) is a line of its own
       if (tokens.every((t) => /-hl$/.test(t))) {
