@@ -113,6 +113,7 @@ test('trainBPE: bad input is a TsgradError naming the problem', () => {
     [() => trainBPE(['a'], { vocabSize: 300, specialTokens: [''] }), /non-empty strings/],
     [() => trainBPE(['a', 3 as unknown as string], { vocabSize: 300 }), /texts\[1\] is number/],
     [() => trainBPE(5 as unknown as string[], { vocabSize: 300 }), /iterable of strings/],
+    [() => trainBPE('some text', { vocabSize: 300 }), /got one string \(put it in an array\)/],
     [() => trainBPE(['a'], { vocabSize: 300, pretokenizer: 'bert' as 'gpt2' }), /pretokenizer must be/],
     [() => trainBPE(['a'], { vocabSize: 300, vocab_size: 3 } as never), /unknown option 'vocab_size'/],
     [() => trainBPE(['a'], undefined as never), /expected options/],
