@@ -4,6 +4,7 @@
 import { TsgradError } from '../helpers.js'
 import { checkOptions, type KeySet } from '../options.js'
 import { Tensor } from '../tensor/index.js'
+import { markPending } from './state.js'
 
 export interface ClipGradNormOptions {
   /** the p of the norm over all gradients together (default 2; Infinity: max |g|) */
@@ -15,7 +16,8 @@ const CLIP_OPTS: KeySet<ClipGradNormOptions> = { normType: true }
  * Scale the gradients of `params` so that their total `normType`-norm (over all of them, as one
  * vector) is at most `maxNorm`: every `p.grad` becomes `p.grad * min(1, maxNorm / (total + 1e-6))`
  * (PyTorch's coefficient). Returns the total norm before clipping as a lazy float32 scalar.
- * Parameters without a gradient are skipped; with none at all the norm is 0.
+ * Parameters without a gradient are skipped; with none at all the norm is 0. The norm is realized
+ * with the next optimizer step (`step()` / `scheduleStep()`), so it can be read after it.
  */
 export function clipGradNorm(
   params: Tensor[] | Tensor,
@@ -50,6 +52,9 @@ export function clipGradNorm(
       const g = p.grad!
       p.grad = g.mul(coef).cast(g.dtype)
     }
+    // realized with the next optimizer step: inside the step's graph it would be an intermediate,
+    // and reading it after the step (to log it) would find the gradients' inputs overwritten
+    markPending(total)
     return total
   })
 }
