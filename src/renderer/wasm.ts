@@ -16,6 +16,7 @@ import { ALU, type Op, Ops, type RangeArg, type UOp } from '../uop/ops.js'
 import { kernelVars } from '../uop/sint.js'
 import type { Renderer } from './renderer.js'
 import { EMPTY, encodeModule, I32, I64, op } from './wasm_encoder.js'
+import { SimdPlan } from './wasm_simd.js'
 import { emitAccUpdate, emitAlu, emitLoad, emitStore, KernelCode, valType } from './wasm_ops.js'
 
 /** WASM renders every ALU op but erf (decomposed to a polynomial, as for JS). */
@@ -79,12 +80,13 @@ export class WasmRenderer implements Renderer {
     for (let i = 0; i < nbufs; i++) k.params.push(I32)
     for (const g of globals) k.local.set(g, bufParam + (g.arg as number))
     let threadEnd: { range: UOp; hi: number } | undefined
-    for (let i = 0; i < prog.uops.length; i++) {
-      const u = prog.uops[i]!
+    const plan = this.opts.simd ? new SimdPlan(prog, this.opts.relaxed) : undefined
+    const vec = plan && !plan.empty ? plan : undefined
+    const emit = (u: UOp): void => {
       switch (u.op) {
         case Ops.DEFINE_GLOBAL:
         case Ops.DEFINE_VAR:
-          break
+          return
         case Ops.RANGE: {
           const t = valType(u.dtype)
           const r = k.newLocal(t)
@@ -114,7 +116,7 @@ export class WasmRenderer implements Renderer {
               .u32(0)
             c.o(op.loop, EMPTY)
             threadEnd = { range: u, hi }
-            break
+            return
           }
           if (t === I64) c.i64(0n)
           else c.i32(0)
@@ -126,7 +128,7 @@ export class WasmRenderer implements Renderer {
             c.o(t === I64 ? op.i64_ge_s : op.i32_ge_s, op.br_if).u32(0)
           }
           c.o(op.loop, EMPTY)
-          break
+          return
         }
         case Ops.ENDRANGE: {
           const rg = u.src[0]!
@@ -140,30 +142,30 @@ export class WasmRenderer implements Renderer {
           else k.push(rg.src[0]!)
           c.o(t === I64 ? op.i64_lt_s : op.i32_lt_s, op.br_if).u32(0)
           c.o(op.end, op.end)
-          break
+          return
         }
         case Ops.DEFINE_ACC: {
           const l = k.newLocal(valType(u.dtype))
           k.local.set(u, l)
           k.constant((u.arg as { init: number }).init, u.dtype)
           c.set(l)
-          break
+          return
         }
         case Ops.ACC_UPDATE:
           emitAccUpdate(k, u.arg as string, k.local.get(u.src[0]!)!, u.src[1]!, u.src[0]!.dtype)
-          break
+          return
         case Ops.REDUCE:
           k.local.set(u, k.local.get(prog.accOf.get(u)!)!)
-          break
+          return
         case Ops.AFTER:
           if (u.src[0]!.op === Ops.CONST) k.local.set(u, constLocal(k, u.src[0]!))
           else k.local.set(u, k.local.get(u.src[0]!)!)
-          break
+          return
         case Ops.ACC: {
           const l = k.newLocal(valType(u.dtype))
           c.get(k.local.get(prog.accOf.get(u)!)!).set(l)
           k.local.set(u, l)
-          break
+          return
         }
         case Ops.LOAD: {
           const l = k.newLocal(valType(u.dtype))
@@ -181,14 +183,14 @@ export class WasmRenderer implements Renderer {
           }
           c.set(l)
           k.local.set(u, l)
-          break
+          return
         }
         case Ops.STORE: {
           const dt = u.src[2]!.dtype
           const off = k.address(u.src[0]!, u.src[1]!, dt)
           k.push(u.src[2]!)
           emitStore(k, dt, off)
-          break
+          return
         }
         default: {
           if (!ALU.has(u.op)) throw new Error(`WASM renderer: unexpected ${u.op}`)
@@ -199,6 +201,22 @@ export class WasmRenderer implements Renderer {
         }
       }
     }
+    for (const u of prog.uops) {
+      if (vec) {
+        if (u.op === Ops.ENDRANGE) vec.exitLoop()
+        if (u.op === Ops.REDUCE && vec.reduceLane(k, u)) continue
+        if (vec.skips(u)) {
+          vec.emitAfter(k, u)
+          continue
+        }
+      }
+      emit(u)
+      if (vec) {
+        if (u.op === Ops.RANGE) vec.enterLoop()
+        vec.emitAfter(k, u)
+      }
+    }
+
     const imports = k.importList
     return encodeModule(
       {
