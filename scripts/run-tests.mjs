@@ -30,7 +30,10 @@ if (filter.length === 0 && !process.env.DEVICE) {
   console.log('# op suite on the JS device')
   runs.push({ name: `op suite (${ops.length} files) on the JS device`, status: runOn(ops, { DEVICE: 'JS' }) })
   console.log('# op suite on the WASM device')
-  runs.push({ name: `op suite (${ops.length} files) on the WASM device`, status: runOn(ops, { DEVICE: 'WASM' }) })
+  runs.push({
+    name: `op suite (${ops.length} files) on the WASM device`,
+    status: runOn(ops, { DEVICE: 'WASM' }),
+  })
 }
 for (const r of runs) console.log(`# ${r.status === 0 ? 'passed' : `FAILED (exit ${r.status})`}: ${r.name}`)
 process.exit(runs.some((r) => r.status !== 0) ? 1 : 0)
