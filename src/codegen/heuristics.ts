@@ -28,6 +28,11 @@ export interface OptTarget {
   readonly registers: number
   /** the renderer vectorizes a plain reduce loop itself (C: OpenMP simd reductions) */
   readonly simdReduce?: boolean
+  /**
+   * the renderer vectorizes only upcast copies, not loops (WASM): elementwise kernels get their
+   * contiguous output axis upcast by the vector width
+   */
+  readonly upcastElementwise?: boolean
 }
 
 /** Reduce axes up to this long are expanded into straight-line accumulator steps (CHAIN). */
@@ -252,6 +257,10 @@ export function handOpts(ast: UOp, target: OptTarget): Opt[] {
         if (k > 1) try_({ op: 'UPCAST', axis: outContig, arg: k })
       }
     }
+  }
+  if (!reduceAxes.length && store && target.upcastElementwise && vec > 1) {
+    const axis = store.strides.findIndex((st, i) => i < nOut && st === 1 && sizes[i]! % vec === 0)
+    if (axis >= 0) try_({ op: 'UPCAST', axis, arg: vec })
   }
   if (target.threads && nOut > 0 && work >= THREAD_MIN_WORK) {
     // thread the outermost axis that is not a unit left over from a full upcast

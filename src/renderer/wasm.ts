@@ -54,7 +54,12 @@ export class WasmRenderer implements Renderer {
   readonly supports = NATIVE
   readonly target
   constructor(readonly opts: WasmRenderOptions) {
-    this.target = { threads: opts.shared, vectorWidth: opts.simd ? 4 : 1, registers: 16 }
+    this.target = {
+      threads: opts.shared,
+      vectorWidth: opts.simd ? 4 : 1,
+      registers: 16,
+      upcastElementwise: opts.simd,
+    }
   }
 
   render(name: string, prog: LinearProgram): string {

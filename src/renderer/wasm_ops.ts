@@ -384,6 +384,41 @@ const UNARY_IMPORT: Partial<Record<Op, string>> = {
   [Ops.TANH]: 'tanh',
 }
 
+/** 1/n! for n = 0..11: exp(r) on |r| <= ln2/2 to ~1e-14, so float32 results round like JS's. */
+const EXP_POLY = Array.from(
+  { length: 12 },
+  (_, n) => 1 / Array.from({ length: n }, (_, i) => i + 1).reduce((a, b) => a * b, 1),
+)
+
+/**
+ * exp (or exp2) of the f64 on the stack, in double, inline: x = k ln2 + r, a degree-11 polynomial
+ * for exp(r), times 2^k built from bits. For float32 (and half) results only: x is clamped to where
+ * float32 results stop changing (NaN passes through), and the double result then rounds once to
+ * float32, as JS rounds Math.exp; about 1e-14 relative error, so results equal JS's except when
+ * the exact value lies within that of a float32 rounding boundary. Replaces an imported Math.exp
+ * call per element (softmax: most of its time).
+ */
+function emitExpF64(k: KernelCode, base2: boolean): void {
+  const c = k.code
+  const x = k.newLocal(F64)
+  const n = k.newLocal(F64)
+  const r = k.newLocal(F64)
+  c.f64c(base2 ? 129 : 89)
+    .o(op.f64_min)
+    .f64c(base2 ? -152 : -104)
+    .o(op.f64_max)
+    .tee(x)
+  if (!base2) c.f64c(Math.LOG2E).o(op.f64_mul)
+  c.o(op.f64_nearest).set(n)
+  // r = x - n ln2 (exp) or (x - n) ln2 (exp2)
+  if (base2) c.get(x).get(n).o(op.f64_sub).f64c(Math.LN2).o(op.f64_mul).set(r)
+  else c.get(x).get(n).f64c(Math.LN2).o(op.f64_mul, op.f64_sub).set(r)
+  c.f64c(EXP_POLY[11]!)
+  for (let i = 10; i >= 0; i--) c.get(r).o(op.f64_mul).f64c(EXP_POLY[i]!).o(op.f64_add)
+  // 2^n from its exponent bits (n is within [-152, 129]: a normal double)
+  c.get(n).fc(6).i64(1023n).o(op.i64_add).i64(52n).o(op.i64_shl, op.f64_reinterpret_i64, op.f64_mul)
+}
+
 /** Push the value of ALU node `u` (operands are locals or constants). */
 export function emitAlu(k: KernelCode, u: UOp): void {
   const c = k.code
@@ -408,6 +443,23 @@ export function emitAlu(k: KernelCode, u: UOp): void {
       }
       return
     case Ops.EXP:
+    case Ops.EXP2:
+      if (t === F32) {
+        pushF64(k, x)
+        emitExpF64(k, u.op === Ops.EXP2)
+        fromF64(k, dt)
+        return
+      }
+      if (u.op === Ops.EXP2) {
+        c.f64c(2)
+        pushF64(k, x)
+        c.call(k.imp('pow'))
+        fromF64(k, dt)
+        return
+      }
+      pushF64(k, x)
+      c.call(k.imp('exp'))
+      return
     case Ops.LOG:
     case Ops.LOG2:
     case Ops.SIN:
@@ -415,12 +467,6 @@ export function emitAlu(k: KernelCode, u: UOp): void {
     case Ops.TANH:
       pushF64(k, x)
       c.call(k.imp(UNARY_IMPORT[u.op]!))
-      fromF64(k, dt)
-      return
-    case Ops.EXP2:
-      c.f64c(2)
-      pushF64(k, x)
-      c.call(k.imp('pow'))
       fromF64(k, dt)
       return
     case Ops.SQRT:
