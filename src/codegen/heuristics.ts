@@ -249,6 +249,17 @@ export function handOpts(ast: UOp, target: OptTarget): Opt[] {
           [vec, 8, 4, 2].filter((c) => c <= Math.max(vec, 1)),
         )
         if (k > 1 && !target.simdReduce) try_({ op: 'UNROLL', axis: r, arg: k })
+        // an output loop after the reduces (softmax's normalize) whose loads no reduce reads
+        // along it: upcast for a target that vectorizes only upcast copies
+        const independent = (ax: number) =>
+          loads.every((l) => l.strides[ax] === 0 || reduceAxes.every((ra) => l.strides[ra] === 0))
+        if (
+          target.upcastElementwise &&
+          outContig >= 0 &&
+          sizes[outContig]! % vec === 0 &&
+          independent(outContig)
+        )
+          try_({ op: 'UPCAST', axis: outContig, arg: vec })
       } else if (outContig >= 0 && vec > 1) {
         const k = largestDivisor(
           sizes[outContig]!,

@@ -385,7 +385,7 @@ const UNARY_IMPORT: Partial<Record<Op, string>> = {
 }
 
 /** 1/n! for n = 0..11: exp(r) on |r| <= ln2/2 to ~1e-14, so float32 results round like JS's. */
-const EXP_POLY = Array.from(
+export const EXP_POLY = Array.from(
   { length: 12 },
   (_, n) => 1 / Array.from({ length: n }, (_, i) => i + 1).reduce((a, b) => a * b, 1),
 )

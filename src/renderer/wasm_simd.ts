@@ -16,7 +16,7 @@ import type { LinearProgram } from '../codegen/linearize.js'
 import { ACC_SET, ALU, type Op, Ops, type UOp } from '../uop/ops.js'
 import { toposort } from '../uop/rewrite.js'
 import { F32, simd, V128 } from './wasm_encoder.js'
-import type { KernelCode } from './wasm_ops.js'
+import { EXP_POLY, type KernelCode } from './wasm_ops.js'
 
 const W = 4
 type Lanes = readonly UOp[]
@@ -60,6 +60,8 @@ const VEC_OPS = new Set<Op>([
   Ops.SQRT,
   Ops.RECIP,
   Ops.WHERE,
+  Ops.EXP,
+  Ops.EXP2,
 ])
 const F32_BIN: Partial<Record<Op, number>> = {
   [Ops.ADD]: simd.f32x4_add,
@@ -131,6 +133,7 @@ export class SimdPlan {
     })
     for (const [n, acc] of prog.accOf) if (n.op === Ops.ACC) this.readAccs.add(acc)
     this.findStoreGroups()
+    this.findReduceGroups()
     this.markNeeded()
   }
 
@@ -163,6 +166,36 @@ export class SimdPlan {
           i += W
         } else i++
       }
+    }
+  }
+
+  /**
+   * REDUCEs over one loop nest not reached from stores (UNROLL's k accumulators, combined by a
+   * scalar tree after the loop): four whose steps read consecutive elements share a vector
+   * accumulator, its lanes extracted for the tree.
+   */
+  private findReduceGroups(): void {
+    const byLoop = new Map<string, UOp[]>()
+    for (const u of this.prog.uops) {
+      if (u.op !== Ops.REDUCE || !isF32(u)) continue
+      const acc = this.prog.accOf.get(u)
+      if (!acc || this.groupOfAcc.has(acc)) continue
+      const k = `${u.arg}|${u.src
+        .slice(1)
+        .map((r) => r.id)
+        .join(',')}`
+      const list = byLoop.get(k)
+      if (list) list.push(u)
+      else byLoop.set(k, [u])
+    }
+    // lane order: by the offset of the first load each value reads
+    const laneOf = (r: UOp): number => {
+      const ld = toposort([r.src[0]!]).find((n) => n.op === Ops.LOAD)
+      return ld ? linearParts(ld.src[1]!).off : 0
+    }
+    for (const list of byLoop.values()) {
+      const sorted = [...list].sort((a, b) => laneOf(a) - laneOf(b))
+      for (let i = 0; i + W <= sorted.length; i += W) this.accGroup(sorted.slice(i, i + W), false)
     }
   }
 
@@ -251,7 +284,7 @@ export class SimdPlan {
   }
 
   /** Four REDUCEs over one loop nest whose updates pair up step by step: one vector accumulator. */
-  private accGroup(reduces: Lanes): AccGroup | undefined {
+  private accGroup(reduces: Lanes, gathers = true): AccGroup | undefined {
     const accs = reduces.map((r) => this.prog.accOf.get(r))
     const key = accs.map((a) => a?.id).join(',')
     if (this.accGroups.has(key)) return this.accGroups.get(key) ?? undefined
@@ -268,7 +301,8 @@ export class SimdPlan {
       if (updates.some((u) => this.blockOf.get(u) !== this.blockOf.get(updates[0]!))) return undefined
       const col = updates.map((u) => u.src[1]!)
       const value = this.plan(col) ?? this.gather(col)
-      if (!value) return undefined
+      // a sum of gathered scalars is no faster than the scalar sums
+      if (!value || (!gathers && value.kind === 'gather')) return undefined
       steps.push({ updates, value })
     }
     const g: AccGroup = { accs: accs as UOp[], reduces, op, steps, local: -1 }
@@ -299,14 +333,16 @@ export class SimdPlan {
       seed(g.value)
       this.needed.add(g.stores[0]!.src[1]!)
     }
+    for (const g of this.accGroups.values()) if (g) for (const st of g.steps) seed(st.value)
     const uops = this.prog.uops
     for (let i = uops.length - 1; i >= 0; i--) {
       const u = uops[i]!
       const root =
         u.op === Ops.RANGE || ((u.op === Ops.STORE || u.op === Ops.ACC_UPDATE) && !this.skip.has(u))
       if (!root && !this.needed.has(u)) continue
+      // a REDUCE or ACC reads its accumulator (a grouped one by a lane extract), not its sources
       if (u.op === Ops.REDUCE || u.op === Ops.ACC) this.needed.add(this.prog.accOf.get(u)!)
-      for (const s of u.src) this.needed.add(s)
+      else for (const s of u.src) this.needed.add(s)
     }
   }
 
@@ -420,6 +456,7 @@ export class SimdPlan {
         if (p.op === Ops.WHERE) c.get(s[1]!).get(s[2]!).get(s[0]!).v(simd.v128_bitselect)
         else if (p.op === Ops.NEG) c.get(s[0]!).v(simd.f32x4_neg)
         else if (p.op === Ops.SQRT) c.get(s[0]!).v(simd.f32x4_sqrt)
+        else if (p.op === Ops.EXP || p.op === Ops.EXP2) emitExpF32x4(k, s[0]!, p.op === Ops.EXP2)
         else if (p.op === Ops.RECIP) {
           this.constVec(k, [1, 1, 1, 1])
           c.get(s[0]!).v(simd.f32x4_div)
@@ -432,4 +469,67 @@ export class SimdPlan {
     this.scopes.at(-1)!.set(p.key, l)
     return l
   }
+}
+
+/** An i8x16.shuffle taking bytes `lanes` (0..31 over both operands). */
+function shuffle(k: KernelCode, lanes: number[]): void {
+  k.code.v(simd.i8x16_shuffle).bytes(lanes)
+}
+const range = (a: number, n: number): number[] => Array.from({ length: n }, (_, i) => a + i)
+
+/**
+ * exp/exp2 of the f32x4 in local `x`: the scalar algorithm of wasm_ops.ts (emitExpF64) on two
+ * f64x2 halves, so a vector lane equals the scalar result bit for bit (and JS's, nearly always).
+ */
+function emitExpF32x4(k: KernelCode, x: number, base2: boolean): void {
+  const c = k.code
+  const halves: number[] = []
+  for (const hi of [false, true]) {
+    const v = k.newLocal(V128)
+    const n = k.newLocal(V128)
+    const r = k.newLocal(V128)
+    const splat = (f: number): void => {
+      c.f64c(f).v(simd.f64x2_splat)
+    }
+    c.get(x)
+    if (hi) {
+      c.get(x)
+      shuffle(k, [...range(8, 8), ...range(0, 8)])
+    }
+    c.v(simd.f64x2_promote_low_f32x4)
+    splat(base2 ? 129 : 89)
+    c.v(simd.f64x2_min)
+    splat(base2 ? -152 : -104)
+    c.v(simd.f64x2_max).tee(v)
+    if (!base2) {
+      splat(Math.LOG2E)
+      c.v(simd.f64x2_mul)
+    }
+    c.v(simd.f64x2_nearest).set(n)
+    if (base2) {
+      c.get(v).get(n).v(simd.f64x2_sub)
+      splat(Math.LN2)
+      c.v(simd.f64x2_mul).set(r)
+    } else {
+      c.get(v).get(n)
+      splat(Math.LN2)
+      c.v(simd.f64x2_mul).v(simd.f64x2_sub).set(r)
+    }
+    splat(EXP_POLY[11]!)
+    for (let i = 10; i >= 0; i--) {
+      c.get(r).v(simd.f64x2_mul)
+      splat(EXP_POLY[i]!)
+      c.v(simd.f64x2_add)
+    }
+    // 2^n: (n + 1023) << 52 as i64 lanes
+    c.get(n).v(simd.i32x4_trunc_sat_f64x2_s_zero).v(simd.i64x2_extend_low_i32x4_s)
+    c.i64(1023n).v(0x12) // i64x2.splat
+    c.v(simd.i64x2_add).i32(52).v(simd.i64x2_shl).v(simd.f64x2_mul)
+    c.v(simd.f32x4_demote_f64x2_zero)
+    const h = k.newLocal(V128)
+    c.set(h)
+    halves.push(h)
+  }
+  c.get(halves[0]!).get(halves[1]!)
+  shuffle(k, [...range(0, 8), ...range(16, 8)])
 }
