@@ -33,6 +33,8 @@ export interface OptTarget {
    * contiguous output axis upcast by the vector width
    */
   readonly upcastElementwise?: boolean
+  /** loop iterations before a kernel is worth threading (default THREAD_MIN_WORK) */
+  readonly threadMinWork?: number
 }
 
 /** Reduce axes up to this long are expanded into straight-line accumulator steps (CHAIN). */
@@ -273,7 +275,7 @@ export function handOpts(ast: UOp, target: OptTarget): Opt[] {
     const axis = store.strides.findIndex((st, i) => i < nOut && st === 1 && sizes[i]! % vec === 0)
     if (axis >= 0) try_({ op: 'UPCAST', axis, arg: vec })
   }
-  if (target.threads && nOut > 0 && work >= THREAD_MIN_WORK) {
+  if (target.threads && nOut > 0 && work >= (target.threadMinWork ?? THREAD_MIN_WORK)) {
     // thread the outermost axis that is not a unit left over from a full upcast
     const first = s.sizes().findIndex((n, i) => i < nOut && n > 1)
     if (first > 0) try_({ op: 'SWAP', axis: 0, arg: first })

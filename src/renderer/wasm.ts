@@ -54,11 +54,14 @@ export class WasmRenderer implements Renderer {
   readonly supports = NATIVE
   readonly target
   constructor(readonly opts: WasmRenderOptions) {
+    // threads wake through Atomics.notify (tens of microseconds, more on a busy machine), not
+    // OpenMP's spinning workers: only kernels of a million iterations or more are split
     this.target = {
       threads: opts.shared,
       vectorWidth: opts.simd ? 4 : 1,
       registers: 16,
       upcastElementwise: opts.simd,
+      threadMinWork: 1 << 20,
     }
   }
 
@@ -70,8 +73,12 @@ export class WasmRenderer implements Renderer {
     const k = new KernelCode()
     const c = k.code
     // parameters: (thread index, thread count when threaded), variables by name, buffers by index
+    // threaded kernels (export `kt`) take their thread index and count first; their arguments
+    // travel to workers as int32 (no int64 variables)
     const threaded =
-      this.opts.shared && prog.uops.some((u) => u.op === Ops.RANGE && (u.arg as RangeArg).kind === 'thread')
+      this.opts.shared &&
+      prog.uops.some((u) => u.op === Ops.RANGE && (u.arg as RangeArg).kind === 'thread') &&
+      kernelVars(prog.uops).every((v) => valType(v.dtype) === I32)
     let tid = -1
     let nthreads = -1
     if (threaded) {
@@ -232,7 +239,7 @@ export class WasmRenderer implements Renderer {
         shared: this.opts.shared,
       },
       imports,
-      [{ type: { params: k.params, results: [] }, locals: k.locals, body: c, export: 'k' }],
+      [{ type: { params: k.params, results: [] }, locals: k.locals, body: c, export: threaded ? 'kt' : 'k' }],
     )
   }
 }

@@ -2,12 +2,13 @@
 // once per module (cached by its bytes), instantiated over one WebAssembly.Memory that holds every
 // buffer (runtime/wasm_memory.ts). Buffers are offsets into that memory; `data()` copies out.
 import { type DType, storageArray, type TypedArray } from '../dtype.js'
-import { TsgradError } from '../helpers.js'
+import { DEBUG, getEnv, TsgradError } from '../helpers.js'
 import { fromBase64, WASM_SRC_PREFIX, WasmRenderer } from '../renderer/wasm.js'
 import { WASM_IMPORTS } from '../renderer/wasm_ops.js'
 import { type CompiledDevice, Device, type Program } from './device.js'
 import { type WasmBuffer, WasmHeap } from './wasm_memory.js'
 import { wasmFeatures } from './wasm_features.js'
+import { WasmThreadPool, wasmThreadCount } from './wasm_threads.js'
 
 /** A buffer: its block in the memory, element count and dtype (for typed views). */
 export interface WasmRaw extends WasmBuffer {
@@ -40,11 +41,18 @@ export function createWasmDevice(name: string): CompiledDevice<WasmRaw, WebAssem
   const why = wasmUnavailableReason()
   if (why) throw new TsgradError(`WASM device: ${why}`)
   const features = wasmFeatures()
-  const heap = new WasmHeap(false, MAX_PAGES)
+  // threads: a shared memory and workers, where the environment has both (Node)
+  const threads = features.sharedMemory ? wasmThreadCount(getEnv('WASM_THREADS')) : 1
+  const heap = new WasmHeap(threads > 1, MAX_PAGES)
+  const pool = threads > 1 ? new WasmThreadPool(heap.memory, threads - 1) : undefined
+  if (DEBUG() >= 1)
+    console.log(
+      `WASM device: simd ${features.simd}, relaxed simd ${features.relaxed}, ${threads} thread${threads > 1 ? 's' : ''}`,
+    )
   const renderer = new WasmRenderer({
     simd: features.simd,
     relaxed: features.relaxed,
-    shared: false,
+    shared: threads > 1,
     maxPages: MAX_PAGES,
   })
   const modules = new Map<string, WebAssembly.Module>()
@@ -77,12 +85,22 @@ export function createWasmDevice(name: string): CompiledDevice<WasmRaw, WebAssem
       },
     },
     runtime: (m: WebAssembly.Module): Program<WasmRaw> => {
-      const fn = new WebAssembly.Instance(m, imports as WebAssembly.Imports).exports.k as Kernel
-      return (bufs, vals) => {
+      const exports = new WebAssembly.Instance(m, imports as WebAssembly.Imports).exports
+      const argsOf = (bufs: WasmRaw[], vals?: readonly number[]): number[] => {
         const args: number[] = vals ? [...vals] : []
         for (const b of bufs) args.push(b.ptr)
-        fn(...args)
+        return args
       }
+      const threaded = exports.kt as Kernel | undefined
+      if (threaded) {
+        // kernels that call JS helpers stay on this thread (the workers have none)
+        const usesJs = WebAssembly.Module.imports(m).some((i) => i.module === 'js')
+        if (usesJs || !pool) return (bufs, vals) => threaded(0, 1, ...argsOf(bufs, vals))
+        const launch = pool.launcher(m, threaded)
+        return (bufs, vals) => launch(argsOf(bufs, vals))
+      }
+      const fn = exports.k as Kernel
+      return (bufs, vals) => fn(...argsOf(bufs, vals))
     },
     synchronize: () => {},
   }

@@ -233,3 +233,33 @@ describe('default device', { skip }, () => {
     assert.match(r.stdout, /default=WASM/, r.stderr)
   })
 })
+
+describe('WASM threads', { skip: skip || !wasmFeatures().sharedMemory }, () => {
+  test('kernels split across 3 worker threads give the JS results (matmul, elementwise, reduce)', () => {
+    const script = `
+      const { Tensor } = await import('./src/index.ts')
+      const rnd = (n, s) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + s) * 0.5)
+      const run = (device) => {
+        const a = new Tensor(rnd(192 * 160, 1), { shape: [192, 160], device })
+        const b = new Tensor(rnd(160 * 224, 2), { shape: [160, 224], device })
+        const x = new Tensor(rnd(1 << 21, 3), { device })
+        return [a.matmul(b).relu(), x.mul(3).add(1).exp(), x.reshape([1024, 2048]).sum(1)]
+      }
+      const w = run('WASM'), j = run('JS')
+      let same = true
+      for (let i = 0; i < w.length; i++) {
+        const [p, q] = [await w[i].data(), await j[i].data()]
+        // the row sums add in another order (4 lane accumulators): equal up to rounding
+        for (let e = 0; e < p.length; e++) if (!Object.is(p[e], q[e]) && Math.abs(p[e] - q[e]) > 1e-4) same = false
+      }
+      console.log('same=' + same)
+    `
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      env: { ...process.env, WASM_THREADS: '3', DEBUG: '1', DEVICE: '' },
+      timeout: 120000,
+    })
+    assert.match(r.stdout, /WASM device: simd \w+, relaxed simd \w+, 3 threads/, r.stderr)
+    assert.match(r.stdout, /same=true/, r.stderr)
+  })
+})
