@@ -45,8 +45,6 @@ export class KernelCode {
   readonly params: ValType[] = []
   readonly local = new Map<UOp, number>()
   private readonly imports: string[] = []
-  /** internal helper functions, by name: their bodies are emitted after the kernel */
-  readonly helpers: string[] = []
 
   newLocal(t: ValType): number {
     return this.params.length + this.locals.push(t) - 1

@@ -263,3 +263,35 @@ describe('WASM threads', { skip: skip || !wasmFeatures().sharedMemory }, () => {
     assert.match(r.stdout, /same=true/, r.stderr)
   })
 })
+
+describe('WASM relaxed SIMD', { skip }, () => {
+  test('found by validation where the engine has it; fused multiply-adds stay within rounding of JS', () => {
+    const script = `
+      const { Tensor } = await import('./src/index.ts')
+      const { wasmFeatures } = await import('./src/runtime/wasm_features.ts')
+      const rnd = (n, s) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + s) * 0.5)
+      const run = (device) =>
+        new Tensor(rnd(64 * 96, 1), { shape: [64, 96], device })
+          .matmul(new Tensor(rnd(96 * 128, 2), { shape: [96, 128], device }))
+          .data()
+      const [w, j] = [await run('WASM'), await run('JS')]
+      let worst = 0, differ = 0
+      for (let i = 0; i < w.length; i++) {
+        worst = Math.max(worst, Math.abs(w[i] - j[i]))
+        if (w[i] !== j[i]) differ++
+      }
+      console.log('relaxed=' + wasmFeatures().relaxed + ' worst=' + worst + ' differ=' + differ)
+    `
+    const r = spawnSync(
+      process.execPath,
+      ['--experimental-wasm-relaxed-simd', '--import', 'tsx', '--input-type=module', '-e', script],
+      { encoding: 'utf8', env: { ...process.env, DEVICE: '', WASM_THREADS: '1' }, timeout: 120000 },
+    )
+    const m = /relaxed=(\w+) worst=(\S+) differ=(\d+)/.exec(r.stdout)
+    assert.ok(m, r.stderr)
+    if (m[1] !== 'true') return // an engine without the flag: nothing to check
+    assert.ok(Number(m[2]) < 1e-5, `worst difference ${m[2]}`)
+    // fused: most sums round differently from JS's separate multiply and add
+    assert.ok(Number(m[3]) > 0, 'no result differs: relaxed_madd was not used')
+  })
+})
