@@ -22,13 +22,18 @@ const runOn = (list, env) =>
     env: { ...process.env, ...env },
   }).status ?? 1
 // everything on the default device (CPU where a C compiler works), then the op suite again on the
-// JS reference device so both backends pass the same fixtures. Both runs always happen (a failure
-// in the first must not hide one in the second); the exit status fails if either failed.
+// JS reference device and on the WASM device, so every backend passes the same fixtures. All runs
+// always happen (a failure in one must not hide one in another); the exit status fails if any failed.
 const runs = [{ name: `${files.length} files on the default device`, status: runOn(files, {}) }]
 if (filter.length === 0 && !process.env.DEVICE) {
   const ops = files.filter((f) => f.includes('test/ops'))
   console.log('# op suite on the JS device')
   runs.push({ name: `op suite (${ops.length} files) on the JS device`, status: runOn(ops, { DEVICE: 'JS' }) })
+  console.log('# op suite on the WASM device')
+  runs.push({
+    name: `op suite (${ops.length} files) on the WASM device`,
+    status: runOn(ops, { DEVICE: 'WASM' }),
+  })
 }
 for (const r of runs) console.log(`# ${r.status === 0 ? 'passed' : `FAILED (exit ${r.status})`}: ${r.name}`)
 process.exit(runs.some((r) => r.status !== 0) ? 1 : 0)

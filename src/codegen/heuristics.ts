@@ -28,6 +28,13 @@ export interface OptTarget {
   readonly registers: number
   /** the renderer vectorizes a plain reduce loop itself (C: OpenMP simd reductions) */
   readonly simdReduce?: boolean
+  /**
+   * the renderer vectorizes only upcast copies, not loops (WASM): elementwise kernels get their
+   * contiguous output axis upcast by the vector width
+   */
+  readonly upcastElementwise?: boolean
+  /** loop iterations before a kernel is worth threading (default THREAD_MIN_WORK) */
+  readonly threadMinWork?: number
 }
 
 /** Reduce axes up to this long are expanded into straight-line accumulator steps (CHAIN). */
@@ -244,6 +251,17 @@ export function handOpts(ast: UOp, target: OptTarget): Opt[] {
           [vec, 8, 4, 2].filter((c) => c <= Math.max(vec, 1)),
         )
         if (k > 1 && !target.simdReduce) try_({ op: 'UNROLL', axis: r, arg: k })
+        // an output loop after the reduces (softmax's normalize) whose loads no reduce reads
+        // along it: upcast for a target that vectorizes only upcast copies
+        const independent = (ax: number) =>
+          loads.every((l) => l.strides[ax] === 0 || reduceAxes.every((ra) => l.strides[ra] === 0))
+        if (
+          target.upcastElementwise &&
+          outContig >= 0 &&
+          sizes[outContig]! % vec === 0 &&
+          independent(outContig)
+        )
+          try_({ op: 'UPCAST', axis: outContig, arg: vec })
       } else if (outContig >= 0 && vec > 1) {
         const k = largestDivisor(
           sizes[outContig]!,
@@ -253,7 +271,11 @@ export function handOpts(ast: UOp, target: OptTarget): Opt[] {
       }
     }
   }
-  if (target.threads && nOut > 0 && work >= THREAD_MIN_WORK) {
+  if (!reduceAxes.length && store && target.upcastElementwise && vec > 1) {
+    const axis = store.strides.findIndex((st, i) => i < nOut && st === 1 && sizes[i]! % vec === 0)
+    if (axis >= 0) try_({ op: 'UPCAST', axis, arg: vec })
+  }
+  if (target.threads && nOut > 0 && work >= (target.threadMinWork ?? THREAD_MIN_WORK)) {
     // thread the outermost axis that is not a unit left over from a full upcast
     const first = s.sizes().findIndex((n, i) => i < nOut && n > 1)
     if (first > 0) try_({ op: 'SWAP', axis: 0, arg: first })

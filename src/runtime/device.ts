@@ -62,7 +62,7 @@ const factories = new Map<string, Factory>()
 /** per device kind: why it cannot run on this machine (undefined = it can) */
 const probes = new Map<string, () => string | undefined>()
 /** default device preference: the first that can run here */
-const PREFERENCE = ['CPU', 'JS']
+const PREFERENCE = ['CPU', 'WASM', 'JS']
 const instances = new Map<string, CompiledDevice>()
 let defaultName: string | undefined
 

@@ -133,6 +133,14 @@ function foldDivMod(op: Op, xv: UOp, d: number): UOp | undefined {
       if (op === Ops.IDIV) return inner.idiv(d / g)
       return inner.mod(d / g).mul(g)
     }
+    // a constant below the common factor never carries: (8a + 3) % 32 -> (8a % 32) + 3 and
+    // (8a + 3) // 32 -> 8a // 32 (an upcast lane of a 32-wide panel: the lanes' loads stay
+    // consecutive instead of each dividing its own index)
+    if (g > 1 && rk > 0 && rk < g && rem.size > 0) {
+      const base = buildSum(xv, rem, 0)
+      if (base.vmin < 0) return undefined
+      return op === Ops.IDIV ? base.idiv(d) : base.mod(d).add(rk)
+    }
     return undefined
   }
   const r = buildSum(xv, rem, rk)

@@ -1,9 +1,10 @@
 // Cross-backend check: randomly generated graphs (elementwise, reduce and movement mixes, odd
-// sizes) give the same values on the CPU device (C, with the optimizer's heuristics) as on the JS
-// reference device (no opts). Integer graphs must match exactly, wraparound included.
+// sizes) give the same values on the CPU device (C, with the optimizer's heuristics) and on the
+// WASM device (WebAssembly, with its heuristics) as on the JS reference device (no opts). Integer
+// graphs must match exactly, wraparound included.
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { dtypes, Tensor } from '../../src/index.ts'
+import { Device, dtypes, Tensor } from '../../src/index.ts'
 import { allclose, hasCPU, makeRng } from '../helpers.ts'
 
 type Rng = () => number
@@ -75,79 +76,84 @@ function randomShape(rng: Rng): number[] {
   return Array.from({ length: nd }, () => pick(rng, SIZES))
 }
 
-describe('cross-backend: CPU (optimized C) vs JS (reference)', { skip: !hasCPU }, () => {
-  test('60 random float graphs agree', async () => {
-    for (let g = 0; g < 60; g++) {
-      const rng = makeRng(1000 + g)
-      const shape = randomShape(rng)
-      const n = shape.reduce((a, b) => a * b, 1)
-      const datas = [0, 1].map(() => Float32Array.from({ length: n }, () => rng() * 4 - 2))
-      const seed = 5000 + g
-      const build = (device: string) =>
-        randomGraph(
-          makeRng(seed),
-          datas.map((d) => new Tensor(d, { shape, device })),
-        )
-      const cpu = build('CPU')
-      const js = build('JS')
-      assert.deepEqual(cpu.shape, js.shape, `graph ${g}: shapes`)
-      const [a, b] = [await cpu.data(), await js.data()]
-      allclose(a as Float32Array, b as Float32Array, {
-        rtol: 2e-4,
-        atol: 2e-5,
-        label: `graph ${g} (${shape})`,
-      })
-    }
-  })
+const backends = [
+  { dev: 'CPU', what: 'optimized C', skip: !hasCPU },
+  { dev: 'WASM', what: 'WebAssembly', skip: Device.unavailableReason('WASM') !== undefined },
+]
+for (const { dev, what, skip } of backends)
+  describe(`cross-backend: ${dev} (${what}) vs JS (reference)`, { skip }, () => {
+    test('60 random float graphs agree', async () => {
+      for (let g = 0; g < 60; g++) {
+        const rng = makeRng(1000 + g)
+        const shape = randomShape(rng)
+        const n = shape.reduce((a, b) => a * b, 1)
+        const datas = [0, 1].map(() => Float32Array.from({ length: n }, () => rng() * 4 - 2))
+        const seed = 5000 + g
+        const build = (device: string) =>
+          randomGraph(
+            makeRng(seed),
+            datas.map((d) => new Tensor(d, { shape, device })),
+          )
+        const cpu = build(dev)
+        const js = build('JS')
+        assert.deepEqual(cpu.shape, js.shape, `graph ${g}: shapes`)
+        const [a, b] = [await cpu.data(), await js.data()]
+        allclose(a as Float32Array, b as Float32Array, {
+          rtol: 2e-4,
+          atol: 2e-5,
+          label: `graph ${g} (${shape})`,
+        })
+      }
+    })
 
-  test('matmul-shaped reductions with odd and tile-sized dimensions agree', async () => {
-    const rng = makeRng(77)
-    for (const [m, k, n] of [
-      [1, 1, 1],
-      [3, 5, 7],
-      [8, 16, 32],
-      [33, 17, 64],
-      [64, 9, 48],
-      [2, 100, 3],
-    ] as const) {
-      const a = Float32Array.from({ length: m * k }, () => rng() - 0.5)
-      const b = Float32Array.from({ length: k * n }, () => rng() - 0.5)
-      const run = (device: string) =>
-        new Tensor(a, { shape: [m, k], device })
-          .matmul(new Tensor(b, { shape: [k, n], device }))
-          .relu()
-          .data()
-      allclose((await run('CPU')) as Float32Array, (await run('JS')) as Float32Array, {
-        rtol: 1e-4,
-        atol: 1e-5,
-        label: `matmul ${m}x${k}x${n}`,
-      })
-    }
-  })
+    test('matmul-shaped reductions with odd and tile-sized dimensions agree', async () => {
+      const rng = makeRng(77)
+      for (const [m, k, n] of [
+        [1, 1, 1],
+        [3, 5, 7],
+        [8, 16, 32],
+        [33, 17, 64],
+        [64, 9, 48],
+        [2, 100, 3],
+      ] as const) {
+        const a = Float32Array.from({ length: m * k }, () => rng() - 0.5)
+        const b = Float32Array.from({ length: k * n }, () => rng() - 0.5)
+        const run = (device: string) =>
+          new Tensor(a, { shape: [m, k], device })
+            .matmul(new Tensor(b, { shape: [k, n], device }))
+            .relu()
+            .data()
+        allclose((await run(dev)) as Float32Array, (await run('JS')) as Float32Array, {
+          rtol: 1e-4,
+          atol: 1e-5,
+          label: `matmul ${m}x${k}x${n}`,
+        })
+      }
+    })
 
-  test('int32 graphs agree exactly, including wraparound, division by zero and shifts', async () => {
-    const rng = makeRng(9)
-    const n = 257
-    const big = Int32Array.from({ length: n }, () => Math.floor((rng() - 0.5) * 2 ** 32))
-    const small = Int32Array.from({ length: n }, () => Math.floor((rng() - 0.5) * 20))
-    const run = async (device: string) => {
-      const a = new Tensor(big, { shape: [n], device, dtype: dtypes.int32 })
-      const b = new Tensor(small, { shape: [n], device, dtype: dtypes.int32 })
-      const outs = [
-        a.add(a),
-        a.mul(b.add(100000)),
-        a.neg(),
-        a.idiv(b),
-        a.mod(b),
-        a.lshift(3),
-        a.rshift(5),
-        a.bitwiseXor(b),
-        a.cast(dtypes.float32).mul(3.7).cast(dtypes.int32),
-        a.sum(),
-      ]
-      return Promise.all(outs.map(async (t) => Array.from((await t.data()) as Int32Array)))
-    }
-    const [c, j] = [await run('CPU'), await run('JS')]
-    for (let i = 0; i < c.length; i++) assert.deepEqual(c[i], j[i], `int graph output ${i}`)
+    test('int32 graphs agree exactly, including wraparound, division by zero and shifts', async () => {
+      const rng = makeRng(9)
+      const n = 257
+      const big = Int32Array.from({ length: n }, () => Math.floor((rng() - 0.5) * 2 ** 32))
+      const small = Int32Array.from({ length: n }, () => Math.floor((rng() - 0.5) * 20))
+      const run = async (device: string) => {
+        const a = new Tensor(big, { shape: [n], device, dtype: dtypes.int32 })
+        const b = new Tensor(small, { shape: [n], device, dtype: dtypes.int32 })
+        const outs = [
+          a.add(a),
+          a.mul(b.add(100000)),
+          a.neg(),
+          a.idiv(b),
+          a.mod(b),
+          a.lshift(3),
+          a.rshift(5),
+          a.bitwiseXor(b),
+          a.cast(dtypes.float32).mul(3.7).cast(dtypes.int32),
+          a.sum(),
+        ]
+        return Promise.all(outs.map(async (t) => Array.from((await t.data()) as Int32Array)))
+      }
+      const [c, j] = [await run(dev), await run('JS')]
+      for (let i = 0; i < c.length; i++) assert.deepEqual(c[i], j[i], `int graph output ${i}`)
+    })
   })
-})

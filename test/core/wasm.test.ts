@@ -1,0 +1,297 @@
+// The WASM device: the binary encoder (LEB128 against the spec's examples), the memory allocator
+// (reuse, growth keeping every buffer's contents), the SIMD plan of a matmul tile, JS-reference
+// semantics at the edges (expected values computed here with plain JS arithmetic), and WASM as the
+// default device where no C compiler works.
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { describe, test } from 'node:test'
+import { handOpts } from '../../src/codegen/heuristics.ts'
+import { decompositions } from '../../src/codegen/decompose.ts'
+import { expandRanges } from '../../src/codegen/expand.ts'
+import { linearize } from '../../src/codegen/linearize.ts'
+import { narrowIndexMath } from '../../src/codegen/narrow.ts'
+import { applyOpts } from '../../src/codegen/opts.ts'
+import { scheduleFor } from '../../src/engine/realize.ts'
+import { Device, dtypes, Tensor } from '../../src/index.ts'
+import { WasmRenderer } from '../../src/renderer/wasm.ts'
+import { Bytes, Code, encodeModule, I32 } from '../../src/renderer/wasm_encoder.ts'
+import { SimdPlan } from '../../src/renderer/wasm_simd.ts'
+import { PAGE, sizeClass, WasmHeap } from '../../src/runtime/wasm_memory.ts'
+import { wasmFeatures } from '../../src/runtime/wasm_features.ts'
+import type { KernelItem } from '../../src/schedule/schedule.ts'
+import { graphRewrite } from '../../src/uop/rewrite.ts'
+import { symbolic } from '../../src/uop/symbolic.ts'
+import { makeRng } from '../helpers.ts'
+
+const skip = Device.unavailableReason('WASM') !== undefined
+const W = { device: 'WASM' }
+
+describe('WebAssembly encoder', () => {
+  test('LEB128 as in the spec and DWARF examples', () => {
+    assert.deepEqual([...new Bytes().u32(624485).view()], [0xe5, 0x8e, 0x26])
+    assert.deepEqual([...new Bytes().u32(127).view()], [0x7f])
+    assert.deepEqual([...new Bytes().u32(128).view()], [0x80, 0x01])
+    assert.deepEqual([...new Bytes().sleb(-123456n).view()], [0xc0, 0xbb, 0x78])
+    assert.deepEqual([...new Bytes().sleb(-1n).view()], [0x7f])
+    assert.deepEqual([...new Bytes().sleb(63n).view()], [0x3f])
+    assert.deepEqual([...new Bytes().sleb(64n).view()], [0xc0, 0x00])
+    assert.deepEqual([...new Bytes().sleb(-64n).view()], [0x40])
+  })
+  test('a module with imported memory and one exported function runs', { skip }, () => {
+    const body = new Code().get(0).get(1).o(0x6a) // i32.add
+    const bytes = encodeModule(
+      { module: 'env', name: 'mem', initial: 1, shared: false },
+      [],
+      [{ type: { params: [I32, I32], results: [I32] }, locals: [], body, export: 'k' }],
+    )
+    const mem = new WebAssembly.Memory({ initial: 1 })
+    const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>), {
+      env: { mem },
+    })
+    assert.equal((inst.exports.k as (a: number, b: number) => number)(40, 2), 42)
+  })
+})
+
+describe('WASM memory', { skip }, () => {
+  test('size classes hold the request, 64-byte aligned, at most a quarter more above 4 KiB', () => {
+    for (const n of [0, 1, 63, 64, 65, 4096, 4097, 5000, 65536, 1e6, 123456789]) {
+      const c = sizeClass(n)
+      assert.ok(c >= n && c % 64 === 0, `${n} -> ${c}`)
+      if (n > 4096) assert.ok(c <= n * 1.25 + 64, `${n} -> ${c}`)
+    }
+  })
+  test('the heap reuses freed blocks of a size class and grows keeping contents', () => {
+    const h = new WasmHeap(false, 4096)
+    const a = h.alloc(100)
+    h.u8(a).set([1, 2, 3])
+    const b = h.alloc(3000)
+    h.release(b)
+    assert.equal(h.alloc(2500).ptr, b.ptr)
+    const pages = h.memory.buffer.byteLength / PAGE
+    const big = h.alloc(8 * 2 ** 20)
+    assert.ok(h.memory.buffer.byteLength / PAGE > pages && big.ptr + big.bytes <= h.memory.buffer.byteLength)
+    assert.deepEqual([...h.u8(a).subarray(0, 3)], [1, 2, 3])
+    assert.throws(() => h.alloc(2 ** 30), /WASM device: out of memory allocating 1073741824 bytes/)
+  })
+  test('tensors keep their values when the device memory grows', async () => {
+    const a = new Tensor([1, 2, 3, 4], W).realize()
+    // 64 MiB more than the memory had: it grows (a non-shared memory's old ArrayBuffer detaches)
+    const big = Tensor.full([1 << 24], 2, W).realize()
+    assert.deepEqual([...(await a.data())], [1, 2, 3, 4])
+    assert.equal((await big.sum().data())[0], 2 ** 25)
+    // host data written through a fresh view after the growth
+    assert.deepEqual([...(await new Tensor([5, 6], W).add(a.shrink([[0, 2]])).data())], [6, 8])
+  })
+})
+
+/** The linear program of the kernel realizing `t` on WASM, optimized as the device would. */
+function wasmProgram(t: Tensor, r: WasmRenderer) {
+  const items = scheduleFor([t.uop]).items.filter((i): i is KernelItem => i.kind === 'kernel')
+  const it = items.at(-1)!
+  const pm = decompositions(r.supports).concat(symbolic)
+  return linearize(
+    narrowIndexMath(graphRewrite(expandRanges(applyOpts(it.ast, handOpts(it.ast, r.target))), pm)),
+  )
+}
+
+describe('WASM SIMD', { skip: skip || !wasmFeatures().simd }, () => {
+  const r = new WasmRenderer({ simd: true, relaxed: false, shared: false, maxPages: 65536 })
+  test('a matmul tile: vector accumulators updated from splats of A and consecutive loads of B', () => {
+    const a = Tensor.rand([64, 128], W)
+    const b = Tensor.rand([128, 256], W)
+    const plan = new SimdPlan(wasmProgram(a.matmul(b), r), false)
+    assert.ok(plan.groups.length >= 4, `${plan.groups.length} store groups`)
+    for (const g of plan.groups) {
+      assert.equal(g.value.kind, 'acc')
+      const steps = g.value.kind === 'acc' ? g.value.group.steps : []
+      // the B lanes of an 8-column upcast of a 32-column panel: one v128.load, not four scalars
+      const kinds = steps.map((s) => (s.value.kind === 'alu' ? s.value.src.map((x) => x.kind).sort() : []))
+      assert.deepEqual(
+        kinds,
+        steps.map(() => ['load', 'splat']),
+      )
+    }
+  })
+  test('elementwise kernels are upcast by 4 and stored as vectors', () => {
+    const x = Tensor.rand([8, 64], W)
+    const plan = new SimdPlan(wasmProgram(x.mul(2).add(1).relu(), r), false)
+    assert.ok(plan.groups.length >= 1)
+    assert.equal(plan.groups[0]!.value.kind, 'alu')
+  })
+  test('vectorized matmul and elementwise results equal the JS device bit for bit', async () => {
+    const rng = makeRng(3)
+    for (const [m, k, n] of [
+      [5, 7, 9],
+      [16, 33, 64],
+      [64, 128, 96],
+    ] as const) {
+      const av = Float32Array.from({ length: m * k }, () => rng() - 0.5)
+      const bv = Float32Array.from({ length: k * n }, () => rng() - 0.5)
+      const run = (device: string) =>
+        new Tensor(av, { shape: [m, k], device })
+          .matmul(new Tensor(bv, { shape: [k, n], device }))
+          .relu()
+          .mul(3)
+          .data()
+      const [w, j] = [await run('WASM'), await run('JS')]
+      if (wasmFeatures().relaxed) for (let i = 0; i < w.length; i++) assert.ok(Math.abs(w[i]! - j[i]!) < 1e-5)
+      else assert.deepEqual(w, j, `${m}x${k}x${n}`)
+    }
+  })
+})
+
+describe('WASM semantics at the edges (as the JS reference)', { skip }, () => {
+  const i32 = (v: number[]) => new Tensor(v, { device: 'WASM', dtype: dtypes.int32 })
+  test('int32 floor division and modulo: by zero gives 0, INT_MIN // -1 wraps', async () => {
+    const x = [-(2 ** 31), -(2 ** 31), 7, -7, 7, 0, 2 ** 31 - 1]
+    const y = [-1, 0, 2, 2, -2, 0, -1]
+    // Python's floor semantics (the front end builds them on truncating IDIV and MOD)
+    const div = x.map((a, i) => (y[i] ? Math.floor(a / y[i]!) | 0 : 0))
+    const mod = x.map((a, i) => (y[i] ? (a - Math.floor(a / y[i]!) * y[i]!) | 0 : 0))
+    assert.deepEqual([...(await i32(x).idiv(i32(y)).data())], div)
+    assert.deepEqual([...(await i32(x).mod(i32(y)).data())], mod)
+  })
+  test('float -> int casts wrap like JS |0 (NaN and infinities give 0)', async () => {
+    const v = [
+      Number.NaN,
+      Number.POSITIVE_INFINITY,
+      Number.NEGATIVE_INFINITY,
+      3e9,
+      -3e9,
+      1e20,
+      -2.7,
+      2.7,
+      2 ** 31,
+    ]
+    const f = new Tensor(v, { device: 'WASM', dtype: dtypes.float64 })
+    assert.deepEqual(
+      [...(await f.cast(dtypes.int32).data())],
+      v.map((x) => x | 0),
+    )
+    assert.deepEqual(
+      [...(await f.cast(dtypes.uint32).data())],
+      v.map((x) => x >>> 0),
+    )
+    assert.deepEqual(
+      [...(await f.cast(dtypes.int8).data())],
+      v.map((x) => ((x | 0) << 24) >> 24),
+    )
+  })
+  test('narrow ints wrap after each op; uint32 compares and shifts unsigned', async () => {
+    const a = new Tensor([100, -100, 127], { device: 'WASM', dtype: dtypes.int8 })
+    assert.deepEqual([...(await a.add(a).data())], [-56, 56, -2])
+    const u = new Tensor([4e9, 1, 2 ** 31], { device: 'WASM', dtype: dtypes.uint32 })
+    assert.deepEqual(
+      [...(await u.lt(new Tensor([1, 4e9, 1], { device: 'WASM', dtype: dtypes.uint32 })).data())],
+      [false, true, false].map(Number),
+    )
+    assert.deepEqual([...(await u.rshift(1).data())], [2e9, 0, 2 ** 30])
+  })
+  test('int64 arithmetic beyond 32 bits', async () => {
+    const a = new Tensor([2 ** 40 + 3, -(2 ** 35)], { device: 'WASM', dtype: dtypes.int64 })
+    assert.deepEqual([...(await a.mul(3).add(1).data())], [3n * (2n ** 40n + 3n) + 1n, -3n * 2n ** 35n + 1n])
+  })
+  test('float32 exp and exp2 equal Math.exp rounded to float32 on a sample', async () => {
+    const rng = makeRng(11)
+    const v = Float32Array.from({ length: 20000 }, () => (rng() - 0.5) * 220)
+    const e = await new Tensor(v, W).exp().data()
+    const e2 = await new Tensor(v, W).exp2().data()
+    let diff = 0
+    for (let i = 0; i < v.length; i++) {
+      if (e[i] !== Math.fround(Math.exp(v[i]!))) diff++
+      if (e2[i] !== Math.fround(2 ** v[i]!)) diff++
+    }
+    assert.ok(diff <= 2, `${diff} of ${2 * v.length} differ`)
+    const special = await new Tensor(
+      [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 0, 89, -104],
+      W,
+    )
+      .exp()
+      .data()
+    assert.deepEqual([...special], [Number.NaN, Number.POSITIVE_INFINITY, 0, 1, Number.POSITIVE_INFINITY, 0])
+  })
+  test('float16 results round through float32 then to half', async () => {
+    const h = new Tensor([1, 2049, 0.1], { device: 'WASM', dtype: dtypes.float16 })
+    const j = new Tensor([1, 2049, 0.1], { device: 'JS', dtype: dtypes.float16 })
+    const f = (t: Tensor) => t.mul(1.0009765625).add(3).cast(dtypes.float32).data()
+    assert.deepEqual(await f(h), await f(j))
+  })
+})
+
+describe('default device', { skip }, () => {
+  test('WASM when no C compiler works', () => {
+    const r = spawnSync(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        '-e',
+        "import('./src/index.ts').then((t) => console.log('default=' + t.Device.DEFAULT))",
+      ],
+      { encoding: 'utf8', env: { ...process.env, CC: '/nonexistent/cc', DEVICE: '', CACHELEVEL: '0' } },
+    )
+    assert.match(r.stdout, /default=WASM/, r.stderr)
+  })
+})
+
+describe('WASM threads', { skip: skip || !wasmFeatures().sharedMemory }, () => {
+  test('kernels split across 3 worker threads give the JS results (matmul, elementwise, reduce)', () => {
+    const script = `
+      const { Tensor } = await import('./src/index.ts')
+      const rnd = (n, s) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + s) * 0.5)
+      const run = (device) => {
+        const a = new Tensor(rnd(192 * 160, 1), { shape: [192, 160], device })
+        const b = new Tensor(rnd(160 * 224, 2), { shape: [160, 224], device })
+        const x = new Tensor(rnd(1 << 21, 3), { device })
+        return [a.matmul(b).relu(), x.mul(3).add(1).exp(), x.reshape([1024, 2048]).sum(1)]
+      }
+      const w = run('WASM'), j = run('JS')
+      let same = true
+      for (let i = 0; i < w.length; i++) {
+        const [p, q] = [await w[i].data(), await j[i].data()]
+        // the row sums add in another order (4 lane accumulators): equal up to rounding
+        for (let e = 0; e < p.length; e++) if (!Object.is(p[e], q[e]) && Math.abs(p[e] - q[e]) > 1e-4) same = false
+      }
+      console.log('same=' + same)
+    `
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      env: { ...process.env, WASM_THREADS: '3', DEBUG: '1', DEVICE: '' },
+      timeout: 120000,
+    })
+    assert.match(r.stdout, /WASM device: simd \w+, relaxed simd \w+, 3 threads/, r.stderr)
+    assert.match(r.stdout, /same=true/, r.stderr)
+  })
+})
+
+describe('WASM relaxed SIMD', { skip }, () => {
+  test('found by validation where the engine has it; fused multiply-adds stay within rounding of JS', () => {
+    const script = `
+      const { Tensor } = await import('./src/index.ts')
+      const { wasmFeatures } = await import('./src/runtime/wasm_features.ts')
+      const rnd = (n, s) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + s) * 0.5)
+      const run = (device) =>
+        new Tensor(rnd(64 * 96, 1), { shape: [64, 96], device })
+          .matmul(new Tensor(rnd(96 * 128, 2), { shape: [96, 128], device }))
+          .data()
+      const [w, j] = [await run('WASM'), await run('JS')]
+      let worst = 0, differ = 0
+      for (let i = 0; i < w.length; i++) {
+        worst = Math.max(worst, Math.abs(w[i] - j[i]))
+        if (w[i] !== j[i]) differ++
+      }
+      console.log('relaxed=' + wasmFeatures().relaxed + ' worst=' + worst + ' differ=' + differ)
+    `
+    const r = spawnSync(
+      process.execPath,
+      ['--experimental-wasm-relaxed-simd', '--import', 'tsx', '--input-type=module', '-e', script],
+      { encoding: 'utf8', env: { ...process.env, DEVICE: '', WASM_THREADS: '1' }, timeout: 120000 },
+    )
+    const m = /relaxed=(\w+) worst=(\S+) differ=(\d+)/.exec(r.stdout)
+    assert.ok(m, r.stderr)
+    if (m[1] !== 'true') return // an engine without the flag: nothing to check
+    assert.ok(Number(m[2]) < 1e-5, `worst difference ${m[2]}`)
+    // fused: most sums round differently from JS's separate multiply and add
+    assert.ok(Number(m[3]) > 0, 'no result differs: relaxed_madd was not used')
+  })
+})
