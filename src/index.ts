@@ -2,6 +2,7 @@
 import './runtime/js.js'
 import './runtime/null.js'
 import './runtime/cpu.js'
+import './runtime/webgpu.js'
 import './viz/enable.js'
 
 export { bf16BitsToF32, DType, dtypes, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from './dtype.js'
