@@ -94,10 +94,11 @@ function literal(v: number, dt: DType): string {
   if (dt.isBool) return v ? 'true' : 'false'
   if (dt.isFloat) {
     const t = valueType(dt)
-    // WGSL has no NaN or infinity literals
-    if (Number.isNaN(v)) return `${t}(bitcast<f32>(0x7fc00000u))`
-    if (v === Number.POSITIVE_INFINITY) return `${t}(bitcast<f32>(0x7f800000u))`
-    if (v === Number.NEGATIVE_INFINITY) return `${t}(bitcast<f32>(0xff800000u))`
+    // WGSL has no NaN or infinity literals, and rejects them in constant expressions: the bits
+    // come from private variables (PRELUDE)
+    if (Number.isNaN(v)) return `${t}(bitcast<f32>(nan_))`
+    if (v === Number.POSITIVE_INFINITY) return `${t}(bitcast<f32>(inf_))`
+    if (v === Number.NEGATIVE_INFINITY) return `${t}(bitcast<f32>(ninf_))`
     if (Object.is(v, -0)) return `(-0.0${t === 'f16' ? 'h' : 'f'})`
     // a value past f16's range (the float32 constant a half max reduce starts from) is inf
     if (t === 'f16' && Math.abs(v) > 65504)
@@ -126,10 +127,19 @@ function wrapInt(e: string, dt: DType): string {
 }
 
 /** Helpers placed before every kernel (unused ones cost nothing). */
-const PRELUDE = `fn f2u_(x: f32) -> u32 {
+const PRELUDE = `var<private> inf_: u32 = 0x7f800000u;
+var<private> ninf_: u32 = 0xff800000u;
+var<private> nan_: u32 = 0x7fc00000u;
+fn wrapbig_(t: f32) -> u32 {
+  // |t| >= 2^31 is a multiple of 256: t mod 2^32 is exact in f32
+  return u32(t - floor(t / 4294967296.0) * 4294967296.0);
+}
+fn f2u_(x: f32) -> u32 {
   if ((bitcast<u32>(x) & 0x7f800000u) == 0x7f800000u) { return 0u; }
   let t = trunc(x);
-  return u32(t - floor(t / 4294967296.0) * 4294967296.0);
+  if (t >= 0.0 && t < 4294967296.0) { return u32(t); }
+  if (t < 0.0 && t >= -2147483648.0) { return bitcast<u32>(i32(t)); }
+  return wrapbig_(t);
 }
 fn f2i_(x: f32) -> i32 { return bitcast<i32>(f2u_(x)); }
 fn isnan_(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
@@ -298,9 +308,10 @@ export class WGSLRenderer implements Renderer {
       const idx = ref(u.src[1]!)
       const dt = u.dtype
       if (!isPacked(dt)) return `${b}[${idx}]`
-      const word = atomic(i) ? `atomicLoad(&${b}[u32(${idx}) >> 2u])` : `${b}[u32(${idx}) >> 2u]`
       const bits = dt.isBool ? 8 : dt.bits
       const per = bits === 8 ? 3 : 1
+      const at = `u32(${idx}) >> ${bits === 8 ? 2 : 1}u`
+      const word = atomic(i) ? `atomicLoad(&${b}[${at}])` : `${b}[${at}]`
       const shift = `((u32(${idx}) & ${per}u) * ${bits}u)`
       const raw = `((${word} >> ${shift}) & ${bits === 8 ? '255u' : '65535u'})`
       if (dt.isBool) return `(${raw} != 0u)`
@@ -320,7 +331,7 @@ export class WGSLRenderer implements Renderer {
       const mask = bits === 8 ? '255u' : '65535u'
       const val = dt.isBool ? `select(0u, 1u, ${v})` : dt.isUnsigned ? v : `bitcast<u32>(${v})`
       w.open('{')
-      w.line(`let w_ = u32(${idx}) >> 2u;`)
+      w.line(`let w_ = u32(${idx}) >> ${bits === 8 ? 2 : 1}u;`)
       w.line(`let s_ = (u32(${idx}) & ${per}u) * ${bits}u;`)
       w.line(`atomicAnd(&${b}[w_], ~(${mask} << s_));`)
       w.line(`atomicOr(&${b}[w_], (${val} & ${mask}) << s_);`)

@@ -17,7 +17,7 @@
 import type { DType, TypedArray } from '../dtype.js'
 import { storageArray } from '../dtype.js'
 import { TsgradError } from '../helpers.js'
-import { parseWGSLLaunch, type WGSLLaunch, WGSLRenderer } from '../renderer/wgsl.js'
+import { parseWGSLLaunch, type WGSLLaunch, WGSLRenderer, wgslUnsupported } from '../renderer/wgsl.js'
 import { type CompiledDevice, Device, type Program } from './device.js'
 import { nodeBuiltins } from './node.js'
 
@@ -45,7 +45,12 @@ interface Started {
 /** Why the device failed (start, device lost, validation, out of memory): thrown at the next read. */
 let failure: string | undefined
 /** the errors reported since the last read, each naming its kernel or buffer */
-const errors: string[] = []
+const errors: { at: number; message: string }[] = []
+/** counts recorded operations: an error belongs to the reads issued after the operation that made it */
+let clock = 0
+const report = (at: number, message: string): void => {
+  errors.push({ at, message })
+}
 let started: Started | undefined
 let starting: Promise<Started> | undefined
 /** work recorded before the device was ready, replayed in order when it is */
@@ -111,7 +116,7 @@ async function start(): Promise<Started> {
       }
     })
     device.addEventListener('uncapturederror', (e) => {
-      errors.push(`WEBGPU error: ${(e as GPUUncapturedErrorEvent).error.message}`)
+      report(clock, `WEBGPU error: ${(e as GPUUncapturedErrorEvent).error.message}`)
     })
     s = { device, f16, keep }
   } catch (e) {
@@ -146,14 +151,12 @@ function whenStarted(f: (s: Started) => void): void {
   void ensureStarted().catch(() => {})
 }
 
-function gpuBuffer(s: Started, b: WebGPUBuffer): GPUBuffer {
+function gpuBuffer(s: Started, b: WebGPUBuffer, at = clock): GPUBuffer {
   if (!b.gpu) {
     s.device.pushErrorScope('out-of-memory')
     b.gpu = s.device.createBuffer({ size: b.bytes, usage: STORAGE | COPY_SRC | COPY_DST })
     const bytes = b.bytes
-    void s.device.popErrorScope().then((e) => {
-      if (e) errors.push(`WEBGPU: out of memory allocating a buffer of ${bytes} bytes: ${e.message}`)
-    })
+    popScope(s.device, at, (m) => `WEBGPU: out of memory allocating a buffer of ${bytes} bytes: ${m}`)
   }
   return b.gpu
 }
@@ -171,11 +174,30 @@ function flush(s: Started): void {
   encoded = 0
 }
 
-function throwErrors(): void {
+/** error scopes not yet popped: a read waits for them, so its errors are the launches' before it */
+const scopes = new Set<Promise<void>>()
+/** Pop the error scope pushed last; its error (if any) is reported at `at` by `describe`. */
+function popScope(d: GPUDevice, at: number, describe: (message: string) => string): void {
+  const p: Promise<void> = d
+    .popErrorScope()
+    .then((e) => {
+      if (e) report(at, describe(e.message))
+    })
+    .finally(() => scopes.delete(p))
+  scopes.add(p)
+}
+
+/** Throw the errors of operations recorded up to `upTo` (a read issued earlier does not take later ones). */
+async function throwErrors(upTo: number): Promise<void> {
+  await Promise.all(scopes)
   if (failure) throw new TsgradError(failure)
-  if (errors.length) {
-    const all = errors.splice(0)
-    throw new TsgradError(all.join('\n'))
+  const mine = errors.filter((e) => e.at <= upTo)
+  if (mine.length) {
+    errors.splice(0, errors.length, ...errors.filter((e) => e.at > upTo))
+    // an invalid pipeline makes every later use of it an error too: those follow the cause
+    const all = mine.map((e) => e.message)
+    const causes = all.filter((e) => !e.includes('is invalid due to a previous error'))
+    throw new TsgradError((causes.length ? causes : all).join('\n'))
   }
 }
 
@@ -187,7 +209,7 @@ interface Kernel {
 }
 const kernels = new Map<string, Kernel>()
 
-function kernelFor(s: Started, src: string, name: string): Kernel {
+function kernelFor(s: Started, src: string, name: string, at: number): Kernel {
   let k = kernels.get(src)
   if (k) return k
   const launch = parseWGSLLaunch(src)
@@ -206,9 +228,7 @@ function kernelFor(s: Started, src: string, name: string): Kernel {
     layout: d.createPipelineLayout({ bindGroupLayouts: [layout] }),
     compute: { module, entryPoint: name },
   })
-  void d.popErrorScope().then((e) => {
-    if (e) errors.push(`WEBGPU: kernel ${name} failed to compile: ${e.message}\n${src}`)
-  })
+  popScope(d, at, (m) => `WEBGPU: kernel ${name} failed to compile: ${m}\n${src}`)
   k = { pipeline, launch, layout }
   kernels.set(src, k)
   return k
@@ -254,9 +274,9 @@ function scratch(s: Started): GPUBuffer {
   return scratchBuf
 }
 
-async function readBack(b: WebGPUBuffer, size: number, dtype: DType): Promise<TypedArray> {
+async function readBack(b: WebGPUBuffer, size: number, dtype: DType, upTo: number): Promise<TypedArray> {
   const s = await ensureStarted()
-  throwErrors()
+  await throwErrors(upTo)
   const d = s.device
   const src = gpuBuffer(s, b)
   const staging = d.createBuffer({ size: b.bytes, usage: MAP_READ | COPY_DST })
@@ -266,7 +286,7 @@ async function readBack(b: WebGPUBuffer, size: number, dtype: DType): Promise<Ty
   try {
     await staging.mapAsync(MAP_MODE_READ)
   } catch (e) {
-    throwErrors()
+    await throwErrors(upTo)
     throw new TsgradError(`WEBGPU: reading a buffer of ${b.bytes} bytes failed: ${(e as Error).message}`)
   }
   const out = storageArray(dtype, size)
@@ -275,7 +295,7 @@ async function readBack(b: WebGPUBuffer, size: number, dtype: DType): Promise<Ty
   )
   staging.unmap()
   staging.destroy()
-  throwErrors()
+  await throwErrors(upTo)
   return out
 }
 
@@ -294,8 +314,9 @@ export function createWebGPUDevice(name: string): CompiledDevice<WebGPUBuffer, s
       alloc: (size: number, dtype: DType): WebGPUBuffer => {
         const bytes = Math.max(4, Math.ceil((size * dtype.itemsize) / 4) * 4)
         const b: WebGPUBuffer = { bytes }
+        const at = ++clock
         whenStarted((s) => {
-          if (!b.freed) gpuBuffer(s, b)
+          if (!b.freed) gpuBuffer(s, b, at)
         })
         return b
       },
@@ -319,7 +340,7 @@ export function createWebGPUDevice(name: string): CompiledDevice<WebGPUBuffer, s
           s.device.queue.writeBuffer(gpuBuffer(s, b), 0, data, 0, data.byteLength)
         })
       },
-      copyout: (b: WebGPUBuffer, size: number, dtype: DType) => readBack(b, size, dtype),
+      copyout: (b: WebGPUBuffer, size: number, dtype: DType) => readBack(b, size, dtype, clock),
       maxElements: undefined,
     },
     renderer,
@@ -328,15 +349,23 @@ export function createWebGPUDevice(name: string): CompiledDevice<WebGPUBuffer, s
       (src: string, kname: string): Program<WebGPUBuffer> =>
       (bufs, vals) => {
         const v = vals ? [...vals] : undefined
+        const at = ++clock
         whenStarted((s) => {
-          launch(s, kernelFor(s, src, kname), bufs, v)
+          launch(s, kernelFor(s, src, kname, at), bufs, v)
         })
       },
+    dtypeUnsupported: (dt: DType) =>
+      wgslUnsupported(dt, renderer.f16)
+        ? dt.name === 'float16'
+          ? "the adapter has no 'shader-f16'"
+          : 'WGSL has no 64-bit or bfloat16 types'
+        : undefined,
     synchronize: async () => {
+      const upTo = clock
       const s = await ensureStarted()
       flush(s)
       await s.device.queue.onSubmittedWorkDone()
-      throwErrors()
+      await throwErrors(upTo)
     },
   }
 }
