@@ -28,6 +28,19 @@ export interface OptTarget {
   readonly registers: number
   /** the renderer vectorizes a plain reduce loop itself (C: OpenMP simd reductions) */
   readonly simdReduce?: boolean
+  /**
+   * a GPU: every output element is its own invocation (renderer/wgsl.ts), so no row is written
+   * and read back by one thread (no reuse_row_values), and the GPU opts apply (gpu_opts.ts)
+   */
+  readonly gpu?: GPULimits
+}
+
+/** What a GPU target tells the optimizer about itself. */
+export interface GPULimits {
+  /** invocations one workgroup may have */
+  readonly maxWorkgroup: number
+  /** bytes of workgroup memory */
+  readonly localMemory: number
 }
 
 /** Reduce axes up to this long are expanded into straight-line accumulator steps (CHAIN). */

@@ -20,7 +20,7 @@
 // pattern: a shader compiler may assume no NaN in comparisons), shift counts masked to 5 bits, POW of
 // a negative base with an integer exponent is signed. Differences: float math runs in f32 (JS rounds
 // double results), and WGSL's sin/cos/exp/log have the precision the platform gives them.
-import type { DType } from '../dtype.js'
+import { type DType, dtypes } from '../dtype.js'
 import type { OptTarget } from '../codegen/heuristics.js'
 import type { LinearProgram } from '../codegen/linearize.js'
 import { TsgradError } from '../helpers.js'
@@ -171,6 +171,8 @@ function castExpr(a: string, from: DType, to: DType): string {
   return wrapInt(same ? a : `bitcast<${t}>(${a})`, to)
 }
 
+const nan = (x: string, dt: DType): string => (dt.name === 'float32' ? `isnan_(${x})` : `isnan_(f32(${x}))`)
+
 function fmax(x: string, y: string, dt: DType): string {
   if (dt.isBool) return `(${x} || ${y})`
   if (dt.isInt) return `max(${x}, ${y})`
@@ -212,6 +214,11 @@ function aluExpr(u: UOp, a: string[]): string {
       return castExpr(x, sdt, dt)
     case Ops.BITCAST:
       if (dt.itemsize === 4 && sdt.itemsize === 4) return `bitcast<${valueType(dt)}>(${x})`
+      // float16 <-> a 16-bit integer: through the low half of a u32
+      if (dt.name === 'float16' && sdt.isInt && sdt.itemsize === 2)
+        return `bitcast<vec2<f16>>(bitcast<u32>(${x}) & 65535u).x`
+      if (sdt.name === 'float16' && dt.isInt && dt.itemsize === 2)
+        return castExpr(`(bitcast<u32>(vec2<f16>(${x}, 0.0h)) & 65535u)`, dtypes.uint32, dt)
       if (dt.isInt && sdt.isInt && dt.itemsize === sdt.itemsize) return castExpr(x, sdt, dt)
       throw new TsgradError(`WEBGPU: bitcast ${sdt.name} -> ${dt.name} is not supported`)
     case Ops.ADD:
@@ -233,13 +240,17 @@ function aluExpr(u: UOp, a: string[]): string {
     case Ops.MAX:
       return fmax(x, y, dt)
     case Ops.POW:
-      if (int) return castExpr(`powf32_(f32(${x}), f32(${y}))`, dtypeF32, dt)
+      if (int) return castExpr(`powf32_(f32(${x}), f32(${y}))`, dtypes.float32, dt)
       return `pow${valueType(dt)}_(${x}, ${y})`
+    // float comparisons test NaN on the bits: shader compilers fold `x != x` to false
     case Ops.CMPLT:
+      if (sdt.isFloat) return `(!${nan(x, sdt)} && !${nan(y, sdt)} && ${x} < ${y})`
       return sdt.isBool ? `(!${x} && ${y})` : `(${x} < ${y})`
     case Ops.CMPNE:
+      if (sdt.isFloat) return `(${nan(x, sdt)} || ${nan(y, sdt)} || ${x} != ${y})`
       return `(${x} != ${y})`
     case Ops.CMPEQ:
+      if (sdt.isFloat) return `(!${nan(x, sdt)} && !${nan(y, sdt)} && ${x} == ${y})`
       return `(${x} == ${y})`
     case Ops.AND:
       return dt.isBool ? `(${x} && ${y})` : `(${x} & ${y})`
@@ -257,9 +268,6 @@ function aluExpr(u: UOp, a: string[]): string {
   throw new Error(`WGSL renderer: no rendering for ${u.op}`)
 }
 
-/** float32 as a DType-like for castExpr of the integer POW (only name/flags are read). */
-const dtypeF32 = { name: 'float32', isBool: false, isFloat: true, isInt: false } as DType
-
 function accUpdate(op: string, acc: string, v: string, dt: DType): string {
   if (op === ACC_SET) return `${acc} = ${v};`
   if (dt.isBool) return `${acc} = ${acc} ${op === 'MUL' ? '&&' : '||'} ${v};`
@@ -274,7 +282,12 @@ const WORKGROUP = 64
 export class WGSLRenderer implements Renderer {
   readonly name = 'wgsl'
   readonly supports = NATIVE
-  readonly target: OptTarget = { threads: false, vectorWidth: 1, registers: 16 }
+  readonly target: OptTarget = {
+    threads: false,
+    vectorWidth: 1,
+    registers: 16,
+    gpu: { maxWorkgroup: 256, localMemory: 16384 },
+  }
 
   /** `f16`: the adapter has shader-f16 (float16 kernels need it) */
   constructor(readonly f16: boolean) {}

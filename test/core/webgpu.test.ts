@@ -60,6 +60,21 @@ describe('WEBGPU device', { skip }, () => {
     assert.deepEqual(gs, js)
   })
 
+  test('a fused row softmax: no row is stored and read back across invocations (no reuse_row_values)', async () => {
+    const data = Float32Array.from({ length: 6 * 33 }, (_, i) => Math.sin(i * 1.3) * 3)
+    const [g, j] = await both((device) => new Tensor(data, { shape: [6, 33], device }).softmax(-1))
+    for (let i = 0; i < j.length; i++)
+      assert.ok(Math.abs(g[i]! - j[i]!) < 1e-6, `at ${i}: ${g[i]} vs ${j[i]}`)
+  })
+
+  test('float comparisons see NaN (isnan, isfinite) although shader compilers fold x != x', async () => {
+    const x = [Number.NaN, 1, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, -0]
+    for (const f of ['isnan', 'isfinite', 'isinf'] as const) {
+      const [g, j] = await both((device) => new Tensor(x, { device })[f]())
+      assert.deepEqual(g, j, f)
+    }
+  })
+
   test('a reduce over a symbolic size passes the variable to the shader', async () => {
     const { Variable } = await import('../../src/index.ts')
     const n = new Variable('n', 1, 16)
