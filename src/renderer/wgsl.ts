@@ -301,6 +301,26 @@ export class WGSLRenderer implements Renderer {
       return k === 'global' || k === 'thread'
     }
     const grid = uops.filter((u) => u.op === Ops.RANGE && isGrid(u))
+    // a GROUP reduce (codegen/gpu_opts.ts): one workgroup per output point, its invocations split
+    // the reduce; the accumulators updated inside the group range are combined at its end
+    const group = uops.find((u) => u.op === Ops.RANGE && (u.arg as RangeArg).kind === 'group')
+    const groupSize = group ? group.src[0]!.constValue : 0
+    const grouped = new Map<UOp, string>() // accumulator -> its reduce op
+    if (group) {
+      const start = uops.indexOf(group)
+      for (let i = start + 1; uops[i]!.op !== Ops.ENDRANGE || uops[i]!.src[0] !== group; i++)
+        if (uops[i]!.op === Ops.ACC_UPDATE) grouped.set(uops[i]!.src[0]!, uops[i]!.arg as string)
+    }
+    const workgroup = group ? groupSize : WORKGROUP
+    let inGroup = false
+    // values that differ between the invocations of a group kernel's workgroup (its LOCAL ranges)
+    const perInvocation = new Set<UOp>()
+    for (const u of uops)
+      if (
+        (u.op === Ops.RANGE && (u.arg as RangeArg).kind === 'local') ||
+        u.src.some((x) => perInvocation.has(x))
+      )
+        perInvocation.add(u)
     const bufs = new Map<number, DType>()
     const stored = new Set<number>()
     let usesF16 = false
@@ -313,7 +333,7 @@ export class WGSLRenderer implements Renderer {
     const atomic = (i: number): boolean => stored.has(i) && isPacked(bufs.get(i)!)
     const vars = kernelVars(uops)
     const nbufs = bufs.size ? Math.max(...bufs.keys()) + 1 : 0
-    const threads = grid.reduce((a, r) => a * r.src[0]!.vmax, 1)
+    const threads = grid.reduce((a, r) => a * r.src[0]!.vmax, 1) * (group ? groupSize : 1)
 
     const loadExpr = (u: UOp): string => {
       const i = u.src[0]!.arg as number
@@ -365,7 +385,13 @@ export class WGSLRenderer implements Renderer {
             if (u === grid[0]) {
               // the linear invocation id, its bound (symbolic sizes: computed here), and the split
               const total = grid.map((g) => ref(g.src[0]!)).join(' * ')
-              w.line('let gi_ = i32((wg_.y * nwg_.x + wg_.x) * ' + `${WORKGROUP}u + li_);`)
+              // (a group kernel: the workgroup's id, the same for all its invocations, so the
+              // return below keeps the control flow uniform for the workgroup barriers)
+              w.line(
+                group
+                  ? 'let gi_ = i32(wg_.y * nwg_.x + wg_.x);'
+                  : `let gi_ = i32((wg_.y * nwg_.x + wg_.x) * ${WORKGROUP}u + li_);`,
+              )
               w.line(`if (gi_ >= ${total}) { return; }`)
               let inner = '1i'
               for (let k = grid.length - 1; k >= 0; k--) {
@@ -379,11 +405,33 @@ export class WGSLRenderer implements Renderer {
             }
             break
           }
+          if (u === group || (u.arg as RangeArg).kind === 'local') {
+            w.line(`let ${r} = i32(li_);`)
+            if (u === group) inGroup = true
+            break
+          }
           w.open(`for (var ${r}: i32 = 0i; ${r} < ${ref(u.src[0]!)}; ${r}++) {`)
           break
         }
         case Ops.ENDRANGE:
-          if (!isGrid(u.src[0]!)) w.close()
+          if (u.src[0] === group) {
+            inGroup = false
+            // tree reduction of the invocations' partial values in workgroup memory
+            for (const [acc, op] of grouped) {
+              const a = ref(acc)
+              const sh = `grp_${a}`
+              w.line(`${sh}[li_] = ${a};`)
+              w.line('workgroupBarrier();')
+              w.open(`for (var s_: u32 = ${groupSize / 2}u; s_ > 0u; s_ = s_ >> 1u) {`)
+              w.line(`if (li_ < s_) { ${accUpdate(op, `${sh}[li_]`, `${sh}[li_ + s_]`, acc.dtype)} }`)
+              w.line('workgroupBarrier();')
+              w.close()
+              w.line(`${a} = ${sh}[0];`)
+              w.line('workgroupBarrier();')
+            }
+            break
+          }
+          if (!isGrid(u.src[0]!) && (u.src[0]!.arg as RangeArg).kind !== 'local') w.close()
           break
         case Ops.DEFINE_ACC:
           w.line(
@@ -414,14 +462,21 @@ export class WGSLRenderer implements Renderer {
           break
         }
         case Ops.STORE:
-          store(u)
+          // after a group reduce every invocation holds the same values: one of them stores
+          if (group && !inGroup && !perInvocation.has(u)) {
+            w.open('if (li_ == 0u) {')
+            store(u)
+            w.close()
+          } else store(u)
           break
         default:
           w.line(`let ${w.name(u)} = ${aluExpr(u, u.src.map(ref))};`)
       }
     }
-    const launch: WGSLLaunch = { threads, workgroup: WORKGROUP, nbufs, nvars: vars.length }
+    const launch: WGSLLaunch = { threads, workgroup, nbufs, nvars: vars.length }
     const decls: string[] = []
+    for (const acc of grouped.keys())
+      decls.push(`var<workgroup> grp_${w.ref(acc)}: array<${valueType(acc.dtype)}, ${groupSize}>;`)
     for (let i = 0; i < nbufs; i++) {
       const dt = bufs.get(i)
       const t = dt ? storageType(dt, atomic(i)) : 'u32'
@@ -432,7 +487,7 @@ export class WGSLRenderer implements Renderer {
       `${HEADER}${JSON.stringify(launch)}`,
       usesF16 ? PRELUDE_F16 + PRELUDE : PRELUDE,
       ...decls,
-      `@compute @workgroup_size(${WORKGROUP})`,
+      `@compute @workgroup_size(${workgroup})`,
       `fn ${name}(@builtin(workgroup_id) wg_: vec3<u32>, @builtin(num_workgroups) nwg_: vec3<u32>, @builtin(local_invocation_index) li_: u32) {`,
       w.body,
       '}',

@@ -6,6 +6,9 @@ import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { describe, test } from 'node:test'
 import { Device, dtypes, Tensor } from '../../src/index.ts'
+import { handOpts } from '../../src/codegen/heuristics.ts'
+import { fmtOpts } from '../../src/codegen/opts.ts'
+import { scheduleFor } from '../../src/engine/realize.ts'
 import { startWebGPU } from '../../src/runtime/webgpu.ts'
 
 const why = await startWebGPU().then(
@@ -73,6 +76,35 @@ describe('WEBGPU device', { skip }, () => {
       const [g, j] = await both((device) => new Tensor(x, { device })[f]())
       assert.deepEqual(g, j, f)
     }
+  })
+
+  test('GROUP: reduces with few outputs split across a workgroup; a fused row reduce runs once per row (LOCAL)', async () => {
+    const data = Float32Array.from({ length: 4 * 4096 }, (_, i) => Math.sin(i * 1.3) * 3)
+    const ints = Int32Array.from({ length: 4 * 4096 }, (_, i) => (i * 7919) % 1000)
+    const cases: [string, (d: string) => Tensor][] = [
+      ['softmax rows', (device) => new Tensor(data, { shape: [4, 4096], device }).softmax(-1)],
+      ['row sums', (device) => new Tensor(data, { shape: [4, 4096], device }).sum(-1)],
+      ['full sum', (device) => new Tensor(data, { shape: [4, 4096], device }).sum()],
+      ['full max', (device) => new Tensor(data, { shape: [4, 4096], device }).max()],
+      ['int sum', (device) => new Tensor(ints, { shape: [4, 4096], device }).sum(-1)],
+      ['column means', (device) => new Tensor(data, { shape: [4096, 4], device }).mean(0)],
+    ]
+    for (const [name, build] of cases) {
+      const [g, j] = await both(build)
+      for (let i = 0; i < j.length; i++)
+        assert.ok(
+          Math.abs(g[i]! - j[i]!) <= 1e-4 * Math.max(1, Math.abs(j[i]!)),
+          `${name} at ${i}: ${g[i]} vs ${j[i]}`,
+        )
+    }
+    const target = Device.get('WEBGPU').renderer.target
+    const kernelOpts = (t: Tensor) =>
+      scheduleFor([t.uop]).items.map((it) => fmtOpts(handOpts(it.ast, target)))
+    const x = Tensor.rand([4, 4096], { device: 'WEBGPU' }).realize()
+    assert.deepEqual(kernelOpts(x.sum()), ['GROUP(1,256)'])
+    assert.deepEqual(kernelOpts(x.softmax(-1)), ['GROUP(2,256) LOCAL(1,256)'])
+    // many outputs fill the GPU by themselves: no GROUP
+    assert.ok(!kernelOpts(Tensor.rand([8192, 256], { device: 'WEBGPU' }).sum(-1))[0]!.includes('GROUP'))
   })
 
   test('a reduce over a symbolic size passes the variable to the shader', async () => {
