@@ -146,12 +146,26 @@ fn isnan_(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u
 fn maxf32_(x: f32, y: f32) -> f32 { if (isnan_(x) || isnan_(y)) { return x + y; } return max(x, y); }
 fn powf32_(x: f32, y: f32) -> f32 {
   if (y == 0.0) { return 1.0; }
+  if (x == 0.0) { if (y < 0.0) { return bitcast<f32>(inf_); } return 0.0; }
   if (x < 0.0 && trunc(y) == y) {
     let m = pow(-x, y);
     if (trunc(y * 0.5) * 2.0 != y) { return -m; }
     return m;
   }
   return pow(x, y);
+}
+`
+/** Integer powers by squaring, wrapping like the JS reference's `(x ** y) | 0` for exact results. */
+const PRELUDE_POWI = `fn powi32_(x: i32, y: i32) -> i32 {
+  if (y < 0) { if (x == 1) { return 1; } if (x == -1) { return select(1, -1, (y & 1) != 0); } return 0; }
+  var r = 1; var b = x; var e = y;
+  loop { if (e <= 0) { break; } if ((e & 1) != 0) { r = r * b; } b = b * b; e = e >> 1u; }
+  return r;
+}
+fn powu32_(x: u32, y: u32) -> u32 {
+  var r = 1u; var b = x; var e = y;
+  loop { if (e == 0u) { break; } if ((e & 1u) != 0u) { r = r * b; } b = b * b; e = e >> 1u; }
+  return r;
 }
 `
 const PRELUDE_F16 = `enable f16;
@@ -240,7 +254,7 @@ function aluExpr(u: UOp, a: string[]): string {
     case Ops.MAX:
       return fmax(x, y, dt)
     case Ops.POW:
-      if (int) return castExpr(`powf32_(f32(${x}), f32(${y}))`, dtypes.float32, dt)
+      if (int) return wrapInt(dt.isUnsigned ? `powu32_(${x}, ${y})` : `powi32_(${x}, ${y})`, dt)
       return `pow${valueType(dt)}_(${x}, ${y})`
     // float comparisons test NaN on the bits: shader compilers fold `x != x` to false
     case Ops.CMPLT:
@@ -485,7 +499,7 @@ export class WGSLRenderer implements Renderer {
     if (vars.length) decls.push(`@group(0) @binding(${nbufs}) var<storage, read_write> vars_: array<i32>;`)
     return [
       `${HEADER}${JSON.stringify(launch)}`,
-      usesF16 ? PRELUDE_F16 + PRELUDE : PRELUDE,
+      (usesF16 ? PRELUDE_F16 : '') + PRELUDE + PRELUDE_POWI,
       ...decls,
       `@compute @workgroup_size(${workgroup})`,
       `fn ${name}(@builtin(workgroup_id) wg_: vec3<u32>, @builtin(num_workgroups) nwg_: vec3<u32>, @builtin(local_invocation_index) li_: u32) {`,

@@ -54,6 +54,8 @@ export interface CompiledDevice<B = unknown, A = unknown> {
   runtime(artifact: A, name: string): Program<B>
   /** wait for queued work (no-op for synchronous devices) */
   synchronize(): void | Promise<void>
+  /** reads return promises (`await data()`; dataSync is an error), as on WEBGPU */
+  readonly asyncReads?: boolean
   /** why this device cannot hold or compute `dt` (WGSL has no 64-bit types), or undefined if it can; absent: every dtype */
   dtypeUnsupported?(dt: DType): string | undefined
 }

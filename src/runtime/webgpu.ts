@@ -354,6 +354,7 @@ export function createWebGPUDevice(name: string): CompiledDevice<WebGPUBuffer, s
           launch(s, kernelFor(s, src, kname, at), bufs, v)
         })
       },
+    asyncReads: true,
     dtypeUnsupported: (dt: DType) =>
       wgslUnsupported(dt, renderer.f16)
         ? dt.name === 'float16'
