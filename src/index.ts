@@ -9,6 +9,7 @@ export { bf16BitsToF32, DType, dtypes, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits
 export { TsgradError } from './helpers.js'
 export { checkOptions, type KeySet } from './options.js'
 export { Device } from './runtime/device.js'
+export { startWebGPU } from './runtime/webgpu.js'
 export { isSymbolic, type sint, Tensor, Variable } from './tensor/index.js'
 export type { UOp } from './uop/ops.js'
 export { Jit, type JittedFunction, jit } from './tensor/jit.js'
