@@ -142,6 +142,15 @@ fn f2u_(x: f32) -> u32 {
   return wrapbig_(t);
 }
 fn f2i_(x: f32) -> i32 { return bitcast<i32>(f2u_(x)); }
+fn logf32_(x: f32) -> f32 {
+  // near 1 a series in d = x - 1 (exact there): the platform's log has an absolute error there,
+  // which Kahan's expm1/log1p formulas turn into a large relative one
+  let d = x - 1.0;
+  if (abs(d) < 0.0625) {
+    return d * (1.0 - d * (0.5 - d * (0.33333334 - d * (0.25 - d * (0.2 - d * (0.16666667 - d * 0.14285715))))));
+  }
+  return log(x);
+}
 fn isnan_(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
 fn maxf32_(x: f32, y: f32) -> f32 { if (isnan_(x) || isnan_(y)) { return x + y; } return max(x, y); }
 fn powf32_(x: f32, y: f32) -> f32 {
@@ -208,7 +217,7 @@ function aluExpr(u: UOp, a: string[]): string {
     case Ops.EXP2:
       return unary('exp2')
     case Ops.LOG:
-      return unary('log')
+      return dt.name === 'float32' ? unary('logf32_') : `${valueType(dt)}(logf32_(f32(${x})))`
     case Ops.LOG2:
       return unary('log2')
     case Ops.SIN:
