@@ -3,7 +3,7 @@
 // reference device (no opts). Integer graphs must match exactly, wraparound included.
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { dtypes, Tensor } from '../../src/index.ts'
+import { Device, dtypes, Tensor } from '../../src/index.ts'
 import { allclose, hasCPU, makeRng } from '../helpers.ts'
 
 type Rng = () => number
@@ -75,7 +75,11 @@ function randomShape(rng: Rng): number[] {
   return Array.from({ length: nd }, () => pick(rng, SIZES))
 }
 
-describe('cross-backend: CPU (optimized C) vs JS (reference)', { skip: !hasCPU }, () => {
+// the device under test: the default one (DEVICE=WEBGPU runs these against WEBGPU), CPU when the
+// default is the JS reference itself
+const DUT = Device.DEFAULT === 'JS' ? 'CPU' : Device.DEFAULT
+
+describe(`cross-backend: ${DUT} (optimized) vs JS (reference)`, { skip: DUT === 'CPU' && !hasCPU }, () => {
   test('60 random float graphs agree', async () => {
     for (let g = 0; g < 60; g++) {
       const rng = makeRng(1000 + g)
@@ -88,7 +92,7 @@ describe('cross-backend: CPU (optimized C) vs JS (reference)', { skip: !hasCPU }
           makeRng(seed),
           datas.map((d) => new Tensor(d, { shape, device })),
         )
-      const cpu = build('CPU')
+      const cpu = build(DUT)
       const js = build('JS')
       assert.deepEqual(cpu.shape, js.shape, `graph ${g}: shapes`)
       const [a, b] = [await cpu.data(), await js.data()]
@@ -117,7 +121,7 @@ describe('cross-backend: CPU (optimized C) vs JS (reference)', { skip: !hasCPU }
           .matmul(new Tensor(b, { shape: [k, n], device }))
           .relu()
           .data()
-      allclose((await run('CPU')) as Float32Array, (await run('JS')) as Float32Array, {
+      allclose((await run(DUT)) as Float32Array, (await run('JS')) as Float32Array, {
         rtol: 1e-4,
         atol: 1e-5,
         label: `matmul ${m}x${k}x${n}`,
@@ -147,7 +151,7 @@ describe('cross-backend: CPU (optimized C) vs JS (reference)', { skip: !hasCPU }
       ]
       return Promise.all(outs.map(async (t) => Array.from((await t.data()) as Int32Array)))
     }
-    const [c, j] = [await run('CPU'), await run('JS')]
+    const [c, j] = [await run(DUT), await run('JS')]
     for (let i = 0; i < c.length; i++) assert.deepEqual(c[i], j[i], `int graph output ${i}`)
   })
 })
