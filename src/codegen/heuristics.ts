@@ -16,7 +16,7 @@ import { ALU, Ops, type UOp } from '../uop/ops.js'
 import { execAlu } from '../uop/exec.js'
 import { range } from '../helpers.js'
 import { toposort } from '../uop/rewrite.js'
-import { type GPULimits, groupReduce } from './gpu_opts.js'
+import { elementwiseUpcast, type GPULimits, groupReduce } from './gpu_opts.js'
 import { type Opt, OptState } from './opts.js'
 
 /** What a target's heuristics need to know. */
@@ -263,6 +263,10 @@ export function handOpts(ast: UOp, target: OptTarget): Opt[] {
         if (k > 1) try_({ op: 'UPCAST', axis: outContig, arg: k })
       }
     }
+  }
+  if (target.gpu && !reduceAxes.length) {
+    const o = elementwiseUpcast(s, store?.strides)
+    if (o) s.apply(o)
   }
   if (target.threads && nOut > 0 && work >= THREAD_MIN_WORK) {
     // thread the outermost axis that is not a unit left over from a full upcast

@@ -242,6 +242,7 @@ function grid(groups: number): [number, number] {
 }
 
 function launch(s: Started, k: Kernel, bufs: WebGPUBuffer[], vals: readonly number[] | undefined): void {
+  if (k.launch.threads === 0) return
   const d = s.device
   const entries: GPUBindGroupEntry[] = []
   for (let i = 0; i < k.launch.nbufs; i++) {
