@@ -151,8 +151,20 @@ function whenStarted(f: (s: Started) => void): void {
   void ensureStarted().catch(() => {})
 }
 
+// ---- freed GPUBuffers kept for reuse, by size: a fresh one costs Dawn's zero fill on first use
+// (a 64 MB temporary per realize took about as long as the kernel writing it) ----
+const pool = new Map<number, GPUBuffer[]>()
+let pooledBytes = 0
+const MAX_POOLED_BYTES = 256 * 2 ** 20
+
 function gpuBuffer(s: Started, b: WebGPUBuffer, at = clock): GPUBuffer {
   if (!b.gpu) {
+    const reused = pool.get(b.bytes)?.pop()
+    if (reused) {
+      pooledBytes -= b.bytes
+      b.gpu = reused
+      return reused
+    }
     s.device.pushErrorScope('out-of-memory')
     b.gpu = s.device.createBuffer({ size: b.bytes, usage: STORAGE | COPY_SRC | COPY_DST })
     const bytes = b.bytes
@@ -324,12 +336,19 @@ export function createWebGPUDevice(name: string): CompiledDevice<WebGPUBuffer, s
       free: (b: WebGPUBuffer) => {
         b.freed = true
         whenStarted((s) => {
-          // launches recorded with it must be submitted before it is destroyed
-          if (b.gpu) {
+          if (!b.gpu) return
+          // reuse is ordered after the launches recorded with it (one queue); a destroy is not:
+          // those must be submitted first
+          if (pooledBytes + b.bytes <= MAX_POOLED_BYTES) {
+            const list = pool.get(b.bytes) ?? []
+            list.push(b.gpu)
+            pool.set(b.bytes, list)
+            pooledBytes += b.bytes
+          } else {
             flush(s)
             b.gpu.destroy()
-            b.gpu = undefined
           }
+          b.gpu = undefined
         })
       },
       copyin: (b: WebGPUBuffer, src: TypedArray) => {
