@@ -178,6 +178,15 @@ fn powu32_(x: u32, y: u32) -> u32 {
 }
 `
 const PRELUDE_F16 = `enable f16;
+fn rf16_(x: f32) -> f32 {
+  // x rounded to the nearest float16 (ties to even), as an f32
+  let a = abs(x);
+  if (isnan_(x)) { return x; }
+  if (a >= 65520.0) { return x * bitcast<f32>(inf_); }
+  if (a < 6.1035156e-5) { return round(x * 16777216.0) / 16777216.0; }
+  let b = bitcast<u32>(x);
+  return bitcast<f32>((b + 0xfffu + ((b >> 13u) & 1u)) & 0xffffe000u);
+}
 fn maxf16_(x: f16, y: f16) -> f16 { return f16(maxf32_(f32(x), f32(y))); }
 fn powf16_(x: f16, y: f16) -> f16 { return f16(powf32_(f32(x), f32(y))); }
 `
@@ -187,6 +196,10 @@ function castExpr(a: string, from: DType, to: DType): string {
   if (to.isBool) return from.isBool ? a : `(${a} != ${literal(0, from)})`
   if (from.isBool) return `select(${literal(0, to)}, ${literal(1, to)}, ${a})`
   const t = valueType(to)
+  // to float16 rounded on the bits (rf16_): a driver may keep f16 values in f32 registers and
+  // fold f32(f16(x)), even unpack2x16float(pack2x16float(x)), to x (lavapipe did: a float16
+  // sigmoid(12) read 0.9999938, not 1)
+  if (to.name === 'float16') return `f16(rf16_(f32(${a})))`
   if (to.isFloat) return `${t}(${a})`
   // to an integer: the JS reference's ToInt32 / ToUint32 (wrap) then the width
   if (from.isFloat) return wrapInt(`${t === 'u32' ? 'f2u_' : 'f2i_'}(f32(${a}))`, to)
@@ -294,8 +307,9 @@ function aluExpr(u: UOp, a: string[]): string {
 function accUpdate(op: string, acc: string, v: string, dt: DType): string {
   if (op === ACC_SET) return `${acc} = ${v};`
   if (dt.isBool) return `${acc} = ${acc} ${op === 'MUL' ? '&&' : '||'} ${v};`
-  if (op === 'ADD') return `${acc} = ${wrapInt(`${acc} + ${v}`, dt)};`
-  if (op === 'MUL') return `${acc} = ${wrapInt(`${acc} * ${v}`, dt)};`
+  const r = (e: string): string => (dt.name === 'float16' ? `f16(rf16_(f32(${e})))` : wrapInt(e, dt))
+  if (op === 'ADD') return `${acc} = ${r(`${acc} + ${v}`)};`
+  if (op === 'MUL') return `${acc} = ${r(`${acc} * ${v}`)};`
   return `${acc} = ${fmax(acc, v, dt)};`
 }
 
@@ -494,8 +508,12 @@ export class WGSLRenderer implements Renderer {
             w.close()
           } else store(u)
           break
-        default:
-          w.line(`let ${w.name(u)} = ${aluExpr(u, u.src.map(ref))};`)
+        default: {
+          const e = aluExpr(u, u.src.map(ref))
+          // float16 results rounded after every op (the driver may compute them in f32)
+          const exact = u.op === Ops.CAST || u.op === Ops.WHERE || u.op === Ops.MAX || u.op === Ops.NEG
+          w.line(`let ${w.name(u)} = ${u.dtype.name === 'float16' && !exact ? `f16(rf16_(f32(${e})))` : e};`)
+        }
       }
     }
     const launch: WGSLLaunch = { threads, workgroup, nbufs, nvars: vars.length }

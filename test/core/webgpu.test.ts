@@ -54,6 +54,19 @@ describe('WEBGPU device', { skip }, () => {
     }
   })
 
+  test('float16 results are rounded to float16 after every op, as on the JS device', async (t) => {
+    if (!Device.supportsDType('WEBGPU', dtypes.float16)) return t.skip('no shader-f16')
+    const x = [-12, 0, 12, 1.0009765625, 3.14159, 60000]
+    for (const [name, f] of [
+      ['sigmoid', (a: Tensor) => a.sigmoid()],
+      ['x * 1.001 + 0.3', (a: Tensor) => a.mul(1.001).add(0.3)],
+      ['sum', (a: Tensor) => a.mul(0.37).sum()],
+    ] as const) {
+      const [g, j] = await both((device) => f(new Tensor(x, { device }).cast('float16')).cast('float32'))
+      assert.deepEqual(g, j, name)
+    }
+  })
+
   test('max propagates NaN, as on the JS device', async () => {
     const [g, j] = await both((device) =>
       new Tensor([1, Number.NaN, 3, -1], { device }).maximum(new Tensor([Number.NaN, 2, 1, -2], { device })),
