@@ -56,7 +56,7 @@ describe('WEBGPU device', { skip }, () => {
 
   test('float16 results are rounded to float16 after every op, as on the JS device', async (t) => {
     if (!Device.supportsDType('WEBGPU', dtypes.float16)) return t.skip('no shader-f16')
-    const x = [-12, 0, 12, 1.0009765625, 3.14159, 60000]
+    const x = [-12, 0, 12, 1.0009765625, 2.71, 60000]
     for (const [name, f] of [
       ['sigmoid', (a: Tensor) => a.sigmoid()],
       ['x * 1.001 + 0.3', (a: Tensor) => a.mul(1.001).add(0.3)],
