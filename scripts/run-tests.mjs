@@ -31,7 +31,7 @@ if (filter.length === 0 && !process.env.DEVICE) {
   runs.push({ name: `op suite (${ops.length} files) on the JS device`, status: runOn(ops, { DEVICE: 'JS' }) })
 }
 // the op suite and the random-graph cross-checks on WEBGPU, where the device starts (in CI it must:
-// .ci/run installs a software Vulkan driver)
+// .ci/run installs a software Vulkan driver and sets TSGRAD_REQUIRE_WEBGPU, so a failed start fails)
 if (filter.length === 0 && !process.env.DEVICE) {
   const probe = spawnSync(
     process.execPath,
@@ -44,7 +44,7 @@ if (filter.length === 0 && !process.env.DEVICE) {
     { encoding: 'utf8', timeout: 60_000 },
   )
   const gpu = files.filter((f) => f.includes('test/ops') || f.includes('cross_backend'))
-  if (probe.status === 0 || process.env.CI) {
+  if (probe.status === 0 || process.env.TSGRAD_REQUIRE_WEBGPU) {
     console.log('# op suite and cross-backend checks on the WEBGPU device')
     runs.push({ name: `${gpu.length} files on the WEBGPU device`, status: runOn(gpu, { DEVICE: 'WEBGPU' }) })
   } else console.log(`# WEBGPU pass skipped: ${(probe.stdout || probe.stderr || '').trim()}`)
