@@ -35,5 +35,24 @@ if (filter.length === 0 && !process.env.DEVICE) {
     status: runOn(ops, { DEVICE: 'WASM' }),
   })
 }
+// the op suite and the random-graph cross-checks on WEBGPU, where the device starts (in CI it must:
+// .ci/run installs a software Vulkan driver and sets TSGRAD_REQUIRE_WEBGPU, so a failed start fails)
+if (filter.length === 0 && !process.env.DEVICE) {
+  const probe = spawnSync(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '-e',
+      "import('./src/runtime/webgpu.ts').then((m) => m.startWebGPU()).then(() => process.exit(0), (e) => { console.log(e.message); process.exit(1) })",
+    ],
+    { encoding: 'utf8', timeout: 60_000 },
+  )
+  const gpu = files.filter((f) => f.includes('test/ops') || f.includes('cross_backend'))
+  if (probe.status === 0 || process.env.TSGRAD_REQUIRE_WEBGPU) {
+    console.log('# op suite and cross-backend checks on the WEBGPU device')
+    runs.push({ name: `${gpu.length} files on the WEBGPU device`, status: runOn(gpu, { DEVICE: 'WEBGPU' }) })
+  } else console.log(`# WEBGPU pass skipped: ${(probe.stdout || probe.stderr || '').trim()}`)
+}
 for (const r of runs) console.log(`# ${r.status === 0 ? 'passed' : `FAILED (exit ${r.status})`}: ${r.name}`)
 process.exit(runs.some((r) => r.status !== 0) ? 1 : 0)

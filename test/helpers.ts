@@ -112,6 +112,30 @@ export function toTensor(a: FixArray, opts: { requiresGrad?: boolean; dtype?: st
   return new Tensor(data as any, { shape, dtype: getDType(dt), requiresGrad: opts.requiresGrad ?? false })
 }
 
+/** A skip reason where the default device cannot hold one of these dtypes (WEBGPU: no 64-bit types), else false. */
+export function deviceLacks(...names: string[]): string | false {
+  const dev = tsgrad.Device.DEFAULT
+  const missing = names.filter((n) => !tsgrad.Device.supportsDType(dev, getDType(n)))
+  return missing.length ? `${dev} has no ${missing.join(', ')}` : false
+}
+
+/**
+ * A skip reason where the default device reads only asynchronously (WEBGPU), for tests written
+ * with dataSync/tolistSync (not yet converted to await data()), else false.
+ */
+export function syncReadsSkip(): string | false {
+  const dev = tsgrad.Device.DEFAULT
+  return tsgrad.Device.get(dev).asyncReads
+    ? `${dev} reads asynchronously; this test reads with dataSync`
+    : false
+}
+
+/** deviceLacks for the dtypes a fixture case's inputs and outputs have. */
+export function caseSkip(c: FixCase): string | false {
+  const arrays = [...c.inputs, ...(Array.isArray(c.out) ? c.out : [c.out])]
+  return deviceLacks(...new Set(arrays.map((a) => a.dtype)))
+}
+
 /** Read a tensor's values as plain numbers (bigint -> number, bool -> 0/1). */
 export async function readData(t: Tensor): Promise<number[]> {
   const d = (await t.data()) as ArrayLike<number | bigint>

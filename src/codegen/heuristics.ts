@@ -16,6 +16,7 @@ import { ALU, Ops, type UOp } from '../uop/ops.js'
 import { execAlu } from '../uop/exec.js'
 import { range } from '../helpers.js'
 import { toposort } from '../uop/rewrite.js'
+import { elementwiseUpcast, type GPULimits, groupReduce } from './gpu_opts.js'
 import { type Opt, OptState } from './opts.js'
 
 /** What a target's heuristics need to know. */
@@ -35,6 +36,11 @@ export interface OptTarget {
   readonly upcastElementwise?: boolean
   /** loop iterations before a kernel is worth threading (default THREAD_MIN_WORK) */
   readonly threadMinWork?: number
+  /**
+   * a GPU: every output element is its own invocation (renderer/wgsl.ts), so no row is written
+   * and read back by one thread (no reuse_row_values), and the GPU opts apply (gpu_opts.ts)
+   */
+  readonly gpu?: GPULimits
 }
 
 /** Reduce axes up to this long are expanded into straight-line accumulator steps (CHAIN). */
@@ -121,6 +127,10 @@ const largestDivisor = (n: number, choices: readonly number[]): number =>
   choices.find((c) => n % c === 0) ?? 1
 
 export function handOpts(ast: UOp, target: OptTarget): Opt[] {
+  if (target.gpu) {
+    const g = groupReduce(ast, target.gpu)
+    if (g) return g
+  }
   const s = new OptState(ast)
   const nOut = s.outputAxes
   const sizes = s.sizes()
@@ -182,7 +192,8 @@ export function handOpts(ast: UOp, target: OptTarget): Opt[] {
         operands.every((l) => l.strides[i] === 0 || l.strides[m] === 0) &&
         operands.some((l) => l.strides[i] !== 0)
       const panel = bOnly(n) ? n : range(nOut).find(bOnly)
-      if (panel !== undefined && panel > 0) try_({ op: 'SWAP', axis: 0, arg: panel })
+      // (not on a GPU: there neighbouring invocations run the innermost axis, which must stay n)
+      if (panel !== undefined && panel > 0 && !target.gpu) try_({ op: 'SWAP', axis: 0, arg: panel })
       // short reduce axes nested inside the long ones (a convolution's window, inside its
       // channels) become straight-line steps of the one accumulator instead of 3-trip loops.
       // Not outside them: that turns the loop order inside out (slower, measured 7x on a conv).
@@ -274,6 +285,10 @@ export function handOpts(ast: UOp, target: OptTarget): Opt[] {
   if (!reduceAxes.length && store && target.upcastElementwise && vec > 1) {
     const axis = store.strides.findIndex((st, i) => i < nOut && st === 1 && sizes[i]! % vec === 0)
     if (axis >= 0) try_({ op: 'UPCAST', axis, arg: vec })
+  }
+  if (target.gpu && !reduceAxes.length) {
+    const o = elementwiseUpcast(s, store?.strides)
+    if (o) s.apply(o)
   }
   if (target.threads && nOut > 0 && work >= (target.threadMinWork ?? THREAD_MIN_WORK)) {
     // thread the outermost axis that is not a unit left over from a full upcast

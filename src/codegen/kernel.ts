@@ -43,7 +43,8 @@ export function renderKernel(ast: UOp, renderer: Renderer, opts: readonly Opt[] 
   if (!pm) decompCache.set(renderer, (pm = decompositions(renderer.supports).concat(symbolic)))
   const optimized = applyOpts(ast, opts)
   viz?.codegenStep('apply_opts', optimized)
-  const reused = reuseRowValues(optimized)
+  // a GPU computes each element in its own invocation: a row stored and read back races
+  const reused = renderer.target.gpu ? optimized : reuseRowValues(optimized)
   if (reused !== optimized) viz?.codegenStep('reuse_row_values', reused)
   const expanded = expandRanges(reused)
   viz?.codegenStep('expand', expanded)

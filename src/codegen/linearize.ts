@@ -63,7 +63,10 @@ export function linearize(sink: UOp): LinearProgram {
   // 2. the loop tree: global ranges nest in id order, each REDUCE's ranges nest under its scope
   const root: Block = { range: null, parent: null, items: [], depth: 0 }
   const blockOf = new Map<UOp, Block>()
-  const globals = topo.filter((u) => u.op === Ops.RANGE && (u.arg as RangeArg).kind !== 'reduce')
+  const globals = topo.filter(
+    (u) =>
+      u.op === Ops.RANGE && (u.arg as RangeArg).kind !== 'reduce' && (u.arg as RangeArg).kind !== 'group',
+  )
   globals.sort((a, b) => (a.arg as RangeArg).id - (b.arg as RangeArg).id)
   let parent = root
   for (const g of globals) {

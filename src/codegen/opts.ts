@@ -13,11 +13,17 @@
 //               the inner loop runs over contiguous elements and vectorizes)
 //   THREAD a    run output axis a (must be the outermost) across cores
 //   SWAP a b    exchange the nesting order of output axes a and b (e.g. panel order for matmul)
+//   GROUP a k   (GPU) split reduce axis a by k across the k invocations of a workgroup: invocation
+//               l sums elements l, l + k, ... (neighbours read neighbours), then the k partial
+//               values are combined in workgroup memory (renderer/wgsl.ts); one per kernel
+//   LOCAL a k   (GPU, after GROUP by k) split output axis a, which the reduce does not depend on
+//               (softmax's columns), into the workgroup's k invocations and a serial loop, so the
+//               row reduce runs once per workgroup instead of once per output element
 import { TsgradError } from '../helpers.js'
 import { ACC_SET, Ops, type RangeArg, UOp } from '../uop/ops.js'
 import { substitute, toposort } from '../uop/rewrite.js'
 
-export type OptOp = 'UPCAST' | 'UNROLL' | 'CHAIN' | 'SPLIT' | 'THREAD' | 'SWAP'
+export type OptOp = 'UPCAST' | 'UNROLL' | 'CHAIN' | 'SPLIT' | 'THREAD' | 'SWAP' | 'GROUP' | 'LOCAL'
 
 export interface Opt {
   readonly op: OptOp
@@ -45,6 +51,10 @@ export class OptState {
   axes: UOp[]
   /** ranges that will be expanded into straight-line code */
   expanded: UOp[]
+  /** reduce ranges split across a workgroup (GROUP) */
+  groups: UOp[]
+  /** the serial loops and workgroup ranges output axes were split into (LOCAL), outer first */
+  serial: UOp[] = []
   /** the loops of accumulators set each step (ctx.accumulate): never unrolled or split */
   private readonly setLoops: ReadonlySet<UOp>
   readonly applied: Opt[] = []
@@ -58,6 +68,7 @@ export class OptState {
       ...ranges.filter((r) => kindOf(r) === 'reduce').sort(byId),
     ]
     this.expanded = ranges.filter(isExpanded).sort(byId)
+    this.groups = ranges.filter((r) => kindOf(r) === 'group')
     this.setLoops = new Set(
       toposort([ast]).flatMap((u) => (u.op === Ops.REDUCE && u.arg === ACC_SET ? u.src.slice(1) : [])),
     )
@@ -92,6 +103,26 @@ export class OptState {
       if (sizeOf(r) % opt.arg !== 0) return `axis size ${sizeOf(r)} is not divisible by ${opt.arg}`
       return undefined
     }
+    if (opt.op === 'GROUP') {
+      if (kindOf(r) !== 'reduce') return 'GROUP needs a reduce axis'
+      if (this.setLoops.has(r))
+        return 'GROUP of the loop of an accumulator that is set each step (accumulate)'
+      if (this.groups.length) return 'one GROUP per kernel'
+      if (!Number.isInteger(opt.arg) || opt.arg < 2 || (opt.arg & (opt.arg - 1)) !== 0)
+        return 'GROUP size must be a power of two >= 2'
+      if (isSymbolicAxis(r)) return 'a symbolic axis (its length is a Variable) is not split'
+      if (sizeOf(r) % opt.arg !== 0) return `axis size ${sizeOf(r)} is not divisible by ${opt.arg}`
+      return undefined
+    }
+    if (opt.op === 'LOCAL') {
+      if (!isOutput(r)) return 'LOCAL needs an output axis'
+      if (kindOf(r) === 'thread') return 'LOCAL after THREAD'
+      const g = this.groups[0]
+      if (!g || sizeOf(g) !== opt.arg) return 'LOCAL needs a GROUP of the same size first'
+      if (isSymbolicAxis(r)) return 'a symbolic axis (its length is a Variable) is not split'
+      if (sizeOf(r) % opt.arg !== 0) return `axis size ${sizeOf(r)} is not divisible by ${opt.arg}`
+      return undefined
+    }
     if (opt.op === 'THREAD') {
       if (opt.axis !== 0 || !isOutput(r)) return 'THREAD applies to the outermost output axis'
       if (kindOf(r) === 'thread') return 'axis already threaded'
@@ -121,6 +152,27 @@ export class OptState {
       const inner = UOp.range(k, this.nextId++, 'reduce', r.dtype)
       this.replaceRange(r, outer.mul(k).add(inner), [outer, inner])
       this.axes.splice(opt.axis, 1, outer, inner)
+    } else if (opt.op === 'GROUP') {
+      // the group range first in the REDUCE: its loop nest is outermost (one value per invocation)
+      const k = opt.arg
+      const outer = UOp.range(sizeOf(r) / k, this.nextId++, 'reduce', r.dtype)
+      const inner = UOp.range(k, this.nextId++, 'group', r.dtype)
+      this.replaceRange(r, outer.mul(k).add(inner), [inner, outer])
+      // also first where the REDUCE had other ranges before the split one (a full reduce)
+      const fixes = new Map<UOp, UOp>()
+      for (const u of toposort([this.ast]))
+        if (u.op === Ops.REDUCE && u.src.includes(inner) && u.src[1] !== inner)
+          fixes.set(u, u.replace({ src: [u.src[0]!, inner, ...u.src.slice(1).filter((x) => x !== inner)] }))
+      if (fixes.size) this.ast = substituteReduces(this.ast, fixes)
+      this.axes[opt.axis] = outer
+      this.groups.push(inner)
+    } else if (opt.op === 'LOCAL') {
+      const k = opt.arg
+      const outer = UOp.range(sizeOf(r) / k, this.nextId++, 'loop', r.dtype)
+      const inner = UOp.range(k, this.nextId++, 'local', r.dtype)
+      this.replaceRange(r, outer.mul(k).add(inner))
+      this.axes.splice(opt.axis, 1)
+      this.serial.push(outer, inner)
     } else if (opt.op === 'THREAD') {
       const t = UOp.range(r.src[0]!, this.nextId++, 'thread', r.dtype)
       this.replaceRange(r, t)
@@ -149,7 +201,7 @@ export class OptState {
 
   /** The optimized AST: ranges renumbered so ids follow the axis (nesting) order. */
   finish(): UOp {
-    const all = [...this.axes, ...this.expanded]
+    const all = [...this.axes, ...this.expanded, ...this.groups, ...this.serial]
     const map = new Map<UOp, UOp>()
     all.forEach((r, i) => {
       map.set(r, UOp.range(r.src[0]!, i, kindOf(r), r.dtype))

@@ -78,6 +78,9 @@ function validCached(ast: UOp, text: string): Opt[] | undefined {
 
 export function beamSearch(device: string, ast: UOp, width: number): Opt[] {
   const dev = Device.get(device)
+  // a launch on an asynchronous device (WEBGPU) only records work: it cannot be timed here, so
+  // the heuristics choose (timing through the device's queue would need an async search)
+  if (dev.asyncReads) return handOpts(ast, dev.renderer.target)
   const key = cacheKey('beam-v1', device, dev.compiler.key, ast.key, String(width))
   const cached = readCachedText('beam', key)
   const hit = cached === undefined ? undefined : validCached(ast, cached)

@@ -54,6 +54,10 @@ export interface CompiledDevice<B = unknown, A = unknown> {
   runtime(artifact: A, name: string): Program<B>
   /** wait for queued work (no-op for synchronous devices) */
   synchronize(): void | Promise<void>
+  /** reads return promises (`await data()`; dataSync is an error), as on WEBGPU */
+  readonly asyncReads?: boolean
+  /** why this device cannot hold or compute `dt` (WGSL has no 64-bit types), or undefined if it can; absent: every dtype */
+  dtypeUnsupported?(dt: DType): string | undefined
 }
 
 // each device has its own buffer and artifact types
@@ -93,6 +97,16 @@ export const Device = {
       instances.set(n, (d = f(n)))
     }
     return d
+  },
+  /** whether tensors of `dt` can live on `device` (tests skip the cases a device cannot run) */
+  supportsDType(device: string, dt: DType): boolean {
+    return Device.get(device).dtypeUnsupported?.(dt) === undefined
+  },
+  /** Throw a TsgradError naming `op` when `device` cannot hold `dt` (checked when the graph is built). */
+  checkDType(op: string, device: string, dt: DType): void {
+    const why = Device.get(device).dtypeUnsupported?.(dt)
+    if (why !== undefined)
+      throw new TsgradError(`${op}: dtype ${dt.name} is not supported on ${device}: ${why}`)
   },
   /** names of registered device kinds */
   get available(): string[] {

@@ -92,6 +92,7 @@ Tensor.prototype.onesLike = function (opts = {}) {
 
 const dev = (o?: CreateOptions): string => Device.get(canonicalDevice(o?.device ?? Device.DEFAULT)).name
 const finish = (t: Tensor, o?: CreateOptions): Tensor => {
+  Device.checkDType('create', t.device, t.dtype)
   if (o?.requiresGrad) t.requiresGrad = true
   return t
 }

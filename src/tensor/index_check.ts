@@ -4,6 +4,7 @@
 // gives instead. A host buffer is read in place; other devices would copy the index data out.
 import { fmtShape, prod, TsgradError } from '../helpers.js'
 import type { Buffer } from '../runtime/buffer.js'
+import { Device } from '../runtime/device.js'
 import { Ops, type UOp } from '../uop/ops.js'
 import { jitScope } from './jit_scope.js'
 import type { Tensor } from './tensor.js'
@@ -23,6 +24,8 @@ export function knownValues(t: Tensor): ArrayLike<number | bigint> | undefined {
   try {
     // host devices: read the buffer in place (no copy of the index data on every call)
     const buf = base.arg as Buffer
+    // a device that reads asynchronously (WEBGPU) cannot tell while the graph is built
+    if (Device.get(buf.device).asyncReads) return undefined
     const out = buf.hostView() ?? buf.copyout()
     return out instanceof Promise ? undefined : out
   } catch {

@@ -226,6 +226,7 @@ export class Tensor {
         throw new TsgradError(`Tensor: ${values.length} values do not fill shape ${fmtShape(shape)}`)
       if (dt.isInt && !(ArrayBuffer.isView(data) && typedDType(data as TypedArray) === dt))
         for (let i = 0; i < values.length; i++) checkFitsDType('Tensor', values[i]!, dt, ` at index ${i}`)
+      Device.checkDType('Tensor', device, dt)
       const buf = new Buffer(device, values.length, dt)
       buf.copyin(toStorage(values, dt))
       this.uop = G.reshape(UOp.new(Ops.BUFFER, dt, [], buf), shape)
@@ -435,8 +436,10 @@ export class Tensor {
     const { buf, n } = this.buffer('dataSync')
     const raw = buf.copyout()
     const out = n === undefined || raw instanceof Promise ? raw : raw.slice(0, n)
-    if (out instanceof Promise)
+    if (out instanceof Promise) {
+      out.catch(() => {}) // the read started: its failure is reported by the data() that awaits
       throw new TsgradError(`dataSync: device ${this.device} is asynchronous; use await data()`)
+    }
     return fromStorage(out, this.dtype)
   }
   async tolist(): Promise<NestedArray> {
@@ -501,7 +504,9 @@ export class Tensor {
   // ---- dtype, device, identity ----
   cast(dtype: DType | string): Tensor {
     const dt = toDType(dtype)
-    return dt === this.dtype ? this : Tensor.fromUOp(G.castNode(this.uop, dt), this)
+    if (dt === this.dtype) return this
+    Device.checkDType('cast', this.device, dt)
+    return Tensor.fromUOp(G.castNode(this.uop, dt), this)
   }
   float(): Tensor {
     return this.cast(dtypes.float32)
@@ -520,7 +525,7 @@ export class Tensor {
   }
   to(device: string): Tensor {
     const d = canonicalDevice(device)
-    Device.get(d)
+    Device.checkDType('to', d, this.dtype)
     if (d === this.device) return this
     return Tensor.fromUOp(UOp.new(Ops.COPY, this.dtype, [this.uop], d), this)
   }

@@ -179,9 +179,11 @@ export interface RangeArg {
   /**
    * 'global' ranges index the output; 'reduce' ranges are summed over; 'loop' are plain loops;
    * 'thread' is a global range split across cores; 'upcast' (global), 'unroll' and 'chain' (reduce)
-   * ranges are expanded into straight-line code by the optimizer before linearizing.
+   * ranges are expanded into straight-line code by the optimizer before linearizing; 'group' is a
+   * reduce range split across the invocations of a GPU workgroup (the GROUP opt), 'local' an output
+   * range split across them (the LOCAL opt).
    */
-  readonly kind: 'global' | 'reduce' | 'loop' | 'thread' | 'upcast' | 'unroll' | 'chain'
+  readonly kind: 'global' | 'reduce' | 'loop' | 'thread' | 'upcast' | 'unroll' | 'chain' | 'group' | 'local'
 }
 
 /**

@@ -76,9 +76,13 @@ function randomShape(rng: Rng): number[] {
   return Array.from({ length: nd }, () => pick(rng, SIZES))
 }
 
+// WEBGPU starts asynchronously on a slow software adapter: it is checked in its own pass of the
+// test runner (DEVICE=WEBGPU), which checks only it
+const onlyWebGPU = Device.DEFAULT === 'WEBGPU'
 const backends = [
-  { dev: 'CPU', what: 'optimized C', skip: !hasCPU },
-  { dev: 'WASM', what: 'WebAssembly', skip: Device.unavailableReason('WASM') !== undefined },
+  { dev: 'CPU', what: 'optimized C', skip: onlyWebGPU || !hasCPU },
+  { dev: 'WASM', what: 'WebAssembly', skip: onlyWebGPU || Device.unavailableReason('WASM') !== undefined },
+  { dev: 'WEBGPU', what: 'WGSL', skip: !onlyWebGPU },
 ]
 for (const { dev, what, skip } of backends)
   describe(`cross-backend: ${dev} (${what}) vs JS (reference)`, { skip }, () => {

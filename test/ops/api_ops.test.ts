@@ -13,18 +13,20 @@ import {
   makeRng,
   randInput,
   readData,
+  caseSkip,
+  deviceLacks,
   runCase,
 } from '../helpers.ts'
 
 for (const [op, cases] of groupByOp(loadFixtures('api_ops'))) {
   describe(op, () => {
-    for (const c of cases) test(c.name, () => runCase(c))
+    for (const c of cases) test(c.name, { skip: caseSkip(c) }, () => runCase(c))
   })
 }
 
 // float64 finite differences through tsgrad itself (test/helpers.ts gradcheck): the ops with a
 // custom or composite backward, at shapes the fixtures do not cover
-describe('gradcheck (float64 finite differences)', () => {
+describe('gradcheck (float64 finite differences)', { skip: deviceLacks('float64') }, () => {
   const rng = makeRng(915)
   const U = (shape: number[], lo = -1, hi = 1) => randInput(rng, shape, lo, hi, { margin: 0.05 })
   const cases: [string, (...xs: Tensor[]) => Tensor, F64Input[]][] = [

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import { readdirSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { describe, test } from 'node:test'
+import { deviceLacks } from '../helpers.ts'
 import { fileURLToPath } from 'node:url'
 import { nn, optim, Tensor, TsgradError, Variable } from '../../src/index.ts'
 
@@ -200,8 +201,10 @@ test('every public function that takes options is in the checked list', () => {
 })
 
 describe('unknown options are errors', () => {
+  // topk and multinomial build their sort keys in int64 (not on every device)
+  const needsInt64 = new Set(['topk', 'multinomial'])
   for (const [name, call] of Object.entries(CALLS)) {
-    test(name, () => {
+    test(name, { skip: needsInt64.has(name) && deviceLacks('int64') }, () => {
       assert.throws(
         () => call({ notAnOption: 1 }),
         (e: unknown) =>

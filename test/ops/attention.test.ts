@@ -12,7 +12,7 @@ import { type AttentionOptions, Tensor } from '../../src/index.ts'
 import { attentionBackend } from '../../src/tensor/attention.ts'
 import { Ops } from '../../src/uop/ops.ts'
 import { toposort } from '../../src/uop/rewrite.ts'
-import { allclose, expectThrows, type FixArray, toTensor } from '../helpers.ts'
+import { allclose, expectThrows, type FixArray, toTensor, syncReadsSkip } from '../helpers.ts'
 
 interface AttentionCase {
   name: string
@@ -57,13 +57,15 @@ function checkCase(c: AttentionCase, extra: AttentionOptions = {}, check?: (out:
     allclose(t.grad!.dataSync() as Float32Array, want.data, { ...tol, label: name, shape: want.shape })
 }
 
-describe('scaledDotProductAttention against PyTorch (values and gradients)', () => {
+describe('scaledDotProductAttention against PyTorch (values and gradients)', {
+  skip: syncReadsSkip(),
+}, () => {
   for (const c of cases) test(c.name, () => checkCase(c))
 })
 
 const kernels = (t: Tensor) => scheduleFor([t.uop]).items.filter((i) => i.kind === 'kernel')
 
-describe('grouped-query attention reads keys without repeating them', () => {
+describe('grouped-query attention reads keys without repeating them', { skip: syncReadsSkip() }, () => {
   test('a decode step (q of length 1 against a cache view): 4 kernels, no buffer of the repeated keys', () => {
     const [B, Hq, Hkv, S, D] = [1, 8, 2, 64, 32]
     const cache = Tensor.zeros([B, Hkv, S, D]).contiguous().realize()
@@ -113,7 +115,7 @@ describe('grouped-query attention reads keys without repeating them', () => {
   })
 })
 
-describe('GQA gradients on the packed matmul path', () => {
+describe('GQA gradients on the packed matmul path', { skip: syncReadsSkip() }, () => {
   test('dq, dk, dv equal those of attention over explicitly repeated keys (64 rows per group: packed)', () => {
     Tensor.manualSeed(6)
     const [B, Hq, Hkv, Tq, Tk, D] = [1, 8, 2, 16, 96, 64]
@@ -137,7 +139,7 @@ describe('GQA gradients on the packed matmul path', () => {
   })
 })
 
-describe('causal alignment', () => {
+describe('causal alignment', { skip: syncReadsSkip() }, () => {
   const ones = (...s: number[]) => Tensor.ones(s)
   test('top-left (PyTorch isCausal) vs bottom-right: which keys a query sees', () => {
     // v = identity over keys: each output row is that query's attention weights
@@ -160,7 +162,7 @@ describe('causal alignment', () => {
   })
 })
 
-describe('dropoutP', () => {
+describe('dropoutP', { skip: syncReadsSkip() }, () => {
   test('drops attention weights with probability p and scales the rest by 1/(1-p), in or out of training', () => {
     Tensor.manualSeed(7)
     const n = 64
@@ -235,7 +237,7 @@ describe('errors name the shapes', () => {
   })
 })
 
-describe("backend: 'flash' (flashAttention) and the 'auto' choice", () => {
+describe("backend: 'flash' (flashAttention) and the 'auto' choice", { skip: syncReadsSkip() }, () => {
   // every fixture case flash applies to: same values and gradients as PyTorch through the flash kernels
   const applies = (c: AttentionCase) =>
     c.q.shape.length === 4 &&

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { dtypes, Tensor } from '../../src/index.ts'
-import { type F64Input, gradcheck, makeRng, randInput, readData } from '../helpers.ts'
+import { deviceLacks, type F64Input, gradcheck, makeRng, randInput, readData } from '../helpers.ts'
 
 const rng = makeRng(20240601)
 const U = (shape: number[], lo = -1, hi = 1, avoid?: number[]): F64Input =>
@@ -223,7 +223,7 @@ const cases: GC[] = [
   },
 ]
 
-describe('gradcheck (float64 finite differences)', () => {
+describe('gradcheck (float64 finite differences)', { skip: deviceLacks('float64') }, () => {
   for (const c of cases) {
     test(c.name, () =>
       gradcheck(c.fn, c.inputs, { label: c.name, noGrad: c.noGrad, rtol: c.rtol, atol: c.atol }),

@@ -1,0 +1,102 @@
+// GPU heuristics (targets with `OptTarget.gpu`): which reduces are split across a workgroup.
+//
+// A GPU runs one invocation per output element (renderer/wgsl.ts). A reduce with few outputs and a
+// long axis (a full sum, the rows of a wide softmax) then runs long serial loops on a few
+// invocations while the rest of the GPU idles: GROUP splits its longest axis across a workgroup
+// of up to the device's maximum size (a power of two dividing the axis), whose partial values are
+// combined in workgroup memory. Kernels with many outputs already fill the GPU and keep the
+// CPU-style register tiles (heuristics.ts, without the cache-panel order and threads).
+import { Ops, type UOp } from '../uop/ops.js'
+import { toposort } from '../uop/rewrite.js'
+import { type Opt, OptState } from './opts.js'
+
+/** What a GPU target tells the optimizer about itself (OptTarget.gpu). */
+export interface GPULimits {
+  /** invocations one workgroup may have */
+  readonly maxWorkgroup: number
+  /** bytes of workgroup memory */
+  readonly localMemory: number
+}
+
+/** Outputs up to this many get a GROUP reduce (more already give every core invocations). */
+const GROUP_MAX_OUTPUTS = 4096
+/** Reduce axes shorter than this stay serial loops. */
+const GROUP_MIN_REDUCE = 256
+
+/** Elementwise kernels with at least this many outputs compute a few neighbours per invocation. */
+const UPCAST_MIN_OUTPUTS = 1 << 16
+/** Outputs per invocation of a large elementwise kernel. */
+const ELEMENTWISE_UPCAST = 4
+
+/**
+ * UPCAST of the output axis the store is contiguous along, for a large elementwise kernel: an
+ * invocation's fixed cost dominates one load-op-store (on lavapipe x * y + 1 over 16M floats
+ * took 2.7x less CPU time with 4 per invocation), and neighbouring invocations still touch
+ * neighbouring 16-byte blocks.
+ */
+export function elementwiseUpcast(s: OptState, storeStrides: readonly number[] | undefined): Opt | undefined {
+  const sizes = s.sizes()
+  if (!storeStrides || sizes.length !== s.outputAxes) return undefined
+  if (sizes.reduce((a, b) => a * b, 1) < UPCAST_MIN_OUTPUTS) return undefined
+  const axis = storeStrides.findIndex((st, i) => st === 1 && sizes[i]! % ELEMENTWISE_UPCAST === 0)
+  if (axis < 0) return undefined
+  const o: Opt = { op: 'UPCAST', axis, arg: ELEMENTWISE_UPCAST }
+  return s.check(o) === undefined ? o : undefined
+}
+
+/** The output ranges the kernel's reduces depend on (softmax: the rows, not the columns). */
+function reduceDeps(topo: readonly UOp[]): Set<UOp> {
+  const out = new Set<UOp>()
+  for (const red of topo.filter((u) => u.op === Ops.REDUCE)) {
+    const own = new Set(red.src.slice(1))
+    for (const u of toposort([red.src[0]!])) if (u.op === Ops.RANGE && !own.has(u)) out.add(u)
+  }
+  return out
+}
+
+/**
+ * GROUP of the longest reduce axis, and LOCAL of every output axis the reduces do not depend on
+ * (so a fused row reduce runs once per row's workgroup); none where it does not pay or cannot
+ * apply (an output axis not divisible by the group size).
+ */
+export function groupReduce(ast: UOp, gpu: GPULimits): Opt[] | undefined {
+  const g = groupOpt(ast, gpu)
+  if (!g) return undefined
+  const s = new OptState(ast)
+  const deps = reduceDeps(toposort([ast]))
+  const opts: Opt[] = [g]
+  // later axes first: LOCAL removes its axis from the list
+  for (let a = s.outputAxes - 1; a >= 0; a--) {
+    if (deps.has(s.axes[a]!) || s.sizes()[a]! < 2) continue
+    if (s.sizes()[a]! % g.arg !== 0) return undefined
+    opts.push({ op: 'LOCAL', axis: a, arg: g.arg })
+  }
+  return opts
+}
+
+function groupOpt(ast: UOp, gpu: GPULimits): Opt | undefined {
+  const topo = toposort([ast])
+  // a workgroup barrier needs uniform control flow: loop bounds from a variable are not
+  if (topo.some((u) => u.op === Ops.DEFINE_VAR)) return undefined
+  const reduces = topo.filter((u) => u.op === Ops.REDUCE)
+  if (!reduces.length || reduces.some((r) => r.dtype.isBool || r.dtype.itemsize > 4)) return undefined
+  const s = new OptState(ast)
+  const sizes = s.sizes()
+  const nOut = s.outputAxes
+  // the workgroups: the output points the reduces depend on
+  const deps = reduceDeps(topo)
+  const outputs = sizes.slice(0, nOut).reduce((a, n, i) => (deps.has(s.axes[i]!) ? a * n : a), 1)
+  if (outputs > GROUP_MAX_OUTPUTS) return undefined
+  const bytesPerAcc = 4 * reduces.length
+  let best: Opt | undefined
+  for (let a = nOut; a < sizes.length; a++) {
+    if (sizes[a]! < GROUP_MIN_REDUCE) continue
+    let k = 1
+    while (k * 2 <= gpu.maxWorkgroup && k * 2 * bytesPerAcc <= gpu.localMemory && sizes[a]! % (k * 2) === 0)
+      k *= 2
+    if (k < 16) continue
+    const o: Opt = { op: 'GROUP', axis: a, arg: k }
+    if (s.check(o) === undefined && (!best || sizes[a]! > sizes[best.axis]!)) best = o
+  }
+  return best
+}

@@ -1,0 +1,187 @@
+// The WEBGPU device's own behaviour (the op suite runs on it separately): results equal the JS
+// reference where WGSL can match it (packed 8/16-bit stores, integer division by zero, float ->
+// int wrapping, NaN max), the asynchronous read path, dtypes WGSL lacks refused at graph build,
+// and adapter errors surfacing with the kernel's name. Skipped where WebGPU cannot start.
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { describe, test } from 'node:test'
+import { Device, dtypes, Tensor } from '../../src/index.ts'
+import { handOpts } from '../../src/codegen/heuristics.ts'
+import { fmtOpts } from '../../src/codegen/opts.ts'
+import { scheduleFor } from '../../src/engine/realize.ts'
+import { startWebGPU } from '../../src/runtime/webgpu.ts'
+
+const why = await startWebGPU().then(
+  () => undefined,
+  (e: Error) => e.message,
+)
+const skip = why ? `WEBGPU cannot start here: ${why}` : false
+
+/** The same graph built on WEBGPU and on the JS reference device, read back as numbers. */
+async function both(build: (device: string) => Tensor): Promise<[number[], number[]]> {
+  const gpu = Array.from((await build('WEBGPU').data()) as ArrayLike<number>, Number)
+  const js = Array.from((await build('JS').data()) as ArrayLike<number>, Number)
+  return [gpu, js]
+}
+
+describe('WEBGPU device', { skip }, () => {
+  test('8- and 16-bit stores from neighbouring invocations keep each other (packed words)', async () => {
+    for (const dt of ['int8', 'uint8', 'int16', 'uint16', 'bool'] as const) {
+      const [gpu, js] = await both((device) =>
+        dt === 'bool'
+          ? Tensor.arange(1001, undefined, 1, { device }).mod(3).eq(1)
+          : Tensor.arange(1001, undefined, 1, { device }).mul(37).sub(500).cast(dt),
+      )
+      assert.deepEqual(gpu, js, dt)
+    }
+  })
+
+  test('integer division and modulo by zero give 0; float -> int casts wrap like the JS reference', async () => {
+    const ints = [7, -7, 5, 0, -2147483648, 2147483647]
+    const divs = [0, 2, -3, 0, -1, 0]
+    const [gd, jd] = await both((device) =>
+      new Tensor(ints, { device, dtype: 'int32' }).idiv(new Tensor(divs, { device, dtype: 'int32' })),
+    )
+    assert.deepEqual(gd, jd, 'idiv')
+    const [gm, jm] = await both((device) =>
+      new Tensor(ints, { device, dtype: 'int32' }).mod(new Tensor(divs, { device, dtype: 'int32' })),
+    )
+    assert.deepEqual(gm, jm, 'mod')
+    const floats = [1.9, -1.9, 3e9, -3e9, 1e12, Number.NaN, Number.POSITIVE_INFINITY, 300.5]
+    for (const dt of ['int32', 'uint32', 'int8', 'uint8'] as const) {
+      const [g, j] = await both((device) => new Tensor(floats, { device }).cast(dt))
+      assert.deepEqual(g, j, `float32 -> ${dt}`)
+    }
+  })
+
+  test('float16 results are rounded to float16 after every op, as on the JS device', async (t) => {
+    if (!Device.supportsDType('WEBGPU', dtypes.float16)) return t.skip('no shader-f16')
+    const x = [-12, 0, 12, 1.0009765625, 2.71, 60000]
+    for (const [name, f] of [
+      ['sigmoid', (a: Tensor) => a.sigmoid()],
+      ['x * 1.001 + 0.3', (a: Tensor) => a.mul(1.001).add(0.3)],
+      ['sum', (a: Tensor) => a.mul(0.37).sum()],
+    ] as const) {
+      const [g, j] = await both((device) => f(new Tensor(x, { device }).cast('float16')).cast('float32'))
+      assert.deepEqual(g, j, name)
+    }
+  })
+
+  test('max propagates NaN, as on the JS device', async () => {
+    const [g, j] = await both((device) =>
+      new Tensor([1, Number.NaN, 3, -1], { device }).maximum(new Tensor([Number.NaN, 2, 1, -2], { device })),
+    )
+    assert.deepEqual(g, j)
+    const [gs, js] = await both((device) => new Tensor([1, Number.NaN, 3], { device }).max())
+    assert.deepEqual(gs, js)
+  })
+
+  test('a fused row softmax: no row is stored and read back across invocations (no reuse_row_values)', async () => {
+    const data = Float32Array.from({ length: 6 * 33 }, (_, i) => Math.sin(i * 1.3) * 3)
+    const [g, j] = await both((device) => new Tensor(data, { shape: [6, 33], device }).softmax(-1))
+    for (let i = 0; i < j.length; i++)
+      assert.ok(Math.abs(g[i]! - j[i]!) < 1e-6, `at ${i}: ${g[i]} vs ${j[i]}`)
+  })
+
+  test('float comparisons see NaN (isnan, isfinite) although shader compilers fold x != x', async () => {
+    const x = [Number.NaN, 1, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, -0]
+    for (const f of ['isnan', 'isfinite', 'isinf'] as const) {
+      const [g, j] = await both((device) => new Tensor(x, { device })[f]())
+      assert.deepEqual(g, j, f)
+    }
+  })
+
+  test('GROUP: reduces with few outputs split across a workgroup; a fused row reduce runs once per row (LOCAL)', async () => {
+    const data = Float32Array.from({ length: 4 * 4096 }, (_, i) => Math.sin(i * 1.3) * 3)
+    const ints = Int32Array.from({ length: 4 * 4096 }, (_, i) => (i * 7919) % 1000)
+    const cases: [string, (d: string) => Tensor][] = [
+      ['softmax rows', (device) => new Tensor(data, { shape: [4, 4096], device }).softmax(-1)],
+      ['row sums', (device) => new Tensor(data, { shape: [4, 4096], device }).sum(-1)],
+      ['full sum', (device) => new Tensor(data, { shape: [4, 4096], device }).sum()],
+      ['full max', (device) => new Tensor(data, { shape: [4, 4096], device }).max()],
+      ['int sum', (device) => new Tensor(ints, { shape: [4, 4096], device }).sum(-1)],
+      ['column means', (device) => new Tensor(data, { shape: [4096, 4], device }).mean(0)],
+    ]
+    for (const [name, build] of cases) {
+      const [g, j] = await both(build)
+      for (let i = 0; i < j.length; i++)
+        assert.ok(
+          Math.abs(g[i]! - j[i]!) <= 1e-4 * Math.max(1, Math.abs(j[i]!)),
+          `${name} at ${i}: ${g[i]} vs ${j[i]}`,
+        )
+    }
+    const target = Device.get('WEBGPU').renderer.target
+    const kernelOpts = (t: Tensor) =>
+      scheduleFor([t.uop]).items.map((it) => fmtOpts(handOpts(it.ast, target)))
+    const x = Tensor.rand([4, 4096], { device: 'WEBGPU' }).realize()
+    assert.deepEqual(kernelOpts(x.sum()), ['GROUP(1,256)'])
+    assert.deepEqual(kernelOpts(x.softmax(-1)), ['GROUP(2,256) LOCAL(1,256)'])
+    // many outputs fill the GPU by themselves: no GROUP
+    assert.ok(!kernelOpts(Tensor.rand([8192, 256], { device: 'WEBGPU' }).sum(-1))[0]!.includes('GROUP'))
+  })
+
+  test('a reduce over a symbolic size passes the variable to the shader', async () => {
+    const { Variable } = await import('../../src/index.ts')
+    const n = new Variable('n', 1, 16)
+    const x = Tensor.arange(16, undefined, 1, { device: 'WEBGPU' }).cast('float32')
+    for (const v of [3, 10]) {
+      const got = await x
+        .shrink([[0, n.bind(v)]])
+        .sum()
+        .data()
+      assert.equal(got[0], (v * (v - 1)) / 2)
+    }
+  })
+
+  test('reads are asynchronous: dataSync says to await data()', () => {
+    assert.throws(() => new Tensor([1, 2], { device: 'WEBGPU' }).add(1).dataSync(), /use await data\(\)/)
+  })
+
+  test('dtypes WGSL lacks are refused when the graph is built, naming the op and the device', () => {
+    assert.equal(Device.supportsDType('WEBGPU', dtypes.float64), false)
+    assert.equal(Device.supportsDType('WEBGPU', dtypes.int8), true)
+    assert.equal(Device.supportsDType('JS', dtypes.float64), true)
+    assert.throws(
+      () => new Tensor([1, 2], { device: 'WEBGPU', dtype: 'float64' }),
+      /Tensor: dtype float64 is not supported on WEBGPU/,
+    )
+    assert.throws(
+      () => new Tensor([1, 2], { device: 'WEBGPU' }).cast('int64'),
+      /cast: dtype int64 is not supported/,
+    )
+    assert.throws(() => Tensor.zeros([2], { device: 'WEBGPU', dtype: 'bfloat16' }), /not supported on WEBGPU/)
+    assert.throws(
+      () => new Tensor([1, 2], { device: 'JS', dtype: 'float64' }).to('WEBGPU'),
+      /to: dtype float64/,
+    )
+  })
+
+  test('a kernel the adapter rejects is an error naming the kernel', async () => {
+    const dev = Device.get('WEBGPU')
+    const src =
+      '// tsgrad {"threads":1,"workgroup":64,"nbufs":0,"nvars":0}\n@compute @workgroup_size(64) fn bad_kernel() { let x: f32 = 1u; }\n'
+    dev.runtime(dev.compiler.compile(src, 'bad_kernel'), 'bad_kernel')([])
+    await assert.rejects(async () => dev.synchronize(), /kernel bad_kernel failed to compile/)
+    // the device keeps working afterwards
+    assert.deepEqual(Array.from(await new Tensor([1, 2], { device: 'WEBGPU' }).add(1).data()), [2, 3])
+  })
+})
+
+test('without an adapter WEBGPU says why it cannot start', () => {
+  const r = spawnSync(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '-e',
+      "import('./src/index.ts').then(async (t) => { try { await new t.Tensor([1], { device: 'WEBGPU' }).add(1).data() } catch (e) { console.log('ERR ' + e.message); console.log('REASON ' + t.Device.unavailableReason('WEBGPU')) } })",
+    ],
+    {
+      encoding: 'utf8',
+      env: { ...process.env, VK_ICD_FILENAMES: '/nonexistent/icd.json', DEVICE: '' },
+      timeout: 60_000,
+    },
+  )
+  assert.match(r.stdout, /ERR WEBGPU device cannot start: no WebGPU adapter/)
+  assert.match(r.stdout, /REASON WEBGPU device cannot start/)
+})
