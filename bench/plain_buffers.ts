@@ -3,8 +3,9 @@
 // numpy timed the same plain way in the same run (when python3 with numpy is present).
 //   node --expose-gc --import tsx bench/plain_buffers.ts [case ...]   (cases: ew16m add1k matmul256 rss)
 import { spawnSync } from 'node:child_process'
+import { createRequire } from 'node:module'
 import { Tensor } from '../src/index.ts'
-import { memory } from '../src/runtime/buffer.ts'
+import { hostMemory } from '../src/runtime/host_memory.ts'
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
 const want = new Set(process.argv.slice(2))
@@ -81,16 +82,21 @@ if (on('matmul256')) {
   )
 }
 if (on('rss')) {
-  // 10,000 un-disposed 1 MiB results: resident memory after warm-up must stay flat
+  // 10,000 un-disposed 1 MiB results: resident memory must level off
   const x = Tensor.randn([1 << 18]).realize()
-  const rss = () => process.memoryUsage().rss / 2 ** 20
-  for (let i = 0; i < 500; i++) await x.add(1).data()
-  const r0 = rss()
-  for (let i = 0; i < 10000; i++) await x.add(1).data()
-  console.log(
-    `10,000 un-disposed 1 MiB results (await data): RSS ${r0.toFixed(0)} -> ${rss().toFixed(0)} MiB, inUse ${(memory.inUse / 2 ** 20).toFixed(0)} MiB`,
-  )
-  const s0 = rss()
-  for (let i = 0; i < 10000; i++) x.add(1).dataSync()
-  console.log(`10,000 un-disposed 1 MiB results (dataSync): RSS ${s0.toFixed(0)} -> ${rss().toFixed(0)} MiB`)
+  const rss = () => `${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`
+  const native = hostMemory(() => createRequire(import.meta.url)('koffi'))
+  const mapped = () => (native ? `${(native.mapped / 2 ** 20).toFixed(0)} MiB` : 'n/a')
+  const line: string[] = []
+  for (let i = 1; i <= 10000; i++) {
+    await x.add(1).data()
+    if (i % 2000 === 0) line.push(`${i}: RSS ${rss()}, mapped ${mapped()}`)
+  }
+  console.log(`10,000 un-disposed 1 MiB results (await data): ${line.join(' | ')}`)
+  line.length = 0
+  for (let i = 1; i <= 10000; i++) {
+    x.add(1).dataSync()
+    if (i % 2000 === 0) line.push(`${i}: RSS ${rss()}, mapped ${mapped()}`)
+  }
+  console.log(`10,000 un-disposed 1 MiB results (dataSync, never yields): ${line.join(' | ')}`)
 }

@@ -17,7 +17,7 @@ import {
   verifiedBinary,
   writeCachedText,
 } from './diskcache.js'
-import { hostMemory } from './host_memory.js'
+import { hostMemory, NATIVE_MIN_BYTES } from './host_memory.js'
 import { nodeBuiltins } from './node.js'
 import { configureOpenMP } from './openmp.js'
 
@@ -305,7 +305,12 @@ const pool = new Map<string, TypedArray[]>()
 let pooledBytes = 0
 
 type ArrayCtor = new (b: ArrayBuffer, off: number, n: number) => TypedArray
-const arrayCtor = (dtype: DType): ArrayCtor => storageArray(dtype, 0).constructor as ArrayCtor
+const ctors = new Map<DType, ArrayCtor>()
+function arrayCtor(dtype: DType): ArrayCtor {
+  let c = ctors.get(dtype)
+  if (!c) ctors.set(dtype, (c = storageArray(dtype, 0).constructor as ArrayCtor))
+  return c
+}
 
 function poolFree(buf: TypedArray): void {
   if (hostMemory(loadKoffi)?.release(buf.buffer as ArrayBuffer)) return
@@ -323,7 +328,7 @@ const ALIGN = 64
 function alignedAlloc(size: number, dtype: DType): TypedArray {
   const Ctor = arrayCtor(dtype)
   const bytes = size * dtype.itemsize
-  const native = hostMemory(loadKoffi)?.alloc(bytes) // page aligned
+  const native = bytes >= NATIVE_MIN_BYTES ? hostMemory(loadKoffi)?.alloc(bytes) : undefined // page aligned
   if (native) return new Ctor(native, 0, size)
   const reused = pool.get(`${Ctor.name}:${size}`)?.pop()
   if (reused) {
@@ -333,6 +338,16 @@ function alignedAlloc(size: number, dtype: DType): TypedArray {
   const ab = new ArrayBuffer(bytes + ALIGN)
   const off = (ALIGN - Number(loadKoffi().address(ab) % BigInt(ALIGN))) % ALIGN
   return new Ctor(ab, off, size)
+}
+
+/** A copy the caller owns; a large one is native memory too, reused once the caller drops it. */
+function copyOut(buf: TypedArray): TypedArray {
+  const Ctor = buf.constructor as ArrayCtor
+  const native = buf.byteLength >= NATIVE_MIN_BYTES ? hostMemory(loadKoffi)?.alloc(buf.byteLength) : undefined
+  if (!native) return buf.slice()
+  const out = new Ctor(native, 0, buf.length)
+  out.set(buf as never)
+  return out
 }
 
 /** Native storage must come back through `free` (to the cache) when its buffer is collected. */
@@ -353,7 +368,7 @@ export function createCPUDevice(name: string): CompiledDevice<TypedArray, string
       copyin: (buf, src) => {
         buf.set(src as never)
       },
-      copyout: (buf) => buf.slice(),
+      copyout: copyOut,
       hostView: (buf) => buf,
     },
     renderer: new CRenderer(),

@@ -3,11 +3,12 @@
 // fault and a kernel zero fill per 4 KiB on first write (~30 ms against a ~4 ms elementwise
 // kernel); a mapping that a freed buffer gave back is reused warm and is never zero filled.
 //
-// Safety: a mapping is unmapped only when its ArrayBuffer is unreachable (a FinalizationRegistry
-// on the ArrayBuffer itself): every TypedArray over it keeps it alive, so no view can ever reach
-// unmapped memory. A buffer handed back goes to the cache (its storage is then reused, as the
-// pool of plain ArrayBuffers always was); a cached mapping that the cache drops stays mapped until
-// the GC finds its ArrayBuffer unreachable.
+// Safety: a mapping is unmapped (or reused under a new ArrayBuffer) only when its ArrayBuffer is
+// unreachable (a FinalizationRegistry on the ArrayBuffer itself): every TypedArray over it keeps it
+// alive, so no view can ever reach unmapped memory. A buffer handed back (dispose, a schedule's
+// temporaries, a collected Buffer) goes to the cache with its ArrayBuffer and is reused as the pool
+// of plain ArrayBuffers always was; `data()` results are native copies that come back when the
+// user drops them.
 //
 // Bounded: mapped bytes (live and cached) stay under `limit`. Buffers that become unreachable come
 // back through the FinalizationRegistry of runtime/buffer.ts, whose callbacks run only when the
@@ -54,10 +55,14 @@ export function sizeClass(bytes: number): number {
 }
 
 export class HostMemory {
-  private readonly cache = new Map<number, ArrayBuffer[]>()
+  /**
+   * Free mappings by size class: an ArrayBuffer given back (views of it may still exist, so it is
+   * kept, not unmapped) or a mapping whose ArrayBuffer was collected (nothing can reach it).
+   */
+  private readonly cache = new Map<number, (ArrayBuffer | Mapping)[]>()
   /** the ArrayBuffers this allocator made (a plain one given back goes elsewhere) */
   private readonly native = new WeakSet<ArrayBuffer>()
-  private readonly unmapping: FinalizationRegistry<Mapping>
+  private readonly collected: FinalizationRegistry<Mapping>
   /** bytes mapped now: live buffers, cached ones and dropped ones the GC has not reclaimed yet */
   mapped = 0
   /** bytes in the cache */
@@ -70,10 +75,14 @@ export class HostMemory {
     private readonly view: (ptr: Ptr, len: number) => ArrayBuffer,
     /** the most bytes mapped at once */
     readonly limit: number,
+    /** the most bytes the cache keeps */
+    readonly cacheLimit = limit / 2,
   ) {
-    this.unmapping = new FinalizationRegistry<Mapping>((m) => {
-      this.libc.munmap(m.ptr, m.len)
-      this.mapped -= m.len
+    // an ArrayBuffer nothing reaches any more: no view of its memory exists, so the mapping is
+    // reused (a data() result the user dropped) or unmapped
+    this.collected = new FinalizationRegistry<Mapping>((m) => {
+      if (this.cached + m.len <= this.cacheLimit && this.mapped <= this.limit) this.put(m)
+      else this.unmap(m)
     })
   }
 
@@ -85,15 +94,16 @@ export class HostMemory {
     if (warm) {
       this.cached -= cls
       this.counts.reused++
-      return warm
+      return warm instanceof ArrayBuffer ? warm : this.wrap(warm)
     }
     if (this.mapped + cls > this.limit) {
-      // the cache's other classes go (unmapped once the GC collects them); this one falls back
+      // the cache's other classes go; this allocation falls back
       this.dropCache()
       this.counts.overLimit++
       return undefined
     }
-    const ab = this.map(cls)
+    const m = this.map(cls)
+    const ab = m && this.wrap(m)
     if (ab) this.counts.mapped++
     return ab
   }
@@ -103,25 +113,39 @@ export class HostMemory {
     return this.native.has(ab)
   }
 
-  /** Take back storage from `alloc`; false when it is not native memory (the caller keeps it). */
+  /** Take back storage from `alloc` for reuse; false when it is not native memory (the caller keeps it). */
   release(ab: ArrayBuffer): boolean {
     if (!this.native.has(ab)) return false
-    const cls = ab.byteLength
-    if (this.cached + cls > this.limit / 2) this.dropCache()
-    const list = this.cache.get(cls)
-    if (list) list.push(ab)
-    else this.cache.set(cls, [ab])
-    this.cached += cls
+    if (this.cached + ab.byteLength > this.cacheLimit) this.dropCache()
+    this.put(ab)
     return true
   }
 
-  /** Forget the cached mappings; each is unmapped when the GC finds its ArrayBuffer unreachable. */
+  /**
+   * Empty the cache: mappings no ArrayBuffer is over are unmapped now, the others when the GC finds
+   * their ArrayBuffer unreachable.
+   */
   dropCache(): void {
+    for (const list of this.cache.values())
+      for (const e of list) if (!(e instanceof ArrayBuffer)) this.unmap(e)
     this.cache.clear()
     this.cached = 0
   }
 
-  private map(len: number): ArrayBuffer | undefined {
+  private put(e: ArrayBuffer | Mapping): void {
+    const len = e instanceof ArrayBuffer ? e.byteLength : e.len
+    const list = this.cache.get(len)
+    if (list) list.push(e)
+    else this.cache.set(len, [e])
+    this.cached += len
+  }
+
+  private unmap(m: Mapping): void {
+    this.libc.munmap(m.ptr, m.len)
+    this.mapped -= m.len
+  }
+
+  private map(len: number): Mapping | undefined {
     const { libc } = this
     // over-map by a huge page and trim, so the mapping starts on a 2 MiB boundary (THP needs it)
     const extra = len >= HUGE ? HUGE : 0
@@ -135,16 +159,21 @@ export class HostMemory {
       if (extra - head) libc.munmap(ptr + BigInt(len), extra - head)
       libc.madvise(ptr, len, MADV_HUGEPAGE) // advice only: without THP it is plain pages
     }
+    this.mapped += len
+    return { ptr, len }
+  }
+
+  /** A new ArrayBuffer over `m`, which the mapping now belongs to until the GC collects it. */
+  private wrap(m: Mapping): ArrayBuffer | undefined {
     let ab: ArrayBuffer
     try {
-      ab = this.view(ptr, len)
+      ab = this.view(m.ptr, m.len)
     } catch {
-      libc.munmap(ptr, len) // a runtime without external ArrayBuffers
+      this.unmap(m) // a runtime without external ArrayBuffers
       return undefined
     }
     this.native.add(ab)
-    this.unmapping.register(ab, { ptr, len })
-    this.mapped += len
+    this.collected.register(ab, m)
     return ab
   }
 }
@@ -170,9 +199,10 @@ export function hostMemory(koffi: () => Koffi): HostMemory | null {
       munmap: lib.func('int munmap(void *addr, size_t len)') as Libc['munmap'],
       madvise: lib.func('int madvise(void *addr, size_t len, int advice)') as Libc['madvise'],
     }
-    // a quarter of the machine, at most 4 GiB: what a loop that never yields may strand
+    // a quarter of the machine, at most 4 GiB: what a loop that never yields may strand; the
+    // cache keeps at most 1 GiB (as the pool of plain ArrayBuffers did)
     const limit = Math.min(n.os.totalmem() / 4, 4 * 2 ** 30)
-    const mem = new HostMemory(libc, (p, len) => k.view(p, len), limit)
+    const mem = new HostMemory(libc, (p, len) => k.view(p, len), limit, Math.min(limit / 2, 2 ** 30))
     // probe once: a runtime may refuse external ArrayBuffers
     const probe = mem.alloc(NATIVE_MIN_BYTES)
     if (!probe) return instance
