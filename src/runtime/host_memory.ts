@@ -199,10 +199,11 @@ export function hostMemory(koffi: () => Koffi): HostMemory | null {
       munmap: lib.func('int munmap(void *addr, size_t len)') as Libc['munmap'],
       madvise: lib.func('int madvise(void *addr, size_t len, int advice)') as Libc['madvise'],
     }
-    // a quarter of the machine, at most 4 GiB: what a loop that never yields may strand; the
-    // cache keeps at most 1 GiB (as the pool of plain ArrayBuffers did)
-    const limit = Math.min(n.os.totalmem() / 4, 4 * 2 ** 30)
-    const mem = new HostMemory(libc, (p, len) => k.view(p, len), limit, Math.min(limit / 2, 2 ** 30))
+    // an eighth of the machine, at most 1 GiB (the old pool's limit): what a loop that never
+    // yields may strand before it falls back (10,000 1 MiB results read by dataSync: RSS 3.2 GiB
+    // with 2 GiB, ~1.1 GiB with plain ArrayBuffers only); the cache keeps at most half
+    const limit = Math.min(n.os.totalmem() / 8, 2 ** 30)
+    const mem = new HostMemory(libc, (p, len) => k.view(p, len), limit)
     // probe once: a runtime may refuse external ArrayBuffers
     const probe = mem.alloc(NATIVE_MIN_BYTES)
     if (!probe) return instance

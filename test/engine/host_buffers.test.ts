@@ -14,7 +14,8 @@ const MiB = 2 ** 20
 type K = Parameters<typeof hostMemory>[0] extends () => infer R ? R : never
 const koffi = () => createRequire(import.meta.url)('koffi') as K
 const native = () => hostMemory(koffi)
-const skip = (!hasCPU || process.platform !== 'linux') && 'needs the CPU device on Linux'
+const skip =
+  (!hasCPU || process.platform !== 'linux' || !globalThis.gc) && 'needs the CPU device on Linux and --expose-gc'
 
 /** A private allocator over the real libc with its own limit (the process's one is left alone). */
 function privateMemory(limit: number, cacheLimit?: number): HostMemory {
