@@ -15,7 +15,8 @@ type K = Parameters<typeof hostMemory>[0] extends () => infer R ? R : never
 const koffi = () => createRequire(import.meta.url)('koffi') as K
 const native = () => hostMemory(koffi)
 const skip =
-  (!hasCPU || process.platform !== 'linux' || !globalThis.gc) && 'needs the CPU device on Linux and --expose-gc'
+  (!hasCPU || process.platform !== 'linux' || !globalThis.gc) &&
+  'needs the CPU device on Linux and --expose-gc'
 
 /** A private allocator over the real libc with its own limit (the process's one is left alone). */
 function privateMemory(limit: number, cacheLimit?: number): HostMemory {
