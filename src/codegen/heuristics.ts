@@ -46,8 +46,13 @@ export interface OptTarget {
 /** Reduce axes up to this long are expanded into straight-line accumulator steps (CHAIN). */
 const CHAIN_MAX = 7
 
-/** Minimum work (loop iterations) before a kernel is worth threading. */
-const THREAD_MIN_WORK = 1 << 15
+/**
+ * Minimum work (loop iterations) before a kernel is worth threading: below it, waking the OpenMP
+ * workers (they sleep between kernels: runtime/openmp.ts) and their closing barrier cost more than
+ * a second core saves, and on a busy machine far more (a 64x64 matmul, 2^18: 0.2 ms on one
+ * thread, 0.3-2.3 ms on two).
+ */
+export const THREAD_MIN_WORK = 1 << 20
 
 function evalIndex(u: UOp, env: Map<UOp, number>, memo: Map<UOp, number>): number {
   const m = memo.get(u)

@@ -60,6 +60,8 @@ function explainRangeError<T>(what: string, device: string, size: number, dtype:
 export class Buffer implements BufferRef {
   readonly id = nextId++
   private _raw: unknown = undefined
+  /** the GC reclaims the storage by itself (see `Allocator.collectable`): only its size is registered */
+  private collectable = false
   private _disposed = false
   /** live tensors whose value is this buffer (Tensor keeps the count; dispose frees at the last) */
   handles = 0
@@ -100,7 +102,8 @@ export class Buffer implements BufferRef {
       this._raw = explainRangeError('allocate', this.device, this.size, this.dtype, () =>
         allocator.alloc(this.size, this.dtype),
       )
-      if (allocator.collectable) countingRegistry(this.device).register(this, this.nbytes, this)
+      this.collectable = allocator.collectable === true && !allocator.needsFree?.(this._raw)
+      if (this.collectable) countingRegistry(this.device).register(this, this.nbytes, this)
       else freeing.register(this, { device: this.device, raw: this._raw, nbytes: this.nbytes }, this)
       memory.inUse += this.nbytes
       memory.peak = Math.max(memory.peak, memory.inUse)
@@ -141,7 +144,7 @@ export class Buffer implements BufferRef {
   private free(): void {
     if (this._raw !== undefined) {
       const allocator = Device.get(this.device).allocator
-      if (allocator.collectable) countingRegistry(this.device).unregister(this)
+      if (this.collectable) countingRegistry(this.device).unregister(this)
       else freeing.unregister(this)
       allocator.free(this._raw)
       uncount(this.device, this.nbytes)

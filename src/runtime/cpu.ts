@@ -17,7 +17,9 @@ import {
   verifiedBinary,
   writeCachedText,
 } from './diskcache.js'
+import { hostMemory, NATIVE_MIN_BYTES } from './host_memory.js'
 import { nodeBuiltins } from './node.js'
+import { configureOpenMP } from './openmp.js'
 
 interface Toolchain {
   cc: string
@@ -28,7 +30,11 @@ interface Toolchain {
 }
 
 type KoffiLib = { func(decl: string): (...args: unknown[]) => unknown }
-type Koffi = { load(path: string): KoffiLib; address(v: unknown): bigint }
+type Koffi = {
+  load(path: string): KoffiLib
+  address(v: unknown): bigint
+  view(ptr: bigint, len: number): ArrayBuffer
+}
 
 // -z nodelete: the FFI unloads libraries at exit while OpenMP workers may still be spinning in
 // libgomp (a crash at exit); a kernel library is never unloaded anyway.
@@ -291,14 +297,23 @@ function loadKernel(file: string, name: string): Program<TypedArray> {
   }
 }
 
-// Freed storage is kept for reuse (keyed by dtype and size, up to POOL_LIMIT bytes): a fresh large
-// ArrayBuffer costs a zero fill plus a page fault per 4 KiB on first write, which made a 64 MB
-// elementwise kernel 3x slower than the memory bandwidth allows.
+// Storage of 1 MiB and more is native memory in a size-class cache (host_memory.ts). Smaller freed
+// storage is kept for reuse too (keyed by dtype and size, up to POOL_LIMIT bytes): malloc serves
+// small ArrayBuffers from its heap, but V8 zero fills each one.
 const POOL_LIMIT = 1 << 30
 const pool = new Map<string, TypedArray[]>()
 let pooledBytes = 0
 
+type ArrayCtor = new (b: ArrayBuffer, off: number, n: number) => TypedArray
+const ctors = new Map<DType, ArrayCtor>()
+function arrayCtor(dtype: DType): ArrayCtor {
+  let c = ctors.get(dtype)
+  if (!c) ctors.set(dtype, (c = storageArray(dtype, 0).constructor as ArrayCtor))
+  return c
+}
+
 function poolFree(buf: TypedArray): void {
+  if (hostMemory(loadKoffi)?.release(buf.buffer as ArrayBuffer)) return
   if (pooledBytes + buf.byteLength > POOL_LIMIT) return
   const k = `${buf.constructor.name}:${buf.length}`
   const list = pool.get(k)
@@ -311,20 +326,36 @@ function poolFree(buf: TypedArray): void {
 const ALIGN = 64
 
 function alignedAlloc(size: number, dtype: DType): TypedArray {
-  const like = storageArray(dtype, 0)
-  const reused = pool.get(`${like.constructor.name}:${size}`)?.pop()
+  const Ctor = arrayCtor(dtype)
+  const bytes = size * dtype.itemsize
+  const native = bytes >= NATIVE_MIN_BYTES ? hostMemory(loadKoffi)?.alloc(bytes) : undefined // page aligned
+  if (native) return new Ctor(native, 0, size)
+  const reused = pool.get(`${Ctor.name}:${size}`)?.pop()
   if (reused) {
     pooledBytes -= reused.byteLength
     return reused
   }
-  const ab = new ArrayBuffer(size * dtype.itemsize + ALIGN)
+  const ab = new ArrayBuffer(bytes + ALIGN)
   const off = (ALIGN - Number(loadKoffi().address(ab) % BigInt(ALIGN))) % ALIGN
-  const Ctor = like.constructor as new (b: ArrayBuffer, off: number, n: number) => TypedArray
   return new Ctor(ab, off, size)
 }
 
+/** A copy the caller owns; a large one is native memory too, reused once the caller drops it. */
+function copyOut(buf: TypedArray): TypedArray {
+  const Ctor = buf.constructor as ArrayCtor
+  const native = buf.byteLength >= NATIVE_MIN_BYTES ? hostMemory(loadKoffi)?.alloc(buf.byteLength) : undefined
+  if (!native) return buf.slice()
+  const out = new Ctor(native, 0, buf.length)
+  out.set(buf as never)
+  return out
+}
+
+/** Native storage must come back through `free` (to the cache) when its buffer is collected. */
+const isNative = (buf: TypedArray): boolean => hostMemory(loadKoffi)?.owns(buf.buffer as ArrayBuffer) ?? false
+
 export function createCPUDevice(name: string): CompiledDevice<TypedArray, string> {
   const t = requireToolchain()
+  configureOpenMP()
   if (DEBUG() >= 1) console.log(`CPU device: ${t.cc} (${t.version}) ${t.flags.join(' ')}`)
   return {
     name,
@@ -333,10 +364,11 @@ export function createCPUDevice(name: string): CompiledDevice<TypedArray, string
       free: poolFree,
       maxElements: maxTypedArrayLength(),
       collectable: true,
+      needsFree: isNative,
       copyin: (buf, src) => {
         buf.set(src as never)
       },
-      copyout: (buf) => buf.slice(),
+      copyout: copyOut,
       hostView: (buf) => buf,
     },
     renderer: new CRenderer(),

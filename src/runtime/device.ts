@@ -20,6 +20,11 @@ export interface Allocator<B = unknown> {
    * never inside a synchronous training loop).
    */
   readonly collectable?: boolean
+  /**
+   * For a `collectable` allocator: true for allocations that still need `free` when their buffer
+   * becomes unreachable (the CPU device's native memory goes back to its cache that way).
+   */
+  needsFree?(buf: B): boolean
   /** the most elements one buffer may have (checked before a schedule runs); none if absent */
   readonly maxElements?: number
 }

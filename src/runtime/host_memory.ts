@@ -1,0 +1,216 @@
+// Native host memory for the CPU device's large buffers: anonymous mappings (2 MiB aligned, with
+// transparent huge pages) kept in a size-class cache. A fresh ArrayBuffer of 64 MB costs a page
+// fault and a kernel zero fill per 4 KiB on first write (~30 ms against a ~4 ms elementwise
+// kernel); a mapping that a freed buffer gave back is reused warm and is never zero filled.
+//
+// Safety: a mapping is unmapped (or reused under a new ArrayBuffer) only when its ArrayBuffer is
+// unreachable (a FinalizationRegistry on the ArrayBuffer itself): every TypedArray over it keeps it
+// alive, so no view can ever reach unmapped memory. A buffer handed back (dispose, a schedule's
+// temporaries, a collected Buffer) goes to the cache with its ArrayBuffer and is reused as the pool
+// of plain ArrayBuffers always was; `data()` results are native copies that come back when the
+// user drops them.
+//
+// Bounded: mapped bytes (live and cached) stay under `limit`. Buffers that become unreachable come
+// back through the FinalizationRegistry of runtime/buffer.ts, whose callbacks run only when the
+// event loop turns (a loop that awaits `data()` turns it); a loop that never yields cannot give
+// them back, so past the limit allocations fall back to plain ArrayBuffers, which the GC frees by
+// itself.
+import { getEnv } from '../helpers.js'
+import { nodeBuiltins } from './node.js'
+
+type Ptr = bigint
+interface Libc {
+  mmap(addr: null, len: number, prot: number, flags: number, fd: number, off: number): Ptr | null
+  munmap(addr: Ptr, len: number): number
+  madvise(addr: Ptr, len: number, advice: number): number
+}
+interface Mapping {
+  ptr: Ptr
+  len: number
+}
+type Koffi = {
+  load(path: string): { func(decl: string): (...args: unknown[]) => unknown }
+  view(ptr: Ptr, len: number): ArrayBuffer
+}
+
+/** Below this a plain ArrayBuffer is as good: malloc's heap reuses small blocks warm. */
+export const NATIVE_MIN_BYTES = 1 << 20
+const PAGE = 4096
+const HUGE = 2 << 20
+// Linux x86-64/arm64 values
+const PROT_READ_WRITE = 3
+const MAP_PRIVATE_ANONYMOUS = 0x22
+const MADV_HUGEPAGE = 14
+const MAP_FAILED = (1n << 64n) - 1n
+
+/**
+ * The bytes actually mapped for a request: four classes per power of two (at most 25% over),
+ * whole pages, whole huge pages from 2 MiB. Requests of one class share cached mappings.
+ */
+export function sizeClass(bytes: number): number {
+  const step = 2 ** Math.floor(Math.log2(Math.max(bytes, PAGE))) / 4
+  const c = Math.ceil(bytes / step) * step
+  const unit = c >= HUGE ? HUGE : PAGE
+  return Math.ceil(c / unit) * unit
+}
+
+export class HostMemory {
+  /**
+   * Free mappings by size class: an ArrayBuffer given back (views of it may still exist, so it is
+   * kept, not unmapped) or a mapping whose ArrayBuffer was collected (nothing can reach it).
+   */
+  private readonly cache = new Map<number, (ArrayBuffer | Mapping)[]>()
+  /** the ArrayBuffers this allocator made (a plain one given back goes elsewhere) */
+  private readonly native = new WeakSet<ArrayBuffer>()
+  private readonly collected: FinalizationRegistry<Mapping>
+  /** bytes mapped now: live buffers, cached ones and dropped ones the GC has not reclaimed yet */
+  mapped = 0
+  /** bytes in the cache */
+  cached = 0
+  /** allocations served from the cache, freshly mapped, and sent to plain ArrayBuffers by the limit */
+  readonly counts = { reused: 0, mapped: 0, overLimit: 0 }
+
+  constructor(
+    private readonly libc: Libc,
+    private readonly view: (ptr: Ptr, len: number) => ArrayBuffer,
+    /** the most bytes mapped at once */
+    readonly limit: number,
+    /** the most bytes the cache keeps */
+    readonly cacheLimit = limit / 2,
+  ) {
+    // an ArrayBuffer nothing reaches any more: no view of its memory exists, so the mapping is
+    // reused (a data() result the user dropped) or unmapped
+    this.collected = new FinalizationRegistry<Mapping>((m) => {
+      if (this.cached + m.len <= this.cacheLimit && this.mapped <= this.limit) this.put(m)
+      else this.unmap(m)
+    })
+  }
+
+  /** An ArrayBuffer of at least `bytes` (contents undefined), or undefined: use a plain one. */
+  alloc(bytes: number): ArrayBuffer | undefined {
+    if (bytes < NATIVE_MIN_BYTES) return undefined
+    const cls = sizeClass(bytes)
+    const warm = this.cache.get(cls)?.pop()
+    if (warm) {
+      this.cached -= cls
+      this.counts.reused++
+      return warm instanceof ArrayBuffer ? warm : this.wrap(warm)
+    }
+    if (this.mapped + cls > this.limit) {
+      // the cache's other classes go; this allocation falls back
+      this.dropCache()
+      this.counts.overLimit++
+      return undefined
+    }
+    const m = this.map(cls)
+    const ab = m && this.wrap(m)
+    if (ab) this.counts.mapped++
+    return ab
+  }
+
+  /** Whether `ab` is native memory of this allocator. */
+  owns(ab: ArrayBuffer): boolean {
+    return this.native.has(ab)
+  }
+
+  /** Take back storage from `alloc` for reuse; false when it is not native memory (the caller keeps it). */
+  release(ab: ArrayBuffer): boolean {
+    if (!this.native.has(ab)) return false
+    if (this.cached + ab.byteLength > this.cacheLimit) this.dropCache()
+    this.put(ab)
+    return true
+  }
+
+  /**
+   * Empty the cache: mappings no ArrayBuffer is over are unmapped now, the others when the GC finds
+   * their ArrayBuffer unreachable.
+   */
+  dropCache(): void {
+    for (const list of this.cache.values())
+      for (const e of list) if (!(e instanceof ArrayBuffer)) this.unmap(e)
+    this.cache.clear()
+    this.cached = 0
+  }
+
+  private put(e: ArrayBuffer | Mapping): void {
+    const len = e instanceof ArrayBuffer ? e.byteLength : e.len
+    const list = this.cache.get(len)
+    if (list) list.push(e)
+    else this.cache.set(len, [e])
+    this.cached += len
+  }
+
+  private unmap(m: Mapping): void {
+    this.libc.munmap(m.ptr, m.len)
+    this.mapped -= m.len
+  }
+
+  private map(len: number): Mapping | undefined {
+    const { libc } = this
+    // over-map by a huge page and trim, so the mapping starts on a 2 MiB boundary (THP needs it)
+    const extra = len >= HUGE ? HUGE : 0
+    const raw = libc.mmap(null, len + extra, PROT_READ_WRITE, MAP_PRIVATE_ANONYMOUS, -1, 0)
+    if (raw === null || raw === MAP_FAILED || raw === 0n || raw === -1n) return undefined
+    let ptr = raw
+    if (extra) {
+      const head = Number((BigInt(HUGE) - (raw % BigInt(HUGE))) % BigInt(HUGE))
+      ptr = raw + BigInt(head)
+      if (head) libc.munmap(raw, head)
+      if (extra - head) libc.munmap(ptr + BigInt(len), extra - head)
+      libc.madvise(ptr, len, MADV_HUGEPAGE) // advice only: without THP it is plain pages
+    }
+    this.mapped += len
+    return { ptr, len }
+  }
+
+  /** A new ArrayBuffer over `m`, which the mapping now belongs to until the GC collects it. */
+  private wrap(m: Mapping): ArrayBuffer | undefined {
+    let ab: ArrayBuffer
+    try {
+      ab = this.view(m.ptr, m.len)
+    } catch {
+      this.unmap(m) // a runtime without external ArrayBuffers
+      return undefined
+    }
+    this.native.add(ab)
+    this.collected.register(ab, m)
+    return ab
+  }
+}
+
+let instance: HostMemory | null | undefined
+
+/**
+ * The process's native host memory, or null where there is none (not Linux, no libc to load, no
+ * external ArrayBuffers, or TSGRAD_NATIVE_BUFFERS=0): callers then use plain ArrayBuffers.
+ */
+export function hostMemory(koffi: () => Koffi): HostMemory | null {
+  if (instance !== undefined) return instance
+  const n = nodeBuiltins()
+  instance = null
+  if (!n || process.platform !== 'linux' || getEnv('TSGRAD_NATIVE_BUFFERS') === '0') return instance
+  try {
+    const k = koffi()
+    const lib = k.load('libc.so.6')
+    const libc: Libc = {
+      mmap: lib.func(
+        'void *mmap(void *addr, size_t len, int prot, int flags, int fd, int64_t off)',
+      ) as Libc['mmap'],
+      munmap: lib.func('int munmap(void *addr, size_t len)') as Libc['munmap'],
+      madvise: lib.func('int madvise(void *addr, size_t len, int advice)') as Libc['madvise'],
+    }
+    // an eighth of the machine, at most 1 GiB (the old pool's limit): what a loop that never
+    // yields may strand before it falls back (10,000 1 MiB results read by dataSync: RSS 3.2 GiB
+    // with 2 GiB, ~1.1 GiB with plain ArrayBuffers only); the cache keeps at most half
+    const limit = Math.min(n.os.totalmem() / 8, 2 ** 30)
+    const mem = new HostMemory(libc, (p, len) => k.view(p, len), limit)
+    // probe once: a runtime may refuse external ArrayBuffers
+    const probe = mem.alloc(NATIVE_MIN_BYTES)
+    if (!probe) return instance
+    mem.release(probe)
+    instance = mem
+  } catch {
+    instance = null
+  }
+  return instance
+}

@@ -1,0 +1,155 @@
+// The CPU device's large buffers are native mappings in a size-class cache (runtime/host_memory.ts):
+// reused warm, never unmapped while a view of them is reachable, and bounded in a loop that never
+// disposes its results.
+import assert from 'node:assert/strict'
+import { createRequire } from 'node:module'
+import { describe, test } from 'node:test'
+import { Tensor } from '../../src/index.ts'
+import { Buffer } from '../../src/runtime/buffer.ts'
+import { HostMemory, hostMemory, NATIVE_MIN_BYTES, sizeClass } from '../../src/runtime/host_memory.ts'
+import { settle } from '../soak/workloads.ts'
+import { hasCPU } from '../helpers.ts'
+
+const MiB = 2 ** 20
+type K = Parameters<typeof hostMemory>[0] extends () => infer R ? R : never
+const koffi = () => createRequire(import.meta.url)('koffi') as K
+const native = () => hostMemory(koffi)
+const skip =
+  (!hasCPU || process.platform !== 'linux' || !globalThis.gc) &&
+  'needs the CPU device on Linux and --expose-gc'
+
+/** A private allocator over the real libc with its own limit (the process's one is left alone). */
+function privateMemory(limit: number, cacheLimit?: number): HostMemory {
+  const k = koffi()
+  const lib = k.load('libc.so.6')
+  const f = (d: string) => lib.func(d) as never
+  return new HostMemory(
+    {
+      mmap: f('void *mmap(void *addr, size_t len, int prot, int flags, int fd, int64_t off)'),
+      munmap: f('int munmap(void *addr, size_t len)'),
+      madvise: f('int madvise(void *addr, size_t len, int advice)'),
+    },
+    (p, len) => k.view(p, len),
+    limit,
+    cacheLimit,
+  )
+}
+
+describe('size classes', () => {
+  test('at most 25% over, whole pages, whole huge pages from 2 MiB', () => {
+    for (const b of [1, 4095, 4097, 100_000, MiB, MiB + 1, 3 * MiB + 7, 64 * MiB, 64 * MiB + 1, 1e9]) {
+      const c = sizeClass(b)
+      assert.ok(c >= b, `${b} -> ${c}`)
+      assert.ok(c <= Math.max(b * 1.25, 4096) + (c >= 2 * MiB ? 2 * MiB : 4096), `${b} -> ${c}`)
+      assert.equal(c % (c >= 2 * MiB ? 2 * MiB : 4096), 0)
+    }
+    assert.equal(sizeClass(64 * MiB), 64 * MiB)
+    assert.equal(sizeClass(64 * MiB + 1), 80 * MiB)
+  })
+})
+
+describe('native output buffers', { skip }, () => {
+  test('a large CPU buffer is native memory, a small one and a JS one are plain ArrayBuffers', () => {
+    const mem = native()
+    assert.ok(mem, 'native host memory is available on Linux')
+    const big = new Buffer('CPU', NATIVE_MIN_BYTES / 4, Tensor.randn([1]).dtype)
+    assert.ok(mem.owns((big.raw as Float32Array).buffer as ArrayBuffer))
+    const small = new Buffer('CPU', 1000, big.dtype)
+    assert.ok(!mem.owns((small.raw as Float32Array).buffer as ArrayBuffer))
+    const js = new Buffer('JS', NATIVE_MIN_BYTES, big.dtype)
+    assert.ok(!mem.owns((js.raw as Float32Array).buffer as ArrayBuffer))
+    for (const b of [big, small, js]) b.dispose()
+  })
+
+  test('a disposed result goes back to the cache and the next result of its class reuses it', async () => {
+    const mem = native()!
+    const x = Tensor.randn([1 << 20]).realize() // 4 MiB
+    const y = x.add(1).realize()
+    const ab = (y.uop.contiguousBase!.arg as Buffer).raw as Float32Array
+    const expect = Array.from((await y.data()).subarray(0, 4))
+    y.dispose()
+    const reused = mem.counts.reused
+    const z = x.mul(2).realize()
+    assert.equal(mem.counts.reused, reused + 1)
+    assert.equal(((z.uop.contiguousBase!.arg as Buffer).raw as Float32Array).buffer, ab.buffer)
+    const xs = await x.data()
+    assert.deepEqual(
+      Array.from((await z.data()).subarray(0, 4)),
+      Array.from(xs.subarray(0, 4), (v) => Math.fround(v * 2)),
+    )
+    assert.deepEqual(
+      expect,
+      Array.from(xs.subarray(0, 4), (v) => Math.fround(v + 1)),
+    )
+  })
+
+  test('data() is a copy: a reused buffer does not change values read before', async () => {
+    const x = Tensor.full([1 << 19], 3).realize()
+    const y = x.add(1)
+    const read = await y.data()
+    const storage = ((y.uop.contiguousBase!.arg as Buffer).raw as Float32Array).buffer
+    assert.notEqual(read.buffer, storage)
+    y.dispose()
+    const z = x.mul(10).realize() // same class: y's storage
+    assert.equal(((z.uop.contiguousBase!.arg as Buffer).raw as Float32Array).buffer, storage)
+    await z.data()
+    assert.ok(read.every((v) => v === 4))
+  })
+
+  test('a mapping is reused or unmapped only after every view of it is unreachable', async () => {
+    const mem = privateMemory(64 * MiB, 4 * MiB)
+    const take = () => new Float32Array(mem.alloc(4 * MiB)!)
+    let a: Float32Array | undefined = take()
+    let b: Float32Array | undefined = take()
+    a.fill(7)
+    b.fill(8)
+    assert.equal(mem.mapped, 8 * MiB)
+    await settle()
+    // both still reachable: neither mapping went anywhere (reading unmapped memory would crash)
+    assert.equal(mem.mapped, 8 * MiB)
+    assert.equal(mem.cached, 0)
+    assert.ok(a.every((v) => v === 7) && b.every((v) => v === 8))
+    a = undefined
+    b = undefined
+    await settle()
+    // one comes back to the cache (its limit: 4 MiB), the other is unmapped
+    assert.equal(mem.cached, 4 * MiB)
+    assert.equal(mem.mapped, 4 * MiB)
+    const reused = mem.counts.reused
+    take()
+    assert.equal(mem.counts.reused, reused + 1)
+  })
+
+  test('mapped memory stays under the limit; past it allocations fall back to plain ArrayBuffers', () => {
+    const mem = privateMemory(16 * MiB)
+    const held: ArrayBuffer[] = []
+    for (let i = 0; i < 8; i++) {
+      const ab = mem.alloc(4 * MiB)
+      if (ab) held.push(ab)
+    }
+    assert.equal(held.length, 4)
+    assert.equal(mem.mapped, 16 * MiB)
+    assert.equal(mem.counts.overLimit, 4)
+    for (const ab of held) mem.release(ab)
+    assert.equal(mem.cached, 8 * MiB, 'the cache keeps at most half the limit')
+    assert.ok(mem.alloc(4 * MiB)) // a cached one
+  })
+
+  test('3,000 un-disposed results read with await data() keep RSS and mapped memory bounded', async () => {
+    // 3 GiB of results and 3 GiB of copies; what stays mapped is what dies between two collections
+    const mem = native()!
+    const x = Tensor.randn([1 << 18]).realize() // 1 MiB results
+    for (let i = 0; i < 100; i++) await x.add(1).data()
+    await settle()
+    const rss0 = process.memoryUsage().rss
+    let mappedMax = 0
+    for (let i = 0; i < 3000; i++) {
+      await x.add(1).data()
+      mappedMax = Math.max(mappedMax, mem.mapped)
+    }
+    const grew = (process.memoryUsage().rss - rss0) / MiB
+    assert.ok(grew < 512, `RSS grew by ${grew.toFixed(0)} MiB`)
+    assert.ok(mappedMax < 512 * MiB, `mapped up to ${(mappedMax / MiB).toFixed(0)} MiB`)
+    assert.ok(mem.counts.reused > 5000, `only ${mem.counts.reused} allocations reused a mapping`)
+  })
+})
