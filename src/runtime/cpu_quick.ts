@@ -21,12 +21,17 @@ const POLL_MS = 5
 /** The quick compiler (tcc) and its flags, found once; undefined when absent or turned off. */
 let quickCompiler: { cc: string; flags: string[] } | null | undefined
 
-/** QUICK_COMPILE=0 turns quick builds off (every kernel waits for its gcc build, as before). */
+/**
+ * QUICK_COMPILE=1 turns quick builds on. Off by default: until the swap a kernel rounds as tcc's
+ * code does (no FMA contraction, sums in loop order), so results depend on when gcc finished. A
+ * jit test caught it: a bias before a BatchNorm has a gradient of rounding noise, and Adam (lr
+ * 0.05) turned the noise's sign into a 0.07 difference in 6 steps between eager and replay.
+ */
 export function findQuickCompiler(): { cc: string; flags: string[] } | undefined {
   if (quickCompiler !== undefined) return quickCompiler ?? undefined
   quickCompiler = null
   const n = nodeBuiltins()
-  if (!n || getEnv('QUICK_COMPILE') === '0' || process.platform === 'win32') return undefined
+  if (!n || getEnv('QUICK_COMPILE') !== '1' || process.platform === 'win32') return undefined
   const cc = getEnv('QUICK_CC') || 'tcc'
   // -Werror: an implicit declaration (a builtin tcc lacks) must fail the build, not the dlopen
   const flags = ['-shared', '-fPIC', '-Werror']

@@ -30,6 +30,7 @@ function child(body: string, env: Record<string, string> = {}): { out: unknown; 
       NODE_TEST_CONTEXT: undefined,
       DEVICE: 'CPU',
       CACHELEVEL: '1',
+      QUICK_COMPILE: '1',
       TSGRAD_CACHE_DIR: dir,
       ...env,
     },
@@ -110,11 +111,13 @@ describe('cold start', { skip: !hasCPU && 'no C compiler' }, () => {
     )
   })
 
-  test('without tcc (QUICK_CC names no compiler) kernels build with gcc as before', () => {
-    const { out } = child(affine, { QUICK_CC: '/nonexistent/tcc' })
-    const o = out as { first: number[]; before: { quickBuilds: number } }
-    assert.deepEqual(o.first, want)
-    assert.equal(o.before.quickBuilds, 0)
+  test('without tcc (QUICK_CC names no compiler) or by default, kernels build with gcc as before', () => {
+    for (const env of [{ QUICK_CC: '/nonexistent/tcc' }, { QUICK_COMPILE: '' }]) {
+      const { out } = child(affine, env)
+      const o = out as { first: number[]; before: { quickBuilds: number } }
+      assert.deepEqual(o.first, want)
+      assert.equal(o.before.quickBuilds, 0)
+    }
   })
 
   test('background builds still running at exit are killed and leave no files', {
