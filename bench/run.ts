@@ -139,7 +139,7 @@ function report(
   peers: Record<string, number | undefined>,
 ) {
   const ms = times.plain
-  const rate = (t: number) => (amount / (t / 1e3) / 1e9).toFixed(1)
+  const rate = (t: number) => (amount > 0 ? (amount / (t / 1e3) / 1e9).toFixed(1) : '-')
   const cells = [
     name,
     `plain ${ms.toFixed(2)} ms (${rate(ms)} ${unit})`,
@@ -188,11 +188,11 @@ async function main(): Promise<void> {
     const N = 1 << 24
     const dx = randn(N)
     const x = new Tensor(dx, { shape: [N] }).realize()
-    const [best, bestCopy] = interleaved(
+    const [bestEw, bestCopy] = interleaved(
       [() => x.mul(2).add(1).relu().mul(x.sigmoid()), () => x.neg()],
       8,
     ) as [number, number]
-    const ms = { plain: plainTime(() => x.mul(2).add(1).relu().mul(x.sigmoid())), best }
+    const ms = { plain: plainTime(() => x.mul(2).add(1).relu().mul(x.sigmoid())), best: bestEw }
     const copy = { plain: plainTime(() => x.neg()), best: bestCopy }
     const dst = new Float32Array(N)
     const jsCopy = best(() => dst.set(dx), 5)
