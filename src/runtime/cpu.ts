@@ -229,7 +229,8 @@ function compileMany(jobs: readonly { src: string; name: string }[]): void {
   if (!n || !cacheEnabled() || process.platform === 'win32') return
   const t = requireToolchain()
   const builds = new Map<string, string>()
-  const include = gccInput(t, PRELUDE).include
+  // the precompiled prelude is looked up (and verified) only when something is built
+  let include: string[] | undefined
   for (const j of jobs) {
     const key = cacheKey(t.key, j.src)
     if (builds.has(key) || libraries.has(key)) continue
@@ -240,6 +241,7 @@ function compileMany(jobs: readonly { src: string; name: string }[]): void {
     }
     const tmp = binaryBuildPath('cpu', key, '.so')
     if (tmp === undefined) break
+    include ??= gccInput(t, PRELUDE).include
     try {
       n.fs.writeFileSync(`${tmp}.c`, include.length ? gccInput(t, j.src).text : j.src)
     } catch {
