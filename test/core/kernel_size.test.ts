@@ -43,6 +43,24 @@ describe('kernel size cap', () => {
     assert.ok(largest > 20_000, `largest kernel source ${largest} bytes`)
   })
 
+  test('the attention weight gradient of issue 20 (r_12_1024_32_64_64_64, 921 KB) stays under the cap', () => {
+    // a GPT block's q/k/v projection (width 128, 4 heads, 64 tokens, batch 16), its weight
+    // gradient scheduled on its own as a per-parameter grad read did before GradGroup
+    const [B, T, C, H] = [16, 64, 128, 4]
+    Tensor.manualSeed(0)
+    const x = Tensor.rand([B, T, C], { device: 'JS' }).realize()
+    const w = Tensor.rand([3 * C, C], { device: 'JS', requiresGrad: true }).realize()
+    const [q, k, v] = x.matmul(w.T).split(C, 2) as [Tensor, Tensor, Tensor]
+    const heads = (z: Tensor) => z.reshape([B, T, H, C / H]).transpose(1, 2)
+    heads(q).scaledDotProductAttention(heads(k), heads(v), { isCausal: true }).square().mean().backward()
+    const c = new CRenderer()
+    const sizes = scheduleFor([w.grad!.uop])
+      .items.filter((i): i is KernelItem => i.kind === 'kernel')
+      .map((k) => renderKernel(k.ast, c, handOpts(k.ast, c.target)))
+    const largest = sizes.reduce((a, r) => (r.src.length > a.src.length ? r : a))
+    assert.ok(largest.src.length < MAX_SOURCE_BYTES, `${largest.name}: ${largest.src.length} bytes`)
+  })
+
   test('an opt past the cap is refused with the reason; BEAM does not propose it', () => {
     const x = Tensor.rand([64, 64, 256], { device: 'JS' }).realize()
     const [k] = scheduleFor([x.mul(2).sum(2).uop]).items.filter((i): i is KernelItem => i.kind === 'kernel')
