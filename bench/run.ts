@@ -1,11 +1,16 @@
-// `npm run bench`: tsgrad on the default device against numpy (python3) and onnxruntime-node, in
-// the same run, printing times and ratios. Best of several runs after a warm-up (the machine is
-// shared and noisy); ratios are peer time / tsgrad time (>1: tsgrad faster).
+// `npm run bench [case ...]`: tsgrad on the default device against numpy (python3),
+// onnxruntime-node and PyTorch (/usr/bin/python3 with torch, when present), in the same run.
+// Each case reports two tsgrad times side by side: `plain`, the median of 7 calls after 2 warm-ups
+// of what users write (`f(x)` then `.realize()`, nothing disposed, so each call gets fresh output
+// buffers and the garbage collector frees the old ones), and `best-of`, the best of several runs
+// that dispose every output (the buffer pool hands the next run a warm buffer). Peers are timed the
+// plain way; ratios are peer plain time / tsgrad plain time (>1: tsgrad faster).
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Device, jit, nn, optim, Tensor } from '../src/index.ts'
+import { mnistStepCase, smallOpsCase, transformerCase } from './models.ts'
 import { onnxModel } from './onnx.ts'
 
 const only = process.argv.slice(2)
@@ -37,12 +42,45 @@ function interleaved(fs: (() => Tensor)[], n: number): number[] {
 }
 const tsgradTime = (f: () => Tensor, n: number): number => interleaved([f], n)[0]!
 
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
+
+/** The plain user path: `f()` then realize, outputs kept until the GC takes them; median of n after warm-ups. */
+function plainTime(f: () => Tensor, n = 7, warm = 2): number {
+  for (let i = 0; i < warm; i++) f().realize()
+  const ts: number[] = []
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now()
+    f().realize()
+    ts.push(performance.now() - t0)
+  }
+  return median(ts)
+}
+
+/** Both times of a case: plain (what ratios use) and best-of with dispose. */
+const measure = (f: () => Tensor, n: number): { plain: number; best: number } => ({
+  plain: plainTime(f),
+  best: tsgradTime(f, n),
+})
+
 // ---- peers ----
 function numpyPeer(): Record<string, number> {
   const r = spawnSync('python3', [join(import.meta.dirname, 'numpy_peer.py')], { encoding: 'utf8' })
   if (r.status !== 0) {
     console.log(
       `numpy peer unavailable: ${(r.stderr || r.error?.message || '').split('\n').slice(-2).join(' ')}`,
+    )
+    return {}
+  }
+  return JSON.parse(r.stdout)
+}
+
+/** PyTorch on the CPU, a bench-only peer: Debian's python3-torch at /usr/bin/python3, when present. */
+function torchPeer(cases: readonly string[]): Record<string, number> {
+  const py = '/usr/bin/python3'
+  const r = spawnSync(py, [join(import.meta.dirname, 'torch_peer.py'), ...cases], { encoding: 'utf8' })
+  if (r.status !== 0) {
+    console.log(
+      `PyTorch peer unavailable: ${(r.stderr || r.error?.message || '').split('\n').slice(-2).join(' ')}`,
     )
     return {}
   }
@@ -68,14 +106,15 @@ async function ortTime(
   const s = await ort.InferenceSession.create(model, { intraOpNumThreads: 2, interOpNumThreads: 1 })
   const f: Record<string, InstanceType<Ort['Tensor']>> = {}
   for (const [k, [d, shape]] of Object.entries(feeds)) f[k] = new ort.Tensor('float32', d, shape)
-  await s.run(f)
-  let b = Number.POSITIVE_INFINITY
+  // plain: the median of n calls after 2 warm-ups, each result kept until the next replaces it
+  for (let i = 0; i < 2; i++) await s.run(f)
+  const ts: number[] = []
   for (let i = 0; i < n; i++) {
     const t0 = performance.now()
     await s.run(f)
-    b = Math.min(b, performance.now() - t0)
+    ts.push(performance.now() - t0)
   }
-  return b
+  return median(ts)
 }
 
 const randn = (n: number) => Float32Array.from({ length: n }, () => Math.random() * 2 - 1)
@@ -94,13 +133,18 @@ function mlpCase() {
 const rows: string[][] = []
 function report(
   name: string,
-  ms: number,
+  times: { plain: number; best?: number },
   unit: string,
   amount: number,
   peers: Record<string, number | undefined>,
 ) {
-  const rate = (t: number) => (amount / (t / 1e3) / 1e9).toFixed(1)
-  const cells = [name, `${ms.toFixed(2)} ms`, `${rate(ms)} ${unit}`]
+  const ms = times.plain
+  const rate = (t: number) => (amount > 0 ? (amount / (t / 1e3) / 1e9).toFixed(1) : '-')
+  const cells = [
+    name,
+    `plain ${ms.toFixed(2)} ms (${rate(ms)} ${unit})`,
+    times.best === undefined ? 'best-of -' : `best-of ${times.best.toFixed(2)} ms (${rate(times.best)})`,
+  ]
   for (const [peer, t] of Object.entries(peers)) {
     cells.push(
       t === undefined ? `${peer}: -` : `${peer} ${t.toFixed(2)} ms (${rate(t)}) x${(t / ms).toFixed(2)}`,
@@ -112,14 +156,16 @@ function report(
 
 async function main(): Promise<void> {
   console.log(`tsgrad bench on ${Device.DEFAULT}, ${new Date().toISOString()}`)
-  const np = want('matmul') || want('elementwise') || want('softmax') ? numpyPeer() : {}
+  const np = ['matmul', 'elementwise', 'softmax', 'smallops'].some(want) ? numpyPeer() : {}
+  const torchCases = ['matmul', 'elementwise', 'softmax', 'conv2d', 'smallops', 'transformer', 'mnist']
+  const pt = torchCases.some(want) ? torchPeer(only.length ? only : torchCases) : {}
   const ort = await loadOrt()
-  for (const n of [256, 512, 1024, 2048]) {
+  for (const n of [64, 256, 512, 1024, 2048]) {
     if (!want(`matmul${n}`) && !want('matmul')) continue
     const [da, db] = [randn(n * n), randn(n * n)]
     const a = new Tensor(da, { shape: [n, n] }).realize()
     const b = new Tensor(db, { shape: [n, n] }).realize()
-    const ms = tsgradTime(() => a.matmul(b), n >= 2048 ? 5 : 10)
+    const ms = measure(() => a.matmul(b), n >= 2048 ? 5 : 10)
     const o = ort
       ? await ortTime(
           ort,
@@ -132,16 +178,22 @@ async function main(): Promise<void> {
           5,
         )
       : undefined
-    report(`matmul ${n}`, ms, 'GFLOP/s', 2 * n ** 3, { numpy: np[`matmul${n}`], onnxruntime: o })
+    report(`matmul ${n}`, ms, 'GFLOP/s', 2 * n ** 3, {
+      numpy: np[`matmul${n}`],
+      onnxruntime: o,
+      pytorch: pt[`matmul${n}`],
+    })
   }
   if (want('elementwise')) {
     const N = 1 << 24
     const dx = randn(N)
     const x = new Tensor(dx, { shape: [N] }).realize()
-    const [ms, copy] = interleaved([() => x.mul(2).add(1).relu().mul(x.sigmoid()), () => x.neg()], 8) as [
-      number,
-      number,
-    ]
+    const [bestEw, bestCopy] = interleaved(
+      [() => x.mul(2).add(1).relu().mul(x.sigmoid()), () => x.neg()],
+      8,
+    ) as [number, number]
+    const ms = { plain: plainTime(() => x.mul(2).add(1).relu().mul(x.sigmoid())), best: bestEw }
+    const copy = { plain: plainTime(() => x.neg()), best: bestCopy }
     const dst = new Float32Array(N)
     const jsCopy = best(() => dst.set(dx), 5)
     const o = ort
@@ -166,17 +218,18 @@ async function main(): Promise<void> {
     report('elementwise relu(x*2+1)*sigmoid(x) 16M', ms, 'GB/s', 8 * N, {
       numpy: np.elementwise,
       onnxruntime: o,
+      pytorch: pt.elementwise,
     })
     report('copy kernel (x.neg()) 16M', copy, 'GB/s', 8 * N, {
-      numpy_copy: np.copy,
-      'TypedArray.set': jsCopy,
+      numpy_neg: np.copy,
+      'TypedArray.set (best)': jsCopy,
     })
-    console.log(`  elementwise at ${((copy / ms) * 100).toFixed(0)}% of tsgrad's copy bandwidth`)
+    console.log(`  elementwise at ${((copy.plain / ms.plain) * 100).toFixed(0)}% of tsgrad's copy (plain)`)
   }
   if (want('softmax')) {
     const d = randn(4096 * 4096)
     const s = new Tensor(d, { shape: [4096, 4096] }).realize()
-    const ms = tsgradTime(() => s.softmax(-1), 5)
+    const ms = measure(() => s.softmax(-1), 5)
     const o = ort
       ? await ortTime(
           ort,
@@ -189,13 +242,17 @@ async function main(): Promise<void> {
           5,
         )
       : undefined
-    report('softmax 4096x4096', ms, 'GB/s', 8 * 4096 * 4096, { numpy: np.softmax, onnxruntime: o })
+    report('softmax 4096x4096', ms, 'GB/s', 8 * 4096 * 4096, {
+      numpy: np.softmax,
+      onnxruntime: o,
+      pytorch: pt.softmax,
+    })
   }
   if (want('conv2d')) {
     const [dx, dw] = [randn(8 * 64 * 56 * 56), randn(64 * 64 * 9)]
     const x = new Tensor(dx, { shape: [8, 64, 56, 56] }).realize()
     const w = new Tensor(dw, { shape: [64, 64, 3, 3] }).realize()
-    const ms = tsgradTime(() => x.conv2d(w, { padding: 1 }), 5)
+    const ms = measure(() => x.conv2d(w, { padding: 1 }), 5)
     const o = ort
       ? await ortTime(
           ort,
@@ -217,7 +274,37 @@ async function main(): Promise<void> {
       : undefined
     report('conv2d 8x64x56x56, 64 3x3 pad 1', ms, 'GFLOP/s', 2 * 8 * 64 * 64 * 56 * 56 * 9, {
       onnxruntime: o,
+      pytorch: pt.conv2d,
     })
+  }
+  if (want('transformer')) {
+    // batch 8, sequence 128, width 256, 4 heads (bench/models.ts; the same block in torch_peer.py)
+    const { forward, trainStep } = transformerCase()
+    const flops = 2 * 8 * 128 * (12 * 256 * 256) + 4 * 8 * 128 * 128 * 256
+    report('transformer block forward (8x128x256, 4 heads)', measure(forward, 5), 'GFLOP/s', flops, {
+      pytorch: pt.transformer,
+    })
+    report('transformer block train step (Adam)', measure(trainStep, 5), 'GFLOP/s', 3 * flops, {
+      pytorch: pt['transformer-train'],
+    })
+  }
+  if (want('mnist')) {
+    const step = mnistStepCase(64)
+    report('MNIST CNN train step, batch 64 (Adam)', measure(step, 5), 'GFLOP/s', 0, { pytorch: pt.mnist })
+  }
+  if (want('smallops')) {
+    // 100 ops on 1,000 elements, each realized: the per-op overhead of an eager loop
+    const f = smallOpsCase(100)
+    const t = measure(f, 10)
+    const per = (ms?: number) => (ms === undefined ? '-' : `${((ms / 100) * 1e3).toFixed(1)} us/op`)
+    rows.push([
+      'eager loop of 100 small ops (1,000 elements)',
+      `plain ${per(t.plain)}`,
+      `best-of ${per(t.best)}`,
+      `numpy ${per(np.smallops)}`,
+      `pytorch ${per(pt.smallops)}`,
+    ])
+    console.log(rows[rows.length - 1]!.join(' | '))
   }
   if (want('mlp')) {
     const { layers, opt, x, y } = mlpCase()
@@ -233,7 +320,7 @@ async function main(): Promise<void> {
     }
     const ms = best(step, 10)
     const flops = 2 * 3 * 512 * (784 * 512 + 512 * 512 + 512 * 10)
-    report('MLP 784-512-512-10 Adam step, batch 512', ms, 'GFLOP/s', flops, {})
+    report('MLP 784-512-512-10 Adam step, batch 512', { plain: ms }, 'GFLOP/s', flops, {})
   }
   if (want('jit')) {
     // per-kernel launch overhead: a chain of K tiny kernels (16 floats each), eager vs replayed

@@ -20,6 +20,9 @@ export interface RenderedKernel {
   nbufs: number
   /** the variables (DEFINE_VAR) the kernel takes before its buffers, in order (kernelVars) */
   vars: UOp[]
+  /** the same program rendered by the `quick` renderer, when one was given (on demand: a kernel
+   * already built needs none) */
+  quickSrc?: () => string
 }
 
 const decompCache = new WeakMap<Renderer, PatternMatcher<unknown>>()
@@ -38,7 +41,16 @@ export function kernelName(ast: UOp): string {
   return `${prefix}_${dims.length ? dims.join('_') : '1'}`
 }
 
-export function renderKernel(ast: UOp, renderer: Renderer, opts: readonly Opt[] = []): RenderedKernel {
+/**
+ * `quick`: a second renderer of the same target (the CPU device's quick compile) renders the same
+ * lowered program too, so the two builds of a kernel compute the same thing.
+ */
+export function renderKernel(
+  ast: UOp,
+  renderer: Renderer,
+  opts: readonly Opt[] = [],
+  quick?: Renderer,
+): RenderedKernel {
   let pm = decompCache.get(renderer)
   if (!pm) decompCache.set(renderer, (pm = decompositions(renderer.supports).concat(symbolic)))
   const optimized = applyOpts(ast, opts)
@@ -57,5 +69,7 @@ export function renderKernel(ast: UOp, renderer: Renderer, opts: readonly Opt[] 
   const src = renderer.render(name, prog)
   if (DEBUG() >= 5) for (const u of prog.uops) console.log(`  ${u.toString()}`)
   const nbufs = new Set(prog.uops.filter((u) => u.op === Ops.DEFINE_GLOBAL).map((u) => u.arg)).size
-  return { name, src, nbufs, vars: kernelVars(prog.uops) }
+  const out: RenderedKernel = { name, src, nbufs, vars: kernelVars(prog.uops) }
+  if (quick) out.quickSrc = () => quick.render(name, prog)
+  return out
 }

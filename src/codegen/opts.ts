@@ -45,6 +45,15 @@ const INNER_KIND = { UPCAST: 'upcast', UNROLL: 'unroll', CHAIN: 'chain' } as con
 const EXPANDED_KINDS: ReadonlySet<RangeArg['kind']> = new Set(Object.values(INNER_KIND))
 const isExpanded = (r: UOp): boolean => EXPANDED_KINDS.has(kindOf(r))
 
+/**
+ * Most nodes a kernel may have once its expanded ranges are straight-line copies. A register tile
+ * times the straight-line steps of a window (UPCAST 8x32 with two CHAINed 6-long axes: 9,216
+ * multiply-adds per loop step) rendered a 918 KB C kernel that took gcc 10 s; the largest the
+ * heuristics make otherwise in the MNIST CNN step is 7.8K nodes (the capped kernel: 188 KB of C,
+ * as fast).
+ */
+export const MAX_EXPANDED_NODES = 16_384
+
 /** A kernel AST with its axes, as opts are applied one by one. */
 export class OptState {
   /** splittable ranges: output axes in nesting order, then reduce axes */
@@ -88,6 +97,34 @@ export class OptState {
     return this.expanded.reduce((a, r) => a * sizeOf(r), 1)
   }
 
+  /**
+   * Nodes of the kernel after expansion (before symbolic folding): each node counts once per
+   * combination of the expanded ranges it depends on (interning shares the rest). With `split`,
+   * as if that range were also split into `k` straight-line copies.
+   */
+  expandedNodes(split?: UOp, k = 1): number {
+    const factors = [...this.expanded.map(sizeOf), k]
+    // more expanded ranges than a bit mask holds: as if at the cap (nothing more expands)
+    if (factors.length > 30) return Number.POSITIVE_INFINITY
+    const bit = new Map<UOp, number>(this.expanded.map((r, i) => [r, 1 << i]))
+    if (split) bit.set(split, 1 << this.expanded.length)
+    const copies = new Map<number, number>()
+    const masks = new Map<UOp, number>()
+    let total = 0
+    for (const u of toposort([this.ast])) {
+      let m = bit.get(u) ?? 0
+      for (const s of u.src) m |= masks.get(s)!
+      masks.set(u, m)
+      let c = copies.get(m)
+      if (c === undefined) {
+        c = factors.reduce((a, f, i) => (m & (1 << i) ? a * f : a), 1)
+        copies.set(m, c)
+      }
+      total += c
+    }
+    return total
+  }
+
   /** Why `opt` cannot apply here, or undefined if it can. */
   check(opt: Opt): string | undefined {
     const r = this.axes[opt.axis]
@@ -101,6 +138,11 @@ export class OptState {
       if (!Number.isInteger(opt.arg) || opt.arg < 2) return 'split amount must be an integer >= 2'
       if (isSymbolicAxis(r)) return 'a symbolic axis (its length is a Variable) is not split'
       if (sizeOf(r) % opt.arg !== 0) return `axis size ${sizeOf(r)} is not divisible by ${opt.arg}`
+      if (opt.op !== 'SPLIT') {
+        const n = this.expandedNodes(r, opt.arg)
+        if (n > MAX_EXPANDED_NODES)
+          return `${n} nodes after expansion (more than ${MAX_EXPANDED_NODES}: a kernel too large to compile quickly)`
+      }
       return undefined
     }
     if (opt.op === 'GROUP') {

@@ -35,6 +35,22 @@ function chooseOpts(device: string, target: OptTarget, ast: UOp): Opt[] {
   return handOpts(ast, target)
 }
 
+/**
+ * Kernels of at most this many FLOPs take the device's quick build first (CPU: tcc, while gcc
+ * builds the full one in the background). tcc's code is plain scalar C: 4x slower than gcc's on
+ * an elementwise kernel, 14-27x on a matmul or conv register tile, so those wait for gcc.
+ */
+const QUICK_MAX_FLOPS = 1 << 24
+
+/** Whether `ast`'s first build on `dev` is a quick one (never under BEAM, which times builds). */
+function quickFirst(dev: { quickRenderer?: unknown }, ast: UOp): boolean {
+  return (
+    dev.quickRenderer !== undefined &&
+    getEnvNum('BEAM') <= 0 &&
+    estimateCost(ast, []).flops <= QUICK_MAX_FLOPS
+  )
+}
+
 /** kernels rendered ahead of their first launch by `precompile`, waiting for getKernel */
 const prerendered = new Map<string, { opts: Opt[]; name: string; src: string; vars: UOp[] }>()
 
@@ -51,7 +67,8 @@ function precompile(items: readonly ScheduleItem[]): void {
     const key = `${it.device}|${it.ast.key}`
     if (programCache.has(key) || prerendered.has(key)) continue
     const dev = Device.get(it.device)
-    if (!dev.compiler.compileMany) continue
+    // a kernel built quickly at its first launch is not waited for here
+    if (!dev.compiler.compileMany || quickFirst(dev, it.ast)) continue
     const opts = chooseOpts(it.device, dev.renderer.target, it.ast)
     const r = renderKernel(it.ast, dev.renderer, opts)
     prerendered.set(key, { opts, name: r.name, src: r.src, vars: r.vars })
@@ -71,10 +88,15 @@ export function getKernel(device: string, ast: UOp): CompiledKernel {
     prerendered.delete(key)
     const opts = pre?.opts ?? chooseOpts(device, dev.renderer.target, ast)
     viz?.kernelBegin(device, ast, opts)
-    const r = pre ?? renderKernel(ast, dev.renderer, opts)
+    const r =
+      pre ?? renderKernel(ast, dev.renderer, opts, quickFirst(dev, ast) ? dev.quickRenderer : undefined)
     if (DEBUG() >= 3) console.log(`opts ${r.name} ${device}: ${fmtOpts(opts)}`)
     if (DEBUG() >= 4) console.log(`// ${device} ${r.name}\n${r.src}`)
-    const program = dev.runtime(dev.compiler.compile(r.src, r.name), r.name)
+    const artifact =
+      'quickSrc' in r && r.quickSrc !== undefined && dev.compiler.compileQuick
+        ? dev.compiler.compileQuick(r.src, r.quickSrc, r.name)
+        : dev.compiler.compile(r.src, r.name)
+    const program = dev.runtime(artifact, r.name)
     viz?.kernelEnd(r.name, r.src)
     k = { name: r.name, src: r.src, program, vars: r.vars }
     programCache.set(key, k)

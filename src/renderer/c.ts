@@ -33,9 +33,8 @@ const intHelpers = INTS.map(([s, t]) => {
   ].join('\n')
 }).join('\n')
 
-const PRELUDE = `#include <math.h>
-#include <string.h>
-// ToInt32 of JS: truncate, wrap modulo 2^32, non-finite -> 0
+/** Helpers of JS semantics in plain C (also the quick compiler's prelude, c_quick.ts). */
+export const SCALAR_HELPERS = `// ToInt32 of JS: truncate, wrap modulo 2^32, non-finite -> 0
 static inline int toint32(double x) {
   if (x > -2147483649.0 && x < 2147483648.0) return (int)x;
   if (x != x || x == __builtin_inf() || x == -__builtin_inf()) return 0;
@@ -54,25 +53,10 @@ static inline unsigned short f2bf(float f) {
   return (unsigned short)((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
 }
 static inline float rbf(float f) { return bf2f(f2bf(f)); }
-// float16 -> float32 by integer math: gcc 12 keeps a (float) conversion of _Float16 scalar (one
-// vcvtph2ps per element), this form vectorizes (4x on an F16 matvec). Exact: the f16 bits shifted
-// into f32 position read as 2^-112 times the value (normal or subnormal), inf/NaN are rebuilt.
-static inline float tg_h2f(_Float16 x) {
-  unsigned short h; memcpy(&h, &x, 2);
-  unsigned int em = h & 0x7fffu, b = em << 13, r; float f; memcpy(&f, &b, 4);
-  f = f * 0x1p112f; memcpy(&r, &f, 4);
-  r = (em >= 0x7c00u ? (b | 0x7f800000u) : r) | ((unsigned int)(h & 0x8000u) << 16);
-  memcpy(&f, &r, 4); return f;
-}
-// one float16 -> float32 outside a vectorized loop: vcvtph2ps where the target has F16C (1.8 ->
-// 1.3 ms on a Q4_0 matvec, one scale per block). Exact as tg_h2f (NaNs come out quiet).
-#if defined(__F16C__)
-#include <immintrin.h>
-static inline float tg_h2f1(_Float16 x) { unsigned short h; memcpy(&h, &x, 2); return _cvtsh_ss(h); }
-#else
-#define tg_h2f1 tg_h2f
-#endif
-// exp in float32, inlined so the loop vectorizer keeps it in registers (libmvec's call costs
+`
+
+/** Scalar float32 exp/exp2 (the quick prelude defines __builtin_fmaf where the compiler lacks it). */
+export const SCALAR_EXP = `// exp in float32, inlined so the loop vectorizer keeps it in registers (libmvec's call costs
 // about as much as a 64 MB pass of memory in softmax). x is clamped to where exp is finite and
 // nonzero (selects that keep NaN), then x = k ln2 + r with |r| <= ln2/2: k is rounded by adding
 // 1.5 * 2^23 (so k sits in kf's low mantissa bits), ln2 is split in two parts (r exact to float
@@ -115,7 +99,30 @@ static inline float tg_exp2f(float x) {
   float k = kf - (0x1.8p23f + 254.0f);
   return tg_scale2(tg_exp_poly((x - k) * 0.693147180559945309f), kf, kh);
 }
-${['expf', 'exp2f', 'logf', 'log2f', 'sinf', 'cosf', 'tanhf', 'erff'].map((f) => `#pragma omp declare simd notinbranch\nfloat ${f}(float);`).join('\n')}
+`
+
+/** The prelude every C kernel starts with (the CPU device compiles it once as a gcc PCH, cpu_pch.ts). */
+export const PRELUDE = `#include <math.h>
+#include <string.h>
+${SCALAR_HELPERS}// float16 -> float32 by integer math: gcc 12 keeps a (float) conversion of _Float16 scalar (one
+// vcvtph2ps per element), this form vectorizes (4x on an F16 matvec). Exact: the f16 bits shifted
+// into f32 position read as 2^-112 times the value (normal or subnormal), inf/NaN are rebuilt.
+static inline float tg_h2f(_Float16 x) {
+  unsigned short h; memcpy(&h, &x, 2);
+  unsigned int em = h & 0x7fffu, b = em << 13, r; float f; memcpy(&f, &b, 4);
+  f = f * 0x1p112f; memcpy(&r, &f, 4);
+  r = (em >= 0x7c00u ? (b | 0x7f800000u) : r) | ((unsigned int)(h & 0x8000u) << 16);
+  memcpy(&f, &r, 4); return f;
+}
+// one float16 -> float32 outside a vectorized loop: vcvtph2ps where the target has F16C (1.8 ->
+// 1.3 ms on a Q4_0 matvec, one scale per block). Exact as tg_h2f (NaNs come out quiet).
+#if defined(__F16C__)
+#include <immintrin.h>
+static inline float tg_h2f1(_Float16 x) { unsigned short h; memcpy(&h, &x, 2); return _cvtsh_ss(h); }
+#else
+#define tg_h2f1 tg_h2f
+#endif
+${SCALAR_EXP}${['expf', 'exp2f', 'logf', 'log2f', 'sinf', 'cosf', 'tanhf', 'erff'].map((f) => `#pragma omp declare simd notinbranch\nfloat ${f}(float);`).join('\n')}
 #pragma omp declare simd notinbranch
 float powf(float, float);
 #pragma omp declare reduction(maxnan : float : omp_out = fmax_nanf(omp_out, omp_in)) initializer(omp_priv = -__builtin_inff())

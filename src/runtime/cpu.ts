@@ -4,7 +4,7 @@
 // not recompile. Buffers are host memory, like the JS device.
 import { type DType, storageArray, type TypedArray } from '../dtype.js'
 import { DEBUG, getEnv, TsgradError } from '../helpers.js'
-import { CRenderer, PACKED_ARGS_ABOVE } from '../renderer/c.js'
+import { CRenderer, PACKED_ARGS_ABOVE, PRELUDE } from '../renderer/c.js'
 import type { CompiledDevice, Program } from './device.js'
 import { Device, maxTypedArrayLength } from './device.js'
 import {
@@ -18,6 +18,9 @@ import {
   writeCachedText,
 } from './diskcache.js'
 import { hostMemory, NATIVE_MIN_BYTES } from './host_memory.js'
+import { BackgroundBuild, buildQuick, enqueueBuild, findQuickCompiler, swappingProgram } from './cpu_quick.js'
+import { QuickCRenderer } from '../renderer/c_quick.js'
+import { preludeHeader } from './cpu_pch.js'
 import { nodeBuiltins } from './node.js'
 import { configureOpenMP } from './openmp.js'
 
@@ -135,13 +138,25 @@ function requireToolchain(): Toolchain {
   return t
 }
 
-const ccArgs = (t: Toolchain, out: string, cfile: string): string[] => [
+const ccArgs = (t: Toolchain, out: string, cfile: string, include: readonly string[] = []): string[] => [
   ...t.flags.filter((f) => !f.startsWith('-l')),
+  ...include,
   '-o',
   out,
   cfile,
   ...t.flags.filter((f) => f.startsWith('-l')),
 ]
+
+/**
+ * What to write into the .c file for `src` and the flags that go with it: the kernel's body alone
+ * with `-include` of the precompiled prelude when there is one (cpu_pch.ts), else `src`.
+ */
+function gccInput(t: Toolchain, src: string): { text: string; include: string[] } {
+  const h = src.startsWith(PRELUDE) ? preludeHeader(t, PRELUDE) : undefined
+  return h === undefined
+    ? { text: src, include: [] }
+    : { text: src.slice(PRELUDE.length), include: ['-include', h] }
+}
 
 /** key -> library path built or verified by this process (checked once, then trusted) */
 const libraries = new Map<string, string>()
@@ -161,12 +176,13 @@ function scratchDir(): string {
 /** Compile `src` into the library `out` (a temporary name: the caller renames it into place). */
 function buildLibrary(t: Toolchain, src: string, out: string): { ok: boolean; out: string } {
   const { fs } = nodeBuiltins()!
+  const { text, include } = gccInput(t, src)
   try {
-    fs.writeFileSync(`${out}.c`, src)
+    fs.writeFileSync(`${out}.c`, text)
   } catch (e) {
     return { ok: false, out: (e as Error).message }
   }
-  const r = run(t.cc, ccArgs(t, out, `${out}.c`))
+  const r = run(t.cc, ccArgs(t, out, `${out}.c`, include))
   fs.rmSync(`${out}.c`, { force: true })
   if (!r.ok) fs.rmSync(out, { force: true })
   return r
@@ -219,6 +235,8 @@ function compileMany(jobs: readonly { src: string; name: string }[]): void {
   if (!n || !cacheEnabled() || process.platform === 'win32') return
   const t = requireToolchain()
   const builds = new Map<string, string>()
+  // the precompiled prelude is looked up (and verified) only when something is built
+  let include: string[] | undefined
   for (const j of jobs) {
     const key = cacheKey(t.key, j.src)
     if (builds.has(key) || libraries.has(key)) continue
@@ -229,8 +247,9 @@ function compileMany(jobs: readonly { src: string; name: string }[]): void {
     }
     const tmp = binaryBuildPath('cpu', key, '.so')
     if (tmp === undefined) break
+    include ??= gccInput(t, PRELUDE).include
     try {
-      n.fs.writeFileSync(`${tmp}.c`, j.src)
+      n.fs.writeFileSync(`${tmp}.c`, include.length ? gccInput(t, j.src).text : j.src)
     } catch {
       break // compileC finds out what is wrong with the directory
     }
@@ -241,7 +260,8 @@ function compileMany(jobs: readonly { src: string; name: string }[]): void {
     return
   }
   const lines = [...builds.values()].map(
-    (tmp) => `(${[t.cc, ...ccArgs(t, tmp, `${tmp}.c`)].map(shQuote).join(' ')} || rm -f ${shQuote(tmp)})`,
+    (tmp) =>
+      `(${[t.cc, ...ccArgs(t, tmp, `${tmp}.c`, include)].map(shQuote).join(' ')} || rm -f ${shQuote(tmp)})`,
   )
   const cores = Math.max(1, n.os.availableParallelism?.() ?? n.os.cpus().length)
   const script: string[] = []
@@ -253,6 +273,60 @@ function compileMany(jobs: readonly { src: string; name: string }[]): void {
     const stored = storeBinary('cpu', key, '.so', tmp)
     if (stored !== undefined) libraries.set(key, stored)
   }
+}
+
+/** quick library -> the background build of the full one (one per source: equal kernels share it) */
+const quickBuilds = new Map<string, BackgroundBuild>()
+const quickLibraryOf = new Map<string, string>()
+
+/**
+ * The quick path (cpu_quick.ts): a library gcc built earlier when there is one; else tcc's build
+ * of `quickSrc`, with gcc's build of `src` queued in the background (into the disk cache when it
+ * is on). A source tcc rejects (float16 math) is built by gcc at once.
+ */
+function compileQuick(src: string, quickSrc: () => string, name: string): string {
+  const t = requireToolchain()
+  const key = cacheKey(t.key, src)
+  const known = libraries.get(key) ?? verifiedBinary('cpu', key, '.so')
+  if (known !== undefined) {
+    libraries.set(key, known)
+    return known
+  }
+  const shared = quickLibraryOf.get(key)
+  // its background build failed: gcc once more, here, to report the error
+  if (shared !== undefined) return quickBuilds.get(shared)?.pending ? shared : compileC(src, name)
+  const { path } = nodeBuiltins()!
+  const quick = path.join(scratchDir(), `quick-${key}.so`)
+  if (!buildQuick(quickSrc(), quick)) return compileC(src, name)
+  const inCache = binaryBuildPath('cpu', key, '.so')
+  const out = inCache ?? path.join(scratchDir(), `${key}.so.tmp`)
+  const full = gccInput(t, src)
+  const build = new BackgroundBuild(
+    [t.cc, ...ccArgs(t, out, `${out}.c`, full.include)],
+    full.text,
+    out,
+    (built) => {
+      let lib: string | undefined
+      if (inCache !== undefined) lib = storeBinary('cpu', key, '.so', built)
+      else {
+        lib = path.join(scratchDir(), `${key}.so`)
+        nodeBuiltins()!.fs.renameSync(built, lib)
+      }
+      if (lib !== undefined) libraries.set(key, lib)
+      return lib
+    },
+  )
+  quickBuilds.set(quick, build)
+  quickLibraryOf.set(key, quick)
+  enqueueBuild(build)
+  return quick
+}
+
+/** A kernel's program; one on a quick build switches to the full build when it is ready. */
+function kernelProgram(file: string, name: string): Program<TypedArray> {
+  const quick = loadKernel(file, name)
+  const build = quickBuilds.get(file)
+  return build ? swappingProgram(quick, build, (full) => loadKernel(full, name)) : quick
 }
 
 const libs = new Map<string, KoffiLib>()
@@ -372,8 +446,9 @@ export function createCPUDevice(name: string): CompiledDevice<TypedArray, string
       hostView: (buf) => buf,
     },
     renderer: new CRenderer(),
-    compiler: { key: t.key, compile: compileC, compileMany },
-    runtime: loadKernel,
+    compiler: { key: t.key, compile: compileC, compileMany, compileQuick },
+    quickRenderer: findQuickCompiler() ? new QuickCRenderer() : undefined,
+    runtime: kernelProgram,
     synchronize: () => {},
   }
 }

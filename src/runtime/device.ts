@@ -46,6 +46,13 @@ export interface Compiler<A = unknown> {
   compile(src: string, name: string): A
   /** optional: compile several sources ahead of `compile` (e.g. in parallel into a cache) */
   compileMany?(jobs: readonly { src: string; name: string }[]): void
+  /**
+   * optional: when `src` has no build yet, build `quickSrc` (rendered by the device's
+   * `quickRenderer`) with a fast compiler to run now, and `src` in the background; the program the
+   * device's `runtime` makes of the result switches to the full build between launches once it is
+   * ready. Returns what `compile` returns.
+   */
+  compileQuick?(src: string, quickSrc: () => string, name: string): A
 }
 
 /** A compiled kernel bound to a device; `vals` are its variables' values (int parameters before the buffers). */
@@ -56,6 +63,8 @@ export interface CompiledDevice<B = unknown, A = unknown> {
   readonly allocator: Allocator<B>
   readonly renderer: Renderer
   readonly compiler: Compiler<A>
+  /** renders the sources `compiler.compileQuick` takes; absent when quick compiles are off */
+  readonly quickRenderer?: Renderer | undefined
   runtime(artifact: A, name: string): Program<B>
   /** wait for queued work (no-op for synchronous devices) */
   synchronize(): void | Promise<void>
