@@ -11,6 +11,7 @@ export {
   llama3Template,
 } from './chat_template.js'
 export { TOKEN_TYPE, type TokenizerSpec } from './tokenizer.js'
+export { type TrainBPEOptions, trainBPE } from './bpe_train.js'
 export { tokenizerFromGGUF, tokenizerToGGUFMetadata } from './tokenizer_gguf.js'
 export { ggufTokenizerMetadataFromHF, tokenizerFromHF } from './tokenizer_hf.js'
 export type * from './types.js'
