@@ -23,6 +23,7 @@ export {
   RMSNorm,
   type RMSNormOptions,
 } from './layers.js'
+export { type ClipGradNormOptions, clipGradNorm } from './clip_grad.js'
 export * as datasets from './datasets.js'
 export { KVCache, type KVCacheOptions } from './kv_cache.js'
 export * as optim from './optim.js'

@@ -22,7 +22,8 @@
 //   returned as captured). Returned tensors are realized; each replay computes them into new
 //   buffers, so they keep their values and may be disposed. An output that is an input buffer is
 //   returned on this call's input. Lazy tensors made before a call that read the state it updates
-//   are realized before the update (they keep their values). A buffer the capture uses keeps its
+//   are realized before the update (they keep their values); those made in the call (a loss
+//   returned after `opt.step()` inside it) are realized with the update, in the capture. A buffer the capture uses keeps its
 //   storage while the capture lives, even if its tensor is disposed (jit.reset() drops it). An
 //   input the capture writes (e.g. the previous call's output fed back: `h = step(h)`) is copied
 //   before the replay, so it is not overwritten while read.

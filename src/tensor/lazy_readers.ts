@@ -104,7 +104,7 @@ export class LazyReaders<T extends LazyHolder> {
   }
 
   /**
-   * The live unrealized tensors (other than `exclude`, created before `before` when given) whose
+   * The live unrealized tensors (other than `exclude`) whose
    * graphs read one of `bufs`, and which are neither nodes of `covered` (the graph being realized)
    * nor inside another such reader's graph; `skip` leaves out nodes that are not readers (views that
    * alias the buffer). Two tensors may share a node. `holders` are the tensors whose node is an
@@ -118,9 +118,8 @@ export class LazyReaders<T extends LazyHolder> {
     bufs: ReadonlySet<Buffer>,
     covered: { has(u: UOp): boolean },
     exclude: ReadonlySet<T>,
-    opts: { before?: number; skip?: (n: UOp) => boolean; roots?: ReadonlySet<UOp> } = {},
+    opts: { skip?: (n: UOp) => boolean; roots?: ReadonlySet<UOp> } = {},
   ): { readers: T[]; holders: T[] } {
-    const before = opts.before ?? Number.POSITIVE_INFINITY
     // per node: whether a BUFFER below it is one of `bufs`, and the newest write of any BUFFER below
     const reads = new Map<UOp, boolean>()
     const newest = new Map<UOp, number>()
@@ -151,7 +150,7 @@ export class LazyReaders<T extends LazyHolder> {
     const classify = (t: T): 'drop' | 'keep' | 'reader' => {
       const n = t.lazyNode
       if (!n || exclude.has(t)) return 'drop' // (excluded: being realized now)
-      if (t.serial >= before || opts.skip?.(n)) return 'keep'
+      if (opts.skip?.(n)) return 'keep'
       // (DETACH changes no value: assign strips it, so the node under it is what gets realized)
       if (covered.has(n) || (n.op === Ops.DETACH && covered.has(n.src[0]!))) {
         if (n.op === Ops.ASSIGN || opts.roots?.has(n)) holders.push(t)

@@ -316,28 +316,30 @@ export class Tensor {
       if (!written.size) return undefined
       const inJit = jitScope.depth > 0
       const found = lazyReaders.readersOf(written, nodes, exclude, {
-        before: inJit ? jitScope.startSerial : undefined,
         skip: (n) => aliasedBuffer(n) !== undefined,
         roots: new Set(roots),
       })
       holders = found.holders
-      // readers with bound Variables may bind them to other values than this graph (an earlier
-      // decode position): one schedule has one value per variable, so they get their own
-      const ownSchedule = found.readers.some((t) => t._uop.hasVars) || roots.some((r) => r.hasVars)
-      if (!inJit && !ownSchedule) {
-        readers = found.readers
-        return [...new Set(readers.map((t) => t._uop))]
-      }
-      // (inside a jitted call: readers from before the call are realized outside the capture)
-      if (found.readers.length) {
+      // inside a jitted call, readers from before the call are realized outside the capture (once);
+      // those made in the call (a loss read after the step inside it) are part of the capture
+      const before = inJit ? found.readers.filter((t) => t.serial < jitScope.startSerial) : []
+      const inside = inJit ? found.readers.filter((t) => t.serial >= jitScope.startSerial) : found.readers
+      if (before.length) {
         const rec = setRealizeObserver(undefined)
         try {
-          Tensor.realize(...found.readers)
+          Tensor.realize(...before)
         } finally {
           setRealizeObserver(rec)
         }
       }
-      return undefined
+      // readers with bound Variables may bind them to other values than this graph (an earlier
+      // decode position): one schedule has one value per variable, so they get their own
+      if (inside.some((t) => t._uop.hasVars) || roots.some((r) => r.hasVars)) {
+        if (inside.length) Tensor.realize(...inside)
+        return undefined
+      }
+      readers = inside
+      return [...new Set(readers.map((t) => t._uop))]
     }
     const { views } = realizeUOps(
       roots,
