@@ -1,6 +1,7 @@
 // trainBPE against the independent reference trainer of scripts/gen_bpe_train_fixtures.py
 // (test/fixtures/bpe_train.json): the same merges in the same order, the same vocabulary, the same
-// encodings; round trips of arbitrary UTF-8; the GGUF metadata of a trained tokenizer; bad input.
+// encodings; round trips of arbitrary UTF-8; the GGUF metadata of a trained tokenizer; bad input;
+// tokenizerToHF read back by tokenizerFromHF.
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -8,8 +9,10 @@ import { test } from 'node:test'
 import { TsgradError } from '../../src/index.ts'
 import { trainBPE } from '../../src/llm/bpe_train.ts'
 import { tokenizerFromGGUF, tokenizerToGGUFMetadata } from '../../src/llm/tokenizer_gguf.ts'
+import { tokenizerFromHF } from '../../src/llm/tokenizer_hf.ts'
+import { tokenizerToHF } from '../../src/llm/tokenizer_hf_write.ts'
 import type { Tokenizer } from '../../src/llm/types.ts'
-import { randomCorpus, rng } from './tokenizer_corpus.ts'
+import { lenmlFiles, randomCorpus, rng } from './tokenizer_corpus.ts'
 
 interface Case {
   name: string
@@ -115,4 +118,43 @@ test('trainBPE: bad input is a TsgradError naming the problem', () => {
     [() => trainBPE(['a'], undefined as never), /expected options/],
   ]
   for (const [f, re] of bad) assert.throws(f, (e: unknown) => e instanceof TsgradError && re.test(e.message))
+})
+
+test('tokenizerToHF: tokenizerFromHF reads the files back to the same encodings (trained, LLaMA-3 and Qwen3 tokenizers)', () => {
+  const texts = [
+    ...randomUnicode(11, 60),
+    ...randomCorpus(5, 60, ['<|begin_of_text|>', '<|end_of_text|>', '<|eot_id|>', '<|im_start|>'], false),
+    ...FIX.encodeTexts,
+  ]
+  const tokenizers: [string, Tokenizer][] = [
+    ['trained llama3', trainBPE(FIX.corpus, { vocabSize: 400, addBos: true })],
+    ['trained gpt2', trainBPE(FIX.corpus, { vocabSize: 400, pretokenizer: 'gpt2' })],
+    ['LLaMA-3', tokenizerFromHF(lenmlFiles('llama3').json, lenmlFiles('llama3').config)],
+    ['Qwen3', tokenizerFromHF(lenmlFiles('qwen3').json, lenmlFiles('qwen3').config)],
+  ]
+  for (const [name, tok] of tokenizers) {
+    const { tokenizerJson, tokenizerConfig } = tokenizerToHF(tok, { chatTemplate: '{{ bos_token }}' })
+    // through JSON text, as the files are read
+    const back = tokenizerFromHF(
+      JSON.parse(JSON.stringify(tokenizerJson)),
+      JSON.parse(JSON.stringify(tokenizerConfig)),
+    )
+    assert.equal(back.vocabSize, tok.vocabSize, name)
+    assert.equal(back.bos, tok.bos, name)
+    assert.equal(back.eos, tok.eos, name)
+    assert.equal(back.addBos, tok.addBos, name)
+    assert.deepEqual([...back.stopIds].sort(), [...tok.stopIds].sort(), name)
+    assert.equal(tokenizerConfig.chat_template, '{{ bos_token }}')
+    for (const text of texts) {
+      const ids = tok.encode(text)
+      assert.deepEqual(back.encode(text), ids, `${name}: ${JSON.stringify(text)}`)
+      assert.equal(back.decode(ids, { skipSpecial: false }), tok.decode(ids, { skipSpecial: false }))
+    }
+  }
+  assert.equal(tokenizers[0]![1].addBos, true)
+  assert.throws(
+    () => tokenizerToHF(tokenizerFromHF(lenmlFiles('llama2').json, lenmlFiles('llama2').config)),
+    (e: unknown) => e instanceof TsgradError && /only byte-level BPE/.test(e.message),
+  )
+  assert.throws(() => tokenizerToHF({} as Tokenizer), /expected a tokenizer made by trainBPE/)
 })
