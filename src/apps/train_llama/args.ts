@@ -8,6 +8,8 @@ export interface TrainLlamaOptions {
   preset: PresetName
   model: ModelShape
   steps: number
+  /** end this process after this step (with a checkpoint); the schedule still runs to `steps` */
+  stopAfter: number | undefined
   /** sequences per micro-batch */
   batchSize: number
   gradAccum: number
@@ -41,6 +43,7 @@ export function defaults(preset: PresetName): TrainLlamaOptions {
     preset,
     model: { ...PRESETS[preset] },
     steps: t.steps,
+    stopAfter: undefined,
     batchSize: t.batchSize,
     gradAccum: 1,
     lr: t.lr,
@@ -83,6 +86,7 @@ model:
   --untied                separate lm_head (default: tied to the embedding)
 training:
   --steps N               optimizer steps (small: ${d.steps})
+  --stop-after N          end this process after step N with a checkpoint (continue with --resume)
   --batch-size N          sequences per micro-batch (small: ${d.batchSize})
   --grad-accum K          micro-batches per step, accumulated inside one jitted step (default 1)
   --lr X                  peak AdamW learning rate (small: ${d.lr})
@@ -183,6 +187,9 @@ export function parseTrainArgs(argv: readonly string[]): TrainLlamaOptions | 'he
         break
       case '--steps':
         o.steps = int(name, value(), 1)
+        break
+      case '--stop-after':
+        o.stopAfter = int(name, value(), 1)
         break
       case '--batch-size':
         o.batchSize = int(name, value(), 1)

@@ -35,6 +35,8 @@ export class TrainProgress {
   private readonly start: number
   private afterFirst: number | undefined
   private lastLog: number
+  /** ms spent outside steps (validation, checkpoints) since this run's first step */
+  private excluded = 0
   private drawn = false
   private val = ''
 
@@ -52,7 +54,12 @@ export class TrainProgress {
     const done = step - this.o.first + 1
     const t = this.now()
     if (this.afterFirst === undefined || done <= 1) return (t - this.start) / 1000 / Math.max(1, done)
-    return (t - this.afterFirst) / 1000 / (done - 1)
+    return (t - this.afterFirst - this.excluded) / 1000 / (done - 1)
+  }
+
+  /** Leave `ms` (validation, a checkpoint save) out of the step rate. */
+  exclude(ms: number): void {
+    if (this.afterFirst !== undefined) this.excluded += ms
   }
 
   tokensPerSecond(step: number): number {

@@ -188,7 +188,10 @@ export async function trainLlama(o: TrainLlamaOptions, io: TrainIO): Promise<Tra
   const t0 = performance.now()
   let lastCkpt = ''
   let tokensPerSecond = Number.NaN
-  for (let s = start + 1; s <= o.steps; s++) {
+  const last = Math.min(o.steps, o.stopAfter ?? o.steps)
+  if (last <= start)
+    throw new Error(`nothing to do: the checkpoint is at step ${start}, --steps/--stop-after ${last}`)
+  for (let s = start + 1; s <= last; s++) {
     const { x, y } = sampler.next()
     const lr = sched.lastLr()[0]!
     const [loss] = step(
@@ -202,14 +205,31 @@ export async function trainLlama(o: TrainLlamaOptions, io: TrainIO): Promise<Tra
     history.train.push([s, l])
     progress.update(s, l, lr)
     tokensPerSecond = progress.tokensPerSecond(s)
+    const pause = performance.now()
     if (o.evalEvery > 0 && s % o.evalEvery === 0 && s < o.steps) {
       const v = await validate()
       history.val.push([s, v])
       progress.validation(v)
     }
-    if (o.saveEvery > 0 && s % o.saveEvery === 0 && s < o.steps) lastCkpt = await checkpoint(s)
+    if (o.saveEvery > 0 && s % o.saveEvery === 0 && s < last) lastCkpt = await checkpoint(s)
+    progress.exclude(performance.now() - pause)
   }
   progress.done()
+  if (last < o.steps) {
+    lastCkpt = await checkpoint(last)
+    say(`stopped after step ${last} of ${o.steps}: checkpoint ${lastCkpt} (continue with --resume)`)
+    const trainSeconds = (performance.now() - t0) / 1000
+    return {
+      losses,
+      history,
+      finalValLoss: Number.NaN,
+      unigramValEntropy: unigram,
+      tokensPerSecond,
+      trainSeconds,
+      sample: '',
+      paths: { gguf: '', hfDir: '', plot: '', checkpoint: lastCkpt },
+    }
+  }
   const trainSeconds = (performance.now() - t0) / 1000
   const finalValLoss = await validate()
   if (history.val.at(-1)?.[0] !== o.steps) history.val.push([o.steps, finalValLoss])
