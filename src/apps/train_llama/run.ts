@@ -189,8 +189,7 @@ export async function trainLlama(o: TrainLlamaOptions, io: TrainIO): Promise<Tra
   let lastCkpt = ''
   let tokensPerSecond = Number.NaN
   const last = Math.min(o.steps, o.stopAfter ?? o.steps)
-  if (last <= start)
-    throw new Error(`nothing to do: the checkpoint is at step ${start}, --steps/--stop-after ${last}`)
+  // a resume at or past --steps trains nothing: it evaluates and exports the checkpoint
   for (let s = start + 1; s <= last; s++) {
     const { x, y } = sampler.next()
     const lr = sched.lastLr()[0]!
