@@ -24,6 +24,7 @@ export {
   type RMSNormOptions,
 } from './layers.js'
 export { type ClipGradNormOptions, clipGradNorm } from './clip_grad.js'
+export { checkpoint } from '../tensor/index.js'
 export * as datasets from './datasets.js'
 export { KVCache, type KVCacheOptions } from './kv_cache.js'
 export * as optim from './optim.js'

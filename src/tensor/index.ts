@@ -20,6 +20,7 @@ import './custom_kernel.js'
 import './symbolic_guard.js'
 
 export { Tensor } from './tensor.js'
+export { checkpoint } from './checkpoint.js'
 export { isSymbolic, Variable, type sint } from './variable.js'
 export type { IndexItem } from './indexing.js'
 export type { AttentionOptions } from './attention.js'

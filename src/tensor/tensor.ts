@@ -62,6 +62,28 @@ export const lazyReaderCount = (): number => lazyReaders.size
 /** The serial the next tensor will get (a jitted call tells its own tensors from older ones). */
 export const nextTensorSerial = (): number => nextSerial
 
+/**
+ * The tensors that require gradients (set with `requiresGrad`: parameters) whose current node is
+ * in the graph of `t` above the nodes of `stopAt`, in the order they were marked: the targets
+ * `backward()` would find there (activation checkpointing passes them to its CUSTOM_GRAD node).
+ */
+export function gradLeavesOf(t: Tensor, stopAt: readonly Tensor[] = []): Tensor[] {
+  const stop = new Set(stopAt.map((x) => x.uop))
+  const nodes = new Set(
+    toposort(
+      [t.uop],
+      (u) => u.op === Ops.BUFFER || stop.has(u),
+      (u) => u.src,
+    ),
+  )
+  const out: Tensor[] = []
+  for (const ref of gradTensors) {
+    const p = ref.deref()
+    if (p?.requiresGrad && !p.isDisposed && nodes.has(p.uop)) out.push(p)
+  }
+  return out
+}
+
 /** Realize the live lazy tensors that read one of `bufs` (before something overwrites them). */
 export function realizeLazyReaders(bufs: ReadonlySet<Buffer>): void {
   if (!bufs.size || !lazyReaders.size) return
