@@ -65,6 +65,8 @@ export function trainBPE(texts: Iterable<string>, opts: TrainBPEOptions): Tokeni
   const preName = opts.pretokenizer ?? 'llama3'
   if (!Object.hasOwn(PRE_NAMES, preName))
     fail(`pretokenizer must be 'llama3' or 'gpt2', got ${String(preName)}`)
+  if (typeof texts === 'string')
+    fail('expected an iterable of documents, got one string (put it in an array)')
   if (texts === null || typeof (texts as Iterable<string>)?.[Symbol.iterator] !== 'function')
     fail('expected an iterable of strings (the training texts)')
   const pre = PRE_NAMES[preName]

@@ -1,6 +1,6 @@
 // A byte-level BPE tokenizer written as Hugging Face's `tokenizer.json` + `tokenizer_config.json`
-// (the layout of LLaMA-3's and Qwen's files: a Split regex then ByteLevel, a BPE model with the
-// merges as [left, right] pairs, special tokens as added tokens). `tokenizerFromHF` reads the
+// (the layout of LLaMA-3's and Qwen's files: a Split regex then ByteLevel, a BPE model with its
+// merges, special tokens as added tokens). `tokenizerFromHF` reads the
 // pair back to a tokenizer that encodes and decodes the same.
 import { TsgradError } from '../helpers.js'
 import { checkOptions, type KeySet } from '../options.js'
@@ -50,10 +50,11 @@ export function tokenizerToHF(
       addedDecoder[String(id)] = { content: text, ...flags }
     } else vocab[text] = id
   }
+  // 'left right' strings as LLaMA-3's file has them (every tokenizers version reads those); the
+  // newer [left, right] pairs only where a part holds a space
   const merges = (s.merges ?? []).map((m) => {
-    if (typeof m !== 'string') return [m[0], m[1]]
-    const at = m.indexOf(' ', 1)
-    return [m.slice(0, at), m.slice(at + 1)]
+    if (typeof m === 'string') return m
+    return m[0].includes(' ') || m[1].includes(' ') ? [m[0], m[1]] : `${m[0]} ${m[1]}`
   })
   const byteLevel = (useRegex: boolean): Json => ({
     type: 'ByteLevel',

@@ -23,11 +23,13 @@ const isErr = (re: RegExp) => (e: unknown) => e instanceof TsgradError && re.tes
 test('detokenizeBrown: tags stripped, punctuation and quotes joined to their words, paragraphs kept', () => {
   const tagged =
     "\n\n\tThe/at jury/nn said/vbd ``/`` no/at evidence/nn ''/'' ,/, that/cs Atlanta's/np$ (/( 1961/cd )/) vote/nn --/-- 12''/nn ''/'' won/vbn by/in Ivan/np Allen/np Jr./np ./.\n" +
-    "Is/bez it/pps 1/2/cd done/vbn ?/. ?/.\n\n\n\tHe/pps said/vbd '/' fine/jj '/' ;/. and/cc left/vbd !/.\n"
+    "``/`` Where/wrb ''/'' ?/. ?/. he/pps asked/vbd ``/`` why/wrb ''/'' ./.\n" +
+    "Is/bez it/pps 1/2/cd done/vbn ?/. ?/.\n\n\n\tHe/pps said/vbd '/' fine/jj '/' ;/. and/cc left/vbd !/.\n\n\n" +
+    'Thirty-three/cd-hl \nScotty/np did/dod not/* go/vb ./.\n'
   assert.equal(
     detokenizeBrown(tagged),
-    'The jury said "no evidence", that Atlanta\'s (1961) vote -- 12" won by Ivan Allen Jr. Is it 1/2 done??\n\n' +
-      "He said 'fine'; and left!",
+    'The jury said "no evidence," that Atlanta\'s (1961) vote -- 12" won by Ivan Allen Jr. "Where?" he asked "why." Is it 1/2 done?\n\n' +
+      "He said 'fine'; and left!\n\nThirty-three\nScotty did not go.",
   )
 })
 

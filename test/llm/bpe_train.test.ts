@@ -113,6 +113,7 @@ test('trainBPE: bad input is a TsgradError naming the problem', () => {
     [() => trainBPE(['a'], { vocabSize: 300, specialTokens: [''] }), /non-empty strings/],
     [() => trainBPE(['a', 3 as unknown as string], { vocabSize: 300 }), /texts\[1\] is number/],
     [() => trainBPE(5 as unknown as string[], { vocabSize: 300 }), /iterable of strings/],
+    [() => trainBPE('some text', { vocabSize: 300 }), /got one string \(put it in an array\)/],
     [() => trainBPE(['a'], { vocabSize: 300, pretokenizer: 'bert' as 'gpt2' }), /pretokenizer must be/],
     [() => trainBPE(['a'], { vocabSize: 300, vocab_size: 3 } as never), /unknown option 'vocab_size'/],
     [() => trainBPE(['a'], undefined as never), /expected options/],
@@ -157,4 +158,30 @@ test('tokenizerToHF: tokenizerFromHF reads the files back to the same encodings 
     (e: unknown) => e instanceof TsgradError && /only byte-level BPE/.test(e.message),
   )
   assert.throws(() => tokenizerToHF({} as Tokenizer), /expected a tokenizer made by trainBPE/)
+})
+
+test('tokenizerToHF: transformers.js (@lenml/tokenizers, an independent tokenizer.json implementation) encodes as the trained tokenizer', async () => {
+  const { TokenizerLoader } = await import('@lenml/tokenizers')
+  const texts = [
+    ...FIX.encodeTexts,
+    ...randomCorpus(13, 150, ['<|begin_of_text|>', '<|end_of_text|>'], false),
+    ...randomUnicode(17, 50),
+  ]
+  for (const [pretokenizer, addBos] of [
+    ['llama3', true],
+    ['gpt2', false],
+  ] as const) {
+    const tok = trainBPE(FIX.corpus, { vocabSize: 400, pretokenizer, addBos })
+    const { tokenizerJson, tokenizerConfig } = tokenizerToHF(tok)
+    const ref = TokenizerLoader.fromPreTrained({
+      tokenizerJSON: JSON.parse(JSON.stringify(tokenizerJson)),
+      tokenizerConfig: JSON.parse(JSON.stringify(tokenizerConfig)),
+    })
+    for (const text of texts) {
+      const ids = tok.encode(text)
+      assert.deepEqual(Array.from(ref.encode(text)), ids, `${pretokenizer}: ${JSON.stringify(text)}`)
+      if (ids.length > 0)
+        assert.equal(ref.decode(ids, { skip_special_tokens: false }), tok.decode(ids, { skipSpecial: false }))
+    }
+  }
 })

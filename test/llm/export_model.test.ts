@@ -90,7 +90,7 @@ for (const m of MODELS) {
   })
 }
 
-test('exportModel ggufDtype f16: matrices as F16, norms F32; logits within f16 rounding of the reference', async () => {
+test('exportModel ggufDtype f16 (matrices F16, norms F32) and bfloat16 weights: logits within rounding of the reference', async () => {
   const m = MODELS[0]!
   const weights = await nn.safeLoad(join(FIX, `${m.name}.safetensors`))
   const { gguf } = await exportModel(join(tmp, 'f16'), {
@@ -105,6 +105,19 @@ test('exportModel ggufDtype f16: matrices as F16, norms F32; logits within f16 r
   assert.equal(typeOf('blk.0.attn_norm.weight'), 'F32')
   const model = await llm.load(gguf)
   allclose(await model.logits(m.prompt), m.logits, { rtol: 2e-2, atol: 2e-2, label: 'f16' })
+  // bfloat16 weights: stored as BF16 in the safetensors, named in config.json
+  const bf16: Record<string, Tensor> = {}
+  for (const [n, t] of Object.entries(weights)) bf16[n] = t.cast('bfloat16')
+  const { hfDir } = await exportModel(join(tmp, 'bf16'), {
+    config: m.config,
+    weights: bf16,
+    tokenizer: tokenizer(),
+  })
+  assert.equal(JSON.parse(readFileSync(join(hfDir, 'config.json'), 'utf8')).torch_dtype, 'bfloat16')
+  const header = nn.safeParseHeader(new Uint8Array(readFileSync(join(hfDir, 'model.safetensors'))))
+  assert.ok(header.tensors.every((e) => e.dtype === 'BF16'))
+  const hf = await llm.load(hfDir)
+  allclose(await hf.logits(m.prompt), m.logits, { rtol: 5e-2, atol: 5e-2, label: 'bf16' })
 })
 
 test('exportModel: wrong weights, config, tokenizer or options are TsgradErrors naming the problem', async () => {

@@ -94,42 +94,59 @@ function readBrown(): string[] {
 // punctuation written against the word before it / the word after it
 const NO_SPACE_BEFORE = new Set([',', '.', ';', ':', '?', '!', ')', ']', '}', "''"])
 const NO_SPACE_AFTER = new Set(['(', '[', '{', '``'])
+const END_MARKS = new Set(['.', '?', '!'])
 
 /**
  * One Brown corpus file (form C: `word/tag` tokens, a sentence per line, paragraphs between blank
  * lines) as plain text: tags stripped, punctuation against its word, `` and '' as double quotes,
- * a single ' closing the quote it opened; paragraphs separated by a blank line.
+ * a single ' closing the quote it opened, headlines on lines of their own; paragraphs separated
+ * by a blank line.
  */
 export function detokenizeBrown(tagged: string): string {
   const paragraphs: string[] = []
   for (const block of tagged.split(/\n[ \t]*\n/)) {
-    const words = block.split(/\s+/).filter((t) => t !== '')
-    if (words.length === 0) continue
     let out = ''
     let glue = true // no space before the next word
     let singleOpen = false
-    for (const token of words) {
-      const slash = token.lastIndexOf('/')
-      const word = slash > 0 ? token.slice(0, slash) : token
-      let before = !glue
-      let after = true
-      // inch marks are written 12'' and followed by a stray '' token
-      if (word === "''" && out.endsWith('"') && /\d"$/.test(out)) continue
-      let text = word.length > 2 ? word.replaceAll("''", '"') : word
-      if (word === '``' || word === "''") text = '"'
-      if (NO_SPACE_BEFORE.has(word)) before = false
-      if (NO_SPACE_AFTER.has(word)) after = false
-      // an abbreviation's period ends the sentence too ('Jr./np ./.' is 'Jr.')
-      if (word === '.' && out.endsWith('.')) continue
-      if (word === "'") {
-        if (singleOpen) before = false
-        else after = false
-        singleOpen = !singleOpen
+    let closedQuote = false
+    for (const line of block.split('\n')) {
+      const tokens = line.split(/\s+/).filter((t) => t !== '')
+      if (tokens.length === 0) continue
+      for (const token of tokens) {
+        const slash = token.lastIndexOf('/')
+        const word = slash > 0 ? token.slice(0, slash) : token
+        // inch marks are written 12'' and followed by a stray '' token
+        if (word === "''" && /\d"$/.test(out)) continue
+        // an abbreviation's period ends the sentence too ('Jr./np ./.' is 'Jr.'); '? ?' is one '?'
+        if (END_MARKS.has(word) && (out.endsWith(word) || out.endsWith(`${word}"`))) continue
+        // the corpus puts the closing quote before the sentence's mark: "... ambiguous". -> "... ambiguous."
+        if (closedQuote && (END_MARKS.has(word) || word === ',')) {
+          out = `${out.slice(0, -1)}${word}"`
+          continue
+        }
+        let before = !glue
+        let after = true
+        let text = word.length > 2 ? word.replaceAll("''", '"') : word
+        if (word === '``' || word === "''") text = '"'
+        if (NO_SPACE_BEFORE.has(word)) before = false
+        if (NO_SPACE_AFTER.has(word)) after = false
+        if (word === "'") {
+          if (singleOpen) before = false
+          else after = false
+          singleOpen = !singleOpen
+        }
+        out += (before && out !== '' && !out.endsWith('\n') ? ' ' : '') + text
+        glue = !after
+        closedQuote = word === "''"
       }
-      out += (before && out !== '' ? ' ' : '') + text
-      glue = !after
+      // a headline (every tag ends in -hl) is a line of its own
+      if (tokens.every((t) => /-hl$/.test(t))) {
+        out += '\n'
+        glue = true
+      }
     }
-    paragraphs.push(out)
+    out = out.trimEnd()
+    if (out !== '') paragraphs.push(out)
   }
   return paragraphs.join('\n\n')
 }
