@@ -90,6 +90,31 @@ describe('train-llama step', () => {
   })
 })
 
+describe('train-llama activation checkpointing', () => {
+  test('recomputing each layer in the backward gives the same gradients', async () => {
+    const grads = async (ckpt: boolean) => {
+      Tensor.manualSeed(7)
+      const m = new LlamaModel(MICRO)
+      const [x, y] = patternBatch(2, 2)
+      const layerWrapper = ckpt
+        ? (layer: (x: Tensor) => Tensor, h: Tensor) => nn.checkpoint(layer, h)
+        : undefined
+      const loss = m.loss(x, y, { attention: 'math', ...(layerWrapper ? { layerWrapper } : {}) })
+      loss.backward()
+      return Promise.all(
+        [loss, ...[...m.params.values()].map((p) => p.grad!)].map(
+          async (t) => (await t.data()) as Float32Array,
+        ),
+      )
+    }
+    const [a, b] = [await grads(false), await grads(true)]
+    a.forEach((g, i) => {
+      for (let j = 0; j < g.length; j++)
+        assert.ok(Math.abs(g[j]! - b[i]![j]!) < 1e-6, `tensor ${i}[${j}]: ${g[j]} vs ${b[i]![j]}`)
+    })
+  })
+})
+
 describe('train-llama export', () => {
   test('the exported GGUF loads in the LLM app and reproduces the trainer logits', async () => {
     const tok = llm.trainBPE(microCorpus(200).split('\n'), { vocabSize: MICRO.vocabSize })

@@ -72,8 +72,6 @@ export async function trainLlama(o: TrainLlamaOptions, io: TrainIO): Promise<Tra
   const ckptRoot = join(out, 'checkpoints')
   if (o.precision === 'fp16')
     throw new Error('--precision fp16 needs nn.GradScaler (loss scaling), which is not available yet')
-  if (o.checkpointActivations)
-    throw new Error('--checkpoint-activations needs nn.checkpoint, which is not available yet')
 
   const resumed = o.resume ? await loadLatestCheckpoint(ckptRoot) : undefined
   if (o.resume && !resumed) throw new Error(`--resume: no checkpoint in ${ckptRoot} (latest.json is missing)`)
@@ -149,6 +147,8 @@ export async function trainLlama(o: TrainLlamaOptions, io: TrainIO): Promise<Tra
   )
 
   const forward: ForwardOptions = { compute: COMPUTE[o.precision], attention: o.attention }
+  // each layer's activations are recomputed in the backward instead of kept
+  if (o.checkpointActivations) forward.layerWrapper = (layer, x) => nn.checkpoint(layer, x)
   const eagerStep = makeTrainStep(m, opt, { accum: o.gradAccum, microBatch: B, forward, clip: o.clip })
   const step = o.jit ? jit(eagerStep) : eagerStep
   const evalBatches = validationBatches(valTokens, o.evalBatches, B, T)
