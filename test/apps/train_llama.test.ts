@@ -64,14 +64,25 @@ describe('train-llama step', () => {
   test('grad accumulation of 2 micro-batches inside one jitted step equals one batch of twice the size', async () => {
     const one = setup({ accum: 1, microBatch: 4 })
     const two = setup({ accum: 2, microBatch: 2 })
+    // the first step's gradients (a step realizes them with the update)
+    const [x, y] = patternBatch(0, 4)
+    const l1 = Number(await one.step(x, y)[0]!.item())
+    const l2 = Number(await two.step(x, y)[0]!.item())
+    assert.ok(Math.abs(l1 - l2) < 1e-6, `${l1} vs ${l2}`)
+    for (const [name, p] of one.m.params) {
+      const q = two.m.params.get(name)!
+      const d = (await p.grad!.sub(q.grad!).abs().max().item()) as number
+      assert.ok(d < 1e-6, `${name}: gradients differ by ${d}`)
+    }
+    // then jitted replays: the same losses and weights up to rounding (Adam divides by sqrt(v),
+    // so parameters whose gradients are ~0 move by the rounding noise's sign: lr-sized bounds)
     const a = await losses(one.step, 4, 4)
     const b = await losses(two.step, 4, 4)
     for (let i = 0; i < a.length; i++)
       assert.ok(Math.abs(a[i]! - b[i]!) < 1e-5, `step ${i}: ${a[i]} vs ${b[i]}`)
     for (const [name, p] of one.m.params) {
-      const q = two.m.params.get(name)!
-      const d = (await p.sub(q).abs().max().item()) as number
-      assert.ok(d < 1e-5, `${name} differs by ${d} after 4 steps`)
+      const d = (await p.sub(two.m.params.get(name)!).abs().max().item()) as number
+      assert.ok(d < 1e-3, `${name} differs by ${d} after 5 steps`)
     }
   })
 
@@ -183,7 +194,7 @@ describe('train-llama options and helpers', () => {
     Tensor.manualSeed(0)
     const m = new LlamaModel(MICRO)
     assert.equal(
-      [...m.params.values()].reduce((a, p) => a + p.numel, 0),
+      [...m.params.values()].reduce((a, p) => a + p.numel(), 0),
       parameterCount(MICRO),
     )
     assert.equal(parseTrainArgs(['--help']), 'help')
