@@ -26,6 +26,7 @@ export {
 export { type ClipGradNormOptions, clipGradNorm } from './clip_grad.js'
 export { checkpoint } from '../tensor/index.js'
 export * as datasets from './datasets.js'
+export { GradScaler, type GradScalerOptions, type GradScalerState } from './grad_scaler.js'
 export { KVCache, type KVCacheOptions } from './kv_cache.js'
 export * as optim from './optim.js'
 export {

@@ -41,19 +41,8 @@ export function checkpoint(fn: (...inputs: Tensor[]) => Tensor, ...inputs: Tenso
   const params = gradLeavesOf(out, inputs).filter((p) => !inputs.includes(p))
   const n = inputs.length
   return withCustomGrad(out, [...inputs, ...params], (g, ins) => {
-    // detached copies: new nodes (see above), and the gradient stops at them. Each float copy
-    // reads one element of `g` times 0, so the recomputation cannot be scheduled before the
-    // gradient reaching this block (the scheduler orders kernels after their inputs only: without
-    // it every block's recomputation could run at once, keeping them all alive)
-    const dep = g
-      .detach()
-      .reshape([-1])
-      .shrink([[0, 1]])
-      .reshape([])
-      .mul(0)
-    const xs = ins
-      .slice(0, n)
-      .map((x) => (x.dtype.isFloat ? x.detach().add(dep.cast(x.dtype)) : x.detach()).clone())
+    // detached copies: new nodes (see above), and the gradient stops at them
+    const xs = ins.slice(0, n).map((x) => x.detach().clone())
     const saved = { training: Tensor.training, counter: rng.counter }
     Tensor.training = training
     rng.counter = counter

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { optim, Tensor } from '../../src/index.ts'
+import { jit, optim, Tensor } from '../../src/index.ts'
 import { expectThrows } from '../helpers.ts'
 import { assertClose, values } from './helpers.ts'
-import { fixture } from './optim_fixture.ts'
+import { fixture, lossOf, problem } from './optim_fixture.ts'
 
 type Make = (o: optim.Optimizer<object>) => optim.LRScheduler
 const makers: Record<string, Make> = {
@@ -57,6 +57,29 @@ describe('lr schedulers: behaviour', () => {
     assert.deepEqual(await values(p), [0, 0])
     stepOnce()
     assert.deepEqual(await values(p), [-2, -2])
+  })
+
+  test('a jitted step reads the lr the scheduler sets outside it (no recapture)', () => {
+    const run = (useJit: boolean): number[] => {
+      const { W, bias, x, y } = problem()
+      const opt = new optim.AdamW([{ params: [W] }, { params: [bias], weightDecay: 0 }], { lr: 0.05 })
+      const sch = optim.warmupCosine(opt, { warmupSteps: 2, totalSteps: 6, minLrRatio: 0.1 })
+      const step = (xb: Tensor): Tensor => {
+        opt.zeroGrad()
+        const loss = lossOf(W, bias, xb, y)
+        loss.backward()
+        opt.step()
+        return loss
+      }
+      const f = useJit ? jit(step) : step
+      const out: number[] = []
+      for (let s = 0; s < 7; s++) {
+        out.push(...(f(x.mul(1 + s / 10).realize()).dataSync() as Float32Array))
+        sch.step()
+      }
+      return [...out, ...(W.dataSync() as Float32Array), ...(bias.dataSync() as Float32Array)]
+    }
+    assertClose(run(true), run(false), 1e-6)
   })
 
   test('state dict round trip and bad input', () => {
