@@ -101,6 +101,20 @@ describe('train-llama step', () => {
   })
 })
 
+describe('train-llama precision', () => {
+  test('bf16 and fp16 (with loss scaling) compute over fp32 masters track fp32 and learn, jitted', async () => {
+    const fp32 = await losses(setup({}).step, 6, 4)
+    for (const compute of ['bfloat16', 'float16'] as const) {
+      const scaler = compute === 'float16' ? { scaler: new nn.GradScaler() } : {}
+      const { m, step } = setup({ forward: { attention: 'math', compute }, ...scaler })
+      const ls = await losses(step, 6, 4)
+      assert.ok(Math.abs(ls[0]! - fp32[0]!) < 0.02, `${compute}: first loss ${ls[0]} vs fp32 ${fp32[0]}`)
+      assert.ok(ls.at(-1)! < ls[0]! - 0.5, `${compute}: loss ${ls[0]} -> ${ls.at(-1)}`)
+      for (const p of m.params.values()) assert.equal(p.dtype.name, 'float32')
+    }
+  })
+})
+
 describe('train-llama activation checkpointing', () => {
   test('recomputing each layer in the backward gives the same gradients', async () => {
     const grads = async (ckpt: boolean) => {

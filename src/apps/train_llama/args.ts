@@ -94,7 +94,8 @@ training:
   --min-lr-ratio X        final lr as a fraction of the peak (default ${d.minLrRatio})
   --weight-decay X        AdamW weight decay on matrices only (default ${d.weightDecay})
   --clip X                clip the global gradient norm (0: off; default ${d.clip})
-  --precision P           fp32 | bf16 | fp16 compute, fp32 master weights (default fp32)
+  --precision P           fp32 | bf16 | fp16 compute over fp32 master weights; fp16 with loss
+                          scaling (default fp32)
   --checkpoint-activations  recompute each layer's forward in the backward (less memory)
   --attention flash|math  attention kernels (default flash: O(T) memory)
   --seed N                weights, data split and batch order (default ${d.seed})

@@ -70,8 +70,6 @@ export async function trainLlama(o: TrainLlamaOptions, io: TrainIO): Promise<Tra
   const device = selectDevice(o.device)
   const out = resolve(o.out)
   const ckptRoot = join(out, 'checkpoints')
-  if (o.precision === 'fp16')
-    throw new Error('--precision fp16 needs nn.GradScaler (loss scaling), which is not available yet')
 
   const resumed = o.resume ? await loadLatestCheckpoint(ckptRoot) : undefined
   if (o.resume && !resumed) throw new Error(`--resume: no checkpoint in ${ckptRoot} (latest.json is missing)`)
@@ -123,6 +121,8 @@ export async function trainLlama(o: TrainLlamaOptions, io: TrainIO): Promise<Tra
   const T = model.seqLen
   const sampler = new BatchSampler(trainTokens, { batch: B * o.gradAccum, seqLen: T, seed: o.seed })
   const history: LossHistory = saved ? saved.history : { train: [], val: [] }
+  // float16's range needs loss scaling; bfloat16 has float32's
+  const scaler = o.precision === 'fp16' ? new nn.GradScaler() : undefined
   let start = 0
   if (resumed) {
     const w = resumed.tensors.model!
@@ -137,6 +137,7 @@ export async function trainLlama(o: TrainLlamaOptions, io: TrainIO): Promise<Tra
     opt.loadStateDict({ state: resumed.tensors.optimizer!, groups: resumed.json.optimizer as never })
     sched.loadStateDict(resumed.json.scheduler as never)
     sampler.setState(resumed.json.sampler as never)
+    if (scaler) scaler.loadStateDict(resumed.json.scaler as never)
     start = resumed.step
     say(`resumed from ${resumed.dir} (step ${start})`)
   }
@@ -149,7 +150,13 @@ export async function trainLlama(o: TrainLlamaOptions, io: TrainIO): Promise<Tra
   const forward: ForwardOptions = { compute: COMPUTE[o.precision], attention: o.attention }
   // each layer's activations are recomputed in the backward instead of kept
   if (o.checkpointActivations) forward.layerWrapper = (layer, x) => nn.checkpoint(layer, x)
-  const eagerStep = makeTrainStep(m, opt, { accum: o.gradAccum, microBatch: B, forward, clip: o.clip })
+  const eagerStep = makeTrainStep(m, opt, {
+    accum: o.gradAccum,
+    microBatch: B,
+    forward,
+    clip: o.clip,
+    ...(scaler ? { scaler } : {}),
+  })
   const step = o.jit ? jit(eagerStep) : eagerStep
   const evalBatches = validationBatches(valTokens, o.evalBatches, B, T)
   const evalStep = o.jit ? jit(makeEvalStep(m, forward)) : makeEvalStep(m, forward)
@@ -169,6 +176,7 @@ export async function trainLlama(o: TrainLlamaOptions, io: TrainIO): Promise<Tra
           optimizer: opt.stateDict().groups,
           scheduler: sched.stateDict(),
           sampler: sampler.state(),
+          ...(scaler ? { scaler: scaler.stateDict() } : {}),
           rng: { seed: o.seed },
           tokenizer: llm.tokenizerToHF(tok),
         },

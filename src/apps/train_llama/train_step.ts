@@ -17,6 +17,9 @@ export interface StepConfig {
   forward: ForwardOptions
   /** clip the global gradient norm to this (0: no clipping) */
   clip: number
+  /** fp16: the loss is scaled before the backward, gradients unscaled before clipping, and the
+   * update skipped (on the device) when a gradient is inf/NaN */
+  scaler?: nn.GradScaler
 }
 
 /** [loss, gradient norm before clipping (when clipping)] of one step on x, y (accum * microBatch, T). */
@@ -35,11 +38,20 @@ export function makeTrainStep(model: LlamaModel, opt: optim.Optimizer, cfg: Step
     for (let i = 0; i < accum; i++) {
       const part = (t: Tensor) => (accum === 1 ? t : t.shrink([[i * B, (i + 1) * B], null]))
       const loss = model.loss(part(x), part(y), cfg.forward)
-      ;(accum === 1 ? loss : loss.div(accum)).backward()
+      const mean = accum === 1 ? loss : loss.div(accum)
+      ;(cfg.scaler ? cfg.scaler.scale(mean) : mean).backward()
       if (accum > 1) Tensor.realize(loss, ...params.map((p) => p.grad!))
       total = total ? total.add(loss) : loss
     }
     const loss = accum === 1 ? total! : total!.div(accum)
+    if (cfg.scaler) {
+      cfg.scaler.unscale(opt)
+      const norm = cfg.clip > 0 ? [nn.clipGradNorm(params, cfg.clip)] : []
+      cfg.scaler.step(opt) // realizes the loss, the norm and the update (skipped on inf/NaN gradients)
+      cfg.scaler.update()
+      Tensor.realize(loss, ...norm)
+      return [loss, ...norm]
+    }
     const norm = cfg.clip > 0 ? [nn.clipGradNorm(params, cfg.clip)] : []
     Tensor.realize(loss, ...norm, ...opt.scheduleStep())
     return [loss, ...norm]
