@@ -23,7 +23,7 @@ export async function llamaTrainBench(argv = process.argv.slice(2)): Promise<str
   const has = (f: string) => argv.includes(f)
   const B = Number(arg('--batch', '8'))
   const steps = Number(arg('--steps', '6'))
-  const attention = arg('--attention', 'math') as 'flash' | 'math'
+  const attention = arg('--attention', 'flash') as 'flash' | 'math'
   const shape = { ...PRESETS.small }
   const T = shape.seqLen
   const rows: string[][] = []
