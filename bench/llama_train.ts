@@ -3,7 +3,8 @@
 // /usr/bin/python3 has torch), same batch and sequence length, one run each, plain medians; peak
 // memory of both (tsgrad: device bytes in use at the peak and the process's peak RSS; torch: RSS).
 // Then flash against plain (math) attention, forward + backward, at T = 256..1024.
-//   node --import tsx bench/llama_train.ts [--batch N] [--steps N] [--attention flash|math] [--no-torch]
+//   node --import tsx bench/llama_train.ts [--batch N] [--steps N] [--attention flash|math]
+//     [--checkpoint-activations] [--no-torch] [--no-attention] [--lengths 256,512,1024]
 import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
@@ -35,7 +36,12 @@ export async function llamaTrainBench(argv = process.argv.slice(2)): Promise<str
     b2: 0.95,
     weightDecay: 0.1,
   })
-  const step = jit(makeTrainStep(model, opt, { accum: 1, microBatch: B, forward: { attention }, clip: 1 }))
+  const ckpt = has('--checkpoint-activations')
+  const forward = {
+    attention,
+    ...(ckpt ? { layerWrapper: (layer: (x: Tensor) => Tensor, x: Tensor) => nn.checkpoint(layer, x) } : {}),
+  }
+  const step = jit(makeTrainStep(model, opt, { accum: 1, microBatch: B, forward, clip: 1 }))
   const tokens = () =>
     new Tensor(
       Int32Array.from({ length: B * T }, () => (Math.random() * shape.vocabSize) | 0),
@@ -74,7 +80,11 @@ export async function llamaTrainBench(argv = process.argv.slice(2)): Promise<str
       peer = `PyTorch ${p.torch} (${p.threads} threads): ${p.tokensPerSecond | 0} tok/s (${p.ms.toFixed(0)} ms/step; peak ${p.peakRssMiB.toFixed(0)} MiB RSS)`
     } else peer = `PyTorch failed: ${r.stderr.trim().split('\n').at(-1)}`
   }
-  rows.push([`llama-train small (14M) step, batch ${B} x ${T}, ${attention} attention`, ours, peer])
+  rows.push([
+    `llama-train small (14M) step, batch ${B} x ${T}, ${attention} attention${ckpt ? ', checkpointed' : ''}`,
+    ours,
+    peer,
+  ])
   console.log(rows.at(-1)!.join(' | '))
   if (!has('--no-attention'))
     rows.push(...(await attentionBench(arg('--lengths', '256,512,1024').split(',').map(Number))))
