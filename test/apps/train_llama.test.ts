@@ -109,7 +109,11 @@ describe('train-llama precision', () => {
       const { m, step } = setup({ forward: { attention: 'math', compute }, ...scaler })
       const ls = await losses(step, 6, 4)
       assert.ok(Math.abs(ls[0]! - fp32[0]!) < 0.02, `${compute}: first loss ${ls[0]} vs fp32 ${fp32[0]}`)
-      assert.ok(ls.at(-1)! < ls[0]! - 0.5, `${compute}: loss ${ls[0]} -> ${ls.at(-1)}`)
+      assert.ok(ls.at(-1)! < ls[0]! - 0.3, `${compute}: loss ${ls[0]} -> ${ls.at(-1)}`)
+      assert.ok(
+        Math.abs(ls.at(-1)! - fp32.at(-1)!) < 0.3,
+        `${compute}: last loss ${ls.at(-1)} vs fp32 ${fp32.at(-1)}`,
+      )
       for (const p of m.params.values()) assert.equal(p.dtype.name, 'float32')
     }
   })
