@@ -141,8 +141,11 @@ export abstract class Optimizer<O extends object = Record<string, HyperValue>> {
     const { name, defaults, check } = spec
     this.name = name
     checkOptions(name, spec.opts, Object.fromEntries(Object.keys(defaults).map((k) => [k, true])))
-    if (!Array.isArray(paramsOrGroups) || paramsOrGroups.length === 0)
-      throw new TsgradError(`${name}: got an empty parameter list`)
+    if (!Array.isArray(paramsOrGroups))
+      throw new TsgradError(
+        `${name}: expected a list of Tensors or of parameter groups ({ params, ...options }), got ${(paramsOrGroups as unknown) instanceof Tensor ? 'a Tensor' : typeof paramsOrGroups}`,
+      )
+    if (paramsOrGroups.length === 0) throw new TsgradError(`${name}: got an empty parameter list`)
     const given: ParamGroup[] = isGroupList(paramsOrGroups)
       ? (paramsOrGroups as ParamGroup[])
       : [{ params: paramsOrGroups as Tensor[] }]

@@ -101,6 +101,7 @@ describe('parameter groups: behaviour', () => {
     )
     expectThrows(() => new optim.AdamW([{ params: [a], b2: 1 }]), /AdamW/, /b2/)
     expectThrows(() => new optim.Adam([{ params: [] }]), /empty parameter list/)
+    expectThrows(() => new optim.Adam(a as never), /Adam: expected a list of Tensors or of parameter groups/)
     expectThrows(() => new optim.Adam([a], { lr: -1 }), /learning rate/)
     const opt = new optim.Adam([a])
     expectThrows(() => {

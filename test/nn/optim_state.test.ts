@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { optim, Tensor } from '../../src/index.ts'
+import { nn, optim, Tensor } from '../../src/index.ts'
 import { expectThrows } from '../helpers.ts'
 import { values } from './helpers.ts'
 import { lossOf, problem } from './optim_fixture.ts'
@@ -78,6 +78,35 @@ describe('optimizer state dicts', () => {
       )
     })
   }
+
+  test('through a safetensors file: state as tensors, groups as metadata JSON; resumes bit for bit', async () => {
+    const N = 2
+    const ref = problem()
+    const refOpt = makers.AdamW!(ref.W, ref.bias)
+    train(refOpt, new optim.LambdaLR(refOpt, () => 1), ref, 2 * N)
+    const a = problem()
+    const optA = makers.AdamW!(a.W, a.bias)
+    train(optA, new optim.LambdaLR(optA, () => 1), a, N)
+    const sd = optA.stateDict()
+    const bytes = await nn.safeSerialize(
+      { ...sd.state, 'model.W': a.W, 'model.bias': a.bias },
+      { optimizer: JSON.stringify(sd.groups) },
+    )
+    const file = nn.safeDeserialize(bytes)
+    const meta = nn.safeParseHeader(bytes).metadata!
+    const b = problem()
+    b.W = file['model.W']!
+    b.bias = file['model.bias']!
+    b.W.requiresGrad = true
+    b.bias.requiresGrad = true
+    const optB = makers.AdamW!(b.W, b.bias)
+    const state: Record<string, Tensor> = {}
+    for (const k of Object.keys(sd.state)) state[k] = file[k]!
+    optB.loadStateDict({ state, groups: JSON.parse(meta.optimizer!) })
+    train(optB, new optim.LambdaLR(optB, () => 1), b, N)
+    assert.deepEqual(await values(b.W), await values(ref.W))
+    assert.deepEqual(await values(b.bias), await values(ref.bias))
+  })
 
   test('state dict keys; the groups part is JSON', () => {
     const { W, bias } = problem()

@@ -23,6 +23,10 @@ const split = {
   cols: 2,
 }
 
+/** `o` with the required keys added when it is an object or undefined (other values pass as they are). */
+const withRequired = (o: unknown, required: object): any =>
+  o === undefined ? required : typeof o === 'object' && o !== null ? { ...required, ...o } : o
+
 // name (as found in the sources) -> a call of it with the given options
 const CALLS: Record<string, (o: any) => unknown> = {
   Tensor: (o) => new Tensor([1, 2], o),
@@ -103,6 +107,14 @@ const CALLS: Record<string, (o: any) => unknown> = {
   SGD: (o) => new optim.SGD([param()], o),
   Adam: (o) => new optim.Adam([param()], o),
   AdamW: (o) => new optim.AdamW([param()], o),
+  // (required options merged into the options under test)
+  CosineAnnealingLR: (o) =>
+    new optim.CosineAnnealingLR(new optim.SGD([param()]), withRequired(o, { tMax: 3 })),
+  LinearLR: (o) => new optim.LinearLR(new optim.SGD([param()]), o),
+  warmupCosine: (o) =>
+    optim.warmupCosine(new optim.SGD([param()]), withRequired(o, { warmupSteps: 1, totalSteps: 3 })),
+  clipGradNorm: (o) => nn.clipGradNorm([param()], 1, o),
+  GradScaler: (o) => new nn.GradScaler(o),
   loadStateDict: (o) =>
     nn.loadStateDict({ w: Tensor.zeros([2]).clone().realize() }, { w: Tensor.ones([2]) }, o),
   mnist: (o) => nn.datasets.mnist(o),
