@@ -41,6 +41,15 @@ ang = torch.outer(torch.arange(T).float(), inv)
 cos, sin = torch.cat([ang.cos()] * 2, -1), torch.cat([ang.sin()] * 2, -1)
 
 
+causal = torch.ones(T, T, dtype=torch.bool).tril()
+
+
+def attention(q, k, v):
+    # torch 1.13 (Debian's python3-torch) has no F.scaled_dot_product_attention
+    s = (q @ k.transpose(-1, -2)) / math.sqrt(hd)
+    return s.masked_fill(~causal, float("-inf")).softmax(-1) @ v
+
+
 def rope(x):
     x1, x2 = x[..., : hd // 2], x[..., hd // 2 :]
     return x * cos + torch.cat([-x2, x1], -1) * sin
@@ -61,7 +70,7 @@ class Model(torch.nn.Module):
             k = rope((a @ l.k.T).view(B, T, KV, hd).transpose(1, 2))
             v = (a @ l.v.T).view(B, T, KV, hd).transpose(1, 2)
             k, v = k.repeat_interleave(H // KV, 1), v.repeat_interleave(H // KV, 1)
-            o = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            o = attention(q, k, v)
             h = h + o.transpose(1, 2).reshape(B, T, D) @ l.o.T
             m = rms(h, l.n2)
             h = h + (F.silu(m @ l.g.T) * (m @ l.u.T)) @ l.d.T
