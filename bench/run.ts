@@ -404,6 +404,8 @@ async function main(): Promise<void> {
     const { llmBench } = await import('./llm.ts')
     rows.push(...(await llmBench(process.argv.slice(2))))
   }
+  if (only.includes('llama-train'))
+    rows.push(...(await (await import('./llama_train.ts')).llamaTrainBench([]))) // train-llama small vs PyTorch; flash vs math attention
   if (want('viz')) {
     const { vizOverhead } = await import('./viz_overhead.ts')
     const r = vizOverhead()

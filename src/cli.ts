@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `tsgrad` command. `tsgrad viz <dir> [--text] [--port N]`: serve a saved VIZ trace, or print it.
 // `tsgrad llm --model FILE ...`: generate text, chat, benchmark or serve (src/apps/llm/cli.ts).
+// `tsgrad train-llama ...`: train a small LLaMA and export it (src/apps/train_llama/cli.ts).
 import { readTrace } from './viz/io.js'
 import { serveTrace } from './viz/server.js'
 import { traceText } from './viz/text.js'
@@ -9,7 +10,9 @@ const USAGE = `usage: tsgrad viz <trace-dir> [--text] [--port N]
   serve a trace written with VIZ=1 or VIZ=-1 (VIZ_DIR=<trace-dir>) on http://127.0.0.1,
   or print its passes and timeline with --text
 usage: tsgrad llm --model FILE [--prompt TEXT] [options]
-  generate text with a language model, chat with it, or serve it (tsgrad llm --help)`
+  generate text with a language model, chat with it, or serve it (tsgrad llm --help)
+usage: tsgrad train-llama [--preset tiny|small] [--out DIR] [options]
+  train a small LLaMA from scratch and export it for tsgrad llm (tsgrad train-llama --help)`
 
 function fail(msg: string): never {
   console.error(`tsgrad: ${msg}`)
@@ -21,6 +24,11 @@ async function main(argv: string[]): Promise<void> {
     // loaded only for this command: the LLM app's modules stay out of `tsgrad viz`
     const { runLLMCli } = await import('./apps/llm/cli.js')
     process.exitCode = await runLLMCli(argv.slice(1))
+    return
+  }
+  if (argv[0] === 'train-llama') {
+    const { runTrainLlamaCli } = await import('./apps/train_llama/cli.js')
+    process.exitCode = await runTrainLlamaCli(argv.slice(1))
     return
   }
   if (argv[0] !== 'viz' || argv.includes('--help') || argv.includes('-h')) {
