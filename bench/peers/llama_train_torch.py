@@ -5,12 +5,16 @@
 #   /usr/bin/python3 bench/peers/llama_train_torch.py '{"vocabSize":4096,...,"batch":8,"steps":6}'
 import json
 import math
+import os
 import resource
 import sys
 import time
 
 import torch
 import torch.nn.functional as F
+
+# Debian's torch starts with one thread; tsgrad uses every core, so the peer does too
+torch.set_num_threads(os.cpu_count() or 1)
 
 cfg = json.loads(sys.argv[1])
 V, D, L, H, KV, HID, T = (cfg[k] for k in ("vocabSize", "dim", "layers", "heads", "kvHeads", "hidden", "seqLen"))
