@@ -12,7 +12,26 @@ import { computeGradients } from '../gradient.js'
 import { TsgradError } from '../helpers.js'
 import { rng } from './create.js'
 import { withCustomGrad } from './custom_grad.js'
-import { gradLeavesOf, Tensor } from './tensor.js'
+import { Ops } from '../uop/ops.js'
+import { toposort } from '../uop/rewrite.js'
+import { markedGradTensors, Tensor } from './tensor.js'
+
+/**
+ * The tensors that require gradients (set with `requiresGrad`: parameters) whose current node is
+ * in the graph of `t` above the nodes of `stopAt`, in the order they were marked: the targets
+ * `backward()` would find there (passed to the CUSTOM_GRAD node).
+ */
+function gradLeavesOf(t: Tensor, stopAt: readonly Tensor[]): Tensor[] {
+  const stop = new Set(stopAt.map((x) => x.uop))
+  const nodes = new Set(
+    toposort(
+      [t.uop],
+      (u) => u.op === Ops.BUFFER || stop.has(u),
+      (u) => u.src,
+    ),
+  )
+  return markedGradTensors().filter((p) => p.requiresGrad && !p.isDisposed && nodes.has(p.uop))
+}
 
 /**
  * `fn(...inputs)` whose intermediates are not kept for backward: the backward pass runs `fn`

@@ -16,6 +16,17 @@
 import type { Buffer } from '../runtime/buffer.js'
 import { forwardSrc, Ops, type UOp } from '../uop/ops.js'
 
+/** The buffer a view reads when `u` is only movement ops (and DETACH) over a BUFFER: it aliases it. */
+export function aliasedBuffer(u: UOp): Buffer | undefined {
+  const base = u.viewBase
+  return base.op === Ops.BUFFER ? (base.arg as Buffer) : undefined
+}
+/** The buffer a tensor with node `u` holds as its value (a reshape of it, or a pending assign into it). */
+export function heldBuffer(u: UOp): Buffer | undefined {
+  const base = (u.op === Ops.ASSIGN ? u.src[0]! : u).contiguousBase
+  return base ? (base.arg as Buffer) : undefined
+}
+
 /** What the registry needs of a tensor (kept apart from tensor.ts, which uses it). */
 export interface LazyHolder {
   /** the tensor's node while it is unrealized, else undefined (realized or disposed) */

@@ -28,7 +28,7 @@ import { jitScope } from './jit_scope.js'
 import { broadcastShapes, checkBufferSize, checkShape } from './shapes.js'
 import { flattenNested, fromStorage, type NestedArray, toStorage, typedDType } from './storage.js'
 import { GradGroup } from './grad_group.js'
-import { LazyReaders } from './lazy_readers.js'
+import { aliasedBuffer, heldBuffer, LazyReaders } from './lazy_readers.js'
 import { checkLazyTarget, checkWritableView, viewWithoutGrads } from './view_assign.js'
 
 export type Shape = number[]
@@ -62,24 +62,13 @@ export const lazyReaderCount = (): number => lazyReaders.size
 /** The serial the next tensor will get (a jitted call tells its own tensors from older ones). */
 export const nextTensorSerial = (): number => nextSerial
 
-/**
- * The tensors that require gradients (set with `requiresGrad`: parameters) whose current node is
- * in the graph of `t` above the nodes of `stopAt`, in the order they were marked: the targets
- * `backward()` would find there (activation checkpointing passes them to its CUSTOM_GRAD node).
- */
-export function gradLeavesOf(t: Tensor, stopAt: readonly Tensor[] = []): Tensor[] {
-  const stop = new Set(stopAt.map((x) => x.uop))
-  const nodes = new Set(
-    toposort(
-      [t.uop],
-      (u) => u.op === Ops.BUFFER || stop.has(u),
-      (u) => u.src,
-    ),
-  )
+/** The live tensors ever marked `requiresGrad`, in the order they were marked (dead entries dropped). */
+export function markedGradTensors(): Tensor[] {
   const out: Tensor[] = []
   for (const ref of gradTensors) {
-    const p = ref.deref()
-    if (p?.requiresGrad && !p.isDisposed && nodes.has(p.uop)) out.push(p)
+    const t = ref.deref()
+    if (!t) gradTensors.delete(ref)
+    else out.push(t)
   }
   return out
 }
@@ -108,17 +97,6 @@ function internally<T>(fn: () => T): T {
   } finally {
     untracked--
   }
-}
-
-/** The buffer a view reads when `u` is only movement ops (and DETACH) over a BUFFER: it aliases it. */
-function aliasedBuffer(u: UOp): Buffer | undefined {
-  const base = u.viewBase
-  return base.op === Ops.BUFFER ? (base.arg as Buffer) : undefined
-}
-/** The buffer a tensor with node `u` holds as its value (a reshape of it, or a pending assign into it). */
-function heldBuffer(u: UOp): Buffer | undefined {
-  const base = (u.op === Ops.ASSIGN ? u.src[0]! : u).contiguousBase
-  return base ? (base.arg as Buffer) : undefined
 }
 
 export class Tensor {
@@ -603,12 +581,7 @@ export class Tensor {
     // (every source: the gradient inputs of CUSTOM_GRAD nodes hold parameters too)
     const allSrc = (u: UOp): readonly UOp[] => u.src
     const nodes = new Set(toposort([root], (u) => u.op === Ops.BUFFER, allSrc))
-    const params: Tensor[] = []
-    for (const ref of gradTensors) {
-      const t = ref.deref()
-      if (!t) gradTensors.delete(ref)
-      else if (t._requiresGrad) params.push(t)
-    }
+    const params = markedGradTensors().filter((t) => t._requiresGrad)
     // a parameter realized after the graph was built: match its old lazy node through the engine
     const realizedMap = new Map<UOp, UOp>()
     for (const n of nodes) {
