@@ -1,12 +1,9 @@
 // Command-line options of `tsgrad llm`, parsed by hand (no dependency). A bad flag is a UsageError
 // whose message names the flag and what it accepts; the CLI prints it and exits with code 2.
 
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message)
-    this.name = 'UsageError'
-  }
-}
+import { intArg as int, numArg as num, UsageError } from '../cli_args.js'
+
+export { UsageError }
 
 export interface LLMCliOptions {
   model: string
@@ -78,22 +75,6 @@ const DEFAULTS: Omit<LLMCliOptions, 'model'> = {
   serve: false,
   port: 8080,
   host: '127.0.0.1',
-}
-
-function int(name: string, v: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  const n = Number(v)
-  if (!/^\s*\d+\s*$/.test(v) || n < min || n > max)
-    throw new UsageError(
-      `${name}: expected an integer ${max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `in [${min}, ${max}]`}, got '${v}'`,
-    )
-  return n
-}
-
-function num(name: string, v: string, ok: (x: number) => boolean, want: string): number {
-  const x = Number(v)
-  if (v.trim() === '' || !Number.isFinite(x) || !ok(x))
-    throw new UsageError(`${name}: expected ${want}, got '${v}'`)
-  return x
 }
 
 /** Parse argv (after `llm`); returns 'help' for -h/--help. */

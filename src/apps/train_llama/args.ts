@@ -1,8 +1,9 @@
 // Command-line options of `tsgrad train-llama`, parsed by hand. A bad value is a UsageError whose
 // message names the option and what it accepts; `--help` returns 'help'.
+import { intArg, numArg, UsageError } from '../cli_args.js'
 import { checkShape, type ModelShape, PRESETS, type PresetName, TRAIN_DEFAULTS } from './presets.js'
 
-export class UsageError extends Error {}
+export { UsageError }
 
 export interface TrainLlamaOptions {
   preset: PresetName
@@ -131,17 +132,14 @@ export function parseTrainArgs(argv: readonly string[]): TrainLlamaOptions | 'he
     preset = v
   }
   const o = defaults(preset)
-  const int = (name: string, v: string, min: number): number => {
-    if (!/^\d+$/.test(v.trim()) || Number(v) < min)
-      throw new UsageError(`${name}: expected an integer >= ${min}, got '${v}'`)
-    return Number(v)
-  }
-  const num = (name: string, v: string, lo: number, hi: number, openLo = false): number => {
-    const x = Number(v)
-    if (v.trim() === '' || !Number.isFinite(x) || x < lo || (openLo && x === lo) || x > hi)
-      throw new UsageError(`${name}: expected a number in ${openLo ? '(' : '['}${lo}, ${hi}], got '${v}'`)
-    return x
-  }
+  const int = (name: string, v: string, min: number): number => intArg(name, v, min)
+  const num = (name: string, v: string, lo: number, hi: number, openLo = false): number =>
+    numArg(
+      name,
+      v,
+      (x) => x >= lo && !(openLo && x === lo) && x <= hi,
+      `a number in ${openLo ? '(' : '['}${lo}, ${hi}]`,
+    )
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!
     const eq = arg.indexOf('=')
