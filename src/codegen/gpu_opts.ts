@@ -10,13 +10,9 @@ import { Ops, type UOp } from '../uop/ops.js'
 import { toposort } from '../uop/rewrite.js'
 import { type Opt, OptState } from './opts.js'
 
-/** What a GPU target tells the optimizer about itself (OptTarget.gpu). */
-export interface GPULimits {
-  /** invocations one workgroup may have */
-  readonly maxWorkgroup: number
-  /** bytes of workgroup memory */
-  readonly localMemory: number
-}
+import type { GPULimits } from '../renderer/target.js'
+
+export type { GPULimits }
 
 /** Outputs up to this many get a GROUP reduce (more already give every core invocations). */
 const GROUP_MAX_OUTPUTS = 4096

@@ -16,32 +16,11 @@ import { ALU, Ops, type UOp } from '../uop/ops.js'
 import { execAlu } from '../uop/exec.js'
 import { range } from '../helpers.js'
 import { toposort } from '../uop/rewrite.js'
-import { elementwiseUpcast, type GPULimits, groupReduce } from './gpu_opts.js'
+import type { OptTarget } from '../renderer/target.js'
+import { elementwiseUpcast, groupReduce } from './gpu_opts.js'
 import { type Opt, OptState } from './opts.js'
 
-/** What a target's heuristics need to know. */
-export interface OptTarget {
-  /** can split the outermost loop across cores */
-  readonly threads: boolean
-  /** float lanes per vector register (1: no SIMD) */
-  readonly vectorWidth: number
-  /** accumulators worth keeping in registers */
-  readonly registers: number
-  /** the renderer vectorizes a plain reduce loop itself (C: OpenMP simd reductions) */
-  readonly simdReduce?: boolean
-  /**
-   * the renderer vectorizes only upcast copies, not loops (WASM): elementwise kernels get their
-   * contiguous output axis upcast by the vector width
-   */
-  readonly upcastElementwise?: boolean
-  /** loop iterations before a kernel is worth threading (default THREAD_MIN_WORK) */
-  readonly threadMinWork?: number
-  /**
-   * a GPU: every output element is its own invocation (renderer/wgsl.ts), so no row is written
-   * and read back by one thread (no reuse_row_values), and the GPU opts apply (gpu_opts.ts)
-   */
-  readonly gpu?: GPULimits
-}
+export type { OptTarget }
 
 /** Reduce axes up to this long are expanded into straight-line accumulator steps (CHAIN). */
 const CHAIN_MAX = 7

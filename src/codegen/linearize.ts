@@ -8,6 +8,7 @@ import { dtypes } from '../dtype.js'
 import { CHAIN_STEP, Ops, type RangeArg, type ReduceOp, setAccOf, UOp } from '../uop/ops.js'
 import { priorityTopoOrder } from '../helpers.js'
 import { toposort } from '../uop/rewrite.js'
+import type { LinearProgram } from '../renderer/target.js'
 
 interface Block {
   range: UOp | null
@@ -16,12 +17,7 @@ interface Block {
   depth: number
 }
 
-export interface LinearProgram {
-  /** instructions in order: DEFINE_GLOBAL, RANGE ... ENDRANGE, DEFINE_ACC, ACC_UPDATE, ALU, LOAD, STORE, REDUCE */
-  uops: UOp[]
-  /** for each REDUCE node and each ACC read (ctx.accumulate): its accumulator */
-  accOf: Map<UOp, UOp>
-}
+export type { LinearProgram }
 
 export function reduceIdentity(op: ReduceOp, dt: UOp['dtype']): number {
   if (op === 'ADD') return 0

@@ -10,7 +10,8 @@ import { Buffer, markWritten } from '../runtime/buffer.js'
 import { Device, type Program } from '../runtime/device.js'
 import { cachedSchedule, type PlannedSchedule } from '../schedule/cache.js'
 import { planMemory } from '../schedule/memory.js'
-import { createSchedule, type SchedBuf, type ScheduleItem } from '../schedule/schedule.js'
+import { applyLayouts } from '../schedule/layouts.js'
+import { createSchedule, type SchedBuf, type Schedule, type ScheduleItem } from '../schedule/schedule.js'
 import { unbindGraph, varValues } from '../schedule/unbind.js'
 import type { UOp } from '../uop/ops.js'
 import { viz } from '../trace.js'
@@ -111,6 +112,21 @@ export interface RealizeResult {
   items: ScheduleItem[]
 }
 
+/**
+ * The schedule of `roots` with the layouts each device's renderer asks for (pass `layouts`), its
+ * items and buffers named by the nodes of the graph as given (the schedule cache keys by them).
+ */
+function scheduleLaidOut(roots: readonly UOp[], topo: readonly UOp[]): Schedule {
+  const laid = applyLayouts(roots, topo, (d) => Device.get(d).renderer.layout)
+  if (laid.roots === roots) return createSchedule(roots, topo)
+  const sched = createSchedule(laid.roots)
+  const asGiven = (u: UOp): UOp => laid.origin.get(u) ?? laid.servedBy.get(u) ?? u
+  const realized = new Map<UOp, SchedBuf>()
+  // (the pass's own copies have no node in the graph as given: they are temporaries)
+  for (const [u, b] of sched.realized) if (!laid.servedBy.has(u)) realized.set(laid.origin.get(u) ?? u, b)
+  return { items: sched.items.map((it) => ({ ...it, node: asGiven(it.node) })), realized }
+}
+
 /** The schedule that realizing `roots` would run (no buffers allocated, nothing launched). */
 // There is no global cache of realized lazy nodes: buffers change under ASSIGN, so an equal graph
 // built later may stand for different values. Tensors swap their own node instead.
@@ -120,7 +136,7 @@ export function scheduleFor(roots: readonly UOp[]): PlannedSchedule {
   return cachedSchedule(
     roots,
     (topo, fwdRoots) => {
-      const sched = createSchedule(fwdRoots, topo)
+      const sched = scheduleLaidOut(fwdRoots, topo)
       const keep = new Set(
         fwdRoots.map((r) => sched.realized.get(r)).filter((b): b is SchedBuf => b !== undefined),
       )

@@ -1,7 +1,7 @@
 // C renderer for the CPU device (gcc or clang): the C-style renderer plus a prelude of helpers
 // that give JS-reference semantics, OpenMP `parallel for` on thread ranges, and declarations that
 // let the compiler call the vector math library (libmvec) from vectorized loops.
-import type { LinearProgram } from '../codegen/linearize.js'
+import { type LinearProgram, PANELS_32 } from './target.js'
 import type { DType } from '../dtype.js'
 import { ACC_SET, Ops, type RangeArg, type UOp } from '../uop/ops.js'
 import { VECTOR_PRELUDE, renderVectorLoop } from './c_vector.js'
@@ -152,6 +152,8 @@ export class CRenderer extends CStyleRenderer {
   readonly name = 'c'
   // AVX-512 class machines: 32 vector registers of 16 floats (gcc picks the real width)
   readonly target = { threads: true, vectorWidth: 16, registers: 24, simdReduce: true }
+  // B in panels as wide as the register tile (heuristics.ts upcasts n by 2 vectors)
+  readonly layout = { ...PANELS_32, panel: 2 * this.target.vectorWidth }
 
   protected prelude(): string {
     return PRELUDE

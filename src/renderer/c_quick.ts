@@ -2,7 +2,7 @@
 // for the CPU device's first build of a kernel while gcc -O3 builds the real one in the background
 // (runtime/cpu_quick.ts). No GCC vector types, intrinsics, OpenMP or attributes; the builtins the
 // C renderer's literals use are defined from libm and bit patterns.
-import type { LinearProgram } from '../codegen/linearize.js'
+import type { LinearProgram } from './target.js'
 import type { UOp } from '../uop/ops.js'
 import { CRenderer, SCALAR_EXP, SCALAR_HELPERS } from './c.js'
 import type { LoopToRender } from './cstyle.js'

@@ -6,8 +6,8 @@
 // masked to the width, MAX propagates NaN. float16 computes in _Float16 (rounded at every
 // assignment), bfloat16 is stored as uint16 and computes in float rounded after every op.
 import type { DType } from '../dtype.js'
-import type { OptTarget } from '../codegen/heuristics.js'
-import type { LinearProgram } from '../codegen/linearize.js'
+import type { LayoutTarget, OptTarget } from './target.js'
+import type { LinearProgram } from './target.js'
 import { ACC_SET, ALU, type Op, Ops, type UOp } from '../uop/ops.js'
 import type { Renderer } from './renderer.js'
 import { ProgramWriter } from './writer.js'
@@ -102,6 +102,7 @@ function castExpr(a: string, from: DType, to: DType): string {
 export abstract class CStyleRenderer implements Renderer {
   abstract readonly name: string
   abstract readonly target: OptTarget
+  abstract readonly layout: LayoutTarget
   readonly supports: ReadonlySet<Op> = new Set<Op>(ALU)
 
   /** Helpers and declarations placed before every kernel. */

@@ -5,7 +5,7 @@
 // (int32 via |0 and Math.imul, uint32 via >>>0, ...), int64 is exact within 2^53, bools are JS
 // booleans. float16/bfloat16 live as raw 16-bit patterns in Uint16Array; int64 in BigInt64Array.
 import type { DType } from '../dtype.js'
-import type { LinearProgram } from '../codegen/linearize.js'
+import { type LinearProgram, PANELS_32 } from './target.js'
 import { ACC_SET, ALU, type Op, Ops, type UOp } from '../uop/ops.js'
 import type { Renderer } from './renderer.js'
 import { ProgramWriter } from './writer.js'
@@ -198,6 +198,7 @@ export class JSRenderer implements Renderer {
   readonly name = 'js'
   readonly supports = NATIVE
   readonly target = { threads: false, vectorWidth: 1, registers: 16 }
+  readonly layout = PANELS_32
 
   render(name: string, prog: LinearProgram): string {
     const w = new ProgramWriter('JS', literal)

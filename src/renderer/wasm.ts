@@ -11,7 +11,7 @@
 //   (sign or zero extension); int64 is i64; float64 is f64.
 // - int div/mod by 0 give 0 (and INT_MIN / -1 wraps), float->int casts wrap like JS `|0`.
 
-import type { LinearProgram } from '../codegen/linearize.js'
+import { type LinearProgram, PANELS_32 } from './target.js'
 import { ALU, type Op, Ops, type RangeArg, type UOp } from '../uop/ops.js'
 import { kernelVars } from '../uop/sint.js'
 import type { Renderer } from './renderer.js'
@@ -53,6 +53,7 @@ export class WasmRenderer implements Renderer {
   readonly name = 'wasm'
   readonly supports = NATIVE
   readonly target
+  readonly layout = PANELS_32
   constructor(readonly opts: WasmRenderOptions) {
     // threads wake through Atomics.notify (tens of microseconds, more on a busy machine), not
     // OpenMP's spinning workers: only kernels of a million iterations or more are split

@@ -12,7 +12,7 @@
 // Scalar code for nodes used only by vectorized lanes is not emitted (needed-scalar analysis).
 // Stores are delayed to the last store of their group, so a group is vectorized only when none of
 // its lanes reads its output buffer elsewhere than at the lane's own address.
-import type { LinearProgram } from '../codegen/linearize.js'
+import type { LinearProgram } from './target.js'
 import { ACC_SET, ALU, type Op, Ops, type UOp } from '../uop/ops.js'
 import { toposort } from '../uop/rewrite.js'
 import { F32, simd, V128 } from './wasm_encoder.js'

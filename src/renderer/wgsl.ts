@@ -21,8 +21,8 @@
 // a negative base with an integer exponent is signed. Differences: float math runs in f32 (JS rounds
 // double results), and WGSL's sin/cos/exp/log have the precision the platform gives them.
 import { type DType, dtypes } from '../dtype.js'
-import type { OptTarget } from '../codegen/heuristics.js'
-import type { LinearProgram } from '../codegen/linearize.js'
+import type { OptTarget } from './target.js'
+import { type LinearProgram, PANELS_32 } from './target.js'
 import { TsgradError } from '../helpers.js'
 import { ACC_SET, ALU, type Op, Ops, type RangeArg, type UOp } from '../uop/ops.js'
 import { kernelVars } from '../uop/sint.js'
@@ -330,6 +330,7 @@ export class WGSLRenderer implements Renderer {
   readonly supports = NATIVE
   // vectorWidth and registers size the matmul register tile (heuristics.ts): 8 x 8 outputs per
   // invocation (512^3 on lavapipe: 5.0 GFLOP per CPU-second, vs 1.9 with 2 x 4)
+  readonly layout = PANELS_32
   readonly target: OptTarget = {
     threads: false,
     vectorWidth: 4,

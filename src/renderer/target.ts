@@ -1,0 +1,72 @@
+// What a device's renderer tells the passes above it about the target: the types renderers,
+// codegen and the scheduler share, in one module below all three (it imports only the IR).
+import type { Op, UOp } from '../uop/ops.js'
+
+/** What a GPU target tells the optimizer about itself (OptTarget.gpu, codegen/gpu_opts.ts). */
+export interface GPULimits {
+  /** invocations one workgroup may have */
+  readonly maxWorkgroup: number
+  /** bytes of workgroup memory */
+  readonly localMemory: number
+}
+
+/** What the optimizer heuristics may use on this target (codegen/heuristics.ts). */
+export interface OptTarget {
+  /** can split the outermost loop across cores */
+  readonly threads: boolean
+  /** float lanes per vector register (1: no SIMD) */
+  readonly vectorWidth: number
+  /** accumulators worth keeping in registers */
+  readonly registers: number
+  /** the renderer vectorizes a plain reduce loop itself (C: OpenMP simd reductions) */
+  readonly simdReduce?: boolean
+  /**
+   * the renderer vectorizes only upcast copies, not loops (WASM): elementwise kernels get their
+   * contiguous output axis upcast by the vector width
+   */
+  readonly upcastElementwise?: boolean
+  /** loop iterations before a kernel is worth threading (default THREAD_MIN_WORK) */
+  readonly threadMinWork?: number
+  /**
+   * a GPU: every output element is its own invocation (renderer/wgsl.ts), so no row is written
+   * and read back by one thread (no reuse_row_values), and the GPU opts apply (gpu_opts.ts)
+   */
+  readonly gpu?: GPULimits
+}
+
+/**
+ * Which copies pay for themselves on this target (pass `layouts`, schedule/layouts.ts): a matmul's
+ * B operand packed contiguous along n, or in panels of the register tile's width.
+ */
+export interface LayoutTarget {
+  /** columns of B per packed panel (the register tile's width); 0: contiguous copies only */
+  readonly panel: number
+  /** rows of A from which packing B pays for its copy (below: matrix-vector products) */
+  readonly packMinRows: number
+  /** ...and multiply-adds, so small products keep one kernel */
+  readonly packMinWork: number
+}
+
+/** A kernel as a linear instruction list (codegen/linearize.ts makes it, a renderer prints it). */
+export interface LinearProgram {
+  /** instructions in order: DEFINE_GLOBAL, RANGE ... ENDRANGE, DEFINE_ACC, ACC_UPDATE, ALU, LOAD, STORE, REDUCE */
+  uops: UOp[]
+  /** for each REDUCE node and each ACC read (ctx.accumulate): its accumulator */
+  accOf: Map<UOp, UOp>
+}
+
+/** What every renderer provides: native ALU ops (others are decomposed first), its target, and source text. */
+export interface Renderer {
+  readonly name: string
+  readonly supports: ReadonlySet<Op>
+  readonly target: OptTarget
+  /** the layouts the scheduler gives this target's matmul operands */
+  readonly layout: LayoutTarget
+  render(name: string, prog: LinearProgram): string
+}
+
+/**
+ * Panels of 32 columns: the C target's register tile (2 AVX-512 vectors) and the width whose k x 32
+ * strips stay in L2. The other renderers use it as it is (not tuned for them yet).
+ */
+export const PANELS_32: LayoutTarget = { panel: 32, packMinRows: 64, packMinWork: 1 << 18 }

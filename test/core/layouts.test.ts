@@ -1,0 +1,104 @@
+// Pass `layouts` (schedule/layouts.ts): a matmul's B is packed as the device's renderer asks
+// (renderer/target.ts LayoutTarget), for the product and for its structural gradients alike.
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { scheduleFor } from '../../src/engine/realize.ts'
+import { Tensor } from '../../src/index.ts'
+import { type LayoutTarget, PANELS_32 } from '../../src/renderer/target.ts'
+import { Device } from '../../src/runtime/device.ts'
+import { applyLayouts } from '../../src/schedule/layouts.ts'
+import { scheduleTopo } from '../../src/schedule/schedule.ts'
+import { Ops, type UOp } from '../../src/uop/ops.ts'
+import { toposort } from '../../src/uop/rewrite.ts'
+
+/** The shapes of the copies the pass adds for `roots` on a target. */
+function copies(roots: UOp[], t: LayoutTarget | undefined): string[] {
+  const laid = applyLayouts(roots, scheduleTopo(roots), () => t)
+  const before = new Set(toposort(roots))
+  return toposort([...laid.roots])
+    .filter((u) => u.op === Ops.CONTIGUOUS && !before.has(u))
+    .map((u) => u.shape!.join('x'))
+}
+
+const kernels = (...ts: Tensor[]) =>
+  scheduleFor(ts.map((t) => t.uop)).items.filter((i) => i.kind === 'kernel')
+
+describe('pass layouts', () => {
+  const a = Tensor.rand([128, 256]).realize()
+  const b = Tensor.rand([256, 512]).realize()
+  const w = Tensor.rand([200, 256]).realize()
+
+  test('B goes to panels of the target width when n is a multiple of it', () => {
+    assert.deepEqual(copies([a.matmul(b).uop], PANELS_32), ['16x256x32'])
+    assert.deepEqual(copies([a.matmul(b).uop], { ...PANELS_32, panel: 64 }), ['8x256x64'])
+  })
+
+  test('without panels, only a B that is not contiguous along n is copied (x @ W.T)', () => {
+    const flat: LayoutTarget = { ...PANELS_32, panel: 0 }
+    assert.deepEqual(copies([a.matmul(b).uop], flat), [])
+    assert.deepEqual(copies([a.matmul(w.T).uop], flat), ['256x200'])
+  })
+
+  test('small products, matrix-vector products and targets without layouts keep B as it is', () => {
+    assert.deepEqual(copies([a.shrink([[0, 16], null]).matmul(b).uop], PANELS_32), [])
+    assert.deepEqual(copies([a.matmul(b).uop], { ...PANELS_32, packMinWork: 1 << 30 }), [])
+    assert.deepEqual(copies([a.matmul(b).uop], undefined), [])
+  })
+
+  test('a float16 B of a float32 product is converted by the copy', () => {
+    const h = b.cast('float16').realize()
+    const laid = applyLayouts([a.matmul(h).uop], scheduleTopo([a.matmul(h).uop]), () => PANELS_32)
+    const c = toposort([...laid.roots]).filter((u) => u.op === Ops.CONTIGUOUS)
+    assert.equal(c.length, 1)
+    assert.equal(c[0]!.dtype.name, 'float32')
+  })
+
+  test("the weight gradient is computed in the weight's order, with its B in panels", () => {
+    const x = Tensor.rand([4, 64, 256]).realize()
+    const wt = Tensor.rand([256, 384], { requiresGrad: true }).realize()
+    x.matmul(wt).square().sum().backward()
+    // the forward's W (256, 384) in 12 panels; the gradient sums 4 x 64 rows as one axis of 256 and
+    // its B is the output gradient (256, 384), in 12 panels too (not x, as in the (384, 256) order)
+    assert.deepEqual(copies([wt.grad!.uop], PANELS_32), ['12x256x32', '12x256x32'])
+    // W to panels, the output gradient (with the forward product) to panels, the weight gradient
+    const ks = kernels(wt.grad!)
+    assert.equal(ks.length, 3)
+    assert.equal(ks.at(-1)!.bufs[0]!.size, 256 * 384)
+  })
+
+  test('each device reads its own renderer (JS and CPU pack alike today)', () => {
+    assert.equal(Device.get('JS').renderer.layout.panel, 32)
+    assert.equal(Device.get('CPU').renderer.layout.panel, 2 * Device.get('CPU').renderer.target.vectorWidth)
+  })
+
+  test('packed products and their oriented, packed gradients match plain loops', async () => {
+    const [M, K, N] = [96, 80, 64]
+    const x = Tensor.rand([M, K], { requiresGrad: true }).realize()
+    const y = Tensor.rand([K, N], { requiresGrad: true }).realize()
+    const out = x.matmul(y)
+    out.relu().sum().backward()
+    const [xs, ys, os, gx, gy] = await Promise.all([x, y, out, x.grad!, y.grad!].map((t) => t.data()))
+    const close = (got: number, want: number, what: string) =>
+      assert.ok(Math.abs(got - want) < 1e-4 * (1 + Math.abs(want)), `${what}: ${got} vs ${want}`)
+    const o = (i: number, j: number) => {
+      let s = 0
+      for (let k = 0; k < K; k++) s += xs![i * K + k]! * ys![k * N + j]!
+      return s
+    }
+    for (let i = 0; i < M; i += 7)
+      for (let j = 0; j < N; j += 5) close(os![i * N + j]!, o(i, j), `out[${i},${j}]`)
+    const mask = (i: number, j: number) => (os![i * N + j]! > 0 ? 1 : 0)
+    for (let i = 0; i < M; i += 11)
+      for (let k = 0; k < K; k += 3) {
+        let s = 0
+        for (let j = 0; j < N; j++) s += mask(i, j) * ys![k * N + j]!
+        close(gx![i * K + k]!, s, `dx[${i},${k}]`)
+      }
+    for (let k = 0; k < K; k += 7)
+      for (let j = 0; j < N; j += 3) {
+        let s = 0
+        for (let i = 0; i < M; i++) s += xs![i * K + k]! * mask(i, j)
+        close(gy![k * N + j]!, s, `dy[${k},${j}]`)
+      }
+  })
+})
