@@ -20,7 +20,7 @@
 import type { DType } from '../dtype.js'
 import { viz } from '../trace.js'
 import * as G from '../uop/graph.js'
-import { Ops, type sint, UOp } from '../uop/ops.js'
+import { MOVEMENT, Ops, type sint, UOp } from '../uop/ops.js'
 import { graphRewrite, PatternMatcher, rule, UPat } from '../uop/rewrite.js'
 import type { LayoutTarget } from '../renderer/target.js'
 
@@ -119,11 +119,22 @@ interface Operand {
   readonly castTo: DType | undefined
 }
 
+/**
+ * Whether a view pads, shrinks or flips: a convolution's patches and padded gradients, which
+ * tensor/conv.ts lays out itself (copied here, they were an im2col copy the direct kernels avoid).
+ */
+function isWindowed(v: UOp): boolean {
+  for (let u = v; MOVEMENT.has(u.op) || u.op === Ops.DETACH; u = u.src[0]!)
+    if (u.op === Ops.PAD || u.op === Ops.SHRINK || u.op === Ops.FLIP) return true
+  return false
+}
+
 function operandOf(u: UOp, shape: readonly number[]): Operand | undefined {
   const castTo = u.op === Ops.CAST ? u.dtype : undefined
   const e = castTo ? u.src[0]! : u
   if (e.op !== Ops.EXPAND) return undefined
   const view = e.src[0]!
+  if (isWindowed(view)) return undefined
   const from = view.shape!
   if (!from.every(isInt)) return undefined
   const broadcast = new Set(shape.map((_, i) => i).filter((i) => from[i] === 1 && shape[i]! > 1))
