@@ -120,12 +120,13 @@ interface Operand {
 }
 
 /**
- * Whether a view pads, shrinks or flips: a convolution's patches and padded gradients, which
- * tensor/conv.ts lays out itself (copied here, they were an im2col copy the direct kernels avoid).
+ * Whether a view pads or flips: a convolution's sliding windows (tensor/conv.ts lays those out
+ * itself; copied here, the patches were an im2col copy its direct kernels avoid). A slice (SHRINK:
+ * attention's q, k and v taken from one projection) is an ordinary operand.
  */
 function isWindowed(v: UOp): boolean {
   for (let u = v; MOVEMENT.has(u.op) || u.op === Ops.DETACH; u = u.src[0]!)
-    if (u.op === Ops.PAD || u.op === Ops.SHRINK || u.op === Ops.FLIP) return true
+    if (u.op === Ops.PAD || u.op === Ops.FLIP) return true
   return false
 }
 
