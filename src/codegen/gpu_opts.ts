@@ -9,6 +9,7 @@
 import { Ops, type UOp } from '../uop/ops.js'
 import { toposort } from '../uop/rewrite.js'
 import { type Opt, OptState } from './opts.js'
+import { isConstVar } from './lift_consts.js'
 
 /** What a GPU target tells the optimizer about itself (OptTarget.gpu). */
 export interface GPULimits {
@@ -77,7 +78,7 @@ export function groupReduce(ast: UOp, gpu: GPULimits): Opt[] | undefined {
 function groupOpt(ast: UOp, gpu: GPULimits): Opt | undefined {
   const topo = toposort([ast])
   // a workgroup barrier needs uniform control flow: loop bounds from a variable are not
-  if (topo.some((u) => u.op === Ops.DEFINE_VAR)) return undefined
+  if (topo.some((u) => u.op === Ops.DEFINE_VAR && !isConstVar(u))) return undefined
   const reduces = topo.filter((u) => u.op === Ops.REDUCE)
   if (!reduces.length || reduces.some((r) => r.dtype.isBool || r.dtype.itemsize > 4)) return undefined
   const s = new OptState(ast)

@@ -2,6 +2,7 @@
 // each round, stop when a round does not improve or the time budget (BEAM_TIMEOUT s) runs out.
 // The winner is cached on disk per (kernel, device toolchain, width).
 import { handOpts } from '../codegen/heuristics.js'
+import { float32Bits, isConstVar } from '../codegen/lift_consts.js'
 import { renderKernel } from '../codegen/kernel.js'
 import { applyOpts, fmtOpts, type Opt, OptState } from '../codegen/opts.js'
 import type { DType } from '../dtype.js'
@@ -103,7 +104,8 @@ export function beamSearch(device: string, ast: UOp, width: number): Opt[] {
       const r = renderKernel(ast, dev.renderer, opts)
       const prog = dev.runtime(dev.compiler.compile(r.src, r.name), r.name)
       // symbolic sizes are timed at their variables' largest values (the scratch buffers fit them)
-      const vals = r.vars.map((v) => v.vmax)
+      // (a lifted constant at 1.0: the top of its range is a NaN)
+      const vals = r.vars.map((v) => (isConstVar(v) ? float32Bits(1) : v.vmax))
       t = Number.POSITIVE_INFINITY
       for (let i = 0; i < 3; i++) {
         const s = now()

@@ -9,6 +9,7 @@ import { renderKernel } from '../codegen/kernel.js'
 import { Buffer, markWritten } from '../runtime/buffer.js'
 import { Device, type Program } from '../runtime/device.js'
 import { cachedSchedule, type PlannedSchedule } from '../schedule/cache.js'
+import { liftConsts } from '../codegen/lift_consts.js'
 import { planMemory } from '../schedule/memory.js'
 import { createSchedule, type SchedBuf, type ScheduleItem } from '../schedule/schedule.js'
 import { unbindGraph, varValues } from '../schedule/unbind.js'
@@ -24,6 +25,9 @@ export interface CompiledKernel {
 }
 
 const programCache = new Map<string, CompiledKernel>()
+/** the compiled kernel of an AST node (and its device), found without building its cache key: the
+ * ASTs of a cached schedule are the same nodes at every launch */
+const kernelOfAst = new WeakMap<UOp, { device: string; kernel: CompiledKernel }>()
 
 export const stats = { kernelsRun: 0, kernelsCompiled: 0, schedules: 0 }
 
@@ -61,9 +65,9 @@ const prerendered = new Map<string, { opts: Opt[]; name: string; src: string; va
  */
 function precompile(items: readonly ScheduleItem[]): void {
   if (viz) return
-  const jobs = new Map<string, { src: string; name: string }[]>()
+  let jobs: Map<string, { src: string; name: string }[]> | undefined
   for (const it of items) {
-    if (it.kind !== 'kernel') continue
+    if (it.kind !== 'kernel' || kernelOfAst.get(it.ast)?.device === it.device) continue
     const key = `${it.device}|${it.ast.key}`
     if (programCache.has(key) || prerendered.has(key)) continue
     const dev = Device.get(it.device)
@@ -72,14 +76,18 @@ function precompile(items: readonly ScheduleItem[]): void {
     const opts = chooseOpts(it.device, dev.renderer.target, it.ast)
     const r = renderKernel(it.ast, dev.renderer, opts)
     prerendered.set(key, { opts, name: r.name, src: r.src, vars: r.vars })
+    jobs ??= new Map()
     const list = jobs.get(it.device) ?? []
     list.push({ src: r.src, name: r.name })
     jobs.set(it.device, list)
   }
-  for (const [device, list] of jobs) if (list.length > 1) Device.get(device).compiler.compileMany?.(list)
+  if (jobs)
+    for (const [device, list] of jobs) if (list.length > 1) Device.get(device).compiler.compileMany?.(list)
 }
 
 export function getKernel(device: string, ast: UOp): CompiledKernel {
+  const known = kernelOfAst.get(ast)
+  if (known?.device === device) return known.kernel
   const key = `${device}|${ast.key}`
   let k = programCache.get(key)
   if (!k) {
@@ -102,6 +110,7 @@ export function getKernel(device: string, ast: UOp): CompiledKernel {
     programCache.set(key, k)
     stats.kernelsCompiled++
   }
+  kernelOfAst.set(ast, { device, kernel: k })
   return k
 }
 
@@ -124,7 +133,10 @@ export function scheduleFor(roots: readonly UOp[]): PlannedSchedule {
       const keep = new Set(
         fwdRoots.map((r) => sched.realized.get(r)).filter((b): b is SchedBuf => b !== undefined),
       )
-      return { items: planMemory(sched.items, keep), realized: sched.realized }
+      const items = planMemory(sched.items, keep).map((it) =>
+        it.kind === 'kernel' ? { ...it, ...liftConsts(it.ast) } : it,
+      )
+      return { items, realized: sched.realized }
     },
     viz !== null,
   )
@@ -282,7 +294,7 @@ function runItem(
   const k = getKernel(it.device, it.ast)
   const raws = it.bufs.map((b) => bufFor(b).raw)
   const t0 = debug >= 2 || viz ? now() : 0
-  if (k.vars.length) k.program(raws, varValues(k.vars, vals, k.name))
+  if (k.vars.length) k.program(raws, varValues(k.vars, vals, k.name, it.consts))
   else k.program(raws)
   stats.kernelsRun++
   viz?.launch(k.name, it, t0, now() - t0)

@@ -102,6 +102,9 @@ export const Device = {
     return probes.get(b)?.()
   },
   get(name: string): CompiledDevice {
+    // (a canonical name, what the engine passes on every launch, is found without canonicalizing)
+    const known = instances.get(name)
+    if (known) return known
     const n = canonicalDevice(name)
     let d = instances.get(n)
     if (!d) {

@@ -45,6 +45,8 @@ export interface KernelItem {
   readonly device: string
   /** the tensor-graph node this kernel computes */
   readonly node: UOp
+  /** the values of the constants lifted into kernel arguments (codegen/lift_consts.ts) */
+  readonly consts?: ReadonlyMap<UOp, number> | undefined
 }
 export interface CopyItem {
   readonly kind: 'copy'
