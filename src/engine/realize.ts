@@ -31,7 +31,8 @@ export const stats = { kernelsRun: 0, kernelsCompiled: 0, schedules: 0 }
 function chooseOpts(device: string, target: OptTarget, ast: UOp): Opt[] {
   if (getEnvNum('NOOPT') > 0) return []
   const beam = getEnvNum('BEAM')
-  if (beam > 0) return beamSearch(device, ast, beam)
+  // an asynchronous device searches in the background: its winner replaces the compiled kernel
+  if (beam > 0) return beamSearch(device, ast, beam, () => programCache.delete(`${device}|${ast.key}`))
   return handOpts(ast, target)
 }
 
