@@ -167,12 +167,19 @@ function compileCandidate(device: string, ast: UOp, opts: readonly Opt[]): Candi
   return { artifact: dev.compiler.compile(r.src, r.name), name: r.name, vals: vals.length ? vals : undefined }
 }
 
+/** BEAM_TIMEOUT in ms (read when a search is asked for: a background one starts later). */
+const budgetMs = (): number => getEnvNum('BEAM_TIMEOUT', 60) * 1e3
+
 /**
  * The search: yields each Opt list to time and takes back its time in ms (Infinity: failed);
- * returns the winner. Budget: BEAM_TIMEOUT seconds from the start.
+ * returns the winner once `budgetMs` have passed from its start, or a round did not improve.
  */
-function* searchSteps(ast: UOp, width: number, target: OptTarget): Generator<Opt[], Opt[], number> {
-  const budgetMs = getEnvNum('BEAM_TIMEOUT', 60) * 1e3
+function* searchSteps(
+  ast: UOp,
+  width: number,
+  target: OptTarget,
+  budgetMs: number,
+): Generator<Opt[], Opt[], number> {
   const t0 = now()
   const timed = new Map<string, number>()
   function* time(opts: Opt[]): Generator<Opt[], number, number> {
@@ -230,7 +237,7 @@ const RUNS = 3
 function searchHere(device: string, ast: UOp, width: number): Opt[] {
   const dev = Device.get(device)
   const bufs = scratchBuffers(dev, ast)
-  const steps = searchSteps(ast, width, dev.renderer.target)
+  const steps = searchSteps(ast, width, dev.renderer.target, budgetMs())
   let step = steps.next()
   while (!step.done) {
     const opts = step.value
@@ -253,12 +260,12 @@ function searchHere(device: string, ast: UOp, width: number): Opt[] {
 }
 
 /** The search on an asynchronous device: each candidate timed by the device (timeKernel). */
-async function searchOnDevice(device: string, ast: UOp, width: number): Promise<Opt[]> {
+async function searchOnDevice(device: string, ast: UOp, width: number, budget: number): Promise<Opt[]> {
   const dev = Device.get(device)
   const timeKernel = dev.timeKernel!
   const bufs = scratchBuffers(dev, ast)
   try {
-    const steps = searchSteps(ast, width, dev.renderer.target)
+    const steps = searchSteps(ast, width, dev.renderer.target, budget)
     let step = steps.next()
     while (!step.done) {
       const opts = step.value
@@ -312,8 +319,9 @@ export function beamSearch(device: string, ast: UOp, width: number, onWinner?: (
   if (!underWay.has(key)) {
     underWay.add(key)
     beamStats.searches++
+    const budget = budgetMs()
     searching = searching
-      .then(() => searchOnDevice(device, ast, width))
+      .then(() => searchOnDevice(device, ast, width, budget))
       .then(
         (win) => {
           remember(device, ast, width, win)

@@ -80,6 +80,12 @@ function precompile(items: readonly ScheduleItem[]): void {
   for (const [device, list] of jobs) if (list.length > 1) Device.get(device).compiler.compileMany?.(list)
 }
 
+/** Forget the compiled kernels, so the next launches choose their opts again (benchmarks: BEAM against the heuristics in one process). */
+export function clearKernelCache(): void {
+  programCache.clear()
+  prerendered.clear()
+}
+
 export function getKernel(device: string, ast: UOp): CompiledKernel {
   const key = `${device}|${ast.key}`
   let k = programCache.get(key)

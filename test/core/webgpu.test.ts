@@ -188,6 +188,45 @@ describe('WEBGPU device', { skip }, () => {
     if (had) assert.deepEqual(Array.from(await half.cast('float32').data()), [2.5, 3])
   })
 
+  test('topk without int64 keys (int32 key + index): the JS order for ties, NaN, -0, int extremes; k > 16 picks', async () => {
+    const cases: [number[], 'float32' | 'int32' | 'uint32' | 'uint8' | 'float16'][] = [
+      [[2, 7, 2, 7, 1, 2, 7, Number.NaN, -0, 0, -3.5, -1e30, 1e-40, -1e-40, Infinity, -Infinity], 'float32'],
+      [[5, -2147483648, 2147483647, 0, -1, 5, 3], 'int32'],
+      [[4000000000, 0, 2147483648, 2147483647, 1, 4000000000], 'uint32'],
+      [[3, 1, 2, 3, 0], 'uint8'],
+      [[1.5, -2, 1.5, 0.25], 'float16'],
+    ]
+    for (const [d, dt] of cases)
+      for (const largest of [true, false])
+        for (const k of [1, 3, d.length]) {
+          const [gpu, js] = await both((device) => {
+            const x = new Tensor(d, { dtype: dt === 'float16' ? 'float32' : dt, device }).cast(dt)
+            return x.topk(k, { largest })[1]
+          })
+          assert.deepEqual(gpu, js, `${dt} largest=${largest} k=${k}`)
+        }
+    // 20 picks: joined by a tree of cats (one cat of 20 would bind more than 16 buffers)
+    const row = Float32Array.from({ length: 300 }, (_, i) => Math.round(Math.sin(i * 12.9898) * 50) / 4)
+    const [gpu, js] = await both((device) => new Tensor(row, { shape: [3, 100], device }).topk(20)[1])
+    assert.deepEqual(gpu, js, 'k = 20')
+    // multinomial without replacement is a topk of exponential races: zero weights never drawn
+    const w = new Tensor(
+      [
+        [0.1, 0, 0.5, 0.4],
+        [1, 1, 1, 0],
+      ],
+      { device: 'WEBGPU' },
+    )
+    const draws = Array.from(await w.multinomial(3).data(), Number)
+    assert.deepEqual(
+      [draws.slice(0, 3).sort(), draws.slice(3).sort()],
+      [
+        [0, 2, 3],
+        [0, 1, 2],
+      ],
+    )
+  })
+
   test('BEAM=1 times candidates on the GPU in the background; its winner replaces the kernel and agrees', async () => {
     const a = Tensor.rand([64, 256], { device: 'WEBGPU' }).realize()
     const b = Tensor.rand([256, 64], { device: 'WEBGPU' }).realize()
