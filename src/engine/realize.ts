@@ -35,7 +35,8 @@ export const stats = { kernelsRun: 0, kernelsCompiled: 0, schedules: 0 }
 function chooseOpts(device: string, target: OptTarget, ast: UOp): Opt[] {
   if (getEnvNum('NOOPT') > 0) return []
   const beam = getEnvNum('BEAM')
-  if (beam > 0) return beamSearch(device, ast, beam)
+  // an asynchronous device searches in the background: its winner replaces the compiled kernel
+  if (beam > 0) return beamSearch(device, ast, beam, () => programCache.delete(`${device}|${ast.key}`))
   return handOpts(ast, target)
 }
 
@@ -83,6 +84,12 @@ function precompile(items: readonly ScheduleItem[]): void {
   }
   if (jobs)
     for (const [device, list] of jobs) if (list.length > 1) Device.get(device).compiler.compileMany?.(list)
+}
+
+/** Forget the compiled kernels, so the next launches choose their opts again (benchmarks: BEAM against the heuristics in one process). */
+export function clearKernelCache(): void {
+  programCache.clear()
+  prerendered.clear()
 }
 
 export function getKernel(device: string, ast: UOp): CompiledKernel {
