@@ -65,6 +65,7 @@ export async function startServer(port = 0) {
     try {
       const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname
       if (req.method !== 'GET') return send(405, 'text/plain', 'GET only')
+      if (path === '/favicon.ico') return send(204, 'text/plain', '')
       if (path === '/tsgrad.js') return send(200, 'text/javascript; charset=utf-8', bundle)
       const page = PAGE_FILES[path]
       if (page) return send(200, page[1], await readFile(join(here, page[0])))

@@ -43,6 +43,8 @@ export interface WasmDevice extends CompiledDevice<WasmRaw, WebAssembly.Module> 
   readonly threads: number
   /** resolves when the worker threads have started (launches run on one thread until then) */
   readonly threadsReady: Promise<void>
+  /** kernel launches that ran on the worker threads too */
+  threadedLaunches(): number
 }
 
 export function createWasmDevice(name: string): WasmDevice {
@@ -77,6 +79,7 @@ export function createWasmDevice(name: string): WasmDevice {
     name,
     threads,
     threadsReady: pool?.ready ?? Promise.resolve(),
+    threadedLaunches: () => pool?.launches ?? 0,
     allocator: {
       alloc: (size: number, dtype: DType): WasmRaw => ({ ...heap.alloc(size * dtype.itemsize), size, dtype }),
       free: (b: WasmRaw) => heap.release(b),

@@ -29,6 +29,8 @@ export interface WasmThreads {
   readonly threads: number
   /** resolves when the workers have started */
   readonly ready: Promise<void>
+  /** launches that ran on the workers too (not only on the calling thread) */
+  readonly launches: number
   launcher(m: WebAssembly.Module, main: Kernel): (args: number[]) => void
 }
 
@@ -106,6 +108,9 @@ export class WasmThreadPool implements WasmThreads {
     }
   }
 
+  /** launches that ran on the workers too */
+  launches = 0
+
   get threads(): number {
     return this.workers + 1
   }
@@ -129,6 +134,7 @@ export class WasmThreadPool implements WasmThreads {
       ctl[NARGS] = args.length
       ctl[NTHREADS] = this.threads
       for (let i = 0; i < args.length; i++) ctl[ARGS + i] = args[i]!
+      this.launches++
       Atomics.store(ctl, FAILED, 0)
       Atomics.store(ctl, PENDING, this.workers)
       Atomics.add(ctl, GEN, 1)

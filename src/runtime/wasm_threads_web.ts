@@ -124,6 +124,9 @@ export class WebWasmThreadPool implements WasmThreads {
     })
   }
 
+  /** launches that ran on the workers too */
+  launches = 0
+
   get threads(): number {
     return this.workers + 1
   }
@@ -150,6 +153,7 @@ export class WebWasmThreadPool implements WasmThreads {
       ctl[NARGS] = args.length
       ctl[NTHREADS] = this.threads
       for (let i = 0; i < args.length; i++) ctl[ARGS + i] = args[i]!
+      this.launches++
       Atomics.store(ctl, FAILED, 0)
       Atomics.store(ctl, PENDING, this.workers)
       Atomics.add(ctl, GEN, 1)
