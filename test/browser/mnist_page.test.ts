@@ -157,3 +157,47 @@ test('MNIST page trains on WEBGPU and on WASM in headless Chromium and classifie
     await server.close()
   }
 })
+
+test('without cross-origin isolation the page runs WASM on one thread, with the same results', {
+  skip,
+  timeout: 60_000,
+}, async () => {
+  assert.ok(chromiumPath, 'chromium not found: install it (apt-get install chromium) or set CHROMIUM_PATH')
+  const { chromium: pw } = await import('playwright-core')
+  const server = await startServer(0, { isolate: false })
+  const browser = await pw.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] })
+  try {
+    const page = await browser.newPage()
+    await page.goto(server.url)
+    await page.waitForFunction(() => 'demo' in window)
+    const r = await page.evaluate(async () => {
+      // @ts-expect-error: a URL import in the page, not a module of this project
+      const t = await import('/tsgrad.js')
+      const device = await t.ready({ prefer: ['WASM'] })
+      const a = t.Tensor.arange(512 * 384)
+        .reshape([512, 384])
+        .mod(7)
+        .sub(3)
+      const b = t.Tensor.arange(384 * 512)
+        .reshape([384, 512])
+        .mod(5)
+        .sub(2)
+      const got = await a.matmul(b).data()
+      const want = await a.to('JS').matmul(b.to('JS')).data()
+      let bad = 0
+      for (let i = 0; i < want.length; i++) if (got[i] !== want[i]) bad++
+      const wasm = t.Device.get('WASM')
+      return {
+        isolated: crossOriginIsolated,
+        device,
+        threads: wasm.threads,
+        threaded: wasm.threadedLaunches(),
+        bad,
+      }
+    })
+    assert.deepEqual(r, { isolated: false, device: 'WASM', threads: 1, threaded: 0, bad: 0 })
+  } finally {
+    await browser.close()
+    await server.close()
+  }
+})
