@@ -2,6 +2,7 @@
 // adapter starts, else WASM, else JS. A WebGPU adapter can only be asked for asynchronously, so the
 // synchronous `Device.DEFAULT` cannot know it; `ready()` asks once and makes the winner the default.
 import { getEnv, TsgradError } from '../helpers.js'
+import { checkOptions, type KeySet } from '../options.js'
 import { canonicalDevice, Device } from './device.js'
 import { wasmReady } from './wasm.js'
 import { startWebGPU } from './webgpu.js'
@@ -13,6 +14,7 @@ export interface ReadyOptions {
   /** try only these devices, in this order (default: WEBGPU, WASM, JS) */
   readonly prefer?: readonly string[]
 }
+const READY_OPTS: KeySet<ReadyOptions> = { prefer: true }
 
 /** Why `name` cannot run here (starting WEBGPU if needed), or undefined when it can. */
 async function whyNot(name: string): Promise<string | undefined> {
@@ -32,9 +34,22 @@ async function whyNot(name: string): Promise<string | undefined> {
  * chose one); resolves to the device's name. The reasons devices were skipped are in the error
  * when none can run.
  */
-export async function ready(opts: ReadyOptions = {}): Promise<string> {
+export function ready(opts: ReadyOptions = {}): Promise<string> {
+  // checked at the call (a throw, not a rejection), like every options bag
+  checkOptions('ready', opts, READY_OPTS)
+  const { prefer } = opts
+  if (
+    prefer !== undefined &&
+    (!Array.isArray(prefer) || prefer.length === 0 || !prefer.every((d) => typeof d === 'string'))
+  )
+    throw new TsgradError(
+      `ready: prefer must be a non-empty array of device names (e.g. ['WASM', 'JS']), got ${JSON.stringify(prefer)}`,
+    )
   const env = getEnv('DEVICE')
-  const order = env ? [canonicalDevice(env)] : (opts.prefer ?? BROWSER_PREFERENCE).map(canonicalDevice)
+  return pick(env ? [canonicalDevice(env)] : (prefer ?? BROWSER_PREFERENCE).map(canonicalDevice))
+}
+
+async function pick(order: readonly string[]): Promise<string> {
   const skipped: string[] = []
   for (const name of order) {
     const why = await whyNot(name)

@@ -109,7 +109,15 @@ export class WebWasmThreadPool implements WasmThreads {
     const url = URL.createObjectURL(new Blob([WORKER_SOURCE], { type: 'text/javascript' }))
     this.ready = new Promise((resolve) => {
       for (let i = 0; i < workers; i++) {
-        const w = new W(url)
+        let w: WebWorker
+        try {
+          w = new W(url)
+        } catch (e) {
+          // a page whose Content-Security-Policy forbids blob: workers: one thread, not an error
+          this.failure = `workers cannot start here (${(e as Error).message})`
+          resolve()
+          return
+        }
         w.onmessage = () => {
           if (++this.started === workers) resolve()
         }

@@ -27,3 +27,15 @@ test('ready() names every skipped device and why when none can run', {
     return true
   })
 })
+
+test('ready() checks its options at the call', () => {
+  assert.throws(
+    () => ready({ prefered: ['JS'] } as never),
+    /ready: unknown option 'prefered'; known options: prefer/,
+  )
+  assert.throws(
+    () => ready({ prefer: 'JS' } as never),
+    /ready: prefer must be a non-empty array of device names/,
+  )
+  assert.throws(() => ready({ prefer: [] }), /ready: prefer must be a non-empty array/)
+})
