@@ -44,13 +44,13 @@ function drawPlot() {
 }
 
 // ---- training -----------------------------------------------------------------------------------
-/** Train on a fresh worker; resolves to { device, threads, threadedLaunches, losses, accuracy, ms }. */
+/** Train on a fresh worker; resolves to { device, threads, threadedLaunches, losses, stepMs (each step's time), accuracy, ms }. */
 function train({ device = 'auto', steps = 300, batch = 128, lr = 2e-3, seed = 1 } = {}) {
   worker?.terminate()
   for (const p of predictions.splice(0)) p.reject(new Error('a new training run started'))
   worker = new Worker('/train_worker.js', { type: 'module' })
   trained = false
-  const run = { label: device, steps, losses: [], color: COLORS[runs.length % COLORS.length] }
+  const run = { label: device, steps, losses: [], stepMs: [], color: COLORS[runs.length % COLORS.length] }
   runs.push(run)
   return new Promise((resolve, reject) => {
     worker.onerror = (e) => reject(new Error(e.message ?? 'the training worker failed'))
@@ -62,6 +62,7 @@ function train({ device = 'auto', steps = 300, batch = 128, lr = 2e-3, seed = 1 
         status(`training on ${run.label}: loading MNIST…`)
       } else if (m.type === 'loss') {
         run.losses.push(m.loss)
+        run.stepMs.push(m.stepMs)
         status(
           `training on ${run.label}: step ${m.step}/${steps}, loss ${m.loss.toFixed(3)}, ${m.ms.toFixed(0)} ms/step`,
         )
@@ -78,6 +79,7 @@ function train({ device = 'auto', steps = 300, batch = 128, lr = 2e-3, seed = 1 
           threads: run.threads,
           threadedLaunches: m.threadedLaunches,
           losses: run.losses,
+          stepMs: run.stepMs,
           accuracy: m.accuracy,
           ms: m.ms,
         })

@@ -59,11 +59,14 @@ async function train({ device, steps, batch, lr, seed }) {
   }
   Tensor.training = true
   const t0 = performance.now()
+  let prev = t0
   for (let i = 1; i <= steps; i++) {
     const rows = Array.from({ length: batch }, () => Math.floor(rand() * train.count))
     const { x, y } = nn.datasets.mnistBatch(train, rows, { layout: 'flat' })
     const loss = await step(x, y).item()
-    postMessage({ type: 'loss', step: i, loss, ms: (performance.now() - t0) / i })
+    const now = performance.now()
+    postMessage({ type: 'loss', step: i, loss, stepMs: now - prev, ms: (now - t0) / i })
+    prev = now
   }
   Tensor.training = false
   const rows = Array.from({ length: 1000 }, (_, i) => i)
