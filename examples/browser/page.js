@@ -11,6 +11,8 @@ let worker
 let trained = false
 /** classify() requests waiting for the worker's answer, oldest first */
 const predictions = []
+/** rejects the running train() when another replaces it */
+let abandonRun
 
 function status(text) {
   $('status').textContent = text
@@ -47,12 +49,15 @@ function drawPlot() {
 /** Train on a fresh worker; resolves to { device, threads, threadedLaunches, losses, stepMs (each step's time), accuracy, ms }. */
 function train({ device = 'auto', steps = 300, batch = 128, lr = 2e-3, seed = 1 } = {}) {
   worker?.terminate()
-  for (const p of predictions.splice(0)) p.reject(new Error('a new training run started'))
+  const replaced = new Error('a new training run started')
+  for (const p of predictions.splice(0)) p.reject(replaced)
+  abandonRun?.(replaced)
   worker = new Worker('/train_worker.js', { type: 'module' })
   trained = false
   const run = { label: device, steps, losses: [], stepMs: [], color: COLORS[runs.length % COLORS.length] }
   runs.push(run)
   return new Promise((resolve, reject) => {
+    abandonRun = reject
     worker.onerror = (e) => reject(new Error(e.message ?? 'the training worker failed'))
     worker.onmessage = ({ data: m }) => {
       if (m.type === 'started') {
@@ -69,6 +74,7 @@ function train({ device = 'auto', steps = 300, batch = 128, lr = 2e-3, seed = 1 
         drawPlot()
       } else if (m.type === 'trained') {
         trained = true
+        abandonRun = undefined
         run.accuracy = m.accuracy
         status(
           `trained on ${run.label}: ${steps} steps in ${(m.ms / 1000).toFixed(1)} s, ` +
