@@ -27,7 +27,7 @@ export interface CompiledKernel {
 const programCache = new Map<string, CompiledKernel>()
 /** the compiled kernel of an AST node (and its device), found without building its cache key: the
  * ASTs of a cached schedule are the same nodes at every launch */
-const kernelOfAst = new WeakMap<UOp, { device: string; kernel: CompiledKernel }>()
+let kernelOfAst = new WeakMap<UOp, { device: string; kernel: CompiledKernel }>()
 
 export const stats = { kernelsRun: 0, kernelsCompiled: 0, schedules: 0 }
 
@@ -36,7 +36,11 @@ function chooseOpts(device: string, target: OptTarget, ast: UOp): Opt[] {
   if (getEnvNum('NOOPT') > 0) return []
   const beam = getEnvNum('BEAM')
   // an asynchronous device searches in the background: its winner replaces the compiled kernel
-  if (beam > 0) return beamSearch(device, ast, beam, () => programCache.delete(`${device}|${ast.key}`))
+  if (beam > 0)
+    return beamSearch(device, ast, beam, () => {
+      programCache.delete(`${device}|${ast.key}`)
+      kernelOfAst.delete(ast)
+    })
   return handOpts(ast, target)
 }
 
@@ -90,6 +94,7 @@ function precompile(items: readonly ScheduleItem[]): void {
 export function clearKernelCache(): void {
   programCache.clear()
   prerendered.clear()
+  kernelOfAst = new WeakMap()
 }
 
 export function getKernel(device: string, ast: UOp): CompiledKernel {
