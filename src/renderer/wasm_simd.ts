@@ -77,6 +77,8 @@ const F32_CMP: Partial<Record<Op, number>> = {
 }
 
 const isF32 = (u: UOp): boolean => u.dtype.name === 'float32'
+/** an ungated float32 load: splatted by v128.load32_splat straight from memory */
+const loadSplattable = (u: UOp): boolean => u.op === Ops.LOAD && u.src.length === 2 && isF32(u)
 const keyOf = (lanes: Lanes): string => lanes.map((l) => l.id).join(',')
 
 /** An index as (the sorted ids of its non-constant terms, the sum of its constant terms). */
@@ -322,7 +324,8 @@ export class SimdPlan {
   /** Which value nodes scalar code needs: a reverse pass from everything emitted as scalar. */
   private markNeeded(): void {
     const seed = (p: VPlan): void => {
-      if (p.kind === 'splat') this.needed.add(p.u)
+      // a splat of a load is one v128.load32_splat: it needs the load's index, not the scalar
+      if (p.kind === 'splat') this.needed.add(loadSplattable(p.u) ? p.u.src[1]! : p.u)
       else if (p.kind === 'gather' || p.kind === 'maskLanes') for (const l of p.lanes) this.needed.add(l)
       else if (p.kind === 'load') {
         this.needed.add(p.lanes[0]!.src[1]!)
@@ -422,8 +425,13 @@ export class SimdPlan {
     const c = k.code
     switch (p.kind) {
       case 'splat':
-        k.push(p.u)
-        c.v(simd.f32x4_splat)
+        if (loadSplattable(p.u) && !this.needed.has(p.u)) {
+          const off = k.address(p.u.src[0]!, p.u.src[1]!, p.u.dtype)
+          c.vmem(simd.v128_load32_splat, 2, off)
+        } else {
+          k.push(p.u)
+          c.v(simd.f32x4_splat)
+        }
         break
       case 'consts':
         this.constVec(k, p.vals)

@@ -15,10 +15,12 @@ import { scheduleFor } from '../../src/engine/realize.ts'
 import { Device, dtypes, Tensor } from '../../src/index.ts'
 import { WasmRenderer } from '../../src/renderer/wasm.ts'
 import { Bytes, Code, encodeModule, I32 } from '../../src/renderer/wasm_encoder.ts'
+import { KernelCode, MAX_FOLDED_OFFSET } from '../../src/renderer/wasm_ops.ts'
 import { SimdPlan } from '../../src/renderer/wasm_simd.ts'
 import { PAGE, sizeClass, WasmHeap } from '../../src/runtime/wasm_memory.ts'
 import { wasmFeatures } from '../../src/runtime/wasm_features.ts'
 import type { KernelItem } from '../../src/schedule/schedule.ts'
+import { Ops, UOp } from '../../src/uop/ops.ts'
 import { graphRewrite } from '../../src/uop/rewrite.ts'
 import { symbolic } from '../../src/uop/symbolic.ts'
 import { makeRng } from '../helpers.ts'
@@ -73,6 +75,18 @@ describe('WASM memory', { skip }, () => {
     assert.deepEqual([...h.u8(a).subarray(0, 3)], [1, 2, 3])
     assert.throws(() => h.alloc(2 ** 30), /WASM device: out of memory allocating 1073741824 bytes/)
   })
+  test("a constant index term is the access's memarg offset; no buffer starts below those offsets", () => {
+    const [buf, x] = [UOp.variable('buf', 0, 1 << 20), UOp.variable('x', 0, 1 << 20)]
+    const idx = UOp.new(Ops.ADD, dtypes.int32, [x, UOp.const(dtypes.int32, 3)])
+    const k = new KernelCode()
+    k.local.set(buf, 0)
+    k.local.set(x, 1)
+    assert.equal(k.address(buf, idx, dtypes.float32), 12)
+    // buf + (x << 2): the constant is not computed
+    assert.deepEqual([...k.code.view()], [...new Code().get(0).get(1).i32(2).o(0x74, 0x6a).view()])
+    // buf + x*4 stays >= 0 for every in-bounds access only if buffers start above the offsets
+    assert.ok(new WasmHeap(false, 64).alloc(4).ptr >= MAX_FOLDED_OFFSET)
+  })
   test('tensors keep their values when the device memory grows', async () => {
     const a = new Tensor([1, 2, 3, 4], W).realize()
     // 64 MiB more than the memory had: it grows (a non-shared memory's old ArrayBuffer detaches)
@@ -111,6 +125,16 @@ describe('WASM SIMD', { skip: skip || !wasmFeatures().simd }, () => {
         steps.map(() => ['load', 'splat']),
       )
     }
+  })
+  test("a matmul tile splats A's elements straight from memory (v128.load32_splat)", () => {
+    const a = Tensor.rand([64, 128], W)
+    const b = Tensor.rand([128, 256], W)
+    const bytes = r.renderBytes(wasmProgram(a.matmul(b), r))
+    // 0xfd 0x09 then the memarg's alignment 2: v128.load32_splat (one load, no scalar f32.load + splat)
+    let n = 0
+    for (let i = 0; i + 2 < bytes.length; i++)
+      if (bytes[i] === 0xfd && bytes[i + 1] === 0x09 && bytes[i + 2] === 2) n++
+    assert.ok(n >= 4, `${n} load32_splat for a tile of 4 rows`)
   })
   test('elementwise kernels are upcast by 4 and stored as vectors', () => {
     const x = Tensor.rand([8, 64], W)
