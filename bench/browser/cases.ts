@@ -9,6 +9,8 @@ export interface Impl {
   kind: 'wasm' | 'webgpu'
   /** the timed call for a case, or undefined where the implementation has no such op */
   setup(c: CaseName, x: Inputs): Promise<Timed | undefined>
+  /** frees what the last setup made (peers that count references or scopes) */
+  free?(): void
 }
 
 export interface Result {

@@ -103,7 +103,14 @@ function serve(files: Map<string, string>): Promise<{ url: string; close: () => 
   )
 }
 
-type PageRun = { results: Result[]; env: string }
+/** seconds one case may take on one implementation before its page is replaced */
+const CASE_LIMIT_S = Number(process.env.BROWSER_BENCH_CASE_LIMIT_S ?? 300)
+
+type Page = import('playwright-core').Page
+interface Window {
+  benchInit(o: { threads?: number }): Promise<{ impls: string[]; env: string }>
+  benchOne(c: CaseName, impl: string): Promise<Result | undefined>
+}
 
 export async function browserBench(only: string[] = []): Promise<string[][]> {
   const chromiumPath =
@@ -122,7 +129,7 @@ export async function browserBench(only: string[] = []): Promise<string[][]> {
   })
   const cases = Object.keys(CASES) as CaseName[]
   const chosen = only.length ? cases.filter((c) => only.some((o) => c.startsWith(o))) : cases
-  const run = async (threads?: number, which = chosen): Promise<PageRun> => {
+  const open = async (threads?: number): Promise<{ page: Page; impls: string[]; env: string }> => {
     const page = await browser.newPage()
     page.on('console', (m) => {
       if (m.text().startsWith('[bench]')) console.log(`  ${m.text().slice(8)}`)
@@ -134,20 +141,42 @@ export async function browserBench(only: string[] = []): Promise<string[][]> {
         Object.defineProperty(navigator, 'hardwareConcurrency', { get: () => 1 }),
       )
     await page.goto(server.url)
-    await page.waitForFunction(() => 'runBench' in globalThis)
-    const r = (await page.evaluate(
-      (o) => (globalThis as unknown as { runBench: (o: unknown) => Promise<PageRun> }).runBench(o),
-      { cases: which, threads },
-    )) as PageRun
-    await page.close()
-    return r
+    await page.waitForFunction(() => 'benchOne' in globalThis)
+    const r = await page.evaluate((o) => (globalThis as unknown as Window).benchInit(o), { threads })
+    return { page, ...r }
+  }
+  /** every chosen case on every implementation, one page while none overruns its limit */
+  const run = async (which: CaseName[], threads?: number): Promise<{ results: Result[]; env: string }> => {
+    let p = await open(threads)
+    const results: Result[] = []
+    for (const c of which)
+      for (const impl of p.impls) {
+        let timer: NodeJS.Timeout | undefined
+        const limit = new Promise<'timeout'>((res) => {
+          timer = setTimeout(() => res('timeout'), CASE_LIMIT_S * 1e3)
+        })
+        const r = await Promise.race([
+          p.page.evaluate(([c, i]) => (globalThis as unknown as Window).benchOne(c, i), [c, impl] as const),
+          limit,
+        ]).catch((e: Error) => ({ case: c, impl, kind: 'wasm' as const, error: e.message.split('\n')[0] }))
+        clearTimeout(timer)
+        if (r === 'timeout') {
+          const kind = /webgpu/i.test(impl) ? 'webgpu' : 'wasm'
+          results.push({ case: c, impl, kind, error: `over ${CASE_LIMIT_S} s, stopped` })
+          console.log(`  ${c} ${impl}: over ${CASE_LIMIT_S} s, stopped (a fresh page goes on)`)
+          await p.page.close().catch(() => {})
+          p = await open(threads)
+        } else if (r) results.push(r)
+      }
+    await p.page.close()
+    return { results, env: p.env }
   }
   try {
-    const main = await run()
+    const main = await run(chosen)
     console.log(`browser: ${main.env}`)
     const rows = report(main.results)
     if (chosen.includes('matmul1024')) {
-      const single = await run(1, ['matmul1024'])
+      const single = await run(['matmul1024'], 1)
       rows.push(...report(single.results, ' single-threaded'))
     }
     return rows

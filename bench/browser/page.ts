@@ -2,17 +2,25 @@
 // WASM and WEBGPU and the peers (bench/browser/peers.ts) run the same cases in one page, each timed
 // the plain way: the call, then `await` of its data, median of several runs after warm-ups, outputs
 // kept (tsgrad's are taken by the garbage collector; peers without one free theirs as their users
-// must, after the clock stops). The host reads the results from `runBench`.
+// must, after the clock stops). The host calls `benchInit`, then `benchOne` per case and
+// implementation, with a time limit (a page that overruns it is replaced).
 import { Device, nn, optim, Tensor } from '../../src/index.ts'
 import { loadPeers } from './peers.ts'
 import { CASES, type CaseName, type Impl, type Inputs, makeInputs, type Result, type Timed } from './cases.ts'
 
+const SLOW_MS = 3000
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
 
-/** median ms of `runs` calls after `warm` warm-ups; `after` (freeing) runs outside the clock */
+/**
+ * median ms of `runs` calls after `warm` warm-ups; `after` (freeing) runs outside the clock. A call
+ * slower than SLOW_MS (the software WebGPU adapter) gets one warm-up and three runs.
+ */
 async function time(f: Timed, runs: number, warm: number): Promise<number> {
   const cleanup = (after: unknown) => typeof after === 'function' && after()
-  for (let i = 0; i < warm; i++) cleanup(await f())
+  const t0 = performance.now()
+  cleanup(await f())
+  if (performance.now() - t0 > SLOW_MS) [warm, runs] = [1, 3]
+  for (let i = 1; i < warm; i++) cleanup(await f())
   const ts: number[] = []
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now()
@@ -78,38 +86,45 @@ function tsgradImpl(device: string): Impl {
   }
 }
 
-/** Runs every case on every implementation available here; results in case order. */
-async function runBench(opts: {
-  cases: CaseName[]
+let impls: Impl[] = []
+const log = (s: string) => console.log(`[bench] ${s}`)
+
+/** Loads tsgrad's devices and the peers; their names, and what the page is. */
+async function benchInit(opts: {
   /** 1: peers single-threaded (tsgrad's WASM device has one thread in a page) */
   threads?: number
-}): Promise<{ results: Result[]; env: string }> {
-  const results: Result[] = []
-  const log = (s: string) => console.log(`[bench] ${s}`)
-  const impls: Impl[] = [tsgradImpl('WASM')]
+}): Promise<{ impls: string[]; env: string }> {
+  impls = [tsgradImpl('WASM')]
   const why = Device.unavailableReason('WEBGPU')
   if (why) log(`tsgrad WEBGPU unavailable: ${why}`)
   else if (opts.threads !== 1) impls.push(tsgradImpl('WEBGPU'))
   impls.push(...(await loadPeers(log, opts.threads)))
-  for (const c of opts.cases) {
-    const spec = CASES[c]
-    const inputs = makeInputs(c)
-    for (const impl of impls) {
-      try {
-        const f = await impl.setup(c, inputs)
-        if (!f) continue
-        const ms = await time(f, spec.runs, spec.warm)
-        results.push({ case: c, impl: impl.name, kind: impl.kind, ms })
-        log(`${c} ${impl.name} ${ms.toFixed(2)} ms`)
-      } catch (e) {
-        const error = (e as Error).message?.split('\n')[0] ?? String(e)
-        results.push({ case: c, impl: impl.name, kind: impl.kind, error })
-        log(`${c} ${impl.name} failed: ${error}`)
-      }
-    }
-  }
   const env = `${navigator.userAgent}; crossOriginIsolated ${crossOriginIsolated}; hardwareConcurrency ${navigator.hardwareConcurrency}`
-  return { results, env }
+  return { impls: impls.map((i) => i.name), env }
 }
 
-;(globalThis as { runBench?: typeof runBench }).runBench = runBench
+let current: { c: CaseName; inputs: Inputs } | undefined
+
+/** One case on one implementation (the host bounds its time); undefined where it has no such op. */
+async function benchOne(c: CaseName, name: string): Promise<Result | undefined> {
+  const impl = impls.find((i) => i.name === name)!
+  if (current?.c !== c) current = { c, inputs: makeInputs(c) }
+  const spec = CASES[c]
+  try {
+    const f = await impl.setup(c, current.inputs)
+    if (!f) return undefined
+    try {
+      const ms = await time(f, spec.runs, spec.warm)
+      log(`${c} ${impl.name} ${ms.toFixed(2)} ms`)
+      return { case: c, impl: impl.name, kind: impl.kind, ms }
+    } finally {
+      impl.free?.()
+    }
+  } catch (e) {
+    const error = (e as Error).message?.split('\n')[0] ?? String(e)
+    log(`${c} ${impl.name} failed: ${error}`)
+    return { case: c, impl: impl.name, kind: impl.kind, error }
+  }
+}
+
+Object.assign(globalThis, { benchInit, benchOne })

@@ -55,7 +55,13 @@ export async function loadPeers(log: (s: string) => void, threads?: number): Pro
 
 function jaxImpl(jax: Any, device: string): Impl {
   const { numpy: np, nn } = jax
-  const put = (d: Float32Array, shape: number[]) => np.array(d, { shape, device })
+  // the arrays a setup made (and the MLP's latest parameters): disposed by free()
+  let held: Any[] = []
+  const put = (d: Float32Array, shape: number[]) => {
+    const a = np.array(d, { shape, device })
+    held.push(a)
+    return a
+  }
   // data() consumes the result: nothing is left to free
   const read =
     (f: () => Any): Timed =>
@@ -65,6 +71,10 @@ function jaxImpl(jax: Any, device: string): Impl {
   return {
     name: `jax-js ${device}`,
     kind: device === 'webgpu' ? 'webgpu' : 'wasm',
+    free: () => {
+      for (const a of held) a.dispose()
+      held = []
+    },
     setup: async (c: CaseName, x: Inputs) => {
       switch (c) {
         case 'matmul512':
@@ -113,9 +123,11 @@ function jaxImpl(jax: Any, device: string): Impl {
             const [l, g] = jax.valueAndGrad(loss)(jax.tree.ref(p), xb, yb)
             return [l, jax.tree.map((w: Any, gw: Any) => w.sub(gw.mul(0.01)), p, g)]
           })
+          held = [xs, ys]
           return async () => {
             const [l, next] = step(params, xs.ref, ys.ref)
             params = next
+            held = [xs, ys, ...Object.values(params)]
             await l.data()
           }
         }
@@ -135,9 +147,14 @@ function tfjsImpl(tf: Any, backend: string): Impl {
   return {
     name: `TF.js ${backend}`,
     kind: backend === 'webgpu' ? 'webgpu' : 'wasm',
+    free: () => {
+      tf.engine().endScope()
+      tf.disposeVariables()
+    },
     setup: async (c: CaseName, x: Inputs) => {
       if (!(await tf.setBackend(backend))) throw new Error(`backend ${backend} did not start`)
       await tf.ready()
+      tf.engine().startScope() // the inputs, freed by free()
       switch (c) {
         case 'matmul512':
         case 'matmul1024': {
@@ -183,6 +200,7 @@ function tfjsImpl(tf: Any, backend: string): Impl {
 }
 
 function ortImpl(ort: Any): Impl {
+  let last: Any
   const session = async (
     nodes: Parameters<typeof onnxModel>[0],
     inputs: Record<string, [Float32Array, number[]]>,
@@ -193,6 +211,7 @@ function ortImpl(ort: Any): Impl {
     const s = await ort.InferenceSession.create(onnxModel(nodes, shapes, { y: out }, consts), {
       executionProviders: ['wasm'],
     })
+    last = s
     const feeds = Object.fromEntries(
       Object.entries(inputs).map(([k, [d, shape]]) => [k, new ort.Tensor('float32', d, shape)]),
     )
@@ -204,6 +223,10 @@ function ortImpl(ort: Any): Impl {
   return {
     name: 'onnxruntime-web wasm',
     kind: 'wasm',
+    free: () => {
+      last?.release()
+      last = undefined
+    },
     setup: async (c: CaseName, x: Inputs) => {
       switch (c) {
         case 'matmul512':
