@@ -125,7 +125,14 @@ export async function browserBench(only: string[] = []): Promise<string[][]> {
   const { chromium } = await import('playwright-core')
   const browser = await chromium.launch({
     executablePath: chromiumPath,
-    args: ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-angle=vulkan'],
+    args: [
+      '--no-sandbox',
+      '--enable-unsafe-webgpu',
+      '--enable-features=Vulkan',
+      '--use-angle=vulkan',
+      '--disable-crash-reporter',
+      '--disable-breakpad',
+    ],
   })
   const cases = Object.keys(CASES) as CaseName[]
   const chosen = only.length ? cases.filter((c) => only.some((o) => c.startsWith(o))) : cases

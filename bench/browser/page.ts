@@ -4,7 +4,7 @@
 // kept (tsgrad's are taken by the garbage collector; peers without one free theirs as their users
 // must, after the clock stops). The host calls `benchInit`, then `benchOne` per case and
 // implementation, with a time limit (a page that overruns it is replaced).
-import { Device, nn, optim, Tensor } from '../../src/index.ts'
+import { Device, nn, optim, ready, Tensor } from '../../src/browser.ts'
 import { loadPeers } from './peers.ts'
 import { CASES, type CaseName, type Impl, type Inputs, makeInputs, type Result, type Timed } from './cases.ts'
 
@@ -94,6 +94,8 @@ async function benchInit(opts: {
   /** 1: peers single-threaded (tsgrad's WASM device has one thread in a page) */
   threads?: number
 }): Promise<{ impls: string[]; env: string }> {
+  // the WASM device with its worker threads started (one thread where the page reports one core)
+  await ready({ prefer: ['WASM'] })
   impls = [tsgradImpl('WASM')]
   const why = Device.unavailableReason('WEBGPU')
   if (why) log(`tsgrad WEBGPU unavailable: ${why}`)
