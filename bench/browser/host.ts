@@ -107,6 +107,7 @@ function serve(files: Map<string, string>): Promise<{ url: string; close: () => 
 const CASE_LIMIT_S = Number(process.env.BROWSER_BENCH_CASE_LIMIT_S ?? 300)
 
 type Page = import('playwright-core').Page
+const kindOf = (impl: string): 'wasm' | 'webgpu' => (/webgpu/i.test(impl) ? 'webgpu' : 'wasm')
 interface Window {
   benchInit(o: { threads?: number }): Promise<{ impls: string[]; env: string }>
   benchOne(c: CaseName, impl: string): Promise<Result | undefined>
@@ -165,10 +166,10 @@ export async function browserBench(only: string[] = []): Promise<string[][]> {
         const r = await Promise.race([
           p.page.evaluate(([c, i]) => (globalThis as unknown as Window).benchOne(c, i), [c, impl] as const),
           limit,
-        ]).catch((e: Error) => ({ case: c, impl, kind: 'wasm' as const, error: e.message.split('\n')[0] }))
+        ]).catch((e: Error) => ({ case: c, impl, kind: kindOf(impl), error: e.message.split('\n')[0] }))
         clearTimeout(timer)
         if (r === 'timeout') {
-          const kind = /webgpu/i.test(impl) ? 'webgpu' : 'wasm'
+          const kind = kindOf(impl)
           results.push({ case: c, impl, kind, error: `over ${CASE_LIMIT_S} s, stopped` })
           console.log(`  ${c} ${impl}: over ${CASE_LIMIT_S} s, stopped (a fresh page goes on)`)
           await p.page.close().catch(() => {})
