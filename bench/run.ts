@@ -156,6 +156,11 @@ function report(
 }
 
 async function main(): Promise<void> {
+  if (only[0] === 'browser') {
+    // in headless Chromium against the browser peers: `npm run bench -- browser [case ...]`
+    await (await import('./browser/host.ts')).browserBench(only.slice(1))
+    return
+  }
   console.log(`tsgrad bench on ${Device.DEFAULT}, ${new Date().toISOString()}`)
   const np = ['matmul', 'elementwise', 'softmax', 'smallops'].some(want) ? numpyPeer() : {}
   const torchCases = ['matmul', 'elementwise', 'softmax', 'conv2d', 'smallops', 'transformer', 'mnist']
