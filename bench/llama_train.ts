@@ -4,7 +4,7 @@
 // memory of both (tsgrad: device bytes in use at the peak and the process's peak RSS; torch: RSS).
 // Then flash against plain (math) attention, forward + backward, at T = 256..1024.
 //   node --import tsx bench/llama_train.ts [--batch N] [--steps N] [--attention flash|math]
-//     [--checkpoint-activations] [--no-torch] [--no-attention] [--lengths 256,512,1024]
+//     [--checkpoint-activations] [--no-torch] [--no-step] [--no-attention] [--lengths 256,512,1024]
 import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
@@ -22,12 +22,19 @@ const arg = (name: string, d: string) => {
 
 export async function llamaTrainBench(argv = process.argv.slice(2)): Promise<string[][]> {
   const has = (f: string) => argv.includes(f)
+  const rows: string[][] = has('--no-step') ? [] : [await trainStepRow(has)]
+  if (!has('--no-attention'))
+    rows.push(...(await attentionBench(arg('--lengths', '256,512,1024').split(',').map(Number))))
+  return rows
+}
+
+/** One row: the small preset's jitted train step, tsgrad against the PyTorch peer. */
+async function trainStepRow(has: (flag: string) => boolean): Promise<string[]> {
   const B = Number(arg('--batch', '8'))
   const steps = Number(arg('--steps', '6'))
   const attention = arg('--attention', 'flash') as 'flash' | 'math'
   const shape = { ...PRESETS.small }
   const T = shape.seqLen
-  const rows: string[][] = []
   Tensor.manualSeed(0)
   const model = new LlamaModel(shape)
   const g = model.paramGroups()
@@ -80,15 +87,13 @@ export async function llamaTrainBench(argv = process.argv.slice(2)): Promise<str
       peer = `PyTorch ${p.torch} (${p.threads} threads): ${p.tokensPerSecond | 0} tok/s (${p.ms.toFixed(0)} ms/step; peak ${p.peakRssMiB.toFixed(0)} MiB RSS)`
     } else peer = `PyTorch failed: ${r.stderr.trim().split('\n').at(-1)}`
   }
-  rows.push([
+  const row = [
     `llama-train small (14M) step, batch ${B} x ${T}, ${attention} attention${ckpt ? ', checkpointed' : ''}`,
     ours,
     peer,
-  ])
-  console.log(rows.at(-1)!.join(' | '))
-  if (!has('--no-attention'))
-    rows.push(...(await attentionBench(arg('--lengths', '256,512,1024').split(',').map(Number))))
-  return rows
+  ]
+  console.log(row.join(' | '))
+  return row
 }
 
 /** flash vs math attention, forward + backward, B=1 H=6 (GQA 2 kv heads) D=64 causal. */

@@ -73,12 +73,21 @@ export function mnistStepCase(batch = 64) {
   }
 }
 
-/** 100 small ops, each realized (the eager loop of a user's script): 1,000 elements. */
-export function smallOpsCase(ops = 100) {
+/**
+ * 100 small ops, each realized (the eager loop of a user's script): 1,000 elements. With `fresh`,
+ * every op's scalar is a new JS number (a decaying learning rate, a loop counter): before scalars
+ * became kernel arguments each one compiled a kernel.
+ */
+export function smallOpsCase(ops = 100, fresh = false) {
   const x = Tensor.rand([1000]).realize()
+  let calls = 0
   return () => {
     let y = x
-    for (let i = 0; i < ops; i++) y = (i % 2 ? y.mul(0.999) : y.add(0.001)).realize()
+    const k = fresh ? ++calls * ops : 0
+    for (let i = 0; i < ops; i++) {
+      const c = fresh ? 1e-3 + (k + i) * 1e-7 : 0.001
+      y = (i % 2 ? y.mul(1 - c) : y.add(c)).realize()
+    }
     return y
   }
 }

@@ -10,6 +10,7 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Device, jit, nn, optim, Tensor } from '../src/index.ts'
+import { stats } from '../src/engine/realize.ts'
 import { mnistStepCase, smallOpsCase, transformerCase } from './models.ts'
 import { onnxModel } from './onnx.ts'
 
@@ -155,6 +156,11 @@ function report(
 }
 
 async function main(): Promise<void> {
+  if (only[0] === 'browser') {
+    // in headless Chromium against the browser peers: `npm run bench -- browser [case ...]`
+    await (await import('./browser/host.ts')).browserBench(only.slice(1))
+    return
+  }
   console.log(`tsgrad bench on ${Device.DEFAULT}, ${new Date().toISOString()}`)
   const np = ['matmul', 'elementwise', 'softmax', 'smallops'].some(want) ? numpyPeer() : {}
   const torchCases = ['matmul', 'elementwise', 'softmax', 'conv2d', 'smallops', 'transformer', 'mnist']
@@ -303,6 +309,17 @@ async function main(): Promise<void> {
       `best-of ${per(t.best)}`,
       `numpy ${per(np.smallops)}`,
       `pytorch ${per(pt.smallops)}`,
+    ])
+    console.log(rows[rows.length - 1]!.join(' | '))
+    // the same loop with a new scalar in every op: no kernel compiles after the first call
+    const g = smallOpsCase(100, true)
+    const c0 = stats.kernelsCompiled
+    const tf = measure(g, 10)
+    rows.push([
+      'eager loop of 100 small ops, a new scalar each op',
+      `plain ${per(tf.plain)}`,
+      `best-of ${per(tf.best)}`,
+      `${stats.kernelsCompiled - c0} kernels compiled`,
     ])
     console.log(rows[rows.length - 1]!.join(' | '))
   }

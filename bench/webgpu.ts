@@ -4,8 +4,12 @@
 // and the device synchronized (median of timed runs after a warm-up that compiles the kernel).
 // Also the process's CPU time per run (lavapipe's threads run in this process): on a shared,
 // loaded machine wall time mostly measures waiting for a core, CPU time the work.
-//   node --import tsx bench/webgpu.ts [--runs 5]
+// With --beam, the matmuls again under BEAM=1 (the search runs on the GPU in the background, then
+// the winners are timed against the heuristics' kernels in the same process; BEAM_TIMEOUT applies).
+//   node --import tsx bench/webgpu.ts [--runs 5] [--beam]
 import { Device, Tensor } from '../src/index.ts'
+import { beamIdle } from '../src/engine/beam.ts'
+import { clearKernelCache } from '../src/engine/realize.ts'
 import { startWebGPU } from '../src/runtime/webgpu.ts'
 
 const args = process.argv.slice(2)
@@ -38,14 +42,33 @@ async function time(f: () => Tensor): Promise<[number, number]> {
 }
 const fmt = (work: number, ms: number, unit: string) => `${(work / ms / 1e6).toFixed(2)} ${unit}`
 
+const heuristicCPU = new Map<number, number>()
+const inputs = new Map<number, [Tensor, Tensor]>()
 for (const n of [512, 1024]) {
   const a = Tensor.rand([n, n], { device }).realize()
   const b = Tensor.rand([n, n], { device }).realize()
+  inputs.set(n, [a, b])
   const [ms, cpu] = await time(() => a.matmul(b))
+  heuristicCPU.set(n, cpu)
   const f = 2 * n ** 3
   console.log(
     `matmul ${n}x${n}x${n}: ${ms.toFixed(1)} ms wall (${fmt(f, ms, 'GFLOP/s')}), ${cpu.toFixed(1)} ms CPU (${fmt(f, cpu, 'GFLOP/CPU-s')})`,
   )
+}
+if (args.includes('--beam')) {
+  process.env.BEAM = '1'
+  clearKernelCache() // the matmuls above were compiled with the heuristics' opts
+  for (const n of [512, 1024]) {
+    const [a, b] = inputs.get(n)!
+    await a.matmul(b).data() // starts the search (the heuristics' kernel runs meanwhile)
+    await beamIdle()
+    const [ms, cpu] = await time(() => a.matmul(b))
+    const f = 2 * n ** 3
+    console.log(
+      `matmul ${n} BEAM=1 winner: ${ms.toFixed(1)} ms wall (${fmt(f, ms, 'GFLOP/s')}), ${cpu.toFixed(1)} ms CPU (${fmt(f, cpu, 'GFLOP/CPU-s')}), ${(heuristicCPU.get(n)! / cpu).toFixed(2)}x the heuristics' CPU time`,
+    )
+  }
+  delete process.env.BEAM
 }
 {
   const n = 16 * 2 ** 20

@@ -119,17 +119,6 @@ export function deviceLacks(...names: string[]): string | false {
   return missing.length ? `${dev} has no ${missing.join(', ')}` : false
 }
 
-/**
- * A skip reason where the default device reads only asynchronously (WEBGPU), for tests written
- * with dataSync/tolistSync (not yet converted to await data()), else false.
- */
-export function syncReadsSkip(): string | false {
-  const dev = tsgrad.Device.DEFAULT
-  return tsgrad.Device.get(dev).asyncReads
-    ? `${dev} reads asynchronously; this test reads with dataSync`
-    : false
-}
-
 /** deviceLacks for the dtypes a fixture case's inputs and outputs have. */
 export function caseSkip(c: FixCase): string | false {
   const arrays = [...c.inputs, ...(Array.isArray(c.out) ? c.out : [c.out])]

@@ -8,7 +8,8 @@
 // CPU-style register tiles (heuristics.ts, without the cache-panel order and threads).
 import { Ops, type UOp } from '../uop/ops.js'
 import { toposort } from '../uop/rewrite.js'
-import { type Opt, OptState } from './opts.js'
+import { isConstVar } from './lift_consts.js'
+import { type Opt, OptState, reduceInputRanges } from './opts.js'
 
 import type { GPULimits } from '../renderer/target.js'
 
@@ -40,32 +41,23 @@ export function elementwiseUpcast(s: OptState, storeStrides: readonly number[] |
   return s.check(o) === undefined ? o : undefined
 }
 
-/** The output ranges the kernel's reduces depend on (softmax: the rows, not the columns). */
-function reduceDeps(topo: readonly UOp[]): Set<UOp> {
-  const out = new Set<UOp>()
-  for (const red of topo.filter((u) => u.op === Ops.REDUCE)) {
-    const own = new Set(red.src.slice(1))
-    for (const u of toposort([red.src[0]!])) if (u.op === Ops.RANGE && !own.has(u)) out.add(u)
-  }
-  return out
-}
-
 /**
- * GROUP of the longest reduce axis, and LOCAL of every output axis the reduces do not depend on
- * (so a fused row reduce runs once per row's workgroup); none where it does not pay or cannot
- * apply (an output axis not divisible by the group size).
+ * GROUP of the longest reduce axis, and LOCAL of the innermost output axis the reduces do not
+ * depend on (so a fused row reduce runs once per row's workgroup; one LOCAL per kernel); none
+ * where it does not pay or cannot apply (that axis not divisible by the group size).
  */
 export function groupReduce(ast: UOp, gpu: GPULimits): Opt[] | undefined {
   const g = groupOpt(ast, gpu)
   if (!g) return undefined
   const s = new OptState(ast)
-  const deps = reduceDeps(toposort([ast]))
+  const deps = reduceInputRanges(ast)
   const opts: Opt[] = [g]
   // later axes first: LOCAL removes its axis from the list
   for (let a = s.outputAxes - 1; a >= 0; a--) {
     if (deps.has(s.axes[a]!) || s.sizes()[a]! < 2) continue
     if (s.sizes()[a]! % g.arg !== 0) return undefined
     opts.push({ op: 'LOCAL', axis: a, arg: g.arg })
+    break
   }
   return opts
 }
@@ -73,14 +65,14 @@ export function groupReduce(ast: UOp, gpu: GPULimits): Opt[] | undefined {
 function groupOpt(ast: UOp, gpu: GPULimits): Opt | undefined {
   const topo = toposort([ast])
   // a workgroup barrier needs uniform control flow: loop bounds from a variable are not
-  if (topo.some((u) => u.op === Ops.DEFINE_VAR)) return undefined
+  if (topo.some((u) => u.op === Ops.DEFINE_VAR && !isConstVar(u))) return undefined
   const reduces = topo.filter((u) => u.op === Ops.REDUCE)
   if (!reduces.length || reduces.some((r) => r.dtype.isBool || r.dtype.itemsize > 4)) return undefined
   const s = new OptState(ast)
   const sizes = s.sizes()
   const nOut = s.outputAxes
   // the workgroups: the output points the reduces depend on
-  const deps = reduceDeps(topo)
+  const deps = reduceInputRanges(ast)
   const outputs = sizes.slice(0, nOut).reduce((a, n, i) => (deps.has(s.axes[i]!) ? a * n : a), 1)
   if (outputs > GROUP_MAX_OUTPUTS) return undefined
   const bytesPerAcc = 4 * reduces.length

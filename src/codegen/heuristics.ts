@@ -192,8 +192,10 @@ export function handOpts(ast: UOp, target: OptTarget): Opt[] {
       // read per reduce step shared by every output (an embedding gradient's token ids, the
       // vector of x^T v) does not make a strided reduce over the big operand contiguous
       const perOutput = loads.filter((l) => l.strides.some((st, i) => i < nOut && sizes[i]! > 1 && st !== 0))
+      // (stride 2 counts: an integer dot product reads its operands in pairs of adjacent
+      // elements per lane, quant_matvec.ts; upcasting its outputs instead cost the lane sums)
       const contiguous = reduceAxes.filter((i) =>
-        (perOutput.length ? perOutput : loads).some((l) => l.strides[i] === 1),
+        (perOutput.length ? perOutput : loads).some((l) => l.strides[i] === 1 || l.strides[i] === 2),
       )
       const r = contiguous[0]
       const outContig = store.strides.findIndex((st, i) => i < nOut && st === 1 && sizes[i]! > 1)

@@ -161,6 +161,10 @@ export class OptState {
       if (kindOf(r) === 'thread') return 'LOCAL after THREAD'
       const g = this.groups[0]
       if (!g || sizeOf(g) !== opt.arg) return 'LOCAL needs a GROUP of the same size first'
+      // every LOCAL range is the invocation's index in the workgroup: two would move together
+      if (this.serial.length) return 'one LOCAL per kernel'
+      if (reduceInputRanges(this.ast).has(r))
+        return 'LOCAL of an axis a reduce depends on (the workgroup combines one value per reduce)'
       if (isSymbolicAxis(r)) return 'a symbolic axis (its length is a Variable) is not split'
       if (sizeOf(r) % opt.arg !== 0) return `axis size ${sizeOf(r)} is not divisible by ${opt.arg}`
       return undefined
@@ -250,6 +254,16 @@ export class OptState {
     })
     return substitute(this.ast, map)
   }
+}
+
+/** The ranges the kernel's reduces read along, other than their own (softmax: the rows, not the columns). */
+export function reduceInputRanges(ast: UOp): Set<UOp> {
+  const out = new Set<UOp>()
+  for (const red of toposort([ast]).filter((u) => u.op === Ops.REDUCE)) {
+    const own = new Set(red.src.slice(1))
+    for (const u of toposort([red.src[0]!])) if (u.op === Ops.RANGE && !own.has(u)) out.add(u)
+  }
+  return out
 }
 
 function substituteReduces(root: UOp, fixes: Map<UOp, UOp>): UOp {

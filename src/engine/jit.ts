@@ -84,7 +84,7 @@ export class Recorder {
             bufs,
             item: it,
             vars: k.vars,
-            capturedVals: varValues(k.vars, vals, k.name),
+            capturedVals: varValues(k.vars, vals, k.name, it.consts),
           })
         else this.launches.push({ name: k.name, run, bufs, item: it })
       }

@@ -9,6 +9,7 @@ import { renderKernel } from '../codegen/kernel.js'
 import { Buffer, markWritten } from '../runtime/buffer.js'
 import { Device, type Program } from '../runtime/device.js'
 import { cachedSchedule, type PlannedSchedule } from '../schedule/cache.js'
+import { liftConsts } from '../codegen/lift_consts.js'
 import { planMemory } from '../schedule/memory.js'
 import { applyLayouts } from '../schedule/layouts.js'
 import { createSchedule, type SchedBuf, type Schedule, type ScheduleItem } from '../schedule/schedule.js'
@@ -25,6 +26,9 @@ export interface CompiledKernel {
 }
 
 const programCache = new Map<string, CompiledKernel>()
+/** the compiled kernel of an AST node (and its device), found without building its cache key: the
+ * ASTs of a cached schedule are the same nodes at every launch */
+let kernelOfAst = new WeakMap<UOp, { device: string; kernel: CompiledKernel }>()
 
 export const stats = { kernelsRun: 0, kernelsCompiled: 0, schedules: 0 }
 
@@ -32,7 +36,12 @@ export const stats = { kernelsRun: 0, kernelsCompiled: 0, schedules: 0 }
 function chooseOpts(device: string, target: OptTarget, ast: UOp): Opt[] {
   if (getEnvNum('NOOPT') > 0) return []
   const beam = getEnvNum('BEAM')
-  if (beam > 0) return beamSearch(device, ast, beam)
+  // an asynchronous device searches in the background: its winner replaces the compiled kernel
+  if (beam > 0)
+    return beamSearch(device, ast, beam, () => {
+      programCache.delete(`${device}|${ast.key}`)
+      kernelOfAst.delete(ast)
+    })
   return handOpts(ast, target)
 }
 
@@ -62,9 +71,9 @@ const prerendered = new Map<string, { opts: Opt[]; name: string; src: string; va
  */
 function precompile(items: readonly ScheduleItem[]): void {
   if (viz) return
-  const jobs = new Map<string, { src: string; name: string }[]>()
+  let jobs: Map<string, { src: string; name: string }[]> | undefined
   for (const it of items) {
-    if (it.kind !== 'kernel') continue
+    if (it.kind !== 'kernel' || kernelOfAst.get(it.ast)?.device === it.device) continue
     const key = `${it.device}|${it.ast.key}`
     if (programCache.has(key) || prerendered.has(key)) continue
     const dev = Device.get(it.device)
@@ -73,14 +82,25 @@ function precompile(items: readonly ScheduleItem[]): void {
     const opts = chooseOpts(it.device, dev.renderer.target, it.ast)
     const r = renderKernel(it.ast, dev.renderer, opts)
     prerendered.set(key, { opts, name: r.name, src: r.src, vars: r.vars })
+    jobs ??= new Map()
     const list = jobs.get(it.device) ?? []
     list.push({ src: r.src, name: r.name })
     jobs.set(it.device, list)
   }
-  for (const [device, list] of jobs) if (list.length > 1) Device.get(device).compiler.compileMany?.(list)
+  if (jobs)
+    for (const [device, list] of jobs) if (list.length > 1) Device.get(device).compiler.compileMany?.(list)
+}
+
+/** Forget the compiled kernels, so the next launches choose their opts again (benchmarks: BEAM against the heuristics in one process). */
+export function clearKernelCache(): void {
+  programCache.clear()
+  prerendered.clear()
+  kernelOfAst = new WeakMap()
 }
 
 export function getKernel(device: string, ast: UOp): CompiledKernel {
+  const known = kernelOfAst.get(ast)
+  if (known?.device === device) return known.kernel
   const key = `${device}|${ast.key}`
   let k = programCache.get(key)
   if (!k) {
@@ -103,6 +123,7 @@ export function getKernel(device: string, ast: UOp): CompiledKernel {
     programCache.set(key, k)
     stats.kernelsCompiled++
   }
+  kernelOfAst.set(ast, { device, kernel: k })
   return k
 }
 
@@ -140,7 +161,10 @@ export function scheduleFor(roots: readonly UOp[]): PlannedSchedule {
       const keep = new Set(
         fwdRoots.map((r) => sched.realized.get(r)).filter((b): b is SchedBuf => b !== undefined),
       )
-      return { items: planMemory(sched.items, keep), realized: sched.realized }
+      const items = planMemory(sched.items, keep).map((it) =>
+        it.kind === 'kernel' ? { ...it, ...liftConsts(it.ast) } : it,
+      )
+      return { items, realized: sched.realized }
     },
     viz !== null,
   )
@@ -298,7 +322,7 @@ function runItem(
   const k = getKernel(it.device, it.ast)
   const raws = it.bufs.map((b) => bufFor(b).raw)
   const t0 = debug >= 2 || viz ? now() : 0
-  if (k.vars.length) k.program(raws, varValues(k.vars, vals, k.name))
+  if (k.vars.length) k.program(raws, varValues(k.vars, vals, k.name, it.consts))
   else k.program(raws)
   stats.kernelsRun++
   viz?.launch(k.name, it, t0, now() - t0)

@@ -19,9 +19,20 @@ export interface LoadOptions {
   threads?: number
   /** the KV cache's type: 'f16' halves its memory (default 'f32') */
   kvDtype?: 'f32' | 'f16'
+  /**
+   * one-token steps over Q8_0/Q4_0 weights as integer dot products, as llama.cpp (x rounded to
+   * int16 per block of 32; default true); false keeps the float32 products
+   */
+  intDot?: boolean
 }
 
-const LOAD_KEYS: KeySet<LoadOptions> = { maxContext: true, dtype: true, threads: true, kvDtype: true }
+const LOAD_KEYS: KeySet<LoadOptions> = {
+  maxContext: true,
+  dtype: true,
+  threads: true,
+  kvDtype: true,
+  intDot: true,
+}
 const HF_FILES = 'config.json, *.safetensors, tokenizer.json and tokenizer_config.json'
 
 function checkLoadOptions(opts: LoadOptions): void {
@@ -33,6 +44,8 @@ function checkLoadOptions(opts: LoadOptions): void {
     throw new TsgradError(`llm.load: dtype must be a type name such as 'F16' or 'Q8_0', got ${String(dtype)}`)
   if (opts.kvDtype !== undefined && opts.kvDtype !== 'f32' && opts.kvDtype !== 'f16')
     throw new TsgradError(`llm.load: kvDtype must be 'f32' or 'f16', got ${String(opts.kvDtype)}`)
+  if (opts.intDot !== undefined && typeof opts.intDot !== 'boolean')
+    throw new TsgradError(`llm.load: intDot must be a boolean, got ${String(opts.intDot)}`)
   if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1))
     throw new TsgradError(`llm.load: threads must be an integer >= 1, got ${String(threads)}`)
 }
@@ -51,6 +64,7 @@ export async function load(path: string, opts: LoadOptions = {}): Promise<LLM> {
   if (opts.maxContext !== undefined) modelOpts.maxContext = opts.maxContext
   if (opts.dtype !== undefined) modelOpts.dtype = opts.dtype.toLowerCase() as LoadModelOptions['dtype']
   if (opts.kvDtype !== undefined) modelOpts.kvDtype = opts.kvDtype
+  if (opts.intDot !== undefined) modelOpts.intDot = opts.intDot
   let stat: ReturnType<typeof fs.statSync>
   try {
     stat = fs.statSync(path)

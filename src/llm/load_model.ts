@@ -28,12 +28,15 @@ export interface LoadModelOptions {
   prefillChunk?: number
   /** the KV cache's element type (default 'f32'; 'f16' halves its memory) */
   kvDtype?: 'f32' | 'f16'
+  /** one-token steps over Q8_0/Q4_0 weights as integer dot products, x rounded to int16 per block of 32 (default true) */
+  intDot?: boolean
 }
 const LOAD_OPTS: KeySet<LoadModelOptions> = {
   maxContext: true,
   dtype: true,
   prefillChunk: true,
   kvDtype: true,
+  intDot: true,
 }
 const DTYPES = { f32: 'float32', f16: 'float16', bf16: 'bfloat16', q8_0: 'Q8_0', q4_0: 'Q4_0' } as const
 const QUANTIZERS: Record<string, (x: Float32Array) => Uint8Array> = { Q8_0: quantizeQ8_0, Q4_0: quantizeQ4_0 }
@@ -114,8 +117,13 @@ export function loadGGUFModel(file: GGUFFile, opts: LoadModelOptions = {}): Mode
   const { tensors, bytes, blocks } = ggufWeights(file, config)
   const w = convert({ ...collectWeights(config, tensors, 'loadGGUFModel'), blocks }, opts)
   const size: ByteSize = (t) => w.blocks?.get(t)?.blocks.numel() ?? bytes.get(t) ?? plainBytes(t)
-  const { maxContext, prefillChunk, kvDtype } = opts
-  return new Transformer(config, w, decodeBytes(config, w, size), { maxContext, prefillChunk, kvDtype })
+  const { maxContext, prefillChunk, kvDtype, intDot } = opts
+  return new Transformer(config, w, decodeBytes(config, w, size), {
+    maxContext,
+    prefillChunk,
+    kvDtype,
+    intDot,
+  })
 }
 
 /** A ModelRunner over a Hugging Face folder: config.json and model.safetensors or its shards. */
@@ -153,7 +161,12 @@ export async function loadHFModel(dir: string, opts: LoadModelOptions = {}): Pro
   const hf = Object.create(null) as Record<string, Tensor>
   for (const f of files) Object.assign(hf, await safeLoad(file(f)))
   const w = convert(collectWeights(config, renameHF(hf, config), 'loadHFModel'), opts)
-  const { maxContext, prefillChunk, kvDtype } = opts
+  const { maxContext, prefillChunk, kvDtype, intDot } = opts
   const size: ByteSize = (t) => w.blocks?.get(t)?.blocks.numel() ?? plainBytes(t)
-  return new Transformer(config, w, decodeBytes(config, w, size), { maxContext, prefillChunk, kvDtype })
+  return new Transformer(config, w, decodeBytes(config, w, size), {
+    maxContext,
+    prefillChunk,
+    kvDtype,
+    intDot,
+  })
 }

@@ -15,7 +15,8 @@ import { jit } from '../tensor/jit.js'
 import { type sint, Tensor, Variable } from '../tensor/index.js'
 import { ropeFrequencies } from '../tensor/rope.js'
 import { moeDecode, moeDense } from './model_moe.js'
-import { gatherRows } from './rows.js'
+import { INT_DOT_TYPES, type QuantizedRows, quantizeRows, quantMatvec } from '../nn/quant_matvec.js'
+import { gatherRows, type QuantBlocks } from './rows.js'
 import type { LLMConfig, ModelRunner } from './types.js'
 import type { LayerWeights, ModelWeights } from './weights.js'
 
@@ -26,6 +27,8 @@ export interface TransformerOptions {
   prefillChunk?: number
   /** the KV cache's element type (default 'f32'; 'f16' halves its memory, as llama.cpp's default) */
   kvDtype?: 'f32' | 'f16'
+  /** one-token steps over Q8_0/Q4_0 weights as integer dot products (default true; linearsOf) */
+  intDot?: boolean
 }
 
 const f32 = (t: Tensor): Tensor => (t.dtype.name === 'float32' ? t : t.cast('float32'))
@@ -33,6 +36,29 @@ const f32 = (t: Tensor): Tensor => (t.dtype.name === 'float32' ? t : t.cast('flo
 function linear(x: Tensor, w: Tensor, b?: Tensor): Tensor {
   const y = x.matmul(f32(w).T)
   return b ? y.add(f32(b)) : y
+}
+
+type Linear = (w: Tensor, b?: Tensor) => Tensor
+
+/**
+ * `linear` over one input x (1, T, dim). For one token (decode) a Q8_0/Q4_0 weight takes the
+ * integer matvec (nn/quant_matvec.ts, llama.cpp's numerics with x rounded to int16 per block of
+ * 32): x is quantized once per weight type, so q/k/v (and gate/up) share it.
+ */
+function linearsOf(x: Tensor, blocks: ReadonlyMap<Tensor, QuantBlocks> | undefined): Linear {
+  if (!blocks) return (w, b) => linear(x, w, b)
+  const [, T, dim] = x.shape as [number, number, number]
+  const rows = new Map<string, QuantizedRows>()
+  return (w, b) => {
+    const q = blocks?.get(w)
+    const type = q?.type.name
+    if (T !== 1 || !q || type === undefined || !INT_DOT_TYPES.has(type)) return linear(x, w, b)
+    const t = type as QuantizedRows['type']
+    let xq = rows.get(t)
+    if (!xq) rows.set(t, (xq = quantizeRows(x.reshape([1, dim]), t)))
+    const y = quantMatvec(xq, q.blocks, q.type, w.shape[0]!).reshape([1, 1, w.shape[0]!])
+    return b ? y.add(f32(b)) : y
+  }
 }
 
 /** rope inverse frequencies: theta^(-2i/d), LLaMA-3 rescaled (HF config) or divided by rope_freqs (GGUF) */
@@ -63,6 +89,8 @@ export class Transformer implements ModelRunner {
   private readonly chunk: number
   private readonly pos: ReturnType<typeof Variable>
   private readonly decode: (tok: Tensor, sp: sint) => Tensor
+  /** the quantized weights' blocks for the integer matvecs (none: float32 products) */
+  private readonly intBlocks: ReadonlyMap<Tensor, QuantBlocks> | undefined
 
   constructor(
     readonly config: LLMConfig,
@@ -75,6 +103,9 @@ export class Transformer implements ModelRunner {
     if (!(Number.isInteger(max) && max >= 2))
       throw new TsgradError(`llm model: maxContext must be an integer >= 2, got ${opts.maxContext}`)
     this.maxContext = max
+    if (opts.intDot !== undefined && typeof opts.intDot !== 'boolean')
+      throw new TsgradError(`llm model: intDot must be a boolean, got ${String(opts.intDot)}`)
+    this.intBlocks = opts.intDot === false ? undefined : w.blocks
     this.chunk = opts.prefillChunk ?? 512
     if (!(Number.isInteger(this.chunk) && this.chunk >= 1))
       throw new TsgradError(`llm model: prefillChunk must be a positive integer, got ${opts.prefillChunk}`)
@@ -121,9 +152,10 @@ export class Transformer implements ModelRunner {
     const rope = { layout: c.ropeLayout }
     // projections realized before rope: fused into it, each output's dot product was computed
     // again for its rotation partner (a Q8_0 q projection ran at 0.2 GB/s, unfused 10x faster)
-    const q = heads(linear(x, l.wq, l.bq).realize(), c.heads, l.qNorm).rope(cos, sin, rope)
-    const k = heads(linear(x, l.wk, l.bk).realize(), c.kvHeads, l.kNorm).rope(cos, sin, rope)
-    const v = heads(linear(x, l.wv, l.bv), c.kvHeads)
+    const lin = linearsOf(x, this.intBlocks)
+    const q = heads(lin(l.wq, l.bq).realize(), c.heads, l.qNorm).rope(cos, sin, rope)
+    const k = heads(lin(l.wk, l.bk).realize(), c.kvHeads, l.kNorm).rope(cos, sin, rope)
+    const v = heads(lin(l.wv, l.bv), c.kvHeads)
     const [keys, values] = cache.update(k, v, start).map(f32) as [Tensor, Tensor]
     // one new token sees every cached key; a prefill is causal against the cache
     // realized here: its lazy pieces read the cache, so left lazy, the next step's cache write
@@ -133,16 +165,17 @@ export class Transformer implements ModelRunner {
         ? q.scaledDotProductAttention(keys, values)
         : q.scaledDotProductAttention(keys, values, { isCausal: true, causalAlign: 'bottomRight' })
     ).realize()
-    return linear(a.transpose(1, 2).reshape([1, T, c.heads * c.headDim]), l.wo)
+    return linearsOf(a.transpose(1, 2).reshape([1, T, c.heads * c.headDim]), this.intBlocks)(l.wo)
   }
 
   private feedForward(x: Tensor, l: LayerWeights): Tensor {
     const e = this.config.experts
     if (e) return x.shape[1] === 1 ? moeDecode(x, l, e, this.w.blocks) : moeDense(x, l, e)
     // gate and up as two plain matvecs (one kernel with both reductions ran several times slower)
-    const g = linear(x, l.gate!).realize()
-    const u = linear(x, l.up!).realize()
-    return linear(g.silu().mul(u), l.down!)
+    const lin = linearsOf(x, this.intBlocks)
+    const g = lin(l.gate!).realize()
+    const u = lin(l.up!).realize()
+    return linearsOf(g.silu().mul(u), this.intBlocks)(l.down!)
   }
 
   /**
@@ -171,7 +204,8 @@ export class Transformer implements ModelRunner {
       x = x.add(sep(this.feedForward(x.rmsnorm(-1, c.normEps).mul(f32(l.ffnNorm)).realize(), l)))
     })
     if (!all && T > 1) x = x.shrink([null, [T - 1, T], null])
-    return linear(x.rmsnorm(-1, c.normEps).mul(f32(this.w.outputNorm)), this.w.output ?? this.w.embed)
+    const h = x.rmsnorm(-1, c.normEps).mul(f32(this.w.outputNorm))
+    return linearsOf(h, this.intBlocks)(this.w.output ?? this.w.embed)
   }
 
   private check(tokens: readonly number[], start: number, where: string): void {

@@ -13,7 +13,7 @@
 import { bf16BitsToF32, type DType, dtypes, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from '../dtype.js'
 import { checkOptions, type KeySet } from '../options.js'
 import { Tensor } from '../tensor/index.js'
-import { writeFileAtomic } from '../runtime/node.js'
+import { nodeBuiltins, writeFileAtomic } from '../runtime/node.js'
 
 const SAFE_DTYPES: Record<string, string> = {
   F32: 'float32',
@@ -428,8 +428,12 @@ export function safeLoad(path: string, opts: SafeDeserializeOptions = {}): Promi
   // checked before the read, so a bad option throws at the call like everywhere else
   checkOptions('safeLoad', opts, DESERIALIZE_OPTS)
   return (async () => {
-    const fs = await import('node:fs/promises')
-    const buf = await fs.readFile(path)
+    const fs = nodeBuiltins()?.fs
+    if (!fs)
+      throw new Error(
+        `safeLoad: reading files needs Node.js (in a browser, fetch the bytes and call safeDeserialize)`,
+      )
+    const buf = await fs.promises.readFile(path)
     return safeDeserialize(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength), opts)
   })()
 }

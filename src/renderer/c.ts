@@ -4,6 +4,7 @@
 import { type LinearProgram, PANELS_32 } from './target.js'
 import type { DType } from '../dtype.js'
 import { ACC_SET, Ops, type RangeArg, type UOp } from '../uop/ops.js'
+import { DOT_PAIRS_PRELUDE } from './c_dot_pairs.js'
 import { VECTOR_PRELUDE, renderVectorLoop } from './c_vector.js'
 import { CStyleRenderer, type LoopToRender } from './cstyle.js'
 
@@ -127,7 +128,7 @@ ${SCALAR_EXP}${['expf', 'exp2f', 'logf', 'log2f', 'sinf', 'cosf', 'tanhf', 'erff
 float powf(float, float);
 #pragma omp declare reduction(maxnan : float : omp_out = fmax_nanf(omp_out, omp_in)) initializer(omp_priv = -__builtin_inff())
 #pragma omp declare reduction(maxnand : double : omp_out = fmax_nan(omp_out, omp_in)) initializer(omp_priv = -__builtin_inf())
-${VECTOR_PRELUDE}`
+${VECTOR_PRELUDE}${DOT_PAIRS_PRELUDE}`
 
 /** OpenMP reduction identifier for an accumulator update, if it can be vectorized. */
 function simdReduction(op: string, dt: DType): string | undefined {

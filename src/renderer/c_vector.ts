@@ -19,6 +19,7 @@
 // xmm registers of floats per step, 3.4 ms on a Q4_0 matvec), explicit vectors use zmm (1.8 ms).
 import type { DType } from '../dtype.js'
 import { type Op, Ops, type RangeArg, type UOp } from '../uop/ops.js'
+import { type DotPairs, findDotPairs, renderPair } from './c_dot_pairs.js'
 import { INFIX, type LoopToRender } from './cstyle.js'
 
 /** Loops shorter than this stay plain (the widest vector, AVX-512's, has 16 float lanes). */
@@ -195,6 +196,8 @@ interface Plan {
   vector: Set<UOp>
   /** body nodes rendered as scalars at lane 0 (address arithmetic) */
   scalar: Set<UOp>
+  /** lanes that sum two products of 16-bit pairs (c_dot_pairs.ts) */
+  pairs: DotPairs
 }
 
 /**
@@ -212,8 +215,18 @@ function plan(range: UOp, body: readonly UOp[], lanes: ReadonlyMap<UOp, number>)
   const inBody = new Set(body)
   const vector = new Set<UOp>()
   const scalar = new Set<UOp>()
+  const uses = new Map<UOp, number>()
+  for (const u of body) for (const s of u.src) uses.set(s, (uses.get(s) ?? 0) + 1)
+  const pairs = findDotPairs(body, (idx) => strideIn(idx, range, inBody), uses)
+  for (const u of pairs.vectors) vector.add(u)
+  for (const u of pairs.scalars) scalar.add(u)
   for (let i = body.length - 1; i >= 0; i--) {
     const u = body[i]!
+    if (pairs.fused.has(u)) continue
+    if (pairs.dots.has(u)) {
+      if (scalar.has(u)) return undefined
+      continue
+    }
     switch (u.op) {
       case Ops.RANGE:
       case Ops.DEFINE_ACC:
@@ -258,7 +271,7 @@ function plan(range: UOp, body: readonly UOp[], lanes: ReadonlyMap<UOp, number>)
         }
     }
   }
-  return { vector, scalar }
+  return { vector, scalar, pairs }
 }
 
 /**
@@ -304,6 +317,14 @@ export function renderVectorLoop(
   for (const line of prefix) if (!line.startsWith('#pragma omp simd')) w.line(line)
   w.open(`for (int ${r} = 0; ${r} < ${vend}; ${r} += ${VLEN}) {`)
   for (const u of body) {
+    if (p.pairs.fused.has(u)) continue
+    const dot = p.pairs.dots.get(u)
+    if (dot) {
+      const addr = (ld: UOp) => `(const void *)(${w.ref(ld.src[0]!)} + ${w.ref(ld.src[1]!)})`
+      const [a, b] = dot.map((q) => renderPair(q, vref, addr))
+      vdefine(u, `tg_madd16(${a}, ${b})`)
+      continue
+    }
     if (p.scalar.has(u)) statement(u)
     if (u.op === Ops.ACC_UPDATE) {
       const lane = `*(tgvfu*)(${w.ref(u.src[0]!)}_l + ${r})`

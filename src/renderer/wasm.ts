@@ -6,7 +6,9 @@
 //   so a half value is an f32 rounded once more by a helper); add, sub, mul, div and sqrt run in
 //   f32 (the same as the JS double op rounded to float32); everything JS computes in double and
 //   rounds afterwards (transcendentals, pow, fmod, float floor division) runs in f64 here too;
-//   exp, log, sin, ... are JS Math imported (the results then match JS exactly).
+//   exp, log, sin, ... are JS Math imported (the results then match JS exactly). Where the
+//   engine has relaxed SIMD, vector code trades that exactness for speed (wasm_simd.ts: fused
+//   multiply-adds, float32 exp).
 // - int32/uint32/int16/int8/uint16/uint8 and bool are i32, re-wrapped to their width after each op
 //   (sign or zero extension); int64 is i64; float64 is f64.
 // - int div/mod by 0 give 0 (and INT_MIN / -1 wraps), float->int casts wrap like JS `|0`.

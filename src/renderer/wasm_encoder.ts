@@ -207,6 +207,7 @@ export const simd = {
   f32x4_min: 0xe8,
   f32x4_max: 0xe9,
   f32x4_trunc: 0x69,
+  f32x4_nearest: 0x6a,
   i32x4_trunc_sat_f32x4_s: 0xf8,
   f32x4_convert_i32x4_s: 0xfa,
   f32x4_relaxed_madd: 0x105,

@@ -38,6 +38,9 @@ export function valType(dt: DType): ValType {
 const isHalf = (dt: DType): boolean => dt.name === 'float16' || dt.name === 'bfloat16'
 const log2Size = (dt: DType): number => Math.log2(dt.itemsize)
 
+/** Constant index terms below this many bytes fold into a load's or store's memarg offset. */
+export const MAX_FOLDED_OFFSET = 65536
+
 /** Everything one kernel function is built from: locals, imports used, the body. */
 export class KernelCode {
   readonly code = new Code()
@@ -84,15 +87,30 @@ export class KernelCode {
     else if (from === I64 && t === I32) this.code.o(op.i32_wrap_i64)
     else throw new Error(`WASM renderer: cannot use ${u.dtype.name} as ${t}`)
   }
-  /** push the byte address of element `idx` of buffer `buf` (folding a constant index into the offset) */
+  /**
+   * Push the byte address of element `idx` of buffer `buf`, returning the constant byte offset for
+   * the access's memarg: a constant index, or the constant term of `x + c` (then only `x` is
+   * computed, so loads at x, x+1, ... of one row share one address). Folding `x + c` is exact
+   * because `buf + x*size` cannot wrap below 0: every buffer starts at or above
+   * MAX_FOLDED_OFFSET (runtime/wasm_memory.ts) and the folded offset is smaller.
+   */
   address(buf: UOp, idx: UOp, dt: DType): number {
     this.push(buf)
     if (idx.op === Ops.CONST && idx.constValue >= 0 && idx.constValue * dt.itemsize < 2 ** 31)
       return idx.constValue * dt.itemsize
+    let off = 0
+    if (idx.op === Ops.ADD && valType(idx.dtype) === I32) {
+      const [x, c] = idx.src[1]!.op === Ops.CONST ? [idx.src[0]!, idx.src[1]!] : [idx.src[1]!, idx.src[0]!]
+      const bytes = c.op === Ops.CONST ? c.constValue * dt.itemsize : -1
+      if (bytes >= 0 && bytes < MAX_FOLDED_OFFSET && this.local.has(x)) {
+        idx = x
+        off = bytes
+      }
+    }
     this.pushAs(idx, I32)
     if (dt.itemsize > 1) this.code.i32(log2Size(dt)).o(op.i32_shl)
     this.code.o(op.i32_add)
-    return 0
+    return off
   }
 }
 

@@ -77,6 +77,8 @@ const F32_CMP: Partial<Record<Op, number>> = {
 }
 
 const isF32 = (u: UOp): boolean => u.dtype.name === 'float32'
+/** an ungated float32 load: splatted by v128.load32_splat straight from memory */
+const loadSplattable = (u: UOp): boolean => u.op === Ops.LOAD && u.src.length === 2 && isF32(u)
 const keyOf = (lanes: Lanes): string => lanes.map((l) => l.id).join(',')
 
 /** An index as (the sorted ids of its non-constant terms, the sum of its constant terms). */
@@ -322,7 +324,8 @@ export class SimdPlan {
   /** Which value nodes scalar code needs: a reverse pass from everything emitted as scalar. */
   private markNeeded(): void {
     const seed = (p: VPlan): void => {
-      if (p.kind === 'splat') this.needed.add(p.u)
+      // a splat of a load is one v128.load32_splat: it needs the load's index, not the scalar
+      if (p.kind === 'splat') this.needed.add(loadSplattable(p.u) ? p.u.src[1]! : p.u)
       else if (p.kind === 'gather' || p.kind === 'maskLanes') for (const l of p.lanes) this.needed.add(l)
       else if (p.kind === 'load') {
         this.needed.add(p.lanes[0]!.src[1]!)
@@ -422,8 +425,13 @@ export class SimdPlan {
     const c = k.code
     switch (p.kind) {
       case 'splat':
-        k.push(p.u)
-        c.v(simd.f32x4_splat)
+        if (loadSplattable(p.u) && !this.needed.has(p.u)) {
+          const off = k.address(p.u.src[0]!, p.u.src[1]!, p.u.dtype)
+          c.vmem(simd.v128_load32_splat, 2, off)
+        } else {
+          k.push(p.u)
+          c.v(simd.f32x4_splat)
+        }
         break
       case 'consts':
         this.constVec(k, p.vals)
@@ -456,7 +464,8 @@ export class SimdPlan {
         if (p.op === Ops.WHERE) c.get(s[1]!).get(s[2]!).get(s[0]!).v(simd.v128_bitselect)
         else if (p.op === Ops.NEG) c.get(s[0]!).v(simd.f32x4_neg)
         else if (p.op === Ops.SQRT) c.get(s[0]!).v(simd.f32x4_sqrt)
-        else if (p.op === Ops.EXP || p.op === Ops.EXP2) emitExpF32x4(k, s[0]!, p.op === Ops.EXP2)
+        else if (p.op === Ops.EXP || p.op === Ops.EXP2)
+          (this.relaxed ? emitExpF32x4Fast : emitExpF32x4)(k, s[0]!, p.op === Ops.EXP2)
         else if (p.op === Ops.RECIP) {
           this.constVec(k, [1, 1, 1, 1])
           c.get(s[0]!).v(simd.f32x4_div)
@@ -532,4 +541,77 @@ function emitExpF32x4(k: KernelCode, x: number, base2: boolean): void {
   }
   c.get(halves[0]!).get(halves[1]!)
   shuffle(k, [...range(0, 8), ...range(16, 8)])
+}
+
+/** 1.5 * 2^23: adding it rounds a float32 below 2^22 to an integer held in the low mantissa bits */
+const ROUND_MAGIC = 12582912
+
+/** Cephes' expf polynomial: exp(r) = 1 + r + r^2 * P(r) for |r| <= ln2/2, about 1 ulp. */
+const EXPF_POLY = [
+  1.98756915e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1,
+]
+
+/**
+ * exp/exp2 of the f32x4 in local `x` in float32 arithmetic (within 2 ulp of the exact result, a
+ * quarter of emitExpF32x4's work), used where relaxed SIMD already lets vector results differ
+ * from the JS reference's roundings: n = round(x log2 e), r = x - n ln2 (in two parts), exp(r) by
+ * a degree-7 polynomial, times 2^n as two exact powers 2^(n>>1) and 2^(n - (n>>1)) so that results
+ * that overflow to infinity or underflow into subnormals round as one multiply would. NaN stays
+ * NaN (wasm's min/max propagate it).
+ */
+function emitExpF32x4Fast(k: KernelCode, x: number, base2: boolean): void {
+  const c = k.code
+  const splat = (f: number): void => {
+    c.f32c(f).v(simd.f32x4_splat)
+  }
+  const [v, n, r] = [k.newLocal(V128), k.newLocal(V128), k.newLocal(V128)]
+  // clamp: beyond these the result is 0 or infinity anyway, and 2^n's halves stay normal
+  c.get(x)
+  splat(base2 ? 129 : 89)
+  c.v(simd.f32x4_min)
+  splat(base2 ? -152 : -104)
+  c.v(simd.f32x4_max).tee(v)
+  if (!base2) {
+    splat(Math.LOG2E)
+    c.v(simd.f32x4_mul)
+  }
+  // round to an integer by adding 1.5 * 2^23 (|t| <= 152): the sum's low mantissa bits are n
+  const m = k.newLocal(V128)
+  splat(ROUND_MAGIC)
+  c.v(simd.f32x4_add).tee(m)
+  splat(ROUND_MAGIC)
+  c.v(simd.f32x4_sub).set(n)
+  if (base2) {
+    c.get(v).get(n).v(simd.f32x4_sub)
+    splat(Math.LN2)
+    c.v(simd.f32x4_mul).set(r)
+  } else {
+    // ln 2 = 0.693359375 (exact in a few bits) - 2.12194440e-4: n * the first part is exact
+    c.get(v).get(n)
+    splat(0.693359375)
+    c.v(simd.f32x4_mul).v(simd.f32x4_sub).get(n)
+    splat(-2.1219444e-4)
+    c.v(simd.f32x4_mul).v(simd.f32x4_sub).set(r)
+  }
+  // 1 + r + r^2 * P(r)
+  splat(EXPF_POLY[0]!)
+  for (let i = 1; i < EXPF_POLY.length; i++) {
+    c.get(r).v(simd.f32x4_mul)
+    splat(EXPF_POLY[i]!)
+    c.v(simd.f32x4_add)
+  }
+  c.get(r).get(r).v(simd.f32x4_mul).v(simd.f32x4_mul).get(r).v(simd.f32x4_add)
+  splat(1)
+  c.v(simd.f32x4_add)
+  // * 2^h * 2^(n - h), h = n >> 1: each a float with exponent field (h + 127) << 23
+  const [ni, h] = [k.newLocal(V128), k.newLocal(V128)]
+  c.get(m).i32(0x4b400000).v(simd.i32x4_splat).v(simd.i32x4_sub).tee(ni).i32(1).v(simd.i32x4_shr_s).set(h)
+  const pow2 = (e: number): void => {
+    c.get(e).i32(127).v(simd.i32x4_splat).v(simd.i32x4_add).i32(23).v(simd.i32x4_shl)
+  }
+  pow2(h)
+  c.v(simd.f32x4_mul)
+  c.get(ni).get(h).v(simd.i32x4_sub).set(ni)
+  pow2(ni)
+  c.v(simd.f32x4_mul)
 }

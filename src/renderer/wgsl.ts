@@ -67,6 +67,10 @@ const PACKED = new Set(['bool', 'int8', 'uint8', 'int16', 'uint16'])
 const isPacked = (dt: DType): boolean => PACKED.has(dt.name)
 
 function unsupported(dt: DType): never {
+  if (dt.name === 'float16')
+    throw new TsgradError(
+      "WEBGPU: dtype float16 needs the adapter's 'shader-f16' feature, which this adapter lacks",
+    )
   throw new TsgradError(`WEBGPU: dtype ${dt.name} is not supported by WGSL`)
 }
 

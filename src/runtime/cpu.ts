@@ -21,6 +21,16 @@ import { hostMemory, NATIVE_MIN_BYTES } from './host_memory.js'
 import { BackgroundBuild, buildQuick, enqueueBuild, findQuickCompiler, swappingProgram } from './cpu_quick.js'
 import { QuickCRenderer } from '../renderer/c_quick.js'
 import { preludeHeader } from './cpu_pch.js'
+import {
+  type CpuArtifact,
+  cachedMember,
+  type GroupMember,
+  groupedSymbol,
+  groupKey,
+  groupSource,
+  planGroups,
+  recordMember,
+} from './cpu_groups.js'
 import { nodeBuiltins } from './node.js'
 import { configureOpenMP } from './openmp.js'
 
@@ -158,8 +168,20 @@ function gccInput(t: Toolchain, src: string): { text: string; include: string[] 
     : { text: src.slice(PRELUDE.length), include: ['-include', h] }
 }
 
-/** key -> library path built or verified by this process (checked once, then trusted) */
-const libraries = new Map<string, string>()
+/** kernel key -> its library and entry point, built or verified by this process (then trusted) */
+const libraries = new Map<string, CpuArtifact>()
+/** group key -> its library verified by this process, or null when it did not verify */
+const groupLibraries = new Map<string, string | null>()
+
+/** The kernel `key`'s build in this process or the disk cache: its own library or its group's. */
+function knownArtifact(key: string, name: string): CpuArtifact | undefined {
+  let a = libraries.get(key)
+  if (a !== undefined) return a
+  const file = verifiedBinary('cpu', key, '.so')
+  a = file !== undefined ? { file, symbol: name } : cachedMember(key, groupLibraries)
+  if (a !== undefined) libraries.set(key, a)
+  return a
+}
 let scratch: string | undefined
 
 /** A private directory for libraries when the disk cache cannot take them (removed at exit). */
@@ -189,26 +211,25 @@ function buildLibrary(t: Toolchain, src: string, out: string): { ok: boolean; ou
 }
 
 /**
- * Compile C source to a shared library; returns its path. The disk cache (`cpu/<key>.so`) is
- * used when it has a verified copy; a cache that cannot be written is dropped with a warning
+ * Compile C source to a shared library; returns it with the kernel's entry point. The disk cache
+ * (`cpu/<key>.so`, or a group's library holding the kernel: cpu_groups.ts) is used when it has a
+ * verified copy; a cache that cannot be written is dropped with a warning
  * (diskcache.ts) and the library is built in a private temporary directory instead.
  */
-function compileC(src: string, name: string): string {
+function compileC(src: string, name: string): CpuArtifact {
   const t = requireToolchain()
   const key = cacheKey(t.key, src)
-  const known = libraries.get(key) ?? verifiedBinary('cpu', key, '.so')
-  if (known !== undefined) {
-    libraries.set(key, known)
-    return known
-  }
+  const known = knownArtifact(key, name)
+  if (known !== undefined) return known
   const inCache = binaryBuildPath('cpu', key, '.so')
   let cacheError: string | undefined
   if (inCache !== undefined) {
     const r = buildLibrary(t, src, inCache)
     const stored = r.ok ? storeBinary('cpu', key, '.so', inCache) : undefined
     if (stored !== undefined) {
-      libraries.set(key, stored)
-      return stored
+      const a = { file: stored, symbol: name }
+      libraries.set(key, a)
+      return a
     }
     if (!r.ok) cacheError = r.out
   }
@@ -219,59 +240,69 @@ function compileC(src: string, name: string): string {
   nodeBuiltins()!.fs.renameSync(`${out}.tmp`, out)
   // it builds here but not in the cache directory: the directory is the problem
   if (cacheError !== undefined) disableCache(`building a kernel there failed: ${cacheError.split('\n')[0]}`)
-  libraries.set(key, out)
-  return out
+  const a = { file: out, symbol: name }
+  libraries.set(key, a)
+  return a
 }
 
 const shQuote = (s: string): string => `'${s.replaceAll("'", "'\\''")}'`
 
 /**
- * Compile several kernels into the disk cache at once, one compiler process per core (a schedule's
- * new kernels would otherwise compile one after another: ~50 ms each with gcc). The processes run
- * under one `sh` so this stays synchronous. Failures are left for `compileC` to report.
+ * Compile several kernels into the disk cache at once: split into one group per core of about equal
+ * compile time, each group one translation unit and one compiler process (cpu_groups.ts), all
+ * running at once under one `sh` so this stays synchronous. A group that fails to build is left
+ * for `compileC` to build its kernels one by one (and report the failing one).
  */
 function compileMany(jobs: readonly { src: string; name: string }[]): void {
   const n = nodeBuiltins()
   if (!n || !cacheEnabled() || process.platform === 'win32') return
   const t = requireToolchain()
-  const builds = new Map<string, string>()
-  // the precompiled prelude is looked up (and verified) only when something is built
-  let include: string[] | undefined
+  const todo = new Map<string, { name: string; src: string }>()
   for (const j of jobs) {
     const key = cacheKey(t.key, j.src)
-    if (builds.has(key) || libraries.has(key)) continue
-    const known = verifiedBinary('cpu', key, '.so')
-    if (known !== undefined) {
-      libraries.set(key, known)
-      continue
-    }
-    const tmp = binaryBuildPath('cpu', key, '.so')
+    if (!todo.has(key) && knownArtifact(key, j.name) === undefined) todo.set(key, j)
+  }
+  if (todo.size < 2) return
+  // the precompiled prelude is looked up (and verified) only when something is built
+  const include = gccInput(t, PRELUDE).include
+  // each unit has the prelude once (or includes it precompiled); a source without it (none today)
+  // is left to compileC
+  const members: GroupMember[] = []
+  for (const [key, j] of todo)
+    if (j.src.startsWith(PRELUDE)) members.push({ key, name: j.name, text: j.src.slice(PRELUDE.length) })
+  const cores = Math.max(1, n.os.availableParallelism?.() ?? n.os.cpus().length)
+  const builds: { group: string; tmp: string; members: GroupMember[] }[] = []
+  for (const g of planGroups(members, cores)) {
+    const group = groupKey(t.key, g)
+    const tmp = binaryBuildPath('cpu', group, '.so')
     if (tmp === undefined) break
-    include ??= gccInput(t, PRELUDE).include
     try {
-      n.fs.writeFileSync(`${tmp}.c`, include.length ? gccInput(t, j.src).text : j.src)
+      n.fs.writeFileSync(`${tmp}.c`, groupSource(include.length ? '' : PRELUDE, g))
     } catch {
       break // compileC finds out what is wrong with the directory
     }
-    builds.set(key, tmp)
+    builds.push({ group, tmp, members: g })
   }
-  if (builds.size < 2) {
-    for (const tmp of builds.values()) n.fs.rmSync(`${tmp}.c`, { force: true })
-    return
-  }
-  const lines = [...builds.values()].map(
-    (tmp) =>
+  const lines = builds.map(
+    ({ tmp }) =>
       `(${[t.cc, ...ccArgs(t, tmp, `${tmp}.c`, include)].map(shQuote).join(' ')} || rm -f ${shQuote(tmp)})`,
   )
-  const cores = Math.max(1, n.os.availableParallelism?.() ?? n.os.cpus().length)
-  const script: string[] = []
-  for (let i = 0; i < lines.length; i += cores) script.push(`${lines.slice(i, i + cores).join(' & ')} & wait`)
-  run('sh', ['-c', `${script.join('\n')}\n`])
-  for (const [key, tmp] of builds) {
+  const t0 = performance.now()
+  if (lines.length) run('sh', ['-c', `${lines.join(' & ')} & wait\n`])
+  if (DEBUG() >= 2)
+    console.log(
+      `CPU: ${members.length} kernels in ${builds.length} libraries (${builds.map((b) => b.members.length).join(' + ')}), ${((performance.now() - t0) / 1e3).toFixed(2)} s`,
+    )
+  for (const { group, tmp, members: g } of builds) {
     n.fs.rmSync(`${tmp}.c`, { force: true })
     if (!n.fs.existsSync(tmp)) continue
-    const stored = storeBinary('cpu', key, '.so', tmp)
-    if (stored !== undefined) libraries.set(key, stored)
+    const stored = storeBinary('cpu', group, '.so', tmp)
+    if (stored === undefined) continue
+    groupLibraries.set(group, stored)
+    for (const m of g) {
+      recordMember(m, group)
+      libraries.set(m.key, { file: stored, symbol: groupedSymbol(m.name, m.key) })
+    }
   }
 }
 
@@ -284,17 +315,15 @@ const quickLibraryOf = new Map<string, string>()
  * of `quickSrc`, with gcc's build of `src` queued in the background (into the disk cache when it
  * is on). A source tcc rejects (float16 math) is built by gcc at once.
  */
-function compileQuick(src: string, quickSrc: () => string, name: string): string {
+function compileQuick(src: string, quickSrc: () => string, name: string): CpuArtifact {
   const t = requireToolchain()
   const key = cacheKey(t.key, src)
-  const known = libraries.get(key) ?? verifiedBinary('cpu', key, '.so')
-  if (known !== undefined) {
-    libraries.set(key, known)
-    return known
-  }
+  const known = knownArtifact(key, name)
+  if (known !== undefined) return known
   const shared = quickLibraryOf.get(key)
   // its background build failed: gcc once more, here, to report the error
-  if (shared !== undefined) return quickBuilds.get(shared)?.pending ? shared : compileC(src, name)
+  if (shared !== undefined)
+    return quickBuilds.get(shared)?.pending ? { file: shared, symbol: name } : compileC(src, name)
   const { path } = nodeBuiltins()!
   const quick = path.join(scratchDir(), `quick-${key}.so`)
   if (!buildQuick(quickSrc(), quick)) return compileC(src, name)
@@ -312,26 +341,27 @@ function compileQuick(src: string, quickSrc: () => string, name: string): string
         lib = path.join(scratchDir(), `${key}.so`)
         nodeBuiltins()!.fs.renameSync(built, lib)
       }
-      if (lib !== undefined) libraries.set(key, lib)
+      if (lib !== undefined) libraries.set(key, { file: lib, symbol: name })
       return lib
     },
   )
   quickBuilds.set(quick, build)
   quickLibraryOf.set(key, quick)
   enqueueBuild(build)
-  return quick
+  return { file: quick, symbol: name }
 }
 
 /** A kernel's program; one on a quick build switches to the full build when it is ready. */
-function kernelProgram(file: string, name: string): Program<TypedArray> {
-  const quick = loadKernel(file, name)
+function kernelProgram({ file, symbol }: CpuArtifact, name: string): Program<TypedArray> {
+  const first = loadKernel(file, symbol, name)
   const build = quickBuilds.get(file)
-  return build ? swappingProgram(quick, build, (full) => loadKernel(full, name)) : quick
+  return build ? swappingProgram(first, build, (full) => loadKernel(full, name, name)) : first
 }
 
 const libs = new Map<string, KoffiLib>()
 
-function loadKernel(file: string, name: string): Program<TypedArray> {
+/** The entry point `symbol` of the library `file` as a program (`name`: the kernel's, for errors). */
+function loadKernel(file: string, symbol: string, name: string): Program<TypedArray> {
   let lib = libs.get(file)
   if (!lib) {
     try {
@@ -345,28 +375,29 @@ function loadKernel(file: string, name: string): Program<TypedArray> {
   }
   const l = lib
   const fns: ((...a: unknown[]) => unknown)[] = []
-  const withVars = new Map<string, (...a: unknown[]) => unknown>()
+  // by number of variables * 256 + number of buffers (a number key: no string built per launch)
+  const withVars = new Map<number, (...a: unknown[]) => unknown>()
   let packed: ((...a: unknown[]) => unknown) | undefined
   return (bufs, vals) => {
     if (bufs.length + (vals?.length ?? 0) > PACKED_ARGS_ABOVE) {
       // more parameters than the FFI takes: the renderer's packed entry (arrays of values/pointers)
-      packed ??= l.func(`void ${name}_packed(const int *v, void **b)`)
+      packed ??= l.func(`void ${symbol}_packed(const int *v, void **b)`)
       packed(Int32Array.from(vals ?? [0]), bufs)
       return
     }
     if (vals?.length) {
       // variables are int parameters before the buffers (renderer/cstyle.ts)
-      const k = `${vals.length}:${bufs.length}`
+      const k = vals.length * 256 + bufs.length
       let fv = withVars.get(k)
       if (!fv) {
         const decl = [...vals.map(() => 'int'), ...bufs.map(() => 'void*')].join(', ')
-        withVars.set(k, (fv = l.func(`void ${name}(${decl})`)))
+        withVars.set(k, (fv = l.func(`void ${symbol}(${decl})`)))
       }
       fv(...vals, ...bufs)
       return
     }
     let fn = fns[bufs.length]
-    if (!fn) fn = fns[bufs.length] = l.func(`void ${name}(${bufs.map(() => 'void*').join(', ') || 'void'})`)
+    if (!fn) fn = fns[bufs.length] = l.func(`void ${symbol}(${bufs.map(() => 'void*').join(', ') || 'void'})`)
     fn(...bufs)
   }
 }
@@ -387,6 +418,8 @@ function arrayCtor(dtype: DType): ArrayCtor {
 }
 
 function poolFree(buf: TypedArray): void {
+  // a slab's view is not pooled: it would keep the whole slab while it waits
+  if (buf.byteLength <= SLAB_MAX) return
   if (hostMemory(loadKoffi)?.release(buf.buffer as ArrayBuffer)) return
   if (pooledBytes + buf.byteLength > POOL_LIMIT) return
   const k = `${buf.constructor.name}:${buf.length}`
@@ -399,9 +432,33 @@ function poolFree(buf: TypedArray): void {
 /** Cache-line (64-byte) aligned storage: vector loads that straddle lines run at half speed. */
 const ALIGN = 64
 
+// Storage of at most SLAB_MAX bytes is a view into a shared slab: a fresh ArrayBuffer cost ~6 us
+// (V8 zero fills it and tracks it as external memory) and the FFI call that finds its address for
+// the alignment ~5 us more, while the kernel of a 1,000-element elementwise op runs in ~1 us. A slab
+// is one ArrayBuffer, aligned once, cut into 64-byte aligned views; the GC frees it when no view of
+// it is left, so a view that lives long keeps at most SLAB_BYTES alive.
+const SLAB_BYTES = 1 << 18
+const SLAB_MAX = 1 << 14
+let slab: ArrayBuffer | undefined
+let slabNext = 0
+let slabEnd = 0
+
+function slabAlloc(Ctor: ArrayCtor, size: number, bytes: number): TypedArray {
+  const need = Math.max(ALIGN, Math.ceil(bytes / ALIGN) * ALIGN)
+  if (slab === undefined || slabNext + need > slabEnd) {
+    slab = new ArrayBuffer(SLAB_BYTES + ALIGN)
+    slabNext = (ALIGN - Number(loadKoffi().address(slab) % BigInt(ALIGN))) % ALIGN
+    slabEnd = slabNext + SLAB_BYTES
+  }
+  const a = new Ctor(slab, slabNext, size)
+  slabNext += need
+  return a
+}
+
 function alignedAlloc(size: number, dtype: DType): TypedArray {
   const Ctor = arrayCtor(dtype)
   const bytes = size * dtype.itemsize
+  if (bytes <= SLAB_MAX) return slabAlloc(Ctor, size, bytes)
   const native = bytes >= NATIVE_MIN_BYTES ? hostMemory(loadKoffi)?.alloc(bytes) : undefined // page aligned
   if (native) return new Ctor(native, 0, size)
   const reused = pool.get(`${Ctor.name}:${size}`)?.pop()
@@ -425,9 +482,10 @@ function copyOut(buf: TypedArray): TypedArray {
 }
 
 /** Native storage must come back through `free` (to the cache) when its buffer is collected. */
-const isNative = (buf: TypedArray): boolean => hostMemory(loadKoffi)?.owns(buf.buffer as ArrayBuffer) ?? false
+const isNative = (buf: TypedArray): boolean =>
+  buf.byteLength >= NATIVE_MIN_BYTES && (hostMemory(loadKoffi)?.owns(buf.buffer as ArrayBuffer) ?? false)
 
-export function createCPUDevice(name: string): CompiledDevice<TypedArray, string> {
+export function createCPUDevice(name: string): CompiledDevice<TypedArray, CpuArtifact> {
   const t = requireToolchain()
   configureOpenMP()
   if (DEBUG() >= 1) console.log(`CPU device: ${t.cc} (${t.version}) ${t.flags.join(' ')}`)

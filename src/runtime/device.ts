@@ -70,6 +70,18 @@ export interface CompiledDevice<B = unknown, A = unknown> {
   synchronize(): void | Promise<void>
   /** reads return promises (`await data()`; dataSync is an error), as on WEBGPU */
   readonly asyncReads?: boolean
+  /**
+   * For BEAM on a device whose launches only record work (asyncReads): the fastest of `runs`
+   * launches of a compiled kernel, in ms, measured on the device; rejects when the kernel does not
+   * compile there (a candidate that fails is skipped, not reported as the user's error).
+   */
+  timeKernel?(
+    artifact: A,
+    name: string,
+    bufs: B[],
+    vals: readonly number[] | undefined,
+    runs: number,
+  ): Promise<number>
   /** why this device cannot hold or compute `dt` (WGSL has no 64-bit types), or undefined if it can; absent: every dtype */
   dtypeUnsupported?(dt: DType): string | undefined
 }
@@ -102,6 +114,9 @@ export const Device = {
     return probes.get(b)?.()
   },
   get(name: string): CompiledDevice {
+    // (a canonical name, what the engine passes on every launch, is found without canonicalizing)
+    const known = instances.get(name)
+    if (known) return known
     const n = canonicalDevice(name)
     let d = instances.get(n)
     if (!d) {

@@ -102,7 +102,7 @@ export class HostMemory {
       this.counts.overLimit++
       return undefined
     }
-    const m = this.map(cls)
+    const m = this.map(cls, bytes)
     const ab = m && this.wrap(m)
     if (ab) this.counts.mapped++
     return ab
@@ -145,7 +145,8 @@ export class HostMemory {
     this.mapped -= m.len
   }
 
-  private map(len: number): Mapping | undefined {
+  /** A mapping of `len` bytes for a request of `bytes`: huge pages only where the request reaches. */
+  private map(len: number, bytes: number): Mapping | undefined {
     const { libc } = this
     // over-map by a huge page and trim, so the mapping starts on a 2 MiB boundary (THP needs it)
     const extra = len >= HUGE ? HUGE : 0
@@ -157,7 +158,11 @@ export class HostMemory {
       ptr = raw + BigInt(head)
       if (head) libc.munmap(raw, head)
       if (extra - head) libc.munmap(ptr + BigInt(len), extra - head)
-      libc.madvise(ptr, len, MADV_HUGEPAGE) // advice only: without THP it is plain pages
+      // advice only: without THP it is plain pages. Not on the class's slack past the request:
+      // a huge page there is resident as a whole once the request's last bytes touch it (a
+      // 2.25 MiB Q4_0 weight kept 4 MiB, 115 MB over a LLaMA-1B file's 699 MB)
+      const whole = Math.floor(bytes / HUGE) * HUGE
+      if (whole > 0) libc.madvise(ptr, whole, MADV_HUGEPAGE)
     }
     this.mapped += len
     return { ptr, len }

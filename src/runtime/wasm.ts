@@ -8,7 +8,8 @@ import { WASM_IMPORTS } from '../renderer/wasm_ops.js'
 import { type CompiledDevice, Device, type Program } from './device.js'
 import { type WasmBuffer, WasmHeap } from './wasm_memory.js'
 import { wasmFeatures } from './wasm_features.js'
-import { WasmThreadPool, wasmThreadCount } from './wasm_threads.js'
+import { nodeThreadsAvailable, type WasmThreads, WasmThreadPool, wasmThreadCount } from './wasm_threads.js'
+import { WebWasmThreadPool, webThreadCount, webThreadsAvailable } from './wasm_threads_web.js'
 
 /** A buffer: its block in the memory, element count and dtype (for typed views). */
 export interface WasmRaw extends WasmBuffer {
@@ -37,14 +38,30 @@ export function wasmUnavailableReason(): string | undefined {
   return undefined
 }
 
-export function createWasmDevice(name: string): CompiledDevice<WasmRaw, WebAssembly.Module> {
+export interface WasmDevice extends CompiledDevice<WasmRaw, WebAssembly.Module> {
+  /** threads kernels may use (the calling one and the workers) */
+  readonly threads: number
+  /** resolves when the worker threads have started (launches run on one thread until then) */
+  readonly threadsReady: Promise<void>
+  /** kernel launches that ran on the worker threads too */
+  threadedLaunches(): number
+}
+
+export function createWasmDevice(name: string): WasmDevice {
   const why = wasmUnavailableReason()
   if (why) throw new TsgradError(`WASM device: ${why}`)
   const features = wasmFeatures()
-  // threads: a shared memory and workers, where the environment has both (Node)
-  const threads = features.sharedMemory ? wasmThreadCount(getEnv('WASM_THREADS')) : 1
+  // threads: a shared memory and workers, where the environment has both (Node's worker_threads;
+  // Web Workers in a cross-origin-isolated page)
+  const env = getEnv('WASM_THREADS')
+  const web = !nodeThreadsAvailable() && webThreadsAvailable()
+  const threads = !features.sharedMemory ? 1 : web ? webThreadCount(env) : wasmThreadCount(env)
   const heap = new WasmHeap(threads > 1, MAX_PAGES)
-  const pool = threads > 1 ? new WasmThreadPool(heap.memory, threads - 1) : undefined
+  let pool: WasmThreads | undefined
+  if (threads > 1)
+    pool = web
+      ? new WebWasmThreadPool(heap.memory, threads - 1)
+      : new WasmThreadPool(heap.memory, threads - 1)
   if (DEBUG() >= 1)
     console.log(
       `WASM device: simd ${features.simd}, relaxed simd ${features.relaxed}, ${threads} thread${threads > 1 ? 's' : ''}`,
@@ -60,6 +77,9 @@ export function createWasmDevice(name: string): CompiledDevice<WasmRaw, WebAssem
   for (const [n, f] of Object.entries(WASM_IMPORTS)) imports.js![n] = f.fn
   return {
     name,
+    threads,
+    threadsReady: pool?.ready ?? Promise.resolve(),
+    threadedLaunches: () => pool?.launches ?? 0,
     allocator: {
       alloc: (size: number, dtype: DType): WasmRaw => ({ ...heap.alloc(size * dtype.itemsize), size, dtype }),
       free: (b: WasmRaw) => heap.release(b),
@@ -104,6 +124,11 @@ export function createWasmDevice(name: string): CompiledDevice<WasmRaw, WebAssem
     },
     synchronize: () => {},
   }
+}
+
+/** Resolves when the WASM device's worker threads have started (at once where there are none). */
+export function wasmReady(): Promise<void> {
+  return (Device.get('WASM') as WasmDevice).threadsReady
 }
 
 Device.register('WASM', createWasmDevice, wasmUnavailableReason)

@@ -5,6 +5,7 @@
 // Buffers are byte offsets into the memory: views are made at each use, since growing a
 // non-shared memory detaches its old ArrayBuffer.
 import { TsgradError } from '../helpers.js'
+import { MAX_FOLDED_OFFSET } from '../renderer/wasm_ops.js'
 
 export const PAGE = 65536
 /** Block alignment: a SIMD vector, and no two buffers share a cache line's worth of 64 bytes. */
@@ -30,7 +31,9 @@ export function sizeClass(bytes: number): number {
 
 export class WasmHeap {
   readonly memory: WebAssembly.Memory
-  private top = ALIGN // offset 0 is never a buffer
+  // the low bytes are never a buffer: kernels fold constant index terms smaller than this into
+  // memarg offsets, exact only when no buffer starts below them
+  private top = MAX_FOLDED_OFFSET
   private readonly free = new Map<number, number[]>()
   /** bytes in blocks handed out or waiting in free lists */
   reserved = 0

@@ -7,20 +7,32 @@
 // (receiveMessageOnPort) when a launch names a kernel it has not seen yet. Kernels that import
 // JS helpers (log, sin, half-float conversions) run on the calling thread only.
 import { TsgradError } from '../helpers.js'
+import {
+  ARGS,
+  CONTROL_WORDS,
+  FAILED,
+  GEN,
+  KERNEL,
+  MAX_ARGS,
+  NARGS,
+  NTHREADS,
+  PENDING,
+} from './wasm_control.js'
 import { nodeBuiltins } from './node.js'
 
-// control block (Int32Array indices)
-const GEN = 0
-const PENDING = 1
-const FAILED = 2
-const KERNEL = 3
-const NARGS = 4
-const NTHREADS = 5
-const ARGS = 6
-const MAX_ARGS = 250
-
 type WorkerThreads = typeof import('node:worker_threads')
-type Kernel = (...args: number[]) => void
+export type Kernel = (...args: number[]) => void
+
+/** A pool of threads running threaded kernels (`kt(tid, nthreads, ...)`) with the calling thread. */
+export interface WasmThreads {
+  /** the calling thread and the workers */
+  readonly threads: number
+  /** resolves when the workers have started */
+  readonly ready: Promise<void>
+  /** launches that ran on the workers too (not only on the calling thread) */
+  readonly launches: number
+  launcher(m: WebAssembly.Module, main: Kernel): (args: number[]) => void
+}
 
 /** The worker's loop (source for `eval`; CommonJS or ESM alike, no loaders: plain JS). */
 const WORKER_SOURCE = `
@@ -62,8 +74,15 @@ export function wasmThreadCount(env: string): number {
   return Math.max(1, Math.min(16, os.availableParallelism?.() ?? os.cpus().length))
 }
 
-export class WasmThreadPool {
-  private readonly ctl = new Int32Array(new SharedArrayBuffer(4 * (ARGS + MAX_ARGS)))
+/** Whether this is Node with worker_threads (the browser has wasm_threads_web.ts). */
+export function nodeThreadsAvailable(): boolean {
+  return workerThreads() !== undefined && nodeBuiltins() !== null
+}
+
+export class WasmThreadPool implements WasmThreads {
+  private readonly ctl = new Int32Array(new SharedArrayBuffer(4 * CONTROL_WORDS))
+  /** worker_threads start in the background; launches signal them through the control block */
+  readonly ready = Promise.resolve()
   private readonly ports: { postMessage(m: unknown): void }[] = []
   private readonly ids = new Map<WebAssembly.Module, number>()
 
@@ -89,6 +108,9 @@ export class WasmThreadPool {
     }
   }
 
+  /** launches that ran on the workers too */
+  launches = 0
+
   get threads(): number {
     return this.workers + 1
   }
@@ -112,6 +134,7 @@ export class WasmThreadPool {
       ctl[NARGS] = args.length
       ctl[NTHREADS] = this.threads
       for (let i = 0; i < args.length; i++) ctl[ARGS + i] = args[i]!
+      this.launches++
       Atomics.store(ctl, FAILED, 0)
       Atomics.store(ctl, PENDING, this.workers)
       Atomics.add(ctl, GEN, 1)

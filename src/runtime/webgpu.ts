@@ -38,6 +38,8 @@ export interface WebGPUBuffer {
 interface Started {
   device: GPUDevice
   f16: boolean
+  /** the adapter has timestamp queries (BEAM times kernels with them) */
+  timestamps: boolean
   /** keeps Dawn's GPU object alive for the process (it crashes if collected) */
   keep: unknown
 }
@@ -80,7 +82,8 @@ async function requestGPU(): Promise<{ gpu: GPU; keep: unknown }> {
   // a variable specifier: bundlers for the browser leave the Node-only package alone
   const name = 'webgpu'
   const mod = (await import(name)) as { create(flags: string[]): GPU }
-  const gpu = mod.create([])
+  // unquantized timestamps: BEAM compares kernels that differ by less than Dawn's default quantum
+  const gpu = mod.create(['disable-dawn-features=timestamp_quantization'])
   return { gpu, keep: gpu }
 }
 
@@ -96,9 +99,13 @@ async function start(): Promise<Started> {
         'no WebGPU adapter (in Node, a Vulkan driver is needed: e.g. Mesa lavapipe, mesa-vulkan-drivers)',
       )
     const f16 = adapter.features.has('shader-f16')
+    const timestamps = adapter.features.has('timestamp-query')
     const lim = adapter.limits
+    const features: GPUFeatureName[] = []
+    if (f16) features.push('shader-f16')
+    if (timestamps) features.push('timestamp-query')
     const device = await adapter.requestDevice({
-      requiredFeatures: f16 ? ['shader-f16'] : [],
+      requiredFeatures: features,
       requiredLimits: {
         maxStorageBuffersPerShaderStage: lim.maxStorageBuffersPerShaderStage,
         maxStorageBufferBindingSize: lim.maxStorageBufferBindingSize,
@@ -118,7 +125,7 @@ async function start(): Promise<Started> {
     device.addEventListener('uncapturederror', (e) => {
       report(clock, `WEBGPU error: ${(e as GPUUncapturedErrorEvent).error.message}`)
     })
-    s = { device, f16, keep }
+    s = { device, f16, timestamps, keep }
   } catch (e) {
     failure = `WEBGPU device cannot start: ${(e as Error).message}`
     throw new TsgradError(failure)
@@ -221,6 +228,43 @@ interface Kernel {
 }
 const kernels = new Map<string, Kernel>()
 
+/** Every buffer and the variables bound as storage (a kernel may leave some unused). */
+function bindingLayout(d: GPUDevice, launch: WGSLLaunch): GPUBindGroupLayout {
+  const n = launch.nbufs + (launch.nvars ? 1 : 0)
+  return d.createBindGroupLayout({
+    entries: Array.from({ length: n }, (_, i) => ({
+      binding: i,
+      visibility: 4, // GPUShaderStage.COMPUTE
+      buffer: { type: 'storage' as const },
+    })),
+  })
+}
+
+/** The bind group of one launch: `bufs`, a scratch buffer for parameters the caller leaves out, the variables. */
+function bindGroup(
+  s: Started,
+  layout: GPUBindGroupLayout,
+  launch: WGSLLaunch,
+  bufs: WebGPUBuffer[],
+  vals: readonly number[] | undefined,
+): GPUBindGroup {
+  const d = s.device
+  const entries: GPUBindGroupEntry[] = []
+  for (let i = 0; i < launch.nbufs; i++) {
+    const b = bufs[i]
+    entries.push({ binding: i, resource: { buffer: b ? gpuBuffer(s, b) : scratch(s) } })
+  }
+  if (launch.nvars) {
+    const v = new Int32Array(Math.max(1, launch.nvars))
+    v.set(vals ?? [])
+    const vb = d.createBuffer({ size: v.byteLength, usage: STORAGE | COPY_DST, mappedAtCreation: true })
+    new Int32Array(vb.getMappedRange()).set(v)
+    vb.unmap()
+    entries.push({ binding: launch.nbufs, resource: { buffer: vb } })
+  }
+  return d.createBindGroup({ layout, entries })
+}
+
 function kernelFor(s: Started, src: string, name: string, at: number): Kernel {
   let k = kernels.get(src)
   if (k) return k
@@ -228,14 +272,7 @@ function kernelFor(s: Started, src: string, name: string, at: number): Kernel {
   const d = s.device
   d.pushErrorScope('validation')
   const module = d.createShaderModule({ code: src })
-  const n = launch.nbufs + (launch.nvars ? 1 : 0)
-  const layout = d.createBindGroupLayout({
-    entries: Array.from({ length: n }, (_, i) => ({
-      binding: i,
-      visibility: 4, // GPUShaderStage.COMPUTE
-      buffer: { type: 'storage' as const },
-    })),
-  })
+  const layout = bindingLayout(d, launch)
   const pipeline = d.createComputePipeline({
     layout: d.createPipelineLayout({ bindGroupLayouts: [layout] }),
     compute: { module, entryPoint: name },
@@ -256,21 +293,7 @@ function grid(groups: number): [number, number] {
 function launch(s: Started, k: Kernel, bufs: WebGPUBuffer[], vals: readonly number[] | undefined): void {
   if (k.launch.threads === 0) return
   const d = s.device
-  const entries: GPUBindGroupEntry[] = []
-  for (let i = 0; i < k.launch.nbufs; i++) {
-    const b = bufs[i]
-    // a parameter the kernel does not use still needs a binding
-    entries.push({ binding: i, resource: { buffer: b ? gpuBuffer(s, b) : scratch(s) } })
-  }
-  if (k.launch.nvars) {
-    const v = new Int32Array(Math.max(1, k.launch.nvars))
-    v.set(vals ?? [])
-    const vb = d.createBuffer({ size: v.byteLength, usage: STORAGE | COPY_DST, mappedAtCreation: true })
-    new Int32Array(vb.getMappedRange()).set(v)
-    vb.unmap()
-    entries.push({ binding: k.launch.nbufs, resource: { buffer: vb } })
-  }
-  const group = d.createBindGroup({ layout: k.layout, entries })
+  const group = bindGroup(s, k.layout, k.launch, bufs, vals)
   encoder ??= d.createCommandEncoder()
   const pass = encoder.beginComputePass()
   pass.setPipeline(k.pipeline)
@@ -285,6 +308,75 @@ let scratchBuf: GPUBuffer | undefined
 function scratch(s: Started): GPUBuffer {
   scratchBuf ??= s.device.createBuffer({ size: 16, usage: STORAGE })
   return scratchBuf
+}
+
+// ---- timing for BEAM ----
+const QUERY_RESOLVE = 0x0200
+
+/**
+ * The fastest of `runs` launches of a kernel: on the GPU's timestamps where the adapter has them,
+ * else wall time around each submit until the queue is done. The candidate's pipeline is built
+ * apart from the kernel cache under its own error scope, so a candidate that does not compile
+ * rejects here instead of becoming an error of the user's next read.
+ */
+async function timeKernel(
+  src: string,
+  name: string,
+  bufs: WebGPUBuffer[],
+  vals: readonly number[] | undefined,
+  runs: number,
+): Promise<number> {
+  const s = await ensureStarted()
+  const d = s.device
+  const launch = parseWGSLLaunch(src)
+  if (launch.threads === 0) return 0
+  const layout = bindingLayout(d, launch)
+  d.pushErrorScope('validation')
+  const module = d.createShaderModule({ code: src })
+  const pipeline = d.createComputePipeline({
+    layout: d.createPipelineLayout({ bindGroupLayouts: [layout] }),
+    compute: { module, entryPoint: name },
+  })
+  const err = await d.popErrorScope()
+  if (err) throw new TsgradError(`WEBGPU: candidate ${name} failed to compile: ${err.message}`)
+  const group = bindGroup(s, layout, launch, bufs, vals)
+  const [x, y] = grid(Math.ceil(launch.threads / launch.workgroup))
+  const pass = (enc: GPUCommandEncoder, timestampWrites?: GPUComputePassTimestampWrites): void => {
+    const p = enc.beginComputePass(timestampWrites ? { timestampWrites } : {})
+    p.setPipeline(pipeline)
+    p.setBindGroup(0, group)
+    p.dispatchWorkgroups(x, y)
+    p.end()
+  }
+  flush(s) // the user's recorded launches go first
+  let best = Number.POSITIVE_INFINITY
+  if (s.timestamps) {
+    const querySet = d.createQuerySet({ type: 'timestamp', count: 2 * runs })
+    const resolved = d.createBuffer({ size: 16 * runs, usage: QUERY_RESOLVE | COPY_SRC })
+    const read = d.createBuffer({ size: 16 * runs, usage: MAP_READ | COPY_DST })
+    const enc = d.createCommandEncoder()
+    for (let i = 0; i < runs; i++)
+      pass(enc, { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 })
+    enc.resolveQuerySet(querySet, 0, 2 * runs, resolved, 0)
+    enc.copyBufferToBuffer(resolved, 0, read, 0, 16 * runs)
+    d.queue.submit([enc.finish()])
+    await read.mapAsync(MAP_MODE_READ)
+    const ts = new BigUint64Array(read.getMappedRange())
+    for (let i = 0; i < runs; i++) best = Math.min(best, Number(ts[2 * i + 1]! - ts[2 * i]!) / 1e6)
+    read.unmap()
+    for (const b of [read, resolved]) b.destroy()
+    querySet.destroy()
+  } else {
+    for (let i = 0; i < runs; i++) {
+      const enc = d.createCommandEncoder()
+      pass(enc)
+      const t0 = performance.now()
+      d.queue.submit([enc.finish()])
+      await d.queue.onSubmittedWorkDone()
+      best = Math.min(best, performance.now() - t0)
+    }
+  }
+  return best
 }
 
 async function readBack(b: WebGPUBuffer, size: number, dtype: DType, upTo: number): Promise<TypedArray> {
@@ -375,6 +467,7 @@ export function createWebGPUDevice(name: string): CompiledDevice<WebGPUBuffer, s
         })
       },
     asyncReads: true,
+    timeKernel: (src, kname, bufs, vals, runs) => timeKernel(src, kname, bufs, vals, runs),
     dtypeUnsupported: (dt: DType) =>
       wgslUnsupported(dt, renderer.f16)
         ? dt.name === 'float16'

@@ -43,6 +43,7 @@ interface BufTemplate {
 interface ItemTemplate {
   readonly kind: ScheduleItem['kind']
   readonly ast: UOp | undefined
+  readonly consts: ReadonlyMap<UOp, number> | undefined
   readonly device: string
   readonly bufs: readonly number[]
   /** position of the item's node in the topological order */
@@ -135,6 +136,7 @@ function templateOf({ pos, inputIndex }: Structure, sched: PlannedSchedule): Tem
   const items = sched.items.map((it) => ({
     kind: it.kind,
     ast: it.kind === 'kernel' ? it.ast : undefined,
+    consts: it.kind === 'kernel' ? it.consts : undefined,
     device: it.device,
     bufs: it.bufs.map(bufIndex),
     node: pos.get(it.node)!,
@@ -143,7 +145,7 @@ function templateOf({ pos, inputIndex }: Structure, sched: PlannedSchedule): Tem
   return { bufs, items, realized }
 }
 
-function instantiate(t: Template, s: Structure): Omit<PlannedSchedule, 'roots' | 'covered'> {
+function instantiate(t: Template, s: Structure, roots: readonly UOp[]): PlannedSchedule {
   const bufs = t.bufs.map((b) => {
     const ref = b.input === undefined ? undefined : s.inputs[b.input]!
     return newBuf(b.size, b.dtype, b.device, ref)
@@ -152,10 +154,12 @@ function instantiate(t: Template, s: Structure): Omit<PlannedSchedule, 'roots' |
     const node = s.topo[it.node]!
     const ib = it.bufs.map((i) => bufs[i]!)
     return it.kind === 'kernel'
-      ? { kind: 'kernel', ast: it.ast!, bufs: ib, device: it.device, node }
+      ? { kind: 'kernel', ast: it.ast!, consts: it.consts, bufs: ib, device: it.device, node }
       : { kind: 'copy', bufs: [ib[0]!, ib[1]!], device: it.device, node }
   })
-  return { items, realized: new Map(t.realized.map(([n, b]) => [s.topo[n]!, bufs[b]!])), pos: s.pos }
+  const realized = new Map<UOp, SchedBuf>()
+  for (const [n, b] of t.realized) realized.set(s.topo[n]!, bufs[b]!)
+  return { items, realized, pos: s.pos, roots: roots.map(forwardOf), covered: s.pos }
 }
 
 /**
@@ -175,7 +179,7 @@ export function cachedSchedule(
     scheduleCacheStats.hits++
     cache.delete(s.key)
     cache.set(s.key, hit)
-    return { ...instantiate(hit, s), roots: roots.map(forwardOf), covered: s.pos }
+    return instantiate(hit, s, roots)
   }
   // build from the graph without CUSTOM_GRADs
   const fwd = stripCustomGrads(roots)

@@ -6,8 +6,8 @@
 //   kernel that reads them (movement ops are index math);
 // - a REDUCE_AXIS fuses with the elementwise ops before it (its input) and after it (its users),
 //   unless its result is broadcast back (read through an EXPAND), read inside another reduce, or
-//   read by more than one user or more than one kernel: then it is realized, so work is never
-//   repeated;
+//   read by more than one user, through more than one view or by more than one kernel: then it is
+//   realized, so work is never repeated;
 // - elementwise work that a reduce reads through a broadcast of at least RECOMPUTE_MIN_BROADCAST (a matmul's
 //   or convolution's operand prologue: bias + relu, a relu mask) is realized too: recomputing it
 //   would repeat it once per broadcast copy and keep the C compiler from vectorizing the register
@@ -45,6 +45,8 @@ export interface KernelItem {
   readonly device: string
   /** the tensor-graph node this kernel computes */
   readonly node: UOp
+  /** the values of the constants lifted into kernel arguments (codegen/lift_consts.ts) */
+  readonly consts?: ReadonlyMap<UOp, number> | undefined
 }
 export interface CopyItem {
   readonly kind: 'copy'
@@ -171,6 +173,28 @@ const WALK_RECOMPUTE = 4 // inside a reduce, a broadcast of >= RECOMPUTE_MIN_BRO
 const WALK_MOVED = 8 // a movement op
 const WALK_ROW_REDUCE = 16 // the reduce just below is fused as a row reduce (isRowBroadcast)
 
+/**
+ * Through how many different views (chains of movement ops) non-movement ops read `n`. Fused, a
+ * reduce read through two views is two reduce loops in the kernel, one per index map: rope on a
+ * fresh projection (x @ W read as its two halves, each twice) repeated the matmul 4 times, in a
+ * loop nest the register tiler cannot take (3.4 s instead of ~0.1 s for B=8, T=256, D=384).
+ */
+function readThroughViews(n: UOp, users: Map<UOp, number>, movementUsers: Map<UOp, UOp[]>): number {
+  let views = 0
+  const seen = new Set<UOp>()
+  const stack = [n]
+  while (stack.length) {
+    const u = stack.pop()!
+    if (seen.has(u)) continue
+    seen.add(u)
+    const moves = movementUsers.get(u) ?? []
+    // read by something other than a movement op: one view
+    if ((users.get(u) ?? 0) > moves.length) views++
+    stack.push(...moves)
+  }
+  return views
+}
+
 /** Nodes that must be realized, found by walking each kernel's region. */
 function findRealizePoints(roots: readonly UOp[], topo: readonly UOp[]): Set<UOp> {
   const users = new Map<UOp, number>()
@@ -183,10 +207,22 @@ function findRealizePoints(roots: readonly UOp[], topo: readonly UOp[]): Set<UOp
     work.push(u)
   }
   for (const r of roots) if (!isBufferView(r)) mark(r)
+  const movementUsers = new Map<UOp, UOp[]>()
+  for (const n of topo)
+    if (MOVEMENT.has(n.op))
+      for (const s of n.src) {
+        const list = movementUsers.get(s)
+        if (list) list.push(n)
+        else movementUsers.set(s, [n])
+      }
   for (const n of topo) {
     if (n.op === Ops.CONTIGUOUS || n.op === Ops.COPY || n.op === Ops.ASSIGN || n.op === Ops.CUSTOM_KERNEL)
       mark(n)
-    else if (n.op === Ops.REDUCE_AXIS && (users.get(n) ?? 0) > 1) mark(n)
+    else if (
+      n.op === Ops.REDUCE_AXIS &&
+      ((users.get(n) ?? 0) > 1 || readThroughViews(n, users, movementUsers) > 1)
+    )
+      mark(n)
   }
   // a chain of more than MAX_FUSED_DEPTH ops is cut into kernels of that depth
   const depth = new Map<UOp, number>()

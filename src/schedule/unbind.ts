@@ -10,16 +10,20 @@ import { mapArgSints, unbindSint } from '../uop/sint.js'
 
 export interface Unbound {
   /** the roots with every bound variable replaced by its DEFINE_VAR (the same nodes when none) */
-  readonly roots: UOp[]
+  readonly roots: readonly UOp[]
   /** each DEFINE_VAR's value */
-  readonly vals: Map<UOp, number>
+  readonly vals: ReadonlyMap<UOp, number>
   /** each node of the graph that held a variable -> the node that replaced it */
   readonly replaced: ReadonlyMap<UOp, UOp>
 }
 
+// no variables, nothing replaced (shared: a graph without variables allocates nothing here)
+const NO_VALS: ReadonlyMap<UOp, number> = new Map()
+const NONE_REPLACED: ReadonlyMap<UOp, UOp> = new Map()
+
 export function unbindGraph(roots: readonly UOp[]): Unbound {
+  if (!roots.some((r) => r.hasVars)) return { roots, vals: NO_VALS, replaced: NONE_REPLACED }
   const vals = new Map<UOp, number>()
-  if (!roots.some((r) => r.hasVars)) return { roots: [...roots], vals, replaced: new Map() }
   const done = new Map<UOp, UOp>()
   for (const n of toposort(roots, (u) => u.op === Ops.BUFFER || !u.hasVars)) {
     if (!n.hasVars) continue
@@ -35,10 +39,18 @@ export function unbindGraph(roots: readonly UOp[]): Unbound {
   return { roots: roots.map((r) => done.get(r) ?? r), vals, replaced: done }
 }
 
-/** The value of each of `vars` (DEFINE_VARs) in `vals`; an unbound one is an error naming it. */
-export function varValues(vars: readonly UOp[], vals: ReadonlyMap<UOp, number>, kernel: string): number[] {
+/**
+ * The value of each of `vars` (DEFINE_VARs) in `vals`, or for a kernel's lifted constants in its
+ * item's `consts` (codegen/lift_consts.ts); an unbound one is an error naming it.
+ */
+export function varValues(
+  vars: readonly UOp[],
+  vals: ReadonlyMap<UOp, number>,
+  kernel: string,
+  consts?: ReadonlyMap<UOp, number>,
+): number[] {
   return vars.map((v) => {
-    const x = vals.get(v)
+    const x = consts?.get(v) ?? vals.get(v)
     if (x === undefined)
       throw new TsgradError(
         `realize: kernel ${kernel} needs the value of Variable ${(v.arg as VarArg).name}, which is not bound; use v.bind(n) in the shapes`,

@@ -7,6 +7,9 @@
 // larger values and, among equal values, for lower indices. Pass j takes the largest key below pass j-1's: k max-reductions over the row,
 // each reading the row and the previous result (O(k n) work; passes 2..k are one compiled kernel).
 // The indices decode from the keys, the values are gathered from x (so gradients flow to them).
+// A device without 64-bit integers (WEBGPU) keeps the key in int32 and the index apart: pass j
+// takes the largest key among the elements after pass j-1's pick in (key desc, index asc) order,
+// then the lowest index holding it (two reductions per pass instead of one).
 import { type DType, dtypes } from '../dtype.js'
 import { fmtShape, normAxis, prod, TsgradError } from '../helpers.js'
 import { checkOptions, type KeySet } from '../options.js'
@@ -85,6 +88,7 @@ P.topk = function (k, opts = {}) {
   const lead = xt.shape.slice(0, -1)
   let indices: Tensor
   if (k === 0) indices = Tensor.zeros([...lead, 0], { dtype: dtypes.int32, device: x.device })
+  else if (!Device.supportsDType(x.device, dtypes.int64)) indices = topkIndices32(xt, k, largest)
   else {
     const kt = Device.get(x.device).renderer.name === 'js' ? dtypes.float64 : dtypes.int64
     const iota = Tensor.iota(n, x.device).cast(kt)
@@ -112,6 +116,67 @@ P.topk = function (k, opts = {}) {
   indices = indices.transpose(ax, last)
   const values = x.gather(ax, indices)
   return this.ndim ? [values, indices] : [values.reshape([]), indices.reshape([])]
+}
+
+const I32_MIN = -(2 ** 31)
+const I32_MAX = 2 ** 31 - 1
+
+/** orderKey in int32 (its value - 2^31), computed without overflowing 32 bits; NaN at the end it belongs to. */
+function orderKey32(x: Tensor, largest: boolean): Tensor {
+  const dt = x.dtype
+  let key: Tensor
+  let nan: Tensor | undefined
+  if (dt.isFloat) {
+    const f = dt === dtypes.float32 ? x : x.cast(dtypes.float32)
+    const z = f.eq(0).where(0, f)
+    const bits = Tensor.fromUOp(UOp.new(Ops.BITCAST, dtypes.int32, [z.uop]), z)
+    // a negative float of magnitude bits m (bits = -2^31 + m) -> -m - 1: below every positive one
+    key = bits.ge(0).where(bits, bits.neg().sub(I32_MAX).sub(2))
+    nan = f.ne(f)
+  } else if (dt === dtypes.uint32)
+    // u - 2^31 in wrapping int32 arithmetic (the devices on this path wrap, as WGSL does)
+    key = x.cast(dtypes.int32).add(I32_MIN)
+  else key = x.cast(dtypes.int32)
+  if (!largest) key = key.neg().sub(1) // -1 - key: the order reversed, within int32
+  return nan ? nan.where(largest ? I32_MAX : I32_MIN, key) : key
+}
+
+/** topk's indices (int32, along the last axis of `xt`) from 32-bit keys: two reductions per pass. */
+function topkIndices32(xt: Tensor, k: number, largest: boolean): Tensor {
+  const n = xt.shape[xt.ndim - 1]!
+  const key = orderKey32(xt.detach(), largest).contiguous()
+  const idx = Tensor.iota(n, xt.device).cast(dtypes.int32)
+  const picks: Tensor[] = []
+  let keyPrev: Tensor | undefined
+  let idxPrev: Tensor | undefined
+  for (let j = 0; j < k; j++) {
+    // the elements after the previous pick: a smaller key, or its key at a higher index
+    const after =
+      keyPrev && idxPrev ? key.lt(keyPrev).logicalOr(key.eq(keyPrev).logicalAnd(idx.gt(idxPrev))) : undefined
+    const best = (after ? after.where(key, I32_MIN) : key).max(-1, { keepdim: true })
+    const holds = after ? after.logicalAnd(key.eq(best)) : key.eq(best)
+    const at = holds.where(idx, n).min(-1, { keepdim: true })
+    picks.push(at)
+    keyPrev = best
+    idxPrev = at
+  }
+  return catInGroups(picks)
+}
+
+/** Picks joined per this many at a time: a WebGPU kernel binds at most 16 storage buffers. */
+const CAT_GROUP = 8
+
+/** Tensor.cat along the last axis as a tree of cats of at most CAT_GROUP inputs each. */
+function catInGroups(parts: Tensor[]): Tensor {
+  while (parts.length > 1) {
+    const next: Tensor[] = []
+    for (let i = 0; i < parts.length; i += CAT_GROUP) {
+      const g = parts.slice(i, i + CAT_GROUP)
+      next.push(g.length === 1 ? g[0]! : Tensor.cat(g, -1).contiguous())
+    }
+    parts = next
+  }
+  return parts[0]!
 }
 
 /** PyTorch's errors for weights known at graph build (a realized host buffer or a constant). */

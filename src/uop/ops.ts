@@ -297,8 +297,8 @@ function argKey(arg: unknown): string {
 export class UOp {
   /** process-local unique id (interning order) */
   readonly id: number
-  /** stable structural hash, the same across processes for the same graph */
-  readonly key: string
+  /** `key`, computed on first use: most tensor-graph nodes (an eager op's) never need it */
+  private _key: string | undefined = undefined
   /** shape for tensor-graph nodes (undefined for kernel-IR nodes); sizes may be symbolic */
   readonly shape: readonly sint[] | undefined
   /** a variable (DEFINE_VAR or BIND) is in this node's graph or args: realize takes the bound values out */
@@ -327,11 +327,37 @@ export class UOp {
       (Array.isArray(arg) || (typeof arg === 'object' && arg !== null && 'pads' in arg)
         ? argHasUOp(arg)
         : false)
-    let s = `${op}|${dtype.name}|${argKey}`
-    for (const x of src) s += `|${x.key}`
-    this.key = hash53(s).toString(36)
     this.shape = shape
     this.hasCustomGrad = op === Ops.CUSTOM_GRAD || forwardSrc(this).some((x) => x.hasCustomGrad)
+  }
+
+  /** stable structural hash, the same across processes for the same graph */
+  get key(): string {
+    return this._key ?? UOp.computeKey(this)
+  }
+
+  /** The keys of `root` and of every source without one, sources first (a loop: graphs are deep). */
+  private static computeKey(root: UOp): string {
+    const stack: UOp[] = [root]
+    while (stack.length) {
+      const u = stack[stack.length - 1]!
+      if (u._key !== undefined) {
+        stack.pop()
+        continue
+      }
+      let ready = true
+      for (const x of u.src)
+        if (x._key === undefined) {
+          stack.push(x)
+          ready = false
+        }
+      if (!ready) continue
+      let s = `${u.op}|${u.dtype.name}|${u.argKey}`
+      for (const x of u.src) s += `|${x._key}`
+      u._key = hash53(s).toString(36)
+      stack.pop()
+    }
+    return root._key!
   }
 
   static new(op: Op, dtype: DType, src: readonly UOp[] = [], arg?: unknown): UOp {

@@ -212,8 +212,51 @@ describe('training end to end (real MNIST, short runs)', () => {
     assert.ok(Object.keys(loaded).includes('bn1.running_mean') && Object.keys(loaded).includes('fc.weight'))
     nn.loadStateDict(fresh, loaded)
     const data = nn.datasets.mnist()
-    assert.equal(await evaluate(fresh, data.test, 200, 'image'), r.testAccuracy)
+    assert.equal(await evaluate(fresh, data.test, 200, 'image', o.batchSize), r.testAccuracy)
     assert.equal(Tensor.training, false)
+  })
+
+  test('evaluation at the training batch size reuses the training step’s kernels', () => {
+    // in a process of its own: what it compiles must not depend on what other tests compiled
+    const src = join(root, 'src')
+    const script = `
+      const { nn, optim, Tensor } = await import(${JSON.stringify(`${src}/index.ts`)})
+      const { stats } = await import(${JSON.stringify(`${src}/engine/realize.ts`)})
+      const { MnistCnn } = await import(${JSON.stringify(`${src}/apps/mnist/model.ts`)})
+      const { evaluate } = await import(${JSON.stringify(`${src}/apps/mnist/trainer.ts`)})
+      const data = nn.datasets.mnist()
+      const model = new MnistCnn()
+      const opt = new optim.Adam(nn.getParameters(model), { lr: 1e-3 })
+      const { x, y } = nn.datasets.mnistBatch(data.test, Int32Array.from({ length: 24 }, (_, i) => i))
+      Tensor.training = true
+      opt.zeroGrad()
+      const loss = model.call(x).sparseCategoricalCrossentropy(y)
+      loss.backward()
+      Tensor.realize(loss, ...opt.scheduleStep())
+      await loss.item()
+      Tensor.training = false
+      const before = stats.kernelsCompiled
+      // 40 images in batches of 24: the second is padded with 8 copies labelled -1
+      const acc = await evaluate(model, data.test, 40, 'image', 24)
+      const compiled = stats.kernelsCompiled - before
+      console.log(JSON.stringify({ compiled, acc, one: await evaluate(model, data.test, 40, 'image', 40) }))`
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      env: { ...process.env, NODE_TEST_CONTEXT: undefined },
+      encoding: 'utf8',
+      timeout: 300_000,
+    })
+    assert.equal(r.status, 0, r.stderr.slice(-3000))
+    const o = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as {
+      compiled: number
+      acc: number
+      one: number
+    }
+    // new: BatchNorm's scale from its running statistics (the second BatchNorm's fused with the
+    // pooling after it), the hits and their count; the convolutions, the first pooling and the linear
+    // layer are the training step's (with a last batch of 16 of its own shape: 13 new kernels)
+    assert.equal(o.compiled, 4)
+    // the padding never counts: the same accuracy as all 40 in one batch
+    assert.equal(o.acc, o.one)
   })
 
   test('the MLP learns: > 85% on 500 test images after 40 steps', async () => {

@@ -132,6 +132,18 @@ describe('fusion contracts (kernel counts)', () => {
     const t = a.sum(1).add(1)
     expectKernels(() => [t.exp(), t.log()], 3)
   })
+  test('a reduce read through two views (rope on a projection) is computed once', () => {
+    // rope reads x @ W as its two halves, each twice: fused, the product was 4 reduce loops
+    const x = Tensor.rand([2, 16, 32]).realize()
+    const w = Tensor.rand([32, 32]).realize()
+    const [cos, sin] = Tensor.ropeTables(16, 8)
+    const q = x.matmul(w.T).reshape([2, 16, 4, 8]).transpose(1, 2).rope(cos, sin)
+    const ks = kernels(q)
+    const reduces = ks.flatMap((k) => toposort([k.ast]).filter((u) => u.op === Ops.REDUCE))
+    assert.equal(reduces.length, 1, 'one reduce loop for the product')
+    // the two halves of one realized reduce read twice are still fused (one reduce, one view)
+    expectKernels(() => a.sum(1).mul(a.sum(1)), 1)
+  })
   test('MLP 256-256-10 at batch 128, forward + backward: each matmul computed once (21 kernels)', () => {
     Tensor.manualSeed(2)
     const l1 = new nn.Linear(256, 256)

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { Tensor } from '../../src/index.ts'
+import { clearKernelCache, stats } from '../../src/engine/realize.ts'
 import { clearScheduleCache, scheduleCacheSize, scheduleCacheStats } from '../../src/schedule/cache.ts'
 
 const values = async (t: Tensor) => [...(await t.data())]
@@ -15,6 +16,18 @@ async function counting(f: () => Promise<void>): Promise<{ hits: number; misses:
 }
 
 describe('schedule cache', () => {
+  test('clearKernelCache makes the next launch of a cached schedule build its kernel again', async () => {
+    // the kernel found by its AST node (no key building) must be forgotten too
+    const a = Tensor.rand([37]).realize()
+    const f = () => a.mul(3).add(a).realize()
+    f()
+    const before = stats.kernelsCompiled
+    f()
+    assert.equal(stats.kernelsCompiled, before, 'a cached launch compiles nothing')
+    clearKernelCache()
+    f()
+    assert.equal(stats.kernelsCompiled, before + 1)
+  })
   test('the same graph over new buffers is a hit and reads the new values', async () => {
     clearScheduleCache()
     const f = (a: Tensor, b: Tensor) => a.mul(b).add(1).sum(1)

@@ -15,10 +15,12 @@ import { scheduleFor } from '../../src/engine/realize.ts'
 import { Device, dtypes, Tensor } from '../../src/index.ts'
 import { WasmRenderer } from '../../src/renderer/wasm.ts'
 import { Bytes, Code, encodeModule, I32 } from '../../src/renderer/wasm_encoder.ts'
+import { KernelCode, MAX_FOLDED_OFFSET } from '../../src/renderer/wasm_ops.ts'
 import { SimdPlan } from '../../src/renderer/wasm_simd.ts'
 import { PAGE, sizeClass, WasmHeap } from '../../src/runtime/wasm_memory.ts'
 import { wasmFeatures } from '../../src/runtime/wasm_features.ts'
 import type { KernelItem } from '../../src/schedule/schedule.ts'
+import { Ops, UOp } from '../../src/uop/ops.ts'
 import { graphRewrite } from '../../src/uop/rewrite.ts'
 import { symbolic } from '../../src/uop/symbolic.ts'
 import { makeRng } from '../helpers.ts'
@@ -73,6 +75,18 @@ describe('WASM memory', { skip }, () => {
     assert.deepEqual([...h.u8(a).subarray(0, 3)], [1, 2, 3])
     assert.throws(() => h.alloc(2 ** 30), /WASM device: out of memory allocating 1073741824 bytes/)
   })
+  test("a constant index term is the access's memarg offset; no buffer starts below those offsets", () => {
+    const [buf, x] = [UOp.variable('buf', 0, 1 << 20), UOp.variable('x', 0, 1 << 20)]
+    const idx = UOp.new(Ops.ADD, dtypes.int32, [x, UOp.const(dtypes.int32, 3)])
+    const k = new KernelCode()
+    k.local.set(buf, 0)
+    k.local.set(x, 1)
+    assert.equal(k.address(buf, idx, dtypes.float32), 12)
+    // buf + (x << 2): the constant is not computed
+    assert.deepEqual([...k.code.view()], [...new Code().get(0).get(1).i32(2).o(0x74, 0x6a).view()])
+    // buf + x*4 stays >= 0 for every in-bounds access only if buffers start above the offsets
+    assert.ok(new WasmHeap(false, 64).alloc(4).ptr >= MAX_FOLDED_OFFSET)
+  })
   test('tensors keep their values when the device memory grows', async () => {
     const a = new Tensor([1, 2, 3, 4], W).realize()
     // 64 MiB more than the memory had: it grows (a non-shared memory's old ArrayBuffer detaches)
@@ -111,6 +125,16 @@ describe('WASM SIMD', { skip: skip || !wasmFeatures().simd }, () => {
         steps.map(() => ['load', 'splat']),
       )
     }
+  })
+  test("a matmul tile splats A's elements straight from memory (v128.load32_splat)", () => {
+    const a = Tensor.rand([64, 128], W)
+    const b = Tensor.rand([128, 256], W)
+    const bytes = r.renderBytes(wasmProgram(a.matmul(b), r))
+    // 0xfd 0x09 then the memarg's alignment 2: v128.load32_splat (one load, no scalar f32.load + splat)
+    let n = 0
+    for (let i = 0; i + 2 < bytes.length; i++)
+      if (bytes[i] === 0xfd && bytes[i + 1] === 0x09 && bytes[i + 2] === 2) n++
+    assert.ok(n >= 4, `${n} load32_splat for a tile of 4 rows`)
   })
   test('elementwise kernels are upcast by 4 and stored as vectors', () => {
     const x = Tensor.rand([8, 64], W)
@@ -196,10 +220,15 @@ describe('WASM semantics at the edges (as the JS reference)', { skip }, () => {
     const v = Float32Array.from({ length: 20000 }, () => (rng() - 0.5) * 220)
     const e = await new Tensor(v, W).exp().data()
     const e2 = await new Tensor(v, W).exp2().data()
+    // with relaxed SIMD the vector code is a float32 polynomial: within an ulp (and subnormals
+    // within the smallest normal), not equal
+    const relaxed = wasmFeatures().relaxed
+    const same = (got: number, want: number) =>
+      got === want || (relaxed && Math.abs(got - want) <= Math.max(Math.abs(want) * 2 ** -23, 1.2e-38))
     let diff = 0
     for (let i = 0; i < v.length; i++) {
-      if (e[i] !== Math.fround(Math.exp(v[i]!))) diff++
-      if (e2[i] !== Math.fround(2 ** v[i]!)) diff++
+      if (!same(e[i]!, Math.fround(Math.exp(v[i]!)))) diff++
+      if (!same(e2[i]!, Math.fround(2 ** v[i]!))) diff++
     }
     assert.ok(diff <= 2, `${diff} of ${2 * v.length} differ`)
     const special = await new Tensor(
@@ -215,6 +244,47 @@ describe('WASM semantics at the edges (as the JS reference)', { skip }, () => {
     const j = new Tensor([1, 2049, 0.1], { device: 'JS', dtype: dtypes.float16 })
     const f = (t: Tensor) => t.mul(1.0009765625).add(3).cast(dtypes.float32).data()
     assert.deepEqual(await f(h), await f(j))
+  })
+})
+
+describe('WASM with relaxed SIMD (a child process with the engine flag Node 20 needs)', { skip }, () => {
+  test('vector float32 exp and exp2 are float32 polynomials within 2 ulp; specials as Math.exp', () => {
+    const script = `
+      const { Tensor } = await import('./src/index.ts')
+      const { wasmFeatures } = await import('./src/runtime/wasm_features.ts')
+      const N = 1 << 16
+      const v = Float32Array.from({ length: N }, (_, i) => Math.fround(Math.sin(i * 12.9898) * 110))
+      const special = [Number.NaN, Infinity, -Infinity, 0, -0, 89, -104, 88.72, 88.73, -87.3, -100, -150, 1e-30]
+      v.set(special)
+      const out = { relaxed: wasmFeatures().relaxed, worst: 0, specials: [] }
+      for (const [f, ref] of [[(t) => t.exp(), Math.exp], [(t) => t.exp2(), (x) => 2 ** x]]) {
+        const got = await f(new Tensor(v, { device: 'WASM' })).data()
+        for (let i = 0; i < N; i++) {
+          const e = Math.fround(ref(v[i]))
+          if (e > 1.2e-38 && Number.isFinite(e)) out.worst = Math.max(out.worst, Math.abs(got[i] - e) / (e * 2 ** -23))
+        }
+        out.specials.push([...got.subarray(0, special.length)].map((g, i) => [g, Math.fround(ref(v[i]))]))
+      }
+      console.log('result=' + JSON.stringify(out))
+    `
+    const r = spawnSync(
+      process.execPath,
+      ['--experimental-wasm-relaxed-simd', '--import', 'tsx', '--input-type=module', '-e', script],
+      { encoding: 'utf8', env: { ...process.env, WASM_THREADS: '1', DEVICE: '' } },
+    )
+    const m = /result=(.*)/.exec(r.stdout)
+    assert.ok(m, r.stderr)
+    const out = JSON.parse(m[1]!) as {
+      relaxed: boolean
+      worst: number
+      specials: [number | null, number | null][][]
+    }
+    if (!out.relaxed) return // an engine without relaxed SIMD even with the flag: the exact path ran
+    assert.ok(out.worst <= 2, `worst ${out.worst} ulp`)
+    // JSON writes NaN and infinities as null: those must match exactly; tiny results within 1e-38
+    for (const pairs of out.specials)
+      for (const [g, e] of pairs)
+        assert.ok(g === e || (g !== null && e !== null && Math.abs(g - e) < 1e-38), `${g} vs ${e}`)
   })
 })
 

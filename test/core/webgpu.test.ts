@@ -4,11 +4,15 @@
 // and adapter errors surfacing with the kernel's name. Skipped where WebGPU cannot start.
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readdirSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import { Device, dtypes, Tensor } from '../../src/index.ts'
 import { handOpts } from '../../src/codegen/heuristics.ts'
 import { fmtOpts } from '../../src/codegen/opts.ts'
-import { scheduleFor } from '../../src/engine/realize.ts'
+import { beamIdle, beamStats } from '../../src/engine/beam.ts'
+import { scheduleFor, stats } from '../../src/engine/realize.ts'
 import { startWebGPU } from '../../src/runtime/webgpu.ts'
 
 const why = await startWebGPU().then(
@@ -154,6 +158,133 @@ describe('WEBGPU device', { skip }, () => {
       () => new Tensor([1, 2], { device: 'JS', dtype: 'float64' }).to('WEBGPU'),
       /to: dtype float64/,
     )
+  })
+
+  test("float16 without the adapter's shader-f16 is refused when the graph is built and when rendered", async () => {
+    // lavapipe has shader-f16: an adapter without it is simulated on the renderer the device consults
+    const dev = Device.get('WEBGPU')
+    await dev.synchronize() // the device has told the renderer what the adapter has
+    const r = dev.renderer as { f16: boolean }
+    const had = r.f16
+    const x = new Tensor([1.5, 2], { device: 'WEBGPU' })
+    const half = x.cast('float16').add(1)
+    r.f16 = false
+    try {
+      assert.equal(Device.supportsDType('WEBGPU', dtypes.float16), false)
+      assert.throws(
+        () => x.cast('float16'),
+        /cast: dtype float16 is not supported on WEBGPU: the adapter has no 'shader-f16'/,
+      )
+      const items = scheduleFor([half.uop]).items.filter((it) => it.kind === 'kernel')
+      const item = items.find((it) => it.bufs.some((b) => b.dtype.name === 'float16'))!
+      const { renderKernel } = await import('../../src/codegen/kernel.ts')
+      assert.throws(
+        () => renderKernel(item.ast, dev.renderer, []),
+        /float16 needs the adapter's 'shader-f16'/,
+      )
+    } finally {
+      r.f16 = had
+    }
+    if (had) assert.deepEqual(Array.from(await half.cast('float32').data()), [2.5, 3])
+  })
+
+  test('topk without int64 keys (int32 key + index): the JS order for ties, NaN, -0, int extremes; k > 16 picks', async () => {
+    const cases: [number[], 'float32' | 'int32' | 'uint32' | 'uint8' | 'float16'][] = [
+      [[2, 7, 2, 7, 1, 2, 7, Number.NaN, -0, 0, -3.5, -1e30, 1e-40, -1e-40, Infinity, -Infinity], 'float32'],
+      [[5, -2147483648, 2147483647, 0, -1, 5, 3], 'int32'],
+      [[4000000000, 0, 2147483648, 2147483647, 1, 4000000000], 'uint32'],
+      [[3, 1, 2, 3, 0], 'uint8'],
+      [[1.5, -2, 1.5, 0.25], 'float16'],
+    ]
+    for (const [d, dt] of cases)
+      for (const largest of [true, false])
+        for (const k of [1, 3, d.length]) {
+          const [gpu, js] = await both((device) => {
+            const x = new Tensor(d, { dtype: dt === 'float16' ? 'float32' : dt, device }).cast(dt)
+            return x.topk(k, { largest })[1]
+          })
+          assert.deepEqual(gpu, js, `${dt} largest=${largest} k=${k}`)
+        }
+    // 20 picks: joined by a tree of cats (one cat of 20 would bind more than 16 buffers)
+    const row = Float32Array.from({ length: 300 }, (_, i) => Math.round(Math.sin(i * 12.9898) * 50) / 4)
+    const [gpu, js] = await both((device) => new Tensor(row, { shape: [3, 100], device }).topk(20)[1])
+    assert.deepEqual(gpu, js, 'k = 20')
+    // multinomial without replacement is a topk of exponential races: zero weights never drawn
+    const w = new Tensor(
+      [
+        [0.1, 0, 0.5, 0.4],
+        [1, 1, 1, 0],
+      ],
+      { device: 'WEBGPU' },
+    )
+    const draws = Array.from(await w.multinomial(3).data(), Number)
+    assert.deepEqual(
+      [draws.slice(0, 3).sort(), draws.slice(3).sort()],
+      [
+        [0, 2, 3],
+        [0, 1, 2],
+      ],
+    )
+  })
+
+  test('BEAM=1 times candidates on the GPU in the background; its winner replaces the kernel and agrees', async () => {
+    const a = Tensor.rand([64, 256], { device: 'WEBGPU' }).realize()
+    const b = Tensor.rand([256, 64], { device: 'WEBGPU' }).realize()
+    const ref = await new Tensor(await a.data(), { shape: [64, 256], device: 'JS' })
+      .matmul(new Tensor(await b.data(), { shape: [256, 64], device: 'JS' }))
+      .data()
+    const close = (got: ArrayLike<number>, label: string): void => {
+      for (let i = 0; i < ref.length; i++)
+        assert.ok(
+          Math.abs(got[i]! - ref[i]!) <= 1e-4 * Math.max(1, Math.abs(ref[i]!)),
+          `${label} at ${i}: ${got[i]} vs ${ref[i]}`,
+        )
+    }
+    const saved = { ...process.env }
+    const dir = mkdtempSync(join(tmpdir(), 'tsgrad-beam-gpu-'))
+    Object.assign(process.env, { BEAM: '1', BEAM_TIMEOUT: '4', TSGRAD_CACHE_DIR: dir })
+    try {
+      const searches = beamStats.searches
+      const timed = beamStats.timed
+      // the first run: the heuristics' kernel while the search runs
+      close(await a.matmul(b).data(), 'during the search')
+      const started = beamStats.searches - searches
+      assert.ok(started >= 1, 'a search per kernel started')
+      await beamIdle()
+      assert.ok(beamStats.timed > timed + 2 * started, 'the search timed several candidates on the device')
+      assert.equal(readdirSync(join(dir, 'beam')).length, started, 'the winners are cached on disk')
+      const compiled = stats.kernelsCompiled
+      close(await a.matmul(b).data(), 'the winner')
+      assert.equal(
+        stats.kernelsCompiled,
+        compiled + started,
+        'the winners were compiled in place of the heuristics',
+      )
+      close(await a.matmul(b).data(), 'again')
+      assert.equal(beamStats.searches, searches + started, 'no second search')
+    } finally {
+      for (const k of ['BEAM', 'BEAM_TIMEOUT', 'TSGRAD_CACHE_DIR']) {
+        if (saved[k] === undefined) delete process.env[k]
+        else process.env[k] = saved[k]
+      }
+    }
+  })
+
+  test('a BEAM candidate the adapter rejects is timed as failed, not reported at the next read', async () => {
+    const dev = Device.get('WEBGPU')
+    const src =
+      '// tsgrad {"threads":64,"workgroup":64,"nbufs":0,"nvars":0}\n@compute @workgroup_size(64) fn bad_cand() { let x: f32 = 1u; }\n'
+    await assert.rejects(
+      dev.timeKernel!(src, 'bad_cand', [], undefined, 2),
+      /candidate bad_cand failed to compile/,
+    )
+    const good =
+      '// tsgrad {"threads":64,"workgroup":64,"nbufs":1,"nvars":0}\n@group(0) @binding(0) var<storage, read_write> b0: array<f32>;\n@compute @workgroup_size(64) fn good_cand(@builtin(local_invocation_index) li: u32) { b0[li] = f32(li); }\n'
+    const buf = dev.allocator.alloc(64, dtypes.float32)
+    const ms = await dev.timeKernel!(good, 'good_cand', [buf], undefined, 3)
+    assert.ok(Number.isFinite(ms) && ms >= 0, `a time in ms: ${ms}`)
+    dev.allocator.free(buf)
+    assert.deepEqual(Array.from(await new Tensor([1, 2], { device: 'WEBGPU' }).add(1).data()), [2, 3])
   })
 
   test('a kernel the adapter rejects is an error naming the kernel', async () => {

@@ -59,3 +59,10 @@ test('every export of the package, nn, optim and nn.datasets is in docs/api.md',
     [],
   )
 })
+
+test('every export of the browser entry is in docs/api.md', async () => {
+  const browser = await import('../../src/browser.ts')
+  const names = Object.keys(browser)
+  assert.ok(names.includes('ready') && names.includes('Tensor'), `browser entry exports: ${names}`)
+  assert.deepEqual(missing(names, 'browser: '), [])
+})

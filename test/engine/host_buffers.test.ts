@@ -153,3 +153,41 @@ describe('native output buffers', { skip }, () => {
     assert.ok(mem.counts.reused > 5000, `only ${mem.counts.reused} allocations reused a mapping`)
   })
 })
+
+describe('small CPU buffers share slabs', { skip }, () => {
+  const f32 = Tensor.randn([1]).dtype
+  const raw = (n: number) => new Buffer('CPU', n, f32).raw as Float32Array
+  const address = (a: Float32Array) => Number(koffi().address(a.buffer as ArrayBuffer)) + a.byteOffset
+
+  test('consecutive small buffers are 64-byte aligned views of one ArrayBuffer', () => {
+    const a = raw(1000)
+    const b = raw(3)
+    const c = raw(1000)
+    assert.equal(a.buffer, b.buffer)
+    assert.equal(b.buffer, c.buffer)
+    for (const x of [a, b, c]) assert.equal(address(x) % 64, 0)
+    // disjoint: writing one leaves the others alone
+    a.fill(1)
+    b.fill(2)
+    c.fill(3)
+    assert.deepEqual([a[999], b[0], b[2], c[0]], [1, 2, 2, 3])
+    // a buffer past the slab limit is its own ArrayBuffer
+    assert.notEqual(raw(1 << 13).buffer, raw(1 << 13).buffer)
+  })
+
+  test('a loop of 20,000 un-disposed small ops keeps array-buffer memory bounded', async () => {
+    const x = Tensor.rand([1000]).realize()
+    let y = x
+    for (let i = 0; i < 500; i++) y = y.add(0.5).realize()
+    await settle()
+    const before = process.memoryUsage().arrayBuffers
+    for (let i = 0; i < 20_000; i++) {
+      y = y.mul(0.999).realize()
+      if (i % 1000 === 0) await y.data()
+    }
+    await settle()
+    const grown = process.memoryUsage().arrayBuffers - before
+    // 20,000 results of 4 KB are 80 MB: what is left must be a few slabs, not the results
+    assert.ok(grown < 4 * MiB, `array buffers grew by ${(grown / MiB).toFixed(1)} MiB`)
+  })
+})

@@ -12,7 +12,7 @@ import { type AttentionOptions, Tensor } from '../../src/index.ts'
 import { attentionBackend } from '../../src/tensor/attention.ts'
 import { Ops } from '../../src/uop/ops.ts'
 import { toposort } from '../../src/uop/rewrite.ts'
-import { allclose, expectThrows, type FixArray, toTensor, syncReadsSkip } from '../helpers.ts'
+import { allclose, expectThrows, type FixArray, toTensor } from '../helpers.ts'
 
 interface AttentionCase {
   name: string
@@ -36,7 +36,11 @@ const cases = (
 const tol = { rtol: 1e-4, atol: 1e-5 }
 
 /** Runs one fixture case with `extra` options: values and dq/dk/dv against PyTorch. */
-function checkCase(c: AttentionCase, extra: AttentionOptions = {}, check?: (out: Tensor) => void): void {
+async function checkCase(
+  c: AttentionCase,
+  extra: AttentionOptions = {},
+  check?: (out: Tensor) => void,
+): Promise<void> {
   const [q, k, v] = [c.q, c.k, c.v].map((a) => toTensor(a, { requiresGrad: true })) as [
     Tensor,
     Tensor,
@@ -47,26 +51,24 @@ function checkCase(c: AttentionCase, extra: AttentionOptions = {}, check?: (out:
   const out = q.scaledDotProductAttention(k, v, opts)
   check?.(out)
   assert.deepEqual(out.shape, c.out.shape)
-  allclose(out.dataSync() as Float32Array, c.out.data, { ...tol, label: 'out', shape: c.out.shape })
+  allclose((await out.data()) as Float32Array, c.out.data, { ...tol, label: 'out', shape: c.out.shape })
   out.mul(toTensor(c.upstream)).sum().backward()
   for (const [name, t, want] of [
     ['dq', q, c.dq],
     ['dk', k, c.dk],
     ['dv', v, c.dv],
   ] as const)
-    allclose(t.grad!.dataSync() as Float32Array, want.data, { ...tol, label: name, shape: want.shape })
+    allclose((await t.grad!.data()) as Float32Array, want.data, { ...tol, label: name, shape: want.shape })
 }
 
-describe('scaledDotProductAttention against PyTorch (values and gradients)', {
-  skip: syncReadsSkip(),
-}, () => {
+describe('scaledDotProductAttention against PyTorch (values and gradients)', {}, () => {
   for (const c of cases) test(c.name, () => checkCase(c))
 })
 
 const kernels = (t: Tensor) => scheduleFor([t.uop]).items.filter((i) => i.kind === 'kernel')
 
-describe('grouped-query attention reads keys without repeating them', { skip: syncReadsSkip() }, () => {
-  test('a decode step (q of length 1 against a cache view): 4 kernels, no buffer of the repeated keys', () => {
+describe('grouped-query attention reads keys without repeating them', () => {
+  test('a decode step (q of length 1 against a cache view): 4 kernels, no buffer of the repeated keys', async () => {
     const [B, Hq, Hkv, S, D] = [1, 8, 2, 64, 32]
     const cache = Tensor.zeros([B, Hkv, S, D]).contiguous().realize()
     const q = Tensor.rand([B, Hq, 1, D]).realize()
@@ -85,7 +87,7 @@ describe('grouped-query attention reads keys without repeating them', { skip: sy
       for (const b of k.bufs) assert.ok(b.existing || b.size < repeated, `a buffer of ${b.size} elements`)
   })
 
-  test('a prefill against a cache (Tq < Tk, bottom-right causal): 3-4 kernels, no buffer of the repeated keys', () => {
+  test('a prefill against a cache (Tq < Tk, bottom-right causal): 3-4 kernels, no buffer of the repeated keys', async () => {
     const run = (tq: number, tk: number, d: number): number => {
       const q = Tensor.rand([1, 8, tq, d]).realize()
       const k = Tensor.rand([1, 2, tk, d]).realize()
@@ -102,7 +104,7 @@ describe('grouped-query attention reads keys without repeating them', { skip: sy
     assert.equal(run(16, 96, 64), 3)
   })
 
-  test('GQA equals attention over explicitly repeated keys', () => {
+  test('GQA equals attention over explicitly repeated keys', async () => {
     Tensor.manualSeed(5)
     const q = Tensor.randn([2, 6, 3, 4])
     const k = Tensor.randn([2, 2, 5, 4])
@@ -111,16 +113,16 @@ describe('grouped-query attention reads keys without repeating them', { skip: sy
       t.reshape([2, 2, 1, 5, t.shape[3]!]).expand([2, 2, 3, 5, t.shape[3]!]).reshape([2, 6, 5, t.shape[3]!])
     const got = q.scaledDotProductAttention(k, v, { isCausal: true, causalAlign: 'bottomRight' })
     const want = q.scaledDotProductAttention(rep(k), rep(v), { isCausal: true, causalAlign: 'bottomRight' })
-    allclose(got.dataSync() as Float32Array, Array.from(want.dataSync() as Float32Array), tol)
+    allclose((await got.data()) as Float32Array, Array.from((await want.data()) as Float32Array), tol)
   })
 })
 
-describe('GQA gradients on the packed matmul path', { skip: syncReadsSkip() }, () => {
-  test('dq, dk, dv equal those of attention over explicitly repeated keys (64 rows per group: packed)', () => {
+describe('GQA gradients on the packed matmul path', () => {
+  test('dq, dk, dv equal those of attention over explicitly repeated keys (64 rows per group: packed)', async () => {
     Tensor.manualSeed(6)
     const [B, Hq, Hkv, Tq, Tk, D] = [1, 8, 2, 16, 96, 64]
     const g = Hq / Hkv
-    const grads = (repeat: boolean): number[][] => {
+    const grads = async (repeat: boolean): Promise<number[][]> => {
       const q = Tensor.randn([B, Hq, Tq, D]).realize()
       const k = Tensor.randn([B, Hkv, Tk, D]).realize()
       const v = Tensor.randn([B, Hkv, Tk, D]).realize()
@@ -129,27 +131,29 @@ describe('GQA gradients on the packed matmul path', { skip: syncReadsSkip() }, (
         repeat ? t.reshape([B, Hkv, 1, Tk, D]).expand([B, Hkv, g, Tk, D]).reshape([B, Hq, Tk, D]) : t
       const out = q.scaledDotProductAttention(rep(k), rep(v), { isCausal: true, causalAlign: 'bottomRight' })
       out.mul(out).sum().backward()
-      return [q, k, v].map((t) => Array.from(t.grad!.dataSync() as Float32Array))
+      const gs: number[][] = []
+      for (const t of [q, k, v]) gs.push(Array.from((await t.grad!.data()) as Float32Array))
+      return gs
     }
     Tensor.manualSeed(6)
-    const got = grads(false)
+    const got = await grads(false)
     Tensor.manualSeed(6)
-    const want = grads(true)
+    const want = await grads(true)
     for (const [i, name] of ['dq', 'dk', 'dv'].entries()) allclose(got[i]!, want[i]!, { ...tol, label: name })
   })
 })
 
-describe('causal alignment', { skip: syncReadsSkip() }, () => {
+describe('causal alignment', () => {
   const ones = (...s: number[]) => Tensor.ones(s)
-  test('top-left (PyTorch isCausal) vs bottom-right: which keys a query sees', () => {
+  test('top-left (PyTorch isCausal) vs bottom-right: which keys a query sees', async () => {
     // v = identity over keys: each output row is that query's attention weights
     const q = Tensor.zeros([2, 1])
     const k = Tensor.zeros([4, 1])
     const v = Tensor.eye(4)
-    const tl = q.scaledDotProductAttention(k, v, { isCausal: true }).tolistSync() as number[][]
-    const br = q
+    const tl = (await q.scaledDotProductAttention(k, v, { isCausal: true }).tolist()) as number[][]
+    const br = (await q
       .scaledDotProductAttention(k, v, { isCausal: true, causalAlign: 'bottomRight' })
-      .tolistSync() as number[][]
+      .tolist()) as number[][]
     allclose(tl.flat(), [1, 0, 0, 0, 0.5, 0.5, 0, 0], tol)
     allclose(br.flat(), [1 / 3, 1 / 3, 1 / 3, 0, 0.25, 0.25, 0.25, 0.25], tol)
     // square: both the same
@@ -158,18 +162,18 @@ describe('causal alignment', { skip: syncReadsSkip() }, () => {
       causalAlign: 'bottomRight',
     })
     const sq0 = ones(3, 2).scaledDotProductAttention(ones(3, 2), Tensor.eye(3), { isCausal: true })
-    assert.deepEqual(sq.tolistSync(), sq0.tolistSync())
+    assert.deepEqual(await sq.tolist(), await sq0.tolist())
   })
 })
 
-describe('dropoutP', { skip: syncReadsSkip() }, () => {
-  test('drops attention weights with probability p and scales the rest by 1/(1-p), in or out of training', () => {
+describe('dropoutP', () => {
+  test('drops attention weights with probability p and scales the rest by 1/(1-p), in or out of training', async () => {
     Tensor.manualSeed(7)
     const n = 64
     // uniform weights 1/n; v = identity, so the output is the weights after dropout
-    const w = Tensor.zeros([n, 4])
+    const w = (await Tensor.zeros([n, 4])
       .scaledDotProductAttention(Tensor.zeros([n, 4]), Tensor.eye(n), { dropoutP: 0.25 })
-      .dataSync() as Float32Array
+      .data()) as Float32Array
     let kept = 0
     for (const x of w) {
       if (x === 0) continue
@@ -181,13 +185,13 @@ describe('dropoutP', { skip: syncReadsSkip() }, () => {
     const all = Tensor.ones([3, 2]).scaledDotProductAttention(Tensor.ones([4, 2]), Tensor.ones([4, 5]), {
       dropoutP: 1,
     })
-    assert.deepEqual(all.tolistSync(), [Array(5).fill(0), Array(5).fill(0), Array(5).fill(0)])
+    assert.deepEqual(await all.tolist(), [Array(5).fill(0), Array(5).fill(0), Array(5).fill(0)])
   })
 })
 
 describe('errors name the shapes', () => {
   const z = (...s: number[]) => Tensor.zeros(s)
-  test('head counts, head dims, lengths, ranks, masks and options', () => {
+  test('head counts, head dims, lengths, ranks, masks and options', async () => {
     expectThrows(
       () => z(1, 6, 2, 8).scaledDotProductAttention(z(1, 4, 2, 8), z(1, 4, 2, 8)),
       /6 query heads are not a multiple of 4/,
@@ -237,7 +241,7 @@ describe('errors name the shapes', () => {
   })
 })
 
-describe("backend: 'flash' (flashAttention) and the 'auto' choice", { skip: syncReadsSkip() }, () => {
+describe("backend: 'flash' (flashAttention) and the 'auto' choice", () => {
   // every fixture case flash applies to: same values and gradients as PyTorch through the flash kernels
   const applies = (c: AttentionCase) =>
     c.q.shape.length === 4 &&
@@ -253,7 +257,7 @@ describe("backend: 'flash' (flashAttention) and the 'auto' choice", { skip: sync
       checkCase(c, { backend: 'flash' }, (out) =>
         assert.ok(toposort([out.uop]).some((u) => u.op === Ops.CUSTOM_KERNEL)),
       ))
-  test("'flash' where it does not apply is an error naming why; 'auto' picks flash only for huge score matrices", () => {
+  test("'flash' where it does not apply is an error naming why; 'auto' picks flash only for huge score matrices", async () => {
     const q = Tensor.zeros([1, 2, 4, 8])
     const k = Tensor.zeros([1, 2, 4, 8])
     expectThrows(
@@ -272,7 +276,7 @@ describe("backend: 'flash' (flashAttention) and the 'auto' choice", { skip: sync
 })
 
 describe('the softmax before the second product is computed once', () => {
-  test('a causal mask (index arithmetic on the scores) does not make the probabilities fused per output column', () => {
+  test('a causal mask (index arithmetic on the scores) does not make the probabilities fused per output column', async () => {
     // the causal `where` reads IOTA and the scores: it is data, realized before the product with v
     // like the unmasked probabilities (fused, each exp ran once per column of v: 2.5 s at T=512)
     // (scores of 4 x 128 x 128: large enough that recomputing them per column is avoided at all)

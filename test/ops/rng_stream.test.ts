@@ -6,24 +6,24 @@ import assert from 'node:assert/strict'
 import { afterEach, describe, test } from 'node:test'
 import { jit, Tensor } from '../../src/index.ts'
 import { rng } from '../../src/tensor/create.ts'
-import { syncReadsSkip } from '../helpers.ts'
 
-const vals = (t: Tensor): number[] => Array.from(t.dataSync() as ArrayLike<number>, Number)
+const vals = async (t: Tensor): Promise<number[]> => Array.from((await t.data()) as ArrayLike<number>, Number)
 const cat = (parts: number[][]): number[] => parts.flat()
 
 /** `draw(n)` once for the total, and once per part after the same reseed: the values must agree. */
-function assertContinuous(
+async function assertContinuous(
   name: string,
   draw: (n: number) => Tensor,
   parts: number[],
   rtol: number,
   seed = 11,
-): void {
+): Promise<void> {
   const total = parts.reduce((a, b) => a + b, 0)
   Tensor.manualSeed(seed)
-  const whole = vals(draw(total))
+  const whole = await vals(draw(total))
   Tensor.manualSeed(seed)
-  const split = cat(parts.map((n) => vals(draw(n))))
+  const split: number[] = []
+  for (const n of parts) split.push(...(await vals(draw(n))))
   assert.equal(split.length, whole.length)
   // exact for hashes; transcendentals (randn's log/cos) may differ by an ulp between a vector loop
   // and a scalar one, while a shifted counter changes the value completely
@@ -46,7 +46,7 @@ const SPLITS = [
   [1, 63],
 ]
 
-describe('rng stream continuity', { skip: syncReadsSkip() }, () => {
+describe('rng stream continuity', () => {
   afterEach(() => {
     Tensor.training = false
   })
@@ -61,25 +61,26 @@ describe('rng stream continuity', { skip: syncReadsSkip() }, () => {
     dropout_mask: [(n) => Tensor.ones([n]).dropout(0.5), 0],
   }
   for (const [name, [draw, rtol]] of Object.entries(draws))
-    test(`${name}: one draw equals consecutive draws`, () => {
+    test(`${name}: one draw equals consecutive draws`, async () => {
       Tensor.training = true
-      for (const parts of SPLITS) assertContinuous(name, draw, parts, rtol)
+      for (const parts of SPLITS) await assertContinuous(name, draw, parts, rtol)
     })
 
-  test('seams: consecutive draws share no counter (rand 4 + 4 against rand 8)', () => {
+  test('seams: consecutive draws share no counter (rand 4 + 4 against rand 8)', async () => {
     Tensor.manualSeed(3)
-    const a = vals(Tensor.rand([4]))
-    const b = vals(Tensor.rand([4]))
+    const a = await vals(Tensor.rand([4]))
+    const b = await vals(Tensor.rand([4]))
     Tensor.manualSeed(3)
-    const whole = vals(Tensor.rand([8]))
+    const whole = await vals(Tensor.rand([8]))
     assert.notEqual(b[0], a[3], 'the second draw starts with the last value of the first')
     assert.deepEqual(cat([a, b]), whole)
   })
 
-  test('a large draw has no equal neighbours and few repeats (24-bit values)', () => {
+  test('a large draw has no equal neighbours and few repeats (24-bit values)', async () => {
     Tensor.manualSeed(5)
     const parts = [1000, 1, 999, 3000]
-    const v = cat(parts.map((n) => vals(Tensor.rand([n]))))
+    const v: number[] = []
+    for (const n of parts) v.push(...(await vals(Tensor.rand([n]))))
     let neighbours = 0
     for (let i = 1; i < v.length; i++) if (v[i] === v[i - 1]) neighbours++
     assert.equal(neighbours, 0, 'a value repeats its neighbour (overlapping counters)')
@@ -88,14 +89,14 @@ describe('rng stream continuity', { skip: syncReadsSkip() }, () => {
     assert.ok(repeats <= 3, `${repeats} repeated values in ${v.length}`)
   })
 
-  test('realize order does not change the numbers (counters are taken at build time)', () => {
+  test('realize order does not change the numbers (counters are taken at build time)', async () => {
     Tensor.manualSeed(8)
     const a = Tensor.rand([5])
     const b = Tensor.rand([6])
-    const bv = vals(b) // realized first
-    const av = vals(a)
+    const bv = await vals(b) // realized first
+    const av = await vals(a)
     Tensor.manualSeed(8)
-    assert.deepEqual(cat([av, bv]), vals(Tensor.rand([11])))
+    assert.deepEqual(cat([av, bv]), await vals(Tensor.rand([11])))
     // a draw realized together with a later one, and one realized in between
     Tensor.manualSeed(8)
     const c = Tensor.rand([2])
@@ -103,20 +104,20 @@ describe('rng stream continuity', { skip: syncReadsSkip() }, () => {
     const e = Tensor.rand([6])
     Tensor.realize(e, c)
     Tensor.manualSeed(8)
-    assert.deepEqual(cat([vals(c), vals(d), vals(e)]), vals(Tensor.rand([11])))
+    assert.deepEqual(cat([await vals(c), await vals(d), await vals(e)]), await vals(Tensor.rand([11])))
   })
 
-  test('inside jit: calls, captures and replays continue the stream', () => {
+  test('inside jit: calls, captures and replays continue the stream', async () => {
     const f = jit((x: Tensor) => x.add(Tensor.rand([3])).add(Tensor.rand([2]).sum()))
     const zero = Tensor.zeros([3]).realize()
     Tensor.manualSeed(21)
     const got: number[] = []
     for (let i = 0; i < 4; i++) {
-      got.push(...vals(f(zero))) // eager, capture, replay, replay
-      got.push(...vals(Tensor.rand([1]))) // an eager draw between calls
+      got.push(...(await vals(f(zero)))) // eager, capture, replay, replay
+      got.push(...(await vals(Tensor.rand([1])))) // an eager draw between calls
     }
     Tensor.manualSeed(21)
-    const ref = vals(Tensor.rand([4 * 6]))
+    const ref = await vals(Tensor.rand([4 * 6]))
     const want: number[] = []
     for (let i = 0; i < 4; i++) {
       const r = ref.slice(6 * i, 6 * i + 6)
@@ -127,38 +128,43 @@ describe('rng stream continuity', { skip: syncReadsSkip() }, () => {
     assert.deepEqual(got, want)
   })
 
-  test('randn pairs its two uniforms per element, so it is continuous too', () => {
+  test('randn pairs its two uniforms per element, so it is continuous too', async () => {
     // Box-Muller: element i uses counters 2i and 2i+1 of its draw
     Tensor.manualSeed(4)
-    const u = vals(Tensor.rand([16]))
+    const u = await vals(Tensor.rand([16]))
     Tensor.manualSeed(4)
-    const z = vals(Tensor.randn([8]))
+    const z = await vals(Tensor.randn([8]))
     for (let i = 0; i < 8; i++) {
       const want = Math.sqrt(-2 * Math.log(1 - u[2 * i]!)) * Math.cos(2 * Math.PI * u[2 * i + 1]!)
       assert.ok(Math.abs(z[i]! - want) < 1e-4 * Math.max(1, Math.abs(want)), `randn[${i}] ${z[i]} != ${want}`)
     }
   })
 
-  test('the counter does not wrap at 2^32 (a long run must not replay the stream from its start)', () => {
-    const run = (counter: number, n: number): number[] => {
+  test('the counter does not wrap at 2^32 (a long run must not replay the stream from its start)', async () => {
+    const run = async (counter: number, n: number): Promise<number[]> => {
       Tensor.manualSeed(6)
       rng.counter = counter
       return vals(Tensor.rand([n]))
     }
-    const start = run(0, 4)
-    const across = run(2 ** 32 - 2, 4) // straddles 2^32
-    const after = run(2 ** 32, 4)
+    const start = await run(0, 4)
+    const across = await run(2 ** 32 - 2, 4) // straddles 2^32
+    const after = await run(2 ** 32, 4)
     assert.deepEqual(across.slice(2), after.slice(0, 2), 'one stream across the 2^32 boundary')
     assert.notDeepEqual(after.slice(0, 2), start.slice(0, 2), 'counter 2^32 repeats counter 0')
-    assert.notDeepEqual(run(3 * 2 ** 32 + 5, 4), run(5, 4), 'counter 3 * 2^32 + 5 repeats counter 5')
+    assert.notDeepEqual(
+      await run(3 * 2 ** 32 + 5, 4),
+      await run(5, 4),
+      'counter 3 * 2^32 + 5 repeats counter 5',
+    )
     // and inside a jit replay, whose uploads are rewritten with the current counter
     const f = jit(() => Tensor.rand([3]).mul(1))
     Tensor.manualSeed(6)
     rng.counter = 2 ** 32 - 1
-    const calls = [0, 1, 2].flatMap(() => vals(f())) // eager, capture, replay (read before the next)
+    const calls: number[] = []
+    for (let i = 0; i < 3; i++) calls.push(...(await vals(f()))) // eager, capture, replay (read before the next)
     Tensor.manualSeed(6)
     rng.counter = 2 ** 32 - 1
-    assert.deepEqual(calls, vals(Tensor.rand([9])))
+    assert.deepEqual(calls, await vals(Tensor.rand([9])))
     Tensor.manualSeed(0)
   })
 })

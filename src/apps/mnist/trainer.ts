@@ -101,7 +101,13 @@ function makeStep(model: MnistModel, opt: optim.Optimizer): StepFn {
   }
 }
 
-/** Fraction of the first `count` images of `split` the model classifies correctly. */
+/**
+ * Fraction of the first `count` images of `split` the model classifies correctly, in batches of
+ * `batch` images. Every batch has that size (the last is padded with copies of the first image,
+ * labelled -1 so that they never count), so evaluating at the training batch size runs the training
+ * step's forward kernels (all but BatchNorm's running-statistics scale and the count): no batch
+ * of another size compiles a set of kernels of its own.
+ */
 export async function evaluate(
   model: MnistModel,
   split: nn.datasets.MnistSplit,
@@ -114,9 +120,11 @@ export async function evaluate(
   let correct = 0
   try {
     for (let start = 0; start < count; start += batch) {
-      const idx = Int32Array.from({ length: Math.min(batch, count - start) }, (_, i) => start + i)
-      const { x, y } = nn.datasets.mnistBatch(split, idx, { layout })
-      const hits = Tensor.noGrad(() => model.call(x).argmax(1).eq(y).sum())
+      const real = Math.min(batch, count - start)
+      const idx = Int32Array.from({ length: batch }, (_, i) => start + (i < real ? i : 0))
+      const { x } = nn.datasets.mnistBatch(split, idx, { layout })
+      const labels = Int32Array.from(idx, (j, i) => (i < real ? split.labels[j]! : -1))
+      const hits = Tensor.noGrad(() => model.call(x).argmax(1).eq(new Tensor(labels)).sum())
       correct += Number(await hits.item())
     }
   } finally {
@@ -175,7 +183,8 @@ export async function trainMnist(o: TrainOptions, io: TrainIO): Promise<TrainRes
   const tEnd = performance.now()
 
   io.log(`evaluating on ${o.testSize} test images...`)
-  const testAccuracy = await evaluate(model, data.test, o.testSize, layout)
+  // at the training batch size: the forward kernels are the training step's (see evaluate)
+  const testAccuracy = await evaluate(model, data.test, o.testSize, layout, o.batchSize)
   const trainSeconds = (tEnd - t0) / 1000
   const meta = {
     model: o.model === 'cnn' ? 'tsgrad mnist cnn (beautiful_mnist)' : 'tsgrad mnist mlp 784-512-10',

@@ -1,0 +1,220 @@
+// `npm run bench -- browser`: tsgrad's WASM and WEBGPU devices against jax-js, TensorFlow.js and
+// onnxruntime-web in headless Chromium (Debian's chromium driven by playwright-core, WebGPU on its
+// software adapter). The page (bench/browser/page.ts, bundled here with esbuild) is served from
+// 127.0.0.1 with COOP/COEP, so it is cross-origin isolated and the peers may use wasm threads.
+// One page runs every case for every implementation; a second page, whose navigator reports one
+// core, times matmul 1024 single-threaded. Ratios: peer time / tsgrad time on the same kind of
+// device (>1: tsgrad faster). Peers are bench-only: bench/peers/setup-browser-peers.sh.
+import { existsSync, readFileSync } from 'node:fs'
+import { createServer } from 'node:http'
+import { homedir } from 'node:os'
+import { extname, join, normalize } from 'node:path'
+import { CASES, type CaseName, type Result } from './cases.ts'
+
+const peerPrefix =
+  process.env.BROWSER_PEERS_PREFIX ??
+  join(process.env.TSGRAD_CACHE_DIR ?? join(homedir(), '.cache/tsgrad'), 'peers/browser')
+const peerModules = join(peerPrefix, 'node_modules')
+
+const TYPES: Record<string, string> = {
+  '.js': 'text/javascript',
+  '.mjs': 'text/javascript',
+  '.wasm': 'application/wasm',
+  '.html': 'text/html',
+  '.json': 'application/json',
+}
+
+const PAGE = `<!doctype html><html><head><meta charset="utf-8"><title>tsgrad browser bench</title></head>
+<body><script type="module" src="/page.js"></script></body></html>`
+
+/** esbuild bundles: the page (tsgrad from src) and, when installed, TensorFlow.js with its backends */
+async function bundles(): Promise<Map<string, string>> {
+  const esbuild = await import('esbuild')
+  const out = new Map<string, string>()
+  // Node built-ins the package reaches only in Node (behind runtime checks): empty in the page
+  const nodeStub = {
+    name: 'node-builtins-absent',
+    setup(b: import('esbuild').PluginBuild) {
+      b.onResolve({ filter: /^node:/ }, (a) => ({ path: a.path, namespace: 'node-stub' }))
+      b.onLoad({ filter: /.*/, namespace: 'node-stub' }, () => ({
+        contents: 'module.exports = {}',
+        loader: 'js',
+      }))
+    },
+  }
+  const page = await esbuild.build({
+    entryPoints: [join(import.meta.dirname, 'page.ts')],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    write: false,
+    plugins: [nodeStub],
+    logLevel: 'error',
+  })
+  out.set('/page.js', page.outputFiles[0]!.text)
+  if (existsSync(join(peerModules, '@tensorflow/tfjs'))) {
+    const tf = await esbuild.build({
+      stdin: {
+        contents: `export * as tf from '@tensorflow/tfjs'
+export { setWasmPaths, setThreadsCount } from '@tensorflow/tfjs-backend-wasm'
+import '@tensorflow/tfjs-backend-webgpu'`,
+        resolveDir: peerPrefix,
+        loader: 'js',
+      },
+      bundle: true,
+      format: 'esm',
+      platform: 'browser',
+      write: false,
+      plugins: [nodeStub],
+      logLevel: 'error',
+    })
+    out.set('/peer_bundles/tfjs.js', tf.outputFiles[0]!.text)
+  }
+  return out
+}
+
+function serve(files: Map<string, string>): Promise<{ url: string; close: () => void }> {
+  const server = createServer((req, res) => {
+    const path = decodeURIComponent((req.url ?? '/').split('?')[0]!)
+    // cross-origin isolation: SharedArrayBuffer and wasm threads in the page
+    res.setHeader('Cross-Origin-Opener-Policy', 'same-origin')
+    res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp')
+    res.setHeader('Cross-Origin-Resource-Policy', 'same-origin')
+    let body: string | Buffer | undefined
+    if (path === '/' || path === '/index.html') body = PAGE
+    else if (files.has(path)) body = files.get(path)
+    else if (path.startsWith('/peer_modules/')) {
+      const file = normalize(join(peerModules, path.slice('/peer_modules/'.length)))
+      if (file.startsWith(peerModules) && existsSync(file)) body = readFileSync(file)
+    }
+    if (body === undefined) {
+      res.writeHead(404).end()
+      return
+    }
+    res.setHeader('Content-Type', TYPES[extname(path) || '.html'] ?? 'application/octet-stream')
+    res.end(body)
+  })
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => {
+      const a = server.address() as { port: number }
+      resolve({ url: `http://127.0.0.1:${a.port}/`, close: () => server.close() })
+    }),
+  )
+}
+
+/** seconds one case may take on one implementation before its page is replaced */
+const CASE_LIMIT_S = Number(process.env.BROWSER_BENCH_CASE_LIMIT_S ?? 300)
+
+type Page = import('playwright-core').Page
+const kindOf = (impl: string): 'wasm' | 'webgpu' => (/webgpu/i.test(impl) ? 'webgpu' : 'wasm')
+interface Window {
+  benchInit(o: { threads?: number }): Promise<{ impls: string[]; env: string }>
+  benchOne(c: CaseName, impl: string): Promise<Result | undefined>
+}
+
+export async function browserBench(only: string[] = []): Promise<string[][]> {
+  const chromiumPath =
+    process.env.CHROMIUM_PATH ?? ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p))
+  if (!chromiumPath) {
+    console.log('browser bench: no chromium (apt-get install chromium, or set CHROMIUM_PATH)')
+    return []
+  }
+  if (!existsSync(peerModules))
+    console.log(`browser bench: peers not installed in ${peerPrefix}; sh bench/peers/setup-browser-peers.sh`)
+  const server = await serve(await bundles())
+  const { chromium } = await import('playwright-core')
+  const browser = await chromium.launch({
+    executablePath: chromiumPath,
+    args: [
+      '--no-sandbox',
+      '--enable-unsafe-webgpu',
+      '--enable-features=Vulkan',
+      '--use-angle=vulkan',
+      '--disable-crash-reporter',
+      '--disable-breakpad',
+    ],
+  })
+  const cases = Object.keys(CASES) as CaseName[]
+  const chosen = only.length ? cases.filter((c) => only.some((o) => c.startsWith(o))) : cases
+  const open = async (threads?: number): Promise<{ page: Page; impls: string[]; env: string }> => {
+    const page = await browser.newPage()
+    page.on('console', (m) => {
+      if (m.text().startsWith('[bench]')) console.log(`  ${m.text().slice(8)}`)
+    })
+    page.on('pageerror', (e) => console.log(`  page error: ${e.message}`))
+    // the single-threaded page: peers size their thread pools from hardwareConcurrency
+    if (threads === 1)
+      await page.addInitScript(() =>
+        Object.defineProperty(navigator, 'hardwareConcurrency', { get: () => 1 }),
+      )
+    await page.goto(server.url)
+    await page.waitForFunction(() => 'benchOne' in globalThis)
+    const r = await page.evaluate((o) => (globalThis as unknown as Window).benchInit(o), { threads })
+    return { page, ...r }
+  }
+  /** every chosen case on every implementation, one page while none overruns its limit */
+  const run = async (which: CaseName[], threads?: number): Promise<{ results: Result[]; env: string }> => {
+    let p = await open(threads)
+    const results: Result[] = []
+    for (const c of which)
+      for (const impl of p.impls) {
+        let timer: NodeJS.Timeout | undefined
+        const limit = new Promise<'timeout'>((res) => {
+          timer = setTimeout(() => res('timeout'), CASE_LIMIT_S * 1e3)
+        })
+        const r = await Promise.race([
+          p.page.evaluate(([c, i]) => (globalThis as unknown as Window).benchOne(c, i), [c, impl] as const),
+          limit,
+        ]).catch((e: Error) => ({ case: c, impl, kind: kindOf(impl), error: e.message.split('\n')[0] }))
+        clearTimeout(timer)
+        if (r === 'timeout') {
+          const kind = kindOf(impl)
+          results.push({ case: c, impl, kind, error: `over ${CASE_LIMIT_S} s, stopped` })
+          console.log(`  ${c} ${impl}: over ${CASE_LIMIT_S} s, stopped (a fresh page goes on)`)
+          await p.page.close().catch(() => {})
+          p = await open(threads)
+        } else if (r) results.push(r)
+      }
+    await p.page.close()
+    return { results, env: p.env }
+  }
+  try {
+    const main = await run(chosen)
+    console.log(`browser: ${main.env}`)
+    const rows = report(main.results)
+    if (chosen.includes('matmul1024')) {
+      const single = await run(['matmul1024'], 1)
+      rows.push(...report(single.results, ' single-threaded'))
+    }
+    return rows
+  } finally {
+    await browser.close()
+    server.close()
+  }
+}
+
+/** One row per case and device kind: tsgrad's time, then each peer's with peer/tsgrad. */
+function report(results: Result[], suffix = ''): string[][] {
+  const rows: string[][] = []
+  for (const c of Object.keys(CASES) as CaseName[]) {
+    const spec = CASES[c]
+    const rate = (ms: number) => `${(spec.amount / (ms / 1e3) / 1e9).toFixed(1)} ${spec.unit}`
+    for (const kind of ['wasm', 'webgpu'] as const) {
+      const rs = results.filter((r) => r.case === c && r.kind === kind)
+      if (!rs.length) continue
+      const own = rs.find((r) => r.impl.startsWith('tsgrad'))
+      const cells = [`${spec.title}${suffix} [${kind}]`]
+      for (const r of rs) {
+        if (r.ms === undefined) cells.push(`${r.impl}: failed (${r.error})`)
+        else {
+          const ratio = own?.ms !== undefined && r !== own ? ` x${(r.ms / own.ms).toFixed(2)}` : ''
+          cells.push(`${r.impl} ${r.ms.toFixed(2)} ms (${rate(r.ms)})${ratio}`)
+        }
+      }
+      rows.push(cells)
+      console.log(cells.join(' | '))
+    }
+  }
+  return rows
+}

@@ -1,0 +1,118 @@
+// Grouped builds on the CPU device (runtime/cpu_groups.ts): a schedule's new kernels compile as one
+// library per core, each kernel under its own renamed entry point, found again through the disk
+// cache's member records by a later process. Each case runs in a child process with a cache of its
+// own (CACHELEVEL=1, QUICK_COMPILE off).
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { availableParallelism, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, describe, test } from 'node:test'
+import { hasCPU } from '../helpers.ts'
+
+const root = mkdtempSync(join(tmpdir(), 'tsgrad-groups-test-'))
+after(() => rmSync(root, { recursive: true, force: true }))
+let dirs = 0
+const freshDir = (): string => join(root, `cache${dirs++}`)
+
+const src = join(import.meta.dirname, '../../src')
+/** Runs `body` (an async function body with Tensor and stats in scope) in a child using cache `dir`. */
+function child(body: string, dir: string): unknown {
+  const script = `
+    const { Tensor } = await import(${JSON.stringify(`${src}/index.ts`)})
+    const { stats } = await import(${JSON.stringify(`${src}/engine/realize.ts`)})
+    const out = await (async () => { ${body} })()
+    console.log(JSON.stringify(out))`
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    env: {
+      ...process.env,
+      NODE_TEST_CONTEXT: undefined,
+      DEVICE: 'CPU',
+      CACHELEVEL: '1',
+      QUICK_COMPILE: '0',
+      TSGRAD_CACHE_DIR: dir,
+    },
+    encoding: 'utf8',
+    timeout: 300_000,
+  })
+  assert.equal(r.status, 0, `child failed:\n${r.stderr.slice(-3000)}`)
+  return JSON.parse(r.stdout.trim().split('\n').at(-1)!)
+}
+
+// One schedule of several kernels: two reduces of the same shape (the same name, r_..., with
+// different sources), an elementwise kernel, and a cat of 40 inputs (more parameters than the FFI
+// takes: the kernel's `_packed` entry point is renamed with it).
+const body = `
+  const x = new Tensor(Array.from({ length: 64 }, (_, i) => (i % 13) - 6), { shape: [8, 8] }).realize()
+  const parts = Array.from({ length: 40 }, (_, i) => new Tensor(Array.from({ length: 8 }, (_, c) => (((i % 8) * 8 + c) % 13) - 6)))
+  const s = x.sum(1), m = x.max(1), e = x.mul(2).add(1).exp2(), c = Tensor.cat(parts.map((p) => p.add(1)), 0).sum()
+  Tensor.realize(s, m, e, c)
+  return { s: Array.from(await s.data()), m: Array.from(await m.data()), e: Array.from(await e.data()),
+           c: Array.from(await c.data()), compiled: stats.kernelsCompiled }`
+
+const rows = Array.from({ length: 8 }, (_, r) => Array.from({ length: 8 }, (_, c) => ((r * 8 + c) % 13) - 6))
+const want = {
+  s: rows.map((r) => r.reduce((a, b) => a + b, 0)),
+  m: rows.map((r) => Math.max(...r)),
+  e: rows.flat().map((v) => 2 ** (2 * v + 1)),
+  c: [
+    Array.from({ length: 40 }, (_, i) => rows[i % 8]!.reduce((a, b) => a + b + 1, 0)).reduce(
+      (a, b) => a + b,
+      0,
+    ),
+  ],
+}
+const values = (o: unknown) => {
+  const { compiled: _, ...v } = o as Record<string, unknown>
+  return v
+}
+
+const files = (dir: string, ns: string): string[] => {
+  try {
+    return readdirSync(join(dir, ns))
+  } catch {
+    return []
+  }
+}
+
+describe('grouped builds', { skip: !hasCPU && 'no C compiler' }, () => {
+  test('a schedule’s new kernels build as at most one library per core and compute right', () => {
+    const dir = freshDir()
+    const out = child(body, dir) as { compiled: number }
+    assert.deepEqual(values(out), want)
+    const libs = files(dir, 'cpu').filter((f) => f.endsWith('.so'))
+    const members = files(dir, 'cpu-group').filter((f) => f.endsWith('.json'))
+    assert.ok(out.compiled >= 4, `kernels compiled: ${out.compiled}`)
+    // one schedule of four kernels: one library per core at most
+    assert.equal(members.length, 4, members.join(' '))
+    assert.equal(libs.length, Math.min(availableParallelism(), members.length), libs.join(' '))
+    assert.deepEqual(
+      files(dir, 'cpu').filter((f) => /\.tmp|\.c$/.test(f)),
+      [],
+    )
+  })
+
+  test('a later process loads the kernels from the group libraries without compiling', () => {
+    const dir = freshDir()
+    child(body, dir)
+    const before = files(dir, 'cpu').sort()
+    const again = child(body, dir)
+    assert.deepEqual(values(again), want)
+    assert.deepEqual(files(dir, 'cpu').sort(), before, 'nothing new was built')
+  })
+
+  test('a member record that does not fit its kernel is a miss: the kernel is rebuilt', () => {
+    const dir = freshDir()
+    child(body, dir)
+    const recs = files(dir, 'cpu-group').filter((f) => f.endsWith('.json'))
+    // point every record at a symbol that is not in the library, or garble it
+    recs.forEach((f, i) => {
+      const p = join(dir, 'cpu-group', f)
+      const rec = JSON.parse(readFileSync(p, 'utf8'))
+      writeFileSync(p, i % 2 ? '{not json' : JSON.stringify({ ...rec, group: 'x'.repeat(32) }), {
+        mode: 0o600,
+      })
+    })
+    assert.deepEqual(values(child(body, dir)), want)
+  })
+})

@@ -1,0 +1,125 @@
+// Integer matvecs over Q8_0 / Q4_0 blocks (nn/quant_matvec.ts): values against a float64 sum over
+// the dequantized weights within the bound the int16 rounding of x allows, on every device; and on
+// the C device the kernel's shape: a vector loop whose lanes each take one 16-bit pair multiply-add.
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { handOpts } from '../../src/codegen/heuristics.ts'
+import { renderKernel } from '../../src/codegen/kernel.ts'
+import { scheduleFor } from '../../src/engine/realize.ts'
+import { nn, Tensor, TsgradError } from '../../src/index.ts'
+import { ggmlTypeByName } from '../../src/nn/gguf_quant.ts'
+import { quantizeRows, quantMatvec } from '../../src/nn/quant_matvec.ts'
+import { CRenderer } from '../../src/renderer/c.ts'
+import type { KernelItem } from '../../src/schedule/schedule.ts'
+import { hasCPU } from '../helpers.ts'
+
+async function weights(type: 'Q8_0' | 'Q4_0', N: number, K: number) {
+  Tensor.manualSeed(11)
+  const f = nn.ggufParse(await nn.ggufSerialize({ tensors: { w: Tensor.randn([N, K]).mul(0.1) } }, type))
+  return { raw: f.blocks!.w!, w: Array.from(await f.tensors.w!.data()) }
+}
+
+/** y = x W^T in float64, and per output the bound on |y_int - y|: int16 rounding of x plus float32 sums. */
+function reference(
+  x: number[],
+  R: number,
+  w: number[],
+  N: number,
+  K: number,
+): { y: number[]; tol: number[] } {
+  const y: number[] = []
+  const tol: number[] = []
+  for (let r = 0; r < R; r++)
+    for (let n = 0; n < N; n++) {
+      let s = 0
+      let round = 0
+      let mag = 0
+      for (let b = 0; b < K / 32; b++) {
+        let amax = 0
+        let wsum = 0
+        for (let j = 0; j < 32; j++) {
+          const k = b * 32 + j
+          amax = Math.max(amax, Math.abs(x[r * K + k]!))
+          wsum += Math.abs(w[n * K + k]!)
+          s += x[r * K + k]! * w[n * K + k]!
+          mag += Math.abs(x[r * K + k]! * w[n * K + k]!)
+        }
+        // |x - q * scale| <= scale / 2 (scale = amax / 32767, itself rounded to float32)
+        round += (amax / 32767) * 0.5 * (1 + 1e-6) * wsum
+      }
+      y.push(s)
+      tol.push(round + 4e-6 * mag)
+    }
+  return { y, tol }
+}
+
+describe('integer matvec over quantized blocks', () => {
+  for (const type of ['Q8_0', 'Q4_0'] as const)
+    for (const R of [1, 3])
+      test(`${type}, ${R} row(s): within the int16 rounding bound of the float64 product`, async () => {
+        const [N, K] = [48, 256]
+        const { raw, w } = await weights(type, N, K)
+        Tensor.manualSeed(3)
+        const xt = Tensor.randn([R, K])
+        // one block of zeros (scale 0) and one with a single large value
+        const x = Array.from(await xt.data())
+        for (let j = 0; j < 32; j++) x[32 + j] = 0
+        x[64 + 5] = 40
+        const y = Array.from(
+          await quantMatvec(
+            quantizeRows(new Tensor(x, { shape: [R, K] }), type),
+            raw,
+            ggmlTypeByName(type)!,
+            N,
+          ).data(),
+        )
+        const ref = reference(x, R, w, N, K)
+        assert.equal(y.length, R * N)
+        for (let i = 0; i < R * N; i++)
+          assert.ok(
+            Math.abs(y[i]! - ref.y[i]!) <= ref.tol[i]!,
+            `y[${i}] = ${y[i]}, want ${ref.y[i]} +- ${ref.tol[i]}`,
+          )
+      })
+
+  test('bad input: K not a multiple of 32, activations for another type, wrong block bytes', async () => {
+    assert.throws(() => quantizeRows(Tensor.zeros([1, 40]), 'Q8_0'), TsgradError)
+    const { raw } = await weights('Q8_0', 4, 64)
+    const x4 = quantizeRows(Tensor.zeros([1, 64]), 'Q4_0')
+    assert.throws(
+      () => quantMatvec(x4, raw, ggmlTypeByName('Q8_0')!, 4),
+      /quantized for Q4_0, weights are Q8_0/,
+    )
+    const x8 = quantizeRows(Tensor.zeros([1, 64]), 'Q8_0')
+    assert.throws(
+      () => quantMatvec(x8, raw, ggmlTypeByName('Q8_0')!, 5),
+      /expected Q8_0 blocks uint8 \(340\)/,
+    )
+  })
+
+  for (const type of ['Q8_0', 'Q4_0'] as const)
+    test(`C: the ${type} kernel's lanes are 16-bit pair multiply-adds in a vector loop`, {
+      skip: !hasCPU && 'no C compiler',
+    }, async () => {
+      const [N, K] = [64, 512]
+      const { raw } = await weights(type, N, K)
+      const xq = quantizeRows(Tensor.randn([1, K]).realize(), type)
+      const y = quantMatvec(xq, raw, ggmlTypeByName(type)!, N)
+      const ks = scheduleFor([y.uop]).items.filter((i): i is KernelItem => i.kind === 'kernel')
+      assert.equal(ks.length, 1)
+      const r = new CRenderer()
+      const opts = handOpts(ks[0]!.ast, r.target)
+      // before: Q8_0's pairs (stride 2 along the lanes) read as no contiguous reduce, and its
+      // outputs were upcast by 16 instead (16 scalar sums per row)
+      assert.deepEqual(
+        opts.filter((o) => o.op !== 'THREAD'),
+        [],
+      )
+      const src = renderKernel(ks[0]!.ast, r, opts).src
+      const body = src.slice(src.lastIndexOf(' qmv_'))
+      assert.match(body, /r\d+ \+= TG_VLEN\) \{/)
+      assert.match(body, /tg_madd16\(/)
+      assert.match(body, type === 'Q8_0' ? /tg_pld_i8\(/ : /tg_psub16\(tg_pnib\(/)
+      assert.match(body, /acc\d+_l\[16\]/)
+    })
+})
