@@ -27,7 +27,7 @@ export interface TransformerOptions {
   prefillChunk?: number
   /** the KV cache's element type (default 'f32'; 'f16' halves its memory, as llama.cpp's default) */
   kvDtype?: 'f32' | 'f16'
-  /** one-token steps over Q8_0/Q4_0 weights as integer dot products (default true; linearsOf) */
+  /** one-token steps over Q8_0/Q4_0 weights as integer dot products (default false: opt-in; linearsOf) */
   intDot?: boolean
 }
 
@@ -105,7 +105,7 @@ export class Transformer implements ModelRunner {
     this.maxContext = max
     if (opts.intDot !== undefined && typeof opts.intDot !== 'boolean')
       throw new TsgradError(`llm model: intDot must be a boolean, got ${String(opts.intDot)}`)
-    this.intBlocks = opts.intDot === false ? undefined : w.blocks
+    this.intBlocks = opts.intDot === true ? w.blocks : undefined
     this.chunk = opts.prefillChunk ?? 512
     if (!(Number.isInteger(this.chunk) && this.chunk >= 1))
       throw new TsgradError(`llm model: prefillChunk must be a positive integer, got ${opts.prefillChunk}`)
