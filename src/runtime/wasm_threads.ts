@@ -13,6 +13,7 @@ import {
   FAILED,
   GEN,
   KERNEL,
+  launchOnControl,
   MAX_ARGS,
   NARGS,
   NTHREADS,
@@ -129,26 +130,8 @@ export class WasmThreadPool implements WasmThreads {
         main(0, 1, ...args)
         return
       }
-      const ctl = this.ctl
-      ctl[KERNEL] = kid
-      ctl[NARGS] = args.length
-      ctl[NTHREADS] = this.threads
-      for (let i = 0; i < args.length; i++) ctl[ARGS + i] = args[i]!
       this.launches++
-      Atomics.store(ctl, FAILED, 0)
-      Atomics.store(ctl, PENDING, this.workers)
-      Atomics.add(ctl, GEN, 1)
-      Atomics.notify(ctl, GEN)
-      let error: unknown
-      try {
-        main(0, this.threads, ...args)
-      } catch (e) {
-        error = e
-      }
-      for (let p = Atomics.load(ctl, PENDING); p !== 0; p = Atomics.load(ctl, PENDING))
-        Atomics.wait(ctl, PENDING, p)
-      if (error) throw error
-      if (Atomics.load(ctl, FAILED)) throw new TsgradError('WASM device: a kernel failed on a worker thread')
+      launchOnControl(this.ctl, kid, args, this.threads, this.workers, main, true)
     }
   }
 }

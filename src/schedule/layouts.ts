@@ -18,6 +18,7 @@
 // cast realized as a second copy in the cast's own layout, read at stride k (11 instead of 210
 // GFLOP/s for a prefill at T=512).
 import type { DType } from '../dtype.js'
+import { stridesFor } from '../helpers.js'
 import { viz } from '../trace.js'
 import * as G from '../uop/graph.js'
 import { MOVEMENT, Ops, type sint, UOp } from '../uop/ops.js'
@@ -28,17 +29,6 @@ import type { LayoutTarget } from '../renderer/target.js'
 const LAYOUT_COPY = { tag: 'layout' }
 
 const isInt = (d: sint): d is number => typeof d === 'number'
-
-/** Row-major strides of a concrete shape. */
-function rowMajor(shape: readonly number[]): number[] {
-  const st = new Array<number>(shape.length)
-  let acc = 1
-  for (let i = shape.length - 1; i >= 0; i--) {
-    st[i] = acc
-    acc *= shape[i]!
-  }
-  return st
-}
 
 /**
  * Element strides of `u` as a view of a contiguous base (a BUFFER, or a CONTIGUOUS about to be one)
@@ -55,7 +45,7 @@ function viewStrides(u: UOp): number[] | undefined {
   if (b.op !== Ops.BUFFER && b.op !== Ops.CONTIGUOUS) return undefined
   if (!b.shape!.every(isInt)) return undefined
   let shape = b.shape as number[]
-  let st = rowMajor(shape)
+  let st = stridesFor(shape)
   for (const v of chain.reverse()) {
     if (!v.shape!.every(isInt)) return undefined
     const to = v.shape as number[]
