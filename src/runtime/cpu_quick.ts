@@ -126,6 +126,9 @@ export class BackgroundBuild {
       } catch {
         // already gone
       }
+      // SIGKILL is delivered asynchronously: a compiler still on the other core could create its
+      // output after the removal below (seen under load), so wait until the group is gone
+      waitForGroupExit(this.child.pid, 1000)
     }
     for (const f of [this.out, `${this.out}.c`, `${this.out}.done`, `${this.out}.failed`])
       fs.rmSync(f, { force: true })
@@ -146,6 +149,34 @@ export class BackgroundBuild {
     nodeBuiltins()!.fs.rmSync(`${this.out}.failed`, { force: true })
     this.state = 'failed'
     running.delete(this)
+  }
+}
+
+/**
+ * Wait (synchronously: this runs in the process's exit handler) until no live process is left in
+ * process group `pgid`, at most `ms`. Reads /proc (Linux); elsewhere it returns at once.
+ */
+function waitForGroupExit(pgid: number, ms: number): void {
+  const { fs } = nodeBuiltins()!
+  const end = Date.now() + ms
+  while (Date.now() < end) {
+    let pids: string[]
+    try {
+      pids = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))
+    } catch {
+      return
+    }
+    const alive = pids.some((p) => {
+      try {
+        const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8')
+        // after the command name: state, ppid, pgrp, ...; zombies hold no files open
+        const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+        return Number(pgrp) === pgid && state !== 'Z'
+      } catch {
+        return false
+      }
+    })
+    if (!alive) return
   }
 }
 
