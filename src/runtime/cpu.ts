@@ -257,18 +257,18 @@ function compileMany(jobs: readonly { src: string; name: string }[]): void {
   const n = nodeBuiltins()
   if (!n || !cacheEnabled() || process.platform === 'win32') return
   const t = requireToolchain()
-  const todo = new Map<string, { name: string; src: string }>()
+  const toBuild = new Map<string, { name: string; src: string }>()
   for (const j of jobs) {
     const key = cacheKey(t.key, j.src)
-    if (!todo.has(key) && knownArtifact(key, j.name) === undefined) todo.set(key, j)
+    if (!toBuild.has(key) && knownArtifact(key, j.name) === undefined) toBuild.set(key, j)
   }
-  if (todo.size < 2) return
+  if (toBuild.size < 2) return
   // the precompiled prelude is looked up (and verified) only when something is built
   const include = gccInput(t, PRELUDE).include
   // each unit has the prelude once (or includes it precompiled); a source without it (none today)
   // is left to compileC
   const members: GroupMember[] = []
-  for (const [key, j] of todo)
+  for (const [key, j] of toBuild)
     if (j.src.startsWith(PRELUDE)) members.push({ key, name: j.name, text: j.src.slice(PRELUDE.length) })
   const cores = Math.max(1, n.os.availableParallelism?.() ?? n.os.cpus().length)
   const builds: { group: string; tmp: string; members: GroupMember[] }[] = []
