@@ -105,6 +105,8 @@ function serve(files: Map<string, string>): Promise<{ url: string; close: () => 
 
 /** seconds one case may take on one implementation before its page is replaced */
 const CASE_LIMIT_S = Number(process.env.BROWSER_BENCH_CASE_LIMIT_S ?? 300)
+/** `BROWSER_BENCH_KINDS=wasm`: only the wasm implementations (the software WebGPU adapter takes minutes) */
+const KINDS = (process.env.BROWSER_BENCH_KINDS ?? 'wasm,webgpu').split(',')
 
 type Page = import('playwright-core').Page
 const kindOf = (impl: string): 'wasm' | 'webgpu' => (/webgpu/i.test(impl) ? 'webgpu' : 'wasm')
@@ -144,10 +146,12 @@ export async function browserBench(only: string[] = []): Promise<string[][]> {
     })
     page.on('pageerror', (e) => console.log(`  page error: ${e.message}`))
     // the single-threaded page: peers size their thread pools from hardwareConcurrency
+    // (as source text: a function would be sent as tsx compiled it, calling a `__name` helper the
+    // page does not have, and the override failed with a page error)
     if (threads === 1)
-      await page.addInitScript(() =>
-        Object.defineProperty(navigator, 'hardwareConcurrency', { get: () => 1 }),
-      )
+      await page.addInitScript({
+        content: "Object.defineProperty(navigator, 'hardwareConcurrency', { get: () => 1 })",
+      })
     await page.goto(server.url)
     await page.waitForFunction(() => 'benchOne' in globalThis)
     const r = await page.evaluate((o) => (globalThis as unknown as Window).benchInit(o), { threads })
@@ -158,7 +162,7 @@ export async function browserBench(only: string[] = []): Promise<string[][]> {
     let p = await open(threads)
     const results: Result[] = []
     for (const c of which)
-      for (const impl of p.impls) {
+      for (const impl of p.impls.filter((i) => KINDS.includes(kindOf(i)))) {
         let timer: NodeJS.Timeout | undefined
         const limit = new Promise<'timeout'>((res) => {
           timer = setTimeout(() => res('timeout'), CASE_LIMIT_S * 1e3)

@@ -16,7 +16,7 @@ import type { LinearProgram } from './target.js'
 import { ACC_SET, ALU, type Op, Ops, type UOp } from '../uop/ops.js'
 import { toposort } from '../uop/rewrite.js'
 import { F32, simd, V128 } from './wasm_encoder.js'
-import { EXP_POLY, type KernelCode } from './wasm_ops.js'
+import type { KernelCode } from './wasm_ops.js'
 
 const W = 4
 type Lanes = readonly UOp[]
@@ -464,8 +464,7 @@ export class SimdPlan {
         if (p.op === Ops.WHERE) c.get(s[1]!).get(s[2]!).get(s[0]!).v(simd.v128_bitselect)
         else if (p.op === Ops.NEG) c.get(s[0]!).v(simd.f32x4_neg)
         else if (p.op === Ops.SQRT) c.get(s[0]!).v(simd.f32x4_sqrt)
-        else if (p.op === Ops.EXP || p.op === Ops.EXP2)
-          (this.relaxed ? emitExpF32x4Fast : emitExpF32x4)(k, s[0]!, p.op === Ops.EXP2)
+        else if (p.op === Ops.EXP || p.op === Ops.EXP2) emitExpF32x4(k, s[0]!, p.op === Ops.EXP2)
         else if (p.op === Ops.RECIP) {
           this.constVec(k, [1, 1, 1, 1])
           c.get(s[0]!).v(simd.f32x4_div)
@@ -480,69 +479,6 @@ export class SimdPlan {
   }
 }
 
-/** An i8x16.shuffle taking bytes `lanes` (0..31 over both operands). */
-function shuffle(k: KernelCode, lanes: number[]): void {
-  k.code.v(simd.i8x16_shuffle).bytes(lanes)
-}
-const range = (a: number, n: number): number[] => Array.from({ length: n }, (_, i) => a + i)
-
-/**
- * exp/exp2 of the f32x4 in local `x`: the scalar algorithm of wasm_ops.ts (emitExpF64) on two
- * f64x2 halves, so a vector lane equals the scalar result bit for bit (and JS's, nearly always).
- */
-function emitExpF32x4(k: KernelCode, x: number, base2: boolean): void {
-  const c = k.code
-  const halves: number[] = []
-  for (const hi of [false, true]) {
-    const v = k.newLocal(V128)
-    const n = k.newLocal(V128)
-    const r = k.newLocal(V128)
-    const splat = (f: number): void => {
-      c.f64c(f).v(simd.f64x2_splat)
-    }
-    c.get(x)
-    if (hi) {
-      c.get(x)
-      shuffle(k, [...range(8, 8), ...range(0, 8)])
-    }
-    c.v(simd.f64x2_promote_low_f32x4)
-    splat(base2 ? 129 : 89)
-    c.v(simd.f64x2_min)
-    splat(base2 ? -152 : -104)
-    c.v(simd.f64x2_max).tee(v)
-    if (!base2) {
-      splat(Math.LOG2E)
-      c.v(simd.f64x2_mul)
-    }
-    c.v(simd.f64x2_nearest).set(n)
-    if (base2) {
-      c.get(v).get(n).v(simd.f64x2_sub)
-      splat(Math.LN2)
-      c.v(simd.f64x2_mul).set(r)
-    } else {
-      c.get(v).get(n)
-      splat(Math.LN2)
-      c.v(simd.f64x2_mul).v(simd.f64x2_sub).set(r)
-    }
-    splat(EXP_POLY[11]!)
-    for (let i = 10; i >= 0; i--) {
-      c.get(r).v(simd.f64x2_mul)
-      splat(EXP_POLY[i]!)
-      c.v(simd.f64x2_add)
-    }
-    // 2^n: (n + 1023) << 52 as i64 lanes
-    c.get(n).v(simd.i32x4_trunc_sat_f64x2_s_zero).v(simd.i64x2_extend_low_i32x4_s)
-    c.i64(1023n).v(0x12) // i64x2.splat
-    c.v(simd.i64x2_add).i32(52).v(simd.i64x2_shl).v(simd.f64x2_mul)
-    c.v(simd.f32x4_demote_f64x2_zero)
-    const h = k.newLocal(V128)
-    c.set(h)
-    halves.push(h)
-  }
-  c.get(halves[0]!).get(halves[1]!)
-  shuffle(k, [...range(0, 8), ...range(16, 8)])
-}
-
 /** 1.5 * 2^23: adding it rounds a float32 below 2^22 to an integer held in the low mantissa bits */
 const ROUND_MAGIC = 12582912
 
@@ -552,18 +488,24 @@ const EXPF_POLY = [
 ]
 
 /**
- * exp/exp2 of the f32x4 in local `x` in float32 arithmetic (within 2 ulp of the exact result, a
- * quarter of emitExpF32x4's work), used where relaxed SIMD already lets vector results differ
- * from the JS reference's roundings: n = round(x log2 e), r = x - n ln2 (in two parts), exp(r) by
+ * exp/exp2 of the f32x4 in local `x` in float32 arithmetic, within 2 ulp of the exact result (the
+ * scalar code's double-precision exp, equal to JS's rounded Math.exp, on two f64x2 halves took
+ * four times the work: most of an elementwise kernel with sigmoid, and of softmax; XNNPACK and
+ * the other wasm peers also use a float32 polynomial): n = round(x log2 e), r = x - n ln2 (in two parts), exp(r) by
  * a degree-7 polynomial, times 2^n as two exact powers 2^(n>>1) and 2^(n - (n>>1)) so that results
  * that overflow to infinity or underflow into subnormals round as one multiply would. NaN stays
  * NaN (wasm's min/max propagate it).
  */
-function emitExpF32x4Fast(k: KernelCode, x: number, base2: boolean): void {
+function emitExpF32x4(k: KernelCode, x: number, base2: boolean): void {
   const c = k.code
-  const splat = (f: number): void => {
-    c.f32c(f).v(simd.f32x4_splat)
+  // constants as v128.const (an f32 constant and a splat per use cost V8 two instructions)
+  const lanes = (set: (d: DataView, i: number) => void): void => {
+    const d = new DataView(new ArrayBuffer(16))
+    for (let i = 0; i < 16; i += 4) set(d, i)
+    c.v(simd.v128_const).bytes(new Uint8Array(d.buffer))
   }
+  const splat = (f: number): void => lanes((d, i) => d.setFloat32(i, f, true))
+  const splatInt = (v: number): void => lanes((d, i) => d.setInt32(i, v, true))
   const [v, n, r] = [k.newLocal(V128), k.newLocal(V128), k.newLocal(V128)]
   // clamp: beyond these the result is 0 or infinity anyway, and 2^n's halves stay normal
   c.get(x)
@@ -605,9 +547,13 @@ function emitExpF32x4Fast(k: KernelCode, x: number, base2: boolean): void {
   c.v(simd.f32x4_add)
   // * 2^h * 2^(n - h), h = n >> 1: each a float with exponent field (h + 127) << 23
   const [ni, h] = [k.newLocal(V128), k.newLocal(V128)]
-  c.get(m).i32(0x4b400000).v(simd.i32x4_splat).v(simd.i32x4_sub).tee(ni).i32(1).v(simd.i32x4_shr_s).set(h)
+  c.get(m)
+  splatInt(0x4b400000)
+  c.v(simd.i32x4_sub).tee(ni).i32(1).v(simd.i32x4_shr_s).set(h)
   const pow2 = (e: number): void => {
-    c.get(e).i32(127).v(simd.i32x4_splat).v(simd.i32x4_add).i32(23).v(simd.i32x4_shl)
+    c.get(e)
+    splatInt(127)
+    c.v(simd.i32x4_add).i32(23).v(simd.i32x4_shl)
   }
   pow2(h)
   c.v(simd.f32x4_mul)
