@@ -248,6 +248,17 @@ export function handOpts(ast: UOp, target: OptTarget): Opt[] {
           [vec, 8, 4, 2].filter((c) => c <= Math.max(vec, 1)),
         )
         if (k > 1 && !target.simdReduce) try_({ op: 'UNROLL', axis: r, arg: k })
+        // the other contiguous reduces of the kernel too (softmax's row max before its sum):
+        // vector lanes for a target that vectorizes only accumulators it is given (WASM: the
+        // scalar max loop was a fifth of softmax's time)
+        if (k > 1 && !target.simdReduce && !target.gpu)
+          for (const ax of contiguous.slice(1)) {
+            const ka = largestDivisor(
+              sizes[ax]!,
+              [vec, 8, 4, 2].filter((c) => c <= vec),
+            )
+            if (ka > 1) try_({ op: 'UNROLL', axis: ax, arg: ka })
+          }
         // an output loop after the reduces (softmax's normalize) whose loads no reduce reads
         // along it: upcast for a target that vectorizes only upcast copies
         const independent = (ax: number) =>

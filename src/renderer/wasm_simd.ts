@@ -139,8 +139,9 @@ export class SimdPlan {
     this.markNeeded()
   }
 
+  /** nothing to vectorize: no store group and no accumulator group (a row sum has only the latter) */
   get empty(): boolean {
-    return this.groups.length === 0
+    return this.groups.length === 0 && ![...this.accGroups.values()].some((g) => g)
   }
 
   private findStoreGroups(): void {
@@ -464,7 +465,8 @@ export class SimdPlan {
         if (p.op === Ops.WHERE) c.get(s[1]!).get(s[2]!).get(s[0]!).v(simd.v128_bitselect)
         else if (p.op === Ops.NEG) c.get(s[0]!).v(simd.f32x4_neg)
         else if (p.op === Ops.SQRT) c.get(s[0]!).v(simd.f32x4_sqrt)
-        else if (p.op === Ops.EXP || p.op === Ops.EXP2) emitExpF32x4(k, s[0]!, p.op === Ops.EXP2)
+        else if (p.op === Ops.EXP || p.op === Ops.EXP2)
+          emitExpF32x4(k, s[0]!, p.op === Ops.EXP2, this.relaxed)
         else if (p.op === Ops.RECIP) {
           this.constVec(k, [1, 1, 1, 1])
           c.get(s[0]!).v(simd.f32x4_div)
@@ -494,9 +496,9 @@ const EXPF_POLY = [
  * the other wasm peers also use a float32 polynomial): n = round(x log2 e), r = x - n ln2 (in two parts), exp(r) by
  * a degree-7 polynomial, times 2^n as two exact powers 2^(n>>1) and 2^(n - (n>>1)) so that results
  * that overflow to infinity or underflow into subnormals round as one multiply would. NaN stays
- * NaN (wasm's min/max propagate it).
+ * NaN.
  */
-function emitExpF32x4(k: KernelCode, x: number, base2: boolean): void {
+function emitExpF32x4(k: KernelCode, x: number, base2: boolean, relaxed: boolean): void {
   const c = k.code
   // constants as v128.const (an f32 constant and a splat per use cost V8 two instructions)
   const lanes = (set: (d: DataView, i: number) => void): void => {
@@ -507,12 +509,13 @@ function emitExpF32x4(k: KernelCode, x: number, base2: boolean): void {
   const splat = (f: number): void => lanes((d, i) => d.setFloat32(i, f, true))
   const splatInt = (v: number): void => lanes((d, i) => d.setInt32(i, v, true))
   const [v, n, r] = [k.newLocal(V128), k.newLocal(V128), k.newLocal(V128)]
-  // clamp: beyond these the result is 0 or infinity anyway, and 2^n's halves stay normal
+  // clamp: beyond these the result is 0 or infinity anyway, and 2^n's halves stay normal (pmin
+  // and pmax keep a NaN x, as the comparisons are false)
   c.get(x)
   splat(base2 ? 129 : 89)
-  c.v(simd.f32x4_min)
+  c.v(simd.f32x4_pmin)
   splat(base2 ? -152 : -104)
-  c.v(simd.f32x4_max).tee(v)
+  c.v(simd.f32x4_pmax).tee(v)
   if (!base2) {
     splat(Math.LOG2E)
     c.v(simd.f32x4_mul)
@@ -535,14 +538,22 @@ function emitExpF32x4(k: KernelCode, x: number, base2: boolean): void {
     splat(-2.1219444e-4)
     c.v(simd.f32x4_mul).v(simd.f32x4_sub).set(r)
   }
-  // 1 + r + r^2 * P(r)
+  // 1 + r + r^2 * P(r), Horner steps p * r + c fused where the engine has relaxed SIMD
   splat(EXPF_POLY[0]!)
   for (let i = 1; i < EXPF_POLY.length; i++) {
-    c.get(r).v(simd.f32x4_mul)
-    splat(EXPF_POLY[i]!)
-    c.v(simd.f32x4_add)
+    c.get(r)
+    if (relaxed) {
+      splat(EXPF_POLY[i]!)
+      c.v(simd.f32x4_relaxed_madd)
+    } else {
+      c.v(simd.f32x4_mul)
+      splat(EXPF_POLY[i]!)
+      c.v(simd.f32x4_add)
+    }
   }
-  c.get(r).get(r).v(simd.f32x4_mul).v(simd.f32x4_mul).get(r).v(simd.f32x4_add)
+  c.get(r).get(r).v(simd.f32x4_mul)
+  if (relaxed) c.get(r).v(simd.f32x4_relaxed_madd)
+  else c.v(simd.f32x4_mul).get(r).v(simd.f32x4_add)
   splat(1)
   c.v(simd.f32x4_add)
   // * 2^h * 2^(n - h), h = n >> 1: each a float with exponent field (h + 127) << 23

@@ -136,6 +136,20 @@ describe('WASM SIMD', { skip: skip || !wasmFeatures().simd }, () => {
       if (bytes[i] === 0xfd && bytes[i + 1] === 0x09 && bytes[i + 2] === 2) n++
     assert.ok(n >= 4, `${n} load32_splat for a tile of 4 rows`)
   })
+  test('a kernel with only vector accumulators (row sums, no vector store) is vectorized', () => {
+    const x = Tensor.rand([8, 256], W).realize()
+    for (const t of [x.sum(-1), x.exp().sum(-1)]) {
+      const plan = new SimdPlan(wasmProgram(t, r), false)
+      assert.equal(plan.groups.length, 0)
+      // it was left scalar: the plan counted only store groups as work (sqrt(x).sum(-1): 4x slower)
+      assert.equal(plan.empty, false)
+      const bytes = r.renderBytes(wasmProgram(t, r))
+      let adds = 0 // 0xfd 0xe4 0x01: f32x4.add
+      for (let i = 0; i + 2 < bytes.length; i++)
+        if (bytes[i] === 0xfd && bytes[i + 1] === 0xe4 && bytes[i + 2] === 0x01) adds++
+      assert.ok(adds >= 1, 'no f32x4.add in a row sum')
+    }
+  })
   test('elementwise kernels are upcast by 4 and stored as vectors', () => {
     const x = Tensor.rand([8, 64], W)
     const plan = new SimdPlan(wasmProgram(x.mul(2).add(1).relu(), r), false)
