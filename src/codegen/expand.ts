@@ -5,7 +5,8 @@
 //   CHAIN:  REDUCE(x, rs..., c) -> REDUCE(x[c=0] + x[c=1] + ..., rs...) with CHAIN_STEP-tagged adds
 //           (one accumulator, updated k times per iteration)
 //   UPCAST: a STORE that depends on u becomes one STORE per value of u; the REDUCEs under it are
-//           copied with it, and loads that do not depend on u stay shared.
+//           copied with it, and loads that do not depend on u stay shared (so does a STORE that
+//           depends on an unroll range outside the REDUCEs).
 import { ACC_SET, CHAIN_STEP, Ops, type RangeArg, type ReduceOp, UOp } from '../uop/ops.js'
 import { graphRewrite, PatternMatcher, rule, substitute, toposort, UPat } from '../uop/rewrite.js'
 import { symbolic } from '../uop/symbolic.js'
@@ -133,8 +134,10 @@ export function expandRanges(ast: UOp): UOp {
     // the first applied UPCAST varies fastest: heuristics upcast the contiguous axis first, so
     // consecutive statements touch consecutive addresses (what gcc's SLP vectorizer groups). By
     // range id, not graph order, which would depend on how operands happened to be ordered.
+    // (an unroll range still here is outside its reduces: a row value stored from inside the
+    // unrolled reduce loop, reuse.ts, one store per lane like an upcast)
     const ups = toposort([st])
-      .filter(isKind('upcast'))
+      .filter((u) => isKind('upcast')(u) || isKind('unroll')(u))
       .sort((a, b) => (b.arg as RangeArg).id - (a.arg as RangeArg).id)
     if (!ups.length) stores.push(st)
     else for (const m of combos(ups)) stores.push(substitute(st, m))

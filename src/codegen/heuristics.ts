@@ -242,21 +242,28 @@ export function handOpts(ast: UOp, target: OptTarget): Opt[] {
         for (const ax of contiguous.slice(1).reverse()) splitBlocks(ax, blocksOf(ax))
         splitBlocks(r, blocks)
       } else if (r !== undefined) {
-        // a simdReduce target vectorizes the plain loop itself; others get k accumulators
-        const k = largestDivisor(
-          sizes[r]!,
-          [vec, 8, 4, 2].filter((c) => c <= Math.max(vec, 1)),
-        )
+        // a simdReduce target vectorizes the plain loop itself; others get k accumulators. A
+        // target that vectorizes only the accumulators it is given (WASM) gets two vectors of them
+        // for a MAX: wasm's f32x4.max (NaN and -0 rules) is 7 dependent x86 instructions, and one
+        // accumulator made softmax's row max 3x its row sum
+        const reduceOps = toposort([s.ast]).filter((u) => u.op === Ops.REDUCE)
+        const accumulators = (ax: number): number => {
+          const max =
+            target.upcastElementwise === true &&
+            reduceOps.some((u) => u.arg === 'MAX' && u.src.includes(s.axes[ax]!))
+          return largestDivisor(
+            sizes[ax]!,
+            [max ? 2 * vec : vec, vec, 8, 4, 2].filter((c) => c <= Math.max(vec, 1) * (max ? 2 : 1)),
+          )
+        }
+        const k = accumulators(r)
         if (k > 1 && !target.simdReduce) try_({ op: 'UNROLL', axis: r, arg: k })
         // the other contiguous reduces of the kernel too (softmax's row max before its sum):
         // vector lanes for a target that vectorizes only accumulators it is given (WASM: the
         // scalar max loop was a fifth of softmax's time)
         if (k > 1 && !target.simdReduce && !target.gpu)
           for (const ax of contiguous.slice(1)) {
-            const ka = largestDivisor(
-              sizes[ax]!,
-              [vec, 8, 4, 2].filter((c) => c <= vec),
-            )
+            const ka = accumulators(ax)
             if (ka > 1) try_({ op: 'UNROLL', axis: ax, arg: ka })
           }
         // an output loop after the reduces (softmax's normalize) whose loads no reduce reads

@@ -89,7 +89,9 @@ function linearParts(idx: UOp): { key: string; off: number } {
     if (u.op === Ops.ADD) {
       walk(u.src[0]!)
       walk(u.src[1]!)
-    } else if (u.op === Ops.CONST) off += u.constValue
+    } else if (u.op === Ops.AFTER)
+      walk(u.src[0]!) // an index ordered after a reduce (reuse.ts)
+    else if (u.op === Ops.CONST) off += u.constValue
     else terms.push(u.id)
   }
   walk(idx)

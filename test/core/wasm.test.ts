@@ -10,6 +10,7 @@ import { decompositions } from '../../src/codegen/decompose.ts'
 import { expandRanges } from '../../src/codegen/expand.ts'
 import { linearize } from '../../src/codegen/linearize.ts'
 import { narrowIndexMath } from '../../src/codegen/narrow.ts'
+import { reuseRowValues } from '../../src/codegen/reuse.ts'
 import { applyOpts } from '../../src/codegen/opts.ts'
 import { scheduleFor } from '../../src/engine/realize.ts'
 import { Device, dtypes, Tensor } from '../../src/index.ts'
@@ -103,9 +104,9 @@ function wasmProgram(t: Tensor, r: WasmRenderer) {
   const items = scheduleFor([t.uop]).items.filter((i): i is KernelItem => i.kind === 'kernel')
   const it = items.at(-1)!
   const pm = decompositions(r.supports).concat(symbolic)
-  return linearize(
-    narrowIndexMath(graphRewrite(expandRanges(applyOpts(it.ast, handOpts(it.ast, r.target))), pm)),
-  )
+  // the passes of codegen/kernel.ts's renderKernel
+  const optimized = reuseRowValues(applyOpts(it.ast, handOpts(it.ast, r.target)))
+  return linearize(narrowIndexMath(graphRewrite(expandRanges(optimized), pm)))
 }
 
 describe('WASM SIMD', { skip: skip || !wasmFeatures().simd }, () => {
@@ -149,6 +150,23 @@ describe('WASM SIMD', { skip: skip || !wasmFeatures().simd }, () => {
         if (bytes[i] === 0xfd && bytes[i + 1] === 0xe4 && bytes[i + 2] === 0x01) adds++
       assert.ok(adds >= 1, 'no f32x4.add in a row sum')
     }
+  })
+  test('softmax: one vector exp per 4 elements, stored from the sum loop and read back as vectors', () => {
+    const x = Tensor.rand([8, 256], W).realize()
+    const prog = wasmProgram(x.softmax(-1), r)
+    // the sum's 4 unrolled lanes and the output's 4 upcast lanes: exp(x - max) is stored from the
+    // reduce loop (reuse_row_values renames both pairs of ranges), not computed again (was 8 EXPs)
+    assert.equal(prog.uops.filter((u) => u.op === Ops.EXP).length, 4)
+    const plan = new SimdPlan(prog, false)
+    // vector stores: the 4 exps in the sum loop and the 4 scaled values in the output loop, whose
+    // loads of the stored row (index ordered AFTER the sum) are one v128.load, not gathered lanes
+    assert.equal(plan.groups.length, 2)
+    for (const g of plan.groups) assert.notEqual(g.value.kind, 'gather')
+    const skipped = prog.uops.filter((u) => u.op === Ops.LOAD && plan.skips(u)).length
+    assert.equal(skipped, prog.uops.filter((u) => u.op === Ops.LOAD).length, 'a load stayed scalar')
+    // the row max in two vector accumulators (8 lanes: f32x4.max's latency chain halved)
+    const maxAccs = prog.uops.filter((u) => u.op === Ops.REDUCE && u.arg === 'MAX').length
+    assert.equal(maxAccs, 8)
   })
   test('elementwise kernels are upcast by 4 and stored as vectors', () => {
     const x = Tensor.rand([8, 64], W)
