@@ -5,6 +5,7 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { optim, Tensor } from '../../src/index.ts'
 import { stats } from '../../src/engine/realize.ts'
+import { eventLoopTurn } from '../../src/helpers.ts'
 import { memoryNow, settle, soak, syncGrowthPerStep, workloads } from '../soak/workloads.ts'
 
 const KB = 1024
@@ -62,5 +63,26 @@ describe('values that change every step', { skip: !globalThis.gc && 'needs --exp
     const first = stats.kernelsCompiled - c0
     for (let i = 0; i < 10; i++) opt.lr = 0.01 * i
     assert.equal(stats.kernelsCompiled - c0, first)
+  })
+})
+
+describe('the event-loop turn of every data()', () => {
+  test('where there is no setImmediate (a browser) it is a message, not a setTimeout', async () => {
+    // a setTimeout(0) nested five deep waits 4 ms in a browser: every `await data()` of a loop paid it
+    const g = globalThis as { setImmediate?: unknown; setTimeout: unknown }
+    const [immediate, timeout] = [g.setImmediate, g.setTimeout]
+    let timers = 0
+    g.setImmediate = undefined
+    g.setTimeout = (f: () => void) => {
+      timers++
+      return (timeout as (f: () => void, ms: number) => unknown)(f, 0)
+    }
+    try {
+      await eventLoopTurn()
+    } finally {
+      g.setImmediate = immediate
+      g.setTimeout = timeout
+    }
+    assert.equal(timers, 0)
   })
 })
