@@ -17,9 +17,18 @@ import { type LinearProgram, PANELS_32 } from './target.js'
 import { ALU, type Op, Ops, type RangeArg, type UOp } from '../uop/ops.js'
 import { kernelVars } from '../uop/sint.js'
 import type { Renderer } from './renderer.js'
-import { EMPTY, encodeModule, I32, I64, op } from './wasm_encoder.js'
+import { atomic, EMPTY, encodeModule, I32, I64, op } from './wasm_encoder.js'
 import { SimdPlan } from './wasm_simd.js'
-import { emitAccUpdate, emitAlu, emitLoad, emitStore, KernelCode, valType } from './wasm_ops.js'
+import {
+  CHUNKS_PER_THREAD,
+  emitAccUpdate,
+  emitAlu,
+  emitLoad,
+  emitStore,
+  KernelCode,
+  THREAD_COUNTER,
+  valType,
+} from './wasm_ops.js'
 
 /** WASM renders every ALU op but erf (decomposed to a polynomial, as for JS). */
 const NATIVE: ReadonlySet<Op> = new Set<Op>([...ALU].filter((o) => o !== Ops.ERF))
@@ -94,7 +103,7 @@ export class WasmRenderer implements Renderer {
     const bufParam = k.params.length
     for (let i = 0; i < nbufs; i++) k.params.push(I32)
     for (const g of globals) k.local.set(g, bufParam + (g.arg as number))
-    let threadEnd: { range: UOp; hi: number } | undefined
+    let threadEnd: { range: UOp; hi: number; chunked: boolean } | undefined
     const plan = this.opts.simd ? new SimdPlan(prog, this.opts.relaxed) : undefined
     const vec = plan && !plan.empty ? plan : undefined
     const emit = (u: UOp): void => {
@@ -107,30 +116,50 @@ export class WasmRenderer implements Renderer {
           const r = k.newLocal(t)
           k.local.set(u, r)
           const end = u.src[0]!
+          if ((u.arg as RangeArg).kind === 'thread' && threaded && t === I32) {
+            // chunks of n / (T * CHUNKS_PER_THREAD) iterations taken from a shared counter until
+            // none is left: a thread that wakes late (a worker's wake-up in a page goes through its
+            // event loop) or is descheduled on a busy machine leaves its share to the others,
+            // where a fixed split made every thread wait for the slowest
+            const [chunk, hi] = [k.newLocal(I32), k.newLocal(I32)]
+            k.push(end)
+            c.get(nthreads).i32(CHUNKS_PER_THREAD).o(op.i32_mul, op.i32_div_u).tee(chunk)
+            c.get(chunk).o(op.i32_eqz, op.i32_add).set(chunk)
+            c.o(op.block, EMPTY, op.loop, EMPTY)
+            c.i32(0).get(chunk).atomic(atomic.i32_rmw_add, 2, THREAD_COUNTER).tee(r)
+            k.push(end)
+            c.o(op.i32_ge_s, op.br_if).u32(1)
+            // hi = min(r + chunk, n)
+            c.get(r).get(chunk).o(op.i32_add).tee(hi)
+            k.push(end)
+            c.get(hi)
+            k.push(end)
+            c.o(op.i32_lt_s, op.select).set(hi)
+            c.o(op.block, EMPTY, op.loop, EMPTY)
+            threadEnd = { range: u, hi, chunked: true }
+            return
+          }
           if ((u.arg as RangeArg).kind === 'thread' && threaded) {
-            // this thread's share: [tid * n / T, (tid + 1) * n / T)
+            // an int64 range (no atomic counter of that width here): this thread's fixed share,
+            // [tid * n / T, (tid + 1) * n / T)
             const hi = k.newLocal(t)
             const share = (plus: number): void => {
               c.get(tid)
               if (plus) c.i32(plus).o(op.i32_add)
-              if (t === I64) c.o(op.i64_extend_i32_u)
+              c.o(op.i64_extend_i32_u)
               k.push(end)
-              c.o(t === I64 ? op.i64_mul : op.i32_mul)
+              c.o(op.i64_mul)
               c.get(nthreads)
-              if (t === I64) c.o(op.i64_extend_i32_u)
-              c.o(t === I64 ? op.i64_div_s : op.i32_div_u)
+              c.o(op.i64_extend_i32_u)
+              c.o(op.i64_div_s)
             }
             share(0)
             c.set(r)
             share(1)
             c.set(hi)
-            c.o(op.block, EMPTY)
-              .get(r)
-              .get(hi)
-              .o(t === I64 ? op.i64_ge_s : op.i32_ge_s, op.br_if)
-              .u32(0)
+            c.o(op.block, EMPTY).get(r).get(hi).o(op.i64_ge_s, op.br_if).u32(0)
             c.o(op.loop, EMPTY)
-            threadEnd = { range: u, hi }
+            threadEnd = { range: u, hi, chunked: false }
             return
           }
           if (t === I64) c.i64(0n)
@@ -157,6 +186,8 @@ export class WasmRenderer implements Renderer {
           else k.push(rg.src[0]!)
           c.o(t === I64 ? op.i64_lt_s : op.i32_lt_s, op.br_if).u32(0)
           c.o(op.end, op.end)
+          // a chunked THREAD loop: back to take the next chunk
+          if (threadEnd?.range === rg && threadEnd.chunked) c.o(op.br).u32(0).o(op.end, op.end)
           return
         }
         case Ops.DEFINE_ACC: {

@@ -144,6 +144,11 @@ export const op = {
 /** 0xFC-prefixed opcodes (saturating truncation). */
 export const fc = { i64_trunc_sat_f64_s: 6, i64_trunc_sat_f64_u: 7 } as const
 
+/** 0xFE-prefixed opcodes (threads). */
+export const atomic = {
+  i32_rmw_add: 0x1e,
+} as const
+
 /** 0xFD-prefixed opcodes (SIMD128 and relaxed SIMD). */
 export const simd = {
   v128_load: 0x00,
@@ -325,6 +330,10 @@ export class Code extends Bytes {
   /** a SIMD load/store with its memarg */
   vmem(sub: number, alignLog2: number, offset = 0): this {
     return this.v(sub).u32(alignLog2).u32(offset)
+  }
+  /** a 0xFE-prefixed atomic memory op (threads) with its memarg */
+  atomic(sub: number, alignLog2: number, offset = 0): this {
+    return this.byte(0xfe).u32(sub).u32(alignLog2).u32(offset)
   }
 }
 

@@ -40,6 +40,13 @@ const log2Size = (dt: DType): number => Math.log2(dt.itemsize)
 
 /** Constant index terms below this many bytes fold into a load's or store's memarg offset. */
 export const MAX_FOLDED_OFFSET = 65536
+/**
+ * Byte address of the int32 a threaded kernel's threads take chunks of its THREAD loop from
+ * (i32.atomic.rmw.add), set to 0 before each launch: below MAX_FOLDED_OFFSET, where no buffer is.
+ */
+export const THREAD_COUNTER = 64
+/** Chunks per thread a THREAD loop is cut into (a late or descheduled thread's share is taken by the others). */
+export const CHUNKS_PER_THREAD = 8
 
 /** Everything one kernel function is built from: locals, imports used, the body. */
 export class KernelCode {

@@ -4,7 +4,7 @@
 import { type DType, storageArray, type TypedArray } from '../dtype.js'
 import { DEBUG, getEnv, TsgradError } from '../helpers.js'
 import { fromBase64, WASM_SRC_PREFIX, WasmRenderer } from '../renderer/wasm.js'
-import { WASM_IMPORTS } from '../renderer/wasm_ops.js'
+import { THREAD_COUNTER, WASM_IMPORTS } from '../renderer/wasm_ops.js'
 import { type CompiledDevice, Device, type Program } from './device.js'
 import { type WasmBuffer, WasmHeap } from './wasm_memory.js'
 import { wasmFeatures } from './wasm_features.js'
@@ -113,11 +113,20 @@ export function createWasmDevice(name: string): WasmDevice {
       }
       const threaded = exports.kt as Kernel | undefined
       if (threaded) {
+        // its THREAD loop's chunk counter starts at 0 (before any worker is woken)
+        const counter = new Int32Array(heap.memory.buffer, THREAD_COUNTER, 1)
         // kernels that call JS helpers stay on this thread (the workers have none)
         const usesJs = WebAssembly.Module.imports(m).some((i) => i.module === 'js')
-        if (usesJs || !pool) return (bufs, vals) => threaded(0, 1, ...argsOf(bufs, vals))
+        if (usesJs || !pool)
+          return (bufs, vals) => {
+            Atomics.store(counter, 0, 0)
+            threaded(0, 1, ...argsOf(bufs, vals))
+          }
         const launch = pool.launcher(m, threaded)
-        return (bufs, vals) => launch(argsOf(bufs, vals))
+        return (bufs, vals) => {
+          Atomics.store(counter, 0, 0)
+          launch(argsOf(bufs, vals))
+        }
       }
       const fn = exports.k as Kernel
       return (bufs, vals) => fn(...argsOf(bufs, vals))

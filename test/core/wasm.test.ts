@@ -16,7 +16,7 @@ import { scheduleFor } from '../../src/engine/realize.ts'
 import { Device, dtypes, Tensor } from '../../src/index.ts'
 import { WasmRenderer } from '../../src/renderer/wasm.ts'
 import { Bytes, Code, encodeModule, I32 } from '../../src/renderer/wasm_encoder.ts'
-import { KernelCode, MAX_FOLDED_OFFSET } from '../../src/renderer/wasm_ops.ts'
+import { KernelCode, MAX_FOLDED_OFFSET, THREAD_COUNTER } from '../../src/renderer/wasm_ops.ts'
 import { SimdPlan } from '../../src/renderer/wasm_simd.ts'
 import { PAGE, sizeClass, WasmHeap } from '../../src/runtime/wasm_memory.ts'
 import { wasmFeatures } from '../../src/runtime/wasm_features.ts'
@@ -345,6 +345,33 @@ describe('WASM threads', { skip: skip || !wasmFeatures().sharedMemory }, () => {
     })
     assert.match(r.stdout, /WASM device: simd \w+, relaxed simd \w+, 3 threads/, r.stderr)
     assert.match(r.stdout, /same=true/, r.stderr)
+  })
+})
+
+describe('WASM THREAD loops in chunks', { skip: skip || !wasmFeatures().sharedMemory }, () => {
+  test('one thread of two takes every chunk when the other never comes (no fixed halves)', () => {
+    const r = new WasmRenderer({ simd: wasmFeatures().simd, relaxed: false, shared: true, maxPages: 65536 })
+    const x = Tensor.rand([1 << 22], W).realize()
+    const prog = wasmProgram(x.add(1), r)
+    assert.ok(prog.uops.some((u) => u.op === Ops.RANGE && (u.arg as { kind: string }).kind === 'thread'))
+    const heap = new WasmHeap(true, 65536)
+    const n = 1 << 22
+    const [out, inp] = [heap.alloc(4 * n), heap.alloc(4 * n)]
+    new Float32Array(heap.memory.buffer, inp.ptr, n).fill(2)
+    const kt = new WebAssembly.Instance(
+      new WebAssembly.Module(r.renderBytes(prog) as Uint8Array<ArrayBuffer>),
+      {
+        env: { mem: heap.memory },
+        js: {},
+      },
+    ).exports.kt as (...a: number[]) => void
+    // thread 0 of 2 alone, after the launch's reset of the chunk counter: a fixed split [0, n/2)
+    // left the second half to a thread that, late or descheduled, made the launch wait for it
+    new Int32Array(heap.memory.buffer, THREAD_COUNTER, 1)[0] = 0
+    kt(0, 2, out.ptr, inp.ptr)
+    const y = new Float32Array(heap.memory.buffer, out.ptr, n)
+    assert.equal(y.indexOf(0), -1, 'an element was left for the other thread')
+    assert.equal(y[n - 1], 3)
   })
 })
 
