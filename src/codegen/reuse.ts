@@ -85,6 +85,10 @@ export function reuseRowValues(ast: UOp): UOp {
   const outside = [...new Set(toposort([val], (u) => u.op === Ops.REDUCE))]
   for (const red of reduces) {
     const { r2, u2 } = ownRanges(red)!
+    // the reduce stays a loop, which orders the stores before the output loop's loads: a loop of
+    // one step is dropped (expand.ts), and then nothing did (a 4-wide softmax unrolled 4 on WASM
+    // read its row back before storing it)
+    if (r2.src[0]!.op === Ops.CONST && r2.src[0]!.constValue <= 1) continue
     const redDeps = deps.get(red)!
     const free = (r: UOp, k: RangeArg['kind'], like: UOp) =>
       kind(r) === k && r.src[0] === like.src[0] && !redDeps.has(r)

@@ -168,6 +168,22 @@ describe('WASM SIMD', { skip: skip || !wasmFeatures().simd }, () => {
     const maxAccs = prog.uops.filter((u) => u.op === Ops.REDUCE && u.arg === 'MAX').length
     assert.equal(maxAccs, 8)
   })
+  test('softmax over rows as short as one vector (unrolled whole) equals the JS device', async () => {
+    // a 4-wide row unrolled 4 leaves no reduce loop: the row stored from it was read back before
+    // it was written (outputs were exp(x - max), not normalized)
+    for (const shape of [
+      [3, 4],
+      [2, 8],
+      [3, 1],
+      [5, 12],
+    ]) {
+      const v = Float32Array.from({ length: shape[0]! * shape[1]! }, (_, i) => Math.sin(i * 1.3) * 3)
+      const run = (device: string) => new Tensor(v, { shape, device }).softmax(-1).data()
+      const [w, j] = [await run('WASM'), await run('JS')]
+      for (let i = 0; i < w.length; i++)
+        assert.ok(Math.abs(w[i]! - j[i]!) < 1e-6, `${shape}: ${w[i]} vs ${j[i]}`)
+    }
+  })
   test('elementwise kernels are upcast by 4 and stored as vectors', () => {
     const x = Tensor.rand([8, 64], W)
     const plan = new SimdPlan(wasmProgram(x.mul(2).add(1).relu(), r), false)
