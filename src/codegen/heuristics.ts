@@ -133,17 +133,31 @@ export function handOpts(ast: UOp, target: OptTarget): Opt[] {
     // matmul-like: output axis n contiguous in the output and in one operand (B), and an axis m
     // that B broadcasts along while another operand (A) does not; among several m candidates
     // (a convolution's batch, rows, columns) the one with the largest register-tile factor wins
-    const n = store.strides.findIndex((st, i) => i < nOut && st === 1 && sizes[i]! > 1)
+    const tileWidth = (axis: number): number =>
+      axis < 0
+        ? 1
+        : largestDivisor(
+            sizes[axis]!,
+            [2 * vec, vec, 8, 4, 2].filter((c) => c <= 2 * vec),
+          )
+    let n = store.strides.findIndex((st, i) => i < nOut && st === 1 && sizes[i]! > 1)
+    let nu = tileWidth(n)
+    // an output too short along its contiguous axis for a vector (a conv weight gradient's 3-wide
+    // window), on a target that vectorizes only the accumulators it is given (WASM): the tile's
+    // vector runs along an output axis one operand reads contiguously instead (the output
+    // channels of a channels-last gradient), its lanes stored one by one
+    if (nu < vec && target.upcastElementwise && vec > 1) {
+      const alt = range(nOut).find(
+        (i) =>
+          sizes[i]! % vec === 0 &&
+          loads.some((l) => l.strides[i] === 1) &&
+          loads.some((l) => l.strides[i] === 0 && reduceAxes.some((r) => l.strides[r] !== 0)),
+      )
+      if (alt !== undefined) [n, nu] = [alt, tileWidth(alt)]
+    }
     const isA = (l: Access, m: number) => l.strides[n] === 0 && l.strides[m] !== 0
     const isB = (l: Access, m: number) => l.strides[m] === 0 && l.strides[n] !== 0
     const kSize = reduceAxes.reduce((a, i) => a * sizes[i]!, 1)
-    const nu =
-      n < 0
-        ? 1
-        : largestDivisor(
-            sizes[n]!,
-            [2 * vec, vec, 8, 4, 2].filter((c) => c <= 2 * vec),
-          )
     const regsLeft = Math.max(1, Math.floor(target.registers / Math.max(1, nu / vec)) - 2)
     const muOf = (m: number) =>
       largestDivisor(

@@ -184,6 +184,21 @@ describe('WASM SIMD', { skip: skip || !wasmFeatures().simd }, () => {
         assert.ok(Math.abs(w[i]! - j[i]!) < 1e-6, `${shape}: ${w[i]} vs ${j[i]}`)
     }
   })
+  test('a conv weight gradient (3-wide output rows) gets a register tile of vectors along the channels', () => {
+    const x = Tensor.rand([2, 32, 12, 12], W).realize()
+    const w = Tensor.rand([32, 32, 3, 3], { ...W, requiresGrad: true }).realize()
+    x.conv2d(w, { padding: 1 }).sum().backward()
+    const prog = wasmProgram(w.grad!, r)
+    const plan = new SimdPlan(prog, false)
+    // it was one row of 8 output channels (2 vectors: 2 multiply-adds per 3 loads), the output's
+    // contiguous axis (the window's 3 columns) holding no vector; now 8 output channels x 4 input
+    // channels (8 vectors: 8 multiply-adds per 6 loads), 31-43 -> 19 ms of CPU for a small CNN step
+    assert.equal(plan.empty, false)
+    const reduces = prog.uops.filter((u) => u.op === Ops.REDUCE)
+    assert.ok(reduces.length >= 32, `${reduces.length} accumulators`)
+    const scalarAccs = prog.uops.filter((u) => u.op === Ops.DEFINE_ACC && !plan.skips(u)).length
+    assert.equal(scalarAccs, 0, `${scalarAccs} of ${reduces.length} accumulators scalar`)
+  })
   test('elementwise kernels are upcast by 4 and stored as vectors', () => {
     const x = Tensor.rand([8, 64], W)
     const plan = new SimdPlan(wasmProgram(x.mul(2).add(1).relu(), r), false)
