@@ -463,6 +463,13 @@ export class SimdPlan {
         break
       }
       case 'alu': {
+        const pm = pseudoMinMax(p)
+        if (pm) {
+          // where(a < b, b, a) is f32x4.pmax(a, b) and where(a < b, a, b) pmin(b, a), NaN and -0
+          // included: one instruction for a relu instead of a compare and a 3-instruction select
+          c.get(this.vec(k, pm.x)).get(this.vec(k, pm.y)).v(pm.op)
+          break
+        }
         const s = p.src.map((x) => this.vec(k, x))
         if (p.op === Ops.WHERE) c.get(s[1]!).get(s[2]!).get(s[0]!).v(simd.v128_bitselect)
         else if (p.op === Ops.NEG) c.get(s[0]!).v(simd.f32x4_neg)
@@ -481,6 +488,19 @@ export class SimdPlan {
     this.scopes.at(-1)!.set(p.key, l)
     return l
   }
+}
+
+/** A WHERE of a float compare selecting between the compared values, as f32x4.pmax/pmin operands. */
+function pseudoMinMax(p: VPlan): { op: number; x: VPlan; y: VPlan } | undefined {
+  if (p.kind !== 'alu' || p.op !== Ops.WHERE) return undefined
+  const [m, t, f] = p.src as [VPlan, VPlan, VPlan]
+  if (m.kind !== 'mask' || m.op !== Ops.CMPLT) return undefined
+  const [a, b] = m.src as [VPlan, VPlan]
+  // pmax(a, b) = a < b ? b : a
+  if (t.key === b.key && f.key === a.key) return { op: simd.f32x4_pmax, x: a, y: b }
+  // pmin(b, a) = a < b ? a : b
+  if (t.key === a.key && f.key === b.key) return { op: simd.f32x4_pmin, x: b, y: a }
+  return undefined
 }
 
 /** 1.5 * 2^23: adding it rounds a float32 below 2^22 to an integer held in the low mantissa bits */

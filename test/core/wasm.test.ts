@@ -199,6 +199,29 @@ describe('WASM SIMD', { skip: skip || !wasmFeatures().simd }, () => {
     const scalarAccs = prog.uops.filter((u) => u.op === Ops.DEFINE_ACC && !plan.skips(u)).length
     assert.equal(scalarAccs, 0, `${scalarAccs} of ${reduces.length} accumulators scalar`)
   })
+  test('relu is one f32x4.pmax (not a compare and a bitselect), bit for bit as JS with -0 and NaN', async () => {
+    const x = Tensor.rand([8, 64], W).realize()
+    const bytes = r.renderBytes(wasmProgram(x.relu(), r))
+    const count = (b1: number, b2?: number) => {
+      let n = 0
+      for (let i = 0; i + 2 < bytes.length; i++)
+        if (bytes[i] === 0xfd && bytes[i + 1] === b1 && (b2 === undefined || bytes[i + 2] === b2)) n++
+      return n
+    }
+    assert.equal(count(0xeb, 0x01), 1) // f32x4.pmax
+    assert.equal(count(0x52), 0) // v128.bitselect
+    const v = Float32Array.from({ length: 1024 }, (_, i) =>
+      i % 7 === 0 ? -0 : i % 11 === 0 ? Number.NaN : Math.sin(i) * 3,
+    )
+    for (const f of [
+      (t: Tensor) => t.relu(),
+      (t: Tensor) => t.clip(-1, 1),
+      (t: Tensor) => t.minimum(t.mul(0.5)),
+    ]) {
+      const [w, j] = [await f(new Tensor(v, W)).data(), await f(new Tensor(v, { device: 'JS' })).data()]
+      for (let i = 0; i < v.length; i++) assert.ok(Object.is(w[i], j[i]), `${v[i]}: ${w[i]} vs ${j[i]}`)
+    }
+  })
   test('elementwise kernels are upcast by 4 and stored as vectors', () => {
     const x = Tensor.rand([8, 64], W)
     const plan = new SimdPlan(wasmProgram(x.mul(2).add(1).relu(), r), false)
