@@ -198,9 +198,10 @@ export function handOpts(ast: UOp, target: OptTarget): Opt[] {
       // With no long axis at all (a 5x5 window over 1 channel) there would be no loop left, and
       // the tile times 25 steps ran 2.5x slower than the loops.
       const lastLong = Math.max(-1, ...reduceAxes.filter((i) => sizes[i]! > CHAIN_MAX))
-      for (const r of reduceAxes)
-        if (lastLong >= 0 && r > lastLong && sizes[r]! > 1 && sizes[r]! <= CHAIN_MAX)
-          try_({ op: 'CHAIN', axis: r, arg: sizes[r]! })
+      if (target.chainReduces !== false)
+        for (const r of reduceAxes)
+          if (lastLong >= 0 && r > lastLong && sizes[r]! > 1 && sizes[r]! <= CHAIN_MAX)
+            try_({ op: 'CHAIN', axis: r, arg: sizes[r]! })
     } else {
       // contiguous along the reduce counts for the loads that vary along an output axis: one
       // read per reduce step shared by every output (an embedding gradient's token ids, the

@@ -25,6 +25,12 @@ export interface OptTarget {
    * contiguous output axis upcast by the vector width
    */
   readonly upcastElementwise?: boolean
+  /**
+   * false: a register tile's short reduce axes (a convolution's 3x3 window) stay loops instead of
+   * straight-line CHAIN steps (WASM: V8 loads every step's operands first and spills the tile:
+   * a conv2d took twice as long)
+   */
+  readonly chainReduces?: boolean
   /** loop iterations before a kernel is worth threading (default THREAD_MIN_WORK) */
   readonly threadMinWork?: number
   /**

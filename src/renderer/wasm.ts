@@ -73,6 +73,7 @@ export class WasmRenderer implements Renderer {
       vectorWidth: opts.simd ? 4 : 1,
       registers: 16,
       upcastElementwise: opts.simd,
+      chainReduces: false,
       threadMinWork: 1 << 20,
     }
   }

@@ -222,6 +222,26 @@ describe('WASM SIMD', { skip: skip || !wasmFeatures().simd }, () => {
       for (let i = 0; i < v.length; i++) assert.ok(Object.is(w[i], j[i]), `${v[i]}: ${w[i]} vs ${j[i]}`)
     }
   })
+  test("a conv's 3x3 window stays loops on WASM (no CHAIN), and the result equals JS's", async () => {
+    const x = Tensor.rand([1, 16, 12, 12], W).realize()
+    const w = Tensor.rand([16, 16, 3, 3], W).realize()
+    const items = scheduleFor([x.conv2d(w, { padding: 1 }).uop]).items.filter(
+      (i): i is KernelItem => i.kind === 'kernel',
+    )
+    const opts = handOpts(items.at(-1)!.ast, r.target)
+    // straight-line steps made V8 load all 9 steps' operands first and spill the register tile:
+    // conv2d 8x64x56x56 took 130 ms of CPU, 69 with the window as loops
+    assert.ok(opts.some((o) => o.op === 'UPCAST'))
+    assert.ok(!opts.some((o) => o.op === 'CHAIN'), JSON.stringify(opts))
+    const xv = await x.data()
+    const wv = await w.data()
+    const run = (device: string) =>
+      new Tensor(xv, { shape: [1, 16, 12, 12], device })
+        .conv2d(new Tensor(wv, { shape: [16, 16, 3, 3], device }), { padding: 1 })
+        .data()
+    const [a, b] = [await run('WASM'), await run('JS')]
+    for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i]! - b[i]!) < 1e-4, `${a[i]} vs ${b[i]}`)
+  })
   test('elementwise kernels are upcast by 4 and stored as vectors', () => {
     const x = Tensor.rand([8, 64], W)
     const plan = new SimdPlan(wasmProgram(x.mul(2).add(1).relu(), r), false)
