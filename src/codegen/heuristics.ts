@@ -196,7 +196,8 @@ export function handOpts(ast: UOp, target: OptTarget): Opt[] {
       // channels) become straight-line steps of the one accumulator instead of 3-trip loops.
       // Not outside them: that turns the loop order inside out (slower, measured 7x on a conv).
       // With no long axis at all (a 5x5 window over 1 channel) there would be no loop left, and
-      // the tile times 25 steps ran 2.5x slower than the loops.
+      // the tile times 25 steps ran 2.5x slower than the loops. Not on a target whose compiler
+      // spills such a tile (target.chainReduces false: WASM under V8).
       const lastLong = Math.max(-1, ...reduceAxes.filter((i) => sizes[i]! > CHAIN_MAX))
       if (target.chainReduces !== false)
         for (const r of reduceAxes)
