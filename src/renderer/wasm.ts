@@ -88,14 +88,17 @@ export class WasmRenderer implements Renderer {
     // parameters: (thread index, thread count when threaded), variables by name, buffers by index
     // threaded kernels (export `kt`) take their thread index and count first; their arguments
     // travel to workers as int32 (no int64 variables)
+    // (an int64 THREAD range, beyond 2^31 iterations, runs on one thread: the threads take chunks
+    // from an int32 counter, and a launch does not wait for workers that came too late to help)
     const threaded =
       this.opts.shared &&
-      prog.uops.some((u) => u.op === Ops.RANGE && (u.arg as RangeArg).kind === 'thread') &&
+      prog.uops.some(
+        (u) => u.op === Ops.RANGE && (u.arg as RangeArg).kind === 'thread' && valType(u.dtype) === I32,
+      ) &&
       kernelVars(prog.uops).every((v) => valType(v.dtype) === I32)
-    let tid = -1
     let nthreads = -1
     if (threaded) {
-      tid = k.params.push(I32) - 1
+      k.params.push(I32) // the thread index: unused, the threads take chunks in any order
       nthreads = k.params.push(I32) - 1
     }
     for (const v of kernelVars(prog.uops)) k.local.set(v, k.params.push(valType(v.dtype)) - 1)
@@ -104,7 +107,7 @@ export class WasmRenderer implements Renderer {
     const bufParam = k.params.length
     for (let i = 0; i < nbufs; i++) k.params.push(I32)
     for (const g of globals) k.local.set(g, bufParam + (g.arg as number))
-    let threadEnd: { range: UOp; hi: number; chunked: boolean } | undefined
+    let threadEnd: { range: UOp; hi: number } | undefined
     const plan = this.opts.simd ? new SimdPlan(prog, this.opts.relaxed) : undefined
     const vec = plan && !plan.empty ? plan : undefined
     const emit = (u: UOp): void => {
@@ -137,30 +140,7 @@ export class WasmRenderer implements Renderer {
             k.push(end)
             c.o(op.i32_lt_s, op.select).set(hi)
             c.o(op.block, EMPTY, op.loop, EMPTY)
-            threadEnd = { range: u, hi, chunked: true }
-            return
-          }
-          if ((u.arg as RangeArg).kind === 'thread' && threaded) {
-            // an int64 range (no atomic counter of that width here): this thread's fixed share,
-            // [tid * n / T, (tid + 1) * n / T)
-            const hi = k.newLocal(t)
-            const share = (plus: number): void => {
-              c.get(tid)
-              if (plus) c.i32(plus).o(op.i32_add)
-              c.o(op.i64_extend_i32_u)
-              k.push(end)
-              c.o(op.i64_mul)
-              c.get(nthreads)
-              c.o(op.i64_extend_i32_u)
-              c.o(op.i64_div_s)
-            }
-            share(0)
-            c.set(r)
-            share(1)
-            c.set(hi)
-            c.o(op.block, EMPTY).get(r).get(hi).o(op.i64_ge_s, op.br_if).u32(0)
-            c.o(op.loop, EMPTY)
-            threadEnd = { range: u, hi, chunked: false }
+            threadEnd = { range: u, hi }
             return
           }
           if (t === I64) c.i64(0n)
@@ -188,7 +168,7 @@ export class WasmRenderer implements Renderer {
           c.o(t === I64 ? op.i64_lt_s : op.i32_lt_s, op.br_if).u32(0)
           c.o(op.end, op.end)
           // a chunked THREAD loop: back to take the next chunk
-          if (threadEnd?.range === rg && threadEnd.chunked) c.o(op.br).u32(0).o(op.end, op.end)
+          if (threadEnd?.range === rg) c.o(op.br).u32(0).o(op.end, op.end)
           return
         }
         case Ops.DEFINE_ACC: {

@@ -8,22 +8,28 @@ export const FAILED = 2
 export const KERNEL = 3
 export const NARGS = 4
 export const NTHREADS = 5
-export const ARGS = 6
+/** the generation of the launch workers may still join (0: closed) */
+export const OPEN = 6
+export const ARGS = 7
 export const MAX_ARGS = 250
 /** Int32 words in the block */
 export const CONTROL_WORDS = ARGS + MAX_ARGS
 
 /**
- * One launch over the control block: publish the kernel and its arguments, wake the workers, run
- * thread 0 here, then wait until every worker is done (`block`: Atomics.wait is allowed on this
- * thread; a page's main thread spins). Throws thread 0's error, else one if a worker failed.
+ * One launch over the control block: publish the kernel and its arguments, open the launch and wake
+ * the workers, run thread 0 here, close the launch, then wait until every worker that joined is
+ * done (`block`: Atomics.wait is allowed on this thread; a page's main thread spins). A worker joins
+ * by counting itself in PENDING and then finding the launch still open; one that wakes after the
+ * close counts itself out again at once: kernels take their THREAD loop in chunks from a shared
+ * counter (renderer/wasm.ts), so the threads that came did all the work, and a late or descheduled
+ * worker no longer holds up the launch (it did: every launch waited for every worker to wake).
+ * Throws thread 0's error, else one if a worker failed.
  */
 export function launchOnControl(
   ctl: Int32Array,
   kernel: number,
   args: readonly number[],
   threads: number,
-  workers: number,
   main: (tid: number, nthreads: number, ...args: number[]) => unknown,
   block: boolean,
 ): void {
@@ -32,8 +38,10 @@ export function launchOnControl(
   ctl[NTHREADS] = threads
   for (let i = 0; i < args.length; i++) ctl[ARGS + i] = args[i]!
   Atomics.store(ctl, FAILED, 0)
-  Atomics.store(ctl, PENDING, workers)
-  Atomics.add(ctl, GEN, 1)
+  // only this thread writes GEN; 0 means closed, so a wrapped generation skips it
+  const gen = (Atomics.load(ctl, GEN) + 1) | 0 || 1
+  Atomics.store(ctl, OPEN, gen)
+  Atomics.store(ctl, GEN, gen)
   Atomics.notify(ctl, GEN)
   let error: unknown
   try {
@@ -41,6 +49,9 @@ export function launchOnControl(
   } catch (e) {
     error = e
   }
+  // (a worker counts itself in, then reads OPEN; this thread closes, then reads PENDING: with
+  // sequentially consistent atomics one of the two sees the other)
+  Atomics.store(ctl, OPEN, 0)
   for (let p = Atomics.load(ctl, PENDING); p !== 0; p = Atomics.load(ctl, PENDING))
     if (block) Atomics.wait(ctl, PENDING, p)
   if (error) throw error

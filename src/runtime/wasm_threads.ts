@@ -1,8 +1,9 @@
 // Threads for the WASM device (Node): worker_threads that instantiate the same kernel modules over
-// the shared memory and run their share of a kernel's THREAD loop (the kernel takes its thread
-// index and count first). A launch writes the kernel id and arguments into a small shared control
-// block, bumps a generation counter and wakes the workers (Atomics.notify); the calling thread
-// runs share 0 itself and then waits (Atomics.wait) until every worker has counted itself done.
+// the shared memory and take chunks of a kernel's THREAD loop (the kernel takes its thread index
+// and count first). A launch writes the kernel id and arguments into a small shared control block,
+// opens it, bumps a generation counter and wakes the workers (Atomics.notify); the calling thread
+// runs the kernel itself, closes the launch and then waits (Atomics.wait) until every worker that
+// joined it has counted itself done (wasm_control.ts).
 // Modules reach the workers by postMessage on a port each one drains synchronously
 // (receiveMessageOnPort) when a launch names a kernel it has not seen yet. Kernels that import
 // JS helpers (log, sin, half-float conversions) run on the calling thread only.
@@ -17,6 +18,7 @@ import {
   MAX_ARGS,
   NARGS,
   NTHREADS,
+  OPEN,
   PENDING,
 } from './wasm_control.js'
 import { nodeBuiltins } from './node.js'
@@ -44,18 +46,21 @@ let gen = 0
 for (;;) {
   Atomics.wait(ctl, ${GEN}, gen)
   gen = Atomics.load(ctl, ${GEN})
-  const id = ctl[${KERNEL}]
-  if (id < 0) break
-  while (!kernels.has(id)) {
-    const m = receiveMessageOnPort(port)
-    if (m) kernels.set(m.message.id, new WebAssembly.Instance(m.message.module, { env: { mem: memory }, js: {} }).exports.kt)
-  }
-  const args = [tid, ctl[${NTHREADS}]]
-  for (let i = 0; i < ctl[${NARGS}]; i++) args.push(ctl[${ARGS} + i])
-  try {
-    kernels.get(id)(...args)
-  } catch (e) {
-    Atomics.store(ctl, ${FAILED}, 1)
+  // join the launch, unless it was closed (its chunks are done) or is not this generation's
+  Atomics.add(ctl, ${PENDING}, 1)
+  if (Atomics.load(ctl, ${OPEN}) === gen) {
+    const id = ctl[${KERNEL}]
+    while (!kernels.has(id)) {
+      const m = receiveMessageOnPort(port)
+      if (m) kernels.set(m.message.id, new WebAssembly.Instance(m.message.module, { env: { mem: memory }, js: {} }).exports.kt)
+    }
+    const args = [tid, ctl[${NTHREADS}]]
+    for (let i = 0; i < ctl[${NARGS}]; i++) args.push(ctl[${ARGS} + i])
+    try {
+      kernels.get(id)(...args)
+    } catch (e) {
+      Atomics.store(ctl, ${FAILED}, 1)
+    }
   }
   if (Atomics.sub(ctl, ${PENDING}, 1) === 1) Atomics.notify(ctl, ${PENDING})
 }
@@ -131,7 +136,7 @@ export class WasmThreadPool implements WasmThreads {
         return
       }
       this.launches++
-      launchOnControl(this.ctl, kid, args, this.threads, this.workers, main, true)
+      launchOnControl(this.ctl, kid, args, this.threads, main, true)
     }
   }
 }

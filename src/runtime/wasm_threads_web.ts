@@ -3,7 +3,8 @@
 // Used only where the page is cross-origin isolated (SharedArrayBuffer and shared memories exist)
 // and Atomics.waitAsync does. The control block protocol is the same as in Node; the differences:
 // - a worker cannot drain its message port synchronously, so it never blocks: it waits with
-//   Atomics.waitAsync, and a launch naming a module that has not arrived yet runs when it does;
+//   Atomics.waitAsync, and leaves a launch naming a module that has not arrived yet to the other
+//   threads (they take all of its chunks);
 // - workers start only after the creating thread's event loop turns, so the pool counts its
 //   workers in (`ready`) and launches run single-threaded until all have started;
 // - a page's main thread may not Atomics.wait: there the launching thread spins until the workers
@@ -19,25 +20,26 @@ import {
   MAX_ARGS,
   NARGS,
   NTHREADS,
+  OPEN,
   PENDING,
 } from './wasm_control.js'
 import type { Kernel, WasmThreads } from './wasm_threads.js'
 
 const WORKER_SOURCE = `
-let ctl, memory, tid, gen = 0, waiting = false
+let ctl, memory, tid, gen = 0
 const kernels = new Map()
-function exec(id) {
-  const args = [tid, ctl[${NTHREADS}]]
-  for (let i = 0; i < ctl[${NARGS}]; i++) args.push(ctl[${ARGS} + i])
-  try { kernels.get(id)(...args) } catch (e) { Atomics.store(ctl, ${FAILED}, 1) }
-  if (Atomics.sub(ctl, ${PENDING}, 1) === 1) Atomics.notify(ctl, ${PENDING})
-}
 function wake() {
   gen = Atomics.load(ctl, ${GEN})
+  // join the launch, unless it was closed or is not this generation's; a kernel whose module has
+  // not arrived yet is left to the other threads (they take every chunk of its THREAD loop)
+  Atomics.add(ctl, ${PENDING}, 1)
   const id = ctl[${KERNEL}]
-  if (id < 0) return close()
-  if (kernels.has(id)) exec(id)
-  else waiting = true
+  if (Atomics.load(ctl, ${OPEN}) === gen && kernels.has(id)) {
+    const args = [tid, ctl[${NTHREADS}]]
+    for (let i = 0; i < ctl[${NARGS}]; i++) args.push(ctl[${ARGS} + i])
+    try { kernels.get(id)(...args) } catch (e) { Atomics.store(ctl, ${FAILED}, 1) }
+  }
+  if (Atomics.sub(ctl, ${PENDING}, 1) === 1) Atomics.notify(ctl, ${PENDING})
   arm()
 }
 function arm() {
@@ -55,7 +57,6 @@ onmessage = (e) => {
     return
   }
   kernels.set(m.id, new WebAssembly.Instance(m.module, { env: { mem: memory }, js: {} }).exports.kt)
-  if (waiting && m.id === ctl[${KERNEL}]) { waiting = false; exec(m.id) }
 }
 `
 
@@ -158,7 +159,7 @@ export class WebWasmThreadPool implements WasmThreads {
         for (const w of this.workerList) w.postMessage({ id, module: m })
       }
       this.launches++
-      launchOnControl(this.ctl, id, args, this.threads, this.workers, main, this.canBlock)
+      launchOnControl(this.ctl, id, args, this.threads, main, this.canBlock)
     }
   }
 }
