@@ -27,7 +27,7 @@ export interface TransformerOptions {
   prefillChunk?: number
   /** the KV cache's element type (default 'f32'; 'f16' halves its memory, as llama.cpp's default) */
   kvDtype?: 'f32' | 'f16'
-  /** one-token steps over Q8_0/Q4_0 weights as integer dot products (default false: opt-in; linearsOf) */
+  /** one-token steps over Q8_0/Q4_0 weights as integer dot products (default true; linearsOf) */
   intDot?: boolean
 }
 
@@ -42,8 +42,8 @@ type Linear = (w: Tensor, b?: Tensor) => Tensor
 
 /**
  * `linear` over one input x (1, T, dim). For one token (decode) a Q8_0/Q4_0 weight takes the
- * integer matvec (nn/quant_matvec.ts, llama.cpp's numerics with x rounded to int16 per block of
- * 32): x is quantized once per weight type, so q/k/v (and gate/up) share it.
+ * integer matvec (nn/quant_matvec.ts, llama.cpp's numerics: x rounded to int8 per block of 32):
+ * x is quantized once per weight type, so q/k/v (and gate/up) share it.
  */
 function linearsOf(x: Tensor, blocks: ReadonlyMap<Tensor, QuantBlocks> | undefined): Linear {
   if (!blocks) return (w, b) => linear(x, w, b)
@@ -55,7 +55,7 @@ function linearsOf(x: Tensor, blocks: ReadonlyMap<Tensor, QuantBlocks> | undefin
     if (T !== 1 || !q || type === undefined || !INT_DOT_TYPES.has(type)) return linear(x, w, b)
     const t = type as QuantizedRows['type']
     let xq = rows.get(t)
-    if (!xq) rows.set(t, (xq = quantizeRows(x.reshape([1, dim]), t)))
+    if (!xq) rows.set(t, (xq = quantizeRows(x.reshape([1, dim]), t, 8)))
     const y = quantMatvec(xq, q.blocks, q.type, w.shape[0]!).reshape([1, 1, w.shape[0]!])
     return b ? y.add(f32(b)) : y
   }
@@ -105,7 +105,7 @@ export class Transformer implements ModelRunner {
     this.maxContext = max
     if (opts.intDot !== undefined && typeof opts.intDot !== 'boolean')
       throw new TsgradError(`llm model: intDot must be a boolean, got ${String(opts.intDot)}`)
-    this.intBlocks = opts.intDot === true ? w.blocks : undefined
+    this.intBlocks = opts.intDot === false ? undefined : w.blocks
     this.chunk = opts.prefillChunk ?? 512
     if (!(Number.isInteger(this.chunk) && this.chunk >= 1))
       throw new TsgradError(`llm model: prefillChunk must be a positive integer, got ${opts.prefillChunk}`)
