@@ -55,8 +55,14 @@ function linearsOf(x: Tensor, blocks: ReadonlyMap<Tensor, QuantBlocks> | undefin
     if (T !== 1 || !q || type === undefined || !INT_DOT_TYPES.has(type)) return linear(x, w, b)
     const t = type as QuantizedRows['type']
     let xq = rows.get(t)
-    if (!xq) rows.set(t, (xq = quantizeRows(x.reshape([1, dim]), t, 8)))
-    const y = quantMatvec(xq, q.blocks, q.type, w.shape[0]!).reshape([1, 1, w.shape[0]!])
+    if (!xq) {
+      // realized at once: left lazy, each matvec reading it would quantize x again
+      xq = quantizeRows(x.reshape([1, dim]), t, 8)
+      Tensor.realize(xq.q, xq.scale)
+      rows.set(t, xq)
+    }
+    // realized before the reshape: a reshaped custom kernel output was copied by another kernel
+    const y = quantMatvec(xq, q.blocks, q.type, w.shape[0]!).realize().reshape([1, 1, w.shape[0]!])
     return b ? y.add(f32(b)) : y
   }
 }
@@ -165,7 +171,10 @@ export class Transformer implements ModelRunner {
         ? q.scaledDotProductAttention(keys, values)
         : q.scaledDotProductAttention(keys, values, { isCausal: true, causalAlign: 'bottomRight' })
     ).realize()
-    return linearsOf(a.transpose(1, 2).reshape([1, T, c.heads * c.headDim]), this.intBlocks)(l.wo)
+    // one token: (1, heads, 1, headDim) is already in (1, 1, heads * headDim) order (the transposed
+    // view took a copy kernel before the integer matvec, which reads a contiguous x)
+    const flat = T === 1 ? a.reshape([1, 1, c.heads * c.headDim]) : a.transpose(1, 2)
+    return linearsOf(flat.reshape([1, T, c.heads * c.headDim]), this.intBlocks)(l.wo)
   }
 
   private feedForward(x: Tensor, l: LayerWeights): Tensor {
@@ -205,7 +214,8 @@ export class Transformer implements ModelRunner {
     })
     if (!all && T > 1) x = x.shrink([null, [T - 1, T], null])
     const h = x.rmsnorm(-1, c.normEps).mul(f32(this.w.outputNorm))
-    return linearsOf(h, this.intBlocks)(this.w.output ?? this.w.embed)
+    // (a prefill's last row too is one row: integer products only for one-token steps)
+    return linearsOf(h, T === 1 ? this.intBlocks : undefined)(this.w.output ?? this.w.embed)
   }
 
   private check(tokens: readonly number[], start: number, where: string): void {

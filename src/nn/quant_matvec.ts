@@ -51,7 +51,10 @@ function sourceOf(type: 'Q8_0' | 'Q4_0', bits: ActivationBits, p: UOp): UOp {
   // int16: p = 2l + h <- 16h + l; int8: p = 4l + 2k + h <- 16h + 2l + k
   if (bits === 16) return h.mul(16).add(p.alu(Ops.SHR, p.constLike(1)))
   const k = p.alu(Ops.SHR, p.constLike(1)).and(p.constLike(1))
-  return h.mul(16).add(p.alu(Ops.SHR, p.constLike(2)).mul(2)).add(k)
+  return h
+    .mul(16)
+    .add(p.alu(Ops.SHR, p.constLike(2)).mul(2))
+    .add(k)
 }
 
 /**
@@ -65,7 +68,8 @@ export function quantizeRows(x: Tensor, type: 'Q8_0' | 'Q4_0', bits: ActivationB
     throw new TsgradError(
       `quantizeRows: expected x (rows, K) with K a multiple of 32, got ${JSON.stringify(x.shape)}`,
     )
-  if (bits !== 8 && bits !== 16) throw new TsgradError(`quantizeRows: bits must be 8 or 16, got ${String(bits)}`)
+  if (bits !== 8 && bits !== 16)
+    throw new TsgradError(`quantizeRows: bits must be 8 or 16, got ${String(bits)}`)
   const top = bits === 8 ? 127 : 32767
   const NB = K / 32
   const qdt = bits === 8 ? dtypes.int8 : dtypes.int16
@@ -91,7 +95,12 @@ export function quantizeRows(x: Tensor, type: 'Q8_0' | 'Q4_0', bits: ActivationB
       const inv = sc.eq(c.const(0)).where(c.const(0), c.const(1).fdiv(sc))
       // round half to even by adding 1.5 * 2^23: the integer lands in the low mantissa bits (|v|
       // <= 32767 < 2^22), read by a bitcast; a libm rint per element would cost more
-      const v = bitcast(at(sourceOf(type, bits, p)).mul(inv).add(c.const(ROUND_MAGIC)), dtypes.int32)
+      const v = bitcast(
+        at(sourceOf(type, bits, p))
+          .mul(inv)
+          .add(c.const(ROUND_MAGIC)),
+        dtypes.int32,
+      )
       const qv = v.sub(c.const(ROUND_MAGIC_BITS, dtypes.int32)).cast(qdt)
       return c.sink(qo.store(qo.at(r, b.mul(32).add(p)), qv), so.store(so.at(r, b), sc))
     },
@@ -116,7 +125,15 @@ function weightAt(
   const i32 = dtypes.int32
   if (type === 'Q8_0') return bitcast(load(base.add(2).add(l.mul(per)).add(g)), dtypes.int8).cast(i32)
   // pairs: byte l, nibble g; quads: byte 2l + (g >> 1), nibble g & 1
-  const byte = per === 2 ? load(base.add(2).add(l)) : load(base.add(2).add(l.mul(2)).add(g >> 1))
+  const byte =
+    per === 2
+      ? load(base.add(2).add(l))
+      : load(
+          base
+            .add(2)
+            .add(l.mul(2))
+            .add(g >> 1),
+        )
   const nib = g % 2 === 0 ? byte.and(byte.constLike(15)) : byte.alu(Ops.SHR, byte.constLike(4))
   return nib.cast(i32).sub(8)
 }
@@ -169,7 +186,12 @@ export function quantMatvec(x: QuantizedRows, blocks: Tensor, type: GGMLType, N:
       const prod = (g: number) =>
         weightAt(t, per, wload, base, l.cast(idt), g).mul(qb.load(xrow.add(g)).cast(dtypes.int32))
       // (p0 + p1) + (p2 + p3): a quad is two pairs side by side
-      const dot = per === 2 ? prod(0).add(prod(1)) : prod(0).add(prod(1)).add(prod(2).add(prod(3)))
+      const dot =
+        per === 2
+          ? prod(0).add(prod(1))
+          : prod(0)
+              .add(prod(1))
+              .add(prod(2).add(prod(3)))
       const s = f16At(wload, base).mul(sb.load(sb.at(r, b)))
       return c.sink(out.store(out.at(r, n), c.reduce('ADD', dot.cast(dtypes.float32).mul(s), b, l)))
     },
