@@ -147,10 +147,25 @@ function f16At(load: (i: UOp) => UOp, i: UOp): UOp {
 }
 
 /**
- * y (rows, N) = x @ W.T for W (N, K) given as the raw GGML blocks of `type` (uint8, N * K / 32 *
- * typeSize) and x as `quantizeRows(x, type)`.
+ * Elementwise work on the product in the matvec's kernel (what a float matmul would fuse): `fn`
+ * maps y and the values of `inputs` (each (rows, N)) at the same element to the output.
  */
-export function quantMatvec(x: QuantizedRows, blocks: Tensor, type: GGMLType, N: number): Tensor {
+export interface MatvecEpilogue {
+  inputs: readonly Tensor[]
+  fn: (y: UOp, values: readonly UOp[]) => UOp
+}
+
+/**
+ * y (rows, N) = x @ W.T for W (N, K) given as the raw GGML blocks of `type` (uint8, N * K / 32 *
+ * typeSize) and x as `quantizeRows(x, type)`, then `epilogue` on each element.
+ */
+export function quantMatvec(
+  x: QuantizedRows,
+  blocks: Tensor,
+  type: GGMLType,
+  N: number,
+  epilogue?: MatvecEpilogue,
+): Tensor {
   const [R, K] = x.q.shape as [number, number]
   if (type.name !== x.type)
     throw new TsgradError(`quantMatvec: activations quantized for ${x.type}, weights are ${type.name}`)
@@ -160,13 +175,14 @@ export function quantMatvec(x: QuantizedRows, blocks: Tensor, type: GGMLType, N:
     throw new TsgradError(
       `quantMatvec: expected ${type.name} blocks uint8 (${N * NB * bs}) for W (${N}, ${K}), got ${blocks.dtype.name} ${JSON.stringify(blocks.shape)}`,
     )
+  const extra = (epilogue?.inputs ?? []).map((e) => e.cast('float32').expand([R, N]).contiguous())
   const t = x.type
   // int8 activations: 8 lanes of 4 products; int16: 16 lanes of 2
   const per = x.q.dtype.name === 'int8' ? 4 : 2
   const lanes = 32 / per
   const [y] = Tensor.customKernel({
     name: `qmv_${t.toLowerCase()}`,
-    inputs: [blocks, x.q, x.scale],
+    inputs: [blocks, x.q, x.scale, ...extra],
     outputs: [{ shape: [R, N] }],
     body: (c) => {
       const [wb, qb, sb] = [c.inputs[0]!, c.inputs[1]!, c.inputs[2]!]
@@ -193,7 +209,10 @@ export function quantMatvec(x: QuantizedRows, blocks: Tensor, type: GGMLType, N:
               .add(prod(1))
               .add(prod(2).add(prod(3)))
       const s = f16At(wload, base).mul(sb.load(sb.at(r, b)))
-      return c.sink(out.store(out.at(r, n), c.reduce('ADD', dot.cast(dtypes.float32).mul(s), b, l)))
+      const y = c.reduce('ADD', dot.cast(dtypes.float32).mul(s), b, l)
+      const at = out.at(r, n)
+      const vals = extra.map((_, i) => c.inputs[3 + i]!.load(at))
+      return c.sink(out.store(at, epilogue ? epilogue.fn(y, vals) : y))
     },
   })
   return y!
