@@ -84,7 +84,8 @@ function linearsOf(x: Tensor, blocks: ReadonlyMap<Tensor, QuantBlocks> | undefin
     const type = q?.type.name
     if (T !== 1 || !q || type === undefined || !INT_DOT_TYPES.has(type)) {
       let y = linear(x, w, b)
-      if (after.gate) y = after.gate.silu().mul(y)
+      // (the gated product stays lazy: the down projection reads it, as before the epilogues)
+      if (after.gate) y = after.gate.silu().mul(y.realize())
       // a prompt's projection is realized before the residual add: fused into a register-tiled
       // matmul, the add (a load along both output axes) keeps gcc from vectorizing the tile, 16x
       // slower (r_128_2048_8192: 345 ms against 22 ms; test/core/optimizer.test.ts has the case)
@@ -228,7 +229,7 @@ export class Transformer implements ModelRunner {
     // gate and up as two plain matvecs (one kernel with both reductions ran several times slower)
     const lin = linearsOf(x, this.intBlocks)
     const g = lin(l.gate!).realize()
-    const h = lin(l.up!, undefined, { gate: g }).realize()
+    const h = lin(l.up!, undefined, { gate: g })
     return linearsOf(h, this.intBlocks)(l.down!, undefined, { residual })
   }
 
