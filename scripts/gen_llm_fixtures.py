@@ -10,12 +10,23 @@
                 byte->unicode mapping, merges learned from a short text, special tokens of type 3,
                 bos/eos ids, a chat template).
 hf_<name>/      the same weights as a Hugging Face folder (config.json + safetensors, one sharded).
-<name>.json     reference logits of a prompt (every position) and a greedy continuation.
+<name>.json     reference logits of a prompt (every position) and a greedy continuation; for models
+                with Q8_0/Q4_0 weights also the same for one-token steps ('decodeLogits',
+                'decodeGreedy', 'afterPrefill'), which quantize their activations as below.
 
 The reference is an independent implementation of each architecture in PyTorch (float64), in
 Hugging Face's layout (rotate_half rope, unpermuted q/k), fed with the weights dequantized by
 gguf-py (llama q/k rows un-permuted back from llama.cpp's layout). Q4_K/Q6_K blocks are random
 valid bytes (gguf-py has no quantizer for them) with small f16 scales.
+
+One-token steps over Q8_0/Q4_0 weights compute x @ W^T as llama.cpp does (tsgrad's intDot,
+src/nn/quant_matvec.ts): the input row x of each such linear is quantized per block of 32 to int8
+(scale d = max|x| / 127 in float32, q = x * (1 / d) in float32 rounded half to even), then the
+products are exact: the result is (q * d) @ W^T with W dequantized. The reference models exactly
+that (act_q8): every row of a sequence decoded one token at a time went through it, so the decode
+reference is the full forward with every such linear's input rows quantized. A prefill (several
+tokens) uses float products; 'afterPrefill' is the step after a float prefill of the prompt
+(only its last row quantized). Mixture-of-experts expert matmuls stay float in both.
 """
 import json
 import os
@@ -259,8 +270,27 @@ def rotate_half(x):
     return torch.cat([-x[..., h:], x[..., :h]], -1)
 
 
-def forward(m, W, tokens):
+INT_DOT = ('Q8_0', 'Q4_0')
+
+
+def act_q8(x, rows):
+    """x with the given rows quantized per block of 32 to int8 as tsgrad's quantizeRows (float32 scale)."""
+    x = x.clone()
+    for r in rows:
+        xr = x[r].to(torch.float32).reshape(-1, 32)
+        d = xr.abs().amax(-1, keepdim=True) / 127
+        inv = torch.where(d == 0, torch.zeros_like(d), 1 / d)
+        q = torch.round(xr * inv)  # float32 product, round half to even
+        x[r] = (q.to(torch.float64) * d.to(torch.float64)).reshape(-1)
+    return x
+
+
+def forward(m, W, tokens, qrows=()):
+    """Logits of every position; `qrows`: the rows whose inputs to Q8_0/Q4_0 linears are int8-quantized."""
     d, H, KV, E = m['dim'], m['heads'], m['kv'], m.get('experts')
+    # the input of a linear over wtype / etype weights (rows in qrows quantized when it is integer)
+    wq = (lambda x: act_q8(x, qrows)) if m['wtype'] in INT_DOT else (lambda x: x)
+    eq = (lambda x: act_q8(x, qrows)) if m['etype'] in INT_DOT else (lambda x: x)
     hd = m.get('head_dim', d // H)
     eps = m['eps']
     Tn = len(tokens)
@@ -273,7 +303,8 @@ def forward(m, W, tokens):
     for i in range(m['layers']):
         L = lambda n: W[f'l{i}.{n}']
         h = rmsnorm(x, L('attn_norm'), eps)
-        q, k, v = h @ L('q').T, h @ L('k').T, h @ L('v').T
+        hq = wq(h)
+        q, k, v = hq @ L('q').T, hq @ L('k').T, hq @ L('v').T
         if m['arch'] in ('qwen2', 'qwen2moe'):
             q, k, v = q + L('q_bias'), k + L('k_bias'), v + L('v_bias')
         q = q.reshape(Tn, H, hd).transpose(0, 1)
@@ -284,7 +315,7 @@ def forward(m, W, tokens):
         q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
         k, v = k.repeat_interleave(H // KV, 0), v.repeat_interleave(H // KV, 0)
         att = torch.softmax(q @ k.transpose(1, 2) / np.sqrt(hd) + mask, -1) @ v
-        x = x + att.transpose(0, 1).reshape(Tn, H * hd) @ L('o').T
+        x = x + wq(att.transpose(0, 1).reshape(Tn, H * hd)) @ L('o').T
         h = rmsnorm(x, L('ffn_norm'), eps)
         if E:
             logits = h @ L('router').T
@@ -306,9 +337,10 @@ def forward(m, W, tokens):
                 out = out + torch.sigmoid(h @ L('shexp_gate'))[:, None] * sh
             x = x + out
         else:
-            x = x + (torch.nn.functional.silu(h @ L('gate').T) * (h @ L('up').T)) @ L('down').T
+            hq = wq(h)
+            x = x + wq(torch.nn.functional.silu(hq @ L('gate').T) * (hq @ L('up').T)) @ L('down').T
     x = rmsnorm(x, W['norm'], eps)
-    return x @ (W['embed'] if m['tied'] else W['output']).T
+    return eq(x) @ (W['embed'] if m['tied'] else W['output']).T
 
 
 # ---- writers ---------------------------------------------------------------------------------
@@ -462,14 +494,33 @@ def main():
                 top2 = last.topk(2).values
                 margins.append(float(top2[0] - top2[1]))
                 seq.append(int(last.argmax()))
+        fmt = lambda t: [float(f'{v:.6g}') for v in t.reshape(-1).tolist()]
         ref = {
             'model': m['name'] + '.gguf',
             'arch': m['arch'],
             'prompt': prompt,
-            'logits': [float(f'{v:.6g}') for v in logits.reshape(-1).tolist()],
+            'logits': fmt(logits),
             'greedy': seq[len(prompt):],
             'minMargin': min(margins),
         }
+        if m['wtype'] in INT_DOT or m['etype'] in INT_DOT:
+            with torch.no_grad():
+                every = lambda s: range(len(s))
+                dec = forward(m, W, prompt, every(prompt))
+                seq = list(prompt)
+                dmargins = []
+                for _ in range(GREEDY):
+                    last = forward(m, W, seq, every(seq))[-1]
+                    top2 = last.topk(2).values
+                    dmargins.append(float(top2[0] - top2[1]))
+                    seq.append(int(last.argmax()))
+                after = forward(m, W, prompt + seq[len(prompt):len(prompt) + 1], [len(prompt)])[-1]
+            ref.update({
+                'decodeLogits': fmt(dec),
+                'decodeGreedy': seq[len(prompt):],
+                'decodeMinMargin': min(dmargins),
+                'afterPrefill': fmt(after),
+            })
         with open(os.path.join(OUT, m['name'] + '.json'), 'w') as f:
             json.dump(ref, f, separators=(',', ':'))
         print(f"{m['name']}: |logits| max {float(logits.abs().max()):.3g}, greedy margin min {min(margins):.3g}")

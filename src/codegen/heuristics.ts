@@ -66,6 +66,8 @@ interface Access {
   strides: number[]
   /** a 16-bit float (float16, bfloat16) */
   halfFloat: boolean
+  /** one-byte elements */
+  bytes: boolean
 }
 
 /** Strides of every buffer access along each axis of `s`. */
@@ -84,7 +86,7 @@ function accessStrides(s: OptState): Access[] {
     })
     const dt = u.op === Ops.LOAD ? u.dtype : u.src[2]!.dtype
     const halfFloat = dt.isFloat && dt.itemsize === 2
-    out.push({ kind: u.op === Ops.LOAD ? 'load' : 'store', strides, halfFloat })
+    out.push({ kind: u.op === Ops.LOAD ? 'load' : 'store', strides, halfFloat, bytes: dt.itemsize === 1 })
   }
   return out
 }
@@ -209,9 +211,12 @@ export function handOpts(ast: UOp, target: OptTarget): Opt[] {
       // vector of x^T v) does not make a strided reduce over the big operand contiguous
       const perOutput = loads.filter((l) => l.strides.some((st, i) => i < nOut && sizes[i]! > 1 && st !== 0))
       // (stride 2 counts: an integer dot product reads its operands in pairs of adjacent
-      // elements per lane, quant_matvec.ts; upcasting its outputs instead cost the lane sums)
+      // elements per lane, quant_matvec.ts; upcasting its outputs instead cost the lane sums;
+      // so does a byte load's stride 4, its quads of bytes)
       const contiguous = reduceAxes.filter((i) =>
-        (perOutput.length ? perOutput : loads).some((l) => l.strides[i] === 1 || l.strides[i] === 2),
+        (perOutput.length ? perOutput : loads).some(
+          (l) => l.strides[i] === 1 || l.strides[i] === 2 || (l.bytes && l.strides[i] === 4),
+        ),
       )
       const r = contiguous[0]
       const outContig = store.strides.findIndex((st, i) => i < nOut && st === 1 && sizes[i]! > 1)

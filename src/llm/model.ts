@@ -10,12 +10,19 @@
 // A one-token step is jitted with the position as a bound Variable: one capture replays every
 // decode position (no compile, no graph build). Longer steps (prefill) run eagerly in chunks.
 import { TsgradError } from '../helpers.js'
+import { Ops } from '../uop/ops.js'
 import { KVCache } from '../nn/kv_cache.js'
 import { jit } from '../tensor/jit.js'
 import { type sint, Tensor, Variable } from '../tensor/index.js'
 import { ropeFrequencies } from '../tensor/rope.js'
 import { moeDecode, moeDense } from './model_moe.js'
-import { INT_DOT_TYPES, type QuantizedRows, quantizeRows, quantMatvec } from '../nn/quant_matvec.js'
+import {
+  INT_DOT_TYPES,
+  type MatvecEpilogue,
+  type QuantizedRows,
+  quantizeRows,
+  quantMatvec,
+} from '../nn/quant_matvec.js'
 import { gatherRows, type QuantBlocks } from './rows.js'
 import type { LLMConfig, ModelRunner } from './types.js'
 import type { LayerWeights, ModelWeights } from './weights.js'
@@ -27,7 +34,7 @@ export interface TransformerOptions {
   prefillChunk?: number
   /** the KV cache's element type (default 'f32'; 'f16' halves its memory, as llama.cpp's default) */
   kvDtype?: 'f32' | 'f16'
-  /** one-token steps over Q8_0/Q4_0 weights as integer dot products (default false: opt-in; linearsOf) */
+  /** one-token steps over Q8_0/Q4_0 weights as integer dot products (default true; linearsOf) */
   intDot?: boolean
 }
 
@@ -38,26 +45,65 @@ function linear(x: Tensor, w: Tensor, b?: Tensor): Tensor {
   return b ? y.add(f32(b)) : y
 }
 
-type Linear = (w: Tensor, b?: Tensor) => Tensor
+/** What follows a projection: `silu(gate) * y` (an MLP's up), `residual + y` (attention's and the MLP's output). */
+interface After {
+  gate?: Tensor
+  residual?: Tensor
+}
+type Linear = (w: Tensor, b?: Tensor, after?: After) => Tensor
+
+/** bias, gate and residual in the integer matvec's kernel, as the float path fuses them */
+function epilogueOf(N: number, b: Tensor | undefined, { gate, residual }: After): MatvecEpilogue | undefined {
+  const row = (t: Tensor) => f32(t).reshape([1, N])
+  const inputs = [b, gate, residual].filter((t): t is Tensor => t !== undefined).map(row)
+  if (!inputs.length) return undefined
+  return {
+    inputs,
+    fn: (y, vs) => {
+      let i = 0
+      if (b) y = y.add(vs[i++]!)
+      if (gate) {
+        const g = vs[i++]!
+        y = g.mul(g.neg().alu(Ops.EXP).add(1).alu(Ops.RECIP)).mul(y)
+      }
+      return residual ? vs[i]!.add(y) : y
+    },
+  }
+}
 
 /**
  * `linear` over one input x (1, T, dim). For one token (decode) a Q8_0/Q4_0 weight takes the
- * integer matvec (nn/quant_matvec.ts, llama.cpp's numerics with x rounded to int16 per block of
- * 32): x is quantized once per weight type, so q/k/v (and gate/up) share it.
+ * integer matvec (nn/quant_matvec.ts, llama.cpp's numerics: x rounded to int8 per block of 32):
+ * x is quantized once per weight type, so q/k/v (and gate/up) share it.
  */
 function linearsOf(x: Tensor, blocks: ReadonlyMap<Tensor, QuantBlocks> | undefined): Linear {
-  if (!blocks) return (w, b) => linear(x, w, b)
   const [, T, dim] = x.shape as [number, number, number]
   const rows = new Map<string, QuantizedRows>()
-  return (w, b) => {
+  return (w, b, after = {}) => {
     const q = blocks?.get(w)
     const type = q?.type.name
-    if (T !== 1 || !q || type === undefined || !INT_DOT_TYPES.has(type)) return linear(x, w, b)
+    if (T !== 1 || !q || type === undefined || !INT_DOT_TYPES.has(type)) {
+      let y = linear(x, w, b)
+      // (the gated product stays lazy: the down projection reads it, as before the epilogues)
+      if (after.gate) y = after.gate.silu().mul(y.realize())
+      // a prompt's projection is realized before the residual add: fused into a register-tiled
+      // matmul, the add (a load along both output axes) keeps gcc from vectorizing the tile, 16x
+      // slower (r_128_2048_8192: 345 ms against 22 ms; test/core/optimizer.test.ts has the case)
+      return after.residual ? after.residual.add(T > 1 ? y.realize() : y) : y
+    }
     const t = type as QuantizedRows['type']
     let xq = rows.get(t)
-    if (!xq) rows.set(t, (xq = quantizeRows(x.reshape([1, dim]), t)))
-    const y = quantMatvec(xq, q.blocks, q.type, w.shape[0]!).reshape([1, 1, w.shape[0]!])
-    return b ? y.add(f32(b)) : y
+    if (!xq) {
+      // realized at once: left lazy, each matvec reading it would quantize x again
+      xq = quantizeRows(x.reshape([1, dim]), t, 8)
+      Tensor.realize(xq.q, xq.scale)
+      rows.set(t, xq)
+    }
+    // realized before the reshape: a reshaped custom kernel output was copied by another kernel
+    const N = w.shape[0]!
+    return quantMatvec(xq, q.blocks, q.type, N, epilogueOf(N, b, after))
+      .realize()
+      .reshape([1, 1, N])
   }
 }
 
@@ -105,7 +151,7 @@ export class Transformer implements ModelRunner {
     this.maxContext = max
     if (opts.intDot !== undefined && typeof opts.intDot !== 'boolean')
       throw new TsgradError(`llm model: intDot must be a boolean, got ${String(opts.intDot)}`)
-    this.intBlocks = opts.intDot === true ? w.blocks : undefined
+    this.intBlocks = opts.intDot === false ? undefined : w.blocks
     this.chunk = opts.prefillChunk ?? 512
     if (!(Number.isInteger(this.chunk) && this.chunk >= 1))
       throw new TsgradError(`llm model: prefillChunk must be a positive integer, got ${opts.prefillChunk}`)
@@ -140,6 +186,7 @@ export class Transformer implements ModelRunner {
     start: sint,
     cos: Tensor,
     sin: Tensor,
+    residual: Tensor,
   ): Tensor {
     const c = this.config
     const T = x.shape[1]!
@@ -165,17 +212,25 @@ export class Transformer implements ModelRunner {
         ? q.scaledDotProductAttention(keys, values)
         : q.scaledDotProductAttention(keys, values, { isCausal: true, causalAlign: 'bottomRight' })
     ).realize()
-    return linearsOf(a.transpose(1, 2).reshape([1, T, c.heads * c.headDim]), this.intBlocks)(l.wo)
+    // one token: (1, heads, 1, headDim) is already in (1, 1, heads * headDim) order (the transposed
+    // view took a copy kernel before the integer matvec, which reads a contiguous x)
+    const flat = T === 1 ? a.reshape([1, 1, c.heads * c.headDim]) : a.transpose(1, 2)
+    return linearsOf(flat.reshape([1, T, c.heads * c.headDim]), this.intBlocks)(l.wo, undefined, { residual })
   }
 
-  private feedForward(x: Tensor, l: LayerWeights): Tensor {
+  /** residual + the MLP (or the experts) of x */
+  private feedForward(x: Tensor, l: LayerWeights, residual: Tensor): Tensor {
     const e = this.config.experts
-    if (e) return x.shape[1] === 1 ? moeDecode(x, l, e, this.w.blocks) : moeDense(x, l, e)
+    const T = x.shape[1]!
+    if (e) {
+      const y = T === 1 ? moeDecode(x, l, e, this.w.blocks) : moeDense(x, l, e)
+      return residual.add(T > 1 ? y.realize() : y)
+    }
     // gate and up as two plain matvecs (one kernel with both reductions ran several times slower)
     const lin = linearsOf(x, this.intBlocks)
     const g = lin(l.gate!).realize()
-    const u = lin(l.up!).realize()
-    return linearsOf(g.silu().mul(u), this.intBlocks)(l.down!)
+    const h = lin(l.up!, undefined, { gate: g })
+    return linearsOf(h, this.intBlocks)(l.down!, undefined, { residual })
   }
 
   /**
@@ -196,16 +251,14 @@ export class Transformer implements ModelRunner {
       // (the logits recomputed them all again: 54 kernels per decode step of 2 layers, now 29)
       x = x.realize()
       const h = x.rmsnorm(-1, c.normEps).mul(f32(l.attnNorm)).realize()
-      // a prompt's projections are realized before the residual add: fused into a register-tiled
-      // matmul, the add (a load along both output axes) keeps gcc from vectorizing the tile, 16x
-      // slower (r_128_2048_8192: 345 ms against 22 ms; test/core/optimizer.test.ts has the case)
-      const sep = (t: Tensor) => (T > 1 ? t.realize() : t)
-      x = x.add(sep(this.attention(h, l, this.caches[i]!, start, cos, sin))).realize()
-      x = x.add(sep(this.feedForward(x.rmsnorm(-1, c.normEps).mul(f32(l.ffnNorm)).realize(), l)))
+      // the residual adds happen in linearsOf (for one token, in the integer matvec's kernel)
+      x = this.attention(h, l, this.caches[i]!, start, cos, sin, x).realize()
+      x = this.feedForward(x.rmsnorm(-1, c.normEps).mul(f32(l.ffnNorm)).realize(), l, x)
     })
     if (!all && T > 1) x = x.shrink([null, [T - 1, T], null])
     const h = x.rmsnorm(-1, c.normEps).mul(f32(this.w.outputNorm))
-    return linearsOf(h, this.intBlocks)(this.w.output ?? this.w.embed)
+    // (a prefill's last row too is one row: integer products only for one-token steps)
+    return linearsOf(h, T === 1 ? this.intBlocks : undefined)(this.w.output ?? this.w.embed)
   }
 
   private check(tokens: readonly number[], start: number, where: string): void {

@@ -1,25 +1,30 @@
 // Integer dot products for a few rows of activations against Q8_0 / Q4_0 weights (decode), as
-// llama.cpp computes them: each activation row is quantized once per block of 32 (int16 here, a
-// scale max|x| / 32767, so the rounding is ~1.5e-5 of the block's largest value, below llama.cpp's
-// int8), then a weight block's 32 products are summed exactly in integers and one float multiply by
-// (weight scale x activation scale) per lane and block adds them in.
+// llama.cpp computes them: each activation row is quantized once per block of 32 (int8 as llama.cpp's
+// q8_0, scale max|x| / 127, or int16 with scale max|x| / 32767 for ~250x less rounding), then a
+// weight block's 32 products are summed exactly in integers and one float multiply by (weight scale
+// x activation scale) per lane and block adds them in.
 //
-// The kernel is a custom kernel in UOps: for each output, a reduce over blocks b and over 16 lanes
-// l, each lane summing two products, int32(w) * int32(x), of the pair of elements it owns. The pair
-// is chosen so both operands are two adjacent 16-bit values in memory or in a register: Q8_0's
-// elements 2l and 2l+1 (adjacent bytes), Q4_0's l and l + 16 (the low and high nibble of byte l);
-// the activation quantizer writes x in the same pair order. The C renderer's vector loop turns a
-// lane's two products into one multiply-add of 16-bit pairs (vpmaddwd, c_vector.ts); every other
-// backend runs the same UOps as scalar code (the same integers, the same sums).
+// The kernel is a custom kernel in UOps: for each output, a reduce over blocks b and over lanes l,
+// each lane summing the products of the elements it owns, int32(w) * int32(x). Which elements a lane
+// owns is chosen so both operands sit side by side in memory or in a register, and the activation
+// quantizer writes x in that order:
+//   int16: 16 lanes of two products (a pair): Q8_0's elements 2l and 2l+1 (adjacent bytes), Q4_0's
+//          l and l + 16 (the low and high nibble of byte l). The C renderer turns a lane into one
+//          multiply-add of 16-bit pairs (vpmaddwd, c_dot_pairs.ts).
+//   int8:  8 lanes of four products (a quad): Q8_0's elements 4l..4l+3 (adjacent bytes), Q4_0's
+//          2l, 2l + 16, 2l + 1, 2l + 17 (both nibbles of bytes 2l and 2l + 1). The C renderer turns
+//          the 8 lanes into one 256-bit multiply-add of byte quads (vpdpbusd, c_dot_quads.ts): a
+//          block's unpacking and products are ~6 single-width vector ops instead of ~10 double-width.
+// Every other backend runs the same UOps as scalar code (the same integers, the same sums).
 import { type DType, dtypes } from '../dtype.js'
 import { TsgradError } from '../helpers.js'
 import { Ops, UOp } from '../uop/ops.js'
 import { Tensor } from '../tensor/index.js'
 import type { GGMLType } from './gguf_quant.js'
 
-/** Activation rows quantized for `quantMatvec`: int16 values in the weight type's pair order, float32 scales. */
+/** Activation rows quantized for `quantMatvec`: int8/int16 values in the weight type's lane order, float32 scales. */
 export interface QuantizedRows {
-  /** (rows, K) int16 */
+  /** (rows, K) int8 or int16 */
   q: Tensor
   /** (rows, K / 32) float32: x ~ q * scale per block */
   scale: Tensor
@@ -33,36 +38,103 @@ const ROUND_MAGIC_BITS = 0x4b400000
 /** The GGML types with an integer matvec here. */
 export const INT_DOT_TYPES: ReadonlySet<string> = new Set(['Q8_0', 'Q4_0'])
 
+/** The activations' integer type: int8 (llama.cpp's q8_0) or int16. */
+export type ActivationBits = 8 | 16
+
 /**
- * x (rows, K) float32 quantized per block of 32 to int16 (round half to even, scale max|x| / 32767;
- * a zero block has scale 0), in the pair order of `type`'s kernel.
+ * Where the element at position p (0..31) of a quantized block comes from in x's block: the lane
+ * order of `type`'s kernel for `bits`-bit activations (see the top of the file).
  */
-export function quantizeRows(x: Tensor, type: 'Q8_0' | 'Q4_0'): QuantizedRows {
+function sourceOf(type: 'Q8_0' | 'Q4_0', bits: ActivationBits, p: UOp): UOp {
+  if (type === 'Q8_0') return p
+  const h = p.and(p.constLike(1))
+  // int16: p = 2l + h <- 16h + l; int8: p = 4l + 2k + h <- 16h + 2l + k
+  if (bits === 16) return h.mul(16).add(p.alu(Ops.SHR, p.constLike(1)))
+  const k = p.alu(Ops.SHR, p.constLike(1)).and(p.constLike(1))
+  return h
+    .mul(16)
+    .add(p.alu(Ops.SHR, p.constLike(2)).mul(2))
+    .add(k)
+}
+
+/**
+ * x (rows, K) float32 quantized per block of 32 to int8 or int16 (round half to even, scale
+ * max|x| / 127 or / 32767; a zero block has scale 0), in the lane order of `type`'s kernel. One
+ * kernel: a block's max is reduced once and shared by its 32 stores (an upcast range).
+ */
+export function quantizeRows(x: Tensor, type: 'Q8_0' | 'Q4_0', bits: ActivationBits = 16): QuantizedRows {
   const [R, K] = x.shape as [number, number]
   if (x.ndim !== 2 || K % 32 !== 0)
     throw new TsgradError(
       `quantizeRows: expected x (rows, K) with K a multiple of 32, got ${JSON.stringify(x.shape)}`,
     )
-  const xb = x.cast('float32').reshape([R, K / 32, 32])
-  const scale = xb.abs().max(-1, { keepdim: true }).div(32767).realize()
-  const inv = scale.eq(0).where(0, scale.reciprocal())
-  // round half to even by adding 1.5 * 2^23: the integer lands in the low mantissa bits (|v| <=
-  // 32767 < 2^22), read by a bitcast; Tensor.round's general form costs a libm fmodf per element
-  const v = xb.mul(inv).add(ROUND_MAGIC).bitcast('int32').sub(ROUND_MAGIC_BITS)
-  let q = v.cast('int16')
-  // Q4_0: lane l owns elements l and l + 16 (the nibbles of byte l), stored side by side
-  if (type === 'Q4_0') q = q.reshape([R, K / 32, 2, 16]).permute(0, 1, 3, 2)
-  return { q: q.reshape([R, K]).realize(), scale: scale.reshape([R, K / 32]), type }
+  if (bits !== 8 && bits !== 16)
+    throw new TsgradError(`quantizeRows: bits must be 8 or 16, got ${String(bits)}`)
+  const top = bits === 8 ? 127 : 32767
+  const NB = K / 32
+  const qdt = bits === 8 ? dtypes.int8 : dtypes.int16
+  const [q, scale] = Tensor.customKernel({
+    name: `quant_rows_i${bits}`,
+    inputs: [x.cast('float32')],
+    outputs: [
+      { shape: [R, K], dtype: qdt },
+      { shape: [R, NB], dtype: dtypes.float32 },
+    ],
+    body: (c) => {
+      const [qo, so] = [c.outputs[0]!, c.outputs[1]!]
+      const xb = c.inputs[0]!
+      const r = c.range(R)
+      const b = c.range(NB)
+      const j = c.range(32, 'reduce')
+      const p = c.range(32, 'upcast')
+      const idt = c.indexDType
+      const at = (e: UOp) => xb.load(r.cast(idt).mul(K).add(b.cast(idt).mul(32)).add(e.cast(idt)))
+      const xj = at(j)
+      const amax = c.reduce('MAX', xj.max(xj.neg()), j)
+      const sc = amax.fdiv(c.const(top))
+      const inv = sc.eq(c.const(0)).where(c.const(0), c.const(1).fdiv(sc))
+      // round half to even by adding 1.5 * 2^23: the integer lands in the low mantissa bits (|v|
+      // <= 32767 < 2^22), read by a bitcast; a libm rint per element would cost more
+      const v = bitcast(
+        at(sourceOf(type, bits, p))
+          .mul(inv)
+          .add(c.const(ROUND_MAGIC)),
+        dtypes.int32,
+      )
+      const qv = v.sub(c.const(ROUND_MAGIC_BITS, dtypes.int32)).cast(qdt)
+      return c.sink(qo.store(qo.at(r, b.mul(32).add(p)), qv), so.store(so.at(r, b), sc))
+    },
+  })
+  return { q: q!, scale: scale!, type }
 }
 
 const bitcast = (u: UOp, dt: DType): UOp => UOp.new(Ops.BITCAST, dt, [u])
 
-/** Element pair (g = 0, 1) of lane l of block (n, b) as int32, from the raw weight bytes. */
-function weightPair(type: 'Q8_0' | 'Q4_0', load: (i: UOp) => UOp, base: UOp, l: UOp, g: number): UOp {
+/**
+ * Element g of lane l of block (n, b) as int32, from the raw weight bytes: g < 2 (pairs, 16 lanes)
+ * or g < 4 (quads, 8 lanes), in the lane order documented at the top.
+ */
+function weightAt(
+  type: 'Q8_0' | 'Q4_0',
+  per: 2 | 4,
+  load: (i: UOp) => UOp,
+  base: UOp,
+  l: UOp,
+  g: number,
+): UOp {
   const i32 = dtypes.int32
-  if (type === 'Q8_0') return bitcast(load(base.add(2).add(l.mul(2)).add(g)), dtypes.int8).cast(i32)
-  const byte = load(base.add(2).add(l))
-  const nib = g === 0 ? byte.and(byte.constLike(15)) : byte.alu(Ops.SHR, byte.constLike(4))
+  if (type === 'Q8_0') return bitcast(load(base.add(2).add(l.mul(per)).add(g)), dtypes.int8).cast(i32)
+  // pairs: byte l, nibble g; quads: byte 2l + (g >> 1), nibble g & 1
+  const byte =
+    per === 2
+      ? load(base.add(2).add(l))
+      : load(
+          base
+            .add(2)
+            .add(l.mul(2))
+            .add(g >> 1),
+        )
+  const nib = g % 2 === 0 ? byte.and(byte.constLike(15)) : byte.alu(Ops.SHR, byte.constLike(4))
   return nib.cast(i32).sub(8)
 }
 
@@ -75,10 +147,25 @@ function f16At(load: (i: UOp) => UOp, i: UOp): UOp {
 }
 
 /**
- * y (rows, N) = x @ W.T for W (N, K) given as the raw GGML blocks of `type` (uint8, N * K / 32 *
- * typeSize) and x as `quantizeRows(x, type)`.
+ * Elementwise work on the product in the matvec's kernel (what a float matmul would fuse): `fn`
+ * maps y and the values of `inputs` (each (rows, N)) at the same element to the output.
  */
-export function quantMatvec(x: QuantizedRows, blocks: Tensor, type: GGMLType, N: number): Tensor {
+export interface MatvecEpilogue {
+  inputs: readonly Tensor[]
+  fn: (y: UOp, values: readonly UOp[]) => UOp
+}
+
+/**
+ * y (rows, N) = x @ W.T for W (N, K) given as the raw GGML blocks of `type` (uint8, N * K / 32 *
+ * typeSize) and x as `quantizeRows(x, type)`, then `epilogue` on each element.
+ */
+export function quantMatvec(
+  x: QuantizedRows,
+  blocks: Tensor,
+  type: GGMLType,
+  N: number,
+  epilogue?: MatvecEpilogue,
+): Tensor {
   const [R, K] = x.q.shape as [number, number]
   if (type.name !== x.type)
     throw new TsgradError(`quantMatvec: activations quantized for ${x.type}, weights are ${type.name}`)
@@ -88,10 +175,14 @@ export function quantMatvec(x: QuantizedRows, blocks: Tensor, type: GGMLType, N:
     throw new TsgradError(
       `quantMatvec: expected ${type.name} blocks uint8 (${N * NB * bs}) for W (${N}, ${K}), got ${blocks.dtype.name} ${JSON.stringify(blocks.shape)}`,
     )
+  const extra = (epilogue?.inputs ?? []).map((e) => e.cast('float32').expand([R, N]).contiguous())
   const t = x.type
+  // int8 activations: 8 lanes of 4 products; int16: 16 lanes of 2
+  const per = x.q.dtype.name === 'int8' ? 4 : 2
+  const lanes = 32 / per
   const [y] = Tensor.customKernel({
     name: `qmv_${t.toLowerCase()}`,
-    inputs: [blocks, x.q, x.scale],
+    inputs: [blocks, x.q, x.scale, ...extra],
     outputs: [{ shape: [R, N] }],
     body: (c) => {
       const [wb, qb, sb] = [c.inputs[0]!, c.inputs[1]!, c.inputs[2]!]
@@ -100,19 +191,28 @@ export function quantMatvec(x: QuantizedRows, blocks: Tensor, type: GGMLType, N:
       const n = c.range(N)
       const r = c.range(R)
       const b = c.range(NB, 'reduce')
-      const l = c.range(16, 'reduce')
+      const l = c.range(lanes, 'reduce')
       const idt = c.indexDType
       const base = n
         .cast(idt)
         .mul(NB * bs)
         .add(b.cast(idt).mul(bs))
       const wload = (i: UOp) => wb.load(i)
-      const xrow = r.cast(idt).mul(K).add(b.cast(idt).mul(32)).add(l.cast(idt).mul(2))
-      const pair = (g: number) =>
-        weightPair(t, wload, base, l.cast(idt), g).mul(qb.load(xrow.add(g)).cast(dtypes.int32))
-      const dot = pair(0).add(pair(1))
+      const xrow = r.cast(idt).mul(K).add(b.cast(idt).mul(32)).add(l.cast(idt).mul(per))
+      const prod = (g: number) =>
+        weightAt(t, per, wload, base, l.cast(idt), g).mul(qb.load(xrow.add(g)).cast(dtypes.int32))
+      // (p0 + p1) + (p2 + p3): a quad is two pairs side by side
+      const dot =
+        per === 2
+          ? prod(0).add(prod(1))
+          : prod(0)
+              .add(prod(1))
+              .add(prod(2).add(prod(3)))
       const s = f16At(wload, base).mul(sb.load(sb.at(r, b)))
-      return c.sink(out.store(out.at(r, n), c.reduce('ADD', dot.cast(dtypes.float32).mul(s), b, l)))
+      const y = c.reduce('ADD', dot.cast(dtypes.float32).mul(s), b, l)
+      const at = out.at(r, n)
+      const vals = extra.map((_, i) => c.inputs[3 + i]!.load(at))
+      return c.sink(out.store(at, epilogue ? epilogue.fn(y, vals) : y))
     },
   })
   return y!

@@ -5,7 +5,8 @@ import { type LinearProgram, PANELS_32 } from './target.js'
 import type { DType } from '../dtype.js'
 import { ACC_SET, Ops, type RangeArg, type UOp } from '../uop/ops.js'
 import { DOT_PAIRS_PRELUDE } from './c_dot_pairs.js'
-import { VECTOR_PRELUDE, renderVectorLoop } from './c_vector.js'
+import { DOT_QUADS_PRELUDE, findDotQuad, QUAD_LANES, renderQuadLoop } from './c_dot_quads.js'
+import { VECTOR_PRELUDE, renderVectorLoop, strideIn } from './c_vector.js'
 import { CStyleRenderer, type LoopToRender } from './cstyle.js'
 
 const INTS: [string, string][] = [
@@ -128,7 +129,7 @@ ${SCALAR_EXP}${['expf', 'exp2f', 'logf', 'log2f', 'sinf', 'cosf', 'tanhf', 'erff
 float powf(float, float);
 #pragma omp declare reduction(maxnan : float : omp_out = fmax_nanf(omp_out, omp_in)) initializer(omp_priv = -__builtin_inff())
 #pragma omp declare reduction(maxnand : double : omp_out = fmax_nan(omp_out, omp_in)) initializer(omp_priv = -__builtin_inf())
-${VECTOR_PRELUDE}${DOT_PAIRS_PRELUDE}`
+${VECTOR_PRELUDE}${DOT_PAIRS_PRELUDE}${DOT_QUADS_PRELUDE}`
 
 /** OpenMP reduction identifier for an accumulator update, if it can be vectorized. */
 function simdReduction(op: string, dt: DType): string | undefined {
@@ -179,7 +180,11 @@ export class CRenderer extends CStyleRenderer {
   }
 
   protected override renderLoop(loop: LoopToRender): boolean {
-    return renderVectorLoop(loop, (u, a) => this.aluExpr(u, a))
+    const inBody = new Set(loop.body)
+    return (
+      renderQuadLoop(loop, (idx) => strideIn(idx, loop.range, inBody)) ||
+      renderVectorLoop(loop, (u, a) => this.aluExpr(u, a))
+    )
   }
 
   protected override aluExpr(u: UOp, a: string[], inner = true): string {
@@ -203,6 +208,22 @@ export class CRenderer extends CStyleRenderer {
     const updatedIn = new Map<UOp, UOp | undefined>() // acc -> the loop of its updates
     const rejected = new Set<UOp>()
     const perLoop = new Map<UOp | undefined, Set<UOp>>() // accumulators updated in each loop
+    // a loop of 8 whose body is a byte-quad dot product (c_dot_quads.ts) keeps 8 lanes
+    const quadLoops = new Map<UOp, boolean>()
+    const isQuadLoop = (loop: UOp, from: number): boolean => {
+      let q = quadLoops.get(loop)
+      if (q === undefined) {
+        const start = prog.uops.lastIndexOf(loop, from)
+        const end = prog.uops.findIndex((e, j) => j > from && e.op === Ops.ENDRANGE && e.src[0] === loop)
+        const body = prog.uops.slice(start + 1, end)
+        const inBody = new Set(body)
+        const uses = new Map<UOp, number>()
+        for (const u of body) for (const s of u.src) uses.set(s, (uses.get(s) ?? 0) + 1)
+        q = findDotQuad(body, (idx) => strideIn(idx, loop, inBody), uses) !== undefined
+        quadLoops.set(loop, q)
+      }
+      return q
+    }
     for (const [pc, u] of prog.uops.entries()) {
       if (u.op === Ops.RANGE) open.push(u)
       else if (u.op === Ops.ENDRANGE) open.pop()
@@ -223,9 +244,7 @@ export class CRenderer extends CStyleRenderer {
           u.arg === 'ADD' &&
           inner.length >= 2 &&
           inner.every((r) => (r.arg as RangeArg).kind === 'reduce') &&
-          n >= 16 &&
-          n <= 64 &&
-          n % 16 === 0 &&
+          ((n >= 16 && n <= 64 && n % 16 === 0) || (n === QUAD_LANES && isQuadLoop(loop!, pc))) &&
           // the innermost loop: no RANGE before its ENDRANGE
           prog.uops[
             pc +

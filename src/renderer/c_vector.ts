@@ -167,7 +167,7 @@ function narrowWrap(dt: DType, e: string): string {
 }
 
 /** How `idx` moves when `r` steps by one: 0 (invariant), a constant, or NaN (not affine). */
-function strideIn(idx: UOp, r: UOp, inBody: ReadonlySet<UOp>): number {
+export function strideIn(idx: UOp, r: UOp, inBody: ReadonlySet<UOp>): number {
   if (idx === r) return 1
   if (!inBody.has(idx)) return 0
   const [a, b] = idx.src

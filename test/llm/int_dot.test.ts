@@ -1,45 +1,53 @@
-// intDot: one-token steps over Q8_0/Q4_0 weights as integer dot products (x rounded to int16 per
-// block of 32) against the PyTorch float64 reference: close (the rounding moves logits by ~1e-3 of
-// their size) and the same greedy continuation; the option is checked.
+// intDot (default): one-token steps over Q8_0/Q4_0 weights as integer dot products, x rounded to
+// int8 per block of 32 as llama.cpp. The model tests (fixtures.ts) check every decode step against
+// the reference that models the rounding; here: that reference is what the steps compute (their
+// error against it is far below their distance from the float reference), intDot: false gives the
+// float reference's numerics, and the option is checked.
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import { nn } from '../../src/index.ts'
 import { loadGGUFModel } from '../../src/llm/load_model.ts'
 import { allclose, expectThrows } from '../helpers.ts'
-import { argmax, LLM_FIXTURES, reference, refRow } from './fixtures.ts'
+import { LLM_FIXTURES, logitTol, reference, refRow } from './fixtures.ts'
 
-const load = async (name: string, intDot: unknown) =>
-  loadGGUFModel(await nn.ggufLoad(join(LLM_FIXTURES, `${name}.gguf`)), { intDot } as { intDot: boolean })
+const load = async (name: string, intDot?: unknown) =>
+  loadGGUFModel(
+    await nn.ggufLoad(join(LLM_FIXTURES, `${name}.gguf`)),
+    intDot === undefined ? {} : ({ intDot } as { intDot: boolean }),
+  )
+
+const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
+  let m = 0
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!))
+  return m
+}
 
 describe('llm model: integer decode matvecs (intDot)', () => {
   for (const name of ['llama2_q8_0', 'llama_q4_0']) {
-    test(`${name}: decode steps near the reference, same greedy continuation`, async () => {
+    test(`${name}: decode steps compute the int8 reference; intDot: false the float one`, async () => {
       const ref = reference(name)
-      const m = await load(name, true)
-      const V = m.config.vocabSize
-      const big = ref.logits.reduce((a, v) => Math.max(a, Math.abs(v)), 1)
-      let logits = new Float32Array(0)
+      assert.ok(ref.decodeLogits, `${name}: the fixture has the int8 decode reference`)
+      const int = await load(name)
+      const float = await load(name, false)
+      const V = int.config.vocabSize
+      let toInt = 0
+      let toFloat = 0
       for (let i = 0; i < ref.prompt.length; i++) {
-        logits = await m.step([ref.prompt[i]!], i)
-        allclose(logits, refRow(ref, V, i), {
-          rtol: 0,
-          atol: 3e-3 * big,
-          label: `${name} int decode at ${i}`,
+        const row = refRow(ref, V, i)
+        const a = await int.step([ref.prompt[i]!], i)
+        toInt = Math.max(toInt, maxDiff(a, ref.decodeLogits!.slice(i * V, (i + 1) * V)))
+        toFloat = Math.max(toFloat, maxDiff(a, row))
+        allclose(await float.step([ref.prompt[i]!], i), row, {
+          ...logitTol(ref),
+          label: `${name} float decode at ${i}`,
         })
       }
-      const out: number[] = []
-      for (let i = 0; i < ref.greedy.length; i++) {
-        out.push(argmax(logits))
-        logits = await m.step([out.at(-1)!], ref.prompt.length + i)
-      }
-      assert.deepEqual(out, ref.greedy)
-      // the integer path ran: its first step is not the float path's bit for bit
-      const float = await (await load(name, false)).step([ref.prompt[0]!], 0)
-      const int = await (await load(name, true)).step([ref.prompt[0]!], 0)
+      // before: steps rounded x to int16 (the float reference's numerics within 3e-3); the int8
+      // rounding moves logits by ~1e-2 of their size, the modeled reference stays ~1e-5 away
       assert.ok(
-        int.some((v, j) => v !== float[j]),
-        'intDot: true rounds x to int16 (differs from float32 products)',
+        toInt * 20 < toFloat,
+        `${name}: ${toInt} from the int8 reference, ${toFloat} from the float one`,
       )
     })
   }

@@ -11,7 +11,10 @@ import type { KernelItem, ScheduleItem } from '../../src/schedule/schedule.ts'
 import { setVizHooks, type VizHooks } from '../../src/trace.ts'
 import { Ops } from '../../src/uop/ops.ts'
 import { toposort } from '../../src/uop/rewrite.ts'
-import { loadTiny } from './fixtures.ts'
+import { join } from 'node:path'
+import { nn } from '../../src/index.ts'
+import { loadGGUFModel } from '../../src/llm/load_model.ts'
+import { LLM_FIXTURES, loadTiny } from './fixtures.ts'
 
 const kernels = (t: Tensor): KernelItem[] =>
   scheduleFor([t.uop]).items.filter((i): i is KernelItem => i.kind === 'kernel')
@@ -26,16 +29,25 @@ describe('llm model: bytes a decode step touches', () => {
     assert.deepEqual(tableSized, [], 'no kernel writes or reads a dequantized copy of the embedding table')
   })
 
-  test('a decode step of a dense 2-layer model launches at most 15 kernels per layer', async () => {
-    const m = await loadTiny('llama2_q8_0')
-    await m.step([1, 2, 3], 0)
-    for (let i = 3; i < 6; i++) await m.step([i], i)
-    const before = stats.kernelsRun
-    await m.step([7], 6)
-    const run = stats.kernelsRun - before
-    // per layer: norm, q, k, v (+ rope), attention (4), output, norm, gate, up, down; plus the
+  test('a decode step of a dense 2-layer model: kernels launched, float and integer matvecs', async () => {
+    const run = async (intDot: boolean): Promise<number> => {
+      const m = loadGGUFModel(await nn.ggufLoad(join(LLM_FIXTURES, 'llama2_q8_0.gguf')), { intDot })
+      await m.step([1, 2, 3], 0)
+      for (let i = 3; i < 6; i++) await m.step([i], i)
+      const before = stats.kernelsRun
+      await m.step([7], 6)
+      return stats.kernelsRun - before
+    }
+    // float: per layer norm, q, k, v (+ rope), attention (4), output, norm, gate, up, down; plus the
     // embedding and the head (54 when every cache write recomputed the layers before it)
-    assert.ok(run <= 15 * m.config.layers + 3, `${run} kernels per decode step`)
+    const float = await run(false)
+    assert.ok(float <= 15 * 2 + 3, `${float} kernels per float decode step`)
+    // integer: x quantized once per input (one kernel: 4 per layer and the head's) and its
+    // matvecs, which add biases, silu(gate) * up and the residual in their kernels as the float
+    // matmuls fuse them (19 per layer). 65 before: each projection quantized x again (in 2
+    // kernels), reshaped outputs and the attention's transposed view were copied, and the residual
+    // adds and silu * up were kernels of their own
+    assert.equal(await run(true), 43, 'kernels per integer decode step')
   })
 
   test('a decode step multiplies each weight once (projections are not recomputed inside rope or a fused gate/up)', async () => {

@@ -1,6 +1,7 @@
 // Integer matvecs over Q8_0 / Q4_0 blocks (nn/quant_matvec.ts): values against a float64 sum over
-// the dequantized weights within the bound the int16 rounding of x allows, on every device; and on
-// the C device the kernel's shape: a vector loop whose lanes each take one 16-bit pair multiply-add.
+// the dequantized weights within the bound the int8 / int16 rounding of x allows, on every device;
+// and on the C device the kernel's shape: int16, a vector loop whose lanes each take one 16-bit pair
+// multiply-add; int8, one 256-bit step of byte-quad dot products per block (c_dot_quads.ts).
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { handOpts } from '../../src/codegen/heuristics.ts'
@@ -19,8 +20,9 @@ async function weights(type: 'Q8_0' | 'Q4_0', N: number, K: number) {
   return { raw: f.blocks!.w!, w: Array.from(await f.tensors.w!.data()) }
 }
 
-/** y = x W^T in float64, and per output the bound on |y_int - y|: int16 rounding of x plus float32 sums. */
+/** y = x W^T in float64, and per output the bound on |y_int - y|: the rounding of x plus float32 sums. */
 function reference(
+  bits: 8 | 16,
   x: number[],
   R: number,
   w: number[],
@@ -44,8 +46,8 @@ function reference(
           s += x[r * K + k]! * w[n * K + k]!
           mag += Math.abs(x[r * K + k]! * w[n * K + k]!)
         }
-        // |x - q * scale| <= scale / 2 (scale = amax / 32767, itself rounded to float32)
-        round += (amax / 32767) * 0.5 * (1 + 1e-6) * wsum
+        // |x - q * scale| <= scale / 2 (scale = amax / 127 or / 32767, itself rounded to float32)
+        round += (amax / (bits === 8 ? 127 : 32767)) * 0.5 * (1 + 1e-6) * wsum
       }
       y.push(s)
       tol.push(round + 4e-6 * mag)
@@ -55,8 +57,13 @@ function reference(
 
 describe('integer matvec over quantized blocks', () => {
   for (const type of ['Q8_0', 'Q4_0'] as const)
-    for (const R of [1, 3])
-      test(`${type}, ${R} row(s): within the int16 rounding bound of the float64 product`, async () => {
+    for (const [R, bits] of [
+      [1, 16],
+      [3, 16],
+      [1, 8],
+      [3, 8],
+    ] as const)
+      test(`${type}, ${R} row(s), int${bits} x: within the rounding bound of the float64 product`, async () => {
         const [N, K] = [48, 256]
         const { raw, w } = await weights(type, N, K)
         Tensor.manualSeed(3)
@@ -67,13 +74,13 @@ describe('integer matvec over quantized blocks', () => {
         x[64 + 5] = 40
         const y = Array.from(
           await quantMatvec(
-            quantizeRows(new Tensor(x, { shape: [R, K] }), type),
+            quantizeRows(new Tensor(x, { shape: [R, K] }), type, bits),
             raw,
             ggmlTypeByName(type)!,
             N,
           ).data(),
         )
-        const ref = reference(x, R, w, N, K)
+        const ref = reference(bits, x, R, w, N, K)
         assert.equal(y.length, R * N)
         for (let i = 0; i < R * N; i++)
           assert.ok(
@@ -84,6 +91,7 @@ describe('integer matvec over quantized blocks', () => {
 
   test('bad input: K not a multiple of 32, activations for another type, wrong block bytes', async () => {
     assert.throws(() => quantizeRows(Tensor.zeros([1, 40]), 'Q8_0'), TsgradError)
+    assert.throws(() => quantizeRows(Tensor.zeros([1, 64]), 'Q8_0', 4 as never), /bits must be 8 or 16/)
     const { raw } = await weights('Q8_0', 4, 64)
     const x4 = quantizeRows(Tensor.zeros([1, 64]), 'Q4_0')
     assert.throws(
@@ -104,6 +112,7 @@ describe('integer matvec over quantized blocks', () => {
       const [N, K] = [64, 512]
       const { raw } = await weights(type, N, K)
       const xq = quantizeRows(Tensor.randn([1, K]).realize(), type)
+      Tensor.realize(xq.q, xq.scale)
       const y = quantMatvec(xq, raw, ggmlTypeByName(type)!, N)
       const ks = scheduleFor([y.uop]).items.filter((i): i is KernelItem => i.kind === 'kernel')
       assert.equal(ks.length, 1)
@@ -121,5 +130,41 @@ describe('integer matvec over quantized blocks', () => {
       assert.match(body, /tg_madd16\(/)
       assert.match(body, type === 'Q8_0' ? /tg_pld_i8\(/ : /tg_psub16\(tg_pnib\(/)
       assert.match(body, /acc\d+_l\[16\]/)
+    })
+
+  for (const type of ['Q8_0', 'Q4_0'] as const)
+    test(`C: the ${type} kernel over int8 x is one 256-bit step of byte-quad dot products per block`, {
+      skip: !hasCPU && 'no C compiler',
+    }, async () => {
+      const [N, K] = [64, 512]
+      const { raw } = await weights(type, N, K)
+      const xq = quantizeRows(Tensor.randn([1, K]).realize(), type, 8)
+      // one kernel quantizes x: a block's max once, its 32 values (and the scale) stored by it
+      const qk = scheduleFor([xq.q.uop, xq.scale.uop]).items.filter((i) => i.kind === 'kernel')
+      assert.equal(qk.length, 1)
+      Tensor.realize(xq.q, xq.scale)
+      const y = quantMatvec(xq, raw, ggmlTypeByName(type)!, N)
+      const ks = scheduleFor([y.uop]).items.filter((i): i is KernelItem => i.kind === 'kernel')
+      assert.equal(ks.length, 1)
+      const r = new CRenderer()
+      const opts = handOpts(ks[0]!.ast, r.target)
+      // before: Q8_0's quads (stride 4 along the lanes) read as no contiguous reduce: its outputs
+      // were upcast by 16 and the quads rendered as scalar code
+      assert.deepEqual(
+        opts.filter((o) => o.op !== 'THREAD'),
+        [],
+      )
+      const src = renderKernel(ks[0]!.ast, r, opts).src
+      const body = src.slice(src.lastIndexOf(' qmv_'))
+      assert.match(body, /acc\d+_l\[8\]/)
+      assert.match(body, /tgq8i dq_ = tg_qdp\(/)
+      // Q4_0: nibbles minus 8 (8 x the lanes' sums of x); Q8_0: int8 as (w ^ 0x80) - 128
+      assert.match(
+        body,
+        type === 'Q8_0'
+          ? /\^ tg_qsplat\(\(int\)0x80808080u\)\), xq_\) - tg_qdp/
+          : /tg_qdp\(tg_qnib\(.*\) - tg_qdp\(tg_qsplat\(\(int\)0x8080808u\)/,
+      )
+      assert.doesNotMatch(body, /for \(int r\d+ = 0; r\d+ < 8; r\d+\+\+\)/)
     })
 })
