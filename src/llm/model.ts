@@ -9,7 +9,7 @@
 //
 // A one-token step is jitted with the position as a bound Variable: one capture replays every
 // decode position (no compile, no graph build). Longer steps (prefill) run eagerly in chunks.
-import { TsgradError } from '../helpers.js'
+import { eventLoopTurn, TsgradError } from '../helpers.js'
 import { KVCache } from '../nn/kv_cache.js'
 import { jit } from '../tensor/jit.js'
 import { type sint, Tensor, Variable } from '../tensor/index.js'
@@ -32,6 +32,15 @@ export interface TransformerOptions {
 }
 
 const f32 = (t: Tensor): Tensor => (t.dtype.name === 'float32' ? t : t.cast('float32'))
+
+/**
+ * A kernel boundary: a prompt's (T > 1) as a buffer of the layer's one schedule (`contiguous`), a
+ * one-token step's realized at once (the jit captures those). Realized one by one, a prompt's
+ * activations (up to T x hidden floats each) were tensors the GC frees: a 512-token prefill of a
+ * LLaMA-1B shape held ~0.7 GB of them, as a prefill never yields; as a schedule's temporaries they
+ * go back to the pool when the layer is done, and the schedule reuses their slots within it.
+ */
+const cut = (t: Tensor, T: number): Tensor => (T > 1 ? t.contiguous() : t.realize())
 
 function linear(x: Tensor, w: Tensor, b?: Tensor): Tensor {
   const y = x.matmul(f32(w).T)
@@ -153,18 +162,20 @@ export class Transformer implements ModelRunner {
     // projections realized before rope: fused into it, each output's dot product was computed
     // again for its rotation partner (a Q8_0 q projection ran at 0.2 GB/s, unfused 10x faster)
     const lin = linearsOf(x, this.intBlocks)
-    const q = heads(lin(l.wq, l.bq).realize(), c.heads, l.qNorm).rope(cos, sin, rope)
-    const k = heads(lin(l.wk, l.bk).realize(), c.kvHeads, l.kNorm).rope(cos, sin, rope)
+    const q = heads(cut(lin(l.wq, l.bq), T), c.heads, l.qNorm).rope(cos, sin, rope)
+    const k = heads(cut(lin(l.wk, l.bk), T), c.kvHeads, l.kNorm).rope(cos, sin, rope)
     const v = heads(lin(l.wv, l.bv), c.kvHeads)
     const [keys, values] = cache.update(k, v, start).map(f32) as [Tensor, Tensor]
     // one new token sees every cached key; a prefill is causal against the cache
-    // realized here: its lazy pieces read the cache, so left lazy, the next step's cache write
-    // (which keeps their values, as for any overwritten buffer) recomputed this step's attention
-    const a = (
+    // realized here (a prompt's: with its layer): its lazy pieces read the cache, so left lazy, the
+    // next step's cache write (which keeps their values, as for any overwritten buffer) recomputed
+    // this step's attention
+    const a = cut(
       T === 1
         ? q.scaledDotProductAttention(keys, values)
-        : q.scaledDotProductAttention(keys, values, { isCausal: true, causalAlign: 'bottomRight' })
-    ).realize()
+        : q.scaledDotProductAttention(keys, values, { isCausal: true, causalAlign: 'bottomRight' }),
+      T,
+    )
     return linearsOf(a.transpose(1, 2).reshape([1, T, c.heads * c.headDim]), this.intBlocks)(l.wo)
   }
 
@@ -173,8 +184,9 @@ export class Transformer implements ModelRunner {
     if (e) return x.shape[1] === 1 ? moeDecode(x, l, e, this.w.blocks) : moeDense(x, l, e)
     // gate and up as two plain matvecs (one kernel with both reductions ran several times slower)
     const lin = linearsOf(x, this.intBlocks)
-    const g = lin(l.gate!).realize()
-    const u = lin(l.up!).realize()
+    const T = x.shape[1]!
+    const g = cut(lin(l.gate!), T)
+    const u = cut(lin(l.up!), T)
     return linearsOf(g.silu().mul(u), this.intBlocks)(l.down!)
   }
 
@@ -192,16 +204,17 @@ export class Transformer implements ModelRunner {
     let x = f32(gatherRows(embed, tokens.reshape([T]), this.w.blocks?.get(embed))).reshape([1, T, c.dim])
     this.w.layers.forEach((l, i) => {
       // the cache writes run at once, each realizing its keys or values: with the residual stream
-      // and its norm realized here they start from them instead of recomputing every layer before
-      // (the logits recomputed them all again: 54 kernels per decode step of 2 layers, now 29)
+      // (the previous layer, one schedule for a prompt) and its norm realized here they start from
+      // them instead of recomputing every layer before (the logits recomputed them all again: 54
+      // kernels per decode step of 2 layers, now 29)
       x = x.realize()
-      const h = x.rmsnorm(-1, c.normEps).mul(f32(l.attnNorm)).realize()
+      const h = cut(x.rmsnorm(-1, c.normEps).mul(f32(l.attnNorm)), T)
       // a prompt's projections are realized before the residual add: fused into a register-tiled
       // matmul, the add (a load along both output axes) keeps gcc from vectorizing the tile, 16x
       // slower (r_128_2048_8192: 345 ms against 22 ms; test/core/optimizer.test.ts has the case)
-      const sep = (t: Tensor) => (T > 1 ? t.realize() : t)
-      x = x.add(sep(this.attention(h, l, this.caches[i]!, start, cos, sin))).realize()
-      x = x.add(sep(this.feedForward(x.rmsnorm(-1, c.normEps).mul(f32(l.ffnNorm)).realize(), l)))
+      const sep = (t: Tensor) => (T > 1 ? t.contiguous() : t)
+      x = cut(x.add(sep(this.attention(h, l, this.caches[i]!, start, cos, sin))), T)
+      x = x.add(sep(this.feedForward(cut(x.rmsnorm(-1, c.normEps).mul(f32(l.ffnNorm)), T), l)))
     })
     if (!all && T > 1) x = x.shrink([null, [T - 1, T], null])
     const h = x.rmsnorm(-1, c.normEps).mul(f32(this.w.outputNorm))
@@ -233,6 +246,10 @@ export class Transformer implements ModelRunner {
       const out = this.decode(this.ids(tokens), this.pos.bind(start))
       return Float32Array.from((await out.data()) as Float32Array)
     }
+    // a prompt runs without yielding: one turn of the event loop first lets the buffers dropped
+    // since the last one come back (finalizers) and starts the host allocator's budget of fresh
+    // mappings afresh (runtime/host_memory.ts), which a load just before would otherwise have used
+    await eventLoopTurn()
     let last: Tensor | undefined
     for (let s = 0; s < tokens.length; s += this.chunk) {
       const part = tokens.slice(s, s + this.chunk)
