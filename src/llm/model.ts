@@ -204,17 +204,27 @@ export class Transformer implements ModelRunner {
     let x = f32(gatherRows(embed, tokens.reshape([T]), this.w.blocks?.get(embed))).reshape([1, T, c.dim])
     this.w.layers.forEach((l, i) => {
       // the cache writes run at once, each realizing its keys or values: with the residual stream
-      // (the previous layer, one schedule for a prompt) and its norm realized here they start from
-      // them instead of recomputing every layer before (the logits recomputed them all again: 54
-      // kernels per decode step of 2 layers, now 29)
-      x = x.realize()
-      const h = cut(x.rmsnorm(-1, c.normEps).mul(f32(l.attnNorm)), T)
-      // a prompt's projections are realized before the residual add: fused into a register-tiled
-      // matmul, the add (a load along both output axes) keeps gcc from vectorizing the tile, 16x
-      // slower (r_128_2048_8192: 345 ms against 22 ms; test/core/optimizer.test.ts has the case)
-      const sep = (t: Tensor) => (T > 1 ? t.contiguous() : t)
-      x = cut(x.add(sep(this.attention(h, l, this.caches[i]!, start, cos, sin))), T)
-      x = x.add(sep(this.feedForward(cut(x.rmsnorm(-1, c.normEps).mul(f32(l.ffnNorm)), T), l)))
+      // and its norm realized here they start from them instead of recomputing every layer before
+      // (the logits recomputed them all again: 54 kernels per decode step of 2 layers, now 29)
+      const input = x.realize()
+      const h = input.rmsnorm(-1, c.normEps).mul(f32(l.attnNorm)).realize()
+      const block = (): Tensor => {
+        // a prompt's projections are realized before the residual add: fused into a register-tiled
+        // matmul, the add (a load along both output axes) keeps gcc from vectorizing the tile, 16x
+        // slower (r_128_2048_8192: 345 ms against 22 ms; test/core/optimizer.test.ts has the case)
+        const sep = (t: Tensor) => (T > 1 ? t.contiguous() : t)
+        const y = cut(input.add(sep(this.attention(h, l, this.caches[i]!, start, cos, sin))), T)
+        return y.add(sep(this.feedForward(cut(y.rmsnorm(-1, c.normEps).mul(f32(l.ffnNorm)), T), l)))
+      }
+      if (T === 1) x = block()
+      else {
+        // a prompt's layer is one schedule, built as a composite: its lazy pieces (the attention
+        // output reads the cache) are no readers that the next cache write must realize (that
+        // recomputed the last prompt's attention: 92 kernels for a 2-layer prompt instead of 50)
+        x = Tensor.composite(block).realize()
+        h.dispose()
+        input.dispose()
+      }
     })
     if (!all && T > 1) x = x.shrink([null, [T - 1, T], null])
     const h = x.rmsnorm(-1, c.normEps).mul(f32(this.w.outputNorm))
