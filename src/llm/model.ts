@@ -9,7 +9,7 @@
 //
 // A one-token step is jitted with the position as a bound Variable: one capture replays every
 // decode position (no compile, no graph build). Longer steps (prefill) run eagerly in chunks.
-import { TsgradError } from '../helpers.js'
+import { eventLoopTurn, TsgradError } from '../helpers.js'
 import { Ops } from '../uop/ops.js'
 import { KVCache } from '../nn/kv_cache.js'
 import { jit } from '../tensor/jit.js'
@@ -39,6 +39,15 @@ export interface TransformerOptions {
 }
 
 const f32 = (t: Tensor): Tensor => (t.dtype.name === 'float32' ? t : t.cast('float32'))
+
+/**
+ * A kernel boundary: a prompt's (T > 1) as a buffer of the layer's one schedule (`contiguous`), a
+ * one-token step's realized at once (the jit captures those). Realized one by one, a prompt's
+ * activations (up to T x hidden floats each) were tensors the GC frees: a 512-token prefill of a
+ * LLaMA-1B shape held ~0.7 GB of them, as a prefill never yields; as a schedule's temporaries they
+ * go back to the pool when the layer is done, and the schedule reuses their slots within it.
+ */
+const cut = (t: Tensor, T: number): Tensor => (T > 1 ? t.contiguous() : t.realize())
 
 function linear(x: Tensor, w: Tensor, b?: Tensor): Tensor {
   const y = x.matmul(f32(w).T)
@@ -85,11 +94,11 @@ function linearsOf(x: Tensor, blocks: ReadonlyMap<Tensor, QuantBlocks> | undefin
     if (T !== 1 || !q || type === undefined || !INT_DOT_TYPES.has(type)) {
       let y = linear(x, w, b)
       // (the gated product stays lazy: the down projection reads it, as before the epilogues)
-      if (after.gate) y = after.gate.silu().mul(y.realize())
-      // a prompt's projection is realized before the residual add: fused into a register-tiled
+      if (after.gate) y = after.gate.silu().mul(cut(y, T))
+      // a prompt's projection is a kernel boundary before the residual add: fused into a register-tiled
       // matmul, the add (a load along both output axes) keeps gcc from vectorizing the tile, 16x
       // slower (r_128_2048_8192: 345 ms against 22 ms; test/core/optimizer.test.ts has the case)
-      return after.residual ? after.residual.add(T > 1 ? y.realize() : y) : y
+      return after.residual ? after.residual.add(T > 1 ? y.contiguous() : y) : y
     }
     const t = type as QuantizedRows['type']
     let xq = rows.get(t)
@@ -200,18 +209,20 @@ export class Transformer implements ModelRunner {
     // projections realized before rope: fused into it, each output's dot product was computed
     // again for its rotation partner (a Q8_0 q projection ran at 0.2 GB/s, unfused 10x faster)
     const lin = linearsOf(x, this.intBlocks)
-    const q = heads(lin(l.wq, l.bq).realize(), c.heads, l.qNorm).rope(cos, sin, rope)
-    const k = heads(lin(l.wk, l.bk).realize(), c.kvHeads, l.kNorm).rope(cos, sin, rope)
+    const q = heads(cut(lin(l.wq, l.bq), T), c.heads, l.qNorm).rope(cos, sin, rope)
+    const k = heads(cut(lin(l.wk, l.bk), T), c.kvHeads, l.kNorm).rope(cos, sin, rope)
     const v = heads(lin(l.wv, l.bv), c.kvHeads)
     const [keys, values] = cache.update(k, v, start).map(f32) as [Tensor, Tensor]
     // one new token sees every cached key; a prefill is causal against the cache
-    // realized here: its lazy pieces read the cache, so left lazy, the next step's cache write
-    // (which keeps their values, as for any overwritten buffer) recomputed this step's attention
-    const a = (
+    // realized here (a prompt's: with its layer): its lazy pieces read the cache, so left lazy, the
+    // next step's cache write (which keeps their values, as for any overwritten buffer) recomputed
+    // this step's attention
+    const a = cut(
       T === 1
         ? q.scaledDotProductAttention(keys, values)
-        : q.scaledDotProductAttention(keys, values, { isCausal: true, causalAlign: 'bottomRight' })
-    ).realize()
+        : q.scaledDotProductAttention(keys, values, { isCausal: true, causalAlign: 'bottomRight' }),
+      T,
+    )
     // one token: (1, heads, 1, headDim) is already in (1, 1, heads * headDim) order (the transposed
     // view took a copy kernel before the integer matvec, which reads a contiguous x)
     const flat = T === 1 ? a.reshape([1, 1, c.heads * c.headDim]) : a.transpose(1, 2)
@@ -224,11 +235,11 @@ export class Transformer implements ModelRunner {
     const T = x.shape[1]!
     if (e) {
       const y = T === 1 ? moeDecode(x, l, e, this.w.blocks) : moeDense(x, l, e)
-      return residual.add(T > 1 ? y.realize() : y)
+      return residual.add(T > 1 ? y.contiguous() : y)
     }
     // gate and up as two plain matvecs (one kernel with both reductions ran several times slower)
     const lin = linearsOf(x, this.intBlocks)
-    const g = lin(l.gate!).realize()
+    const g = cut(lin(l.gate!), T)
     const h = lin(l.up!, undefined, { gate: g })
     return linearsOf(h, this.intBlocks)(l.down!, undefined, { residual })
   }
@@ -249,11 +260,23 @@ export class Transformer implements ModelRunner {
       // the cache writes run at once, each realizing its keys or values: with the residual stream
       // and its norm realized here they start from them instead of recomputing every layer before
       // (the logits recomputed them all again: 54 kernels per decode step of 2 layers, now 29)
-      x = x.realize()
-      const h = x.rmsnorm(-1, c.normEps).mul(f32(l.attnNorm)).realize()
-      // the residual adds happen in linearsOf (for one token, in the integer matvec's kernel)
-      x = this.attention(h, l, this.caches[i]!, start, cos, sin, x).realize()
-      x = this.feedForward(x.rmsnorm(-1, c.normEps).mul(f32(l.ffnNorm)).realize(), l, x)
+      const input = x.realize()
+      const h = input.rmsnorm(-1, c.normEps).mul(f32(l.attnNorm)).realize()
+      // the residual adds happen in linearsOf (for one token, in the integer matvec's kernel; a
+      // prompt's projections are kernel boundaries before the add, see linearsOf)
+      const block = (): Tensor => {
+        const y = cut(this.attention(h, l, this.caches[i]!, start, cos, sin, input), T)
+        return this.feedForward(cut(y.rmsnorm(-1, c.normEps).mul(f32(l.ffnNorm)), T), l, y)
+      }
+      if (T === 1) x = block()
+      else {
+        // a prompt's layer is one schedule, built as a composite: its lazy pieces (the attention
+        // output reads the cache) are no readers that the next cache write must realize (that
+        // recomputed the last prompt's attention: 92 kernels for a 2-layer prompt instead of 50)
+        x = Tensor.composite(block).realize()
+        h.dispose()
+        input.dispose()
+      }
     })
     if (!all && T > 1) x = x.shrink([null, [T - 1, T], null])
     const h = x.rmsnorm(-1, c.normEps).mul(f32(this.w.outputNorm))
@@ -286,6 +309,10 @@ export class Transformer implements ModelRunner {
       const out = this.decode(this.ids(tokens), this.pos.bind(start))
       return Float32Array.from((await out.data()) as Float32Array)
     }
+    // a prompt runs without yielding: one turn of the event loop first lets the buffers dropped
+    // since the last one come back (finalizers) and starts the host allocator's budget of fresh
+    // mappings afresh (runtime/host_memory.ts), which a load just before would otherwise have used
+    await eventLoopTurn()
     let last: Tensor | undefined
     for (let s = 0; s < tokens.length; s += this.chunk) {
       const part = tokens.slice(s, s + this.chunk)

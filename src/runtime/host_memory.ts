@@ -10,11 +10,14 @@
 // of plain ArrayBuffers always was; `data()` results are native copies that come back when the
 // user drops them.
 //
-// Bounded: mapped bytes (live and cached) stay under `limit`. Buffers that become unreachable come
-// back through the FinalizationRegistry of runtime/buffer.ts, whose callbacks run only when the
-// event loop turns (a loop that awaits `data()` turns it); a loop that never yields cannot give
-// them back, so past the limit allocations fall back to plain ArrayBuffers, which the GC frees by
-// itself.
+// Bounded: buffers that become unreachable come back through the FinalizationRegistry of
+// runtime/buffer.ts, whose callbacks run only when the event loop turns (a loop that awaits
+// `data()` turns it); a loop that never yields cannot give them back, so once it has mapped
+// `limit` fresh bytes without the loop turning, allocations fall back to plain ArrayBuffers, which
+// the GC frees by itself. What stays mapped across turns (a model's weights, loaded with awaits
+// between reads) counts against `hardLimit` only: counted against `limit` too, a 0.94 GB LLM left
+// its prefill ~130 MB, and every 64 MB temporary after that became a fresh, zero-filled
+// ArrayBuffer held until the next GC (a third of the step's peak RSS).
 import { getEnv } from '../helpers.js'
 import { nodeBuiltins } from './node.js'
 
@@ -67,21 +70,26 @@ export class HostMemory {
   mapped = 0
   /** bytes in the cache */
   cached = 0
+  /** bytes freshly mapped since the event loop last turned */
+  private fresh = 0
+  private freshReset = false
   /** allocations served from the cache, freshly mapped, and sent to plain ArrayBuffers by the limit */
   readonly counts = { reused: 0, mapped: 0, overLimit: 0 }
 
   constructor(
     private readonly libc: Libc,
     private readonly view: (ptr: Ptr, len: number) => ArrayBuffer,
-    /** the most bytes mapped at once */
+    /** the most bytes freshly mapped between two turns of the event loop */
     readonly limit: number,
     /** the most bytes the cache keeps */
     readonly cacheLimit = limit / 2,
+    /** the most bytes mapped at once */
+    readonly hardLimit = limit,
   ) {
     // an ArrayBuffer nothing reaches any more: no view of its memory exists, so the mapping is
     // reused (a data() result the user dropped) or unmapped
     this.collected = new FinalizationRegistry<Mapping>((m) => {
-      if (this.cached + m.len <= this.cacheLimit && this.mapped <= this.limit) this.put(m)
+      if (this.cached + m.len <= this.cacheLimit && this.mapped <= this.hardLimit) this.put(m)
       else this.unmap(m)
     })
   }
@@ -96,13 +104,14 @@ export class HostMemory {
       this.counts.reused++
       return warm instanceof ArrayBuffer ? warm : this.wrap(warm)
     }
-    if (this.mapped + cls > this.limit) {
+    if (this.mapped + cls > this.hardLimit || this.fresh + cls > this.limit) {
       // the cache's other classes go; this allocation falls back
       this.dropCache()
       this.counts.overLimit++
       return undefined
     }
     const m = this.map(cls, bytes)
+    if (m) this.countFresh(cls)
     const ab = m && this.wrap(m)
     if (ab) this.counts.mapped++
     return ab
@@ -130,6 +139,19 @@ export class HostMemory {
       for (const e of list) if (!(e instanceof ArrayBuffer)) this.unmap(e)
     this.cache.clear()
     this.cached = 0
+  }
+
+  /** Count `len` fresh bytes until the event loop turns (a macrotask: finalizers may have run). */
+  private countFresh(len: number): void {
+    this.fresh += len
+    if (this.freshReset || typeof setImmediate !== 'function') return
+    this.freshReset = true
+    const reset = setImmediate(() => {
+      this.fresh = 0
+      this.freshReset = false
+    })
+    // the reset alone must not keep a process alive
+    reset.unref?.()
   }
 
   private put(e: ArrayBuffer | Mapping): void {
@@ -206,9 +228,10 @@ export function hostMemory(koffi: () => Koffi): HostMemory | null {
     }
     // an eighth of the machine, at most 1 GiB (the old pool's limit): what a loop that never
     // yields may strand before it falls back (10,000 1 MiB results read by dataSync: RSS 3.2 GiB
-    // with 2 GiB, ~1.1 GiB with plain ArrayBuffers only); the cache keeps at most half
+    // with 2 GiB, ~1.1 GiB with plain ArrayBuffers only); the cache keeps at most half. In all,
+    // at most half the machine is mapped.
     const limit = Math.min(n.os.totalmem() / 8, 2 ** 30)
-    const mem = new HostMemory(libc, (p, len) => k.view(p, len), limit)
+    const mem = new HostMemory(libc, (p, len) => k.view(p, len), limit, limit / 2, n.os.totalmem() / 2)
     // probe once: a runtime may refuse external ArrayBuffers
     const probe = mem.alloc(NATIVE_MIN_BYTES)
     if (!probe) return instance

@@ -19,7 +19,7 @@ const skip =
   'needs the CPU device on Linux and --expose-gc'
 
 /** A private allocator over the real libc with its own limit (the process's one is left alone). */
-function privateMemory(limit: number, cacheLimit?: number): HostMemory {
+function privateMemory(limit: number, cacheLimit?: number, hardLimit?: number): HostMemory {
   const k = koffi()
   const lib = k.load('libc.so.6')
   const f = (d: string) => lib.func(d) as never
@@ -32,6 +32,7 @@ function privateMemory(limit: number, cacheLimit?: number): HostMemory {
     (p, len) => k.view(p, len),
     limit,
     cacheLimit,
+    hardLimit,
   )
 }
 
@@ -133,6 +134,26 @@ describe('native output buffers', { skip }, () => {
     for (const ab of held) mem.release(ab)
     assert.equal(mem.cached, 8 * MiB, 'the cache keeps at most half the limit')
     assert.ok(mem.alloc(4 * MiB)) // a cached one
+  })
+
+  test('what stays mapped across turns of the event loop counts against the hard limit only', async () => {
+    // a model's weights, loaded before: with the turn budget spent by them, every later large
+    // buffer was a fresh zero-filled ArrayBuffer (an LLM prefill's 64 MB temporaries)
+    const mem = privateMemory(16 * MiB, 8 * MiB, 32 * MiB)
+    const held: ArrayBuffer[] = []
+    const take = () => {
+      const ab = mem.alloc(4 * MiB)
+      if (ab) held.push(ab)
+      return ab
+    }
+    for (let i = 0; i < 4; i++) assert.ok(take())
+    assert.equal(take(), undefined, 'the turn budget (16 MiB) is spent')
+    await new Promise((r) => setImmediate(r))
+    for (let i = 0; i < 4; i++) assert.ok(take(), `after a turn: allocation ${i + 1}`)
+    assert.equal(mem.mapped, 32 * MiB)
+    await new Promise((r) => setImmediate(r))
+    assert.equal(take(), undefined, 'the hard limit (32 MiB) holds across turns')
+    for (const ab of held) mem.release(ab)
   })
 
   test('3,000 un-disposed results read with await data() keep RSS and mapped memory bounded', async () => {
