@@ -30,7 +30,8 @@ import { isLayoutCopy, layoutCopy } from './layout_copy.js'
 export type Pads = readonly [number, number, number, number]
 
 const isInt = (d: sint): d is number => typeof d === 'number'
-const unitWindows = (input: UOp, kh: number, kw: number): UOp => slidingWindows(input, [kh, kw], [1, 1], [1, 1])
+const unitWindows = (input: UOp, kh: number, kw: number): UOp =>
+  slidingWindows(input, [kh, kw], [1, 1], [1, 1])
 
 /** The window view's input (N, C, H, W): `base` padded by `pads` with zeros, or `base` itself. */
 interface WindowInput {
@@ -88,14 +89,30 @@ function convProductOf(r: UOp): ConvProduct | undefined {
     const common = { reduce: r, shape, win, winFirst: i === 0, accDType }
     // a convolution: the windows as (N, 1, OH, OW, C, KH, KW), the weight as (1, O, 1, 1, C, KH, KW)
     if (H === d2 + d5 - 1 && W === d3 + d6 - 1) {
-      const x = G.reshape(G.permute(unitWindows(win.input, d5, d6), [0, 2, 3, 1, 4, 5]), [d0, 1, d2, d3, d4, d5, d6])
+      const x = G.reshape(G.permute(unitWindows(win.input, d5, d6), [0, 2, 3, 1, 4, 5]), [
+        d0,
+        1,
+        d2,
+        d3,
+        d4,
+        d5,
+        d6,
+      ])
       const w = b.op === Ops.RESHAPE ? b.src[0]! : b
       if (a === x && b === G.reshape(w, [1, d1, 1, 1, d4, d5, d6]) && w.shape!.length === 4)
         return { kind: 'conv', other: w, ...common }
     }
     // a weight gradient: the windows as (1, C, KH, KW, N, OH, OW), the gradient as (O, 1, 1, 1, N, OH, OW)
     if (H === d5 + d2 - 1 && W === d6 + d3 - 1) {
-      const x = G.reshape(G.permute(unitWindows(win.input, d2, d3), [1, 4, 5, 0, 2, 3]), [1, d1, d2, d3, d4, d5, d6])
+      const x = G.reshape(G.permute(unitWindows(win.input, d2, d3), [1, 4, 5, 0, 2, 3]), [
+        1,
+        d1,
+        d2,
+        d3,
+        d4,
+        d5,
+        d6,
+      ])
       const under = b.op === Ops.RESHAPE ? b.src[0]! : b
       if (a !== x || under.shape!.length !== 4) continue
       const g = G.permute(under, [1, 0, 2, 3])
@@ -185,7 +202,16 @@ function layOutWeightGrad(c: ConvProduct, t: LayoutTarget): UOp | undefined {
   if (!p) return undefined
   const g = gradientCopy(c.other, p)
   const B = batchGroups(N, OH * OW, t.convGradGroupPositions)
-  const x = G.reshape(G.permute(unitWindows(c.win.input, KH, KW), [0, 2, 3, 4, 5, 1]), [B, N / B, OH, OW, KH, KW, C, 1])
+  const x = G.reshape(G.permute(unitWindows(c.win.input, KH, KW), [0, 2, 3, 4, 5, 1]), [
+    B,
+    N / B,
+    OH,
+    OW,
+    KH,
+    KW,
+    C,
+    1,
+  ])
   const shrunk = G.shrink(g, [
     [0, N],
     [p[0], p[0] + OH],
@@ -202,11 +228,7 @@ function layOutWeightGrad(c: ConvProduct, t: LayoutTarget): UOp | undefined {
  * The reduce `r` laid out for `t` when it is a convolution's product, else undefined; `shared`
  * maps the (rewritten) gradients that weight gradients copy to the padding of their copies.
  */
-export function layOutConvReduce(
-  r: UOp,
-  t: LayoutTarget,
-  shared: ReadonlyMap<UOp, Pads>,
-): UOp | undefined {
+export function layOutConvReduce(r: UOp, t: LayoutTarget, shared: ReadonlyMap<UOp, Pads>): UOp | undefined {
   const c = convProductOf(r)
   if (!c) return undefined
   return c.kind === 'conv' ? layOutConv(c, t, shared) : layOutWeightGrad(c, t)
