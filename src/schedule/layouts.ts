@@ -17,6 +17,7 @@
 // Casting in the copy matters: float16 weights of a float32 product packed as float16 had their
 // cast realized as a second copy in the cast's own layout, read at stride k (11 instead of 210
 // GFLOP/s for a prefill at T=512).
+// Convolutions' products (a window view times a weight) are laid out by conv_layouts.ts first.
 import type { DType } from '../dtype.js'
 import { stridesFor } from '../helpers.js'
 import { viz } from '../trace.js'
@@ -109,8 +110,8 @@ interface Operand {
 }
 
 /**
- * Whether a view pads or flips: a convolution's sliding windows (tensor/conv.ts lays those out
- * itself; copied here, the patches were an im2col copy its direct kernels avoid). A slice (SHRINK:
+ * Whether a view pads or flips: a convolution's sliding windows (conv_layouts.ts lays those out;
+ * copied here, the patches were an im2col copy its direct kernels avoid). A slice (SHRINK:
  * attention's q, k and v taken from one projection) is an ordinary operand.
  */
 function isWindowed(v: UOp): boolean {
