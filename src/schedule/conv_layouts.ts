@@ -80,43 +80,37 @@ function convProductOf(r: UOp): ConvProduct | undefined {
   const mul = accDType ? r.src[0]!.src[0]! : r.src[0]!
   if (mul.op !== Ops.MUL || mul.shape!.length !== 7 || !mul.shape!.every(isInt)) return undefined
   const shape = mul.shape as number[]
+  // the product's shape with 1 on the axes an operand is broadcast along
+  const only = (axes: readonly number[]) => shape.map((d, j) => (axes.includes(j) ? d : 1))
   for (const i of [0, 1]) {
     const [a, b] = [unexpand(mul.src[i]!), unexpand(mul.src[1 - i]!)]
     const win = windowInput(a)
     if (!win) continue
-    const [d0, d1, d2, d3, d4, d5, d6] = shape as [number, number, number, number, number, number, number]
     const [, , H, W] = win.input.shape as number[]
     const common = { reduce: r, shape, win, winFirst: i === 0, accDType }
     // a convolution: the windows as (N, 1, OH, OW, C, KH, KW), the weight as (1, O, 1, 1, C, KH, KW)
-    if (H === d2 + d5 - 1 && W === d3 + d6 - 1) {
-      const x = G.reshape(G.permute(unitWindows(win.input, d5, d6), [0, 2, 3, 1, 4, 5]), [
-        d0,
-        1,
-        d2,
-        d3,
-        d4,
-        d5,
-        d6,
-      ])
+    const [, , OH, OW, , KH, KW] = shape as number[]
+    if (H === OH! + KH! - 1 && W === OW! + KW! - 1) {
+      const x = G.reshape(
+        G.permute(unitWindows(win.input, KH!, KW!), [0, 2, 3, 1, 4, 5]),
+        only([0, 2, 3, 4, 5, 6]),
+      )
       const w = b.op === Ops.RESHAPE ? b.src[0]! : b
-      if (a === x && b === G.reshape(w, [1, d1, 1, 1, d4, d5, d6]) && w.shape!.length === 4)
+      if (a === x && w.shape!.length === 4 && b === G.reshape(w, only([1, 4, 5, 6])))
         return { kind: 'conv', other: w, ...common }
     }
     // a weight gradient: the windows as (1, C, KH, KW, N, OH, OW), the gradient as (O, 1, 1, 1, N, OH, OW)
-    if (H === d5 + d2 - 1 && W === d6 + d3 - 1) {
-      const x = G.reshape(G.permute(unitWindows(win.input, d2, d3), [1, 4, 5, 0, 2, 3]), [
-        1,
-        d1,
-        d2,
-        d3,
-        d4,
-        d5,
-        d6,
-      ])
+    const [, , gKH, gKW, , gOH, gOW] = shape as number[]
+    if (H === gOH! + gKH! - 1 && W === gOW! + gKW! - 1) {
+      const x = G.reshape(
+        G.permute(unitWindows(win.input, gKH!, gKW!), [1, 4, 5, 0, 2, 3]),
+        only([1, 2, 3, 4, 5, 6]),
+      )
       const under = b.op === Ops.RESHAPE ? b.src[0]! : b
       if (a !== x || under.shape!.length !== 4) continue
+      // (a permute of a permute folds: the gradient is the node the product permuted)
       const g = G.permute(under, [1, 0, 2, 3])
-      if (b === G.reshape(G.permute(g, [1, 0, 2, 3]), [d0, 1, 1, 1, d4, d5, d6]))
+      if (b === G.reshape(G.permute(g, [1, 0, 2, 3]), only([0, 4, 5, 6])))
         return { kind: 'weightGrad', other: g, ...common }
     }
   }
