@@ -70,7 +70,36 @@ interface ConvProduct {
   readonly accDType: DType | undefined
 }
 
-const unexpand = (u: UOp): UOp => (u.op === Ops.EXPAND ? u.src[0]! : u)
+/** `c` (a movement op or a DETACH) over `v` instead of its source, through the builders. */
+function replay(c: UOp, v: UOp): UOp {
+  if (c.op === Ops.DETACH) return v
+  if (c.op === Ops.RESHAPE) return G.reshape(v, c.arg as sint[])
+  if (c.op === Ops.PERMUTE) return G.permute(v, c.arg as number[])
+  if (c.op === Ops.EXPAND) return G.expand(v, c.arg as sint[])
+  if (c.op === Ops.PAD) return G.pad(v, (c.arg as PadArg).pads, (c.arg as PadArg).value)
+  if (c.op === Ops.SHRINK) return G.shrink(v, c.arg as [sint, sint][])
+  if (c.op === Ops.FLIP) return G.flip(v, c.arg as boolean[])
+  return c.replace({ src: [v] })
+}
+
+/**
+ * The view `u` without the DETACHs `noGrad` puts after every op on a parameter's values (an
+ * evaluation's graph), rebuilt through the builders, which fold what they fold (a permute of a
+ * permute): the nodes the same ops build outside `noGrad`.
+ */
+function withoutDetach(u: UOp): UOp {
+  const chain: UOp[] = []
+  let b = u
+  for (; MOVEMENT.has(b.op) || b.op === Ops.DETACH; b = b.src[0]!) chain.push(b)
+  if (!chain.some((c) => c.op === Ops.DETACH)) return u
+  return chain.reduceRight((v, c) => replay(c, v), b)
+}
+
+/** An operand of the product as the view before its broadcast. */
+const operandView = (u: UOp): UOp => {
+  const v = withoutDetach(u)
+  return v.op === Ops.EXPAND ? v.src[0]! : v
+}
 
 /** The convolution or weight gradient summed by `r`, or undefined. */
 function convProductOf(r: UOp): ConvProduct | undefined {
@@ -83,7 +112,7 @@ function convProductOf(r: UOp): ConvProduct | undefined {
   // the product's shape with 1 on the axes an operand is broadcast along
   const only = (axes: readonly number[]) => shape.map((d, j) => (axes.includes(j) ? d : 1))
   for (const i of [0, 1]) {
-    const [a, b] = [unexpand(mul.src[i]!), unexpand(mul.src[1 - i]!)]
+    const [a, b] = [operandView(mul.src[i]!), operandView(mul.src[1 - i]!)]
     const win = windowInput(a)
     if (!win) continue
     const [, , H, W] = win.input.shape as number[]

@@ -60,6 +60,20 @@ describe('pass layouts: convolutions', () => {
     assert.deepEqual(copies([x.conv2d(w, { padding: 1 }).uop], PANELS_32), ['2x9x9x4', '3x3x3x4'])
   })
 
+  test('under noGrad (a DETACH after every op on a parameter) the layouts are the same', () => {
+    // an evaluation's graph: the second conv reads the first's output through DETACHs; its views
+    // lost their layouts (MNIST's evaluation compiled 9 kernels of its own instead of 4)
+    const x = Tensor.rand([2, 3, 11, 11]).realize()
+    const w1 = Tensor.rand([4, 3, 3, 3], { requiresGrad: true }).realize()
+    const w2 = Tensor.rand([5, 4, 3, 3], { requiresGrad: true }).realize()
+    const y = x.conv2d(w1).relu().conv2d(w2, { padding: 1 })
+    const z = Tensor.noGrad(() => x.conv2d(w1).relu().conv2d(w2, { padding: 1 }))
+    const want = ['2x9x9x4', '2x9x9x5', '3x3x3x4', '3x3x4x5']
+    assert.deepEqual(copies([y.uop], PANELS_32), want)
+    assert.ok(toposort([z.uop]).some((u) => u.op === Ops.DETACH))
+    assert.deepEqual(copies([z.uop], PANELS_32), want)
+  })
+
   test("the target decides: the width and channel thresholds are the renderer's", () => {
     const x = Tensor.rand([2, 8, 5, 16]).realize()
     const w = Tensor.rand([4, 8, 3, 3]).realize()
