@@ -42,7 +42,8 @@ export interface OptTarget {
 
 /**
  * Which copies pay for themselves on this target (pass `layouts`, schedule/layouts.ts): a matmul's
- * B operand packed contiguous along n, or in panels of the register tile's width.
+ * B operand packed contiguous along n, or in panels of the register tile's width; a convolution's
+ * padded input or weight copied for its direct or channels-last form (schedule/conv_layouts.ts).
  */
 export interface LayoutTarget {
   /** columns of B per packed panel (the register tile's width); 0: contiguous copies only */
@@ -51,6 +52,15 @@ export interface LayoutTarget {
   readonly packMinRows: number
   /** ...and multiply-adds, so small products keep one kernel */
   readonly packMinWork: number
+  /**
+   * a convolution takes the direct NCHW form when its output width is a multiple of this and more
+   * than one of it (the register tile's columns along the output rows); 0: never
+   */
+  readonly convDirectWidth: number
+  /** ...and its input has at least this many channels (the loop around the window's steps) */
+  readonly convDirectMinChannels: number
+  /** (n, oy, ox) positions each batch group of a conv weight gradient reduces over, at least */
+  readonly convGradGroupPositions: number
 }
 
 /** A kernel as a linear instruction list (codegen/linearize.ts makes it, a renderer prints it). */
@@ -73,6 +83,17 @@ export interface Renderer {
 
 /**
  * Panels of 32 columns: the C target's register tile (2 AVX-512 vectors) and the width whose k x 32
- * strips stay in L2. The other renderers use it as it is (not tuned for them yet).
+ * strips stay in L2; direct convolutions over whole 8-float vectors of output columns (at width 8,
+ * MNIST's third conv, the direct kernel was no faster, and with 1 input channel the 16x8 tile times
+ * a 5x5 window's 25 steps ran 8x slower than channels-last); weight-gradient batch groups of 8K
+ * positions (each group's slice of the gradient stays in cache). The other renderers use it as it
+ * is (not tuned for them yet).
  */
-export const PANELS_32: LayoutTarget = { panel: 32, packMinRows: 64, packMinWork: 1 << 18 }
+export const PANELS_32: LayoutTarget = {
+  panel: 32,
+  packMinRows: 64,
+  packMinWork: 1 << 18,
+  convDirectWidth: 8,
+  convDirectMinChannels: 8,
+  convGradGroupPositions: 8192,
+}

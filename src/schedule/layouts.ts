@@ -17,6 +17,7 @@
 // Casting in the copy matters: float16 weights of a float32 product packed as float16 had their
 // cast realized as a second copy in the cast's own layout, read at stride k (11 instead of 210
 // GFLOP/s for a prefill at T=512).
+// Convolutions' products (a window view times a weight) are laid out by conv_layouts.ts first.
 import type { DType } from '../dtype.js'
 import { stridesFor } from '../helpers.js'
 import { viz } from '../trace.js'
@@ -24,9 +25,8 @@ import * as G from '../uop/graph.js'
 import { MOVEMENT, Ops, type sint, UOp } from '../uop/ops.js'
 import { graphRewrite, PatternMatcher, rule, UPat } from '../uop/rewrite.js'
 import type { LayoutTarget } from '../renderer/target.js'
-
-/** The tag of the copies this pass makes: equal copies of one operand merge (interning). */
-const LAYOUT_COPY = { tag: 'layout' }
+import { layOutConvReduce, type Pads, sharedGradients } from './conv_layouts.js'
+import { layoutCopy, viewIsLayoutCopy } from './layout_copy.js'
 
 const isInt = (d: sint): d is number => typeof d === 'number'
 
@@ -110,8 +110,8 @@ interface Operand {
 }
 
 /**
- * Whether a view pads or flips: a convolution's sliding windows (tensor/conv.ts lays those out
- * itself; copied here, the patches were an im2col copy its direct kernels avoid). A slice (SHRINK:
+ * Whether a view pads or flips: a convolution's sliding windows (conv_layouts.ts lays those out;
+ * copied here, the patches were an im2col copy its direct kernels avoid). A slice (SHRINK:
  * attention's q, k and v taken from one projection) is an ordinary operand.
  */
 function isWindowed(v: UOp): boolean {
@@ -236,8 +236,6 @@ function bAxes(p: Product, order: readonly number[], dtype: DType): UOp {
   return G.castNode(core, dtype)
 }
 
-const layoutCopy = (u: UOp): UOp => UOp.new(Ops.CONTIGUOUS, u.dtype, [u], LAYOUT_COPY)
-
 /** `packed` (B's axes in `order`) viewed as B in a product of shape `shape`, broadcast. */
 function viewAs(
   packed: UOp,
@@ -308,13 +306,6 @@ export function packProduct(r: UOp, t: LayoutTarget): UOp | undefined {
   const order = [...batch, k, n]
   const b = viewAs(layoutCopy(bAxes(p, order, dtype)), order, shape, p.b.broadcast)
   return rebuild(aFull(shape, p.a.view), b, k)
-}
-
-/** Whether B is already read from a copy this pass made (a rewrite is never applied twice). */
-function viewIsLayoutCopy(v: UOp): boolean {
-  let u = v
-  while (u.op === Ops.RESHAPE || u.op === Ops.PERMUTE || u.op === Ops.EXPAND) u = u.src[0]!
-  return u.op === Ops.CONTIGUOUS && (u.arg as { tag?: unknown } | undefined)?.tag === LAYOUT_COPY.tag
 }
 
 /** `r` with B packed (its axes merged first where that makes it a product), or undefined. */
@@ -445,8 +436,15 @@ export function applyLayouts(
     for (let c = u; c.op !== Ops.REDUCE_AXIS; c = c.src[0]!) single &&= only(c.src[0]!) === c
     if (single) oriented.add(reduceUnder(u)!)
   }
+  // gradients a convolution's weight gradient copies channels-last (for the input gradient too)
+  const sharedOld = sharedGradients(topo, targetOf)
+  const shared = new Map<UOp, Pads>()
   for (const u of topo) {
-    if (u.op === Ops.BUFFER) continue
+    const sp = sharedOld.get(u)
+    if (u.op === Ops.BUFFER) {
+      if (sp) shared.set(u, sp)
+      continue
+    }
     let changed = false
     const src = u.src.map((s) => {
       const r = done.get(s) ?? s
@@ -457,7 +455,8 @@ export function applyLayouts(
     let out: UOp | undefined
     const t =
       x.op === Ops.REDUCE_AXIS || x.op === Ops.PERMUTE || x.op === Ops.PAD ? targetOf(u.device) : undefined
-    if (t && x.op === Ops.REDUCE_AXIS && !oriented.has(u)) out = layoutRules.rewrite(x, targetOf)?.out
+    if (t && x.op === Ops.REDUCE_AXIS && !oriented.has(u))
+      out = layOutConvReduce(x, t, shared) ?? layoutRules.rewrite(x, targetOf)?.out
     else if (t && x.op === Ops.PERMUTE && oriented.has(reduceUnder(u) ?? u)) out = orient(x, t)
     else if (t && x.op === Ops.PAD) out = padOfProduct(x, t)
     if (out) {
@@ -475,6 +474,7 @@ export function applyLayouts(
       done.set(u, x)
       origin.set(x, u)
     }
+    if (sp) shared.set(x, sp)
   }
   if (!done.size) return { roots, origin, servedBy }
   if (viz) {

@@ -4,7 +4,7 @@
 import { dtypes } from '../dtype.js'
 import { fmtShape, normAxis, prod, shapeEq, TsgradError } from '../helpers.js'
 import { asFloat } from './elementwise.js'
-import { conv2dFast, padSpatial, windows } from './conv.js'
+import { conv2dUnit, padSpatial, windows } from './conv.js'
 import { matmul } from './matmul.js'
 import { checkKnownIndices } from './index_check.js'
 import { indexedLoad } from './indexed_load.js'
@@ -101,7 +101,7 @@ function conv2dImpl(x: Tensor, w: Tensor, opts: ConvOptions): Tensor {
         : ([...p] as [number, number, number, number])
   const fast = groups === 1 && s[0] === 1 && s[1] === 1 && d[0] === 1 && d[1] === 1
   if (fast && pads[0] < KH && pads[1] < KH && pads[2] < KW && pads[3] < KW) {
-    const out = conv2dFast(x, w, pads)
+    const out = conv2dUnit(x, w, pads)
     return opts.bias ? out.add(opts.bias.reshape([1, O, 1, 1])) : out
   }
   const xp = padSpatial(x, pads)
@@ -116,7 +116,7 @@ function conv2dImpl(x: Tensor, w: Tensor, opts: ConvOptions): Tensor {
 }
 P.conv2d = function (weight, opts = {}) {
   checkOptions('conv2d', opts, CONV_OPTS)
-  // composite: the window views and copies made on the way are internal, not lazy readers of the
+  // composite: the window views made on the way are internal, not lazy readers of the
   // weights (a jitted step's update realized each of them as its own copy kernel: MNIST 0.40 ->
   // 0.48 s/step)
   return Tensor.composite(() => conv2dImpl(this, weight, opts))
