@@ -18,6 +18,7 @@ import {
   writeCachedText,
 } from './diskcache.js'
 import { hostMemory, NATIVE_MIN_BYTES } from './host_memory.js'
+import { tuneMalloc } from './malloc_tuning.js'
 import { BackgroundBuild, buildQuick, enqueueBuild, findQuickCompiler, swappingProgram } from './cpu_quick.js'
 import { QuickCRenderer } from '../renderer/c_quick.js'
 import { preludeHeader } from './cpu_pch.js'
@@ -488,6 +489,7 @@ const isNative = (buf: TypedArray): boolean =>
 export function createCPUDevice(name: string): CompiledDevice<TypedArray, CpuArtifact> {
   const t = requireToolchain()
   configureOpenMP()
+  tuneMalloc(loadKoffi)
   if (DEBUG() >= 1) console.log(`CPU device: ${t.cc} (${t.version}) ${t.flags.join(' ')}`)
   return {
     name,
