@@ -13,8 +13,10 @@ import { getEnv } from '../helpers.js'
 const M_TRIM_THRESHOLD = -1
 const M_MMAP_THRESHOLD = -3
 
-/** The settings to apply: none when the user tuned malloc through its environment variables. */
+/** The settings to apply: none when the user tuned malloc through its environment variables or
+ * turned this off (TSGRAD_MALLOC_TUNING=0: the process's malloc is shared with everything else). */
 export function mallocSettings(env: (name: string) => string): { param: number; value: number }[] {
+  if (env('TSGRAD_MALLOC_TUNING') === '0') return []
   if (env('MALLOC_TRIM_THRESHOLD_') || env('MALLOC_MMAP_THRESHOLD_')) return []
   return [
     { param: M_MMAP_THRESHOLD, value: 2 << 20 },

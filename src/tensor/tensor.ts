@@ -73,6 +73,21 @@ export function markedGradTensors(): Tensor[] {
   return out
 }
 
+/** Whether `xs` are tensors of one device, dtype (`dtype`'s, when given) and shape: nothing to broadcast (the common case: checked without allocating). */
+function sameShapeAndType(xs: readonly Operand[], dtype: DType | undefined): boolean {
+  const f = xs[0]
+  if (!(f instanceof Tensor)) return false
+  const u = f.uop
+  if (dtype !== undefined && u.dtype !== dtype) return false
+  for (let i = 1; i < xs.length; i++) {
+    const x = xs[i]
+    if (!(x instanceof Tensor)) return false
+    const v = x.uop
+    if (v.dtype !== u.dtype || v.device !== u.device || !shapeSEq(v.shape!, u.shape!)) return false
+  }
+  return true
+}
+
 /** The node a realized tensor takes: a view of its buffer (a write into a view leaves the tensor that view). */
 const resultView = (buf: Buffer, like: UOp): UOp =>
   like.op === Ops.ASSIGN && !like.src[0]!.contiguousBase ? like.src[0]! : bufferView(buf, like.shape!)
@@ -623,6 +638,7 @@ export class Tensor {
 
   /** Broadcast and promote operands of an elementwise op. */
   static broadcast(op: string, xs: Operand[], dtype?: DType): Tensor[] {
+    if (sameShapeAndType(xs, dtype)) return xs as Tensor[]
     const first = xs.find((x): x is Tensor => x instanceof Tensor)
     if (!first) throw new TsgradError(`${op}: at least one operand must be a Tensor`)
     for (const x of xs)
