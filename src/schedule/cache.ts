@@ -62,8 +62,9 @@ interface Template {
 }
 
 /** Templates kept (least recently used dropped first): a loop whose graph changes every step (an
- * integer constant, a shape) misses every time and must not grow memory. The keys are as long as their graphs (~30 characters a node), so their total length is bounded too:
- * 256 keys of a 100K-node graph would hold ~800 MB. SCACHE_CHARS sets that bound (characters). */
+ * integer constant, a shape) misses every time and must not grow memory. The keys are as long as
+ * their graphs (~30 characters a node), so their total length is bounded too: 256 keys of a
+ * 100K-node graph would hold ~800 MB. SCACHE_CHARS sets that bound (characters). */
 const MAX_ENTRIES = 256
 const maxKeyChars = (): number => getEnvNum('SCACHE_CHARS', 16 << 20)
 let keyChars = 0
