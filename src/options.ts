@@ -10,6 +10,7 @@ import { TsgradError } from './helpers.js'
 export type KeySet<T> = { readonly [K in keyof Required<T>]: true }
 
 const normName = (k: string): string => k.replace(/[_-]/g, '').toLowerCase()
+const keysOf = (known: Readonly<Record<string, true>>): string[] => Object.keys(known)
 
 /**
  * Throw a TsgradError naming `fn` when `opts` is not a plain options object or has a key that is
@@ -17,16 +18,15 @@ const normName = (k: string): string => k.replace(/[_-]/g, '').toLowerCase()
  */
 export function checkOptions(fn: string, opts: unknown, known: Readonly<Record<string, true>>): void {
   if (opts === undefined) return
-  const keys = (): string[] => Object.keys(known)
   if (opts === null || typeof opts !== 'object' || Array.isArray(opts) || isTensorLike(opts))
     throw new TsgradError(
-      `${fn}: options must be an object ({ ${keys().join(', ')} }), got ${describe(opts)}`,
+      `${fn}: options must be an object ({ ${keysOf(known).join(', ')} }), got ${describe(opts)}`,
     )
   for (const k in opts) {
     if (Object.hasOwn(known, k) || !Object.hasOwn(opts, k)) continue
-    const near = keys().find((c) => normName(c) === normName(k))
+    const near = keysOf(known).find((c) => normName(c) === normName(k))
     throw new TsgradError(
-      `${fn}: unknown option '${k}'${near ? ` (did you mean '${near}'?)` : ''}; known options: ${keys().join(', ') || '(none)'}`,
+      `${fn}: unknown option '${k}'${near ? ` (did you mean '${near}'?)` : ''}; known options: ${keysOf(known).join(', ') || '(none)'}`,
     )
   }
 }

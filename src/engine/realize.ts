@@ -215,19 +215,22 @@ const fmtBytes = (b: number): string =>
       : `${b} bytes`
 
 /**
- * Called with the nodes of a planned schedule before anything runs. `written` holds the existing buffers that
- * the schedule overwrites (ASSIGN targets). May throw (a graph that must not run), and may return
- * more nodes to realize in the same schedule: lazy readers of the old values, which the scheduler
- * then orders before the writes.
+ * Called with the nodes of a planned schedule that overwrites existing buffers (ASSIGN targets:
+ * `written`, never empty) before anything runs. May throw (a graph that must not run), and may
+ * return more nodes to realize in the same schedule: lazy readers of the old values, which the
+ * scheduler then orders before the writes.
  */
 export type BeforeRun = (
   nodes: { has(u: UOp): boolean },
   written: ReadonlySet<Buffer>,
 ) => readonly UOp[] | undefined
 
+const NONE_WRITTEN: ReadonlySet<Buffer> = new Set()
+
 /** Existing buffers the schedule overwrites; a disposed input is an error naming the kernel. */
-function checkInputs(items: readonly ScheduleItem[]): Set<Buffer> {
-  const written = new Set<Buffer>()
+function checkInputs(items: readonly ScheduleItem[]): ReadonlySet<Buffer> {
+  // (made only for a schedule that writes in place: most write fresh buffers only)
+  let written: Set<Buffer> | undefined
   for (const it of items)
     for (let i = 0; i < it.bufs.length; i++) {
       const b = it.bufs[i]!.existing as Buffer | undefined
@@ -238,9 +241,9 @@ function checkInputs(items: readonly ScheduleItem[]): Set<Buffer> {
           `realize: ${n.op} ${fmtSShape(n.shape ?? [])} ${n.dtype.name} on ${n.device} reads a buffer (${b.describe()}) that was disposed; dispose() a tensor only after everything computed from it has been realized`,
         )
       }
-      if (i === 0) written.add(b)
+      if (i === 0) (written ??= new Set()).add(b)
     }
-  return written
+  return written ?? NONE_WRITTEN
 }
 
 /**
@@ -260,8 +263,10 @@ export function realize(
   let plan = scheduleFor(unbound.roots)
   let written = checkInputs(plan.items)
   // the caller asks about its own (bound) nodes: seen through the replacements of unbind_vars
-  const inGraph = { has: (u: UOp): boolean => plan.covered.has(unbound.replaced.get(u) ?? u) }
-  const extra = beforeRun?.(inGraph, written)
+  const extra =
+    written.size && beforeRun
+      ? beforeRun({ has: (u: UOp): boolean => plan.covered.has(unbound.replaced.get(u) ?? u) }, written)
+      : undefined
   if (extra?.length) {
     roots = [...roots, ...extra]
     unbound = unbindGraph(roots)
@@ -285,7 +290,11 @@ export function realize(
   for (const it of items) runItem(it, bufFor, debug, vals)
   stats.schedules++
   markWritten(written)
-  const keep = new Set(sroots.flatMap((r) => realized.get(r) ?? []))
+  const keep = new Set<SchedBuf>()
+  for (const r of sroots) {
+    const b = realized.get(r)
+    if (b) keep.add(b)
+  }
   if (observer) observer(items, bufFor, keep, vals)
   // temporaries go back to the device's pool now rather than at the next GC: a fresh buffer costs
   // a page fault per 4 KiB on first write (a 16 MB packed matmul operand: ~3 ms). A jit capture

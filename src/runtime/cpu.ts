@@ -18,6 +18,8 @@ import {
   writeCachedText,
 } from './diskcache.js'
 import { hostMemory, NATIVE_MIN_BYTES } from './host_memory.js'
+import { openmpControl, ThreadChoice } from './cpu_threads.js'
+import { tuneMalloc } from './malloc_tuning.js'
 import { BackgroundBuild, buildQuick, enqueueBuild, findQuickCompiler, swappingProgram } from './cpu_quick.js'
 import { QuickCRenderer } from '../renderer/c_quick.js'
 import { preludeHeader } from './cpu_pch.js'
@@ -352,10 +354,27 @@ function compileQuick(src: string, quickSrc: () => string, name: string): CpuArt
 }
 
 /** A kernel's program; one on a quick build switches to the full build when it is ready. */
-function kernelProgram({ file, symbol }: CpuArtifact, name: string): Program<TypedArray> {
+function kernelProgram({ file, symbol, threaded }: CpuArtifact, name: string): Program<TypedArray> {
   const first = loadKernel(file, symbol, name)
   const build = quickBuilds.get(file)
-  return build ? swappingProgram(first, build, (full) => loadKernel(full, name, name)) : first
+  const p = build ? swappingProgram(first, build, (full) => loadKernel(full, name, name)) : first
+  const omp = threaded ? openmpControl(loadKoffi) : null
+  if (!omp) return p
+  // each launch with the thread count that has been faster for this kernel (cpu_threads.ts)
+  const choice = new ThreadChoice(omp.maxThreads)
+  return (bufs, vals) => {
+    const n = choice.next()
+    omp.use(n)
+    const t0 = performance.now()
+    p(bufs, vals)
+    choice.record(n, performance.now() - t0)
+  }
+}
+
+/** `a` marked threaded when its source has parallel loops and the compiler builds them with OpenMP. */
+const withThreads = (a: CpuArtifact, src: string): CpuArtifact => {
+  const threaded = requireToolchain().flags.includes('-fopenmp') && src.includes('#pragma omp parallel')
+  return threaded ? { ...a, threaded } : a
 }
 
 const libs = new Map<string, KoffiLib>()
@@ -488,6 +507,7 @@ const isNative = (buf: TypedArray): boolean =>
 export function createCPUDevice(name: string): CompiledDevice<TypedArray, CpuArtifact> {
   const t = requireToolchain()
   configureOpenMP()
+  tuneMalloc(loadKoffi)
   if (DEBUG() >= 1) console.log(`CPU device: ${t.cc} (${t.version}) ${t.flags.join(' ')}`)
   return {
     name,
@@ -504,7 +524,12 @@ export function createCPUDevice(name: string): CompiledDevice<TypedArray, CpuArt
       hostView: (buf) => buf,
     },
     renderer: new CRenderer(),
-    compiler: { key: t.key, compile: compileC, compileMany, compileQuick },
+    compiler: {
+      key: t.key,
+      compile: (src, name) => withThreads(compileC(src, name), src),
+      compileMany,
+      compileQuick: (src, quickSrc, name) => withThreads(compileQuick(src, quickSrc, name), src),
+    },
     quickRenderer: findQuickCompiler() ? new QuickCRenderer() : undefined,
     runtime: kernelProgram,
     synchronize: () => {},

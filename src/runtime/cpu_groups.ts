@@ -14,6 +14,8 @@ import { cacheKey, readCachedText, verifiedBinary, writeCachedText } from './dis
 export interface CpuArtifact {
   file: string
   symbol: string
+  /** its loops run on OpenMP threads (cpu_threads.ts chooses how many per launch) */
+  threaded?: boolean
 }
 
 export interface GroupMember {

@@ -9,9 +9,14 @@
 // graph nodes, only positions. A CUSTOM_GRAD (a value carrying its backward, gradient.ts) is keyed
 // as its forward value: a graph and the same graph without them (what the scheduler builds from,
 // schedule/strip_grads.ts) have one key and the same positions, so a hit needs no strip pass.
+// A float32 constant the scheduler never sees the value of (lift_graph_consts) is keyed by its
+// position only: its value is a kernel argument, taken from the graph at each hit, so a loop that
+// makes a new scalar every step (a decaying learning rate) schedules once.
 import type { DType } from '../dtype.js'
 import { getEnvNum } from '../helpers.js'
+import { float32Bits, isLiftableGraphConst } from '../uop/const_args.js'
 import { type BufferRef, Ops, type UOp } from '../uop/ops.js'
+import { liftGraphConsts } from './lift_graph_consts.js'
 import { newBuf, type SchedBuf, type ScheduleItem, scheduleTopo } from './schedule.js'
 import { stripCustomGrads } from './strip_grads.js'
 
@@ -44,6 +49,7 @@ interface ItemTemplate {
   readonly kind: ScheduleItem['kind']
   readonly ast: UOp | undefined
   readonly consts: ReadonlyMap<UOp, number> | undefined
+  readonly graphConsts: ReadonlyMap<UOp, number> | undefined
   readonly device: string
   readonly bufs: readonly number[]
   /** position of the item's node in the topological order */
@@ -55,10 +61,10 @@ interface Template {
   readonly realized: readonly (readonly [node: number, buf: number])[]
 }
 
-/** Templates kept (least recently used dropped first): a loop whose constants change every step
- * (a learning-rate schedule baked into the graph) misses every time and must not grow memory. The
- * keys are as long as their graphs (~30 characters a node), so their total length is bounded too:
- * 256 keys of a 100K-node graph would hold ~800 MB. SCACHE_CHARS sets that bound (characters). */
+/** Templates kept (least recently used dropped first): a loop whose graph changes every step (an
+ * integer constant, a shape) misses every time and must not grow memory. The keys are as long as
+ * their graphs (~30 characters a node), so their total length is bounded too: 256 keys of a
+ * 100K-node graph would hold ~800 MB. SCACHE_CHARS sets that bound (characters). */
 const MAX_ENTRIES = 256
 const maxKeyChars = (): number => getEnvNum('SCACHE_CHARS', 16 << 20)
 let keyChars = 0
@@ -84,6 +90,8 @@ interface Structure {
   /** distinct BUFFER args in order of first appearance, and each one's index in that list */
   readonly inputs: readonly BufferRef[]
   readonly inputIndex: ReadonlyMap<BufferRef, number>
+  /** the int32 bits of each lifted constant's value, in order of appearance (lift_graph_consts) */
+  readonly constBits: readonly number[]
 }
 
 function structureOf(roots: readonly UOp[]): Structure {
@@ -91,6 +99,7 @@ function structureOf(roots: readonly UOp[]): Structure {
   const pos = new Map<UOp, number>()
   const inputIndex = new Map<BufferRef, number>()
   const inputs: BufferRef[] = []
+  const constBits: number[] = []
   const parts: string[] = []
   for (const u of scheduleTopo(roots)) {
     // a CUSTOM_GRAD takes its forward value's position (visited before it: its first source)
@@ -111,13 +120,18 @@ function structureOf(roots: readonly UOp[]): Structure {
       parts.push(`B|${u.dtype.name}|${j}|${ref.size}|${ref.dtype.name}|${ref.device}`)
       continue
     }
+    if (isLiftableGraphConst(u)) {
+      constBits.push(float32Bits(u.constValue))
+      parts.push(`K|${pos.get(u.src[0]!)}`)
+      continue
+    }
     // a CONTIGUOUS's tag only keeps equal copies apart, which the positions already do
     let s = `${u.op}|${u.dtype.name}|${u.op === Ops.CONTIGUOUS ? '' : u.argKey}`
     for (const x of u.src) s += `|${pos.get(x)}`
     parts.push(s)
   }
   parts.push(`roots|${roots.map((r) => pos.get(r)).join('|')}`)
-  return { key: parts.join('\n'), topo, pos, inputs, inputIndex }
+  return { key: parts.join('\n'), topo, pos, inputs, inputIndex, constBits }
 }
 
 function templateOf({ pos, inputIndex }: Structure, sched: PlannedSchedule): Template {
@@ -137,6 +151,7 @@ function templateOf({ pos, inputIndex }: Structure, sched: PlannedSchedule): Tem
     kind: it.kind,
     ast: it.kind === 'kernel' ? it.ast : undefined,
     consts: it.kind === 'kernel' ? it.consts : undefined,
+    graphConsts: it.kind === 'kernel' ? it.graphConsts : undefined,
     device: it.device,
     bufs: it.bufs.map(bufIndex),
     node: pos.get(it.node)!,
@@ -153,13 +168,56 @@ function instantiate(t: Template, s: Structure, roots: readonly UOp[]): PlannedS
   const items = t.items.map((it): ScheduleItem => {
     const node = s.topo[it.node]!
     const ib = it.bufs.map((i) => bufs[i]!)
-    return it.kind === 'kernel'
-      ? { kind: 'kernel', ast: it.ast!, consts: it.consts, bufs: ib, device: it.device, node }
-      : { kind: 'copy', bufs: [ib[0]!, ib[1]!], device: it.device, node }
+    if (it.kind === 'copy') return { kind: 'copy', bufs: [ib[0]!, ib[1]!], device: it.device, node }
+    const { consts, graphConsts } = it
+    return {
+      kind: 'kernel',
+      ast: it.ast!,
+      consts: withGraphConsts(consts, graphConsts, s.constBits),
+      graphConsts,
+      bufs: ib,
+      device: it.device,
+      node,
+    }
   })
   const realized = new Map<UOp, SchedBuf>()
   for (const [n, b] of t.realized) realized.set(s.topo[n]!, bufs[b]!)
   return { items, realized, pos: s.pos, roots: roots.map(forwardOf), covered: s.pos }
+}
+
+/** A kernel's constant values with those of the graph's constants (`bits`, by graph index) set. */
+function withGraphConsts(
+  consts: ReadonlyMap<UOp, number> | undefined,
+  graphConsts: ReadonlyMap<UOp, number> | undefined,
+  bits: readonly number[],
+): ReadonlyMap<UOp, number> | undefined {
+  if (graphConsts === undefined) return consts
+  const m = new Map(consts)
+  for (const [v, j] of graphConsts) m.set(v, bits[j]!)
+  return m
+}
+
+/**
+ * The schedule `build` makes of the graph with its constants lifted (lift_graph_consts), told in
+ * the nodes of the graph as given, with the constants' values in its kernels' `consts`.
+ */
+function buildLifted(
+  topo: readonly UOp[],
+  roots: readonly UOp[],
+  build: (topo: readonly UOp[], fwdRoots: readonly UOp[]) => Pick<PlannedSchedule, 'items' | 'realized'>,
+): Pick<PlannedSchedule, 'items' | 'realized'> {
+  const lifted = liftGraphConsts(roots, topo)
+  if (!lifted) return build(topo, roots)
+  const sched = build(scheduleTopo(lifted.roots), lifted.roots)
+  const asGiven = (u: UOp): UOp => lifted.origin.get(u) ?? u
+  const items = sched.items.map((it): ScheduleItem => {
+    if (it.kind !== 'kernel') return { ...it, node: asGiven(it.node) }
+    const consts = withGraphConsts(it.consts, it.graphConsts, lifted.bits)
+    return { ...it, node: asGiven(it.node), consts }
+  })
+  const realized = new Map<UOp, SchedBuf>()
+  for (const [u, b] of sched.realized) realized.set(asGiven(u), b)
+  return { items, realized }
 }
 
 /**
@@ -187,7 +245,7 @@ export function cachedSchedule(
   const topo = fs?.topo ?? scheduleTopo(fwd.roots)
   const pos = fs?.pos ?? new Map(topo.map((u, i) => [u, i]))
   const covered = { has: (u: UOp) => pos.has(u) || fwd.rebuilt?.has(u) === true }
-  const plan: PlannedSchedule = { ...build(topo, fwd.roots), pos, roots: fwd.roots, covered }
+  const plan: PlannedSchedule = { ...buildLifted(topo, fwd.roots, build), pos, roots: fwd.roots, covered }
   if (!s || !fs) return plan
   scheduleCacheStats.misses++
   const budget = maxKeyChars()

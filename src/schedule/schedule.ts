@@ -45,8 +45,11 @@ export interface KernelItem {
   readonly device: string
   /** the tensor-graph node this kernel computes */
   readonly node: UOp
-  /** the values of the constants lifted into kernel arguments (codegen/lift_consts.ts) */
+  /** the values (int32 bits) of the constants lifted into kernel arguments (codegen/lift_consts.ts) */
   readonly consts?: ReadonlyMap<UOp, number> | undefined
+  /** the kernel variables among `consts` that stand for constants of the tensor graph, and their
+   * graph index (schedule/lift_graph_consts.ts): a cached schedule takes their values from the graph */
+  readonly graphConsts?: ReadonlyMap<UOp, number> | undefined
 }
 export interface CopyItem {
   readonly kind: 'copy'

@@ -65,6 +65,14 @@ export class LazyReaders<T extends LazyHolder> {
 
   add(t: T): void {
     if (t.registered) return
+    // the eager pattern makes a tensor and realizes it at once: the one made before is then no
+    // longer lazy, and is dropped now rather than held (with its output buffer) until the job ends
+    let last = this.young.length - 1
+    while (last >= 0 && this.young[last]!.lazyNode === undefined) {
+      this.young.pop()!.registered = false
+      this.youngChecks.pop()
+      last--
+    }
     t.registered = true
     this.young.push(t)
     this.youngChecks.push(0)

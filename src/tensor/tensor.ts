@@ -73,6 +73,25 @@ export function markedGradTensors(): Tensor[] {
   return out
 }
 
+/** Whether `xs` are tensors of one device, dtype (`dtype`'s, when given) and shape: nothing to broadcast (the common case: checked without allocating). */
+function sameShapeAndType(xs: readonly Operand[], dtype: DType | undefined): boolean {
+  const f = xs[0]
+  if (!(f instanceof Tensor)) return false
+  const u = f.uop
+  if (dtype !== undefined && u.dtype !== dtype) return false
+  for (let i = 1; i < xs.length; i++) {
+    const x = xs[i]
+    if (!(x instanceof Tensor)) return false
+    const v = x.uop
+    if (v.dtype !== u.dtype || v.device !== u.device || !shapeSEq(v.shape!, u.shape!)) return false
+  }
+  return true
+}
+
+/** The node a realized tensor takes: a view of its buffer (a write into a view leaves the tensor that view). */
+const resultView = (buf: Buffer, like: UOp): UOp =>
+  like.op === Ops.ASSIGN && !like.src[0]!.contiguousBase ? like.src[0]! : bufferView(buf, like.shape!)
+
 /** Realize the live lazy tensors that read one of `bufs` (before something overwrites them). */
 export function realizeLazyReaders(bufs: ReadonlySet<Buffer>): void {
   if (!bufs.size || !lazyReaders.size) return
@@ -307,16 +326,16 @@ export class Tensor {
     for (const t of tensors) if (t._disposed) throw t.disposedError('realize')
     const unrealized = tensors.filter((t) => !t._uop.contiguousBase)
     if (!unrealized.length) return
-    for (const t of [...unrealized]) if (t.gradGroup) unrealized.push(...lazyGradSiblings(t, unrealized))
+    if (unrealized.some((t) => t.gradGroup))
+      for (const t of [...unrealized]) if (t.gradGroup) unrealized.push(...lazyGradSiblings(t, unrealized))
     for (const t of unrealized) t.checkNotStale('realize')
-    const exclude = new Set(unrealized)
     let readers: Tensor[] = []
     let holders: Tensor[] = []
     const roots = unrealized.map((t) => t._uop)
+    // (called only for a schedule that writes buffers in place)
     const beforeRun: BeforeRun = (nodes, written) => {
-      if (!written.size) return undefined
       const inJit = jitScope.depth > 0
-      const found = lazyReaders.readersOf(written, nodes, exclude, {
+      const found = lazyReaders.readersOf(written, nodes, new Set(unrealized), {
         skip: (n) => aliasedBuffer(n) !== undefined,
         roots: new Set(roots),
       })
@@ -342,16 +361,12 @@ export class Tensor {
       readers = inside
       return [...new Set(readers.map((t) => t._uop))]
     }
-    const { views } = realizeUOps(
-      roots,
-      // (a write into a view leaves the tensor that view)
-      (buf, like) =>
-        like.op === Ops.ASSIGN && !like.src[0]!.contiguousBase ? like.src[0]! : bufferView(buf, like.shape!),
-      beforeRun,
-    )
-    for (const [i, t] of unrealized.entries()) t.becomeRealized(views[i]!)
-    const extra = [...new Set(readers.map((t) => t._uop))]
-    for (const t of readers) t.becomeRealized(views[roots.length + extra.indexOf(t._uop)]!)
+    const { views } = realizeUOps(roots, resultView, beforeRun)
+    for (let i = 0; i < unrealized.length; i++) unrealized[i]!.becomeRealized(views[i]!)
+    if (readers.length) {
+      const extra = [...new Set(readers.map((t) => t._uop))]
+      for (const t of readers) t.becomeRealized(views[roots.length + extra.indexOf(t._uop)]!)
+    }
     // a tensor on a node that was realized takes its buffer (for an ASSIGN: realizing the node
     // again would apply it twice)
     for (const t of holders) {
@@ -623,6 +638,7 @@ export class Tensor {
 
   /** Broadcast and promote operands of an elementwise op. */
   static broadcast(op: string, xs: Operand[], dtype?: DType): Tensor[] {
+    if (sameShapeAndType(xs, dtype)) return xs as Tensor[]
     const first = xs.find((x): x is Tensor => x instanceof Tensor)
     if (!first) throw new TsgradError(`${op}: at least one operand must be a Tensor`)
     for (const x of xs)

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { scheduleFor } from '../../src/engine/realize.ts'
 import { Tensor } from '../../src/index.ts'
+import { CRenderer } from '../../src/renderer/c.ts'
 import { type LayoutTarget, PANELS_32 } from '../../src/renderer/target.ts'
 import { Device } from '../../src/runtime/device.ts'
 import { applyLayouts } from '../../src/schedule/layouts.ts'
@@ -45,6 +46,14 @@ describe('pass layouts', () => {
     assert.deepEqual(copies([a.matmul(b).uop], undefined), [])
   })
 
+  test('the C target packs from 2^25 multiply-adds: a 256-cube product reads B in place', () => {
+    const c = new CRenderer().layout
+    const m256 = Tensor.rand([256, 256]).realize()
+    assert.deepEqual(copies([m256.matmul(m256).uop], c), [], '256 x 256 x 256')
+    const m512 = Tensor.rand([512, 512]).realize()
+    assert.deepEqual(copies([m512.matmul(m512).uop], c), ['16x512x32'], '512 x 512 x 512')
+  })
+
   test('a float16 B of a float32 product is converted by the copy', () => {
     const h = b.cast('float16').realize()
     const laid = applyLayouts([a.matmul(h).uop], scheduleTopo([a.matmul(h).uop]), () => PANELS_32)
@@ -54,12 +63,13 @@ describe('pass layouts', () => {
   })
 
   test("the weight gradient is computed in the weight's order, with its B in panels", () => {
-    const x = Tensor.rand([4, 64, 256]).realize()
+    // (products of 2^25.6 multiply-adds and more: the CPU target, whose kernels are counted, packs them too)
+    const x = Tensor.rand([4, 512, 256]).realize()
     const wt = Tensor.rand([256, 384], { requiresGrad: true }).realize()
     x.matmul(wt).square().sum().backward()
-    // the forward's W (256, 384) in 12 panels; the gradient sums 4 x 64 rows as one axis of 256 and
-    // its B is the output gradient (256, 384), in 12 panels too (not x, as in the (384, 256) order)
-    assert.deepEqual(copies([wt.grad!.uop], PANELS_32), ['12x256x32', '12x256x32'])
+    // the forward's W (256, 384) in 12 panels; the gradient sums 4 x 512 rows as one axis of 2048 and
+    // its B is the output gradient (2048, 384), in 12 panels too (not x, as in the (384, 256) order)
+    assert.deepEqual(copies([wt.grad!.uop], PANELS_32), ['12x256x32', '12x2048x32'])
     // W to panels, the output gradient (with the forward product) to panels, the weight gradient
     const ks = kernels(wt.grad!)
     assert.equal(ks.length, 3)

@@ -226,4 +226,14 @@ describe('the lazy-reader registry', () => {
     )
     assert.ok(sizes[2]! <= sizes[0]! + 10, `registry grows: ${sizes}`)
   })
+
+  test('an eager loop that realizes each op at once leaves no tensor in it (nor their outputs)', () => {
+    // (held until the job ended before: up to 1024 realized tensors and their buffers in a loop
+    // that never awaits, which the young-generation GC then copied and promoted)
+    const x = Tensor.rand([100]).realize()
+    const before = lazyReaderCount()
+    let y = x
+    for (let i = 0; i < 500; i++) y = (i % 2 ? y.mul(0.999) : y.add(x)).realize()
+    assert.ok(lazyReaderCount() <= before + 2, `registry: ${before} -> ${lazyReaderCount()}`)
+  })
 })

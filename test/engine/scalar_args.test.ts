@@ -9,6 +9,7 @@ import { Tensor } from '../../src/index.ts'
 import { isConstVar } from '../../src/codegen/lift_consts.ts'
 import { getKernel, scheduleFor, stats } from '../../src/engine/realize.ts'
 import { Device } from '../../src/runtime/device.ts'
+import { scheduleCacheStats } from '../../src/schedule/cache.ts'
 import { allclose, readData } from '../helpers.ts'
 
 const f = Math.fround
@@ -95,5 +96,72 @@ describe('which constants become arguments', () => {
     assert.ok(r.every(Number.isNaN))
     const z = await readData(new Tensor([0]).mul(-2.5))
     assert.ok(Object.is(z[0], -0), '0 * -2.5 is -0')
+  })
+})
+
+describe('a new scalar value reuses the schedule (its constants are lifted before scheduling)', () => {
+  /** schedule-cache misses and kernel compiles while running `f` */
+  async function counting(f: () => Promise<void>): Promise<{ misses: number; compiled: number }> {
+    const [m, k] = [scheduleCacheStats.misses, stats.kernelsCompiled]
+    await f()
+    return { misses: scheduleCacheStats.misses - m, compiled: stats.kernelsCompiled - k }
+  }
+  const xs = [0.5, -1.5, 2.25, 3, -0.75]
+  const x = new Tensor(xs).realize()
+
+  test('x.mul(c).add(d) over new values: one schedule, one compile, the right values', async () => {
+    await readData(x.mul(0.3).add(0.7))
+    const c = await counting(async () => {
+      for (let i = 0; i < 10; i++) {
+        const [a, b] = [0.1 + i * 0.37, -2.5 - i / 3]
+        allclose(
+          await readData(x.mul(a).add(b)),
+          xs.map((v) => f(f(v * f(a)) + f(b))),
+          { rtol: 1e-6, atol: 1e-6, label: `x * ${a} + ${b}` },
+        )
+      }
+    })
+    assert.deepEqual(c, { misses: 0, compiled: 0 })
+  })
+
+  test('values the scheduler would have folded are computed with the new values', async () => {
+    // two scalars combined (an all-constant graph), a comparison of two scalars picking a branch,
+    // a clip: each decided by values, now at run time (a pad's value is its node's arg: still keyed)
+    const cases: [string, (a: number, b: number) => Tensor, (a: number, b: number) => number[]][] = [
+      ['full(a) * b', (a, b) => Tensor.full([3], a).mul(b), (a, b) => [0, 1, 2].map(() => f(f(a) * f(b)))],
+      [
+        'full(a) < b ? x : -x',
+        (a, b) => Tensor.full([5], a).lt(b).where(x, x.neg()),
+        (a, b) => xs.map((v) => (f(a) < f(b) ? v : -v)),
+      ],
+      ['x.clip(a, b)', (a, b) => x.clip(a, b), (a, b) => xs.map((v) => Math.min(Math.max(v, f(a)), f(b)))],
+      ['x + a + b', (a, b) => x.add(a).add(b), (a, b) => xs.map((v) => f(f(v + f(a)) + f(b)))],
+    ]
+    for (const [label, g, ref] of cases) {
+      await readData(g(0.25, 2.5))
+      const c = await counting(async () => {
+        for (const [a, b] of [
+          [0.75, 0.5],
+          [3.5, 4.5],
+          [-2.5, 1.5],
+        ] as const)
+          allclose(await readData(g(a, b)), ref(a, b), {
+            rtol: 1e-6,
+            atol: 1e-6,
+            label: `${label} (${a}, ${b})`,
+          })
+      })
+      assert.deepEqual(c, { misses: 0, compiled: 0 }, label)
+    }
+  })
+
+  test('integer constants and the literals 0, 1, -1 are still part of the key', async () => {
+    const xi = new Tensor([1, 2, 3], { dtype: 'int32' }).realize()
+    assert.deepEqual(await readData(xi.add(7)), [8, 9, 10])
+    const c = await counting(async () => assert.deepEqual(await readData(xi.add(8)), [9, 10, 11]))
+    assert.equal(c.misses, 1)
+    await readData(x.mul(0.5))
+    const one = await counting(async () => assert.deepEqual(await readData(x.mul(1)), xs))
+    assert.equal(one.misses, 1, 'x * 1 folds: another schedule')
   })
 })
