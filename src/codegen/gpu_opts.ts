@@ -42,7 +42,8 @@ export function elementwiseUpcast(s: OptState, storeStrides: readonly number[] |
 }
 
 /**
- * GROUP of the longest reduce axis, and LOCAL of the innermost output axis the reduces do not
+ * GROUP of the longest reduce axis (then of every other reduce axis the same workgroup can split),
+ * and LOCAL of the innermost output axis the reduces do not
  * depend on (so a fused row reduce runs once per row's workgroup; one LOCAL per kernel); none
  * where it does not pay or cannot apply (that axis not divisible by the group size).
  */
@@ -52,6 +53,15 @@ export function groupReduce(ast: UOp, gpu: GPULimits): Opt[] | undefined {
   const s = new OptState(ast)
   const deps = reduceInputRanges(ast)
   const opts: Opt[] = [g]
+  s.apply(g)
+  // the kernel's other reduces split across the same workgroup (softmax's row max and its sum):
+  // a reduce left serial runs whole in every invocation of the workgroup, k times the work
+  for (let a = s.outputAxes; a < s.sizes().length; a++) {
+    const o: Opt = { op: 'GROUP', axis: a, arg: g.arg }
+    if (s.check(o) !== undefined) continue
+    s.apply(o)
+    opts.push(o)
+  }
   // later axes first: LOCAL removes its axis from the list
   for (let a = s.outputAxes - 1; a >= 0; a--) {
     if (deps.has(s.axes[a]!) || s.sizes()[a]! < 2) continue

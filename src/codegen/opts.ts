@@ -15,13 +15,15 @@
 //   SWAP a b    exchange the nesting order of output axes a and b (e.g. panel order for matmul)
 //   GROUP a k   (GPU) split reduce axis a by k across the k invocations of a workgroup: invocation
 //               l sums elements l, l + k, ... (neighbours read neighbours), then the k partial
-//               values are combined in workgroup memory (renderer/wgsl.ts); one per kernel
+//               values are combined in workgroup memory (renderer/wgsl.ts); every reduce of a
+//               kernel may be grouped (softmax's max and sum), all by the same k (one workgroup)
 //   LOCAL a k   (GPU, after GROUP by k) split output axis a, which the reduce does not depend on
 //               (softmax's columns), into the workgroup's k invocations and a serial loop, so the
 //               row reduce runs once per workgroup instead of once per output element
 import { TsgradError } from '../helpers.js'
 import { ACC_SET, Ops, type RangeArg, UOp } from '../uop/ops.js'
 import { substitute, toposort } from '../uop/rewrite.js'
+import { rangeDeps } from './linearize.js'
 
 export type OptOp = 'UPCAST' | 'UNROLL' | 'CHAIN' | 'SPLIT' | 'THREAD' | 'SWAP' | 'GROUP' | 'LOCAL'
 
@@ -149,12 +151,14 @@ export class OptState {
       if (kindOf(r) !== 'reduce') return 'GROUP needs a reduce axis'
       if (this.setLoops.has(r))
         return 'GROUP of the loop of an accumulator that is set each step (accumulate)'
-      if (this.groups.length) return 'one GROUP per kernel'
+      // every group range is the invocation's index in the one workgroup
+      const g = this.groups[0]
+      if (g && sizeOf(g) !== opt.arg) return `every GROUP of a kernel has the workgroup's size (${sizeOf(g)})`
       if (!Number.isInteger(opt.arg) || opt.arg < 2 || (opt.arg & (opt.arg - 1)) !== 0)
         return 'GROUP size must be a power of two >= 2'
       if (isSymbolicAxis(r)) return 'a symbolic axis (its length is a Variable) is not split'
       if (sizeOf(r) % opt.arg !== 0) return `axis size ${sizeOf(r)} is not divisible by ${opt.arg}`
-      return undefined
+      return this.groupNesting(r)
     }
     if (opt.op === 'LOCAL') {
       if (!isOutput(r)) return 'LOCAL needs an output axis'
@@ -178,6 +182,26 @@ export class OptState {
     if (!o || !isOutput(r) || !isOutput(o) || opt.arg === opt.axis)
       return 'SWAP needs two distinct output axes'
     if (kindOf(r) === 'thread' || kindOf(o) === 'thread') return 'SWAP after THREAD'
+    return undefined
+  }
+
+  /**
+   * Why the reduces over `r` cannot be split across the workgroup: one of them already is (two
+   * group ranges of one reduce would both be the invocation index), or its loop would sit inside
+   * another reduce's loop (a nested group would combine partial values per outer step, and two
+   * nested groups would move together).
+   */
+  private groupNesting(r: UOp): string | undefined {
+    const topo = toposort([this.ast])
+    const deps = rangeDeps(topo)
+    for (const red of topo) {
+      if (red.op !== Ops.REDUCE || !red.src.includes(r)) continue
+      const own = red.src.slice(1)
+      if (own.some((x) => kindOf(x) === 'group')) return 'its reduce is already split across the workgroup'
+      for (const x of deps.get(red.src[0]!)!)
+        if (!own.includes(x) && (kindOf(x) === 'reduce' || kindOf(x) === 'group' || kindOf(x) === 'loop'))
+          return 'its reduce runs inside another loop of the kernel'
+    }
     return undefined
   }
 

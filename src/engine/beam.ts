@@ -70,9 +70,9 @@ export function candidateActions(ast: UOp, opts: readonly Opt[], threads: boolea
 const GROUP_MIN = 16
 
 /**
- * The GPU opts: GROUP of a reduce axis by each power of two the workgroup and its memory allow,
- * and after a GROUP, LOCAL of an output axis by the same size (OptState.check refuses an axis the
- * reduce depends on).
+ * The GPU opts: GROUP of a reduce axis by each power of two the workgroup and its memory allow
+ * (after a first GROUP, of the kernel's other reduce axes by its size), and after a GROUP, LOCAL
+ * of an output axis by the same size (OptState.check refuses an axis a reduce depends on).
  */
 function gpuActions(s: OptState, gpu: GPULimits): Opt[] {
   const out: Opt[] = []
@@ -84,8 +84,12 @@ function gpuActions(s: OptState, gpu: GPULimits): Opt[] {
       const o: Opt = { op: 'LOCAL', axis: a, arg: sizeOfRange(s.groups[0]!) }
       if (s.check(o) === undefined) out.push(o)
     }
-    if (output || s.groups.length) continue
-    for (let k = GROUP_MIN; k <= gpu.maxWorkgroup && k * 4 * reduces <= gpu.localMemory; k *= 2) {
+    if (output) continue
+    // after a first GROUP, the kernel's other reduces by the same workgroup size
+    const ks = s.groups.length ? [sizeOfRange(s.groups[0]!)] : []
+    if (!s.groups.length)
+      for (let k = GROUP_MIN; k <= gpu.maxWorkgroup && k * 4 * reduces <= gpu.localMemory; k *= 2) ks.push(k)
+    for (const k of ks) {
       const o: Opt = { op: 'GROUP', axis: a, arg: k }
       if (s.check(o) === undefined) out.push(o)
     }

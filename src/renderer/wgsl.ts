@@ -354,18 +354,22 @@ export class WGSLRenderer implements Renderer {
       return k === 'global' || k === 'thread'
     }
     const grid = uops.filter((u) => u.op === Ops.RANGE && isGrid(u))
-    // a GROUP reduce (codegen/gpu_opts.ts): one workgroup per output point, its invocations split
-    // the reduce; the accumulators updated inside the group range are combined at its end
-    const group = uops.find((u) => u.op === Ops.RANGE && (u.arg as RangeArg).kind === 'group')
+    // GROUP reduces (codegen/gpu_opts.ts): one workgroup per output point, its invocations split
+    // the reduces (all by the same size); the accumulators updated inside a group range are
+    // combined at its end
+    const groups = uops.filter((u) => u.op === Ops.RANGE && (u.arg as RangeArg).kind === 'group')
+    const group = groups[0]
     const groupSize = group ? group.src[0]!.constValue : 0
-    const grouped = new Map<UOp, string>() // accumulator -> its reduce op
-    if (group) {
-      const start = uops.indexOf(group)
-      for (let i = start + 1; uops[i]!.op !== Ops.ENDRANGE || uops[i]!.src[0] !== group; i++)
-        if (uops[i]!.op === Ops.ACC_UPDATE) grouped.set(uops[i]!.src[0]!, uops[i]!.arg as string)
+    const groupedIn = new Map<UOp, Map<UOp, string>>() // group range -> accumulator -> its reduce op
+    for (const g of groups) {
+      const accs = new Map<UOp, string>()
+      for (let i = uops.indexOf(g) + 1; uops[i]!.op !== Ops.ENDRANGE || uops[i]!.src[0] !== g; i++)
+        if (uops[i]!.op === Ops.ACC_UPDATE) accs.set(uops[i]!.src[0]!, uops[i]!.arg as string)
+      groupedIn.set(g, accs)
     }
+    const grouped = [...groupedIn.values()].flatMap((m) => [...m.keys()])
     const workgroup = group ? groupSize : WORKGROUP
-    let inGroup = false
+    let inGroup = 0
     // values that differ between the invocations of a group kernel's workgroup (its LOCAL ranges)
     const perInvocation = new Set<UOp>()
     for (const u of uops)
@@ -458,19 +462,19 @@ export class WGSLRenderer implements Renderer {
             }
             break
           }
-          if (u === group || (u.arg as RangeArg).kind === 'local') {
+          if ((u.arg as RangeArg).kind === 'group' || (u.arg as RangeArg).kind === 'local') {
             w.line(`let ${r} = i32(li_);`)
-            if (u === group) inGroup = true
+            if ((u.arg as RangeArg).kind === 'group') inGroup++
             break
           }
           w.open(`for (var ${r}: i32 = 0i; ${r} < ${ref(u.src[0]!)}; ${r}++) {`)
           break
         }
         case Ops.ENDRANGE:
-          if (u.src[0] === group) {
-            inGroup = false
+          if ((u.src[0]!.arg as RangeArg).kind === 'group') {
+            inGroup--
             // tree reduction of the invocations' partial values in workgroup memory
-            for (const [acc, op] of grouped) {
+            for (const [acc, op] of groupedIn.get(u.src[0]!)!) {
               const a = ref(acc)
               const sh = `grp_${a}`
               w.line(`${sh}[li_] = ${a};`)
@@ -516,7 +520,7 @@ export class WGSLRenderer implements Renderer {
         }
         case Ops.STORE:
           // after a group reduce every invocation holds the same values: one of them stores
-          if (group && !inGroup && !perInvocation.has(u)) {
+          if (group && inGroup === 0 && !perInvocation.has(u)) {
             w.open('if (li_ == 0u) {')
             store(u)
             w.close()
@@ -534,7 +538,7 @@ export class WGSLRenderer implements Renderer {
     // an empty output (a 0 in its shape): nothing to run, and its index math would divide by 0
     const body = grid.some((g) => g.src[0]!.op === Ops.CONST && g.src[0]!.constValue === 0) ? '' : w.body
     const decls: string[] = []
-    for (const acc of grouped.keys())
+    for (const acc of grouped)
       decls.push(`var<workgroup> grp_${w.ref(acc)}: array<${valueType(acc.dtype)}, ${groupSize}>;`)
     for (let i = 0; i < nbufs; i++) {
       const dt = bufs.get(i)

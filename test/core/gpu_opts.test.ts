@@ -1,0 +1,56 @@
+// The GPU optimizer (codegen/gpu_opts.ts) on the WGSL renderer's target, without a GPU: which
+// reduces are split across a workgroup and what the rendered shader then loops over. (The
+// results on a real adapter: test/core/webgpu.test.ts.)
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { handOpts } from '../../src/codegen/heuristics.ts'
+import { renderKernel } from '../../src/codegen/kernel.ts'
+import { fmtOpts, OptState } from '../../src/codegen/opts.ts'
+import { scheduleFor } from '../../src/engine/realize.ts'
+import { Tensor } from '../../src/index.ts'
+import { WGSLRenderer } from '../../src/renderer/wgsl.ts'
+import type { KernelItem } from '../../src/schedule/schedule.ts'
+
+const wgsl = new WGSLRenderer(false)
+
+function kernels(t: Tensor): KernelItem[] {
+  return scheduleFor([t.uop]).items.filter((i): i is KernelItem => i.kind === 'kernel')
+}
+
+/** The trip counts of the shader's `for` loops. */
+function loopTrips(src: string): number[] {
+  return [...src.matchAll(/for \(var \w+: i32 = 0i; \w+ < (\d+)i;/g)].map((m) => Number(m[1]))
+}
+
+describe('GROUP on a GPU target', () => {
+  test("every reduce of a fused softmax row is split across the row's workgroup", () => {
+    const x = Tensor.rand([4, 4096], { device: 'JS' }).realize()
+    const [k] = kernels(x.softmax(-1))
+    const opts = handOpts(k!.ast, wgsl.target)
+    // the row max and the row sum both grouped (was: the max a 4096-step loop in every invocation)
+    assert.equal(opts.filter((o) => o.op === 'GROUP').length, 2, fmtOpts(opts))
+    const src = renderKernel(k!.ast, wgsl, opts).src
+    assert.deepEqual(loopTrips(src), [16, 16, 16], src)
+    assert.equal(src.match(/workgroupBarrier/g)!.length >= 4, true)
+  })
+
+  test('two reduces over one workgroup: same size only, no group inside another loop or twice per reduce', () => {
+    const x = Tensor.rand([4, 4096], { device: 'JS' }).realize()
+    const [k] = kernels(x.softmax(-1))
+    const s = new OptState(k!.ast)
+    const reduceAxes = s
+      .sizes()
+      .map((_, i) => i)
+      .filter((i) => i >= s.outputAxes)
+    s.apply({ op: 'GROUP', axis: reduceAxes[0]!, arg: 256 })
+    assert.match(s.check({ op: 'GROUP', axis: reduceAxes[1]!, arg: 128 })!, /workgroup's size/)
+    assert.equal(s.check({ op: 'GROUP', axis: reduceAxes[1]!, arg: 256 }), undefined)
+    // a full reduce over two axes: one reduce, one group range
+    const y = Tensor.rand([64, 4096], { device: 'JS' }).realize()
+    const [f] = kernels(y.sum())
+    const t = new OptState(f!.ast)
+    const n = t.sizes().length
+    t.apply({ op: 'GROUP', axis: n - 1, arg: 64 })
+    assert.match(t.check({ op: 'GROUP', axis: n - 2, arg: 64 })!, /already split/)
+  })
+})
