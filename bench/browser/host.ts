@@ -105,6 +105,12 @@ function serve(files: Map<string, string>): Promise<{ url: string; close: () => 
 
 /** seconds one case may take on one implementation before its page is replaced */
 const CASE_LIMIT_S = Number(process.env.BROWSER_BENCH_CASE_LIMIT_S ?? 300)
+/** BROWSER_BENCH_IMPLS=webgpu,jax: only the implementations whose names contain one of these (case-insensitive) */
+const IMPLS = (process.env.BROWSER_BENCH_IMPLS ?? '')
+  .toLowerCase()
+  .split(',')
+  .filter((s) => s)
+const chosenImpl = (name: string): boolean => !IMPLS.length || IMPLS.some((s) => name.toLowerCase().includes(s))
 
 type Page = import('playwright-core').Page
 const kindOf = (impl: string): 'wasm' | 'webgpu' => (/webgpu/i.test(impl) ? 'webgpu' : 'wasm')
@@ -158,7 +164,7 @@ export async function browserBench(only: string[] = []): Promise<string[][]> {
     let p = await open(threads)
     const results: Result[] = []
     for (const c of which)
-      for (const impl of p.impls) {
+      for (const impl of p.impls.filter(chosenImpl)) {
         let timer: NodeJS.Timeout | undefined
         const limit = new Promise<'timeout'>((res) => {
           timer = setTimeout(() => res('timeout'), CASE_LIMIT_S * 1e3)

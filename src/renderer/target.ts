@@ -62,6 +62,8 @@ export interface Renderer {
   readonly target: OptTarget
   /** the layouts the scheduler gives this target's matmul operands */
   readonly layout: LayoutTarget
+  /** limits a kernel must keep (none: any kernel the schedule makes) */
+  readonly limits?: KernelLimits
   render(name: string, prog: LinearProgram): string
 }
 
@@ -70,3 +72,12 @@ export interface Renderer {
  * strips stay in L2. The other renderers use it as it is (not tuned for them yet).
  */
 export const PANELS_32: LayoutTarget = { panel: 32, packMinRows: 64, packMinWork: 1 << 18 }
+
+/** What the scheduler must respect on this target (schedule/schedule.ts). */
+export interface KernelLimits {
+  /**
+   * buffers one kernel may bind (WebGPU: the adapter's maxStorageBuffersPerShaderStage, less the
+   * binding of the variables); a fused kernel over more is split
+   */
+  readonly maxBuffers: number
+}

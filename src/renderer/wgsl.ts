@@ -21,7 +21,7 @@
 // a negative base with an integer exponent is signed. Differences: float math runs in f32 (JS rounds
 // double results), and WGSL's sin/cos/exp/log have the precision the platform gives them.
 import { type DType, dtypes } from '../dtype.js'
-import type { OptTarget } from './target.js'
+import type { KernelLimits, OptTarget } from './target.js'
 import { type LinearProgram, PANELS_32 } from './target.js'
 import { TsgradError } from '../helpers.js'
 import { ACC_SET, ALU, type Op, Ops, type RangeArg, type UOp } from '../uop/ops.js'
@@ -329,6 +329,12 @@ function accUpdate(op: string, acc: string, v: string, dt: DType): string {
 /** Invocations per workgroup (the WebGPU default limit allows 256). */
 const WORKGROUP = 64
 
+/** WebGPU's default maxStorageBuffersPerShaderStage (what every adapter has). */
+const DEFAULT_STORAGE_BUFFERS = 8
+
+/** Buffers a kernel may bind with `storageBuffers` storage bindings: one is kept for the variables. */
+export const wgslMaxBuffers = (storageBuffers: number): number => storageBuffers - 1
+
 export class WGSLRenderer implements Renderer {
   readonly name = 'wgsl'
   readonly supports = NATIVE
@@ -341,6 +347,9 @@ export class WGSLRenderer implements Renderer {
     registers: 32,
     gpu: { maxWorkgroup: 256, localMemory: 16384 },
   }
+
+  /** the adapter's (runtime/webgpu.ts sets it when the device starts; until then WebGPU's default) */
+  limits: KernelLimits = { maxBuffers: wgslMaxBuffers(DEFAULT_STORAGE_BUFFERS) }
 
   /** `f16`: the adapter has shader-f16 (float16 kernels need it) */
   constructor(readonly f16: boolean) {}

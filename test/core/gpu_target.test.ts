@@ -1,12 +1,14 @@
-// The GPU optimizer (codegen/gpu_opts.ts) on the WGSL renderer's target, without a GPU: which
-// reduces are split across a workgroup and what the rendered shader then loops over. (The
-// results on a real adapter: test/core/webgpu.test.ts.)
+// The WGSL renderer's target without a GPU: which reduces the GPU optimizer (codegen/gpu_opts.ts)
+// splits across a workgroup and what the rendered shader then loops over; kernels split by the
+// target's limit on bound buffers (schedule/buffer_limit.ts). (The results on a real adapter:
+// test/core/webgpu.test.ts.)
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { handOpts } from '../../src/codegen/heuristics.ts'
 import { renderKernel } from '../../src/codegen/kernel.ts'
 import { fmtOpts, OptState } from '../../src/codegen/opts.ts'
 import { scheduleFor } from '../../src/engine/realize.ts'
+import { createSchedule } from '../../src/schedule/schedule.ts'
 import { Tensor } from '../../src/index.ts'
 import { WGSLRenderer } from '../../src/renderer/wgsl.ts'
 import type { KernelItem } from '../../src/schedule/schedule.ts'
@@ -52,5 +54,31 @@ describe('GROUP on a GPU target', () => {
     const n = t.sizes().length
     t.apply({ op: 'GROUP', axis: n - 1, arg: 64 })
     assert.match(t.check({ op: 'GROUP', axis: n - 2, arg: 64 })!, /already split/)
+  })
+})
+
+describe('buffers per kernel (KernelLimits.maxBuffers)', () => {
+  const inputs = (n: number) =>
+    Array.from({ length: n }, (_, i) => Tensor.full([8, 16], i, { device: 'JS' }).contiguous().realize())
+  const kernelsOf = (t: Tensor, limit: number) =>
+    createSchedule([t.uop], undefined, () => limit).items.filter((i): i is KernelItem => i.kind === 'kernel')
+
+  test('a fused kernel over more buffers than the limit is split into kernels within it', () => {
+    const xs = inputs(12)
+    const sum = xs.slice(1).reduce((a, x) => a.add(x.mul(2)), xs[0]!)
+    assert.equal(kernelsOf(sum, 100).length, 1)
+    for (const limit of [3, 4, 8]) {
+      const ks = kernelsOf(sum, limit)
+      assert.ok(ks.length > 1, `limit ${limit}`)
+      for (const k of ks) assert.ok(k.bufs.length <= limit, `limit ${limit}: a kernel binds ${k.bufs.length}`)
+    }
+    // with a reduce fused in (row sums of the products of pairs)
+    const dots = xs.slice(2).reduce((a, x, i) => a.add(x.mul(xs[i]!)), xs[0]!.mul(xs[1]!)).sum(-1)
+    for (const k of kernelsOf(dots, 4)) assert.ok(k.bufs.length <= 4)
+  })
+
+  test('a kernel that cannot be split is an error naming the device and the limit', () => {
+    const xs = inputs(3)
+    assert.throws(() => kernelsOf(xs[0]!.add(xs[1]!).add(xs[2]!), 2), /device JS allows 2 per kernel/)
   })
 })
