@@ -36,6 +36,16 @@ describe('GROUP on a GPU target', () => {
     assert.equal(src.match(/workgroupBarrier/g)!.length >= 4, true)
   })
 
+  test('the workgroup is as large as filling the GPU needs: 4096 rows get 16 invocations each, one row 256', () => {
+    const groupOf = (t: Tensor) =>
+      handOpts(kernels(t)[0]!.ast, wgsl.target)
+        .filter((o) => o.op === 'GROUP')
+        .map((o) => o.arg)
+    assert.deepEqual(groupOf(Tensor.rand([4096, 4096], { device: 'JS' }).softmax(-1)), [16, 16])
+    assert.deepEqual(groupOf(Tensor.rand([1, 4096], { device: 'JS' }).softmax(-1)), [256, 256])
+    assert.deepEqual(groupOf(Tensor.rand([4096 * 16], { device: 'JS' }).sum()), [256])
+  })
+
   test('two reduces over one workgroup: same size only, no group inside another loop or twice per reduce', () => {
     const x = Tensor.rand([4, 4096], { device: 'JS' }).realize()
     const [k] = kernels(x.softmax(-1))
