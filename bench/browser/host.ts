@@ -110,7 +110,8 @@ const IMPLS = (process.env.BROWSER_BENCH_IMPLS ?? '')
   .toLowerCase()
   .split(',')
   .filter((s) => s)
-const chosenImpl = (name: string): boolean => !IMPLS.length || IMPLS.some((s) => name.toLowerCase().includes(s))
+const chosenImpl = (name: string): boolean =>
+  !IMPLS.length || IMPLS.some((s) => name.toLowerCase().includes(s))
 
 type Page = import('playwright-core').Page
 const kindOf = (impl: string): 'wasm' | 'webgpu' => (/webgpu/i.test(impl) ? 'webgpu' : 'wasm')

@@ -15,6 +15,9 @@ import type { KernelItem } from '../../src/schedule/schedule.ts'
 
 const wgsl = new WGSLRenderer(false)
 
+/** realized: an unrealized rand is a kernel of its own generator */
+const rand = (shape: number[]) => Tensor.rand(shape, { device: 'JS' }).realize()
+
 function kernels(t: Tensor): KernelItem[] {
   return scheduleFor([t.uop]).items.filter((i): i is KernelItem => i.kind === 'kernel')
 }
@@ -41,9 +44,18 @@ describe('GROUP on a GPU target', () => {
       handOpts(kernels(t)[0]!.ast, wgsl.target)
         .filter((o) => o.op === 'GROUP')
         .map((o) => o.arg)
-    assert.deepEqual(groupOf(Tensor.rand([4096, 4096], { device: 'JS' }).softmax(-1)), [16, 16])
-    assert.deepEqual(groupOf(Tensor.rand([1, 4096], { device: 'JS' }).softmax(-1)), [256, 256])
-    assert.deepEqual(groupOf(Tensor.rand([4096 * 16], { device: 'JS' }).sum()), [256])
+    assert.deepEqual(groupOf(rand([4096, 4096]).softmax(-1)), [16, 16])
+    assert.deepEqual(groupOf(rand([1, 4096]).softmax(-1)), [256, 256])
+    assert.deepEqual(groupOf(rand([4096 * 16]).sum()), [256])
+  })
+
+  test('a column sum over many columns keeps one invocation per column (neighbours read neighbours)', () => {
+    const ops = (t: Tensor) => fmtOpts(handOpts(kernels(t)[0]!.ast, wgsl.target))
+    // a bias gradient: 512 outputs, rows far apart (was GROUP(1,128): 6-21 ms against 0.4-2.8 on lavapipe)
+    assert.doesNotMatch(ops(rand([512, 512]).sum(0)), /GROUP/)
+    // few columns: grouped, or 4 invocations would do all the work
+    assert.match(ops(rand([4096, 4]).sum(0)), /GROUP/)
+    assert.match(ops(rand([512, 512]).sum(1)), /GROUP/)
   })
 
   test('two reduces over one workgroup: same size only, no group inside another loop or twice per reduce', () => {
@@ -83,7 +95,10 @@ describe('buffers per kernel (KernelLimits.maxBuffers)', () => {
       for (const k of ks) assert.ok(k.bufs.length <= limit, `limit ${limit}: a kernel binds ${k.bufs.length}`)
     }
     // with a reduce fused in (row sums of the products of pairs)
-    const dots = xs.slice(2).reduce((a, x, i) => a.add(x.mul(xs[i]!)), xs[0]!.mul(xs[1]!)).sum(-1)
+    const dots = xs
+      .slice(2)
+      .reduce((a, x, i) => a.add(x.mul(xs[i]!)), xs[0]!.mul(xs[1]!))
+      .sum(-1)
     for (const k of kernelsOf(dots, 4)) assert.ok(k.bufs.length <= 4)
   })
 

@@ -288,17 +288,22 @@ describe('WEBGPU device', { skip }, () => {
     assert.deepEqual(Array.from(await new Tensor([1, 2], { device: 'WEBGPU' }).add(1).data()), [2, 3])
   })
 
-  test("a kernel over more buffers than the adapter binds is split (maxStorageBuffersPerShaderStage)", async () => {
+  test('a kernel over more buffers than the adapter binds is split (maxStorageBuffersPerShaderStage)', async () => {
     const limit = Device.get('WEBGPU').renderer.limits!.maxBuffers
     const n = limit + 5
     const xs = Array.from({ length: n }, (_, i) =>
-      Tensor.full([4, 64], i + 1, { device: 'WEBGPU' }).contiguous().realize(),
+      Tensor.full([4, 64], i + 1, { device: 'WEBGPU' })
+        .contiguous()
+        .realize(),
     )
     const sum = xs.slice(1).reduce((a, x) => a.add(x), xs[0]!)
     assert.ok(scheduleFor([sum.uop]).items.length > 1)
     assert.deepEqual([...new Set(await sum.data())], [(n * (n + 1)) / 2])
     // and with a reduce fused in
-    const dots = xs.slice(1).reduce((a, x) => a.add(x.mul(2)), xs[0]!).sum(-1)
+    const dots = xs
+      .slice(1)
+      .reduce((a, x) => a.add(x.mul(2)), xs[0]!)
+      .sum(-1)
     assert.deepEqual([...new Set(await dots.data())], [64 * (n * (n + 1) - 1)])
   })
 
