@@ -24,7 +24,7 @@ import { type DType, dtypes } from '../dtype.js'
 import type { KernelLimits, OptTarget } from './target.js'
 import { type LinearProgram, PANELS_32 } from './target.js'
 import { TsgradError } from '../helpers.js'
-import { ACC_SET, ALU, type Op, Ops, type RangeArg, type UOp } from '../uop/ops.js'
+import { ACC_SET, ALU, type LocalArg, type Op, Ops, type RangeArg, type UOp } from '../uop/ops.js'
 import { kernelVars } from '../uop/sint.js'
 import type { Renderer } from './renderer.js'
 import { ProgramWriter } from './writer.js'
@@ -377,7 +377,12 @@ export class WGSLRenderer implements Renderer {
       groupedIn.set(g, accs)
     }
     const grouped = [...groupedIn.values()].flatMap((m) => [...m.keys()])
-    const workgroup = group ? groupSize : WORKGROUP
+    // a 2-D workgroup (WORKGROUP opts, codegen/opts.ts): its local ranges split the invocation's
+    // index, the last fastest; the grid ranges then index the workgroups
+    const locals = group ? [] : uops.filter((u) => u.op === Ops.RANGE && (u.arg as RangeArg).kind === 'local')
+    const localSize = locals.reduce((a, l) => a * l.src[0]!.constValue, 1)
+    const byWorkgroup = group !== undefined || locals.length > 0
+    const workgroup = group ? groupSize : locals.length ? localSize : WORKGROUP
     let inGroup = 0
     // values that differ between the invocations of a group kernel's workgroup (its LOCAL ranges)
     const perInvocation = new Set<UOp>()
@@ -392,14 +397,14 @@ export class WGSLRenderer implements Renderer {
     let usesF16 = false
     for (const u of uops) {
       if (u.op === Ops.DEFINE_GLOBAL) bufs.set(u.arg as number, u.dtype)
-      if (u.op === Ops.STORE) stored.add(u.src[0]!.arg as number)
+      if (u.op === Ops.STORE && u.src[0]!.op === Ops.DEFINE_GLOBAL) stored.add(u.src[0]!.arg as number)
       if (u.dtype.name === 'float16') usesF16 = true
       if (u.dtype.name !== 'void' && wgslUnsupported(u.dtype, this.f16)) unsupported(u.dtype)
     }
     const atomic = (i: number): boolean => stored.has(i) && isPacked(bufs.get(i)!)
     const vars = kernelVars(uops)
     const nbufs = bufs.size ? Math.max(...bufs.keys()) + 1 : 0
-    const threads = grid.reduce((a, r) => a * r.src[0]!.vmax, 1) * (group ? groupSize : 1)
+    const threads = grid.reduce((a, r) => a * r.src[0]!.vmax, 1) * (byWorkgroup ? workgroup : 1)
 
     const loadExpr = (u: UOp): string => {
       const i = u.src[0]!.arg as number
@@ -442,6 +447,12 @@ export class WGSLRenderer implements Renderer {
         case Ops.DEFINE_GLOBAL:
           w.name(u)
           break
+        case Ops.DEFINE_LOCAL:
+          w.names.set(u, `lm${(u.arg as LocalArg).id}`)
+          break
+        case Ops.BARRIER:
+          w.line('workgroupBarrier();')
+          break
         case Ops.DEFINE_VAR:
           w.line(`let ${w.name(u)} = vars_[${vars.indexOf(u)}];`)
           break
@@ -454,7 +465,7 @@ export class WGSLRenderer implements Renderer {
               // (a group kernel: the workgroup's id, the same for all its invocations, so the
               // return below keeps the control flow uniform for the workgroup barriers)
               w.line(
-                group
+                byWorkgroup
                   ? 'let gi_ = i32(wg_.y * nwg_.x + wg_.x);'
                   : `let gi_ = i32((wg_.y * nwg_.x + wg_.x) * ${WORKGROUP}u + li_);`,
               )
@@ -469,6 +480,12 @@ export class WGSLRenderer implements Renderer {
                 inner = inner === '1i' ? size : `${inner} * ${size}`
               }
             }
+            break
+          }
+          if ((u.arg as RangeArg).kind === 'local' && locals.length > 1) {
+            const i = locals.indexOf(u)
+            const stride = locals.slice(i + 1).reduce((a, l) => a * l.src[0]!.constValue, 1)
+            w.line(`let ${r} = i32((li_ / ${stride}u) % ${u.src[0]!.constValue}u);`)
             break
           }
           if ((u.arg as RangeArg).kind === 'group' || (u.arg as RangeArg).kind === 'local') {
@@ -547,6 +564,11 @@ export class WGSLRenderer implements Renderer {
     // an empty output (a 0 in its shape): nothing to run, and its index math would divide by 0
     const body = grid.some((g) => g.src[0]!.op === Ops.CONST && g.src[0]!.constValue === 0) ? '' : w.body
     const decls: string[] = []
+    for (const u of uops)
+      if (u.op === Ops.DEFINE_LOCAL)
+        decls.push(
+          `var<workgroup> lm${(u.arg as LocalArg).id}: array<${valueType(u.dtype)}, ${(u.arg as LocalArg).size}>;`,
+        )
     for (const acc of grouped)
       decls.push(`var<workgroup> grp_${w.ref(acc)}: array<${valueType(acc.dtype)}, ${groupSize}>;`)
     for (let i = 0; i < nbufs; i++) {

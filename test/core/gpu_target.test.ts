@@ -1,12 +1,14 @@
 // The WGSL renderer's target without a GPU: which reduces the GPU optimizer (codegen/gpu_opts.ts)
-// splits across a workgroup and what the rendered shader then loops over; kernels split by the
-// target's limit on bound buffers (schedule/buffer_limit.ts). (The results on a real adapter:
+// splits across a workgroup and what the rendered shader then loops over; workgroup-memory tiles
+// (WORKGROUP, STAGE: codegen/stage.ts); kernels split by the target's limit on bound buffers
+// (schedule/buffer_limit.ts). (The results on a real adapter:
 // test/core/webgpu.test.ts.)
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { handOpts } from '../../src/codegen/heuristics.ts'
 import { renderKernel } from '../../src/codegen/kernel.ts'
-import { fmtOpts, OptState } from '../../src/codegen/opts.ts'
+import { fmtOpts, type Opt, OptState } from '../../src/codegen/opts.ts'
+import { candidateActions } from '../../src/engine/beam.ts'
 import { scheduleFor } from '../../src/engine/realize.ts'
 import { createSchedule } from '../../src/schedule/schedule.ts'
 import { Tensor } from '../../src/index.ts'
@@ -105,5 +107,45 @@ describe('buffers per kernel (KernelLimits.maxBuffers)', () => {
   test('a kernel that cannot be split is an error naming the device and the limit', () => {
     const xs = inputs(3)
     assert.throws(() => kernelsOf(xs[0]!.add(xs[1]!).add(xs[2]!), 2), /device JS allows 2 per kernel/)
+  })
+})
+
+describe('workgroup-memory tiles (WORKGROUP, STAGE)', () => {
+  const matmul = () => kernels(rand([32, 48]).matmul(rand([48, 40])))[0]!
+  const tiled: Opt[] = [
+    { op: 'UPCAST', axis: 1, arg: 4 },
+    { op: 'UPCAST', axis: 0, arg: 4 },
+    { op: 'WORKGROUP', axis: 1, arg: 2 },
+    { op: 'WORKGROUP', axis: 0, arg: 4 },
+    { op: 'STAGE', axis: 2, arg: 8 },
+  ]
+
+  test('both matmul operands are copied into workgroup memory per k-step and read there', () => {
+    const src = renderKernel(matmul().ast, wgsl, tiled).src
+    // A: 4 rows of invocations x 4 upcast rows x 8 deep; B: 8 deep x 2 x 4 columns
+    assert.match(src, /var<workgroup> lm0: array<f32, 128>;/)
+    assert.match(src, /var<workgroup> lm1: array<f32, 64>;/)
+    assert.match(src, /@workgroup_size\(8\)/)
+    // a barrier before the copies (the last step's readers) and one after them, inside the k loop
+    const loop = src.slice(src.indexOf('for (var'))
+    assert.equal(loop.match(/workgroupBarrier\(\)/g)!.length, 2)
+    // the inner loop reads only workgroup memory
+    const inner = loop.slice(loop.indexOf('for (var', 1))
+    assert.doesNotMatch(inner.slice(0, inner.indexOf('}')), /\bb[12]\[/)
+  })
+
+  test('STAGE needs a WORKGROUP; a workgroup is not also a GROUP; BEAM offers both on a GPU target', () => {
+    const k = matmul()
+    const s = new OptState(k.ast)
+    assert.match(s.check({ op: 'STAGE', axis: 2, arg: 8 })!, /WORKGROUP first/)
+    s.apply({ op: 'WORKGROUP', axis: 0, arg: 4 })
+    assert.match(s.check({ op: 'GROUP', axis: 2, arg: 16 })!, /after WORKGROUP/)
+    assert.match(s.check({ op: 'STAGE', axis: 2, arg: 5 })!, /not divisible/)
+    s.apply({ op: 'STAGE', axis: 2, arg: 8 })
+    assert.match(s.check({ op: 'STAGE', axis: 3, arg: 2 })!, /one STAGE/)
+    const first = candidateActions(k.ast, [], false, wgsl.target.gpu)
+    assert.ok(first.some((o) => o.op === 'WORKGROUP'))
+    const next = candidateActions(k.ast, [{ op: 'WORKGROUP', axis: 0, arg: 4 }], false, wgsl.target.gpu)
+    assert.ok(next.some((o) => o.op === 'STAGE'))
   })
 })
