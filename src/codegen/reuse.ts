@@ -12,6 +12,8 @@
 //   depends on (so the stores in the reduce loop cover exactly the row the output loop reads, and
 //   nothing outside it is overwritten before it is final);
 // - the value has the output's dtype (stored without rounding).
+// On a GPU (one invocation per output element) the row must be a GROUP kernel's (rowRanges): the
+// stores and the reads of an element then happen in the same invocation.
 import { COMMUTATIVE, Ops, type RangeArg, UOp } from '../uop/ops.js'
 import { substitute, toposort } from '../uop/rewrite.js'
 import { rangeDeps } from './linearize.js'
@@ -30,23 +32,26 @@ const EXPENSIVE = new Set<string>([
 
 type Deps = ReadonlyMap<UOp, ReadonlySet<UOp>>
 
-/** Whether `a` is `b` with range r2 renamed r1, up to the order of commutative operands. */
-function sameWithRange(
+/**
+ * Whether `a` is `b` with its ranges renamed by `rename` (reduce range -> output range), up to the
+ * order of commutative operands.
+ */
+function sameWithRanges(
   a: UOp,
   b: UOp,
-  r1: UOp,
-  r2: UOp,
+  rename: ReadonlyMap<UOp, UOp>,
   deps: Deps,
   memo: Map<UOp, Map<UOp, boolean>>,
 ): boolean {
-  if (b === r2) return a === r1
-  if (a === b) return !deps.get(b)!.has(r2)
+  const to = rename.get(b)
+  if (to) return a === to
+  if (a === b) return ![...rename.keys()].some((r) => deps.get(b)!.has(r))
   if (a.op !== b.op || a.dtype !== b.dtype || a.src.length !== b.src.length || a.arg !== b.arg) return false
   let m = memo.get(a)
   if (!m) memo.set(a, (m = new Map()))
   const known = m.get(b)
   if (known !== undefined) return known
-  const same = (order: UOp[]) => order.every((s, i) => sameWithRange(a.src[i]!, s, r1, r2, deps, memo))
+  const same = (order: UOp[]) => order.every((s, i) => sameWithRanges(a.src[i]!, s, rename, deps, memo))
   const ok = same([...b.src]) || (COMMUTATIVE.has(a.op) && a.src.length === 2 && same([b.src[1]!, b.src[0]!]))
   m.set(b, ok)
   return ok
@@ -54,15 +59,46 @@ function sameWithRange(
 
 const kind = (r: UOp): RangeArg['kind'] => (r.arg as RangeArg).kind
 
-export function reuseRowValues(ast: UOp): UOp {
+/**
+ * For one reduce of the kernel, the output ranges standing for its reduce ranges (reduce range ->
+ * output range), or undefined. On a CPU target: its one reduce range and an unsplit, unthreaded
+ * output range of the same size. On a GPU target only a GROUP kernel's row qualifies, where every
+ * invocation writes and reads back the same elements: the reduce over (group g, reduce o2) and the
+ * output over (local l, serial loop o1), l and g both the invocation's index in the workgroup.
+ */
+function rowRanges(red: UOp, idxDeps: ReadonlySet<UOp>, gpu: boolean): Map<UOp, UOp>[] {
+  const rs = red.src.slice(1)
+  const out: Map<UOp, UOp>[] = []
+  if (!gpu) {
+    if (rs.length !== 1 || kind(rs[0]!) !== 'reduce') return out
+    for (const r1 of idxDeps)
+      if (kind(r1) === 'global' && r1.src[0] === rs[0]!.src[0]) out.push(new Map([[rs[0]!, r1]]))
+    return out
+  }
+  const g = rs.find((r) => kind(r) === 'group')
+  const o2 = rs.find((r) => kind(r) === 'reduce')
+  if (rs.length !== 2 || !g || !o2) return out
+  const l = [...idxDeps].find((r) => kind(r) === 'local' && r.src[0] === g.src[0])
+  if (!l) return out
+  for (const o1 of idxDeps)
+    if (kind(o1) === 'loop' && o1.src[0] === o2.src[0])
+      out.push(
+        new Map([
+          [o2, o1],
+          [g, l],
+        ]),
+      )
+  return out
+}
+
+/** `gpu`: the kernel runs one invocation per output element (rowRanges says where that is safe). */
+export function reuseRowValues(ast: UOp, gpu = false): UOp {
   if (ast.op !== Ops.SINK || ast.src.length !== 1 || ast.src[0]!.op !== Ops.STORE) return ast
   const store = ast.src[0]!
   const [buf, idx, val] = store.src as [UOp, UOp, UOp]
   if (store.src.length !== 3) return ast
   const topo = toposort([ast])
-  const reduces = topo.filter(
-    (u) => u.op === Ops.REDUCE && u.src.length === 2 && kind(u.src[1]!) === 'reduce',
-  )
+  const reduces = topo.filter((u) => u.op === Ops.REDUCE)
   if (!reduces.length || topo.some((u) => u.op === Ops.ACC)) return ast
   const deps = rangeDeps(topo)
   const idxDeps = deps.get(idx)!
@@ -72,18 +108,24 @@ export function reuseRowValues(ast: UOp): UOp {
   // values the output computes outside any reduce
   const outside = [...new Set(toposort([val], (u) => u.op === Ops.REDUCE))]
   for (const red of reduces) {
-    const r2 = red.src[1]!
     const redDeps = deps.get(red)!
-    for (const r1 of idxDeps) {
-      if (kind(r1) !== 'global' || r1.src[0] !== r2.src[0] || redDeps.has(r1)) continue
-      if (![...idxDeps].every((r) => r === r1 || redDeps.has(r))) continue
+    for (const rename of rowRanges(red, idxDeps, gpu)) {
+      const rowOut = new Set(rename.values())
+      if ([...rowOut].some((r) => redDeps.has(r))) continue
+      if (![...idxDeps].every((r) => rowOut.has(r) || redDeps.has(r))) continue
       // the largest expensive value of the reduce loop that the output loop recomputes
       const inner = toposort([red.src[0]!]).reverse()
       for (const x2 of inner) {
-        if (x2.dtype !== val.dtype || !costly.has(x2) || !deps.get(x2)!.has(r2)) continue
-        const x1 = outside.find((y) => sameWithRange(y, x2, r1, r2, deps, new Map()))
+        if (
+          x2.dtype !== val.dtype ||
+          !costly.has(x2) ||
+          ![...rename.keys()].every((r) => deps.get(x2)!.has(r))
+        )
+          continue
+        const x1 = outside.find((y) => sameWithRanges(y, x2, rename, deps, new Map()))
         if (!x1) continue
-        const scratch = UOp.new(Ops.STORE, store.dtype, [buf, substitute(idx, new Map([[r1, r2]])), x2])
+        const back = new Map([...rename].map(([r2, r1]) => [r1, r2]))
+        const scratch = UOp.new(Ops.STORE, store.dtype, [buf, substitute(idx, back), x2])
         const after = UOp.new(Ops.AFTER, idx.dtype, [idx, red])
         const reload = UOp.new(Ops.LOAD, x1.dtype, [buf, after])
         const out = UOp.new(Ops.STORE, store.dtype, [buf, idx, substitute(val, new Map([[x1, reload]]))])

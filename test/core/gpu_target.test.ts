@@ -41,6 +41,18 @@ describe('GROUP on a GPU target', () => {
     assert.equal(src.match(/workgroupBarrier/g)!.length >= 4, true)
   })
 
+  test('a grouped softmax row computes exp once per element: each invocation reads back its own stores', () => {
+    const [k] = kernels(rand([4096, 4096]).softmax(-1))
+    const src = renderKernel(k!.ast, wgsl, handOpts(k!.ast, wgsl.target)).src
+    const body = src.slice(src.indexOf('fn r_'))
+    assert.equal(body.match(/exp\(/g)!.length, 1, body)
+    // not where other invocations would read the row: rows too many to group
+    const [m] = kernels(rand([8192, 512]).softmax(-1))
+    const plain = renderKernel(m!.ast, wgsl, handOpts(m!.ast, wgsl.target)).src
+    assert.ok(plain.slice(plain.indexOf('fn r_')).match(/exp\(/g)!.length > 1)
+    assert.doesNotMatch(plain, /GROUP|grp_/)
+  })
+
   test('the workgroup is as large as filling the GPU needs: 4096 rows get 16 invocations each, one row 256', () => {
     const groupOf = (t: Tensor) =>
       handOpts(kernels(t)[0]!.ast, wgsl.target)
