@@ -107,6 +107,13 @@ function serve(files: Map<string, string>): Promise<{ url: string; close: () => 
 const CASE_LIMIT_S = Number(process.env.BROWSER_BENCH_CASE_LIMIT_S ?? 300)
 /** `BROWSER_BENCH_KINDS=wasm`: only the wasm implementations (the software WebGPU adapter takes minutes) */
 const KINDS = (process.env.BROWSER_BENCH_KINDS ?? 'wasm,webgpu').split(',')
+/** BROWSER_BENCH_IMPLS=webgpu,jax: only the implementations whose names contain one of these (case-insensitive) */
+const IMPLS = (process.env.BROWSER_BENCH_IMPLS ?? '')
+  .toLowerCase()
+  .split(',')
+  .filter((s) => s)
+const chosenImpl = (name: string): boolean =>
+  !IMPLS.length || IMPLS.some((s) => name.toLowerCase().includes(s))
 
 type Page = import('playwright-core').Page
 const kindOf = (impl: string): 'wasm' | 'webgpu' => (/webgpu/i.test(impl) ? 'webgpu' : 'wasm')
@@ -162,7 +169,7 @@ export async function browserBench(only: string[] = []): Promise<string[][]> {
     let p = await open(threads)
     const results: Result[] = []
     for (const c of which)
-      for (const impl of p.impls.filter((i) => KINDS.includes(kindOf(i)))) {
+      for (const impl of p.impls.filter((i) => KINDS.includes(kindOf(i)) && chosenImpl(i))) {
         let timer: NodeJS.Timeout | undefined
         const limit = new Promise<'timeout'>((res) => {
           timer = setTimeout(() => res('timeout'), CASE_LIMIT_S * 1e3)

@@ -130,16 +130,16 @@ const largestDivisor = (n: number, choices: readonly number[]): number =>
   choices.find((c) => n % c === 0) ?? 1
 
 export function handOpts(ast: UOp, target: OptTarget): Opt[] {
+  const s = new OptState(ast)
+  const acc = accessStrides(s)
+  const loads = acc.filter((a) => a.kind === 'load')
   if (target.gpu) {
-    const g = groupReduce(ast, target.gpu)
+    const g = groupReduce(ast, target.gpu, (axis) => loads.some((l) => l.strides[axis] === 1))
     if (g) return g
   }
-  const s = new OptState(ast)
   const nOut = s.outputAxes
   const sizes = s.sizes()
   const reduceAxes = sizes.map((_, i) => i).filter((i) => i >= nOut)
-  const acc = accessStrides(s)
-  const loads = acc.filter((a) => a.kind === 'load')
   const store = acc.find((a) => a.kind === 'store')
   const work = sizes.reduce((a, b) => a * b, 1)
   const try_ = (o: Opt): boolean => {

@@ -55,8 +55,9 @@ export function renderKernel(
   if (!pm) decompCache.set(renderer, (pm = decompositions(renderer.supports).concat(symbolic)))
   const optimized = applyOpts(ast, opts)
   viz?.codegenStep('apply_opts', optimized)
-  // a GPU computes each element in its own invocation: a row stored and read back races
-  const reused = renderer.target.gpu ? optimized : reuseRowValues(optimized)
+  // (a GPU computes each element in its own invocation: a row stored and read back by others
+  // races, so there only a grouped row, each invocation reading back its own elements)
+  const reused = reuseRowValues(optimized, renderer.target.gpu !== undefined)
   if (reused !== optimized) viz?.codegenStep('reuse_row_values', reused)
   const expanded = expandRanges(reused)
   viz?.codegenStep('expand', expanded)

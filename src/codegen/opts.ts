@@ -15,15 +15,34 @@
 //   SWAP a b    exchange the nesting order of output axes a and b (e.g. panel order for matmul)
 //   GROUP a k   (GPU) split reduce axis a by k across the k invocations of a workgroup: invocation
 //               l sums elements l, l + k, ... (neighbours read neighbours), then the k partial
-//               values are combined in workgroup memory (renderer/wgsl.ts); one per kernel
+//               values are combined in workgroup memory (renderer/wgsl.ts); every reduce of a
+//               kernel may be grouped (softmax's max and sum), all by the same k (one workgroup)
 //   LOCAL a k   (GPU, after GROUP by k) split output axis a, which the reduce does not depend on
 //               (softmax's columns), into the workgroup's k invocations and a serial loop, so the
 //               row reduce runs once per workgroup instead of once per output element
+//   WORKGROUP a k  (GPU) split output axis a into k invocations of one workgroup (inner) and the
+//               workgroups (outer); several make a 2-D workgroup (a matmul's 8 x 8 register tiles)
+//   STAGE a k   (GPU, after WORKGROUP) split reduce axis a by k and stage every load that the
+//               workgroup's invocations share (a matmul's A and B tiles) in workgroup memory: per
+//               outer step the invocations copy the k-deep tile together, a barrier, then the
+//               inner loop reads it there (stage.ts)
 import { TsgradError } from '../helpers.js'
 import { ACC_SET, Ops, type RangeArg, UOp } from '../uop/ops.js'
 import { substitute, toposort } from '../uop/rewrite.js'
+import { rangeDeps } from './linearize.js'
+import { stagedLoads, stageLoads } from './stage.js'
 
-export type OptOp = 'UPCAST' | 'UNROLL' | 'CHAIN' | 'SPLIT' | 'THREAD' | 'SWAP' | 'GROUP' | 'LOCAL'
+export type OptOp =
+  | 'UPCAST'
+  | 'UNROLL'
+  | 'CHAIN'
+  | 'SPLIT'
+  | 'THREAD'
+  | 'SWAP'
+  | 'GROUP'
+  | 'LOCAL'
+  | 'WORKGROUP'
+  | 'STAGE'
 
 export interface Opt {
   readonly op: OptOp
@@ -64,6 +83,10 @@ export class OptState {
   groups: UOp[]
   /** the serial loops and workgroup ranges output axes were split into (LOCAL), outer first */
   serial: UOp[] = []
+  /** the invocation ranges of a 2-D workgroup (WORKGROUP), in the order applied */
+  locals: UOp[] = []
+  /** workgroup-memory arrays made by STAGE so far */
+  staged = 0
   /** the loops of accumulators set each step (ctx.accumulate): never unrolled or split */
   private readonly setLoops: ReadonlySet<UOp>
   readonly applied: Opt[] = []
@@ -145,22 +168,47 @@ export class OptState {
       }
       return undefined
     }
+    if (opt.op === 'WORKGROUP') {
+      if (!isOutput(r) || kindOf(r) === 'thread') return 'WORKGROUP needs an output axis'
+      if (this.groups.length) return 'WORKGROUP after GROUP (the workgroup splits the reduce there)'
+      if (!Number.isInteger(opt.arg) || opt.arg < 2) return 'split amount must be an integer >= 2'
+      if (isSymbolicAxis(r)) return 'a symbolic axis (its length is a Variable) is not split'
+      if (sizeOf(r) % opt.arg !== 0) return `axis size ${sizeOf(r)} is not divisible by ${opt.arg}`
+      return undefined
+    }
+    if (opt.op === 'STAGE') {
+      if (kindOf(r) !== 'reduce') return 'STAGE needs a reduce axis'
+      if (!this.locals.length) return 'STAGE needs a WORKGROUP first'
+      if (this.staged) return 'one STAGE per kernel'
+      if (this.setLoops.has(r))
+        return 'STAGE of the loop of an accumulator that is set each step (accumulate)'
+      if (!Number.isInteger(opt.arg) || opt.arg < 2) return 'split amount must be an integer >= 2'
+      if (isSymbolicAxis(r)) return 'a symbolic axis (its length is a Variable) is not split'
+      if (sizeOf(r) % opt.arg !== 0) return `axis size ${sizeOf(r)} is not divisible by ${opt.arg}`
+      if (!stagedLoads(this.ast, r, this.locals, undefined, opt.arg).length)
+        return 'no load the workgroup shares reads along it'
+      return undefined
+    }
     if (opt.op === 'GROUP') {
+      if (this.locals.length) return 'GROUP after WORKGROUP'
       if (kindOf(r) !== 'reduce') return 'GROUP needs a reduce axis'
       if (this.setLoops.has(r))
         return 'GROUP of the loop of an accumulator that is set each step (accumulate)'
-      if (this.groups.length) return 'one GROUP per kernel'
+      // every group range is the invocation's index in the one workgroup
+      const g = this.groups[0]
+      if (g && sizeOf(g) !== opt.arg) return `every GROUP of a kernel has the workgroup's size (${sizeOf(g)})`
       if (!Number.isInteger(opt.arg) || opt.arg < 2 || (opt.arg & (opt.arg - 1)) !== 0)
         return 'GROUP size must be a power of two >= 2'
       if (isSymbolicAxis(r)) return 'a symbolic axis (its length is a Variable) is not split'
       if (sizeOf(r) % opt.arg !== 0) return `axis size ${sizeOf(r)} is not divisible by ${opt.arg}`
-      return undefined
+      return this.groupNesting(r)
     }
     if (opt.op === 'LOCAL') {
       if (!isOutput(r)) return 'LOCAL needs an output axis'
       if (kindOf(r) === 'thread') return 'LOCAL after THREAD'
       const g = this.groups[0]
       if (!g || sizeOf(g) !== opt.arg) return 'LOCAL needs a GROUP of the same size first'
+      if (this.locals.length) return 'LOCAL after WORKGROUP'
       // every LOCAL range is the invocation's index in the workgroup: two would move together
       if (this.serial.length) return 'one LOCAL per kernel'
       if (reduceInputRanges(this.ast).has(r))
@@ -178,6 +226,26 @@ export class OptState {
     if (!o || !isOutput(r) || !isOutput(o) || opt.arg === opt.axis)
       return 'SWAP needs two distinct output axes'
     if (kindOf(r) === 'thread' || kindOf(o) === 'thread') return 'SWAP after THREAD'
+    return undefined
+  }
+
+  /**
+   * Why the reduces over `r` cannot be split across the workgroup: one of them already is (two
+   * group ranges of one reduce would both be the invocation index), or its loop would sit inside
+   * another reduce's loop (a nested group would combine partial values per outer step, and two
+   * nested groups would move together).
+   */
+  private groupNesting(r: UOp): string | undefined {
+    const topo = toposort([this.ast])
+    const deps = rangeDeps(topo)
+    for (const red of topo) {
+      if (red.op !== Ops.REDUCE || !red.src.includes(r)) continue
+      const own = red.src.slice(1)
+      if (own.some((x) => kindOf(x) === 'group')) return 'its reduce is already split across the workgroup'
+      for (const x of deps.get(red.src[0]!)!)
+        if (!own.includes(x) && (kindOf(x) === 'reduce' || kindOf(x) === 'group' || kindOf(x) === 'loop'))
+          return 'its reduce runs inside another loop of the kernel'
+    }
     return undefined
   }
 
@@ -219,6 +287,22 @@ export class OptState {
       this.replaceRange(r, outer.mul(k).add(inner))
       this.axes.splice(opt.axis, 1)
       this.serial.push(outer, inner)
+    } else if (opt.op === 'WORKGROUP') {
+      const k = opt.arg
+      const outer = UOp.range(sizeOf(r) / k, this.nextId++, kindOf(r), r.dtype)
+      const inner = UOp.range(k, this.nextId++, 'local', r.dtype)
+      this.replaceRange(r, outer.mul(k).add(inner))
+      this.axes[opt.axis] = outer
+      this.locals.push(inner)
+    } else if (opt.op === 'STAGE') {
+      const k = opt.arg
+      const outer = UOp.range(sizeOf(r) / k, this.nextId++, 'reduce', r.dtype)
+      const inner = UOp.range(k, this.nextId++, 'reduce', r.dtype)
+      this.replaceRange(r, outer.mul(k).add(inner), [outer, inner])
+      this.axes.splice(opt.axis, 1, outer, inner)
+      const staged = stageLoads(this.ast, outer, inner, this.locals, this.staged)
+      this.ast = staged.ast
+      this.staged += staged.arrays
     } else if (opt.op === 'THREAD') {
       const t = UOp.range(r.src[0]!, this.nextId++, 'thread', r.dtype)
       this.replaceRange(r, t)
@@ -247,7 +331,7 @@ export class OptState {
 
   /** The optimized AST: ranges renumbered so ids follow the axis (nesting) order. */
   finish(): UOp {
-    const all = [...this.axes, ...this.expanded, ...this.groups, ...this.serial]
+    const all = [...this.axes, ...this.expanded, ...this.groups, ...this.serial, ...this.locals]
     const map = new Map<UOp, UOp>()
     all.forEach((r, i) => {
       map.set(r, UOp.range(r.src[0]!, i, kindOf(r), r.dtype))

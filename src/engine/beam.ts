@@ -9,6 +9,7 @@
 // the kernel runs with the heuristics' opts; the caller is told when the winner is known
 // (`onWinner`), and `beamIdle()` waits for the searches under way.
 import type { GPULimits } from '../codegen/gpu_opts.js'
+import { stagedElements } from '../codegen/stage.js'
 import { handOpts, type OptTarget } from '../codegen/heuristics.js'
 import { float32Bits, isConstVar } from '../codegen/lift_consts.js'
 import { renderKernel } from '../codegen/kernel.js'
@@ -70,12 +71,13 @@ export function candidateActions(ast: UOp, opts: readonly Opt[], threads: boolea
 const GROUP_MIN = 16
 
 /**
- * The GPU opts: GROUP of a reduce axis by each power of two the workgroup and its memory allow,
- * and after a GROUP, LOCAL of an output axis by the same size (OptState.check refuses an axis the
- * reduce depends on).
+ * The GPU opts: GROUP of a reduce axis by each power of two the workgroup and its memory allow
+ * (after a first GROUP, of the kernel's other reduce axes by its size), and after a GROUP, LOCAL
+ * of an output axis by the same size (OptState.check refuses an axis a reduce depends on); the
+ * workgroup-memory tiling (tileActions).
  */
 function gpuActions(s: OptState, gpu: GPULimits): Opt[] {
-  const out: Opt[] = []
+  const out: Opt[] = [...tileActions(s, gpu)]
   const sizes = s.sizes()
   const reduces = toposort([s.ast]).filter((u) => u.op === Ops.REDUCE).length
   for (let a = 0; a < sizes.length; a++) {
@@ -84,12 +86,47 @@ function gpuActions(s: OptState, gpu: GPULimits): Opt[] {
       const o: Opt = { op: 'LOCAL', axis: a, arg: sizeOfRange(s.groups[0]!) }
       if (s.check(o) === undefined) out.push(o)
     }
-    if (output || s.groups.length) continue
-    for (let k = GROUP_MIN; k <= gpu.maxWorkgroup && k * 4 * reduces <= gpu.localMemory; k *= 2) {
+    if (output) continue
+    // after a first GROUP, the kernel's other reduces by the same workgroup size
+    const ks = s.groups.length ? [sizeOfRange(s.groups[0]!)] : []
+    if (!s.groups.length)
+      for (let k = GROUP_MIN; k <= gpu.maxWorkgroup && k * 4 * reduces <= gpu.localMemory; k *= 2) ks.push(k)
+    for (const k of ks) {
       const o: Opt = { op: 'GROUP', axis: a, arg: k }
       if (s.check(o) === undefined) out.push(o)
     }
   }
+  return out
+}
+
+/** Invocations along one axis of a 2-D workgroup tried by BEAM. */
+const WORKGROUP_SIZES = [2, 4, 8, 16]
+/** Depths of the operand tiles STAGE copies per step. */
+const STAGE_DEPTHS = [4, 8, 16, 32]
+
+/**
+ * The workgroup-memory tiling of a kernel that reduces (a matmul): WORKGROUP of up to two output
+ * axes (the workgroup at most the device's), then STAGE of a reduce axis by a depth whose tiles
+ * fit the workgroup memory (4-byte elements counted).
+ */
+function tileActions(s: OptState, gpu: GPULimits): Opt[] {
+  const out: Opt[] = []
+  const sizes = s.sizes()
+  if (s.groups.length || sizes.length === s.outputAxes || s.staged) return out
+  const invocations = s.locals.reduce((a, l) => a * sizeOfRange(l), 1)
+  if (s.locals.length < 2)
+    for (let a = 0; a < s.outputAxes; a++)
+      for (const k of WORKGROUP_SIZES) {
+        const o: Opt = { op: 'WORKGROUP', axis: a, arg: k }
+        if (invocations * k <= gpu.maxWorkgroup && s.check(o) === undefined) out.push(o)
+      }
+  if (s.locals.length)
+    for (let a = s.outputAxes; a < sizes.length; a++)
+      for (const k of STAGE_DEPTHS) {
+        const o: Opt = { op: 'STAGE', axis: a, arg: k }
+        if (s.check(o) === undefined && 4 * stagedElements(s.ast, s.axes[a]!, s.locals, k) <= gpu.localMemory)
+          out.push(o)
+      }
   return out
 }
 

@@ -78,6 +78,8 @@ export interface Renderer {
   readonly target: OptTarget
   /** the layouts the scheduler gives this target's matmul operands */
   readonly layout: LayoutTarget
+  /** limits a kernel must keep (none: any kernel the schedule makes) */
+  readonly limits?: KernelLimits
   render(name: string, prog: LinearProgram): string
 }
 
@@ -96,4 +98,13 @@ export const PANELS_32: LayoutTarget = {
   convDirectWidth: 8,
   convDirectMinChannels: 8,
   convGradGroupPositions: 8192,
+}
+
+/** What the scheduler must respect on this target (schedule/schedule.ts). */
+export interface KernelLimits {
+  /**
+   * buffers one kernel may bind (WebGPU: the adapter's maxStorageBuffersPerShaderStage, less the
+   * binding of the variables); a fused kernel over more is split
+   */
+  readonly maxBuffers: number
 }

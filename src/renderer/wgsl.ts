@@ -21,10 +21,10 @@
 // a negative base with an integer exponent is signed. Differences: float math runs in f32 (JS rounds
 // double results), and WGSL's sin/cos/exp/log have the precision the platform gives them.
 import { type DType, dtypes } from '../dtype.js'
-import type { OptTarget } from './target.js'
+import type { KernelLimits, OptTarget } from './target.js'
 import { type LinearProgram, PANELS_32 } from './target.js'
 import { TsgradError } from '../helpers.js'
-import { ACC_SET, ALU, type Op, Ops, type RangeArg, type UOp } from '../uop/ops.js'
+import { ACC_SET, ALU, type LocalArg, type Op, Ops, type RangeArg, type UOp } from '../uop/ops.js'
 import { kernelVars } from '../uop/sint.js'
 import type { Renderer } from './renderer.js'
 import { ProgramWriter } from './writer.js'
@@ -329,6 +329,12 @@ function accUpdate(op: string, acc: string, v: string, dt: DType): string {
 /** Invocations per workgroup (the WebGPU default limit allows 256). */
 const WORKGROUP = 64
 
+/** WebGPU's default maxStorageBuffersPerShaderStage (what every adapter has). */
+const DEFAULT_STORAGE_BUFFERS = 8
+
+/** Buffers a kernel may bind with `storageBuffers` storage bindings: one is kept for the variables. */
+export const wgslMaxBuffers = (storageBuffers: number): number => storageBuffers - 1
+
 export class WGSLRenderer implements Renderer {
   readonly name = 'wgsl'
   readonly supports = NATIVE
@@ -342,6 +348,9 @@ export class WGSLRenderer implements Renderer {
     gpu: { maxWorkgroup: 256, localMemory: 16384 },
   }
 
+  /** the adapter's (runtime/webgpu.ts sets it when the device starts; until then WebGPU's default) */
+  limits: KernelLimits = { maxBuffers: wgslMaxBuffers(DEFAULT_STORAGE_BUFFERS) }
+
   /** `f16`: the adapter has shader-f16 (float16 kernels need it) */
   constructor(readonly f16: boolean) {}
 
@@ -354,18 +363,27 @@ export class WGSLRenderer implements Renderer {
       return k === 'global' || k === 'thread'
     }
     const grid = uops.filter((u) => u.op === Ops.RANGE && isGrid(u))
-    // a GROUP reduce (codegen/gpu_opts.ts): one workgroup per output point, its invocations split
-    // the reduce; the accumulators updated inside the group range are combined at its end
-    const group = uops.find((u) => u.op === Ops.RANGE && (u.arg as RangeArg).kind === 'group')
+    // GROUP reduces (codegen/gpu_opts.ts): one workgroup per output point, its invocations split
+    // the reduces (all by the same size); the accumulators updated inside a group range are
+    // combined at its end
+    const groups = uops.filter((u) => u.op === Ops.RANGE && (u.arg as RangeArg).kind === 'group')
+    const group = groups[0]
     const groupSize = group ? group.src[0]!.constValue : 0
-    const grouped = new Map<UOp, string>() // accumulator -> its reduce op
-    if (group) {
-      const start = uops.indexOf(group)
-      for (let i = start + 1; uops[i]!.op !== Ops.ENDRANGE || uops[i]!.src[0] !== group; i++)
-        if (uops[i]!.op === Ops.ACC_UPDATE) grouped.set(uops[i]!.src[0]!, uops[i]!.arg as string)
+    const groupedIn = new Map<UOp, Map<UOp, string>>() // group range -> accumulator -> its reduce op
+    for (const g of groups) {
+      const accs = new Map<UOp, string>()
+      for (let i = uops.indexOf(g) + 1; uops[i]!.op !== Ops.ENDRANGE || uops[i]!.src[0] !== g; i++)
+        if (uops[i]!.op === Ops.ACC_UPDATE) accs.set(uops[i]!.src[0]!, uops[i]!.arg as string)
+      groupedIn.set(g, accs)
     }
-    const workgroup = group ? groupSize : WORKGROUP
-    let inGroup = false
+    const grouped = [...groupedIn.values()].flatMap((m) => [...m.keys()])
+    // a 2-D workgroup (WORKGROUP opts, codegen/opts.ts): its local ranges split the invocation's
+    // index, the last fastest; the grid ranges then index the workgroups
+    const locals = group ? [] : uops.filter((u) => u.op === Ops.RANGE && (u.arg as RangeArg).kind === 'local')
+    const localSize = locals.reduce((a, l) => a * l.src[0]!.constValue, 1)
+    const byWorkgroup = group !== undefined || locals.length > 0
+    const workgroup = group ? groupSize : locals.length ? localSize : WORKGROUP
+    let inGroup = 0
     // values that differ between the invocations of a group kernel's workgroup (its LOCAL ranges)
     const perInvocation = new Set<UOp>()
     for (const u of uops)
@@ -379,14 +397,14 @@ export class WGSLRenderer implements Renderer {
     let usesF16 = false
     for (const u of uops) {
       if (u.op === Ops.DEFINE_GLOBAL) bufs.set(u.arg as number, u.dtype)
-      if (u.op === Ops.STORE) stored.add(u.src[0]!.arg as number)
+      if (u.op === Ops.STORE && u.src[0]!.op === Ops.DEFINE_GLOBAL) stored.add(u.src[0]!.arg as number)
       if (u.dtype.name === 'float16') usesF16 = true
       if (u.dtype.name !== 'void' && wgslUnsupported(u.dtype, this.f16)) unsupported(u.dtype)
     }
     const atomic = (i: number): boolean => stored.has(i) && isPacked(bufs.get(i)!)
     const vars = kernelVars(uops)
     const nbufs = bufs.size ? Math.max(...bufs.keys()) + 1 : 0
-    const threads = grid.reduce((a, r) => a * r.src[0]!.vmax, 1) * (group ? groupSize : 1)
+    const threads = grid.reduce((a, r) => a * r.src[0]!.vmax, 1) * (byWorkgroup ? workgroup : 1)
 
     const loadExpr = (u: UOp): string => {
       const i = u.src[0]!.arg as number
@@ -429,6 +447,12 @@ export class WGSLRenderer implements Renderer {
         case Ops.DEFINE_GLOBAL:
           w.name(u)
           break
+        case Ops.DEFINE_LOCAL:
+          w.names.set(u, `lm${(u.arg as LocalArg).id}`)
+          break
+        case Ops.BARRIER:
+          w.line('workgroupBarrier();')
+          break
         case Ops.DEFINE_VAR:
           w.line(`let ${w.name(u)} = vars_[${vars.indexOf(u)}];`)
           break
@@ -441,7 +465,7 @@ export class WGSLRenderer implements Renderer {
               // (a group kernel: the workgroup's id, the same for all its invocations, so the
               // return below keeps the control flow uniform for the workgroup barriers)
               w.line(
-                group
+                byWorkgroup
                   ? 'let gi_ = i32(wg_.y * nwg_.x + wg_.x);'
                   : `let gi_ = i32((wg_.y * nwg_.x + wg_.x) * ${WORKGROUP}u + li_);`,
               )
@@ -458,19 +482,25 @@ export class WGSLRenderer implements Renderer {
             }
             break
           }
-          if (u === group || (u.arg as RangeArg).kind === 'local') {
+          if ((u.arg as RangeArg).kind === 'local' && locals.length > 1) {
+            const i = locals.indexOf(u)
+            const stride = locals.slice(i + 1).reduce((a, l) => a * l.src[0]!.constValue, 1)
+            w.line(`let ${r} = i32((li_ / ${stride}u) % ${u.src[0]!.constValue}u);`)
+            break
+          }
+          if ((u.arg as RangeArg).kind === 'group' || (u.arg as RangeArg).kind === 'local') {
             w.line(`let ${r} = i32(li_);`)
-            if (u === group) inGroup = true
+            if ((u.arg as RangeArg).kind === 'group') inGroup++
             break
           }
           w.open(`for (var ${r}: i32 = 0i; ${r} < ${ref(u.src[0]!)}; ${r}++) {`)
           break
         }
         case Ops.ENDRANGE:
-          if (u.src[0] === group) {
-            inGroup = false
+          if ((u.src[0]!.arg as RangeArg).kind === 'group') {
+            inGroup--
             // tree reduction of the invocations' partial values in workgroup memory
-            for (const [acc, op] of grouped) {
+            for (const [acc, op] of groupedIn.get(u.src[0]!)!) {
               const a = ref(acc)
               const sh = `grp_${a}`
               w.line(`${sh}[li_] = ${a};`)
@@ -516,7 +546,7 @@ export class WGSLRenderer implements Renderer {
         }
         case Ops.STORE:
           // after a group reduce every invocation holds the same values: one of them stores
-          if (group && !inGroup && !perInvocation.has(u)) {
+          if (group && inGroup === 0 && !perInvocation.has(u)) {
             w.open('if (li_ == 0u) {')
             store(u)
             w.close()
@@ -534,7 +564,12 @@ export class WGSLRenderer implements Renderer {
     // an empty output (a 0 in its shape): nothing to run, and its index math would divide by 0
     const body = grid.some((g) => g.src[0]!.op === Ops.CONST && g.src[0]!.constValue === 0) ? '' : w.body
     const decls: string[] = []
-    for (const acc of grouped.keys())
+    for (const u of uops)
+      if (u.op === Ops.DEFINE_LOCAL)
+        decls.push(
+          `var<workgroup> lm${(u.arg as LocalArg).id}: array<${valueType(u.dtype)}, ${(u.arg as LocalArg).size}>;`,
+        )
+    for (const acc of grouped)
       decls.push(`var<workgroup> grp_${w.ref(acc)}: array<${valueType(acc.dtype)}, ${groupSize}>;`)
     for (let i = 0; i < nbufs; i++) {
       const dt = bufs.get(i)

@@ -17,7 +17,13 @@
 import type { DType, TypedArray } from '../dtype.js'
 import { storageArray } from '../dtype.js'
 import { TsgradError } from '../helpers.js'
-import { parseWGSLLaunch, type WGSLLaunch, WGSLRenderer, wgslUnsupported } from '../renderer/wgsl.js'
+import {
+  parseWGSLLaunch,
+  type WGSLLaunch,
+  WGSLRenderer,
+  wgslMaxBuffers,
+  wgslUnsupported,
+} from '../renderer/wgsl.js'
 import { type CompiledDevice, Device, type Program } from './device.js'
 import { nodeBuiltins } from './node.js'
 
@@ -42,6 +48,8 @@ interface Started {
   timestamps: boolean
   /** keeps Dawn's GPU object alive for the process (it crashes if collected) */
   keep: unknown
+  /** storage buffers one shader may bind (the device's maxStorageBuffersPerShaderStage) */
+  maxStorageBuffers: number
 }
 
 /** Why the device failed (start, device lost, validation, out of memory): thrown at the next read. */
@@ -125,7 +133,7 @@ async function start(): Promise<Started> {
     device.addEventListener('uncapturederror', (e) => {
       report(clock, `WEBGPU error: ${(e as GPUUncapturedErrorEvent).error.message}`)
     })
-    s = { device, f16, timestamps, keep }
+    s = { device, f16, timestamps, keep, maxStorageBuffers: device.limits.maxStorageBuffersPerShaderStage }
   } catch (e) {
     failure = `WEBGPU device cannot start: ${(e as Error).message}`
     throw new TsgradError(failure)
@@ -411,6 +419,7 @@ export function createWebGPUDevice(name: string): CompiledDevice<WebGPUBuffer, s
   void ensureStarted()
     .then((s) => {
       ;(renderer as { f16: boolean }).f16 = s.f16
+      renderer.limits = { maxBuffers: wgslMaxBuffers(s.maxStorageBuffers) }
     })
     .catch(() => {})
   return {

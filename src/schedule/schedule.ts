@@ -17,9 +17,11 @@
 // - CONTIGUOUS, COPY and ASSIGN, and the requested outputs, always get a buffer; so does every
 //   output of a CUSTOM_KERNEL (one kernel item stores them all), whose inputs are realized into
 //   contiguous buffers first;
-// - a chain of elementwise ops deeper than MAX_FUSED_DEPTH is cut into kernels of that depth.
+// - a chain of elementwise ops deeper than MAX_FUSED_DEPTH is cut into kernels of that depth;
+// - a kernel that binds more buffers than its device allows (WebGPU) has a part realized first
+//   (schedule/buffer_limit.ts).
 import type { DType } from '../dtype.js'
-import { priorityTopoOrder, prod } from '../helpers.js'
+import { priorityTopoOrder, prod, TsgradError } from '../helpers.js'
 import type { CustomKernelArg } from '../uop/custom_kernel.js'
 import { ALU, type BufferRef, MOVEMENT, Ops, UOp } from '../uop/ops.js'
 import { graphRewrite, toposort } from '../uop/rewrite.js'
@@ -27,6 +29,7 @@ import { symbolic } from '../uop/symbolic.js'
 import { simplifyGatedIndices } from '../uop/valid.js'
 import { gtOne, smax, sprod } from '../uop/sint.js'
 import { indexDTypeFor, KernelLowering } from './rangeify.js'
+import { bufferLimitSplit } from './buffer_limit.js'
 
 /** A buffer as the schedule sees it: an existing one, or one to allocate. */
 export interface SchedBuf {
@@ -299,17 +302,25 @@ function findRealizePoints(roots: readonly UOp[], topo: readonly UOp[]): Set<UOp
 /** The nodes a schedule of `roots` looks at, inputs first (BUFFER nodes are leaves). */
 export const scheduleTopo = (roots: readonly UOp[]): UOp[] => toposort(roots, (u) => u.op === Ops.BUFFER)
 
-export function createSchedule(roots: readonly UOp[], topo: readonly UOp[] = scheduleTopo(roots)): Schedule {
+/** The most buffers one kernel on a device may bind (undefined: no limit), from its renderer. */
+export type MaxBuffersOf = (device: string) => number | undefined
+
+export function createSchedule(
+  roots: readonly UOp[],
+  topo: readonly UOp[] = scheduleTopo(roots),
+  maxBuffers: MaxBuffersOf = () => undefined,
+): Schedule {
   const R = findRealizePoints(roots, topo)
   for (;;) {
-    const hazard = tryBuild(topo, R)
-    if (!(hazard instanceof UOp)) return hazard
-    // an ASSIGN reads its own target through a different index: compute the value first
-    R.add(hazard)
+    const first = tryBuild(topo, R, maxBuffers)
+    if (!(first instanceof UOp)) return first
+    // an ASSIGN reads its own target through a different index, or a kernel binds more buffers
+    // than its device allows: compute that node first
+    R.add(first)
   }
 }
 
-function tryBuild(topo: readonly UOp[], R: Set<UOp>): Schedule | UOp {
+function tryBuild(topo: readonly UOp[], R: Set<UOp>, maxBuffers: MaxBuffersOf): Schedule | UOp {
   const order = topo.filter((n) => R.has(n))
   const realized = new Map<UOp, SchedBuf>()
   const bufFor = new Map<BufferRef, SchedBuf>()
@@ -331,7 +342,7 @@ function tryBuild(topo: readonly UOp[], R: Set<UOp>): Schedule | UOp {
   for (const n of order) {
     const out = realized.get(n)!
     if (n.op === Ops.CUSTOM_KERNEL) {
-      const item = customKernelItem(n, order, realized, existing, customDone)
+      const item = customKernelItem(n, order, realized, existing, customDone, maxBuffers)
       if (item) {
         items.push(item)
         inputs.push([...n.src])
@@ -381,6 +392,16 @@ function tryBuild(topo: readonly UOp[], R: Set<UOp>): Schedule | UOp {
       graphRewrite(UOp.new(Ops.SINK, out.dtype, [store]), symbolic, undefined, 'symbolic'),
     )
     if (n.op === Ops.ASSIGN && readsOutputElsewhere(ast)) return n.src[1]!
+    const limit = maxBuffers(n.device)
+    if (limit !== undefined && bufs.length > limit) {
+      const cut = bufferLimitSplit(expr, isBoundary, limit)
+      if (!cut)
+        throw new TsgradError(
+          `schedule: a kernel computing ${n.op} of shape [${shape.join(', ')}] binds ${bufs.length} buffers; ` +
+            `device ${n.device} allows ${limit} per kernel and no part of it can be computed first`,
+        )
+      return cut
+    }
     items.push({ kind: 'kernel', ast, bufs, device: n.device, node: n })
     inputs.push(reads)
   }
@@ -397,6 +418,7 @@ function customKernelItem(
   realized: ReadonlyMap<UOp, SchedBuf>,
   existing: (ref: BufferRef) => SchedBuf,
   done: Set<string>,
+  maxBuffers: MaxBuffersOf,
 ): KernelItem | undefined {
   const { def } = n.arg as CustomKernelArg
   const call = `${(n.arg as CustomKernelArg).key}|${n.src.map((s) => s.id).join(',')}`
@@ -413,6 +435,12 @@ function customKernelItem(
     const base = s.contiguousBase
     return base ? existing(base.arg as BufferRef) : realized.get(s)!
   })
+  const limit = maxBuffers(n.device)
+  if (limit !== undefined && outs.length + ins.length > limit)
+    throw new TsgradError(
+      `custom kernel ${def.name}: ${outs.length} outputs and ${ins.length} inputs are ${outs.length + ins.length} buffers; ` +
+        `device ${n.device} allows ${limit} per kernel`,
+    )
   return { kind: 'kernel', ast: def.ast, bufs: [...outs, ...ins], device: n.device, node: n }
 }
 

@@ -94,6 +94,13 @@ export const Ops = {
    * ctx.accumulate); its REDUCE, arg ACC_SET, holds AFTER(next value, ACC) and the same ranges
    */
   ACC: 'ACC',
+  /**
+   * DEFINE_LOCAL (arg LocalArg): an array in GPU workgroup memory, shared by a workgroup's
+   * invocations (the STAGE opt: operand tiles); loaded and stored like a DEFINE_GLOBAL
+   */
+  DEFINE_LOCAL: 'DEFINE_LOCAL',
+  /** BARRIER(deps...): a workgroup barrier after its sources (workgroup-memory stores, a loop's range) */
+  BARRIER: 'BARRIER',
   // linear program only
   DEFINE_ACC: 'DEFINE_ACC',
   ACC_UPDATE: 'ACC_UPDATE',
@@ -181,9 +188,15 @@ export interface RangeArg {
    * 'thread' is a global range split across cores; 'upcast' (global), 'unroll' and 'chain' (reduce)
    * ranges are expanded into straight-line code by the optimizer before linearizing; 'group' is a
    * reduce range split across the invocations of a GPU workgroup (the GROUP opt), 'local' an output
-   * range split across them (the LOCAL opt).
+   * range split across them (the LOCAL and WORKGROUP opts).
    */
   readonly kind: 'global' | 'reduce' | 'loop' | 'thread' | 'upcast' | 'unroll' | 'chain' | 'group' | 'local'
+}
+
+/** The arg of a DEFINE_LOCAL: its number in the kernel and its length in elements. */
+export interface LocalArg {
+  readonly id: number
+  readonly size: number
 }
 
 /**

@@ -10,8 +10,13 @@ import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import { Device, dtypes, Tensor } from '../../src/index.ts'
 import { handOpts } from '../../src/codegen/heuristics.ts'
-import { fmtOpts } from '../../src/codegen/opts.ts'
-import { beamIdle, beamStats } from '../../src/engine/beam.ts'
+import { renderKernel } from '../../src/codegen/kernel.ts'
+import { fmtOpts, type Opt } from '../../src/codegen/opts.ts'
+import { beamIdle, beamStats, candidateActions } from '../../src/engine/beam.ts'
+import { Buffer } from '../../src/runtime/buffer.ts'
+import type { KernelItem, SchedBuf } from '../../src/schedule/schedule.ts'
+import { Ops } from '../../src/uop/ops.ts'
+import { toposort } from '../../src/uop/rewrite.ts'
 import { scheduleFor, stats } from '../../src/engine/realize.ts'
 import { startWebGPU } from '../../src/runtime/webgpu.ts'
 
@@ -119,7 +124,8 @@ describe('WEBGPU device', { skip }, () => {
       scheduleFor([t.uop]).items.map((it) => fmtOpts(handOpts(it.ast, target)))
     const x = Tensor.rand([4, 4096], { device: 'WEBGPU' }).realize()
     assert.deepEqual(kernelOpts(x.sum()), ['GROUP(1,256)'])
-    assert.deepEqual(kernelOpts(x.softmax(-1)), ['GROUP(2,256) LOCAL(1,256)'])
+    // both reduces of the row (max, sum) grouped
+    assert.deepEqual(kernelOpts(x.softmax(-1)), ['GROUP(2,256) GROUP(3,256) LOCAL(1,256)'])
     // many outputs fill the GPU by themselves: no GROUP
     assert.ok(!kernelOpts(Tensor.rand([8192, 256], { device: 'WEBGPU' }).sum(-1))[0]!.includes('GROUP'))
   })
@@ -285,6 +291,79 @@ describe('WEBGPU device', { skip }, () => {
     assert.ok(Number.isFinite(ms) && ms >= 0, `a time in ms: ${ms}`)
     dev.allocator.free(buf)
     assert.deepEqual(Array.from(await new Tensor([1, 2], { device: 'WEBGPU' }).add(1).data()), [2, 3])
+  })
+
+  test('a kernel over more buffers than the adapter binds is split (maxStorageBuffersPerShaderStage)', async () => {
+    const limit = Device.get('WEBGPU').renderer.limits!.maxBuffers
+    const n = limit + 5
+    const xs = Array.from({ length: n }, (_, i) =>
+      Tensor.full([4, 64], i + 1, { device: 'WEBGPU' })
+        .contiguous()
+        .realize(),
+    )
+    const sum = xs.slice(1).reduce((a, x) => a.add(x), xs[0]!)
+    assert.ok(scheduleFor([sum.uop]).items.length > 1)
+    assert.deepEqual([...new Set(await sum.data())], [(n * (n + 1)) / 2])
+    // and with a reduce fused in
+    const dots = xs
+      .slice(1)
+      .reduce((a, x) => a.add(x.mul(2)), xs[0]!)
+      .sum(-1)
+    assert.deepEqual([...new Set(await dots.data())], [64 * (n * (n + 1) - 1)])
+  })
+
+  test('workgroup-memory tiles (WORKGROUP, STAGE) keep results: matmul, x @ W.T, batched, conv2d with padding', async () => {
+    const dev = Device.get('WEBGPU')
+    const gpu = dev.renderer.target.gpu!
+    const r = (shape: number[]) => Tensor.rand(shape, { device: 'WEBGPU' }).realize()
+    const cases: [string, Tensor][] = [
+      ['matmul', r([64, 48]).matmul(r([48, 80]))],
+      ['x @ W.T', r([32, 64]).matmul(r([48, 64]).transpose())],
+      ['batched', r([3, 16, 24]).matmul(r([3, 24, 32]))],
+      ['conv2d', r([2, 8, 10, 10]).conv2d(r([16, 8, 3, 3]), { padding: 1 })],
+    ]
+    for (const [name, t] of cases) {
+      const items = scheduleFor([t.uop]).items.filter(
+        (i): i is KernelItem => i.kind === 'kernel' && toposort([i.ast]).some((u) => u.op === Ops.REDUCE),
+      )
+      const k = items[items.length - 1]!
+      // a 2-D workgroup of up to 8 x 8 among BEAM's actions, then the deepest stage
+      // (after the heuristics' CHAIN of a convolution's window: a load along a serial window
+      // loop inside the staged one is not staged)
+      const opts: Opt[] = handOpts(k.ast, dev.renderer.target).filter((o) => o.op === 'CHAIN')
+      for (const op of ['WORKGROUP', 'WORKGROUP', 'STAGE'] as const) {
+        const acts = candidateActions(k.ast, opts, false, gpu)
+          .filter((o) => o.op === op && o.arg <= 16)
+          .filter((o) => o.op === 'STAGE' || (o.arg <= 8 && !opts.some((p) => p.axis === o.axis)))
+        if (acts.length) opts.push(acts.reduce((a, b) => (b.arg > a.arg ? b : a)))
+      }
+      assert.ok(
+        opts.some((o) => o.op === 'STAGE'),
+        `${name}: ${fmtOpts(opts)}`,
+      )
+      const temps = new Map<SchedBuf, Buffer>()
+      const bufOf = (b: SchedBuf): Buffer => {
+        if (b.existing) return b.existing as Buffer
+        if (!temps.has(b)) temps.set(b, new Buffer('WEBGPU', b.size, b.dtype))
+        return temps.get(b)!
+      }
+      const launch = (it: KernelItem, o: readonly Opt[]) => {
+        const src = renderKernel(it.ast, dev.renderer, o)
+        void dev.runtime(dev.compiler.compile(src.src, src.name), src.name)(it.bufs.map((b) => bufOf(b).raw))
+      }
+      // (the kernels before it, such as a weight's permuted copy, with the heuristics' opts)
+      for (const it of items.slice(0, -1)) launch(it, handOpts(it.ast, dev.renderer.target))
+      const run = async (o: readonly Opt[]) => {
+        launch(k, o)
+        return Array.from((await bufOf(k.bufs[0]!).copyout()) as Float32Array)
+      }
+      const [want, got] = [await run(handOpts(k.ast, dev.renderer.target)), await run(opts)]
+      for (let i = 0; i < want.length; i++)
+        assert.ok(
+          Math.abs(got[i]! - want[i]!) <= 1e-4 * Math.max(1, Math.abs(want[i]!)),
+          `${name} ${fmtOpts(opts)} at ${i}`,
+        )
+    }
   })
 
   test('a kernel the adapter rejects is an error naming the kernel', async () => {
