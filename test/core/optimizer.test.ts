@@ -130,13 +130,13 @@ describe('unpacking quantized blocks', () => {
   test('Q4_0 weights dequantized into matmul panels: k upcast by a block, values unchanged', () => {
     // per element, the block's scale (two byte loads and a float16 conversion), its index math
     // and the nibble plane select ran once per weight element (~50 ms of CPU per 64 MB panel, now ~30)
-    const N = 64
-    const K = 128
+    // large enough for the CPU to pack B (2^25 multiply-adds, renderer/c.ts)
+    const [M, N, K] = [1024, 128, 256]
     const raw = new Tensor(quantizeQ4_0(Float32Array.from({ length: N * K }, (_, i) => Math.sin(i))), {
       dtype: 'uint8',
     }).realize()
     const w = dequantize(ggmlTypeByName('Q4_0')!, raw, [N, K])
-    const x = Tensor.rand([96, K]).realize()
+    const x = Tensor.rand([M, K]).realize()
     const items = scheduleFor([x.matmul(w.T).uop]).items.filter(
       (i): i is KernelItem => i.kind === 'kernel' && !toposort([i.ast]).some((u) => u.op === Ops.REDUCE),
     )
@@ -152,8 +152,8 @@ describe('unpacking quantized blocks', () => {
     // a plain (N, K) copy, whose blocks run along its innermost axis (no upcast)
     const wf = w.contiguous().dataSync() as Float32Array
     const xs = x.dataSync() as Float32Array
-    const ref = new Float32Array(96 * N)
-    for (let m = 0; m < 96; m++)
+    const ref = new Float32Array(M * N)
+    for (let m = 0; m < M; m++)
       for (let n = 0; n < N; n++) {
         let acc = 0
         for (let k = 0; k < K; k++) acc += xs[m * K + k]! * wf[n * K + k]!
