@@ -25,6 +25,12 @@ export interface OptTarget {
    * contiguous output axis upcast by the vector width
    */
   readonly upcastElementwise?: boolean
+  /**
+   * accumulators from which a kernel's reduce loops keep the order of the sums whatever its tile
+   * (C: a loop with fewer becomes an OpenMP simd reduction, which reorders them). First-tier opts
+   * (codegen/first_tier.ts) keep at least this many; absent: no first tiers on this target
+   */
+  readonly orderedAccs?: number
   /** loop iterations before a kernel is worth threading (default THREAD_MIN_WORK) */
   readonly threadMinWork?: number
   /**

@@ -309,6 +309,58 @@ function compileMany(jobs: readonly { src: string; name: string }[]): void {
 /** quick library -> the background build of the full one (one per source: equal kernels share it) */
 const quickBuilds = new Map<string, BackgroundBuild>()
 const quickLibraryOf = new Map<string, string>()
+/** kernel key -> its background build (one per source: equal kernels share it) */
+const fullBuilds = new Map<string, BackgroundBuild>()
+
+/** Queue gcc's build of `src` (kernel key `key`) as a background process, into the disk cache when it is on. */
+function startBackgroundBuild(t: Toolchain, key: string, src: string, name: string): BackgroundBuild {
+  let build = fullBuilds.get(key)
+  if (build !== undefined) return build
+  const { path } = nodeBuiltins()!
+  const inCache = binaryBuildPath('cpu', key, '.so')
+  const out = inCache ?? path.join(scratchDir(), `${key}.so.tmp`)
+  const full = gccInput(t, src)
+  build = new BackgroundBuild(
+    [t.cc, ...ccArgs(t, out, `${out}.c`, full.include)],
+    full.text,
+    out,
+    (built) => {
+      let lib: string | undefined
+      if (inCache !== undefined) lib = storeBinary('cpu', key, '.so', built)
+      else {
+        lib = path.join(scratchDir(), `${key}.so`)
+        nodeBuiltins()!.fs.renameSync(built, lib)
+      }
+      if (lib !== undefined) libraries.set(key, { file: lib, symbol: name })
+      return lib
+    },
+  )
+  fullBuilds.set(key, build)
+  enqueueBuild(build)
+  return build
+}
+
+/**
+ * The full tier of a kernel (engine/tiers.ts): the library gcc built earlier when there is one,
+ * else a background build; the poll gives the artifact when it is ready, and builds in the
+ * foreground (reporting gcc's error) when the background build failed.
+ */
+function compileInBackground(src: string, name: string): () => CpuArtifact | undefined {
+  const t = requireToolchain()
+  const key = cacheKey(t.key, src)
+  const known = knownArtifact(key, name)
+  if (known !== undefined) return () => known
+  if (process.platform === 'win32') {
+    const a = compileC(src, name)
+    return () => a
+  }
+  const build = startBackgroundBuild(t, key, src, name)
+  return () => {
+    const file = build.poll()
+    if (file !== undefined) return { file, symbol: name }
+    return build.pending ? undefined : compileC(src, name)
+  }
+}
 
 /**
  * The quick path (cpu_quick.ts): a library gcc built earlier when there is one; else tcc's build
@@ -324,30 +376,10 @@ function compileQuick(src: string, quickSrc: () => string, name: string): CpuArt
   // its background build failed: gcc once more, here, to report the error
   if (shared !== undefined)
     return quickBuilds.get(shared)?.pending ? { file: shared, symbol: name } : compileC(src, name)
-  const { path } = nodeBuiltins()!
-  const quick = path.join(scratchDir(), `quick-${key}.so`)
+  const quick = nodeBuiltins()!.path.join(scratchDir(), `quick-${key}.so`)
   if (!buildQuick(quickSrc(), quick)) return compileC(src, name)
-  const inCache = binaryBuildPath('cpu', key, '.so')
-  const out = inCache ?? path.join(scratchDir(), `${key}.so.tmp`)
-  const full = gccInput(t, src)
-  const build = new BackgroundBuild(
-    [t.cc, ...ccArgs(t, out, `${out}.c`, full.include)],
-    full.text,
-    out,
-    (built) => {
-      let lib: string | undefined
-      if (inCache !== undefined) lib = storeBinary('cpu', key, '.so', built)
-      else {
-        lib = path.join(scratchDir(), `${key}.so`)
-        nodeBuiltins()!.fs.renameSync(built, lib)
-      }
-      if (lib !== undefined) libraries.set(key, { file: lib, symbol: name })
-      return lib
-    },
-  )
-  quickBuilds.set(quick, build)
+  quickBuilds.set(quick, startBackgroundBuild(t, key, src, name))
   quickLibraryOf.set(key, quick)
-  enqueueBuild(build)
   return { file: quick, symbol: name }
 }
 
@@ -504,7 +536,7 @@ export function createCPUDevice(name: string): CompiledDevice<TypedArray, CpuArt
       hostView: (buf) => buf,
     },
     renderer: new CRenderer(),
-    compiler: { key: t.key, compile: compileC, compileMany, compileQuick },
+    compiler: { key: t.key, compile: compileC, compileMany, compileQuick, compileInBackground },
     quickRenderer: findQuickCompiler() ? new QuickCRenderer() : undefined,
     runtime: kernelProgram,
     synchronize: () => {},

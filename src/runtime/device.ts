@@ -53,6 +53,13 @@ export interface Compiler<A = unknown> {
    * ready. Returns what `compile` returns.
    */
   compileQuick?(src: string, quickSrc: () => string, name: string): A
+  /**
+   * optional: build `src` in the background (the full tier of a kernel that runs a first-tier build
+   * meanwhile: engine/tiers.ts). Returns a poll that gives the artifact once it is built (at once
+   * when a cache has it) and undefined while it builds; when the background build failed, the poll
+   * compiles `src` in the foreground, so the compiler's error is thrown from there.
+   */
+  compileInBackground?(src: string, name: string): () => A | undefined
 }
 
 /** A compiled kernel bound to a device; `vals` are its variables' values (int parameters before the buffers). */
