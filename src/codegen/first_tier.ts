@@ -1,5 +1,5 @@
 // First-tier opts: a kernel's Opt list shrunk so that its code is small enough to compile at once,
-// for a device that builds the full list in the background and swaps it in (runtime/cpu_tiers.ts).
+// for a device that builds the full list in the background and swaps it in (engine/tiers.ts).
 // The MNIST CNN's register tiles (UPCAST 32 x 8, CHAINed 3x3 windows: up to 190 KB of C each) took
 // ~6 s of the ~8 s of gcc before a cold first training step could run.
 //

@@ -47,6 +47,11 @@ export interface Compiler<A = unknown> {
   /** optional: compile several sources ahead of `compile` (e.g. in parallel into a cache) */
   compileMany?(jobs: readonly { src: string; name: string }[]): void
   /**
+   * optional: as `compileMany`, but start the builds and return at once (the caller renders the
+   * next kernels meanwhile); the returned function waits until they are done
+   */
+  startMany?(jobs: readonly { src: string; name: string }[]): () => void
+  /**
    * optional: when `src` has no build yet, build `quickSrc` (rendered by the device's
    * `quickRenderer`) with a fast compiler to run now, and `src` in the background; the program the
    * device's `runtime` makes of the result switches to the full build between launches once it is

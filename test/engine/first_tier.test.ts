@@ -7,7 +7,7 @@ import { MnistCnn } from '../../src/apps/mnist/model.ts'
 import { FIRST_TIER_NODES, firstTierOpts } from '../../src/codegen/first_tier.ts'
 import { handOpts } from '../../src/codegen/heuristics.ts'
 import { renderKernel } from '../../src/codegen/kernel.ts'
-import { OptState } from '../../src/codegen/opts.ts'
+import { type Opt, OptState } from '../../src/codegen/opts.ts'
 import { setRealizeObserver } from '../../src/engine/realize.ts'
 import { tieredProgram, tierStats } from '../../src/engine/tiers.ts'
 import { Device, nn, optim, Tensor } from '../../src/index.ts'
@@ -71,18 +71,23 @@ describe('first-tier opts', () => {
 describe('first-tier builds on the CPU device', { skip: !hasCPU && 'no C compiler' }, () => {
   test('compute the same bits as the full builds for every tiered kernel of an MNIST CNN step', () => {
     const dev = Device.get('CPU')
-    const kernels = mnistStepKernels(32)
-    let compared = 0
-    for (const it of kernels) {
-      if (it.kind !== 'kernel') continue
+    const cases = mnistStepKernels(32).flatMap((it) => {
+      if (it.kind !== 'kernel' || !it.bufs.every((b) => b.dtype.name === 'float32')) return []
       const full = handOpts(it.ast, dev.renderer.target)
       const first = firstTierOpts(it.ast, full, dev.renderer.target)
-      if (first === undefined) continue
+      if (first === undefined) return []
+      return [
+        { it, tiers: [first, full].map((opts) => ({ opts, r: renderKernel(it.ast, dev.renderer, opts) })) },
+      ]
+    })
+    // built together (one gcc per core) rather than one process per kernel
+    dev.compiler.compileMany?.(cases.flatMap((c) => c.tiers.map(({ r }) => ({ src: r.src, name: r.name }))))
+    let compared = 0
+    for (const { it, tiers } of cases) {
+      const [first, full] = tiers.map((t) => t.opts) as [Opt[], Opt[]]
       // random contents for every buffer (the output too: an in-place update reads it)
-      if (!it.bufs.every((b) => b.dtype.name === 'float32')) continue
       const init = it.bufs.map((b) => Float32Array.from({ length: b.size }, () => Math.random() * 4 - 2))
-      const outputs = [first, full].map((opts) => {
-        const r = renderKernel(it.ast, dev.renderer, opts)
+      const outputs = tiers.map(({ r }) => {
         const program = dev.runtime(dev.compiler.compile(r.src, r.name), r.name) as Program<Float32Array>
         const bufs = init.map((a) => {
           const b = dev.allocator.alloc(a.length, it.bufs[0]!.dtype) as Float32Array
