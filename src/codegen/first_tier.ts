@@ -1,16 +1,15 @@
 // First-tier opts: a kernel's Opt list shrunk so that its code is small enough to compile at once,
 // for a device that builds the full list in the background and swaps it in (engine/tiers.ts).
-// The MNIST CNN's register tiles (UPCAST 32 x 8, CHAINed 3x3 windows: up to 190 KB of C each) took
+// The MNIST CNN's register tiles (UPCAST 32 x 8, some with a CHAINed window: up to 190 KB of C each) took
 // ~6 s of the ~8 s of gcc before a cold first training step could run.
 //
-// Only opts that leave each output's arithmetic in the same order are shrunk, so the first tier
-// computes bit for bit what the full list does and results never depend on when the swap came:
-//   UPCAST  splits an output axis into straight-line copies: each output keeps its own
-//           accumulator and its reduce order, whatever the tile size
-//   CHAIN   turns a short reduce axis into straight-line steps of the one accumulator, in the
-//           loop's order: the loop itself gives the same sums
-// Everything else (UNROLL's independent accumulators, SPLIT, SWAP, THREAD, GROUP) is kept as it is;
-// a list whose other opts no longer apply to the shrunk kernel gets no first tier.
+// Only UPCASTs are shrunk, so the first tier computes bit for bit what the full list does and
+// results never depend on when the swap came: an UPCAST splits an output axis into straight-line
+// copies, and each output keeps its own accumulator and its reduce order whatever the tile size.
+// Everything else (UNROLL's independent accumulators, CHAIN, SPLIT, SWAP, THREAD, GROUP) is kept as
+// it is; a list whose other opts no longer apply to the shrunk kernel gets no first tier. (Dropping
+// CHAIN too looked order-preserving, but conv4's weight gradient at batch 512, UPCAST 32 x 8 with
+// CHAIN 6, then differed in its first element: test/engine/first_tier.test.ts.)
 import type { OptTarget } from '../renderer/target.js'
 import { Ops, type UOp } from '../uop/ops.js'
 import { toposort } from '../uop/rewrite.js'
@@ -37,10 +36,9 @@ const accumulators = (opts: readonly Opt[]): number =>
 
 /**
  * The first-tier list for `opts` on `ast`, or undefined when the full list is small already (at
- * most `budget` nodes: nothing to gain), cannot be reproduced without its upcasts and chains, or
- * is not a tile whose sums the target keeps in order (`target.orderedAccs`). UPCASTs keep the
- * largest factor (a divisor of the full one) that fits the budget and leaves enough accumulators;
- * CHAINs go.
+ * most `budget` nodes: nothing to gain), cannot be reproduced with smaller upcasts, or is not a
+ * tile whose sums the target keeps in order (`target.orderedAccs`). UPCASTs keep the largest
+ * factor (a divisor of the full one) that fits the budget and leaves enough accumulators.
  */
 export function firstTierOpts(
   ast: UOp,
@@ -49,14 +47,13 @@ export function firstTierOpts(
   budget = FIRST_TIER_NODES,
 ): Opt[] | undefined {
   const minAccs = target.orderedAccs
-  if (minAccs === undefined || !opts.some((o) => o.op === 'UPCAST' || o.op === 'CHAIN')) return undefined
+  if (minAccs === undefined || !opts.some((o) => o.op === 'UPCAST')) return undefined
   if (accumulators(opts) < minAccs || !toposort([ast]).some((u) => u.op === Ops.REDUCE)) return undefined
   const full = new OptState(ast)
   for (const o of opts) full.apply(o)
   if (full.expandedNodes() <= budget) return undefined
   const s = new OptState(ast)
   for (const [i, o] of opts.entries()) {
-    if (o.op === 'CHAIN') continue
     if (o.op === 'UPCAST') {
       // the accumulators the rest of the list adds (at full size) and this upcast must reach
       const rest = accumulators(opts.slice(i + 1))

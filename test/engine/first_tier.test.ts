@@ -40,7 +40,7 @@ function mnistStepKernels(b: number): ScheduleItem[] {
 }
 
 describe('first-tier opts', () => {
-  test('shrink upcasts and drop chains, keep every other opt, and stay within the budget', () => {
+  test('shrink upcasts, keep every other opt, and stay within the budget', () => {
     const kernels = hasCPU ? mnistStepKernels(64) : []
     const target = { threads: true, vectorWidth: 16, registers: 24, simdReduce: true, orderedAccs: 5 }
     let tiered = 0
@@ -56,7 +56,7 @@ describe('first-tier opts', () => {
       const s = new OptState(it.ast)
       for (const o of first) s.apply(o)
       assert.ok(s.expandedNodes() <= FIRST_TIER_NODES, `${s.expandedNodes()} nodes`)
-      const kept = (os: readonly { op: string }[]) => os.filter((o) => o.op !== 'UPCAST' && o.op !== 'CHAIN')
+      const kept = (os: readonly { op: string }[]) => os.filter((o) => o.op !== 'UPCAST')
       assert.deepEqual(kept(first), kept(full))
       for (const o of first.filter((o) => o.op === 'UPCAST')) {
         const f = full.find((x) => x.op === 'UPCAST' && x.axis === o.axis)!
@@ -71,7 +71,8 @@ describe('first-tier opts', () => {
 describe('first-tier builds on the CPU device', { skip: !hasCPU && 'no C compiler' }, () => {
   test('compute the same bits as the full builds for every tiered kernel of an MNIST CNN step', () => {
     const dev = Device.get('CPU')
-    const cases = mnistStepKernels(32).flatMap((it) => {
+    // batch 512 as the app trains (the kernels, and so the opts, depend on it)
+    const cases = mnistStepKernels(512).flatMap((it) => {
       if (it.kind !== 'kernel' || !it.bufs.every((b) => b.dtype.name === 'float32')) return []
       const full = handOpts(it.ast, dev.renderer.target)
       const first = firstTierOpts(it.ast, full, dev.renderer.target)
@@ -115,7 +116,9 @@ describe('first-tier builds on the CPU device', { skip: !hasCPU && 'no C compile
     const f = () => conv.call(x)
     const ref = await f().data()
     assert.ok(tierStats.firstTier > before.firstTier, 'the convolution got a first tier')
-    for (let i = 0; i < 3000 && tierStats.swaps === before.swaps; i++) {
+    // (the full build is a niced gcc process: minutes on a loaded machine)
+    const end = performance.now() + 240_000
+    while (performance.now() < end && tierStats.swaps === before.swaps) {
       assert.deepEqual(await f().data(), ref)
       await new Promise((r) => setTimeout(r, 10))
     }
