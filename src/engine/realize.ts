@@ -3,11 +3,13 @@ import { DEBUG, getEnvNum, now, TsgradError } from '../helpers.js'
 import { fmtSShape } from '../uop/sint.js'
 import { handOpts, type OptTarget } from '../codegen/heuristics.js'
 import { fmtOpts, type Opt } from '../codegen/opts.js'
+import { firstTierOpts } from '../codegen/first_tier.js'
+import { tieredProgram, tiersEnabled, tierStats } from './tiers.js'
 import { beamSearch } from './beam.js'
 import { estimateCost } from '../codegen/cost.js'
 import { renderKernel } from '../codegen/kernel.js'
 import { Buffer, markWritten } from '../runtime/buffer.js'
-import { Device, type Program } from '../runtime/device.js'
+import { type CompiledDevice, Device, type Program } from '../runtime/device.js'
 import { cachedSchedule, type PlannedSchedule } from '../schedule/cache.js'
 import { liftConsts } from '../codegen/lift_consts.js'
 import { planMemory } from '../schedule/memory.js'
@@ -61,34 +63,89 @@ function quickFirst(dev: { quickRenderer?: unknown }, ast: UOp): boolean {
   )
 }
 
+/** The opts of a kernel's first build, and its full list when that build is a first tier (engine/tiers.ts). */
+interface BuildPlan {
+  opts: Opt[]
+  full?: Opt[]
+}
+
+/**
+ * The first build of `ast` on `device`: its first-tier list (codegen/first_tier.ts) when the device
+ * builds the full one in the background and the full one is large, else the full list. Not for a
+ * quick build (already cheap), nor under BEAM (which times builds) or NOOPT.
+ */
+function planBuild(device: string, dev: CompiledDevice, ast: UOp, quick: boolean): BuildPlan {
+  const opts = chooseOpts(device, dev.renderer.target, ast)
+  if (quick || !dev.compiler.compileInBackground || !tiersEnabled() || getEnvNum('BEAM') > 0) return { opts }
+  const first = firstTierOpts(ast, opts, dev.renderer.target)
+  return first === undefined ? { opts } : { opts: first, full: opts }
+}
+
+/**
+ * Render `ast` with its full list and start its background build: a poll for the full program, or
+ * undefined when the full kernel takes other variables (then the first tier stays).
+ */
+function startFullBuild(device: string, ast: UOp, opts: readonly Opt[], vars: readonly UOp[]) {
+  const dev = Device.get(device)
+  const r = renderKernel(ast, dev.renderer, opts)
+  if (DEBUG() >= 3) console.log(`opts ${r.name} ${device} (full tier): ${fmtOpts(opts)}`)
+  if (r.vars.length !== vars.length || r.vars.some((v, i) => v !== vars[i])) return undefined
+  const poll = dev.compiler.compileInBackground!(r.src, r.name)
+  return (): Program | undefined => {
+    const a = poll()
+    return a === undefined ? undefined : dev.runtime(a, r.name)
+  }
+}
+
 /** kernels rendered ahead of their first launch by `precompile`, waiting for getKernel */
-const prerendered = new Map<string, { opts: Opt[]; name: string; src: string; vars: UOp[] }>()
+const prerendered = new Map<string, BuildPlan & { name: string; src: string; vars: UOp[] }>()
+
+/**
+ * Kernels a device that starts builds (Compiler.startMany) gets at once while the next ones render:
+ * each chunk is a few compiler processes (CPU: one per core), so chunks of 24 cost the MNIST CNN's
+ * ~95 new kernels of a cold step ~8 processes instead of 2, and let gcc run beside the renderer.
+ */
+const BUILD_CHUNK = 24
 
 /**
  * Render a schedule's new kernels and hand them to the device compiler together, so a compiler
- * that can (CPU: one process per core) builds them in parallel before the first launch. Skipped
- * while VIZ records (it follows each kernel's codegen from begin to end).
+ * that can (CPU: one process per core) builds them in parallel before the first launch, and
+ * starts on the first ones while the rest render. Skipped while VIZ records (it follows each
+ * kernel's codegen from begin to end).
  */
 function precompile(items: readonly ScheduleItem[]): void {
   if (viz) return
-  let jobs: Map<string, { src: string; name: string }[]> | undefined
-  for (const it of items) {
-    if (it.kind !== 'kernel' || kernelOfAst.get(it.ast)?.device === it.device) continue
-    const key = `${it.device}|${it.ast.key}`
-    if (programCache.has(key) || prerendered.has(key)) continue
-    const dev = Device.get(it.device)
-    // a kernel built quickly at its first launch is not waited for here
-    if (!dev.compiler.compileMany || quickFirst(dev, it.ast)) continue
-    const opts = chooseOpts(it.device, dev.renderer.target, it.ast)
-    const r = renderKernel(it.ast, dev.renderer, opts)
-    prerendered.set(key, { opts, name: r.name, src: r.src, vars: r.vars })
-    jobs ??= new Map()
-    const list = jobs.get(it.device) ?? []
-    list.push({ src: r.src, name: r.name })
-    jobs.set(it.device, list)
+  const jobs = new Map<string, { src: string; name: string }[]>()
+  const waits: (() => void)[] = []
+  try {
+    for (const it of items) {
+      if (it.kind !== 'kernel' || kernelOfAst.get(it.ast)?.device === it.device) continue
+      const key = `${it.device}|${it.ast.key}`
+      if (programCache.has(key) || prerendered.has(key)) continue
+      const dev = Device.get(it.device)
+      // a kernel built quickly at its first launch is not waited for here
+      if (!dev.compiler.compileMany || quickFirst(dev, it.ast)) continue
+      const plan = planBuild(it.device, dev, it.ast, false)
+      const r = renderKernel(it.ast, dev.renderer, plan.opts)
+      prerendered.set(key, { ...plan, name: r.name, src: r.src, vars: r.vars })
+      const list = jobs.get(it.device) ?? []
+      list.push({ src: r.src, name: r.name })
+      jobs.set(it.device, list)
+      // the compiler builds these while the next ones render
+      const start = dev.compiler.startMany
+      if (start !== undefined && list.length >= BUILD_CHUNK) {
+        waits.push(start(list))
+        jobs.delete(it.device)
+      }
+    }
+    for (const [device, list] of jobs) {
+      const c = Device.get(device).compiler
+      if (list.length > 1 || (list.length && waits.length))
+        waits.push(c.startMany?.(list) ?? (() => c.compileMany?.(list)))
+    }
+  } finally {
+    for (const w of waits) w()
   }
-  if (jobs)
-    for (const [device, list] of jobs) if (list.length > 1) Device.get(device).compiler.compileMany?.(list)
 }
 
 /** Forget the compiled kernels, so the next launches choose their opts again (benchmarks: BEAM against the heuristics in one process). */
@@ -107,17 +164,24 @@ export function getKernel(device: string, ast: UOp): CompiledKernel {
     const dev = Device.get(device)
     const pre = prerendered.get(key)
     prerendered.delete(key)
-    const opts = pre?.opts ?? chooseOpts(device, dev.renderer.target, ast)
-    viz?.kernelBegin(device, ast, opts)
-    const r =
-      pre ?? renderKernel(ast, dev.renderer, opts, quickFirst(dev, ast) ? dev.quickRenderer : undefined)
-    if (DEBUG() >= 3) console.log(`opts ${r.name} ${device}: ${fmtOpts(opts)}`)
+    const quick = pre === undefined && quickFirst(dev, ast)
+    const plan = pre ?? planBuild(device, dev, ast, quick)
+    viz?.kernelBegin(device, ast, plan.opts)
+    const r = pre ?? renderKernel(ast, dev.renderer, plan.opts, quick ? dev.quickRenderer : undefined)
+    if (DEBUG() >= 3)
+      console.log(`opts ${r.name} ${device}${plan.full ? ' (first tier)' : ''}: ${fmtOpts(plan.opts)}`)
     if (DEBUG() >= 4) console.log(`// ${device} ${r.name}\n${r.src}`)
     const artifact =
       'quickSrc' in r && r.quickSrc !== undefined && dev.compiler.compileQuick
         ? dev.compiler.compileQuick(r.src, r.quickSrc, r.name)
         : dev.compiler.compile(r.src, r.name)
-    const program = dev.runtime(artifact, r.name)
+    let program = dev.runtime(artifact, r.name)
+    const full = plan.full
+    if (full !== undefined) {
+      tierStats.firstTier++
+      const vars = r.vars
+      program = tieredProgram(program, () => startFullBuild(device, ast, full, vars))
+    }
     viz?.kernelEnd(r.name, r.src)
     k = { name: r.name, src: r.src, program, vars: r.vars }
     programCache.set(key, k)

@@ -127,6 +127,15 @@ static inline float tg_h2f1(_Float16 x) { unsigned short h; memcpy(&h, &x, 2); r
 ${SCALAR_EXP}${['expf', 'exp2f', 'logf', 'log2f', 'sinf', 'cosf', 'tanhf', 'erff'].map((f) => `#pragma omp declare simd notinbranch\nfloat ${f}(float);`).join('\n')}
 #pragma omp declare simd notinbranch
 float powf(float, float);
+// a register tile's multiply-adds, fused as written: the tile is compiled without contraction
+// (fp-contract=off), so its results do not depend on how gcc vectorized it (CRenderer.accAdd)
+#if defined(__FMA__)
+#define TG_FMAF __builtin_fmaf
+#define TG_FMA __builtin_fma
+#else
+#define TG_FMAF(a, b, c) ((a) * (b) + (c))
+#define TG_FMA(a, b, c) ((a) * (b) + (c))
+#endif
 #pragma omp declare reduction(maxnan : float : omp_out = fmax_nanf(omp_out, omp_in)) initializer(omp_priv = -__builtin_inff())
 #pragma omp declare reduction(maxnand : double : omp_out = fmax_nan(omp_out, omp_in)) initializer(omp_priv = -__builtin_inf())
 ${VECTOR_PRELUDE}${DOT_PAIRS_PRELUDE}${DOT_QUADS_PRELUDE}`
@@ -153,7 +162,13 @@ export const PACKED_ARGS_ABOVE = 32
 export class CRenderer extends CStyleRenderer {
   readonly name = 'c'
   // AVX-512 class machines: 32 vector registers of 16 floats (gcc picks the real width)
-  readonly target = { threads: true, vectorWidth: 16, registers: 24, simdReduce: true }
+  readonly target = {
+    threads: true,
+    vectorWidth: 16,
+    registers: 24,
+    simdReduce: true,
+    orderedAccs: SIMD_MAX_ACCS + 1,
+  }
   // B in panels as wide as the register tile (heuristics.ts upcasts n by 2 vectors), from 2^25
   // multiply-adds: up to 256x256x256 B (256 KiB) stays in L2 read in place, and the tile ran as fast
   // without the copy (0.30 ms on one thread either way), which only cost its kernel, its buffer and
@@ -173,13 +188,30 @@ export class CRenderer extends CStyleRenderer {
     return `void ${name}_packed(const int *v, void *const *b) { ${name}(${args.join(', ')}); }\n`
   }
 
-  protected signature(name: string, params: string[], prog: LinearProgram): string {
+  /** whether the kernel being rendered is a register tile (more accumulators than SIMD_MAX_ACCS) */
+  private tile = false
+
+  override render(name: string, prog: LinearProgram): string {
+    this.tile = prog.uops.filter((u) => u.op === Ops.DEFINE_ACC).length > SIMD_MAX_ACCS
+    return super.render(name, prog)
+  }
+
+  protected signature(name: string, params: string[], _prog: LinearProgram): string {
     // Many accumulators means an UPCAST/UNROLL register tile, written for the SLP vectorizer;
     // gcc's loop vectorizer then rewrites the reduce loop with wide unaligned loads that can run
-    // 50x slower (matmul at N=512), so it is turned off for such kernels.
-    const accs = prog.uops.filter((u) => u.op === Ops.DEFINE_ACC).length
-    const attr = accs > SIMD_MAX_ACCS ? '__attribute__((optimize("no-tree-loop-vectorize"))) ' : ''
+    // 50x slower (matmul at N=512), so it is turned off for such kernels. Contraction is off too:
+    // with it, gcc fused some of a tile's multiply-adds and not others depending on how it
+    // vectorized them, so two tile sizes of one kernel differed in the last bits (the first tier,
+    // codegen/first_tier.ts, must compute what the full tile does); the tile's accumulator updates
+    // are fused explicitly instead (accAdd).
+    const attr = this.tile ? '__attribute__((optimize("no-tree-loop-vectorize", "fp-contract=off"))) ' : ''
     return `${attr}void ${name}(${params.join(', ')})`
+  }
+
+  protected override accAdd(acc: string, val: UOp, ref: (u: UOp) => string): string {
+    const f = val.dtype.name === 'float32' ? 'TG_FMAF' : val.dtype.name === 'float64' ? 'TG_FMA' : undefined
+    if (!this.tile || val.op !== Ops.MUL || f === undefined) return super.accAdd(acc, val, ref)
+    return `${f}(${ref(val.src[0]!)}, ${ref(val.src[1]!)}, ${acc})`
   }
 
   protected override renderLoop(loop: LoopToRender): boolean {

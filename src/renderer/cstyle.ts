@@ -194,6 +194,11 @@ export abstract class CStyleRenderer implements Renderer {
     return false
   }
 
+  /** A sum accumulator `acc` plus `val` (C writes a register tile's multiply-adds as one fused step). */
+  protected accAdd(acc: string, val: UOp, ref: (u: UOp) => string): string {
+    return `${acc} + ${ref(val)}`
+  }
+
   render(name: string, prog: LinearProgram): string {
     const w = new ProgramWriter('C', cLiteral)
     const ref = (u: UOp): string => w.ref(u)
@@ -231,7 +236,7 @@ export abstract class CStyleRenderer implements Renderer {
           let e: string
           if (op === ACC_SET) e = val
           else if (dt.isBool) e = op === 'MUL' ? `${acc} && ${val}` : `${acc} || ${val}`
-          else if (op === 'ADD') e = `${acc} + ${val}`
+          else if (op === 'ADD') e = this.accAdd(acc, u.src[1]!, ref)
           else if (op === 'MUL') e = `${acc} * ${val}`
           else
             e = dt.isInt

@@ -31,6 +31,12 @@ export interface OptTarget {
    * a conv2d took twice as long)
    */
   readonly chainReduces?: boolean
+  /**
+   * accumulators from which a kernel's reduce loops keep the order of the sums whatever its tile
+   * (C: a loop with fewer becomes an OpenMP simd reduction, which reorders them). First-tier opts
+   * (codegen/first_tier.ts) keep at least this many; absent: no first tiers on this target
+   */
+  readonly orderedAccs?: number
   /** loop iterations before a kernel is worth threading (default THREAD_MIN_WORK) */
   readonly threadMinWork?: number
   /**

@@ -256,15 +256,38 @@ const shQuote = (s: string): string => `'${s.replaceAll("'", "'\\''")}'`
  * for `compileC` to build its kernels one by one (and report the failing one).
  */
 function compileMany(jobs: readonly { src: string; name: string }[]): void {
+  startMany(jobs)()
+}
+
+/** How often (ms) the wait for started group builds looks for their markers. */
+const GROUP_POLL_MS = 2
+
+/** Whether process `pid` is alive and not a zombie (Linux /proc; elsewhere: assumed running). */
+function processRunning(pid: number | undefined): boolean {
+  if (pid === undefined) return false
+  try {
+    const stat = nodeBuiltins()!.fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
+  } catch (e) {
+    return (e as { code?: string }).code !== 'ENOENT'
+  }
+}
+
+/**
+ * `compileMany`, started: the compiler processes run in the background (their exit is seen through
+ * a marker file: the event loop may not turn until the wait), and the returned function waits for
+ * them and records their libraries.
+ */
+function startMany(jobs: readonly { src: string; name: string }[]): () => void {
   const n = nodeBuiltins()
-  if (!n || !cacheEnabled() || process.platform === 'win32') return
+  if (!n || !cacheEnabled() || process.platform === 'win32') return () => {}
   const t = requireToolchain()
   const toBuild = new Map<string, { name: string; src: string }>()
   for (const j of jobs) {
     const key = cacheKey(t.key, j.src)
     if (!toBuild.has(key) && knownArtifact(key, j.name) === undefined) toBuild.set(key, j)
   }
-  if (toBuild.size < 2) return
+  if (toBuild.size < 2) return () => {}
   // the precompiled prelude is looked up (and verified) only when something is built
   const include = gccInput(t, PRELUDE).include
   // each unit has the prelude once (or includes it precompiled); a source without it (none today)
@@ -285,25 +308,39 @@ function compileMany(jobs: readonly { src: string; name: string }[]): void {
     }
     builds.push({ group, tmp, members: g })
   }
-  const lines = builds.map(
-    ({ tmp }) =>
-      `(${[t.cc, ...ccArgs(t, tmp, `${tmp}.c`, include)].map(shQuote).join(' ')} || rm -f ${shQuote(tmp)})`,
-  )
   const t0 = performance.now()
-  if (lines.length) run('sh', ['-c', `${lines.join(' & ')} & wait\n`])
-  if (DEBUG() >= 2)
-    console.log(
-      `CPU: ${members.length} kernels in ${builds.length} libraries (${builds.map((b) => b.members.length).join(' + ')}), ${((performance.now() - t0) / 1e3).toFixed(2)} s`,
-    )
-  for (const { group, tmp, members: g } of builds) {
-    n.fs.rmSync(`${tmp}.c`, { force: true })
-    if (!n.fs.existsSync(tmp)) continue
-    const stored = storeBinary('cpu', group, '.so', tmp)
-    if (stored === undefined) continue
-    groupLibraries.set(group, stored)
-    for (const m of g) {
-      recordMember(m, group)
-      libraries.set(m.key, { file: stored, symbol: groupedSymbol(m.name, m.key) })
+  const pids: (number | undefined)[] = []
+  for (const { tmp } of builds) {
+    const cc = [t.cc, ...ccArgs(t, tmp, `${tmp}.c`, include)].map(shQuote).join(' ')
+    const script = `${cc} || rm -f ${shQuote(tmp)}; : > ${shQuote(`${tmp}.end`)}`
+    const child = n.childProcess.spawn('sh', ['-c', script], { stdio: 'ignore' })
+    child.on('error', () => {})
+    child.unref()
+    pids.push(child.pid)
+  }
+  return () => {
+    const sleep = new Int32Array(new SharedArrayBuffer(4))
+    for (const [i, { tmp }] of builds.entries())
+      for (let k = 1; !n.fs.existsSync(`${tmp}.end`); k++) {
+        // a shell that died without its marker (killed, or never started): its group is left to compileC
+        if (k % 50 === 0 && !processRunning(pids[i])) break
+        Atomics.wait(sleep, 0, 0, GROUP_POLL_MS)
+      }
+    if (DEBUG() >= 2)
+      console.log(
+        `CPU: ${members.length} kernels in ${builds.length} libraries (${builds.map((b) => b.members.length).join(' + ')}), ${((performance.now() - t0) / 1e3).toFixed(2)} s`,
+      )
+    for (const { group, tmp, members: g } of builds) {
+      n.fs.rmSync(`${tmp}.c`, { force: true })
+      n.fs.rmSync(`${tmp}.end`, { force: true })
+      if (!n.fs.existsSync(tmp)) continue
+      const stored = storeBinary('cpu', group, '.so', tmp)
+      if (stored === undefined) continue
+      groupLibraries.set(group, stored)
+      for (const m of g) {
+        recordMember(m, group)
+        libraries.set(m.key, { file: stored, symbol: groupedSymbol(m.name, m.key) })
+      }
     }
   }
 }
@@ -311,6 +348,58 @@ function compileMany(jobs: readonly { src: string; name: string }[]): void {
 /** quick library -> the background build of the full one (one per source: equal kernels share it) */
 const quickBuilds = new Map<string, BackgroundBuild>()
 const quickLibraryOf = new Map<string, string>()
+/** kernel key -> its background build (one per source: equal kernels share it) */
+const fullBuilds = new Map<string, BackgroundBuild>()
+
+/** Queue gcc's build of `src` (kernel key `key`) as a background process, into the disk cache when it is on. */
+function startBackgroundBuild(t: Toolchain, key: string, src: string, name: string): BackgroundBuild {
+  let build = fullBuilds.get(key)
+  if (build !== undefined) return build
+  const { path } = nodeBuiltins()!
+  const inCache = binaryBuildPath('cpu', key, '.so')
+  const out = inCache ?? path.join(scratchDir(), `${key}.so.tmp`)
+  const full = gccInput(t, src)
+  build = new BackgroundBuild(
+    [t.cc, ...ccArgs(t, out, `${out}.c`, full.include)],
+    full.text,
+    out,
+    (built) => {
+      let lib: string | undefined
+      if (inCache !== undefined) lib = storeBinary('cpu', key, '.so', built)
+      else {
+        lib = path.join(scratchDir(), `${key}.so`)
+        nodeBuiltins()!.fs.renameSync(built, lib)
+      }
+      if (lib !== undefined) libraries.set(key, { file: lib, symbol: name })
+      return lib
+    },
+  )
+  fullBuilds.set(key, build)
+  enqueueBuild(build)
+  return build
+}
+
+/**
+ * The full tier of a kernel (engine/tiers.ts): the library gcc built earlier when there is one,
+ * else a background build; the poll gives the artifact when it is ready, and builds in the
+ * foreground (reporting gcc's error) when the background build failed.
+ */
+function compileInBackground(src: string, name: string): () => CpuArtifact | undefined {
+  const t = requireToolchain()
+  const key = cacheKey(t.key, src)
+  const known = knownArtifact(key, name)
+  if (known !== undefined) return () => known
+  if (process.platform === 'win32') {
+    const a = compileC(src, name)
+    return () => a
+  }
+  const build = startBackgroundBuild(t, key, src, name)
+  return () => {
+    const file = build.poll()
+    if (file !== undefined) return { file, symbol: name }
+    return build.pending ? undefined : compileC(src, name)
+  }
+}
 
 /**
  * The quick path (cpu_quick.ts): a library gcc built earlier when there is one; else tcc's build
@@ -326,30 +415,10 @@ function compileQuick(src: string, quickSrc: () => string, name: string): CpuArt
   // its background build failed: gcc once more, here, to report the error
   if (shared !== undefined)
     return quickBuilds.get(shared)?.pending ? { file: shared, symbol: name } : compileC(src, name)
-  const { path } = nodeBuiltins()!
-  const quick = path.join(scratchDir(), `quick-${key}.so`)
+  const quick = nodeBuiltins()!.path.join(scratchDir(), `quick-${key}.so`)
   if (!buildQuick(quickSrc(), quick)) return compileC(src, name)
-  const inCache = binaryBuildPath('cpu', key, '.so')
-  const out = inCache ?? path.join(scratchDir(), `${key}.so.tmp`)
-  const full = gccInput(t, src)
-  const build = new BackgroundBuild(
-    [t.cc, ...ccArgs(t, out, `${out}.c`, full.include)],
-    full.text,
-    out,
-    (built) => {
-      let lib: string | undefined
-      if (inCache !== undefined) lib = storeBinary('cpu', key, '.so', built)
-      else {
-        lib = path.join(scratchDir(), `${key}.so`)
-        nodeBuiltins()!.fs.renameSync(built, lib)
-      }
-      if (lib !== undefined) libraries.set(key, { file: lib, symbol: name })
-      return lib
-    },
-  )
-  quickBuilds.set(quick, build)
+  quickBuilds.set(quick, startBackgroundBuild(t, key, src, name))
   quickLibraryOf.set(key, quick)
-  enqueueBuild(build)
   return { file: quick, symbol: name }
 }
 
@@ -528,7 +597,15 @@ export function createCPUDevice(name: string): CompiledDevice<TypedArray, CpuArt
       key: t.key,
       compile: (src, name) => withThreads(compileC(src, name), src),
       compileMany,
+      startMany,
       compileQuick: (src, quickSrc, name) => withThreads(compileQuick(src, quickSrc, name), src),
+      compileInBackground: (src, name) => {
+        const poll = compileInBackground(src, name)
+        return () => {
+          const a = poll()
+          return a && withThreads(a, src)
+        }
+      },
     },
     quickRenderer: findQuickCompiler() ? new QuickCRenderer() : undefined,
     runtime: kernelProgram,

@@ -47,12 +47,24 @@ export interface Compiler<A = unknown> {
   /** optional: compile several sources ahead of `compile` (e.g. in parallel into a cache) */
   compileMany?(jobs: readonly { src: string; name: string }[]): void
   /**
+   * optional: as `compileMany`, but start the builds and return at once (the caller renders the
+   * next kernels meanwhile); the returned function waits until they are done
+   */
+  startMany?(jobs: readonly { src: string; name: string }[]): () => void
+  /**
    * optional: when `src` has no build yet, build `quickSrc` (rendered by the device's
    * `quickRenderer`) with a fast compiler to run now, and `src` in the background; the program the
    * device's `runtime` makes of the result switches to the full build between launches once it is
    * ready. Returns what `compile` returns.
    */
   compileQuick?(src: string, quickSrc: () => string, name: string): A
+  /**
+   * optional: build `src` in the background (the full tier of a kernel that runs a first-tier build
+   * meanwhile: engine/tiers.ts). Returns a poll that gives the artifact once it is built (at once
+   * when a cache has it) and undefined while it builds; when the background build failed, the poll
+   * compiles `src` in the foreground, so the compiler's error is thrown from there.
+   */
+  compileInBackground?(src: string, name: string): () => A | undefined
 }
 
 /** A compiled kernel bound to a device; `vals` are its variables' values (int parameters before the buffers). */

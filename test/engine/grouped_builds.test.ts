@@ -101,6 +101,33 @@ describe('grouped builds', { skip: !hasCPU && 'no C compiler' }, () => {
     assert.deepEqual(files(dir, 'cpu').sort(), before, 'nothing new was built')
   })
 
+  test('a schedule of more than 24 new kernels is built in chunks started while the rest render', () => {
+    const dir = freshDir()
+    // 30 kernels, one per length (constants would be lifted into arguments: shapes make sources differ)
+    const out = child(
+      `const ys = Array.from({ length: 30 }, (_, k) => Tensor.arange(8 + k).float().mul(0.5).exp2().sum())
+       Tensor.realize(...ys)
+       const got = []
+       for (const y of ys) got.push((await y.data())[0])
+       return { got, compiled: stats.kernelsCompiled }`,
+      dir,
+    ) as { got: number[]; compiled: number }
+    out.got.forEach((g, k) => {
+      const want = Array.from({ length: 8 + k }, (_, i) => 2 ** (i / 2)).reduce((a, b) => a + b, 0)
+      assert.ok(Math.abs(g - want) < 1e-4 * want, `${k}: ${g} vs ${want}`)
+    })
+    const members = files(dir, 'cpu-group').filter((f) => f.endsWith('.json'))
+    const libs = files(dir, 'cpu').filter((f) => f.endsWith('.so'))
+    const cores = availableParallelism()
+    assert.equal(members.length, 30)
+    // chunks of 24 and 6 kernels, each one library per core at most
+    assert.equal(libs.length, Math.min(cores, 24) + Math.min(cores, 6), libs.join(' '))
+    assert.deepEqual(
+      files(dir, 'cpu').filter((f) => /\.tmp|\.c$|\.end$/.test(f)),
+      [],
+    )
+  })
+
   test('a member record that does not fit its kernel is a miss: the kernel is rebuilt', () => {
     const dir = freshDir()
     child(body, dir)
