@@ -107,7 +107,14 @@ describe('first-tier builds on the CPU device', { skip: !hasCPU && 'no C compile
     assert.ok(compared >= 10, `${compared} kernels compared`)
   })
 
-  test('a tiered kernel runs its first tier, then switches to the full build, with the same results', async () => {
+  test('a tiered kernel runs its first tier, then switches to the full build, with the same results', async (t) => {
+    // tiers are opt-in (engine/tiers.ts)
+    const was = process.env.TIERS
+    process.env.TIERS = '1'
+    t.after(() => {
+      if (was === undefined) delete process.env.TIERS
+      else process.env.TIERS = was
+    })
     const before = { ...tierStats }
     // a 64-channel 3x3 convolution's forward: a register tile larger than the first-tier budget
     Tensor.manualSeed(2)
