@@ -6,6 +6,7 @@ import { describe, test } from 'node:test'
 import { Device, Tensor } from '../../src/index.ts'
 import { clearKernelCache, stats } from '../../src/engine/realize.ts'
 import { clearScheduleCache } from '../../src/schedule/cache.ts'
+import { cpuMs } from '../cpu_time.ts'
 import { assertClose } from '../nn/helpers.ts'
 
 /** x -> x + 0.001 -> * 0.999 -> + 0.001 ... (n ops; `salt` changes the first constant) */
@@ -46,11 +47,7 @@ describe('deep graphs', () => {
         // forget both, so every rep schedules and renders its kernels
         clearScheduleCache()
         clearKernelCache()
-        // process CPU time: other processes on a loaded machine do not stretch it as they do wall time
-        const t0 = process.cpuUsage()
-        f()
-        const { user, system } = process.cpuUsage(t0)
-        t[k] = Math.min(t[k] ?? Number.POSITIVE_INFINITY, (user + system) / 1000)
+        t[k] = Math.min(t[k] ?? Number.POSITIVE_INFINITY, cpuMs(f))
       }
       for (let rep = 0; rep < 3; rep++) {
         const x = Tensor.ones([16], { device: 'NULL', requiresGrad: true })

@@ -8,6 +8,7 @@ import { tokenizerFromHF } from '../../src/llm/tokenizer_hf.ts'
 import type { Tokenizer } from '../../src/llm/types.ts'
 import type { GGUFValue } from '../../src/nn/gguf.ts'
 import { lenmlFiles, randomCorpus, rng } from './tokenizer_corpus.ts'
+import { cpuMs } from '../cpu_time.ts'
 import { tinyByteLevelMetadata, tinyHFTokenizer, tinySpmMetadata } from './tokenizer_tiny.ts'
 
 const hf = (f: 'llama3' | 'qwen3' | 'llama2'): Tokenizer => {
@@ -184,15 +185,7 @@ test('tokenizerFromHF: the Metaspace form of a SentencePiece tokenizer.json; uns
   )
 })
 
-// Guards against quadratic encoding, not a speed target (those live in `npm run bench`): process
-// CPU time, so other processes on a loaded machine do not count, and a bound ~10x a quiet run's.
-const cpuMs = (f: () => void): number => {
-  const t0 = process.cpuUsage()
-  f()
-  const d = process.cpuUsage(t0)
-  return (d.user + d.system) / 1000
-}
-
+// Guards against quadratic encoding, not a speed target: a bound ~10x a quiet run's CPU time.
 test('tokenizer complexity: 100 KB of mixed text and a 100 KB word encode in seconds, not minutes', () => {
   const text = randomCorpus(11, 2500, ['<|eot_id|>'], false).join('\n').slice(0, 120_000)
   assert.ok(text.length > 100_000)
