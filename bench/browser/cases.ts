@@ -18,6 +18,8 @@ export interface Result {
   impl: string
   kind: 'wasm' | 'webgpu'
   ms?: number
+  /** median CPU time per call of the browser's processes (all threads), where the host reports it */
+  cpuMs?: number
   error?: string
 }
 

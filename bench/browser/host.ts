@@ -4,8 +4,9 @@
 // 127.0.0.1 with COOP/COEP, so it is cross-origin isolated and the peers may use wasm threads.
 // One page runs every case for every implementation; a second page, whose navigator reports one
 // core, times matmul 1024 single-threaded. Ratios: peer time / tsgrad time on the same kind of
-// device (>1: tsgrad faster). Peers are bench-only: bench/peers/setup-browser-peers.sh.
-import { existsSync, readFileSync } from 'node:fs'
+// device (>1: tsgrad faster), of wall time and of the browser's CPU time per call (every thread;
+// the steadier of the two on a loaded machine). Peers are bench-only: bench/peers/setup-browser-peers.sh.
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { homedir } from 'node:os'
 import { extname, join, normalize } from 'node:path'
@@ -103,6 +104,52 @@ function serve(files: Map<string, string>): Promise<{ url: string; close: () => 
   )
 }
 
+/**
+ * CPU ms of this process's descendants (the browser: its renderer, GPU and worker threads) from
+ * /proc: the ns each of their threads has run (schedstat; stat's ticks are 10 ms); NaN where there
+ * is no /proc. The page reads it around each timed call.
+ */
+function browserCpuMs(): number {
+  const read = (f: string): string | undefined => {
+    try {
+      return readFileSync(f, 'utf8')
+    } catch {
+      return undefined // exited meanwhile
+    }
+  }
+  let parents: [number, number][]
+  try {
+    parents = readdirSync('/proc')
+      .filter((d) => /^\d+$/.test(d))
+      .flatMap((d): [number, number][] => {
+        const stat = read(`/proc/${d}/stat`)
+        // the field after the parenthesized name and the state: the parent's pid
+        return stat ? [[Number(d), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])]] : []
+      })
+  } catch {
+    return Number.NaN
+  }
+  const mine = new Set([process.pid])
+  for (let added = true; added; ) {
+    added = false
+    for (const [pid, ppid] of parents)
+      if (!mine.has(pid) && mine.has(ppid)) {
+        mine.add(pid)
+        added = true
+      }
+  }
+  mine.delete(process.pid)
+  let ns = 0
+  for (const pid of mine) {
+    let tasks: string[] = []
+    try {
+      tasks = readdirSync(`/proc/${pid}/task`)
+    } catch {}
+    for (const t of tasks) ns += Number(read(`/proc/${pid}/task/${t}/schedstat`)?.split(' ')[0] ?? 0)
+  }
+  return ns / 1e6
+}
+
 /** seconds one case may take on one implementation before its page is replaced */
 const CASE_LIMIT_S = Number(process.env.BROWSER_BENCH_CASE_LIMIT_S ?? 300)
 /** `BROWSER_BENCH_KINDS=wasm`: only the wasm implementations (the software WebGPU adapter takes minutes) */
@@ -152,6 +199,7 @@ export async function browserBench(only: string[] = []): Promise<string[][]> {
       if (m.text().startsWith('[bench]')) console.log(`  ${m.text().slice(8)}`)
     })
     page.on('pageerror', (e) => console.log(`  page error: ${e.message}`))
+    await page.exposeFunction('hostCpuMs', browserCpuMs)
     // the single-threaded page: peers size their thread pools from hardwareConcurrency
     // (as source text: a function would be sent as tsx compiled it, calling a `__name` helper the
     // page does not have, and the override failed with a page error)
@@ -220,7 +268,12 @@ function report(results: Result[], suffix = ''): string[][] {
         if (r.ms === undefined) cells.push(`${r.impl}: failed (${r.error})`)
         else {
           const ratio = own?.ms !== undefined && r !== own ? ` x${(r.ms / own.ms).toFixed(2)}` : ''
-          cells.push(`${r.impl} ${r.ms.toFixed(2)} ms (${rate(r.ms)})${ratio}`)
+          const cpu = r.cpuMs === undefined || Number.isNaN(r.cpuMs) ? '' : `, cpu ${r.cpuMs.toFixed(1)} ms`
+          const cpuRatio =
+            own?.cpuMs !== undefined && r.cpuMs !== undefined && r !== own && own.cpuMs > 0
+              ? ` (cpu x${(r.cpuMs / own.cpuMs).toFixed(2)})`
+              : ''
+          cells.push(`${r.impl} ${r.ms.toFixed(2)} ms (${rate(r.ms)}${cpu})${ratio}${cpuRatio}`)
         }
       }
       rows.push(cells)

@@ -1,9 +1,9 @@
 // The in-page half of `npm run bench -- browser` (bundled by bench/browser/host.ts): tsgrad on
 // WASM and WEBGPU and the peers (bench/browser/peers.ts) run the same cases in one page, each timed
 // the plain way: the call, then `await` of its data, median of several runs after warm-ups, outputs
-// kept (tsgrad's are taken by the garbage collector; peers without one free theirs as their users
-// must, after the clock stops). The host calls `benchInit`, then `benchOne` per case and
-// implementation, with a time limit (a page that overruns it is replaced).
+// freed after the clock stops (tsgrad's disposed, as the peers free theirs). The host calls
+// `benchInit`, then `benchOne` per case and implementation, with a time limit (a page that
+// overruns it is replaced).
 import { Device, nn, optim, ready, Tensor } from '../../src/browser.ts'
 import { loadPeers } from './peers.ts'
 import { CASES, type CaseName, type Impl, type Inputs, makeInputs, type Result, type Timed } from './cases.ts'
@@ -11,33 +11,47 @@ import { CASES, type CaseName, type Impl, type Inputs, makeInputs, type Result, 
 const SLOW_MS = 3000
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
 
+/** CPU ms the browser's processes have used (the host reads it from /proc), or NaN */
+const hostCpuMs = async (): Promise<number> =>
+  ((globalThis as { hostCpuMs?: () => Promise<number> }).hostCpuMs?.() ?? NaN) as number
+
 /**
  * median ms of `runs` calls after `warm` warm-ups; `after` (freeing) runs outside the clock. A call
- * slower than SLOW_MS (the software WebGPU adapter) gets one warm-up and three runs.
+ * slower than SLOW_MS (the software WebGPU adapter) gets one warm-up and three runs. Beside the
+ * wall time, the median CPU time per call of the whole browser (every thread of every process: on a
+ * loaded machine the steadier measure, and it counts threads that spin).
  */
-async function time(f: Timed, runs: number, warm: number): Promise<number> {
+async function time(f: Timed, runs: number, warm: number): Promise<{ ms: number; cpuMs: number }> {
   const cleanup = (after: unknown) => typeof after === 'function' && after()
   const t0 = performance.now()
   cleanup(await f())
   if (performance.now() - t0 > SLOW_MS) [warm, runs] = [1, 3]
   for (let i = 1; i < warm; i++) cleanup(await f())
   const ts: number[] = []
+  const cpu: number[] = []
   for (let i = 0; i < runs; i++) {
+    const c0 = await hostCpuMs()
     const t0 = performance.now()
     const after = await f()
     ts.push(performance.now() - t0)
+    cpu.push((await hostCpuMs()) - c0)
     cleanup(after)
   }
-  return median(ts)
+  return { ms: median(ts), cpuMs: median(cpu) }
 }
 
 /** tsgrad on one device: each case returns the timed call; `await data()` ends it */
 function tsgradImpl(device: string): Impl {
   const put = (d: Float32Array, shape: number[]) => new Tensor(d, { shape, device }).realize()
+  // the output is disposed after the clock stops, as the peers free theirs (left to the garbage
+  // collector, each call's output took fresh pages of a growing WASM memory: the collector runs
+  // only every several calls, and a first touch of 64 MiB costs ~200 ms of CPU on this machine)
   const read =
     (f: () => Tensor): Timed =>
     async () => {
-      await f().data()
+      const y = f()
+      await y.data()
+      return () => y.dispose()
     }
   return {
     name: `tsgrad ${device}`,
@@ -116,9 +130,9 @@ async function benchOne(c: CaseName, name: string): Promise<Result | undefined> 
     const f = await impl.setup(c, current.inputs)
     if (!f) return undefined
     try {
-      const ms = await time(f, spec.runs, spec.warm)
-      log(`${c} ${impl.name} ${ms.toFixed(2)} ms`)
-      return { case: c, impl: impl.name, kind: impl.kind, ms }
+      const { ms, cpuMs } = await time(f, spec.runs, spec.warm)
+      log(`${c} ${impl.name} ${ms.toFixed(2)} ms (cpu ${cpuMs.toFixed(1)} ms)`)
+      return { case: c, impl: impl.name, kind: impl.kind, ms, cpuMs }
     } finally {
       impl.free?.()
     }

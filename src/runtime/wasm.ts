@@ -2,9 +2,10 @@
 // once per module (cached by its bytes), instantiated over one WebAssembly.Memory that holds every
 // buffer (runtime/wasm_memory.ts). Buffers are offsets into that memory; `data()` copies out.
 import { type DType, storageArray, type TypedArray } from '../dtype.js'
-import { DEBUG, getEnv, TsgradError } from '../helpers.js'
+import { DEBUG, getEnv, now, TsgradError } from '../helpers.js'
 import { fromBase64, WASM_SRC_PREFIX, WasmRenderer } from '../renderer/wasm.js'
 import { THREAD_COUNTER, WASM_IMPORTS } from '../renderer/wasm_ops.js'
+import { ThreadChoice } from './cpu_threads.js'
 import { type CompiledDevice, Device, type Program } from './device.js'
 import { type WasmBuffer, WasmHeap } from './wasm_memory.js'
 import { wasmFeatures } from './wasm_features.js'
@@ -122,7 +123,11 @@ export function createWasmDevice(name: string): WasmDevice {
             Atomics.store(counter, 0, 0)
             threaded(0, 1, ...argsOf(bufs, vals))
           }
-        const launch = pool.launcher(m, threaded)
+        const launch = choosingThreads(
+          pool.threads,
+          (args) => threaded(0, 1, ...args),
+          pool.launcher(m, threaded),
+        )
         return (bufs, vals) => {
           Atomics.store(counter, 0, 0)
           launch(argsOf(bufs, vals))
@@ -132,6 +137,28 @@ export function createWasmDevice(name: string): WasmDevice {
       return (bufs, vals) => fn(...argsOf(bufs, vals))
     },
     synchronize: () => {},
+  }
+}
+
+/**
+ * A threaded kernel's launcher that runs each launch on one thread (`one`) or on all (`all`),
+ * whichever has lately been faster for this kernel (cpu_threads.ts's ThreadChoice, as the CPU
+ * device's OpenMP kernels): a launch ends only when every worker that took a chunk is done, and on
+ * a busy machine a descheduled worker holds it for a scheduler slice while a page's main thread
+ * spins (matmul 512 in a page at load ~10: 24-86 ms a launch on 2 threads, ~10 on one).
+ */
+export function choosingThreads(
+  threads: number,
+  one: (args: number[]) => void,
+  all: (args: number[]) => void,
+): (args: number[]) => void {
+  const choice = new ThreadChoice(threads)
+  return (args) => {
+    const n = choice.next()
+    const t0 = now()
+    if (n === 1) one(args)
+    else all(args)
+    choice.record(n, now() - t0)
   }
 }
 

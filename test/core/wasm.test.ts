@@ -19,6 +19,7 @@ import { Bytes, Code, encodeModule, I32 } from '../../src/renderer/wasm_encoder.
 import { KernelCode, MAX_FOLDED_OFFSET, THREAD_COUNTER } from '../../src/renderer/wasm_ops.ts'
 import { SimdPlan } from '../../src/renderer/wasm_simd.ts'
 import { PAGE, sizeClass, WasmHeap } from '../../src/runtime/wasm_memory.ts'
+import { choosingThreads } from '../../src/runtime/wasm.ts'
 import { wasmFeatures } from '../../src/runtime/wasm_features.ts'
 import type { KernelItem } from '../../src/schedule/schedule.ts'
 import { Ops, UOp } from '../../src/uop/ops.ts'
@@ -471,6 +472,37 @@ describe('WASM launches', { skip: skip || !wasmFeatures().sharedMemory }, () => 
     const m = /result=(.*)/.exec(r.stdout)
     assert.ok(m, `no result (hung?): ${r.stderr}`)
     assert.deepEqual(JSON.parse(m[1]!), { ran: [[0, 2, 5, 6]], joined: false, pending: 0 })
+  })
+
+  test('a kernel whose threaded launches are slower runs on one thread (a busy machine)', () => {
+    // all threads: a launch held up by a descheduled worker (here 2 ms of waiting); one thread: fast
+    const wait = new Int32Array(new SharedArrayBuffer(4))
+    const counts = { one: 0, all: 0 }
+    const launch = choosingThreads(
+      2,
+      () => counts.one++,
+      () => {
+        counts.all++
+        Atomics.wait(wait, 0, 0, 2)
+      },
+    )
+    for (let i = 0; i < 40; i++) launch([])
+    // the first launch on all threads, then one thread but for the occasional try of the other
+    // (after 8 launches, then 16): before, every launch waited on the workers
+    assert.ok(counts.all <= 4, JSON.stringify(counts))
+    assert.equal(counts.one + counts.all, 40)
+    // and back to all threads when they become the faster (an idle machine again)
+    const fast = { one: 0, all: 0 }
+    const back = choosingThreads(
+      2,
+      () => {
+        fast.one++
+        Atomics.wait(wait, 0, 0, 2)
+      },
+      () => fast.all++,
+    )
+    for (let i = 0; i < 40; i++) back([])
+    assert.ok(fast.one <= 4, JSON.stringify(fast))
   })
 })
 
