@@ -15,6 +15,22 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length
 const hostCpuMs = async (): Promise<number> =>
   ((globalThis as { hostCpuMs?: () => Promise<number> }).hostCpuMs?.() ?? NaN) as number
 
+let readCost: number | undefined
+/**
+ * CPU ms the reading itself adds to a call's measurement (the round trip through the browser
+ * process to the host: ~2-4 ms, a third of a matmul 512), the median of a few empty measurements.
+ */
+async function cpuReadCost(): Promise<number> {
+  if (readCost !== undefined) return readCost
+  const xs: number[] = []
+  for (let i = 0; i < 7; i++) {
+    const c0 = await hostCpuMs()
+    xs.push((await hostCpuMs()) - c0)
+  }
+  readCost = median(xs)
+  return readCost
+}
+
 /**
  * median ms of `runs` calls after `warm` warm-ups; `after` (freeing) runs outside the clock. A call
  * slower than SLOW_MS (the software WebGPU adapter) gets one warm-up and three runs. Beside the
@@ -37,7 +53,7 @@ async function time(f: Timed, runs: number, warm: number): Promise<{ ms: number;
     cpu.push((await hostCpuMs()) - c0)
     cleanup(after)
   }
-  return { ms: median(ts), cpuMs: median(cpu) }
+  return { ms: median(ts), cpuMs: median(cpu) - (await cpuReadCost()) }
 }
 
 /** tsgrad on one device: each case returns the timed call; `await data()` ends it */

@@ -195,7 +195,7 @@ class AdamBase extends Optimizer<AdamOptions> {
       const params = group.params
       const first = i
       i += params.length
-      if (!params.some((p) => p.grad !== undefined && p.grad !== null)) return // torch: no grads, no step
+      if (!params.some((p) => this.hasGrad(p))) return // torch: no grads, no step
       const b1t = this.write(this.b1Pow[gi]!, this.b1Pow[gi]!.mul(b1))
       const b2t = this.write(this.b2Pow[gi]!, this.b2Pow[gi]!.mul(b2))
       written.push(this.b1Pow[gi]!, this.b2Pow[gi]!)

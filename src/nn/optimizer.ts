@@ -202,9 +202,13 @@ export abstract class Optimizer<O extends object = Record<string, HyperValue>> {
     for (const g of this.paramGroups) g.lr = v
   }
 
-  /** Drop every parameter's gradient (PyTorch's set_to_none behaviour). */
+  /**
+   * Drop every parameter's gradient (PyTorch's set_to_none behaviour). A gradient nothing but this
+   * optimizer has read (through `p.grad`) is disposed, its storage free for the next step's; one
+   * that was read keeps its value, as in PyTorch.
+   */
   zeroGrad(): void {
-    for (const p of this.params) p.grad = undefined
+    for (const p of this.params) Tensor.releaseGrad(p)
   }
 
   /**
@@ -222,7 +226,7 @@ export abstract class Optimizer<O extends object = Record<string, HyperValue>> {
     const out = Tensor.noGrad(() => this.update()).reverse()
     // the gradients are realized too: they read the pre-update parameters, so `p.grad` keeps the
     // value the step used (as in PyTorch) instead of being recomputed from the new weights later
-    const grads = this.params.map((p) => p.grad).filter((g): g is Tensor => g instanceof Tensor)
+    const grads = this.params.map((p) => Tensor.gradUnread(p)).filter((g): g is Tensor => g instanceof Tensor)
     return [...out, ...grads.reverse(), ...takePending()]
   }
 
@@ -254,8 +258,14 @@ export abstract class Optimizer<O extends object = Record<string, HyperValue>> {
     return target.assign(this.skipIf ? this.skipIf.where(target.detach(), v) : v)
   }
 
+  /** `p` has a gradient (read for the optimizer: not marked as read by the user) */
+  protected hasGrad(p: Tensor): boolean {
+    const g = Tensor.gradUnread(p)
+    return g !== undefined && g !== null
+  }
+
   protected gradOf(p: Tensor): Tensor | undefined {
-    const g = p.grad
+    const g = Tensor.gradUnread(p)
     if (g === undefined || g === null) return undefined
     const gd = g.detach()
     return gd.dtype === p.dtype ? gd : gd.cast(p.dtype)

@@ -120,7 +120,12 @@ function internally<T>(fn: () => T): T {
 
 export class Tensor {
   private _uop!: UOp
-  grad: Tensor | undefined
+  private _grad: Tensor | undefined
+  /**
+   * this tensor, a gradient, was read through `.grad` (by the user, clipping, a scaler): only a
+   * gradient nobody read that way is the optimizer's to free at `zeroGrad` (see `releaseGrad`)
+   */
+  private gradRead = false
   private _requiresGrad = false
   private _disposed = false
   /** held by the lazy-reader registry (tensor/lazy_readers.ts) */
@@ -131,6 +136,33 @@ export class Tensor {
   builtAt = writeClock.now
   /** dropout and BatchNorm statistics depend on this */
   static training = false
+
+  /** the gradient of the last `backward()`s (accumulated), or undefined */
+  get grad(): Tensor | undefined {
+    if (this._grad) this._grad.gradRead = true
+    return this._grad
+  }
+  set grad(g: Tensor | undefined) {
+    this._grad = g
+  }
+
+  /** `p.grad` for an optimizer's own use (its update, the step's roots): not marked as read */
+  static gradUnread(p: Tensor): Tensor | undefined {
+    return p._grad
+  }
+
+  /**
+   * Drop `p`'s gradient (an optimizer's zeroGrad). One that only the optimizer has read is disposed
+   * now: a training step's gradients are realized into fresh buffers, and left to the garbage
+   * collector they are freed only every many steps (a page's collector: none in 20 MLP steps, 2.6
+   * MB each), so each step wrote its weight gradients onto fresh memory, a page fault per 4 KiB
+   * (the MLP step's two weight-gradient matmuls took twice the time of its other matmuls).
+   */
+  static releaseGrad(p: Tensor): void {
+    const g = p._grad
+    p._grad = undefined
+    if (g && !g.gradRead) g.dispose()
+  }
 
   /** the lazy graph node this tensor currently stands for (an error once the tensor is disposed) */
   get uop(): UOp {
@@ -488,7 +520,7 @@ export class Tensor {
     }
     this._disposed = true
     if (buf && --buf.handles <= 0) buf.dispose()
-    this.grad?.dispose()
+    this._grad?.dispose()
   }
   get isDisposed(): boolean {
     return this._disposed
@@ -621,10 +653,10 @@ export class Tensor {
       const gt = new Tensor(g)
       gt.builtAt = this.valueAt
       gt.trackLazy()
-      const old = p.grad
-      p.grad = old ? new Tensor(G.aluNode(Ops.ADD, old.uop, g)) : gt
+      const old = p._grad
+      p._grad = old ? new Tensor(G.aluNode(Ops.ADD, old.uop, g)) : gt
       if (old?.gradGroup) group.absorb(old.gradGroup, old)
-      group.add(p.grad)
+      group.add(p._grad)
     }
   }
 
