@@ -18,7 +18,8 @@ import {
   writeCachedText,
 } from './diskcache.js'
 import { hostMemory, NATIVE_MIN_BYTES } from './host_memory.js'
-import { openmpControl, ThreadChoice } from './cpu_threads.js'
+import { openmpControl } from './cpu_threads.js'
+import { ThreadChoice } from './thread_choice.js'
 import { tuneMalloc } from './malloc_tuning.js'
 import { BackgroundBuild, buildQuick, enqueueBuild, findQuickCompiler, swappingProgram } from './cpu_quick.js'
 import { QuickCRenderer } from '../renderer/c_quick.js'

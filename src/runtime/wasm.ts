@@ -5,7 +5,7 @@ import { type DType, storageArray, type TypedArray } from '../dtype.js'
 import { DEBUG, getEnv, now, TsgradError } from '../helpers.js'
 import { fromBase64, WASM_SRC_PREFIX, WasmRenderer } from '../renderer/wasm.js'
 import { THREAD_COUNTER, WASM_IMPORTS } from '../renderer/wasm_ops.js'
-import { ThreadChoice } from './cpu_threads.js'
+import { ThreadChoice } from './thread_choice.js'
 import { type CompiledDevice, Device, type Program } from './device.js'
 import { type WasmBuffer, WasmHeap } from './wasm_memory.js'
 import { wasmFeatures } from './wasm_features.js'
@@ -142,7 +142,7 @@ export function createWasmDevice(name: string): WasmDevice {
 
 /**
  * A threaded kernel's launcher that runs each launch on one thread (`one`) or on all (`all`),
- * whichever has lately been faster for this kernel (cpu_threads.ts's ThreadChoice, as the CPU
+ * whichever has lately been faster for this kernel (thread_choice.ts, as the CPU
  * device's OpenMP kernels): a launch ends only when every worker that took a chunk is done, and on
  * a busy machine a descheduled worker holds it for a scheduler slice while a page's main thread
  * spins (matmul 512 in a page at load ~10: 24-86 ms a launch on 2 threads, ~10 on one).

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { Tensor } from '../../src/index.ts'
-import { ThreadChoice } from '../../src/runtime/cpu_threads.ts'
+import { ThreadChoice } from '../../src/runtime/thread_choice.ts'
 import { hasCPU } from '../helpers.ts'
 
 /** The thread counts of `n` launches when a launch with `t` threads takes `ms(t, i)`. */
