@@ -38,6 +38,8 @@ export interface WGSLLaunch {
   /** buffer bindings 0..nbufs-1, then one binding for the variables if nvars > 0 */
   nbufs: number
   nvars: number
+  /** computes in float16 (`enable f16;`): the device must have started with 'shader-f16' */
+  f16?: true
 }
 
 const HEADER = '// tsgrad '
@@ -560,7 +562,13 @@ export class WGSLRenderer implements Renderer {
         }
       }
     }
-    const launch: WGSLLaunch = { threads, workgroup, nbufs, nvars: vars.length }
+    const launch: WGSLLaunch = {
+      threads,
+      workgroup,
+      nbufs,
+      nvars: vars.length,
+      ...(usesF16 ? { f16: true } : {}),
+    }
     // an empty output (a 0 in its shape): nothing to run, and its index math would divide by 0
     const body = grid.some((g) => g.src[0]!.op === Ops.CONST && g.src[0]!.constValue === 0) ? '' : w.body
     const decls: string[] = []

@@ -273,11 +273,23 @@ function bindGroup(
   return d.createBindGroup({ layout, entries })
 }
 
-function kernelFor(s: Started, src: string, name: string, at: number): Kernel {
+/** The kernel's pipeline, or undefined (its error reported) where this device cannot run it. */
+function kernelFor(s: Started, src: string, name: string, at: number): Kernel | undefined {
   let k = kernels.get(src)
   if (k) return k
   const launch = parseWGSLLaunch(src)
   const d = s.device
+  if (launch.f16 && !s.f16) {
+    // rendered before the adapter was known (float16 graphs are refused at build only after the
+    // start): an error at this launch's reads instead of the driver's complaint about `enable f16`
+    report(
+      at,
+      `WEBGPU: kernel ${name} computes in float16, which needs the adapter's 'shader-f16' feature; ` +
+        'this adapter lacks it (the graph was built before the device started: await startWebGPU() ' +
+        'or ready() first to have float16 refused when it is built, or compute in float32)',
+    )
+    return undefined
+  }
   d.pushErrorScope('validation')
   const module = d.createShaderModule({ code: src })
   const layout = bindingLayout(d, launch)
@@ -472,7 +484,8 @@ export function createWebGPUDevice(name: string): CompiledDevice<WebGPUBuffer, s
         const v = vals ? [...vals] : undefined
         const at = ++clock
         whenStarted((s) => {
-          launch(s, kernelFor(s, src, kname, at), bufs, v)
+          const k = kernelFor(s, src, kname, at)
+          if (k) launch(s, k, bufs, v)
         })
       },
     asyncReads: true,

@@ -4,7 +4,7 @@
 // graphs must match exactly, wraparound included.
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { Device, dtypes, Tensor } from '../../src/index.ts'
+import { Device, dtypes, startWebGPU, Tensor } from '../../src/index.ts'
 import { allclose, hasCPU, makeRng } from '../helpers.ts'
 
 type Rng = () => number
@@ -106,6 +106,37 @@ for (const { dev, what, skip } of backends)
           rtol: 2e-4,
           atol: 2e-5,
           label: `graph ${g} (${shape})`,
+        })
+      }
+    })
+
+    // float16 compute (WEBGPU: WGSL f16 with shader-f16): every op rounds to float16 like the JS
+    // reference, so the graphs differ only by the platforms' transcendentals (an ulp of float16 or
+    // less per op, carried through the later ops), measured against the largest value (lavapipe:
+    // within 0.62 of the tolerance; CPU matches JS exactly). Graph 11 overflows float16 to inf,
+    // which a device keeping float16 values in float32 range would miss.
+    test('20 random float16 graphs agree', async (t) => {
+      if (dev === 'WEBGPU') await startWebGPU()
+      if (!Device.supportsDType(dev, dtypes.float16)) return t.skip(`${dev} has no float16 here`)
+      for (let g = 0; g < 20; g++) {
+        const rng = makeRng(3000 + g)
+        const shape = randomShape(rng)
+        const n = shape.reduce((a, b) => a * b, 1)
+        const datas = [0, 1].map(() => Float32Array.from({ length: n }, () => rng() * 4 - 2))
+        const build = (device: string) =>
+          randomGraph(
+            makeRng(7000 + g),
+            datas.map((d) => new Tensor(d, { shape, device }).cast(dtypes.float16)),
+          ).cast(dtypes.float32)
+        const [a, b] = [await build(dev).data(), await build('JS').data()]
+        const scale = Math.max(
+          1,
+          ...Array.from(b as Float32Array, (v) => (Number.isFinite(v) ? Math.abs(v) : 0)),
+        )
+        allclose(a as Float32Array, b as Float32Array, {
+          rtol: 1e-2,
+          atol: 4e-3 * scale,
+          label: `float16 graph ${g} (${shape})`,
         })
       }
     })
