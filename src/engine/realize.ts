@@ -5,6 +5,7 @@ import { handOpts, type OptTarget } from '../codegen/heuristics.js'
 import { fmtOpts, type Opt } from '../codegen/opts.js'
 import { firstTierOpts } from '../codegen/first_tier.js'
 import { tieredProgram, tiersEnabled, tierStats } from './tiers.js'
+import { fillOf, fillProgram } from './fill.js'
 import { beamSearch } from './beam.js'
 import { estimateCost } from '../codegen/cost.js'
 import { type RenderedKernel, renderKernel } from '../codegen/kernel.js'
@@ -32,7 +33,8 @@ const programCache = new Map<string, CompiledKernel>()
  * ASTs of a cached schedule are the same nodes at every launch */
 let kernelOfAst = new WeakMap<UOp, { device: string; kernel: CompiledKernel }>()
 
-export const stats = { kernelsRun: 0, kernelsCompiled: 0, schedules: 0 }
+/** kernels launched, compiled, schedules run, and fill kernels set up without a compile (engine/fill.ts) */
+export const stats = { kernelsRun: 0, kernelsCompiled: 0, schedules: 0, fills: 0 }
 
 /** NOOPT=1: no opts; BEAM=n: search (cached on disk); else the target's heuristics. */
 function chooseOpts(device: string, target: OptTarget, ast: UOp): Opt[] {
@@ -138,8 +140,8 @@ function precompile(items: readonly ScheduleItem[]): void {
       const key = `${it.device}|${it.ast.key}`
       if (programCache.has(key) || prerendered.has(key)) continue
       const dev = Device.get(it.device)
-      // a kernel built quickly at its first launch is not waited for here
-      if (!dev.compiler.compileMany || quickFirst(dev, it.ast)) continue
+      // a kernel built quickly at its first launch is not waited for here; a fill is no build
+      if (!dev.compiler.compileMany || quickFirst(dev, it.ast) || fillOf(it.ast)) continue
       const plan = planBuild(it.device, dev, it.ast, false)
       const r = renderKernel(it.ast, dev.renderer, plan.opts)
       prerendered.set(key, { ...plan, ...r })
@@ -170,11 +172,21 @@ export function clearKernelCache(): void {
   kernelOfAst = new WeakMap()
 }
 
+/** A fill kernel (engine/fill.ts) as a host program, or undefined for any other kernel. */
+function fillKernel(device: string, ast: UOp): CompiledKernel | undefined {
+  const fill = fillOf(ast)
+  if (fill === undefined) return undefined
+  stats.fills++
+  const program = fillProgram(fill, Device.get(device).allocator)
+  return { name: `fill_${fill.size}`, src: '', program, vars: fill.constVar ? [fill.constVar] : [] }
+}
+
 export function getKernel(device: string, ast: UOp): CompiledKernel {
   const known = kernelOfAst.get(ast)
   if (known?.device === device) return known.kernel
   const key = `${device}|${ast.key}`
   let k = programCache.get(key)
+  if (!k && (k = fillKernel(device, ast)) !== undefined) programCache.set(key, k)
   if (!k) {
     const dev = Device.get(device)
     const pre = prerendered.get(key)
