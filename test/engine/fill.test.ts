@@ -2,7 +2,7 @@
 // with no compile, and writes exactly the elements its index visits.
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { fillOf } from '../../src/engine/fill.ts'
+import { fillOf, fillProgram } from '../../src/engine/fill.ts'
 import { setRealizeObserver, stats } from '../../src/engine/realize.ts'
 import { jit, Tensor } from '../../src/index.ts'
 import type { ScheduleItem } from '../../src/schedule/schedule.ts'
@@ -71,6 +71,22 @@ describe('fill kernels', () => {
     const fills = items.map((it) => (it.kind === 'kernel' ? fillOf(it.ast) !== undefined : false))
     // arange, zeros, x + 1, the padded zeros (a masked value), the broadcast constant
     assert.deepEqual(fills.slice(-4), [true, false, false, true])
+  })
+
+  test('a device without host views gets the fill copied in', () => {
+    const { items } = kernelsOf(() => Tensor.full([2, 3], 0.5).clone().realize())
+    const it = items.at(-1)!
+    const fill = it.kind === 'kernel' ? fillOf(it.ast) : undefined
+    assert.ok(fill?.constVar, 'a fill of a lifted constant')
+    const copied: number[][] = []
+    const program = fillProgram(fill, {
+      alloc: () => undefined,
+      free: () => {},
+      copyin: (_b, src) => copied.push(Array.from(src as Float32Array)),
+      copyout: () => new Float32Array(0),
+    })
+    program([{}], [new Int32Array(new Float32Array([0.5]).buffer)[0]!])
+    assert.deepEqual(copied, [[0.5, 0.5, 0.5, 0.5, 0.5, 0.5]])
   })
 
   test('a jitted function with a fill replays it', async () => {
