@@ -2,7 +2,7 @@
 // kernel cache, wall time and CPU time (this process and its compilers), then the steady state.
 //   node --import tsx bench/cold_start.ts [--batch 512] [--steps 12]
 // Each run uses a fresh TSGRAD_CACHE_DIR (the variable, when set, is replaced). QUICK_COMPILE=1
-// adds the quick first builds (runtime/cpu_quick.ts); TIERS=1 turns first-tier builds on
+// adds the quick first builds (runtime/cpu_quick.ts); TIERS=0 turns first-tier builds off
 // (engine/tiers.ts).
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'

@@ -8,6 +8,7 @@ import { viz } from '../trace.js'
 import type { Renderer } from '../renderer/renderer.js'
 import { decompositions } from './decompose.js'
 import { expandRanges } from './expand.js'
+import { summationShape } from './first_tier.js'
 import { linearize } from './linearize.js'
 import { narrowIndexMath } from './narrow.js'
 import { applyOpts, type Opt } from './opts.js'
@@ -23,6 +24,9 @@ export interface RenderedKernel {
   /** the same program rendered by the `quick` renderer, when one was given (on demand: a kernel
    * already built needs none) */
   quickSrc?: () => string
+  /** on a target that keeps large tiles' sums in order: what decides its summation order
+   * (codegen/first_tier.ts summationShape) */
+  sums?: string
 }
 
 const decompCache = new WeakMap<Renderer, PatternMatcher<unknown>>()
@@ -72,5 +76,7 @@ export function renderKernel(
   const nbufs = new Set(prog.uops.filter((u) => u.op === Ops.DEFINE_GLOBAL).map((u) => u.arg)).size
   const out: RenderedKernel = { name, src, nbufs, vars: kernelVars(prog.uops) }
   if (quick) out.quickSrc = () => quick.render(name, prog)
+  const ordered = renderer.target.orderedAccs
+  if (ordered !== undefined) out.sums = summationShape(prog.uops, ordered)
   return out
 }

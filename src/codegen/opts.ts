@@ -126,15 +126,41 @@ export class OptState {
    * as if that range were also split into `k` straight-line copies.
    */
   expandedNodes(split?: UOp, k = 1): number {
-    const factors = [...this.expanded.map(sizeOf), k]
+    let total = 0
+    for (const c of this.expandedCopies(this.expanded, split, k).values()) total += c
+    return total
+  }
+
+  /**
+   * The accumulators each REDUCE becomes once expanded, in the AST's topological order: one per
+   * combination of the UPCAST and UNROLL ranges it depends on (a CHAIN's steps update one
+   * accumulator; an upcast axis the sum does not depend on, such as a norm's feature axis, adds
+   * none). An upper bound: symbolic folding may merge copies whose index math cancels.
+   */
+  reduceAccumulators(): number[] {
+    const copies = this.expandedCopies(
+      this.expanded.filter((r) => kindOf(r) !== 'chain'),
+      undefined,
+      1,
+    )
+    return [...copies].flatMap(([u, c]) => (u.op === Ops.REDUCE ? [c] : []))
+  }
+
+  /** The copies of each node of the AST once `ranges` (and `split`, as if split by `k`) are expanded. */
+  private expandedCopies(ranges: readonly UOp[], split: UOp | undefined, k: number): Map<UOp, number> {
+    const factors = [...ranges.map(sizeOf), k]
+    const out = new Map<UOp, number>()
+    const topo = toposort([this.ast])
     // more expanded ranges than a bit mask holds: as if at the cap (nothing more expands)
-    if (factors.length > 30) return Number.POSITIVE_INFINITY
-    const bit = new Map<UOp, number>(this.expanded.map((r, i) => [r, 1 << i]))
-    if (split) bit.set(split, 1 << this.expanded.length)
+    if (factors.length > 30) {
+      for (const u of topo) out.set(u, Number.POSITIVE_INFINITY)
+      return out
+    }
+    const bit = new Map<UOp, number>(ranges.map((r, i) => [r, 1 << i]))
+    if (split) bit.set(split, 1 << ranges.length)
     const copies = new Map<number, number>()
     const masks = new Map<UOp, number>()
-    let total = 0
-    for (const u of toposort([this.ast])) {
+    for (const u of topo) {
       let m = bit.get(u) ?? 0
       for (const s of u.src) m |= masks.get(s)!
       masks.set(u, m)
@@ -143,9 +169,9 @@ export class OptState {
         c = factors.reduce((a, f, i) => (m & (1 << i) ? a * f : a), 1)
         copies.set(m, c)
       }
-      total += c
+      out.set(u, c)
     }
-    return total
+    return out
   }
 
   /** Why `opt` cannot apply here, or undefined if it can. */

@@ -5,9 +5,10 @@ import { handOpts, type OptTarget } from '../codegen/heuristics.js'
 import { fmtOpts, type Opt } from '../codegen/opts.js'
 import { firstTierOpts } from '../codegen/first_tier.js'
 import { tieredProgram, tiersEnabled, tierStats } from './tiers.js'
+import { fillOf, fillProgram } from './fill.js'
 import { beamSearch } from './beam.js'
 import { estimateCost } from '../codegen/cost.js'
-import { renderKernel } from '../codegen/kernel.js'
+import { type RenderedKernel, renderKernel } from '../codegen/kernel.js'
 import { Buffer, markWritten } from '../runtime/buffer.js'
 import { type CompiledDevice, Device, type Program } from '../runtime/device.js'
 import { cachedSchedule, type PlannedSchedule } from '../schedule/cache.js'
@@ -32,7 +33,8 @@ const programCache = new Map<string, CompiledKernel>()
  * ASTs of a cached schedule are the same nodes at every launch */
 let kernelOfAst = new WeakMap<UOp, { device: string; kernel: CompiledKernel }>()
 
-export const stats = { kernelsRun: 0, kernelsCompiled: 0, schedules: 0 }
+/** kernels launched, compiled, schedules run, and fill kernels set up without a compile (engine/fill.ts) */
+export const stats = { kernelsRun: 0, kernelsCompiled: 0, schedules: 0, fills: 0 }
 
 /** NOOPT=1: no opts; BEAM=n: search (cached on disk); else the target's heuristics. */
 function chooseOpts(device: string, target: OptTarget, ast: UOp): Opt[] {
@@ -81,15 +83,30 @@ function planBuild(device: string, dev: CompiledDevice, ast: UOp, quick: boolean
   return first === undefined ? { opts } : { opts: first, full: opts }
 }
 
+/** What a first-tier build must share with its full build for the swap. */
+interface FirstTier {
+  vars: readonly UOp[]
+  sums: string | undefined
+}
+
 /**
  * Render `ast` with its full list and start its background build: a poll for the full program, or
- * undefined when the full kernel takes other variables (then the first tier stays).
+ * undefined when the full kernel takes other variables or sums in another order than the first
+ * tier (then the first tier stays, so results never depend on when the swap came).
  */
-function startFullBuild(device: string, ast: UOp, opts: readonly Opt[], vars: readonly UOp[]) {
+function startFullBuild(device: string, ast: UOp, opts: readonly Opt[], first: FirstTier) {
   const dev = Device.get(device)
   const r = renderKernel(ast, dev.renderer, opts)
   if (DEBUG() >= 3) console.log(`opts ${r.name} ${device} (full tier): ${fmtOpts(opts)}`)
-  if (r.vars.length !== vars.length || r.vars.some((v, i) => v !== vars[i])) return undefined
+  if (r.vars.length !== first.vars.length || r.vars.some((v, i) => v !== first.vars[i])) return undefined
+  // sums in another order (codegen/first_tier.ts summationShape): the swap would change results
+  if (r.sums !== first.sums) {
+    if (DEBUG() >= 1)
+      console.log(
+        `${r.name}: the full tier sums as ${r.sums}, the first tier as ${first.sums}: first tier kept`,
+      )
+    return undefined
+  }
   const poll = dev.compiler.compileInBackground!(r.src, r.name)
   return (): Program | undefined => {
     const a = poll()
@@ -98,7 +115,7 @@ function startFullBuild(device: string, ast: UOp, opts: readonly Opt[], vars: re
 }
 
 /** kernels rendered ahead of their first launch by `precompile`, waiting for getKernel */
-const prerendered = new Map<string, BuildPlan & { name: string; src: string; vars: UOp[] }>()
+const prerendered = new Map<string, BuildPlan & RenderedKernel>()
 
 /**
  * Kernels a device that starts builds (Compiler.startMany) gets at once while the next ones render:
@@ -123,11 +140,11 @@ function precompile(items: readonly ScheduleItem[]): void {
       const key = `${it.device}|${it.ast.key}`
       if (programCache.has(key) || prerendered.has(key)) continue
       const dev = Device.get(it.device)
-      // a kernel built quickly at its first launch is not waited for here
-      if (!dev.compiler.compileMany || quickFirst(dev, it.ast)) continue
+      // a kernel built quickly at its first launch is not waited for here; a fill is no build
+      if (!dev.compiler.compileMany || quickFirst(dev, it.ast) || fillOf(it.ast)) continue
       const plan = planBuild(it.device, dev, it.ast, false)
       const r = renderKernel(it.ast, dev.renderer, plan.opts)
-      prerendered.set(key, { ...plan, name: r.name, src: r.src, vars: r.vars })
+      prerendered.set(key, { ...plan, ...r })
       const list = jobs.get(it.device) ?? []
       list.push({ src: r.src, name: r.name })
       jobs.set(it.device, list)
@@ -155,11 +172,21 @@ export function clearKernelCache(): void {
   kernelOfAst = new WeakMap()
 }
 
+/** A fill kernel (engine/fill.ts) as a host program, or undefined for any other kernel. */
+function fillKernel(device: string, ast: UOp): CompiledKernel | undefined {
+  const fill = fillOf(ast)
+  if (fill === undefined) return undefined
+  stats.fills++
+  const program = fillProgram(fill, Device.get(device).allocator)
+  return { name: `fill_${fill.size}`, src: '', program, vars: fill.constVar ? [fill.constVar] : [] }
+}
+
 export function getKernel(device: string, ast: UOp): CompiledKernel {
   const known = kernelOfAst.get(ast)
   if (known?.device === device) return known.kernel
   const key = `${device}|${ast.key}`
   let k = programCache.get(key)
+  if (!k && (k = fillKernel(device, ast)) !== undefined) programCache.set(key, k)
   if (!k) {
     const dev = Device.get(device)
     const pre = prerendered.get(key)
@@ -179,8 +206,8 @@ export function getKernel(device: string, ast: UOp): CompiledKernel {
     const full = plan.full
     if (full !== undefined) {
       tierStats.firstTier++
-      const vars = r.vars
-      program = tieredProgram(program, () => startFullBuild(device, ast, full, vars))
+      const first = { vars: r.vars, sums: r.sums }
+      program = tieredProgram(program, () => startFullBuild(device, ast, full, first))
     }
     viz?.kernelEnd(r.name, r.src)
     k = { name: r.name, src: r.src, program, vars: r.vars }

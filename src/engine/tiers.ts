@@ -5,10 +5,7 @@
 // full list is rendered and built in the background, and the program switches to it between two
 // launches once it is ready. A kernel launched once (an evaluation) never pays for its full build.
 //
-// Opt-in (TIERS=1): on by default, a train-llama run resumed from a checkpoint lost bit-for-bit
-// equality with the uninterrupted run (test/apps/train_llama_ckpt.test.ts; loss 5.6557045 against
-// 5.6557050 at step 3), though every float32 kernel compared equal both ways on random inputs; until
-// that is found, every kernel is built from its full list before its first launch by default.
+// TIERS=0 turns this off (every kernel built from its full list before its first launch).
 import { getEnv, now } from '../helpers.js'
 import type { Program } from '../runtime/device.js'
 
@@ -18,8 +15,8 @@ export const tierStats = { firstTier: 0, started: 0, swaps: 0 }
 /** How often (ms) a launch of a kernel still on its first tier looks for its full build. */
 const POLL_MS = 5
 
-/** Whether first-tier builds are on (TIERS=1). */
-export const tiersEnabled = (): boolean => getEnv('TIERS') === '1'
+/** Whether first-tier builds are on (TIERS=0: off). */
+export const tiersEnabled = (): boolean => getEnv('TIERS') !== '0'
 
 /**
  * A program that runs `first` until the full build is ready: `startFull` (called at the second
