@@ -230,9 +230,9 @@ export interface RealizeResult {
  */
 function scheduleLaidOut(roots: readonly UOp[], topo: readonly UOp[]): Schedule {
   const laid = applyLayouts(roots, topo, (d) => Device.get(d).renderer.layout)
-  const maxBuffers = (d: string) => Device.get(d).renderer.limits?.maxBuffers
-  if (laid.roots === roots) return createSchedule(roots, topo, maxBuffers)
-  const sched = createSchedule(laid.roots, undefined, maxBuffers)
+  const limitsOf = (d: string) => Device.get(d).renderer.limits
+  if (laid.roots === roots) return createSchedule(roots, topo, limitsOf)
+  const sched = createSchedule(laid.roots, undefined, limitsOf)
   const asGiven = (u: UOp): UOp => laid.origin.get(u) ?? laid.servedBy.get(u) ?? u
   const realized = new Map<UOp, SchedBuf>()
   // (the pass's own copies have no node in the graph as given: they are temporaries)

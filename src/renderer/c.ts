@@ -1,7 +1,7 @@
 // C renderer for the CPU device (gcc or clang): the C-style renderer plus a prelude of helpers
 // that give JS-reference semantics, OpenMP `parallel for` on thread ranges, and declarations that
 // let the compiler call the vector math library (libmvec) from vectorized loops.
-import { type LinearProgram, PANELS_32 } from './target.js'
+import { type KernelLimits, type LinearProgram, PANELS_32 } from './target.js'
 import type { DType } from '../dtype.js'
 import { ACC_SET, Ops, type RangeArg, type UOp } from '../uop/ops.js'
 import { DOT_PAIRS_PRELUDE } from './c_dot_pairs.js'
@@ -57,7 +57,7 @@ static inline unsigned short f2bf(float f) {
 static inline float rbf(float f) { return bf2f(f2bf(f)); }
 `
 
-/** Scalar float32 exp/exp2 (the quick prelude defines __builtin_fmaf where the compiler lacks it). */
+/** Scalar float32 exp/exp2/erf (the quick prelude defines __builtin_fmaf where the compiler lacks it). */
 export const SCALAR_EXP = `// exp in float32, inlined so the loop vectorizer keeps it in registers (libmvec's call costs
 // about as much as a 64 MB pass of memory in softmax). x is clamped to where exp is finite and
 // nonzero (selects that keep NaN), then x = k ln2 + r with |r| <= ln2/2: k is rounded by adding
@@ -100,6 +100,32 @@ static inline float tg_exp2f(float x) {
   float kh = __builtin_fmaf(x, 0.5f, 0x1.8p23f + 127.0f);
   float k = kf - (0x1.8p23f + 254.0f);
   return tg_scale2(tg_exp_poly((x - k) * 0.693147180559945309f), kf, kh);
+}
+// erf in float32, inline and branchless for the same reason as tg_expf: a call to erff in a register
+// tile's epilogue (matmul then gelu) made gcc give up vectorizing the whole tile (spilled scalar
+// accumulators, 15x slower). |x| <= 1: x * P(x^2), P of degree 6 (relative error 1.2e-9); above:
+// 1 - exp(Q(|x| - 1)) with Q of degree 8 fitted to log(erfc) on [1, 4] (1.2e-8; erfc(4) is below
+// half an ulp of 1). Both are minimax fits (scripts/fit_erf_poly.py); within 2.5 ulp of erf over
+// every float (glibc's erff: 1 ulp), odd, NaN stays NaN, +-inf -> +-1.
+static inline float tg_erff(float x) {
+  float t = x * x, p = 7.853856368e-05f;
+  p = __builtin_fmaf(p, t, -8.010190795e-04f);
+  p = __builtin_fmaf(p, t, 5.188327283e-03f);
+  p = __builtin_fmaf(p, t, -2.685381100e-02f);
+  p = __builtin_fmaf(p, t, 1.128358543e-01f);
+  p = __builtin_fmaf(p, t, -3.761262596e-01f);
+  p = __builtin_fmaf(p, t, 1.128379107e+00f);
+  float a = tg_clampf(fabsf(x), 1.0f, 4.0f) - 1.0f, q = 1.599810844e-06f;
+  q = __builtin_fmaf(q, a, -3.249943620e-05f);
+  q = __builtin_fmaf(q, a, 3.179109481e-04f);
+  q = __builtin_fmaf(q, a, -2.048137598e-03f);
+  q = __builtin_fmaf(q, a, 1.006868202e-02f);
+  q = __builtin_fmaf(q, a, -4.156829789e-02f);
+  q = __builtin_fmaf(q, a, -8.431078196e-01f);
+  q = __builtin_fmaf(q, a, -2.638967276e+00f);
+  q = __builtin_fmaf(q, a, -1.849605560e+00f);
+  float big = copysignf(1.0f - tg_expf(q), x);
+  return fabsf(x) <= 1.0f ? x * p : big;
 }
 `
 
@@ -149,6 +175,36 @@ function simdReduction(op: string, dt: DType): string | undefined {
   return dt.name === 'float64' ? 'maxnand' : 'maxnan'
 }
 
+/**
+ * `uops` with the stores that follow a loop in its enclosing loop body (a register tile's epilogue)
+ * moved to the end of that body. Inside an OpenMP parallel loop the buffers lose `restrict` (the
+ * outlined function reads them from a struct), so gcc cannot move the epilogue's loads (a residual
+ * add's) above the stores of the lanes before them, and the SLP vectorizer, which builds the tile's
+ * vector code from those stores, left the whole tile scalar (a transformer's MLP down projection
+ * plus residual: 0.54 GFLOP in 230-430 ms).
+ */
+function storesLast(uops: readonly UOp[]): UOp[] {
+  const out: UOp[] = []
+  const held: UOp[][] = [[]] // per open loop body: the stores moved to its end
+  const afterLoop: boolean[] = [false] // per open loop body: whether a loop in it has closed
+  for (const u of uops) {
+    if (u.op === Ops.RANGE) {
+      held.push([])
+      afterLoop.push(false)
+    } else if (u.op === Ops.ENDRANGE) {
+      out.push(...held.pop()!)
+      afterLoop.pop()
+      afterLoop[afterLoop.length - 1] = true
+    } else if (u.op === Ops.STORE && afterLoop.at(-1)) {
+      held.at(-1)!.push(u)
+      continue
+    }
+    out.push(u)
+  }
+  out.push(...held.pop()!)
+  return out
+}
+
 /** Accumulators in one loop beyond which the loop is an UPCAST register tile (SLP, not simd). */
 const SIMD_MAX_ACCS = 4
 
@@ -174,6 +230,13 @@ export class CRenderer extends CStyleRenderer {
   // without the copy (0.30 ms on one thread either way), which only cost its kernel, its buffer and
   // a launch (~35 us of a 0.45 ms call)
   readonly layout = { ...PANELS_32, panel: 2 * this.target.vectorWidth, packMinWork: 1 << 25 }
+  // gcc vectorizes a register tile from its stores back through the epilogue: plain arithmetic
+  // (a bias, a residual, a scale) keeps it vector code, anything else (relu's max, exp, erf,
+  // selects) left the whole tile scalar, 7x slower; from 2^18 multiply-adds such a product is
+  // realized and its epilogue runs as its own kernel (schedule/tile_epilogue.ts)
+  readonly limits: KernelLimits = {
+    tileEpilogue: { ops: new Set([Ops.ADD, Ops.SUB, Ops.MUL, Ops.NEG]), minWork: 1 << 18 },
+  }
 
   protected prelude(): string {
     return PRELUDE
@@ -193,7 +256,7 @@ export class CRenderer extends CStyleRenderer {
 
   override render(name: string, prog: LinearProgram): string {
     this.tile = prog.uops.filter((u) => u.op === Ops.DEFINE_ACC).length > SIMD_MAX_ACCS
-    return super.render(name, prog)
+    return super.render(name, this.tile ? { ...prog, uops: storesLast(prog.uops) } : prog)
   }
 
   protected signature(name: string, params: string[], _prog: LinearProgram): string {
@@ -223,9 +286,10 @@ export class CRenderer extends CStyleRenderer {
   }
 
   protected override aluExpr(u: UOp, a: string[], inner = true): string {
-    // float32 exp/exp2 inline (tg_expf above); other dtypes and functions go to libm/libmvec
-    if ((u.op === Ops.EXP || u.op === Ops.EXP2) && u.src[0]!.dtype.name === 'float32')
-      return `${u.op === Ops.EXP ? 'tg_expf' : 'tg_exp2f'}(${a[0]})`
+    // float32 exp/exp2/erf inline (tg_expf, tg_erff above); other dtypes and functions go to libm/libmvec
+    const f32 = u.src[0]?.dtype.name === 'float32'
+    if (f32 && (u.op === Ops.EXP || u.op === Ops.EXP2 || u.op === Ops.ERF))
+      return `${u.op === Ops.EXP ? 'tg_expf' : u.op === Ops.EXP2 ? 'tg_exp2f' : 'tg_erff'}(${a[0]})`
     // outside innermost loops (a quantized block's scale) one F16C instruction; inside, the
     // integer form that gcc vectorizes
     if (u.op === Ops.CAST && u.src[0]!.dtype.name === 'float16' && u.dtype.name === 'float32')

@@ -106,11 +106,21 @@ export const PANELS_32: LayoutTarget = {
   convGradGroupPositions: 8192,
 }
 
+/** What a device's register tiles take after their reduce (KernelLimits.tileEpilogue). */
+export interface TileEpilogueLimit {
+  /** ALU ops an epilogue may hold and still vectorize with the tile */
+  readonly ops: ReadonlySet<Op>
+  /** multiply-adds from which a product counts as a register tile worth keeping vectorized */
+  readonly minWork: number
+}
+
 /** What the scheduler must respect on this target (schedule/schedule.ts). */
 export interface KernelLimits {
   /**
    * buffers one kernel may bind (WebGPU: the adapter's maxStorageBuffersPerShaderStage, less the
    * binding of the variables); a fused kernel over more is split
    */
-  readonly maxBuffers: number
+  readonly maxBuffers?: number
+  /** the epilogue a matmul-like product's register tile keeps vectorized (schedule/tile_epilogue.ts) */
+  readonly tileEpilogue?: TileEpilogueLimit
 }

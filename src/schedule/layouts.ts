@@ -372,13 +372,20 @@ function orient(v: UOp, t: LayoutTarget): UOp | undefined {
   return G.reshape(packProduct(r, t) ?? r, o.shape)
 }
 
-/** Whether `r` is a product big enough to pack B for (packed or not yet). */
-function isBigProduct(r: UOp, t: LayoutTarget): boolean {
+/** Whether `r` is a product big enough to pack B for (packed or not yet), or of `minWork`. */
+function isBigProduct(r: UOp, t: LayoutTarget, minWork = t.packMinWork): boolean {
   const p = productOf(mergedReduce(r) ?? r)
   if (!p) return false
   const [M, N, K] = [p.shape[p.m]!, p.shape[p.n]!, p.shape[p.k]!]
-  return M >= t.packMinRows && M * N * K >= t.packMinWork
+  return M >= t.packMinRows && M * N * K >= minWork
 }
+
+/**
+ * Multiply-adds (per batch entry) from which a product read through a pad gets its own buffer; not
+ * the packing threshold: when the CPU's went up to 2^25, a transformer block's q, k and v
+ * gradients (128 x 64 x 128 per head) fused into one gated kernel again (3x the work, untiled).
+ */
+const PAD_SPLIT_MIN_WORK = 1 << 18
 
 /**
  * A big product read through a pad (a slice of a concatenation's gradient, e.g. attention's q, k
@@ -389,7 +396,7 @@ function isBigProduct(r: UOp, t: LayoutTarget): boolean {
 function padOfProduct(x: UOp, t: LayoutTarget): UOp | undefined {
   let v = x.src[0]!
   while (v.op === Ops.RESHAPE || v.op === Ops.PERMUTE) v = v.src[0]!
-  if (v.op !== Ops.REDUCE_AXIS || !isBigProduct(v, t)) return undefined
+  if (v.op !== Ops.REDUCE_AXIS || !isBigProduct(v, t, PAD_SPLIT_MIN_WORK)) return undefined
   return x.replace({ src: [layoutCopy(x.src[0]!)] })
 }
 

@@ -19,7 +19,9 @@
 //   contiguous buffers first;
 // - a chain of elementwise ops deeper than MAX_FUSED_DEPTH is cut into kernels of that depth;
 // - a kernel that binds more buffers than its device allows (WebGPU) has a part realized first
-//   (schedule/buffer_limit.ts).
+//   (schedule/buffer_limit.ts);
+// - a matmul-like product whose epilogue its device's register tile cannot vectorize (CPU: relu,
+//   exp, erf after the product) is realized first (schedule/tile_epilogue.ts).
 import type { DType } from '../dtype.js'
 import { priorityTopoOrder, prod, TsgradError } from '../helpers.js'
 import type { CustomKernelArg } from '../uop/custom_kernel.js'
@@ -30,6 +32,8 @@ import { simplifyGatedIndices } from '../uop/valid.js'
 import { gtOne, smax, sprod } from '../uop/sint.js'
 import { indexDTypeFor, KernelLowering } from './rangeify.js'
 import { bufferLimitSplit } from './buffer_limit.js'
+import { tileEpilogueSplits } from './tile_epilogue.js'
+import type { KernelLimits } from '../renderer/target.js'
 
 /** A buffer as the schedule sees it: an existing one, or one to allocate. */
 export interface SchedBuf {
@@ -302,15 +306,17 @@ function findRealizePoints(roots: readonly UOp[], topo: readonly UOp[]): Set<UOp
 /** The nodes a schedule of `roots` looks at, inputs first (BUFFER nodes are leaves). */
 export const scheduleTopo = (roots: readonly UOp[]): UOp[] => toposort(roots, (u) => u.op === Ops.BUFFER)
 
-/** The most buffers one kernel on a device may bind (undefined: no limit), from its renderer. */
-export type MaxBuffersOf = (device: string) => number | undefined
+/** What a kernel on a device must keep (undefined: anything), from its renderer. */
+export type LimitsOf = (device: string) => KernelLimits | undefined
 
 export function createSchedule(
   roots: readonly UOp[],
   topo: readonly UOp[] = scheduleTopo(roots),
-  maxBuffers: MaxBuffersOf = () => undefined,
+  limitsOf: LimitsOf = () => undefined,
 ): Schedule {
   const R = findRealizePoints(roots, topo)
+  realizeTiledProducts(topo, R, limitsOf)
+  const maxBuffers = (device: string) => limitsOf(device)?.maxBuffers
   for (;;) {
     const first = tryBuild(topo, R, maxBuffers)
     if (!(first instanceof UOp)) return first
@@ -319,6 +325,25 @@ export function createSchedule(
     R.add(first)
   }
 }
+
+/**
+ * Products whose fused epilogue their device's register tile cannot take get a buffer
+ * (schedule/tile_epilogue.ts); the epilogue becomes a kernel of its own.
+ */
+function realizeTiledProducts(topo: readonly UOp[], R: Set<UOp>, limitsOf: LimitsOf): void {
+  for (const n of topo) {
+    const limit =
+      R.has(n) && n.op !== Ops.COPY && n.op !== Ops.CUSTOM_KERNEL
+        ? limitsOf(n.device)?.tileEpilogue
+        : undefined
+    if (!limit) continue
+    const expr = n.op === Ops.ASSIGN ? n.src[1]! : n.op === Ops.CONTIGUOUS ? n.src[0]! : n
+    const isBoundary = (u: UOp): boolean => u !== n && (u.op === Ops.BUFFER || R.has(u))
+    for (const p of tileEpilogueSplits(expr, isBoundary, limit)) R.add(p)
+  }
+}
+
+type MaxBuffersOf = (device: string) => number | undefined
 
 function tryBuild(topo: readonly UOp[], R: Set<UOp>, maxBuffers: MaxBuffersOf): Schedule | UOp {
   const order = topo.filter((n) => R.has(n))

@@ -97,7 +97,9 @@ describe('buffers per kernel (KernelLimits.maxBuffers)', () => {
   const inputs = (n: number) =>
     Array.from({ length: n }, (_, i) => Tensor.full([8, 16], i, { device: 'JS' }).contiguous().realize())
   const kernelsOf = (t: Tensor, limit: number) =>
-    createSchedule([t.uop], undefined, () => limit).items.filter((i): i is KernelItem => i.kind === 'kernel')
+    createSchedule([t.uop], undefined, () => ({ maxBuffers: limit })).items.filter(
+      (i): i is KernelItem => i.kind === 'kernel',
+    )
 
   test('a fused kernel over more buffers than the limit is split into kernels within it', () => {
     const xs = inputs(12)

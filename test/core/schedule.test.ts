@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { scheduleFor, stats } from '../../src/engine/realize.ts'
-import { nn, optim, Tensor } from '../../src/index.ts'
+import { Device, nn, optim, Tensor } from '../../src/index.ts'
 import { Ops } from '../../src/uop/ops.ts'
 import { toposort } from '../../src/uop/rewrite.ts'
 
@@ -168,6 +168,35 @@ describe('fusion contracts (kernel counts)', () => {
     // the two forward products reduce over 256: each in one kernel (the relu of layer 1 and its
     // mask for the backward once recomputed the whole first matmul in a second kernel)
     assert.equal(big.length, 2, 'kernels with a reduce over 256')
+  })
+  test("a product is realized before an epilogue its device's register tile cannot vectorize", () => {
+    // CPU: gcc left the whole tile scalar under relu, exp or erf (x @ W + b then relu 7x slower)
+    const tiled = Device.get(Device.DEFAULT).renderer.limits?.tileEpilogue !== undefined
+    const x = Tensor.rand([128, 256]).realize()
+    const w = Tensor.rand([256, 64]).realize()
+    const bias = Tensor.rand([64]).realize()
+    // a bias, a scale, a residual: one kernel
+    expectKernels(
+      () =>
+        x
+          .matmul(w)
+          .add(bias)
+          .mul(2)
+          .add(Tensor.rand([128, 64]).realize()),
+      1,
+    )
+    // the product (1), then its epilogue (1)
+    expectKernels(() => x.matmul(w).add(bias).relu(), tiled ? 2 : 1)
+    expectKernels(() => x.matmul(w).gelu(), tiled ? 2 : 1)
+    // also off the path to the product: a gradient's product times a saved pre-activation's erf
+    const pre = Tensor.rand([128, 64]).realize()
+    expectKernels(() => x.matmul(w).mul(pre.erf()), tiled ? 2 : 1)
+    // the product's own kernel holds no MAX
+    const ks = kernels(x.matmul(w).add(bias).relu())
+    const product = ks.find((k) => toposort([k.ast]).some((u) => u.op === Ops.REDUCE))!
+    assert.equal(toposort([product.ast]).filter((u) => u.op === Ops.MAX).length, tiled ? 0 : 1)
+    // products below 2^18 multiply-adds keep their epilogue
+    expectKernels(() => a.matmul(Tensor.rand([65, 7]).realize()).relu(), 1)
   })
   test('realizing a tensor twice runs nothing the second time', () => {
     const t = a.add(b).mul(c)

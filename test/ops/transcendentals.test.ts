@@ -1,8 +1,11 @@
 // exp, exp2 and sigmoid in float32 across the whole float range, against float64 Math.exp rounded
 // once: the CPU backend evaluates them with its own inline polynomial, so every exponent range
 // (subnormal results, overflow, the thresholds between) is checked, not only the fixtures' values.
+// erf against scipy's float64 erf at 2,197 points (test/fixtures/erf_sweep.json,
+// scripts/gen_erf_sweep.py), which include every float next to where the CPU's polynomials switch.
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
+import { readFileSync } from 'node:fs'
 import { Device, dtypes, Tensor } from '../../src/index.ts'
 
 /** s (1 - s) rounded to float32 */
@@ -138,5 +141,23 @@ describe('float32 transcendentals over the whole range', () => {
       .data()
     assert.ok(Math.abs(got[0]! - 6.14e-6) < 1e-7, `${got[0]}`)
     assert.deepEqual([got[1], got[2]], [0.5, 1])
+  })
+  test('erf within 3 ulp of float64 on the CPU (its inline polynomial), within 1e-6 elsewhere', async () => {
+    const fx = JSON.parse(readFileSync(new URL('../fixtures/erf_sweep.json', import.meta.url), 'utf8')) as {
+      x: number[]
+      erf: number[]
+    }
+    const xs = Float32Array.from(fx.x)
+    const got = (await new Tensor(xs).erf().data()) as Float32Array
+    // the other devices decompose erf (Abramowitz & Stegun 7.1.26: 1.5e-7, ~1e-6 in float32)
+    const cpu = Device.DEFAULT === 'CPU'
+    const ref = new Map(fx.x.map((v, i) => [v, fx.erf[i]!]))
+    const w = worst(xs, got, (v) => ref.get(v)!, cpu ? 0 : 1e-6)
+    assert.ok(w.ulp <= (cpu ? 3 : 0), `erf(${w.at}) is ${w.ulp.toFixed(2)} ulp off`)
+    const special = await new Tensor([0, -0, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, Number.NaN])
+      .erf()
+      .data()
+    // (erf(-0) keeps its sign on the CPU; the decomposition gives +0)
+    assert.deepEqual([...special], [0, cpu ? -0 : 0, 1, -1, Number.NaN])
   })
 })
