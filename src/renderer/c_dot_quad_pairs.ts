@@ -108,7 +108,22 @@ export function renderQuadPairLoop(
   const quadBody = body.slice(inner + 1, end)
   const plan = planQuadLoop(quad, quadBody, lanes, strideOf(quad, quadBody))
   if (!plan || lanes.get(plan.acc) !== QUAD_LANES) return false
-  const { q, scalar, scale, acc, c } = plan
+  const { scalar, scale, acc, c } = plan
+  // x's two blocks side by side (its index moves by a block per step) are one 64-byte load; with
+  // int8 on both sides (Q8_0) the operands may swap so that the side that moves by a block is x
+  const blockStride = strideOf(
+    range,
+    body.filter((u) => u !== quad), // (the quad loop's variable is 0 here: it counts as invariant)
+  )
+  let q = plan.q
+  if (
+    blockStride(q.x.src[1]!) !== 32 &&
+    q.w.kind === 'bytes' &&
+    q.w.signed &&
+    q.w.c === 0 &&
+    blockStride(q.w.load.src[1]!) === 32
+  )
+    q = { ...q, x: q.w.load, w: { ...q.w, load: q.x } }
   const r = w.name(range)
   const rq = w.name(quad)
   const step = `${r}_2`
@@ -139,15 +154,7 @@ export function renderQuadPairLoop(
         ? // an int8 is its unsigned bytes (w ^ 0x80 = w + 128) minus 128
           '(tg_q2cat(tg_qld(qw0_), tg_qld(qw1_)) ^ tg_q2splat((int)0x80808080u))'
         : 'tg_q2cat(tg_qld(qw0_), tg_qld(qw1_))'
-  // x's two blocks side by side (its index moves by a block per step): one 64-byte load
-  // (the quad loop's variable is 0 here: it counts as invariant)
-  const xNext =
-    strideOf(
-      range,
-      body.filter((u) => u !== quad),
-    )(q.x.src[1]!) === 32
-      ? 'tg_q2ld(qx0_)'
-      : 'tg_q2cat(tg_qld(qx0_), tg_qld(qx1_))'
+  const xNext = blockStride(q.x.src[1]!) === 32 ? 'tg_q2ld(qx0_)' : 'tg_q2cat(tg_qld(qx0_), tg_qld(qx1_))'
   w.line(`tgq16i xq_ = ${xNext};`)
   w.line(`tgq16i dq_ = tg_q2dp(${u8}, xq_)${quadFixup(c, 'xq_', 'tg_q2dp', 'tg_q2splat')};`)
   w.line(`${sum} = ${sum} + __builtin_convertvector(dq_, tgq16f) * tg_q2sc(qs0_, qs1_);`)

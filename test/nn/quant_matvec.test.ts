@@ -158,9 +158,9 @@ describe('integer matvec over quantized blocks', () => {
       const body = src.slice(src.lastIndexOf(' qmv_'))
       assert.match(body, /acc\d+_l\[8\]/)
       // two blocks per step of the block loop (c_dot_quad_pairs.ts), the blocks' float16 scales as
-      // 16-bit loads; Q4_0: x's 64 bytes in one load (Q8_0's int8 pairs match either way round)
+      // 16-bit loads, x's 64 bytes in one load (Q8_0: x, not the weights, though its int8 quads match either way round)
       assert.match(body, /for \(int r\d+_2 = 0; r\d+_2 < 16; r\d+_2 \+= 2\)/)
-      if (type === 'Q4_0') assert.match(body, /tgq16i xq_ = tg_q2ld\(qx0_\);/)
+      assert.match(body, /tgq16i xq_ = tg_q2ld\(qx0_\);/)
       assert.match(body, /_Float16 v\d+ = tg_ldh\(/)
       // Q4_0: nibbles minus 8 (8 x the lanes' sums of x); Q8_0: int8 as (w ^ 0x80) - 128
       assert.match(
