@@ -236,37 +236,73 @@ function weightQuad(ws: readonly Elem[], stride: (idx: UOp) => number): WQuad | 
   return { kind: 'nibbles', load: base, c }
 }
 
-/**
- * Render `loop` (8 lanes whose body is a quad dot product feeding an 8-lane float accumulator) as
- * one 256-bit step; returns false (nothing written) otherwise.
- */
-export function renderQuadLoop(loop: LoopToRender, stride: (idx: UOp) => number): boolean {
-  const { range, body, writer: w, statement, lanes } = loop
-  if (!isConst(range.src[0], QUAD_LANES) || range.dtype.name !== 'int32') return false
+/** A quad loop's parts: the quad, the index arithmetic beside it, the scale and the accumulator. */
+export interface QuadLoopPlan {
+  readonly q: DotQuad
+  /** the body's int index arithmetic (rendered as scalars, the loop variable at 0) */
+  readonly scalar: readonly UOp[]
+  /** the float every lane's sum is multiplied by (set outside the loop) */
+  readonly scale: UOp
+  /** the 8-lane float accumulator updated */
+  readonly acc: UOp
+  /** the constant per weight element (Q4_0's -8, an int8's -128), summed as c * dp(|c|, x) */
+  readonly c: number
+}
+
+/** The plan of a loop of 8 lanes whose body is a quad dot product feeding an 8-lane float accumulator. */
+export function planQuadLoop(
+  range: UOp,
+  body: readonly UOp[],
+  lanes: ReadonlyMap<UOp, number>,
+  stride: (idx: UOp) => number,
+): QuadLoopPlan | undefined {
+  if (!isConst(range.src[0], QUAD_LANES) || range.dtype.name !== 'int32') return undefined
   const uses = new Map<UOp, number>()
   for (const u of body) for (const s of u.src) uses.set(s, (uses.get(s) ?? 0) + 1)
   const q = findDotQuad(body, stride, uses)
-  if (!q) return false
+  if (!q) return undefined
   const inBody = new Set(body)
   // the rest of the body: int index arithmetic, then sum -> float, * invariant, lane update
   const cast = body.find((u) => u.op === Ops.CAST && u.src[0] === q.dot)
   const mul = cast && body.find((u) => u.op === Ops.MUL && u.src.includes(cast))
   const scale = mul?.src[0] === cast ? mul?.src[1] : mul?.src[0]
   const upd = mul && body.find((u) => u.op === Ops.ACC_UPDATE && u.src[1] === mul)
-  if (cast?.dtype.name !== 'float32' || !mul || !scale || inBody.has(scale) || !upd) return false
+  if (cast?.dtype.name !== 'float32' || !mul || !scale || inBody.has(scale) || !upd) return undefined
   if (upd.arg !== 'ADD' || lanes.get(upd.src[0]!) !== QUAD_LANES || upd.src[0]!.dtype.name !== 'float32')
-    return false
-  if (uses.get(q.dot) !== 1 || uses.get(cast) !== 1 || uses.get(mul) !== 1) return false
+    return undefined
+  if (uses.get(q.dot) !== 1 || uses.get(cast) !== 1 || uses.get(mul) !== 1) return undefined
   const vector = new Set([q.dot, cast, mul, upd])
   const scalar = body.filter((u) => !q.fused.has(u) && !vector.has(u))
   const plainInt = (u: UOp) =>
     u.dtype.isInt && u.op !== Ops.LOAD && u.op !== Ops.RANGE && u.op !== Ops.ACC && u.op !== Ops.DEFINE_ACC
-  if (!scalar.every(plainInt)) return false
+  if (!scalar.every(plainInt)) return undefined
   // the constant, with an int8's -128: |c| must fit the unsigned bytes of the fix-up dot product
   const c = q.w.c - (q.w.kind === 'bytes' && q.w.signed ? 128 : 0)
-  if (Math.abs(c) > 255) return false
+  if (Math.abs(c) > 255) return undefined
+  return { q, scalar, scale, acc: upd.src[0]!, c }
+}
+
+/** `c * dp(1, x)` as a dot product with the bytes |c| (`dp`: the quad or pair-of-quads helper). */
+export function quadFixup(c: number, x: string, dp: string, splat: string): string {
+  if (c === 0) return ''
+  return ` ${c < 0 ? '-' : '+'} ${dp}(${splat}((int)0x${((Math.abs(c) * 0x01010101) >>> 0).toString(16)}u), ${x})`
+}
+
+/** The address of a load's element, as `const void *`. */
+export const loadAddress = (w: LoopToRender['writer'], ld: UOp): string =>
+  `(const void *)(${w.ref(ld.src[0]!)} + ${w.ref(ld.src[1]!)})`
+
+/**
+ * Render `loop` (8 lanes whose body is a quad dot product feeding an 8-lane float accumulator) as
+ * one 256-bit step; returns false (nothing written) otherwise.
+ */
+export function renderQuadLoop(loop: LoopToRender, stride: (idx: UOp) => number): boolean {
+  const { range, body, writer: w, statement, lanes } = loop
+  const plan = planQuadLoop(range, body, lanes, stride)
+  if (!plan) return false
+  const { q, scalar, scale, acc: accu, c } = plan
   const r = w.name(range)
-  const addr = (ld: UOp) => `(const void *)(${w.ref(ld.src[0]!)} + ${w.ref(ld.src[1]!)})`
+  const addr = (ld: UOp) => loadAddress(w, ld)
   w.open('{')
   w.line(`const int ${r} = 0;`)
   for (const u of scalar) statement(u)
@@ -279,13 +315,8 @@ export function renderQuadLoop(loop: LoopToRender, stride: (idx: UOp) => number)
           `(tg_qld(${addr(q.w.load)}) ^ tg_qsplat((int)0x80808080u))`
         : `tg_qld(${addr(q.w.load)})`
   w.line(`tgq8i xq_ = ${x};`)
-  // c * (each lane's sum of its four x) as one more dot product with the bytes |c|
-  const fix =
-    c === 0
-      ? ''
-      : ` ${c < 0 ? '-' : '+'} tg_qdp(tg_qsplat((int)0x${((Math.abs(c) * 0x01010101) >>> 0).toString(16)}u), xq_)`
-  w.line(`tgq8i dq_ = tg_qdp(${u8}, xq_)${fix};`)
-  const acc = `*(tgq8fu*)${w.ref(upd.src[0]!)}_l`
+  w.line(`tgq8i dq_ = tg_qdp(${u8}, xq_)${quadFixup(c, 'xq_', 'tg_qdp', 'tg_qsplat')};`)
+  const acc = `*(tgq8fu*)${w.ref(accu)}_l`
   w.line(`${acc} = ${acc} + __builtin_convertvector(dq_, tgq8f) * (${w.ref(scale)} - (tgq8f){});`)
   w.close()
   return true

@@ -14,10 +14,11 @@ import { Device } from '../../src/runtime/device.ts'
 import type { KernelItem } from '../../src/schedule/schedule.ts'
 import { hasCPU, makeRng } from '../helpers.ts'
 
-const [N, K] = [24, 128]
+const N = 24
 
 /** y[n] = sum over blocks b of float(sum of the 8 lanes' 4 products) * s[b], as a quad kernel. */
 function quadDot(a: Tensor, x: Tensor, s: Tensor): Tensor {
+  const K = x.shape[0]!
   const [y] = Tensor.customKernel({
     name: 'quads',
     inputs: [a, x, s],
@@ -43,7 +44,7 @@ function quadDot(a: Tensor, x: Tensor, s: Tensor): Tensor {
   return y!
 }
 
-function inputs(dt: DType, device: string) {
+function inputs(dt: DType, device: string, K: number) {
   const rng = makeRng(7)
   const lo = dt.name === 'int8' ? -128 : 0
   const bytes = (k: number) =>
@@ -66,19 +67,25 @@ function source(y: Tensor): string {
 }
 
 describe('C renderer: byte-quad dot products', { skip: !hasCPU && 'no C compiler' }, () => {
-  for (const [dt, quad] of [
-    [dtypes.int8, true],
-    [dtypes.uint8, false],
+  // an even number of blocks runs two per 512-bit step (c_dot_quad_pairs.ts), an odd one a block per step
+  for (const [dt, K, form] of [
+    [dtypes.int8, 128, 'pairs'],
+    [dtypes.int8, 96, 'quads'],
+    [dtypes.uint8, 128, 'plain'],
   ] as const)
-    test(`${dt.name} x ${dt.name}: ${quad ? 'one tg_qdp step per block' : 'a plain loop'}, the JS device's sums exactly`, async () => {
-      const c = inputs(dt, 'CPU')
+    test(`${dt.name} x ${dt.name}, ${K / 32} blocks: ${form === 'pairs' ? 'one tg_q2dp step per two blocks' : form === 'quads' ? 'one tg_qdp step per block' : 'a plain loop'}, the JS device's sums exactly`, async () => {
+      const c = inputs(dt, 'CPU', K)
       const y = quadDot(c.a, c.x, c.s)
       const src = source(y)
-      if (quad) {
+      if (form === 'pairs') {
+        assert.match(src, /tgq16i dq_ = tg_q2dp\(/)
+        assert.match(src, /tgq16i xq_ = tg_q2ld\(qx0_\);/)
+      } else if (form === 'quads') {
         assert.match(src, /tgq8i dq_ = tg_qdp\(/)
-        assert.doesNotMatch(src, /for \(int r\d+ = 0; r\d+ < 8; r\d+\+\+\)/)
-      } else assert.doesNotMatch(src, /tg_qdp/)
-      const j = inputs(dt, 'JS')
+        assert.doesNotMatch(src, /tg_q2dp/)
+      } else assert.doesNotMatch(src, /tg_qdp|tg_q2dp/)
+      if (form !== 'plain') assert.doesNotMatch(src, /for \(int r\d+ = 0; r\d+ < 8; r\d+\+\+\)/)
+      const j = inputs(dt, 'JS', K)
       const want = Array.from(await quadDot(j.a, j.x, j.s).data())
       assert.deepEqual(Array.from(await y.data()), want)
       // and the float64 sum of the products (the values are exact in float32)

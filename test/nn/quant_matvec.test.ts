@@ -133,7 +133,7 @@ describe('integer matvec over quantized blocks', () => {
     })
 
   for (const type of ['Q8_0', 'Q4_0'] as const)
-    test(`C: the ${type} kernel over int8 x is one 256-bit step of byte-quad dot products per block`, {
+    test(`C: the ${type} kernel over int8 x is one 512-bit step of byte-quad dot products per two blocks`, {
       skip: !hasCPU && 'no C compiler',
     }, async () => {
       const [N, K] = [64, 512]
@@ -157,13 +157,17 @@ describe('integer matvec over quantized blocks', () => {
       const src = renderKernel(ks[0]!.ast, r, opts).src
       const body = src.slice(src.lastIndexOf(' qmv_'))
       assert.match(body, /acc\d+_l\[8\]/)
-      assert.match(body, /tgq8i dq_ = tg_qdp\(/)
+      // two blocks per step of the block loop (c_dot_quad_pairs.ts), the blocks' float16 scales as
+      // 16-bit loads, x's 64 bytes in one load (Q8_0: x, not the weights, though its int8 quads match either way round)
+      assert.match(body, /for \(int r\d+_2 = 0; r\d+_2 < 16; r\d+_2 \+= 2\)/)
+      assert.match(body, /tgq16i xq_ = tg_q2ld\(qx0_\);/)
+      assert.match(body, /_Float16 v\d+ = tg_ldh\(/)
       // Q4_0: nibbles minus 8 (8 x the lanes' sums of x); Q8_0: int8 as (w ^ 0x80) - 128
       assert.match(
         body,
         type === 'Q8_0'
-          ? /\^ tg_qsplat\(\(int\)0x80808080u\)\), xq_\) - tg_qdp/
-          : /tg_qdp\(tg_qnib\(.*\) - tg_qdp\(tg_qsplat\(\(int\)0x8080808u\)/,
+          ? /\^ tg_q2splat\(\(int\)0x80808080u\)\), xq_\) - tg_q2dp/
+          : /tg_q2dp\(tg_q2nib\(qw0_, qw1_\), xq_\) - tg_q2dp\(tg_q2splat\(\(int\)0x8080808u\)/,
       )
       assert.doesNotMatch(body, /for \(int r\d+ = 0; r\d+ < 8; r\d+\+\+\)/)
     })
