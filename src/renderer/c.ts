@@ -5,6 +5,7 @@ import { type LinearProgram, PANELS_32 } from './target.js'
 import type { DType } from '../dtype.js'
 import { ACC_SET, Ops, type RangeArg, type UOp } from '../uop/ops.js'
 import { DOT_PAIRS_PRELUDE } from './c_dot_pairs.js'
+import { DOT_COLS_PRELUDE, renderColumnLoop } from './c_dot_cols.js'
 import { DOT_QUADS_PRELUDE, findDotQuad, QUAD_LANES, renderQuadLoop } from './c_dot_quads.js'
 import { VECTOR_PRELUDE, renderVectorLoop, strideIn } from './c_vector.js'
 import { CStyleRenderer, type LoopToRender } from './cstyle.js'
@@ -138,7 +139,7 @@ float powf(float, float);
 #endif
 #pragma omp declare reduction(maxnan : float : omp_out = fmax_nanf(omp_out, omp_in)) initializer(omp_priv = -__builtin_inff())
 #pragma omp declare reduction(maxnand : double : omp_out = fmax_nan(omp_out, omp_in)) initializer(omp_priv = -__builtin_inf())
-${VECTOR_PRELUDE}${DOT_PAIRS_PRELUDE}${DOT_QUADS_PRELUDE}`
+${VECTOR_PRELUDE}${DOT_PAIRS_PRELUDE}${DOT_QUADS_PRELUDE}${DOT_COLS_PRELUDE}`
 
 /** OpenMP reduction identifier for an accumulator update, if it can be vectorized. */
 function simdReduction(op: string, dt: DType): string | undefined {
@@ -217,6 +218,7 @@ export class CRenderer extends CStyleRenderer {
   protected override renderLoop(loop: LoopToRender): boolean {
     const inBody = new Set(loop.body)
     return (
+      renderColumnLoop(loop, loop.accOf) ||
       renderQuadLoop(loop, (idx) => strideIn(idx, loop.range, inBody)) ||
       renderVectorLoop(loop, (u, a) => this.aluExpr(u, a))
     )
