@@ -72,10 +72,13 @@ export function quantPanels(blocks: Tensor, type: GGMLType, N: number, K: number
     body: (c) => {
       const [po, so] = [c.outputs[0]!, c.outputs[1]!]
       const wb = c.inputs[0]!
+      // a block's k = 16h + 4j + e: h (Q4_0's low or high nibbles) a loop of its own, so a big
+      // panel has the iterations to be threaded; a column's 16 values of one h are upcast
       const g = c.range(G)
       const b = c.range(NB)
+      const h = c.range(2)
       const col = c.range(PANEL_COLS)
-      const j = c.range(8, 'upcast')
+      const j = c.range(4, 'upcast')
       const e = c.range(4, 'upcast')
       const idt = c.indexDType
       const base = g
@@ -88,16 +91,14 @@ export function quantPanels(blocks: Tensor, type: GGMLType, N: number, K: number
       let u: UOp
       if (t === 'Q8_0') {
         // int8 w + 128: the byte with its top bit flipped
-        const byte = wb.load(base.add(2).add(k))
+        const byte = wb.load(base.add(2).add(h.cast(idt).mul(16)).add(k))
         u = byte.alu(Ops.XOR, byte.constLike(128))
       } else {
-        // element k: the low (k < 16) or high nibble of byte k % 16 (k is static per upcast copy)
-        const byte = wb.load(base.add(2).add(k.and(k.constLike(15))))
-        const shift = k.alu(Ops.SHR, k.constLike(4)).mul(4).cast(dtypes.uint8)
-        u = byte.alu(Ops.SHR, shift).and(byte.constLike(15))
+        const byte = wb.load(base.add(2).add(k))
+        u = byte.alu(Ops.SHR, h.mul(4).cast(dtypes.uint8)).and(byte.constLike(15))
       }
       const d = f16At(wb.load.bind(wb), base)
-      return c.sink(po.store(po.at(g, b, j, col, e), u), so.store(so.at(g, b, col), d))
+      return c.sink(po.store(po.at(g, b, h.mul(4).add(j), col, e), u), so.store(so.at(g, b, col), d))
     },
   })
   return { bytes: bytes!, scale: scale!, offset: t === 'Q8_0' ? -128 : -8, type: t as QuantPanels['type'] }
@@ -115,8 +116,7 @@ export function quantMatmul(x: QuantizedRows, w: QuantPanels, epilogue?: MatvecE
     throw new TsgradError(
       `quantMatmul: expected x quantized to int8 in natural order with block sums (quantizeRows(x, 'Q8_0', 8, true)), got ${x.q.dtype.name} for ${x.type}`,
     )
-  if (NB * 32 !== K)
-    throw new TsgradError(`quantMatmul: x has K = ${K}, the panels ${NB * 32}`)
+  if (NB * 32 !== K) throw new TsgradError(`quantMatmul: x has K = ${K}, the panels ${NB * 32}`)
   if (R % TILE_ROWS !== 0)
     throw new TsgradError(`quantMatmul: rows (${R}) must be a multiple of ${TILE_ROWS} (pad x)`)
   const extra = (epilogue?.inputs ?? []).map((e) => e.cast('float32').expand([R, N]).contiguous())
@@ -145,8 +145,14 @@ export function quantMatmul(x: QuantizedRows, w: QuantPanels, epilogue?: MatvecE
         .add(col.cast(idt).mul(4))
       const xAt = r.mul(K).add(b.cast(idt).mul(32)).add(j.cast(idt).mul(4))
       const i32 = dtypes.int32
-      const prod = (e: number) => pb.load(wAt.add(e)).cast(i32).mul(qb.load(xAt.add(e)).cast(i32))
-      const quad = prod(0).add(prod(1)).add(prod(2).add(prod(3)))
+      const prod = (e: number) =>
+        pb
+          .load(wAt.add(e))
+          .cast(i32)
+          .mul(qb.load(xAt.add(e)).cast(i32))
+      const quad = prod(0)
+        .add(prod(1))
+        .add(prod(2).add(prod(3)))
       const dot = c.reduce('ADD', quad, j).add(xs.load(xs.at(r, b)).mul(w.offset))
       const s = ps.load(ps.at(g, b, col)).mul(sb.load(sb.at(r, b)))
       const y = c.reduce('ADD', dot.cast(dtypes.float32).mul(s), b)

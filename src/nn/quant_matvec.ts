@@ -91,7 +91,9 @@ export function quantizeRows(
       const r = c.range(R)
       const b = c.range(NB)
       const j = c.range(32, 'reduce')
-      const p = c.range(32, 'upcast')
+      // the matmul's rows (with sums; natural order for Q8_0): a loop, which the C renderer writes
+      // as vectors (32 upcast stores took 5x an elementwise pass); a matvec's: an upcast
+      const p = c.range(32, sums ? 'global' : 'upcast')
       const idt = c.indexDType
       const at = (e: UOp) => xb.load(r.cast(idt).mul(K).add(b.cast(idt).mul(32)).add(e.cast(idt)))
       const xj = at(j)
@@ -101,7 +103,9 @@ export function quantizeRows(
       // round half to even by adding 1.5 * 2^23: the integer lands in the low mantissa bits (|v|
       // <= 32767 < 2^22), read by a bitcast; a libm rint per element would cost more
       const rounded = (v: UOp): UOp =>
-        bitcast(v.mul(inv).add(c.const(ROUND_MAGIC)), dtypes.int32).sub(c.const(ROUND_MAGIC_BITS, dtypes.int32))
+        bitcast(v.mul(inv).add(c.const(ROUND_MAGIC)), dtypes.int32).sub(
+          c.const(ROUND_MAGIC_BITS, dtypes.int32),
+        )
       const qv = rounded(at(sourceOf(type, bits, p))).cast(qdt)
       const stores = [qo.store(qo.at(r, b.mul(32).add(p)), qv), so.store(so.at(r, b), sc)]
       if (sums) {

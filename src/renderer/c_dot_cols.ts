@@ -78,7 +78,10 @@ function colQuad(upd: UOp, uses: ReadonlyMap<UOp, number>): ColQuad | undefined 
   if (upd.op !== Ops.ACC_UPDATE || upd.arg !== 'ADD' || upd.src[0]!.dtype.name !== 'int32') return undefined
   const inner: UOp[] = [upd.src[1]!]
   const muls = addLeaves(upd.src[1]!, uses, inner)
-  if (muls.length !== 4 || muls.some((m) => m.op !== Ops.MUL || m.dtype.name !== 'int32' || uses.get(m) !== 1))
+  if (
+    muls.length !== 4 ||
+    muls.some((m) => m.op !== Ops.MUL || m.dtype.name !== 'int32' || uses.get(m) !== 1)
+  )
     return undefined
   let pairs: { x: [UOp, number]; u: [UOp, number]; xl: UOp; ul: UOp }[] = []
   const nodes: UOp[] = [...inner, ...muls]
@@ -166,7 +169,8 @@ export function renderColumnLoop(loop: LoopToRender, accOf: ReadonlyMap<UOp, UOp
     const byLane: UOp[] = []
     for (const [i, [b, k]] of at.entries()) {
       const c = (k - k0) / 4
-      if (b !== at[0]![0] || qs[i]!.u.src[0] !== qs[0]!.u.src[0] || !Number.isInteger(c) || byLane[c]) return false
+      if (b !== at[0]![0] || qs[i]!.u.src[0] !== qs[0]!.u.src[0] || !Number.isInteger(c) || byLane[c])
+        return false
       byLane[c] = qs[i]!.acc
     }
     const first = qs[at.findIndex(([, k]) => k === k0)]!
@@ -227,7 +231,7 @@ export function renderColumnLoop(loop: LoopToRender, accOf: ReadonlyMap<UOp, UOp
       const t = u0.dtype.name === 'float32' ? 'tgc16f' : u0.dtype.name === 'int32' ? 'tgc16i' : undefined
       if (!t) return undefined
       splats.push(u0)
-      return () => `((${t}){} + ${w.ref(u0)})`
+      return () => (t === 'tgc16f' ? `(${w.ref(u0)} - (tgc16f){})` : `((tgc16i){} + ${w.ref(u0)})`)
     }
     for (const u of us) vecNodes.add(u)
     const dt = u0.dtype.name
@@ -289,12 +293,15 @@ export function renderColumnLoop(loop: LoopToRender, accOf: ReadonlyMap<UOp, UOp
   }
   // everything else after the inner loop is scalar and reads no lane
   const postScalar = post.filter((u) => !vecNodes.has(u) && !reads.has(u) && u.op !== Ops.ACC_UPDATE)
-  if (postScalar.some((u) => dependsOnLanes(u, reads, inPost) || u.op === Ops.STORE || u.op === Ops.DEFINE_ACC))
+  if (
+    postScalar.some((u) => dependsOnLanes(u, reads, inPost) || u.op === Ops.STORE || u.op === Ops.DEFINE_ACC)
+  )
     return false
   // render: float accumulators as vectors around the loop, the int ones inside
   const r = w.name(range)
   w.open('{')
-  for (const [gi, accs] of floatAccs.entries()) w.line(`tgc16f ${r}_fa${gi} = {${accs.map((a) => w.ref(a)).join(', ')}};`)
+  for (const [gi, accs] of floatAccs.entries())
+    w.line(`tgc16f ${r}_fa${gi} = {${accs.map((a) => w.ref(a)).join(', ')}};`)
   w.open(`for (int ${r} = 0; ${r} < ${w.ref(range.src[0]!)}; ${r}++) {`)
   for (const u of pre) if (!laneOf.has(u)) statement(u)
   for (const gi of groups.keys()) w.line(`tgc16i ${intAcc(gi)} = {};`)
@@ -302,7 +309,10 @@ export function renderColumnLoop(loop: LoopToRender, accOf: ReadonlyMap<UOp, UOp
   w.open(`for (int ${jr} = 0; ${jr} < ${w.ref(J.src[0]!)}; ${jr}++) {`)
   const addr = (ld: UOp) => `(const void *)(${w.ref(ld.src[0]!)} + ${w.ref(ld.src[1]!)})`
   // the index arithmetic the quads' addresses need (the loads they consume are not rendered)
-  for (const u of closure(groups.flatMap((g) => [g.x.src[1]!, g.u.src[1]!]), new Set(midScalar)))
+  for (const u of closure(
+    groups.flatMap((g) => [g.x.src[1]!, g.u.src[1]!]),
+    new Set(midScalar),
+  ))
     statement(u)
   const uRegs = new Map<string, string>()
   for (const g of groups) {
