@@ -48,7 +48,14 @@ const f32 = (t: Tensor): Tensor => (t.dtype.name === 'float32' ? t : t.cast('flo
  * LLaMA-1B shape held ~0.7 GB of them, as a prefill never yields; as a schedule's temporaries they
  * go back to the pool when the layer is done, and the schedule reuses their slots within it.
  */
-const cut = (t: Tensor, T: number): Tensor => (T > 1 ? t.contiguous() : t.realize())
+const cut = (t: Tensor, T: number): Tensor => (T > 1 ? (kernelOutput(t) ? t : t.contiguous()) : t.realize())
+
+/** A custom kernel's output (an integer matmul's), maybe reshaped: a buffer of the schedule already. */
+function kernelOutput(t: Tensor): boolean {
+  let u = t.uop
+  while (u.op === Ops.RESHAPE) u = u.src[0]!
+  return u.op === Ops.CUSTOM_KERNEL
+}
 
 function linear(x: Tensor, w: Tensor, b?: Tensor): Tensor {
   const y = x.matmul(f32(w).T)
@@ -110,6 +117,9 @@ function linearsOf(x: Tensor, blocks: ReadonlyMap<Tensor, QuantBlocks> | undefin
       let xq = rows.get(key)
       if (!xq) {
         xq = quantizeForLinear(x.reshape([T, dim]), t, N)
+        // an input realized already (the attention's norm): its rows too, at once, or q, k and v
+        // (k and v realized by their cache writes) quantized it again each
+        if (x.uop.contiguousBase) Tensor.realize(...[xq.q, xq.scale, xq.sum].filter((u) => u !== undefined))
         rows.set(key, xq)
       }
       return quantRowsLinear(xq, T, q.blocks, q.type, N, epilogueOf(N, b, after)).reshape([1, T, N])

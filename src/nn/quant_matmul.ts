@@ -119,7 +119,9 @@ export function quantMatmul(x: QuantizedRows, w: QuantPanels, epilogue?: MatvecE
   if (NB * 32 !== K) throw new TsgradError(`quantMatmul: x has K = ${K}, the panels ${NB * 32}`)
   if (R % TILE_ROWS !== 0)
     throw new TsgradError(`quantMatmul: rows (${R}) must be a multiple of ${TILE_ROWS} (pad x)`)
-  const extra = (epilogue?.inputs ?? []).map((e) => e.cast('float32').expand([R, N]).contiguous())
+  // (a custom kernel's inputs are buffers: the scheduler realizes a view that is none, reads a
+  // reshaped kernel output in place)
+  const extra = (epilogue?.inputs ?? []).map((e) => e.cast('float32').expand([R, N]))
   const [y] = Tensor.customKernel({
     name: `qmm_${w.type.toLowerCase()}`,
     inputs: [w.bytes, w.scale, x.q, x.scale, x.sum, ...extra],
