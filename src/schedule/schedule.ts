@@ -257,7 +257,8 @@ function findRealizePoints(roots: readonly UOp[], topo: readonly UOp[]): Set<UOp
       // a custom kernel's input reshaped from a node with its own buffer (another custom kernel's
       // output, a CONTIGUOUS) reads that buffer: a copy of it was a kernel and a temporary
       for (const s of root.src)
-        if (!isBufferView(s)) mark(root.op === Ops.CUSTOM_KERNEL && ownsBuffer(underReshapes(s)) ? underReshapes(s) : s)
+        if (!isBufferView(s))
+          mark(root.op === Ops.CUSTOM_KERNEL && ownsBuffer(underReshapes(s)) ? underReshapes(s) : s)
       continue
     }
     const start = root.op === Ops.ASSIGN ? root.src[1]! : root
