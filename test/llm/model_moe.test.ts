@@ -51,7 +51,10 @@ describe('llm model: mixture of experts from GGUF', () => {
     const legacy = loadGGUFModel({ ...file, tensors, blocks, tensorInfos })
     assert.equal(legacy.weightBytes, loadGGUFModel(file).weightBytes)
     // (its attention's Q8_0 products are integer ones: the int8 reference)
-    allclose(await legacy.logitsAll(ref.prompt), ref.decodeLogits!, { ...decodeTol(ref), label: 'legacy mixtral' })
+    allclose(await legacy.logitsAll(ref.prompt), ref.decodeLogits!, {
+      ...decodeTol(ref),
+      label: 'legacy mixtral',
+    })
     let logits = await legacy.step(ref.prompt, 0)
     const out: number[] = []
     for (let i = 0; i < 4; i++) {
