@@ -35,7 +35,7 @@ export interface TransformerOptions {
   prefillChunk?: number
   /** the KV cache's element type (default 'f32'; 'f16' halves its memory, as llama.cpp's default) */
   kvDtype?: 'f32' | 'f16'
-  /** one-token steps over Q8_0/Q4_0 weights as integer dot products (default true; linearsOf) */
+  /** products with Q8_0/Q4_0 weights (one-token steps and prompts) as integer dot products (default true; linearsOf) */
   intDot?: boolean
 }
 

@@ -75,9 +75,9 @@ export function quantPanels(blocks: Tensor, type: GGMLType, N: number, K: number
       // a block's k = 16h + 4j + e: h (Q4_0's low or high nibbles) a loop of its own, so a big
       // panel has the iterations to be threaded; a column's 16 values of one h are upcast
       const g = c.range(G)
+      const col = c.range(PANEL_COLS)
       const b = c.range(NB)
       const h = c.range(2)
-      const col = c.range(PANEL_COLS)
       const j = c.range(4, 'upcast')
       const e = c.range(4, 'upcast')
       const idt = c.indexDType
