@@ -14,7 +14,7 @@
 //
 // Anything the pattern does not cover leaves the loop to the plain renderer (the same values).
 import { Ops, type UOp } from '../uop/ops.js'
-import { elemOf, split } from './c_dot_quads.js'
+import { addLeaves, elemOf, split } from './c_dot_quads.js'
 import type { LoopToRender } from './cstyle.js'
 
 /** Columns per vector: one 512-bit register of int32. */
@@ -57,20 +57,6 @@ interface ColQuad {
   u: UOp
   acc: UOp
   nodes: UOp[]
-}
-
-/** The int32 ADD tree under `root` as its leaves (the nodes read once). */
-function addLeaves(root: UOp, uses: ReadonlyMap<UOp, number>, inner: UOp[]): UOp[] {
-  const out: UOp[] = []
-  const walk = (u: UOp, top: boolean): void => {
-    if (u.op === Ops.ADD && u.dtype.name === 'int32' && (top || uses.get(u) === 1) && out.length < 5) {
-      if (!top) inner.push(u)
-      walk(u.src[0]!, false)
-      walk(u.src[1]!, false)
-    } else out.push(u)
-  }
-  walk(root, true)
-  return out
 }
 
 /** `upd` (acc += four byte products) as a column quad. */

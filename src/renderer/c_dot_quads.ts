@@ -134,7 +134,7 @@ export function elemOf(e: UOp): Elem | undefined {
 }
 
 /** The int32 ADD tree under `root` (nodes read once) as its leaves. */
-function addLeaves(root: UOp, uses: ReadonlyMap<UOp, number>, inner: UOp[]): UOp[] {
+export function addLeaves(root: UOp, uses: ReadonlyMap<UOp, number>, inner: UOp[]): UOp[] {
   const out: UOp[] = []
   const walk = (u: UOp, top: boolean): void => {
     if (u.op === Ops.ADD && u.dtype.name === 'int32' && (top || uses.get(u) === 1) && out.length < 5) {
