@@ -5,7 +5,8 @@
 // rope (llama.cpp's 'normal' layout for GGUF llama weights, whose q/k rows it permuted; 'neox'
 // otherwise), grouped-query attention over the cache, the output projection, RMS norm and the
 // SiLU-gated MLP (or the experts, ./model_moe.ts). Weights stay in their file's type: a quantized
-// weight is a lazy dequantization graph that fuses into the matmul reading it.
+// weight is a lazy dequantization graph that fuses into the matmul reading it, except that Q8_0 and
+// Q4_0 products are integer ones by default (int8 x: a matvec per token, a matmul per prompt).
 //
 // A one-token step is jitted with the position as a bound Variable: one capture replays every
 // decode position (no compile, no graph build). Longer steps (prefill) run eagerly in chunks.
