@@ -25,8 +25,11 @@ src/nn/quant_matvec.ts): the input row x of each such linear is quantized per bl
 products are exact: the result is (q * d) @ W^T with W dequantized. The reference models exactly
 that (act_q8): every row of a sequence decoded one token at a time went through it, so the decode
 reference is the full forward with every such linear's input rows quantized. A prefill (several
-tokens) uses float products; 'afterPrefill' is the step after a float prefill of the prompt
-(only its last row quantized). Mixture-of-experts expert matmuls stay float in both.
+tokens) quantizes every row the same way (tsgrad's int8 matmul, src/nn/quant_matmul.ts), so
+'decodeLogits' is its reference too. 'afterPrefill' is the step after a float prefill of the
+prompt (only its last row quantized): tsgrad with `intDot: false` for the linears' inputs but
+integer steps had those numerics; the tests no longer read it. Mixture-of-experts expert matmuls
+stay float in both.
 """
 import json
 import os

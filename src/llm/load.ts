@@ -20,7 +20,7 @@ export interface LoadOptions {
   /** the KV cache's type: 'f16' halves its memory (default 'f32') */
   kvDtype?: 'f32' | 'f16'
   /**
-   * one-token steps over Q8_0/Q4_0 weights as integer dot products, as llama.cpp (x rounded to
+   * products with Q8_0/Q4_0 weights (decode and prompts) as integer dot products, as llama.cpp (x rounded to
    * int8 per block of 32; default true; false: float32 products, logits ~1e-2 relative closer to
    * an exact product)
    */

@@ -28,7 +28,7 @@ export interface LoadModelOptions {
   prefillChunk?: number
   /** the KV cache's element type (default 'f32'; 'f16' halves its memory) */
   kvDtype?: 'f32' | 'f16'
-  /** one-token steps over Q8_0/Q4_0 weights as integer dot products, x rounded to int8 per block of 32 as llama.cpp (default true) */
+  /** products with Q8_0/Q4_0 weights (decode and prompts) as integer dot products, x rounded to int8 per block of 32 as llama.cpp (default true) */
   intDot?: boolean
 }
 const LOAD_OPTS: KeySet<LoadModelOptions> = {

@@ -5,7 +5,8 @@
 // rope (llama.cpp's 'normal' layout for GGUF llama weights, whose q/k rows it permuted; 'neox'
 // otherwise), grouped-query attention over the cache, the output projection, RMS norm and the
 // SiLU-gated MLP (or the experts, ./model_moe.ts). Weights stay in their file's type: a quantized
-// weight is a lazy dequantization graph that fuses into the matmul reading it.
+// weight is a lazy dequantization graph that fuses into the matmul reading it, except that Q8_0 and
+// Q4_0 products are integer ones by default (int8 x: a matvec per token, a matmul per prompt).
 //
 // A one-token step is jitted with the position as a bound Variable: one capture replays every
 // decode position (no compile, no graph build). Longer steps (prefill) run eagerly in chunks.
@@ -23,6 +24,7 @@ import {
   quantizeRows,
   quantMatvec,
 } from '../nn/quant_matvec.js'
+import { linearRowsKey, quantizeForLinear, quantRowsLinear } from '../nn/quant_matmul.js'
 import { gatherRows, type QuantBlocks } from './rows.js'
 import type { LLMConfig, ModelRunner } from './types.js'
 import type { LayerWeights, ModelWeights } from './weights.js'
@@ -34,7 +36,7 @@ export interface TransformerOptions {
   prefillChunk?: number
   /** the KV cache's element type (default 'f32'; 'f16' halves its memory, as llama.cpp's default) */
   kvDtype?: 'f32' | 'f16'
-  /** one-token steps over Q8_0/Q4_0 weights as integer dot products (default true; linearsOf) */
+  /** products with Q8_0/Q4_0 weights (one-token steps and prompts) as integer dot products (default true; linearsOf) */
   intDot?: boolean
 }
 
@@ -47,7 +49,14 @@ const f32 = (t: Tensor): Tensor => (t.dtype.name === 'float32' ? t : t.cast('flo
  * LLaMA-1B shape held ~0.7 GB of them, as a prefill never yields; as a schedule's temporaries they
  * go back to the pool when the layer is done, and the schedule reuses their slots within it.
  */
-const cut = (t: Tensor, T: number): Tensor => (T > 1 ? t.contiguous() : t.realize())
+const cut = (t: Tensor, T: number): Tensor => (T > 1 ? (kernelOutput(t) ? t : t.contiguous()) : t.realize())
+
+/** A custom kernel's output (an integer matmul's), maybe reshaped: a buffer of the schedule already. */
+function kernelOutput(t: Tensor): boolean {
+  let u = t.uop
+  while (u.op === Ops.RESHAPE) u = u.src[0]!
+  return u.op === Ops.CUSTOM_KERNEL
+}
 
 function linear(x: Tensor, w: Tensor, b?: Tensor): Tensor {
   const y = x.matmul(f32(w).T)
@@ -63,7 +72,8 @@ type Linear = (w: Tensor, b?: Tensor, after?: After) => Tensor
 
 /** bias, gate and residual in the integer matvec's kernel, as the float path fuses them */
 function epilogueOf(N: number, b: Tensor | undefined, { gate, residual }: After): MatvecEpilogue | undefined {
-  const row = (t: Tensor) => f32(t).reshape([1, N])
+  // (1, N) or a prompt's (T, N)
+  const row = (t: Tensor) => f32(t).reshape([(t.shape as number[]).reduce((a, d) => a * d, 1) / N, N])
   const inputs = [b, gate, residual].filter((t): t is Tensor => t !== undefined).map(row)
   if (!inputs.length) return undefined
   return {
@@ -81,9 +91,10 @@ function epilogueOf(N: number, b: Tensor | undefined, { gate, residual }: After)
 }
 
 /**
- * `linear` over one input x (1, T, dim). For one token (decode) a Q8_0/Q4_0 weight takes the
- * integer matvec (nn/quant_matvec.ts, llama.cpp's numerics: x rounded to int8 per block of 32):
- * x is quantized once per weight type, so q/k/v (and gate/up) share it.
+ * `linear` over one input x (1, T, dim). A Q8_0/Q4_0 weight takes integer products with llama.cpp's
+ * numerics (x rounded to int8 per block of 32): for one token (decode) the matvec
+ * (nn/quant_matvec.ts), for a prompt the matmul over 16-column panels (nn/quant_matmul.ts). x is
+ * quantized once per layout, so q/k/v (and gate/up) share it.
  */
 function linearsOf(x: Tensor, blocks: ReadonlyMap<Tensor, QuantBlocks> | undefined): Linear {
   const [, T, dim] = x.shape as [number, number, number]
@@ -91,7 +102,7 @@ function linearsOf(x: Tensor, blocks: ReadonlyMap<Tensor, QuantBlocks> | undefin
   return (w, b, after = {}) => {
     const q = blocks?.get(w)
     const type = q?.type.name
-    if (T !== 1 || !q || type === undefined || !INT_DOT_TYPES.has(type)) {
+    if (!q || type === undefined || !INT_DOT_TYPES.has(type)) {
       let y = linear(x, w, b)
       // (the gated product stays lazy: the down projection reads it, as before the epilogues)
       if (after.gate) y = after.gate.silu().mul(cut(y, T))
@@ -101,6 +112,19 @@ function linearsOf(x: Tensor, blocks: ReadonlyMap<Tensor, QuantBlocks> | undefin
       return after.residual ? after.residual.add(T > 1 ? y.contiguous() : y) : y
     }
     const t = type as QuantizedRows['type']
+    const N = w.shape[0]!
+    if (T > 1) {
+      const key = linearRowsKey(t, N)
+      let xq = rows.get(key)
+      if (!xq) {
+        xq = quantizeForLinear(x.reshape([T, dim]), t, N)
+        // an input realized already (the attention's norm): its rows too, at once, or q, k and v
+        // (k and v realized by their cache writes) quantized it again each
+        if (x.uop.contiguousBase) Tensor.realize(...[xq.q, xq.scale, xq.sum].filter((u) => u !== undefined))
+        rows.set(key, xq)
+      }
+      return quantRowsLinear(xq, T, q.blocks, q.type, N, epilogueOf(N, b, after)).reshape([1, T, N])
+    }
     let xq = rows.get(t)
     if (!xq) {
       // realized at once: left lazy, each matvec reading it would quantize x again
@@ -109,7 +133,6 @@ function linearsOf(x: Tensor, blocks: ReadonlyMap<Tensor, QuantBlocks> | undefin
       rows.set(t, xq)
     }
     // realized before the reshape: a reshaped custom kernel output was copied by another kernel
-    const N = w.shape[0]!
     return quantMatvec(xq, q.blocks, q.type, N, epilogueOf(N, b, after))
       .realize()
       .reshape([1, 1, N])
@@ -280,8 +303,7 @@ export class Transformer implements ModelRunner {
     })
     if (!all && T > 1) x = x.shrink([null, [T - 1, T], null])
     const h = x.rmsnorm(-1, c.normEps).mul(f32(this.w.outputNorm))
-    // (a prefill's last row too is one row: integer products only for one-token steps)
-    return linearsOf(h, T === 1 ? this.intBlocks : undefined)(this.w.output ?? this.w.embed)
+    return linearsOf(h, this.intBlocks)(this.w.output ?? this.w.embed)
   }
 
   private check(tokens: readonly number[], start: number, where: string): void {

@@ -30,6 +30,8 @@ export interface QuantizedRows {
   scale: Tensor
   /** the weight type whose pair order `q` follows */
   type: 'Q8_0' | 'Q4_0'
+  /** (rows, K / 32) int32: each block's sum of q (with `sums`) */
+  sum?: Tensor
 }
 
 const ROUND_MAGIC = 1.5 * 2 ** 23
@@ -62,7 +64,12 @@ function sourceOf(type: 'Q8_0' | 'Q4_0', bits: ActivationBits, p: UOp): UOp {
  * max|x| / 127 or / 32767; a zero block has scale 0), in the lane order of `type`'s kernel. One
  * kernel: a block's max is reduced once and shared by its 32 stores (an upcast range).
  */
-export function quantizeRows(x: Tensor, type: 'Q8_0' | 'Q4_0', bits: ActivationBits = 16): QuantizedRows {
+export function quantizeRows(
+  x: Tensor,
+  type: 'Q8_0' | 'Q4_0',
+  bits: ActivationBits = 16,
+  sums = false,
+): QuantizedRows {
   const [R, K] = x.shape as [number, number]
   if (x.ndim !== 2 || K % 32 !== 0)
     throw new TsgradError(
@@ -73,20 +80,20 @@ export function quantizeRows(x: Tensor, type: 'Q8_0' | 'Q4_0', bits: ActivationB
   const top = bits === 8 ? 127 : 32767
   const NB = K / 32
   const qdt = bits === 8 ? dtypes.int8 : dtypes.int16
-  const [q, scale] = Tensor.customKernel({
-    name: `quant_rows_i${bits}`,
+  const outs = sums ? [{ shape: [R, NB], dtype: dtypes.int32 }] : []
+  const [q, scale, sum] = Tensor.customKernel({
+    name: `quant_rows_i${bits}${sums ? '_sums' : ''}`,
     inputs: [x.cast('float32')],
-    outputs: [
-      { shape: [R, K], dtype: qdt },
-      { shape: [R, NB], dtype: dtypes.float32 },
-    ],
+    outputs: [{ shape: [R, K], dtype: qdt }, { shape: [R, NB], dtype: dtypes.float32 }, ...outs],
     body: (c) => {
       const [qo, so] = [c.outputs[0]!, c.outputs[1]!]
       const xb = c.inputs[0]!
       const r = c.range(R)
       const b = c.range(NB)
       const j = c.range(32, 'reduce')
-      const p = c.range(32, 'upcast')
+      // the matmul's rows (with sums; natural order for Q8_0): a loop, which the C renderer writes
+      // as vectors (32 upcast stores took 5x an elementwise pass); a matvec's: an upcast
+      const p = c.range(32, sums ? 'global' : 'upcast')
       const idt = c.indexDType
       const at = (e: UOp) => xb.load(r.cast(idt).mul(K).add(b.cast(idt).mul(32)).add(e.cast(idt)))
       const xj = at(j)
@@ -95,17 +102,21 @@ export function quantizeRows(x: Tensor, type: 'Q8_0' | 'Q4_0', bits: ActivationB
       const inv = sc.eq(c.const(0)).where(c.const(0), c.const(1).fdiv(sc))
       // round half to even by adding 1.5 * 2^23: the integer lands in the low mantissa bits (|v|
       // <= 32767 < 2^22), read by a bitcast; a libm rint per element would cost more
-      const v = bitcast(
-        at(sourceOf(type, bits, p))
-          .mul(inv)
-          .add(c.const(ROUND_MAGIC)),
-        dtypes.int32,
-      )
-      const qv = v.sub(c.const(ROUND_MAGIC_BITS, dtypes.int32)).cast(qdt)
-      return c.sink(qo.store(qo.at(r, b.mul(32).add(p)), qv), so.store(so.at(r, b), sc))
+      const rounded = (v: UOp): UOp =>
+        bitcast(v.mul(inv).add(c.const(ROUND_MAGIC)), dtypes.int32).sub(
+          c.const(ROUND_MAGIC_BITS, dtypes.int32),
+        )
+      const qv = rounded(at(sourceOf(type, bits, p))).cast(qdt)
+      const stores = [qo.store(qo.at(r, b.mul(32).add(p)), qv), so.store(so.at(r, b), sc)]
+      if (sums) {
+        // the block's sum of its rounded values (an integer matmul's correction for unsigned weights)
+        const j2 = c.range(32, 'reduce')
+        stores.push(c.outputs[2]!.store(c.outputs[2]!.at(r, b), c.reduce('ADD', rounded(at(j2)), j2)))
+      }
+      return c.sink(...stores)
     },
   })
-  return { q: q!, scale: scale!, type }
+  return { q: q!, scale: scale!, type, ...(sum && { sum }) }
 }
 
 const bitcast = (u: UOp, dt: DType): UOp => UOp.new(Ops.BITCAST, dt, [u])
@@ -139,7 +150,7 @@ function weightAt(
 }
 
 /** The float16 at byte `i` of `load`'s buffer (little-endian) as float32. */
-function f16At(load: (i: UOp) => UOp, i: UOp): UOp {
+export function f16At(load: (i: UOp) => UOp, i: UOp): UOp {
   const u16: DType = dtypes.uint16
   const lo = load(i).cast(u16)
   const hi = load(i.add(1)).cast(u16)

@@ -6,6 +6,7 @@ import type { DType } from '../dtype.js'
 import { ACC_SET, Ops, type RangeArg, type UOp } from '../uop/ops.js'
 import { DOT_PAIRS_PRELUDE } from './c_dot_pairs.js'
 import { DOT_QUAD_PAIRS_PRELUDE, renderQuadPairLoop } from './c_dot_quad_pairs.js'
+import { DOT_COLS_PRELUDE, renderColumnLoop } from './c_dot_cols.js'
 import { DOT_QUADS_PRELUDE, findDotQuad, QUAD_LANES, renderQuadLoop } from './c_dot_quads.js'
 import { VECTOR_PRELUDE, renderVectorLoop, strideIn } from './c_vector.js'
 import { CStyleRenderer, type LoopToRender } from './cstyle.js'
@@ -165,7 +166,7 @@ float powf(float, float);
 #endif
 #pragma omp declare reduction(maxnan : float : omp_out = fmax_nanf(omp_out, omp_in)) initializer(omp_priv = -__builtin_inff())
 #pragma omp declare reduction(maxnand : double : omp_out = fmax_nan(omp_out, omp_in)) initializer(omp_priv = -__builtin_inf())
-${VECTOR_PRELUDE}${DOT_PAIRS_PRELUDE}${DOT_QUADS_PRELUDE}${DOT_QUAD_PAIRS_PRELUDE}`
+${VECTOR_PRELUDE}${DOT_PAIRS_PRELUDE}${DOT_QUADS_PRELUDE}${DOT_QUAD_PAIRS_PRELUDE}${DOT_COLS_PRELUDE}`
 
 /** OpenMP reduction identifier for an accumulator update, if it can be vectorized. */
 function simdReduction(op: string, dt: DType): string | undefined {
@@ -281,6 +282,7 @@ export class CRenderer extends CStyleRenderer {
   protected override renderLoop(loop: LoopToRender): boolean {
     const inBody = new Set(loop.body)
     return (
+      renderColumnLoop(loop, loop.accOf) ||
       renderQuadPairLoop(loop, (range, body) => {
         const within = new Set(body)
         return (idx) => strideIn(idx, range, within)

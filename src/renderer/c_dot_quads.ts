@@ -79,11 +79,11 @@ const isConst = (u: UOp | undefined, v?: number): boolean =>
   u?.op === Ops.CONST && (v === undefined || u.constValue === v)
 
 /** index = base + constant */
-const split = (i: UOp): [UOp, number] =>
+export const split = (i: UOp): [UOp, number] =>
   i.op === Ops.ADD && isConst(i.src[1]) ? [i.src[0]!, i.src[1]!.constValue] : [i, 0]
 
 /** One operand of a product: a narrow load or a nibble of a byte load, plus a constant. */
-interface Elem {
+export interface Elem {
   load: UOp
   /** the narrow type the product widens (an int8 may be a uint8 load reinterpreted) */
   dtype: string
@@ -95,7 +95,7 @@ interface Elem {
 
 const NARROW_BYTES = new Set(['int8', 'uint8'])
 
-function elemOf(e: UOp): Elem | undefined {
+export function elemOf(e: UOp): Elem | undefined {
   if (e.dtype.name !== 'int32') return undefined
   const nodes: UOp[] = [e]
   let c = 0
@@ -134,7 +134,7 @@ function elemOf(e: UOp): Elem | undefined {
 }
 
 /** The int32 ADD tree under `root` (nodes read once) as its leaves. */
-function addLeaves(root: UOp, uses: ReadonlyMap<UOp, number>, inner: UOp[]): UOp[] {
+export function addLeaves(root: UOp, uses: ReadonlyMap<UOp, number>, inner: UOp[]): UOp[] {
   const out: UOp[] = []
   const walk = (u: UOp, top: boolean): void => {
     if (u.op === Ops.ADD && u.dtype.name === 'int32' && (top || uses.get(u) === 1) && out.length < 5) {

@@ -297,7 +297,7 @@ export abstract class CStyleRenderer implements Renderer {
       const end = uops.findIndex((e, j) => j > pc && e.op === Ops.ENDRANGE && e.src[0] === u)
       const body = uops.slice(pc + 1, end)
       const prefix = this.loopPrefix(u, body, w.names, lanes)
-      if (this.renderLoop({ range: u, body, prefix, writer: w, statement, lanes })) {
+      if (this.renderLoop({ range: u, body, prefix, writer: w, statement, lanes, accOf: prog.accOf })) {
         pc = end
         continue
       }
@@ -339,6 +339,8 @@ export interface LoopToRender {
   statement: (u: UOp) => void
   /** lane accumulators (see `laneAccs`): accumulator -> lanes, updated as `name_l[r]` */
   lanes: ReadonlyMap<UOp, number>
+  /** each REDUCE's accumulator */
+  accOf: ReadonlyMap<UOp, UOp>
 }
 
 /** A signed 32/64-bit ADD/SUB/MUL/NEG whose value range is not known to fit its type. */

@@ -140,6 +140,8 @@ interface Product {
   readonly k: number
   readonly n: number
   readonly m: number
+  /** every row that reads B: the product of the axes B is broadcast along and A is not */
+  readonly rowsReadingB: number
   readonly a: Operand
   readonly b: Operand
   /** whether the product's operands are (B, A) rather than (A, B) */
@@ -204,7 +206,8 @@ function productOf(r: UOp): Product | undefined {
   if (!a.broadcast.has(n) || b.broadcast.has(n) || a.broadcast.has(k) || b.broadcast.has(k)) return undefined
   const rows = [...b.broadcast].filter((i) => !a.broadcast.has(i))
   if (!rows.length || [...a.broadcast].some((i) => b.broadcast.has(i))) return undefined
-  return { reduce: r, shape, k, n, m: Math.max(...rows), a, b, swapped, accDType }
+  const rowsReadingB = rows.reduce((acc, i) => acc * shape[i]!, 1)
+  return { reduce: r, shape, k, n, m: Math.max(...rows), rowsReadingB, a, b, swapped, accDType }
 }
 
 /** Whether B, as laid out now, is read along n contiguously with rows of n per step of k. */
@@ -266,7 +269,9 @@ export function packProduct(r: UOp, t: LayoutTarget): UOp | undefined {
   if (!p || viewIsLayoutCopy(p.b.view)) return undefined
   const { shape, k, n, m } = p
   const [M, N, K] = [shape[m]!, shape[n]!, shape[k]!]
-  if (M < t.packMinRows || M * N * K < t.packMinWork) return undefined
+  // the work that reads one copy of B: every row reading it (a grouped-query attention's scores
+  // read a key head for each query head of its group: 4 x 512 rows, 3.6x faster packed at T=512)
+  if (M < t.packMinRows || p.rowsReadingB * N * K < t.packMinWork) return undefined
   const dtype = productDType(p)
   const batch = shape
     .map((_, i) => i)
@@ -377,7 +382,7 @@ function isBigProduct(r: UOp, t: LayoutTarget, minWork = t.packMinWork): boolean
   const p = productOf(mergedReduce(r) ?? r)
   if (!p) return false
   const [M, N, K] = [p.shape[p.m]!, p.shape[p.n]!, p.shape[p.k]!]
-  return M >= t.packMinRows && M * N * K >= minWork
+  return M >= t.packMinRows && p.rowsReadingB * N * K >= minWork
 }
 
 /**

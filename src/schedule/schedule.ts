@@ -79,6 +79,15 @@ export function newBuf(size: number, dtype: DType, device: string, existing?: Bu
 
 const isBufferView = (u: UOp): boolean => u.contiguousBase !== undefined
 
+/** Nodes that always get a buffer of their own. */
+const ownsBuffer = (u: UOp): boolean => u.op === Ops.CONTIGUOUS || u.op === Ops.CUSTOM_KERNEL
+
+/** `u` under its reshapes: a reshape of a node with a buffer is that buffer, row-major as it is. */
+const underReshapes = (u: UOp): UOp => {
+  while (u.op === Ops.RESHAPE) u = u.src[0]!
+  return u
+}
+
 /** The BUFFER an ASSIGN writes: its target is movement ops (and DETACH) over it, or undefined. */
 export function assignBase(n: UOp): UOp | undefined {
   const u = n.src[0]!.viewBase
@@ -249,7 +258,11 @@ function findRealizePoints(roots: readonly UOp[], topo: readonly UOp[]): Set<UOp
   while (work.length) {
     const root = work.pop()!
     if (root.op === Ops.COPY || root.op === Ops.CUSTOM_KERNEL) {
-      for (const s of root.src) if (!isBufferView(s)) mark(s)
+      // a custom kernel's input reshaped from a node with its own buffer (another custom kernel's
+      // output, a CONTIGUOUS) reads that buffer: a copy of it was a kernel and a temporary
+      for (const s of root.src)
+        if (!isBufferView(s))
+          mark(root.op === Ops.CUSTOM_KERNEL && ownsBuffer(underReshapes(s)) ? underReshapes(s) : s)
       continue
     }
     const start = root.op === Ops.ASSIGN ? root.src[1]! : root
@@ -458,7 +471,7 @@ function customKernelItem(
   for (const u of order) if (sameCall(u)) outs[(u.arg as CustomKernelArg).index] = realized.get(u)!
   const ins = n.src.map((s) => {
     const base = s.contiguousBase
-    return base ? existing(base.arg as BufferRef) : realized.get(s)!
+    return base ? existing(base.arg as BufferRef) : (realized.get(s) ?? realized.get(underReshapes(s))!)
   })
   const limit = maxBuffers(n.device)
   if (limit !== undefined && outs.length + ins.length > limit)

@@ -54,6 +54,19 @@ describe('pass layouts', () => {
     assert.deepEqual(copies([m512.matmul(m512).uop], c), ['16x512x32'], '512 x 512 x 512')
   })
 
+  test("the work that reads B counts every row reading it: grouped-query attention's keys", () => {
+    // scores of 4 query heads per key head, 512 x 512 x 64 each: 2^24 per head, 2^26 per key head
+    // (before: below the C target's 2^25, the keys were read in place at their row stride, 3x slower)
+    const c = new CRenderer().layout
+    const q = Tensor.rand([1, 2, 4, 512, 64]).realize()
+    const k = Tensor.rand([1, 2, 1, 512, 64]).realize()
+    assert.deepEqual(copies([q.matmul(k.transpose(-1, -2)).uop], c), ['2x16x64x32'])
+    assert.deepEqual(
+      copies([q.shrink([null, null, [0, 1], null, null]).matmul(k.transpose(-1, -2)).uop], c),
+      [],
+    )
+  })
+
   test('a float16 B of a float32 product is converted by the copy', () => {
     const h = b.cast('float16').realize()
     const laid = applyLayouts([a.matmul(h).uop], scheduleTopo([a.matmul(h).uop]), () => PANELS_32)

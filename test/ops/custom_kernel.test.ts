@@ -84,6 +84,18 @@ describe('Tensor.customKernel', () => {
     close(await y.data(), await x.transpose().add(1).mul(2).add(1).contiguous().data())
   })
 
+  test("a reshape of another kernel's output (or of a contiguous) is read in place, not copied", async () => {
+    const x = Tensor.randn([4, 6]).realize()
+    const want = Array.from(await x.mul(2).add(1).mul(2).add(1).data())
+    // before: the reshaped input was realized by a copy kernel (3 kernels)
+    const y = axpb(axpb(x, 'first').reshape([6, 4]), 'second')
+    assert.equal(kernels(y).length, 2)
+    close(await y.data(), want)
+    const z = axpb(x.add(1).contiguous().reshape([24]))
+    assert.equal(kernels(z).length, 2)
+    close(await z.data(), Array.from(await x.add(1).mul(2).add(1).data()))
+  })
+
   test('a custom backward (as a kernel) matches the structural gradient', async () => {
     const square = (x: Tensor) =>
       Tensor.customKernel({
