@@ -278,10 +278,18 @@ export class Transformer implements ModelRunner {
         input.dispose()
       }
     })
-    if (!all && T > 1) x = x.shrink([null, [T - 1, T], null])
-    const h = x.rmsnorm(-1, c.normEps).mul(f32(this.w.outputNorm))
-    // (a prefill's last row too is one row: integer products only for one-token steps)
-    return linearsOf(h, T === 1 ? this.intBlocks : undefined)(this.w.output ?? this.w.embed)
+    const head = (x: Tensor): Tensor => {
+      const h = x.rmsnorm(-1, c.normEps).mul(f32(this.w.outputNorm))
+      // (a prefill's last row too is one row: integer products only for one-token steps)
+      return linearsOf(h, T === 1 ? this.intBlocks : undefined)(this.w.output ?? this.w.embed)
+    }
+    if (T === 1) return head(x)
+    // a prompt's last residual stream is freed here, not by the GC (its row view, internal to the
+    // composite, does not hold it)
+    const last = x
+    const logits = Tensor.composite(() => head(all ? last : last.shrink([null, [T - 1, T], null]))).realize()
+    last.dispose()
+    return logits
   }
 
   private check(tokens: readonly number[], start: number, where: string): void {
