@@ -14,7 +14,8 @@ import { LLM_FIXTURES, logitTol, reference, refRow } from './fixtures.ts'
 const load = async (name: string, intDot?: unknown) =>
   loadGGUFModel(
     await nn.ggufLoad(join(LLM_FIXTURES, `${name}.gguf`)),
-    intDot === undefined ? {} : ({ intDot } as { intDot: boolean }),
+    // (a float32 cache, as the reference's)
+    intDot === undefined ? { kvDtype: 'f32' } : ({ intDot, kvDtype: 'f32' } as { intDot: boolean }),
   )
 
 const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
