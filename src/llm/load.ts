@@ -17,7 +17,7 @@ export interface LoadOptions {
    * first CPU kernel of the process runs
    */
   threads?: number
-  /** the KV cache's type (default 'f16' as llama.cpp's; 'f32': exact keys and values, twice the memory) */
+  /** the KV cache's type: 'f16' halves its memory (default 'f32') */
   kvDtype?: 'f32' | 'f16'
   /**
    * one-token steps over Q8_0/Q4_0 weights as integer dot products, as llama.cpp (x rounded to

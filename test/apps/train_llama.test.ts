@@ -173,8 +173,7 @@ describe('train-llama export', () => {
     const ours = (await m
       .logits(new Tensor(Int32Array.from(ids), { shape: [1, ids.length] }))
       .data()) as Float32Array
-    // (a float32 KV cache: the trained model's forward keeps keys and values unrounded)
-    const lm = await llm.load(gguf, { kvDtype: 'f32' })
+    const lm = await llm.load(gguf)
     assert.equal(
       lm.tokenizer.encode('said that they', { addBos: false }).join(),
       tok.encode('said that they', { addBos: false }).join(),

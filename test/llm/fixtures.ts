@@ -33,12 +33,8 @@ export function reference(name: string): Reference {
   return JSON.parse(readFileSync(join(LLM_FIXTURES, `${name}.json`), 'utf8')) as Reference
 }
 
-/**
- * A fixture model with a float32 KV cache: the reference keeps keys and values unrounded (the
- * default f16 cache, llama.cpp's, is checked against it in model_errors.test.ts)
- */
 export const loadTiny = async (name: string, opts: { device?: string } = {}): Promise<ModelRunner> =>
-  loadGGUFModel(await nn.ggufLoad(join(LLM_FIXTURES, `${name}.gguf`), opts), { kvDtype: 'f32' })
+  loadGGUFModel(await nn.ggufLoad(join(LLM_FIXTURES, `${name}.gguf`), opts))
 
 export const argmax = (x: ArrayLike<number>): number => {
   let a = 0

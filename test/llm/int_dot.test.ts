@@ -14,8 +14,7 @@ import { LLM_FIXTURES, logitTol, reference, refRow } from './fixtures.ts'
 const load = async (name: string, intDot?: unknown) =>
   loadGGUFModel(
     await nn.ggufLoad(join(LLM_FIXTURES, `${name}.gguf`)),
-    // (a float32 cache, as the reference's)
-    intDot === undefined ? { kvDtype: 'f32' } : ({ intDot, kvDtype: 'f32' } as { intDot: boolean }),
+    intDot === undefined ? {} : ({ intDot } as { intDot: boolean }),
   )
 
 const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {

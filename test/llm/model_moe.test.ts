@@ -48,7 +48,7 @@ describe('llm model: mixture of experts from GGUF', () => {
         tensorInfos.push({ ...info, name, shape, nbytes: per, offset: info.offset + e * per })
       }
     }
-    const legacy = loadGGUFModel({ ...file, tensors, blocks, tensorInfos }, { kvDtype: 'f32' })
+    const legacy = loadGGUFModel({ ...file, tensors, blocks, tensorInfos })
     assert.equal(legacy.weightBytes, loadGGUFModel(file).weightBytes)
     allclose(await legacy.logitsAll(ref.prompt), ref.logits, { ...logitTol(ref), label: 'legacy mixtral' })
     let logits = await legacy.step(ref.prompt, 0)
