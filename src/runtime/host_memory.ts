@@ -44,7 +44,6 @@ const HUGE = 2 << 20
 const PROT_READ_WRITE = 3
 const MAP_PRIVATE_ANONYMOUS = 0x22
 const MADV_HUGEPAGE = 14
-const MADV_DONTNEED = 4
 const MAP_FAILED = (1n << 64n) - 1n
 
 /**
@@ -64,8 +63,8 @@ export class HostMemory {
    * kept, not unmapped) or a mapping whose ArrayBuffer was collected (nothing can reach it).
    */
   private readonly cache = new Map<number, (ArrayBuffer | Mapping)[]>()
-  /** the ArrayBuffers this allocator made, with their mappings (a plain one given back goes elsewhere) */
-  private readonly native = new WeakMap<ArrayBuffer, Mapping>()
+  /** the ArrayBuffers this allocator made (a plain one given back goes elsewhere) */
+  private readonly native = new WeakSet<ArrayBuffer>()
   private readonly collected: FinalizationRegistry<Mapping>
   /** bytes mapped now: live buffers, cached ones and dropped ones the GC has not reclaimed yet */
   mapped = 0
@@ -74,11 +73,8 @@ export class HostMemory {
   /** bytes freshly mapped since the event loop last turned */
   private fresh = 0
   private freshReset = false
-  /**
-   * allocations served from the cache, freshly mapped, and sent to plain ArrayBuffers by the limit;
-   * cached mappings given back to the OS to make room for fresh ones
-   */
-  readonly counts = { reused: 0, mapped: 0, overLimit: 0, evicted: 0 }
+  /** allocations served from the cache, freshly mapped, and sent to plain ArrayBuffers by the limit */
+  readonly counts = { reused: 0, mapped: 0, overLimit: 0 }
 
   constructor(
     private readonly libc: Libc,
@@ -114,7 +110,6 @@ export class HostMemory {
       this.counts.overLimit++
       return undefined
     }
-    this.evict(cls)
     const m = this.map(cls, bytes)
     if (m) this.countFresh(cls)
     const ab = m && this.wrap(m)
@@ -144,30 +139,6 @@ export class HostMemory {
       for (const e of list) if (!(e instanceof ArrayBuffer)) this.unmap(e)
     this.cache.clear()
     this.cached = 0
-  }
-
-  /**
-   * Before a fresh mapping of `len` bytes, cached ones of other sizes give back as many: the cache
-   * follows the working set instead of adding to it when the sizes asked for shift (a 1024-token
-   * prompt's second chunk after 512-token prompts: their 32 MiB attention scores stayed cached and
-   * resident beside the new 64 MiB ones). A mapping nothing views is unmapped; an ArrayBuffer given
-   * back (views of it may exist) loses its pages (MADV_DONTNEED: zeros when touched again) and
-   * leaves the cache, to come back through the GC.
-   */
-  private evict(len: number): void {
-    let freed = 0
-    for (const [cls, list] of this.cache) {
-      while (list.length > 0 && freed < len) {
-        const e = list.pop()!
-        this.cached -= cls
-        freed += cls
-        this.counts.evicted++
-        if (e instanceof ArrayBuffer) this.libc.madvise(this.native.get(e)!.ptr, cls, MADV_DONTNEED)
-        else this.unmap(e)
-      }
-      if (list.length === 0) this.cache.delete(cls)
-      if (freed >= len) return
-    }
   }
 
   /** Count `len` fresh bytes until the event loop turns (a macrotask: finalizers may have run). */
@@ -228,7 +199,7 @@ export class HostMemory {
       this.unmap(m) // a runtime without external ArrayBuffers
       return undefined
     }
-    this.native.set(ab, m)
+    this.native.add(ab)
     this.collected.register(ab, m)
     return ab
   }
