@@ -25,7 +25,7 @@ async function main(): Promise<void> {
       throw new Error('no host memory')
     })
     const r = process.memoryUsage()
-    const peak = process.resourceUsage().maxRSS / 1024
+    const peak = (process.resourceUsage().maxRSS * 1024) / 1e6 // (KiB -> MB)
     const host = h
       ? ` | host mapped ${mb(h.mapped)} MB, cached ${mb(h.cached)} MB, ${JSON.stringify(h.counts)}`
       : ''

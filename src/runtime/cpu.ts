@@ -198,6 +198,9 @@ function scratchDir(): string {
   return scratch
 }
 
+/** the assembler's complaint about an instruction name GCC left as a template (`vinsert<i128vldq>`) */
+const GCC_UNEXPANDED_TEMPLATE = /invalid character '<' in mnemonic/
+
 /** Compile `src` into the library `out` (a temporary name: the caller renames it into place). */
 function buildLibrary(t: Toolchain, src: string, out: string): { ok: boolean; out: string } {
   const { fs } = nodeBuiltins()!
@@ -207,7 +210,12 @@ function buildLibrary(t: Toolchain, src: string, out: string): { ok: boolean; ou
   } catch (e) {
     return { ok: false, out: (e as Error).message }
   }
-  const r = run(t.cc, ccArgs(t, out, `${out}.c`, include))
+  let r = run(t.cc, ccArgs(t, out, `${out}.c`, include))
+  // GCC 12's SLP vectorizer can emit an AVX-512 instruction with its mode template unexpanded
+  // (`vinsert<i128vldq>`, which the assembler rejects): an f16 KV cache's decode attention over
+  // 8-wide heads did. Built again without SLP vectorization, that kernel only.
+  if (!r.ok && GCC_UNEXPANDED_TEMPLATE.test(r.out))
+    r = run(t.cc, ccArgs(t, out, `${out}.c`, [...include, '-fno-tree-slp-vectorize']))
   fs.rmSync(`${out}.c`, { force: true })
   if (!r.ok) fs.rmSync(out, { force: true })
   return r

@@ -33,5 +33,11 @@ describe('llm model: memory of a prompt', () => {
       grew < layer,
       `a ${T}-token step left ${grew} bytes allocated (one layer's activations: ${layer})`,
     )
+    // and not one activation per layer: only the last layer's keys and values and the logits row
+    // wait for the GC. Each layer's input norm (held by its projections' views of it) and the last
+    // residual stream waited too: 32016 bytes here
+    const { kvHeads, headDim, vocabSize } = m.config
+    const left = 2 * T * kvHeads * headDim * 4 + vocabSize * 4 + 1024
+    assert.ok(grew <= left, `a ${T}-token step left ${grew} bytes allocated, expected at most ${left}`)
   })
 })
