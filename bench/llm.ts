@@ -282,7 +282,12 @@ async function child(which: 'tsgrad' | 'llama.cpp', path: string, threads: numbe
   const m = await measure(side, LLAMA_1B_SHAPE.vocab)
   await side.close()
   // maxRSS is in KiB: MB (1e6 bytes) like the file size it is compared with (MiB read 4.6% low)
-  const res: SideResult = { side: which, loadMs, ...m, peakRssMB: (process.resourceUsage().maxRSS * 1024) / 1e6 }
+  const res: SideResult = {
+    side: which,
+    loadMs,
+    ...m,
+    peakRssMB: (process.resourceUsage().maxRSS * 1024) / 1e6,
+  }
   console.log(`RESULT ${JSON.stringify(res)}`)
 }
 
