@@ -5,17 +5,12 @@
 // vpdpbusd whose lanes are 16 columns, the float update a vector FMA (renderer/c_dot_cols.ts).
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { handOpts } from '../../src/codegen/heuristics.ts'
-import { renderKernel } from '../../src/codegen/kernel.ts'
-import { scheduleFor } from '../../src/engine/realize.ts'
 import { Tensor, TsgradError } from '../../src/index.ts'
 import { ggmlTypeByName } from '../../src/nn/gguf_quant.ts'
 import { quantizeForLinear, quantMatmul, quantPanels, quantRowsLinear } from '../../src/nn/quant_matmul.ts'
 import { quantizeRows } from '../../src/nn/quant_matvec.ts'
-import { CRenderer } from '../../src/renderer/c.ts'
-import type { KernelItem } from '../../src/schedule/schedule.ts'
 import { hasCPU } from '../helpers.ts'
-import { quantReference, quantWeights } from './quant_reference.ts'
+import { quantReference, quantWeights, soleKernelBody } from './quant_reference.ts'
 
 /** x (R, K) with one block of zeros (scale 0) and one large value, as plain numbers */
 async function rows(R: number, K: number): Promise<number[]> {
@@ -108,16 +103,7 @@ describe('integer matmul over quantized blocks', () => {
       const p = quantPanels(raw, ggmlTypeByName(type)!, N, K)
       Tensor.realize(xq.q, xq.scale, xq.sum!, p.bytes, p.scale)
       const y = quantMatmul(xq, p)
-      const ks = scheduleFor([y.uop]).items.filter((i): i is KernelItem => i.kind === 'kernel')
-      assert.equal(ks.length, 1)
-      const r = new CRenderer()
-      const opts = handOpts(ks[0]!.ast, r.target)
-      assert.deepEqual(
-        opts.filter((o) => o.op !== 'THREAD'),
-        [],
-      )
-      const src = renderKernel(ks[0]!.ast, r, opts).src
-      const body = src.slice(src.lastIndexOf(' qmm_'))
+      const body = soleKernelBody(y, 'qmm_')
       // 4 rows per tile: 4 dot products per quad, one weight vector, 4 vector FMAs per block
       assert.equal(body.match(/= tg_cdp\(/g)?.length, 4)
       assert.equal(body.match(/= tg_cld\(/g)?.length, 1)

@@ -4,16 +4,12 @@
 // multiply-add; int8, one 256-bit step of byte-quad dot products per block (c_dot_quads.ts).
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { handOpts } from '../../src/codegen/heuristics.ts'
-import { renderKernel } from '../../src/codegen/kernel.ts'
 import { scheduleFor } from '../../src/engine/realize.ts'
 import { Tensor, TsgradError } from '../../src/index.ts'
 import { ggmlTypeByName } from '../../src/nn/gguf_quant.ts'
 import { quantizeRows, quantMatvec } from '../../src/nn/quant_matvec.ts'
-import { CRenderer } from '../../src/renderer/c.ts'
-import type { KernelItem } from '../../src/schedule/schedule.ts'
 import { hasCPU } from '../helpers.ts'
-import { quantReference as reference, quantWeights as weights } from './quant_reference.ts'
+import { quantReference as reference, soleKernelBody, quantWeights as weights } from './quant_reference.ts'
 
 describe('integer matvec over quantized blocks', () => {
   for (const type of ['Q8_0', 'Q4_0'] as const)
@@ -74,18 +70,9 @@ describe('integer matvec over quantized blocks', () => {
       const xq = quantizeRows(Tensor.randn([1, K]).realize(), type)
       Tensor.realize(xq.q, xq.scale)
       const y = quantMatvec(xq, raw, ggmlTypeByName(type)!, N)
-      const ks = scheduleFor([y.uop]).items.filter((i): i is KernelItem => i.kind === 'kernel')
-      assert.equal(ks.length, 1)
-      const r = new CRenderer()
-      const opts = handOpts(ks[0]!.ast, r.target)
       // before: Q8_0's pairs (stride 2 along the lanes) read as no contiguous reduce, and its
       // outputs were upcast by 16 instead (16 scalar sums per row)
-      assert.deepEqual(
-        opts.filter((o) => o.op !== 'THREAD'),
-        [],
-      )
-      const src = renderKernel(ks[0]!.ast, r, opts).src
-      const body = src.slice(src.lastIndexOf(' qmv_'))
+      const body = soleKernelBody(y, 'qmv_')
       assert.match(body, /r\d+ \+= TG_VLEN\) \{/)
       assert.match(body, /tg_madd16\(/)
       assert.match(body, type === 'Q8_0' ? /tg_pld_i8\(/ : /tg_psub16\(tg_pnib\(/)
@@ -104,18 +91,9 @@ describe('integer matvec over quantized blocks', () => {
       assert.equal(qk.length, 1)
       Tensor.realize(xq.q, xq.scale)
       const y = quantMatvec(xq, raw, ggmlTypeByName(type)!, N)
-      const ks = scheduleFor([y.uop]).items.filter((i): i is KernelItem => i.kind === 'kernel')
-      assert.equal(ks.length, 1)
-      const r = new CRenderer()
-      const opts = handOpts(ks[0]!.ast, r.target)
       // before: Q8_0's quads (stride 4 along the lanes) read as no contiguous reduce: its outputs
       // were upcast by 16 and the quads rendered as scalar code
-      assert.deepEqual(
-        opts.filter((o) => o.op !== 'THREAD'),
-        [],
-      )
-      const src = renderKernel(ks[0]!.ast, r, opts).src
-      const body = src.slice(src.lastIndexOf(' qmv_'))
+      const body = soleKernelBody(y, 'qmv_')
       assert.match(body, /acc\d+_l\[8\]/)
       // two blocks per step of the block loop (c_dot_quad_pairs.ts), the blocks' float16 scales as
       // 16-bit loads, x's 64 bytes in one load (Q8_0: x, not the weights, though its int8 quads match either way round)

@@ -1,6 +1,12 @@
 // Shared by the integer matvec / matmul tests (not a test file itself): random Q8_0 / Q4_0 weights
 // and the float64 product with the bound the int8 / int16 rounding of x allows.
+import assert from 'node:assert/strict'
+import { handOpts } from '../../src/codegen/heuristics.ts'
+import { renderKernel } from '../../src/codegen/kernel.ts'
+import { scheduleFor } from '../../src/engine/realize.ts'
 import { nn, Tensor } from '../../src/index.ts'
+import { CRenderer } from '../../src/renderer/c.ts'
+import type { KernelItem } from '../../src/schedule/schedule.ts'
 
 export async function quantWeights(type: 'Q8_0' | 'Q4_0', N: number, K: number) {
   Tensor.manualSeed(11)
@@ -41,4 +47,21 @@ export function quantReference(
       tol.push(round + 4e-6 * mag)
     }
   return { y, tol }
+}
+
+/**
+ * The C source of the one kernel `y` schedules into, from its function `fn` on, rendered with the
+ * heuristics' opts, which must be none but THREAD (the kernel's form is the renderer's, not a tile).
+ */
+export function soleKernelBody(y: Tensor, fn: string): string {
+  const ks = scheduleFor([y.uop]).items.filter((i): i is KernelItem => i.kind === 'kernel')
+  assert.equal(ks.length, 1)
+  const r = new CRenderer()
+  const opts = handOpts(ks[0]!.ast, r.target)
+  assert.deepEqual(
+    opts.filter((o) => o.op !== 'THREAD'),
+    [],
+  )
+  const src = renderKernel(ks[0]!.ast, r, opts).src
+  return src.slice(src.lastIndexOf(` ${fn}`))
 }
