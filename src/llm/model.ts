@@ -288,7 +288,9 @@ export class Transformer implements ModelRunner {
       // and its norm realized here they start from them instead of recomputing every layer before
       // (the logits recomputed them all again: 54 kernels per decode step of 2 layers, now 29)
       const input = x.realize()
-      const h = input.rmsnorm(-1, c.normEps).mul(f32(l.attnNorm)).realize()
+      // (a composite: the norm's lazy pieces are no readers of input that input.dispose() below
+      // must realize first, which ran the norm a second time per prompt layer)
+      const h = Tensor.composite(() => input.rmsnorm(-1, c.normEps).mul(f32(l.attnNorm))).realize()
       // the residual adds happen in linearsOf (for one token, in the integer matvec's kernel; a
       // prompt's projections are kernel boundaries before the add, see linearsOf)
       const block = (): Tensor => {
