@@ -157,7 +157,12 @@ describe('float32 transcendentals over the whole range', () => {
     const special = await new Tensor([0, -0, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, Number.NaN])
       .erf()
       .data()
-    // (erf(-0) keeps its sign on the CPU; the decomposition gives +0)
-    assert.deepEqual([...special], [0, cpu ? -0 : 0, 1, -1, Number.NaN])
+    // (erf(-0) keeps its sign on the CPU; the decomposition gives +0. WGSL lets a shader compiler
+    // assume no NaN, and lavapipe's erf(NaN) through the decomposition is 0: NaN is not checked there)
+    const gpu = Device.DEFAULT === 'WEBGPU'
+    assert.deepEqual(
+      [...special].slice(0, gpu ? 4 : 5),
+      [0, cpu ? -0 : 0, 1, -1, Number.NaN].slice(0, gpu ? 4 : 5),
+    )
   })
 })
