@@ -8,7 +8,10 @@
 // now and then tries the other count, so it follows the machine's load: after 8 launches, then
 // twice as many each time the try confirms the choice (up to 256: a try on a busy machine costs
 // ~3 ms); a try that beats the choice is repeated at once, so the other count's times are fresh
-// and the choice changes within a few launches.
+// and the choice changes within a few launches. A kernel's first launch is not kept: it pays for
+// binding the entry point and the first touch of its pages (a decode step's 8192-row matvec: 3.3
+// ms on 2 threads, then 0.37; its 128256-row head: 22.6, then 4.4), which made one thread look
+// faster and kept a kernel launched once per token on one thread for its next 8 tokens.
 
 /** Launch times kept per thread count (the median of them is compared). */
 const KEEP = 5
@@ -24,10 +27,12 @@ export class ThreadChoice {
   private choseOne: boolean | undefined
   /** the launch in flight tries the count not chosen */
   private trying = false
+  /** the first launch (a warm-up, not kept) has been recorded */
+  private warm = false
 
   constructor(readonly maxThreads: number) {}
 
-  /** Threads for the next launch: each count until it has a time, then the faster one's median. */
+  /** Threads for the next launch: each count until it has a time (all first), then the faster one's median. */
   next(): number {
     const [one, all] = this.times
     if (all.length === 0) return this.maxThreads
@@ -45,6 +50,10 @@ export class ThreadChoice {
 
   /** Record a launch's wall time with `threads` threads. */
   record(threads: number, ms: number): void {
+    if (!this.warm) {
+      this.warm = true
+      return
+    }
     const list = this.times[threads === 1 ? 0 : 1]
     const chosen = this.times[threads === 1 ? 1 : 0]
     if (this.trying && chosen.length && ms < median(chosen)) this.untilTry = this.interval = 1
