@@ -3,7 +3,9 @@
 // then three replays with every launch's process CPU time taken alone (the jit's DEBUG=2 replay,
 // its timer swapped for process CPU time), summed per kernel name. Under OMP_NUM_THREADS=1 the CPU
 // time is each kernel's work whatever the machine's load (wall times on a busy 2-core machine are
-// not). NOPROF=1: the step times only; DUMP=file: every launch's line in order.
+// not). NOPROF=1: the step times only; DUMP=file: every launch's line in order; WALL=1: each
+// launch's wall time instead (threads > 1 on an otherwise idle machine: spinning workers count in
+// CPU time, so only wall time shows what the second core gains).
 //   OMP_NUM_THREADS=1 node --import tsx bench/decode_profile.ts [Q4_0|Q8_0] [ctx] [steps]
 import { benchModel } from './llm.ts'
 
@@ -18,13 +20,14 @@ const { CapturedGraph } = await import('../src/engine/jit.ts')
   _debug: number,
   vv: readonly (readonly number[] | undefined)[],
 ) {
+  const wall = process.env.WALL !== undefined
   for (let i = 0; i < this.runs.length; i++) {
     const c0 = process.cpuUsage()
+    const t0 = performance.now()
     this.runs[i]!(this.raws[i]!, vv[i])
     const c = process.cpuUsage(c0)
-    console.log(
-      `  ${this.names[i]!.padEnd(24)} ${((c.user + c.system) / 1e3).toFixed(3).padStart(8)} ms (jit)`,
-    )
+    const ms = wall ? performance.now() - t0 : (c.user + c.system) / 1e3
+    console.log(`  ${this.names[i]!.padEnd(24)} ${ms.toFixed(3).padStart(8)} ms (jit)`)
   }
   console.log(`jit replay: ${this.runs.length} launches`)
 }
@@ -85,6 +88,6 @@ const rows = [...per].map(([k, ts]) => {
   return { k, n, ms: n * [...ts].sort((a, b) => a - b)[ts.length >> 1]! }
 })
 const sum = rows.reduce((t, r) => t + r.ms, 0)
-log(`per replay: ${sum.toFixed(1)} ms (launches x median launch CPU)`)
+log(`per replay: ${sum.toFixed(1)} ms (launches x median launch ${process.env.WALL !== undefined ? 'wall' : 'CPU'})`)
 for (const r of rows.sort((a, b) => b.ms - a.ms))
   log(`  ${r.k.padEnd(40)} x${r.n.toFixed(0).padStart(3)}  ${r.ms.toFixed(2).padStart(8)} ms`)

@@ -156,7 +156,7 @@ export interface SideResult {
 }
 
 /** One model behind a common face: a fresh sequence evaluates a prompt, then greedy steps. */
-interface Side {
+export interface Side {
   /** evaluates `prompt` from position 0 (a fresh sequence); returns the first greedy token */
   prompt(tokens: number[]): Promise<number>
   /** evaluates the next token after the current sequence; returns the next greedy token */
@@ -166,14 +166,14 @@ interface Side {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
 
-function argmax(x: Float32Array): number {
+export function argmax(x: Float32Array): number {
   let best = 0
   for (let i = 1; i < x.length; i++) if (x[i]! > x[best]!) best = i
   return best
 }
 
 /** Random prompt tokens past the specials and byte tokens (a fixed stream: both sides see the same). */
-function promptTokens(n: number, seed: number, vocab: number): number[] {
+export function promptTokens(n: number, seed: number, vocab: number): number[] {
   let s = seed >>> 0
   const out: number[] = []
   for (let i = 0; i < n; i++) {
@@ -216,7 +216,7 @@ async function measure(
   return { prefillTokS: (512 / ttftMs) * 1000, ttftMs, decode128TokS, decode1024TokS }
 }
 
-async function llamaCppSide(path: string, threads: number): Promise<[Side, number]> {
+export async function llamaCppSide(path: string, threads: number): Promise<[Side, number]> {
   const entry = join(PEER_PREFIX(), 'node_modules', 'node-llama-cpp', 'dist', 'index.js')
   const { getLlama, LlamaLogLevel } = await import(pathToFileURL(entry).href)
   const t0 = performance.now()
@@ -255,7 +255,7 @@ async function llamaCppSide(path: string, threads: number): Promise<[Side, numbe
   return [side, loadMs]
 }
 
-async function tsgradSide(path: string): Promise<[Side, number]> {
+export async function tsgradSide(path: string): Promise<[Side, number]> {
   const { llm: lib } = await import('../src/index.ts')
   const t0 = performance.now()
   const llm = await lib.load(path, { maxContext: 2048 })
