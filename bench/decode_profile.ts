@@ -88,6 +88,8 @@ const rows = [...per].map(([k, ts]) => {
   return { k, n, ms: n * [...ts].sort((a, b) => a - b)[ts.length >> 1]! }
 })
 const sum = rows.reduce((t, r) => t + r.ms, 0)
-log(`per replay: ${sum.toFixed(1)} ms (launches x median launch ${process.env.WALL !== undefined ? 'wall' : 'CPU'})`)
+log(
+  `per replay: ${sum.toFixed(1)} ms (launches x median launch ${process.env.WALL !== undefined ? 'wall' : 'CPU'})`,
+)
 for (const r of rows.sort((a, b) => b.ms - a.ms))
   log(`  ${r.k.padEnd(40)} x${r.n.toFixed(0).padStart(3)}  ${r.ms.toFixed(2).padStart(8)} ms`)

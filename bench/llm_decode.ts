@@ -10,7 +10,8 @@ const which = process.argv[2] ?? 'tsgrad'
 const type = (process.argv[3] ?? 'Q4_0') as 'Q4_0' | 'Q8_0' | 'F16'
 const ctx = Number(process.argv[4] ?? 128)
 const steps = Number(process.argv[5] ?? 32)
-if (which !== 'tsgrad' && which !== 'llama.cpp') throw new Error(`side must be tsgrad or llama.cpp, got ${which}`)
+if (which !== 'tsgrad' && which !== 'llama.cpp')
+  throw new Error(`side must be tsgrad or llama.cpp, got ${which}`)
 const threads = Number(process.env.OMP_NUM_THREADS ?? availableParallelism())
 const path = await benchModel(type)
 const [side] = which === 'tsgrad' ? await tsgradSide(path) : await llamaCppSide(path, threads)
