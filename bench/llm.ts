@@ -166,7 +166,7 @@ export interface Side {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
 
-export function argmax(x: Float32Array): number {
+function argmax(x: Float32Array): number {
   let best = 0
   for (let i = 1; i < x.length; i++) if (x[i]! > x[best]!) best = i
   return best

@@ -4,7 +4,7 @@
 // but the first two and over the last half (a kernel's thread count settles in the first steps).
 //   [OMP_NUM_THREADS=n] node --import tsx bench/llm_decode.ts tsgrad|llama.cpp [Q4_0|Q8_0|F16] [ctx] [steps]
 import { availableParallelism } from 'node:os'
-import { argmax, benchModel, LLAMA_1B_SHAPE, llamaCppSide, promptTokens, tsgradSide } from './llm.ts'
+import { benchModel, LLAMA_1B_SHAPE, llamaCppSide, promptTokens, tsgradSide } from './llm.ts'
 
 const which = process.argv[2] ?? 'tsgrad'
 const type = (process.argv[3] ?? 'Q4_0') as 'Q4_0' | 'Q8_0' | 'F16'
