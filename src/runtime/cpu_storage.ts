@@ -72,7 +72,7 @@ export class CpuStorage {
       buf = new Ctor(ab, off, size)
       this.counts.fresh++
     }
-    if (bytes < NATIVE_MIN_BYTES && this.turn.take(bytes)) this.recycled.add(buf)
+    if (bytes < NATIVE_MIN_BYTES && !process.env.NORECYCLE && this.turn.take(bytes)) this.recycled.add(buf)
     else this.recycled.delete(buf)
     return buf
   }
