@@ -2,7 +2,7 @@
 // into shared libraries, loaded through koffi and called with the TypedArrays themselves (zero
 // copy). Libraries are cached on disk by (source, compiler, flags, CPU), so a second process does
 // not recompile. Buffers are host memory, like the JS device.
-import { type DType, storageArray, type TypedArray } from '../dtype.js'
+import type { TypedArray } from '../dtype.js'
 import { DEBUG, getEnv, TsgradError } from '../helpers.js'
 import { CRenderer, PACKED_ARGS_ABOVE, PRELUDE } from '../renderer/c.js'
 import type { CompiledDevice, Program } from './device.js'
@@ -17,7 +17,8 @@ import {
   verifiedBinary,
   writeCachedText,
 } from './diskcache.js'
-import { hostMemory, NATIVE_MIN_BYTES } from './host_memory.js'
+import { hostMemory } from './host_memory.js'
+import { CpuStorage } from './cpu_storage.js'
 import { openmpControl } from './cpu_threads.js'
 import { ThreadChoice } from './thread_choice.js'
 import { tuneMalloc } from './malloc_tuning.js'
@@ -499,88 +500,11 @@ function loadKernel(file: string, symbol: string, name: string): Program<TypedAr
   }
 }
 
-// Storage of 1 MiB and more is native memory in a size-class cache (host_memory.ts). Smaller freed
-// storage is kept for reuse too (keyed by dtype and size, up to POOL_LIMIT bytes): malloc serves
-// small ArrayBuffers from its heap, but V8 zero fills each one.
-const POOL_LIMIT = 1 << 30
-const pool = new Map<string, TypedArray[]>()
-let pooledBytes = 0
-
-type ArrayCtor = new (b: ArrayBuffer, off: number, n: number) => TypedArray
-const ctors = new Map<DType, ArrayCtor>()
-function arrayCtor(dtype: DType): ArrayCtor {
-  let c = ctors.get(dtype)
-  if (!c) ctors.set(dtype, (c = storageArray(dtype, 0).constructor as ArrayCtor))
-  return c
-}
-
-function poolFree(buf: TypedArray): void {
-  // a slab's view is not pooled: it would keep the whole slab while it waits
-  if (buf.byteLength <= SLAB_MAX) return
-  if (hostMemory(loadKoffi)?.release(buf.buffer as ArrayBuffer)) return
-  if (pooledBytes + buf.byteLength > POOL_LIMIT) return
-  const k = `${buf.constructor.name}:${buf.length}`
-  const list = pool.get(k)
-  if (list) list.push(buf)
-  else pool.set(k, [buf])
-  pooledBytes += buf.byteLength
-}
-
-/** Cache-line (64-byte) aligned storage: vector loads that straddle lines run at half speed. */
-const ALIGN = 64
-
-// Storage of at most SLAB_MAX bytes is a view into a shared slab: a fresh ArrayBuffer cost ~6 us
-// (V8 zero fills it and tracks it as external memory) and the FFI call that finds its address for
-// the alignment ~5 us more, while the kernel of a 1,000-element elementwise op runs in ~1 us. A slab
-// is one ArrayBuffer, aligned once, cut into 64-byte aligned views; the GC frees it when no view of
-// it is left, so a view that lives long keeps at most SLAB_BYTES alive.
-const SLAB_BYTES = 1 << 18
-const SLAB_MAX = 1 << 14
-let slab: ArrayBuffer | undefined
-let slabNext = 0
-let slabEnd = 0
-
-function slabAlloc(Ctor: ArrayCtor, size: number, bytes: number): TypedArray {
-  const need = Math.max(ALIGN, Math.ceil(bytes / ALIGN) * ALIGN)
-  if (slab === undefined || slabNext + need > slabEnd) {
-    slab = new ArrayBuffer(SLAB_BYTES + ALIGN)
-    slabNext = (ALIGN - Number(loadKoffi().address(slab) % BigInt(ALIGN))) % ALIGN
-    slabEnd = slabNext + SLAB_BYTES
-  }
-  const a = new Ctor(slab, slabNext, size)
-  slabNext += need
-  return a
-}
-
-function alignedAlloc(size: number, dtype: DType): TypedArray {
-  const Ctor = arrayCtor(dtype)
-  const bytes = size * dtype.itemsize
-  if (bytes <= SLAB_MAX) return slabAlloc(Ctor, size, bytes)
-  const native = bytes >= NATIVE_MIN_BYTES ? hostMemory(loadKoffi)?.alloc(bytes) : undefined // page aligned
-  if (native) return new Ctor(native, 0, size)
-  const reused = pool.get(`${Ctor.name}:${size}`)?.pop()
-  if (reused) {
-    pooledBytes -= reused.byteLength
-    return reused
-  }
-  const ab = new ArrayBuffer(bytes + ALIGN)
-  const off = (ALIGN - Number(loadKoffi().address(ab) % BigInt(ALIGN))) % ALIGN
-  return new Ctor(ab, off, size)
-}
-
-/** A copy the caller owns; a large one is native memory too, reused once the caller drops it. */
-function copyOut(buf: TypedArray): TypedArray {
-  const Ctor = buf.constructor as ArrayCtor
-  const native = buf.byteLength >= NATIVE_MIN_BYTES ? hostMemory(loadKoffi)?.alloc(buf.byteLength) : undefined
-  if (!native) return buf.slice()
-  const out = new Ctor(native, 0, buf.length)
-  out.set(buf as never)
-  return out
-}
-
-/** Native storage must come back through `free` (to the cache) when its buffer is collected. */
-const isNative = (buf: TypedArray): boolean =>
-  buf.byteLength >= NATIVE_MIN_BYTES && (hostMemory(loadKoffi)?.owns(buf.buffer as ArrayBuffer) ?? false)
+/** The device's buffer storage (one per process: the pools are shared by every CPU device). */
+export const cpuStorage = new CpuStorage(
+  (ab) => loadKoffi().address(ab),
+  () => hostMemory(loadKoffi),
+)
 
 export function createCPUDevice(name: string): CompiledDevice<TypedArray, CpuArtifact> {
   const t = requireToolchain()
@@ -590,15 +514,15 @@ export function createCPUDevice(name: string): CompiledDevice<TypedArray, CpuArt
   return {
     name,
     allocator: {
-      alloc: alignedAlloc,
-      free: poolFree,
+      alloc: (size, dtype) => cpuStorage.alloc(size, dtype),
+      free: (buf) => cpuStorage.free(buf),
       maxElements: maxTypedArrayLength(),
       collectable: true,
-      needsFree: isNative,
+      needsFree: (buf) => cpuStorage.needsFree(buf),
       copyin: (buf, src) => {
         buf.set(src as never)
       },
-      copyout: copyOut,
+      copyout: (buf) => cpuStorage.copyOut(buf),
       hostView: (buf) => buf,
     },
     renderer: new CRenderer(),

@@ -7,6 +7,8 @@ import { describe, test } from 'node:test'
 import { Tensor } from '../../src/index.ts'
 import { Buffer } from '../../src/runtime/buffer.ts'
 import { HostMemory, hostMemory, NATIVE_MIN_BYTES, sizeClass } from '../../src/runtime/host_memory.ts'
+import { cpuStorage } from '../../src/runtime/cpu.ts'
+import { RECYCLE_TURN_LIMIT } from '../../src/runtime/cpu_storage.ts'
 import { settle } from '../soak/workloads.ts'
 import { hasCPU } from '../helpers.ts'
 
@@ -210,5 +212,51 @@ describe('small CPU buffers share slabs', { skip }, () => {
     const grown = process.memoryUsage().arrayBuffers - before
     // 20,000 results of 4 KB are 80 MB: what is left must be a few slabs, not the results
     assert.ok(grown < 4 * MiB, `array buffers grew by ${(grown / MiB).toFixed(1)} MiB`)
+  })
+})
+
+describe('medium buffers come back when their Buffer is collected', { skip }, () => {
+  const f32 = Tensor.randn([1]).dtype
+  const storageOf = (b: Buffer): ArrayBuffer => (b.raw as Float32Array).buffer as ArrayBuffer
+
+  test('an un-disposed buffer of 16 KiB to 1 MiB is reused warm after the GC found it unreachable', async () => {
+    await settle()
+    // a length no other test uses, so the pool's list of it holds only this test's storage
+    let b: Buffer | undefined = new Buffer('CPU', 65_537, f32)
+    const ab = storageOf(b)
+    b = undefined
+    await settle()
+    // reused: the same storage, no new ArrayBuffer (no zero fill, no new V8 external memory)
+    const c = new Buffer('CPU', 65_537, f32)
+    assert.equal(storageOf(c), ab)
+    // while a Buffer is reachable its storage is not handed out again
+    const d = new Buffer('CPU', 65_537, f32)
+    await settle()
+    assert.notEqual(storageOf(d), storageOf(c))
+  })
+
+  test('a synchronous loop hands out at most RECYCLE_TURN_LIMIT of recycled storage, then collectable storage', async () => {
+    await settle()
+    const n = 65_539
+    const count = Math.ceil(RECYCLE_TURN_LIMIT / (n * 4)) + 4
+    const raws: Float32Array[] = []
+    for (let i = 0; i < count; i++) raws.push(new Buffer('CPU', n, f32).raw as Float32Array)
+    const recycled = raws.filter((r) => cpuStorage.needsFree(r)).length
+    assert.ok(recycled > 0 && recycled < count, `${recycled} of ${count} recycled`)
+    assert.ok(recycled * n * 4 <= RECYCLE_TURN_LIMIT)
+  })
+
+  test('results of a plain loop with recycled outputs stay correct and reads made before do not change', async () => {
+    const a = Tensor.rand([128, 128]).realize()
+    const b = Tensor.rand([128, 128]).realize()
+    const ref = await a.matmul(b).data()
+    const first = await a.matmul(b).add(1).data()
+    const before = cpuStorage.counts.pooled
+    for (let i = 0; i < 600; i++) {
+      const y = await (i % 2 ? a.matmul(b) : a.matmul(b).add(1)).data()
+      if (i % 50 === 0) assert.ok(Math.abs(y[777]! - ref[777]! - (i % 2 ? 0 : 1)) < 1e-3, `call ${i}`)
+    }
+    assert.ok(cpuStorage.counts.pooled > before, 'outputs were taken from the pool')
+    assert.deepEqual(Array.from(first), Array.from(await a.matmul(b).add(1).data()))
   })
 })
