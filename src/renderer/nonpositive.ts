@@ -1,6 +1,7 @@
 // Which exp arguments in a linear program are provably <= 0 (or NaN): softmax's x - max(x), where
-// the max is a MAX reduce over the same values in the same kernel. A renderer may then use a
-// cheaper exp (no overflow side, one power of two: renderer/wasm_simd.ts).
+// the max is a MAX reduce over the same values in the same kernel, and negated squares (erf's
+// exp(-x^2)). A renderer may then use a cheaper exp (no overflow side, one power of two:
+// renderer/wasm_exp.ts).
 //
 // The proof: the argument is a - m with m a tree of MAX nodes over MAX REDUCEs; every reduce reads
 // the value tree v (ungated loads of buffers the kernel never writes) over its reduce ranges, and a
@@ -122,14 +123,87 @@ function coveredByMax(a: UOp, m: UOp, written: ReadonlySet<UOp>): boolean {
   return need.every((x) => have.has(x))
 }
 
+/** Sign facts that hold for every non-NaN value of a float expression (NaN may occur anywhere). */
+class Signs {
+  private readonly memo = new Map<UOp, boolean>()
+  private readonly memoNonNegative = new Map<UOp, boolean>()
+  constructor(private readonly written: ReadonlySet<UOp>) {}
+
+  /** every value >= 0 (-0 included): squares, exps, square roots, and their sums and products */
+  nonNegative(u: UOp): boolean {
+    const known = this.memoNonNegative.get(u)
+    if (known !== undefined) return known
+    this.memoNonNegative.set(u, false)
+    const r = this.nonNegativeOf(u)
+    this.memoNonNegative.set(u, r)
+    return r
+  }
+
+  private nonNegativeOf(u: UOp): boolean {
+    switch (u.op) {
+      case Ops.CONST:
+        return u.constValue >= 0
+      case Ops.EXP:
+      case Ops.EXP2:
+      case Ops.SQRT:
+        return true
+      case Ops.MUL:
+        return u.src[0] === u.src[1] || (this.nonNegative(u.src[0]!) && this.nonNegative(u.src[1]!))
+      case Ops.ADD:
+        return this.nonNegative(u.src[0]!) && this.nonNegative(u.src[1]!)
+      case Ops.MAX:
+        return this.nonNegative(u.src[0]!) || this.nonNegative(u.src[1]!)
+      case Ops.NEG:
+        return this.nonPositive(u.src[0]!)
+      case Ops.WHERE:
+        return this.nonNegative(u.src[1]!) && this.nonNegative(u.src[2]!)
+      default:
+        return false
+    }
+  }
+
+  /** every value <= 0: x - max(x) over the same values, negated non-negatives, and their sums */
+  nonPositive(u: UOp): boolean {
+    const known = this.memo.get(u)
+    if (known !== undefined) return known
+    this.memo.set(u, false)
+    let r: boolean
+    switch (u.op) {
+      case Ops.CONST:
+        r = u.constValue <= 0
+        break
+      case Ops.NEG:
+        r = this.nonNegative(u.src[0]!)
+        break
+      case Ops.SUB:
+        r =
+          coveredByMax(u.src[0]!, u.src[1]!, this.written) ||
+          (this.nonPositive(u.src[0]!) && this.nonNegative(u.src[1]!))
+        break
+      case Ops.ADD:
+        r = this.nonPositive(u.src[0]!) && this.nonPositive(u.src[1]!)
+        break
+      case Ops.MUL:
+        r =
+          (this.nonPositive(u.src[0]!) && this.nonNegative(u.src[1]!)) ||
+          (this.nonNegative(u.src[0]!) && this.nonPositive(u.src[1]!))
+        break
+      case Ops.WHERE:
+        r = this.nonPositive(u.src[1]!) && this.nonPositive(u.src[2]!)
+        break
+      default:
+        r = false
+    }
+    this.memo.set(u, r)
+    return r
+  }
+}
+
 /** The EXP and EXP2 instructions of `prog` whose argument is <= 0 or NaN. */
 export function nonPositiveExps(prog: LinearProgram): Set<UOp> {
-  const out = new Set<UOp>()
   const written = new Set(prog.uops.filter((u) => u.op === Ops.STORE).map((u) => u.src[0]!))
-  for (const u of prog.uops) {
-    if (u.op !== Ops.EXP && u.op !== Ops.EXP2) continue
-    const x = u.src[0]!
-    if (x.op === Ops.SUB && coveredByMax(x.src[0]!, x.src[1]!, written)) out.add(u)
-  }
-  return out
+  const signs = new Signs(written)
+  return new Set(
+    prog.uops.filter((u) => (u.op === Ops.EXP || u.op === Ops.EXP2) && signs.nonPositive(u.src[0]!)),
+  )
 }

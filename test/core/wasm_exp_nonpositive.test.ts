@@ -42,10 +42,15 @@ function runKernel(t: Tensor, x: Float32Array, relaxed: boolean): Float32Array {
 }
 
 describe('WASM exp of arguments <= 0', { skip }, () => {
-  test("softmax's and logSoftmax's exp(x - max(x)) are proven <= 0 and vectorized as such", () => {
+  test("softmax's and logSoftmax's exp(x - max(x)) and negated squares are proven <= 0; softmax's vector exps short", () => {
     const x = Tensor.rand([8, 256], W).realize()
     const long = Tensor.rand([5, 1024], W).realize()
     for (const t of [x.softmax(-1), x.mul(3).softmax(-1), long.softmax(-1), x.logSoftmax(-1)]) {
+      const [n, all] = proven(t)
+      assert.ok(all > 0 && n === all, `${n} of ${all} exps proven`)
+    }
+    // negated squares: a gaussian, and erf's exp(-x^2) where the renderer lacks erf (gelu)
+    for (const t of [x.mul(x).neg().exp(), x.gelu()]) {
       const [n, all] = proven(t)
       assert.ok(all > 0 && n === all, `${n} of ${all} exps proven`)
     }
@@ -74,6 +79,8 @@ describe('WASM exp of arguments <= 0', { skip }, () => {
         .add(1e-3)
         .exp(), // not x - max
       x.sub(x.min(-1, { keepdim: true })).exp(), // the min
+      x.sigmoid(), // exp(-x)
+      x.mul(y).neg().exp(), // not a square
     ]
     for (const t of cases) {
       const [n, all] = proven(t)
