@@ -165,3 +165,29 @@ export function emitExpNonPositiveF32x4(k: KernelCode, x: number, base2: boolean
   e.splat(base2 ? -126 : EXP_NORMAL_MIN)
   c.v(simd.f32x4_lt).v(simd.v128_andnot)
 }
+
+/**
+ * 1 / (1 + exp(-x)) of the f32x4 in local `x` through e = exp(-|x|), an argument <= 0: 1 / (1 + e)
+ * where x >= 0, e / (1 + e) where x < 0 (~24 instructions against ~30 with the full-range exp;
+ * XNNPACK's sigmoid is built the same way). Within 2 ulp of the exact value down to 2^-126, 0
+ * below (x < -87.3, where the true value is under 1.2e-38); NaN stays NaN.
+ */
+export function emitSigmoidF32x4(k: KernelCode, x: number, relaxed: boolean): void {
+  const e = new ExpEmitter(k, relaxed)
+  const c = k.code
+  const [nx, ex, r] = [k.newLocal(V128), k.newLocal(V128), k.newLocal(V128)]
+  // -|x|: the sign bit set
+  c.get(x)
+  e.splatInt(-0x80000000)
+  c.v(simd.v128_or).set(nx)
+  emitExpNonPositiveF32x4(k, nx, false, relaxed)
+  c.set(ex)
+  e.splat(1)
+  e.splat(1)
+  c.get(ex).v(simd.f32x4_add).v(simd.f32x4_div).tee(r)
+  c.get(ex).v(simd.f32x4_mul).get(r)
+  // x < 0 (NaN: false, and r is NaN already)
+  c.get(x)
+  e.splat(0)
+  c.v(simd.f32x4_lt).v(simd.v128_bitselect)
+}

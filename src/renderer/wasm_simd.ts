@@ -16,7 +16,7 @@ import type { LinearProgram } from './target.js'
 import { ACC_SET, ALU, type Op, Ops, type UOp } from '../uop/ops.js'
 import { toposort } from '../uop/rewrite.js'
 import { F32, simd, V128 } from './wasm_encoder.js'
-import { emitExpF32x4, emitExpNonPositiveF32x4 } from './wasm_exp.js'
+import { emitExpF32x4, emitExpNonPositiveF32x4, emitSigmoidF32x4 } from './wasm_exp.js'
 import type { KernelCode } from './wasm_ops.js'
 import { nonPositiveExps } from './nonpositive.js'
 
@@ -476,6 +476,11 @@ export class SimdPlan {
           c.get(this.vec(k, pm.x)).get(this.vec(k, pm.y)).v(pm.op)
           break
         }
+        const sx = sigmoidInput(p)
+        if (sx) {
+          emitSigmoidF32x4(k, this.vec(k, sx), this.relaxed)
+          break
+        }
         const s = p.src.map((x) => this.vec(k, x))
         if (p.op === Ops.WHERE) c.get(s[1]!).get(s[2]!).get(s[0]!).v(simd.v128_bitselect)
         else if (p.op === Ops.NEG) c.get(s[0]!).v(simd.f32x4_neg)
@@ -494,6 +499,18 @@ export class SimdPlan {
     this.scopes.at(-1)!.set(p.key, l)
     return l
   }
+}
+
+/** x of a sigmoid 1 / (1 + exp(-x)) (Tensor.sigmoid's form), or undefined. */
+function sigmoidInput(p: VPlan): VPlan | undefined {
+  if (p.kind !== 'alu' || p.op !== Ops.RECIP) return undefined
+  const d = p.src[0]!
+  if (d.kind !== 'alu' || d.op !== Ops.ADD) return undefined
+  const ones = (q: VPlan): boolean => q.kind === 'consts' && q.vals.every((v) => v === 1)
+  const e = ones(d.src[0]!) ? d.src[1]! : ones(d.src[1]!) ? d.src[0]! : undefined
+  if (e?.kind !== 'alu' || e.op !== Ops.EXP) return undefined
+  const n = e.src[0]!
+  return n.kind === 'alu' && n.op === Ops.NEG ? n.src[0] : undefined
 }
 
 /** A WHERE of a float compare selecting between the compared values, as f32x4.pmax/pmin operands. */

@@ -1,7 +1,7 @@
 // The WASM renderer's exp for arguments proven <= 0 (renderer/nonpositive.ts, renderer/wasm_exp.ts):
 // which kernels get it (softmax's x - max(x), and not a max that misses some of the values), and
 // its results against Math.exp (expected values computed here in double precision), with and
-// without relaxed SIMD, specials included.
+// without relaxed SIMD, specials included; the vector sigmoid built on it (exp(-|x|)).
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { Device, Tensor } from '../../src/index.ts'
@@ -118,6 +118,43 @@ describe('WASM exp of arguments <= 0', { skip }, () => {
         [1, 1, 0],
         `exp(-0), exp(-1e-30), exp(-inf) (relaxed ${relaxed})`,
       )
+    }
+  })
+  test('sigmoid through exp(-|x|): within 2 ulp of 1 / (1 + exp(-x)), specials exact (with and without relaxed SIMD)', () => {
+    const N = 1 << 14
+    const x = Float32Array.from({ length: N }, (_, i) => Math.fround(Math.sin(i * 12.9898) * 120))
+    const specials = [
+      0,
+      -0,
+      Number.NaN,
+      Number.POSITIVE_INFINITY,
+      Number.NEGATIVE_INFINITY,
+      -87,
+      -88,
+      -100,
+      100,
+      1e-30,
+    ]
+    x.set(specials)
+    const t = Tensor.empty([N], W)
+    const s = t.sigmoid()
+    // the sigmoid form: -|x| as one v128.or with the sign bit (0xfd 0x50), absent from the plain exp
+    const bytes = r.renderBytes(wasmProgram(s, r))
+    let ors = 0
+    for (let i = 0; i + 1 < bytes.length; i++) if (bytes[i] === 0xfd && bytes[i + 1] === 0x50) ors++
+    assert.equal(ors, 1, 'the vector sigmoid was not used')
+    for (const relaxed of wasmFeatures().relaxed ? [false, true] : [false]) {
+      const got = runKernel(s, x, relaxed)
+      let worst = 0
+      for (let i = 0; i < N; i++) {
+        const ref = 1 / (1 + Math.exp(-x[i]!))
+        if (Number.isNaN(ref)) assert.ok(Number.isNaN(got[i]), `sigmoid(NaN) = ${got[i]}`)
+        else if (ref >= 2 ** -126)
+          worst = Math.max(worst, Math.abs(got[i]! - ref) / (Math.fround(ref) * 2 ** -23))
+        else assert.ok(got[i]! >= 0 && got[i]! <= 2 ** -126, `sigmoid(${x[i]}) = ${got[i]}`)
+      }
+      assert.ok(worst <= 2, `relaxed ${relaxed}: worst ${worst} ulp`)
+      assert.deepEqual([...got.subarray(0, 5)], [0.5, 0.5, Number.NaN, 1, 0], `specials (relaxed ${relaxed})`)
     }
   })
 })
