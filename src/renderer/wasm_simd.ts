@@ -16,7 +16,9 @@ import type { LinearProgram } from './target.js'
 import { ACC_SET, ALU, type Op, Ops, type UOp } from '../uop/ops.js'
 import { toposort } from '../uop/rewrite.js'
 import { F32, simd, V128 } from './wasm_encoder.js'
+import { emitExpF32x4, emitExpNonPositiveF32x4, emitSigmoidF32x4 } from './wasm_exp.js'
 import type { KernelCode } from './wasm_ops.js'
+import { nonPositiveExps } from './nonpositive.js'
 
 const W = 4
 type Lanes = readonly UOp[]
@@ -25,7 +27,8 @@ type VPlan =
   | { kind: 'splat'; key: string; u: UOp }
   | { kind: 'consts'; key: string; vals: number[] }
   | { kind: 'load'; key: string; lanes: Lanes }
-  | { kind: 'alu'; key: string; op: Op; src: VPlan[] }
+  /** nonPositive: an EXP/EXP2 whose lanes' arguments are all <= 0 or NaN */
+  | { kind: 'alu'; key: string; op: Op; src: VPlan[]; nonPositive?: boolean }
   | { kind: 'acc'; key: string; group: AccGroup }
   | { kind: 'gather'; key: string; lanes: Lanes }
   | { kind: 'mask'; key: string; op: Op; src: VPlan[] }
@@ -117,6 +120,7 @@ export class SimdPlan {
   private readonly position = new Map<UOp, number>()
   private scopes: Map<string, number>[] = [new Map()]
   readonly groups: StoreGroup[] = []
+  private readonly nonPositive: ReadonlySet<UOp>
 
   constructor(
     private readonly prog: LinearProgram,
@@ -136,6 +140,7 @@ export class SimdPlan {
       }
     })
     for (const [n, acc] of prog.accOf) if (n.op === Ops.ACC) this.readAccs.add(acc)
+    this.nonPositive = nonPositiveExps(prog)
     this.findStoreGroups()
     this.findReduceGroups()
     this.markNeeded()
@@ -266,7 +271,8 @@ export class SimdPlan {
         if (!p) return undefined
         src.push(p)
       }
-      return { kind: 'alu', key, op: l0.op, src }
+      const nonPositive = lanes.every((l) => this.nonPositive.has(l))
+      return { kind: 'alu', key, op: l0.op, src, ...(nonPositive ? { nonPositive } : {}) }
     }
     return { kind: 'gather', key, lanes }
   }
@@ -470,12 +476,17 @@ export class SimdPlan {
           c.get(this.vec(k, pm.x)).get(this.vec(k, pm.y)).v(pm.op)
           break
         }
+        const sx = sigmoidInput(p)
+        if (sx) {
+          emitSigmoidF32x4(k, this.vec(k, sx), this.relaxed)
+          break
+        }
         const s = p.src.map((x) => this.vec(k, x))
         if (p.op === Ops.WHERE) c.get(s[1]!).get(s[2]!).get(s[0]!).v(simd.v128_bitselect)
         else if (p.op === Ops.NEG) c.get(s[0]!).v(simd.f32x4_neg)
         else if (p.op === Ops.SQRT) c.get(s[0]!).v(simd.f32x4_sqrt)
         else if (p.op === Ops.EXP || p.op === Ops.EXP2)
-          emitExpF32x4(k, s[0]!, p.op === Ops.EXP2, this.relaxed)
+          (p.nonPositive ? emitExpNonPositiveF32x4 : emitExpF32x4)(k, s[0]!, p.op === Ops.EXP2, this.relaxed)
         else if (p.op === Ops.RECIP) {
           this.constVec(k, [1, 1, 1, 1])
           c.get(s[0]!).v(simd.f32x4_div)
@@ -490,6 +501,18 @@ export class SimdPlan {
   }
 }
 
+/** x of a sigmoid 1 / (1 + exp(-x)) (Tensor.sigmoid's form), or undefined. */
+function sigmoidInput(p: VPlan): VPlan | undefined {
+  if (p.kind !== 'alu' || p.op !== Ops.RECIP) return undefined
+  const d = p.src[0]!
+  if (d.kind !== 'alu' || d.op !== Ops.ADD) return undefined
+  const ones = (q: VPlan): boolean => q.kind === 'consts' && q.vals.every((v) => v === 1)
+  const e = ones(d.src[0]!) ? d.src[1]! : ones(d.src[1]!) ? d.src[0]! : undefined
+  if (e?.kind !== 'alu' || e.op !== Ops.EXP) return undefined
+  const n = e.src[0]!
+  return n.kind === 'alu' && n.op === Ops.NEG ? n.src[0] : undefined
+}
+
 /** A WHERE of a float compare selecting between the compared values, as f32x4.pmax/pmin operands. */
 function pseudoMinMax(p: VPlan): { op: number; x: VPlan; y: VPlan } | undefined {
   if (p.kind !== 'alu' || p.op !== Ops.WHERE) return undefined
@@ -501,96 +524,4 @@ function pseudoMinMax(p: VPlan): { op: number; x: VPlan; y: VPlan } | undefined 
   // pmin(b, a) = a < b ? a : b
   if (t.key === a.key && f.key === b.key) return { op: simd.f32x4_pmin, x: b, y: a }
   return undefined
-}
-
-/** 1.5 * 2^23: adding it rounds a float32 below 2^22 to an integer held in the low mantissa bits */
-const ROUND_MAGIC = 12582912
-
-/** Cephes' expf polynomial: exp(r) = 1 + r + r^2 * P(r) for |r| <= ln2/2, about 1 ulp. */
-const EXPF_POLY = [
-  1.98756915e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1,
-]
-
-/**
- * exp/exp2 of the f32x4 in local `x` in float32 arithmetic, within 2 ulp of the exact result (the
- * scalar code's double-precision exp, equal to JS's rounded Math.exp, on two f64x2 halves took
- * four times the work: most of an elementwise kernel with sigmoid, and of softmax; XNNPACK and
- * the other wasm peers also use a float32 polynomial): n = round(x log2 e), r = x - n ln2 (in two parts), exp(r) by
- * a degree-7 polynomial, times 2^n as two exact powers 2^(n>>1) and 2^(n - (n>>1)) so that results
- * that overflow to infinity or underflow into subnormals round as one multiply would. NaN stays
- * NaN.
- */
-function emitExpF32x4(k: KernelCode, x: number, base2: boolean, relaxed: boolean): void {
-  const c = k.code
-  // constants as v128.const (an f32 constant and a splat per use cost V8 two instructions)
-  const lanes = (set: (d: DataView, i: number) => void): void => {
-    const d = new DataView(new ArrayBuffer(16))
-    for (let i = 0; i < 16; i += 4) set(d, i)
-    c.v(simd.v128_const).bytes(new Uint8Array(d.buffer))
-  }
-  const splat = (f: number): void => lanes((d, i) => d.setFloat32(i, f, true))
-  const splatInt = (v: number): void => lanes((d, i) => d.setInt32(i, v, true))
-  const [v, n, r] = [k.newLocal(V128), k.newLocal(V128), k.newLocal(V128)]
-  // clamp: beyond these the result is 0 or infinity anyway, and 2^n's halves stay normal (pmin
-  // and pmax keep a NaN x, as the comparisons are false)
-  c.get(x)
-  splat(base2 ? 129 : 89)
-  c.v(simd.f32x4_pmin)
-  splat(base2 ? -152 : -104)
-  c.v(simd.f32x4_pmax).tee(v)
-  if (!base2) {
-    splat(Math.LOG2E)
-    c.v(simd.f32x4_mul)
-  }
-  // round to an integer by adding 1.5 * 2^23 (|t| <= 152): the sum's low mantissa bits are n
-  const m = k.newLocal(V128)
-  splat(ROUND_MAGIC)
-  c.v(simd.f32x4_add).tee(m)
-  splat(ROUND_MAGIC)
-  c.v(simd.f32x4_sub).set(n)
-  if (base2) {
-    c.get(v).get(n).v(simd.f32x4_sub)
-    splat(Math.LN2)
-    c.v(simd.f32x4_mul).set(r)
-  } else {
-    // ln 2 = 0.693359375 (exact in a few bits) - 2.12194440e-4: n * the first part is exact
-    c.get(v).get(n)
-    splat(0.693359375)
-    c.v(simd.f32x4_mul).v(simd.f32x4_sub).get(n)
-    splat(-2.1219444e-4)
-    c.v(simd.f32x4_mul).v(simd.f32x4_sub).set(r)
-  }
-  // 1 + r + r^2 * P(r), Horner steps p * r + c fused where the engine has relaxed SIMD
-  splat(EXPF_POLY[0]!)
-  for (let i = 1; i < EXPF_POLY.length; i++) {
-    c.get(r)
-    if (relaxed) {
-      splat(EXPF_POLY[i]!)
-      c.v(simd.f32x4_relaxed_madd)
-    } else {
-      c.v(simd.f32x4_mul)
-      splat(EXPF_POLY[i]!)
-      c.v(simd.f32x4_add)
-    }
-  }
-  c.get(r).get(r).v(simd.f32x4_mul)
-  if (relaxed) c.get(r).v(simd.f32x4_relaxed_madd)
-  else c.v(simd.f32x4_mul).get(r).v(simd.f32x4_add)
-  splat(1)
-  c.v(simd.f32x4_add)
-  // * 2^h * 2^(n - h), h = n >> 1: each a float with exponent field (h + 127) << 23
-  const [ni, h] = [k.newLocal(V128), k.newLocal(V128)]
-  c.get(m)
-  splatInt(0x4b400000)
-  c.v(simd.i32x4_sub).tee(ni).i32(1).v(simd.i32x4_shr_s).set(h)
-  const pow2 = (e: number): void => {
-    c.get(e)
-    splatInt(127)
-    c.v(simd.i32x4_add).i32(23).v(simd.i32x4_shl)
-  }
-  pow2(h)
-  c.v(simd.f32x4_mul)
-  c.get(ni).get(h).v(simd.i32x4_sub).set(ni)
-  pow2(ni)
-  c.v(simd.f32x4_mul)
 }

@@ -6,12 +6,6 @@ import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { describe, test } from 'node:test'
 import { handOpts } from '../../src/codegen/heuristics.ts'
-import { decompositions } from '../../src/codegen/decompose.ts'
-import { expandRanges } from '../../src/codegen/expand.ts'
-import { linearize } from '../../src/codegen/linearize.ts'
-import { narrowIndexMath } from '../../src/codegen/narrow.ts'
-import { reuseRowValues } from '../../src/codegen/reuse.ts'
-import { applyOpts } from '../../src/codegen/opts.ts'
 import { scheduleFor } from '../../src/engine/realize.ts'
 import { Device, dtypes, Tensor } from '../../src/index.ts'
 import { WasmRenderer } from '../../src/renderer/wasm.ts'
@@ -23,9 +17,8 @@ import { choosingThreads } from '../../src/runtime/wasm.ts'
 import { wasmFeatures } from '../../src/runtime/wasm_features.ts'
 import type { KernelItem } from '../../src/schedule/schedule.ts'
 import { Ops, UOp } from '../../src/uop/ops.ts'
-import { graphRewrite } from '../../src/uop/rewrite.ts'
-import { symbolic } from '../../src/uop/symbolic.ts'
 import { makeRng } from '../helpers.ts'
+import { wasmProgram } from './wasm_program.ts'
 
 const skip = Device.unavailableReason('WASM') !== undefined
 const W = { device: 'WASM' }
@@ -99,16 +92,6 @@ describe('WASM memory', { skip }, () => {
     assert.deepEqual([...(await new Tensor([5, 6], W).add(a.shrink([[0, 2]])).data())], [6, 8])
   })
 })
-
-/** The linear program of the kernel realizing `t` on WASM, optimized as the device would. */
-function wasmProgram(t: Tensor, r: WasmRenderer) {
-  const items = scheduleFor([t.uop]).items.filter((i): i is KernelItem => i.kind === 'kernel')
-  const it = items.at(-1)!
-  const pm = decompositions(r.supports).concat(symbolic)
-  // the passes of codegen/kernel.ts's renderKernel
-  const optimized = reuseRowValues(applyOpts(it.ast, handOpts(it.ast, r.target)))
-  return linearize(narrowIndexMath(graphRewrite(expandRanges(optimized), pm)))
-}
 
 describe('WASM SIMD', { skip: skip || !wasmFeatures().simd }, () => {
   const r = new WasmRenderer({ simd: true, relaxed: false, shared: false, maxPages: 65536 })

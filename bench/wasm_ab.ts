@@ -1,0 +1,37 @@
+// WASM kernels of two checkouts loaded in one process, alternated call by call so both see the same
+// load: `WASM_THREADS=1 node --import tsx bench/wasm_ab.ts <treeA> <treeB> <case> [rounds]`
+// (cases: elementwise = relu(2x+1) * sigmoid(x) on 16M, softmax 4096x4096, gelu on 16M). Each call
+// realizes then disposes (the output's memory reused: the kernel alone); prints the median process
+// CPU ms per call of each tree over `rounds` (8) rounds after 2 warm-ups, and every call's time.
+import { resolve } from 'node:path'
+
+const [ra, rb, which = 'elementwise', rounds = '8'] = process.argv.slice(2)
+if (!ra || !rb) throw new Error('usage: wasm_ab.ts <treeA> <treeB> <elementwise|softmax|gelu> [rounds]')
+type Lib = typeof import('../src/index.ts')
+type T = InstanceType<Lib['Tensor']>
+const OPS: Record<string, { shape: number[]; f: (t: T) => T }> = {
+  elementwise: { shape: [1 << 24], f: (t) => t.mul(2).add(1).relu().mul(t.sigmoid()) },
+  softmax: { shape: [4096, 4096], f: (t) => t.softmax(-1) },
+  gelu: { shape: [1 << 24], f: (t) => t.gelu() },
+}
+const op = OPS[which]
+if (!op) throw new Error(`unknown case ${which} (${Object.keys(OPS).join(', ')})`)
+const calls: (() => void)[] = []
+for (const root of [resolve(ra), resolve(rb)]) {
+  const { Tensor } = (await import(`${root}/src/index.ts`)) as Lib
+  const t = Tensor.rand(op.shape, { device: 'WASM' }).realize()
+  calls.push(() => op.f(t).realize().dispose())
+}
+for (const f of calls) for (let i = 0; i < 2; i++) f()
+const cpu: number[][] = [[], []]
+for (let r = 0; r < Number(rounds); r++)
+  calls.forEach((f, j) => {
+    const c0 = process.cpuUsage()
+    f()
+    const c = process.cpuUsage(c0)
+    cpu[j]!.push((c.user + c.system) / 1e3)
+  })
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!.toFixed(1)
+const all = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(' ')
+console.log(`${which}: A ${median(cpu[0]!)} ms, B ${median(cpu[1]!)} ms CPU per call (median)`)
+console.log(`  A ${all(cpu[0]!)}\n  B ${all(cpu[1]!)}`)
