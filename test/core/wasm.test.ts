@@ -470,9 +470,9 @@ describe('WASM launches', { skip: skip || !wasmFeatures().sharedMemory }, () => 
       },
     )
     for (let i = 0; i < 40; i++) launch([])
-    // the first launch on all threads, then one thread but for the occasional try of the other
-    // (after 8 launches, then 16): before, every launch waited on the workers
-    assert.ok(counts.all <= 4, JSON.stringify(counts))
+    // the first launch on all threads (a warm-up, not kept) and one timed, then one thread but for
+    // the occasional try of the other (after 8 launches, then 16): before, every launch waited on the workers
+    assert.ok(counts.all <= 5, JSON.stringify(counts))
     assert.equal(counts.one + counts.all, 40)
     // and back to all threads when they become the faster (an idle machine again)
     const fast = { one: 0, all: 0 }
