@@ -27,6 +27,7 @@ import { bufferView } from './buffer_views.js'
 import { jitScope } from './jit_scope.js'
 import { isInternal, noteHandle, runComposite } from './composite.js'
 import { hostDataNode } from './host_data.js'
+import { holdStorage, releaseStorage } from './storage_holds.js'
 import { broadcastShapes, checkBufferSize } from './shapes.js'
 import type { NestedArray } from './storage.js'
 import type { GradGroup } from './grad_group.js'
@@ -123,6 +124,8 @@ export class Tensor {
   private _disposed = false
   /** whether this tensor counts among its buffer's handles (a composite's internal ones stop) */
   private holdsHandle = true
+  /** storage this lazy tensor keeps alive for its graph (tensor/storage_holds.ts) */
+  heldStorage: Buffer[] | undefined
   /** held by the lazy-reader registry (tensor/lazy_readers.ts) */
   registered = false
   /** creation order */
@@ -395,6 +398,7 @@ export class Tensor {
     if (this._requiresGrad) paramViews.set(old, view)
     this.uop = this._tracks ? customGradNode(view, [old], (g) => [g]) : view
     this.builtAt = writeClock.now
+    releaseStorage(this)
   }
 
   /** A lazy tensor whose buffers were overwritten since it was built has lost its value: an error. */
@@ -410,17 +414,24 @@ export class Tensor {
   /**
    * Release this tensor now; the tensor must not be used after. Its storage is freed when no other
    * tensor holds it (a reshape view, the tensor it is a view of) and no jit capture uses it; live
-   * lazy tensors computed from it are realized first, so they keep their values.
+   * lazy tensors computed from it keep their values: those made in earlier jobs are realized first,
+   * those made in this one hold the storage until they are realized or collected (storage_holds.ts).
    */
   dispose(): void {
     if (this._disposed) return
     // (a composite's internal tensor is no handle: its buffer is not its to free)
     const buf = this.holdsHandle ? heldBuffer(this._uop) : undefined
     if (buf && buf.handles <= 1 && !buf.disposed) {
-      const { readers } = lazyReaders.readersOf(new Set([buf]), new Set(), new Set([this]))
-      if (readers.length) Tensor.realize(...readers)
+      const { readers, young } = lazyReaders.readersOf(new Set([buf]), new Set(), new Set([this]))
+      for (const r of young) {
+        holdStorage(r, buf)
+        lazyReaders.add(r) // (still a lazy reader of its other buffers)
+      }
+      const older = readers.filter((r) => !young.has(r))
+      if (older.length) Tensor.realize(...older)
     }
     this._disposed = true
+    releaseStorage(this)
     if (buf && --buf.handles <= 0) buf.dispose()
     this._grad?.dispose()
   }
