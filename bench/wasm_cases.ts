@@ -6,6 +6,7 @@
 // memory is reused: the kernel alone, no copy out, no fresh pages). Median of `runs` (7) after 2
 // warm-ups.
 import { Device, nn, optim, Tensor } from '../src/index.ts'
+import { mlpTrainStep } from './browser/mlp_case.ts'
 
 const args = process.argv.slice(2)
 const dispose = args.includes('--dispose')
@@ -38,24 +39,9 @@ function makeCase(): () => Promise<void> {
       return () => finish(x.conv2d(w, { padding: 1 }))
     }
     case 'mlp': {
-      const prev = Device.DEFAULT
-      Device.DEFAULT = device
-      const layers = [new nn.Linear(784, 512), new nn.Linear(512, 512), new nn.Linear(512, 10)]
-      Device.DEFAULT = prev
-      const opt = new optim.SGD(nn.getParameters(layers), { lr: 0.01 })
-      const xs = put([512, 784])
       const labels = Int32Array.from({ length: 512 }, (_, i) => i % 10)
       const ys = new Tensor(labels, { shape: [512], device }).realize()
-      const [l1, l2, l3] = layers as [nn.Linear, nn.Linear, nn.Linear]
-      return async () => {
-        Tensor.training = true
-        opt.zeroGrad()
-        const loss = l3.call(l2.call(l1.call(xs).relu()).relu()).sparseCategoricalCrossentropy(ys)
-        loss.backward()
-        Tensor.realize(loss, ...opt.scheduleStep())
-        Tensor.training = false
-        await loss.data()
-      }
+      return mlpTrainStep({ Device, nn, optim, Tensor }, device, put([512, 784]), ys)
     }
   }
   throw new Error(`unknown case ${which} (elementwise, softmax, matmul512, matmul1024, conv2d, mlp)`)

@@ -5,6 +5,7 @@
 // `benchInit`, then `benchOne` per case and implementation, with a time limit (a page that
 // overruns it is replaced).
 import { Device, nn, optim, ready, Tensor } from '../../src/browser.ts'
+import { mlpTrainStep } from './mlp_case.ts'
 import { loadPeers } from './peers.ts'
 import { CASES, type CaseName, type Impl, type Inputs, makeInputs, type Result, type Timed } from './cases.ts'
 
@@ -93,23 +94,8 @@ function tsgradImpl(device: string): Impl {
           return read(() => t.conv2d(w, { padding: 1 }))
         }
         case 'mlp': {
-          const prev = Device.DEFAULT
-          Device.DEFAULT = device
-          const layers = [new nn.Linear(784, 512), new nn.Linear(512, 512), new nn.Linear(512, 10)]
-          Device.DEFAULT = prev
-          const opt = new optim.SGD(nn.getParameters(layers), { lr: 0.01 })
-          const xs = put(x.a!, [512, 784])
           const ys = new Tensor(x.labels!, { shape: [512], device }).realize()
-          const [l1, l2, l3] = layers as [nn.Linear, nn.Linear, nn.Linear]
-          return async () => {
-            Tensor.training = true
-            opt.zeroGrad()
-            const loss = l3.call(l2.call(l1.call(xs).relu()).relu()).sparseCategoricalCrossentropy(ys)
-            loss.backward()
-            Tensor.realize(loss, ...opt.scheduleStep())
-            Tensor.training = false
-            await loss.data()
-          }
+          return mlpTrainStep({ Device, nn, optim, Tensor }, device, put(x.a!, [512, 784]), ys)
         }
       }
     },

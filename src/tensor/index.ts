@@ -1,4 +1,6 @@
 // The Tensor class with every op family attached.
+import './reading.js'
+import './backward.js'
 import './movement.js'
 import './create.js'
 import './elementwise.js'

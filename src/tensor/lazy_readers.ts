@@ -127,7 +127,8 @@ export class LazyReaders<T extends LazyHolder> {
    * graphs read one of `bufs`, and which are neither nodes of `covered` (the graph being realized)
    * nor inside another such reader's graph; `skip` leaves out nodes that are not readers (views that
    * alias the buffer). Two tensors may share a node. `holders` are the tensors whose node is an
-   * ASSIGN of `covered` or one of `roots` (after the run they are views of its buffer).
+   * ASSIGN of `covered` or one of `roots` (after the run they are views of its buffer). `young`:
+   * the readers made in this job (held strongly: whether they are still reachable is unknown).
    *
    * Tensors inside `covered` leave the registry: a reader's value is gone after this write (a
    * realize of one is then an error, see above), and for the rest (mostly the intermediates of
@@ -138,7 +139,7 @@ export class LazyReaders<T extends LazyHolder> {
     covered: { has(u: UOp): boolean },
     exclude: ReadonlySet<T>,
     opts: { skip?: (n: UOp) => boolean; roots?: ReadonlySet<UOp> } = {},
-  ): { readers: T[]; holders: T[] } {
+  ): { readers: T[]; holders: T[]; young: ReadonlySet<T> } {
     // per node: whether a BUFFER below it is one of `bufs`, and the newest write of any BUFFER below
     const reads = new Map<UOp, boolean>()
     const newest = new Map<UOp, number>()
@@ -210,7 +211,8 @@ export class LazyReaders<T extends LazyHolder> {
         this.youngChecks.push(youngChecks[i]! + 1)
       } else t.registered = false
     })
-    if (found.length < 2) return { readers: found.map(([, t]) => t), holders }
+    const youngReaders = new Set(found.filter(([r]) => r === undefined).map(([, t]) => t))
+    if (found.length < 2) return { readers: found.map(([, t]) => t), holders, young: youngReaders }
     // keep the outermost: drop readers reachable from another reader's node
     const below = new Set<UOp>()
     for (const [, t] of found) {
@@ -227,6 +229,6 @@ export class LazyReaders<T extends LazyHolder> {
       if (below.has(t.lazyNode!)) forget(r, t)
       else outer.push(t)
     }
-    return { readers: outer, holders }
+    return { readers: outer, holders, young: youngReaders }
   }
 }

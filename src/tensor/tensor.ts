@@ -1,11 +1,11 @@
 // The front end: Tensor, a thin mutable handle on a lazy UOp graph (plus grad and requiresGrad).
 // Nothing runs until a value is needed; realize() swaps the handle's UOp for a buffer view.
-// This file holds the core (construction, reading, dtype/device, movement ops, broadcasting,
-// autograd entry points); the op families live beside it in tensor/*.ts and are attached to the
-// prototype there.
+// This file holds the core (construction, realize, dispose, dtype/device, assign, broadcasting,
+// the value-semantics bookkeeping); reading values (reading.ts), backward (backward.ts),
+// composites (composite.ts) and the op families live beside it in tensor/*.ts and are attached to
+// the prototype there.
 import {
   type DType,
-  defaultFloat,
   dtypes,
   checkFitsDType,
   promoteTypes,
@@ -14,20 +14,23 @@ import {
   type TypedArray,
 } from '../dtype.js'
 import { type BeforeRun, realize as realizeUOps, setRealizeObserver } from '../engine/realize.js'
-import { computeGradients, customGradNode } from '../gradient.js'
-import { eventLoopTurn, fmtShape, prod, range, shapeEq, TsgradError } from '../helpers.js'
+import { customGradNode } from '../gradient.js'
+import { fmtShape, prod, range, shapeEq, TsgradError } from '../helpers.js'
 import { checkOptions, type KeySet } from '../options.js'
-import { Buffer, writeClock } from '../runtime/buffer.js'
+import { type Buffer, writeClock } from '../runtime/buffer.js'
 import { canonicalDevice, Device } from '../runtime/device.js'
 import * as G from '../uop/graph.js'
 import { MOVEMENT, type Op, Ops, type sint, UOp } from '../uop/ops.js'
 import { fmtSShape, isSymShape, sEvalShape, shapeSEq } from '../uop/sint.js'
 import { substituteAll, toposort } from '../uop/rewrite.js'
-import { bufferView, prefixOfView } from './buffer_views.js'
+import { bufferView } from './buffer_views.js'
 import { jitScope } from './jit_scope.js'
-import { broadcastShapes, checkBufferSize, checkShape } from './shapes.js'
-import { flattenNested, fromStorage, type NestedArray, toStorage, typedDType } from './storage.js'
-import { GradGroup } from './grad_group.js'
+import { isInternal, noteHandle, runComposite } from './composite.js'
+import { hostDataNode } from './host_data.js'
+import { holdStorage, releaseStorage } from './storage_holds.js'
+import { broadcastShapes, checkBufferSize } from './shapes.js'
+import type { NestedArray } from './storage.js'
+import type { GradGroup } from './grad_group.js'
 import { aliasedBuffer, heldBuffer, LazyReaders } from './lazy_readers.js'
 import { checkLazyTarget, checkWritableView, viewWithoutGrads } from './view_assign.js'
 
@@ -52,11 +55,11 @@ let uniqueTag = 0
 const gradTensors = new Set<WeakRef<Tensor>>()
 /** a parameter's node before it was realized -> its buffer view (graphs built earlier use the old node) */
 const paramViews = new WeakMap<UOp, UOp>()
+/** The buffer view a parameter with lazy node `u` was realized into (backward matches old graphs through it). */
+export const paramViewOf = (u: UOp): UOp | undefined => paramViews.get(u)
 /** live unrealized tensors: realized before a buffer they read is overwritten or freed */
 const lazyReaders = new LazyReaders<Tensor>()
 let nextSerial = 0
-/** > 0 while backward builds gradient graphs: the tensors custom gradients make there are internal */
-let untracked = 0
 /** Tensors the lazy-reader registry holds (tests check that it stays bounded). */
 export const lazyReaderCount = (): number => lazyReaders.size
 /** The serial the next tensor will get (a jitted call tells its own tensors from older ones). */
@@ -108,25 +111,6 @@ function lazyGradSiblings(t: Tensor, taken: readonly Tensor[]): Tensor[] {
   )
 }
 
-/** Run `fn` with the tensors it makes kept out of the lazy-reader registry (they are internal). */
-function internally<T>(fn: () => T): T {
-  untracked++
-  try {
-    return fn()
-  } finally {
-    untracked--
-  }
-}
-
-/**
- * Per composite being built (innermost last): the tensors made in it that became handles of a
- * buffer (views, realized pieces). They are internal, so the composite gives their handles back
- * when it returns: held until the GC ran, they kept `dispose()` of the buffer they view from
- * freeing it (a prefill layer's norm, viewed by its projections, stayed allocated: 4 MB per layer
- * of a LLaMA-1B prompt, ~130 MB of garbage at the end of a 512-token prefill).
- */
-const compositeHandles: Tensor[][] = []
-
 export class Tensor {
   private _uop!: UOp
   private _grad: Tensor | undefined
@@ -135,10 +119,13 @@ export class Tensor {
    * gradient nobody read that way is the optimizer's to free at `zeroGrad` (see `releaseGrad`)
    */
   private gradRead = false
-  private _requiresGrad = false
+  /** its own `requiresGrad` flag (`requiresGrad` also counts tracking; read by backward.ts) */
+  _requiresGrad = false
   private _disposed = false
   /** whether this tensor counts among its buffer's handles (a composite's internal ones stop) */
   private holdsHandle = true
+  /** storage this lazy tensor keeps alive for its graph (tensor/storage_holds.ts) */
+  heldStorage: Buffer[] | undefined
   /** held by the lazy-reader registry (tensor/lazy_readers.ts) */
   registered = false
   /** creation order */
@@ -187,7 +174,7 @@ export class Tensor {
       if (before && this.holdsHandle) before.handles--
       if (after) {
         after.handles++
-        compositeHandles.at(-1)?.push(this)
+        noteHandle(this)
       }
       this.holdsHandle = true
     }
@@ -197,8 +184,8 @@ export class Tensor {
   /** whether the graph may read a buffer (false for constants built from scalars) */
   private _readsBuffer = true
   /** Register a lazy tensor that reads buffers (views alias their buffer: not readers). */
-  private trackLazy(): void {
-    if (untracked === 0 && this._readsBuffer && !this._uop.contiguousBase && !aliasedBuffer(this._uop))
+  trackLazy(): void {
+    if (!isInternal() && this._readsBuffer && !this._uop.contiguousBase && !aliasedBuffer(this._uop))
       lazyReaders.add(this)
   }
   /** this tensor's node while it is unrealized and not disposed (for the lazy-reader registry) */
@@ -230,7 +217,8 @@ export class Tensor {
     return undefined
   }
 
-  private disposedError(what: string): TsgradError {
+  /** The error for using this tensor after dispose() (`what`: the call). */
+  disposedError(what: string): TsgradError {
     return new TsgradError(
       `${what}: ${this.toString()} (${this._uop.op}) was disposed and cannot be used; dispose() a tensor only when nothing reads it any more (clone() what must outlive it)`,
     )
@@ -244,36 +232,7 @@ export class Tensor {
       while (MOVEMENT.has(u.op) || u.op === Ops.CAST) u = u.src[0]!
       this._readsBuffer = u.op !== Ops.CONST
     } else {
-      const device = canonicalDevice(opts.device ?? Device.DEFAULT)
-      let values: ArrayLike<number | boolean | bigint>
-      let shape: number[]
-      let dt: DType
-      if (ArrayBuffer.isView(data)) {
-        const ta = data as TypedArray
-        values = ta
-        shape = opts.shape ? checkShape('Tensor', opts.shape) : [ta.length]
-        dt = opts.dtype ? toDType(opts.dtype) : typedDType(ta)
-      } else if (typeof data === 'number' || typeof data === 'boolean' || Array.isArray(data)) {
-        const f = flattenNested(data)
-        values = f.values
-        shape = opts.shape ? checkShape('Tensor', opts.shape) : f.shape
-        // JS has no integer type: numbers are float32 unless a dtype is asked for (all booleans: bool)
-        dt = opts.dtype
-          ? toDType(opts.dtype)
-          : f.values.length > 0 && f.values.every((v) => typeof v === 'boolean')
-            ? dtypes.bool
-            : defaultFloat
-      } else {
-        throw new TsgradError(`Tensor: unsupported data of type ${typeof data}`)
-      }
-      if (prod(shape) !== values.length)
-        throw new TsgradError(`Tensor: ${values.length} values do not fill shape ${fmtShape(shape)}`)
-      if (dt.isInt && !(ArrayBuffer.isView(data) && typedDType(data as TypedArray) === dt))
-        for (let i = 0; i < values.length; i++) checkFitsDType('Tensor', values[i]!, dt, ` at index ${i}`)
-      Device.checkDType('Tensor', device, dt)
-      const buf = new Buffer(device, values.length, dt)
-      buf.copyin(toStorage(values, dt))
-      this.uop = G.reshape(UOp.new(Ops.BUFFER, dt, [], buf), shape)
+      this.uop = hostDataNode(data, opts)
     }
     if (opts.requiresGrad) this.requiresGrad = true
   }
@@ -347,32 +306,20 @@ export class Tensor {
 
   // ---- realization and reading ----
   /**
-   * Build a composite op (attention, ...): the tensors `fn` makes on the way are internal, so they are
-   * not lazy readers that a later in-place write must realize to keep their values (dead ones stay
-   * registered until the garbage collector runs: the first KV-cache write after a prefill recomputed
-   * its attention scores). Only the result is registered.
+   * Build a composite op (attention, ...): the tensors `fn` makes on the way are internal
+   * (./composite.ts), so they are not lazy readers that a later in-place write must realize to keep
+   * their values (dead ones stay registered until the garbage collector runs: the first KV-cache
+   * write after a prefill recomputed its attention scores), nor handles keeping `dispose()` of a
+   * buffer they view from freeing it. Only the result is registered.
    */
   static composite<T extends Tensor>(fn: () => T): T {
-    const made: Tensor[] = []
-    const first = nextSerial
-    compositeHandles.push(made)
-    let out: T
-    try {
-      out = internally(fn)
-    } finally {
-      compositeHandles.pop()
-    }
-    // (only tensors made here: an older one realized in it, a lazy reader of a buffer it wrote, is
-    // the caller's)
-    for (const t of made) if (t !== out && t.serial >= first) t.releaseHandle()
-    // the result stays a handle; an enclosing composite releases it if it is internal there
-    if (made.includes(out)) compositeHandles.at(-1)?.push(out)
+    const out = runComposite(fn, nextSerial)
     out.trackLazy()
     return out
   }
 
-  /** Stop counting among the buffer's handles (an internal tensor of a composite that returned). */
-  private releaseHandle(): void {
+  /** Stop counting among the buffer's handles (an internal tensor of a composite that returned: composite.ts). */
+  releaseHandle(): void {
     const buf = this._disposed || !this.holdsHandle ? undefined : heldBuffer(this._uop)
     if (!buf) return
     this.holdsHandle = false
@@ -451,6 +398,7 @@ export class Tensor {
     if (this._requiresGrad) paramViews.set(old, view)
     this.uop = this._tracks ? customGradNode(view, [old], (g) => [g]) : view
     this.builtAt = writeClock.now
+    releaseStorage(this)
   }
 
   /** A lazy tensor whose buffers were overwritten since it was built has lost its value: an error. */
@@ -463,99 +411,27 @@ export class Tensor {
       )
   }
 
-  /** The realized buffer holding this tensor's elements in order. */
-  /** The buffer holding this tensor's values (the first `n` elements of it for a symbolic result). */
-  private buffer(what: string): { buf: Buffer; n: number | undefined } {
-    if (this._disposed) throw this.disposedError(what)
-    if (jitScope.depth > 0)
-      throw new TsgradError(
-        'reading tensor values (data/item/tolist and their Sync forms) inside a jitted function is not allowed: a replay does not run the function, so the read would not happen; return the tensor and read it after the call',
-      )
-    // a value that was read keeps it (a later assign to a buffer its graph reads does not change
-    // it), and a pending in-place write is committed once; a view of a buffer stays a view
-    const aliased = aliasedBuffer(this._uop)
-    if (aliased?.disposed)
-      throw new TsgradError(
-        `${what}: ${this.toString()} (${this._uop.op}) is a view of storage that was disposed (${aliased.describe()}); only reshape views keep a disposed tensor's storage: clone() the view before disposing its base`,
-      )
-    if (!aliased) this.realize()
-    const pre = prefixOfView(this._uop)
-    if (pre) return pre
-    const c = this.contiguous().realize()
-    const base = c.uop.contiguousBase
-    return base ? { buf: base.arg as Buffer, n: undefined } : prefixOfView(c.uop)!
-  }
-
-  async data(): Promise<TypedArray> {
-    const { buf, n } = this.buffer('data')
-    const raw = await buf.copyout()
-    const out = n === undefined ? raw : raw.slice(0, n)
-    await eventLoopTurn() // lets finalizers run in loops that only await reads (helpers.ts)
-    return fromStorage(out, this.dtype)
-  }
-  dataSync(): TypedArray {
-    const { buf, n } = this.buffer('dataSync')
-    const raw = buf.copyout()
-    const out = n === undefined || raw instanceof Promise ? raw : raw.slice(0, n)
-    if (out instanceof Promise) {
-      out.catch(() => {}) // the read started: its failure is reported by the data() that awaits
-      throw new TsgradError(`dataSync: device ${this.device} is asynchronous; use await data()`)
-    }
-    return fromStorage(out, this.dtype)
-  }
-  async tolist(): Promise<NestedArray> {
-    return this.toNested(await this.data())
-  }
-  tolistSync(): NestedArray {
-    return this.toNested(this.dataSync())
-  }
-  private toNested(d: TypedArray): NestedArray {
-    const vals = Array.from(d as ArrayLike<number | bigint>, (v) =>
-      this.dtype.isBool ? v !== 0 : typeof v === 'bigint' ? Number(v) : v,
-    ) as (number | boolean)[]
-    const shape = this.shape
-    if (shape.length === 0) return vals[0]!
-    const build = (dim: number, off: number): NestedArray => {
-      const stride = prod(shape.slice(dim + 1))
-      return range(shape[dim]!).map((i) =>
-        dim === shape.length - 1 ? vals[off + i]! : build(dim + 1, off + i * stride),
-      )
-    }
-    return build(0, 0)
-  }
-  async item(): Promise<number | boolean> {
-    if (this._disposed) throw this.disposedError('item')
-    if (this.numel() !== 1)
-      throw new TsgradError(
-        `item: tensor of shape ${fmtShape(this.shape)} has ${this.numel()} elements, expected 1`,
-      )
-    const v = (await this.data())[0]!
-    return this.dtype.isBool ? v !== 0 : Number(v)
-  }
-  itemSync(): number | boolean {
-    if (this._disposed) throw this.disposedError('itemSync')
-    if (this.numel() !== 1)
-      throw new TsgradError(
-        `itemSync: tensor of shape ${fmtShape(this.shape)} has ${this.numel()} elements, expected 1`,
-      )
-    const v = this.dataSync()[0]!
-    return this.dtype.isBool ? v !== 0 : Number(v)
-  }
-
   /**
    * Release this tensor now; the tensor must not be used after. Its storage is freed when no other
    * tensor holds it (a reshape view, the tensor it is a view of) and no jit capture uses it; live
-   * lazy tensors computed from it are realized first, so they keep their values.
+   * lazy tensors computed from it keep their values: those made in earlier jobs are realized first,
+   * those made in this one hold the storage until they are realized or collected (storage_holds.ts).
    */
   dispose(): void {
     if (this._disposed) return
     // (a composite's internal tensor is no handle: its buffer is not its to free)
     const buf = this.holdsHandle ? heldBuffer(this._uop) : undefined
     if (buf && buf.handles <= 1 && !buf.disposed) {
-      const { readers } = lazyReaders.readersOf(new Set([buf]), new Set(), new Set([this]))
-      if (readers.length) Tensor.realize(...readers)
+      const { readers, young } = lazyReaders.readersOf(new Set([buf]), new Set(), new Set([this]))
+      for (const r of young) {
+        holdStorage(r, buf)
+        lazyReaders.add(r) // (still a lazy reader of its other buffers)
+      }
+      const older = readers.filter((r) => !young.has(r))
+      if (older.length) Tensor.realize(...older)
     }
     this._disposed = true
+    releaseStorage(this)
     if (buf && --buf.handles <= 0) buf.dispose()
     this._grad?.dispose()
   }
@@ -647,53 +523,6 @@ export class Tensor {
       return fn()
     } finally {
       noGradDepth--
-    }
-  }
-
-  backward(gradient?: Tensor): void {
-    if (this._disposed) throw this.disposedError('backward')
-    if (!gradient && this.numel() !== 1)
-      throw new TsgradError(
-        `backward: gradient can be implicitly created only for scalar outputs; this tensor has shape ${fmtShape(this.shape)} (pass a gradient)`,
-      )
-    if (gradient && !shapeEq(gradient.shape, this.shape))
-      throw new TsgradError(
-        `backward: gradient shape ${fmtShape(gradient.shape)} does not match ${fmtShape(this.shape)}`,
-      )
-    // use current (possibly realized) nodes so parameters match their handles
-    const root = this.uop
-    // (every source: the gradient inputs of CUSTOM_GRAD nodes hold parameters too)
-    const allSrc = (u: UOp): readonly UOp[] => u.src
-    const nodes = new Set(toposort([root], (u) => u.op === Ops.BUFFER, allSrc))
-    const params = markedGradTensors().filter((t) => t._requiresGrad)
-    // a parameter realized after the graph was built: match its old lazy node through the engine
-    const realizedMap = new Map<UOp, UOp>()
-    for (const n of nodes) {
-      const v = paramViews.get(n)
-      if (v) realizedMap.set(n, v)
-    }
-    let graph = root
-    if (realizedMap.size) {
-      graph = substituteAll(root, realizedMap, allSrc).get(root)!
-    }
-    const targets = new Set(params.map((p) => p.uop))
-    const seed = gradient
-      ? gradient.cast(this.dtype).uop
-      : G.constNode(1, this.dtype, this.device, this.shape)
-    const grads = internally(() => computeGradients(graph, seed, targets))
-    if (grads.size === 0)
-      throw new TsgradError('backward: no tensor in this graph requires a gradient (set requiresGrad: true)')
-    const group = new GradGroup()
-    for (const p of params) {
-      const g = grads.get(p.uop)
-      if (!g) continue
-      const gt = new Tensor(g)
-      gt.builtAt = this.valueAt
-      gt.trackLazy()
-      const old = p._grad
-      p._grad = old ? new Tensor(G.aluNode(Ops.ADD, old.uop, g)) : gt
-      if (old?.gradGroup) group.absorb(old.gradGroup, old)
-      group.add(p._grad)
     }
   }
 

@@ -19,9 +19,7 @@ const documented = new Set(
 const INTERNAL = new Set([
   'constructor',
   '_broadcastTo',
-  'buffer',
   'scalar',
-  'toNested',
   // the graph node and the value-semantics bookkeeping (tensor.ts, lazy_readers.ts)
   'uop',
   'trackLazy',
