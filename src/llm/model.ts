@@ -132,9 +132,10 @@ function linearsOf(x: Tensor, blocks: ReadonlyMap<Tensor, QuantBlocks> | undefin
     }
     let xq = rows.get(t)
     if (!xq) {
-      // realized at once: left lazy, each matvec reading it would quantize x again
-      xq = quantizeRows(x.reshape([1, dim]), t, 8)
-      Tensor.realize(xq.q, xq.scale)
+      // realized at once: left lazy, each matvec reading it would quantize x again (Q4_0's with
+      // its lanes' offsets: read by every matvec instead of a second dot product per row)
+      xq = quantizeRows(x.reshape([1, dim]), t, 8, false, t === 'Q4_0')
+      Tensor.realize(...[xq.q, xq.scale, xq.laneOffset].filter((u) => u !== undefined))
       rows.set(t, xq)
     }
     // realized before the reshape: a reshaped custom kernel output was copied by another kernel

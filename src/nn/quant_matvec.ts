@@ -15,6 +15,12 @@
 //          2l, 2l + 16, 2l + 1, 2l + 17 (both nibbles of bytes 2l and 2l + 1). The C renderer turns
 //          the 8 lanes into one 256-bit multiply-add of byte quads (vpdpbusd, c_dot_quads.ts): a
 //          block's unpacking and products are ~6 single-width vector ops instead of ~10 double-width.
+//          Q4_0's nibbles are the weight + 8: a lane's sum (w + 8 - 8) x = (w + 8) x - 8 x sum(x)
+//          needs a second dot product per block (the lane's x times 8s), the same in every row.
+//          With `laneOffsets` the quantizer writes each lane's -8 x sum(x) once and the matvec's
+//          lanes start their sums from it (vpdpbusd adds into it): llama.cpp's q8_1 keeps a
+//          block's sum instead, which would change the float sums; per lane, the integers are the
+//          same ones in the same order, so the results are bit for bit those without.
 // Every other backend runs the same UOps as scalar code (the same integers, the same sums).
 import { type DType, dtypes } from '../dtype.js'
 import { TsgradError } from '../helpers.js'
@@ -32,6 +38,11 @@ export interface QuantizedRows {
   type: 'Q8_0' | 'Q4_0'
   /** (rows, K / 32) int32: each block's sum of q (with `sums`) */
   sum?: Tensor
+  /**
+   * (rows, K / 4) int32, Q4_0's int8 lanes only (with `laneOffsets`): -8 x the sum of each lane's
+   * four q, the nibbles' offset, which the matvec starts each lane's dot product from
+   */
+  laneOffset?: Tensor
 }
 
 const ROUND_MAGIC = 1.5 * 2 ** 23
@@ -69,6 +80,7 @@ export function quantizeRows(
   type: 'Q8_0' | 'Q4_0',
   bits: ActivationBits = 16,
   sums = false,
+  laneOffsets = false,
 ): QuantizedRows {
   const [R, K] = x.shape as [number, number]
   if (x.ndim !== 2 || K % 32 !== 0)
@@ -77,12 +89,17 @@ export function quantizeRows(
     )
   if (bits !== 8 && bits !== 16)
     throw new TsgradError(`quantizeRows: bits must be 8 or 16, got ${String(bits)}`)
+  if (laneOffsets && (type !== 'Q4_0' || bits !== 8))
+    throw new TsgradError(`quantizeRows: lane offsets are for Q4_0 with 8 bits, got ${type} with ${bits}`)
   const top = bits === 8 ? 127 : 32767
   const NB = K / 32
   const qdt = bits === 8 ? dtypes.int8 : dtypes.int16
-  const outs = sums ? [{ shape: [R, NB], dtype: dtypes.int32 }] : []
-  const [q, scale, sum] = Tensor.customKernel({
-    name: `quant_rows_i${bits}${sums ? '_sums' : ''}`,
+  const outs = [
+    ...(sums ? [{ shape: [R, NB], dtype: dtypes.int32 }] : []),
+    ...(laneOffsets ? [{ shape: [R, K / 4], dtype: dtypes.int32 }] : []),
+  ]
+  const [q, scale, ...more] = Tensor.customKernel({
+    name: `quant_rows_i${bits}${sums ? '_sums' : ''}${laneOffsets ? '_lanes' : ''}`,
     inputs: [x.cast('float32')],
     outputs: [{ shape: [R, K], dtype: qdt }, { shape: [R, NB], dtype: dtypes.float32 }, ...outs],
     body: (c) => {
@@ -113,17 +130,30 @@ export function quantizeRows(
         const j2 = c.range(32, 'reduce')
         stores.push(c.outputs[2]!.store(c.outputs[2]!.at(r, b), c.reduce('ADD', rounded(at(j2)), j2)))
       }
+      if (laneOffsets) {
+        // lane l's four values (positions 4l..4l+3), summed and times -8 (an upcast: no reduce)
+        const lo = c.outputs[sums ? 3 : 2]!
+        const l = c.range(8, 'upcast')
+        const v = (k: number) => rounded(at(sourceOf(type, bits, l.mul(4).add(k))))
+        const lane = v(0)
+          .add(v(1))
+          .add(v(2).add(v(3)))
+        stores.push(lo.store(lo.at(r, b.mul(8).add(l)), lane.mul(c.const(-8, dtypes.int32))))
+      }
       return c.sink(...stores)
     },
   })
-  return { q: q!, scale: scale!, type, ...(sum && { sum }) }
+  const sum = sums ? more[0] : undefined
+  const laneOffset = laneOffsets ? more[sums ? 1 : 0] : undefined
+  return { q: q!, scale: scale!, type, ...(sum && { sum }), ...(laneOffset && { laneOffset }) }
 }
 
 const bitcast = (u: UOp, dt: DType): UOp => UOp.new(Ops.BITCAST, dt, [u])
 
 /**
  * Element g of lane l of block (n, b) as int32, from the raw weight bytes: g < 2 (pairs, 16 lanes)
- * or g < 4 (quads, 8 lanes), in the lane order documented at the top.
+ * or g < 4 (quads, 8 lanes), in the lane order documented at the top. Without `offset`, Q4_0's
+ * nibble as stored (the weight plus 8).
  */
 function weightAt(
   type: 'Q8_0' | 'Q4_0',
@@ -132,6 +162,7 @@ function weightAt(
   base: UOp,
   l: UOp,
   g: number,
+  offset = true,
 ): UOp {
   const i32 = dtypes.int32
   if (type === 'Q8_0') return bitcast(load(base.add(2).add(l.mul(per)).add(g)), dtypes.int8).cast(i32)
@@ -146,7 +177,7 @@ function weightAt(
             .add(g >> 1),
         )
   const nib = g % 2 === 0 ? byte.and(byte.constLike(15)) : byte.alu(Ops.SHR, byte.constLike(4))
-  return nib.cast(i32).sub(8)
+  return offset ? nib.cast(i32).sub(8) : nib.cast(i32)
 }
 
 /** The float16 at byte `i` of `load`'s buffer (little-endian) as float32. */
@@ -191,9 +222,12 @@ export function quantMatvec(
   // int8 activations: 8 lanes of 4 products; int16: 16 lanes of 2
   const per = x.q.dtype.name === 'int8' ? 4 : 2
   const lanes = 32 / per
+  // Q4_0 over int8 x with its lanes' offsets: each lane's dot product of the stored nibbles starts
+  // from -8 x its sum of x (read, not computed per row: the same for every row of W)
+  const offs = t === 'Q4_0' && per === 4 ? x.laneOffset : undefined
   const [y] = Tensor.customKernel({
-    name: `qmv_${t.toLowerCase()}`,
-    inputs: [blocks, x.q, x.scale, ...extra],
+    name: `qmv_${t.toLowerCase()}${offs ? '_lanes' : ''}`,
+    inputs: [blocks, x.q, x.scale, ...extra, ...(offs ? [offs] : [])],
     outputs: [{ shape: [R, N] }],
     body: (c) => {
       const [wb, qb, sb] = [c.inputs[0]!, c.inputs[1]!, c.inputs[2]!]
@@ -211,14 +245,15 @@ export function quantMatvec(
       const wload = (i: UOp) => wb.load(i)
       const xrow = r.cast(idt).mul(K).add(b.cast(idt).mul(32)).add(l.cast(idt).mul(per))
       const prod = (g: number) =>
-        weightAt(t, per, wload, base, l.cast(idt), g).mul(qb.load(xrow.add(g)).cast(dtypes.int32))
+        weightAt(t, per, wload, base, l.cast(idt), g, !offs).mul(qb.load(xrow.add(g)).cast(dtypes.int32))
       // (p0 + p1) + (p2 + p3): a quad is two pairs side by side
+      const quad = (): UOp =>
+        prod(0)
+          .add(prod(1))
+          .add(prod(2).add(prod(3)))
+      const ob = c.inputs[3 + extra.length]
       const dot =
-        per === 2
-          ? prod(0).add(prod(1))
-          : prod(0)
-              .add(prod(1))
-              .add(prod(2).add(prod(3)))
+        per === 2 ? prod(0).add(prod(1)) : ob ? ob.load(ob.at(r, b.mul(lanes).add(l))).add(quad()) : quad()
       const s = f16At(wload, base).mul(sb.load(sb.at(r, b)))
       const y = c.reduce('ADD', dot.cast(dtypes.float32).mul(s), b, l)
       const at = out.at(r, n)

@@ -33,14 +33,16 @@ static inline tgq16f tg_q2sc(float a, float b) {
   tgq16f y; for (int l = 0; l < 8; l++) { y[l] = a; y[l + 8] = b; } return y; }
 #endif
 #if defined(__AVX512VNNI__)
-static inline tgq16i tg_q2dp(tgq16i u, tgq16i s) {
-  return (tgq16i)_mm512_dpbusd_epi32(_mm512_setzero_si512(), (__m512i)u, (__m512i)s); }
+static inline tgq16i tg_q2dpa(tgq16i a, tgq16i u, tgq16i s) {
+  return (tgq16i)_mm512_dpbusd_epi32((__m512i)a, (__m512i)u, (__m512i)s); }
 #else
-static inline tgq16i tg_q2dp(tgq16i u, tgq16i s) {
-  tgq8i ul, uh, sl, sh; memcpy(&ul, &u, 32); memcpy(&uh, (char*)&u + 32, 32);
+static inline tgq16i tg_q2dpa(tgq16i a, tgq16i u, tgq16i s) {
+  tgq8i al, ah, ul, uh, sl, sh; memcpy(&ul, &u, 32); memcpy(&uh, (char*)&u + 32, 32);
   memcpy(&sl, &s, 32); memcpy(&sh, (char*)&s + 32, 32);
-  return tg_q2cat(tg_qdp(ul, sl), tg_qdp(uh, sh)); }
+  memcpy(&al, &a, 32); memcpy(&ah, (char*)&a + 32, 32);
+  return tg_q2cat(tg_qdpa(al, ul, sl), tg_qdpa(ah, uh, sh)); }
 #endif
+static inline tgq16i tg_q2dp(tgq16i u, tgq16i s) { return tg_q2dpa((tgq16i){}, u, s); }
 // two blocks' 16 bytes -> 64: the low and high nibble of each byte side by side
 #if defined(__AVX512BW__)
 static inline tgq16i tg_q2nib(const void* p, const void* q) {
@@ -131,7 +133,7 @@ export function renderQuadPairLoop(
   w.open('{')
   w.line(`tgq16f ${sum} = {};`)
   w.open(`for (int ${step} = 0; ${step} < ${n.constValue}; ${step} += 2) {`)
-  w.line('const void *qw0_, *qw1_, *qx0_, *qx1_;')
+  w.line(`const void *qw0_, *qw1_, *qx0_, *qx1_${q.start ? ', *qa0_, *qa1_' : ''};`)
   w.line('float qs0_, qs1_;')
   for (const half of [0, 1]) {
     w.open('{')
@@ -144,6 +146,7 @@ export function renderQuadPairLoop(
     w.line(`const int ${rq} = 0;`)
     for (const u of scalar) statement(u)
     w.line(`qw${half}_ = ${loadAddress(w, q.w.load)}; qx${half}_ = ${loadAddress(w, q.x)};`)
+    if (q.start) w.line(`qa${half}_ = ${loadAddress(w, q.start)};`)
     w.line(`qs${half}_ = ${w.ref(scale)};`)
     w.close()
   }
@@ -156,7 +159,12 @@ export function renderQuadPairLoop(
         : 'tg_q2cat(tg_qld(qw0_), tg_qld(qw1_))'
   const xNext = blockStride(q.x.src[1]!) === 32 ? 'tg_q2ld(qx0_)' : 'tg_q2cat(tg_qld(qx0_), tg_qld(qx1_))'
   w.line(`tgq16i xq_ = ${xNext};`)
-  w.line(`tgq16i dq_ = tg_q2dp(${u8}, xq_)${quadFixup(c, 'xq_', 'tg_q2dp', 'tg_q2splat')};`)
+  // the lanes' starts of two blocks side by side: 16 int32 when they move by a block's 8 per step
+  const starts =
+    q.start &&
+    (blockStride(q.start.src[1]!) === QUAD_LANES ? 'tg_q2ld(qa0_)' : 'tg_q2cat(tg_qld(qa0_), tg_qld(qa1_))')
+  const dp = starts ? `tg_q2dpa(${starts}, ${u8}, xq_)` : `tg_q2dp(${u8}, xq_)`
+  w.line(`tgq16i dq_ = ${dp}${quadFixup(c, 'xq_', 'tg_q2dp', 'tg_q2splat')};`)
   w.line(`${sum} = ${sum} + __builtin_convertvector(dq_, tgq16f) * tg_q2sc(qs0_, qs1_);`)
   w.close()
   const a = `${w.ref(acc)}_l`

@@ -9,7 +9,9 @@
 // either one plus a constant (Q4_0's `- 8`). The loop then runs as one step over 32 bytes:
 //   d = dp(u, x) + c * dp(1, x)
 // where u is the unsigned form of w (an int8 is u - 128: `w ^ 0x80`), c the constant (Q4_0's -8,
-// Q8_0's -128), and dp(1, x) sums each lane's four x. Every product and sum is the scalar loop's,
+// Q8_0's -128), and dp(1, x) sums each lane's four x. When the sum also adds an int32 per lane read
+// from memory (Q4_0's offsets, written by the activation quantizer: its c * dp(1, x)), that is the
+// multiply-add's start and the UOps carry no constant: d = dp(start, u, x), one dot product. Every product and sum is the scalar loop's,
 // exactly. 256 bits rather than the vector loops' 512 (c_vector.ts): a block of 32 bytes is one
 // such register, and Zen 4 runs 512-bit integer ops as two halves.
 //
@@ -32,11 +34,16 @@ typedef signed char tgq8sb __attribute__((vector_size(32)));
 static inline tgq8i tg_qld(const void* p) { return *(const tgq8iu*)p; }
 static inline tgq8i tg_qsplat(int c) { return c + (tgq8i){}; }
 #if defined(__AVX512VNNI__) && defined(__AVX512VL__)
-static inline tgq8i tg_qdp(tgq8i u, tgq8i s) {
-  return (tgq8i)_mm256_dpbusd_epi32(_mm256_setzero_si256(), (__m256i)u, (__m256i)s); }
+static inline tgq8i tg_qdpa(tgq8i a, tgq8i u, tgq8i s) {
+  return (tgq8i)_mm256_dpbusd_epi32((__m256i)a, (__m256i)u, (__m256i)s); }
 #elif defined(__AVXVNNI__)
-static inline tgq8i tg_qdp(tgq8i u, tgq8i s) {
-  return (tgq8i)_mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), (__m256i)u, (__m256i)s); }
+static inline tgq8i tg_qdpa(tgq8i a, tgq8i u, tgq8i s) {
+  return (tgq8i)_mm256_dpbusd_avx_epi32((__m256i)a, (__m256i)u, (__m256i)s); }
+#else
+#define TG_QDP_PLAIN 1
+#endif
+#ifndef TG_QDP_PLAIN
+static inline tgq8i tg_qdp(tgq8i u, tgq8i s) { return tg_qdpa((tgq8i){}, u, s); }
 #else
 static inline tgq8i tg_qdp(tgq8i u, tgq8i s) {
   tgq8b a = (tgq8b)u; tgq8sb b = (tgq8sb)s; tgq8i y;
@@ -46,6 +53,7 @@ static inline tgq8i tg_qdp(tgq8i u, tgq8i s) {
     y[l] = t;
   }
   return y; }
+static inline tgq8i tg_qdpa(tgq8i a, tgq8i u, tgq8i s) { return a + tg_qdp(u, s); }
 #endif
 // 16 bytes -> 32: the low and high nibble of each byte side by side
 #if defined(__AVX2__)
@@ -71,6 +79,8 @@ export interface DotQuad {
   readonly w: WQuad
   /** the first of x's four int8 loads */
   readonly x: UOp
+  /** an int32 load (one per lane) the sum starts from (Q4_0's offsets read with x), if any */
+  readonly start?: UOp
   /** nodes only the quad reads: not rendered */
   readonly fused: ReadonlySet<UOp>
 }
@@ -159,18 +169,27 @@ export function findDotQuad(
   for (const u of body) {
     if (u.op !== Ops.ADD || u.dtype.name !== 'int32') continue
     const inner: UOp[] = []
-    const muls = addLeaves(u, uses, inner)
-    if (muls.length !== 4 || muls.some((m) => m.op !== Ops.MUL || m.dtype.name !== 'int32')) continue
+    const leaves = addLeaves(u, uses, inner)
+    const muls = leaves.filter((m) => m.op === Ops.MUL && m.dtype.name === 'int32')
+    const rest = leaves.filter((m) => !muls.includes(m))
+    if (muls.length !== 4 || rest.length > 1) continue
+    // the lane's own int32 (contiguous along the lanes): the dot product's start
+    const start = rest[0]
+    if (
+      start &&
+      (start.op !== Ops.LOAD || start.dtype.name !== 'int32' || start.src[2] || stride(start.src[1]!) !== 1)
+    )
+      continue
     const q = matchQuad(muls, stride)
     if (!q) continue
-    inner.push(...muls, ...q.nodes)
+    inner.push(...leaves, ...q.nodes)
     const fused = new Set(inner)
     // every piece read only inside the form
     const readers = new Map<UOp, number>()
     for (const x of new Set([u, ...inner]))
       for (const s of x.src) if (fused.has(s)) readers.set(s, (readers.get(s) ?? 0) + 1)
     if (inner.some((x) => (uses.get(x) ?? 0) !== (readers.get(x) ?? 0))) continue
-    return { dot: u, w: q.w, x: q.x, fused }
+    return { dot: u, w: q.w, x: q.x, ...(start && { start }), fused }
   }
   return undefined
 }
@@ -315,7 +334,8 @@ export function renderQuadLoop(loop: LoopToRender, stride: (idx: UOp) => number)
           `(tg_qld(${addr(q.w.load)}) ^ tg_qsplat((int)0x80808080u))`
         : `tg_qld(${addr(q.w.load)})`
   w.line(`tgq8i xq_ = ${x};`)
-  w.line(`tgq8i dq_ = tg_qdp(${u8}, xq_)${quadFixup(c, 'xq_', 'tg_qdp', 'tg_qsplat')};`)
+  const dp = q.start ? `tg_qdpa(tg_qld(${addr(q.start)}), ${u8}, xq_)` : `tg_qdp(${u8}, xq_)`
+  w.line(`tgq8i dq_ = ${dp}${quadFixup(c, 'xq_', 'tg_qdp', 'tg_qsplat')};`)
   const acc = `*(tgq8fu*)${w.ref(accu)}_l`
   w.line(`${acc} = ${acc} + __builtin_convertvector(dq_, tgq8f) * (${w.ref(scale)} - (tgq8f){});`)
   w.close()

@@ -45,9 +45,50 @@ describe('integer matvec over quantized blocks', () => {
           )
       })
 
+  for (const [R, K] of [
+    [1, 256],
+    [3, 224],
+  ] as const)
+    test(`Q4_0, int8 x with its lanes' offsets (${R} row(s), K ${K}): the same bits as the second dot product`, async () => {
+      // the offsets replace the C kernel's second dot product per block (8 x each lane's sum of x)
+      // by a read: the same integers summed in the same order, so the same floats on every device
+      // (K 224: an odd number of blocks, one block per step; 256: two, c_dot_quad_pairs.ts)
+      const N = 48
+      const { raw, w } = await weights('Q4_0', N, K)
+      Tensor.manualSeed(5)
+      const x = Array.from(await Tensor.randn([R, K]).data())
+      for (let j = 0; j < 32; j++) x[32 + j] = 0
+      const xt = new Tensor(x, { shape: [R, K] })
+      const plain = quantizeRows(xt, 'Q4_0', 8)
+      const lanes = quantizeRows(xt, 'Q4_0', 8, false, true)
+      const q = Array.from(await lanes.q.data())
+      const offs = Array.from(await lanes.laneOffset!.data())
+      assert.deepEqual(q, Array.from(await plain.q.data()))
+      assert.equal(offs.length, (R * K) / 4)
+      for (let i = 0; i < offs.length; i++)
+        assert.equal(
+          offs[i],
+          -8 * (q[4 * i]! + q[4 * i + 1]! + q[4 * i + 2]! + q[4 * i + 3]!) + 0,
+          `offset ${i}`,
+        )
+      const type = ggmlTypeByName('Q4_0')!
+      const y = Array.from(await quantMatvec(lanes, raw, type, N).data())
+      assert.deepEqual(y, Array.from(await quantMatvec(plain, raw, type, N).data()))
+      const ref = reference(8, x, R, w, N, K)
+      for (let i = 0; i < R * N; i++)
+        assert.ok(
+          Math.abs(y[i]! - ref.y[i]!) <= ref.tol[i]!,
+          `y[${i}] = ${y[i]}, want ${ref.y[i]} +- ${ref.tol[i]}`,
+        )
+    })
+
   test('bad input: K not a multiple of 32, activations for another type, wrong block bytes', async () => {
     assert.throws(() => quantizeRows(Tensor.zeros([1, 40]), 'Q8_0'), TsgradError)
     assert.throws(() => quantizeRows(Tensor.zeros([1, 64]), 'Q8_0', 4 as never), /bits must be 8 or 16/)
+    assert.throws(
+      () => quantizeRows(Tensor.zeros([1, 64]), 'Q8_0', 8, false, true),
+      /lane offsets are for Q4_0 with 8 bits, got Q8_0 with 8/,
+    )
     const { raw } = await weights('Q8_0', 4, 64)
     const x4 = quantizeRows(Tensor.zeros([1, 64]), 'Q4_0')
     assert.throws(
@@ -109,4 +150,22 @@ describe('integer matvec over quantized blocks', () => {
       )
       assert.doesNotMatch(body, /for \(int r\d+ = 0; r\d+ < 8; r\d+\+\+\)/)
     })
+
+  test("C: Q4_0 over int8 x with its lanes' offsets starts the dot products from them, no second one", {
+    skip: !hasCPU && 'no C compiler',
+  }, async () => {
+    const [N, K] = [64, 512]
+    const { raw } = await weights('Q4_0', N, K)
+    const xq = quantizeRows(Tensor.randn([1, K]).realize(), 'Q4_0', 8, false, true)
+    // one kernel quantizes x and writes the offsets
+    const qk = scheduleFor([xq.q.uop, xq.scale.uop, xq.laneOffset!.uop]).items.filter(
+      (i) => i.kind === 'kernel',
+    )
+    assert.equal(qk.length, 1)
+    Tensor.realize(xq.q, xq.scale, xq.laneOffset!)
+    const body = soleKernelBody(quantMatvec(xq, raw, ggmlTypeByName('Q4_0')!, N), 'qmv_')
+    // before: tg_q2dp(nibbles, x) - tg_q2dp(8s, x), the second product the same in every row
+    assert.match(body, /tgq16i dq_ = tg_q2dpa\(tg_q2ld\(qa0_\), tg_q2nib\(qw0_, qw1_\), xq_\);/)
+    assert.doesNotMatch(body, /tg_q2splat/)
+  })
 })
