@@ -1,9 +1,10 @@
 // float16 loads of a register tile as whole-vector conversions (C renderer). A tile over a float16
 // operand (an f16 KV cache's values in decode attention: softmax(q k) @ v with 32 output columns
 // upcast) reads 16 adjacent halves per step, each loaded and converted on its own. gcc 12's SLP
-// vectorizer makes poor code of that: with the integer-math conversion (tg_h2f) it built the tile
-// of 8-wide heads into an instruction the assembler rejects (cpu.ts rebuilds such kernels without
-// SLP: all scalar, 9x the f32 tile's time), with `(float)h` (F16C's vcvtph2ps per element) 1.5x.
+// vectorizer makes poor code of that: with the integer-math conversion (tg_h2f) the LLaMA-1B tile
+// took 12x the f32 tile's time (9x built without SLP, as cpu.ts rebuilds the tile of 8-wide heads
+// that gcc turned into an instruction the assembler rejects), with `(float)h` (F16C's vcvtph2ps per
+// element) 1.5x.
 // Here 16 halves that are loaded side by side (one buffer, one base index plus offsets s..s+15,
 // no gate, one block of code) become one load and one conversion (`tg_ldh16`: vcvtph2ps on a zmm
 // with AVX-512, two ymm with F16C, the integer form elsewhere), and each lane is read from it: the
