@@ -84,7 +84,7 @@ describe('llm model: Hugging Face folders', () => {
       tie_word_embeddings: true,
     }
     writeFileSync(join(dir, 'config.json'), JSON.stringify(config))
-    const m = await loadHFModel(dir)
+    const m = await loadHFModel(dir, { kvDtype: 'f32' })
     allclose(await m.logitsAll(ref.prompt), ref.logits, { ...logitTol(ref), label: 'hf qwen2moe' })
   })
 })
