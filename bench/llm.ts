@@ -6,20 +6,20 @@
 // this order and never at the same time: a copy kernel of as many bytes as the file's (the
 // bandwidth bound: copy GB/s (read + written) / file bytes = tokens/s if a token read every byte
 // once at copy speed), then tsgrad (`load` of src/llm/load.ts) and llama.cpp (node-llama-cpp, set
-// up by bench/peers/setup-llama-cpp.sh) each in a child process of its own with the same thread
+// up by bench/peers/setup-llama-cpp.sh) each in a child process of its own (bench/llm_child.mjs,
+// plain node: tsgrad from the built dist/, which is rebuilt first if stale) with the same thread
 // count, which report
 //   decode tokens/s at context 128 and 1024 (greedy: argmax of the logits, median per token),
 //   prefill tokens/s of a 512-token prompt, time to first token of that prompt (prefill + the
 //   first greedy token, second run: kernels compiled), and peak memory (the child's max RSS;
 //   llama.cpp maps the file, its pages count once touched).
-//   node --import tsx bench/llm.ts [Q8_0 Q4_0 F16] [--threads N] [--peer-only|--tsgrad-only]
+//   node --import tsx bench/llm.ts [Q8_0 Q4_0 F16] [--threads N] [--peer-only|--tsgrad-only] [--kv f32|f16]
 // A side that is missing (llama.cpp not installed, load.ts not on this branch) is skipped with a
 // message.
-import { spawnSync } from 'node:child_process'
+import { execFileSync, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, statSync } from 'node:fs'
 import { availableParallelism, homedir } from 'node:os'
 import { join } from 'node:path'
-import { pathToFileURL } from 'node:url'
 
 export const LLAMA_1B_SHAPE = { dim: 2048, layers: 16, heads: 32, kvHeads: 8, hidden: 8192, vocab: 128256 }
 type Shape = typeof LLAMA_1B_SHAPE
@@ -27,7 +27,8 @@ type WeightType = 'Q8_0' | 'Q4_0' | 'F16'
 const FILE_TYPE: Record<WeightType, number> = { F16: 1, Q4_0: 2, Q8_0: 7 }
 
 const cacheDir = () => process.env.TSGRAD_CACHE_DIR ?? join(homedir(), '.cache', 'tsgrad')
-const PEER_PREFIX = () => process.env.LLAMA_CPP_PREFIX ?? join(cacheDir(), 'peers', 'llama-cpp')
+export const PEER_PREFIX = (): string =>
+  process.env.LLAMA_CPP_PREFIX ?? join(cacheDir(), 'peers', 'llama-cpp')
 
 /** Bytes of a GGUF tensor of `n` elements (row length `k`) in `type`. */
 function tensorBytes(n: number, type: WeightType | 'F32'): number {
@@ -143,8 +144,9 @@ export async function benchModel(type: WeightType): Promise<string> {
   return path
 }
 
-// ---- measurements in a child process ----
+// ---- measurements in a child process (bench/llm_child.mjs) ----
 
+/** What a side's child reports. */
 export interface SideResult {
   side: 'tsgrad' | 'llama.cpp'
   loadMs: number
@@ -153,142 +155,6 @@ export interface SideResult {
   decode128TokS: number
   decode1024TokS: number
   peakRssMB: number
-}
-
-/** One model behind a common face: a fresh sequence evaluates a prompt, then greedy steps. */
-export interface Side {
-  /** evaluates `prompt` from position 0 (a fresh sequence); returns the first greedy token */
-  prompt(tokens: number[]): Promise<number>
-  /** evaluates the next token after the current sequence; returns the next greedy token */
-  next(token: number): Promise<number>
-  close(): Promise<void>
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
-
-function argmax(x: Float32Array): number {
-  let best = 0
-  for (let i = 1; i < x.length; i++) if (x[i]! > x[best]!) best = i
-  return best
-}
-
-/** Random prompt tokens past the specials and byte tokens (a fixed stream: both sides see the same). */
-export function promptTokens(n: number, seed: number, vocab: number): number[] {
-  let s = seed >>> 0
-  const out: number[] = []
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0
-    out.push(259 + (s % (vocab - 259)))
-  }
-  return out
-}
-
-async function measure(
-  side: Side,
-  vocab: number,
-): Promise<Omit<SideResult, 'side' | 'loadMs' | 'peakRssMB'>> {
-  const time = async <T>(f: () => Promise<T>): Promise<[number, T]> => {
-    const t0 = performance.now()
-    const r = await f()
-    return [performance.now() - t0, r]
-  }
-  const log = (what: string, ms: number) => process.stderr.write(`    ${what}: ${(ms / 1e3).toFixed(2)} s\n`)
-  // prefill 512: once to warm up (tsgrad compiles its kernels), then timed
-  const p512 = promptTokens(512, 1, vocab)
-  log('prefill 512, warm-up', (await time(() => side.prompt(p512)))[0])
-  const [ttftMs] = await time(() => side.prompt(p512))
-  log('prefill 512', ttftMs)
-  const decodeAt = async (ctx: number, n: number): Promise<number> => {
-    const [pms, first] = await time(() => side.prompt(promptTokens(ctx, ctx, vocab)))
-    log(`prefill ${ctx}`, pms)
-    let tok = first
-    const ts: number[] = []
-    for (let i = 0; i < n + 2; i++) {
-      const [ms, t] = await time(() => side.next(tok))
-      tok = t
-      if (i >= 2) ts.push(ms)
-    }
-    log(`decode at ${ctx}, median per token`, median(ts))
-    return 1000 / median(ts)
-  }
-  const decode128TokS = await decodeAt(128, 24)
-  const decode1024TokS = await decodeAt(1024, 12)
-  return { prefillTokS: (512 / ttftMs) * 1000, ttftMs, decode128TokS, decode1024TokS }
-}
-
-export async function llamaCppSide(path: string, threads: number): Promise<[Side, number]> {
-  const entry = join(PEER_PREFIX(), 'node_modules', 'node-llama-cpp', 'dist', 'index.js')
-  const { getLlama, LlamaLogLevel } = await import(pathToFileURL(entry).href)
-  const t0 = performance.now()
-  const llama = await getLlama({
-    gpu: false,
-    build: 'never',
-    usePrebuiltBinaries: true,
-    progressLogs: false,
-    skipDownload: true,
-    maxThreads: threads,
-    logLevel: LlamaLogLevel.error,
-  })
-  const model = await llama.loadModel({ modelPath: path, gpuLayers: 0 })
-  const context = await model.createContext({ contextSize: 2048, batchSize: 512, threads, sequences: 1 })
-  const seq = context.getSequence()
-  const loadMs = performance.now() - t0
-  let gen: AsyncGenerator<number, void, void> | undefined
-  const side: Side = {
-    async prompt(tokens) {
-      await gen?.return()
-      await seq.clearHistory()
-      gen = seq.evaluate(tokens, { temperature: 0 })
-      return (await gen!.next()).value as number
-    },
-    async next() {
-      // the generator feeds back the token it yielded last
-      return (await gen!.next()).value as number
-    },
-    async close() {
-      await gen?.return()
-      await context.dispose()
-      await model.dispose()
-      await llama.dispose()
-    },
-  }
-  return [side, loadMs]
-}
-
-export async function tsgradSide(path: string): Promise<[Side, number]> {
-  const { llm: lib } = await import('../src/index.ts')
-  const t0 = performance.now()
-  const llm = await lib.load(path, { maxContext: 2048 })
-  const loadMs = performance.now() - t0
-  let pos = 0
-  const side: Side = {
-    async prompt(tokens) {
-      // in chunks of 512, as llama.cpp's batch; the last chunk's logits are the last token's
-      let logits: Float32Array = new Float32Array()
-      for (let i = 0; i < tokens.length; i += 512) logits = await llm.runner.step(tokens.slice(i, i + 512), i)
-      pos = tokens.length
-      return argmax(logits)
-    },
-    async next(token) {
-      return argmax(await llm.runner.step([token], pos++))
-    },
-    async close() {},
-  }
-  return [side, loadMs]
-}
-
-async function child(which: 'tsgrad' | 'llama.cpp', path: string, threads: number): Promise<void> {
-  const [side, loadMs] = which === 'tsgrad' ? await tsgradSide(path) : await llamaCppSide(path, threads)
-  const m = await measure(side, LLAMA_1B_SHAPE.vocab)
-  await side.close()
-  // maxRSS is in KiB: MB (1e6 bytes) like the file size it is compared with (MiB read 4.6% low)
-  const res: SideResult = {
-    side: which,
-    loadMs,
-    ...m,
-    peakRssMB: (process.resourceUsage().maxRSS * 1024) / 1e6,
-  }
-  console.log(`RESULT ${JSON.stringify(res)}`)
 }
 
 // ---- the parent: files, copy bandwidth, children, table ----
@@ -308,15 +174,24 @@ async function copyBandwidth(bytes: number): Promise<number> {
   return (2 * bytes) / median(ts) / 1e6
 }
 
-function runChild(which: string, path: string, threads: number): SideResult | string {
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
+
+/** Each side in plain `node` (no TypeScript loader in the process whose peak RSS is measured). */
+function runChild(which: string, path: string, threads: number, kv: string | undefined): SideResult | string {
+  const child = join(import.meta.dirname, 'llm_child.mjs')
   const r = spawnSync(
     process.execPath,
-    [...process.execArgv, import.meta.filename, '--child', which, path, '--threads', String(threads)],
+    [child, which, path, '--threads', String(threads), ...(kv ? ['--kv', kv] : [])],
     {
       encoding: 'utf8',
       // progress (stderr) shows as it happens; the result line comes on stdout
       stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, OMP_NUM_THREADS: String(threads), NODE_LLAMA_CPP_SKIP_DOWNLOAD: 'true' },
+      env: {
+        ...process.env,
+        OMP_NUM_THREADS: String(threads),
+        NODE_LLAMA_CPP_SKIP_DOWNLOAD: 'true',
+        LLAMA_CPP_PREFIX: PEER_PREFIX(),
+      },
       timeout: 30 * 60e3,
       maxBuffer: 64e6,
     },
@@ -332,7 +207,16 @@ export async function llmBench(argv: string[] = []): Promise<string[][]> {
   const threadsAt = argv.indexOf('--threads')
   const threads = threadsAt >= 0 ? Number(argv[threadsAt + 1]) : availableParallelism()
   const sides: string[] = []
-  if (!argv.includes('--peer-only')) sides.push('tsgrad')
+  const kvAt = argv.indexOf('--kv')
+  const kv = kvAt >= 0 ? argv[kvAt + 1] : undefined
+  if (!argv.includes('--peer-only')) {
+    sides.push('tsgrad')
+    // the tsgrad child runs the built package: rebuilt first when src/ is newer (as `npm test` does)
+    execFileSync(process.execPath, [join(import.meta.dirname, '..', 'scripts', 'build-if-stale.mjs')], {
+      stdio: 'inherit',
+      cwd: join(import.meta.dirname, '..'),
+    })
+  }
   const peer = join(PEER_PREFIX(), 'node_modules', 'node-llama-cpp', 'dist', 'index.js')
   if (argv.includes('--tsgrad-only')) {
   } else if (existsSync(peer)) sides.push('llama.cpp')
@@ -352,7 +236,7 @@ export async function llmBench(argv: string[] = []): Promise<string[][]> {
     const got: Partial<Record<string, SideResult>> = {}
     for (const which of sides) {
       console.log(`  ${which}:`)
-      const r = runChild(which, path, threads)
+      const r = runChild(which, path, threads, kv)
       if (typeof r === 'string') {
         console.log(`  ${r}`)
         continue
@@ -379,12 +263,4 @@ export async function llmBench(argv: string[] = []): Promise<string[][]> {
   return rows
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const args = process.argv.slice(2)
-  const at = args.indexOf('--child')
-  if (at >= 0) {
-    const threadsAt = args.indexOf('--threads')
-    await child(args[at + 1] as 'tsgrad' | 'llama.cpp', args[at + 2]!, Number(args[threadsAt + 1]))
-    process.exit(0)
-  } else await llmBench(args)
-}
+if (import.meta.url === `file://${process.argv[1]}`) await llmBench(process.argv.slice(2))

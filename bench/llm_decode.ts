@@ -4,7 +4,9 @@
 // but the first two and over the last half (a kernel's thread count settles in the first steps).
 //   [OMP_NUM_THREADS=n] node --import tsx bench/llm_decode.ts tsgrad|llama.cpp [Q4_0|Q8_0|F16] [ctx] [steps]
 import { availableParallelism } from 'node:os'
-import { benchModel, LLAMA_1B_SHAPE, llamaCppSide, promptTokens, tsgradSide } from './llm.ts'
+import { benchModel, LLAMA_1B_SHAPE, PEER_PREFIX } from './llm.ts'
+// the sides as bench/llm.ts's children run them (tsgrad from dist/: `npm run build` first)
+import { llamaCppSide, promptTokens, tsgradSide } from './llm_child.mjs'
 
 const which = process.argv[2] ?? 'tsgrad'
 const type = (process.argv[3] ?? 'Q4_0') as 'Q4_0' | 'Q8_0' | 'F16'
@@ -14,7 +16,7 @@ if (which !== 'tsgrad' && which !== 'llama.cpp')
   throw new Error(`side must be tsgrad or llama.cpp, got ${which}`)
 const threads = Number(process.env.OMP_NUM_THREADS ?? availableParallelism())
 const path = await benchModel(type)
-const [side] = which === 'tsgrad' ? await tsgradSide(path) : await llamaCppSide(path, threads)
+const [side] = which === 'tsgrad' ? await tsgradSide(path) : await llamaCppSide(path, threads, PEER_PREFIX())
 let tok = await side.prompt(promptTokens(ctx, ctx, LLAMA_1B_SHAPE.vocab))
 const wall: number[] = []
 const cpu: number[] = []

@@ -17,7 +17,7 @@ export interface LoadOptions {
    * first CPU kernel of the process runs
    */
   threads?: number
-  /** the KV cache's type: 'f16' halves its memory (default 'f32') */
+  /** the KV cache's type (default 'f16', as llama.cpp's: half the memory of 'f32', which keeps keys and values unrounded) */
   kvDtype?: 'f32' | 'f16'
   /**
    * products with Q8_0/Q4_0 weights (decode and prompts) as integer dot products, as llama.cpp (x rounded to

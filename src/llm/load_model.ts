@@ -26,7 +26,7 @@ export interface LoadModelOptions {
   dtype?: 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0'
   /** prefill at most this many tokens per forward pass (default 512) */
   prefillChunk?: number
-  /** the KV cache's element type (default 'f32'; 'f16' halves its memory) */
+  /** the KV cache's element type (default 'f16': half the memory of 'f32'; see TransformerOptions) */
   kvDtype?: 'f32' | 'f16'
   /** products with Q8_0/Q4_0 weights (decode and prompts) as integer dot products, x rounded to int8 per block of 32 as llama.cpp (default true) */
   intDot?: boolean

@@ -36,9 +36,11 @@ export interface TransformerOptions {
   /** prefill at most this many tokens per forward pass (default 512) */
   prefillChunk?: number
   /**
-   * the KV cache's element type (default 'f32'; 'f16' halves its memory, as llama.cpp's default,
-   * but its attention kernels convert float16 in software: a LLaMA-1B decode step at 512 positions
-   * took 18% more CPU, a 512-token prefill 34%)
+   * the KV cache's element type (default 'f16', as llama.cpp's: half the memory of 'f32', 67 MB
+   * of a LLaMA-1B cache of 2048; the attention kernels convert whole vectors of halves, so a decode
+   * step at 512 positions takes 1.02x the CPU of an f32 cache and a 512-token prompt 0.96x). The
+   * keys and values are rounded to float16: logits move by up to ~6e-4 of their largest (1.5e-2
+   * where the int8 activations of integer products round differently)
    */
   kvDtype?: 'f32' | 'f16'
   /** products with Q8_0/Q4_0 weights (one-token steps and prompts) as integer dot products (default true; linearsOf) */
@@ -175,6 +177,8 @@ const logitsOf = (d: TypedArray): Float32Array =>
 
 export class Transformer implements ModelRunner {
   readonly maxContext: number
+  /** the KV cache's element type */
+  readonly kvDtype: 'f32' | 'f16'
   private readonly caches: KVCache[]
   private readonly cos: Tensor
   private readonly sin: Tensor
@@ -202,9 +206,10 @@ export class Transformer implements ModelRunner {
     if (!(Number.isInteger(this.chunk) && this.chunk >= 1))
       throw new TsgradError(`llm model: prefillChunk must be a positive integer, got ${opts.prefillChunk}`)
     const device = w.embed.device
-    const kv = opts.kvDtype ?? 'f32'
+    const kv = opts.kvDtype ?? 'f16'
     if (kv !== 'f32' && kv !== 'f16')
       throw new TsgradError(`llm model: kvDtype must be 'f32' or 'f16', got ${JSON.stringify(opts.kvDtype)}`)
+    this.kvDtype = kv
     const dtype = kv === 'f16' ? 'float16' : 'float32'
     this.caches = Array.from(
       { length: c.layers },

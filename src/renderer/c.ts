@@ -8,6 +8,7 @@ import { DOT_PAIRS_PRELUDE } from './c_dot_pairs.js'
 import { DOT_QUAD_PAIRS_PRELUDE, renderQuadPairLoop } from './c_dot_quad_pairs.js'
 import { DOT_COLS_PRELUDE, renderColumnLoop } from './c_dot_cols.js'
 import { DOT_QUADS_PRELUDE, findDotQuad, QUAD_LANES, renderQuadLoop } from './c_dot_quads.js'
+import { findHalfRuns, HALF_RUNS_PRELUDE, type HalfRun, type HalfRuns } from './c_half_runs.js'
 import { VECTOR_PRELUDE, renderVectorLoop, strideIn } from './c_vector.js'
 import { CStyleRenderer, type LoopToRender } from './cstyle.js'
 
@@ -166,7 +167,7 @@ float powf(float, float);
 #endif
 #pragma omp declare reduction(maxnan : float : omp_out = fmax_nanf(omp_out, omp_in)) initializer(omp_priv = -__builtin_inff())
 #pragma omp declare reduction(maxnand : double : omp_out = fmax_nan(omp_out, omp_in)) initializer(omp_priv = -__builtin_inf())
-${VECTOR_PRELUDE}${DOT_PAIRS_PRELUDE}${DOT_QUADS_PRELUDE}${DOT_QUAD_PAIRS_PRELUDE}${DOT_COLS_PRELUDE}`
+${VECTOR_PRELUDE}${HALF_RUNS_PRELUDE}${DOT_PAIRS_PRELUDE}${DOT_QUADS_PRELUDE}${DOT_QUAD_PAIRS_PRELUDE}${DOT_COLS_PRELUDE}`
 
 /** OpenMP reduction identifier for an accumulator update, if it can be vectorized. */
 function simdReduction(op: string, dt: DType): string | undefined {
@@ -255,10 +256,25 @@ export class CRenderer extends CStyleRenderer {
 
   /** whether the kernel being rendered is a register tile (more accumulators than SIMD_MAX_ACCS) */
   private tile = false
+  /** a register tile's runs of adjacent float16 loads, and the vector each run is named */
+  private halves: HalfRuns | undefined
+  private readonly halfNames = new Map<HalfRun, string>()
 
   override render(name: string, prog: LinearProgram): string {
     this.tile = prog.uops.filter((u) => u.op === Ops.DEFINE_ACC).length > SIMD_MAX_ACCS
-    return super.render(name, this.tile ? { ...prog, uops: storesLast(prog.uops) } : prog)
+    const p = this.tile ? { ...prog, uops: storesLast(prog.uops) } : prog
+    this.halves = this.tile ? findHalfRuns(p.uops) : undefined
+    this.halfNames.clear()
+    return super.render(name, p)
+  }
+
+  protected override beforeLoad(u: UOp, ref: (u: UOp) => string): string[] {
+    return (this.halves?.at.get(u) ?? []).map((run) => {
+      const n = `hv${this.halfNames.size}`
+      this.halfNames.set(run, n)
+      const off = run.start > 0 ? ` + ${run.start}` : run.start < 0 ? ` - ${-run.start}` : ''
+      return `tgh16f ${n} = tg_ldh16(${ref(run.buf)} + ${ref(run.base)}${off});`
+    })
   }
 
   protected signature(name: string, params: string[], _prog: LinearProgram): string {
@@ -298,9 +314,13 @@ export class CRenderer extends CStyleRenderer {
     if (f32 && (u.op === Ops.EXP || u.op === Ops.EXP2 || u.op === Ops.ERF))
       return `${u.op === Ops.EXP ? 'tg_expf' : u.op === Ops.EXP2 ? 'tg_exp2f' : 'tg_erff'}(${a[0]})`
     // outside innermost loops (a quantized block's scale) one F16C instruction; inside, the
-    // integer form that gcc vectorizes
-    if (u.op === Ops.CAST && u.src[0]!.dtype.name === 'float16' && u.dtype.name === 'float32')
-      return `${inner ? 'tg_h2f' : 'tg_h2f1'}(${a[0]})`
+    // integer form that gcc vectorizes; in a register tile a lane of a run's vector, or the form
+    // the SLP vectorizer groups (c_half_runs.ts)
+    if (u.op === Ops.CAST && u.src[0]!.dtype.name === 'float16' && u.dtype.name === 'float32') {
+      const lane = this.halves?.lanes.get(u.src[0]!)
+      if (lane) return `${this.halfNames.get(lane.run)!}[${lane.lane}]`
+      return `${this.tile ? 'tg_h2ft' : inner ? 'tg_h2f' : 'tg_h2f1'}(${a[0]})`
+    }
     return super.aluExpr(u, a, inner)
   }
 

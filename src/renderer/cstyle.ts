@@ -194,6 +194,11 @@ export abstract class CStyleRenderer implements Renderer {
     return false
   }
 
+  /** Lines emitted before a LOAD's own (C: a register tile's vector of float16 halves, c_half_runs.ts). */
+  protected beforeLoad(_u: UOp, _ref: (u: UOp) => string): string[] {
+    return []
+  }
+
   /** A sum accumulator `acc` plus `val` (C writes a register tile's multiply-adds as one fused step). */
   protected accAdd(acc: string, val: UOp, ref: (u: UOp) => string): string {
     return `${acc} + ${ref(val)}`
@@ -263,6 +268,7 @@ export abstract class CStyleRenderer implements Renderer {
           define(u, ref(prog.accOf.get(u)!))
           break
         case Ops.LOAD: {
+          for (const l of this.beforeLoad(u, ref)) w.line(l)
           const raw = `${ref(u.src[0]!)}[${ref(u.src[1]!)}]`
           const ld = u.dtype.isBool ? `(${raw} != 0)` : u.dtype.name === 'bfloat16' ? `bf2f(${raw})` : raw
           define(u, u.src[2] ? `${ref(u.src[2])} ? ${ld} : ${cLiteral(0, u.dtype)}` : ld)

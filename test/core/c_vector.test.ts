@@ -278,6 +278,7 @@ describe('C vector loops without AVX-512', {
       'test/ops/transcendentals.test.ts',
       'test/core/cross_backend.test.ts',
       'test/nn/quant_matvec.test.ts',
+      'test/core/c_half_runs.test.ts',
     ]
     const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', ...files], {
       // without NODE_TEST_CONTEXT, which would make the child report to this runner, not stdout

@@ -33,8 +33,14 @@ export function reference(name: string): Reference {
   return JSON.parse(readFileSync(join(LLM_FIXTURES, `${name}.json`), 'utf8')) as Reference
 }
 
+/**
+ * A fixture's model with a float32 KV cache: the reference (float64) keeps keys and values
+ * unrounded, and the default float16 cache moves logits by up to ~6e-4 of their largest (1.5e-2
+ * through the int8 rounding of integer products' inputs), past `logitTol`; the f16 cache is
+ * checked against the f32 one (kv_f16.test.ts)
+ */
 export const loadTiny = async (name: string, opts: { device?: string } = {}): Promise<ModelRunner> =>
-  loadGGUFModel(await nn.ggufLoad(join(LLM_FIXTURES, `${name}.gguf`), opts))
+  loadGGUFModel(await nn.ggufLoad(join(LLM_FIXTURES, `${name}.gguf`), opts), { kvDtype: 'f32' })
 
 export const argmax = (x: ArrayLike<number>): number => {
   let a = 0

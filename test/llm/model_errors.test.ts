@@ -255,10 +255,12 @@ describe('llm model loading', () => {
   test('dtype converts at load: f32 of Q4_0 weights is exact, f16 close', async () => {
     const ref = reference('llama_q4_0')
     // (float products: a prompt's integer ones round x to int8, which converted weights do not)
-    const q = await loadGGUFModel(await gguf('llama_q4_0'), { intDot: false }).logitsAll(ref.prompt)
-    const f = loadGGUFModel(await gguf('llama_q4_0'), { dtype: 'f32' })
+    const q = await loadGGUFModel(await gguf('llama_q4_0'), { intDot: false, kvDtype: 'f32' }).logitsAll(
+      ref.prompt,
+    )
+    const f = loadGGUFModel(await gguf('llama_q4_0'), { dtype: 'f32', kvDtype: 'f32' })
     allclose(await f.logitsAll(ref.prompt), q, { rtol: 1e-5, atol: 1e-5, label: 'f32' })
-    const h = loadGGUFModel(await gguf('llama_q4_0'), { dtype: 'f16' })
+    const h = loadGGUFModel(await gguf('llama_q4_0'), { dtype: 'f16', kvDtype: 'f32' })
     allclose(await h.logitsAll(ref.prompt), q, { rtol: 1e-2, atol: 1e-2, label: 'f16' })
     assert.ok(h.weightBytes < f.weightBytes * 0.51, `f16 ${h.weightBytes} vs f32 ${f.weightBytes}`)
   })
@@ -286,16 +288,16 @@ describe('llm model loading', () => {
 
   test('dtype q8_0 / q4_0 quantizes at load: GGUF and HF copies of the same F32 weights agree', async () => {
     const ref = reference('llama3_f32')
-    const f32 = loadGGUFModel(await gguf('llama3_f32'))
-    const q8 = loadGGUFModel(await gguf('llama3_f32'), { dtype: 'q8_0' })
-    const hq8 = await loadHFModel(join(LLM_FIXTURES, 'hf_llama3_f32'), { dtype: 'q8_0' })
+    const f32 = loadGGUFModel(await gguf('llama3_f32'), { kvDtype: 'f32' })
+    const q8 = loadGGUFModel(await gguf('llama3_f32'), { dtype: 'q8_0', kvDtype: 'f32' })
+    const hq8 = await loadHFModel(join(LLM_FIXTURES, 'hf_llama3_f32'), { dtype: 'q8_0', kvDtype: 'f32' })
     const a = await q8.logitsAll(ref.prompt)
     // the HF q/k rows are in another order, but each row quantizes alike: the same values
     allclose(await hq8.logitsAll(ref.prompt), a, { rtol: 1e-5, atol: 1e-5, label: 'hf q8_0 vs gguf q8_0' })
     // quantization error: mean absolute logit error against the f32 reference (logits up to ~3)
     const meanErr = (x: Float32Array) =>
       x.reduce((acc, v, i) => acc + Math.abs(v - ref.logits[i]!), 0) / x.length
-    const q4 = loadGGUFModel(await gguf('llama3_f32'), { dtype: 'q4_0' })
+    const q4 = loadGGUFModel(await gguf('llama3_f32'), { dtype: 'q4_0', kvDtype: 'f32' })
     const [e8, e4] = [meanErr(a), meanErr(await q4.logitsAll(ref.prompt))]
     assert.ok(e8 < 0.02 && e4 < 0.3 && e8 < e4 / 3, `mean errors q8_0 ${e8}, q4_0 ${e4}`)
     // matrices at 34 and 18 bytes per 32 weights instead of 128 (norms stay F32)

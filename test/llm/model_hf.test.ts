@@ -15,7 +15,7 @@ const folders = ['llama3_f32', 'qwen2_f16', 'qwen3_bf16', 'mixtral_f16']
 
 describe('llm model: Hugging Face folders', () => {
   for (const name of folders) {
-    const load = () => loadHFModel(join(LLM_FIXTURES, `hf_${name}`))
+    const load = () => loadHFModel(join(LLM_FIXTURES, `hf_${name}`), { kvDtype: 'f32' })
     test(`hf_${name}: logits equal the GGUF model's`, async () => {
       const ref = reference(name)
       const [hf, gg] = [await load(), await loadTiny(name)]
@@ -26,7 +26,7 @@ describe('llm model: Hugging Face folders', () => {
   }
   modelTests('llama3_f32', {
     label: 'hf_llama3_f32',
-    load: () => loadHFModel(join(LLM_FIXTURES, 'hf_llama3_f32')),
+    load: () => loadHFModel(join(LLM_FIXTURES, 'hf_llama3_f32'), { kvDtype: 'f32' }),
   })
 
   test('Qwen2-MoE: an HF folder written from the GGUF weights (per-expert and shared-expert names)', async () => {
@@ -84,7 +84,7 @@ describe('llm model: Hugging Face folders', () => {
       tie_word_embeddings: true,
     }
     writeFileSync(join(dir, 'config.json'), JSON.stringify(config))
-    const m = await loadHFModel(dir)
+    const m = await loadHFModel(dir, { kvDtype: 'f32' })
     allclose(await m.logitsAll(ref.prompt), ref.logits, { ...logitTol(ref), label: 'hf qwen2moe' })
   })
 })
