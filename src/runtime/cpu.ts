@@ -34,6 +34,7 @@ import {
   planGroups,
   recordMember,
 } from './cpu_groups.js'
+import { type GroupBuilder, memberSymbol, queueGroupMember } from './cpu_background_groups.js'
 import { nodeBuiltins } from './node.js'
 import { configureOpenMP } from './openmp.js'
 
@@ -379,9 +380,7 @@ function startBackgroundBuild(t: Toolchain, key: string, src: string, name: stri
   const out = inCache ?? path.join(scratchDir(), `${key}.so.tmp`)
   const full = gccInput(t, src)
   build = new BackgroundBuild(
-    [t.cc, ...ccArgs(t, out, `${out}.c`, full.include)],
-    full.text,
-    out,
+    () => ({ argv: [t.cc, ...ccArgs(t, out, `${out}.c`, full.include)], src: full.text, out }),
     (built) => {
       let lib: string | undefined
       if (inCache !== undefined) lib = storeBinary('cpu', key, '.so', built)
@@ -398,6 +397,31 @@ function startBackgroundBuild(t: Toolchain, key: string, src: string, name: stri
   return build
 }
 
+/** kernel key -> the background group build it is a member of */
+const memberBuilds = new Map<string, BackgroundBuild>()
+
+/** How the background groups of full tiers build and store (cpu_background_groups.ts). */
+const groupBuilder = (t: Toolchain): GroupBuilder => ({
+  toolchainKey: t.key,
+  job: (group, members) => {
+    const out = binaryBuildPath('cpu', group, '.so')
+    if (out === undefined) return undefined
+    const { include } = gccInput(t, PRELUDE)
+    const src = groupSource(include.length ? '' : PRELUDE, members)
+    return { argv: [t.cc, ...ccArgs(t, out, `${out}.c`, include)], src, out }
+  },
+  store: (group, built, members) => {
+    const stored = storeBinary('cpu', group, '.so', built)
+    if (stored === undefined) return undefined
+    groupLibraries.set(group, stored)
+    for (const m of members) {
+      recordMember(m, group)
+      libraries.set(m.key, { file: stored, symbol: memberSymbol(m) })
+    }
+    return stored
+  },
+})
+
 /**
  * The full tier of a kernel (engine/tiers.ts): the library gcc built earlier when there is one,
  * else a background build; the poll gives the artifact when it is ready, and builds in the
@@ -412,10 +436,17 @@ function compileInBackground(src: string, name: string): () => CpuArtifact | und
     const a = compileC(src, name)
     return () => a
   }
-  const build = startBackgroundBuild(t, key, src, name)
+  // with the prelude and the disk cache: in a group with other full tiers (cpu_background_groups.ts)
+  const grouped = cacheEnabled() && src.startsWith(PRELUDE)
+  const member = { key, name, text: src.slice(PRELUDE.length) }
+  let build = grouped ? memberBuilds.get(key) : undefined
+  if (grouped && build === undefined)
+    memberBuilds.set(key, (build = queueGroupMember(groupBuilder(t), member)))
+  build ??= startBackgroundBuild(t, key, src, name)
+  const symbol = grouped ? memberSymbol(member) : name
   return () => {
     const file = build.poll()
-    if (file !== undefined) return { file, symbol: name }
+    if (file !== undefined) return { file, symbol }
     return build.pending ? undefined : compileC(src, name)
   }
 }

@@ -33,7 +33,7 @@ export const groupedSymbol = (name: string, key: string): string => `${name}_g${
  * Estimated gcc CPU seconds for a kernel source of `chars` characters (measured on the MNIST CNN's
  * kernels: ~0.03 s fixed, ~5 us per character; a 176 KB register tile takes 0.9 s).
  */
-const compileCost = (chars: number): number => 0.03 + chars * 5e-6
+export const compileCost = (chars: number): number => 0.03 + chars * 5e-6
 
 /**
  * Estimated gcc CPU seconds of a process before its first kernel: the driver, cc1 reading the

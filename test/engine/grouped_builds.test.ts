@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
 import { hasCPU } from '../helpers.ts'
@@ -93,6 +93,53 @@ test('planGroups: a second group only for work well above a compiler process’s
       [...g].sort((a, b) => a.i - b.i),
     )
   assert.equal(planGroups(kernels(20, 20_000), 1).length, 1)
+})
+
+test('background full tiers queued while the cores are busy share a build process', async () => {
+  const { queueGroupMember } = await import('../../src/runtime/cpu_background_groups.ts')
+  const { pendingBuilds } = await import('../../src/runtime/cpu_quick.ts')
+  const cores = availableParallelism()
+  const jobs: string[][] = []
+  const stored: string[][] = []
+  const dir = mkdtempSync(join(root, 'bg-'))
+  // each "compile" sleeps a little and writes its library; the members' names are the unit's text
+  const builder = {
+    toolchainKey: 'test',
+    job: (group: string, members: readonly { name: string }[]) => {
+      jobs.push(members.map((m) => m.name))
+      const out = join(dir, `${group}.so`)
+      return {
+        argv: ['sh', '-c', `sleep 0.3; echo ok > '${out}'`],
+        src: members.map((m) => m.name).join(' '),
+        out,
+      }
+    },
+    store: (_group: string, built: string, members: readonly { name: string }[]) => {
+      stored.push(members.map((m) => m.name))
+      return built
+    },
+  }
+  const n = cores + 6
+  const builds = Array.from({ length: n }, (_, i) =>
+    queueGroupMember(builder, { key: `${i}`.padStart(32, '0'), name: `k${i}`, text: 'x'.repeat(100) }),
+  )
+  // the first requests found a core each and started alone; the rest waited and share one process
+  assert.equal(new Set(builds).size, cores + 1)
+  const end = performance.now() + 60_000
+  while (builds.some((b) => b.pending) && performance.now() < end) {
+    for (const b of builds) b.poll()
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  assert.ok(
+    builds.every((b) => b.poll() !== undefined),
+    'every member has its library',
+  )
+  assert.equal(pendingBuilds(), 0)
+  assert.deepEqual(jobs.flat().sort(), Array.from({ length: n }, (_, i) => `k${i}`).sort())
+  assert.deepEqual(
+    stored.at(-1),
+    Array.from({ length: 6 }, (_, i) => `k${cores + i}`),
+  )
 })
 
 describe('grouped builds', { skip: !hasCPU && 'no C compiler' }, () => {
