@@ -1,10 +1,11 @@
 // Cold start of the MNIST CNN: the first train steps and the first evaluation batch with an empty
-// kernel cache, wall time and CPU time (this process and its compilers), then the steady state.
+// kernel cache, wall time and CPU time (this process and its compilers) and the libraries built
+// (one compiler process each), then the steady state.
 //   node --import tsx bench/cold_start.ts [--batch 512] [--steps 12]
 // Each run uses a fresh TSGRAD_CACHE_DIR (the variable, when set, is replaced). QUICK_COMPILE=1
 // adds the quick first builds (runtime/cpu_quick.ts); TIERS=0 turns first-tier builds off
 // (engine/tiers.ts).
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -56,13 +57,25 @@ const step = async () => {
   await loss.item()
   Tensor.training = false
 }
+/** Libraries in the cache so far: each is one compiler process (a group or a kernel alone). */
+const libraries = (): number => {
+  try {
+    return readdirSync(join(dir, 'cpu')).filter((f) => f.endsWith('.so')).length
+  } catch {
+    return 0
+  }
+}
+let built = 0
 /** Wall time since t0, then (after a turn of the event loop, which reaps the compiler processes
  * started without waiting: their CPU time counts once reaped) the CPU times since c0. */
 const fmt = async (t0: number, c0: ReturnType<typeof cpuSeconds>) => {
   const wall = (performance.now() - t0) / 1e3
   await new Promise((r) => setTimeout(r, 20))
   const c = cpuSeconds()
-  return `${wall.toFixed(2)} s wall, CPU ${(c.self - c0.self).toFixed(1)} s + compilers ${(c.children - c0.children).toFixed(1)} s`
+  const libs = libraries()
+  const line = `${wall.toFixed(2)} s wall, CPU ${(c.self - c0.self).toFixed(1)} s + compilers ${(c.children - c0.children).toFixed(1)} s, ${libs - built} libraries built`
+  built = libs
+  return line
 }
 
 console.log(

@@ -10,7 +10,7 @@ import { beamSearch } from './beam.js'
 import { estimateCost } from '../codegen/cost.js'
 import { type RenderedKernel, renderKernel } from '../codegen/kernel.js'
 import { Buffer, markWritten } from '../runtime/buffer.js'
-import { type CompiledDevice, Device, type Program } from '../runtime/device.js'
+import { type CompiledDevice, Device, type Program, type StartedBuilds } from '../runtime/device.js'
 import { cachedSchedule, type PlannedSchedule } from '../schedule/cache.js'
 import { liftConsts } from '../codegen/lift_consts.js'
 import { planMemory } from '../schedule/memory.js'
@@ -118,9 +118,13 @@ function startFullBuild(device: string, ast: UOp, opts: readonly Opt[], first: F
 const prerendered = new Map<string, BuildPlan & RenderedKernel>()
 
 /**
- * Kernels a device that starts builds (Compiler.startMany) gets at once while the next ones render:
- * each chunk is a few compiler processes (CPU: one per core), so chunks of 24 cost the MNIST CNN's
- * ~95 new kernels of a cold step ~8 processes instead of 2, and let gcc run beside the renderer.
+ * Kernels a device that starts builds (Compiler.startMany) gets early, while the next ones render:
+ * the first BUILD_CHUNK, then the ones rendered since, each time the previous early chunk has
+ * finished building. The renderer holds a core meanwhile, so each early chunk is one process fewer
+ * than the cores (CPU on 2 cores: one gcc), and at most one runs: every compiler process has a fixed
+ * cost (~0.2 s of gcc CPU), and the renderer (~0.8 s for a cold MNIST step's 93 kernels) outpaces
+ * gcc (~5 s for them) by far, so more early chunks only queue up (a chunk of 24 every 24 kernels, 2
+ * processes each: 8 processes and ~1.5 s more gcc CPU than one early chunk and the rest at the end).
  */
 const BUILD_CHUNK = 24
 
@@ -133,6 +137,8 @@ const BUILD_CHUNK = 24
 function precompile(items: readonly ScheduleItem[]): void {
   if (viz) return
   const jobs = new Map<string, { src: string; name: string }[]>()
+  /** per device, the early chunk started last */
+  const early = new Map<string, StartedBuilds>()
   const waits: (() => void)[] = []
   try {
     for (const it of items) {
@@ -150,15 +156,18 @@ function precompile(items: readonly ScheduleItem[]): void {
       jobs.set(it.device, list)
       // the compiler builds these while the next ones render
       const start = dev.compiler.startMany
-      if (start !== undefined && list.length >= BUILD_CHUNK) {
-        waits.push(start(list))
+      const previous = early.get(it.device)
+      if (start !== undefined && list.length >= BUILD_CHUNK && (previous === undefined || previous.done())) {
+        const started = start(list, true)
+        early.set(it.device, started)
+        waits.push(started.wait)
         jobs.delete(it.device)
       }
     }
     for (const [device, list] of jobs) {
       const c = Device.get(device).compiler
       if (list.length > 1 || (list.length && waits.length))
-        waits.push(c.startMany?.(list) ?? (() => c.compileMany?.(list)))
+        waits.push(c.startMany?.(list).wait ?? (() => c.compileMany?.(list)))
     }
   } finally {
     for (const w of waits) w()

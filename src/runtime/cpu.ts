@@ -5,7 +5,7 @@
 import type { TypedArray } from '../dtype.js'
 import { DEBUG, getEnv, TsgradError } from '../helpers.js'
 import { CRenderer, PACKED_ARGS_ABOVE, PRELUDE } from '../renderer/c.js'
-import type { CompiledDevice, Program } from './device.js'
+import type { CompiledDevice, Program, StartedBuilds } from './device.js'
 import { Device, maxTypedArrayLength } from './device.js'
 import {
   binaryBuildPath,
@@ -35,6 +35,7 @@ import {
   planGroups,
   recordMember,
 } from './cpu_groups.js'
+import { type GroupBuilder, memberSymbol, queueGroupMember } from './cpu_background_groups.js'
 import { nodeBuiltins } from './node.js'
 import { configureOpenMP } from './openmp.js'
 
@@ -77,14 +78,15 @@ function run(cmd: string, args: string[], input?: string): { ok: boolean; out: s
   }
 }
 
-/** The flags a compiler works with: OpenMP and libmvec when it has them; [] when it cannot build. */
-function probeFlags(probe: (flags: string[]) => boolean): string[] {
-  let flags = [...BASE_FLAGS, '-fopenmp']
+/**
+ * The flags a compiler works with: OpenMP and libmvec when it has them; [] when it cannot build.
+ * Each probe is a compiler run (~0.1-0.2 s of gcc CPU): the ones after the first only when it failed.
+ */
+export function probeFlags(probe: (flags: string[]) => boolean): string[] {
   const libs = ['-lmvec', '-lm']
-  if (!probe([...flags, ...libs])) flags = BASE_FLAGS
-  if (!probe([...flags, ...libs])) libs.splice(0, 1)
-  if (!probe([...flags, ...libs])) return []
-  return [...flags, ...libs]
+  for (const flags of [[...BASE_FLAGS, '-fopenmp'], BASE_FLAGS])
+    for (const l of [libs, libs.slice(1)]) if (probe([...flags, ...l])) return [...flags, ...l]
+  return []
 }
 
 function cachedFlags(text: string | undefined): string[] | undefined {
@@ -266,8 +268,10 @@ const shQuote = (s: string): string => `'${s.replaceAll("'", "'\\''")}'`
  * for `compileC` to build its kernels one by one (and report the failing one).
  */
 function compileMany(jobs: readonly { src: string; name: string }[]): void {
-  startMany(jobs)()
+  startMany(jobs).wait()
 }
+
+const NOTHING_STARTED: StartedBuilds = { done: () => true, wait: () => {} }
 
 /** How often (ms) the wait for started group builds looks for their markers. */
 const GROUP_POLL_MS = 2
@@ -285,19 +289,22 @@ function processRunning(pid: number | undefined): boolean {
 
 /**
  * `compileMany`, started: the compiler processes run in the background (their exit is seen through
- * a marker file: the event loop may not turn until the wait), and the returned function waits for
- * them and records their libraries.
+ * a marker file: the event loop may not turn until the wait); `wait` waits for them and records
+ * their libraries. With `more` (the caller renders on meanwhile, on one of the cores) the jobs are
+ * one process fewer than the cores: each process costs ~0.2 s of gcc CPU before its first kernel
+ * (the driver, cc1 loading the 26 MB precompiled prelude, as, ld), ~1.5 s of a cold MNIST step's
+ * gcc when its 93 kernels were 8 processes (4 chunks of 2) instead of 2.
  */
-function startMany(jobs: readonly { src: string; name: string }[]): () => void {
+function startMany(jobs: readonly { src: string; name: string }[], more = false): StartedBuilds {
   const n = nodeBuiltins()
-  if (!n || !cacheEnabled() || process.platform === 'win32') return () => {}
+  if (!n || !cacheEnabled() || process.platform === 'win32') return NOTHING_STARTED
   const t = requireToolchain()
   const toBuild = new Map<string, { name: string; src: string }>()
   for (const j of jobs) {
     const key = cacheKey(t.key, j.src)
     if (!toBuild.has(key) && knownArtifact(key, j.name) === undefined) toBuild.set(key, j)
   }
-  if (toBuild.size < 2) return () => {}
+  if (toBuild.size < 2) return NOTHING_STARTED
   // the precompiled prelude is looked up (and verified) only when something is built
   const include = gccInput(t, PRELUDE).include
   // each unit has the prelude once (or includes it precompiled); a source without it (none today)
@@ -307,7 +314,7 @@ function startMany(jobs: readonly { src: string; name: string }[]): () => void {
     if (j.src.startsWith(PRELUDE)) members.push({ key, name: j.name, text: j.src.slice(PRELUDE.length) })
   const cores = Math.max(1, n.os.availableParallelism?.() ?? n.os.cpus().length)
   const builds: { group: string; tmp: string; members: GroupMember[] }[] = []
-  for (const g of planGroups(members, cores)) {
+  for (const g of planGroups(members, more ? Math.max(1, cores - 1) : cores)) {
     const group = groupKey(t.key, g)
     const tmp = binaryBuildPath('cpu', group, '.so')
     if (tmp === undefined) break
@@ -328,11 +335,14 @@ function startMany(jobs: readonly { src: string; name: string }[]): () => void {
     child.unref()
     pids.push(child.pid)
   }
-  return () => {
+  // a shell that died without its marker (killed, or never started) is over: its group is left to compileC
+  const finished = (i: number): boolean =>
+    n.fs.existsSync(`${builds[i]!.tmp}.end`) || !processRunning(pids[i])
+  const done = (): boolean => builds.every((_, i) => finished(i))
+  const wait = (): void => {
     const sleep = new Int32Array(new SharedArrayBuffer(4))
     for (const [i, { tmp }] of builds.entries())
       for (let k = 1; !n.fs.existsSync(`${tmp}.end`); k++) {
-        // a shell that died without its marker (killed, or never started): its group is left to compileC
         if (k % 50 === 0 && !processRunning(pids[i])) break
         Atomics.wait(sleep, 0, 0, GROUP_POLL_MS)
       }
@@ -353,6 +363,7 @@ function startMany(jobs: readonly { src: string; name: string }[]): () => void {
       }
     }
   }
+  return { done, wait }
 }
 
 /** quick library -> the background build of the full one (one per source: equal kernels share it) */
@@ -370,9 +381,7 @@ function startBackgroundBuild(t: Toolchain, key: string, src: string, name: stri
   const out = inCache ?? path.join(scratchDir(), `${key}.so.tmp`)
   const full = gccInput(t, src)
   build = new BackgroundBuild(
-    [t.cc, ...ccArgs(t, out, `${out}.c`, full.include)],
-    full.text,
-    out,
+    () => ({ argv: [t.cc, ...ccArgs(t, out, `${out}.c`, full.include)], src: full.text, out }),
     (built) => {
       let lib: string | undefined
       if (inCache !== undefined) lib = storeBinary('cpu', key, '.so', built)
@@ -389,6 +398,31 @@ function startBackgroundBuild(t: Toolchain, key: string, src: string, name: stri
   return build
 }
 
+/** kernel key -> the background group build it is a member of */
+const memberBuilds = new Map<string, BackgroundBuild>()
+
+/** How the background groups of full tiers build and store (cpu_background_groups.ts). */
+const groupBuilder = (t: Toolchain): GroupBuilder => ({
+  toolchainKey: t.key,
+  job: (group, members) => {
+    const out = binaryBuildPath('cpu', group, '.so')
+    if (out === undefined) return undefined
+    const { include } = gccInput(t, PRELUDE)
+    const src = groupSource(include.length ? '' : PRELUDE, members)
+    return { argv: [t.cc, ...ccArgs(t, out, `${out}.c`, include)], src, out }
+  },
+  store: (group, built, members) => {
+    const stored = storeBinary('cpu', group, '.so', built)
+    if (stored === undefined) return undefined
+    groupLibraries.set(group, stored)
+    for (const m of members) {
+      recordMember(m, group)
+      libraries.set(m.key, { file: stored, symbol: memberSymbol(m) })
+    }
+    return stored
+  },
+})
+
 /**
  * The full tier of a kernel (engine/tiers.ts): the library gcc built earlier when there is one,
  * else a background build; the poll gives the artifact when it is ready, and builds in the
@@ -403,10 +437,17 @@ function compileInBackground(src: string, name: string): () => CpuArtifact | und
     const a = compileC(src, name)
     return () => a
   }
-  const build = startBackgroundBuild(t, key, src, name)
+  // with the prelude and the disk cache: in a group with other full tiers (cpu_background_groups.ts)
+  const grouped = cacheEnabled() && src.startsWith(PRELUDE)
+  const member = { key, name, text: src.slice(PRELUDE.length) }
+  let build = grouped ? memberBuilds.get(key) : undefined
+  if (grouped && build === undefined)
+    memberBuilds.set(key, (build = queueGroupMember(groupBuilder(t), member)))
+  build ??= startBackgroundBuild(t, key, src, name)
+  const symbol = grouped ? memberSymbol(member) : name
   return () => {
     const file = build.poll()
-    if (file !== undefined) return { file, symbol: name }
+    if (file !== undefined) return { file, symbol }
     return build.pending ? undefined : compileC(src, name)
   }
 }

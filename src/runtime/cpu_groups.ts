@@ -33,17 +33,26 @@ export const groupedSymbol = (name: string, key: string): string => `${name}_g${
  * Estimated gcc CPU seconds for a kernel source of `chars` characters (measured on the MNIST CNN's
  * kernels: ~0.03 s fixed, ~5 us per character; a 176 KB register tile takes 0.9 s).
  */
-const compileCost = (chars: number): number => 0.03 + chars * 5e-6
+export const compileCost = (chars: number): number => 0.03 + chars * 5e-6
+
+/**
+ * Estimated gcc CPU seconds of a process before its first kernel: the driver, cc1 reading the
+ * 26 MB precompiled prelude, as and ld (an empty kernel: ~0.2 s).
+ */
+const PROCESS_COST = 0.2
 
 /**
  * Split `members` into at most `n` groups of about equal estimated compile time: the most
- * expensive first, each into the group with the least so far. Members keep their relative order
- * inside a group, so equal inputs give equal groups (and group keys).
+ * expensive first, each into the group with the least so far. A group gets at least twice a
+ * process's own cost of work (a model's parameter initializers, ~0.02 s each, build as one unit).
+ * Members keep their relative order inside a group, so equal inputs give equal groups (and keys).
  */
 export function planGroups<M extends { text: string }>(members: readonly M[], n: number): M[][] {
   const order = members.map((m, i) => ({ m, i, cost: compileCost(m.text.length) }))
   order.sort((a, b) => b.cost - a.cost || a.i - b.i)
-  const groups = Array.from({ length: Math.max(1, Math.min(n, members.length)) }, () => ({
+  const total = order.reduce((s, o) => s + o.cost, 0)
+  const count = Math.max(1, Math.min(n, members.length, Math.floor(total / (2 * PROCESS_COST))))
+  const groups = Array.from({ length: count }, () => ({
     load: 0,
     items: [] as { m: M; i: number }[],
   }))

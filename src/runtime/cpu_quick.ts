@@ -68,19 +68,31 @@ export function buildQuick(src: string, out: string): boolean {
   return false
 }
 
-/** One background build: `argv` writes the library `out` from the source file `out`.c. */
+/** What a background build runs: `argv` writes the library `out` from the source file `out`.c. */
+export interface BuildJob {
+  argv: readonly string[]
+  src: string
+  out: string
+}
+
+/** One background build, its job made when it starts (a group build takes members until then). */
 export class BackgroundBuild {
   private state: 'queued' | 'running' | 'done' | 'failed' = 'queued'
   private child: ChildProcess | undefined
   private result: string | undefined
+  private out = ''
 
   constructor(
-    private readonly argv: readonly string[],
-    private readonly src: string,
-    readonly out: string,
+    /** the job, made at start (undefined: nothing to build, the build fails) */
+    private readonly prepare: () => BuildJob | undefined,
     /** moves the finished library into place; returns its path (undefined: unusable) */
     private readonly finish: (built: string) => string | undefined,
   ) {}
+
+  /** Whether it has left the queue (a group takes no more members then). */
+  get started(): boolean {
+    return this.state !== 'queued'
+  }
 
   /** The full library once built (undefined while building, or when the build failed). */
   poll(): string | undefined {
@@ -96,16 +108,22 @@ export class BackgroundBuild {
   start(): void {
     const { childProcess, fs } = nodeBuiltins()!
     const q = (s: string) => `'${s.replaceAll("'", "'\\''")}'`
+    const job = this.prepare()
+    if (job === undefined) {
+      this.state = 'failed'
+      return
+    }
+    this.out = job.out
     const out = q(this.out)
     try {
-      fs.writeFileSync(`${this.out}.c`, this.src)
+      fs.writeFileSync(`${this.out}.c`, job.src)
     } catch {
       this.state = 'failed'
       return
     }
     // the markers: <out>.done is the finished library (renamed when complete), <out>.failed says no
     // niced: the foreground compiles and the kernels running meanwhile come first
-    const script = `nice -n 10 ${this.argv.map(q).join(' ')}; s=$?; rm -f ${out}.c; if [ $s = 0 ]; then mv -f ${out} ${out}.done; else rm -f ${out}; : > ${out}.failed; fi`
+    const script = `nice -n 10 ${job.argv.map(q).join(' ')}; s=$?; rm -f ${out}.c; if [ $s = 0 ]; then mv -f ${out} ${out}.done; else rm -f ${out}; : > ${out}.failed; fi`
     this.state = 'running'
     this.child = childProcess.spawn('sh', ['-c', script], { stdio: 'ignore', detached: true })
     this.child.on('error', () => this.fail())
@@ -130,8 +148,10 @@ export class BackgroundBuild {
       // output after the removal below (seen under load), so wait until the group is gone
       waitForGroupExit(this.child.pid, 1000)
     }
-    for (const f of [this.out, `${this.out}.c`, `${this.out}.done`, `${this.out}.failed`])
-      fs.rmSync(f, { force: true })
+    // (a queued build has no files yet)
+    if (this.out !== '')
+      for (const f of [this.out, `${this.out}.c`, `${this.out}.done`, `${this.out}.failed`])
+        fs.rmSync(f, { force: true })
     this.state = 'failed'
   }
 

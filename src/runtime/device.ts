@@ -40,6 +40,14 @@ export function maxTypedArrayLength(): number {
   return b?.constants?.MAX_LENGTH ?? 2 ** 32
 }
 
+/** Builds started by Compiler.startMany. */
+export interface StartedBuilds {
+  /** whether every build has finished (without waiting) */
+  done(): boolean
+  /** wait until every build has finished and record its results */
+  wait(): void
+}
+
 export interface Compiler<A = unknown> {
   /** identifies compiler + flags, part of on-disk cache keys */
   readonly key: string
@@ -48,9 +56,10 @@ export interface Compiler<A = unknown> {
   compileMany?(jobs: readonly { src: string; name: string }[]): void
   /**
    * optional: as `compileMany`, but start the builds and return at once (the caller renders the
-   * next kernels meanwhile); the returned function waits until they are done
+   * next kernels meanwhile). `more`: the caller keeps rendering (it holds a core) and will start
+   * more builds, so the compiler may use fewer processes for these.
    */
-  startMany?(jobs: readonly { src: string; name: string }[]): () => void
+  startMany?(jobs: readonly { src: string; name: string }[], more?: boolean): StartedBuilds
   /**
    * optional: when `src` has no build yet, build `quickSrc` (rendered by the device's
    * `quickRenderer`) with a fast compiler to run now, and `src` in the background; the program the

@@ -63,6 +63,24 @@ const affine = `
 const want = Array.from({ length: 1000 }, (_, i) => i * 3 + 1)
 
 describe('cold start', { skip: !hasCPU && 'no C compiler' }, () => {
+  test('the toolchain probe compiles once when the first flags work, and falls back in order', async () => {
+    const { probeFlags } = await import('../../src/runtime/cpu.ts')
+    const tried: string[][] = []
+    const all = probeFlags((f) => tried.push(f) > 0)
+    assert.equal(tried.length, 1, 'one compiler run')
+    assert.ok(all.includes('-fopenmp') && all.includes('-lmvec') && all.includes('-lm'), all.join(' '))
+    tried.length = 0
+    const noOpenMP = probeFlags((f) => tried.push(f) > 0 && !f.includes('-fopenmp'))
+    assert.ok(!noOpenMP.includes('-fopenmp') && noOpenMP.includes('-lmvec'), noOpenMP.join(' '))
+    assert.equal(tried.length, 3)
+    const noMvec = probeFlags((f) => !f.includes('-lmvec'))
+    assert.ok(noMvec.includes('-fopenmp') && !noMvec.includes('-lmvec') && noMvec.includes('-lm'))
+    assert.deepEqual(
+      probeFlags(() => false),
+      [],
+    )
+  })
+
   test('the prelude is precompiled once into the cache, and kernels built with it compute right', () => {
     const { out, dir } = child(affine, { QUICK_COMPILE: '0' })
     const o = out as { first: number[]; later: number[]; before: { quickBuilds: number } }
