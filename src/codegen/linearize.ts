@@ -3,7 +3,8 @@
 // Each node is placed in the innermost loop among the ranges it depends on, so loop-invariant work
 // is hoisted. Global ranges nest in axis order; a REDUCE becomes an accumulator (DEFINE_ACC) in its
 // own scope, a loop nest over its reduce ranges holding ACC_UPDATE, and the REDUCE node itself
-// then names the finished accumulator. Items inside each loop body are ordered topologically.
+// then names the finished accumulator. REDUCEs that share a range share that loop (a RANGE is one
+// loop). Items inside each loop body are ordered topologically.
 import { dtypes } from '../dtype.js'
 import { CHAIN_STEP, Ops, type RangeArg, type ReduceOp, setAccOf, UOp } from '../uop/ops.js'
 import { priorityTopoOrder, TsgradError } from '../helpers.js'
