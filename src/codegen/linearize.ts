@@ -3,10 +3,11 @@
 // Each node is placed in the innermost loop among the ranges it depends on, so loop-invariant work
 // is hoisted. Global ranges nest in axis order; a REDUCE becomes an accumulator (DEFINE_ACC) in its
 // own scope, a loop nest over its reduce ranges holding ACC_UPDATE, and the REDUCE node itself
-// then names the finished accumulator. Items inside each loop body are ordered topologically.
+// then names the finished accumulator. REDUCEs that share a range share that loop (a RANGE is one
+// loop). Items inside each loop body are ordered topologically.
 import { dtypes } from '../dtype.js'
 import { CHAIN_STEP, Ops, type RangeArg, type ReduceOp, setAccOf, UOp } from '../uop/ops.js'
-import { priorityTopoOrder } from '../helpers.js'
+import { priorityTopoOrder, TsgradError } from '../helpers.js'
 import { toposort } from '../uop/rewrite.js'
 import type { LinearProgram } from '../renderer/target.js'
 
@@ -50,6 +51,49 @@ export function rangeDeps(topo: readonly UOp[]): Map<UOp, Set<UOp>> {
     deps.set(u, d)
   }
   return deps
+}
+
+/** Reduce groups (each: REDUCEs over one range list) joined when they share a range, in first-seen order. */
+function sharedLoopComponents(groups: UOp[][]): UOp[][][] {
+  const comps: { groups: UOp[][]; ranges: Set<UOp> }[] = []
+  for (const g of groups) {
+    const ranges = new Set(g[0]!.src.slice(1))
+    const hit = comps.filter((c) => [...ranges].some((r) => c.ranges.has(r)))
+    const merged = { groups: [...hit.flatMap((c) => c.groups), g], ranges }
+    for (const c of hit) for (const r of c.ranges) ranges.add(r)
+    const at = hit.length ? comps.indexOf(hit[0]!) : comps.length
+    for (const c of hit.slice(1)) comps.splice(comps.indexOf(c), 1)
+    comps[at] = merged
+  }
+  return comps.map((c) => c.groups)
+}
+
+const fmtRanges = (red: UOp): string =>
+  `(${red.src
+    .slice(1)
+    .map((r) => `r${(r.arg as RangeArg).id}`)
+    .join(', ')})`
+
+/** A RANGE is one loop: reduces sharing it must nest their other ranges inside it, in one order. */
+function sharedRangeError(r: UOp, component: readonly UOp[][]): Error {
+  return new TsgradError(
+    `linearize: reduce range r${(r.arg as RangeArg).id} is shared by reduces over ${component
+      .map((g) => fmtRanges(g[0]!))
+      .join(
+        ' and ',
+      )}, but not as a common outer loop (reduces sharing a range must list the shared ranges first, in the same order; or give each reduce its own ranges)`,
+  )
+}
+
+/** Reduces sharing a loop are all updated inside it: none of them can read another's finished value. */
+function checkNoReduceReadsItsLoop(component: readonly UOp[][]): void {
+  const reds = new Set(component.flat())
+  for (const red of reds)
+    for (const u of toposort([red.src[0]!]))
+      if (u !== red && reds.has(u))
+        throw new TsgradError(
+          `linearize: a reduce over ${fmtRanges(red)} reads the result of a reduce over ${fmtRanges(u)} that shares its loop; give the two reduces separate ranges`,
+        )
 }
 
 export function linearize(sink: UOp): LinearProgram {
@@ -99,31 +143,42 @@ export function linearize(sink: UOp): LinearProgram {
     else groups.set(k, [red])
   }
   let accId = 0
-  for (const group of groups.values()) {
+  const components = sharedLoopComponents([...groups.values()])
+  for (const component of components) {
+    // groups that share a range share its loop (a RANGE is one loop): their nests form one prefix
+    // tree in the deepest scope of them all, so each accumulator is reset where all of them are
     let scope = root
-    for (const red of group) {
-      const s = deepest(deps.get(red)!)
-      if (s.depth > scope.depth) scope = s
+    for (const group of component)
+      for (const red of group) {
+        const s = deepest(deps.get(red)!)
+        if (s.depth > scope.depth) scope = s
+      }
+    const outers = new Map<UOp[], Block>()
+    for (const group of component) {
+      let p = scope
+      for (const r of group[0]!.src.slice(1)) {
+        let b = blockOf.get(r)
+        if (b && b.parent !== p) throw sharedRangeError(r, component)
+        if (!b) {
+          b = { range: r, parent: p, items: [], depth: p.depth + 1 }
+          blockOf.set(r, b)
+          if (p !== scope) p.items.push(b)
+        }
+        if (p === scope) outers.set(group, b)
+        p = b
+      }
     }
-    let p = scope
-    let outer: Block | undefined
-    for (const r of group[0]!.src.slice(1)) {
-      const b: Block = { range: r, parent: p, items: [], depth: p.depth + 1 }
-      blockOf.set(r, b)
-      if (p === scope) outer = b
-      else p.items.push(b)
-      p = b
-    }
-    for (const red of group) {
-      loopOf.set(red, outer!)
-      scopeOf.set(red, scope)
-      const op = red.arg as ReduceOp
-      const read = setAccOf(red)
-      const init = read ? read.src[0]!.constValue : reduceIdentity(op, red.dtype)
-      const acc = UOp.new(Ops.DEFINE_ACC, red.dtype, [], { id: accId++, init })
-      accOf.set(red, acc)
-      if (read) accOf.set(read, acc)
-    }
+    for (const group of component)
+      for (const red of group) {
+        loopOf.set(red, outers.get(group)!)
+        scopeOf.set(red, scope)
+        const op = red.arg as ReduceOp
+        const read = setAccOf(red)
+        const init = read ? read.src[0]!.constValue : reduceIdentity(op, red.dtype)
+        const acc = UOp.new(Ops.DEFINE_ACC, red.dtype, [], { id: accId++, init })
+        accOf.set(red, acc)
+        if (read) accOf.set(read, acc)
+      }
   }
   // 3. place nodes; child loops of a block are items of that block, ordered below
   const home = new Map<UOp, Block>()
@@ -219,7 +274,11 @@ export function linearize(sink: UOp): LinearProgram {
       visit(it, i)
     })
     const picked = priorityTopoOrder(items.length, before, (i) => firstOrder(items[i]!))
-    if (!picked) throw new Error('linearize: cyclic dependencies inside a loop body')
+    if (!picked) {
+      // the likely cause, named (checked only here: it walks every reduce's value)
+      for (const component of components) checkNoReduceReadsItsLoop(component)
+      throw new Error('linearize: cyclic dependencies inside a loop body')
+    }
     const out = picked.map((i) => items[i]!)
     b.items = out
     for (const it of out) if (!(it instanceof UOp)) sortBlock(it)
