@@ -14,6 +14,7 @@
 //   of that kind is taken from there: warm, not zero filled, no new external memory.
 // - From NATIVE_MIN_BYTES: native mappings in a size-class cache (host_memory.ts).
 import { type DType, storageArray, type TypedArray } from '../dtype.js'
+import { getEnv } from '../helpers.js'
 import { type HostMemory, NATIVE_MIN_BYTES } from './host_memory.js'
 import { TurnBudget } from './turn_budget.js'
 
@@ -42,6 +43,8 @@ export class CpuStorage {
   /** medium buffers the GC gives back through `free` (the Buffer's registry holds them meanwhile) */
   private readonly recycled = new WeakSet<TypedArray>()
   private readonly turn = new TurnBudget(RECYCLE_TURN_LIMIT)
+  /** NORECYCLE=1: collected buffers are not taken back (A/B runs); read once, not per allocation */
+  private readonly recycle = getEnv('NORECYCLE') === ''
   private readonly ctors = new Map<DType, ArrayCtor>()
   private slab: ArrayBuffer | undefined
   private slabNext = 0
@@ -72,7 +75,7 @@ export class CpuStorage {
       buf = new Ctor(ab, off, size)
       this.counts.fresh++
     }
-    if (bytes < NATIVE_MIN_BYTES && !process.env.NORECYCLE && this.turn.take(bytes)) this.recycled.add(buf)
+    if (bytes < NATIVE_MIN_BYTES && this.recycle && this.turn.take(bytes)) this.recycled.add(buf)
     else this.recycled.delete(buf)
     return buf
   }
