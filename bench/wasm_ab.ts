@@ -1,26 +1,31 @@
 // WASM kernels of two checkouts loaded in one process, alternated call by call so both see the same
 // load: `WASM_THREADS=1 node --import tsx bench/wasm_ab.ts <treeA> <treeB> <case> [rounds]`
-// (cases: elementwise = relu(2x+1) * sigmoid(x) on 16M, softmax 4096x4096, gelu on 16M). Each call
+// (cases: elementwise = relu(2x+1) * sigmoid(x) on 16M, softmax 4096x4096, gelu on 16M, matmul512,
+// matmul1024, conv2d = 8x64x56x56 with 64 3x3 filters, padding 1). Each call
 // realizes then disposes (the output's memory reused: the kernel alone); prints the median process
 // CPU ms per call of each tree over `rounds` (8) rounds after 2 warm-ups, and every call's time.
 import { resolve } from 'node:path'
 
 const [ra, rb, which = 'elementwise', rounds = '8'] = process.argv.slice(2)
-if (!ra || !rb) throw new Error('usage: wasm_ab.ts <treeA> <treeB> <elementwise|softmax|gelu> [rounds]')
+if (!ra || !rb) throw new Error('usage: wasm_ab.ts <treeA> <treeB> <case> [rounds] (cases: see the comment above)')
 type Lib = typeof import('../src/index.ts')
 type T = InstanceType<Lib['Tensor']>
-const OPS: Record<string, { shape: number[]; f: (t: T) => T }> = {
-  elementwise: { shape: [1 << 24], f: (t) => t.mul(2).add(1).relu().mul(t.sigmoid()) },
-  softmax: { shape: [4096, 4096], f: (t) => t.softmax(-1) },
-  gelu: { shape: [1 << 24], f: (t) => t.gelu() },
+/** the op on its input(s) of `shapes` */
+const OPS: Record<string, { shapes: number[][]; f: (t: T, u: T) => T }> = {
+  elementwise: { shapes: [[1 << 24]], f: (t) => t.mul(2).add(1).relu().mul(t.sigmoid()) },
+  softmax: { shapes: [[4096, 4096]], f: (t) => t.softmax(-1) },
+  gelu: { shapes: [[1 << 24]], f: (t) => t.gelu() },
+  matmul512: { shapes: [[512, 512], [512, 512]], f: (a, b) => a.matmul(b) },
+  matmul1024: { shapes: [[1024, 1024], [1024, 1024]], f: (a, b) => a.matmul(b) },
+  conv2d: { shapes: [[8, 64, 56, 56], [64, 64, 3, 3]], f: (x, w) => x.conv2d(w, { padding: 1 }) },
 }
 const op = OPS[which]
 if (!op) throw new Error(`unknown case ${which} (${Object.keys(OPS).join(', ')})`)
 const calls: (() => void)[] = []
 for (const root of [resolve(ra), resolve(rb)]) {
   const { Tensor } = (await import(`${root}/src/index.ts`)) as Lib
-  const t = Tensor.rand(op.shape, { device: 'WASM' }).realize()
-  calls.push(() => op.f(t).realize().dispose())
+  const [t, u] = op.shapes.map((s) => Tensor.rand(s, { device: 'WASM' }).realize())
+  calls.push(() => op.f(t!, u ?? t!).realize().dispose())
 }
 for (const f of calls) for (let i = 0; i < 2; i++) f()
 const cpu: number[][] = [[], []]
