@@ -7,7 +7,8 @@
 import { resolve } from 'node:path'
 
 const [ra, rb, which = 'elementwise', rounds = '8'] = process.argv.slice(2)
-if (!ra || !rb) throw new Error('usage: wasm_ab.ts <treeA> <treeB> <case> [rounds] (cases: see the comment above)')
+if (!ra || !rb)
+  throw new Error('usage: wasm_ab.ts <treeA> <treeB> <case> [rounds] (cases: see the comment above)')
 type Lib = typeof import('../src/index.ts')
 type T = InstanceType<Lib['Tensor']>
 /** the op on its input(s) of `shapes` */
@@ -15,9 +16,27 @@ const OPS: Record<string, { shapes: number[][]; f: (t: T, u: T) => T }> = {
   elementwise: { shapes: [[1 << 24]], f: (t) => t.mul(2).add(1).relu().mul(t.sigmoid()) },
   softmax: { shapes: [[4096, 4096]], f: (t) => t.softmax(-1) },
   gelu: { shapes: [[1 << 24]], f: (t) => t.gelu() },
-  matmul512: { shapes: [[512, 512], [512, 512]], f: (a, b) => a.matmul(b) },
-  matmul1024: { shapes: [[1024, 1024], [1024, 1024]], f: (a, b) => a.matmul(b) },
-  conv2d: { shapes: [[8, 64, 56, 56], [64, 64, 3, 3]], f: (x, w) => x.conv2d(w, { padding: 1 }) },
+  matmul512: {
+    shapes: [
+      [512, 512],
+      [512, 512],
+    ],
+    f: (a, b) => a.matmul(b),
+  },
+  matmul1024: {
+    shapes: [
+      [1024, 1024],
+      [1024, 1024],
+    ],
+    f: (a, b) => a.matmul(b),
+  },
+  conv2d: {
+    shapes: [
+      [8, 64, 56, 56],
+      [64, 64, 3, 3],
+    ],
+    f: (x, w) => x.conv2d(w, { padding: 1 }),
+  },
 }
 const op = OPS[which]
 if (!op) throw new Error(`unknown case ${which} (${Object.keys(OPS).join(', ')})`)
@@ -25,7 +44,12 @@ const calls: (() => void)[] = []
 for (const root of [resolve(ra), resolve(rb)]) {
   const { Tensor } = (await import(`${root}/src/index.ts`)) as Lib
   const [t, u] = op.shapes.map((s) => Tensor.rand(s, { device: 'WASM' }).realize())
-  calls.push(() => op.f(t!, u ?? t!).realize().dispose())
+  calls.push(() =>
+    op
+      .f(t!, u ?? t!)
+      .realize()
+      .dispose(),
+  )
 }
 for (const f of calls) for (let i = 0; i < 2; i++) f()
 const cpu: number[][] = [[], []]

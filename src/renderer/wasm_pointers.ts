@@ -54,12 +54,14 @@ export function loopPointers(
   isInt32: (u: UOp) => boolean,
 ): Map<UOp, LoopPointer[]> {
   const pos = new Map<UOp, number>()
-  uops.forEach((u, i) => pos.set(u, i))
+  for (const [i, u] of uops.entries()) pos.set(u, i)
   const out = new Map<UOp, LoopPointer[]>()
   for (let i = 0; i < uops.length; i++) {
     const r = uops[i]!
     if (r.op !== Ops.RANGE || (r.arg as RangeArg).kind === 'thread' || !isInt32(r)) continue
-    const end = uops.findIndex((u, j) => j > i && (u.op === Ops.RANGE || (u.op === Ops.ENDRANGE && u.src[0] === r)))
+    const end = uops.findIndex(
+      (u, j) => j > i && (u.op === Ops.RANGE || (u.op === Ops.ENDRANGE && u.src[0] === r)),
+    )
     if (end < 0 || uops[end]!.op === Ops.RANGE) continue
     const found: LoopPointer[] = []
     for (let j = i + 1; j < end; j++) {
@@ -85,7 +87,8 @@ export function loopPointers(
         else if (t.op === Ops.CONST || (pos.get(t) ?? Number.POSITIVE_INFINITY) < i) invariant.push(t)
         else ok = false
       }
-      if (ok && stride !== undefined) found.push({ buf: u.src[0]!, index: x, itemsize: dt.itemsize, invariant, stride })
+      if (ok && stride !== undefined)
+        found.push({ buf: u.src[0]!, index: x, itemsize: dt.itemsize, invariant, stride })
     }
     if (found.length) out.set(r, found)
   }
