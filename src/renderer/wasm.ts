@@ -66,7 +66,7 @@ export class WasmRenderer implements Renderer {
   readonly name = 'wasm'
   readonly supports = NATIVE
   readonly target
-  readonly layout = PANELS_32
+  readonly layout = { ...PANELS_32, packTransposedA: true }
   constructor(readonly opts: WasmRenderOptions) {
     // threads wake through Atomics.notify (tens of microseconds, more on a busy machine), not
     // OpenMP's spinning workers: only kernels of a million iterations or more are split
