@@ -218,7 +218,9 @@ export async function browserBench(only: string[] = []): Promise<string[][]> {
     // BROWSER_BENCH_WASM_THREADS: tsgrad's WASM threads in the page (it reads WASM_THREADS where
     // there is a `process.env`)
     if (WASM_THREADS)
-      await page.addInitScript({ content: `globalThis.process = { env: { WASM_THREADS: '${WASM_THREADS}' } }` })
+      await page.addInitScript({
+        content: `globalThis.process = { env: { WASM_THREADS: '${WASM_THREADS}' } }`,
+      })
     await page.goto(server.url)
     await page.waitForFunction(() => 'benchCase' in globalThis)
     const r = await page.evaluate((o) => (globalThis as unknown as Window).benchInit(o), { threads })
