@@ -2,8 +2,9 @@
 // onnxruntime-web in headless Chromium (Debian's chromium driven by playwright-core, WebGPU on its
 // software adapter). The page (bench/browser/page.ts, bundled here with esbuild) is served from
 // 127.0.0.1 with COOP/COEP, so it is cross-origin isolated and the peers may use wasm threads.
-// One page runs every case for every implementation; a second page, whose navigator reports one
-// core, times matmul 1024 single-threaded. Ratios: peer time / tsgrad time on the same kind of
+// One page runs every case for every implementation (the wasm ones alternated call by call, so all
+// see the same load); a second page, whose navigator reports one core, times matmul 1024
+// single-threaded. Ratios: peer time / tsgrad time on the same kind of
 // device (>1: tsgrad faster), of wall time and of the browser's CPU time per call (every thread;
 // the steadier of the two on a loaded machine). Peers are bench-only: bench/peers/setup-browser-peers.sh.
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
@@ -162,11 +163,18 @@ const IMPLS = (process.env.BROWSER_BENCH_IMPLS ?? '')
 const chosenImpl = (name: string): boolean =>
   !IMPLS.length || IMPLS.some((s) => name.toLowerCase().includes(s))
 
+/**
+ * BROWSER_BENCH_ALTERNATE=0: each wasm implementation's calls in a block of their own, not
+ * alternated call by call (on a shared machine the load moves between blocks and with it the ratios)
+ */
+const ALTERNATE = process.env.BROWSER_BENCH_ALTERNATE !== '0'
+const WASM_THREADS = /^\d+$/.exec(process.env.BROWSER_BENCH_WASM_THREADS ?? '')?.[0]
+
 type Page = import('playwright-core').Page
 const kindOf = (impl: string): 'wasm' | 'webgpu' => (/webgpu/i.test(impl) ? 'webgpu' : 'wasm')
 interface Window {
   benchInit(o: { threads?: number }): Promise<{ impls: string[]; env: string }>
-  benchOne(c: CaseName, impl: string): Promise<Result | undefined>
+  benchCase(c: CaseName, impls: string[]): Promise<Result[]>
 }
 
 export async function browserBench(only: string[] = []): Promise<string[][]> {
@@ -207,34 +215,54 @@ export async function browserBench(only: string[] = []): Promise<string[][]> {
       await page.addInitScript({
         content: "Object.defineProperty(navigator, 'hardwareConcurrency', { get: () => 1 })",
       })
+    // BROWSER_BENCH_WASM_THREADS: tsgrad's WASM threads in the page (it reads WASM_THREADS where
+    // there is a `process.env`)
+    if (WASM_THREADS)
+      await page.addInitScript({
+        content: `globalThis.process = { env: { WASM_THREADS: '${WASM_THREADS}' } }`,
+      })
     await page.goto(server.url)
-    await page.waitForFunction(() => 'benchOne' in globalThis)
+    await page.waitForFunction(() => 'benchCase' in globalThis)
     const r = await page.evaluate((o) => (globalThis as unknown as Window).benchInit(o), { threads })
     return { page, ...r }
   }
-  /** every chosen case on every implementation, one page while none overruns its limit */
+  /**
+   * every chosen case on every implementation, one page while none overruns its limit: the wasm
+   * implementations of a case alternated call by call (ALTERNATE), the WebGPU ones (seconds a
+   * call on the software adapter, and one may hang) each alone
+   */
   const run = async (which: CaseName[], threads?: number): Promise<{ results: Result[]; env: string }> => {
     let p = await open(threads)
     const results: Result[] = []
-    for (const c of which)
-      for (const impl of p.impls.filter((i) => KINDS.includes(kindOf(i)) && chosenImpl(i))) {
+    for (const c of which) {
+      const chosenImpls = p.impls.filter((i) => KINDS.includes(kindOf(i)) && chosenImpl(i))
+      const wasm = chosenImpls.filter((i) => kindOf(i) === 'wasm')
+      const groups = [
+        ...(ALTERNATE && wasm.length ? [wasm] : wasm.map((i) => [i])),
+        ...chosenImpls.filter((i) => kindOf(i) === 'webgpu').map((i) => [i]),
+      ]
+      for (const names of groups) {
         let timer: NodeJS.Timeout | undefined
         const limit = new Promise<'timeout'>((res) => {
-          timer = setTimeout(() => res('timeout'), CASE_LIMIT_S * 1e3)
+          timer = setTimeout(() => res('timeout'), CASE_LIMIT_S * names.length * 1e3)
         })
         const r = await Promise.race([
-          p.page.evaluate(([c, i]) => (globalThis as unknown as Window).benchOne(c, i), [c, impl] as const),
+          p.page.evaluate(([c, n]) => (globalThis as unknown as Window).benchCase(c, n), [c, names] as const),
           limit,
-        ]).catch((e: Error) => ({ case: c, impl, kind: kindOf(impl), error: e.message.split('\n')[0] }))
+        ]).catch((e: Error) =>
+          names.map((impl) => ({ case: c, impl, kind: kindOf(impl), error: e.message.split('\n')[0] })),
+        )
         clearTimeout(timer)
         if (r === 'timeout') {
-          const kind = kindOf(impl)
-          results.push({ case: c, impl, kind, error: `over ${CASE_LIMIT_S} s, stopped` })
-          console.log(`  ${c} ${impl}: over ${CASE_LIMIT_S} s, stopped (a fresh page goes on)`)
+          for (const impl of names) {
+            results.push({ case: c, impl, kind: kindOf(impl), error: `over ${CASE_LIMIT_S} s, stopped` })
+            console.log(`  ${c} ${impl}: over ${CASE_LIMIT_S} s, stopped (a fresh page goes on)`)
+          }
           await p.page.close().catch(() => {})
           p = await open(threads)
-        } else if (r) results.push(r)
+        } else results.push(...r)
       }
+    }
     await p.page.close()
     return { results, env: p.env }
   }

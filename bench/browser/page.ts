@@ -2,8 +2,8 @@
 // WASM and WEBGPU and the peers (bench/browser/peers.ts) run the same cases in one page, each timed
 // the plain way: the call, then `await` of its data, median of several runs after warm-ups, outputs
 // freed after the clock stops (tsgrad's disposed, as the peers free theirs). The host calls
-// `benchInit`, then `benchOne` per case and implementation, with a time limit (a page that
-// overruns it is replaced).
+// `benchInit`, then `benchCase` per case with the implementations to alternate (or one alone), with
+// a time limit (a page that overruns it is replaced).
 import { Device, nn, optim, ready, Tensor } from '../../src/browser.ts'
 import { mlpTrainStep } from './mlp_case.ts'
 import { loadPeers } from './peers.ts'
@@ -32,29 +32,48 @@ async function cpuReadCost(): Promise<number> {
   return readCost
 }
 
-/**
- * median ms of `runs` calls after `warm` warm-ups; `after` (freeing) runs outside the clock. A call
- * slower than SLOW_MS (the software WebGPU adapter) gets one warm-up and three runs. Beside the
- * wall time, the median CPU time per call of the whole browser (every thread of every process: on a
- * loaded machine the steadier measure, and it counts threads that spin).
- */
-async function time(f: Timed, runs: number, warm: number): Promise<{ ms: number; cpuMs: number }> {
-  const cleanup = (after: unknown) => typeof after === 'function' && after()
+/** one implementation's timed call and what its timing has gathered */
+interface Timing {
+  f: Timed
+  runs: number
+  warm: number
+  ts: number[]
+  cpu: number[]
+}
+
+const cleanup = (after: unknown) => typeof after === 'function' && after()
+
+/** the first call (a warm-up); a call slower than SLOW_MS (the software WebGPU adapter) gets one warm-up and three runs */
+async function firstCall(t: Timing): Promise<void> {
   const t0 = performance.now()
-  cleanup(await f())
-  if (performance.now() - t0 > SLOW_MS) [warm, runs] = [1, 3]
-  for (let i = 1; i < warm; i++) cleanup(await f())
-  const ts: number[] = []
-  const cpu: number[] = []
-  for (let i = 0; i < runs; i++) {
-    const c0 = await hostCpuMs()
-    const t0 = performance.now()
-    const after = await f()
-    ts.push(performance.now() - t0)
-    cpu.push((await hostCpuMs()) - c0)
-    cleanup(after)
-  }
-  return { ms: median(ts), cpuMs: median(cpu) - (await cpuReadCost()) }
+  cleanup(await t.f())
+  if (performance.now() - t0 > SLOW_MS) [t.warm, t.runs] = [1, 3]
+}
+
+/** one timed call: wall ms, and the CPU ms of the whole browser (every thread of every process) */
+async function timedCall(t: Timing): Promise<void> {
+  const c0 = await hostCpuMs()
+  const t0 = performance.now()
+  const after = await t.f()
+  t.ts.push(performance.now() - t0)
+  t.cpu.push((await hostCpuMs()) - c0)
+  cleanup(after)
+}
+
+/**
+ * Times several implementations of one case alternated call by call (after every warm-up, round
+ * r runs each implementation's r-th call), so a change of the machine's load during the case
+ * falls on all of them alike: medians of wall and CPU time per call (CPU: every thread, the
+ * steadier measure on a loaded machine, and it counts threads that spin).
+ */
+async function timeAlternated(ts: Timing[]): Promise<{ ms: number; cpuMs: number }[]> {
+  for (const t of ts) await firstCall(t)
+  for (let i = 1; i < Math.max(...ts.map((t) => t.warm)); i++)
+    for (const t of ts) if (i < t.warm) cleanup(await t.f())
+  for (let r = 0; r < Math.max(...ts.map((t) => t.runs)); r++)
+    for (const t of ts) if (r < t.runs) await timedCall(t)
+  const read = await cpuReadCost()
+  return ts.map((t) => ({ ms: median(t.ts), cpuMs: median(t.cpu) - read }))
 }
 
 /** tsgrad on one device: each case returns the timed call; `await data()` ends it */
@@ -123,26 +142,52 @@ async function benchInit(opts: {
 
 let current: { c: CaseName; inputs: Inputs } | undefined
 
-/** One case on one implementation (the host bounds its time); undefined where it has no such op. */
-async function benchOne(c: CaseName, name: string): Promise<Result | undefined> {
-  const impl = impls.find((i) => i.name === name)!
+/**
+ * One case on several implementations (the host bounds its time), alternated call by call
+ * (timeAlternated); one name: that implementation alone. Implementations without the op are left out.
+ */
+async function benchCase(c: CaseName, names: string[]): Promise<Result[]> {
   if (current?.c !== c) current = { c, inputs: makeInputs(c) }
   const spec = CASES[c]
+  const results: Result[] = []
+  const set: { impl: Impl; timing: Timing }[] = []
   try {
-    const f = await impl.setup(c, current.inputs)
-    if (!f) return undefined
-    try {
-      const { ms, cpuMs } = await time(f, spec.runs, spec.warm)
-      log(`${c} ${impl.name} ${ms.toFixed(2)} ms (cpu ${cpuMs.toFixed(1)} ms)`)
-      return { case: c, impl: impl.name, kind: impl.kind, ms, cpuMs }
-    } finally {
-      impl.free?.()
+    for (const name of names) {
+      const impl = impls.find((i) => i.name === name)!
+      try {
+        const f = await impl.setup(c, current.inputs)
+        if (f) set.push({ impl, timing: { f, runs: spec.runs, warm: spec.warm, ts: [], cpu: [] } })
+      } catch (e) {
+        results.push(failed(c, impl, e))
+      }
     }
+    let times: { ms: number; cpuMs: number }[] = []
+    try {
+      times = await timeAlternated(set.map((s) => s.timing))
+    } catch (e) {
+      // which one threw is not known when they alternate: each alone, to name it
+      if (set.length === 1) throw e
+      const alone = set.splice(0).map(({ impl }) => impl)
+      for (const impl of alone) impl.free?.()
+      for (const impl of alone) results.push(...(await benchCase(c, [impl.name])))
+    }
+    set.forEach(({ impl }, i) => {
+      const { ms, cpuMs } = times[i]!
+      log(`${c} ${impl.name} ${ms.toFixed(2)} ms (cpu ${cpuMs.toFixed(1)} ms)`)
+      results.push({ case: c, impl: impl.name, kind: impl.kind, ms, cpuMs })
+    })
   } catch (e) {
-    const error = (e as Error).message?.split('\n')[0] ?? String(e)
-    log(`${c} ${impl.name} failed: ${error}`)
-    return { case: c, impl: impl.name, kind: impl.kind, error }
+    for (const { impl } of set) results.push(failed(c, impl, e))
+  } finally {
+    for (const { impl } of set) impl.free?.()
   }
+  return results
 }
 
-Object.assign(globalThis, { benchInit, benchOne })
+function failed(c: CaseName, impl: Impl, e: unknown): Result {
+  const error = (e as Error).message?.split('\n')[0] ?? String(e)
+  log(`${c} ${impl.name} failed: ${error}`)
+  return { case: c, impl: impl.name, kind: impl.kind, error }
+}
+
+Object.assign(globalThis, { benchInit, benchCase })

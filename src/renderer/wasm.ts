@@ -19,6 +19,7 @@ import { kernelVars } from '../uop/sint.js'
 import type { Renderer } from './renderer.js'
 import { atomic, EMPTY, encodeModule, I32, I64, op } from './wasm_encoder.js'
 import { SimdPlan } from './wasm_simd.js'
+import { loopPointers } from './wasm_pointers.js'
 import {
   CHUNKS_PER_THREAD,
   emitAccUpdate,
@@ -26,6 +27,7 @@ import {
   emitLoad,
   emitStore,
   KernelCode,
+  MAX_FOLDED_OFFSET,
   THREAD_COUNTER,
   valType,
 } from './wasm_ops.js'
@@ -64,7 +66,7 @@ export class WasmRenderer implements Renderer {
   readonly name = 'wasm'
   readonly supports = NATIVE
   readonly target
-  readonly layout = PANELS_32
+  readonly layout = { ...PANELS_32, packTransposedA: true }
   constructor(readonly opts: WasmRenderOptions) {
     // threads wake through Atomics.notify (tens of microseconds, more on a busy machine), not
     // OpenMP's spinning workers: only kernels of a million iterations or more are split
@@ -108,6 +110,7 @@ export class WasmRenderer implements Renderer {
     for (let i = 0; i < nbufs; i++) k.params.push(I32)
     for (const g of globals) k.local.set(g, bufParam + (g.arg as number))
     let threadEnd: { range: UOp; hi: number } | undefined
+    const pointers = loopPointers(prog.uops, MAX_FOLDED_OFFSET, (u) => valType(u.dtype) === I32)
     const plan = this.opts.simd ? new SimdPlan(prog, this.opts.relaxed) : undefined
     const vec = plan && !plan.empty ? plan : undefined
     const emit = (u: UOp): void => {
@@ -146,6 +149,8 @@ export class WasmRenderer implements Renderer {
           if (t === I64) c.i64(0n)
           else c.i32(0)
           c.set(r)
+          const planned = pointers.get(u)
+          if (planned) k.startPointers(u, planned)
           c.o(op.block, EMPTY)
           if (!(end.op === Ops.CONST && end.constValue > 0)) {
             c.get(r)
@@ -159,6 +164,7 @@ export class WasmRenderer implements Renderer {
           const rg = u.src[0]!
           const r = k.local.get(rg)!
           const t = valType(rg.dtype)
+          k.advancePointers(rg)
           c.get(r)
           if (t === I64) c.i64(1n).o(op.i64_add)
           else c.i32(1).o(op.i32_add)
@@ -167,6 +173,7 @@ export class WasmRenderer implements Renderer {
           else k.push(rg.src[0]!)
           c.o(t === I64 ? op.i64_lt_s : op.i32_lt_s, op.br_if).u32(0)
           c.o(op.end, op.end)
+          k.endPointers(rg)
           // a chunked THREAD loop: back to take the next chunk
           if (threadEnd?.range === rg) c.o(op.br).u32(0).o(op.end, op.end)
           return

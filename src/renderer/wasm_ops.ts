@@ -3,6 +3,7 @@
 import { bf16BitsToF32, type DType, dtypes, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from '../dtype.js'
 import { ACC_SET, type Op, Ops, type UOp } from '../uop/ops.js'
 import { Code, F32, F64, type FuncImport, type FuncType, I32, I64, op, type ValType } from './wasm_encoder.js'
+import { type LoopPointer, splitConstant } from './wasm_pointers.js'
 
 /** Helpers imported from JavaScript (same functions as the JS device uses: same results). */
 export const WASM_IMPORTS: Record<string, { type: FuncType; fn: (...a: never[]) => unknown }> = {}
@@ -55,6 +56,8 @@ export class KernelCode {
   readonly params: ValType[] = []
   readonly local = new Map<UOp, number>()
   private readonly imports: string[] = []
+  /** the running pointers of the innermost loop being emitted */
+  private pointers: (LoopPointer & { local: number; loop: UOp })[] = []
 
   newLocal(t: ValType): number {
     return this.params.length + this.locals.push(t) - 1
@@ -102,24 +105,64 @@ export class KernelCode {
    * MAX_FOLDED_OFFSET (runtime/wasm_memory.ts) and the folded offset is smaller.
    */
   address(buf: UOp, idx: UOp, dt: DType): number {
-    this.push(buf)
-    if (idx.op === Ops.CONST && idx.constValue >= 0 && idx.constValue * dt.itemsize < 2 ** 31)
+    if (idx.op === Ops.CONST && idx.constValue >= 0 && idx.constValue * dt.itemsize < 2 ** 31) {
+      this.push(buf)
       return idx.constValue * dt.itemsize
-    let off = 0
-    if (idx.op === Ops.ADD && valType(idx.dtype) === I32) {
-      const [x, c] = idx.src[1]!.op === Ops.CONST ? [idx.src[0]!, idx.src[1]!] : [idx.src[1]!, idx.src[0]!]
-      const bytes = c.op === Ops.CONST ? c.constValue * dt.itemsize : -1
-      if (bytes >= 0 && bytes < MAX_FOLDED_OFFSET && this.local.has(x)) {
-        idx = x
-        off = bytes
-      }
     }
-    this.pushAs(idx, I32)
+    let { x, bytes } = splitConstant(idx, dt, MAX_FOLDED_OFFSET, isInt32)
+    // the innermost loop's running pointer for this index (wasm_pointers.ts)
+    const ptr = this.pointers.find((p) => p.buf === buf && p.index === x && p.itemsize === dt.itemsize)
+    if (ptr) {
+      this.code.get(ptr.local)
+      return bytes
+    }
+    if (!this.local.has(x)) [x, bytes] = [idx, 0]
+    this.push(buf)
+    this.pushAs(x, I32)
     if (dt.itemsize > 1) this.code.i32(log2Size(dt)).o(op.i32_shl)
     this.code.o(op.i32_add)
-    return off
+    return bytes
+  }
+
+  /**
+   * Before innermost loop `r` starts: its running pointers (wasm_pointers.ts) set to their first
+   * step's address, those whose invariant terms all have values here.
+   */
+  startPointers(r: UOp, planned: readonly LoopPointer[]): void {
+    const c = this.code
+    for (const p of planned) {
+      if (!p.invariant.every((t) => t.op === Ops.CONST || this.local.has(t))) continue
+      const local = this.newLocal(I32)
+      this.push(p.buf)
+      if (p.invariant.length) {
+        p.invariant.forEach((t, i) => {
+          this.pushAs(t, I32)
+          if (i > 0) c.o(op.i32_add)
+        })
+        if (p.itemsize > 1) c.i32(Math.log2(p.itemsize)).o(op.i32_shl)
+        c.o(op.i32_add)
+      }
+      c.set(local)
+      this.pointers.push({ ...p, local, loop: r })
+    }
+  }
+
+  /** At the end of a step of loop `r`: its pointers advanced; after its last step, dropped. */
+  advancePointers(r: UOp): void {
+    for (const p of this.pointers)
+      if (p.loop === r)
+        this.code
+          .get(p.local)
+          .i32(p.stride * p.itemsize)
+          .o(op.i32_add)
+          .set(p.local)
+  }
+  endPointers(r: UOp): void {
+    this.pointers = this.pointers.filter((p) => p.loop !== r)
   }
 }
+
+const isInt32 = (u: UOp): boolean => valType(u.dtype) === I32
 
 /** Re-wrap an i32 on the stack to the width of `dt`. */
 export function wrap(c: Code, dt: DType): void {

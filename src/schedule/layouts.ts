@@ -35,14 +35,16 @@ const isInt = (d: sint): d is number => typeof d === 'number'
  * through RESHAPE, PERMUTE and EXPAND; undefined for anything else (computed values, pads,
  * shrinks, flips) or a reshape that needs a copy.
  */
-function viewStrides(u: UOp): number[] | undefined {
+function viewStrides(u: UOp, anyBase = false): number[] | undefined {
   const chain: UOp[] = []
   let b = u
   while (b.op === Ops.RESHAPE || b.op === Ops.PERMUTE || b.op === Ops.EXPAND || b.op === Ops.DETACH) {
     chain.push(b)
     b = b.src[0]!
   }
-  if (b.op !== Ops.BUFFER && b.op !== Ops.CONTIGUOUS) return undefined
+  // (anyBase: a computed base counts as the contiguous buffer it is realized into)
+  if (!anyBase && b.op !== Ops.BUFFER && b.op !== Ops.CONTIGUOUS) return undefined
+  if (MOVEMENT.has(b.op)) return undefined
   if (!b.shape!.every(isInt)) return undefined
   let shape = b.shape as number[]
   let st = stridesFor(shape)
@@ -259,9 +261,45 @@ function viewAs(
   return G.expand(withUnits, shape)
 }
 
+/** B as the product reads it (broadcast, maybe cast), unchanged. */
+function bFull(p: Product): UOp {
+  const e = G.expand(p.b.view, p.shape)
+  return p.b.castTo ? G.castNode(e, p.b.castTo) : e
+}
+
 /** The product's dtype: what B is multiplied in. */
 const productDType = (p: Product): DType =>
   p.reduce.src[0]!.op === Ops.CAST ? p.reduce.src[0]!.src[0]!.dtype : p.reduce.src[0]!.dtype
+
+/**
+ * A read across its rows (stride along k not 1: a permuted view of a buffer or of a computed value) copied contiguous along
+ * k where the target asks (LayoutTarget.packTransposedA): a view of A's shape over the copy, or
+ * undefined when A stays as it is.
+ */
+function packedA(p: Product, t: LayoutTarget): UOp | undefined {
+  if (!t.packTransposedA) return undefined
+  const st = viewStrides(p.a.view, true)
+  if (!st || st[p.k] === 1) return undefined
+  const { shape, k } = p
+  const order = shape.map((_, i) => i).filter((i) => !p.a.broadcast.has(i) && i !== k && shape[i]! > 1)
+  order.push(k)
+  const v = p.a.view
+  const rest = v.shape!.map((_, i) => i).filter((i) => !order.includes(i))
+  const rows = layoutCopy(
+    G.reshape(
+      G.permute(v, [...order, ...rest]),
+      order.map((i) => shape[i]!),
+    ),
+  )
+  const sorted = [...order].sort((x, y) => x - y)
+  return G.reshape(
+    G.permute(
+      rows,
+      sorted.map((a) => order.indexOf(a)),
+    ),
+    v.shape!,
+  )
+}
 
 /** The reduce with B packed (contiguous along n, or in panels), or undefined when it keeps B. */
 export function packProduct(r: UOp, t: LayoutTarget): UOp | undefined {
@@ -273,6 +311,7 @@ export function packProduct(r: UOp, t: LayoutTarget): UOp | undefined {
   // read a key head for each query head of its group: 4 x 512 rows, 3.6x faster packed at T=512)
   if (M < t.packMinRows || p.rowsReadingB * N * K < t.packMinWork) return undefined
   const dtype = productDType(p)
+  const aView = packedA(p, t) ?? p.a.view
   const batch = shape
     .map((_, i) => i)
     .filter((i) => !p.b.broadcast.has(i) && i !== k && i !== n && shape[i]! > 1)
@@ -303,14 +342,14 @@ export function packProduct(r: UOp, t: LayoutTarget): UOp | undefined {
       ]),
     )
     const b = viewAs(panels, [...batch.map(up), n, up(k), n + 1], split, bcast)
-    const aView = G.reshape(p.a.view, [...p.a.view.shape!.slice(0, n), 1, 1, ...p.a.view.shape!.slice(n + 1)])
-    const red = rebuild(aFull(split, aView), b, up(k))
+    const aSplit = G.reshape(aView, [...aView.shape!.slice(0, n), 1, 1, ...aView.shape!.slice(n + 1)])
+    const red = rebuild(aFull(split, aSplit), b, up(k))
     return G.reshape(red, r.shape!)
   }
-  if (bIsPacked(p)) return undefined
+  if (bIsPacked(p)) return aView === p.a.view ? undefined : rebuild(aFull(shape, aView), bFull(p), k)
   const order = [...batch, k, n]
   const b = viewAs(layoutCopy(bAxes(p, order, dtype)), order, shape, p.b.broadcast)
-  return rebuild(aFull(shape, p.a.view), b, k)
+  return rebuild(aFull(shape, aView), b, k)
 }
 
 /** `r` with B packed (its axes merged first where that makes it a product), or undefined. */

@@ -40,6 +40,26 @@ describe('pass layouts', () => {
     assert.deepEqual(copies([a.matmul(w.T).uop], flat), ['256x200'])
   })
 
+  test('a target that asks copies an A read across its rows (g^T @ h) contiguous along k; values unchanged', async () => {
+    const g = Tensor.rand([256, 128]).realize()
+    const T: LayoutTarget = { ...PANELS_32, panel: 0, packTransposedA: true }
+    // A = g^T (its k steps are rows of g) is copied as 128x256; B (a, contiguous along n) stays
+    assert.deepEqual(copies([g.T.matmul(b.shrink([[0, 256], null])).uop], T), ['128x256'])
+    assert.deepEqual(copies([g.T.matmul(b).uop], { ...T, panel: 32 }).sort(), ['128x256', '16x256x32'])
+    // an A contiguous along k, and targets that do not ask, are left as they are
+    assert.deepEqual(copies([a.matmul(b).uop], T), [])
+    assert.deepEqual(copies([g.T.matmul(b).uop], { ...PANELS_32, panel: 0 }), [])
+    // on WASM (which asks) the product equals the JS device's
+    const [gv, bv] = [await g.data(), await b.data()]
+    const run = (device: string) =>
+      new Tensor(gv, { shape: [256, 128], device }).T.matmul(
+        new Tensor(bv, { shape: [256, 512], device }),
+      ).data()
+    const [w1, j1] = [await run('WASM'), await run('JS')]
+    for (let i = 0; i < j1.length; i++)
+      assert.ok(Math.abs(w1[i]! - j1[i]!) < 1e-3, `${i}: ${w1[i]} vs ${j1[i]}`)
+  })
+
   test('small products, matrix-vector products and targets without layouts keep B as it is', () => {
     assert.deepEqual(copies([a.shrink([[0, 16], null]).matmul(b).uop], PANELS_32), [])
     assert.deepEqual(copies([a.matmul(b).uop], { ...PANELS_32, packMinWork: 1 << 30 }), [])
