@@ -4,7 +4,8 @@
 // not recompile. Buffers are host memory, like the JS device.
 import type { TypedArray } from '../dtype.js'
 import { DEBUG, getEnv, TsgradError } from '../helpers.js'
-import { CRenderer, PACKED_ARGS_ABOVE, PRELUDE } from '../renderer/c.js'
+import { CRenderer, PACKED_ARGS_ABOVE } from '../renderer/c.js'
+import { PRELUDE, PRELUDES } from '../renderer/c_prelude.js'
 import type { CompiledDevice, Program, StartedBuilds } from './device.js'
 import { Device, maxTypedArrayLength } from './device.js'
 import {
@@ -163,15 +164,31 @@ const ccArgs = (t: Toolchain, out: string, cfile: string, include: readonly stri
   ...t.flags.filter((f) => f.startsWith('-l')),
 ]
 
+/** The prelude `src` starts with (renderer/c_prelude.ts), or undefined. */
+const preludeOf = (src: string): string | undefined => PRELUDES.find((p) => src.startsWith(p))
+
 /**
  * What to write into the .c file for `src` and the flags that go with it: the kernel's body alone
- * with `-include` of the precompiled prelude when there is one (cpu_pch.ts), else `src`.
+ * with `-include` of the precompiled prelude when it starts with the full prelude and there is one
+ * (cpu_pch.ts), else `src` (the core prelude, without intrinsics, is cheaper as text than any
+ * precompiled header is to load).
  */
 function gccInput(t: Toolchain, src: string): { text: string; include: string[] } {
   const h = src.startsWith(PRELUDE) ? preludeHeader(t, PRELUDE) : undefined
   return h === undefined
     ? { text: src, include: [] }
     : { text: src.slice(PRELUDE.length), include: ['-include', h] }
+}
+
+/**
+ * A group's translation unit and the flags it takes: the longest of its members' preludes, which
+ * serves them all (the core prelude is the start of the full one, and a kernel compiles to the
+ * same code with helpers it does not call), precompiled when it is the full one and there is one.
+ */
+function groupInput(t: Toolchain, members: readonly GroupMember[]) {
+  const prelude = members.reduce((p, m) => (m.prelude.length > p.length ? m.prelude : p), '')
+  const { include } = gccInput(t, prelude)
+  return { text: groupSource(include.length ? '' : prelude, members), include }
 }
 
 /** kernel key -> its library and entry point, built or verified by this process (then trusted) */
@@ -305,29 +322,31 @@ function startMany(jobs: readonly { src: string; name: string }[], more = false)
     if (!toBuild.has(key) && knownArtifact(key, j.name) === undefined) toBuild.set(key, j)
   }
   if (toBuild.size < 2) return NOTHING_STARTED
-  // the precompiled prelude is looked up (and verified) only when something is built
-  const include = gccInput(t, PRELUDE).include
-  // each unit has the prelude once (or includes it precompiled); a source without it (none today)
+  // each unit has a prelude once (or includes it precompiled); a source without one (none today)
   // is left to compileC
   const members: GroupMember[] = []
-  for (const [key, j] of toBuild)
-    if (j.src.startsWith(PRELUDE)) members.push({ key, name: j.name, text: j.src.slice(PRELUDE.length) })
+  for (const [key, j] of toBuild) {
+    const prelude = preludeOf(j.src)
+    if (prelude !== undefined) members.push({ key, name: j.name, text: j.src.slice(prelude.length), prelude })
+  }
   const cores = Math.max(1, n.os.availableParallelism?.() ?? n.os.cpus().length)
-  const builds: { group: string; tmp: string; members: GroupMember[] }[] = []
+  const builds: { group: string; tmp: string; members: GroupMember[]; include: string[] }[] = []
   for (const g of planGroups(members, more ? Math.max(1, cores - 1) : cores)) {
     const group = groupKey(t.key, g)
     const tmp = binaryBuildPath('cpu', group, '.so')
     if (tmp === undefined) break
+    // (the precompiled prelude is looked up, and verified, only when a unit needs it)
+    const { text, include } = groupInput(t, g)
     try {
-      n.fs.writeFileSync(`${tmp}.c`, groupSource(include.length ? '' : PRELUDE, g))
+      n.fs.writeFileSync(`${tmp}.c`, text)
     } catch {
       break // compileC finds out what is wrong with the directory
     }
-    builds.push({ group, tmp, members: g })
+    builds.push({ group, tmp, members: g, include })
   }
   const t0 = performance.now()
   const pids: (number | undefined)[] = []
-  for (const { tmp } of builds) {
+  for (const { tmp, include } of builds) {
     const cc = [t.cc, ...ccArgs(t, tmp, `${tmp}.c`, include)].map(shQuote).join(' ')
     const script = `${cc} || rm -f ${shQuote(tmp)}; : > ${shQuote(`${tmp}.end`)}`
     const child = n.childProcess.spawn('sh', ['-c', script], { stdio: 'ignore' })
@@ -406,10 +425,9 @@ const groupBuilder = (t: Toolchain): GroupBuilder => ({
   toolchainKey: t.key,
   job: (group, members) => {
     const out = binaryBuildPath('cpu', group, '.so')
-    if (out === undefined) return undefined
-    const { include } = gccInput(t, PRELUDE)
-    const src = groupSource(include.length ? '' : PRELUDE, members)
-    return { argv: [t.cc, ...ccArgs(t, out, `${out}.c`, include)], src, out }
+    if (out === undefined || members.length === 0) return undefined
+    const { text, include } = groupInput(t, members)
+    return { argv: [t.cc, ...ccArgs(t, out, `${out}.c`, include)], src: text, out }
   },
   store: (group, built, members) => {
     const stored = storeBinary('cpu', group, '.so', built)
@@ -438,8 +456,9 @@ function compileInBackground(src: string, name: string): () => CpuArtifact | und
     return () => a
   }
   // with the prelude and the disk cache: in a group with other full tiers (cpu_background_groups.ts)
-  const grouped = cacheEnabled() && src.startsWith(PRELUDE)
-  const member = { key, name, text: src.slice(PRELUDE.length) }
+  const prelude = preludeOf(src)
+  const grouped = cacheEnabled() && prelude !== undefined
+  const member = { key, name, text: src.slice(prelude?.length ?? 0), prelude: prelude ?? '' }
   let build = grouped ? memberBuilds.get(key) : undefined
   if (grouped && build === undefined)
     memberBuilds.set(key, (build = queueGroupMember(groupBuilder(t), member)))

@@ -22,8 +22,10 @@ export interface GroupMember {
   /** the kernel's cache key */
   key: string
   name: string
-  /** its source without the prelude when the group is compiled with the precompiled prelude */
+  /** its source without its prelude */
   text: string
+  /** the prelude its source starts with (renderer/c_prelude.ts): a group's members share one */
+  prelude: string
 }
 
 /** The kernel's entry point inside a group's library (its own name when built alone). */
