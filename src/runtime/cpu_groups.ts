@@ -39,7 +39,8 @@ export const compileCost = (chars: number): number => 0.03 + chars * 5e-6
 
 /**
  * Estimated gcc CPU seconds of a process before its first kernel: the driver, cc1 reading the
- * 26 MB precompiled prelude, as and ld (an empty kernel: ~0.2 s).
+ * 26 MB precompiled full prelude, as and ld (an empty kernel: ~0.2 s; ~0.11 s with the core
+ * prelude, renderer/c_prelude.ts).
  */
 const PROCESS_COST = 0.2
 
