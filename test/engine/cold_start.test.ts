@@ -65,7 +65,7 @@ const want = Array.from({ length: 1000 }, (_, i) => i * 3 + 1)
 
 describe('cold start', { skip: !hasCPU && 'no C compiler' }, () => {
   test('the toolchain probe compiles once when the first flags work, and falls back in order', async () => {
-    const { probeFlags } = await import('../../src/runtime/cpu.ts')
+    const { probeFlags } = await import('../../src/runtime/cpu_toolchain.ts')
     const tried: string[][] = []
     const all = probeFlags((f) => tried.push(f) > 0)
     assert.equal(tried.length, 1, 'one compiler run')
