@@ -4,7 +4,8 @@
 // C renderer's literals use are defined from libm and bit patterns.
 import type { LinearProgram } from './target.js'
 import type { UOp } from '../uop/ops.js'
-import { CRenderer, SCALAR_EXP, SCALAR_HELPERS } from './c.js'
+import { CRenderer } from './c.js'
+import { SCALAR_EXP, SCALAR_HELPERS } from './c_prelude.js'
 import type { LoopToRender } from './cstyle.js'
 
 const QUICK_PRELUDE = `#include <math.h>
@@ -21,7 +22,7 @@ static const union { unsigned long long u; double f; } tg_inf_ = { 0x7ff00000000
 ${SCALAR_HELPERS}${SCALAR_EXP}`
 
 export class QuickCRenderer extends CRenderer {
-  protected override prelude(): string {
+  protected override prelude(_code: string): string {
     return QUICK_PRELUDE
   }
 

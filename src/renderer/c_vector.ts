@@ -38,32 +38,6 @@ typedef int tgvi __attribute__((vector_size(TG_VLEN * 4)));
 typedef unsigned int tgvu __attribute__((vector_size(TG_VLEN * 4)));
 typedef float tgvfu __attribute__((vector_size(TG_VLEN * 4), aligned(4)));
 typedef int tgviu __attribute__((vector_size(TG_VLEN * 4), aligned(4)));
-// narrow loads widened to int32 lanes: gcc 12 scalarizes __builtin_convertvector from bytes
-// (16 byte extracts), so by intrinsics (vpmovzxbd and kin) where the target has them
-#if defined(__AVX512F__) || defined(__AVX2__)
-#include <immintrin.h>
-#define TG_WIDEN(name, T, conv, load) \\
-  static inline tgvi name(const T* p) { return (tgvi)conv(load((const void*)p)); }
-#endif
-#if defined(__AVX512F__)
-TG_WIDEN(tg_ldu8, unsigned char, _mm512_cvtepu8_epi32, _mm_loadu_si128)
-TG_WIDEN(tg_ldi8, signed char, _mm512_cvtepi8_epi32, _mm_loadu_si128)
-TG_WIDEN(tg_ldu16, void, _mm512_cvtepu16_epi32, _mm256_loadu_si256)
-TG_WIDEN(tg_ldi16, void, _mm512_cvtepi16_epi32, _mm256_loadu_si256)
-#elif defined(__AVX2__)
-TG_WIDEN(tg_ldu8, unsigned char, _mm256_cvtepu8_epi32, _mm_loadl_epi64)
-TG_WIDEN(tg_ldi8, signed char, _mm256_cvtepi8_epi32, _mm_loadl_epi64)
-TG_WIDEN(tg_ldu16, void, _mm256_cvtepu16_epi32, _mm_loadu_si128)
-TG_WIDEN(tg_ldi16, void, _mm256_cvtepi16_epi32, _mm_loadu_si128)
-#else
-#define TG_WIDEN(name, T, LT) \\
-  static inline tgvi name(const T* q) { \\
-    const LT* p = (const LT*)q; tgvi y; for (int l = 0; l < TG_VLEN; l++) y[l] = p[l]; return y; }
-TG_WIDEN(tg_ldu8, unsigned char, unsigned char)
-TG_WIDEN(tg_ldi8, signed char, signed char)
-TG_WIDEN(tg_ldu16, void, unsigned short)
-TG_WIDEN(tg_ldi16, void, short)
-#endif
 #if TG_VLEN == 16
 static const tgvi tg_iota = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
 #else
@@ -89,6 +63,39 @@ static inline tgvf tg_exp_polyv(tgvf r) {
   p = p * r + 4.9999994e-1f;
   return (p * (r * r) + r) + 1.0f;
 }
+`
+
+/**
+ * The vector helpers built on intrinsics (immintrin.h: ~1.4 MB of headers that cost every compiler
+ * process ~0.13 s even precompiled), in the full prelude only (c_prelude.ts): narrow loads and
+ * exp/exp2 (vscalefps on AVX-512). Needs VECTOR_PRELUDE before it.
+ */
+export const VECTOR_INTRINSICS_PRELUDE = `// narrow loads widened to int32 lanes: gcc 12 scalarizes __builtin_convertvector from bytes
+// (16 byte extracts), so by intrinsics (vpmovzxbd and kin) where the target has them
+#if defined(__AVX512F__) || defined(__AVX2__)
+#include <immintrin.h>
+#define TG_WIDEN(name, T, conv, load) \\
+  static inline tgvi name(const T* p) { return (tgvi)conv(load((const void*)p)); }
+#endif
+#if defined(__AVX512F__)
+TG_WIDEN(tg_ldu8, unsigned char, _mm512_cvtepu8_epi32, _mm_loadu_si128)
+TG_WIDEN(tg_ldi8, signed char, _mm512_cvtepi8_epi32, _mm_loadu_si128)
+TG_WIDEN(tg_ldu16, void, _mm512_cvtepu16_epi32, _mm256_loadu_si256)
+TG_WIDEN(tg_ldi16, void, _mm512_cvtepi16_epi32, _mm256_loadu_si256)
+#elif defined(__AVX2__)
+TG_WIDEN(tg_ldu8, unsigned char, _mm256_cvtepu8_epi32, _mm_loadl_epi64)
+TG_WIDEN(tg_ldi8, signed char, _mm256_cvtepi8_epi32, _mm_loadl_epi64)
+TG_WIDEN(tg_ldu16, void, _mm256_cvtepu16_epi32, _mm_loadu_si128)
+TG_WIDEN(tg_ldi16, void, _mm256_cvtepi16_epi32, _mm_loadu_si128)
+#else
+#define TG_WIDEN(name, T, LT) \\
+  static inline tgvi name(const T* q) { \\
+    const LT* p = (const LT*)q; tgvi y; for (int l = 0; l < TG_VLEN; l++) y[l] = p[l]; return y; }
+TG_WIDEN(tg_ldu8, unsigned char, unsigned char)
+TG_WIDEN(tg_ldi8, signed char, signed char)
+TG_WIDEN(tg_ldu16, void, unsigned short)
+TG_WIDEN(tg_ldi16, void, short)
+#endif
 #if defined(__AVX512F__)
 #include <immintrin.h>
 // AVX-512: vmaxps/vminps clamp (they return their second operand, x, when it is NaN) and

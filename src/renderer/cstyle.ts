@@ -105,8 +105,8 @@ export abstract class CStyleRenderer implements Renderer {
   abstract readonly layout: LayoutTarget
   readonly supports: ReadonlySet<Op> = new Set<Op>(ALU)
 
-  /** Helpers and declarations placed before every kernel. */
-  protected abstract prelude(): string
+  /** Helpers and declarations placed before a kernel (`code`: the kernel's own text, to pick what it needs). */
+  protected abstract prelude(code: string): string
   /** `void name(params)` with the qualifiers this target needs. */
   protected abstract signature(name: string, params: string[], prog: LinearProgram): string
   /** Lines emitted before a loop (e.g. an OpenMP pragma); `body` is the loop's instructions. */
@@ -324,7 +324,8 @@ export abstract class CStyleRenderer implements Renderer {
       return `${cq}${t}* restrict b${i}`
     })
     decls.unshift(...varDecls)
-    return `${this.prelude()}\n${this.signature(name, decls, prog)} {\n${w.body}\n}\n${this.entryPoints(name, varDecls.length, params.length)}`
+    const code = `${this.signature(name, decls, prog)} {\n${w.body}\n}\n${this.entryPoints(name, varDecls.length, params.length)}`
+    return `${this.prelude(code)}\n${code}`
   }
 
   /** Extra functions after the kernel (the C renderer's packed-argument entry for many buffers). */

@@ -3,8 +3,8 @@
 // copy). Libraries are cached on disk by (source, compiler, flags, CPU), so a second process does
 // not recompile. Buffers are host memory, like the JS device.
 import type { TypedArray } from '../dtype.js'
-import { DEBUG, getEnv, TsgradError } from '../helpers.js'
-import { CRenderer, PACKED_ARGS_ABOVE, PRELUDE } from '../renderer/c.js'
+import { DEBUG, TsgradError } from '../helpers.js'
+import { CRenderer, PACKED_ARGS_ABOVE } from '../renderer/c.js'
 import type { CompiledDevice, Program, StartedBuilds } from './device.js'
 import { Device, maxTypedArrayLength } from './device.js'
 import {
@@ -12,10 +12,8 @@ import {
   cacheEnabled,
   cacheKey,
   disableCache,
-  readCachedText,
   storeBinary,
   verifiedBinary,
-  writeCachedText,
 } from './diskcache.js'
 import { hostMemory } from './host_memory.js'
 import { CpuStorage } from './cpu_storage.js'
@@ -24,155 +22,30 @@ import { ThreadChoice } from './thread_choice.js'
 import { tuneMalloc } from './malloc_tuning.js'
 import { BackgroundBuild, buildQuick, enqueueBuild, findQuickCompiler, swappingProgram } from './cpu_quick.js'
 import { QuickCRenderer } from '../renderer/c_quick.js'
-import { preludeHeader } from './cpu_pch.js'
 import {
   type CpuArtifact,
   cachedMember,
   type GroupMember,
   groupedSymbol,
   groupKey,
-  groupSource,
   planGroups,
   recordMember,
 } from './cpu_groups.js'
 import { type GroupBuilder, memberSymbol, queueGroupMember } from './cpu_background_groups.js'
 import { nodeBuiltins } from './node.js'
+import {
+  ccArgs,
+  cpuUnavailableReason,
+  gccInput,
+  groupInput,
+  loadKoffi,
+  type KoffiLib,
+  preludeOf,
+  requireToolchain,
+  run,
+  type Toolchain,
+} from './cpu_toolchain.js'
 import { configureOpenMP } from './openmp.js'
-
-interface Toolchain {
-  cc: string
-  version: string
-  flags: string[]
-  /** identifies compiler, flags and the CPU (code uses -march=native) */
-  key: string
-}
-
-type KoffiLib = { func(decl: string): (...args: unknown[]) => unknown }
-type Koffi = {
-  load(path: string): KoffiLib
-  address(v: unknown): bigint
-  view(ptr: bigint, len: number): ArrayBuffer
-}
-
-// -z nodelete: the FFI unloads libraries at exit while OpenMP workers may still be spinning in
-// libgomp (a crash at exit); a kernel library is never unloaded anyway.
-const BASE_FLAGS = ['-shared', '-fPIC', '-O3', '-march=native', '-fno-math-errno', '-w', '-Wl,-z,nodelete']
-
-let toolchain: Toolchain | string | undefined
-let koffi: Koffi | undefined
-
-function loadKoffi(): Koffi {
-  if (!koffi) {
-    const n = nodeBuiltins()
-    if (!n) throw new TsgradError('CPU device: needs Node.js (no FFI in this runtime)')
-    koffi = n.module.createRequire(import.meta.url)('koffi') as Koffi
-  }
-  return koffi
-}
-
-function run(cmd: string, args: string[], input?: string): { ok: boolean; out: string } {
-  const r = nodeBuiltins()!.childProcess.spawnSync(cmd, args, { encoding: 'utf8', input })
-  return {
-    ok: r.status === 0 && !r.error,
-    out: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error?.message ?? ''}`,
-  }
-}
-
-/**
- * The flags a compiler works with: OpenMP and libmvec when it has them; [] when it cannot build.
- * Each probe is a compiler run (~0.1-0.2 s of gcc CPU): the ones after the first only when it failed.
- */
-export function probeFlags(probe: (flags: string[]) => boolean): string[] {
-  const libs = ['-lmvec', '-lm']
-  for (const flags of [[...BASE_FLAGS, '-fopenmp'], BASE_FLAGS])
-    for (const l of [libs, libs.slice(1)]) if (probe([...flags, ...l])) return [...flags, ...l]
-  return []
-}
-
-function cachedFlags(text: string | undefined): string[] | undefined {
-  try {
-    const f = text === undefined ? undefined : JSON.parse(text)
-    return Array.isArray(f) && f.length && f.every((x) => typeof x === 'string') ? f : undefined
-  } catch {
-    return undefined
-  }
-}
-
-/** Find a working C compiler (and whether it has OpenMP), or a message saying why there is none. */
-function findToolchain(): Toolchain | string {
-  if (toolchain !== undefined) return toolchain
-  const n = nodeBuiltins()
-  if (!n) return (toolchain = 'not running in Node.js')
-  try {
-    loadKoffi()
-  } catch (e) {
-    return (toolchain = `the koffi FFI package could not be loaded (${(e as Error).message})`)
-  }
-  const env = getEnv('CC')
-  const candidates = env ? [env] : ['gcc', 'clang', 'cc']
-  for (const cc of candidates) {
-    const v = run(cc, ['--version'])
-    if (!v.ok) continue
-    const version = v.out.split('\n')[0]!.trim()
-    // OpenMP and libmvec are optional: probe by compiling a tiny library
-    const probe = (flags: string[]): boolean => {
-      const tmp = n.path.join(
-        n.os.tmpdir(),
-        `tsgrad-probe-${process.pid}-${Math.random().toString(36).slice(2)}`,
-      )
-      const ok = run(
-        cc,
-        [...flags, '-x', 'c', '-o', `${tmp}.so`, '-'],
-        '#include <math.h>\nvoid f(float* a) { a[0] = expf(a[0]); }\n',
-      ).ok
-      n.fs.rmSync(`${tmp}.so`, { force: true })
-      return ok
-    }
-    // the probe costs ~100 ms of gcc per process: its answer is cached per compiler and machine
-    const cpu = n.os.cpus()[0]?.model ?? 'unknown-cpu'
-    const probeKey = cacheKey('toolchain-v1', cc, version, cpu, n.os.arch())
-    const known = cachedFlags(readCachedText('toolchain', probeKey))
-    const flags = known ?? probeFlags(probe)
-    if (!flags.length) continue
-    if (!known) writeCachedText('toolchain', probeKey, JSON.stringify(flags))
-    return (toolchain = { cc, version, flags, key: `${version}|${flags.join(' ')}|${cpu}|${n.os.arch()}` })
-  }
-  return (toolchain = env
-    ? `the C compiler CC=${env} does not work`
-    : 'no C compiler found (tried gcc, clang, cc); install one or set CC')
-}
-
-/** Why the CPU device cannot run here, or undefined when it can. */
-export function cpuUnavailableReason(): string | undefined {
-  const t = findToolchain()
-  return typeof t === 'string' ? t : undefined
-}
-
-function requireToolchain(): Toolchain {
-  const t = findToolchain()
-  if (typeof t === 'string') throw new TsgradError(`CPU device unavailable: ${t}. Use DEVICE=JS.`)
-  return t
-}
-
-const ccArgs = (t: Toolchain, out: string, cfile: string, include: readonly string[] = []): string[] => [
-  ...t.flags.filter((f) => !f.startsWith('-l')),
-  ...include,
-  '-o',
-  out,
-  cfile,
-  ...t.flags.filter((f) => f.startsWith('-l')),
-]
-
-/**
- * What to write into the .c file for `src` and the flags that go with it: the kernel's body alone
- * with `-include` of the precompiled prelude when there is one (cpu_pch.ts), else `src`.
- */
-function gccInput(t: Toolchain, src: string): { text: string; include: string[] } {
-  const h = src.startsWith(PRELUDE) ? preludeHeader(t, PRELUDE) : undefined
-  return h === undefined
-    ? { text: src, include: [] }
-    : { text: src.slice(PRELUDE.length), include: ['-include', h] }
-}
 
 /** kernel key -> its library and entry point, built or verified by this process (then trusted) */
 const libraries = new Map<string, CpuArtifact>()
@@ -305,29 +178,31 @@ function startMany(jobs: readonly { src: string; name: string }[], more = false)
     if (!toBuild.has(key) && knownArtifact(key, j.name) === undefined) toBuild.set(key, j)
   }
   if (toBuild.size < 2) return NOTHING_STARTED
-  // the precompiled prelude is looked up (and verified) only when something is built
-  const include = gccInput(t, PRELUDE).include
-  // each unit has the prelude once (or includes it precompiled); a source without it (none today)
+  // each unit has a prelude once (or includes it precompiled); a source without one (none today)
   // is left to compileC
   const members: GroupMember[] = []
-  for (const [key, j] of toBuild)
-    if (j.src.startsWith(PRELUDE)) members.push({ key, name: j.name, text: j.src.slice(PRELUDE.length) })
+  for (const [key, j] of toBuild) {
+    const prelude = preludeOf(j.src)
+    if (prelude !== undefined) members.push({ key, name: j.name, text: j.src.slice(prelude.length), prelude })
+  }
   const cores = Math.max(1, n.os.availableParallelism?.() ?? n.os.cpus().length)
-  const builds: { group: string; tmp: string; members: GroupMember[] }[] = []
+  const builds: { group: string; tmp: string; members: GroupMember[]; include: string[] }[] = []
   for (const g of planGroups(members, more ? Math.max(1, cores - 1) : cores)) {
     const group = groupKey(t.key, g)
     const tmp = binaryBuildPath('cpu', group, '.so')
     if (tmp === undefined) break
+    // (the precompiled prelude is looked up, and verified, only when a unit needs it)
+    const { text, include } = groupInput(t, g)
     try {
-      n.fs.writeFileSync(`${tmp}.c`, groupSource(include.length ? '' : PRELUDE, g))
+      n.fs.writeFileSync(`${tmp}.c`, text)
     } catch {
       break // compileC finds out what is wrong with the directory
     }
-    builds.push({ group, tmp, members: g })
+    builds.push({ group, tmp, members: g, include })
   }
   const t0 = performance.now()
   const pids: (number | undefined)[] = []
-  for (const { tmp } of builds) {
+  for (const { tmp, include } of builds) {
     const cc = [t.cc, ...ccArgs(t, tmp, `${tmp}.c`, include)].map(shQuote).join(' ')
     const script = `${cc} || rm -f ${shQuote(tmp)}; : > ${shQuote(`${tmp}.end`)}`
     const child = n.childProcess.spawn('sh', ['-c', script], { stdio: 'ignore' })
@@ -406,10 +281,9 @@ const groupBuilder = (t: Toolchain): GroupBuilder => ({
   toolchainKey: t.key,
   job: (group, members) => {
     const out = binaryBuildPath('cpu', group, '.so')
-    if (out === undefined) return undefined
-    const { include } = gccInput(t, PRELUDE)
-    const src = groupSource(include.length ? '' : PRELUDE, members)
-    return { argv: [t.cc, ...ccArgs(t, out, `${out}.c`, include)], src, out }
+    if (out === undefined || members.length === 0) return undefined
+    const { text, include } = groupInput(t, members)
+    return { argv: [t.cc, ...ccArgs(t, out, `${out}.c`, include)], src: text, out }
   },
   store: (group, built, members) => {
     const stored = storeBinary('cpu', group, '.so', built)
@@ -438,8 +312,9 @@ function compileInBackground(src: string, name: string): () => CpuArtifact | und
     return () => a
   }
   // with the prelude and the disk cache: in a group with other full tiers (cpu_background_groups.ts)
-  const grouped = cacheEnabled() && src.startsWith(PRELUDE)
-  const member = { key, name, text: src.slice(PRELUDE.length) }
+  const prelude = preludeOf(src)
+  const grouped = cacheEnabled() && prelude !== undefined
+  const member = { key, name, text: src.slice(prelude?.length ?? 0), prelude: prelude ?? '' }
   let build = grouped ? memberBuilds.get(key) : undefined
   if (grouped && build === undefined)
     memberBuilds.set(key, (build = queueGroupMember(groupBuilder(t), member)))

@@ -22,8 +22,10 @@ export interface GroupMember {
   /** the kernel's cache key */
   key: string
   name: string
-  /** its source without the prelude when the group is compiled with the precompiled prelude */
+  /** its source without its prelude */
   text: string
+  /** the prelude its source starts with (renderer/c_prelude.ts): a group's members share one */
+  prelude: string
 }
 
 /** The kernel's entry point inside a group's library (its own name when built alone). */
@@ -37,7 +39,8 @@ export const compileCost = (chars: number): number => 0.03 + chars * 5e-6
 
 /**
  * Estimated gcc CPU seconds of a process before its first kernel: the driver, cc1 reading the
- * 26 MB precompiled prelude, as and ld (an empty kernel: ~0.2 s).
+ * 26 MB precompiled full prelude, as and ld (an empty kernel: ~0.2 s; ~0.11 s with the core
+ * prelude, renderer/c_prelude.ts).
  */
 const PROCESS_COST = 0.2
 

@@ -1,6 +1,7 @@
-// The C prelude as a gcc precompiled header. Every kernel starts with the same prelude, and its
-// includes (immintrin.h) are 1.4 MB of preprocessed text: ~0.19 s of gcc per kernel before the
-// kernel itself (an empty kernel: 0.02 s). Precompiled once per toolchain into the disk cache
+// The full C prelude as a gcc precompiled header. A kernel that calls a helper built on intrinsics
+// starts with the full prelude (renderer/c_prelude.ts; the others with the core one, which needs
+// no header), and its includes (immintrin.h) are 1.4 MB of preprocessed text: ~0.19 s of gcc per
+// kernel before the kernel itself (an empty kernel: 0.02 s). Precompiled once per toolchain into the disk cache
 // (`pch/<key>.h` and its `.h.gch`), a kernel is compiled as its body with `-include` of the header,
 // which gcc reads from the .gch (~0.05 s): the kernels of a cold MNIST CNN step and evaluation
 // took 12 s of gcc CPU time instead of 23 s. gcc checks a .gch against the flags and falls back

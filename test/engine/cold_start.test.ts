@@ -1,4 +1,5 @@
-// Cold start on the CPU device: the C prelude precompiled once per toolchain (runtime/cpu_pch.ts),
+// Cold start on the CPU device: the core C prelude for kernels without intrinsics, the full one
+// precompiled once per toolchain when a kernel needs it (runtime/cpu_pch.ts),
 // and quick first builds by tcc with gcc's build swapped in when ready (runtime/cpu_quick.ts).
 // Each case runs in a child process with an empty kernel cache of its own.
 import assert from 'node:assert/strict'
@@ -64,7 +65,7 @@ const want = Array.from({ length: 1000 }, (_, i) => i * 3 + 1)
 
 describe('cold start', { skip: !hasCPU && 'no C compiler' }, () => {
   test('the toolchain probe compiles once when the first flags work, and falls back in order', async () => {
-    const { probeFlags } = await import('../../src/runtime/cpu.ts')
+    const { probeFlags } = await import('../../src/runtime/cpu_toolchain.ts')
     const tried: string[][] = []
     const all = probeFlags((f) => tried.push(f) > 0)
     assert.equal(tried.length, 1, 'one compiler run')
@@ -81,15 +82,54 @@ describe('cold start', { skip: !hasCPU && 'no C compiler' }, () => {
     )
   })
 
-  test('the prelude is precompiled once into the cache, and kernels built with it compute right', () => {
-    const { out, dir } = child(affine, { QUICK_COMPILE: '0' })
-    const o = out as { first: number[]; later: number[]; before: { quickBuilds: number } }
+  test('kernels without intrinsics build with the core prelude; the full one is precompiled once, when a kernel needs it', () => {
+    // x * 3 + 1 needs no intrinsic helper (renderer/c_prelude.ts): no precompiled header is built
+    // for it (~0.9 s of gcc before a cold start's first kernel); exp over a long vector calls
+    // tg_expv (vscalefps on AVX-512), which is in the full prelude only
+    const body = `
+      const { readdirSync } = await import('node:fs')
+      const pch = () => { try { return readdirSync(process.env.TSGRAD_CACHE_DIR + '/pch') } catch { return [] } }
+      const x = Tensor.arange(1000).float().realize()
+      const first = Array.from(await x.mul(3).add(1).data())
+      const before = pch()
+      const y = Tensor.arange(4096).float().realize()
+      const e = Array.from(await y.mul(0.001).exp().data())
+      const e2 = Array.from(await y.mul(0.002).exp().data())
+      return { first, before, after: pch(), e: [e[0], e[1000], e[4095], e2[4095]] }`
+    const { out } = child(body, { QUICK_COMPILE: '0' })
+    const o = out as { first: number[]; before: string[]; after: string[]; e: number[] }
     assert.deepEqual(o.first, want)
-    assert.equal(o.before.quickBuilds, 0)
-    const pch = readdirSync(join(dir, 'pch')).sort()
+    assert.deepEqual(o.before, [], 'no precompiled header for a kernel without intrinsics')
+    const pch = o.after.sort()
     assert.equal(pch.filter((f) => f.endsWith('.h.gch')).length, 1, pch.join(' '))
     assert.equal(pch.filter((f) => f.endsWith('.h')).length, 1, pch.join(' '))
     assert.equal(pch.filter((f) => f.endsWith('.tmp')).length, 0, pch.join(' '))
+    const wantE = [1, Math.exp(1), Math.exp(4.095), Math.exp(8.19)]
+    for (const [i, v] of o.e.entries())
+      assert.ok(Math.abs(v - wantE[i]!) < 2e-6 * wantE[i]!, `${v} vs ${wantE[i]}`)
+  })
+
+  test('a kernel picks the full prelude exactly when it names an intrinsic helper', async () => {
+    const { PRELUDE, PRELUDE_CORE, preludeFor } = await import('../../src/renderer/c_prelude.ts')
+    assert.ok(PRELUDE.startsWith(PRELUDE_CORE) && !PRELUDE_CORE.includes('immintrin'))
+    const call = (f: string) => `void k(float* b0) { b0[0] = ${f}(b0[1]); }`
+    // helpers on intrinsics: vector exp, narrow loads, F16C scalar, float16 runs, the int8 dots
+    for (const f of [
+      'tg_expv',
+      'tg_exp2v',
+      'tg_clampv',
+      'tg_ldu8',
+      'tg_ldi16',
+      'tg_h2f1',
+      'tg_ldh16',
+      'tg_q2dp',
+      'tg_cdp',
+      '_mm512_abs_ps',
+    ])
+      assert.equal(preludeFor(call(f)), PRELUDE, f)
+    // the core's own helpers (tg_expf's comment names tg_expv: comments do not count)
+    for (const f of ['tg_expf', 'tg_erff', 'tg_vf', 'tg_h2fv', 'tg_h2f', 'fmax_nanf', 'f2i32'])
+      assert.equal(preludeFor(call(f)), PRELUDE_CORE, f)
   })
 
   test('a small kernel runs from its quick build first, then from gcc’s, with the same values', {

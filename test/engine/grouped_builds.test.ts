@@ -121,7 +121,12 @@ test('background full tiers queued while the cores are busy share a build proces
   }
   const n = cores + 6
   const builds = Array.from({ length: n }, (_, i) =>
-    queueGroupMember(builder, { key: `${i}`.padStart(32, '0'), name: `k${i}`, text: 'x'.repeat(100) }),
+    queueGroupMember(builder, {
+      key: `${i}`.padStart(32, '0'),
+      name: `k${i}`,
+      text: 'x'.repeat(100),
+      prelude: 'p',
+    }),
   )
   // the first requests found a core each and started alone; the rest waited and share one process
   assert.equal(new Set(builds).size, cores + 1)
