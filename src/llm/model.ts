@@ -356,10 +356,7 @@ export class Transformer implements ModelRunner {
 
   async step(tokens: readonly number[], start: number): Promise<Float32Array> {
     this.check(tokens, start, 'step')
-    if (tokens.length === 1) {
-      const out = this.decode(this.ids(tokens), this.pos.bind(start))
-      return logitsOf(await out.data())
-    }
+    if (tokens.length === 1) return this.read(this.decode(this.ids(tokens), this.pos.bind(start)))
     // a prompt runs without yielding: one turn of the event loop first lets the buffers dropped
     // since the last one come back (finalizers) and starts the host allocator's budget of fresh
     // mappings afresh (runtime/host_memory.ts), which a load just before would otherwise have used
@@ -369,7 +366,22 @@ export class Transformer implements ModelRunner {
       const part = tokens.slice(s, s + this.chunk)
       last = this.forward(this.ids(part), start + s, false).realize()
     }
-    return logitsOf(await last!.data())
+    return this.read(last!)
+  }
+
+  /**
+   * The logits read back, their buffer given back at once: the next step's output takes it warm
+   * from the pool. Left to the GC, every step's output was fresh memory until a collection: 125
+   * page faults (~1.6 ms on this VM) of a ~23 ms LLaMA-1B decode step, in the first ~100 steps
+   * of a process, which made the bench's decode @128 (right after the first prompts) slower than
+   * its @1024 (after the collections of a longer prompt).
+   */
+  private async read(out: Tensor): Promise<Float32Array> {
+    try {
+      return logitsOf(await out.data())
+    } finally {
+      out.dispose()
+    }
   }
 
   async logitsAll(tokens: readonly number[]): Promise<Float32Array> {
