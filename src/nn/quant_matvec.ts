@@ -70,10 +70,19 @@ function sourceOf(type: 'Q8_0' | 'Q4_0', bits: ActivationBits, p: UOp): UOp {
     .add(k)
 }
 
+/** An RMS norm of each row before it is quantized: x * rsqrt(mean(x^2) + eps) * weight, as `Tensor.rmsnorm` then `mul`. */
+export interface RowNorm {
+  /** (K) */
+  weight: Tensor
+  eps: number
+}
+
 /**
  * x (rows, K) float32 quantized per block of 32 to int8 or int16 (round half to even, scale
  * max|x| / 127 or / 32767; a zero block has scale 0), in the lane order of `type`'s kernel. One
- * kernel: a block's max is reduced once and shared by its 32 stores (an upcast range).
+ * kernel: a block's max is reduced once and shared by its 32 stores (an upcast range). With `norm`,
+ * the rows are RMS-normalized first in the same kernel (a decode step's norm was a launch of its own
+ * before each quantizer: 32 per LLaMA-1B token).
  */
 export function quantizeRows(
   x: Tensor,
@@ -81,6 +90,7 @@ export function quantizeRows(
   bits: ActivationBits = 16,
   sums = false,
   laneOffsets = false,
+  norm?: RowNorm,
 ): QuantizedRows {
   const [R, K] = x.shape as [number, number]
   if (x.ndim !== 2 || K % 32 !== 0)
@@ -89,6 +99,10 @@ export function quantizeRows(
     )
   if (bits !== 8 && bits !== 16)
     throw new TsgradError(`quantizeRows: bits must be 8 or 16, got ${String(bits)}`)
+  if (norm && !(norm.weight.ndim === 1 && norm.weight.shape[0] === K))
+    throw new TsgradError(
+      `quantizeRows: the norm's weight must be (${K}) for x ${JSON.stringify(x.shape)}, got ${JSON.stringify(norm.weight.shape)}`,
+    )
   if (laneOffsets && (type !== 'Q4_0' || bits !== 8))
     throw new TsgradError(`quantizeRows: lane offsets are for Q4_0 with 8 bits, got ${type} with ${bits}`)
   const top = bits === 8 ? 127 : 32767
@@ -99,8 +113,8 @@ export function quantizeRows(
     ...(laneOffsets ? [{ shape: [R, K / 4], dtype: dtypes.int32 }] : []),
   ]
   const [q, scale, ...more] = Tensor.customKernel({
-    name: `quant_rows_i${bits}${sums ? '_sums' : ''}${laneOffsets ? '_lanes' : ''}`,
-    inputs: [x.cast('float32')],
+    name: `quant_rows_i${bits}${sums ? '_sums' : ''}${laneOffsets ? '_lanes' : ''}${norm ? '_norm' : ''}`,
+    inputs: [x.cast('float32'), ...(norm ? [norm.weight.cast('float32')] : [])],
     outputs: [{ shape: [R, K], dtype: qdt }, { shape: [R, NB], dtype: dtypes.float32 }, ...outs],
     body: (c) => {
       const [qo, so] = [c.outputs[0]!, c.outputs[1]!]
@@ -112,7 +126,20 @@ export function quantizeRows(
       // as vectors (32 upcast stores took 5x an elementwise pass); a matvec's: an upcast
       const p = c.range(32, sums ? 'global' : 'upcast')
       const idt = c.indexDType
-      const at = (e: UOp) => xb.load(r.cast(idt).mul(K).add(b.cast(idt).mul(32)).add(e.cast(idt)))
+      const raw = (e: UOp) => xb.load(r.cast(idt).mul(K).add(b.cast(idt).mul(32)).add(e.cast(idt)))
+      let at = raw
+      if (norm) {
+        // the row's mean square (one reduce over the row, shared by its blocks), then x * rsqrt * w
+        const wn = c.inputs[1]!
+        const k = c.range(K, 'reduce')
+        const xk = xb.load(r.cast(idt).mul(K).add(k.cast(idt)))
+        const ms = c.reduce('ADD', xk.mul(xk), k).fdiv(c.const(K))
+        const rs = ms.add(c.const(norm.eps)).alu(Ops.SQRT).alu(Ops.RECIP)
+        at = (e: UOp) =>
+          raw(e)
+            .mul(rs)
+            .mul(wn.load(b.cast(idt).mul(32).add(e.cast(idt))))
+      }
       const xj = at(j)
       const amax = c.reduce('MAX', xj.max(xj.neg()), j)
       const sc = amax.fdiv(c.const(top))

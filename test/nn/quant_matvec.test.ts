@@ -82,12 +82,59 @@ describe('integer matvec over quantized blocks', () => {
         )
     })
 
+  for (const type of ['Q8_0', 'Q4_0'] as const)
+    test(`${type}, int8 x through an RMS norm in the quantizer: the bits of rmsnorm then quantize, within half a step of float64`, async () => {
+      // a decode step quantizes the residual row through the layer's norm in one kernel
+      const [R, K] = [3, 256]
+      const eps = 1e-5
+      Tensor.manualSeed(7)
+      const x = Array.from(await Tensor.randn([R, K]).mul(3).data())
+      for (let j = 0; j < K; j++) x[2 * K + j] = 0 // a zero row: normalized to zeros
+      const wv = Array.from(await Tensor.randn([K]).data())
+      const xt = new Tensor(x, { shape: [R, K] })
+      const wt = new Tensor(wv, { shape: [K] })
+      const lanes = type === 'Q4_0'
+      const fused = quantizeRows(xt, type, 8, false, lanes, { weight: wt, eps })
+      const apart = quantizeRows(xt.rmsnorm(-1, eps).mul(wt), type, 8, false, lanes)
+      const q = Array.from(await fused.q.data())
+      const scale = Array.from(await fused.scale.data())
+      assert.deepEqual(q, Array.from(await apart.q.data()))
+      assert.deepEqual(scale, Array.from(await apart.scale.data()))
+      if (lanes) assert.deepEqual(await fused.laneOffset!.data(), await apart.laneOffset!.data())
+      // float64: each block's values at q * scale (in the kernel's lane order, a permutation of the block)
+      for (let r = 0; r < R; r++) {
+        let ss = 0
+        for (let k = 0; k < K; k++) ss += x[r * K + k]! ** 2
+        const inv = 1 / Math.sqrt(ss / K + eps)
+        for (let b = 0; b < K / 32; b++) {
+          const want = Array.from({ length: 32 }, (_, j) => x[r * K + b * 32 + j]! * inv * wv[b * 32 + j]!)
+          const s = scale[r * (K / 32) + b]!
+          const got = q.slice(r * K + b * 32, r * K + b * 32 + 32).map((v) => v * s)
+          const sorted = (a: number[]) => [...a].sort((u, v) => u - v)
+          const [g, w] = [sorted(got), sorted(want)]
+          for (let j = 0; j < 32; j++)
+            assert.ok(
+              Math.abs(g[j]! - w[j]!) <= s / 2 + 1e-5 * Math.abs(w[j]!) + 1e-7,
+              `row ${r} block ${b}: ${g[j]} against ${w[j]} (scale ${s})`,
+            )
+        }
+      }
+    })
+
   test('bad input: K not a multiple of 32, activations for another type, wrong block bytes', async () => {
     assert.throws(() => quantizeRows(Tensor.zeros([1, 40]), 'Q8_0'), TsgradError)
     assert.throws(() => quantizeRows(Tensor.zeros([1, 64]), 'Q8_0', 4 as never), /bits must be 8 or 16/)
     assert.throws(
       () => quantizeRows(Tensor.zeros([1, 64]), 'Q8_0', 8, false, true),
       /lane offsets are for Q4_0 with 8 bits, got Q8_0 with 8/,
+    )
+    assert.throws(
+      () =>
+        quantizeRows(Tensor.zeros([1, 64]), 'Q8_0', 8, false, false, {
+          weight: Tensor.ones([32]),
+          eps: 1e-5,
+        }),
+      /the norm's weight must be \(64\) for x \[1,64\], got \[32\]/,
     )
     const { raw } = await weights('Q8_0', 4, 64)
     const x4 = quantizeRows(Tensor.zeros([1, 64]), 'Q4_0')
