@@ -83,7 +83,7 @@ describe('integer matvec over quantized blocks', () => {
     })
 
   for (const type of ['Q8_0', 'Q4_0'] as const)
-    test(`${type}, int8 x through an RMS norm in the quantizer: the bits of rmsnorm then quantize, within half a step of float64`, async () => {
+    test(`${type}, int8 x through an RMS norm in the quantizer: as rmsnorm then quantize, within half a step of float64`, async () => {
       // a decode step quantizes the residual row through the layer's norm in one kernel
       const [R, K] = [3, 256]
       const eps = 1e-5
@@ -98,9 +98,20 @@ describe('integer matvec over quantized blocks', () => {
       const apart = quantizeRows(xt.rmsnorm(-1, eps).mul(wt), type, 8, false, lanes)
       const q = Array.from(await fused.q.data())
       const scale = Array.from(await fused.scale.data())
-      assert.deepEqual(q, Array.from(await apart.q.data()))
-      assert.deepEqual(scale, Array.from(await apart.scale.data()))
-      if (lanes) assert.deepEqual(await fused.laneOffset!.data(), await apart.laneOffset!.data())
+      // as the norm's kernel then the quantizer (the sum of squares may add in another order on
+      // another device: a scale's last bits, a value at a rounding tie)
+      const [q2, scale2] = [Array.from(await apart.q.data()), Array.from(await apart.scale.data())]
+      q.forEach((v, i) => assert.ok(Math.abs(v - q2[i]!) <= 1, `q[${i}] ${v} against ${q2[i]}`))
+      scale.forEach((v, i) =>
+        assert.ok(Math.abs(v - scale2[i]!) <= 1e-6 * Math.abs(v), `scale[${i}] ${v} against ${scale2[i]}`),
+      )
+      if (lanes) {
+        // each lane's offset is -8 x the sum of its four values
+        const offs = Array.from(await fused.laneOffset!.data())
+        offs.forEach((o, i) =>
+          assert.equal(o, -8 * (q[4 * i]! + q[4 * i + 1]! + q[4 * i + 2]! + q[4 * i + 3]!) + 0),
+        )
+      }
       // float64: each block's values at q * scale (in the kernel's lane order, a permutation of the block)
       for (let r = 0; r < R; r++) {
         let ss = 0
