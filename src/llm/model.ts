@@ -158,9 +158,9 @@ function linearsOf(input: Tensor | NormedRow, blocks: ReadonlyMap<Tensor, QuantB
     }
     let xq = rows.get(t)
     if (!xq) {
-      // realized at once: left lazy, each matvec reading it would quantize x again (Q4_0's with
-      // its lanes' offsets: read by every matvec instead of a second dot product per row)
-      xq = quantizeRows(x0.reshape([1, dim]), t, 8, false, t === 'Q4_0', row?.norm)
+      // realized at once: left lazy, each matvec reading it would quantize x again (with its lanes'
+      // offsets: read by every matvec instead of a second dot product per row)
+      xq = quantizeRows(x0.reshape([1, dim]), t, 8, false, true, row?.norm)
       Tensor.realize(...[xq.q, xq.scale, xq.laneOffset].filter((u) => u !== undefined))
       rows.set(t, xq)
     }

@@ -20,7 +20,9 @@
 //          With `laneOffsets` the quantizer writes each lane's -8 x sum(x) once and the matvec's
 //          lanes start their sums from it (vpdpbusd adds into it): llama.cpp's q8_1 keeps a
 //          block's sum instead, which would change the float sums; per lane, the integers are the
-//          same ones in the same order, so the results are bit for bit those without.
+//          same ones in the same order, so the results are bit for bit those without. Q8_0 the
+//          same way: vpdpbusd takes unsigned bytes, so an int8 weight is its byte ^ 0x80 (w + 128)
+//          and the lane's sum needs -128 x sum(x), also read from the quantizer's offsets.
 // Every other backend runs the same UOps as scalar code (the same integers, the same sums).
 import { type DType, dtypes } from '../dtype.js'
 import { TsgradError } from '../helpers.js'
@@ -39,8 +41,9 @@ export interface QuantizedRows {
   /** (rows, K / 32) int32: each block's sum of q (with `sums`) */
   sum?: Tensor
   /**
-   * (rows, K / 4) int32, Q4_0's int8 lanes only (with `laneOffsets`): -8 x the sum of each lane's
-   * four q, the nibbles' offset, which the matvec starts each lane's dot product from
+   * (rows, K / 4) int32, int8 lanes only (with `laneOffsets`): -8 (Q4_0) or -128 (Q8_0) x the sum
+   * of each lane's four q, the offset of the weights' unsigned form (Q4_0's stored nibbles, Q8_0's
+   * bytes ^ 0x80), which the matvec starts each lane's dot product from
    */
   laneOffset?: Tensor
 }
@@ -103,8 +106,8 @@ export function quantizeRows(
     throw new TsgradError(
       `quantizeRows: the norm's weight must be (${K}) for x ${JSON.stringify(x.shape)}, got ${JSON.stringify(norm.weight.shape)}`,
     )
-  if (laneOffsets && (type !== 'Q4_0' || bits !== 8))
-    throw new TsgradError(`quantizeRows: lane offsets are for Q4_0 with 8 bits, got ${type} with ${bits}`)
+  if (laneOffsets && bits !== 8)
+    throw new TsgradError(`quantizeRows: lane offsets are for 8-bit activations, got ${type} with ${bits}`)
   const top = bits === 8 ? 127 : 32767
   const NB = K / 32
   const qdt = bits === 8 ? dtypes.int8 : dtypes.int16
@@ -158,14 +161,15 @@ export function quantizeRows(
         stores.push(c.outputs[2]!.store(c.outputs[2]!.at(r, b), c.reduce('ADD', rounded(at(j2)), j2)))
       }
       if (laneOffsets) {
-        // lane l's four values (positions 4l..4l+3), summed and times -8 (an upcast: no reduce)
+        // lane l's four values (positions 4l..4l+3), summed and times the weights' offset (an upcast: no reduce)
         const lo = c.outputs[sums ? 3 : 2]!
         const l = c.range(8, 'upcast')
         const v = (k: number) => rounded(at(sourceOf(type, bits, l.mul(4).add(k))))
         const lane = v(0)
           .add(v(1))
           .add(v(2).add(v(3)))
-        stores.push(lo.store(lo.at(r, b.mul(8).add(l)), lane.mul(c.const(-8, dtypes.int32))))
+        const offset = type === 'Q4_0' ? -8 : -128
+        stores.push(lo.store(lo.at(r, b.mul(8).add(l)), lane.mul(c.const(offset, dtypes.int32))))
       }
       return c.sink(...stores)
     },
@@ -179,8 +183,8 @@ const bitcast = (u: UOp, dt: DType): UOp => UOp.new(Ops.BITCAST, dt, [u])
 
 /**
  * Element g of lane l of block (n, b) as int32, from the raw weight bytes: g < 2 (pairs, 16 lanes)
- * or g < 4 (quads, 8 lanes), in the lane order documented at the top. Without `offset`, Q4_0's
- * nibble as stored (the weight plus 8).
+ * or g < 4 (quads, 8 lanes), in the lane order documented at the top. Without `offset`, the
+ * unsigned form: Q4_0's nibble as stored (the weight plus 8), Q8_0's weight plus 128.
  */
 function weightAt(
   type: 'Q8_0' | 'Q4_0',
@@ -192,7 +196,11 @@ function weightAt(
   offset = true,
 ): UOp {
   const i32 = dtypes.int32
-  if (type === 'Q8_0') return bitcast(load(base.add(2).add(l.mul(per)).add(g)), dtypes.int8).cast(i32)
+  if (type === 'Q8_0') {
+    const w = bitcast(load(base.add(2).add(l.mul(per)).add(g)), dtypes.int8).cast(i32)
+    // without the offset: the unsigned form w + 128 (the byte ^ 0x80 in a quad, c_dot_quads.ts)
+    return offset ? w : w.add(128)
+  }
   // pairs: byte l, nibble g; quads: byte 2l + (g >> 1), nibble g & 1
   const byte =
     per === 2
@@ -249,9 +257,10 @@ export function quantMatvec(
   // int8 activations: 8 lanes of 4 products; int16: 16 lanes of 2
   const per = x.q.dtype.name === 'int8' ? 4 : 2
   const lanes = 32 / per
-  // Q4_0 over int8 x with its lanes' offsets: each lane's dot product of the stored nibbles starts
-  // from -8 x its sum of x (read, not computed per row: the same for every row of W)
-  const offs = t === 'Q4_0' && per === 4 ? x.laneOffset : undefined
+  // int8 x with its lanes' offsets: each lane's dot product of the weights' unsigned form (Q4_0's
+  // stored nibbles, Q8_0's w + 128) starts from -8 or -128 x its sum of x (read, not computed per
+  // row: the same for every row of W)
+  const offs = per === 4 ? x.laneOffset : undefined
   const [y] = Tensor.customKernel({
     name: `qmv_${t.toLowerCase()}${offs ? '_lanes' : ''}`,
     inputs: [blocks, x.q, x.scale, ...extra, ...(offs ? [offs] : [])],
