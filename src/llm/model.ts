@@ -24,6 +24,7 @@ import {
   type QuantizedRows,
   quantizeRows,
   quantMatvec,
+  type RowNorm,
 } from '../nn/quant_matvec.js'
 import { linearRowsKey, quantizeForLinear, quantRowsLinear } from '../nn/quant_matmul.js'
 import { gatherRows, type QuantBlocks } from './rows.js'
@@ -98,18 +99,40 @@ function epilogueOf(N: number, b: Tensor | undefined, { gate, residual }: After)
 }
 
 /**
- * `linear` over one input x (1, T, dim). A Q8_0/Q4_0 weight takes integer products with llama.cpp's
+ * A one-token step's residual row and the RMS norm the projections read it through: the integer
+ * products' quantizer applies the norm in its kernel (a kernel of its own before: 2 launches per
+ * layer); anything else reads `normed()`, realized once.
+ */
+class NormedRow {
+  private value: Tensor | undefined
+  constructor(
+    /** (1, 1, dim), realized */
+    readonly raw: Tensor,
+    readonly norm: RowNorm,
+  ) {}
+
+  normed(): Tensor {
+    this.value ??= this.raw.rmsnorm(-1, this.norm.eps).mul(this.norm.weight).realize()
+    return this.value
+  }
+}
+
+/**
+ * `linear` over one input x (1, T, dim), or a one-token step's row through its norm. A Q8_0/Q4_0 weight takes integer products with llama.cpp's
  * numerics (x rounded to int8 per block of 32): for one token (decode) the matvec
  * (nn/quant_matvec.ts), for a prompt the matmul over 16-column panels (nn/quant_matmul.ts). x is
  * quantized once per layout, so q/k/v (and gate/up) share it.
  */
-function linearsOf(x: Tensor, blocks: ReadonlyMap<Tensor, QuantBlocks> | undefined): Linear {
-  const [, T, dim] = x.shape as [number, number, number]
+function linearsOf(input: Tensor | NormedRow, blocks: ReadonlyMap<Tensor, QuantBlocks> | undefined): Linear {
+  const row = input instanceof NormedRow ? input : undefined
+  const x0 = row ? row.raw : (input as Tensor)
+  const [, T, dim] = x0.shape as [number, number, number]
   const rows = new Map<string, QuantizedRows>()
   return (w, b, after = {}) => {
     const q = blocks?.get(w)
     const type = q?.type.name
     if (!q || type === undefined || !INT_DOT_TYPES.has(type)) {
+      const x = row ? row.normed() : x0
       let y = linear(x, w, b)
       // (the gated product stays lazy: the down projection reads it, as before the epilogues)
       if (after.gate) y = after.gate.silu().mul(cut(y, T))
@@ -124,6 +147,7 @@ function linearsOf(x: Tensor, blocks: ReadonlyMap<Tensor, QuantBlocks> | undefin
       const key = linearRowsKey(t, N)
       let xq = rows.get(key)
       if (!xq) {
+        const x = row ? row.normed() : x0
         xq = quantizeForLinear(x.reshape([T, dim]), t, N)
         // an input realized already (the attention's norm): its rows too, at once, or q, k and v
         // (k and v realized by their cache writes) quantized it again each
@@ -134,9 +158,9 @@ function linearsOf(x: Tensor, blocks: ReadonlyMap<Tensor, QuantBlocks> | undefin
     }
     let xq = rows.get(t)
     if (!xq) {
-      // realized at once: left lazy, each matvec reading it would quantize x again (Q4_0's with
-      // its lanes' offsets: read by every matvec instead of a second dot product per row)
-      xq = quantizeRows(x.reshape([1, dim]), t, 8, false, t === 'Q4_0')
+      // realized at once: left lazy, each matvec reading it would quantize x again (with its lanes'
+      // offsets: read by every matvec instead of a second dot product per row)
+      xq = quantizeRows(x0.reshape([1, dim]), t, 8, false, true, row?.norm)
       Tensor.realize(...[xq.q, xq.scale, xq.laneOffset].filter((u) => u !== undefined))
       rows.set(t, xq)
     }
@@ -231,7 +255,7 @@ export class Transformer implements ModelRunner {
   }
 
   private attention(
-    x: Tensor,
+    x: Tensor | NormedRow,
     l: LayerWeights,
     cache: KVCache,
     start: sint,
@@ -240,7 +264,7 @@ export class Transformer implements ModelRunner {
     residual: Tensor,
   ): Tensor {
     const c = this.config
-    const T = x.shape[1]!
+    const T = (x instanceof NormedRow ? x.raw : x).shape[1]!
     const eps = c.normEps
     const heads = (t: Tensor, n: number, norm?: Tensor): Tensor => {
       let y = t.reshape([1, T, n, c.headDim])
@@ -272,11 +296,12 @@ export class Transformer implements ModelRunner {
   }
 
   /** residual + the MLP (or the experts) of x */
-  private feedForward(x: Tensor, l: LayerWeights, residual: Tensor): Tensor {
+  private feedForward(x: Tensor | NormedRow, l: LayerWeights, residual: Tensor): Tensor {
     const e = this.config.experts
-    const T = x.shape[1]!
+    const T = (x instanceof NormedRow ? x.raw : x).shape[1]!
     if (e) {
-      const y = T === 1 ? moeDecode(x, l, e, this.w.blocks) : moeDense(x, l, e)
+      const h = x instanceof NormedRow ? x.normed() : x
+      const y = T === 1 ? moeDecode(h, l, e, this.w.blocks) : moeDense(h, l, e)
       return residual.add(T > 1 ? y.contiguous() : y)
     }
     // gate and up as two plain matvecs (one kernel with both reductions ran several times slower)
@@ -303,30 +328,38 @@ export class Transformer implements ModelRunner {
       // and its norm realized here they start from them instead of recomputing every layer before
       // (the logits recomputed them all again: 54 kernels per decode step of 2 layers, now 29)
       const input = x.realize()
+      if (T === 1) {
+        // the norms in the integer products' quantizers (NormedRow); the residual adds in the
+        // integer matvecs' kernels (linearsOf)
+        const eps = c.normEps
+        const h = new NormedRow(input, { weight: f32(l.attnNorm), eps })
+        const y = this.attention(h, l, this.caches[i]!, start, cos, sin, input).realize()
+        x = this.feedForward(new NormedRow(y, { weight: f32(l.ffnNorm), eps }), l, y)
+        return
+      }
       // (a composite: the norm's lazy pieces are no readers of input that input.dispose() below
       // must realize first, which ran the norm a second time per prompt layer)
       const h = Tensor.composite(() => input.rmsnorm(-1, c.normEps).mul(f32(l.attnNorm))).realize()
-      // the residual adds happen in linearsOf (for one token, in the integer matvec's kernel; a
-      // prompt's projections are kernel boundaries before the add, see linearsOf)
+      // a prompt's projections are kernel boundaries before the residual add (see linearsOf)
       const block = (): Tensor => {
         const y = cut(this.attention(h, l, this.caches[i]!, start, cos, sin, input), T)
         return this.feedForward(cut(y.rmsnorm(-1, c.normEps).mul(f32(l.ffnNorm)), T), l, y)
       }
-      if (T === 1) x = block()
-      else {
-        // a prompt's layer is one schedule, built as a composite: its lazy pieces (the attention
-        // output reads the cache) are no readers that the next cache write must realize (that
-        // recomputed the last prompt's attention: 92 kernels for a 2-layer prompt instead of 50)
-        x = Tensor.composite(block).realize()
-        h.dispose()
-        input.dispose()
-      }
+      // a prompt's layer is one schedule, built as a composite: its lazy pieces (the attention
+      // output reads the cache) are no readers that the next cache write must realize (that
+      // recomputed the last prompt's attention: 92 kernels for a 2-layer prompt instead of 50)
+      x = Tensor.composite(block).realize()
+      h.dispose()
+      input.dispose()
     })
     const head = (x: Tensor): Tensor => {
       const h = x.rmsnorm(-1, c.normEps).mul(f32(this.w.outputNorm))
       return linearsOf(h, this.intBlocks)(this.w.output ?? this.w.embed)
     }
-    if (T === 1) return head(x)
+    if (T === 1) {
+      const norm = { weight: f32(this.w.outputNorm), eps: c.normEps }
+      return linearsOf(new NormedRow(x.realize(), norm), this.intBlocks)(this.w.output ?? this.w.embed)
+    }
     // a prompt's last residual stream is freed here, not by the GC (its row view, internal to the
     // composite, does not hold it)
     const last = x
@@ -356,10 +389,7 @@ export class Transformer implements ModelRunner {
 
   async step(tokens: readonly number[], start: number): Promise<Float32Array> {
     this.check(tokens, start, 'step')
-    if (tokens.length === 1) {
-      const out = this.decode(this.ids(tokens), this.pos.bind(start))
-      return logitsOf(await out.data())
-    }
+    if (tokens.length === 1) return this.read(this.decode(this.ids(tokens), this.pos.bind(start)))
     // a prompt runs without yielding: one turn of the event loop first lets the buffers dropped
     // since the last one come back (finalizers) and starts the host allocator's budget of fresh
     // mappings afresh (runtime/host_memory.ts), which a load just before would otherwise have used
@@ -369,7 +399,22 @@ export class Transformer implements ModelRunner {
       const part = tokens.slice(s, s + this.chunk)
       last = this.forward(this.ids(part), start + s, false).realize()
     }
-    return logitsOf(await last!.data())
+    return this.read(last!)
+  }
+
+  /**
+   * The logits read back, their buffer given back at once: the next step's output takes it warm
+   * from the pool. Left to the GC, every step's output was fresh memory until a collection: 125
+   * page faults (~1.6 ms on this VM) of a ~23 ms LLaMA-1B decode step, in the first ~100 steps
+   * of a process, which made the bench's decode @128 (right after the first prompts) slower than
+   * its @1024 (after the collections of a longer prompt).
+   */
+  private async read(out: Tensor): Promise<Float32Array> {
+    try {
+      return logitsOf(await out.data())
+    } finally {
+      out.dispose()
+    }
   }
 
   async logitsAll(tokens: readonly number[]): Promise<Float32Array> {

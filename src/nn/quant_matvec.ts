@@ -20,7 +20,9 @@
 //          With `laneOffsets` the quantizer writes each lane's -8 x sum(x) once and the matvec's
 //          lanes start their sums from it (vpdpbusd adds into it): llama.cpp's q8_1 keeps a
 //          block's sum instead, which would change the float sums; per lane, the integers are the
-//          same ones in the same order, so the results are bit for bit those without.
+//          same ones in the same order, so the results are bit for bit those without. Q8_0 the
+//          same way: vpdpbusd takes unsigned bytes, so an int8 weight is its byte ^ 0x80 (w + 128)
+//          and the lane's sum needs -128 x sum(x), also read from the quantizer's offsets.
 // Every other backend runs the same UOps as scalar code (the same integers, the same sums).
 import { type DType, dtypes } from '../dtype.js'
 import { TsgradError } from '../helpers.js'
@@ -39,8 +41,9 @@ export interface QuantizedRows {
   /** (rows, K / 32) int32: each block's sum of q (with `sums`) */
   sum?: Tensor
   /**
-   * (rows, K / 4) int32, Q4_0's int8 lanes only (with `laneOffsets`): -8 x the sum of each lane's
-   * four q, the nibbles' offset, which the matvec starts each lane's dot product from
+   * (rows, K / 4) int32, int8 lanes only (with `laneOffsets`): -8 (Q4_0) or -128 (Q8_0) x the sum
+   * of each lane's four q, the offset of the weights' unsigned form (Q4_0's stored nibbles, Q8_0's
+   * bytes ^ 0x80), which the matvec starts each lane's dot product from
    */
   laneOffset?: Tensor
 }
@@ -70,10 +73,19 @@ function sourceOf(type: 'Q8_0' | 'Q4_0', bits: ActivationBits, p: UOp): UOp {
     .add(k)
 }
 
+/** An RMS norm of each row before it is quantized: x * rsqrt(mean(x^2) + eps) * weight, as `Tensor.rmsnorm` then `mul`. */
+export interface RowNorm {
+  /** (K) */
+  weight: Tensor
+  eps: number
+}
+
 /**
  * x (rows, K) float32 quantized per block of 32 to int8 or int16 (round half to even, scale
  * max|x| / 127 or / 32767; a zero block has scale 0), in the lane order of `type`'s kernel. One
- * kernel: a block's max is reduced once and shared by its 32 stores (an upcast range).
+ * kernel: a block's max is reduced once and shared by its 32 stores (an upcast range). With `norm`,
+ * the rows are RMS-normalized first in the same kernel (a decode step's norm was a launch of its own
+ * before each quantizer: 32 per LLaMA-1B token).
  */
 export function quantizeRows(
   x: Tensor,
@@ -81,6 +93,7 @@ export function quantizeRows(
   bits: ActivationBits = 16,
   sums = false,
   laneOffsets = false,
+  norm?: RowNorm,
 ): QuantizedRows {
   const [R, K] = x.shape as [number, number]
   if (x.ndim !== 2 || K % 32 !== 0)
@@ -89,8 +102,12 @@ export function quantizeRows(
     )
   if (bits !== 8 && bits !== 16)
     throw new TsgradError(`quantizeRows: bits must be 8 or 16, got ${String(bits)}`)
-  if (laneOffsets && (type !== 'Q4_0' || bits !== 8))
-    throw new TsgradError(`quantizeRows: lane offsets are for Q4_0 with 8 bits, got ${type} with ${bits}`)
+  if (norm && !(norm.weight.ndim === 1 && norm.weight.shape[0] === K))
+    throw new TsgradError(
+      `quantizeRows: the norm's weight must be (${K}) for x ${JSON.stringify(x.shape)}, got ${JSON.stringify(norm.weight.shape)}`,
+    )
+  if (laneOffsets && bits !== 8)
+    throw new TsgradError(`quantizeRows: lane offsets are for 8-bit activations, got ${type} with ${bits}`)
   const top = bits === 8 ? 127 : 32767
   const NB = K / 32
   const qdt = bits === 8 ? dtypes.int8 : dtypes.int16
@@ -99,8 +116,8 @@ export function quantizeRows(
     ...(laneOffsets ? [{ shape: [R, K / 4], dtype: dtypes.int32 }] : []),
   ]
   const [q, scale, ...more] = Tensor.customKernel({
-    name: `quant_rows_i${bits}${sums ? '_sums' : ''}${laneOffsets ? '_lanes' : ''}`,
-    inputs: [x.cast('float32')],
+    name: `quant_rows_i${bits}${sums ? '_sums' : ''}${laneOffsets ? '_lanes' : ''}${norm ? '_norm' : ''}`,
+    inputs: [x.cast('float32'), ...(norm ? [norm.weight.cast('float32')] : [])],
     outputs: [{ shape: [R, K], dtype: qdt }, { shape: [R, NB], dtype: dtypes.float32 }, ...outs],
     body: (c) => {
       const [qo, so] = [c.outputs[0]!, c.outputs[1]!]
@@ -112,7 +129,20 @@ export function quantizeRows(
       // as vectors (32 upcast stores took 5x an elementwise pass); a matvec's: an upcast
       const p = c.range(32, sums ? 'global' : 'upcast')
       const idt = c.indexDType
-      const at = (e: UOp) => xb.load(r.cast(idt).mul(K).add(b.cast(idt).mul(32)).add(e.cast(idt)))
+      const raw = (e: UOp) => xb.load(r.cast(idt).mul(K).add(b.cast(idt).mul(32)).add(e.cast(idt)))
+      let at = raw
+      if (norm) {
+        // the row's mean square (one reduce over the row, shared by its blocks), then x * rsqrt * w
+        const wn = c.inputs[1]!
+        const k = c.range(K, 'reduce')
+        const xk = xb.load(r.cast(idt).mul(K).add(k.cast(idt)))
+        const ms = c.reduce('ADD', xk.mul(xk), k).fdiv(c.const(K))
+        const rs = ms.add(c.const(norm.eps)).alu(Ops.SQRT).alu(Ops.RECIP)
+        at = (e: UOp) =>
+          raw(e)
+            .mul(rs)
+            .mul(wn.load(b.cast(idt).mul(32).add(e.cast(idt))))
+      }
       const xj = at(j)
       const amax = c.reduce('MAX', xj.max(xj.neg()), j)
       const sc = amax.fdiv(c.const(top))
@@ -131,14 +161,15 @@ export function quantizeRows(
         stores.push(c.outputs[2]!.store(c.outputs[2]!.at(r, b), c.reduce('ADD', rounded(at(j2)), j2)))
       }
       if (laneOffsets) {
-        // lane l's four values (positions 4l..4l+3), summed and times -8 (an upcast: no reduce)
+        // lane l's four values (positions 4l..4l+3), summed and times the weights' offset (an upcast: no reduce)
         const lo = c.outputs[sums ? 3 : 2]!
         const l = c.range(8, 'upcast')
         const v = (k: number) => rounded(at(sourceOf(type, bits, l.mul(4).add(k))))
         const lane = v(0)
           .add(v(1))
           .add(v(2).add(v(3)))
-        stores.push(lo.store(lo.at(r, b.mul(8).add(l)), lane.mul(c.const(-8, dtypes.int32))))
+        const offset = type === 'Q4_0' ? -8 : -128
+        stores.push(lo.store(lo.at(r, b.mul(8).add(l)), lane.mul(c.const(offset, dtypes.int32))))
       }
       return c.sink(...stores)
     },
@@ -152,8 +183,8 @@ const bitcast = (u: UOp, dt: DType): UOp => UOp.new(Ops.BITCAST, dt, [u])
 
 /**
  * Element g of lane l of block (n, b) as int32, from the raw weight bytes: g < 2 (pairs, 16 lanes)
- * or g < 4 (quads, 8 lanes), in the lane order documented at the top. Without `offset`, Q4_0's
- * nibble as stored (the weight plus 8).
+ * or g < 4 (quads, 8 lanes), in the lane order documented at the top. Without `offset`, the
+ * unsigned form: Q4_0's nibble as stored (the weight plus 8), Q8_0's weight plus 128.
  */
 function weightAt(
   type: 'Q8_0' | 'Q4_0',
@@ -165,7 +196,11 @@ function weightAt(
   offset = true,
 ): UOp {
   const i32 = dtypes.int32
-  if (type === 'Q8_0') return bitcast(load(base.add(2).add(l.mul(per)).add(g)), dtypes.int8).cast(i32)
+  if (type === 'Q8_0') {
+    const w = bitcast(load(base.add(2).add(l.mul(per)).add(g)), dtypes.int8).cast(i32)
+    // without the offset: the unsigned form w + 128 (the byte ^ 0x80 in a quad, c_dot_quads.ts)
+    return offset ? w : w.add(128)
+  }
   // pairs: byte l, nibble g; quads: byte 2l + (g >> 1), nibble g & 1
   const byte =
     per === 2
@@ -222,9 +257,10 @@ export function quantMatvec(
   // int8 activations: 8 lanes of 4 products; int16: 16 lanes of 2
   const per = x.q.dtype.name === 'int8' ? 4 : 2
   const lanes = 32 / per
-  // Q4_0 over int8 x with its lanes' offsets: each lane's dot product of the stored nibbles starts
-  // from -8 x its sum of x (read, not computed per row: the same for every row of W)
-  const offs = t === 'Q4_0' && per === 4 ? x.laneOffset : undefined
+  // int8 x with its lanes' offsets: each lane's dot product of the weights' unsigned form (Q4_0's
+  // stored nibbles, Q8_0's w + 128) starts from -8 or -128 x its sum of x (read, not computed per
+  // row: the same for every row of W)
+  const offs = per === 4 ? x.laneOffset : undefined
   const [y] = Tensor.customKernel({
     name: `qmv_${t.toLowerCase()}${offs ? '_lanes' : ''}`,
     inputs: [blocks, x.q, x.scale, ...extra, ...(offs ? [offs] : [])],

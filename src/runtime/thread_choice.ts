@@ -18,6 +18,9 @@ const KEEP = 5
 const EXPLORE_FIRST = 8
 const EXPLORE_MAX = 256
 
+/** Counters for benches and DEBUG: launches on one thread and on all, tries of the other count, and changes of the choice. */
+export const threadChoiceStats = { one: 0, all: 0, tries: 0, changes: 0 }
+
 export class ThreadChoice {
   /** recent launch times (ms) with one thread [0] and with all threads [1] */
   private readonly times: [number[], number[]] = [[], []]
@@ -38,11 +41,14 @@ export class ThreadChoice {
     if (all.length === 0) return this.maxThreads
     if (one.length === 0) return 1
     const fasterIsOne = median(one) < median(all)
-    if (this.choseOne !== undefined && fasterIsOne !== this.choseOne)
+    if (this.choseOne !== undefined && fasterIsOne !== this.choseOne) {
       this.untilTry = this.interval = EXPLORE_FIRST
+      threadChoiceStats.changes++
+    }
     this.choseOne = fasterIsOne
     this.trying = --this.untilTry <= 0
     if (!this.trying) return fasterIsOne ? 1 : this.maxThreads
+    threadChoiceStats.tries++
     this.untilTry = this.interval
     this.interval = Math.min(2 * this.interval, EXPLORE_MAX)
     return fasterIsOne ? this.maxThreads : 1
@@ -50,6 +56,8 @@ export class ThreadChoice {
 
   /** Record a launch's wall time with `threads` threads. */
   record(threads: number, ms: number): void {
+    if (threads === 1) threadChoiceStats.one++
+    else threadChoiceStats.all++
     if (!this.warm) {
       this.warm = true
       return
