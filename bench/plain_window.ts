@@ -18,6 +18,7 @@ const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
 
 interface Call {
   cpu: number
+  sys: number
   wall: number
   flt: number
 }
@@ -31,25 +32,25 @@ async function calls(f: () => T, data: boolean, n = 40): Promise<Call[]> {
     else f().realize()
     const wall = performance.now() - t0
     const c = process.cpuUsage(c0)
-    out.push({ cpu: (c.user + c.system) / 1e3, wall, flt: process.resourceUsage().minorPageFault - r0 })
+    out.push({
+      cpu: (c.user + c.system) / 1e3,
+      sys: c.system / 1e3,
+      wall,
+      flt: process.resourceUsage().minorPageFault - r0,
+    })
   }
   return out
 }
 const fmt = (cs: Call[]) =>
-  `cpu ${med(cs.map((c) => c.cpu)).toFixed(2)} wall ${med(cs.map((c) => c.wall)).toFixed(2)} ms flt ${med(cs.map((c) => c.flt))}`
+  `cpu ${med(cs.map((c) => c.cpu)).toFixed(2)} (sys ${med(cs.map((c) => c.sys)).toFixed(2)}) wall ${med(cs.map((c) => c.wall)).toFixed(2)} ms flt ${med(cs.map((c) => c.flt))}`
 
 async function run(name: string, f: () => T): Promise<void> {
   for (let i = 0; i < 3; i++) f().realize().dispose()
   await new Promise((r) => setTimeout(r, 1500)) // background (full-tier) builds land
   f().realize().dispose()
   await new Promise((r) => setTimeout(r, 100))
-  const sync = await (async () => {
-    const cs: Call[] = []
-    // one synchronous loop: no await inside
-    const r = calls(f, false)
-    cs.push(...(await r))
-    return cs
-  })()
+  // one synchronous loop: `calls` never awaits when it does not read data
+  const sync = await calls(f, false)
   await new Promise((r) => setTimeout(r, 100))
   const data = await calls(f, true)
   console.log(
