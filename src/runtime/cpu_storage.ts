@@ -11,8 +11,11 @@
 //   plain loop (`y = f(x)`, nothing disposed) whose results nobody gives back. So buffers freed by
 //   dispose and buffers whose Buffer the GC collected (`needsFree`: the Buffer's FinalizationRegistry
 //   holds the storage and gives it to `free`) go to a pool by dtype and length, and the next buffer
-//   of that kind is taken from there: warm, not zero filled, no new external memory.
-// - From NATIVE_MIN_BYTES: native mappings in a size-class cache (host_memory.ts).
+//   of that kind is taken from there: warm, not zero filled, no new external memory. A new one is
+//   a heap block (heap_buffers.ts: not zero filled, and given back to malloc by the scavenge that
+//   finds it dead, inside a loop that never yields).
+// - From NATIVE_MIN_BYTES: native mappings in a size-class cache (host_memory.ts); past the turn
+//   limit of fresh mappings (a loop that does not yield), heap blocks.
 import { type DType, storageArray, type TypedArray } from '../dtype.js'
 import { getEnv } from '../helpers.js'
 import type { HeapBuffers } from './heap_buffers.js'

@@ -60,7 +60,8 @@ export class HeapBuffers {
         libc.mallopt(M_MMAP_MAX, DEFAULT_MMAP_MAX)
       }
     }
-    // (a block this large is never a view into Node's shared pool: the ArrayBuffer is its own)
+    // (a small one would be a view into Node's shared pool, not an ArrayBuffer of its own)
+    if (u8.byteOffset !== 0 || u8.buffer.byteLength !== bytes) return new ArrayBuffer(bytes)
     const ab = u8.buffer as ArrayBuffer
     this.advise(this.address(ab))
     this.counts.blocks++

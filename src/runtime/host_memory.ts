@@ -241,7 +241,7 @@ export function hostMemory(koffi: () => Koffi): HostMemory | null {
       madvise: lib.func('int madvise(void *addr, size_t len, int advice)') as Libc['madvise'],
     }
     // fresh mappings per turn of the event loop: 16 MiB (a loop that never yields is then served
-    // from heap_buffers.ts, which the GC gives back inside the loop); the cache keeps an
+    // from heap_buffers.ts, which the GC gives back inside the loop); the cache keeps a
     // sixteenth of the machine's memory, at most 512 MiB; at most half the machine is mapped
     const cacheLimit = Math.min(n.os.totalmem() / 16, 2 ** 29)
     const mem = new HostMemory(libc, (p, len) => k.view(p, len), TURN_LIMIT, cacheLimit, n.os.totalmem() / 2)
