@@ -74,7 +74,8 @@ export class HeapBuffers {
     // trimmed below what was advised: what grows back there is a new, unadvised mapping
     if (top < this.advisedTo) this.advisedTo = top
     if (p >= top) return // (not the main heap: a thread's arena)
-    let from = (p / HUGE) * HUGE
+    // from the block's first whole huge page: rounding down could reach below the heap's start
+    let from = ((p + HUGE - 1n) / HUGE) * HUGE
     if (from < this.advisedTo) from = (this.advisedTo / PAGE) * PAGE
     if (from >= top) return
     this.libc.madvise(from, Number(top - from), MADV_HUGEPAGE)
