@@ -6,7 +6,9 @@ import { describe, test } from 'node:test'
 import { Tensor } from '../../src/index.ts'
 import { Buffer } from '../../src/runtime/buffer.ts'
 import { createRequire } from 'node:module'
+import { heapBuffers } from '../../src/runtime/heap_buffers.ts'
 import { hostMemory } from '../../src/runtime/host_memory.ts'
+import { mallocTuned } from '../../src/runtime/malloc_tuning.ts'
 import { settle } from '../soak/workloads.ts'
 import { hasCPU } from '../helpers.ts'
 
@@ -14,7 +16,9 @@ const MiB = 2 ** 20
 type Gc = (o?: { type: 'minor' | 'major'; execution?: 'sync' }) => void
 const gc = globalThis.gc as Gc | undefined
 const f32 = Tensor.randn([1]).dtype
-const native = () => hostMemory(() => createRequire(import.meta.url)('koffi'))
+type K = Parameters<typeof heapBuffers>[0] & Parameters<typeof hostMemory>[0]
+const koffi = (): K => () => createRequire(import.meta.url)('koffi')
+const native = () => hostMemory(koffi())
 
 describe('storage a synchronous loop gets back', { skip: !gc && 'needs --expose-gc' }, () => {
   test('a dropped collectable buffer is freed by a young-generation collection, not only a full one', () => {
@@ -52,5 +56,25 @@ describe('storage a synchronous loop gets back', { skip: !gc && 'needs --expose-
     const y = x.add(7).realize()
     const [xs, ys] = [await x.data(), await y.data()]
     for (const i of [0, 12345, (1 << 20) - 1]) assert.equal(ys[i], Math.fround(xs[i]! + 7))
+  })
+
+  test('a heap block past the mmap threshold is on the heap, and the GC gives it back to the next block', {
+    skip: (!hasCPU || process.platform !== 'linux') && 'needs the CPU device on Linux',
+  }, () => {
+    void new Buffer('CPU', 1 << 14, f32).raw // the device is up: malloc tuned
+    const k = koffi()
+    const heap = heapBuffers(k, mallocTuned())
+    assert.ok(heap, 'heap blocks on Linux with glibc')
+    const sbrk = k().load('libc.so.6').func('intptr_t sbrk(intptr_t increment)') as (n: number) => number
+    const address = (ab: ArrayBuffer) => Number(k().address(ab))
+    // 8 MiB: malloc would mmap it (threshold 2 MiB) and unmap it when freed
+    let ab: ArrayBuffer | undefined = heap.alloc(8 * MiB)
+    const at = address(ab)
+    assert.ok(at + 8 * MiB <= Number(sbrk(0)), 'below the heap top: not an mmapped block')
+    ab = undefined
+    gc!({ type: 'minor', execution: 'sync' })
+    gc!({ type: 'minor', execution: 'sync' })
+    // its memory was freed inside the collection: the next block of that size is the same memory
+    assert.equal(address(heap.alloc(8 * MiB)), at)
   })
 })
