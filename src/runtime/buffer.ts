@@ -11,6 +11,11 @@ import { Device } from './device.js'
 // What the registry keeps of an unreachable buffer: only its size where the GC reclaims the memory
 // itself (`Allocator.collectable`; a number needs no extra object: until the event loop turns, a
 // collected buffer costs only the registry's cell), else also the raw allocation to free.
+// The registries watch a small token the Buffer holds, not the Buffer: V8's young-generation
+// collections (scavenges) keep every registered target alive, so a registered Buffer and its storage
+// outlived the scavenges and waited for a full mark-compact (every 64 MB of external memory: in a
+// loop of 4 MiB outputs, 16 fresh, page-faulting outputs per collection). The token is reachable only
+// through its Buffer, so its death still means the Buffer's.
 interface Held {
   device: string
   raw: unknown
@@ -62,6 +67,8 @@ export class Buffer implements BufferRef {
   private _raw: unknown = undefined
   /** the GC reclaims the storage by itself (see `Allocator.collectable`): only its size is registered */
   private collectable = false
+  /** what the registries watch for this buffer's death (see above) */
+  private watch: object | undefined
   private _disposed = false
   /** live tensors whose value is this buffer (Tensor keeps the count; dispose frees at the last) */
   handles = 0
@@ -103,8 +110,9 @@ export class Buffer implements BufferRef {
         allocator.alloc(this.size, this.dtype),
       )
       this.collectable = allocator.collectable === true && !allocator.needsFree?.(this._raw)
-      if (this.collectable) countingRegistry(this.device).register(this, this.nbytes, this)
-      else freeing.register(this, { device: this.device, raw: this._raw, nbytes: this.nbytes }, this)
+      const w = (this.watch = {})
+      if (this.collectable) countingRegistry(this.device).register(w, this.nbytes, w)
+      else freeing.register(w, { device: this.device, raw: this._raw, nbytes: this.nbytes }, w)
       memory.inUse += this.nbytes
       memory.peak = Math.max(memory.peak, memory.inUse)
       viz?.mem(this.device, this.nbytes)
@@ -144,8 +152,10 @@ export class Buffer implements BufferRef {
   private free(): void {
     if (this._raw !== undefined) {
       const allocator = Device.get(this.device).allocator
-      if (this.collectable) countingRegistry(this.device).unregister(this)
-      else freeing.unregister(this)
+      const w = this.watch!
+      if (this.collectable) countingRegistry(this.device).unregister(w)
+      else freeing.unregister(w)
+      this.watch = undefined
       allocator.free(this._raw)
       uncount(this.device, this.nbytes)
       this._raw = undefined

@@ -15,11 +15,12 @@ import {
   storeBinary,
   verifiedBinary,
 } from './diskcache.js'
+import { heapBuffers } from './heap_buffers.js'
 import { hostMemory } from './host_memory.js'
 import { CpuStorage } from './cpu_storage.js'
 import { openmpControl } from './cpu_threads.js'
 import { ThreadChoice } from './thread_choice.js'
-import { tuneMalloc } from './malloc_tuning.js'
+import { mallocTuned, tuneMalloc } from './malloc_tuning.js'
 import { BackgroundBuild, buildQuick, enqueueBuild, findQuickCompiler, swappingProgram } from './cpu_quick.js'
 import { QuickCRenderer } from '../renderer/c_quick.js'
 import {
@@ -420,6 +421,7 @@ function loadKernel(file: string, symbol: string, name: string): Program<TypedAr
 export const cpuStorage = new CpuStorage(
   (ab) => loadKoffi().address(ab),
   () => hostMemory(loadKoffi),
+  () => heapBuffers(loadKoffi, mallocTuned()),
 )
 
 export function createCPUDevice(name: string): CompiledDevice<TypedArray, CpuArtifact> {

@@ -11,10 +11,14 @@
 //   plain loop (`y = f(x)`, nothing disposed) whose results nobody gives back. So buffers freed by
 //   dispose and buffers whose Buffer the GC collected (`needsFree`: the Buffer's FinalizationRegistry
 //   holds the storage and gives it to `free`) go to a pool by dtype and length, and the next buffer
-//   of that kind is taken from there: warm, not zero filled, no new external memory.
-// - From NATIVE_MIN_BYTES: native mappings in a size-class cache (host_memory.ts).
+//   of that kind is taken from there: warm, not zero filled, no new external memory. A new one is
+//   a heap block (heap_buffers.ts: not zero filled, and given back to malloc by the scavenge that
+//   finds it dead, inside a loop that never yields).
+// - From NATIVE_MIN_BYTES: native mappings in a size-class cache (host_memory.ts); past the turn
+//   limit of fresh mappings (a loop that does not yield), heap blocks.
 import { type DType, storageArray, type TypedArray } from '../dtype.js'
 import { getEnv } from '../helpers.js'
+import type { HeapBuffers } from './heap_buffers.js'
 import { type HostMemory, NATIVE_MIN_BYTES } from './host_memory.js'
 import { TurnBudget } from './turn_budget.js'
 
@@ -57,6 +61,8 @@ export class CpuStorage {
     private readonly address: (ab: ArrayBuffer) => bigint,
     /** native memory for large buffers, or null */
     private readonly native: () => HostMemory | null,
+    /** uninitialized heap blocks the GC frees by itself, or null */
+    private readonly heap: () => HeapBuffers | null = () => null,
   ) {}
 
   alloc(size: number, dtype: DType): TypedArray {
@@ -70,7 +76,7 @@ export class CpuStorage {
       this.pooledBytes -= buf.byteLength
       this.counts.pooled++
     } else {
-      const ab = new ArrayBuffer(bytes + ALIGN)
+      const ab = this.fresh(bytes + ALIGN)
       const off = (ALIGN - Number(this.address(ab) % BigInt(ALIGN))) % ALIGN
       buf = new Ctor(ab, off, size)
       this.counts.fresh++
@@ -101,12 +107,15 @@ export class CpuStorage {
     return this.native()?.owns(buf.buffer as ArrayBuffer) ?? false
   }
 
-  /** A copy the caller owns; a large one is native memory too, reused once the caller drops it. */
+  /**
+   * A copy the caller owns: a large one native memory too, reused once the caller drops it, or a
+   * heap block (the GC frees it by itself).
+   */
   copyOut(buf: TypedArray): TypedArray {
     const Ctor = buf.constructor as ArrayCtor
-    const native = buf.byteLength >= NATIVE_MIN_BYTES ? this.native()?.alloc(buf.byteLength) : undefined
-    if (!native) return buf.slice()
-    const out = new Ctor(native, 0, buf.length)
+    if (buf.byteLength < NATIVE_MIN_BYTES) return buf.slice()
+    const ab = this.native()?.alloc(buf.byteLength) ?? this.fresh(buf.byteLength)
+    const out = new Ctor(ab, 0, buf.length)
     out.set(buf as never)
     return out
   }
@@ -114,6 +123,18 @@ export class CpuStorage {
   /** bytes in the pool */
   get pooled(): number {
     return this.pooledBytes
+  }
+
+  /** A new ArrayBuffer of `bytes`: a heap block (not zero filled), else a plain one. */
+  private fresh(bytes: number): ArrayBuffer {
+    const heap = this.heap()
+    if (heap)
+      try {
+        return heap.alloc(bytes)
+      } catch {
+        // (out of heap: a plain ArrayBuffer reports it with the engine's own error)
+      }
+    return new ArrayBuffer(bytes)
   }
 
   private arrayCtor(dtype: DType): ArrayCtor {

@@ -12,12 +12,15 @@
 //
 // Bounded: buffers that become unreachable come back through the FinalizationRegistry of
 // runtime/buffer.ts, whose callbacks run only when the event loop turns (a loop that awaits
-// `data()` turns it); a loop that never yields cannot give them back, so once it has mapped
-// `limit` fresh bytes without the loop turning, allocations fall back to plain ArrayBuffers, which
-// the GC frees by itself. What stays mapped across turns (a model's weights, loaded with awaits
-// between reads) counts against `hardLimit` only: counted against `limit` too, a 0.94 GB LLM left
-// its prefill ~130 MB, and every 64 MB temporary after that became a fresh, zero-filled
-// ArrayBuffer held until the next GC (a third of the step's peak RSS).
+// `data()` turns it), and only after a full collection (V8's scavenges keep registered objects
+// alive). A loop that never yields cannot give them back, so once it has mapped `limit` fresh bytes
+// without the loop turning (TURN_LIMIT: 16 MiB), allocations fall back to heap blocks
+// (heap_buffers.ts), which the GC frees by itself, inside the loop: with the old limit of 1 GiB a
+// plain loop of 4-16 MiB matmul outputs mapped, faulted and zero filled a fresh mapping at every
+// call. What stays mapped across turns (a model's weights, loaded with awaits between reads)
+// counts against `hardLimit` only: counted against `limit` too, a 0.94 GB LLM left its prefill
+// ~130 MB, and every 64 MB temporary after that became a fresh, zero-filled ArrayBuffer held until
+// the next GC (a third of the step's peak RSS).
 import { getEnv } from '../helpers.js'
 import { nodeBuiltins } from './node.js'
 
@@ -36,6 +39,11 @@ type Koffi = {
   view(ptr: Ptr, len: number): ArrayBuffer
 }
 
+/**
+ * The most bytes freshly mapped between two turns of the event loop (the first mapping of a turn
+ * is granted whatever its size): past it a loop that does not yield gets heap blocks instead.
+ */
+export const TURN_LIMIT = 16 << 20
 /** Below this a plain ArrayBuffer is as good: malloc's heap reuses small blocks warm. */
 export const NATIVE_MIN_BYTES = 1 << 20
 const PAGE = 4096
@@ -104,9 +112,15 @@ export class HostMemory {
       this.counts.reused++
       return warm instanceof ArrayBuffer ? warm : this.wrap(warm)
     }
-    if (this.mapped + cls > this.hardLimit || this.fresh + cls > this.limit) {
+    if (this.mapped + cls > this.hardLimit) {
       // the cache's other classes go; this allocation falls back
       this.dropCache()
+      this.counts.overLimit++
+      return undefined
+    }
+    // a loop that does not yield: its outputs go to storage the GC frees without the event loop
+    // (the first mapping of a turn is always granted, however large: a model's weight)
+    if (this.fresh > 0 && this.fresh + cls > this.limit) {
       this.counts.overLimit++
       return undefined
     }
@@ -226,12 +240,11 @@ export function hostMemory(koffi: () => Koffi): HostMemory | null {
       munmap: lib.func('int munmap(void *addr, size_t len)') as Libc['munmap'],
       madvise: lib.func('int madvise(void *addr, size_t len, int advice)') as Libc['madvise'],
     }
-    // an eighth of the machine, at most 1 GiB (the old pool's limit): what a loop that never
-    // yields may strand before it falls back (10,000 1 MiB results read by dataSync: RSS 3.2 GiB
-    // with 2 GiB, ~1.1 GiB with plain ArrayBuffers only); the cache keeps at most half. In all,
-    // at most half the machine is mapped.
-    const limit = Math.min(n.os.totalmem() / 8, 2 ** 30)
-    const mem = new HostMemory(libc, (p, len) => k.view(p, len), limit, limit / 2, n.os.totalmem() / 2)
+    // fresh mappings per turn of the event loop: 16 MiB (a loop that never yields is then served
+    // from heap_buffers.ts, which the GC gives back inside the loop); the cache keeps a
+    // sixteenth of the machine's memory, at most 512 MiB; at most half the machine is mapped
+    const cacheLimit = Math.min(n.os.totalmem() / 16, 2 ** 29)
+    const mem = new HostMemory(libc, (p, len) => k.view(p, len), TURN_LIMIT, cacheLimit, n.os.totalmem() / 2)
     // probe once: a runtime may refuse external ArrayBuffers
     const probe = mem.alloc(NATIVE_MIN_BYTES)
     if (!probe) return instance

@@ -1,26 +1,33 @@
-// glibc malloc settings for the CPU device's medium buffers. Storage from 16 KiB to 1 MiB is a V8
-// ArrayBuffer (smaller: slab views, larger: native mappings, runtime/cpu.ts), which V8 gets from
-// calloc. A user's plain loop (`y = f(x)`, nothing disposed) gets a fresh one per call and the GC
-// frees the old ones in batches; with glibc's defaults those batches go back to the kernel (the
-// heap top is trimmed past 128 KiB of free space, blocks of 128 KiB and more are mmapped), so every
-// fresh output page-faulted and was zero filled again: 52-57 us of CPU per 256 KiB output (30-38 us
-// of it in the kernel) against 25-29 us with the freed memory kept (a 256x256 matmul's output; its
-// kernel takes ~300 us). Kept: blocks up to 2 MiB come from the heap, and up to 64 MiB of free
-// heap stays mapped for the next outputs.
+// glibc malloc settings for the CPU device's buffers from 16 KiB on that are not native mappings
+// (runtime/cpu_storage.ts, heap_buffers.ts). A user's plain loop (`y = f(x)`, nothing disposed)
+// gets a fresh buffer per call and the GC frees the old ones in batches; with glibc's defaults those
+// batches go back to the kernel (the heap top is trimmed past 128 KiB of free space, blocks of
+// 128 KiB and more are mmapped), so every fresh output page-faulted and was zero filled again:
+// 52-57 us of CPU per 256 KiB output (30-38 us of it in the kernel) against 25-29 us with the freed
+// memory kept (a 256x256 matmul's output; its kernel takes ~300 us). Kept: blocks up to 2 MiB come
+// from the heap (larger ones too where heap_buffers.ts asks), up to 256 MiB of free heap stays
+// mapped for the next outputs (a loop of 64 MiB outputs frees a few at a time), and the heap grows
+// in steps of 64 MiB (address space only: pages are touched by their first write), so that the
+// huge-page advice of heap_buffers.ts is ahead of the chunk headers malloc writes at the top.
 import { getEnv } from '../helpers.js'
+
+/** Blocks from this size are mmapped by malloc (unless heap_buffers.ts switches mmap off). */
+export const MMAP_THRESHOLD = 2 << 20
 
 // mallopt parameters (glibc malloc.h)
 const M_TRIM_THRESHOLD = -1
+const M_TOP_PAD = -2
 const M_MMAP_THRESHOLD = -3
 
 /** The settings to apply: none when the user tuned malloc through its environment variables or
  * turned this off (TSGRAD_MALLOC_TUNING=0: the process's malloc is shared with everything else). */
 export function mallocSettings(env: (name: string) => string): { param: number; value: number }[] {
   if (env('TSGRAD_MALLOC_TUNING') === '0') return []
-  if (env('MALLOC_TRIM_THRESHOLD_') || env('MALLOC_MMAP_THRESHOLD_')) return []
+  if (env('MALLOC_TRIM_THRESHOLD_') || env('MALLOC_MMAP_THRESHOLD_') || env('MALLOC_TOP_PAD_')) return []
   return [
-    { param: M_MMAP_THRESHOLD, value: 2 << 20 },
-    { param: M_TRIM_THRESHOLD, value: 64 << 20 },
+    { param: M_MMAP_THRESHOLD, value: MMAP_THRESHOLD },
+    { param: M_TRIM_THRESHOLD, value: 256 << 20 },
+    { param: M_TOP_PAD, value: 64 << 20 },
   ]
 }
 

@@ -138,6 +138,20 @@ describe('native output buffers', { skip }, () => {
     assert.ok(mem.alloc(4 * MiB)) // a cached one
   })
 
+  test('the first mapping of a turn is granted whatever its size; later ones only within the turn limit', async () => {
+    // a model's 64 MiB weight realized on its own still gets a mapping (huge pages, unmapped when
+    // dropped); a loop's outputs past the limit go to heap blocks the GC gives back in the loop
+    const mem = privateMemory(16 * MiB, 8 * MiB, 1024 * MiB)
+    await new Promise((r) => setImmediate(r))
+    const big = mem.alloc(64 * MiB)
+    assert.ok(big, 'first mapping of the turn')
+    assert.equal(mem.alloc(4 * MiB), undefined, 'past the turn limit')
+    await new Promise((r) => setImmediate(r))
+    const again = mem.alloc(64 * MiB)
+    assert.ok(again, 'first mapping of the next turn')
+    for (const ab of [big, again]) mem.release(ab)
+  })
+
   test('what stays mapped across turns of the event loop counts against the hard limit only', async () => {
     // a model's weights, loaded before: with the turn budget spent by them, every later large
     // buffer was a fresh zero-filled ArrayBuffer (an LLM prefill's 64 MB temporaries)

@@ -7,12 +7,13 @@ import { mallocSettings, mallocTuned } from '../../src/runtime/malloc_tuning.ts'
 import { hasCPU } from '../helpers.ts'
 
 describe('malloc tuning for the CPU device', () => {
-  test('mmap threshold 2 MiB and trim threshold 64 MiB, unless the user set either or turned it off', () => {
+  test('mmap threshold 2 MiB, trim threshold 256 MiB, top pad 64 MiB, unless the user set one or turned it off', () => {
     const env = (vars: Record<string, string>) => (n: string) => vars[n] ?? ''
     assert.deepEqual(
       mallocSettings(env({})).map((s) => s.value),
-      [2 << 20, 64 << 20],
+      [2 << 20, 256 << 20, 64 << 20],
     )
+    assert.deepEqual(mallocSettings(env({ MALLOC_TOP_PAD_: '0' })), [])
     assert.deepEqual(mallocSettings(env({ MALLOC_TRIM_THRESHOLD_: '131072' })), [])
     assert.deepEqual(mallocSettings(env({ MALLOC_MMAP_THRESHOLD_: '65536' })), [])
     assert.deepEqual(mallocSettings(env({ TSGRAD_MALLOC_TUNING: '0' })), [])

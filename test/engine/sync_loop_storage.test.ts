@@ -1,0 +1,100 @@
+// Storage a synchronous loop gets back without the event loop turning: FinalizationRegistry
+// callbacks wait for a turn, so a loop of `f(x).realize()` that never awaits can reuse only memory
+// the garbage collector frees by itself (runtime/heap_buffers.ts, runtime/buffer.ts).
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { Tensor } from '../../src/index.ts'
+import { Buffer } from '../../src/runtime/buffer.ts'
+import { createRequire } from 'node:module'
+import { heapBuffers } from '../../src/runtime/heap_buffers.ts'
+import { hostMemory } from '../../src/runtime/host_memory.ts'
+import { mallocTuned } from '../../src/runtime/malloc_tuning.ts'
+import { settle } from '../soak/workloads.ts'
+import { hasCPU } from '../helpers.ts'
+
+const MiB = 2 ** 20
+type Gc = (o?: { type: 'minor' | 'major'; execution?: 'sync' }) => void
+const gc = globalThis.gc as Gc | undefined
+const f32 = Tensor.randn([1]).dtype
+type K = Parameters<typeof heapBuffers>[0] & Parameters<typeof hostMemory>[0]
+const koffi = (): K => () => createRequire(import.meta.url)('koffi')
+const native = () => hostMemory(koffi())
+
+describe('storage a synchronous loop gets back', { skip: !gc && 'needs --expose-gc' }, () => {
+  test('a dropped collectable buffer is freed by a young-generation collection, not only a full one', () => {
+    // V8's scavenges keep every FinalizationRegistry target alive: with the Buffer itself registered,
+    // its storage waited for a full mark-compact (every 64 MB of external memory)
+    gc!()
+    const before = process.memoryUsage().arrayBuffers
+    for (let i = 0; i < 16; i++) void new Buffer('JS', MiB / 4, f32).raw // 1 MiB each, dropped
+    gc!({ type: 'minor', execution: 'sync' })
+    gc!({ type: 'minor', execution: 'sync' }) // (finishes the first one's sweep of array buffers)
+    const left = process.memoryUsage().arrayBuffers - before
+    assert.ok(left < 4 * MiB, `${(left / MiB).toFixed(1)} MiB of 16 dropped MiB still allocated`)
+  })
+
+  test('a loop that never yields reuses warm heap memory for its large outputs', {
+    skip: (!hasCPU || process.platform !== 'linux') && 'needs the CPU device on Linux',
+  }, async () => {
+    const x = Tensor.randn([1 << 20]).realize() // 4 MiB outputs
+    x.add(1).realize()
+    await settle()
+    const mem = native()
+    const fault = () => process.resourceUsage().minorPageFault
+    let [faults, mapped] = [0, 0]
+    for (let i = 0; i < 48; i++) {
+      const [f0, m0] = [fault(), mem?.counts.mapped ?? 0]
+      x.add(i).realize() // dropped at once, never disposed
+      if (i < 24) continue
+      faults += fault() - f0
+      mapped += (mem?.counts.mapped ?? 0) - m0
+    }
+    // a fresh mapping (2 huge-page faults) never comes back within the loop; a fresh heap block
+    // faults 1,024 pages
+    assert.equal(mapped, 0, 'fresh mappings in the last 24 calls')
+    assert.ok(faults < 24 * 64, `${faults} minor faults in the last 24 calls`)
+    const y = x.add(7).realize()
+    const [xs, ys] = [await x.data(), await y.data()]
+    for (const i of [0, 12345, (1 << 20) - 1]) assert.equal(ys[i], Math.fround(xs[i]! + 7))
+  })
+
+  test('a heap block past the mmap threshold is on the heap, and a scavenge gives it back to malloc', {
+    skip: (!hasCPU || process.platform !== 'linux') && 'needs the CPU device on Linux',
+  }, () => {
+    void new Buffer('CPU', 1 << 14, f32).raw // the device is up: malloc tuned
+    const k = koffi()
+    const heap = heapBuffers(k, mallocTuned())
+    assert.ok(heap, 'heap blocks on Linux with glibc')
+    const raw = createRequire(import.meta.url)('koffi')
+    const libc = raw.load('libc.so.6')
+    const sbrk = libc.func('intptr_t sbrk(intptr_t increment)') as (n: number) => number
+    const fields = [
+      'arena',
+      'ordblks',
+      'smblks',
+      'hblks',
+      'hblkhd',
+      'usmblks',
+      'fsmblks',
+      'uordblks',
+      'fordblks',
+      'keepcost',
+    ]
+    const info = libc.func(
+      `${raw.struct('mallinfo2', Object.fromEntries(fields.map((f) => [f, 'size_t']))).name} mallinfo2()`,
+    )
+    const inUse = () => Number((info() as { uordblks: number | bigint }).uordblks)
+    // 8 MiB: malloc would mmap it (threshold 2 MiB) and unmap it when freed
+    let ab: ArrayBuffer | undefined = heap.alloc(8 * MiB)
+    assert.ok(
+      Number(k().address(ab)) + 8 * MiB <= Number(sbrk(0)),
+      'below the heap top: not an mmapped block',
+    )
+    const before = inUse()
+    ab = undefined
+    gc!({ type: 'minor', execution: 'sync' })
+    gc!({ type: 'minor', execution: 'sync' }) // (finishes the first one's sweep of array buffers)
+    const freed = before - inUse()
+    assert.ok(freed >= 8 * MiB, `malloc got back ${(freed / MiB).toFixed(1)} MiB`)
+  })
+})
