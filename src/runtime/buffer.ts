@@ -4,7 +4,7 @@
 // the free until the capture is dropped, so a replay never writes storage handed out again).
 import type { DType, TypedArray } from '../dtype.js'
 import { TsgradError } from '../helpers.js'
-import type { BufferRef } from '../uop/ops.js'
+import { type BufferRef, INTERN_USERS } from '../uop/ops.js'
 import { viz } from '../trace.js'
 import { Device } from './device.js'
 
@@ -68,7 +68,9 @@ export class Buffer implements BufferRef {
   /** jit captures whose launches use this buffer's storage */
   private pins = 0
   /** `writeClock.now` when this buffer was last overwritten in place (0: never) */
-  writtenAt = 0
+  writtenAt = 0;
+  /** the graph nodes on this buffer (uop/ops.ts interning; declared so every Buffer has one shape) */
+  [INTERN_USERS]: unknown = undefined
 
   constructor(
     readonly device: string,
@@ -103,7 +105,10 @@ export class Buffer implements BufferRef {
         allocator.alloc(this.size, this.dtype),
       )
       this.collectable = allocator.collectable === true && !allocator.needsFree?.(this._raw)
-      if (this.collectable) countingRegistry(this.device).register(this, this.nbytes, this)
+      // (the storage, not this Buffer, is the registered target: V8's young-generation collector
+      // keeps a registered object alive, and a Buffer keeps its graph nodes through the UOp tables)
+      if (this.collectable)
+        countingRegistry(this.device).register(this._raw as object, this.nbytes, this._raw as object)
       else freeing.register(this, { device: this.device, raw: this._raw, nbytes: this.nbytes }, this)
       memory.inUse += this.nbytes
       memory.peak = Math.max(memory.peak, memory.inUse)
@@ -144,7 +149,7 @@ export class Buffer implements BufferRef {
   private free(): void {
     if (this._raw !== undefined) {
       const allocator = Device.get(this.device).allocator
-      if (this.collectable) countingRegistry(this.device).unregister(this)
+      if (this.collectable) countingRegistry(this.device).unregister(this._raw as object)
       else freeing.unregister(this)
       allocator.free(this._raw)
       uncount(this.device, this.nbytes)
