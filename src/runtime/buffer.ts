@@ -101,9 +101,14 @@ export class Buffer implements BufferRef {
       )
     if (this._raw === undefined) {
       const allocator = Device.get(this.device).allocator
-      this._raw = explainRangeError('allocate', this.device, this.size, this.dtype, () =>
-        allocator.alloc(this.size, this.dtype),
-      )
+      try {
+        // (no closure for explainRangeError: this runs once per eager op's output)
+        this._raw = allocator.alloc(this.size, this.dtype)
+      } catch (e) {
+        explainRangeError('allocate', this.device, this.size, this.dtype, () => {
+          throw e
+        })
+      }
       this.collectable = allocator.collectable === true && !allocator.needsFree?.(this._raw)
       // (the storage, not this Buffer, is the registered target: V8's young-generation collector
       // keeps a registered object alive, and a Buffer keeps its graph nodes through the UOp tables)

@@ -595,7 +595,8 @@ function argHasUOp(arg: unknown): boolean {
   return false
 }
 
-function normConst(v: number, dt: DType): number {
+/** A constant's value as its dtype stores it (the arg of its CONST). */
+export function normConst(v: number, dt: DType): number {
   if (dt.isBool) return v ? 1 : 0
   // a float constant is a value of its dtype (3.7 in a float32 graph is 3.7f), on every backend
   if (dt.isFloat) return roundToDType(v, dt)
