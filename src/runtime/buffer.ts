@@ -60,6 +60,8 @@ function explainRangeError<T>(what: string, device: string, size: number, dtype:
 export class Buffer implements BufferRef {
   readonly id = nextId++
   private _raw: unknown = undefined
+  /** the finalization target of storage that needs `free` (see `raw`) */
+  private lifeToken: object | undefined = undefined
   /** the GC reclaims the storage by itself (see `Allocator.collectable`): only its size is registered */
   private collectable = false
   private _disposed = false
@@ -110,11 +112,19 @@ export class Buffer implements BufferRef {
         })
       }
       this.collectable = allocator.collectable === true && !allocator.needsFree?.(this._raw)
-      // (the storage, not this Buffer, is the registered target: V8's young-generation collector
-      // keeps a registered object alive, and a Buffer keeps its graph nodes through the UOp tables)
+      // (the storage, or an empty token that only this Buffer holds, is the registered target, not
+      // the Buffer: V8's young-generation collector keeps a registered object alive, and a Buffer
+      // keeps its graph nodes through the UOp tables)
       if (this.collectable)
         countingRegistry(this.device).register(this._raw as object, this.nbytes, this._raw as object)
-      else freeing.register(this, { device: this.device, raw: this._raw, nbytes: this.nbytes }, this)
+      else {
+        this.lifeToken = {}
+        freeing.register(
+          this.lifeToken,
+          { device: this.device, raw: this._raw, nbytes: this.nbytes },
+          this.lifeToken,
+        )
+      }
       memory.inUse += this.nbytes
       memory.peak = Math.max(memory.peak, memory.inUse)
       viz?.mem(this.device, this.nbytes)
@@ -155,7 +165,7 @@ export class Buffer implements BufferRef {
     if (this._raw !== undefined) {
       const allocator = Device.get(this.device).allocator
       if (this.collectable) countingRegistry(this.device).unregister(this._raw as object)
-      else freeing.unregister(this)
+      else freeing.unregister(this.lifeToken!)
       allocator.free(this._raw)
       uncount(this.device, this.nbytes)
       this._raw = undefined
