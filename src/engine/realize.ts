@@ -135,14 +135,14 @@ const BUILD_CHUNK = 24
  * kernel's codegen from begin to end).
  */
 function precompile(items: readonly ScheduleItem[]): void {
-  if (viz) return
+  if (viz || items.every(hasKernel)) return
   const jobs = new Map<string, { src: string; name: string }[]>()
   /** per device, the early chunk started last */
   const early = new Map<string, StartedBuilds>()
   const waits: (() => void)[] = []
   try {
     for (const it of items) {
-      if (it.kind !== 'kernel' || kernelOfAst.get(it.ast)?.device === it.device) continue
+      if (it.kind !== 'kernel' || hasKernel(it)) continue
       const key = `${it.device}|${it.ast.key}`
       if (programCache.has(key) || prerendered.has(key)) continue
       const dev = Device.get(it.device)
@@ -173,6 +173,10 @@ function precompile(items: readonly ScheduleItem[]): void {
     for (const w of waits) w()
   }
 }
+
+/** Whether an item needs no build: a copy, or a kernel whose program its AST already has. */
+const hasKernel = (it: ScheduleItem): boolean =>
+  it.kind !== 'kernel' || kernelOfAst.get(it.ast)?.device === it.device
 
 /** Forget the compiled kernels, so the next launches choose their opts again (benchmarks: BEAM against the heuristics in one process). */
 export function clearKernelCache(): void {

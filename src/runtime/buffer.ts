@@ -4,7 +4,7 @@
 // the free until the capture is dropped, so a replay never writes storage handed out again).
 import type { DType, TypedArray } from '../dtype.js'
 import { TsgradError } from '../helpers.js'
-import type { BufferRef } from '../uop/ops.js'
+import { type BufferRef, INTERN_USERS } from '../uop/ops.js'
 import { viz } from '../trace.js'
 import { Device } from './device.js'
 
@@ -75,7 +75,9 @@ export class Buffer implements BufferRef {
   /** jit captures whose launches use this buffer's storage */
   private pins = 0
   /** `writeClock.now` when this buffer was last overwritten in place (0: never) */
-  writtenAt = 0
+  writtenAt = 0;
+  /** the graph nodes on this buffer (uop/ops.ts interning; declared so every Buffer has one shape) */
+  [INTERN_USERS]: unknown = undefined
 
   constructor(
     readonly device: string,
@@ -106,9 +108,14 @@ export class Buffer implements BufferRef {
       )
     if (this._raw === undefined) {
       const allocator = Device.get(this.device).allocator
-      this._raw = explainRangeError('allocate', this.device, this.size, this.dtype, () =>
-        allocator.alloc(this.size, this.dtype),
-      )
+      try {
+        // (no closure for explainRangeError: this runs once per eager op's output)
+        this._raw = allocator.alloc(this.size, this.dtype)
+      } catch (e) {
+        explainRangeError('allocate', this.device, this.size, this.dtype, () => {
+          throw e
+        })
+      }
       this.collectable = allocator.collectable === true && !allocator.needsFree?.(this._raw)
       const w = (this.watch = {})
       if (this.collectable) countingRegistry(this.device).register(w, this.nbytes, w)

@@ -537,6 +537,8 @@ export class Tensor {
   /** Broadcast and promote operands of an elementwise op. */
   static broadcast(op: string, xs: Operand[], dtype?: DType): Tensor[] {
     if (sameShapeAndType(xs, dtype)) return xs as Tensor[]
+    const scalarPair = xs.length === 2 && dtype === undefined ? withScalar(xs) : undefined
+    if (scalarPair) return scalarPair
     const first = xs.find((x): x is Tensor => x instanceof Tensor)
     if (!first) throw new TsgradError(`${op}: at least one operand must be a Tensor`)
     for (const x of xs)
@@ -578,6 +580,25 @@ export class Tensor {
   static iota(n: number, device: string): Tensor {
     return new Tensor(G.iotaNode(n, device))
   }
+}
+
+/**
+ * A tensor and a number its dtype holds (`x.add(0.5)` on floats): the constant broadcast to the
+ * tensor's shape as one tensor (the general path of Tensor.broadcast made three: the constant, its
+ * reshape and its expand; the same nodes). Undefined for anything else (a promotion, a symbolic shape).
+ */
+function withScalar(xs: readonly Operand[]): Tensor[] | undefined {
+  const [a, b] = xs
+  const first = a instanceof Tensor
+  const t = first ? a : b
+  const v = first ? b : a
+  if (!(t instanceof Tensor) || typeof v !== 'number') return undefined
+  const u = t.uop
+  const d = u.dtype
+  // (a number takes the tensor's dtype only when that dtype holds it: nothing to check)
+  if (scalarDType(v, d) !== d || isSymShape(u.shape!)) return undefined
+  const c = new Tensor(G.constNode(v, d, u.device, u.shape as number[]))
+  return first ? [t, c] : [c, t]
 }
 
 /** `assign` into a view of a buffer (see Tensor.assign); false when `t` views no buffer. */

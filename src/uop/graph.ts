@@ -1,19 +1,14 @@
 // Builders for tensor-graph nodes (shape-carrying UOps), shared by the front end and autograd.
 // They assume valid input (the front end validates and throws readable errors) and skip no-ops.
 import { type DType, dtypes } from '../dtype.js'
-import { type Op, Ops, type PadArg, type ReduceOp, type sint, UOp } from './ops.js'
+import { normConst, type Op, Ops, type PadArg, type ReduceOp, type sint, UOp } from './ops.js'
 import { shapeSEq as shapeEq } from './sint.js'
 
 /** A node's shape: sizes may be symbolic (int32 expressions of variables). */
 export type Shape = readonly sint[]
 
 export function constNode(value: number, dtype: DType, device: string, shape: Shape = []): UOp {
-  const c = UOp.new(
-    Ops.CONST,
-    dtype,
-    [UOp.new(Ops.DEVICE, dtypes.void, [], device)],
-    UOp.const(dtype, value).arg,
-  )
+  const c = UOp.new(Ops.CONST, dtype, [UOp.new(Ops.DEVICE, dtypes.void, [], device)], normConst(value, dtype))
   if (shape.length === 0) return c
   return expand(
     reshape(

@@ -233,7 +233,23 @@ let nextId = 0
 type Level = WeakMap<UOp, UOp | Level>
 type Users = Map<string, UOp | Level>
 
-const byIdentity = new WeakMap<object, Users>()
+/**
+ * Where an identity arg keeps the users of its nodes: on the object itself, not in a WeakMap keyed
+ * by it. V8's young-generation collector keeps a WeakMap value alive while the key is young and the
+ * table is reachable, and the value (the map, its BUFFER node) holds the key: every eager op's
+ * output Buffer, its nodes and what they reach survived each scavenge and went to the old space
+ * until a full collection (~0.65 KB per op; ~1.2 KB in an eager chain). On the object, it is a
+ * plain cycle the scavenger frees. A frozen arg keeps the WeakMap.
+ */
+export const INTERN_USERS: unique symbol = Symbol('internUsers')
+type IdentityArg = { [INTERN_USERS]?: Users }
+const frozenIdentities = new WeakMap<object, Users>()
+const usersOfIdentity = (o: object): Users | undefined =>
+  (o as IdentityArg)[INTERN_USERS] ?? frozenIdentities.get(o)
+function setUsersOfIdentity(o: object, users: Users): void {
+  if (Object.isExtensible(o)) (o as IdentityArg)[INTERN_USERS] = users
+  else frozenIdentities.set(o, users)
+}
 const leaves = new Map<string, WeakRef<UOp>>()
 let leavesSwept = 64
 // dead leaves leave the table when the event loop turns, or at the next sweep of a loop that never
@@ -378,11 +394,11 @@ export class UOp {
     const ident = identityArg(arg)
     if (ident) {
       const k = [op, dtype.name, src.length].join('|')
-      let users = byIdentity.get(ident)
+      let users = usersOfIdentity(ident)
       const hit = lookup(users, k, src, 0)
       if (hit) return hit
       const u = new UOp(op, dtype, src, arg, ak, inferShape(op, src, arg))
-      if (!users) byIdentity.set(ident, (users = new Map()))
+      if (!users) setUsersOfIdentity(ident, (users = new Map()))
       store(users, k, src, 0, u)
       return u
     }
@@ -579,7 +595,8 @@ function argHasUOp(arg: unknown): boolean {
   return false
 }
 
-function normConst(v: number, dt: DType): number {
+/** A constant's value as its dtype stores it (the arg of its CONST). */
+export function normConst(v: number, dt: DType): number {
   if (dt.isBool) return v ? 1 : 0
   // a float constant is a value of its dtype (3.7 in a float32 graph is 3.7f), on every backend
   if (dt.isFloat) return roundToDType(v, dt)

@@ -198,20 +198,31 @@ export function toposort(
 ): UOp[] {
   const seen = new Set<UOp>()
   const order: UOp[] = []
-  const stack: [UOp, boolean][] = []
-  for (let i = roots.length - 1; i >= 0; i--) stack.push([roots[i]!, false])
+  // nodes to visit, and in `expanded` whether each one's sources are already on the stack (two
+  // parallel stacks: no pair allocated per node)
+  const stack: UOp[] = []
+  const expanded: boolean[] = []
+  for (let i = roots.length - 1; i >= 0; i--) {
+    stack.push(roots[i]!)
+    expanded.push(false)
+  }
   while (stack.length) {
-    const [n, expanded] = stack.pop()!
-    if (expanded) {
+    const n = stack.pop()!
+    if (expanded.pop()) {
       order.push(n)
       continue
     }
     if (seen.has(n)) continue
     seen.add(n)
-    stack.push([n, true])
+    stack.push(n)
+    expanded.push(true)
     if (stopAt?.(n)) continue
     const src = srcOf(n)
-    for (let i = src.length - 1; i >= 0; i--) if (!seen.has(src[i]!)) stack.push([src[i]!, false])
+    for (let i = src.length - 1; i >= 0; i--)
+      if (!seen.has(src[i]!)) {
+        stack.push(src[i]!)
+        expanded.push(false)
+      }
   }
   return order
 }
