@@ -95,6 +95,7 @@ describe('storage a synchronous loop gets back', { skip: !gc && 'needs --expose-
     gc!({ type: 'minor', execution: 'sync' })
     gc!({ type: 'minor', execution: 'sync' }) // (finishes the first one's sweep of array buffers)
     const freed = before - inUse()
-    assert.ok(freed >= 8 * MiB, `malloc got back ${(freed / MiB).toFixed(1)} MiB`)
+    // (a few KiB of other allocations may land between the two readings)
+    assert.ok(freed >= 8 * MiB - 256 * 1024, `malloc got back ${(freed / MiB).toFixed(3)} MiB`)
   })
 })
