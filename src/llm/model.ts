@@ -40,7 +40,11 @@ import type { LayerWeights, ModelWeights } from './weights.js'
 export interface TransformerOptions {
   /** KV cache length (default: the trained context, at most 4096) */
   maxContext?: number
-  /** prefill at most this many tokens per forward pass (default 512) */
+  /**
+   * a prompt's layers run over it in chunks of this many tokens (default 256: the chunk's
+   * temporaries grow with it, attention's scores as chunk x context; 128 took ~5% more CPU for a
+   * 512-token prompt of a LLaMA-1B shape, 512 no less than 256)
+   */
   prefillChunk?: number
   /**
    * the KV cache's element type (default 'f16', as llama.cpp's: half the memory of 'f32', 67 MB
@@ -217,7 +221,7 @@ export class Transformer implements ModelRunner {
     if (opts.intDot !== undefined && typeof opts.intDot !== 'boolean')
       throw new TsgradError(`llm model: intDot must be a boolean, got ${String(opts.intDot)}`)
     this.intBlocks = opts.intDot === false ? undefined : w.blocks
-    this.chunk = opts.prefillChunk ?? 512
+    this.chunk = opts.prefillChunk ?? 256
     if (!(Number.isInteger(this.chunk) && this.chunk >= 1))
       throw new TsgradError(`llm model: prefillChunk must be a positive integer, got ${opts.prefillChunk}`)
     const device = w.embed.device
@@ -276,9 +280,7 @@ export class Transformer implements ModelRunner {
     // next step's cache write (which keeps their values, as for any overwritten buffer) recomputed
     // this step's attention
     const a = cut(
-      T === 1
-        ? q.scaledDotProductAttention(keys, values)
-        : q.scaledDotProductAttention(keys, values, { isCausal: true, causalAlign: 'bottomRight' }),
+      T === 1 ? q.scaledDotProductAttention(keys, values) : this.promptAttention(q, keys, values),
       T,
     )
     // one token: (1, heads, 1, headDim) is already in (1, 1, heads * headDim) order (the transposed
@@ -287,6 +289,30 @@ export class Transformer implements ModelRunner {
     return linearsOf(flat.reshape([1, T, c.heads * c.headDim]), this.intBlocks, panels)(l.wo, undefined, {
       residual,
     })
+  }
+
+  /**
+   * A prompt's causal attention (q (1, heads, T, headDim) against the cache's keys and values), one
+   * key/value head at a time: each head's scores (group x T x context floats) are a temporary the
+   * next head's reuse, where all heads' at once were the largest buffers of a prompt's layer (two
+   * of 67 MB for a 512-token chunk at context 1024 on a LLaMA-1B shape).
+   */
+  private promptAttention(q: Tensor, keys: Tensor, values: Tensor): Tensor {
+    const Hkv = keys.shape[1]!
+    const g = q.shape[1]! / Hkv
+    const opts = { isCausal: true, causalAlign: 'bottomRight' } as const
+    if (Hkv === 1) return q.scaledDotProductAttention(keys, values, opts)
+    const heads = Array.from({ length: Hkv }, (_, h) =>
+      q
+        .shrink([null, [h * g, (h + 1) * g], null, null])
+        .scaledDotProductAttention(
+          keys.shrink([null, [h, h + 1], null, null]),
+          values.shrink([null, [h, h + 1], null, null]),
+          opts,
+        )
+        .contiguous(),
+    )
+    return Tensor.cat(heads, 1)
   }
 
   /** residual + the MLP (or the experts) of x */
