@@ -14,6 +14,7 @@
 //   first greedy token, second run: kernels compiled), and peak memory (the child's max RSS;
 //   llama.cpp maps the file, its pages count once touched).
 //   node --import tsx bench/llm.ts [Q8_0 Q4_0 F16] [--threads N] [--peer-only|--tsgrad-only] [--kv f32|f16]
+//     [--trace-memory] (each side's RSS after every stage: bench/llm_child.mjs)
 // A side that is missing (llama.cpp not installed, load.ts not on this branch) is skipped with a
 // message.
 import { execFileSync, spawnSync } from 'node:child_process'
@@ -177,11 +178,25 @@ async function copyBandwidth(bytes: number): Promise<number> {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
 
 /** Each side in plain `node` (no TypeScript loader in the process whose peak RSS is measured). */
-function runChild(which: string, path: string, threads: number, kv: string | undefined): SideResult | string {
+function runChild(
+  which: string,
+  path: string,
+  threads: number,
+  kv: string | undefined,
+  traceMemory: boolean,
+): SideResult | string {
   const child = join(import.meta.dirname, 'llm_child.mjs')
   const r = spawnSync(
     process.execPath,
-    [child, which, path, '--threads', String(threads), ...(kv ? ['--kv', kv] : [])],
+    [
+      child,
+      which,
+      path,
+      '--threads',
+      String(threads),
+      ...(kv ? ['--kv', kv] : []),
+      ...(traceMemory ? ['--trace-memory'] : []),
+    ],
     {
       encoding: 'utf8',
       // progress (stderr) shows as it happens; the result line comes on stdout
@@ -236,7 +251,7 @@ export async function llmBench(argv: string[] = []): Promise<string[][]> {
     const got: Partial<Record<string, SideResult>> = {}
     for (const which of sides) {
       console.log(`  ${which}:`)
-      const r = runChild(which, path, threads, kv)
+      const r = runChild(which, path, threads, kv, argv.includes('--trace-memory'))
       if (typeof r === 'string') {
         console.log(`  ${r}`)
         continue

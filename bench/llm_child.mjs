@@ -2,7 +2,9 @@
 // dist/, as a user runs it) or llama.cpp (node-llama-cpp). Plain JavaScript run by plain `node`,
 // so the peak RSS it reports is the side's own, without the TypeScript loader the bench's parent
 // runs under (tsx and esbuild: 54 MB of the 1444 MB tsgrad peak measured before).
-//   node bench/llm_child.mjs tsgrad|llama.cpp <model.gguf> --threads N
+//   node bench/llm_child.mjs tsgrad|llama.cpp <model.gguf> --threads N [--trace-memory]
+// --trace-memory prints the RSS after each stage on stderr (and, for tsgrad, the host allocator's
+// mapped and cached bytes): where the peak comes from.
 // Prints `RESULT {json}` (bench/llm.ts's SideResult) on stdout, progress on stderr.
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
@@ -34,7 +36,7 @@ export function promptTokens(n, seed, vocab) {
  * time to first token (second run: kernels compiled). `side`: prompt(tokens) evaluates a fresh
  * sequence and returns its first greedy token, next(token) one more step.
  */
-async function measure(side, vocab) {
+async function measure(side, vocab, trace = () => {}) {
   const time = async (f) => {
     const t0 = performance.now()
     const r = await f()
@@ -42,12 +44,16 @@ async function measure(side, vocab) {
   }
   const log = (what, ms) => process.stderr.write(`    ${what}: ${(ms / 1e3).toFixed(2)} s\n`)
   const p512 = promptTokens(512, 1, vocab)
+  trace('loaded')
   log('prefill 512, warm-up', (await time(() => side.prompt(p512)))[0])
+  trace('prefill 512 (warm-up)')
   const [ttftMs] = await time(() => side.prompt(p512))
   log('prefill 512', ttftMs)
+  trace('prefill 512')
   const decodeAt = async (ctx, n) => {
     const [pms, first] = await time(() => side.prompt(promptTokens(ctx, ctx, vocab)))
     log(`prefill ${ctx}`, pms)
+    trace(`prefill ${ctx}`)
     let tok = first
     const ts = []
     for (let i = 0; i < n + 2; i++) {
@@ -56,6 +62,7 @@ async function measure(side, vocab) {
       if (i >= 2) ts.push(ms)
     }
     log(`decode at ${ctx}, median per token`, median(ts))
+    trace(`decode at ${ctx}`)
     return 1000 / median(ts)
   }
   const decode128TokS = await decodeAt(128, 24)
@@ -124,6 +131,20 @@ export async function tsgradSide(path, kvDtype) {
   return [side, loadMs]
 }
 
+/** A stage's RSS, peak RSS and (tsgrad) the host allocator's mapped / cached bytes, on stderr. */
+async function memoryTrace(which) {
+  const host =
+    which === 'tsgrad' ? (await import('../dist/runtime/host_memory.js')).hostMemory(() => null) : null
+  const mb = (b) => (b / 1e6).toFixed(0)
+  return (stage) => {
+    const peak = process.resourceUsage().maxRSS * 1024
+    const h = host ? `, host mapped ${mb(host.mapped)} cached ${mb(host.cached)}` : ''
+    process.stderr.write(
+      `    [memory] ${stage}: RSS ${mb(process.memoryUsage().rss)} MB, peak ${mb(peak)}${h}\n`,
+    )
+  }
+}
+
 // run as a script (bench/llm.ts's child); bench/llm_decode.ts imports the sides
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2)
@@ -134,7 +155,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     which === 'tsgrad'
       ? await tsgradSide(path, kvAt >= 0 ? args[kvAt + 1] : undefined)
       : await llamaCppSide(path, threads, process.env.LLAMA_CPP_PREFIX)
-  const m = await measure(side, VOCAB)
+  const m = await measure(side, VOCAB, args.includes('--trace-memory') ? await memoryTrace(which) : undefined)
   await side.close()
   // maxRSS is in KiB: MB (1e6 bytes) like the file size it is compared with (MiB read 4.6% low)
   const res = { side: which, loadMs, ...m, peakRssMB: (process.resourceUsage().maxRSS * 1024) / 1e6 }

@@ -24,7 +24,7 @@ export interface LoadModelOptions {
    * not a multiple of 32 stay as they are)
    */
   dtype?: 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0'
-  /** prefill at most this many tokens per forward pass (default 512) */
+  /** a prompt's layers run over it in chunks of this many tokens (default 256) */
   prefillChunk?: number
   /** the KV cache's element type (default 'f16': half the memory of 'f32'; see TransformerOptions) */
   kvDtype?: 'f32' | 'f16'

@@ -26,7 +26,14 @@ import {
   quantMatvec,
   type RowNorm,
 } from '../nn/quant_matvec.js'
-import { linearRowsKey, quantizeForLinear, quantRowsLinear } from '../nn/quant_matmul.js'
+import {
+  linearRowsKey,
+  type QuantPanels,
+  quantizeForLinear,
+  quantMatmulFits,
+  quantPanels,
+  quantRowsLinear,
+} from '../nn/quant_matmul.js'
 import { gatherRows, type QuantBlocks } from './rows.js'
 import type { LLMConfig, ModelRunner } from './types.js'
 import type { LayerWeights, ModelWeights } from './weights.js'
@@ -34,7 +41,11 @@ import type { LayerWeights, ModelWeights } from './weights.js'
 export interface TransformerOptions {
   /** KV cache length (default: the trained context, at most 4096) */
   maxContext?: number
-  /** prefill at most this many tokens per forward pass (default 512) */
+  /**
+   * a prompt's layers run over it in chunks of this many tokens (default 256: the chunk's
+   * temporaries grow with it, attention's scores as chunk x context; 128 took ~5% more CPU for a
+   * 512-token prompt of a LLaMA-1B shape, 512 no less than 256)
+   */
   prefillChunk?: number
   /**
    * the KV cache's element type (default 'f16', as llama.cpp's: half the memory of 'f32', 67 MB
@@ -123,7 +134,11 @@ class NormedRow {
  * (nn/quant_matvec.ts), for a prompt the matmul over 16-column panels (nn/quant_matmul.ts). x is
  * quantized once per layout, so q/k/v (and gate/up) share it.
  */
-function linearsOf(input: Tensor | NormedRow, blocks: ReadonlyMap<Tensor, QuantBlocks> | undefined): Linear {
+function linearsOf(
+  input: Tensor | NormedRow,
+  blocks: ReadonlyMap<Tensor, QuantBlocks> | undefined,
+  panels?: ReadonlyMap<Tensor, QuantPanels>,
+): Linear {
   const row = input instanceof NormedRow ? input : undefined
   const x0 = row ? row.raw : (input as Tensor)
   const [, T, dim] = x0.shape as [number, number, number]
@@ -154,7 +169,11 @@ function linearsOf(input: Tensor | NormedRow, blocks: ReadonlyMap<Tensor, QuantB
         if (x.uop.contiguousBase) Tensor.realize(...[xq.q, xq.scale, xq.sum].filter((u) => u !== undefined))
         rows.set(key, xq)
       }
-      return quantRowsLinear(xq, T, q.blocks, q.type, N, epilogueOf(N, b, after)).reshape([1, T, N])
+      return quantRowsLinear(xq, T, q.blocks, q.type, N, epilogueOf(N, b, after), panels?.get(w)).reshape([
+        1,
+        T,
+        N,
+      ])
     }
     let xq = rows.get(t)
     if (!xq) {
@@ -226,7 +245,7 @@ export class Transformer implements ModelRunner {
     if (opts.intDot !== undefined && typeof opts.intDot !== 'boolean')
       throw new TsgradError(`llm model: intDot must be a boolean, got ${String(opts.intDot)}`)
     this.intBlocks = opts.intDot === false ? undefined : w.blocks
-    this.chunk = opts.prefillChunk ?? 512
+    this.chunk = opts.prefillChunk ?? 256
     if (!(Number.isInteger(this.chunk) && this.chunk >= 1))
       throw new TsgradError(`llm model: prefillChunk must be a positive integer, got ${opts.prefillChunk}`)
     const device = w.embed.device
@@ -251,7 +270,7 @@ export class Transformer implements ModelRunner {
     this.cos = new Tensor(cos, { shape: [max, h], device }).realize()
     this.sin = new Tensor(sin, { shape: [max, h], device }).realize()
     this.pos = Variable('start_pos', 0, max - 1)
-    this.decode = jit((tok: Tensor, sp: sint) => this.forward(tok, sp, false).realize())
+    this.decode = jit((tok: Tensor, sp: sint) => this.forward(tok, sp).realize())
   }
 
   private attention(
@@ -262,6 +281,7 @@ export class Transformer implements ModelRunner {
     cos: Tensor,
     sin: Tensor,
     residual: Tensor,
+    panels?: ReadonlyMap<Tensor, QuantPanels>,
   ): Tensor {
     const c = this.config
     const T = (x instanceof NormedRow ? x.raw : x).shape[1]!
@@ -274,7 +294,7 @@ export class Transformer implements ModelRunner {
     const rope = { layout: c.ropeLayout }
     // projections realized before rope: fused into it, each output's dot product was computed
     // again for its rotation partner (a Q8_0 q projection ran at 0.2 GB/s, unfused 10x faster)
-    const lin = linearsOf(x, this.intBlocks)
+    const lin = linearsOf(x, this.intBlocks, panels)
     const q = heads(cut(lin(l.wq, l.bq), T), c.heads, l.qNorm).rope(cos, sin, rope)
     const k = heads(cut(lin(l.wk, l.bk), T), c.kvHeads, l.kNorm).rope(cos, sin, rope)
     const v = heads(lin(l.wv, l.bv), c.kvHeads)
@@ -284,19 +304,48 @@ export class Transformer implements ModelRunner {
     // next step's cache write (which keeps their values, as for any overwritten buffer) recomputed
     // this step's attention
     const a = cut(
-      T === 1
-        ? q.scaledDotProductAttention(keys, values)
-        : q.scaledDotProductAttention(keys, values, { isCausal: true, causalAlign: 'bottomRight' }),
+      T === 1 ? q.scaledDotProductAttention(keys, values) : this.promptAttention(q, keys, values),
       T,
     )
     // one token: (1, heads, 1, headDim) is already in (1, 1, heads * headDim) order (the transposed
     // view took a copy kernel before the integer matvec, which reads a contiguous x)
     const flat = T === 1 ? a.reshape([1, 1, c.heads * c.headDim]) : a.transpose(1, 2)
-    return linearsOf(flat.reshape([1, T, c.heads * c.headDim]), this.intBlocks)(l.wo, undefined, { residual })
+    return linearsOf(flat.reshape([1, T, c.heads * c.headDim]), this.intBlocks, panels)(l.wo, undefined, {
+      residual,
+    })
+  }
+
+  /**
+   * A prompt's causal attention (q (1, heads, T, headDim) against the cache's keys and values), one
+   * key/value head at a time: each head's scores (group x T x context floats) are a temporary the
+   * next head's reuse, where all heads' at once were the largest buffers of a prompt's layer (two
+   * of 67 MB for a 512-token chunk at context 1024 on a LLaMA-1B shape).
+   */
+  private promptAttention(q: Tensor, keys: Tensor, values: Tensor): Tensor {
+    const Hkv = keys.shape[1]!
+    const g = q.shape[1]! / Hkv
+    const opts = { isCausal: true, causalAlign: 'bottomRight' } as const
+    if (Hkv === 1) return q.scaledDotProductAttention(keys, values, opts)
+    const heads = Array.from({ length: Hkv }, (_, h) =>
+      q
+        .shrink([null, [h * g, (h + 1) * g], null, null])
+        .scaledDotProductAttention(
+          keys.shrink([null, [h, h + 1], null, null]),
+          values.shrink([null, [h, h + 1], null, null]),
+          opts,
+        )
+        .contiguous(),
+    )
+    return Tensor.cat(heads, 1)
   }
 
   /** residual + the MLP (or the experts) of x */
-  private feedForward(x: Tensor | NormedRow, l: LayerWeights, residual: Tensor): Tensor {
+  private feedForward(
+    x: Tensor | NormedRow,
+    l: LayerWeights,
+    residual: Tensor,
+    panels?: ReadonlyMap<Tensor, QuantPanels>,
+  ): Tensor {
     const e = this.config.experts
     const T = (x instanceof NormedRow ? x.raw : x).shape[1]!
     if (e) {
@@ -305,67 +354,132 @@ export class Transformer implements ModelRunner {
       return residual.add(T > 1 ? y.contiguous() : y)
     }
     // gate and up as two plain matvecs (one kernel with both reductions ran several times slower)
-    const lin = linearsOf(x, this.intBlocks)
+    const lin = linearsOf(x, this.intBlocks, panels)
     const g = cut(lin(l.gate!), T)
     const h = lin(l.up!, undefined, { gate: g })
-    return linearsOf(h, this.intBlocks)(l.down!, undefined, { residual })
+    return linearsOf(h, this.intBlocks, panels)(l.down!, undefined, { residual })
+  }
+
+  /** x (1, T, dim) through layer i at positions start.. (its cache written): the next residual stream */
+  private layer(
+    x: Tensor,
+    i: number,
+    start: sint,
+    cos: Tensor,
+    sin: Tensor,
+    panels?: ReadonlyMap<Tensor, QuantPanels>,
+  ): Tensor {
+    const c = this.config
+    const l = this.w.layers[i]!
+    const T = x.shape[1]!
+    // the cache writes run at once, each realizing its keys or values: with the residual stream
+    // and its norm realized here they start from them instead of recomputing every layer before
+    // (the logits recomputed them all again: 54 kernels per decode step of 2 layers, now 29)
+    const input = x.realize()
+    if (T === 1) {
+      // the norms in the integer products' quantizers (NormedRow); the residual adds in the
+      // integer matvecs' kernels (linearsOf)
+      const eps = c.normEps
+      const h = new NormedRow(input, { weight: f32(l.attnNorm), eps })
+      const y = this.attention(h, l, this.caches[i]!, start, cos, sin, input).realize()
+      return this.feedForward(new NormedRow(y, { weight: f32(l.ffnNorm), eps }), l, y)
+    }
+    // (a composite: the norm's lazy pieces are no readers of input that input.dispose() below
+    // must realize first, which ran the norm a second time per prompt layer)
+    const h = Tensor.composite(() => input.rmsnorm(-1, c.normEps).mul(f32(l.attnNorm))).realize()
+    // a prompt's projections are kernel boundaries before the residual add (see linearsOf)
+    const block = (): Tensor => {
+      const y = cut(this.attention(h, l, this.caches[i]!, start, cos, sin, input, panels), T)
+      return this.feedForward(cut(y.rmsnorm(-1, c.normEps).mul(f32(l.ffnNorm)), T), l, y, panels)
+    }
+    // a prompt's layer is one schedule, built as a composite: its lazy pieces (the attention
+    // output reads the cache) are no readers that the next cache write must realize (that
+    // recomputed the last prompt's attention: 92 kernels for a 2-layer prompt instead of 50)
+    const out = Tensor.composite(block).realize()
+    h.dispose()
+    input.dispose()
+    return out
+  }
+
+  /** x (1, T, dim) -> logits (1, T, vocab), lazy */
+  private head(x: Tensor): Tensor {
+    const h = x.rmsnorm(-1, this.config.normEps).mul(f32(this.w.outputNorm))
+    return linearsOf(h, this.intBlocks)(this.w.output ?? this.w.embed)
+  }
+
+  private embed(tokens: Tensor): Tensor {
+    const T = tokens.shape[1]!
+    const e = this.w.embed
+    return f32(gatherRows(e, tokens.reshape([T]), this.w.blocks?.get(e))).reshape([1, T, this.config.dim])
   }
 
   /**
-   * The lazy logits (1, T or 1, vocab) of tokens (1, T) int32 at positions start.. (all positions
-   * or the last). Building it writes the keys/values into the cache (a KV-cache update runs at once).
+   * The lazy logits (1, 1, vocab) of one token (1, 1) int32 at position start (a bound Variable
+   * when jitted). Building it writes the key and value into the cache (a KV-cache update runs at once).
    */
-  forward(tokens: Tensor, start: sint, all: boolean): Tensor {
-    const c = this.config
-    const T = tokens.shape[1]!
-    const end: sint = typeof start === 'number' ? start + T : start.add(T)
+  private forward(tokens: Tensor, start: sint): Tensor {
+    const end: sint = typeof start === 'number' ? start + 1 : start.add(1)
     const cos = this.cos.shrink([[start, end], null])
     const sin = this.sin.shrink([[start, end], null])
-    const embed = this.w.embed
-    let x = f32(gatherRows(embed, tokens.reshape([T]), this.w.blocks?.get(embed))).reshape([1, T, c.dim])
-    this.w.layers.forEach((l, i) => {
-      // the cache writes run at once, each realizing its keys or values: with the residual stream
-      // and its norm realized here they start from them instead of recomputing every layer before
-      // (the logits recomputed them all again: 54 kernels per decode step of 2 layers, now 29)
-      const input = x.realize()
-      if (T === 1) {
-        // the norms in the integer products' quantizers (NormedRow); the residual adds in the
-        // integer matvecs' kernels (linearsOf)
-        const eps = c.normEps
-        const h = new NormedRow(input, { weight: f32(l.attnNorm), eps })
-        const y = this.attention(h, l, this.caches[i]!, start, cos, sin, input).realize()
-        x = this.feedForward(new NormedRow(y, { weight: f32(l.ffnNorm), eps }), l, y)
-        return
-      }
-      // (a composite: the norm's lazy pieces are no readers of input that input.dispose() below
-      // must realize first, which ran the norm a second time per prompt layer)
-      const h = Tensor.composite(() => input.rmsnorm(-1, c.normEps).mul(f32(l.attnNorm))).realize()
-      // a prompt's projections are kernel boundaries before the residual add (see linearsOf)
-      const block = (): Tensor => {
-        const y = cut(this.attention(h, l, this.caches[i]!, start, cos, sin, input), T)
-        return this.feedForward(cut(y.rmsnorm(-1, c.normEps).mul(f32(l.ffnNorm)), T), l, y)
-      }
-      // a prompt's layer is one schedule, built as a composite: its lazy pieces (the attention
-      // output reads the cache) are no readers that the next cache write must realize (that
-      // recomputed the last prompt's attention: 92 kernels for a 2-layer prompt instead of 50)
-      x = Tensor.composite(block).realize()
-      h.dispose()
-      input.dispose()
-    })
-    const head = (x: Tensor): Tensor => {
-      const h = x.rmsnorm(-1, c.normEps).mul(f32(this.w.outputNorm))
-      return linearsOf(h, this.intBlocks)(this.w.output ?? this.w.embed)
+    let x = this.embed(tokens)
+    for (let i = 0; i < this.w.layers.length; i++) x = this.layer(x, i, start, cos, sin)
+    // the final norm in the head's quantizer, as the layers' (NormedRow)
+    const norm = { weight: f32(this.w.outputNorm), eps: this.config.normEps }
+    return linearsOf(new NormedRow(x.realize(), norm), this.intBlocks)(this.w.output ?? this.w.embed)
+  }
+
+  /**
+   * The W panels of layer i's integer matmuls (Q8_0/Q4_0 weights), realized: a prompt in several
+   * chunks unpacks each weight once for all of them. Empty without integer products.
+   */
+  private layerPanels(i: number): Map<Tensor, QuantPanels> {
+    const out = new Map<Tensor, QuantPanels>()
+    for (const w of Object.values(this.w.layers[i]!) as Tensor[]) {
+      const q = this.intBlocks?.get(w)
+      if (!q || !INT_DOT_TYPES.has(q.type.name) || w.ndim !== 2 || !quantMatmulFits(q.type.name, w.shape[0]!))
+        continue
+      const p = quantPanels(q.blocks, q.type, w.shape[0]!, w.shape[1]!)
+      Tensor.realize(p.bytes, p.scale)
+      out.set(w, p)
     }
-    if (T === 1) {
-      const norm = { weight: f32(this.w.outputNorm), eps: c.normEps }
-      return linearsOf(new NormedRow(x.realize(), norm), this.intBlocks)(this.w.output ?? this.w.embed)
+    return out
+  }
+
+  /**
+   * A prompt's realized logits at positions start.. (each chunk's (1, T, vocab) when `all`, else the
+   * last token's (1, 1, vocab)), writing the cache. Layer by layer, each layer over the prompt in
+   * chunks of `prefillChunk` tokens: a chunk's temporaries (activations, attention scores of chunk x
+   * context) stay small, while each weight is unpacked into its matmul panels once per layer and
+   * prompt, not once per chunk.
+   */
+  private prefill(tokens: readonly number[], start: number, all: boolean): Tensor[] {
+    const n = Math.ceil(tokens.length / this.chunk)
+    const offsets = Array.from({ length: n }, (_, k) => k * this.chunk)
+    let xs = offsets.map((s) => this.embed(this.ids(tokens.slice(s, s + this.chunk))).realize())
+    for (let i = 0; i < this.w.layers.length; i++) {
+      const panels = this.layerPanels(i)
+      xs = xs.map((x, k) => {
+        const T = x.shape[1]!
+        const s = start + offsets[k]!
+        const cos = this.cos.shrink([[s, s + T], null])
+        const sin = this.sin.shrink([[s, s + T], null])
+        return T > 1 ? this.layer(x, i, s, cos, sin, panels) : this.layer(x, i, s, cos, sin).realize()
+      })
+      for (const p of panels.values()) for (const t of [p.bytes, p.scale]) t.dispose()
     }
-    // a prompt's last residual stream is freed here, not by the GC (its row view, internal to the
-    // composite, does not hold it)
-    const last = x
-    const logits = Tensor.composite(() => head(all ? last : last.shrink([null, [T - 1, T], null]))).realize()
-    last.dispose()
-    return logits
+    const logits = (x: Tensor, rows: 'all' | 'last'): Tensor => {
+      const T = x.shape[1]!
+      // the residual stream is freed here, not by the GC (its row view, internal to the
+      // composite, does not hold it)
+      const y = Tensor.composite(() =>
+        this.head(rows === 'all' || T === 1 ? x : x.shrink([null, [T - 1, T], null])),
+      ).realize()
+      x.dispose()
+      return y
+    }
+    if (all) return xs.map((x) => logits(x, 'all'))
+    for (const x of xs.slice(0, -1)) x.dispose()
+    return [logits(xs.at(-1)!, 'last')]
   }
 
   private check(tokens: readonly number[], start: number, where: string): void {
@@ -394,12 +508,7 @@ export class Transformer implements ModelRunner {
     // since the last one come back (finalizers) and starts the host allocator's budget of fresh
     // mappings afresh (runtime/host_memory.ts), which a load just before would otherwise have used
     await eventLoopTurn()
-    let last: Tensor | undefined
-    for (let s = 0; s < tokens.length; s += this.chunk) {
-      const part = tokens.slice(s, s + this.chunk)
-      last = this.forward(this.ids(part), start + s, false).realize()
-    }
-    return this.read(last!)
+    return this.read(this.prefill(tokens, start, false)[0]!)
   }
 
   /**
@@ -421,10 +530,13 @@ export class Transformer implements ModelRunner {
     this.check(tokens, 0, 'logitsAll')
     const V = this.config.vocabSize
     const out = new Float32Array(tokens.length * V)
-    for (let s = 0; s < tokens.length; s += this.chunk) {
-      const part = tokens.slice(s, s + this.chunk)
-      out.set((await this.forward(this.ids(part), s, true).data()) as Float32Array, s * V)
+    if (tokens.length === 1) {
+      out.set((await this.forward(this.ids(tokens), 0).realize().data()) as Float32Array)
+      return out
     }
+    const chunks = this.prefill(tokens, 0, true)
+    for (let k = 0; k < chunks.length; k++)
+      out.set((await chunks[k]!.data()) as Float32Array, k * this.chunk * V)
     return out
   }
 }

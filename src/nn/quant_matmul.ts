@@ -186,7 +186,8 @@ export const linearRowsKey = (type: string, N: number): string => (quantMatmulFi
  * y (R, N) = x @ W.T with the integer products of llama.cpp (x rounded to int8 per block of 32),
  * for x as `quantizeForLinear` of R rows and W the raw GGML blocks of a Q8_0/Q4_0 weight: the
  * matmul over 16-column panels, or for N not a multiple of 16 the matvec kernel over every row.
- * `epilogue` inputs are (R, N) or (1, N).
+ * `epilogue` inputs are (R, N) or (1, N). `panels`: W's `quantPanels` made already (a prompt in
+ * chunks unpacks each weight once, not once per chunk).
  */
 export function quantRowsLinear(
   xq: QuantizedRows,
@@ -195,6 +196,7 @@ export function quantRowsLinear(
   type: GGMLType,
   N: number,
   epilogue?: MatvecEpilogue,
+  panels?: QuantPanels,
 ): Tensor {
   if (!INT_DOT_TYPES.has(type.name))
     throw new TsgradError(`quantRowsLinear: expected Q8_0 or Q4_0 weights, got ${type.name}`)
@@ -204,6 +206,6 @@ export function quantRowsLinear(
     ...epilogue,
     inputs: epilogue.inputs.map((e) => (e.shape[0] === R && Rp > R ? e.pad([[0, Rp - R], null]) : e)),
   }
-  const y = quantMatmul(xq, quantPanels(blocks, type, N, K), padded)
+  const y = quantMatmul(xq, panels ?? quantPanels(blocks, type, N, K), padded)
   return Rp > R ? y.shrink([[0, R], null]) : y
 }
