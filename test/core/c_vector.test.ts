@@ -163,8 +163,7 @@ describe('C vector loops', { skip: !hasCPU && 'no C compiler' }, () => {
         // one converting load (vcvtph2ps where the target has it), not widened lanes then integer math
         assert.match(body, /tgvf x\d+ = tg_ldh2fv\(\(const void \*\)\(b\d+ \+ v\d+\)\);/)
         assert.doesNotMatch(body, /tg_h2fv\(/)
-      }
-      else if (type === 'Q8_0') {
+      } else if (type === 'Q8_0') {
         // the int8 quants (block bytes BITCAST to int8) are sign-extended by their own loader, not
         // zero-extended and shifted left and back
         assert.match(body, /tgvi x\d+ = tg_ldi8\(\(const void \*\)\(b\d+ \+ v\d+\)\);/)
