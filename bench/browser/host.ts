@@ -30,7 +30,7 @@ const PAGE = `<!doctype html><html><head><meta charset="utf-8"><title>tsgrad bro
 <body><script type="module" src="/page.js"></script></body></html>`
 
 /** esbuild bundles: the page (tsgrad from src) and, when installed, TensorFlow.js with its backends */
-async function bundles(): Promise<Map<string, string>> {
+export async function bundles(): Promise<Map<string, string>> {
   const esbuild = await import('esbuild')
   const out = new Map<string, string>()
   // Node built-ins the package reaches only in Node (behind runtime checks): empty in the page
@@ -76,7 +76,7 @@ import '@tensorflow/tfjs-backend-webgpu'`,
   return out
 }
 
-function serve(files: Map<string, string>): Promise<{ url: string; close: () => void }> {
+export function serve(files: Map<string, string>): Promise<{ url: string; close: () => void }> {
   const server = createServer((req, res) => {
     const path = decodeURIComponent((req.url ?? '/').split('?')[0]!)
     // cross-origin isolation: SharedArrayBuffer and wasm threads in the page
@@ -106,11 +106,11 @@ function serve(files: Map<string, string>): Promise<{ url: string; close: () => 
 }
 
 /**
- * CPU ms of this process's descendants (the browser: its renderer, GPU and worker threads) from
- * /proc: the ns each of their threads has run (schedstat; stat's ticks are 10 ms); NaN where there
- * is no /proc. The page reads it around each timed call.
+ * The threads of this process's descendants (the browser: its renderer, GPU and worker threads)
+ * from /proc: `pid/tid` -> [its name (comm), the ns it has run (schedstat; stat's ticks are 10
+ * ms)]; undefined where there is no /proc.
  */
-function browserCpuMs(): number {
+export function browserThreads(): Map<string, [string, number]> | undefined {
   const read = (f: string): string | undefined => {
     try {
       return readFileSync(f, 'utf8')
@@ -128,7 +128,7 @@ function browserCpuMs(): number {
         return stat ? [[Number(d), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])]] : []
       })
   } catch {
-    return Number.NaN
+    return undefined
   }
   const mine = new Set([process.pid])
   for (let added = true; added; ) {
@@ -140,15 +140,48 @@ function browserCpuMs(): number {
       }
   }
   mine.delete(process.pid)
-  let ns = 0
+  const threads = new Map<string, [string, number]>()
   for (const pid of mine) {
     let tasks: string[] = []
     try {
       tasks = readdirSync(`/proc/${pid}/task`)
     } catch {}
-    for (const t of tasks) ns += Number(read(`/proc/${pid}/task/${t}/schedstat`)?.split(' ')[0] ?? 0)
+    for (const t of tasks) {
+      const ns = Number(read(`/proc/${pid}/task/${t}/schedstat`)?.split(' ')[0] ?? 0)
+      threads.set(`${pid}/${t}`, [read(`/proc/${pid}/task/${t}/comm`)?.trim() ?? '?', ns])
+    }
   }
+  return threads
+}
+
+/** CPU ms the browser's threads have used (browserThreads), or NaN. The page reads it around each timed call. */
+export function browserCpuMs(): number {
+  const threads = browserThreads()
+  if (!threads) return Number.NaN
+  let ns = 0
+  for (const [, t] of threads) ns += t
   return ns / 1e6
+}
+
+/** the browser counts as quiet below this share of one core (its idle threads: ~2-5%) */
+const QUIET_SHARE = 0.1
+/**
+ * Waits (at most `maxMs`) until the browser's threads have used less than QUIET_SHARE of a core over
+ * 10 ms, polled here (the page only waits for the answer); the ms waited. Before each timed call:
+ * a peer's pool threads go on running after its call (onnxruntime-web's spin for ~20 ms: 12 ms
+ * of CPU landed in each tsgrad matmul 512 call that followed one, on the second core), and
+ * alternated call by call that cost was counted against whichever implementation came next.
+ */
+export async function browserSettle(maxMs = 300): Promise<number> {
+  const t0 = performance.now()
+  let c0 = browserCpuMs()
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 10))
+    const c1 = browserCpuMs()
+    const waited = performance.now() - t0
+    if (!(c1 - c0 > QUIET_SHARE * 10) || waited >= maxMs) return waited
+    c0 = c1
+  }
 }
 
 /** seconds one case may take on one implementation before its page is replaced */
@@ -208,6 +241,7 @@ export async function browserBench(only: string[] = []): Promise<string[][]> {
     })
     page.on('pageerror', (e) => console.log(`  page error: ${e.message}`))
     await page.exposeFunction('hostCpuMs', browserCpuMs)
+    await page.exposeFunction('hostSettle', browserSettle)
     // the single-threaded page: peers size their thread pools from hardwareConcurrency
     // (as source text: a function would be sent as tsx compiled it, calling a `__name` helper the
     // page does not have, and the override failed with a page error)

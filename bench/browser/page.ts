@@ -16,6 +16,11 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length
 const hostCpuMs = async (): Promise<number> =>
   ((globalThis as { hostCpuMs?: () => Promise<number> }).hostCpuMs?.() ?? NaN) as number
 
+/** waits until the browser's threads are quiet (the host polls their CPU time; host.ts browserSettle) */
+const hostSettle = async (): Promise<void> => {
+  await (globalThis as { hostSettle?: () => Promise<number> }).hostSettle?.()
+}
+
 let readCost: number | undefined
 /**
  * CPU ms the reading itself adds to a call's measurement (the round trip through the browser
@@ -34,6 +39,8 @@ async function cpuReadCost(): Promise<number> {
 
 /** one implementation's timed call and what its timing has gathered */
 interface Timing {
+  /** the implementation's name (user-timing marks in a trace: bench/browser/trace.ts) */
+  name: string
   f: Timed
   runs: number
   warm: number
@@ -50,12 +57,17 @@ async function firstCall(t: Timing): Promise<void> {
   if (performance.now() - t0 > SLOW_MS) [t.warm, t.runs] = [1, 3]
 }
 
-/** one timed call: wall ms, and the CPU ms of the whole browser (every thread of every process) */
+/**
+ * one timed call from a quiet browser (no thread of an implementation timed before still running):
+ * wall ms, and the CPU ms of the whole browser (every thread of every process)
+ */
 async function timedCall(t: Timing): Promise<void> {
+  await hostSettle()
   const c0 = await hostCpuMs()
   const t0 = performance.now()
   const after = await t.f()
   t.ts.push(performance.now() - t0)
+  performance.measure(`call ${t.name}`, { start: t0 })
   t.cpu.push((await hostCpuMs()) - c0)
   cleanup(after)
 }
@@ -145,8 +157,9 @@ let current: { c: CaseName; inputs: Inputs } | undefined
 /**
  * One case on several implementations (the host bounds its time), alternated call by call
  * (timeAlternated); one name: that implementation alone. Implementations without the op are left out.
+ * `runs`: timed calls per implementation (default: the case's).
  */
-async function benchCase(c: CaseName, names: string[]): Promise<Result[]> {
+async function benchCase(c: CaseName, names: string[], runs?: number): Promise<Result[]> {
   if (current?.c !== c) current = { c, inputs: makeInputs(c) }
   const spec = CASES[c]
   const results: Result[] = []
@@ -156,7 +169,8 @@ async function benchCase(c: CaseName, names: string[]): Promise<Result[]> {
       const impl = impls.find((i) => i.name === name)!
       try {
         const f = await impl.setup(c, current.inputs)
-        if (f) set.push({ impl, timing: { f, runs: spec.runs, warm: spec.warm, ts: [], cpu: [] } })
+        if (f)
+          set.push({ impl, timing: { name, f, runs: runs ?? spec.runs, warm: spec.warm, ts: [], cpu: [] } })
       } catch (e) {
         results.push(failed(c, impl, e))
       }
