@@ -159,7 +159,7 @@ export function browserCpuMs(): number {
   const threads = browserThreads()
   if (!threads) return Number.NaN
   let ns = 0
-  for (const [, t] of threads) ns += t
+  for (const [, [, t]] of threads) ns += t
   return ns / 1e6
 }
 
