@@ -19,7 +19,9 @@ const useData = args.includes('--data')
 const calls = Number(args.find((a) => a.startsWith('--calls='))?.slice(8) ?? 9)
 const koffi = createRequire(import.meta.url)('koffi')
 const native = hostMemory(() => koffi)
-const sbrk = koffi.load('libc.so.6').func('intptr_t sbrk(intptr_t increment)') as (n: number) => number | bigint
+const sbrk = koffi.load('libc.so.6').func('intptr_t sbrk(intptr_t increment)') as (
+  n: number,
+) => number | bigint
 const heapTop = () => Number(sbrk(0))
 
 const gcs: { start: number; end: number; kind: number }[] = []
