@@ -2,9 +2,9 @@
 // disposed, synchronous loop, as bench/run.ts's plain measure) or `await f().data()`, the wall and
 // process CPU time (user/sys), minor page faults, GC pauses inside the call, which storage the
 // output got (native mapping reused/fresh/over the limit, pooled or fresh ArrayBuffer), and how far
-// malloc's heap top moved (a fresh heap block past the top: its first write faults new memory, a
-// 2 MiB huge page at a time where advised; on the reference VM a huge page of memory the process never
-// had costs ~5 ms of system time, one freed and reused inside the process ~0.13 ms).
+// the heap's break moved (malloc extends it in 64 MiB steps, malloc_tuning.ts's top pad: a move marks
+// growth into address space the process never used; memory it never had costs ~5 ms of system time
+// per 2 MiB huge page on the reference VM, unless heap_buffers.ts faulted it in ahead).
 //   node --import tsx bench/plain_diag.ts [mm256 mm512 mm1024 mm2048 copy16m] [--data] [--calls=N]
 import { createRequire } from 'node:module'
 import { readFileSync } from 'node:fs'
