@@ -1,7 +1,10 @@
 // Where a plain call's time goes (issue 20, output buffers): per call of `f().realize()` (nothing
 // disposed, synchronous loop, as bench/run.ts's plain measure) or `await f().data()`, the wall and
-// process CPU time (user/sys), minor page faults, GC pauses inside the call, and which storage the
-// output got (native mapping reused/fresh/over the limit, pooled or fresh ArrayBuffer).
+// process CPU time (user/sys), minor page faults, GC pauses inside the call, which storage the
+// output got (native mapping reused/fresh/over the limit, pooled or fresh ArrayBuffer), and how far
+// the heap's break moved (malloc extends it in 64 MiB steps, malloc_tuning.ts's top pad: a move marks
+// growth into address space the process never used; memory it never had costs ~5 ms of system time
+// per 2 MiB huge page on the reference VM, unless heap_buffers.ts faulted it in ahead).
 //   node --import tsx bench/plain_diag.ts [mm256 mm512 mm1024 mm2048 copy16m] [--data] [--calls=N]
 import { createRequire } from 'node:module'
 import { readFileSync } from 'node:fs'
@@ -14,7 +17,12 @@ const args = process.argv.slice(2)
 const cases = args.filter((a) => !a.startsWith('--'))
 const useData = args.includes('--data')
 const calls = Number(args.find((a) => a.startsWith('--calls='))?.slice(8) ?? 9)
-const native = hostMemory(() => createRequire(import.meta.url)('koffi'))
+const koffi = createRequire(import.meta.url)('koffi')
+const native = hostMemory(() => koffi)
+const sbrk = koffi.load('libc.so.6').func('intptr_t sbrk(intptr_t increment)') as (
+  n: number,
+) => number | bigint
+const heapTop = () => Number(sbrk(0))
 
 const gcs: { start: number; end: number; kind: number }[] = []
 new PerformanceObserver((l) => {
@@ -34,12 +42,15 @@ interface Row {
   t1: number
   nat: string
   sto: string
+  /** KiB the heap top moved */
+  brk: number
 }
 async function run(name: string, f: () => Tensor) {
   const rows: Row[] = []
   const once = async () => {
     const n0 = { ...(native?.counts ?? { reused: 0, mapped: 0, overLimit: 0 }) }
     const s0 = { ...cpuStorage.counts }
+    const b0 = heapTop()
     const r0 = process.resourceUsage()
     const c0 = process.cpuUsage()
     const t0 = performance.now()
@@ -60,6 +71,7 @@ async function run(name: string, f: () => Tensor) {
       t1,
       nat: `r${d('reused')} m${d('mapped')} o${d('overLimit')}`,
       sto: `p${s1.pooled - s0.pooled} f${s1.fresh - s0.fresh}`,
+      brk: (heapTop() - b0) / 1024,
     })
   }
   for (let i = 0; i < calls + 2; i++) await once()
@@ -78,7 +90,7 @@ async function run(name: string, f: () => Tensor) {
     const inGc = gcs.filter((g) => g.start >= r.t0 && g.end <= r.t1)
     const gcMs = inGc.reduce((s, g) => s + g.end - g.start, 0)
     console.log(
-      `  wall ${r.wall.toFixed(2)} user ${r.user.toFixed(2)} sys ${r.sys.toFixed(2)} minflt ${r.flt} gc ${gcMs.toFixed(2)} ms (${inGc.map((g) => g.kind).join(',')}) native ${r.nat} storage ${r.sto}`,
+      `  wall ${r.wall.toFixed(2)} user ${r.user.toFixed(2)} sys ${r.sys.toFixed(2)} minflt ${r.flt} gc ${gcMs.toFixed(2)} ms (${inGc.map((g) => g.kind).join(',')}) native ${r.nat} storage ${r.sto} heap top +${r.brk} KiB`,
     )
   }
 }

@@ -44,8 +44,14 @@ type Koffi = {
  * is granted whatever its size): past it a loop that does not yield gets heap blocks instead.
  */
 export const TURN_LIMIT = 16 << 20
-/** Below this a plain ArrayBuffer is as good: malloc's heap reuses small blocks warm. */
-export const NATIVE_MIN_BYTES = 1 << 20
+/**
+ * Below a huge page, storage is a heap block or pooled ArrayBuffer (cpu_storage.ts): a fresh mapping
+ * that small faults per 4 KiB page (~17 us each on the reference VM: 4.3 ms of CPU per MiB, against
+ * 0.13 ms for a 2 MiB huge-page fault), and a plain loop got one per call (matmul 512's 1 MiB output,
+ * 256 faults: 4.4-6.9 ms calls against a 1.5 ms kernel), while heap blocks share the heap's huge pages
+ * and come back to malloc on a scavenge inside the loop.
+ */
+export const NATIVE_MIN_BYTES = 2 << 20
 const PAGE = 4096
 const HUGE = 2 << 20
 // Linux x86-64/arm64 values

@@ -173,9 +173,9 @@ describe('native output buffers', { skip }, () => {
   })
 
   test('3,000 un-disposed results read with await data() keep RSS and mapped memory bounded', async () => {
-    // 3 GiB of results and 3 GiB of copies; what stays mapped is what dies between two collections
+    // 6 GiB of results and 6 GiB of copies; what stays mapped is what dies between two collections
     const mem = native()!
-    const x = Tensor.randn([1 << 18]).realize() // 1 MiB results
+    const x = Tensor.randn([1 << 19]).realize() // 2 MiB results
     for (let i = 0; i < 100; i++) await x.add(1).data()
     await settle()
     const rss0 = process.memoryUsage().rss
@@ -233,7 +233,7 @@ describe('medium buffers come back when their Buffer is collected', { skip }, ()
   const f32 = Tensor.randn([1]).dtype
   const storageOf = (b: Buffer): ArrayBuffer => (b.raw as Float32Array).buffer as ArrayBuffer
 
-  test('an un-disposed buffer of 16 KiB to 1 MiB is reused warm after the GC found it unreachable', async () => {
+  test('an un-disposed buffer of 16 KiB to 2 MiB is reused warm after the GC found it unreachable', async () => {
     await settle()
     // a length no other test uses, so the pool's list of it holds only this test's storage
     let b: Buffer | undefined = new Buffer('CPU', 65_537, f32)
