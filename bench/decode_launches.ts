@@ -25,8 +25,12 @@ let perLaunch: number[] = []
 // GOMP_SHIM=<shim.so> (also LD_PRELOADed): each step's OpenMP regions timed (bench/gomp_shim.c)
 const shimPath = process.env.GOMP_SHIM
 const shimLib = shimPath ? (await import('koffi')).default.load(shimPath) : undefined
-const shimRead = shimLib?.func('void tg_shim_read(_Out_ double *out)') as ((o: Float64Array) => void) | undefined
-const shimLast = shimLib?.func('void tg_shim_last_read(_Out_ double *out)') as ((o: Float64Array) => void) | undefined
+const shimRead = shimLib?.func('void tg_shim_read(_Out_ double *out)') as
+  | ((o: Float64Array) => void)
+  | undefined
+const shimLast = shimLib?.func('void tg_shim_last_read(_Out_ double *out)') as
+  | ((o: Float64Array) => void)
+  | undefined
 const last = new Float64Array(2)
 /** per kernel name: master's and worker's body (us) summed over the launches that had a worker */
 const bodies = new Map<string, [number, number, number]>()
@@ -70,7 +74,14 @@ const prompt = Array.from({ length: ctx }, (_, i) => 259 + ((i * 7919) % 100000)
 let tok = argmax(await llm.runner.step(prompt, 0))
 let pos = ctx
 const shim = new Float64Array(8)
-const rows: { step: number; cpu: number; replay: number; launches: number; times: number[]; omp: number[] }[] = []
+const rows: {
+  step: number
+  cpu: number
+  replay: number
+  launches: number
+  times: number[]
+  omp: number[]
+}[] = []
 const s0 = { ...threadChoiceStats }
 process.env.DEBUG = '1'
 const log = console.log
@@ -84,7 +95,14 @@ for (let i = 0; i < steps; i++) {
   const c = process.cpuUsage(c0)
   shimRead?.(shim)
   const omp = [...shim]
-  rows.push({ step, cpu: (c.user + c.system) / 1e3, replay: replayMs, launches: launchMs, times: perLaunch, omp })
+  rows.push({
+    step,
+    cpu: (c.user + c.system) / 1e3,
+    replay: replayMs,
+    launches: launchMs,
+    times: perLaunch,
+    omp,
+  })
 }
 console.log = log
 // launches per replay: the most common count (a step that captured anew is left out)
@@ -115,5 +133,7 @@ if (shimRead) {
 if (shimLast) {
   console.log('  per kernel, launches with a worker: mean body of the master / of the worker (us)')
   for (const [k, [m, w, c]] of [...bodies].sort((a, b) => b[1][0] - b[1][1] - (a[1][0] - a[1][1])))
-    console.log(`    ${k.padEnd(44)} ${(m / c).toFixed(1).padStart(8)} / ${(w / c).toFixed(1).padStart(8)}  (${c} launches)`)
+    console.log(
+      `    ${k.padEnd(44)} ${(m / c).toFixed(1).padStart(8)} / ${(w / c).toFixed(1).padStart(8)}  (${c} launches)`,
+    )
 }

@@ -17,12 +17,24 @@ static void body(void *p) {
   if (omp_get_thread_num() == 0) { w->m_start = now_us(); w->fn(w->data); w->m_end = now_us(); }
   else { double s = now_us(); w->fn(w->data); double e = now_us(); w->w_start = s; w->w_end = e; w->workers = 1; }
 }
+static void account(struct wrap w, double t3);
 void GOMP_parallel(void (*fn)(void *), void *data, unsigned n, unsigned flags) {
   static gp_t real;
   if (!real) real = (gp_t)dlsym(RTLD_NEXT, "GOMP_parallel");
   struct wrap w = { fn, data, now_us(), 0, 0, 0, 0, 0 };
   real(body, &w, n, flags);
-  double t3 = now_us();
+  account(w, now_us());
+}
+// a loop with schedule(dynamic, chunk) (gcc calls the nonmonotonic entry): the same accounting
+typedef void (*gpd_t)(void (*)(void *), void *, unsigned, long, long, long, long, unsigned);
+void GOMP_parallel_loop_nonmonotonic_dynamic(void (*fn)(void *), void *data, unsigned n, long start, long end, long incr, long chunk, unsigned flags) {
+  static gpd_t real;
+  if (!real) real = (gpd_t)dlsym(RTLD_NEXT, "GOMP_parallel_loop_nonmonotonic_dynamic");
+  struct wrap w = { fn, data, now_us(), 0, 0, 0, 0, 0 };
+  real(body, &w, n, start, end, incr, chunk, flags);
+  account(w, now_us());
+}
+static void account(struct wrap w, double t3) {
   tg_shim_stats[0] += 1;
   tg_shim_stats[1] += t3 - w.t0;
   tg_shim_stats[2] += w.m_end - w.m_start;

@@ -283,12 +283,8 @@ export function handOpts(ast: UOp, target: OptTarget): Opt[] {
         const o = range(nOut).find(
           (i) => sizes[i]! > 1 && vector(i) && loads.some((l) => l.halfFloat && l.strides[i] !== 0),
         )
-        if (o === undefined) return
-        const k = largestDivisor(
-          sizes[o]!,
-          [t.rows, 2].filter((c) => c <= t.rows),
-        )
-        if (k > 1) try_({ op: 'UPCAST', axis: o, arg: k })
+        // (in twos it was no faster than one row: 0.95 against 0.92 ms on the down projection)
+        if (o !== undefined && sizes[o]! % t.rows === 0) try_({ op: 'UPCAST', axis: o, arg: t.rows })
       }
       const blocks = r === undefined ? [] : blocksOf(r)
       // a contiguous reduce over 16-bit floats (float16 weights): one vector per inner step, so
