@@ -21,7 +21,10 @@ const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
 const [N, K] = (process.argv[2] ?? '2048x8192').split('x').map(Number) as [number, number]
 const extra: Opt[][] = JSON.parse(process.argv[3] ?? '[]')
 Tensor.manualSeed(0)
-const w = Tensor.randn([N, K]).mul(0.05).cast((process.env.DTYPE ?? 'float16') as 'float16' | 'bfloat16').realize()
+const w = Tensor.randn([N, K])
+  .mul(0.05)
+  .cast((process.env.DTYPE ?? 'float16') as 'float16' | 'bfloat16')
+  .realize()
 const x = Tensor.randn([1, K]).realize()
 const y = x.matmul(w.T)
 const it = scheduleFor([y.uop]).items.find((i) => i.kind === 'kernel')!
