@@ -6,8 +6,11 @@
 // Prints medians over the steps (wall, and process CPU for the step), the launches on one thread
 // and on all (the thread choice's counters), and how many launches took > 40 us more than their
 // kernel's median (a worker woken from sleep, a preemption). Run under `chrt -f 10` for wall times
-// on a shared machine.
+// on a shared machine. With GOMP_SHIM (bench/gomp_shim.c, also LD_PRELOADed) each step's OpenMP
+// loops are timed too: fork, join, the master's and the worker's work, per kernel.
 //   node --import tsx bench/decode_launches.ts [Q4_0|Q8_0|F16] [ctx] [steps]
+//   gcc -shared -fPIC -O2 -fopenmp -o /tmp/s.so bench/gomp_shim.c -ldl
+//   GOMP_SHIM=/tmp/s.so LD_PRELOAD=/tmp/s.so node --import tsx bench/decode_launches.ts Q4_0 128 40
 import { benchModel } from './llm.ts'
 
 type WeightType = 'Q4_0' | 'Q8_0' | 'F16'

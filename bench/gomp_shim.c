@@ -1,5 +1,8 @@
-// LD_PRELOAD shim: times each GOMP_parallel (an OpenMP parallel region's fork/join) against the
-// time its threads spend in the region's body.
+// LD_PRELOAD shim for bench/decode_launches.ts: times each OpenMP parallel loop (GOMP_parallel,
+// and the dynamic schedule's entry) from the call to the worker's start (fork) and from the
+// master's end to the return (join), against the time each thread spends in the loop's body.
+// Bench only; the totals are read and reset through tg_shim_read, the last loop's bodies through
+// tg_shim_last_read.
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <time.h>
