@@ -69,6 +69,13 @@ export class CRenderer extends CStyleRenderer {
     registers: 24,
     simdReduce: true,
     orderedAccs: SIMD_MAX_ACCS + 1,
+    // an F16 matvec whose x does not stay in L1 (48 KB on Zen 4) next to the weights streaming
+    // through: rows in fours, each vector of x loaded once for four rows. LLaMA-1B's down
+    // projection (2048 x 8192, x 32 KB) 0.92 -> 0.73 ms on two threads (weights from DRAM); with
+    // x of 16 KB or less one row at a time is faster (8192 x 2048: 0.66 -> 0.86 ms in fours; the
+    // hardware prefetcher follows one stream of rows better than four 4 KB rows); more rows than
+    // SIMD_MAX_ACCS lose their lanes (8: 3x slower)
+    matvecRows: { rows: SIMD_MAX_ACCS, vectorBytesAbove: 16 << 10 },
   }
   // B in panels as wide as the register tile (heuristics.ts upcasts n by 2 vectors), from 2^25
   // multiply-adds: up to 256x256x256 B (256 KiB) stays in L2 read in place, and the tile ran as fast

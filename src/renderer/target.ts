@@ -37,6 +37,12 @@ export interface OptTarget {
    * (codegen/first_tier.ts) keep at least this many; absent: no first tiers on this target
    */
   readonly orderedAccs?: number
+  /**
+   * a matrix-vector product over 16-bit float weights whose vector is longer than `vectorBytesAbove`
+   * computes `rows` output rows together (each load of the vector's elements shared by them, each
+   * row its own accumulator); absent: one row at a time
+   */
+  readonly matvecRows?: { readonly rows: number; readonly vectorBytesAbove: number }
   /** loop iterations before a kernel is worth threading (default THREAD_MIN_WORK) */
   readonly threadMinWork?: number
   /**
