@@ -59,6 +59,9 @@ export interface TransformerOptions {
   intDot?: boolean
 }
 
+/** the fewest rows a prompt's chunk runs as (chunkRows): shorter ones are padded */
+const MIN_CHUNK_ROWS = 16
+
 const f32 = (t: Tensor): Tensor => (t.dtype.name === 'float32' ? t : t.cast('float32'))
 
 /**
@@ -453,33 +456,55 @@ export class Transformer implements ModelRunner {
    * prompt, not once per chunk.
    */
   private prefill(tokens: readonly number[], start: number, all: boolean): Tensor[] {
-    const n = Math.ceil(tokens.length / this.chunk)
-    const offsets = Array.from({ length: n }, (_, k) => k * this.chunk)
-    let xs = offsets.map((s) => this.embed(this.ids(tokens.slice(s, s + this.chunk))).realize())
+    const chunks = Array.from({ length: Math.ceil(tokens.length / this.chunk) }, (_, k) => {
+      const ids = tokens.slice(k * this.chunk, (k + 1) * this.chunk)
+      const at = start + k * this.chunk
+      const T = this.chunkRows(ids.length, at)
+      // the padding rows (token 0) write the cache after the chunk's own, where the next chunk or
+      // step writes before anything reads; causal, no real row attends to them
+      const padded = T > ids.length ? [...ids, ...Array<number>(T - ids.length).fill(0)] : ids
+      // the start as a bound Variable: every kernel of the chunk serves every position
+      return { n: ids.length, T, start: Variable('start_pos', 0, this.maxContext - T).bind(at), padded }
+    })
+    let xs = chunks.map((c) => this.embed(this.ids(c.padded)).realize())
     for (let i = 0; i < this.w.layers.length; i++) {
       const panels = this.layerPanels(i)
       xs = xs.map((x, k) => {
-        const T = x.shape[1]!
-        const s = start + offsets[k]!
-        const cos = this.cos.shrink([[s, s + T], null])
-        const sin = this.sin.shrink([[s, s + T], null])
+        const { T, start: s } = chunks[k]!
+        const cos = this.cos.shrink([[s, s.add(T)], null])
+        const sin = this.sin.shrink([[s, s.add(T)], null])
         return T > 1 ? this.layer(x, i, s, cos, sin, panels) : this.layer(x, i, s, cos, sin).realize()
       })
       for (const p of panels.values()) for (const t of [p.bytes, p.scale]) t.dispose()
     }
-    const logits = (x: Tensor, rows: 'all' | 'last'): Tensor => {
-      const T = x.shape[1]!
+    const logits = (x: Tensor, { n, T }: (typeof chunks)[number], rows: 'all' | 'last'): Tensor => {
+      // the last real row at a Variable offset, so the head's kernels serve every prompt length
+      const last = (): Tensor => {
+        const r = Variable('prompt_row', 0, T - 1).bind(n - 1)
+        return x.shrink([null, [r, r.add(1)], null])
+      }
       // the residual stream is freed here, not by the GC (its row view, internal to the
       // composite, does not hold it)
       const y = Tensor.composite(() =>
-        this.head(rows === 'all' || T === 1 ? x : x.shrink([null, [T - 1, T], null])),
+        this.head(T === 1 ? x : rows === 'all' ? x.shrink([null, [0, n], null]) : last()),
       ).realize()
       x.dispose()
       return y
     }
-    if (all) return xs.map((x) => logits(x, 'all'))
+    if (all) return xs.map((x, k) => logits(x, chunks[k]!, 'all'))
     for (const x of xs.slice(0, -1)) x.dispose()
-    return [logits(xs.at(-1)!, 'last')]
+    return [logits(xs.at(-1)!, chunks.at(-1)!, 'last')]
+  }
+
+  /**
+   * The rows a chunk of n prompt tokens at position `at` runs as: n padded to a power of two (at
+   * least 16, at most prefillChunk), so a few sets of kernels serve every prompt length; n itself
+   * where the padding would run past the context (or n is 1: a decode step's kernels).
+   */
+  private chunkRows(n: number, at: number): number {
+    if (n === 1) return 1
+    const T = Math.min(this.chunk, Math.max(MIN_CHUNK_ROWS, 2 ** Math.ceil(Math.log2(n))))
+    return at + T <= this.maxContext ? T : n
   }
 
   private check(tokens: readonly number[], start: number, where: string): void {
