@@ -13,6 +13,7 @@
 import { eventLoopTurn, TsgradError } from '../helpers.js'
 import type { TypedArray } from '../dtype.js'
 import { Ops } from '../uop/ops.js'
+import { sEval } from '../uop/sint.js'
 import { KVCache } from '../nn/kv_cache.js'
 import { jit } from '../tensor/jit.js'
 import { type sint, Tensor, Variable } from '../tensor/index.js'
@@ -302,14 +303,19 @@ export class Transformer implements ModelRunner {
     const k = heads(cut(lin(l.wk, l.bk), T), c.kvHeads, l.kNorm).rope(cos, sin, rope)
     const v = heads(lin(l.wv, l.bv), c.kvHeads)
     const [keys, values] = cache.update(k, v, start).map(f32) as [Tensor, Tensor]
+    const prompt = (): Tensor => {
+      // a prompt's keys up to a power of two (kernels for a few context lengths, not one per
+      // position), masked: causal, and the rows past the prompt (unwritten cache rows may hold any
+      // bits, NaN too: their values are zeroed, their scores masked)
+      const L = Math.min(cache.shape[2], 2 ** Math.ceil(Math.log2(sEval(start) + T)))
+      const rows = (t: Tensor) => f32(t.shrink([null, null, [0, L], null]))
+      return this.promptAttention(q, rows(cache.k), rows(cache.v), start)
+    }
     // one new token sees every cached key; a prefill is causal against the cache
     // realized here (a prompt's: with its layer): its lazy pieces read the cache, so left lazy, the
     // next step's cache write (which keeps their values, as for any overwritten buffer) recomputed
     // this step's attention
-    const a = cut(
-      T === 1 ? q.scaledDotProductAttention(keys, values) : this.promptAttention(q, keys, values),
-      T,
-    )
+    const a = cut(T === 1 ? q.scaledDotProductAttention(keys, values) : prompt(), T)
     // one token: (1, heads, 1, headDim) is already in (1, 1, heads * headDim) order (the transposed
     // view took a copy kernel before the integer matvec, which reads a contiguous x)
     const flat = T === 1 ? a.reshape([1, 1, c.heads * c.headDim]) : a.transpose(1, 2)
@@ -324,10 +330,22 @@ export class Transformer implements ModelRunner {
    * next head's reuse, where all heads' at once were the largest buffers of a prompt's layer (two
    * of 67 MB for a 512-token chunk at context 1024 on a LLaMA-1B shape).
    */
-  private promptAttention(q: Tensor, keys: Tensor, values: Tensor): Tensor {
-    const Hkv = keys.shape[1]!
-    const g = q.shape[1]! / Hkv
-    const opts = { isCausal: true, causalAlign: 'bottomRight' } as const
+  private promptAttention(q: Tensor, keys: Tensor, allValues: Tensor, start: sint): Tensor {
+    const [, Hkv, L] = keys.shape as [number, number, number]
+    const [, H, T] = q.shape as [number, number, number]
+    const g = H / Hkv
+    // query i at position start + i sees the keys j <= start + i; start a kernel argument where it
+    // is a Variable (Tensor.fromVariable), so the kernels serve every position
+    const device = q.device
+    const int = (n: number) => Tensor.arange(n, undefined, 1, { device, dtype: 'int32' })
+    const at = typeof start === 'number' ? start : Tensor.fromVariable(start, { device })
+    const j = int(L)
+    const mask = j.reshape([1, L]).le(int(T).reshape([T, 1]).add(at))
+    const values = j
+      .reshape([L, 1])
+      .lt(typeof at === 'number' ? at + T : at.add(T))
+      .where(allValues, 0)
+    const opts = { attnMask: mask }
     if (Hkv === 1) return q.scaledDotProductAttention(keys, values, opts)
     const heads = Array.from({ length: Hkv }, (_, h) =>
       q
