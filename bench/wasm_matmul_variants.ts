@@ -14,6 +14,10 @@ interface Variant {
   unroll: number
   loadSplat: boolean
   madd: boolean
+  /** 'ij': rows outer, columns inner (B streamed per row block); 'pij': B's panels outer, then rows, then the panel's tiles (the panel stays in L2) */
+  order: 'ij' | 'pij'
+  /** columns of one block in 'pij' order (the register tile's width: tsgrad's order before blocking) */
+  block: number
 }
 
 function build(v: Variant): Uint8Array {
@@ -36,8 +40,28 @@ function build(v: Variant): Uint8Array {
     body()
     c.get(ctr).i32(step).o(op.i32_add).tee(ctr).i32(end).o(op.i32_lt_s, op.br_if).u32(0).o(op.end)
   }
-  loop(i0, N, v.rows, () => {
-    loop(j0, N, v.cols, () => {
+  const p0 = local(I32)
+  const jEnd = local(I32)
+  const rowsEnd = Math.floor(N / v.rows) * v.rows
+  const outer = (body: () => void) => {
+    if (v.order === 'ij')
+      loop(i0, rowsEnd, v.rows, () => {
+        c.i32(0).set(p0).i32(N).set(jEnd)
+        body()
+      })
+    else
+      loop(p0, N, v.block, () => {
+        c.get(p0).i32(v.block).o(op.i32_add).set(jEnd)
+        loop(i0, rowsEnd, v.rows, body)
+      })
+  }
+  const loopJ = (body: () => void) => {
+    c.get(p0).set(j0).o(op.loop, EMPTY)
+    body()
+    c.get(j0).i32(v.cols).o(op.i32_add).tee(j0).get(jEnd).o(op.i32_lt_s, op.br_if).u32(0).o(op.end)
+  }
+  outer(() => {
+    loopJ(() => {
       for (const l of acc) c.v(simd.v128_const).bytes(new Uint8Array(16)).set(l)
       // ap = A + i0*N*4; bp = B + ((j0>>5)*N*32 + (j0&31))*4
       c.get(A)
@@ -123,7 +147,17 @@ const UNROLLS = (process.env.UNROLLS ?? '1,4').split(',').map(Number)
 for (const [rows, cols] of TILES)
   for (const unroll of UNROLLS)
     for (const loadSplat of [false, true])
-      for (const madd of [false, true]) variants.push({ rows, cols, unroll, loadSplat, madd })
+      for (const madd of [false, true])
+        for (const o of (process.env.ORDERS ?? 'ij,8,32').split(','))
+          variants.push({
+            rows,
+            cols,
+            unroll,
+            loadSplat,
+            madd,
+            order: o === 'ij' ? 'ij' : 'pij',
+            block: Number(o) || 0,
+          })
 const kernels = variants.map((v) => {
   const m = new WebAssembly.Module(build(v) as Uint8Array<ArrayBuffer>)
   return new WebAssembly.Instance(m, { env: { mem: memory } }).exports.k as (
@@ -160,6 +194,6 @@ const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[xs.length >> 1]!
 variants.forEach((v, i) => {
   const ms = median(times[i]!.slice(2)) * (N / (Math.floor(N / v.rows) * v.rows))
   console.log(
-    `${v.rows}x${v.cols} unroll ${v.unroll} ${v.loadSplat ? 'load32_splat' : 'load+splat '} ${v.madd ? 'madd   ' : 'mul+add'}: ${ms.toFixed(1)} ms cpu, ${((2 * N ** 3) / ms / 1e6).toFixed(1)} GFLOP/s`,
+    `${v.rows}x${v.cols} unroll ${v.unroll} ${v.loadSplat ? 'load32_splat' : 'load+splat '} ${v.madd ? 'madd   ' : 'mul+add'} ${v.order}${v.block || ''}: ${ms.toFixed(1)} ms cpu, ${((2 * N ** 3) / ms / 1e6).toFixed(1)} GFLOP/s`,
   )
 })
