@@ -4,6 +4,8 @@
 // pointers advanced by the loop or addresses recomputed from the index. B is in 32-column panels,
 // as the front end packs it. Process CPU time per call, median of several, variants interleaved.
 //   node --experimental-wasm-relaxed-simd --import tsx bench/wasm_matmul_variants.ts
+// env: TILES (4x8,6x8), UNROLLS (1,4), ORDERS (8: column blocks of that width outer, rows inside;
+// ij: rows outer), PANELS (32; 8 too: B's panels as wide as the tile)
 import { Code, EMPTY, encodeModule, I32, op, simd, V128 } from '../src/renderer/wasm_encoder.ts'
 
 const N = 1024
@@ -161,7 +163,7 @@ for (const [rows, cols] of TILES)
   for (const unroll of UNROLLS)
     for (const loadSplat of [false, true])
       for (const madd of [false, true])
-        for (const o of (process.env.ORDERS ?? 'ij,8,32').split(','))
+        for (const o of (process.env.ORDERS ?? '8').split(','))
           for (const panel of PANELS.filter((p) => p >= cols))
             variants.push({
               rows,
