@@ -10,7 +10,7 @@ import { handOpts } from '../../src/codegen/heuristics.ts'
 import { renderKernel } from '../../src/codegen/kernel.ts'
 import { type Opt, OptState } from '../../src/codegen/opts.ts'
 import { setRealizeObserver } from '../../src/engine/realize.ts'
-import { tieredProgram, tierStats } from '../../src/engine/tiers.ts'
+import { RenderBudget, tieredProgram, tierStats } from '../../src/engine/tiers.ts'
 import { Device, nn, optim, Tensor } from '../../src/index.ts'
 import type { Program } from '../../src/runtime/device.ts'
 import type { ScheduleItem } from '../../src/schedule/schedule.ts'
@@ -196,10 +196,14 @@ describe('tieredProgram', () => {
     const full: Program = () => {
       calls.push('full')
     }
-    const p = tieredProgram(first, () => {
-      started++
-      return () => (ready ? full : undefined)
-    })
+    const p = tieredProgram(
+      first,
+      () => {
+        started++
+        return () => (ready ? full : undefined)
+      },
+      new RenderBudget(0.25, 5000),
+    )
     p([])
     assert.equal(started, 0, 'a kernel launched once never builds its full tier')
     p([])
@@ -209,6 +213,56 @@ describe('tieredProgram', () => {
     while (performance.now() - t < 20) p([])
     assert.equal(calls.at(-1), 'full')
     assert.equal(started, 1)
+  })
+
+  test('a busy render budget holds the full build back to a later launch', () => {
+    let t = 0
+    const budget = new RenderBudget(0.25, 5000, () => t)
+    // another kernel's full render took 10 ms at t = 0..10: the next may start at 10 + 30
+    const other = budget.join()
+    budget.spend(other, () => {
+      t += 10
+    })
+    let started = 0
+    const p = tieredProgram(
+      () => {},
+      () => {
+        started++
+        return () => undefined
+      },
+      budget,
+    )
+    p([])
+    p([])
+    assert.equal(started, 0, 'held back while the budget is spent')
+    t = 39
+    p([])
+    assert.equal(started, 0)
+    t = 40
+    p([])
+    assert.equal(started, 1, 'started once the budget has time')
+  })
+
+  test('the budget lets the kernel with the slowest first tier render first, unless it was not launched lately', () => {
+    let t = 0
+    const budget = new RenderBudget(0.25, 5000, () => t)
+    const slow = budget.join()
+    const fast = budget.join()
+    slow.ms = 50
+    slow.at = 0
+    fast.ms = 5
+    fast.at = 0
+    assert.equal(budget.mayStart(fast), false, 'the slower waiting kernel goes first')
+    assert.equal(budget.mayStart(slow), true)
+    t = 5001
+    assert.equal(budget.mayStart(fast), true, 'a kernel not launched for 5 s holds no one back')
+    t = 10
+    budget.spend(slow, () => {
+      t += 20
+    })
+    assert.equal(budget.mayStart(fast), false, '20 ms of rendering: 60 ms of launches before the next')
+    t = 90
+    assert.equal(budget.mayStart(fast), true)
   })
 
   test('keeps the first tier when there is no full build', () => {
