@@ -7,8 +7,7 @@
 //
 // Rendering a full list runs on the main thread (a cold MNIST step's 19 full tiers: ~2.4 s of CPU
 // under load, 10-490 ms each), so it is paced by a `RenderBudget`: a share of the main thread's
-// time, slowest first kernels first. Rendered all at the second launch, they made step 2 as slow
-// as step 1.
+// time. Rendered all at the second launch, they made step 2 as slow as step 1.
 //
 // TIERS=0 turns this off (every kernel built from its full list before its first launch).
 import { getEnv, now } from '../helpers.js'
@@ -23,50 +22,28 @@ const POLL_MS = 5
 /** Whether first-tier builds are on (TIERS=0: off). */
 export const tiersEnabled = (): boolean => getEnv('TIERS') !== '0'
 
-/** A kernel waiting for its turn to render its full tier. */
-interface Waiting {
-  /** its first tier's last launch (ms of wall time) */
-  ms: number
-  /** when that launch was */
-  at: number
-}
-
 /**
  * Paces full-tier renders: after a render of d ms the next waits d * (1 / share - 1) ms, so
- * rendering takes at most `share` of the main thread's wall time; the first is never held back.
- * Among the kernels launched in the last `recentMs` and still waiting, the one whose first tier
- * took longest goes first (it gains most from its full tier: the MNIST CNN's 5x5 convolutions
- * take ~3x longer in their first tier, while some 64-channel tiles render for 0.3-0.5 s and gain
- * ~30 ms a step); one not launched lately (an evaluation's) holds no one back.
+ * rendering takes at most `share` of the main thread's wall time; the first is never held back,
+ * and the kernels take their turns in launch order. (Letting the slowest first tier go first held
+ * every other kernel back until that one's next launch found the budget free: ~1 render a step,
+ * 11 of 19 started by step 7 under load.)
  */
 export class RenderBudget {
   private freeAt = Number.NEGATIVE_INFINITY
-  private readonly waiting = new Set<Waiting>()
 
   constructor(
     readonly share: number,
-    private readonly recentMs: number,
     private readonly clock: () => number = now,
   ) {}
 
-  /** A kernel's place in the queue. */
-  join(): Waiting {
-    const w = { ms: 0, at: Number.NEGATIVE_INFINITY }
-    this.waiting.add(w)
-    return w
+  /** Whether a full render may start now. */
+  mayStart(): boolean {
+    return this.clock() >= this.freeAt
   }
 
-  /** Whether `w` may render now: the budget has time and no recent waiting kernel is slower. */
-  mayStart(w: Waiting): boolean {
-    const t = this.clock()
-    if (t < this.freeAt) return false
-    for (const o of this.waiting) if (o !== w && o.ms > w.ms && t - o.at <= this.recentMs) return false
-    return true
-  }
-
-  /** Run `render` (w's full render) and charge its time. */
-  spend<T>(w: Waiting, render: () => T): T {
-    this.waiting.delete(w)
+  /** Run `render` (a full render) and charge its time. */
+  spend<T>(render: () => T): T {
     const t0 = this.clock()
     try {
       return render()
@@ -78,10 +55,10 @@ export class RenderBudget {
 }
 
 /**
- * The budget of the tiered programs (a quarter of the main thread: a cold MNIST step 2 then
- * renders its three 5x5 convolutions' full tiers, ~0.3 s, and the rest follows over the next steps).
+ * The budget of the tiered programs: half of the main thread (a quarter left a cold MNIST run on
+ * its first tiers for 4 more steps under load, ~0.7 s of CPU each, more than step 2 gained).
  */
-export const renderBudget = new RenderBudget(0.25, 5000)
+export const renderBudget = new RenderBudget(0.5)
 
 /**
  * A program that runs `first` until the full build is ready: `startFull` (called from the second
@@ -97,28 +74,18 @@ export function tieredProgram(
   let launches = 0
   let poll: (() => Program | undefined) | undefined
   let next = 0
-  let place: Waiting | undefined
   return (bufs, vals) => {
     // settled (swapped, or no full build): one comparison per launch
     if (launches < 0) return current(bufs, vals)
     launches++
     if (poll === undefined) {
-      place ??= budget.join()
-      if (launches >= 2 && budget.mayStart(place)) {
-        tierStats.started++
-        poll = budget.spend(place, startFull)
-        // no full build (it would take other variables): the first tier stays
-        if (poll === undefined) {
-          launches = -1
-          return current(bufs, vals)
-        }
-      } else {
-        // waiting: this launch's time orders the queue
-        const t0 = now()
-        const r = current(bufs, vals)
-        place.at = now()
-        place.ms = place.at - t0
-        return r
+      if (launches < 2 || !budget.mayStart()) return current(bufs, vals)
+      tierStats.started++
+      poll = budget.spend(startFull)
+      // no full build (it would take other variables): the first tier stays
+      if (poll === undefined) {
+        launches = -1
+        return current(bufs, vals)
       }
     }
     const t = now()
