@@ -10,7 +10,7 @@ import { handOpts } from '../../src/codegen/heuristics.ts'
 import { renderKernel } from '../../src/codegen/kernel.ts'
 import { type Opt, OptState } from '../../src/codegen/opts.ts'
 import { setRealizeObserver } from '../../src/engine/realize.ts'
-import { RenderBudget, tieredProgram, tierStats } from '../../src/engine/tiers.ts'
+import { tieredProgram, tierStats } from '../../src/engine/tiers.ts'
 import { Device, nn, optim, Tensor } from '../../src/index.ts'
 import type { Program } from '../../src/runtime/device.ts'
 import type { ScheduleItem } from '../../src/schedule/schedule.ts'
@@ -196,14 +196,10 @@ describe('tieredProgram', () => {
     const full: Program = () => {
       calls.push('full')
     }
-    const p = tieredProgram(
-      first,
-      () => {
-        started++
-        return () => (ready ? full : undefined)
-      },
-      new RenderBudget(0.5),
-    )
+    const p = tieredProgram(first, () => {
+      started++
+      return () => (ready ? full : undefined)
+    })
     p([])
     assert.equal(started, 0, 'a kernel launched once never builds its full tier')
     p([])
@@ -213,34 +209,6 @@ describe('tieredProgram', () => {
     while (performance.now() - t < 20) p([])
     assert.equal(calls.at(-1), 'full')
     assert.equal(started, 1)
-  })
-
-  test('a busy render budget holds the full build back to a later launch', () => {
-    let t = 0
-    const budget = new RenderBudget(0.25, () => t)
-    // another kernel's full render took 10 ms at t = 0..10: the next may start at 10 + 30
-    budget.spend(() => {
-      t += 10
-    })
-    let started = 0
-    const p = tieredProgram(
-      () => {},
-      () => {
-        started++
-        return () => undefined
-      },
-      budget,
-    )
-    p([])
-    p([])
-    assert.equal(started, 0, 'held back while the budget is spent')
-    t = 39
-    p([])
-    assert.equal(started, 0)
-    t = 40
-    p([])
-    assert.equal(started, 1, 'started once the budget has time')
-    assert.equal(budget.mayStart(), true, 'a render of 0 ms spends nothing')
   })
 
   test('keeps the first tier when there is no full build', () => {
