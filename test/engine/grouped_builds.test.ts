@@ -147,6 +147,44 @@ test('background full tiers queued while the cores are busy share a build proces
   )
 })
 
+/** Whether this process may start real-time children (`chrt -f`: root or CAP_SYS_NICE). */
+const canRealtime = spawnSync('chrt', ['-f', '1', 'true']).status === 0
+
+test('a background build runs niced and out of a real-time policy its parent runs under', {
+  skip: !canRealtime && 'chrt -f is not permitted here',
+}, () => {
+  // under `chrt -f` (how cold-start timings are taken) children inherit SCHED_FIFO, where nice
+  // does nothing: the background gcc then took a core from the step's own work
+  const dir = mkdtempSync(join(root, 'policy-'))
+  const out = join(dir, 'lib.so')
+  const script = `
+      const { BackgroundBuild, enqueueBuild } = await import(${JSON.stringify(`${src}/runtime/cpu_quick.ts`)})
+      // the "compiler" writes its own policy (field 41 of /proc/self/stat) and nice value (19)
+      const b = new BackgroundBuild(
+        () => ({ argv: ['sh', '-c', "cut -d' ' -f19,41 /proc/self/stat > ${out}"], src: '', out: ${JSON.stringify(out)} }),
+        (built) => built,
+      )
+      enqueueBuild(b)
+      const end = Date.now() + 60_000
+      while (b.pending && Date.now() < end) await new Promise((r) => setTimeout(r, 20))
+      const { readFileSync } = await import('node:fs')
+      console.log(JSON.stringify(readFileSync(b.poll(), 'utf8').trim().split(' ').map(Number)))`
+  const r = spawnSync(
+    'chrt',
+    ['-f', '1', process.execPath, '--import', 'tsx', '--input-type=module', '-e', script],
+    {
+      env: { ...process.env, NODE_TEST_CONTEXT: undefined },
+      encoding: 'utf8',
+      timeout: 120_000,
+    },
+  )
+  assert.equal(r.status, 0, `child failed:\n${r.stderr.slice(-3000)}`)
+  const [nice, policy] = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as [number, number]
+  assert.equal(nice, 10)
+  // 3: SCHED_BATCH (1 would be SCHED_FIFO, inherited from the parent)
+  assert.equal(policy, 3)
+})
+
 describe('grouped builds', { skip: !hasCPU && 'no C compiler' }, () => {
   test('a schedule’s new small kernels build as one library and compute right', () => {
     const dir = freshDir()
