@@ -131,16 +131,62 @@ export async function tsgradSide(path, kvDtype) {
   return [side, loadMs]
 }
 
-/** A stage's RSS, peak RSS and (tsgrad) the host allocator's mapped / cached bytes, on stderr. */
+/**
+ * A stage's RSS, peak RSS and (tsgrad) the host allocator's mapped / cached bytes, on stderr. With
+ * TRACE_MEMORY_DETAIL=1 also what the RSS is made of: /proc/self/smaps_rollup's anonymous, huge and
+ * file pages, V8's heap and external bytes, malloc's heap in use and free (mallinfo2), and the CPU
+ * storage pool's bytes.
+ */
 async function memoryTrace(which) {
   const host =
     which === 'tsgrad' ? (await import('../dist/runtime/host_memory.js')).hostMemory(() => null) : null
   const mb = (b) => (b / 1e6).toFixed(0)
+  const detail = process.env.TRACE_MEMORY_DETAIL === '1' ? await memoryDetail(which, mb) : () => ''
   return (stage) => {
     const peak = process.resourceUsage().maxRSS * 1024
     const h = host ? `, host mapped ${mb(host.mapped)} cached ${mb(host.cached)}` : ''
     process.stderr.write(
-      `    [memory] ${stage}: RSS ${mb(process.memoryUsage().rss)} MB, peak ${mb(peak)}${h}\n`,
+      `    [memory] ${stage}: RSS ${mb(process.memoryUsage().rss)} MB, peak ${mb(peak)}${h}${detail()}\n`,
+    )
+  }
+}
+
+async function memoryDetail(which, mb) {
+  const { createRequire } = await import('node:module')
+  const { readFileSync } = await import('node:fs')
+  const koffi = createRequire(import.meta.url)('koffi')
+  const fields = [
+    'arena',
+    'ordblks',
+    'smblks',
+    'hblks',
+    'hblkhd',
+    'usmblks',
+    'fsmblks',
+    'uordblks',
+    'fordblks',
+    'keepcost',
+  ]
+  const Info = koffi.struct('mallinfo2_t', Object.fromEntries(fields.map((f) => [f, 'size_t'])))
+  const mallinfo2 = koffi.load('libc.so.6').func('mallinfo2', Info, [])
+  const storage = which === 'tsgrad' ? (await import('../dist/runtime/cpu.js')).cpuStorage : null
+  const smaps = () => {
+    const kb = {}
+    for (const line of readFileSync('/proc/self/smaps_rollup', 'utf8').split('\n')) {
+      const m = /^(\w+):\s+(\d+) kB/.exec(line)
+      if (m) kb[m[1]] = Number(m[2]) * 1024
+    }
+    return kb
+  }
+  return () => {
+    const s = smaps()
+    const m = mallinfo2()
+    const u = process.memoryUsage()
+    return (
+      `\n      smaps anon ${mb(s.Anonymous)} (huge ${mb(s.AnonHugePages)}) file ${mb(s.Rss - s.Anonymous)};` +
+      ` V8 heap ${mb(u.heapUsed)}/${mb(u.heapTotal)} external ${mb(u.external)} arrayBuffers ${mb(u.arrayBuffers)};` +
+      ` malloc heap ${mb(m.arena)} in use ${mb(m.uordblks)} free ${mb(m.fordblks)} top ${mb(m.keepcost)} mmapped ${mb(m.hblkhd)}` +
+      (storage ? `; storage pool ${mb(storage.pooled)}` : '')
     )
   }
 }

@@ -8,6 +8,7 @@
 import { checkOptions, type KeySet } from '../options.js'
 import { isSymbolic, type sint, Tensor, type TensorOptions } from '../tensor/index.js'
 import { TsgradError } from '../helpers.js'
+import { adviseSmallPages } from '../runtime/host_memory.js'
 
 export interface KVCacheOptions {
   dtype?: TensorOptions['dtype']
@@ -32,9 +33,10 @@ export class KVCache {
     this.shape = dims
     // left unwritten: a step attends over positions it (or an earlier step) wrote, never past them,
     // and on host memory an untouched page is not resident (zero filled, a LLaMA-1B f16 cache of
-    // 2048 positions held 67 MB from the load on, however few tokens came)
+    // 2048 positions held 67 MB from the load on, however few tokens came); in small pages, so
+    // that what a prompt writes is what becomes resident (a huge page is 2 MiB at its first write)
     const make = () =>
-      Tensor.fromBytes([...dims], opts.dtype ?? 'float32', () => {}, {
+      Tensor.fromBytes([...dims], opts.dtype ?? 'float32', (bytes) => adviseSmallPages(bytes), {
         ...(opts.device !== undefined && { device: opts.device }),
       })
     this._k = make()

@@ -3,7 +3,7 @@
 // copy). Libraries are cached on disk by (source, compiler, flags, CPU), so a second process does
 // not recompile. Buffers are host memory, like the JS device.
 import type { TypedArray } from '../dtype.js'
-import { DEBUG, TsgradError } from '../helpers.js'
+import { DEBUG, getEnv, TsgradError } from '../helpers.js'
 import { CRenderer, PACKED_ARGS_ABOVE } from '../renderer/c.js'
 import type { CompiledDevice, Program, StartedBuilds } from './device.js'
 import { Device, maxTypedArrayLength } from './device.js'
@@ -20,7 +20,7 @@ import { hostMemory } from './host_memory.js'
 import { CpuStorage } from './cpu_storage.js'
 import { openmpControl } from './cpu_threads.js'
 import { ThreadChoice } from './thread_choice.js'
-import { mallocTuned, tuneMalloc } from './malloc_tuning.js'
+import { mallocTuned, tuneMalloc, untuneMalloc } from './malloc_tuning.js'
 import { BackgroundBuild, buildQuick, enqueueBuild, findQuickCompiler, swappingProgram } from './cpu_quick.js'
 import { QuickCRenderer } from '../renderer/c_quick.js'
 import {
@@ -423,6 +423,18 @@ export const cpuStorage = new CpuStorage(
   () => hostMemory(loadKoffi),
   () => heapBuffers(loadKoffi, mallocTuned()),
 )
+
+/**
+ * Host memory for a process that holds a few large, long-lived buffers and disposes its temporaries
+ * (an LLM: `llm.load` calls it): malloc at glibc's settings and plain ArrayBuffers
+ * (CpuStorage.preferPlainBuffers), not the plain tensor path's kept heap, heap blocks and native
+ * mappings. Process-wide and for good. TSGRAD_COMPACT_MEMORY=0: nothing changes (A/B runs).
+ */
+export function compactHostMemory(): void {
+  if (getEnv('TSGRAD_COMPACT_MEMORY') === '0') return
+  untuneMalloc(loadKoffi)
+  cpuStorage.preferPlainBuffers()
+}
 
 export function createCPUDevice(name: string): CompiledDevice<TypedArray, CpuArtifact> {
   const t = requireToolchain()

@@ -37,6 +37,7 @@ interface Mapping {
 type Koffi = {
   load(path: string): { func(decl: string): (...args: unknown[]) => unknown }
   view(ptr: Ptr, len: number): ArrayBuffer
+  address(ab: ArrayBuffer): Ptr
 }
 
 /**
@@ -58,6 +59,7 @@ const HUGE = 2 << 20
 const PROT_READ_WRITE = 3
 const MAP_PRIVATE_ANONYMOUS = 0x22
 const MADV_HUGEPAGE = 14
+const MADV_NOHUGEPAGE = 15
 const MAP_FAILED = (1n << 64n) - 1n
 
 /**
@@ -99,6 +101,8 @@ export class HostMemory {
     readonly cacheLimit = limit / 2,
     /** the most bytes mapped at once */
     readonly hardLimit = limit,
+    /** the address of an ArrayBuffer's memory (for `adviseSmallPages`; none: that does nothing) */
+    private readonly address?: (ab: ArrayBuffer) => Ptr,
   ) {
     // an ArrayBuffer nothing reaches any more: no view of its memory exists, so the mapping is
     // reused (a data() result the user dropped) or unmapped
@@ -159,6 +163,22 @@ export class HostMemory {
       for (const e of list) if (!(e instanceof ArrayBuffer)) this.unmap(e)
     this.cache.clear()
     this.cached = 0
+  }
+
+  /**
+   * Ask for small pages under `view` (its whole pages): for storage written from its front over a
+   * long time (a KV cache), where a huge page makes 2 MiB resident at the first write into it. Both
+   * this allocator's mappings and heap blocks are advised for huge pages, so a LLaMA-1B f16 cache
+   * (2 MiB per layer's keys or values) was wholly resident after a prompt's first token. Untouched
+   * memory only: pages already resident stay as they are. Returns whether the advice was taken.
+   */
+  adviseSmallPages(view: ArrayBufferView): boolean {
+    if (!this.address) return false
+    const start = this.address(view.buffer as ArrayBuffer) + BigInt(view.byteOffset)
+    const from = ((start + BigInt(PAGE) - 1n) / BigInt(PAGE)) * BigInt(PAGE)
+    const to = ((start + BigInt(view.byteLength)) / BigInt(PAGE)) * BigInt(PAGE)
+    if (to <= from) return false
+    return this.libc.madvise(from, Number(to - from), MADV_NOHUGEPAGE) === 0
   }
 
   /** Count `len` fresh bytes until the event loop turns (a macrotask: finalizers may have run). */
@@ -228,6 +248,15 @@ export class HostMemory {
 let instance: HostMemory | null | undefined
 
 /**
+ * `HostMemory.adviseSmallPages` on the process's host memory, if it has been set up (by the CPU
+ * device): a hint for any host storage (a mapping of this allocator or a heap block), ignored
+ * elsewhere.
+ */
+export function adviseSmallPages(view: ArrayBufferView): boolean {
+  return instance?.adviseSmallPages(view) ?? false
+}
+
+/**
  * The process's native host memory, or null where there is none (not Linux, no libc to load, no
  * external ArrayBuffers, or TSGRAD_NATIVE_BUFFERS=0): callers then use plain ArrayBuffers.
  */
@@ -250,7 +279,14 @@ export function hostMemory(koffi: () => Koffi): HostMemory | null {
     // from heap_buffers.ts, which the GC gives back inside the loop); the cache keeps a
     // sixteenth of the machine's memory, at most 512 MiB; at most half the machine is mapped
     const cacheLimit = Math.min(n.os.totalmem() / 16, 2 ** 29)
-    const mem = new HostMemory(libc, (p, len) => k.view(p, len), TURN_LIMIT, cacheLimit, n.os.totalmem() / 2)
+    const mem = new HostMemory(
+      libc,
+      (p, len) => k.view(p, len),
+      TURN_LIMIT,
+      cacheLimit,
+      n.os.totalmem() / 2,
+      (ab) => k.address(ab),
+    )
     // probe once: a runtime may refuse external ArrayBuffers
     const probe = mem.alloc(NATIVE_MIN_BYTES)
     if (!probe) return instance

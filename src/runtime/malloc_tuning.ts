@@ -55,5 +55,30 @@ export function tuneMalloc(koffi: () => Koffi): boolean {
   return applied
 }
 
+/** glibc's own values of the tuned parameters (mallopt(3)) */
+const GLIBC_DEFAULTS = [
+  { param: M_MMAP_THRESHOLD, value: 128 << 10 },
+  { param: M_TRIM_THRESHOLD, value: 128 << 10 },
+  { param: M_TOP_PAD, value: 128 << 10 },
+]
+
+/**
+ * Leave malloc at glibc's settings from now on (a process that holds a few large, long-lived
+ * buffers and frees its temporaries explicitly: an LLM, runtime/cpu.ts compactHostMemory). Not tuned
+ * yet: it never will be (glibc's dynamic thresholds stay); tuned already: the parameters go back to
+ * glibc's initial values. Returns whether malloc is untuned now.
+ */
+export function untuneMalloc(koffi: () => Koffi): boolean {
+  if (applied === undefined) applied = false
+  if (!applied) return true
+  try {
+    const mallopt = koffi().load('libc.so.6').func('int mallopt(int param, int value)')
+    applied = !GLIBC_DEFAULTS.every(({ param, value }) => mallopt(param, value) === 1)
+  } catch {
+    // (no mallopt after all)
+  }
+  return !applied
+}
+
 /** Whether this process's malloc was tuned (tests). */
 export const mallocTuned = (): boolean => applied === true

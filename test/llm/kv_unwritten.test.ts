@@ -4,6 +4,8 @@
 // layer's cache starts as NaN, and the logits of a prompt and of decode steps after it must be the
 // same as a model whose cache starts as zeros.
 import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { stats } from '../../src/engine/realize.ts'
@@ -11,6 +13,8 @@ import { nn, Tensor } from '../../src/index.ts'
 import { loadGGUFModel } from '../../src/llm/load_model.ts'
 import type { KVCache } from '../../src/nn/kv_cache.ts'
 import type { ModelRunner } from '../../src/llm/types.ts'
+import type { Buffer } from '../../src/runtime/buffer.ts'
+import { hasCPU } from '../helpers.ts'
 import { LLM_FIXTURES, reference } from './fixtures.ts'
 
 const fill = (m: ModelRunner, value: number): void => {
@@ -54,4 +58,42 @@ test('a KV cache is allocated without writing it (no fill, no kernel)', () => {
   assert.equal(stats.fills, before.fills)
   assert.deepEqual(c.k.shape, [1, 2, 64, 8])
   assert.equal(c.v.dtype.name, 'float16')
+})
+
+/** /proc/self/smaps' mappings overlapping [start, start + len): their VmFlags and resident bytes there. */
+function mappingsOver(start: bigint, len: number): { flags: string[]; rssKiB: number }[] {
+  const end = start + BigInt(len)
+  const out: { flags: string[]; rssKiB: number }[] = []
+  let cur: { flags: string[]; rssKiB: number } | undefined
+  for (const line of readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
+    const range = /^([0-9a-f]+)-([0-9a-f]+) /.exec(line)
+    if (range) {
+      const lo = BigInt(`0x${range[1]}`)
+      const hi = BigInt(`0x${range[2]}`)
+      cur = lo < end && hi > start ? { flags: [], rssKiB: 0 } : undefined
+      if (cur) out.push(cur)
+    } else if (cur && line.startsWith('Rss:')) cur.rssKiB = Number(line.split(/\s+/)[1])
+    else if (cur && line.startsWith('VmFlags:')) cur.flags = line.split(/\s+/).slice(1)
+  }
+  return out
+}
+
+test("a KV cache is in small pages: a prompt's first position makes kilobytes resident, not a 2 MiB huge page", {
+  skip: !(hasCPU && process.platform === 'linux') && 'needs the CPU device on Linux',
+}, () => {
+  // 8 heads x 2048 positions x 64 halves: 2 MiB per buffer, a whole huge page where advised
+  const c = new nn.KVCache(1, 8, 2048, 64, { dtype: 'float16', device: 'CPU' })
+  const raw = (c.k.uop.contiguousBase!.arg as Buffer).raw as Uint16Array
+  const koffi = createRequire(import.meta.url)('koffi') as { address(ab: ArrayBuffer): bigint }
+  const start = koffi.address(raw.buffer as ArrayBuffer) + BigInt(raw.byteOffset)
+  const x = Tensor.ones([1, 8, 1, 64])
+  const [keys] = c.update(x, x, 0)
+  keys.realize()
+  // the whole pages inside the buffer: advised against huge pages (VmFlags nh)
+  const inner = mappingsOver(start + 4096n, raw.byteLength - 8192)
+  assert.ok(inner.length > 0)
+  for (const m of inner) assert.ok(m.flags.includes('nh'), `VmFlags ${m.flags.join(' ')} lack nh`)
+  // one position of 8 heads: 8 pages of 4 KiB (and the buffer's partial pages at its ends)
+  const rss = inner.reduce((a, m) => a + m.rssKiB, 0)
+  assert.ok(rss <= 64, `${rss} KiB resident after one position`)
 })
