@@ -6,6 +6,8 @@
 // --trace-memory prints the RSS after each stage on stderr (and, for tsgrad, the host allocator's
 // mapped and cached bytes): where the peak comes from.
 // Prints `RESULT {json}` (bench/llm.ts's SideResult) on stdout, progress on stderr.
+import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 
@@ -151,9 +153,8 @@ async function memoryTrace(which) {
   }
 }
 
-async function memoryDetail(which, mb) {
-  const { createRequire } = await import('node:module')
-  const { readFileSync } = await import('node:fs')
+/** glibc's mallinfo2() through koffi: the malloc heap's size, bytes in use and free */
+export function mallinfo2Reader() {
   const koffi = createRequire(import.meta.url)('koffi')
   const fields = [
     'arena',
@@ -168,16 +169,23 @@ async function memoryDetail(which, mb) {
     'keepcost',
   ]
   const Info = koffi.struct('mallinfo2_t', Object.fromEntries(fields.map((f) => [f, 'size_t'])))
-  const mallinfo2 = koffi.load('libc.so.6').func('mallinfo2', Info, [])
-  const storage = which === 'tsgrad' ? (await import('../dist/runtime/cpu.js')).cpuStorage : null
-  const smaps = () => {
-    const kb = {}
-    for (const line of readFileSync('/proc/self/smaps_rollup', 'utf8').split('\n')) {
-      const m = /^(\w+):\s+(\d+) kB/.exec(line)
-      if (m) kb[m[1]] = Number(m[2]) * 1024
-    }
-    return kb
+  return koffi.load('libc.so.6').func('mallinfo2', Info, [])
+}
+
+/** /proc/self/smaps_rollup's fields in bytes */
+export function smapsBytes() {
+  const kb = {}
+  for (const line of readFileSync('/proc/self/smaps_rollup', 'utf8').split('\n')) {
+    const m = /^(\w+):\s+(\d+) kB/.exec(line)
+    if (m) kb[m[1]] = Number(m[2]) * 1024
   }
+  return kb
+}
+
+async function memoryDetail(which, mb) {
+  const mallinfo2 = mallinfo2Reader()
+  const storage = which === 'tsgrad' ? (await import('../dist/runtime/cpu.js')).cpuStorage : null
+  const smaps = smapsBytes
   return () => {
     const s = smaps()
     const m = mallinfo2()

@@ -4,38 +4,17 @@
 // pool). Prints each stage's sample of the highest RSS.
 //   OMP_NUM_THREADS=2 node bench/llm_memory_probe.mjs <model.gguf> [--snapshot FILE]
 // --snapshot writes a V8 heap snapshot after the last stage (what holds the V8 heap).
-import { readFileSync } from 'node:fs'
-import { createRequire } from 'node:module'
 import { writeHeapSnapshot } from 'node:v8'
-import { promptTokens } from './llm_child.mjs'
+import { mallinfo2Reader, promptTokens, smapsBytes } from './llm_child.mjs'
 
 const [path] = process.argv.slice(2)
 const snapAt = process.argv.indexOf('--snapshot')
 const { llm: lib } = await import('../dist/index.js')
 const { cpuStorage } = await import('../dist/runtime/cpu.js')
-const koffi = createRequire(import.meta.url)('koffi')
-const fields = [
-  'arena',
-  'ordblks',
-  'smblks',
-  'hblks',
-  'hblkhd',
-  'usmblks',
-  'fsmblks',
-  'uordblks',
-  'fordblks',
-  'keepcost',
-]
-const mallinfo2 = koffi
-  .load('libc.so.6')
-  .func('mallinfo2', koffi.struct('mallinfo2_p', Object.fromEntries(fields.map((f) => [f, 'size_t']))), [])
+const mallinfo2 = mallinfo2Reader()
 const mb = (b) => Math.round(b / 1e6)
 function sample(where) {
-  const kb = {}
-  for (const line of readFileSync('/proc/self/smaps_rollup', 'utf8').split('\n')) {
-    const m = /^(\w+):\s+(\d+) kB/.exec(line)
-    if (m) kb[m[1]] = Number(m[2]) * 1024
-  }
+  const kb = smapsBytes()
   const m = mallinfo2()
   const u = process.memoryUsage()
   return {
