@@ -13,7 +13,6 @@
 import { eventLoopTurn, TsgradError } from '../helpers.js'
 import type { TypedArray } from '../dtype.js'
 import { Ops } from '../uop/ops.js'
-import { sEval } from '../uop/sint.js'
 import { KVCache } from '../nn/kv_cache.js'
 import { jit } from '../tensor/jit.js'
 import { type sint, Tensor, Variable } from '../tensor/index.js'
@@ -59,9 +58,6 @@ export interface TransformerOptions {
   /** products with Q8_0/Q4_0 weights (one-token steps and prompts) as integer dot products (default true; linearsOf) */
   intDot?: boolean
 }
-
-/** the fewest rows a prompt's chunk runs as (chunkRows): shorter ones are padded */
-const MIN_CHUNK_ROWS = 16
 
 const f32 = (t: Tensor): Tensor => (t.dtype.name === 'float32' ? t : t.cast('float32'))
 
@@ -303,19 +299,14 @@ export class Transformer implements ModelRunner {
     const k = heads(cut(lin(l.wk, l.bk), T), c.kvHeads, l.kNorm).rope(cos, sin, rope)
     const v = heads(lin(l.wv, l.bv), c.kvHeads)
     const [keys, values] = cache.update(k, v, start).map(f32) as [Tensor, Tensor]
-    const prompt = (): Tensor => {
-      // a prompt's keys up to a power of two (kernels for a few context lengths, not one per
-      // position), masked: causal, and the rows past the prompt (unwritten cache rows may hold any
-      // bits, NaN too: their values are zeroed, their scores masked)
-      const L = Math.min(cache.shape[2], 2 ** Math.ceil(Math.log2(sEval(start) + T)))
-      const rows = (t: Tensor) => f32(t.shrink([null, null, [0, L], null]))
-      return this.promptAttention(q, rows(cache.k), rows(cache.v), start)
-    }
     // one new token sees every cached key; a prefill is causal against the cache
     // realized here (a prompt's: with its layer): its lazy pieces read the cache, so left lazy, the
     // next step's cache write (which keeps their values, as for any overwritten buffer) recomputed
     // this step's attention
-    const a = cut(T === 1 ? q.scaledDotProductAttention(keys, values) : prompt(), T)
+    const a = cut(
+      T === 1 ? q.scaledDotProductAttention(keys, values) : this.promptAttention(q, keys, values),
+      T,
+    )
     // one token: (1, heads, 1, headDim) is already in (1, 1, heads * headDim) order (the transposed
     // view took a copy kernel before the integer matvec, which reads a contiguous x)
     const flat = T === 1 ? a.reshape([1, 1, c.heads * c.headDim]) : a.transpose(1, 2)
@@ -330,22 +321,10 @@ export class Transformer implements ModelRunner {
    * next head's reuse, where all heads' at once were the largest buffers of a prompt's layer (two
    * of 67 MB for a 512-token chunk at context 1024 on a LLaMA-1B shape).
    */
-  private promptAttention(q: Tensor, keys: Tensor, allValues: Tensor, start: sint): Tensor {
-    const [, Hkv, L] = keys.shape as [number, number, number]
-    const [, H, T] = q.shape as [number, number, number]
-    const g = H / Hkv
-    // query i at position start + i sees the keys j <= start + i; start a kernel argument where it
-    // is a Variable (Tensor.fromVariable), so the kernels serve every position
-    const device = q.device
-    const int = (n: number) => Tensor.arange(n, undefined, 1, { device, dtype: 'int32' })
-    const at = typeof start === 'number' ? start : Tensor.fromVariable(start, { device })
-    const j = int(L)
-    const mask = j.reshape([1, L]).le(int(T).reshape([T, 1]).add(at))
-    const values = j
-      .reshape([L, 1])
-      .lt(typeof at === 'number' ? at + T : at.add(T))
-      .where(allValues, 0)
-    const opts = { attnMask: mask }
+  private promptAttention(q: Tensor, keys: Tensor, values: Tensor): Tensor {
+    const Hkv = keys.shape[1]!
+    const g = q.shape[1]! / Hkv
+    const opts = { isCausal: true, causalAlign: 'bottomRight' } as const
     if (Hkv === 1) return q.scaledDotProductAttention(keys, values, opts)
     const heads = Array.from({ length: Hkv }, (_, h) =>
       q
@@ -474,55 +453,33 @@ export class Transformer implements ModelRunner {
    * prompt, not once per chunk.
    */
   private prefill(tokens: readonly number[], start: number, all: boolean): Tensor[] {
-    const chunks = Array.from({ length: Math.ceil(tokens.length / this.chunk) }, (_, k) => {
-      const ids = tokens.slice(k * this.chunk, (k + 1) * this.chunk)
-      const at = start + k * this.chunk
-      const T = this.chunkRows(ids.length, at)
-      // the padding rows (token 0) write the cache after the chunk's own, where the next chunk or
-      // step writes before anything reads; causal, no real row attends to them
-      const padded = T > ids.length ? [...ids, ...Array<number>(T - ids.length).fill(0)] : ids
-      // the start as a bound Variable: every kernel of the chunk serves every position
-      return { n: ids.length, T, start: Variable('start_pos', 0, this.maxContext - T).bind(at), padded }
-    })
-    let xs = chunks.map((c) => this.embed(this.ids(c.padded)).realize())
+    const n = Math.ceil(tokens.length / this.chunk)
+    const offsets = Array.from({ length: n }, (_, k) => k * this.chunk)
+    let xs = offsets.map((s) => this.embed(this.ids(tokens.slice(s, s + this.chunk))).realize())
     for (let i = 0; i < this.w.layers.length; i++) {
       const panels = this.layerPanels(i)
       xs = xs.map((x, k) => {
-        const { T, start: s } = chunks[k]!
-        const cos = this.cos.shrink([[s, s.add(T)], null])
-        const sin = this.sin.shrink([[s, s.add(T)], null])
+        const T = x.shape[1]!
+        const s = start + offsets[k]!
+        const cos = this.cos.shrink([[s, s + T], null])
+        const sin = this.sin.shrink([[s, s + T], null])
         return T > 1 ? this.layer(x, i, s, cos, sin, panels) : this.layer(x, i, s, cos, sin).realize()
       })
       for (const p of panels.values()) for (const t of [p.bytes, p.scale]) t.dispose()
     }
-    const logits = (x: Tensor, { n, T }: (typeof chunks)[number], rows: 'all' | 'last'): Tensor => {
-      // the last real row at a Variable offset, so the head's kernels serve every prompt length
-      const last = (): Tensor => {
-        const r = Variable('prompt_row', 0, T - 1).bind(n - 1)
-        return x.shrink([null, [r, r.add(1)], null])
-      }
+    const logits = (x: Tensor, rows: 'all' | 'last'): Tensor => {
+      const T = x.shape[1]!
       // the residual stream is freed here, not by the GC (its row view, internal to the
       // composite, does not hold it)
       const y = Tensor.composite(() =>
-        this.head(T === 1 ? x : rows === 'all' ? x.shrink([null, [0, n], null]) : last()),
+        this.head(rows === 'all' || T === 1 ? x : x.shrink([null, [T - 1, T], null])),
       ).realize()
       x.dispose()
       return y
     }
-    if (all) return xs.map((x, k) => logits(x, chunks[k]!, 'all'))
+    if (all) return xs.map((x) => logits(x, 'all'))
     for (const x of xs.slice(0, -1)) x.dispose()
-    return [logits(xs.at(-1)!, chunks.at(-1)!, 'last')]
-  }
-
-  /**
-   * The rows a chunk of n prompt tokens at position `at` runs as: n padded to a power of two (at
-   * least 16, at most prefillChunk), so a few sets of kernels serve every prompt length; n itself
-   * where the padding would run past the context (or n is 1: a decode step's kernels).
-   */
-  private chunkRows(n: number, at: number): number {
-    if (n === 1) return 1
-    const T = Math.min(this.chunk, Math.max(MIN_CHUNK_ROWS, 2 ** Math.ceil(Math.log2(n))))
-    return at + T <= this.maxContext ? T : n
+    return [logits(xs.at(-1)!, 'last')]
   }
 
   private check(tokens: readonly number[], start: number, where: string): void {

@@ -12,7 +12,7 @@
 // broadcast view.
 import { dtypes } from '../dtype.js'
 import { fmtShape, TsgradError } from '../helpers.js'
-import { fmtSint, isSym as isSymbolic, type sint, smax, sSub } from '../uop/sint.js'
+import { fmtSint, isSym as isSymbolic, type sint, smax } from '../uop/sint.js'
 import { checkOptions, type KeySet } from '../options.js'
 import { flashAttention } from './flash_attention.js'
 import { Tensor } from './tensor.js'
@@ -128,6 +128,10 @@ function checkAttention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions)
     if (!mask.dtype.isBool && !mask.dtype.isFloat)
       throw new TsgradError(`${OP}: attnMask must be bool or float, got ${mask.dtype.name}`)
   }
+  if (isCausal && isSymbolic(tk))
+    throw new TsgradError(
+      `${OP}: isCausal with a symbolic key length ${fmtSint(tk)} is not supported (a decode step of one query sees every cached key: leave isCausal off): ${shapes}`,
+    )
   if (causalAlign !== undefined && causalAlign !== 'topLeft' && causalAlign !== 'bottomRight')
     throw new TsgradError(
       `${OP}: causalAlign must be 'topLeft' or 'bottomRight', got ${JSON.stringify(causalAlign)}`,
@@ -188,20 +192,11 @@ export function attentionBackend(
   return why === undefined && !isSymbolic(tk) && scoreBytes > FLASH_MIN_SCORE_BYTES ? 'flash' : 'math'
 }
 
-/**
- * The causal mask (tq, tk): query i sees keys j <= i + offset. A symbolic key length (a prompt's
- * chunk against a KV cache viewed up to a bound Variable position) takes the keys' indices from an
- * arange of its largest value viewed up to it, and the offset as a kernel argument, so one kernel
- * serves every position.
- */
-function causalMask(tq: number, tk: sint, align: 'topLeft' | 'bottomRight', device: string): Tensor {
+/** The causal mask (tq, tk): query i sees keys j <= i + offset. */
+function causalMask(tq: number, tk: number, align: 'topLeft' | 'bottomRight', device: string): Tensor {
   const i = Tensor.arange(tq, undefined, 1, { device, dtype: dtypes.int32 }).reshape([tq, 1])
-  const j = Tensor.arange(smax(tk), undefined, 1, { device, dtype: dtypes.int32 })
-    .shrink([[0, tk]])
-    .reshape([1, tk])
-  if (align === 'topLeft') return j.le(i)
-  const offset = sSub(tk, tq)
-  return j.le(i.add(typeof offset === 'number' ? offset : Tensor.fromVariable(offset, { device })))
+  const j = Tensor.arange(tk, undefined, 1, { device, dtype: dtypes.int32 }).reshape([1, tk])
+  return j.le(align === 'bottomRight' ? i.add(tk - tq) : i)
 }
 
 /** softmax(q k^T scale + mask) @ v as two matmuls; GQA folds each group into the rows. */
@@ -225,7 +220,10 @@ export function plainAttention(
   // scores (..., Hkv, g, Tq, Tk), which the masks broadcast against as (..., Hq, Tq, Tk)
   let s = qq.matmul(kk.transpose(-1, -2)).mul(opts.scale ?? 1 / Math.sqrt(d))
   if (opts.isCausal)
-    s = causalMask(tq, tk, opts.causalAlign ?? 'topLeft', q.device).where(s, Number.NEGATIVE_INFINITY)
+    s = causalMask(tq, tk as number, opts.causalAlign ?? 'topLeft', q.device).where(
+      s,
+      Number.NEGATIVE_INFINITY,
+    )
   if (opts.attnMask) {
     let m = opts.attnMask
     if (group > 1) {

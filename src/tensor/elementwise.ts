@@ -290,7 +290,7 @@ P.where = function (a, b) {
     x = this.fullLike(Number(a), { dtype: dt })
     y = this.fullLike(Number(b), { dtype: dt })
   }
-  const shape = broadcastShapes('where', this.sshape, x.sshape, y.sshape)
+  const shape = broadcastShapes('where', this.shape, x.shape, y.shape)
   return Tensor.alu(
     Ops.WHERE,
     this.cast(dtypes.bool)._broadcastTo(shape),

@@ -28,9 +28,6 @@ export function sSub(a: sint, b: sint): sint {
   // (x + k) - x = k: the length of a window [x, x + k] of a symbolic start
   if (typeof a !== 'number' && a.op === Ops.ADD && a.src[0] === b && a.src[1]!.op === Ops.CONST)
     return a.src[1]!.constValue
-  // (x + k) - k = x: the start of the last k of a window [0, x + k] (a prompt's queries in its keys)
-  if (typeof a !== 'number' && a.op === Ops.ADD && a.src[1]!.op === Ops.CONST && a.src[1]!.constValue === b)
-    return a.src[0]!
   return asU(a).sub(asU(b))
 }
 export function sMul(a: sint, b: sint): sint {
