@@ -1,7 +1,7 @@
 // `llm.load(path)`: a .gguf file or a Hugging Face model folder, told apart by what is there.
 import { TsgradError } from '../helpers.js'
 import { checkOptions, type KeySet } from '../options.js'
-import { compactHostMemory } from '../runtime/cpu.js'
+import { Device } from '../runtime/device.js'
 import { nodeBuiltins } from '../runtime/node.js'
 import { createLLM } from './llm.js'
 import type { LoadModelOptions } from './load_model.js'
@@ -77,7 +77,7 @@ export async function load(path: string, opts: LoadOptions = {}): Promise<LLM> {
   }
   // before the weights: they and everything after in plain buffers from glibc's malloc (a LLaMA-1B
   // Q4_0 bench run peaked 116 MB lower, prompts and decode steps took no more CPU)
-  compactHostMemory()
+  Device.get(Device.DEFAULT).allocator.compact?.()
   if (stat.isDirectory()) {
     const names = fs.readdirSync(path)
     const missing = ['config.json', 'tokenizer.json'].filter((n) => !names.includes(n))

@@ -449,6 +449,10 @@ export function createCPUDevice(name: string): CompiledDevice<TypedArray, CpuArt
       maxElements: maxTypedArrayLength(),
       collectable: true,
       needsFree: (buf) => cpuStorage.needsFree(buf),
+      compact: compactHostMemory,
+      adviseSmallPages: (view) => {
+        hostMemory(loadKoffi)?.adviseSmallPages(view)
+      },
       copyin: (buf, src) => {
         buf.set(src as never)
       },

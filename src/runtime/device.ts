@@ -27,6 +27,16 @@ export interface Allocator<B = unknown> {
   needsFree?(buf: B): boolean
   /** the most elements one buffer may have (checked before a schedule runs); none if absent */
   readonly maxElements?: number
+  /**
+   * For a process that holds a few large, long-lived buffers and disposes its temporaries (an LLM:
+   * `llm.load` calls it): keep host memory compact rather than fast for plain loops. Process-wide.
+   */
+  compact?(): void
+  /**
+   * A hint for host storage `view` lies in (a KV cache): it should become resident as it is
+   * written, page by page, not a whole huge page at its first write.
+   */
+  adviseSmallPages?(view: ArrayBufferView): void
 }
 
 /**

@@ -248,15 +248,6 @@ export class HostMemory {
 let instance: HostMemory | null | undefined
 
 /**
- * `HostMemory.adviseSmallPages` on the process's host memory, if it has been set up (by the CPU
- * device): a hint for any host storage (a mapping of this allocator or a heap block), ignored
- * elsewhere.
- */
-export function adviseSmallPages(view: ArrayBufferView): boolean {
-  return instance?.adviseSmallPages(view) ?? false
-}
-
-/**
  * The process's native host memory, or null where there is none (not Linux, no libc to load, no
  * external ArrayBuffers, or TSGRAD_NATIVE_BUFFERS=0): callers then use plain ArrayBuffers.
  */
