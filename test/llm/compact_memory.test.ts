@@ -1,5 +1,6 @@
-// An LLM process keeps its host memory compact: llm.load switches the CPU device to plain
-// ArrayBuffers from glibc's malloc as configured by default (runtime/cpu.ts compactHostMemory).
+// An LLM process may keep its host memory compact: with TSGRAD_COMPACT_MEMORY=1, llm.load switches the
+// CPU device to plain ArrayBuffers from glibc's malloc as configured by default (runtime/cpu.ts
+// compactHostMemory); by default it keeps the tuned memory, whose huge pages decode faster.
 // The plain path's native mappings, heap blocks and kept free heap (trim threshold 256 MiB), all
 // advised for huge pages, held 116 MB more at the peak of a LLaMA-1B Q4_0 bench run (file 699 MB).
 import assert from 'node:assert/strict'
@@ -46,7 +47,27 @@ test('preferPlainBuffers: large buffers are plain ArrayBuffers, neither native m
   assert.equal(heap?.counts.blocks ?? 0, blocks, 'no heap blocks')
 })
 
-test('llm.load leaves malloc untuned and the CPU device on plain buffers', { skip }, async () => {
+// (before the opt-in test: compaction is process-wide and for good)
+test('by default llm.load keeps the tuned host memory (its weights in huge pages decode faster)', {
+  skip,
+}, async () => {
+  const prev = process.env.TSGRAD_COMPACT_MEMORY
+  delete process.env.TSGRAD_COMPACT_MEMORY
+  try {
+    void Tensor.zeros([1], { device: 'CPU' }).realize() // the CPU device up: malloc tuned
+    const tuned = mallocTuned()
+    await llm.load(join(LLM_FIXTURES, 'llama_q4_0.gguf'))
+    assert.equal(mallocTuned(), tuned)
+    assert.equal(mallocTuned(), process.env.TSGRAD_MALLOC_TUNING !== '0')
+  } finally {
+    if (prev !== undefined) process.env.TSGRAD_COMPACT_MEMORY = prev
+  }
+})
+
+test('with TSGRAD_COMPACT_MEMORY=1 llm.load leaves malloc untuned and the CPU device on plain buffers', {
+  skip,
+}, async () => {
+  process.env.TSGRAD_COMPACT_MEMORY = '1'
   const m = await llm.load(join(LLM_FIXTURES, 'llama_q4_0.gguf'))
   assert.equal(mallocTuned(), false)
   const mem = hostMemory(koffi)
