@@ -8,7 +8,7 @@
 import { checkOptions, type KeySet } from '../options.js'
 import { isSymbolic, type sint, Tensor, type TensorOptions } from '../tensor/index.js'
 import { TsgradError } from '../helpers.js'
-import { canonicalDevice, Device } from '../runtime/device.js'
+import { Device } from '../runtime/device.js'
 
 export interface KVCacheOptions {
   dtype?: TensorOptions['dtype']
@@ -35,7 +35,7 @@ export class KVCache {
     // and on host memory an untouched page is not resident (zero filled, a LLaMA-1B f16 cache of
     // 2048 positions held 67 MB from the load on, however few tokens came); in small pages, so
     // that what a prompt writes is what becomes resident (a huge page is 2 MiB at its first write)
-    const allocator = Device.get(canonicalDevice(opts.device ?? Device.DEFAULT)).allocator
+    const allocator = Device.get(opts.device ?? Device.DEFAULT).allocator
     const make = () =>
       Tensor.fromBytes([...dims], opts.dtype ?? 'float32', (bytes) => allocator.adviseSmallPages?.(bytes), {
         ...(opts.device !== undefined && { device: opts.device }),

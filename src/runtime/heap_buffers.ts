@@ -164,12 +164,12 @@ export function heapBuffers(
   try {
     const k = koffi()
     const lib = k.load('libc.so.6')
+    const madvise = lib.func('int madvise(void *addr, size_t len, int advice)')
     const libc: Libc = {
       mallopt: lib.func('int mallopt(int param, int value)') as Libc['mallopt'],
-      madvise: lib.func('int madvise(void *addr, size_t len, int advice)') as Libc['madvise'],
+      madvise: madvise as Libc['madvise'],
       sbrk: lib.func('intptr_t sbrk(intptr_t increment)') as Libc['sbrk'],
     }
-    const madvise = lib.func('int madvise(void *addr, size_t len, int advice)')
     const async = madvise.async?.bind(madvise)
     const mincore = lib.func('int mincore(void *addr, size_t len, _Out_ uint8_t *vec)')
     const vec = new Uint8Array(1)
